@@ -1,0 +1,168 @@
+"""The composition root: the one place that builds settings, clients, store, router and web app,
+and owns the order they start and stop in. Nothing else constructs clients.
+
+Start order: validate configuration (no connection before that) → open the store and take the
+lease → REST (server version, feature switches) → web endpoints → realtime loop. Stop order is
+the reverse, and the lease is released last so a restart can take over at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.config import Settings
+from bot.errors import ConfigError
+from bot.ingest import Ingest
+from bot.realtime.client import RealtimeClient
+from bot.realtime.events import Event
+from bot.rest import RestClient, ServerInfo
+from bot.router import Handler, Router
+from bot.store import Store
+from bot.web.metrics import Metrics
+from bot.web.server import WebServer, build_app
+
+__all__ = ["BotApp", "Extras"]
+
+log = logging.getLogger("rcmod.app")
+
+LEASE_TTL = 30.0
+
+
+@dataclass
+class Extras:
+    """What a caller (the demo, a test) may add: more handlers, and injected I/O edges."""
+
+    handlers: list[tuple[str, tuple[type, ...], Handler]] = field(default_factory=list)
+    realtime_options: dict[str, Any] = field(default_factory=dict)
+    clock: Callable[[], float] = time.time
+
+
+class BotApp:
+    def __init__(self, settings: Settings, extras: Extras | None = None) -> None:
+        self.settings = settings
+        self.extras = extras or Extras()
+        self.credentials = settings.credentials()  # ConfigError before any connection opens
+        self.metrics = Metrics()
+        self.router = Router(self.metrics)
+        self.store: Store | None = None
+        self.rest: RestClient | None = None
+        self.realtime: RealtimeClient | None = None
+        self.ingest: Ingest | None = None
+        self.web: WebServer | None = None
+        self.server_info: ServerInfo | None = None
+        self.ready = asyncio.Event()
+        self._holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._stopping = asyncio.Event()
+
+    def readiness(self) -> Mapping[str, bool]:
+        rt = self.realtime
+        return {
+            "connected": bool(rt and rt.connected),
+            "logged_in": bool(rt and rt.logged_in),
+            "subscribed": bool(rt and rt.subscribed),
+        }
+
+    async def run(self) -> None:
+        s = self.settings
+        assert s.server.url is not None  # credentials() checked it
+        clock = self.extras.clock
+        self.store = Store.open(s.storage.data_dir / "rcmod.sqlite3", clock=clock)
+        try:
+            self.store.acquire_lease(self._holder, LEASE_TTL)
+            await self._run_connected(s.server.url, clock)
+        finally:
+            with contextlib.suppress(Exception):
+                self.store.release_lease(self._holder)
+            self.store.close()
+
+    async def _run_connected(self, url: str, clock: Callable[[], float]) -> None:
+        s = self.settings
+        assert self.store is not None
+        self.rest = RestClient(
+            url, self.credentials, threads=s.server.rest_threads, timeout=s.server.rest_timeout,
+            clock=clock, on_error=lambda kind: self.metrics.rest_errors.labels(kind).inc(),
+        )
+        web_server: WebServer | None = None
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await self.rest.login()
+            self.server_info = await self.rest.server_info()
+            log.info("server version %s", self.server_info.version)
+            for note in self.server_info.notes:
+                log.warning("%s", note)
+            self.realtime = RealtimeClient(
+                url, self.credentials,
+                ping_interval=s.realtime.ping_interval, pong_timeout=s.realtime.pong_timeout,
+                call_timeout=s.realtime.call_timeout, room_sub_interval=s.realtime.room_sub_interval,
+                **self.extras.realtime_options,
+            )
+            realtime = self.realtime
+            self.ingest = Ingest(
+                store=self.store, rest=self.rest, router=self.router, metrics=self.metrics,
+                bot_user_id=lambda: realtime.user_id, watch_room=realtime.watch_room, clock=clock,
+            )
+            self.ingest.prune()
+            for name, types, handler in self.extras.handlers:
+                self.router.add(name, types, handler)
+            web_server = WebServer(build_app(self.metrics, self.readiness), s.http.host, s.http.port)
+            port = await web_server.start()
+            self.web = web_server
+            log.info("http endpoints on %s:%d", s.http.host, port)
+            tasks.append(asyncio.create_task(self._renew_lease()))
+            await self._consume(realtime)
+        finally:
+            for task in tasks:
+                task.cancel()
+            if self.realtime is not None:
+                await self.realtime.close()
+            if web_server is not None:
+                await web_server.stop()
+            await self.rest.close()
+
+    async def _consume(self, realtime: RealtimeClient) -> None:
+        assert self.ingest is not None
+        ingest = self.ingest
+        stop = asyncio.create_task(self._stopping.wait())
+        events = realtime.events().__aiter__()
+        while not self._stopping.is_set():
+            nxt: asyncio.Task[Event] = asyncio.create_task(_anext(events))
+            done, _ = await asyncio.wait({nxt, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if nxt not in done:
+                nxt.cancel()
+                break
+            event = nxt.result()
+            await ingest.handle(event)
+            if type(event).__name__ == "Connected":
+                self.ready.set()
+        stop.cancel()
+
+    async def _renew_lease(self) -> None:
+        assert self.store is not None
+        while True:
+            await asyncio.sleep(LEASE_TTL / 3)
+            try:
+                self.store.renew_lease(self._holder, LEASE_TTL)
+            except ConfigError:
+                log.error("lost the store lease to another instance; stopping")
+                self.stop()
+                return
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
+async def _anext(it: Any) -> Event:
+    result: Event = await it.__anext__()
+    return result
+
+
+def add_handler(app: BotApp, name: str, types: tuple[type, ...], fn: Callable[[Event], Awaitable[None]]) -> None:
+    app.extras.handlers.append((name, types, fn))

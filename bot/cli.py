@@ -1,0 +1,154 @@
+"""The ``rcmod`` command line (``python -m bot`` is the same). Contracts in PRODUCT.md.
+
+Exit codes of every command: 0 success, 1 a check or action failed, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from bot import __version__
+from bot.config import Settings, load_settings
+from bot.errors import ConfigError, RcmodError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rcmod", description="A moderation bot for Rocket.Chat.")
+    parser.add_argument("--version", action="version", version=f"rcmod {__version__}")
+    parser.add_argument("--config", type=Path, help="TOML config file (default: environment only)")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run the bot against the configured workspace")
+    run.add_argument("--config", type=Path, default=argparse.SUPPRESS)
+
+    demo = sub.add_parser("demo", help="sandbox + bot + a scripted conversation, narrated")
+    demo.add_argument("--quiet", action="store_true", help="print only the summary")
+
+    sandbox = sub.add_parser("sandbox", help="serve a local simulated Rocket.Chat workspace")
+    sandbox.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
+
+    from bot import match_command
+
+    match = sub.add_parser("match", help="scan text from stdin against wordlists")
+    match_command.add_arguments(match)
+
+    audit = sub.add_parser("audit", help="the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
+    verify = audit_sub.add_parser("verify", help="check the hash chain of the audit log")
+    verify.add_argument("--config", type=Path, default=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    environ = os.environ
+    command = args.command
+    if command is None:
+        # A bare `rcmod` runs the bot when a server is configured, the demo otherwise.
+        command = "run" if (args.config or environ.get("RCMOD_SERVER_URL")) else "demo"
+    try:
+        if command == "run":
+            settings = load_settings(args.config, environ)
+            _setup_logging(settings)
+            return _run_bot(settings)
+        if command == "demo":
+            from bot.demo import run_demo
+
+            logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+            return asyncio.run(run_demo(sys.stdout, quiet=getattr(args, "quiet", False)))
+        if command == "sandbox":
+            return _run_sandbox(args.port, sys.stdout)
+        if command == "match":
+            from bot import match_command
+
+            return match_command.run(args, sys.stdin, sys.stdout, sys.stderr, environ)
+        if command == "audit":
+            settings = load_settings(args.config, environ)
+            return _audit(args.audit_command, settings, sys.stdout)
+    except ConfigError as exc:
+        print(f"rcmod: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RcmodError as exc:
+        print(f"rcmod: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+    print(f"rcmod: unknown command {command}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def _run_bot(settings: Settings) -> int:
+    from bot.app import BotApp
+
+    app = BotApp(settings)  # raises ConfigError on a missing secret, before connecting
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, app.stop)
+        await app.run()
+
+    asyncio.run(go())
+    return EXIT_OK
+
+
+def _run_sandbox(port: int, out: TextIO) -> int:
+    from bot.sandbox import serve
+
+    async def go() -> None:
+        task = asyncio.create_task(serve(port, out))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(go())
+    return EXIT_OK
+
+
+def _audit(command: str, settings: Settings, out: TextIO) -> int:
+    from bot.store import Store
+
+    path = settings.storage.data_dir / "rcmod.sqlite3"
+    if not path.exists():
+        raise ConfigError(f"storage.data_dir: no store at {path}")
+    store = Store.open(path)
+    try:
+        result = store.verify_audit()
+    finally:
+        store.close()
+    if result.ok:
+        print(f"audit log intact: {result.checked} records", file=out)
+        return EXIT_OK
+    print(f"audit log BROKEN at record {result.bad_seq}: {result.problem} ({result.checked} verified before it)",
+          file=out)
+    return EXIT_FAILED
+
+

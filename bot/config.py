@@ -1,0 +1,217 @@
+"""Settings: one validated model, read from a TOML file and overridden by the environment.
+
+Precedence: built-in defaults < the TOML file (``--config``) < ``RCMOD_*`` environment variables.
+With no file, the environment alone configures every command. Validation happens before any
+connection opens; a bad value raises :class:`~bot.errors.ConfigError` whose one-line message names
+the field (``server.url: ...``) and never echoes the value, because the value may be a secret.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from bot.errors import ConfigError
+
+__all__ = ["ENV_OVERRIDES", "Credentials", "Settings", "load_settings"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    url: str | None = None
+    user_id: str | None = None
+    auth_token: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    # Seconds per REST request, and how many run at once (rocketchat_API is synchronous).
+    rest_timeout: float = Field(default=30.0, gt=0)
+    rest_threads: int = Field(default=4, ge=1, le=32)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class RealtimeSettings(_Section):
+    ping_interval: float = Field(default=10.0, gt=0)
+    pong_timeout: float = Field(default=15.0, gt=0)
+    call_timeout: float = Field(default=30.0, gt=0)
+    backoff_initial: float = Field(default=1.0, gt=0)
+    backoff_max: float = Field(default=60.0, gt=0)
+    # Per-room subscriptions are rate-limited by the server (about 40 per 40 s): pace them.
+    room_sub_interval: float = Field(default=1.0, ge=0)
+
+
+class StorageSettings(_Section):
+    data_dir: Path = Path("data")
+    # Evidence is kept this long, then erased unless under legal hold.
+    retention_days: int = Field(default=90, ge=1)
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8787, ge=0, le=65535)
+    webhook_secret: SecretStr | None = None
+
+
+class ModerationSettings(_Section):
+    wordlists: list[Path] = Field(default_factory=list)
+    # Usernames alerted by default; empty means the users holding the admin role.
+    moderators: list[str] = Field(default_factory=list)
+    # Join every public channel so deletions, pins and room roles are visible there too.
+    autojoin: bool = False
+    exempt_rooms: list[str] = Field(default_factory=list)
+    exempt_roles: list[str] = Field(default_factory=lambda: ["bot"])
+
+
+class PolicySettings(_Section):
+    dir: Path | None = None
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Credentials(BaseModel):
+    """How the bot logs in. ``repr`` and ``str`` never show the secret (pydantic ``SecretStr``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: str | None = None
+    token: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+
+    @property
+    def uses_token(self) -> bool:
+        return self.token is not None
+
+
+class Settings(_Section):
+    server: ServerSettings = ServerSettings()
+    realtime: RealtimeSettings = RealtimeSettings()
+    storage: StorageSettings = StorageSettings()
+    http: HttpSettings = HttpSettings()
+    moderation: ModerationSettings = ModerationSettings()
+    policy: PolicySettings = PolicySettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @property
+    def has_server(self) -> bool:
+        return self.server.url is not None
+
+    def credentials(self) -> Credentials:
+        """The login to use; a missing or half-given secret is a configuration error."""
+        s = self.server
+        if s.url is None:
+            raise ConfigError("server.url: missing (set it in the config file or RCMOD_SERVER_URL)")
+        if s.user_id or s.auth_token:
+            if not (s.user_id and s.auth_token):
+                missing = "server.auth_token (RCMOD_AUTH_TOKEN)" if s.user_id else "server.user_id (RCMOD_USER_ID)"
+                raise ConfigError(f"{missing}: missing; a personal access token needs both the user id and the token")
+            return Credentials(user_id=s.user_id, token=s.auth_token)
+        if s.username or s.password:
+            if not (s.username and s.password):
+                missing = "server.password (RCMOD_PASSWORD)" if s.username else "server.username (RCMOD_USERNAME)"
+                raise ConfigError(f"{missing}: missing; a password login needs both the username and the password")
+            return Credentials(username=s.username, password=s.password)
+        raise ConfigError(
+            "server.auth_token: missing; give RCMOD_USER_ID + RCMOD_AUTH_TOKEN (a personal access token) "
+            "or RCMOD_USERNAME + RCMOD_PASSWORD"
+        )
+
+
+def _split_paths(value: str) -> list[str]:
+    return [p for p in value.split(":") if p]
+
+
+def _split_names(value: str) -> list[str]:
+    return [n.strip().lstrip("@") for n in value.split(",") if n.strip()]
+
+
+# The environment overrides PRODUCT.md promises: variable -> (section, key, parser).
+ENV_OVERRIDES: dict[str, tuple[str, str, Any]] = {
+    "RCMOD_SERVER_URL": ("server", "url", str),
+    "RCMOD_USER_ID": ("server", "user_id", str),
+    "RCMOD_AUTH_TOKEN": ("server", "auth_token", str),
+    "RCMOD_USERNAME": ("server", "username", str),
+    "RCMOD_PASSWORD": ("server", "password", str),
+    "RCMOD_WORDLISTS": ("moderation", "wordlists", _split_paths),
+    "RCMOD_DATA_DIR": ("storage", "data_dir", str),
+    "RCMOD_HTTP_PORT": ("http", "port", str),
+    "RCMOD_MODERATORS": ("moderation", "moderators", _split_names),
+    "RCMOD_WEBHOOK_SECRET": ("http", "webhook_secret", str),
+    "RCMOD_POLICY_DIR": ("policy", "dir", str),
+    "RCMOD_LOG_LEVEL": ("logging", "level", str),
+}
+
+
+def load_settings(config_path: Path | None, environ: Mapping[str, str]) -> Settings:
+    """Read the file (if any), apply the environment, validate. Raises ConfigError."""
+    data: dict[str, Any] = {}
+    if config_path is not None:
+        try:
+            with config_path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"--config: no such file: {config_path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"{config_path}: cannot read: {exc.strerror}") from exc
+    for var, (section, key, parse) in ENV_OVERRIDES.items():
+        raw = environ.get(var)
+        if raw is None or raw == "":
+            continue
+        target = data.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"{section}: must be a table")
+        target[key] = parse(raw)
+    # Paths in a config file are relative to the file, so a config can travel with its lists.
+    base = config_path.parent if config_path is not None else Path.cwd()
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None  # `from None`: the pydantic error echoes values
+    return _resolve_paths(settings, base)
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line per problem, naming the field; never the input, which may be a secret."""
+    lines = []
+    for err in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown option (check the spelling against deploy/config.example.toml)"
+        lines.append(f"{where}: {msg}")
+    return "; ".join(lines)
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    def rel(p: Path) -> Path:
+        return p if p.is_absolute() else base / p
+
+    return settings.model_copy(
+        update={
+            "storage": settings.storage.model_copy(update={"data_dir": rel(settings.storage.data_dir)}),
+            "moderation": settings.moderation.model_copy(
+                update={"wordlists": [rel(p) for p in settings.moderation.wordlists]}
+            ),
+            "policy": settings.policy.model_copy(
+                update={"dir": rel(settings.policy.dir) if settings.policy.dir else None}
+            ),
+        }
+    )

@@ -1,0 +1,188 @@
+"""Domain models shared by every layer: messages and rooms as Rocket.Chat names them.
+
+Pure code: no I/O library is imported here. A message arrives in two wire forms — DDP (dates as
+EJSON ``{"$date": ms}``) and REST (ISO-8601 strings) — and both parse into the same frozen
+:class:`Message`, so nothing downstream needs to know where it came from.
+
+Frozen dataclasses rather than pydantic models: they sit on the message hot path, and parsing is
+a handful of dictionary reads that we validate by hand with clear errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "AttachmentText",
+    "MalformedPayload",
+    "Message",
+    "UserRef",
+    "parse_date",
+]
+
+
+class MalformedPayload(ValueError):
+    """A payload from the server does not have the shape Rocket.Chat documents.
+
+    The message names the field, never the content, so it is safe to log.
+    """
+
+
+def parse_date(value: Any, field_name: str = "date") -> datetime:
+    """Parse an EJSON date (``{"$date": ms}``), an ISO-8601 string or epoch milliseconds."""
+    if isinstance(value, Mapping) and "$date" in value:
+        value = value["$date"]
+    if isinstance(value, bool):
+        raise MalformedPayload(f"{field_name}: not a date")
+    if isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(value / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise MalformedPayload(f"{field_name}: timestamp out of range") from exc
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():  # chat.delete answers ts as a string of epoch ms
+            return parse_date(int(text), field_name)
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise MalformedPayload(f"{field_name}: not an ISO-8601 date") from exc
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise MalformedPayload(f"{field_name}: not a date")
+
+
+def to_ms(when: datetime) -> int:
+    """Epoch milliseconds, the unit of DDP dates and of Rocket.Chat's rate-limit headers."""
+    return int(when.timestamp() * 1000)
+
+
+def to_iso(when: datetime) -> str:
+    """The ISO form REST endpoints take, with milliseconds and a ``Z`` like the server writes."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    id: str
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentText:
+    """The scannable text of one attachment: Rocket.Chat renders title and description."""
+
+    title: str = ""
+    description: str = ""
+    text: str = ""
+
+
+# System message types whose `t` still means user content.
+_CONTENT_TYPES = frozenset({None, "e2e"})
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: str
+    rid: str
+    text: str
+    ts: datetime
+    author: UserRef
+    updated_at: datetime | None = None
+    edited_at: datetime | None = None
+    edited_by: UserRef | None = None
+    type: str | None = None  # Rocket.Chat's `t`: None for ordinary messages
+    tmid: str | None = None
+    pinned: bool = False
+    attachments: tuple[AttachmentText, ...] = ()
+    # The wire object as received, kept for the evidence archive; never logged.
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_system(self) -> bool:
+        return self.type not in _CONTENT_TYPES
+
+    @property
+    def is_encrypted(self) -> bool:
+        return self.type == "e2e"
+
+    @property
+    def is_tombstone(self) -> bool:
+        return self.type == "rm"
+
+    @property
+    def version(self) -> str:
+        """Identity of this revision: an edit changes `editedAt`, a reaction or preview does not."""
+        return self.edited_at.isoformat() if self.edited_at else ""
+
+    def scannable_texts(self) -> tuple[str, ...]:
+        """The text a moderator would read: the message and its attachments' titles and descriptions."""
+        parts = [self.text] if self.text else []
+        for att in self.attachments:
+            parts.extend(p for p in (att.title, att.description, att.text) if p)
+        return tuple(parts)
+
+    def __repr__(self) -> str:  # message text never reaches a log through repr()
+        return f"Message(id={self.id!r}, rid={self.rid!r}, type={self.type!r}, len={len(self.text)})"
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> Message:
+        """Parse a message object in either wire form; raise :class:`MalformedPayload`."""
+        if not isinstance(obj, Mapping):
+            raise MalformedPayload("message: not an object")
+        mid = _str(obj, "_id")
+        rid = _str(obj, "rid")
+        user = obj.get("u")
+        if not isinstance(user, Mapping):
+            raise MalformedPayload("message.u: missing")
+        author = UserRef(id=_str(user, "_id"), username=str(user.get("username") or ""))
+        text = obj.get("msg", "")
+        if not isinstance(text, str):
+            raise MalformedPayload("message.msg: not a string")
+        if "ts" not in obj:
+            raise MalformedPayload("message.ts: missing")
+        edited_by = obj.get("editedBy")
+        kind = obj.get("t")
+        return cls(
+            id=mid,
+            rid=rid,
+            text=text,
+            ts=parse_date(obj["ts"], "message.ts"),
+            author=author,
+            updated_at=parse_date(obj["_updatedAt"], "message._updatedAt") if obj.get("_updatedAt") else None,
+            edited_at=parse_date(obj["editedAt"], "message.editedAt") if obj.get("editedAt") else None,
+            edited_by=(
+                UserRef(id=str(edited_by.get("_id", "")), username=str(edited_by.get("username", "")))
+                if isinstance(edited_by, Mapping)
+                else None
+            ),
+            type=kind if isinstance(kind, str) else None,
+            tmid=obj["tmid"] if isinstance(obj.get("tmid"), str) else None,
+            pinned=bool(obj.get("pinned", False)),
+            attachments=_attachments(obj.get("attachments")),
+            raw=obj,
+        )
+
+
+def _str(obj: Mapping[str, Any], key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value:
+        raise MalformedPayload(f"{key}: missing or not a string")
+    return value
+
+
+def _attachments(value: Any) -> tuple[AttachmentText, ...]:
+    if not isinstance(value, list):
+        return ()
+    out = []
+    for att in value:
+        if isinstance(att, Mapping):
+            out.append(AttachmentText(_text(att, "title"), _text(att, "description"), _text(att, "text")))
+    return tuple(out)
+
+
+def _text(obj: Mapping[str, Any], key: str) -> str:
+    value = obj.get(key)
+    return value if isinstance(value, str) else ""

@@ -1,0 +1,348 @@
+"""An asyncio facade over ``rocketchat_API`` for every REST endpoint the bot uses.
+
+``rocketchat_API`` is synchronous (``requests``), so calls run in a small bounded thread pool with
+one client per worker thread (a ``requests.Session`` is not safe to share between threads). A
+response hook turns every failed answer into an error from :mod:`bot.errors` *with* its headers,
+which ``rocketchat_API``'s own exceptions drop (we need ``X-RateLimit-Reset``). The facade then
+applies one policy: retry transport faults with backoff, wait out rate limits, log in again once
+on 401 when it has a password, and let refusals through to the caller.
+
+Known defect of ``rocketchat_API`` 3.7.1: GET query strings are joined without URL-encoding, so
+every value we send in a query is percent-encoded here first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import requests
+from rocketchat_API.rocketchat import RocketChat
+
+from bot.config import Credentials
+from bot.errors import AuthError, ConfigError, RateLimited, RcmodError, RetryableError
+from bot.models import MalformedPayload, Message, parse_date, to_iso
+from bot.rest.errors import classify
+
+__all__ = ["RestClient", "RetryPolicy", "ServerInfo", "Features"]
+
+log = logging.getLogger("rcmod.rest")
+T = TypeVar("T")
+
+# Rocket.Chat's id alphabet; chat.sendMessage accepts an id we choose, which makes retries idempotent.
+_ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def new_message_id() -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(17))
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 5
+    initial_delay: float = 0.5
+    max_delay: float = 15.0
+    max_rate_wait: float = 120.0  # beyond this a rate limit is reported instead of waited out
+
+
+# Features by the server version that introduced them (Rocket.Chat's changelogs).
+_FEATURE_VERSIONS: dict[str, tuple[int, int]] = {
+    "moderation_console": (6, 2),  # chat.reportMessage files into moderation.*
+    "report_user": (6, 4),  # moderation.reportUser
+    "preview_urls_param": (6, 4),  # chat.sendMessage previewUrls
+}
+MIN_SERVER = (6, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    moderation_console: bool = True
+    report_user: bool = True
+    preview_urls_param: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    version: str
+    features: Features
+    notes: tuple[str, ...] = ()
+
+    @classmethod
+    def from_version(cls, version: str) -> ServerInfo:
+        parts = [int(p) if p.isdigit() else 0 for p in version.split("-")[0].split(".")[:2]]
+        major_minor = (parts + [0, 0])[:2]
+        have = (major_minor[0], major_minor[1])
+        enabled = {name: have >= since for name, since in _FEATURE_VERSIONS.items()}
+        notes = [
+            f"server {version} is older than {since[0]}.{since[1]}: {name.replace('_', ' ')} switched off"
+            for name, since in _FEATURE_VERSIONS.items()
+            if not enabled[name]
+        ]
+        if have < MIN_SERVER:
+            notes.insert(0, f"server {version} is older than the supported {MIN_SERVER[0]}.{MIN_SERVER[1]}")
+        return cls(version=version, features=Features(**enabled), notes=tuple(notes))
+
+
+class RestClient:
+    def __init__(
+        self,
+        server_url: str,
+        credentials: Credentials,
+        *,
+        threads: int = 4,
+        timeout: float = 30.0,
+        retry: RetryPolicy = RetryPolicy(),
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self._url = server_url.rstrip("/")
+        self._credentials = credentials
+        self._timeout = timeout
+        self._retry = retry
+        self._sleep = sleep
+        self._clock = clock
+        self._on_error = on_error  # metrics hook: called with the error class name
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rcmod-rest")
+        self._local = threading.local()
+        self._auth: dict[str, str] = {}
+        if credentials.token is not None and credentials.user_id:
+            self._auth = {"X-User-Id": credentials.user_id, "X-Auth-Token": credentials.token.get_secret_value()}
+        self._login_lock = asyncio.Lock()
+        self.user_id: str | None = credentials.user_id
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._pool.shutdown, wait=True)
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _client(self) -> RocketChat:
+        rc: RocketChat | None = getattr(self._local, "rc", None)
+        if rc is None:
+            session = requests.Session()
+            session.hooks["response"].append(self._check_response)
+            rc = RocketChat(server_url=self._url, session=session, timeout=self._timeout)
+            self._local.rc = rc
+        rc.headers = dict(self._auth)
+        return rc
+
+    def _check_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if response.status_code >= 400:
+            endpoint = response.url.split("?")[0].rsplit("/", 1)[-1] if response.url else "?"
+            raise classify(
+                response.status_code,
+                response.text,
+                dict(response.headers),
+                endpoint=endpoint,
+                now_ms=int(self._clock() * 1000),
+            )
+
+    def _run_sync(self, endpoint: str, fn: Callable[[RocketChat], Any]) -> Any:
+        try:
+            result = fn(self._client())
+        except RcmodError:
+            raise
+        except requests.RequestException as exc:
+            raise RetryableError(f"{endpoint}: {type(exc).__name__}") from exc
+        if not isinstance(result, dict):
+            raise RetryableError(f"{endpoint}: answer is not a JSON object")
+        if result.get("success") is False:
+            raise classify(400, _dumps(result), {}, endpoint=endpoint, now_ms=int(self._clock() * 1000))
+        return result
+
+    async def call(self, endpoint: str, fn: Callable[[RocketChat], Any]) -> dict[str, Any]:
+        """Run one request with the retry policy. ``fn`` gets this thread's RocketChat client."""
+        loop = asyncio.get_running_loop()
+        delay = self._retry.initial_delay
+        relogged = False
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result: dict[str, Any] = await loop.run_in_executor(self._pool, self._run_sync, endpoint, fn)
+                return result
+            except RateLimited as exc:
+                self._count(exc)
+                if exc.retry_after > self._retry.max_rate_wait or attempt >= self._retry.attempts * 4:
+                    raise
+                log.warning("rest %s rate limited; waiting %.1f s", endpoint, exc.retry_after)
+                await self._sleep(exc.retry_after)
+            except RetryableError as exc:
+                self._count(exc)
+                if attempt >= self._retry.attempts:
+                    raise
+                log.warning("rest %s failed (%s); retry %d in %.1f s", endpoint, exc, attempt, delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, self._retry.max_delay)
+            except AuthError as exc:
+                self._count(exc)
+                if relogged or self._credentials.password is None:
+                    raise
+                relogged = True
+                await self.login()
+            except RcmodError as exc:
+                self._count(exc)
+                raise
+
+    def _count(self, exc: RcmodError) -> None:
+        if self._on_error is not None:
+            self._on_error(type(exc).__name__)
+
+    async def login(self) -> None:
+        """Password login over REST (a personal access token needs none)."""
+        creds = self._credentials
+        if creds.password is None or creds.username is None:
+            if not self._auth:
+                raise ConfigError("server.auth_token: missing")
+            return
+        async with self._login_lock:
+            password = creds.password.get_secret_value()
+            username = creds.username
+
+            def do_login(rc: RocketChat) -> Any:
+                rc.headers = {}
+                return rc.call_api_post("login", user=username, password=password)
+
+            loop = asyncio.get_running_loop()
+            try:
+                data = await loop.run_in_executor(self._pool, self._login_sync, do_login)
+            except AuthError as exc:
+                raise AuthError("login refused for the configured username and password") from exc
+            self.user_id = data["userId"]
+            self._auth = {"X-User-Id": data["userId"], "X-Auth-Token": data["authToken"]}
+
+    def _login_sync(self, fn: Callable[[RocketChat], Any]) -> dict[str, Any]:
+        try:
+            result = fn(self._client())
+        except requests.RequestException as exc:
+            raise RetryableError(f"login: {type(exc).__name__}") from exc
+        data = result.get("data") if isinstance(result, dict) else None
+        if not isinstance(data, dict) or "authToken" not in data:
+            raise AuthError("login: unexpected answer")
+        return data
+
+    # -- endpoints -------------------------------------------------------------------------------
+
+    async def server_info(self) -> ServerInfo:
+        data = await self.call("info", lambda rc: rc.info())
+        version = data.get("version") or (data.get("info") or {}).get("version")
+        if not isinstance(version, str):
+            raise RetryableError("info: no version in the answer")
+        return ServerInfo.from_version(version)
+
+    async def me(self) -> dict[str, Any]:
+        return await self.call("me", lambda rc: rc.me())
+
+    async def subscriptions(self) -> list[dict[str, Any]]:
+        data = await self.call("subscriptions.get", lambda rc: rc.subscriptions_get())
+        return [s for s in data.get("update", []) if isinstance(s, dict)]
+
+    async def room_info(self, rid: str) -> dict[str, Any]:
+        data = await self.call("rooms.info", lambda rc: rc.call_api_get("rooms.info", roomId=_q(rid)))
+        room = data.get("room")
+        if not isinstance(room, dict):
+            raise RetryableError("rooms.info: no room in the answer")
+        return room
+
+    async def public_settings(self, *ids: str) -> dict[str, Any]:
+        data = await self.call(
+            "settings.public", lambda rc: rc.call_api_get("settings.public", _id=_q(",".join(ids)), count=100)
+        )
+        return {s["_id"]: s.get("value") for s in data.get("settings", []) if isinstance(s, dict) and "_id" in s}
+
+    async def join_channel(self, rid: str) -> None:
+        await self.call("channels.join", lambda rc: rc.call_api_post("channels.join", roomId=rid))
+
+    async def sync_messages(self, rid: str, last_update: datetime) -> tuple[list[Message], list[tuple[str, datetime]]]:
+        """Messages updated (new or edited) and deleted in ``rid`` since ``last_update``."""
+        data = await self.call(
+            "chat.syncMessages",
+            lambda rc: rc.call_api_get("chat.syncMessages", roomId=_q(rid), lastUpdate=_q(to_iso(last_update))),
+        )
+        result = data.get("result") or {}
+        updated = _parse_messages(result.get("updated", []), "chat.syncMessages")
+        deleted: list[tuple[str, datetime]] = []
+        for item in result.get("deleted", []):
+            try:
+                deleted.append((str(item["_id"]), parse_date(item.get("_deletedAt"), "_deletedAt")))
+            except (KeyError, TypeError, MalformedPayload):
+                log.warning("chat.syncMessages: skipped a malformed deletion record in room %s", rid)
+        return updated, deleted
+
+    async def history(
+        self, rid: str, room_type: str, *, oldest: datetime, latest: datetime | None = None, page: int = 100
+    ) -> AsyncIterator[Message]:
+        """Messages of a room from newest to oldest within (oldest, latest], paging backwards."""
+        endpoint = {"c": "channels.history", "p": "groups.history", "d": "dm.history"}.get(room_type)
+        if endpoint is None:
+            return
+        cursor = latest
+        while True:
+            params: dict[str, Any] = {"roomId": _q(rid), "oldest": _q(to_iso(oldest)), "count": page}
+            if cursor is not None:
+                params["latest"] = _q(to_iso(cursor))
+            data = await self.call(endpoint, lambda rc, p=params: rc.call_api_get(endpoint, **p))  # type: ignore[misc]
+            batch = _parse_messages(data.get("messages", []), endpoint)
+            for message in batch:
+                yield message
+            if len(data.get("messages", [])) < page or not batch:
+                return
+            cursor = min(m.ts for m in batch)
+
+    async def dm_room(self, username: str) -> str:
+        data = await self.call("dm.create", lambda rc: rc.call_api_post("dm.create", username=username))
+        room = data.get("room") or {}
+        rid = room.get("rid") or room.get("_id")
+        if not isinstance(rid, str):
+            raise RetryableError("dm.create: no room id in the answer")
+        return rid
+
+    async def send_message(self, rid: str, text: str, *, tmid: str | None = None,
+                           attachments: list[dict[str, Any]] | None = None) -> str:
+        """Post as the bot. The id is chosen here, so a retry after a lost answer cannot double-post."""
+        mid = new_message_id()
+        message: dict[str, Any] = {"_id": mid, "rid": rid, "msg": text}
+        if tmid:
+            message["tmid"] = tmid
+        if attachments:
+            message["attachments"] = attachments
+        try:
+            await self.call("chat.sendMessage", lambda rc: rc.call_api_post("chat.sendMessage", message=message))
+        except RcmodError as exc:
+            # A retried request whose first attempt landed is refused as a duplicate id: it was sent.
+            if getattr(exc, "code", None) in ("error-duplicate-id", "duplicate-id"):
+                return mid
+            raise
+        return mid
+
+    async def delete_message(self, rid: str, mid: str) -> None:
+        await self.call("chat.delete", lambda rc: rc.chat_delete(rid, mid))
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _dumps(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj)
+
+
+def _parse_messages(items: Any, endpoint: str) -> list[Message]:
+    out = []
+    for item in items if isinstance(items, list) else []:
+        try:
+            out.append(Message.from_wire(item))
+        except MalformedPayload as exc:
+            log.warning("%s: skipped a malformed message (%s)", endpoint, exc)
+    return out

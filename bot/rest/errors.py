@@ -1,0 +1,114 @@
+"""Turn a failed REST answer into an error from :mod:`bot.errors`. Pure: status, body, headers in.
+
+Rocket.Chat reports most permission failures as HTTP 400 with an ``errorType`` (not 403), so the
+body's ``errorType``/``error`` id is read first and the HTTP status only second.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from bot.errors import (
+    ActionRefused,
+    AuthError,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    RcmodError,
+    RetryableError,
+)
+
+__all__ = ["classify", "error_code"]
+
+# Server error ids by what the caller can do. Anything unknown falls back to the HTTP status.
+_PERMISSION_CODES = frozenset({
+    "error-not-allowed", "error-action-not-allowed", "not-authorized", "error-unauthorized",
+    "unauthorized", "error-app-prevented-deleting", "error-message-editing-blocked",
+})
+_NOT_FOUND_CODES = frozenset({
+    "error-room-not-found", "error-invalid-room", "error-invalid-message", "error-message-not-found",
+    "error-invalid-user", "error-user-not-found", "error-roomid-param-not-provided",
+})
+_RATE_CODES = frozenset({"error-too-many-requests", "too-many-requests"})
+_AUTH_CODES = frozenset({"totp-required", "totp-invalid", "error-unauthorized-token"})
+
+_BRACKETED = re.compile(r"\[([a-z0-9-]+)\]\s*$")
+_WAIT_SECONDS = re.compile(r"wait (\d+) seconds")
+
+
+def error_code(body: Mapping[str, Any]) -> str | None:
+    """The server's error id: ``errorType``, else the ``[code]`` at the end of ``error``."""
+    kind = body.get("errorType")
+    if isinstance(kind, str) and kind:
+        return kind
+    err = body.get("error")
+    if isinstance(err, str):
+        m = _BRACKETED.search(err)
+        if m:
+            return m.group(1)
+    if isinstance(err, int | str) and str(err).isdigit():
+        return str(err)
+    return None
+
+
+def classify(
+    status: int, text: str, headers: Mapping[str, str], *, endpoint: str, now_ms: int
+) -> RcmodError:
+    """Map one failed answer to an exception. ``text`` is parsed, never quoted in the message."""
+    try:
+        body = json.loads(text) if text else {}
+    except ValueError:
+        body = None
+    where = f"{endpoint}: HTTP {status}"
+    if not isinstance(body, dict):
+        # HTML error pages from a proxy, or a server in trouble: try again later.
+        if status == 429:
+            return RateLimited(f"{where} (rate limited)", _retry_after(headers, {}, now_ms))
+        if status in (401,):
+            return AuthError(f"{where}: not logged in")
+        return RetryableError(f"{where}: answer is not JSON")
+    code = error_code(body)
+    if status == 429 or code in _RATE_CODES:
+        return RateLimited(f"{where} [{code or 'rate-limited'}]", _retry_after(headers, body, now_ms))
+    if status == 401 or code in _AUTH_CODES:
+        return AuthError(f"{where} [{code or 'unauthorized'}]")
+    if code in _PERMISSION_CODES:
+        return PermissionDenied(f"{where} [{code}]", code=code, status=status)
+    if code in _NOT_FOUND_CODES:
+        return NotFound(f"{where} [{code}]", code=code, status=status)
+    if status >= 500:
+        return RetryableError(f"{where} [{code or 'server-error'}]")
+    if status == 403:
+        return PermissionDenied(f"{where} [{code or 'forbidden'}]", code=code, status=status)
+    if status == 404:
+        return NotFound(f"{where} [{code or 'not-found'}]", code=code, status=status)
+    return ActionRefused(f"{where} [{code or 'refused'}]", code=code, status=status)
+
+
+def _retry_after(headers: Mapping[str, str], body: Mapping[str, Any], now_ms: int) -> float:
+    # X-RateLimit-Reset is epoch *milliseconds* (Date.now() + timeToReset), not seconds.
+    reset = _header(headers, "X-RateLimit-Reset")
+    if reset is not None:
+        try:
+            return max(0.0, (float(reset) - now_ms) / 1000.0)
+        except ValueError:
+            pass
+    details = body.get("details")
+    if isinstance(details, Mapping) and isinstance(details.get("timeToReset"), int | float):
+        return float(details["timeToReset"]) / 1000.0
+    err = body.get("error")
+    if isinstance(err, str):
+        m = _WAIT_SECONDS.search(err)
+        if m:
+            return float(m.group(1))
+    return 60.0  # Rocket.Chat's default window when it gives no hint
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return None

@@ -1,0 +1,58 @@
+"""Event routing: handlers subscribe to event types; one failing handler never stops the stream."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.realtime.events import Event
+from bot.web.metrics import Metrics
+
+__all__ = ["Handler", "Router"]
+
+log = logging.getLogger("rcmod.router")
+
+Handler = Callable[[Event], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    name: str
+    types: tuple[type, ...]
+    handler: Handler
+
+
+class Router:
+    def __init__(self, metrics: Metrics, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._routes: list[_Route] = []
+        self._metrics = metrics
+        self._clock = clock
+
+    def add(self, name: str, types: tuple[type, ...], handler: Handler) -> None:
+        self._routes.append(_Route(name, types, handler))
+
+    async def dispatch(self, event: Event) -> int:
+        """Run every handler for the event; returns how many failed (logged, counted, isolated)."""
+        started = self._clock()
+        failures = 0
+        for route in self._routes:
+            if not isinstance(event, route.types):
+                continue
+            try:
+                await route.handler(event)
+            except Exception as exc:  # isolation is the point: log ids, count, go on
+                failures += 1
+                self._metrics.handler_errors.labels(route.name).inc()
+                log.error("handler %s failed on %s: %s", route.name, _describe(event), type(exc).__name__,
+                          exc_info=log.isEnabledFor(logging.DEBUG))
+        self._metrics.handler_latency.observe(self._clock() - started)
+        return failures
+
+
+def _describe(event: Event) -> str:
+    message = getattr(event, "message", None)
+    if message is not None:
+        return f"{type(event).__name__}(mid={message.id}, rid={message.rid})"
+    return type(event).__name__

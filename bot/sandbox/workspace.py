@@ -1,0 +1,1071 @@
+"""In-memory state of a simulated Rocket.Chat workspace, and the server methods acting on it.
+
+No I/O here: every operation takes the acting user's id, checks what Rocket.Chat checks
+(permission → role table, room-scoped roles from subscriptions, room access, settings) and raises
+:class:`MeteorError` exactly where the real server method would. Changes are announced to
+``listeners`` as :class:`Event` values; the DDP layer turns them into stream frames.
+
+Documents (rooms, subscriptions, messages, reports) are plain dicts shaped like Rocket.Chat's
+Mongo documents with ``datetime`` dates (see :mod:`bot.sandbox.wire`). Section references
+(A.x, B.x, C.x, F.x) point into ``shared/reference/rocketchat-protocol.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from bot.sandbox.errors import MeteorError
+from bot.sandbox.wire import IdSource, utc_from_clock
+
+__all__ = [
+    "DEFAULT_PERMISSIONS",
+    "Event",
+    "MessageChanged",
+    "RoomNotify",
+    "User",
+    "UserNotify",
+    "Workspace",
+]
+
+Doc = dict[str, Any]
+
+# Rocket.Chat's default permission → roles table for the permissions this sandbox checks
+# (reference C.6, RC-PERMS 6.x). Moderation-console holders are admin only (C.2, UNCONFIRMED).
+DEFAULT_PERMISSIONS: dict[str, list[str]] = {
+    "add-user-to-any-c-room": ["admin"],
+    "add-user-to-any-p-room": [],
+    "add-user-to-joined-room": ["admin", "owner", "moderator"],
+    "api-bypass-rate-limit": ["admin", "bot", "app"],
+    "bypass-time-limit-edit-and-delete": ["bot", "app"],
+    "clean-channel-history": ["admin"],
+    "create-c": ["admin", "user", "bot", "app"],
+    "create-d": ["admin", "user", "bot", "app"],
+    "create-p": ["admin", "user", "bot", "app"],
+    "delete-message": ["admin", "owner", "moderator"],
+    "delete-own-message": ["admin", "user"],
+    "edit-message": ["admin", "owner", "moderator"],
+    "edit-other-user-active-status": ["admin"],
+    "edit-privileged-setting": ["admin"],
+    "edit-room": ["admin", "owner", "moderator"],
+    "force-delete-message": ["admin", "owner"],
+    "join-without-join-code": ["admin", "bot", "app"],
+    "manage-moderation-actions": ["admin"],
+    "mention-all": ["admin", "owner", "moderator", "user"],
+    "mention-here": ["admin", "owner", "moderator", "user"],
+    "message-impersonate": ["bot", "app"],
+    "pin-message": ["owner", "moderator", "admin"],
+    "post-readonly": ["admin", "owner", "moderator"],
+    "preview-c-room": ["admin", "user", "anonymous"],
+    "send-many-messages": ["admin", "bot", "app"],
+    "set-moderator": ["admin", "owner"],
+    "set-owner": ["admin", "owner"],
+    "view-c-room": ["admin", "user", "bot", "app", "anonymous"],
+    "view-d-room": ["admin", "user", "bot", "app", "guest"],
+    "view-full-other-user-info": ["admin"],
+    "view-moderation-console": ["admin"],
+    "view-outside-room": ["admin", "owner", "moderator", "user"],
+    "view-p-room": ["admin", "user", "anonymous", "guest"],
+    "view-privileged-setting": ["admin"],
+    "view-room-administration": ["admin"],
+    "view-user-administration": ["admin"],
+}
+
+_ROLES: list[tuple[str, str, bool]] = [
+    # (_id, scope, protected)
+    ("admin", "Users", True),
+    ("moderator", "Subscriptions", True),
+    ("leader", "Subscriptions", True),
+    ("owner", "Subscriptions", True),
+    ("user", "Users", True),
+    ("bot", "Users", True),
+    ("app", "Users", True),
+    ("guest", "Users", True),
+    ("anonymous", "Users", True),
+    ("livechat-agent", "Users", True),
+]
+
+_COMMANDS: list[tuple[str, str, str]] = [
+    ("gimme", "your_message_optional", "Slash_Gimme_Description"),
+    ("invite", "@username", "Invite_user_to_join_channel"),
+    ("join", "#channel", "Join_the_given_channel"),
+    ("kick", "@username", "Remove_someone_from_room"),
+    ("leave", "", "Leave_the_current_channel"),
+    ("me", "your_message", "Displays_action_text"),
+    ("mute", "@username", "Mute_someone_in_room"),
+    ("shrug", "your_message_optional", "Slash_Shrug_Description"),
+    ("tableflip", "your_message_optional", "Slash_Tableflip_Description"),
+    ("topic", "Topic", "Slash_Topic_Description"),
+]
+
+_MENTION = re.compile(r"(?:^|\s|>)@([0-9a-zA-Z\-_.]+)")
+_CHANNEL = re.compile(r"(?:^|\s|>)#([0-9a-zA-Z\-_.]+)")
+_TOKEN_LIFETIME = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class MessageChanged:
+    """A message was inserted or updated → ``stream-room-messages`` (B.1, B.2)."""
+
+    message: Doc
+
+
+@dataclass(frozen=True)
+class RoomNotify:
+    """``stream-notify-room`` ``<rid>/<event>`` (B.5)."""
+
+    rid: str
+    event: str
+    args: list[Any]
+
+
+@dataclass(frozen=True)
+class UserNotify:
+    """``stream-notify-user`` ``<uid>/<event>`` (B.7)."""
+
+    uid: str
+    event: str
+    args: list[Any]
+
+
+Event = MessageChanged | RoomNotify | UserNotify
+
+
+@dataclass
+class User:
+    id: str
+    username: str
+    name: str
+    password: str
+    roles: list[str]
+    created_at: datetime
+    type: Literal["user", "bot"] = "user"
+    active: bool = True
+    # token → expiry; personal access tokens live in the same place as login tokens (A.7).
+    tokens: dict[str, datetime | None] = field(default_factory=dict)
+    updated_at: datetime | None = None
+
+    def ref(self) -> Doc:
+        return {"_id": self.id, "username": self.username, "name": self.name}
+
+    def email(self) -> str:
+        return f"{self.username}@sandbox.invalid"
+
+
+def _md(text: str) -> list[Doc]:
+    """A minimal message-parser AST: one paragraph of plain text per line (E.1 not modelled)."""
+    return [{"type": "PARAGRAPH", "value": [{"type": "PLAIN_TEXT", "value": line}]} for line in text.split("\n")]
+
+
+class Workspace:
+    """All state of one simulated workspace. Methods named after the server methods they mimic."""
+
+    def __init__(self, clock: Callable[[], float], seed: int = 0, site_url: str = "") -> None:
+        self.clock = clock
+        self.ids = IdSource(seed)
+        self.users: dict[str, User] = {}
+        self.rooms: dict[str, Doc] = {}
+        self.subscriptions: dict[tuple[str, str], Doc] = {}
+        self.messages: dict[str, Doc] = {}
+        # Deleted messages stay here with ``_deletedAt`` (chat.syncMessages reports them).
+        self.trash: dict[str, Doc] = {}
+        self.permissions: dict[str, Doc] = {}
+        self.roles: dict[str, Doc] = {}
+        self.settings: dict[str, Doc] = {}
+        self.reports: list[Doc] = []
+        self.user_reports: list[Doc] = []
+        self.listeners: list[Callable[[Event], None]] = []
+        now = self.now()
+        for perm, roles in DEFAULT_PERMISSIONS.items():
+            self.permissions[perm] = {"_id": perm, "roles": list(roles), "_updatedAt": now}
+        for role_id, scope, protected in _ROLES:
+            self.roles[role_id] = {
+                "_id": role_id,
+                "name": role_id,
+                "description": "",
+                "mandatory2fa": False,
+                "protected": protected,
+                "scope": scope,
+            }
+        self.commands: list[Doc] = [
+            {"command": c, "params": p, "description": d, "clientOnly": False} for c, p, d in _COMMANDS
+        ]
+        self._seed_settings(site_url)
+
+    # ---------------------------------------------------------------- basics
+
+    def now(self) -> datetime:
+        return utc_from_clock(self.clock)
+
+    def _emit(self, event: Event) -> None:
+        for listener in list(self.listeners):
+            listener(event)
+
+    def _emit_message(self, message: Doc) -> None:
+        self._emit(MessageChanged(copy.deepcopy(message)))
+
+    def _seed_settings(self, site_url: str) -> None:
+        public: dict[str, Any] = {
+            "Message_AllowPinning": True,
+            "Message_AllowDeleting": True,
+            "Message_AllowEditing": True,
+            "Message_ShowDeletedStatus": False,
+            "Message_AllowUnrecognizedSlashCommand": False,
+            "Message_MaxAllowedSize": 5000,
+            "Accounts_ManuallyApproveNewUsers": False,
+            "Site_Url": site_url,
+            "Site_Name": "Rocket.Chat",
+            "API_Enable_Rate_Limiter": True,
+        }
+        private: dict[str, Any] = {
+            "API_Enable_Rate_Limiter_Limit_Calls_Default": 10,
+            "API_Enable_Rate_Limiter_Limit_Time_Default": 60000,
+        }
+        now = self.now()
+        for key, value in public.items():
+            self.settings[key] = {"_id": key, "value": value, "public": True, "_updatedAt": now}
+        for key, value in private.items():
+            self.settings[key] = {"_id": key, "value": value, "public": False, "_updatedAt": now}
+
+    def setting(self, key: str) -> Any:
+        entry = self.settings.get(key)
+        return None if entry is None else entry["value"]
+
+    def set_setting(self, key: str, value: Any) -> None:
+        entry = self.settings.setdefault(key, {"_id": key, "public": True})
+        entry["value"] = value
+        entry["_updatedAt"] = self.now()
+
+    # ---------------------------------------------------------------- users and auth
+
+    def create_user(
+        self, username: str, password: str, roles: Iterable[str], name: str | None = None, bot: bool = False
+    ) -> User:
+        user = User(
+            id=self.ids.id(),
+            username=username,
+            name=name or username,
+            password=password,
+            roles=list(roles),
+            created_at=self.now(),
+            type="bot" if bot else "user",
+        )
+        user.updated_at = user.created_at
+        self.users[user.id] = user
+        return user
+
+    def create_personal_access_token(self, uid: str) -> str:
+        token = self.ids.secret()
+        self.users[uid].tokens[token] = None  # PATs do not expire
+        return token
+
+    def user_by_username(self, username: str) -> User | None:
+        return next((u for u in self.users.values() if u.username == username), None)
+
+    def user_by_token(self, uid: str | None, token: str | None) -> User | None:
+        """REST auth: ``X-User-Id`` must own ``X-Auth-Token`` and the token must be live."""
+        if not uid or not token:
+            return None
+        user = self.users.get(uid)
+        if user is None or not self._token_live(user, token):
+            return None
+        return user
+
+    def user_by_resume(self, token: str) -> User | None:
+        return next((u for u in self.users.values() if self._token_live(u, token)), None)
+
+    def _token_live(self, user: User, token: str) -> bool:
+        if token not in user.tokens:
+            return False
+        expires = user.tokens[token]
+        return expires is None or expires > self.now()
+
+    def login_with_password(self, login: str, password: str | None = None, digest: str | None = None) -> User:
+        """Password check as Meteor's accounts-password does it; errors per A.7 / C.5."""
+        user = next((u for u in self.users.values() if login in (u.username, u.email())), None)
+        if user is None:
+            raise MeteorError(403, "User not found")
+        if digest is None:
+            digest = hashlib.sha256((password or "").encode()).hexdigest()
+        if digest.lower() != hashlib.sha256(user.password.encode()).hexdigest():
+            raise MeteorError(403, "Incorrect password")
+        if not user.active:
+            raise MeteorError("error-user-is-not-activated", "User is not activated")
+        return user
+
+    def new_login_token(self, user: User) -> tuple[str, datetime]:
+        token = self.ids.secret()
+        expires = self.now() + _TOKEN_LIFETIME
+        user.tokens[token] = expires
+        return token, expires
+
+    def require_user(self, uid: str, method: str) -> User:
+        user = self.users.get(uid)
+        if user is None:
+            raise MeteorError("error-invalid-user", "Invalid user", {"method": method})
+        return user
+
+    # ---------------------------------------------------------------- permissions and access
+
+    def user_roles(self, uid: str, rid: str | None = None) -> set[str]:
+        user = self.users.get(uid)
+        roles = set(user.roles) if user else set()
+        if rid is not None:
+            sub = self.subscriptions.get((rid, uid))
+            if sub is not None:
+                roles |= set(sub.get("roles", []))
+        return roles
+
+    def has_permission(self, uid: str, permission: str, rid: str | None = None) -> bool:
+        """Global roles, plus room-scoped roles (owner/moderator) only inside ``rid`` (C.6)."""
+        entry = self.permissions.get(permission)
+        if entry is None:
+            return False
+        return bool(self.user_roles(uid, rid) & set(entry["roles"]))
+
+    def grant_permission_to_role(self, permission: str, role: str) -> None:
+        """What ``permissions.update`` does when ``rcmod setup`` grants the bot role a permission."""
+        entry = self.permissions.setdefault(permission, {"_id": permission, "roles": []})
+        if role not in entry["roles"]:
+            entry["roles"].append(role)
+        entry["_updatedAt"] = self.now()
+
+    def can_access_room(self, uid: str, room: Doc) -> bool:
+        """canAccessRoom (B.2): public channels with ``view-c-room``, otherwise a subscription."""
+        if room["t"] == "c" and self.has_permission(uid, "view-c-room"):
+            return True
+        return (room["_id"], uid) in self.subscriptions
+
+    def room_by_id_or_name(self, rid: str | None = None, name: str | None = None) -> Doc | None:
+        if rid:
+            return self.rooms.get(rid)
+        if name:
+            return next((r for r in self.rooms.values() if r.get("name") == name), None)
+        return None
+
+    def subscriptions_of(self, uid: str) -> list[Doc]:
+        return [s for (rid, u), s in self.subscriptions.items() if u == uid]
+
+    def members_of(self, rid: str) -> list[str]:
+        return [u for (r, u) in self.subscriptions if r == rid]
+
+    # ---------------------------------------------------------------- rooms and subscriptions
+
+    def create_room(self, t: Literal["c", "p"], name: str, owner: User | None, members: Iterable[str]) -> Doc:
+        now = self.now()
+        room: Doc = {
+            "_id": self.ids.id(),
+            "t": t,
+            "name": name,
+            "fname": name,
+            "msgs": 0,
+            "usersCount": 0,
+            "customFields": {},
+            "broadcast": False,
+            "encrypted": False,
+            "ts": now,
+            "ro": False,
+            "default": name == "general",
+            "sysMes": True,
+            "_updatedAt": now,
+        }
+        if owner is not None:
+            room["u"] = {"_id": owner.id, "username": owner.username}
+        self.rooms[room["_id"]] = room
+        for uid in members:
+            roles = ["owner"] if owner is not None and uid == owner.id else []
+            self._subscribe(room, self.users[uid], roles=roles, notify=False)
+        return room
+
+    def _subscribe(self, room: Doc, user: User, roles: list[str] | None = None, notify: bool = True) -> Doc:
+        now = self.now()
+        sub: Doc = {
+            "_id": self.ids.id(),
+            "open": True,
+            "alert": False,
+            "unread": 0,
+            "userMentions": 0,
+            "groupMentions": 0,
+            "ts": now,
+            "rid": room["_id"],
+            "name": room.get("name", ""),
+            "fname": room.get("fname", room.get("name", "")),
+            "t": room["t"],
+            "u": {"_id": user.id, "username": user.username, "name": user.name},
+            "ls": now,
+            "_updatedAt": now,
+        }
+        if roles:
+            sub["roles"] = list(roles)
+        self.subscriptions[(room["_id"], user.id)] = sub
+        room["usersCount"] = room.get("usersCount", 0) + 1
+        room["_updatedAt"] = now
+        if notify:
+            self._emit(UserNotify(user.id, "subscriptions-changed", ["inserted", copy.deepcopy(sub)]))
+            self._emit(UserNotify(user.id, "rooms-changed", ["inserted", copy.deepcopy(room)]))
+        return sub
+
+    def add_user_to_room(self, room: Doc, user: User, inviter: User | None) -> None:
+        """addUserToRoom: subscription (+ stream notices) and an ``au``/``uj`` system message (B.7)."""
+        if (room["_id"], user.id) in self.subscriptions:
+            return
+        self._subscribe(room, user)
+        if inviter is not None and inviter.id != user.id:
+            self._system_message("au", room, inviter, user.username)
+        else:
+            self._system_message("uj", room, user, user.username)
+
+    def join_room(self, uid: str, rid: str, join_code: str | None = None) -> Doc:
+        user = self.require_user(uid, "joinRoom")
+        room = self.rooms.get(rid)
+        if room is None:
+            raise MeteorError("error-invalid-room", "Invalid room", {"method": "joinRoom"})
+        if room["t"] != "c" or not self.can_access_room(uid, room):
+            raise MeteorError("error-not-allowed", "Not allowed", {"method": "joinRoom"})
+        code = room.get("joinCode")
+        if code and code != join_code and not self.has_permission(uid, "join-without-join-code"):
+            raise MeteorError("error-code-invalid", "Invalid Room Password", {"method": "joinRoom"})
+        self.add_user_to_room(room, user, None)
+        return room
+
+    def create_direct(self, uid: str, usernames: list[str]) -> Doc:
+        """createDirectMessage: rid is the sorted uids concatenated, as Rocket.Chat does."""
+        me = self.require_user(uid, "createDirectMessage")
+        if not self.has_permission(uid, "create-d"):
+            raise MeteorError("error-not-allowed", "Not allowed", {"method": "createDirectMessage"})
+        others: list[User] = []
+        for name in usernames:
+            other = self.user_by_username(name)
+            if other is None:
+                raise MeteorError("error-invalid-user", "Invalid user", {"method": "createDirectMessage"})
+            if other.id != me.id:
+                others.append(other)
+        members = sorted({me.id, *(o.id for o in others)}, key=lambda i: self.users[i].username)
+        rid = "".join(sorted(members))
+        room = self.rooms.get(rid)
+        if room is None:
+            now = self.now()
+            room = {
+                "_id": rid,
+                "t": "d",
+                "usernames": [self.users[m].username for m in members],
+                "uids": members,
+                "msgs": 0,
+                "usersCount": len(members),
+                "ts": now,
+                "_updatedAt": now,
+            }
+            self.rooms[rid] = room
+            for member in members:
+                other_name = next((self.users[m].username for m in members if m != member), "")
+                sub = self._subscribe(room, self.users[member], notify=True)
+                sub["name"] = sub["fname"] = other_name or self.users[member].username
+            room["usersCount"] = len(members)
+        return room
+
+    def save_room_settings(self, uid: str, rid: str, changes: dict[str, Any]) -> None:
+        """saveRoomSettings for the settings a moderation bot uses (F.2, C.4)."""
+        user = self.require_user(uid, "saveRoomSettings")
+        room = self.rooms.get(rid)
+        if room is None:
+            raise MeteorError("error-invalid-room", "Invalid room", {"method": "saveRoomSettings"})
+        if not self.has_permission(uid, "edit-room", rid):
+            raise MeteorError(
+                "error-action-not-allowed",
+                "Editing room is not allowed",
+                {"method": "saveRoomSettings", "action": "Editing_room"},
+            )
+        known = {"roomAnnouncement", "roomTopic", "roomDescription", "readOnly", "systemMessages", "default"}
+        unknown = [k for k in changes if k not in known]
+        if unknown or not changes:
+            raise MeteorError("error-invalid-settings", "Invalid settings provided", {"method": "saveRoomSettings"})
+        for key, value in changes.items():
+            if key == "roomAnnouncement":
+                room["announcement"] = value
+                self._system_message("room_changed_announcement", room, user, str(value))
+            elif key == "roomTopic":
+                room["topic"] = value
+                self._system_message("room_changed_topic", room, user, str(value))
+            elif key == "roomDescription":
+                room["description"] = value
+                self._system_message("room_changed_description", room, user, str(value))
+            elif key == "readOnly":
+                room["ro"] = bool(value)
+            elif key == "systemMessages":
+                room["sysMes"] = value
+            elif key == "default":
+                room["default"] = bool(value)
+        room["_updatedAt"] = self.now()
+        for member in self.members_of(rid):
+            self._emit(UserNotify(member, "rooms-changed", ["updated", copy.deepcopy(room)]))
+
+    def add_room_moderator(self, uid: str, rid: str, target_uid: str) -> None:
+        """addRoomModerator (C.4)."""
+        actor = self.require_user(uid, "addRoomModerator")
+        if not self.has_permission(uid, "set-moderator", rid):
+            raise MeteorError("error-not-allowed", "Not allowed", {"method": "addRoomModerator"})
+        room = self.rooms.get(rid)
+        if room is None:
+            raise MeteorError("error-invalid-room", "Invalid room", {"method": "addRoomModerator"})
+        target = self.users.get(target_uid)
+        if target is None:
+            raise MeteorError("error-invalid-user", "Invalid user", {"method": "addRoomModerator"})
+        sub = self.subscriptions.get((rid, target_uid))
+        if sub is None:
+            raise MeteorError("error-user-not-in-room", "User is not in this room", {"method": "addRoomModerator"})
+        if "moderator" in sub.get("roles", []):
+            raise MeteorError(
+                "error-user-already-moderator", "User is already a moderator", {"method": "addRoomModerator"}
+            )
+        sub.setdefault("roles", []).append("moderator")
+        sub["_updatedAt"] = self.now()
+        self._system_message("subscription-role-added", room, actor, target.username, role="moderator")
+        self._emit(UserNotify(target_uid, "subscriptions-changed", ["updated", copy.deepcopy(sub)]))
+
+    # ---------------------------------------------------------------- messages
+
+    def _insert(self, message: Doc, room: Doc) -> None:
+        self.messages[message["_id"]] = message
+        room["msgs"] = room.get("msgs", 0) + 1
+        room["lm"] = message["ts"]
+        room["lastMessage"] = {k: v for k, v in message.items() if k != "md"}
+        room["_updatedAt"] = message["ts"]
+        for (rid, member), sub in self.subscriptions.items():
+            if rid == room["_id"] and member != message["u"]["_id"]:
+                sub["unread"] = sub.get("unread", 0) + 1
+                sub["alert"] = True
+        self._emit_message(message)
+
+    def _system_message(self, t: str, room: Doc, user: User, msg: str = "", **extra: Any) -> Doc:
+        now = self.now()
+        message: Doc = {
+            "_id": self.ids.id(),
+            "t": t,
+            "rid": room["_id"],
+            "ts": now,
+            "msg": msg,
+            "u": {"_id": user.id, "username": user.username, "name": user.name},
+            "groupable": False,
+            "_updatedAt": now,
+            **extra,
+        }
+        self._insert(message, room)
+        return message
+
+    def _mentions(self, text: str, uid: str, rid: str) -> tuple[list[Doc], list[Doc]]:
+        mentions: list[Doc] = []
+        for name in dict.fromkeys(_MENTION.findall(text)):
+            if name in ("all", "here"):
+                permission = "mention-all" if name == "all" else "mention-here"
+                if not self.has_permission(uid, permission, rid):
+                    self._emit(
+                        UserNotify(
+                            uid,
+                            "message",
+                            [
+                                {
+                                    "_id": self.ids.id(),
+                                    "rid": rid,
+                                    "ts": self.now(),
+                                    "msg": "Notify all in this room not allowed",
+                                    "u": {"_id": "rocket.cat", "username": "rocket.cat"},
+                                    "private": True,
+                                }
+                            ],
+                        )
+                    )
+                    raise MeteorError("error-action-not-allowed", "Notify all in this room not allowed")
+                mentions.append({"_id": name, "username": name})
+                continue
+            user = self.user_by_username(name)
+            if user is not None:
+                mentions.append({"_id": user.id, "username": user.username, "name": user.name, "type": "user"})
+        channels: list[Doc] = []
+        for name in dict.fromkeys(_CHANNEL.findall(text)):
+            room = self.room_by_id_or_name(name=name)
+            if room is not None and room["t"] in ("c", "p"):
+                channels.append({"_id": room["_id"], "name": room["name"]})
+        return mentions, channels
+
+    def send_message(
+        self,
+        uid: str,
+        rid: str,
+        text: str,
+        *,
+        tmid: str | None = None,
+        tshow: bool | None = None,
+        mid: str | None = None,
+        alias: str | None = None,
+        emoji: str | None = None,
+        avatar: str | None = None,
+        attachments: list[Doc] | None = None,
+    ) -> Doc:
+        """sendMessage / executeSendMessage (C.1, RC-SENDMSG)."""
+        user = self.require_user(uid, "sendMessage")
+        room = self.rooms.get(rid)
+        if room is None:
+            raise MeteorError("error-invalid-room", "Invalid room", {"method": "sendMessage"})
+        if not self.can_access_room(uid, room):
+            raise MeteorError("error-not-allowed", "Not allowed", {"method": "sendMessage"})
+        if room.get("ro") and not self.has_permission(uid, "post-readonly", rid):
+            raise MeteorError("error-not-allowed", "Not allowed", {"method": "sendMessage"})
+        max_size = self.setting("Message_MaxAllowedSize")
+        if isinstance(max_size, int) and len(text) > max_size:
+            raise MeteorError("error-message-size-exceeded", "Message size exceeds Message_MaxAllowedSize")
+        if (alias or avatar or emoji) and not self.has_permission(uid, "message-impersonate", rid):
+            raise MeteorError("error-action-not-allowed", "Not allowed", {"method": "sendMessage"})
+        if mid is not None and (mid in self.messages or mid in self.trash):
+            raise MeteorError("error-duplicate-id", "Message with this id already exists")
+        parent: Doc | None = None
+        if tmid:
+            parent = self.messages.get(tmid)
+            if parent is None or parent["rid"] != rid:
+                raise MeteorError("error-invalid-message", "Invalid message", {"method": "sendMessage"})
+        mentions, channels = self._mentions(text, uid, rid)
+        now = self.now()
+        message: Doc = {
+            "_id": mid or self.ids.id(),
+            "rid": rid,
+            "msg": text,
+            "ts": now,
+            "u": user.ref(),
+            "_updatedAt": now,
+            "urls": [],
+            "mentions": mentions,
+            "channels": channels,
+            "md": _md(text),
+        }
+        if alias:
+            message["alias"] = alias
+        if emoji:
+            message["emoji"] = emoji
+        if avatar:
+            message["avatar"] = avatar
+        if attachments:
+            message["attachments"] = attachments
+        if parent is not None:
+            message["tmid"] = parent["_id"]
+            message["tshow"] = bool(tshow)
+        self._insert(message, room)
+        if parent is not None:
+            parent["tcount"] = parent.get("tcount", 0) + 1
+            parent["tlm"] = now
+            replies = parent.setdefault("replies", [])
+            if uid not in replies:
+                replies.append(uid)
+            parent["_updatedAt"] = now
+            self._emit_message(parent)
+        return message
+
+    def get_message(self, uid: str, mid: str) -> Doc:
+        message = self.messages.get(mid)
+        if message is None:
+            raise MeteorError("error-invalid-message", "Invalid message", {"method": "getSingleMessage"})
+        room = self.rooms[message["rid"]]
+        if not self.can_access_room(uid, room):
+            raise MeteorError("error-action-not-allowed", "Not allowed", {"method": "getSingleMessage"})
+        return message
+
+    def update_message(self, uid: str, mid: str, text: str) -> Doc:
+        """updateMessage (C.1): ``edit-message`` in the room, or own message with editing allowed."""
+        user = self.require_user(uid, "updateMessage")
+        message = self.messages.get(mid)
+        if message is None:
+            raise MeteorError("error-invalid-message", "Invalid message", {"method": "updateMessage"})
+        room = self.rooms[message["rid"]]
+        if not self.can_access_room(uid, room):
+            raise MeteorError("error-action-not-allowed", "Not allowed", {"method": "updateMessage"})
+        can_edit = self.has_permission(uid, "edit-message", room["_id"])
+        own = message["u"]["_id"] == uid
+        if not can_edit and not (self.setting("Message_AllowEditing") and own):
+            raise MeteorError(
+                "error-action-not-allowed",
+                "Message editing not allowed",
+                {"method": "updateMessage", "action": "Message_editing"},
+            )
+        if message.get("t") and message.get("t") != "e2e":
+            raise MeteorError("error-invalid-message", "Invalid message", {"method": "updateMessage"})
+        max_size = self.setting("Message_MaxAllowedSize")
+        if isinstance(max_size, int) and len(text) > max_size:
+            raise MeteorError("error-message-size-exceeded", "Message size exceeds Message_MaxAllowedSize")
+        mentions, channels = self._mentions(text, uid, room["_id"])
+        now = self.now()
+        message.update(
+            msg=text,
+            md=_md(text),
+            mentions=mentions,
+            channels=channels,
+            editedAt=now,
+            editedBy={"_id": user.id, "username": user.username},
+            _updatedAt=now,
+        )
+        self._emit_message(message)
+        return message
+
+    def can_delete_message(self, uid: str, message: Doc) -> bool:
+        """canDeleteMessage (RC-CANDELETE)."""
+        rid = message["rid"]
+        if self.has_permission(uid, "force-delete-message", rid):
+            return True
+        if not self.setting("Message_AllowDeleting"):
+            return False
+        allowed = self.has_permission(uid, "delete-message", rid)
+        own = message["u"]["_id"] == uid and self.has_permission(uid, "delete-own-message")
+        if not allowed and not own:
+            return False
+        room = self.rooms[rid]
+        return not (room.get("ro") and not self.has_permission(uid, "post-readonly", rid))
+
+    def delete_message(self, uid: str, mid: str) -> Doc:
+        """deleteMessage (B.5): notify ``deleteMessage``, or a ``t:"rm"`` tombstone when
+        ``Message_ShowDeletedStatus`` is on or the message is a thread parent."""
+        user = self.require_user(uid, "deleteMessage")
+        message = self.messages.get(mid)
+        if message is None:
+            raise MeteorError(
+                "error-action-not-allowed", "Not allowed", {"method": "deleteMessage", "action": "Delete_message"}
+            )
+        if not self.can_delete_message(uid, message):
+            raise MeteorError(
+                "error-action-not-allowed", "Not allowed", {"method": "deleteMessage", "action": "Delete_message"}
+            )
+        now = self.now()
+        self.trash[mid] = {**copy.deepcopy(message), "_deletedAt": now}
+        if self.setting("Message_ShowDeletedStatus") or message.get("tcount", 0) > 0:
+            for key in ("md", "blocks", "tshow"):
+                message.pop(key, None)
+            message.update(
+                msg="",
+                t="rm",
+                urls=[],
+                mentions=[],
+                attachments=[],
+                reactions={},
+                editedAt=now,
+                editedBy={"_id": user.id, "username": user.username},
+                _updatedAt=now,
+            )
+            self._emit_message(message)
+        else:
+            del self.messages[mid]
+            self._emit(RoomNotify(message["rid"], "deleteMessage", [{"_id": mid}]))
+        self._after_removal(message, now)
+        return message
+
+    def _after_removal(self, message: Doc, now: datetime) -> None:
+        tmid = message.get("tmid")
+        parent = self.messages.get(tmid) if tmid else None
+        if parent is not None and parent.get("tcount", 0) > 0:
+            parent["tcount"] -= 1
+            parent["_updatedAt"] = now
+            self._emit_message(parent)
+
+    def pin_message(self, uid: str, mid: str) -> Doc:
+        """pinMessage (F.1): returns the ``message_pinned`` system message, or the original if
+        it was already pinned."""
+        user = self.require_user(uid, "pinMessage")
+        if not self.setting("Message_AllowPinning"):
+            raise MeteorError(
+                "error-action-not-allowed",
+                "Message pinning not allowed",
+                {"method": "pinMessage", "action": "Message_pinning"},
+            )
+        message = self.messages.get(mid)
+        if message is None or not message.get("rid"):
+            raise MeteorError(
+                "error-invalid-message",
+                "Message you are pinning was not found",
+                {"method": "pinMessage", "action": "Message_pinning"},
+            )
+        room = self.rooms[message["rid"]]
+        if not self.can_access_room(uid, room):
+            raise MeteorError("not-authorized", "Not Authorized", {"method": "pinMessage"})
+        if not self.has_permission(uid, "pin-message", room["_id"]):
+            raise MeteorError(
+                "error-action-not-allowed", "Not allowed", {"method": "pinMessage", "action": "Message_pinning"}
+            )
+        if message.get("pinned"):
+            return message
+        now = self.now()
+        message.update(pinned=True, pinnedAt=now, pinnedBy={"_id": user.id, "username": user.username})
+        message["_updatedAt"] = now
+        self._emit_message(message)
+        author = message["u"]["username"]
+        attachment: Doc = {
+            "text": message.get("msg", ""),
+            "author_name": author,
+            "author_icon": f"/avatar/{author}",
+            "ts": message["ts"],
+            "attachments": copy.deepcopy(message.get("attachments", [])),
+        }
+        return self._system_message("message_pinned", room, user, "", attachments=[attachment])
+
+    def unpin_message(self, uid: str, mid: str) -> Doc:
+        """unpinMessage (F.1): like pin, but the caller must also be subscribed to the room."""
+        user = self.require_user(uid, "unpinMessage")
+        if not self.setting("Message_AllowPinning"):
+            raise MeteorError(
+                "error-action-not-allowed",
+                "Message pinning not allowed",
+                {"method": "unpinMessage", "action": "Message_pinning"},
+            )
+        message = self.messages.get(mid)
+        if message is None:
+            raise MeteorError(
+                "error-invalid-message",
+                "Message you are unpinning was not found",
+                {"method": "unpinMessage", "action": "Message_pinning"},
+            )
+        rid = message["rid"]
+        if not self.has_permission(uid, "pin-message", rid):
+            raise MeteorError("not-authorized", "Not Authorized", {"method": "unpinMessage"})
+        if (rid, uid) not in self.subscriptions:
+            raise MeteorError(
+                "error-invalid-message",
+                "Message you are unpinning was not found",
+                {"method": "unpinMessage", "action": "Message_pinning"},
+            )
+        now = self.now()
+        message.update(pinned=False, pinnedAt=now, pinnedBy={"_id": user.id, "username": user.username})
+        message["_updatedAt"] = now
+        self._emit_message(message)
+        return message
+
+    def clean_history(
+        self,
+        uid: str,
+        rid: str,
+        *,
+        latest: datetime,
+        oldest: datetime,
+        inclusive: bool = False,
+        limit: int = 0,
+        exclude_pinned: bool = False,
+        files_only: bool = False,
+        ignore_threads: bool = False,
+        ignore_discussion: bool = False,
+        users: list[str] | None = None,
+    ) -> int:
+        """cleanRoomHistory (C.3, B.5): ``users`` are usernames; emits ``deleteMessageBulk``."""
+        if not self.has_permission(uid, "clean-channel-history", rid):
+            raise MeteorError("error-not-allowed", "Not allowed", {"method": "cleanRoomHistory"})
+        usernames = list(users or [])
+
+        def in_range(m: Doc) -> bool:
+            ts: datetime = m["ts"]
+            if inclusive:
+                return oldest <= ts <= latest
+            return oldest < ts < latest
+
+        candidates = sorted(
+            (m for m in self.messages.values() if m["rid"] == rid and in_range(m)), key=lambda m: m["ts"]
+        )
+        selected: list[Doc] = []
+        for m in candidates:
+            if exclude_pinned and m.get("pinned"):
+                continue
+            if usernames and m["u"]["username"] not in usernames:
+                continue
+            if ignore_threads and (m.get("tmid") or m.get("tcount")):
+                continue
+            if ignore_discussion and m.get("drid"):
+                continue
+            if files_only and not m.get("file"):
+                continue
+            selected.append(m)
+        if limit:
+            selected = selected[:limit]
+        ids = {m["_id"] for m in selected}
+        if not ignore_threads:
+            # Pruning a thread parent prunes its replies too (newer servers' default).
+            parents = {m["_id"] for m in selected if m.get("tcount")}
+            ids |= {m["_id"] for m in self.messages.values() if m.get("tmid") in parents}
+        now = self.now()
+        for mid in ids:
+            message = self.messages.pop(mid)
+            self.trash[mid] = {**message, "_deletedAt": now}
+        room = self.rooms[rid]
+        room["msgs"] = max(0, room.get("msgs", 0) - len(ids))
+        ts_range = {("$gte" if inclusive else "$gt"): oldest, ("$lte" if inclusive else "$lt"): latest}
+        payload: Doc = {
+            "rid": rid,
+            "excludePinned": exclude_pinned,
+            "ignoreDiscussion": ignore_discussion,
+            "ts": ts_range,
+            "users": usernames,
+            "ids": sorted(ids),
+            "showDeletedStatus": False,
+        }
+        if files_only:
+            payload["filesOnly"] = True
+        if ids:
+            self._emit(RoomNotify(rid, "deleteMessageBulk", [payload]))
+        return len(ids)
+
+    def history(
+        self,
+        rid: str,
+        *,
+        latest: datetime | None = None,
+        oldest: datetime | None = None,
+        inclusive: bool = False,
+        offset: int = 0,
+        count: int = 20,
+        show_thread_messages: bool = True,
+    ) -> list[Doc]:
+        """Messages newest first, the way getChannelHistory pages them (C.3)."""
+        latest = latest or self.now()
+
+        def keep(m: Doc) -> bool:
+            ts: datetime = m["ts"]
+            if inclusive:
+                if ts > latest or (oldest is not None and ts < oldest):
+                    return False
+            elif ts >= latest or (oldest is not None and ts <= oldest):
+                return False
+            return show_thread_messages or not m.get("tmid") or bool(m.get("tshow"))
+
+        found = sorted(
+            (m for m in self.messages.values() if m["rid"] == rid and keep(m)), key=lambda m: m["ts"], reverse=True
+        )
+        return found[offset : offset + count] if count else found[offset:]
+
+    def sync_messages(self, uid: str, rid: str, last_update: datetime) -> tuple[list[Doc], list[Doc]]:
+        """messages/get behind chat.syncMessages: updated since, and deleted since (from trash)."""
+        room = self.rooms.get(rid)
+        if room is None or not self.can_access_room(uid, room):
+            raise MeteorError("error-not-allowed", "Not allowed", {"method": "messages/get"})
+        updated = sorted(
+            (m for m in self.messages.values() if m["rid"] == rid and m["_updatedAt"] > last_update),
+            key=lambda m: m["ts"],
+            reverse=True,
+        )
+        deleted = [
+            {"_id": d["_id"], "_deletedAt": d["_deletedAt"]}
+            for d in self.trash.values()
+            if d["rid"] == rid and d["_deletedAt"] > last_update and d["_id"] not in self.messages
+        ]
+        return updated, deleted
+
+    # ---------------------------------------------------------------- moderation reports
+
+    def report_message(self, uid: str, mid: str, description: str) -> Doc:
+        """reportMessage (C.1): files a report into the moderation console."""
+        user = self.require_user(uid, "reportMessage")
+        if not description or not description.strip():
+            raise MeteorError("error-invalid-description", "Invalid description", {"method": "reportMessage"})
+        message = self.messages.get(mid)
+        if message is None:
+            raise MeteorError("error-invalid-message_id", "Invalid message id", {"method": "reportMessage"})
+        room = self.rooms[message["rid"]]
+        if not self.can_access_room(uid, room):
+            raise MeteorError("error-not-allowed", "Not allowed", {"method": "reportMessage"})
+        now = self.now()
+        report: Doc = {
+            "_id": self.ids.id(),
+            "message": copy.deepcopy(message),
+            "description": description,
+            "ts": now,
+            "reportedBy": {"_id": user.id, "username": user.username, "name": user.name, "createdAt": user.created_at},
+            "room": {"_id": room["_id"], "name": room.get("name", ""), "fname": room.get("fname", ""), "t": room["t"]},
+            "_hidden": False,
+            "_updatedAt": now,
+        }
+        self.reports.append(report)
+        return report
+
+    def report_user(self, uid: str, target_uid: str, description: str) -> Doc:
+        user = self.require_user(uid, "reportUser")
+        target = self.users.get(target_uid)
+        if target is None:
+            raise MeteorError("error-invalid-user", "Invalid user id provided.")
+        now = self.now()
+        report: Doc = {
+            "_id": self.ids.id(),
+            "description": description,
+            "reportedUser": {
+                "_id": target.id,
+                "username": target.username,
+                "name": target.name,
+                "createdAt": target.created_at,
+            },
+            "reportedBy": {"_id": user.id, "username": user.username, "name": user.name, "createdAt": user.created_at},
+            "ts": now,
+            "_hidden": False,
+            "_updatedAt": now,
+        }
+        self.user_reports.append(report)
+        return report
+
+    def reports_by_users(self, latest: datetime | None, oldest: datetime | None) -> list[Doc]:
+        """Visible message reports grouped by reported user, newest report first (C.2)."""
+        groups: dict[str, Doc] = {}
+        for report in sorted(self.reports, key=lambda r: r["ts"]):
+            if report["_hidden"]:
+                continue
+            if latest is not None and report["ts"] > latest:
+                continue
+            if oldest is not None and report["ts"] < oldest:
+                continue
+            author = report["message"]["u"]
+            group = groups.setdefault(
+                author["_id"],
+                {
+                    "rooms": [],
+                    "count": 0,
+                    "userId": author["_id"],
+                    "username": author["username"],
+                    "name": author.get("name", author["username"]),
+                    "isUserDeleted": author["_id"] not in self.users,
+                },
+            )
+            group["count"] += 1
+            group["message"] = report["message"].get("msg", "")
+            group["msgId"] = report["message"]["_id"]
+            group["ts"] = report["ts"]
+            if all(r["_id"] != report["room"]["_id"] for r in group["rooms"]):
+                group["rooms"].append(report["room"])
+        return sorted(groups.values(), key=lambda g: g["ts"], reverse=True)
+
+    def dismiss_reports(
+        self, uid: str, *, user_id: str | None, msg_id: str | None, reason: str | None, action: str | None
+    ) -> int:
+        moderator = self.require_user(uid, "dismissReports")
+        now = self.now()
+        hidden = 0
+        for report in self.reports:
+            if report["_hidden"]:
+                continue
+            if (user_id and report["message"]["u"]["_id"] == user_id) or (
+                msg_id and report["message"]["_id"] == msg_id
+            ):
+                report["_hidden"] = True
+                report["_updatedAt"] = now
+                report["moderationInfo"] = {
+                    "hiddenAt": now,
+                    "moderatedBy": moderator.id,
+                    "reason": reason or "",
+                    "action": action or "None",
+                }
+                hidden += 1
+        return hidden
+
+    # ---------------------------------------------------------------- users administration
+
+    def set_active_status(self, uid: str, target_uid: str, active: bool) -> User:
+        target = self.users.get(target_uid)
+        if target is None:
+            raise MeteorError("error-invalid-user", "Invalid user", {"method": "setUserActiveStatus"})
+        target.active = active
+        target.updated_at = self.now()
+        if not active:
+            # setUserActiveStatus unsets every login token, personal access tokens included.
+            target.tokens.clear()
+            self._emit(UserNotify(target_uid, "force_logout", []))
+        return target

@@ -1,0 +1,1 @@
+"""The bot's own HTTP endpoints (aiohttp) and its Prometheus metrics."""

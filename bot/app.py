@@ -87,8 +87,12 @@ class BotApp:
         s = self.settings
         assert self.store is not None
         self.rest = RestClient(
-            url, self.credentials, threads=s.server.rest_threads, timeout=s.server.rest_timeout,
-            clock=clock, on_error=lambda kind: self.metrics.rest_errors.labels(kind).inc(),
+            url,
+            self.credentials,
+            threads=s.server.rest_threads,
+            timeout=s.server.rest_timeout,
+            clock=clock,
+            on_error=lambda kind: self.metrics.rest_errors.labels(kind).inc(),
         )
         web_server: WebServer | None = None
         tasks: list[asyncio.Task[None]] = []
@@ -99,15 +103,23 @@ class BotApp:
             for note in self.server_info.notes:
                 log.warning("%s", note)
             self.realtime = RealtimeClient(
-                url, self.credentials,
-                ping_interval=s.realtime.ping_interval, pong_timeout=s.realtime.pong_timeout,
-                call_timeout=s.realtime.call_timeout, room_sub_interval=s.realtime.room_sub_interval,
+                url,
+                self.credentials,
+                ping_interval=s.realtime.ping_interval,
+                pong_timeout=s.realtime.pong_timeout,
+                call_timeout=s.realtime.call_timeout,
+                room_sub_interval=s.realtime.room_sub_interval,
                 **self.extras.realtime_options,
             )
             realtime = self.realtime
             self.ingest = Ingest(
-                store=self.store, rest=self.rest, router=self.router, metrics=self.metrics,
-                bot_user_id=lambda: realtime.user_id, watch_room=realtime.watch_room, clock=clock,
+                store=self.store,
+                rest=self.rest,
+                router=self.router,
+                metrics=self.metrics,
+                bot_user_id=lambda: realtime.user_id,
+                watch_room=realtime.watch_room,
+                clock=clock,
             )
             self.ingest.prune()
             for name, types, handler in self.extras.handlers:
@@ -164,5 +176,7 @@ async def _anext(it: Any) -> Event:
     return result
 
 
-def add_handler(app: BotApp, name: str, types: tuple[type, ...], fn: Callable[[Event], Awaitable[None]]) -> None:
+def add_handler(
+    app: BotApp, name: str, types: tuple[type, ...], fn: Callable[[Event], Awaitable[None]]
+) -> None:
     app.extras.handlers.append((name, types, fn))

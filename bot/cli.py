@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -97,7 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _setup_logging(settings: Settings) -> None:
     logging.basicConfig(
-        level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=settings.logging.level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
 
 
@@ -124,10 +127,8 @@ def _run_sandbox(port: int, out: TextIO) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        except asyncio.CancelledError:
-            pass
 
     asyncio.run(go())
     return EXIT_OK
@@ -147,8 +148,9 @@ def _audit(command: str, settings: Settings, out: TextIO) -> int:
     if result.ok:
         print(f"audit log intact: {result.checked} records", file=out)
         return EXIT_OK
-    print(f"audit log BROKEN at record {result.bad_seq}: {result.problem} ({result.checked} verified before it)",
-          file=out)
+    print(
+        f"audit log BROKEN at record {result.bad_seq}: {result.problem} "
+        f"({result.checked} verified before it)",
+        file=out,
+    )
     return EXIT_FAILED
-
-

@@ -119,13 +119,21 @@ class Settings(_Section):
             raise ConfigError("server.url: missing (set it in the config file or RCMOD_SERVER_URL)")
         if s.user_id or s.auth_token:
             if not (s.user_id and s.auth_token):
-                missing = "server.auth_token (RCMOD_AUTH_TOKEN)" if s.user_id else "server.user_id (RCMOD_USER_ID)"
-                raise ConfigError(f"{missing}: missing; a personal access token needs both the user id and the token")
+                missing = (
+                    "server.auth_token (RCMOD_AUTH_TOKEN)" if s.user_id else "server.user_id (RCMOD_USER_ID)"
+                )
+                raise ConfigError(
+                    f"{missing}: missing; a personal access token needs both the user id and the token"
+                )
             return Credentials(user_id=s.user_id, token=s.auth_token)
         if s.username or s.password:
             if not (s.username and s.password):
-                missing = "server.password (RCMOD_PASSWORD)" if s.username else "server.username (RCMOD_USERNAME)"
-                raise ConfigError(f"{missing}: missing; a password login needs both the username and the password")
+                missing = (
+                    "server.password (RCMOD_PASSWORD)" if s.username else "server.username (RCMOD_USERNAME)"
+                )
+                raise ConfigError(
+                    f"{missing}: missing; a password login needs both the username and the password"
+                )
             return Credentials(username=s.username, password=s.password)
         raise ConfigError(
             "server.auth_token: missing; give RCMOD_USER_ID + RCMOD_AUTH_TOKEN (a personal access token) "

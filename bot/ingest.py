@@ -55,8 +55,9 @@ class RestForIngest(Protocol):
         self, rid: str, last_update: datetime
     ) -> tuple[list[Message], list[tuple[str, datetime]]]: ...
 
-    def history(self, rid: str, room_type: str, *, oldest: datetime, latest: datetime | None = None,
-                page: int = 100) -> AsyncIterator[Message]: ...
+    def history(
+        self, rid: str, room_type: str, *, oldest: datetime, latest: datetime | None = None, page: int = 100
+    ) -> AsyncIterator[Message]: ...
 
 
 class Ingest:
@@ -187,7 +188,9 @@ class Ingest:
             log.warning("catch-up: room %s refused (%s); skipping it", rid, exc.code or type(exc).__name__)
             return 0
         except RcmodError as exc:
-            log.warning("catch-up: room %s failed (%s); will retry on next connection", rid, type(exc).__name__)
+            log.warning(
+                "catch-up: room %s failed (%s); will retry on next connection", rid, type(exc).__name__
+            )
             return 0
         count = 0
         for message in sorted(fresh.values(), key=lambda m: (m.ts, m.updated_at or m.ts)):

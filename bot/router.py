@@ -45,8 +45,13 @@ class Router:
             except Exception as exc:  # isolation is the point: log ids, count, go on
                 failures += 1
                 self._metrics.handler_errors.labels(route.name).inc()
-                log.error("handler %s failed on %s: %s", route.name, _describe(event), type(exc).__name__,
-                          exc_info=log.isEnabledFor(logging.DEBUG))
+                log.error(
+                    "handler %s failed on %s: %s",
+                    route.name,
+                    _describe(event),
+                    type(exc).__name__,
+                    exc_info=log.isEnabledFor(logging.DEBUG),
+                )
         self._metrics.handler_latency.observe(self._clock() - started)
         return failures
 

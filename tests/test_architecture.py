@@ -8,8 +8,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-IO_LIBRARIES = {"asyncio", "aiohttp", "websockets", "sqlite3", "socket", "requests", "rocketchat_API",
-                "prometheus_client", "bot.store", "bot.rest", "bot.web", "bot.sandbox", "bot.app", "bot.realtime.client"}
+IO_LIBRARIES = {
+    "asyncio",
+    "aiohttp",
+    "websockets",
+    "sqlite3",
+    "socket",
+    "requests",
+    "rocketchat_API",
+    "prometheus_client",
+    "bot.store",
+    "bot.rest",
+    "bot.web",
+    "bot.sandbox",
+    "bot.app",
+    "bot.realtime.client",
+}
 PURE_MODULES = [
     "bot/models.py",
     "bot/errors.py",

@@ -84,8 +84,9 @@ def test_missing_secret_is_a_config_error_without_the_secret(env: dict[str, str]
 
 
 def test_secret_never_in_repr_or_validation_error(tmp_path: Path) -> None:
-    settings = load_settings(None, {"RCMOD_SERVER_URL": "http://x", "RCMOD_USER_ID": "u",
-                                    "RCMOD_AUTH_TOKEN": "t0ps3cret"})
+    settings = load_settings(
+        None, {"RCMOD_SERVER_URL": "http://x", "RCMOD_USER_ID": "u", "RCMOD_AUTH_TOKEN": "t0ps3cret"}
+    )
     assert "t0ps3cret" not in repr(settings)
     assert "t0ps3cret" not in repr(settings.credentials())
     path = tmp_path / "c.toml"
@@ -96,9 +97,12 @@ def test_secret_never_in_repr_or_validation_error(tmp_path: Path) -> None:
     assert "t0ps3cret" not in str(info.value)
 
 
-def test_cli_exits_2_on_bad_config_before_connecting(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                     monkeypatch: pytest.MonkeyPatch,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_cli_exits_2_on_bad_config_before_connecting(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     monkeypatch.setenv("RCMOD_SERVER_URL", "http://127.0.0.1:9")  # discard port: nothing listens
     monkeypatch.setenv("RCMOD_USER_ID", "bot")
     monkeypatch.delenv("RCMOD_AUTH_TOKEN", raising=False)

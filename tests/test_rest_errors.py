@@ -23,24 +23,60 @@ def _body(**kw: object) -> str:
     ("status", "text", "headers", "expected", "code"),
     [
         # permission failures come as 400 with an errorType, not 403
-        (400, _body(error="Not allowed [error-action-not-allowed]", errorType="error-action-not-allowed"), {},
-         PermissionDenied, "error-action-not-allowed"),
-        (400, _body(error="Editing room is not allowed [error-action-not-allowed]"), {}, PermissionDenied,
-         "error-action-not-allowed"),
-        (403, _body(error="User does not have the permissions required for this action [error-unauthorized]"), {},
-         PermissionDenied, "error-unauthorized"),
+        (
+            400,
+            _body(error="Not allowed [error-action-not-allowed]", errorType="error-action-not-allowed"),
+            {},
+            PermissionDenied,
+            "error-action-not-allowed",
+        ),
+        (
+            400,
+            _body(error="Editing room is not allowed [error-action-not-allowed]"),
+            {},
+            PermissionDenied,
+            "error-action-not-allowed",
+        ),
+        (
+            403,
+            _body(error="User does not have the permissions required for this action [error-unauthorized]"),
+            {},
+            PermissionDenied,
+            "error-unauthorized",
+        ),
         (403, _body(error="unauthorized"), {}, PermissionDenied, None),
-        (400, _body(error="The room id provided does not match where the message is from."), {}, ActionRefused,
-         None),
-        (400, _body(error="[error-room-not-found]", errorType="error-room-not-found"), {}, NotFound,
-         "error-room-not-found"),
+        (
+            400,
+            _body(error="The room id provided does not match where the message is from."),
+            {},
+            ActionRefused,
+            None,
+        ),
+        (
+            400,
+            _body(error="[error-room-not-found]", errorType="error-room-not-found"),
+            {},
+            NotFound,
+            "error-room-not-found",
+        ),
         (404, _body(error="Resource not found"), {}, NotFound, None),
-        (401, json.dumps({"status": "error", "message": "You must be logged in to do this."}), {}, AuthError, None),
+        (
+            401,
+            json.dumps({"status": "error", "message": "You must be logged in to do this."}),
+            {},
+            AuthError,
+            None,
+        ),
         (500, _body(error="Internal error occured"), {}, RetryableError, None),
         (502, "<html><body>Bad gateway</body></html>", {}, RetryableError, None),
         (200, "<html>maintenance</html>", {}, RetryableError, None),
-        (429, _body(error="Error, too many requests. [error-too-many-requests]"),
-         {"X-RateLimit-Reset": str(NOW_MS + 42_000)}, RateLimited, None),
+        (
+            429,
+            _body(error="Error, too many requests. [error-too-many-requests]"),
+            {"X-RateLimit-Reset": str(NOW_MS + 42_000)},
+            RateLimited,
+            None,
+        ),
     ],
 )
 def test_classify(status: int, text: str, headers: dict[str, str], expected: type, code: str | None) -> None:
@@ -72,7 +108,12 @@ def test_error_code_accepts_number_and_bracket_forms() -> None:
 
 @pytest.mark.parametrize(
     ("version", "console", "report_user", "notes"),
-    [("7.10.0", True, True, 0), ("6.3.1", True, False, 2), ("6.1.0", False, False, 3), ("5.4.0", False, False, 4)],
+    [
+        ("7.10.0", True, True, 0),
+        ("6.3.1", True, False, 2),
+        ("6.1.0", False, False, 3),
+        ("5.4.0", False, False, 4),
+    ],
 )
 def test_server_version_switches_features(version: str, console: bool, report_user: bool, notes: int) -> None:
     info = ServerInfo.from_version(version)

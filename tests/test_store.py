@@ -22,8 +22,14 @@ class Clock:
 
 
 def _message(mid: str = "m1", text: str = "hello") -> Message:
-    return Message(id=mid, rid="r1", text=text, ts=datetime(2026, 1, 1, tzinfo=UTC), author=UserRef("u1", "alice"),
-                   raw={"_id": mid, "rid": "r1", "msg": text, "u": {"_id": "u1", "username": "alice"}})
+    return Message(
+        id=mid,
+        rid="r1",
+        text=text,
+        ts=datetime(2026, 1, 1, tzinfo=UTC),
+        author=UserRef("u1", "alice"),
+        raw={"_id": mid, "rid": "r1", "msg": text, "u": {"_id": "u1", "username": "alice"}},
+    )
 
 
 def test_migrates_fresh_and_reopens(tmp_path: Path) -> None:
@@ -72,8 +78,9 @@ def test_audit_chain_verifies_and_detects_tampering(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
     store = Store.open(path, clock=Clock())
     for i in range(5):
-        store.append_audit(actor="rule:spam", action="message.deleted", targets={"mid": f"m{i}"},
-                           reason={"list": "spam"})
+        store.append_audit(
+            actor="rule:spam", action="message.deleted", targets={"mid": f"m{i}"}, reason={"list": "spam"}
+        )
     ok = store.verify_audit()
     assert ok.ok and ok.checked == 5
     store.close()

@@ -33,7 +33,7 @@ from bot.errors import AuthError, ConfigError, RateLimited, RcmodError, Retryabl
 from bot.models import MalformedPayload, Message, parse_date, to_iso
 from bot.rest.errors import classify
 
-__all__ = ["RestClient", "RetryPolicy", "ServerInfo", "Features"]
+__all__ = ["Features", "RestClient", "RetryPolicy", "ServerInfo"]
 
 log = logging.getLogger("rcmod.rest")
 T = TypeVar("T")
@@ -79,7 +79,7 @@ class ServerInfo:
     @classmethod
     def from_version(cls, version: str) -> ServerInfo:
         parts = [int(p) if p.isdigit() else 0 for p in version.split("-")[0].split(".")[:2]]
-        major_minor = (parts + [0, 0])[:2]
+        major_minor = [*parts, 0, 0][:2]
         have = (major_minor[0], major_minor[1])
         enabled = {name: have >= since for name, since in _FEATURE_VERSIONS.items()}
         notes = [
@@ -116,7 +116,10 @@ class RestClient:
         self._local = threading.local()
         self._auth: dict[str, str] = {}
         if credentials.token is not None and credentials.user_id:
-            self._auth = {"X-User-Id": credentials.user_id, "X-Auth-Token": credentials.token.get_secret_value()}
+            self._auth = {
+                "X-User-Id": credentials.user_id,
+                "X-Auth-Token": credentials.token.get_secret_value(),
+            }
         self._login_lock = asyncio.Lock()
         self.user_id: str | None = credentials.user_id
 
@@ -257,16 +260,22 @@ class RestClient:
         data = await self.call(
             "settings.public", lambda rc: rc.call_api_get("settings.public", _id=_q(",".join(ids)), count=100)
         )
-        return {s["_id"]: s.get("value") for s in data.get("settings", []) if isinstance(s, dict) and "_id" in s}
+        return {
+            s["_id"]: s.get("value") for s in data.get("settings", []) if isinstance(s, dict) and "_id" in s
+        }
 
     async def join_channel(self, rid: str) -> None:
         await self.call("channels.join", lambda rc: rc.call_api_post("channels.join", roomId=rid))
 
-    async def sync_messages(self, rid: str, last_update: datetime) -> tuple[list[Message], list[tuple[str, datetime]]]:
+    async def sync_messages(
+        self, rid: str, last_update: datetime
+    ) -> tuple[list[Message], list[tuple[str, datetime]]]:
         """Messages updated (new or edited) and deleted in ``rid`` since ``last_update``."""
         data = await self.call(
             "chat.syncMessages",
-            lambda rc: rc.call_api_get("chat.syncMessages", roomId=_q(rid), lastUpdate=_q(to_iso(last_update))),
+            lambda rc: rc.call_api_get(
+                "chat.syncMessages", roomId=_q(rid), lastUpdate=_q(to_iso(last_update))
+            ),
         )
         result = data.get("result") or {}
         updated = _parse_messages(result.get("updated", []), "chat.syncMessages")
@@ -306,8 +315,9 @@ class RestClient:
             raise RetryableError("dm.create: no room id in the answer")
         return rid
 
-    async def send_message(self, rid: str, text: str, *, tmid: str | None = None,
-                           attachments: list[dict[str, Any]] | None = None) -> str:
+    async def send_message(
+        self, rid: str, text: str, *, tmid: str | None = None, attachments: list[dict[str, Any]] | None = None
+    ) -> str:
         """Post as the bot. The id is chosen here, so a retry after a lost answer cannot double-post."""
         mid = new_message_id()
         message: dict[str, Any] = {"_id": mid, "rid": rid, "msg": text}
@@ -316,7 +326,9 @@ class RestClient:
         if attachments:
             message["attachments"] = attachments
         try:
-            await self.call("chat.sendMessage", lambda rc: rc.call_api_post("chat.sendMessage", message=message))
+            await self.call(
+                "chat.sendMessage", lambda rc: rc.call_api_post("chat.sendMessage", message=message)
+            )
         except RcmodError as exc:
             # A retried request whose first attempt landed is refused as a duplicate id: it was sent.
             if getattr(exc, "code", None) in ("error-duplicate-id", "duplicate-id"):

@@ -24,14 +24,28 @@ from bot.errors import (
 __all__ = ["classify", "error_code"]
 
 # Server error ids by what the caller can do. Anything unknown falls back to the HTTP status.
-_PERMISSION_CODES = frozenset({
-    "error-not-allowed", "error-action-not-allowed", "not-authorized", "error-unauthorized",
-    "unauthorized", "error-app-prevented-deleting", "error-message-editing-blocked",
-})
-_NOT_FOUND_CODES = frozenset({
-    "error-room-not-found", "error-invalid-room", "error-invalid-message", "error-message-not-found",
-    "error-invalid-user", "error-user-not-found", "error-roomid-param-not-provided",
-})
+_PERMISSION_CODES = frozenset(
+    {
+        "error-not-allowed",
+        "error-action-not-allowed",
+        "not-authorized",
+        "error-unauthorized",
+        "unauthorized",
+        "error-app-prevented-deleting",
+        "error-message-editing-blocked",
+    }
+)
+_NOT_FOUND_CODES = frozenset(
+    {
+        "error-room-not-found",
+        "error-invalid-room",
+        "error-invalid-message",
+        "error-message-not-found",
+        "error-invalid-user",
+        "error-user-not-found",
+        "error-roomid-param-not-provided",
+    }
+)
 _RATE_CODES = frozenset({"error-too-many-requests", "too-many-requests"})
 _AUTH_CODES = frozenset({"totp-required", "totp-invalid", "error-unauthorized-token"})
 
@@ -54,9 +68,7 @@ def error_code(body: Mapping[str, Any]) -> str | None:
     return None
 
 
-def classify(
-    status: int, text: str, headers: Mapping[str, str], *, endpoint: str, now_ms: int
-) -> RcmodError:
+def classify(status: int, text: str, headers: Mapping[str, str], *, endpoint: str, now_ms: int) -> RcmodError:
     """Map one failed answer to an exception. ``text`` is parsed, never quoted in the message."""
     try:
         body = json.loads(text) if text else {}

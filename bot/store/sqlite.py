@@ -60,8 +60,9 @@ def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _record_hash(prev_hash: str, seq: int, at: str, actor: str, action: str, targets: str, reason: str,
-                 outcome: str) -> str:
+def _record_hash(
+    prev_hash: str, seq: int, at: str, actor: str, action: str, targets: str, reason: str, outcome: str
+) -> str:
     body = _canonical([prev_hash, seq, at, actor, action, targets, reason, outcome])
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
@@ -226,8 +227,9 @@ class Store:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        return AuditRecord(seq, at, actor, action, json.loads(targets_json), json.loads(reason_json), outcome,
-                           prev, digest)
+        return AuditRecord(
+            seq, at, actor, action, json.loads(targets_json), json.loads(reason_json), outcome, prev, digest
+        )
 
     def audit_records(self, since_seq: int = 0) -> Iterator[AuditRecord]:
         rows = self._db.execute(
@@ -242,13 +244,16 @@ class Store:
         """Recompute the chain; report the first record that was edited, removed or moved."""
         prev, expected_seq, checked = GENESIS_HASH, 1, 0
         rows = self._db.execute(
-            "SELECT seq, at, actor, action, targets, reason, outcome, prev_hash, hash FROM audit_log ORDER BY seq"
+            "SELECT seq, at, actor, action, targets, reason, outcome, prev_hash, hash "
+            "FROM audit_log ORDER BY seq"
         )
         for seq, at, actor, action, targets, reason, outcome, prev_hash, digest in rows:
             if seq != expected_seq:
                 return AuditVerification(False, checked, expected_seq, f"record {expected_seq} is missing")
             if prev_hash != prev:
-                return AuditVerification(False, checked, seq, f"record {seq} does not follow record {seq - 1}")
+                return AuditVerification(
+                    False, checked, seq, f"record {seq} does not follow record {seq - 1}"
+                )
             if _record_hash(prev, seq, at, actor, action, targets, reason, outcome) != digest:
                 return AuditVerification(False, checked, seq, f"record {seq} was altered")
             prev, expected_seq, checked = digest, seq + 1, checked + 1
@@ -264,21 +269,37 @@ class Store:
     def store_evidence(self, message: Message, *, retention_days: int, audit_seq: int | None = None) -> int:
         """Keep the message as it was; returns the evidence id. Call before deleting anything."""
         now = datetime.fromtimestamp(self._clock(), tz=UTC)
-        content = _canonical(_json_safe(dict(message.raw)) if message.raw else {"_id": message.id, "msg": message.text})
+        content = _canonical(
+            _json_safe(dict(message.raw)) if message.raw else {"_id": message.id, "msg": message.text}
+        )
         cur = self._db.execute(
             "INSERT INTO evidence (mid, rid, author_id, captured_at, expires_at, audit_seq, content) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (message.id, message.rid, message.author.id, to_iso(now), to_iso(now + timedelta(days=retention_days)),
-             audit_seq, content),
+            (
+                message.id,
+                message.rid,
+                message.author.id,
+                to_iso(now),
+                to_iso(now + timedelta(days=retention_days)),
+                audit_seq,
+                content,
+            ),
         )
         return int(cur.lastrowid or 0)
 
     def evidence_for_message(self, mid: str) -> list[dict[str, Any]]:
         rows = self._db.execute(
-            "SELECT id, captured_at, expires_at, audit_seq, content FROM evidence WHERE mid = ? ORDER BY id", (mid,)
+            "SELECT id, captured_at, expires_at, audit_seq, content FROM evidence WHERE mid = ? ORDER BY id",
+            (mid,),
         )
         return [
-            {"id": r[0], "captured_at": r[1], "expires_at": r[2], "audit_seq": r[3], "content": json.loads(r[4])}
+            {
+                "id": r[0],
+                "captured_at": r[1],
+                "expires_at": r[2],
+                "audit_seq": r[3],
+                "content": json.loads(r[4]),
+            }
             for r in rows
         ]
 

@@ -11,30 +11,38 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.messages_seen = Counter(
-            "rcmod_messages_seen", "Message events received, by kind and outcome",
-            ["kind", "outcome"], registry=self.registry,
+            "rcmod_messages_seen",
+            "Message events received, by kind and outcome",
+            ["kind", "outcome"],
+            registry=self.registry,
         )
         self.reconnects = Counter("rcmod_reconnects", "Realtime reconnections", registry=self.registry)
         self.rest_errors = Counter(
             "rcmod_rest_errors", "REST failures by what the caller can do", ["kind"], registry=self.registry
         )
         self.handler_errors = Counter(
-            "rcmod_handler_errors", "Handler exceptions (isolated; the stream goes on)", ["handler"],
+            "rcmod_handler_errors",
+            "Handler exceptions (isolated; the stream goes on)",
+            ["handler"],
             registry=self.registry,
         )
         self.frames_rejected = Counter(
             "rcmod_frames_rejected", "Realtime frames that could not be understood", registry=self.registry
         )
         self.handler_latency = Histogram(
-            "rcmod_handler_latency_seconds", "Time to run all handlers for one event",
+            "rcmod_handler_latency_seconds",
+            "Time to run all handlers for one event",
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=self.registry,
         )
         self.caught_up = Counter(
-            "rcmod_catch_up_messages", "Messages recovered by catch-up after an outage", registry=self.registry
+            "rcmod_catch_up_messages",
+            "Messages recovered by catch-up after an outage",
+            registry=self.registry,
         )
-        self.connected = Gauge("rcmod_connected", "1 when connected, logged in and subscribed",
-                               registry=self.registry)
+        self.connected = Gauge(
+            "rcmod_connected", "1 when connected, logged in and subscribed", registry=self.registry
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -23,7 +23,9 @@ def build_app(metrics: Metrics, readiness: Readiness) -> web.Application:
         return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
     async def metrics_endpoint(request: web.Request) -> web.Response:
-        return web.Response(body=metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+        return web.Response(
+            body=metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+        )
 
     app = web.Application()
     app.router.add_get("/healthz", healthz)

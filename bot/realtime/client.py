@@ -1,0 +1,696 @@
+"""Asyncio driver for the realtime (DDP) API: a thin shell around :mod:`bot.realtime.protocol`.
+
+This module moves frames between a websocket and the sans-I/O :class:`DDPProtocol`, keeps the
+session alive (heartbeat, reconnection with backoff, re-login, re-subscription, paced per-room
+subscriptions) and turns server answers into exceptions. Everything it decides about frames is
+decided by the protocol object; everything that waits is here.
+
+Usage::
+
+    client = RealtimeClient("https://chat.example.com", TokenCredentials(user_id=..., token=...))
+    async for event in client.events():   # runs until close(), reconnecting as needed
+        ...
+    await client.call("getRoomRoles", rid)
+
+Exceptions, by what the caller can do::
+
+    RealtimeError
+    ├── TransientError            retry: the request may not have arrived
+    │   ├── ConnectionLost        not connected, or the connection dropped before the answer
+    │   └── CallTimeout           no answer within the call timeout (also a TimeoutError)
+    ├── RateLimited               wait .retry_after seconds (from the server's timeToReset), retry
+    ├── MethodError               report and go on: the server refused (.code, .reason)
+    └── FatalError                stop: fix the configuration or the server
+        ├── LoginFailed           bad token or password, 2FA demanded, token of another user
+        └── ProtocolViolation     the server refused DDP 1 or sent a login result without a user id
+
+``events()`` raises only :class:`FatalError`; every other failure becomes
+:class:`~bot.realtime.events.Disconnected` followed by a reconnection. Foreign exceptions
+(websockets, OSError) are translated here and chained with ``from``.
+
+Logs go to ``rcmod.realtime`` and carry ids, codes and sizes — never message bodies, tokens,
+passwords or digests. websockets' own per-frame debug lines (which would print the login frame)
+are switched off for our connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+from websockets.asyncio.client import connect as websockets_connect
+from websockets.exceptions import ConnectionClosed, WebSocketException
+
+from bot.models import MalformedPayload
+from bot.realtime.backoff import BackoffPolicy, exponential_backoff
+from bot.realtime.errors import (
+    DEFAULT_RETRY_AFTER,
+    CallTimeout,
+    ConnectionLost,
+    FatalError,
+    LoginFailed,
+    MethodError,
+    ProtocolViolation,
+    RateLimited,
+    RealtimeError,
+    TransientError,
+)
+from bot.realtime.events import Connected, Disconnected, Event, FrameRejected, SubscriptionFailed
+from bot.realtime.protocol import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    MY_MESSAGES,
+    CallResult,
+    DDPError,
+    DDPProtocol,
+    Pong,
+    ProtocolEvent,
+    SessionFailed,
+    SessionStarted,
+    SubscriptionEnded,
+    SubscriptionReady,
+    login_user_id,
+)
+
+__all__ = [
+    "CallTimeout",
+    "ConnectFn",
+    "ConnectionLost",
+    "Credentials",
+    "FatalError",
+    "LoginFailed",
+    "MethodError",
+    "PasswordCredentials",
+    "ProtocolViolation",
+    "RateLimited",
+    "RealtimeClient",
+    "RealtimeError",
+    "TokenCredentials",
+    "TransientError",
+    "Transport",
+    "websocket_url",
+]
+
+logger = logging.getLogger("rcmod.realtime")
+
+DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
+USER_STREAMS = ("subscriptions-changed", "rooms-changed", "message")
+ROOM_STREAMS = ("deleteMessage", "deleteMessageBulk")
+# Login errors worth another try later rather than a configuration error.
+_TRANSIENT_LOGIN_CODES = frozenset({"500", "502", "503", "504", "internal-server-error"})
+
+
+# --- credentials ---------------------------------------------------------------------------------
+
+
+class TokenCredentials(BaseModel):
+    """A user id and a personal access token (created with "Ignore Two Factor Authentication")."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: str
+    token: SecretStr
+
+
+class PasswordCredentials(BaseModel):
+    """Username and password; only the SHA-256 digest of the password is ever sent."""
+
+    model_config = ConfigDict(frozen=True)
+
+    username: str
+    password: SecretStr
+
+
+Credentials = TokenCredentials | PasswordCredentials
+
+
+# --- transport seam ------------------------------------------------------------------------------
+
+
+class Transport(Protocol):
+    """The part of a websockets ``ClientConnection`` the driver uses; fakes implement this."""
+
+    async def recv(self) -> str | bytes: ...
+
+    async def send(self, message: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+# Called as connect(url, max_size=..., ping_interval=None, ping_timeout=None, open_timeout=...,
+# close_timeout=..., logger=...); websockets.asyncio.client.connect fits.
+ConnectFn = Callable[..., Awaitable[Transport]]
+
+
+class _WireLogger(logging.LoggerAdapter[logging.Logger]):
+    """websockets logs every frame at DEBUG, login frame included: claim DEBUG is always off."""
+
+    def isEnabledFor(self, level: int) -> bool:
+        return level > logging.DEBUG and self.logger.isEnabledFor(level)
+
+
+def websocket_url(server_url: str) -> str:
+    """``https://host[:port][/prefix]`` → ``wss://host[:port][/prefix]/websocket``.
+
+    User info in the URL is dropped: credentials travel in the login call, never in a URL that
+    may end up in a log.
+    """
+    parts = urlsplit(server_url.strip())
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme.lower())
+    if scheme is None or not parts.hostname:
+        raise ValueError(f"server URL must look like https://host[:port][/prefix] (scheme {parts.scheme!r})")
+    path = parts.path.rstrip("/")
+    if not path.endswith("/websocket"):
+        path += "/websocket"
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((scheme, netloc, path, "", ""))
+
+
+def _error_from(method: str, error: DDPError) -> RealtimeError:
+    if error.is_rate_limit:
+        ms = error.retry_after_ms
+        return RateLimited(method, error.code, ms / 1000 if ms is not None else DEFAULT_RETRY_AFTER)
+    return MethodError(method, error.code, error.reason, error.details)
+
+
+def _describe(exc: BaseException) -> str:
+    """A short reason for Disconnected and logs: a close code or an exception class."""
+    if isinstance(exc, ConnectionClosed):
+        frame = exc.rcvd or exc.sent
+        return f"closed {frame.code}" if frame else "closed 1006"
+    if isinstance(exc, RealtimeError) and str(exc):
+        return str(exc)
+    return type(exc).__name__
+
+
+class _Stop:
+    """Queue sentinel: events() returns when it sees this."""
+
+
+_STOP = _Stop()
+
+
+# --- one connection --------------------------------------------------------------------------------
+
+
+class _Link:
+    """One websocket and its DDP session, with the waiters that die with it."""
+
+    def __init__(self, ws: Transport, proto: DDPProtocol) -> None:
+        loop = asyncio.get_running_loop()
+        self.ws = ws
+        self.proto = proto
+        self.handshake: asyncio.Future[str] = loop.create_future()
+        self.calls: dict[str, asyncio.Future[CallResult]] = {}
+        self.sub_waiters: dict[str, asyncio.Future[SubscriptionReady | SubscriptionFailed]] = {}
+        self.base_subs: set[str] = set()
+        self.base_lost = False
+        self.room_subs: dict[str, list[str]] = {}  # rid -> live or pending sub ids
+        self.given_up: set[str] = set()  # rooms the server refused on this connection
+        self.early: list[Event] | None = []  # stream events held back until Connected is out
+        self.ping_deadline: float | None = None
+        self.send_lock = asyncio.Lock()
+        self.session: str | None = None
+
+    async def flush(self) -> None:
+        async with self.send_lock:
+            for frame in self.proto.data_to_send():
+                try:
+                    await self.ws.send(frame)
+                except (ConnectionClosed, OSError) as exc:
+                    raise ConnectionLost(f"send failed: {_describe(exc)}") from exc
+
+    def fail_waiters(self, exc: BaseException) -> None:
+        if not self.handshake.done():
+            self.handshake.cancel()
+        waiters: list[asyncio.Future[Any]] = [*self.calls.values(), *self.sub_waiters.values()]
+        for fut in waiters:
+            if not fut.done():
+                fut.set_exception(exc)
+        self.calls.clear()
+        self.sub_waiters.clear()
+
+
+# --- the client ----------------------------------------------------------------------------------
+
+
+class RealtimeClient:
+    """Rocket.Chat realtime client: one logical session that survives reconnections.
+
+    ``clock`` measures how long a connection stayed up (a stable one resets the backoff);
+    ``sleep`` performs every wait the client chooses — backoff, subscription pacing, rate-limit
+    waits — so tests can record them instead of sleeping. The heartbeat and call timeouts are
+    deadlines on the event loop's own clock.
+    """
+
+    def __init__(
+        self,
+        server_url: str,
+        credentials: Credentials,
+        *,
+        backoff: BackoffPolicy = exponential_backoff,
+        connect: ConnectFn = websockets_connect,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        ping_interval: float = 10.0,
+        pong_timeout: float = 15.0,
+        call_timeout: float = 30.0,
+        room_sub_interval: float = 1.0,
+        stable_after: float = 60.0,
+        open_timeout: float = 10.0,
+        close_timeout: float = 2.0,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> None:
+        self.url = websocket_url(server_url)
+        self._host = urlsplit(self.url).netloc
+        self._credentials = credentials
+        self._backoff = backoff
+        self._connect = connect
+        self._clock = clock
+        self._sleep = sleep
+        self._ping_interval = ping_interval
+        self._pong_timeout = pong_timeout
+        self._call_timeout = call_timeout
+        self._room_sub_interval = room_sub_interval
+        self._stable_after = stable_after
+        self._open_timeout = open_timeout
+        self._close_timeout = close_timeout
+        self._max_frame_size = max_frame_size
+        self._max_message_size = max_message_size
+        self._wire_logger = _WireLogger(logging.getLogger("rcmod.realtime.wire"), {})
+
+        self._queue: asyncio.Queue[Event | BaseException | _Stop] = asyncio.Queue()
+        self._runner: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
+        self._link: _Link | None = None
+        self._logged_in = False
+        self._subscribed = False
+        self._user_id: str | None = None
+        self._announced = False  # a Connected went out at least once
+        self._connected_at: float | None = None
+        self._watched: dict[str, None] = {}  # insertion-ordered set of rids
+        self._rooms_changed = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"RealtimeClient(host={self._host!r}, user_id={self._user_id!r}, connected={self.connected})"
+
+    # -- health ----------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """A websocket is open and the DDP session is established."""
+        return self._link is not None and self._link.session is not None
+
+    @property
+    def logged_in(self) -> bool:
+        return self._logged_in
+
+    @property
+    def subscribed(self) -> bool:
+        """``__my_messages__`` and the bot's own user streams are ready (per-room ones may lag)."""
+        return self._subscribed
+
+    @property
+    def user_id(self) -> str | None:
+        return self._user_id
+
+    @property
+    def watched_rooms(self) -> tuple[str, ...]:
+        return tuple(self._watched)
+
+    # -- public API --------------------------------------------------------------------------------
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Connect, log in, subscribe and yield events until :meth:`close`.
+
+        Raises :class:`FatalError` (e.g. :class:`LoginFailed`) when retrying cannot help.
+        """
+        if self._runner is not None:
+            raise RuntimeError("events() is already running")
+        self._closing.clear()
+        self._runner = asyncio.create_task(self._run(), name="rcmod-realtime")
+        try:
+            while True:
+                item = await self._queue.get()
+                if isinstance(item, _Stop):
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            await self._stop_runner()
+
+    async def close(self) -> None:
+        """Disconnect and make :meth:`events` return. Safe to call more than once."""
+        self._closing.set()
+        await self._stop_runner()
+        self._queue.put_nowait(_STOP)
+
+    async def call(self, method: str, *params: Any, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+        """Call a server method on the current connection and return its result.
+
+        Raises :class:`ConnectionLost` when not logged in or when the connection drops before the
+        answer, :class:`CallTimeout`, :class:`RateLimited` or :class:`MethodError`.
+        """
+        link = self._link
+        if link is None or not self._logged_in:
+            raise ConnectionLost(f"{method}: not connected")
+        call_id = link.proto.call(method, params)
+        outcome = await self._await_call(link, call_id, method, timeout)
+        if outcome.error is not None:
+            raise _error_from(method, outcome.error)
+        return outcome.result
+
+    def watch_room(self, rid: str) -> None:
+        """Follow deletions in a room (``<rid>/deleteMessage`` and ``<rid>/deleteMessageBulk``).
+
+        Subscriptions are made gradually in the background and again after every reconnection.
+        """
+        if not rid or "/" in rid:
+            raise ValueError("not a room id")
+        if rid not in self._watched:
+            self._watched[rid] = None
+            self._rooms_changed.set()
+
+    def unwatch_room(self, rid: str) -> None:
+        if self._watched.pop(rid, 0) is None:
+            if self._link is not None:
+                self._link.given_up.discard(rid)
+            self._rooms_changed.set()
+
+    # -- the reconnect loop --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            await self._reconnect_forever()
+        except asyncio.CancelledError:
+            raise
+        except FatalError as exc:
+            logger.error("realtime client stopped: %s", exc)
+            self._queue.put_nowait(exc)
+        except Exception as exc:  # a bug here must surface, not hang events()
+            logger.exception("realtime client crashed")
+            self._queue.put_nowait(exc)
+        finally:
+            self._queue.put_nowait(_STOP)
+
+    async def _reconnect_forever(self) -> None:
+        delays = self._backoff()
+        while not self._closing.is_set():
+            at_least = 0.0
+            try:
+                await self._session()
+                reason = "session ended"
+            except FatalError:
+                raise
+            except RateLimited as exc:
+                reason, at_least = str(exc), exc.retry_after
+            except (TransientError, MethodError) as exc:
+                reason = _describe(exc)
+            finally:
+                self._link = None
+                self._logged_in = self._subscribed = False
+            if self._closing.is_set():
+                return
+            if self._connected_at is not None:
+                self._queue.put_nowait(Disconnected(reason))
+                if self._clock() - self._connected_at >= self._stable_after:
+                    delays = self._backoff()
+            delay = max(next(delays), at_least)
+            logger.warning("realtime connection lost (%s); reconnecting in %.2fs", reason, delay)
+            await self._sleep(delay)
+
+    async def _session(self) -> None:
+        """One connection from open to loss. Returns only by raising."""
+        self._connected_at = None
+        logger.info("connecting to %s", self._host)
+        try:
+            ws = await self._connect(
+                self.url,
+                max_size=self._max_frame_size,
+                ping_interval=None,  # DDP has its own heartbeat, which Rocket.Chat watches
+                ping_timeout=None,
+                open_timeout=self._open_timeout,
+                close_timeout=self._close_timeout,
+                logger=self._wire_logger,
+            )
+        except (OSError, WebSocketException, TimeoutError) as exc:
+            raise ConnectionLost(f"connect failed: {_describe(exc)}") from exc
+        link = _Link(ws, DDPProtocol(max_message_size=self._max_message_size))
+        self._link = link
+        reader = asyncio.create_task(self._read(link), name="rcmod-realtime-read")
+        main = asyncio.create_task(self._establish(link), name="rcmod-realtime-session")
+        tasks = (reader, main)
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            link.fail_waiters(ConnectionLost("connection closed"))
+            try:
+                await ws.close()
+            except Exception as exc:  # closing a broken socket may fail; we are leaving anyway
+                logger.debug("close failed: %s", type(exc).__name__)
+        # The loser was cancelled; the first task to finish tells why the session is over.
+        for task in (main, reader):
+            if task in done and not task.cancelled():
+                error = task.exception()
+                if error is not None:
+                    raise error
+        raise ConnectionLost("session ended")
+
+    async def _read(self, link: _Link) -> None:
+        loop = asyncio.get_running_loop()
+        last_rx = loop.time()
+        while True:
+            if link.ping_deadline is not None:
+                wait = link.ping_deadline - loop.time()
+            else:
+                wait = last_rx + self._ping_interval - loop.time()
+            try:
+                async with asyncio.timeout(max(wait, 0.0)):
+                    data = await link.ws.recv()
+            except TimeoutError:
+                if link.ping_deadline is not None:
+                    raise ConnectionLost(f"no pong within {self._pong_timeout:g}s") from None
+                link.proto.send_ping()
+                link.ping_deadline = loop.time() + self._pong_timeout
+                await link.flush()
+                continue
+            except (ConnectionClosed, OSError) as exc:
+                raise ConnectionLost(_describe(exc)) from exc
+            last_rx = loop.time()
+            link.proto.receive_text(data)
+            await link.flush()  # pongs go out before anything else is handled
+            for event in link.proto.events_received():
+                self._dispatch(link, event)
+            if link.base_lost:
+                raise ConnectionLost("server ended a base subscription")
+
+    def _dispatch(self, link: _Link, event: ProtocolEvent) -> None:
+        if isinstance(event, SessionStarted):
+            link.session = event.session
+            if not link.handshake.done():
+                link.handshake.set_result(event.session)
+        elif isinstance(event, SessionFailed):
+            if not link.handshake.done():
+                link.handshake.set_exception(
+                    ProtocolViolation(f"server refused DDP version 1 (prefers {event.version!r})")
+                )
+        elif isinstance(event, CallResult):
+            call = link.calls.pop(event.call_id, None)
+            if call is not None and not call.done():
+                call.set_result(event)
+        elif isinstance(event, SubscriptionReady):
+            waiter = link.sub_waiters.pop(event.sub_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(event)
+        elif isinstance(event, SubscriptionFailed | SubscriptionEnded):
+            waiter = link.sub_waiters.pop(event.sub_id, None)
+            if waiter is not None and not waiter.done() and isinstance(event, SubscriptionFailed):
+                waiter.set_result(event)
+            else:
+                self._subscription_stopped(link, event)
+        elif isinstance(event, Pong):
+            link.ping_deadline = None
+        else:
+            if isinstance(event, FrameRejected):
+                logger.warning("frame rejected: %s (%d bytes)", event.reason, event.size)
+            self._emit(link, event)
+
+    def _subscription_stopped(self, link: _Link, event: SubscriptionFailed | SubscriptionEnded) -> None:
+        """The server ended a subscription that was ready (or one we no longer wait for)."""
+        code = event.error if isinstance(event, SubscriptionFailed) else "no error"
+        if event.sub_id in link.base_subs:
+            logger.warning("server ended base subscription %s (%s)", event.sub_id, code)
+            link.base_lost = True
+            return
+        for rid, sub_ids in link.room_subs.items():
+            if event.sub_id in sub_ids:
+                # E.g. the bot was removed from the room: do not resubscribe on this connection.
+                logger.info("server ended subscription %s for room %s (%s)", event.sub_id, rid, code)
+                sub_ids.remove(event.sub_id)
+                link.given_up.add(rid)
+                if isinstance(event, SubscriptionFailed):
+                    self._emit(link, event)
+                return
+
+    def _emit(self, link: _Link, event: Event) -> None:
+        if link.early is not None:
+            link.early.append(event)
+        else:
+            self._queue.put_nowait(event)
+
+    # -- session setup ---------------------------------------------------------------------------------
+
+    async def _establish(self, link: _Link) -> None:
+        link.proto.connect()
+        await link.flush()
+        try:
+            async with asyncio.timeout(self._open_timeout):
+                session = await link.handshake
+        except TimeoutError:
+            raise ConnectionLost("no DDP handshake answer") from None
+        user_id = await self._login(link)
+        self._user_id = user_id
+        self._logged_in = True
+        await self._subscribe_base(link, user_id)
+        self._subscribed = True
+        self._connected_at = self._clock()
+        logger.info("realtime session %s ready as user %s", session, user_id)
+        # Connected goes out before any stream event that raced it, in one step.
+        self._queue.put_nowait(Connected(session=session, user_id=user_id, reconnect=self._announced))
+        self._announced = True
+        early, link.early = link.early or [], None
+        for event in early:
+            self._queue.put_nowait(event)
+        await self._pace_rooms(link)
+
+    async def _login(self, link: _Link) -> str:
+        creds = self._credentials
+        if isinstance(creds, TokenCredentials):
+            call_id = link.proto.login_with_token(creds.token.get_secret_value())
+        else:
+            call_id = link.proto.login_with_password(creds.username, creds.password.get_secret_value())
+        outcome = await self._await_call(link, call_id, "login", None)
+        if outcome.error is not None:
+            error = outcome.error
+            if error.is_rate_limit:
+                raise _error_from("login", error)
+            if error.code in _TRANSIENT_LOGIN_CODES:
+                raise ConnectionLost(f"login: server error {error.code}")
+            raise LoginFailed(f"login refused: {error.code}" + (f" ({error.reason})" if error.reason else ""))
+        try:
+            user_id = login_user_id(outcome.result)
+        except MalformedPayload as exc:
+            raise ProtocolViolation(str(exc)) from exc
+        if isinstance(creds, TokenCredentials) and user_id != creds.user_id:
+            raise LoginFailed(f"the token belongs to user {user_id}, not the configured {creds.user_id}")
+        return user_id
+
+    async def _subscribe_base(self, link: _Link, user_id: str) -> None:
+        wanted = [("stream-room-messages", MY_MESSAGES)] + [
+            ("stream-notify-user", f"{user_id}/{suffix}") for suffix in USER_STREAMS
+        ]
+        for name, event_name in wanted:
+            while True:
+                sub_id = link.proto.subscribe(name, event_name)
+                link.base_subs.add(sub_id)
+                outcome = await self._await_sub(link, sub_id)
+                if isinstance(outcome, SubscriptionReady):
+                    break
+                link.base_subs.discard(sub_id)
+                if outcome.error not in ("too-many-requests", "error-too-many-requests"):
+                    raise ConnectionLost(f"subscription {name} {event_name} refused: {outcome.error}")
+                await self._rate_limit_wait(f"{name} {event_name}", outcome)
+
+    async def _pace_rooms(self, link: _Link) -> None:
+        """Keep this connection's room subscriptions equal to the watched set, gently."""
+        while True:
+            self._rooms_changed.clear()
+            for rid in [r for r in link.room_subs if r not in self._watched]:
+                for sub_id in link.room_subs.pop(rid):
+                    link.proto.unsubscribe(sub_id)
+                logger.info("unwatched room %s", rid)
+            await link.flush()
+            todo = next(
+                (r for r in self._watched if r not in link.room_subs and r not in link.given_up),
+                None,
+            )
+            if todo is None:
+                await self._rooms_changed.wait()
+                continue
+            await self._subscribe_room(link, todo)
+
+    async def _subscribe_room(self, link: _Link, rid: str) -> None:
+        sub_ids = link.room_subs.setdefault(rid, [])
+        for suffix in ROOM_STREAMS:
+            while rid in self._watched:
+                sub_id = link.proto.subscribe("stream-notify-room", f"{rid}/{suffix}")
+                sub_ids.append(sub_id)
+                try:
+                    outcome: SubscriptionReady | SubscriptionFailed = await self._await_sub(link, sub_id)
+                except CallTimeout:
+                    logger.warning("no answer to subscription %s/%s; not retrying", rid, suffix)
+                    link.given_up.add(rid)
+                    return
+                finally:
+                    # Pace every attempt, successful or not: the server counts them all.
+                    await self._sleep(self._room_sub_interval)
+                if isinstance(outcome, SubscriptionReady):
+                    break
+                sub_ids.remove(sub_id)
+                if outcome.error in ("too-many-requests", "error-too-many-requests"):
+                    await self._rate_limit_wait(f"room {rid}", outcome)
+                    continue
+                logger.warning("subscription to %s/%s refused: %s", rid, suffix, outcome.error)
+                link.given_up.add(rid)
+                self._emit(link, outcome)
+                return
+
+    async def _rate_limit_wait(self, what: str, failure: SubscriptionFailed) -> None:
+        ms = failure.retry_after_ms
+        wait = ms / 1000 if ms is not None else DEFAULT_RETRY_AFTER
+        logger.info("subscription %s rate limited; retrying in %.2fs", what, wait)
+        await self._sleep(wait)
+
+    # -- waiting for answers -------------------------------------------------------------------------
+
+    async def _await_call(self, link: _Link, call_id: str, method: str, limit: float | None) -> CallResult:
+        limit = self._call_timeout if limit is None else limit
+        future: asyncio.Future[CallResult] = asyncio.get_running_loop().create_future()
+        link.calls[call_id] = future
+        try:
+            await link.flush()
+            async with asyncio.timeout(limit):
+                return await future
+        except TimeoutError:
+            raise CallTimeout(method, call_id, limit) from None
+        finally:
+            link.calls.pop(call_id, None)
+
+    async def _await_sub(self, link: _Link, sub_id: str) -> SubscriptionReady | SubscriptionFailed:
+        future: asyncio.Future[SubscriptionReady | SubscriptionFailed] = (
+            asyncio.get_running_loop().create_future()
+        )
+        link.sub_waiters[sub_id] = future
+        try:
+            await link.flush()
+            async with asyncio.timeout(self._call_timeout):
+                return await future
+        except TimeoutError:
+            raise CallTimeout("sub", sub_id, self._call_timeout) from None
+        finally:
+            link.sub_waiters.pop(sub_id, None)
+
+    async def _stop_runner(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None and not runner.done():
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)

@@ -1,0 +1,766 @@
+"""REST handlers of the simulated server: ``/api/info`` and ``/api/v1/<route>``.
+
+Thin: each handler reads and checks parameters the way the real route does, calls one
+:class:`Workspace` method and shapes the answer. Auth, the REST rate limiter and error bodies
+are handled once in :meth:`RestApi.dispatch` (reference C.0).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from bot.sandbox.errors import MeteorError, RestFailure
+from bot.sandbox.ratelimit import FixedWindowLimiter, RateLimits
+from bot.sandbox.wire import from_iso, ms, to_rest
+from bot.sandbox.workspace import Doc, User, Workspace
+
+__all__ = ["RestApi"]
+
+
+@dataclass
+class Call:
+    request: web.Request
+    params: dict[str, Any]
+    user: User | None
+
+    @property
+    def uid(self) -> str:
+        assert self.user is not None  # only called by authenticated routes
+        return self.user.id
+
+
+Handler = Callable[["RestApi", Call], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    name: str
+    handler: Handler
+    auth: bool = True
+
+
+_ROUTES: list[Route] = []
+
+
+def route(method: str, *names: str, auth: bool = True) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        for name in names:
+            _ROUTES.append(Route(method, name, handler, auth))
+        return handler
+
+    return register
+
+
+# ---------------------------------------------------------------- parameter helpers
+
+
+def invalid_params(name: str) -> MeteorError:
+    """The ajv validators' message for a missing property (rest-typings)."""
+    return MeteorError("invalid-params", f"must have required property '{name}'")
+
+
+def required(call: Call, *names: str) -> None:
+    for name in names:
+        value = call.params.get(name)
+        if value is None or value == "":
+            raise invalid_params(name)
+
+
+def as_bool(value: Any, default: bool = False) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).lower() in ("true", "1")
+
+
+def as_date(value: Any, code: str, name: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    parsed = from_iso(str(value))
+    if parsed is None:
+        raise MeteorError(code, f'The "{name}" query parameter must be a valid date.')
+    return parsed
+
+
+def pagination(call: Call) -> tuple[int, int]:
+    """offset/count as getPaginationItems: default 50, clamped to API_Upper_Count_Limit 100."""
+    try:
+        offset = int(call.params.get("offset", 0) or 0)
+        count = int(call.params.get("count", 50) or 50)
+    except ValueError as exc:
+        raise MeteorError("invalid-params", "offset and count must be integers") from exc
+    return max(0, offset), max(1, min(count, 100))
+
+
+def page(items: list[Any], call: Call, key: str) -> dict[str, Any]:
+    offset, count = pagination(call)
+    chunk = items[offset : offset + count]
+    return {key: chunk, "count": len(chunk), "offset": offset, "total": len(items)}
+
+
+class RestApi:
+    def __init__(
+        self, workspace: Workspace, limits: RateLimits, limiter: FixedWindowLimiter, version: str
+    ) -> None:
+        self.ws = workspace
+        self.limits = limits
+        self.limiter = limiter
+        self.version = version
+        self._routes = {(r.method, r.name): r for r in _ROUTES}
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/api/info", self.info)
+        app.router.add_route("*", "/api/v1/{name:.+}", self.dispatch)
+
+    async def info(self, request: web.Request) -> web.Response:
+        return web.json_response({"version": self.version, "success": True})
+
+    async def dispatch(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        found = self._routes.get((request.method, name))
+        if found is None:
+            return web.json_response(RestFailure.not_found().body, status=404)
+        try:
+            params = await self._params(request)
+        except RestFailure as exc:
+            return web.json_response(exc.body, status=exc.status)
+        user = self.ws.user_by_token(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
+        if found.auth and user is None:
+            return web.json_response(RestFailure.not_logged_in().body, status=401)
+        headers: dict[str, str] = {}
+        if self._rate_limited_for(user):
+            key = (user.id if user else request.remote, request.method, name)
+            decision = self.limiter.hit(key, self.limits.rest_calls, self.limits.rest_window)
+            now = self.ws.clock()
+            headers = {
+                "X-RateLimit-Limit": str(decision.limit),
+                "X-RateLimit-Remaining": str(decision.remaining),
+                # Epoch milliseconds, not seconds (C.0).
+                "X-RateLimit-Reset": str(math.ceil(decision.reset_at * 1000)),
+            }
+            if not decision.allowed:
+                seconds = math.ceil(decision.time_to_reset_ms(now) / 1000)
+                return web.json_response(too_many_requests_body(seconds), status=429, headers=headers)
+        call = Call(request, params, user)
+        try:
+            result = found.handler(self, call)
+        except MeteorError as exc:
+            return web.json_response(to_rest(exc.rest_body()), status=400, headers=headers)
+        except RestFailure as exc:
+            return web.json_response(exc.body, status=exc.status, headers=headers)
+        if "status" not in result:  # /login answers with status instead of success
+            result["success"] = True
+        return web.json_response(to_rest(result), headers=headers)
+
+    def _rate_limited_for(self, user: User | None) -> bool:
+        if not self.limits.rest_enabled or not self.ws.setting("API_Enable_Rate_Limiter"):
+            return False
+        return user is None or not self.ws.has_permission(user.id, "api-bypass-rate-limit")
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        if request.method == "GET":
+            return {k: request.query.get(k) for k in request.query}
+        if not request.can_read_body:
+            return {}
+        if request.content_type == "application/json":
+            try:
+                body = await request.json()
+            except json.JSONDecodeError as exc:
+                raise RestFailure.failure(f"Invalid JSON body: {exc.msg}") from exc
+            if not isinstance(body, dict):
+                raise RestFailure.failure("Body must be a JSON object")
+            return body
+        form = await request.post()
+        return {k: form.get(k) for k in form}
+
+    # ---------------------------------------------------------------- shared lookups
+
+    def channel_by_id_or_name(self, call: Call, kind: str = "channel") -> Doc:
+        """findChannelByIdOrName: public channels only (C.3)."""
+        rid, name = call.params.get("roomId"), call.params.get("roomName")
+        if not rid and not name:
+            raise MeteorError("error-room-param-not-provided", 'The parameter "roomId" or "roomName" is required')
+        room = self.ws.room_by_id_or_name(rid, name)
+        if room is None or room["t"] != "c":
+            raise MeteorError(
+                "error-room-not-found", f'The required "roomId" or "roomName" param provided does not match any {kind}'
+            )
+        return room
+
+    def group_by_id_or_name(self, call: Call) -> Doc:
+        """findPrivateGroupByIdOrName: a group the caller is not in looks like no group at all."""
+        rid, name = call.params.get("roomId"), call.params.get("roomName")
+        if not rid and not name:
+            raise MeteorError("error-room-param-not-provided", 'The parameter "roomId" or "roomName" is required')
+        room = self.ws.room_by_id_or_name(rid, name)
+        if room is None or room["t"] != "p" or (room["_id"], call.uid) not in self.ws.subscriptions:
+            raise MeteorError(
+                "error-room-not-found", 'The required "roomId" or "roomName" param provided does not match any group'
+            )
+        return room
+
+    def room_by_id_or_name(self, call: Call) -> Doc:
+        rid, name = call.params.get("roomId"), call.params.get("roomName")
+        if not rid and not name:
+            raise MeteorError("error-room-param-not-provided", 'The parameter "roomId" or "roomName" is required')
+        room = self.ws.room_by_id_or_name(rid, name)
+        if room is None:
+            raise MeteorError(
+                "error-room-not-found", 'The required "roomId" or "roomName" param provided does not match any channel'
+            )
+        return room
+
+    def message_or_failure(self, mid: str) -> Doc:
+        message = self.ws.messages.get(mid)
+        if message is None:
+            raise RestFailure.failure(f'No message found with the id of "{mid}".')
+        return message
+
+    def user_public(self, user: User, full: bool = False) -> Doc:
+        doc: Doc = {
+            "_id": user.id,
+            "type": user.type,
+            "status": "online" if user.active else "offline",
+            "active": user.active,
+            "name": user.name,
+            "username": user.username,
+            "utcOffset": 0,
+            "roles": list(user.roles),
+            "createdAt": user.created_at,
+            "_updatedAt": user.updated_at or user.created_at,
+        }
+        if full:
+            doc["emails"] = [{"address": user.email(), "verified": True}]
+        return doc
+
+    def me_doc(self, user: User) -> Doc:
+        site = str(self.ws.setting("Site_Url") or "")
+        return {
+            **self.user_public(user, full=True),
+            "statusConnection": "online",
+            "settings": {"preferences": {}},
+            "avatarUrl": f"{site}/avatar/{user.username}",
+        }
+
+
+def too_many_requests_body(seconds: int) -> dict[str, Any]:
+    return {
+        "success": False,
+        "error": (
+            "Error, too many requests. Please slow down. You must wait "
+            f"{seconds} seconds before trying this endpoint again. [error-too-many-requests]"
+        ),
+        "errorType": "error-too-many-requests",
+    }
+
+
+# ---------------------------------------------------------------- authentication
+
+
+@route("POST", "login", auth=False)
+def login(api: RestApi, call: Call) -> dict[str, Any]:
+    p = call.params
+    try:
+        if p.get("resume"):
+            user = api.ws.user_by_resume(str(p["resume"]))
+            if user is None:
+                raise MeteorError(403, "You've been logged out by the server. Please log in again.")
+            token = str(p["resume"])
+        else:
+            login_name = p.get("user") or p.get("username") or p.get("email")
+            if isinstance(login_name, dict):
+                login_name = login_name.get("username") or login_name.get("email")
+            if not login_name or not p.get("password"):
+                raise MeteorError("Unauthorized", "Unauthorized")
+            user = api.ws.login_with_password(str(login_name), password=str(p["password"]))
+            token, _expires = api.ws.new_login_token(user)
+    except MeteorError as exc:
+        # An unknown user is reported like a bad login, without revealing that it is unknown.
+        error: str | int = "Unauthorized" if exc.reason == "User not found" else exc.error
+        message = "Unauthorized" if exc.reason == "User not found" else (exc.reason or str(exc.error))
+        raise RestFailure(401, {"status": "error", "error": error, "message": message}) from exc
+    return {"status": "success", "data": {"userId": user.id, "authToken": token, "me": api.me_doc(user)}}
+
+
+@route("POST", "logout")
+def logout(api: RestApi, call: Call) -> dict[str, Any]:
+    assert call.user is not None
+    token = call.request.headers.get("X-Auth-Token", "")
+    if call.user.tokens.get(token) is not None:  # PATs survive a logout
+        del call.user.tokens[token]
+    return {"status": "success", "data": {"message": "You've been logged out!"}}
+
+
+@route("GET", "me")
+def me(api: RestApi, call: Call) -> dict[str, Any]:
+    assert call.user is not None
+    return api.me_doc(call.user)
+
+
+# ---------------------------------------------------------------- chat
+
+
+def resolve_post_target(api: RestApi, call: Call) -> Doc:
+    rid, channel = call.params.get("roomId"), call.params.get("channel")
+    if not rid and not channel:
+        raise invalid_params("roomId")
+    target = str(rid or channel)
+    room: Doc | None
+    if target.startswith("#"):
+        room = api.ws.room_by_id_or_name(name=target[1:])
+    elif target.startswith("@"):
+        room = api.ws.create_direct(call.uid, [target[1:]])
+    else:
+        room = api.ws.rooms.get(target) or api.ws.room_by_id_or_name(name=target)
+    if room is None:
+        raise MeteorError("invalid-channel")
+    return room
+
+
+@route("POST", "chat.postMessage")
+def chat_post_message(api: RestApi, call: Call) -> dict[str, Any]:
+    room = resolve_post_target(api, call)
+    p = call.params
+    message = api.ws.send_message(
+        call.uid,
+        room["_id"],
+        str(p.get("text") or p.get("msg") or ""),
+        tmid=p.get("tmid"),
+        tshow=p.get("tshow"),
+        alias=p.get("alias"),
+        emoji=p.get("emoji"),
+        avatar=p.get("avatar"),
+        attachments=p.get("attachments"),
+    )
+    # The spec's `channel` is a string; the room's name (its id for a DM) as the docs show.
+    return {"ts": ms(message["ts"]), "channel": room.get("name") or room["_id"], "message": message}
+
+
+@route("POST", "chat.sendMessage")
+def chat_send_message(api: RestApi, call: Call) -> dict[str, Any]:
+    required(call, "message")
+    body = call.params["message"]
+    if not isinstance(body, dict):
+        raise invalid_params("message")
+    if not body.get("rid"):
+        raise MeteorError("error-invalid-params", "The 'rid' property on the message object is missing.")
+    if body.get("t"):
+        raise MeteorError("error-invalid-params", "Invalid message type")
+    message = api.ws.send_message(
+        call.uid,
+        str(body["rid"]),
+        str(body.get("msg") or ""),
+        mid=body.get("_id"),
+        tmid=body.get("tmid"),
+        tshow=body.get("tshow"),
+        alias=body.get("alias"),
+        emoji=body.get("emoji"),
+        avatar=body.get("avatar"),
+        attachments=body.get("attachments"),
+    )
+    return {"message": message}
+
+
+@route("POST", "chat.update")
+def chat_update(api: RestApi, call: Call) -> dict[str, Any]:
+    required(call, "roomId", "msgId", "text")
+    message = api.message_or_failure(str(call.params["msgId"]))
+    if message["rid"] != call.params["roomId"]:
+        raise RestFailure.failure("The room id provided does not match where the message is from.")
+    return {"message": api.ws.update_message(call.uid, message["_id"], str(call.params["text"]))}
+
+
+@route("POST", "chat.delete")
+def chat_delete(api: RestApi, call: Call) -> dict[str, Any]:
+    required(call, "msgId", "roomId")
+    message = api.message_or_failure(str(call.params["msgId"]))
+    if message["rid"] != call.params["roomId"]:
+        raise RestFailure.failure("The room id provided does not match where the message is from.")
+    as_user = as_bool(call.params.get("asUser"))
+    author = message["u"]
+    if as_user and author["_id"] != call.uid and not api.ws.has_permission(
+        call.uid, "force-delete-message", message["rid"]
+    ):
+        raise RestFailure.failure("Unauthorized to delete message as another user")
+    api.ws.delete_message(call.uid, message["_id"])
+    return {
+        "_id": message["_id"],
+        "ts": str(ms(api.ws.now())),  # a string of epoch ms (C.1)
+        "message": {"_id": message["_id"], "rid": message["rid"], "u": author},
+    }
+
+
+@route("GET", "chat.getMessage")
+def chat_get_message(api: RestApi, call: Call) -> dict[str, Any]:
+    if not call.params.get("msgId"):
+        raise RestFailure.failure('The "msgId" query parameter must be provided.')
+    return {"message": api.ws.get_message(call.uid, str(call.params["msgId"]))}
+
+
+@route("GET", "chat.syncMessages")
+def chat_sync_messages(api: RestApi, call: Call) -> dict[str, Any]:
+    rid = call.params.get("roomId")
+    if not rid:
+        raise MeteorError("error-roomId-param-not-provided", 'The required "roomId" query param is missing.')
+    if not call.params.get("lastUpdate"):
+        raise MeteorError("error-lastUpdate-param-not-provided", 'The required "lastUpdate" query param is missing.')
+    last = as_date(call.params["lastUpdate"], "error-lastUpdate-param-invalid", "lastUpdate")
+    assert last is not None
+    updated, deleted = api.ws.sync_messages(call.uid, str(rid), last)
+    return {"result": {"updated": updated, "deleted": deleted}}
+
+
+@route("POST", "chat.pinMessage")
+def chat_pin_message(api: RestApi, call: Call) -> dict[str, Any]:
+    mid = call.params.get("messageId")
+    if not mid:
+        raise MeteorError("error-messageid-param-not-provided", 'The required "messageId" param is missing.')
+    if mid not in api.ws.messages:
+        raise MeteorError("error-message-not-found", 'The provided "messageId" does not match any existing message.')
+    return {"message": api.ws.pin_message(call.uid, str(mid))}
+
+
+@route("POST", "chat.unPinMessage")
+def chat_unpin_message(api: RestApi, call: Call) -> dict[str, Any]:
+    mid = call.params.get("messageId")
+    if not mid:
+        raise MeteorError("error-messageid-param-not-provided", 'The required "messageId" param is missing.')
+    if mid not in api.ws.messages:
+        raise MeteorError("error-message-not-found", 'The provided "messageId" does not match any existing message.')
+    api.ws.unpin_message(call.uid, str(mid))
+    return {}
+
+
+@route("GET", "chat.getPinnedMessages")
+def chat_get_pinned_messages(api: RestApi, call: Call) -> dict[str, Any]:
+    rid = call.params.get("roomId")
+    if not rid:
+        raise MeteorError("error-roomId-param-not-provided", 'The required "roomId" query param is missing.')
+    room = api.ws.rooms.get(str(rid))
+    if room is None or not api.ws.can_access_room(call.uid, room):
+        raise MeteorError("error-not-allowed", "Not allowed")
+    pinned = sorted(
+        (m for m in api.ws.messages.values() if m["rid"] == rid and m.get("pinned")),
+        key=lambda m: m["ts"],
+        reverse=True,
+    )
+    return page(pinned, call, "messages")
+
+
+@route("POST", "chat.reportMessage")
+def chat_report_message(api: RestApi, call: Call) -> dict[str, Any]:
+    mid, description = call.params.get("messageId"), call.params.get("description")
+    if not mid or not description:
+        raise RestFailure.failure('The required "messageId" or "description" param is missing.')
+    api.ws.report_message(call.uid, str(mid), str(description))
+    return {}
+
+
+# ---------------------------------------------------------------- history and rooms
+
+
+def history_params(call: Call) -> dict[str, Any]:
+    offset, count = pagination(call)
+    return {
+        "latest": as_date(call.params.get("latest"), "error-invalid-params", "latest"),
+        "oldest": as_date(call.params.get("oldest"), "error-invalid-params", "oldest"),
+        "inclusive": as_bool(call.params.get("inclusive")),
+        "offset": offset,
+        "count": int(call.params["count"]) if call.params.get("count") else 20,
+        "show_thread_messages": as_bool(call.params.get("showThreadMessages"), default=True),
+    }
+
+
+@route("GET", "channels.history")
+def channels_history(api: RestApi, call: Call) -> dict[str, Any]:
+    room = api.channel_by_id_or_name(call)
+    if not api.ws.can_access_room(call.uid, room):
+        raise RestFailure(403, {"success": False, "error": "unauthorized"})
+    return {"messages": api.ws.history(room["_id"], **history_params(call))}
+
+
+@route("GET", "groups.history")
+def groups_history(api: RestApi, call: Call) -> dict[str, Any]:
+    room = api.group_by_id_or_name(call)
+    return {"messages": api.ws.history(room["_id"], **history_params(call))}
+
+
+@route("GET", "dm.history", "im.history")
+def dm_history(api: RestApi, call: Call) -> dict[str, Any]:
+    rid = call.params.get("roomId")
+    if not rid:
+        raise MeteorError("error-room-param-not-provided", 'Body param "roomId" or "username" is required')
+    room = api.ws.rooms.get(str(rid))
+    if room is None or room["t"] != "d":
+        raise MeteorError(
+            "error-room-not-found", 'The required "roomId" or "username" param provided does not match any direct message'
+        )
+    if not api.ws.can_access_room(call.uid, room):
+        raise MeteorError("error-not-allowed", "Not allowed")
+    return {"messages": api.ws.history(room["_id"], **history_params(call))}
+
+
+@route("POST", "dm.create", "im.create")
+def dm_create(api: RestApi, call: Call) -> dict[str, Any]:
+    username, usernames = call.params.get("username"), call.params.get("usernames")
+    if username:
+        names = [str(username)]
+    elif usernames:
+        names = [n.strip() for n in str(usernames).split(",") if n.strip()]
+    else:
+        raise MeteorError("error-invalid-params", 'Body param "username" or "usernames" is required')
+    room = api.ws.create_direct(call.uid, names)
+    return {"room": {**room, "rid": room["_id"]}}
+
+
+@route("GET", "rooms.info")
+def rooms_info(api: RestApi, call: Call) -> dict[str, Any]:
+    room = api.room_by_id_or_name(call)
+    if not api.ws.can_access_room(call.uid, room):
+        # Rocket.Chat's route literally answers failure('not-allowed', 'Not Allowed').
+        raise RestFailure(400, {"success": False, "error": "not-allowed", "errorType": "Not Allowed"})
+    return {"room": room}
+
+
+@route("GET", "rooms.get")
+def rooms_get(api: RestApi, call: Call) -> dict[str, Any]:
+    since = as_date(call.params.get("updatedSince"), "error-updatedSince-param-invalid", "updatedSince")
+    rooms = [api.ws.rooms[s["rid"]] for s in api.ws.subscriptions_of(call.uid)]
+    if since is not None:
+        rooms = [r for r in rooms if r["_updatedAt"] > since]
+    return {"update": rooms, "remove": []}
+
+
+@route("GET", "subscriptions.get")
+def subscriptions_get(api: RestApi, call: Call) -> dict[str, Any]:
+    since = as_date(call.params.get("updatedSince"), "error-updatedSince-param-invalid", "updatedSince")
+    subs = api.ws.subscriptions_of(call.uid)
+    if since is not None:
+        subs = [s for s in subs if s["_updatedAt"] > since]
+    return {"update": subs, "remove": []}
+
+
+@route("POST", "channels.join")
+def channels_join(api: RestApi, call: Call) -> dict[str, Any]:
+    room = api.channel_by_id_or_name(call)
+    return {"channel": api.ws.join_room(call.uid, room["_id"], call.params.get("joinCode"))}
+
+
+@route("GET", "channels.list")
+def channels_list(api: RestApi, call: Call) -> dict[str, Any]:
+    if not api.ws.has_permission(call.uid, "view-c-room"):
+        raise RestFailure.unauthorized()
+    channels = sorted((r for r in api.ws.rooms.values() if r["t"] == "c"), key=lambda r: r["name"])
+    return page(channels, call, "channels")
+
+
+@route("POST", "rooms.saveRoomSettings")
+def rooms_save_room_settings(api: RestApi, call: Call) -> dict[str, Any]:
+    required(call, "rid")
+    rid = str(call.params["rid"])
+    changes = {k: v for k, v in call.params.items() if k != "rid"}
+    api.ws.save_room_settings(call.uid, rid, changes)
+    return {"rid": rid}
+
+
+@route("POST", "channels.setAnnouncement")
+def channels_set_announcement(api: RestApi, call: Call) -> dict[str, Any]:
+    required(call, "roomId")
+    if call.params.get("announcement") is None:
+        raise invalid_params("announcement")
+    room = api.channel_by_id_or_name(call)
+    api.ws.save_room_settings(call.uid, room["_id"], {"roomAnnouncement": call.params["announcement"]})
+    return {"announcement": call.params["announcement"]}
+
+
+@route("POST", "groups.setAnnouncement")
+def groups_set_announcement(api: RestApi, call: Call) -> dict[str, Any]:
+    required(call, "roomId")
+    if call.params.get("announcement") is None:
+        raise invalid_params("announcement")
+    room = api.group_by_id_or_name(call)
+    api.ws.save_room_settings(call.uid, room["_id"], {"roomAnnouncement": call.params["announcement"]})
+    return {"announcement": call.params["announcement"]}
+
+
+@route("POST", "rooms.cleanHistory")
+def rooms_clean_history(api: RestApi, call: Call) -> dict[str, Any]:
+    room = api.room_by_id_or_name(call)
+    p = call.params
+    if not p.get("latest"):
+        raise RestFailure.failure('Body parameter "latest" is required.')
+    if not p.get("oldest"):
+        raise RestFailure.failure('Body parameter "oldest" is required.')
+    latest = as_date(p["latest"], "error-invalid-params", "latest")
+    oldest = as_date(p["oldest"], "error-invalid-params", "oldest")
+    assert latest is not None and oldest is not None
+    users = p.get("users") or []
+    if not isinstance(users, list):
+        raise invalid_params("users")
+    count = api.ws.clean_history(
+        call.uid,
+        room["_id"],
+        latest=latest,
+        oldest=oldest,
+        inclusive=as_bool(p.get("inclusive")),
+        limit=int(p.get("limit") or 0),
+        exclude_pinned=as_bool(p.get("excludePinned")),
+        files_only=as_bool(p.get("filesOnly")),
+        # Newer servers default both to false: threads and discussions are pruned (C.3).
+        ignore_threads=as_bool(p.get("ignoreThreads")),
+        ignore_discussion=as_bool(p.get("ignoreDiscussion")),
+        users=[str(u) for u in users],
+    )
+    return {"_id": room["_id"], "count": count}
+
+
+def _add_moderator(api: RestApi, call: Call, room: Doc) -> dict[str, Any]:
+    required(call, "userId")
+    api.ws.add_room_moderator(call.uid, room["_id"], str(call.params["userId"]))
+    return {}
+
+
+@route("POST", "channels.addModerator")
+def channels_add_moderator(api: RestApi, call: Call) -> dict[str, Any]:
+    return _add_moderator(api, call, api.channel_by_id_or_name(call))
+
+
+@route("POST", "groups.addModerator")
+def groups_add_moderator(api: RestApi, call: Call) -> dict[str, Any]:
+    return _add_moderator(api, call, api.group_by_id_or_name(call))
+
+
+def _room_roles(api: RestApi, room: Doc) -> dict[str, Any]:
+    roles = []
+    for (rid, uid), sub in api.ws.subscriptions.items():
+        if rid == room["_id"] and sub.get("roles"):
+            user = api.ws.users[uid]
+            roles.append({"_id": sub["_id"], "rid": rid, "u": user.ref(), "roles": list(sub["roles"])})
+    return {"roles": roles}
+
+
+@route("GET", "channels.roles")
+def channels_roles(api: RestApi, call: Call) -> dict[str, Any]:
+    room = api.channel_by_id_or_name(call)
+    if not api.ws.can_access_room(call.uid, room):
+        raise MeteorError("error-not-allowed", "Not allowed", {"method": "getRoomRoles"})
+    return _room_roles(api, room)
+
+
+@route("GET", "groups.roles")
+def groups_roles(api: RestApi, call: Call) -> dict[str, Any]:
+    return _room_roles(api, api.group_by_id_or_name(call))
+
+
+# ---------------------------------------------------------------- users, settings, permissions
+
+
+@route("GET", "users.info")
+def users_info(api: RestApi, call: Call) -> dict[str, Any]:
+    uid, username = call.params.get("userId"), call.params.get("username")
+    if not uid and not username:
+        raise MeteorError("error-user-param-not-provided", 'The required "userId" or "username" param was not provided')
+    user = api.ws.users.get(str(uid)) if uid else api.ws.user_by_username(str(username))
+    if user is None:
+        raise RestFailure.failure("User not found.")
+    full = user.id == call.uid or api.ws.has_permission(call.uid, "view-full-other-user-info")
+    return {"user": api.user_public(user, full=full)}
+
+
+@route("GET", "users.list")
+def users_list(api: RestApi, call: Call) -> dict[str, Any]:
+    if not api.ws.has_permission(call.uid, "view-d-room"):
+        raise RestFailure.unauthorized()
+    full = api.ws.has_permission(call.uid, "view-full-other-user-info")
+    users = [api.user_public(u, full=full) for u in sorted(api.ws.users.values(), key=lambda u: u.username)]
+    return page(users, call, "users")
+
+
+@route("POST", "users.setActiveStatus")
+def users_set_active_status(api: RestApi, call: Call) -> dict[str, Any]:
+    if not api.ws.has_permission(call.uid, "edit-other-user-active-status"):
+        raise RestFailure(403, {"success": False, "error": "unauthorized"})
+    required(call, "userId")
+    if not isinstance(call.params.get("activeStatus"), bool):
+        raise invalid_params("activeStatus")
+    user = api.ws.set_active_status(call.uid, str(call.params["userId"]), call.params["activeStatus"])
+    return {"user": {"_id": user.id, "active": user.active}}
+
+
+@route("GET", "settings.public", auth=False)
+def settings_public(api: RestApi, call: Call) -> dict[str, Any]:
+    wanted = [s for s in str(call.params.get("_id") or "").split(",") if s]
+    settings = [
+        {"_id": s["_id"], "value": s["value"]}
+        for s in api.ws.settings.values()
+        if s.get("public") and (not wanted or s["_id"] in wanted)
+    ]
+    return page(settings, call, "settings")
+
+
+@route("GET", "permissions.listAll")
+def permissions_list_all(api: RestApi, call: Call) -> dict[str, Any]:
+    since = as_date(call.params.get("updatedSince"), "error-updatedSince-param-invalid", "updatedSince")
+    perms = list(api.ws.permissions.values())
+    if since is not None:
+        perms = [p for p in perms if p["_updatedAt"] > since]
+    return {"update": perms, "remove": []}
+
+
+@route("GET", "roles.list")
+def roles_list(api: RestApi, call: Call) -> dict[str, Any]:
+    return {"roles": list(api.ws.roles.values())}
+
+
+@route("GET", "commands.list")
+def commands_list(api: RestApi, call: Call) -> dict[str, Any]:
+    return page(list(api.ws.commands), call, "commands")
+
+
+# ---------------------------------------------------------------- moderation console
+
+
+@route("POST", "moderation.reportUser")
+def moderation_report_user(api: RestApi, call: Call) -> dict[str, Any]:
+    required(call, "userId", "description")
+    if str(call.params["userId"]) not in api.ws.users:
+        raise RestFailure.failure("Invalid user id provided.")
+    api.ws.report_user(call.uid, str(call.params["userId"]), str(call.params["description"]))
+    return {}
+
+
+@route("GET", "moderation.reportsByUsers")
+def moderation_reports_by_users(api: RestApi, call: Call) -> dict[str, Any]:
+    if not api.ws.has_permission(call.uid, "view-moderation-console"):
+        raise RestFailure.unauthorized()
+    latest = as_date(call.params.get("latest"), "error-invalid-params", "latest")
+    oldest = as_date(call.params.get("oldest"), "error-invalid-params", "oldest")
+    return page(api.ws.reports_by_users(latest, oldest), call, "reports")
+
+
+@route("POST", "moderation.dismissReports")
+def moderation_dismiss_reports(api: RestApi, call: Call) -> dict[str, Any]:
+    if not api.ws.has_permission(call.uid, "manage-moderation-actions"):
+        raise RestFailure.unauthorized()
+    user_id, msg_id = call.params.get("userId"), call.params.get("msgId")
+    if not user_id and not msg_id:
+        raise RestFailure.failure("error-user-id-param-not-provided")
+    hidden = api.ws.dismiss_reports(
+        call.uid,
+        user_id=str(user_id) if user_id else None,
+        msg_id=str(msg_id) if msg_id else None,
+        reason=call.params.get("reason"),
+        action=call.params.get("action"),
+    )
+    if not hidden:
+        raise RestFailure.failure("no-reports-found")
+    return {}

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.ingest import Ingest
+from bot.realtime.backoff import exponential_backoff
 from bot.realtime.client import RealtimeClient
 from bot.realtime.events import Event
 from bot.rest import RestClient, ServerInfo
@@ -108,6 +110,9 @@ class BotApp:
                 ping_interval=s.realtime.ping_interval,
                 pong_timeout=s.realtime.pong_timeout,
                 call_timeout=s.realtime.call_timeout,
+                backoff=functools.partial(
+                    exponential_backoff, initial=s.realtime.backoff_initial, maximum=s.realtime.backoff_max
+                ),
                 room_sub_interval=s.realtime.room_sub_interval,
                 **self.extras.realtime_options,
             )
@@ -174,9 +179,3 @@ class BotApp:
 async def _anext(it: Any) -> Event:
     result: Event = await it.__anext__()
     return result
-
-
-def add_handler(
-    app: BotApp, name: str, types: tuple[type, ...], fn: Callable[[Event], Awaitable[None]]
-) -> None:
-    app.extras.handlers.append((name, types, fn))

@@ -18,7 +18,7 @@ from typing import TextIO
 
 from bot import __version__
 from bot.config import Settings, load_settings
-from bot.errors import ConfigError, RcmodError
+from bot.errors import AuthError, ConfigError, RcmodError
 
 __all__ = ["main"]
 
@@ -86,6 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _audit(args.audit_command, settings, sys.stdout)
     except ConfigError as exc:
         print(f"rcmod: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except AuthError as exc:
+        # The server refused the configured credential: a configuration problem, not a crash.
+        print(
+            f"rcmod: configuration error: login refused ({exc}); check server.auth_token or server.password",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     except RcmodError as exc:
         print(f"rcmod: {exc}", file=sys.stderr)

@@ -81,6 +81,7 @@ __all__ = [
     "ConnectFn",
     "ConnectionLost",
     "Credentials",
+    "CredentialsLike",
     "FatalError",
     "LoginFailed",
     "MethodError",
@@ -92,6 +93,7 @@ __all__ = [
     "TokenCredentials",
     "TransientError",
     "Transport",
+    "as_credentials",
     "websocket_url",
 ]
 
@@ -126,6 +128,33 @@ class PasswordCredentials(BaseModel):
 
 
 Credentials = TokenCredentials | PasswordCredentials
+
+
+class CredentialsLike(Protocol):
+    """Any object shaped like the settings' credentials (e.g. ``bot.config.Credentials``)."""
+
+    @property
+    def user_id(self) -> str | None: ...
+
+    @property
+    def token(self) -> SecretStr | None: ...
+
+    @property
+    def username(self) -> str | None: ...
+
+    @property
+    def password(self) -> SecretStr | None: ...
+
+
+def as_credentials(value: Credentials | CredentialsLike) -> Credentials:
+    """Token credentials when a user id and token are set, else username and password."""
+    if isinstance(value, TokenCredentials | PasswordCredentials):
+        return value
+    if value.token is not None and value.user_id:
+        return TokenCredentials(user_id=value.user_id, token=value.token)
+    if value.username and value.password is not None:
+        return PasswordCredentials(username=value.username, password=value.password)
+    raise ValueError("credentials: need a user id and token, or a username and password")
 
 
 # --- transport seam ------------------------------------------------------------------------------
@@ -221,7 +250,7 @@ class _Link:
             for frame in self.proto.data_to_send():
                 try:
                     await self.ws.send(frame)
-                except (ConnectionClosed, OSError) as exc:
+                except Exception as exc:  # the transport's own errors stop at this module
                     raise ConnectionLost(f"send failed: {_describe(exc)}") from exc
 
     def fail_waiters(self, exc: BaseException) -> None:
@@ -250,7 +279,7 @@ class RealtimeClient:
     def __init__(
         self,
         server_url: str,
-        credentials: Credentials,
+        credentials: Credentials | CredentialsLike,
         *,
         backoff: BackoffPolicy = exponential_backoff,
         connect: ConnectFn = websockets_connect,
@@ -268,7 +297,7 @@ class RealtimeClient:
     ) -> None:
         self.url = websocket_url(server_url)
         self._host = urlsplit(self.url).netloc
-        self._credentials = credentials
+        self._credentials = as_credentials(credentials)
         self._backoff = backoff
         self._connect = connect
         self._clock = clock
@@ -333,6 +362,7 @@ class RealtimeClient:
         if self._runner is not None:
             raise RuntimeError("events() is already running")
         self._closing.clear()
+        self._queue = asyncio.Queue()
         self._runner = asyncio.create_task(self._run(), name="rcmod-realtime")
         try:
             while True:
@@ -370,18 +400,21 @@ class RealtimeClient:
         """Follow deletions in a room (``<rid>/deleteMessage`` and ``<rid>/deleteMessageBulk``).
 
         Subscriptions are made gradually in the background and again after every reconnection.
+        Calling it again for a room the server refused (see :class:`SubscriptionFailed`) retries.
         """
         if not rid or "/" in rid:
             raise ValueError("not a room id")
-        if rid not in self._watched:
-            self._watched[rid] = None
-            self._rooms_changed.set()
+        self._watched[rid] = None
+        if self._link is not None:
+            self._link.given_up.discard(rid)
+        self._rooms_changed.set()
 
     def unwatch_room(self, rid: str) -> None:
-        if self._watched.pop(rid, 0) is None:
-            if self._link is not None:
-                self._link.given_up.discard(rid)
+        if rid in self._watched:
+            del self._watched[rid]
             self._rooms_changed.set()
+        if self._link is not None:
+            self._link.given_up.discard(rid)
 
     # -- the reconnect loop --------------------------------------------------------------------------
 
@@ -483,7 +516,7 @@ class RealtimeClient:
                 link.ping_deadline = loop.time() + self._pong_timeout
                 await link.flush()
                 continue
-            except (ConnectionClosed, OSError) as exc:
+            except Exception as exc:  # whatever the transport raises means this connection is over
                 raise ConnectionLost(_describe(exc)) from exc
             last_rx = loop.time()
             link.proto.receive_text(data)
@@ -536,7 +569,7 @@ class RealtimeClient:
                 # E.g. the bot was removed from the room: do not resubscribe on this connection.
                 logger.info("server ended subscription %s for room %s (%s)", event.sub_id, rid, code)
                 sub_ids.remove(event.sub_id)
-                link.given_up.add(rid)
+                self._give_up(link, rid)
                 if isinstance(event, SubscriptionFailed):
                     self._emit(link, event)
                 return
@@ -638,21 +671,28 @@ class RealtimeClient:
                     outcome: SubscriptionReady | SubscriptionFailed = await self._await_sub(link, sub_id)
                 except CallTimeout:
                     logger.warning("no answer to subscription %s/%s; not retrying", rid, suffix)
-                    link.given_up.add(rid)
-                    return
-                finally:
-                    # Pace every attempt, successful or not: the server counts them all.
+                    self._give_up(link, rid)
                     await self._sleep(self._room_sub_interval)
+                    return
                 if isinstance(outcome, SubscriptionReady):
+                    # Pace every subscription: the server allows ~40 per 40 s per connection.
+                    await self._sleep(self._room_sub_interval)
                     break
                 sub_ids.remove(sub_id)
                 if outcome.error in ("too-many-requests", "error-too-many-requests"):
                     await self._rate_limit_wait(f"room {rid}", outcome)
                     continue
                 logger.warning("subscription to %s/%s refused: %s", rid, suffix, outcome.error)
-                link.given_up.add(rid)
+                self._give_up(link, rid)
                 self._emit(link, outcome)
+                await self._sleep(self._room_sub_interval)
                 return
+
+    def _give_up(self, link: _Link, rid: str) -> None:
+        """Stop following a room on this connection until watch_room() asks again."""
+        for sub_id in link.room_subs.pop(rid, []):
+            link.proto.unsubscribe(sub_id)
+        link.given_up.add(rid)
 
     async def _rate_limit_wait(self, what: str, failure: SubscriptionFailed) -> None:
         ms = failure.retry_after_ms

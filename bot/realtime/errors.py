@@ -1,6 +1,7 @@
 """Exceptions of the realtime client, grouped by what the caller can do about them.
 
-See the tree in :mod:`bot.realtime.client`. Every message here carries codes, method names and
+See the tree in :mod:`bot.realtime.client`. Each class also derives from the matching class of
+:mod:`bot.errors`, so code above the realtime layer handles REST and DDP failures alike. Every message here carries codes, method names and
 ids only: never a token, a password, a digest or message content.
 """
 
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from bot import errors
 
 __all__ = [
     "DEFAULT_RETRY_AFTER",
@@ -26,11 +29,11 @@ __all__ = [
 DEFAULT_RETRY_AFTER = 10.0
 
 
-class RealtimeError(Exception):
+class RealtimeError(errors.RcmodError):
     """Base class of everything :class:`~bot.realtime.client.RealtimeClient` raises."""
 
 
-class TransientError(RealtimeError):
+class TransientError(RealtimeError, errors.RetryableError):
     """Retry: the request may not have reached the server, or its answer was lost."""
 
 
@@ -48,17 +51,19 @@ class CallTimeout(TransientError, TimeoutError):
         self.timeout = timeout
 
 
-class RateLimited(RealtimeError):
+class RateLimited(RealtimeError, errors.RateLimited):
     """Wait ``retry_after`` seconds, then retry (``too-many-requests``)."""
 
     def __init__(self, method: str, code: str, retry_after: float) -> None:
-        super().__init__(f"{method}: rate limited ({code}), retry after {retry_after:g}s")
+        errors.RateLimited.__init__(
+            self, f"{method}: rate limited ({code}), retry after {retry_after:g}s", retry_after
+        )
         self.method = method
         self.code = code
         self.retry_after = retry_after
 
 
-class MethodError(RealtimeError):
+class MethodError(RealtimeError, errors.ActionRefused):
     """Report and go on: the server refused this call (permission, not found, invalid ...)."""
 
     def __init__(
@@ -71,9 +76,8 @@ class MethodError(RealtimeError):
         text = f"{method}: {code}"
         if reason:
             text += f" ({reason})"
-        super().__init__(text)
+        errors.ActionRefused.__init__(self, text, code=code)
         self.method = method
-        self.code = code
         self.reason = reason
         self.details: Mapping[str, Any] = details or {}
 
@@ -82,9 +86,9 @@ class FatalError(RealtimeError):
     """Stop: retrying cannot help until someone changes the configuration or the server."""
 
 
-class LoginFailed(FatalError):
+class LoginFailed(FatalError, errors.AuthError):
     """The credentials were refused (wrong token or password, 2FA required, wrong user id)."""
 
 
-class ProtocolViolation(FatalError):
+class ProtocolViolation(FatalError, errors.ProtocolError):
     """The server does not speak DDP as Rocket.Chat does (refused version, malformed login)."""

@@ -32,20 +32,15 @@ from typing import Any
 from bot.models import MalformedPayload, Message, parse_date
 from bot.realtime.events import (
     BulkDeleted,
-    EditedMessage,
-    EncryptedMessage,
     Event,
     FrameRejected,
     MessageDeleted,
-    MessageEvent,
-    NewMessage,
     RoomChanged,
     RoomHint,
     SubscriptionChanged,
     SubscriptionFailed,
-    SystemMessage,
-    ThreadReply,
     UserNotice,
+    message_event,
 )
 
 __all__ = [
@@ -61,7 +56,6 @@ __all__ = [
     "State",
     "SubscriptionEnded",
     "SubscriptionReady",
-    "classify_message",
     "login_user_id",
     "password_digest",
 ]
@@ -190,35 +184,6 @@ def login_user_id(result: Any) -> str:
     if not isinstance(uid, str) or not uid:
         raise MalformedPayload("login result: id missing")
     return uid
-
-
-def classify_message(message: Message, room: RoomHint | None = None) -> Event:
-    """Turn one message object from ``stream-room-messages`` into the event it stands for.
-
-    Order matters: a tombstone also carries ``editedAt``; an encrypted or system message may also
-    have ``tmid``. Deduplication of re-emits is the ingest layer's job, not this function's.
-    """
-    hint = room if room is not None else RoomHint()
-    if message.type == "rm":
-        return MessageDeleted(
-            rid=message.rid,
-            mid=message.id,
-            via="tombstone",
-            at=message.edited_at,
-            by=message.edited_by.id if message.edited_by and message.edited_by.id else None,
-        )
-    cls: type[MessageEvent]
-    if message.type == "e2e":
-        cls = EncryptedMessage
-    elif message.type is not None:
-        cls = SystemMessage
-    elif message.edited_at is not None:
-        cls = EditedMessage
-    elif message.tmid is not None:
-        cls = ThreadReply
-    else:
-        cls = NewMessage
-    return cls(message=message, room=hint)
 
 
 def _room_hint(value: Any) -> RoomHint:
@@ -461,8 +426,7 @@ class DDPProtocol:
     def _on_error(self, frame: Mapping[str, Any]) -> None:
         # Top-level: the server could not make sense of something we sent. The offending
         # message is not repeated: it may be our own login frame.
-        reason = frame.get("reason")
-        self._reject(f"server error frame: {_short(reason, 80)}", 0)
+        raise MalformedPayload(f"server error frame: {_short(frame.get('reason'), 80)}")
 
     def _on_changed(self, frame: Mapping[str, Any]) -> None:
         collection = frame.get("collection")
@@ -501,7 +465,7 @@ class DDPProtocol:
                 self._tombstone_without_author(first, mid)
                 return
             raise MalformedPayload(f"stream-room-messages message {mid or '?'}: {exc}") from exc
-        self._events.append(classify_message(message, hint))
+        self._events.append(message_event(message, hint))
 
     def _tombstone_without_author(self, obj: Mapping[str, Any], mid: str | None) -> None:
         rid = obj.get("rid")

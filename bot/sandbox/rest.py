@@ -26,7 +26,7 @@ __all__ = ["RestApi"]
 
 @dataclass
 class Call:
-    request: web.Request
+    request: web.Request | None
     params: dict[str, Any]
     user: User | None
 
@@ -188,11 +188,14 @@ class RestApi:
         """findChannelByIdOrName: public channels only (C.3)."""
         rid, name = call.params.get("roomId"), call.params.get("roomName")
         if not rid and not name:
-            raise MeteorError("error-room-param-not-provided", 'The parameter "roomId" or "roomName" is required')
+            raise MeteorError(
+                "error-room-param-not-provided", 'The parameter "roomId" or "roomName" is required'
+            )
         room = self.ws.room_by_id_or_name(rid, name)
         if room is None or room["t"] != "c":
             raise MeteorError(
-                "error-room-not-found", f'The required "roomId" or "roomName" param provided does not match any {kind}'
+                "error-room-not-found",
+                f'The required "roomId" or "roomName" param provided does not match any {kind}',
             )
         return room
 
@@ -200,22 +203,28 @@ class RestApi:
         """findPrivateGroupByIdOrName: a group the caller is not in looks like no group at all."""
         rid, name = call.params.get("roomId"), call.params.get("roomName")
         if not rid and not name:
-            raise MeteorError("error-room-param-not-provided", 'The parameter "roomId" or "roomName" is required')
+            raise MeteorError(
+                "error-room-param-not-provided", 'The parameter "roomId" or "roomName" is required'
+            )
         room = self.ws.room_by_id_or_name(rid, name)
         if room is None or room["t"] != "p" or (room["_id"], call.uid) not in self.ws.subscriptions:
             raise MeteorError(
-                "error-room-not-found", 'The required "roomId" or "roomName" param provided does not match any group'
+                "error-room-not-found",
+                'The required "roomId" or "roomName" param provided does not match any group',
             )
         return room
 
     def room_by_id_or_name(self, call: Call) -> Doc:
         rid, name = call.params.get("roomId"), call.params.get("roomName")
         if not rid and not name:
-            raise MeteorError("error-room-param-not-provided", 'The parameter "roomId" or "roomName" is required')
+            raise MeteorError(
+                "error-room-param-not-provided", 'The parameter "roomId" or "roomName" is required'
+            )
         room = self.ws.room_by_id_or_name(rid, name)
         if room is None:
             raise MeteorError(
-                "error-room-not-found", 'The required "roomId" or "roomName" param provided does not match any channel'
+                "error-room-not-found",
+                'The required "roomId" or "roomName" param provided does not match any channel',
             )
         return room
 
@@ -293,7 +302,7 @@ def login(api: RestApi, call: Call) -> dict[str, Any]:
 
 @route("POST", "logout")
 def logout(api: RestApi, call: Call) -> dict[str, Any]:
-    assert call.user is not None
+    assert call.user is not None and call.request is not None
     token = call.request.headers.get("X-Auth-Token", "")
     if call.user.tokens.get(token) is not None:  # PATs survive a logout
         del call.user.tokens[token]
@@ -387,8 +396,10 @@ def chat_delete(api: RestApi, call: Call) -> dict[str, Any]:
         raise RestFailure.failure("The room id provided does not match where the message is from.")
     as_user = as_bool(call.params.get("asUser"))
     author = message["u"]
-    if as_user and author["_id"] != call.uid and not api.ws.has_permission(
-        call.uid, "force-delete-message", message["rid"]
+    if (
+        as_user
+        and author["_id"] != call.uid
+        and not api.ws.has_permission(call.uid, "force-delete-message", message["rid"])
     ):
         raise RestFailure.failure("Unauthorized to delete message as another user")
     api.ws.delete_message(call.uid, message["_id"])
@@ -412,7 +423,9 @@ def chat_sync_messages(api: RestApi, call: Call) -> dict[str, Any]:
     if not rid:
         raise MeteorError("error-roomId-param-not-provided", 'The required "roomId" query param is missing.')
     if not call.params.get("lastUpdate"):
-        raise MeteorError("error-lastUpdate-param-not-provided", 'The required "lastUpdate" query param is missing.')
+        raise MeteorError(
+            "error-lastUpdate-param-not-provided", 'The required "lastUpdate" query param is missing.'
+        )
     last = as_date(call.params["lastUpdate"], "error-lastUpdate-param-invalid", "lastUpdate")
     assert last is not None
     updated, deleted = api.ws.sync_messages(call.uid, str(rid), last)
@@ -425,7 +438,9 @@ def chat_pin_message(api: RestApi, call: Call) -> dict[str, Any]:
     if not mid:
         raise MeteorError("error-messageid-param-not-provided", 'The required "messageId" param is missing.')
     if mid not in api.ws.messages:
-        raise MeteorError("error-message-not-found", 'The provided "messageId" does not match any existing message.')
+        raise MeteorError(
+            "error-message-not-found", 'The provided "messageId" does not match any existing message.'
+        )
     return {"message": api.ws.pin_message(call.uid, str(mid))}
 
 
@@ -435,7 +450,9 @@ def chat_unpin_message(api: RestApi, call: Call) -> dict[str, Any]:
     if not mid:
         raise MeteorError("error-messageid-param-not-provided", 'The required "messageId" param is missing.')
     if mid not in api.ws.messages:
-        raise MeteorError("error-message-not-found", 'The provided "messageId" does not match any existing message.')
+        raise MeteorError(
+            "error-message-not-found", 'The provided "messageId" does not match any existing message.'
+        )
     api.ws.unpin_message(call.uid, str(mid))
     return {}
 
@@ -469,7 +486,7 @@ def chat_report_message(api: RestApi, call: Call) -> dict[str, Any]:
 
 
 def history_params(call: Call) -> dict[str, Any]:
-    offset, count = pagination(call)
+    offset, _count = pagination(call)
     return {
         "latest": as_date(call.params.get("latest"), "error-invalid-params", "latest"),
         "oldest": as_date(call.params.get("oldest"), "error-invalid-params", "oldest"),
@@ -502,7 +519,8 @@ def dm_history(api: RestApi, call: Call) -> dict[str, Any]:
     room = api.ws.rooms.get(str(rid))
     if room is None or room["t"] != "d":
         raise MeteorError(
-            "error-room-not-found", 'The required "roomId" or "username" param provided does not match any direct message'
+            "error-room-not-found",
+            'The required "roomId" or "username" param provided does not match any direct message',
         )
     if not api.ws.can_access_room(call.uid, room):
         raise MeteorError("error-not-allowed", "Not allowed")
@@ -668,7 +686,9 @@ def groups_roles(api: RestApi, call: Call) -> dict[str, Any]:
 def users_info(api: RestApi, call: Call) -> dict[str, Any]:
     uid, username = call.params.get("userId"), call.params.get("username")
     if not uid and not username:
-        raise MeteorError("error-user-param-not-provided", 'The required "userId" or "username" param was not provided')
+        raise MeteorError(
+            "error-user-param-not-provided", 'The required "userId" or "username" param was not provided'
+        )
     user = api.ws.users.get(str(uid)) if uid else api.ws.user_by_username(str(username))
     if user is None:
         raise RestFailure.failure("User not found.")
@@ -701,7 +721,7 @@ def settings_public(api: RestApi, call: Call) -> dict[str, Any]:
     wanted = [s for s in str(call.params.get("_id") or "").split(",") if s]
     settings = [
         {"_id": s["_id"], "value": s["value"]}
-        for s in api.ws.settings.values()
+        for s in sorted(api.ws.settings.values(), key=lambda s: str(s["_id"]))
         if s.get("public") and (not wanted or s["_id"] in wanted)
     ]
     return page(settings, call, "settings")

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.sandbox.workspace import User, Workspace
 
-__all__ = ["BOT_USERNAME", "SETUP_PERMISSIONS", "seed_workspace", "seed_summary"]
+__all__ = ["BOT_USERNAME", "SETUP_PERMISSIONS", "seed_summary", "seed_workspace"]
 
 BOT_USERNAME = "rcmod.bot"
 

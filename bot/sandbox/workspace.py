@@ -159,7 +159,9 @@ class User:
 
 def _md(text: str) -> list[Doc]:
     """A minimal message-parser AST: one paragraph of plain text per line (E.1 not modelled)."""
-    return [{"type": "PARAGRAPH", "value": [{"type": "PLAIN_TEXT", "value": line}]} for line in text.split("\n")]
+    return [
+        {"type": "PARAGRAPH", "value": [{"type": "PLAIN_TEXT", "value": line}]} for line in text.split("\n")
+    ]
 
 
 class Workspace:
@@ -483,7 +485,9 @@ class Workspace:
         known = {"roomAnnouncement", "roomTopic", "roomDescription", "readOnly", "systemMessages", "default"}
         unknown = [k for k in changes if k not in known]
         if unknown or not changes:
-            raise MeteorError("error-invalid-settings", "Invalid settings provided", {"method": "saveRoomSettings"})
+            raise MeteorError(
+                "error-invalid-settings", "Invalid settings provided", {"method": "saveRoomSettings"}
+            )
         for key, value in changes.items():
             if key == "roomAnnouncement":
                 room["announcement"] = value
@@ -517,7 +521,9 @@ class Workspace:
             raise MeteorError("error-invalid-user", "Invalid user", {"method": "addRoomModerator"})
         sub = self.subscriptions.get((rid, target_uid))
         if sub is None:
-            raise MeteorError("error-user-not-in-room", "User is not in this room", {"method": "addRoomModerator"})
+            raise MeteorError(
+                "error-user-not-in-room", "User is not in this room", {"method": "addRoomModerator"}
+            )
         if "moderator" in sub.get("roles", []):
             raise MeteorError(
                 "error-user-already-moderator", "User is already a moderator", {"method": "addRoomModerator"}
@@ -584,7 +590,9 @@ class Workspace:
                 continue
             user = self.user_by_username(name)
             if user is not None:
-                mentions.append({"_id": user.id, "username": user.username, "name": user.name, "type": "user"})
+                mentions.append(
+                    {"_id": user.id, "username": user.username, "name": user.name, "type": "user"}
+                )
         channels: list[Doc] = []
         for name in dict.fromkeys(_CHANNEL.findall(text)):
             room = self.room_by_id_or_name(name=name)
@@ -729,11 +737,15 @@ class Workspace:
         message = self.messages.get(mid)
         if message is None:
             raise MeteorError(
-                "error-action-not-allowed", "Not allowed", {"method": "deleteMessage", "action": "Delete_message"}
+                "error-action-not-allowed",
+                "Not allowed",
+                {"method": "deleteMessage", "action": "Delete_message"},
             )
         if not self.can_delete_message(uid, message):
             raise MeteorError(
-                "error-action-not-allowed", "Not allowed", {"method": "deleteMessage", "action": "Delete_message"}
+                "error-action-not-allowed",
+                "Not allowed",
+                {"method": "deleteMessage", "action": "Delete_message"},
             )
         now = self.now()
         self.trash[mid] = {**copy.deepcopy(message), "_deletedAt": now}
@@ -788,7 +800,9 @@ class Workspace:
             raise MeteorError("not-authorized", "Not Authorized", {"method": "pinMessage"})
         if not self.has_permission(uid, "pin-message", room["_id"]):
             raise MeteorError(
-                "error-action-not-allowed", "Not allowed", {"method": "pinMessage", "action": "Message_pinning"}
+                "error-action-not-allowed",
+                "Not allowed",
+                {"method": "pinMessage", "action": "Message_pinning"},
             )
         if message.get("pinned"):
             return message
@@ -920,19 +934,22 @@ class Workspace:
         show_thread_messages: bool = True,
     ) -> list[Doc]:
         """Messages newest first, the way getChannelHistory pages them (C.3)."""
-        latest = latest or self.now()
+        # No ``latest`` means "now" on the real server; with a frozen test clock a message can
+        # share now's millisecond, so treat it as no upper bound rather than excluding it.
 
         def keep(m: Doc) -> bool:
             ts: datetime = m["ts"]
             if inclusive:
-                if ts > latest or (oldest is not None and ts < oldest):
+                if (latest is not None and ts > latest) or (oldest is not None and ts < oldest):
                     return False
-            elif ts >= latest or (oldest is not None and ts <= oldest):
+            elif (latest is not None and ts >= latest) or (oldest is not None and ts <= oldest):
                 return False
             return show_thread_messages or not m.get("tmid") or bool(m.get("tshow"))
 
         found = sorted(
-            (m for m in self.messages.values() if m["rid"] == rid and keep(m)), key=lambda m: m["ts"], reverse=True
+            (m for m in self.messages.values() if m["rid"] == rid and keep(m)),
+            key=lambda m: m["ts"],
+            reverse=True,
         )
         return found[offset : offset + count] if count else found[offset:]
 
@@ -972,8 +989,18 @@ class Workspace:
             "message": copy.deepcopy(message),
             "description": description,
             "ts": now,
-            "reportedBy": {"_id": user.id, "username": user.username, "name": user.name, "createdAt": user.created_at},
-            "room": {"_id": room["_id"], "name": room.get("name", ""), "fname": room.get("fname", ""), "t": room["t"]},
+            "reportedBy": {
+                "_id": user.id,
+                "username": user.username,
+                "name": user.name,
+                "createdAt": user.created_at,
+            },
+            "room": {
+                "_id": room["_id"],
+                "name": room.get("name", ""),
+                "fname": room.get("fname", ""),
+                "t": room["t"],
+            },
             "_hidden": False,
             "_updatedAt": now,
         }
@@ -995,7 +1022,12 @@ class Workspace:
                 "name": target.name,
                 "createdAt": target.created_at,
             },
-            "reportedBy": {"_id": user.id, "username": user.username, "name": user.name, "createdAt": user.created_at},
+            "reportedBy": {
+                "_id": user.id,
+                "username": user.username,
+                "name": user.name,
+                "createdAt": user.created_at,
+            },
             "ts": now,
             "_hidden": False,
             "_updatedAt": now,

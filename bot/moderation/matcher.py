@@ -1,0 +1,396 @@
+"""One Aho-Corasick automaton over all wordlists, and the exact check behind it.
+
+How a message is scanned:
+
+1. **Fast path** (every message): fold the text to its coarse form (:func:`normalize.coarse`)
+   and run the automaton once. Keys carry their word boundaries as spaces (``" term "``), so the
+   automaton reports only whole-word hits and there is no per-hit work. Two rarer readings run
+   only when a cheap test says they could matter: letters split by separators ("b a d", "b.a.d",
+   found through small *gate* keys such as ``" b a d "``), and ``! | @`` inside a word ("sh!t").
+   No hit -- the common case -- means no match, and the offset map is never built.
+2. **Slow path** (messages with a hit): fold again segment by segment with provenance, scan the
+   same readings, map each hit back to code-point offsets in the original text, and verify it
+   exactly: the coarse form over-approximates (every digit reads as leetspeak, ``l`` and ``i``
+   fold together), so each hit is re-checked against the term under its list's options, and
+   leetspeak is only accepted inside tokens that also contain letters ("455" stays a number).
+   Finally, matches inside a match of an ``allow`` list are dropped.
+
+A :class:`Matcher` is immutable: build a new one with :func:`compile` or :func:`load_matcher`
+and swap the reference. Building is pure and either returns a valid matcher or raises
+:class:`~bot.moderation.wordlist.WordlistError`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import ahocorasick
+
+from bot.moderation import normalize
+from bot.moderation.normalize import Analysis, NormalizeOptions, analyse, readings
+from bot.moderation.wordlist import (
+    ListOptions,
+    Term,
+    Wordlist,
+    WordlistError,
+    WordlistWarning,
+    read_wordlists,
+)
+
+__all__ = ["MAX_TOTAL_TERMS", "Candidate", "Match", "Matcher", "ScanDetail", "compile", "load_matcher"]
+
+MAX_TOTAL_TERMS = 1_000_000
+
+Reading = Literal["plain", "leet-punctuation", "spaced"]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A term found in a text. ``[start, end)`` are code-point offsets into the original text."""
+
+    term: str  # as written in the list, wildcards included
+    list: str  # the list's file stem
+    start: int
+    end: int
+    severity: str
+    categories: tuple[str, ...]
+    options: ListOptions = field(repr=False, compare=False)
+    line: int = field(default=0, compare=False)  # the term's line in its list
+
+    @property
+    def kind(self) -> str:
+        return self.options.kind
+
+    @property
+    def action(self) -> str | None:
+        return self.options.action
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A hit of the automaton and what the exact check made of it (for ``--explain``)."""
+
+    match: Match
+    reading: Reading
+    verdict: str  # "match", or why it was rejected or suppressed
+
+
+@dataclass(frozen=True, slots=True)
+class ScanDetail:
+    matches: tuple[Match, ...]
+    candidates: tuple[Candidate, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    list_index: int
+    term: Term
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """All terms that share one automaton key."""
+
+    key: str
+    entries: tuple[_Entry, ...]
+
+
+def _spaced_join(tokens: list[str]) -> list[str] | None:
+    """Join runs of two or more one-letter tokens ("b", "a", "d" -> "bad"); None if there are none."""
+    out: list[str] = []
+    run: list[str] = []
+    joined = False
+    for tok in tokens:
+        if len(tok) == 1 and tok.isalnum() and not normalize._is_no_space_script(tok):
+            run.append(tok)
+            continue
+        if len(run) >= 2:
+            joined = True
+            out.append("".join(run))
+        else:
+            out.extend(run)
+        run = []
+        out.append(tok)
+    if len(run) >= 2:
+        joined = True
+        out.append("".join(run))
+    else:
+        out.extend(run)
+    return out if joined else None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Matcher:
+    """Compiled wordlists. Immutable: build a new one to change anything."""
+
+    lists: tuple[ListOptions, ...]
+    warnings: tuple[WordlistWarning, ...]
+    term_count: int
+    _automaton: Any = field(repr=False)
+    _groups: tuple[_Group | None, ...] = field(repr=False)  # index 0: the separator gate
+    _first_active: int = field(repr=False)  # groups below this hold only allow-list terms
+
+    # -- fast path ---------------------------------------------------------------------------
+
+    def scan(self, text: str, room: str | None = None) -> list[Match]:
+        """Matches in ``text``, sorted by position. ``room`` (name or id) applies rooms/skip_rooms."""
+        if not self._may_match(text):
+            return []
+        return list(self._scan_slow(text, room, detail=False).matches)
+
+    def _may_match(self, text: str) -> bool:
+        t1, t2, b1, b2, delete = normalize._coarse_tables()
+        if text.isascii():
+            c = text.encode("ascii").translate(b1, delete).decode("ascii")
+        else:
+            c = normalize.nfkc(text).translate(t1)
+        if "  " in c:
+            c = c.replace("  ", " ").replace("  ", " ")
+            if "  " in c:
+                c = " ".join(filter(None, c.split(" ")))
+        c = f" {c} "
+        first = self._first_active
+        gate = False
+        for _end, v in self._automaton.iter(c):
+            if v >= first:
+                return True
+            if v == 0:
+                gate = True
+        if gate:
+            joined = _spaced_join(c.split(" "))
+            if joined is not None and self._any_active(" ".join(joined)):
+                return True
+        if ("!" in text or "@" in text or "|" in text) and normalize.has_midword_leet_punct(normalize.nfkc(text)):
+            return self._any_active(normalize.coarse(text, leet_punct=True))
+        return False
+
+    def _any_active(self, c: str) -> bool:
+        first = self._first_active
+        return any(v >= first for _end, v in self._automaton.iter(c))
+
+    # -- slow path ---------------------------------------------------------------------------
+
+    def explain(self, text: str, room: str | None = None) -> ScanDetail:
+        """Every automaton hit in ``text`` and the verdict on it; ``matches`` is what :meth:`scan` returns."""
+        return self._scan_slow(text, room, detail=True)
+
+    def _readings(self, an: Analysis) -> Iterator[tuple[Reading, str, list[int]]]:
+        plain, owners = an.coarse_with_owners(leet_punct=False)
+        yield "plain", plain, owners
+        if an.midword_leet_punct:
+            c2, o2 = an.coarse_with_owners(leet_punct=True)
+            yield "leet-punctuation", c2, o2
+        # Split letters: rebuild the plain reading token by token, keeping owners.
+        tokens: list[tuple[str, list[int]]] = []
+        start = 0
+        for i, ch in enumerate(plain + " "):
+            if ch == " " or i == len(plain):
+                if i > start:
+                    tokens.append((plain[start:i], owners[start:i]))
+                start = i + 1
+        words = [t for t, _ in tokens]
+        if _spaced_join(words) is None:
+            return
+        out: list[str] = [" "]
+        out_owners: list[int] = [-1]
+        run: list[tuple[str, list[int]]] = []
+
+        def flush() -> None:
+            if not run:
+                return
+            if len(run) >= 2:
+                for t, o in run:
+                    out.append(t)
+                    out_owners.extend(o)
+                out.append(" ")
+                out_owners.append(-1)
+            else:
+                for t, o in run:
+                    out.append(t + " ")
+                    out_owners.extend([*o, -1])
+            run.clear()
+
+        for t, o in tokens:
+            if len(t) == 1 and t.isalnum() and not normalize._is_no_space_script(t):
+                run.append((t, o))
+                continue
+            flush()
+            out.append(t + " ")
+            out_owners.extend([*o, -1])
+        flush()
+        yield "spaced", "".join(out), out_owners
+
+    def _scan_slow(self, text: str, room: str | None, detail: bool) -> ScanDetail:
+        an = analyse(text)
+        seen: set[tuple[int, int, int, int]] = set()
+        found: list[tuple[Match, Reading]] = []
+        candidates: list[Candidate] = []
+        for reading, c, owners in self._readings(an):
+            for end, v in self._automaton.iter(c):
+                group = self._groups[v]
+                if group is None:
+                    continue
+                lo, hi = end - len(group.key) + 1, end
+                while lo <= hi and c[lo] == " ":
+                    lo += 1
+                while hi >= lo and c[hi] == " ":
+                    hi -= 1
+                if lo > hi:
+                    continue
+                first_seg, last_seg = owners[lo], owners[hi]
+                start, stop = an.seg_start[first_seg], an.seg_end[last_seg]
+                for entry_no, entry in enumerate(group.entries):
+                    key = (v, entry_no, start, stop)
+                    if key in seen:
+                        continue
+                    options = self.lists[entry.list_index]
+                    match = Match(
+                        term=entry.term.written,
+                        list=options.name,
+                        start=start,
+                        end=stop,
+                        severity=options.severity,
+                        categories=options.categories,
+                        options=options,
+                        line=entry.term.line,
+                    )
+                    verdict = self._verify(an, first_seg, last_seg, entry, options, reading, room)
+                    if verdict == "match":
+                        seen.add(key)
+                        found.append((match, reading))
+                    elif detail:
+                        candidates.append(Candidate(match, reading, verdict))
+        allowed = [m for m, _ in found if m.options.kind == "allow"]
+        matches: list[Match] = []
+        for m, reading in found:
+            if m.options.kind == "allow":
+                if detail:
+                    candidates.append(Candidate(m, reading, "allow-list match"))
+                continue
+            cover = next((a for a in allowed if a.start <= m.start and m.end <= a.end), None)
+            if cover is not None:
+                if detail:
+                    verdict = f"suppressed: inside {cover.term!r} from allow list {cover.list!r}"
+                    candidates.append(Candidate(m, reading, verdict))
+                continue
+            matches.append(m)
+            if detail:
+                candidates.append(Candidate(m, reading, "match"))
+        matches.sort(key=lambda m: (m.start, m.end, m.list, m.term))
+        return ScanDetail(tuple(matches), tuple(candidates))
+
+    def _verify(self, an: Analysis, first: int, last: int, entry: _Entry, options: ListOptions,
+                reading: Reading, room: str | None) -> str:  # fmt: skip
+        if not options.applies_to(room):
+            return f"list {options.name!r} does not apply in room {room!r}"
+        opts = options.normalize
+        if reading == "spaced" and not opts.separators:
+            return f"list {options.name!r} has normalize.separators = false"
+        got = readings(an, first, last, opts)
+        want = _term_readings(entry.term.text, opts)
+        if len(got) != len(want) or any(not (g & w) for g, w in zip(got, want, strict=True)):
+            return _why_not(got, want, opts)
+        return "match"
+
+
+def _why_not(got: Sequence[frozenset[str]], want: Sequence[frozenset[str]], opts: NormalizeOptions) -> str:
+    if len(got) == len(want):
+        for g, w in zip(got, want, strict=True):
+            if not (g & w):
+                shown = "/".join(sorted(g))
+                return f"{shown!r} does not read as {'/'.join(sorted(w))!r}" + (
+                    "" if opts.leet else " (leetspeak is off for this list)"
+                )
+    if any(len(g) > 1 for g in got) or not opts.leet:
+        return "digits or symbols here are not read as letters (a number, or leetspeak is off)"
+    return "the letters differ once normalised"
+
+
+@functools.lru_cache(maxsize=65536)
+def _term_readings(body: str, opts: NormalizeOptions) -> list[frozenset[str]]:
+    an = analyse(body)
+    return readings(an, 0, len(an.base) - 1, opts) if an.base else []
+
+
+# --- building -------------------------------------------------------------------------------
+
+
+def compile(lists: Iterable[Wordlist]) -> Matcher:  # noqa: A001 - the natural name for building a matcher
+    """Build a matcher from parsed lists. Raises :class:`WordlistError` on an unusable term."""
+    lists = tuple(lists)
+    names: dict[str, str] = {}
+    for wl in lists:
+        if wl.options.name in names:
+            raise WordlistError(wl.options.source, None, f"two lists are called {wl.options.name!r}")
+        names[wl.options.name] = wl.options.source
+    total = sum(len(wl.terms) for wl in lists)
+    if total > MAX_TOTAL_TERMS:
+        raise WordlistError(lists[-1].options.source, None, f"more than {MAX_TOTAL_TERMS} terms in all lists")
+    normalize.warm_up()
+
+    by_key: dict[str, list[_Entry]] = {}
+    gates: set[str] = set()
+    warnings: list[WordlistWarning] = []
+    count = 0
+    for index, wl in enumerate(lists):
+        opts = wl.options.normalize
+        file = wl.options.source
+        first_line: dict[tuple[bool, bool, str], int] = {}
+        for term in wl.terms:
+            body = normalize.coarse_term(term.text)
+            if not body:
+                raise WordlistError(file, term.line, f"term {term.written!r} has no letters or digits once normalised")
+            canonical = " ".join(normalize.base_fold(term.text, opts).split())
+            dup = (term.prefix, term.suffix, canonical)
+            if dup in first_line:
+                warnings.append(
+                    WordlistWarning(file, term.line, f"{term.written!r} duplicates line {first_line[dup]} once normalised; merged")
+                )
+                continue
+            first_line[dup] = term.line
+            key = f"{'' if term.suffix else ' '}{body}{'' if term.prefix else ' '}"
+            by_key.setdefault(key, []).append(_Entry(index, term))
+            count += 1
+            if opts.separators and " " not in body and len(body) >= 2 and body.isalnum():
+                if not any(normalize._is_no_space_script(ch) for ch in body[:3]):
+                    gates.add(" " + " ".join(body[:3]) + " ")
+
+    def allow_only(entries: list[_Entry]) -> bool:
+        return all(lists[e.list_index].options.kind == "allow" for e in entries)
+
+    keys = sorted(by_key, key=lambda k: not allow_only(by_key[k]))
+    groups: list[_Group | None] = [None]
+    first_active = 1
+    for k in keys:
+        if allow_only(by_key[k]):
+            first_active += 1
+        groups.append(_Group(k, tuple(by_key[k])))
+    automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+    for value, group in enumerate(groups):
+        if group is not None:
+            automaton.add_word(group.key, value)
+    for gate in gates:
+        if gate not in by_key:
+            automaton.add_word(gate, 0)
+    if len(automaton) == 0:
+        # pyahocorasick refuses to search an empty automaton; a key no coarse text can contain
+        # keeps "no lists" a valid (if useless) matcher.
+        automaton.add_word("\x00", 0)
+    automaton.make_automaton()
+    return Matcher(
+        lists=tuple(wl.options for wl in lists),
+        warnings=tuple(warnings),
+        term_count=count,
+        _automaton=automaton,
+        _groups=tuple(groups),
+        _first_active=first_active,
+    )
+
+
+def load_matcher(paths: Iterable[str | Path]) -> Matcher:
+    """Read wordlist files and folders and build a matcher (raises :class:`WordlistError`)."""
+    return compile(read_wordlists(paths))

@@ -1,0 +1,476 @@
+"""Text folding shared by wordlist terms and message text.
+
+The matcher works in two layers, and this module provides both:
+
+* **Coarse text** (:func:`coarse`): what the Aho-Corasick automaton reads. Every message goes
+  through it, so it is one NFKC call and one ``str.translate`` (a byte table for ASCII messages).
+  It is deliberately *coarser* than the rules -- digits always read as leetspeak letters, ``l``
+  and ``i`` fold together, punctuation becomes a word break -- so that everything the rules
+  accept produces a hit. Most messages produce none and never leave this layer.
+* **Base folding with provenance** (:func:`analyse`): only for messages that hit. It folds the
+  text again segment by segment, keeping the original offsets, and records which characters may
+  be read as leetspeak (digits and ``@ $ ! |`` inside a token that also has letters). The matcher
+  uses it to map hits back to the original text and to verify each hit exactly.
+
+Folding a character (``base``): NFKC, casefold, drop invisible characters and apostrophes, strip
+diacritics, fold confusable look-alikes onto Latin letters (Unicode's confusables data, from the
+``confusable-homoglyphs`` package), and turn everything that is not a letter, digit or mark into
+a space. Scripts written without spaces (Han, kana, Thai, Lao, Khmer, Myanmar) get a space on
+each side of every character, so each character is a word of its own: a term in those scripts
+matches wherever its characters appear in a row, and a Latin term next to them still has a word
+boundary.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+
+__all__ = [
+    "LEET_READINGS",
+    "NormalizeOptions",
+    "Analysis",
+    "analyse",
+    "base_fold",
+    "coarse",
+    "coarse_term",
+    "fold_for_display",
+    "has_midword_leet_punct",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizeOptions:
+    """Which evasion folds a list asks for. Case folding, NFKC and invisible characters are always on."""
+
+    leet: bool = True
+    confusables: bool = True
+    separators: bool = True
+    diacritics: bool = True
+
+
+ALL_ON = NormalizeOptions()
+
+# Readings of leetspeak characters. ``1`` and ``|`` are ambiguous between i and l; the coarse
+# layer folds l and i together so one automaton key serves both, and the exact check accepts
+# either reading.
+LEET_READINGS: dict[str, frozenset[str]] = {
+    "0": frozenset("o"),
+    "1": frozenset("il"),
+    "3": frozenset("e"),
+    "4": frozenset("a"),
+    "5": frozenset("s"),
+    "7": frozenset("t"),
+    "8": frozenset("b"),
+    "9": frozenset("g"),
+    "@": frozenset("a"),
+    "$": frozenset("s"),
+    "!": frozenset("i"),
+    "|": frozenset("il"),
+}
+LEET_PUNCT = frozenset("@$!|")
+
+# Coarse maps applied after base folding. Pass 1 reads ``! | @`` as word breaks ("hell!",
+# "@bob"); pass 2, only run when one of them sits inside a word, reads them as letters ("sh!t").
+_COARSE_COMMON = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "l": "i", "$": "s"}
+_COARSE_1 = str.maketrans({**_COARSE_COMMON, "!": " ", "|": " ", "@": " "})
+_COARSE_2 = str.maketrans({**_COARSE_COMMON, "!": "i", "|": "i", "@": "a"})
+
+_MIDWORD_LEET_PUNCT = re.compile(r"[^\W_][!|@]+[^\W_]")
+
+_APOSTROPHES = frozenset("'`\u2018\u2019\u02bc\u02bb\u2032\uff07")
+
+# Invisible characters that are not format characters (category Cf is dropped wholesale):
+# combining grapheme joiner, variation selectors, Hangul fillers, Mongolian vowel separator.
+_EXTRA_INVISIBLE = frozenset(
+    [chr(0x034F), chr(0x115F), chr(0x1160), chr(0x17B4), chr(0x17B5), chr(0x180E), chr(0x3164), chr(0xFFA0)]
+    + [chr(c) for c in range(0xFE00, 0xFE10)]
+    + [chr(c) for c in range(0xE0100, 0xE01F0)]
+    + [chr(c) for c in range(0x180B, 0x1810)]
+)
+
+# Combining marks that are diacritics on Latin, Greek and Cyrillic letters. Marks of other
+# scripts (Devanagari vowel signs, Thai tone marks) are part of their words and stay.
+_DIACRITIC_BLOCKS = ((0x0300, 0x036F), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF), (0x20D0, 0x20FF), (0xFE20, 0xFE2F))
+
+# Latin letters with a stroke or ligature have no Unicode decomposition, so stripping marks
+# leaves them alone; these are the ones people use in place of plain letters.
+_UNDECOMPOSABLE = {
+    "ø": "o", "đ": "d", "ð": "d", "ł": "l", "ħ": "h", "ŧ": "t", "ƀ": "b", "ɨ": "i", "ʉ": "u", "ƶ": "z",
+    "æ": "ae", "œ": "oe", "þ": "th", "ı": "i", "ȷ": "j", "ɍ": "r", "ɏ": "y", "ǥ": "g", "ꞁ": "l",
+}  # fmt: skip
+
+_NO_SPACE_RANGES = (
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+    (0x3040, 0x30FF),  # Hiragana, Katakana
+    (0x31F0, 0x31FF),
+    (0x3400, 0x4DBF),  # CJK
+    (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF),
+    (0x20000, 0x3FFFF),
+)
+
+
+def _is_no_space_script(ch: str) -> bool:
+    cp = ord(ch)
+    return any(lo <= cp <= hi for lo, hi in _NO_SPACE_RANGES)
+
+
+def _is_diacritic(ch: str) -> bool:
+    cp = ord(ch)
+    return any(lo <= cp <= hi for lo, hi in _DIACRITIC_BLOCKS)
+
+
+@functools.cache
+def _confusables() -> dict[str, str]:
+    """Non-ASCII characters that look like one ASCII letter, from Unicode's confusables data.
+
+    Lower-case Cyrillic and Greek letters are often listed only as look-alikes of small capitals
+    (``т`` -> ``ᴛ``) while their capitals map to ASCII; following the capital and one more step
+    of the data catches those. Look-alikes of digits (``З`` -> ``3``) are left alone: reading
+    them as digits and then as leetspeak would be a guess too far.
+    """
+    raw = json.loads(resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8"))
+    data: dict[str, list[str]] = {k: [h["c"] for h in v] for k, v in raw.items()}
+
+    def ascii_letter(c: str) -> str | None:
+        c = c.strip("\u200e\u200f")
+        if len(c) == 1 and c.isascii() and c.isalpha():
+            return c.lower()
+        return None
+
+    table: dict[str, str] = {}
+    for ch in data:
+        if len(ch) != 1 or ch.isascii():
+            continue
+        starts = [ch, ch.upper()] if ch.upper() != ch else [ch]
+        found: str | None = None
+        for start in starts:
+            for cand in data.get(start, []):
+                found = ascii_letter(cand)
+                if found is None:
+                    for cand2 in data.get(cand, []):
+                        found = ascii_letter(cand2)
+                        if found:
+                            break
+                if found:
+                    break
+            if found:
+                break
+        if found:
+            table[ch] = found
+    return table
+
+
+def _strip_diacritics(s: str) -> str:
+    decomposed = unicodedata.normalize("NFD", s)
+    kept = "".join(c for c in decomposed if not _is_diacritic(c))
+    out = unicodedata.normalize("NFC", kept)
+    return "".join(_UNDECOMPOSABLE.get(c, c) for c in out)
+
+
+def _is_invisible(ch: str) -> bool:
+    return ch in _EXTRA_INVISIBLE or unicodedata.category(ch) == "Cf"
+
+
+def _base_char(ch: str, opts: NormalizeOptions) -> str:
+    """Fold one code point of NFKC text. Returns letters, digits, marks, leet punctuation, spaces."""
+    if _is_invisible(ch) or ch in _APOSTROPHES:
+        return ""
+    s = unicodedata.normalize("NFKC", ch.casefold())
+    if opts.diacritics:
+        s = _strip_diacritics(s)
+    out: list[str] = []
+    conf = _confusables() if opts.confusables else {}
+    for x in s:
+        if _is_invisible(x) or x in _APOSTROPHES:
+            continue
+        if not x.isascii():
+            x = conf.get(x, x)
+        if x.isalnum() or unicodedata.category(x)[0] == "M":
+            out.append(f" {x} " if _is_no_space_script(x) else x)
+        elif x in LEET_PUNCT:
+            out.append(x)
+        else:
+            out.append(" ")
+    return "".join(out)
+
+
+class _FoldTable(dict[int, str]):
+    """A ``str.translate`` table filled on first sight of each code point.
+
+    Precomputing all 1.1 million code points would cost seconds at start-up; chat uses a few
+    hundred. The cache stops growing at a bound so hostile text cannot make it huge.
+    """
+
+    _LIMIT = 200_000
+
+    def __init__(self, fold: Callable[[str], str]) -> None:
+        super().__init__()
+        self._fold = fold
+
+    def __missing__(self, cp: int) -> str:
+        value = self._fold(chr(cp))
+        if len(self) < self._LIMIT:
+            self[cp] = value
+        return value
+
+
+@functools.cache
+def _base_table(opts: NormalizeOptions) -> _FoldTable:
+    return _FoldTable(lambda ch: _base_char(ch, opts))
+
+
+@functools.cache
+def _coarse_tables() -> tuple[_FoldTable, _FoldTable, bytes, bytes, bytes]:
+    t1 = _FoldTable(lambda ch: _base_char(ch, ALL_ON).translate(_COARSE_1))
+    t2 = _FoldTable(lambda ch: _base_char(ch, ALL_ON).translate(_COARSE_2))
+    # ASCII folds to at most one ASCII character, so a byte table (plus a delete set) does it
+    # without touching a dict; it is built from the same function, so the two paths agree.
+    b1 = bytearray(range(256))
+    b2 = bytearray(range(256))
+    delete = bytearray()
+    for cp in range(128):
+        v1, v2 = t1[cp], t2[cp]
+        if v1 == "":
+            delete.append(cp)
+            continue
+        assert len(v1) == 1 and len(v2) == 1 and v1.isascii() and v2.isascii()
+        b1[cp] = ord(v1)
+        b2[cp] = ord(v2)
+    return t1, t2, bytes(b1), bytes(b2), bytes(delete)
+
+
+def warm_up() -> None:
+    """Build the tables now (the first message would otherwise pay for it)."""
+    _coarse_tables()
+    _base_table(ALL_ON)
+
+
+# Runs of combining marks longer than this are cut, as in Unicode's stream-safe text format
+# (UAX #15): NFKC reorders a run of marks with an insertion sort, which is quadratic in the
+# run's length, so a message of 100,000 accents would otherwise take minutes.
+MAX_MARK_RUN = 30
+_LONG_TEXT = 256
+
+
+@functools.cache
+def _long_mark_run() -> re.Pattern[str]:
+    ranges: list[tuple[int, int]] = []
+    for cp in range(0x110000):
+        if unicodedata.combining(chr(cp)):
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1] = (ranges[-1][0], cp)
+            else:
+                ranges.append((cp, cp))
+    cls = "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ranges)
+    return re.compile(f"[{cls}]{{{MAX_MARK_RUN + 1},}}")
+
+
+def _stream_safe(text: str) -> str:
+    """Insert a combining grapheme joiner (invisible, dropped later) every 30 marks of a long run."""
+    if len(text) <= _LONG_TEXT:
+        return text
+    pattern = _long_mark_run()
+    if pattern.search(text) is None:
+        return text
+    cgj = "\u034f"
+
+    def cut(m: re.Match[str]) -> str:
+        run = m.group()
+        return cgj.join(run[i : i + MAX_MARK_RUN] for i in range(0, len(run), MAX_MARK_RUN))
+
+    return pattern.sub(cut, text)
+
+
+def _collapse(c: str) -> str:
+    # Two rounds of replace handle ordinary text (runs up to four spaces) at C speed; a split
+    # catches anything longer in one linear pass.
+    if "  " in c:
+        c = c.replace("  ", " ").replace("  ", " ")
+        if "  " in c:
+            c = " ".join(filter(None, c.split(" ")))
+    return f" {c} "
+
+
+def nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", _stream_safe(text))
+
+
+def has_midword_leet_punct(nfkc_text: str) -> bool:
+    return _MIDWORD_LEET_PUNCT.search(nfkc_text) is not None
+
+
+def coarse(text: str, leet_punct: bool = False) -> str:
+    """The automaton's view of ``text``: folded, single-spaced, padded with a space at each end."""
+    t1, t2, b1, b2, delete = _coarse_tables()
+    if text.isascii():
+        c = text.encode("ascii").translate(b2 if leet_punct else b1, delete).decode("ascii")
+    else:
+        c = nfkc(text).translate(t2 if leet_punct else t1)
+    return _collapse(c)
+
+
+def coarse_term(body: str) -> str:
+    """The coarse form of a term body, without the padding. Empty if the term has no word characters."""
+    text = nfkc(body)
+    return coarse(text, leet_punct=has_midword_leet_punct(text)).strip(" ")
+
+
+def base_fold(text: str, opts: NormalizeOptions = ALL_ON) -> str:
+    """Fold without leetspeak or coarse merging: what an admin sees as 'the normalised text'."""
+    return nfkc(text).translate(_base_table(opts))
+
+
+def fold_for_display(text: str) -> str:
+    return " ".join(base_fold(text).split())
+
+
+# --- analysis with provenance (slow path) --------------------------------------------------
+
+
+def _segment_bounds(text: str) -> list[int]:
+    """Start offsets of NFKC-independent segments: a starter and the marks that follow it.
+
+    Normalising each segment on its own gives the same result as normalising the whole text
+    (Hangul vowel and final jamo join the segment before them, because NFKC composes them), and
+    lets every folded character point back at the original code points it came from.
+    """
+    bounds: list[int] = []
+    marks = 0
+    combining = unicodedata.combining
+    for i, ch in enumerate(text):
+        if ch.isascii():
+            bounds.append(i)
+            marks = 0
+            continue
+        cp = ord(ch)
+        joins = combining(ch) != 0 or 0x1160 <= cp <= 0x11FF or 0xD7B0 <= cp <= 0xD7FF
+        if joins and bounds and marks < MAX_MARK_RUN:
+            marks += 1
+            continue
+        bounds.append(i)
+        marks = 0
+    return bounds
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """A text folded segment by segment.
+
+    ``seg_start[k]``/``seg_end[k]`` are the original offsets of segment ``k``; ``base[k]`` is its
+    folded form; ``eligible[k]`` says whether its leetspeak characters may be read as letters
+    (they sit in a token that also has letters). ``chars``/``owner`` flatten ``base`` into one
+    character sequence and the segment each character came from.
+    """
+
+    text: str
+    seg_start: tuple[int, ...]
+    seg_end: tuple[int, ...]
+    base: tuple[str, ...]
+    eligible: tuple[bool, ...]
+    chars: str
+    owner: tuple[int, ...]
+    midword_leet_punct: bool
+
+    def coarse_with_owners(self, leet_punct: bool) -> tuple[str, list[int]]:
+        """The coarse text (as :func:`coarse` builds it) and, for each character, its segment (-1: padding)."""
+        table = _COARSE_2 if leet_punct else _COARSE_1
+        out: list[str] = [" "]
+        owners: list[int] = [-1]
+        for ch, k in zip(self.chars, self.owner, strict=True):
+            c = ch.translate(table)
+            if c == " " and out[-1] == " ":
+                continue
+            out.append(c)
+            owners.append(k)
+        if out[-1] != " ":
+            out.append(" ")
+            owners.append(-1)
+        return "".join(out), owners
+
+
+def analyse(text: str) -> Analysis:
+    bounds = _segment_bounds(text)
+    table = _base_table(ALL_ON)
+    seg_start = tuple(bounds)
+    seg_end = (*bounds[1:], len(text))
+    base: list[str] = []
+    for a, b in zip(seg_start, seg_end, strict=True):
+        seg = text[a:b]
+        if len(seg) == 1 and seg.isascii():
+            base.append(table[ord(seg)])
+        else:
+            base.append(unicodedata.normalize("NFKC", seg).translate(table))
+    chars_list: list[str] = []
+    owner: list[int] = []
+    for k, s in enumerate(base):
+        for ch in s:
+            chars_list.append(ch)
+            owner.append(k)
+    chars = "".join(chars_list)
+    eligible = [False] * len(base)
+    # Tokens are runs of non-spaces. Leet punctuation at a token's edge is a word break
+    # ("hell!", "@bob"), except "$" which people put at either end ("$ex", "a$$").
+    i, n = 0, len(chars)
+    while i < n:
+        if chars[i] == " ":
+            i += 1
+            continue
+        j = i
+        while j < n and chars[j] != " ":
+            j += 1
+        lo, hi = i, j
+        while lo < hi and chars[lo] in "@!|":
+            lo += 1
+        while hi > lo and chars[hi - 1] in "@!|":
+            hi -= 1
+        token = chars[lo:hi]
+        if any(c.isalpha() for c in token):
+            for p in range(lo, hi):
+                if chars[p] in LEET_READINGS:
+                    eligible[owner[p]] = True
+        i = j
+    return Analysis(
+        text=text,
+        seg_start=seg_start,
+        seg_end=seg_end,
+        base=tuple(base),
+        eligible=tuple(eligible),
+        chars=chars,
+        owner=tuple(owner),
+        midword_leet_punct=has_midword_leet_punct(nfkc(text)) if any(c in text for c in "!|@") else False,
+    )
+
+
+def readings(analysis: Analysis, first: int, last: int, opts: NormalizeOptions) -> list[frozenset[str]]:
+    """The letters segments ``first..last`` spell under ``opts``, one set of readings per character.
+
+    Spaces and leet punctuation that is not read as a letter are word breaks and are skipped.
+    """
+    table = _base_table(opts)
+    out: list[frozenset[str]] = []
+    for k in range(first, last + 1):
+        if opts == ALL_ON:
+            folded = analysis.base[k]
+        else:
+            folded = unicodedata.normalize("NFKC", analysis.text[analysis.seg_start[k] : analysis.seg_end[k]])
+            folded = folded.translate(table)
+        leet_ok = opts.leet and analysis.eligible[k]
+        for ch in folded:
+            if ch == " ":
+                continue
+            if ch in LEET_PUNCT and not analysis.eligible[k]:
+                continue
+            if leet_ok and ch in LEET_READINGS:
+                out.append(LEET_READINGS[ch] | {ch})
+            else:
+                out.append(frozenset(ch))
+    return out

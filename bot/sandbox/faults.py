@@ -1,0 +1,91 @@
+"""Fault injection for tests: outages, slow frames and scripted HTTP failures."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+__all__ = ["FailRule", "Faults"]
+
+
+@dataclass
+class FailRule:
+    path_suffix: str
+    status: int
+    body: str | dict[str, Any] | None
+    content_type: str | None
+    times: int
+
+
+@dataclass
+class Faults:
+    clock: Callable[[], float]
+    refusing: bool = False
+    frame_delay: float = 0.0
+    rules: list[FailRule] = field(default_factory=list)
+
+    def take(self, path: str) -> FailRule | None:
+        for rule in self.rules:
+            if path.endswith(rule.path_suffix):
+                rule.times -= 1
+                if rule.times <= 0:
+                    self.rules.remove(rule)
+                return rule
+        return None
+
+    def response(self, rule: FailRule) -> web.Response:
+        headers: dict[str, str] = {}
+        body = rule.body
+        if rule.status == 429:
+            # What the real limiter sends (C.0): Reset is epoch milliseconds.
+            headers = {
+                "X-RateLimit-Limit": "10",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(math.ceil((self.clock() + 60) * 1000)),
+            }
+            if body is None:
+                body = {
+                    "success": False,
+                    "error": "Error, too many requests. Please slow down. You must wait 60 seconds before "
+                    "trying this endpoint again. [error-too-many-requests]",
+                    "errorType": "error-too-many-requests",
+                }
+        elif body is None:
+            body = _default_body(rule.status)
+        if isinstance(body, dict):
+            return web.Response(
+                status=rule.status,
+                text=json.dumps(body),
+                content_type=rule.content_type or "application/json",
+                headers=headers,
+            )
+        return web.Response(
+            status=rule.status, text=body, content_type=rule.content_type or "text/plain", headers=headers
+        )
+
+    def middleware(self) -> Callable[..., Awaitable[web.StreamResponse]]:
+        @web.middleware
+        async def inject(
+            request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+        ) -> web.StreamResponse:
+            rule = self.take(request.path)
+            if rule is not None:
+                return self.response(rule)
+            return await handler(request)
+
+        return inject
+
+
+def _default_body(status: int) -> dict[str, Any]:
+    if status == 401:
+        return {"status": "error", "message": "You must be logged in to do this."}
+    if status == 500:
+        return {"success": False, "error": "Internal error occured"}
+    if status == 404:
+        return {"success": False, "error": "Resource not found"}
+    return {"success": False, "error": f"HTTP {status}"}

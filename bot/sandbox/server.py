@@ -1,0 +1,167 @@
+"""The :class:`Sandbox`: one aiohttp app serving REST and DDP over a seeded :class:`Workspace`.
+
+This is the composition root of the sandbox package; nothing else builds its parts. State lives
+in the workspace, so :meth:`Sandbox.restart` keeps it while every connection drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from aiohttp import web
+
+from bot.sandbox.ddp import DDPServer
+from bot.sandbox.errors import MeteorError
+from bot.sandbox.faults import FailRule, Faults
+from bot.sandbox.ratelimit import FixedWindowLimiter, RateLimits
+from bot.sandbox.rest import Call, RestApi, chat_delete, chat_post_message, chat_update
+from bot.sandbox.seed import seed_summary, seed_workspace
+from bot.sandbox.wire import to_rest
+from bot.sandbox.workspace import User, Workspace
+
+__all__ = ["Sandbox", "serve"]
+
+
+class Sandbox:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        rate_limits: RateLimits | None = None,
+        *,
+        seed: int = 0,
+        version: str = "7.10.0",
+        ping_interval: float = 15.0,
+        ping_timeout: float = 15.0,
+    ) -> None:
+        self.clock = clock
+        self.rate_limits = rate_limits or RateLimits()
+        self.workspace = Workspace(clock, seed=seed)
+        self._tokens = seed_workspace(self.workspace)
+        self.faults = Faults(clock)
+        self._limiter = FixedWindowLimiter(clock)
+        self._rest = RestApi(self.workspace, self.rate_limits, self._limiter, version)
+        self._ddp = DDPServer(
+            self.workspace, self._limiter, self.rate_limits, self.faults, ping_interval, ping_timeout
+        )
+        self._runner: web.AppRunner | None = None
+        self._host = "127.0.0.1"
+        self._port = 0
+        self.url = ""
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def _app(self) -> web.Application:
+        app = web.Application(middlewares=[self.faults.middleware()])
+        app.router.add_get("/websocket", self._ddp.handle)
+        self._rest.add_routes(app)
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        runner = web.AppRunner(self._app(), handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        self._runner = runner
+        server = site._server
+        assert isinstance(server, asyncio.Server)
+        self._host, self._port = host, server.sockets[0].getsockname()[1]
+        self.url = f"http://{self._host}:{self._port}"
+        self.workspace.set_setting("Site_Url", self.url)
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is None:
+            return
+        await self._ddp.close_all()
+        await self._runner.cleanup()
+        self._runner = None
+
+    async def restart(self) -> None:
+        """Stop and start on the same port; the workspace (and its state) is kept."""
+        await self._ddp.drop_all()
+        await self.stop()
+        await self.start(self._host, self._port)
+
+    def seed_info(self) -> dict[str, Any]:
+        return seed_summary(self.workspace, self.url, self._tokens)
+
+    # ---------------------------------------------------------------- in-process actors
+
+    def _user(self, username: str) -> User:
+        user = self.workspace.user_by_username(username)
+        if user is None:
+            raise KeyError(f"no user {username!r}")
+        return user
+
+    def _room_id(self, room_name: str) -> str:
+        room = self.workspace.room_by_id_or_name(name=room_name)
+        if room is None:
+            raise KeyError(f"no room {room_name!r}")
+        return str(room["_id"])
+
+    def post_as(self, username: str, room_name: str, text: str, tmid: str | None = None) -> dict[str, Any]:
+        """Post through chat.postMessage's own handler; raises MeteorError where it would fail."""
+        params: dict[str, Any] = {"roomId": self._room_id(room_name), "text": text}
+        if tmid:
+            params["tmid"] = tmid
+        result = chat_post_message(self._rest, Call(None, params, self._user(username)))
+        return dict(to_rest(result["message"]))
+
+    def edit_as(self, username: str, message_id: str, text: str) -> dict[str, Any]:
+        message = self.workspace.messages.get(message_id)
+        if message is None:
+            raise MeteorError("error-invalid-message", "Invalid message")
+        params = {"roomId": message["rid"], "msgId": message_id, "text": text}
+        result = chat_update(self._rest, Call(None, params, self._user(username)))
+        return dict(to_rest(result["message"]))
+
+    def delete_as(self, username: str, message_id: str) -> None:
+        message = self.workspace.messages.get(message_id)
+        if message is None:
+            raise MeteorError("error-invalid-message", "Invalid message")
+        params = {"roomId": message["rid"], "msgId": message_id}
+        chat_delete(self._rest, Call(None, params, self._user(username)))
+
+    def add_member(self, room_name: str, username: str) -> None:
+        """An administrator adds the user: subscription events plus an ``au`` system message."""
+        room = self.workspace.room_by_id_or_name(name=room_name)
+        if room is None:
+            raise KeyError(f"no room {room_name!r}")
+        self.workspace.add_user_to_room(room, self._user(username), self._user("admin"))
+
+    # ---------------------------------------------------------------- faults
+
+    async def drop_connections(self) -> None:
+        await self._ddp.drop_all()
+
+    def refuse_connections(self, refuse: bool) -> None:
+        self.faults.refusing = refuse
+
+    def set_frame_delay(self, seconds: float) -> None:
+        self.faults.frame_delay = seconds
+
+    def fail_next(
+        self,
+        path_suffix: str,
+        status: int,
+        body: str | dict[str, Any] | None = None,
+        content_type: str | None = None,
+        times: int = 1,
+    ) -> None:
+        self.faults.rules.append(FailRule(path_suffix, status, body, content_type, times))
+
+
+async def serve(port: int, out: TextIO) -> None:
+    """``rcmod sandbox --port N``: print the seed as one JSON line, then serve until cancelled."""
+    sandbox = Sandbox()
+    await sandbox.start("127.0.0.1", port)
+    out.write(json.dumps(sandbox.seed_info()) + "\n")
+    out.flush()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await sandbox.stop()

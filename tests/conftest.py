@@ -1,0 +1,102 @@
+"""Shared fixtures: a running sandbox workspace and a bot wired to it through the composition root."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import BotApp, Extras
+from bot.config import Settings
+from bot.realtime.events import Connected, Disconnected, Event, MessageDeleted, MessageEvent
+from bot.sandbox import Sandbox
+
+
+class Recorder:
+    """A handler that records what reached the bot's handlers."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    async def __call__(self, event: Event) -> None:
+        self.events.append(event)
+
+    def message_ids(self) -> Counter[str]:
+        return Counter(e.message.id for e in self.events if isinstance(e, MessageEvent))
+
+    def revisions(self) -> Counter[tuple[str, str]]:
+        return Counter((e.message.id, e.message.version) for e in self.events if isinstance(e, MessageEvent))
+
+    def deleted(self) -> Counter[str]:
+        return Counter(e.mid for e in self.events if isinstance(e, MessageDeleted))
+
+    def count(self, kind: type) -> int:
+        return sum(isinstance(e, kind) for e in self.events)
+
+
+async def until(predicate: Callable[[], bool], within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.01)
+    return predicate()
+
+
+class RunningBot:
+    def __init__(self, app: BotApp, task: asyncio.Task[None], recorder: Recorder) -> None:
+        self.app = app
+        self.task = task
+        self.recorder = recorder
+
+    async def stop(self) -> None:
+        self.app.stop()
+        await asyncio.wait_for(self.task, timeout=10)
+
+
+def bot_settings(sandbox: Sandbox, data_dir: Path, **overrides: Any) -> Settings:
+    bot_user = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
+    data: dict[str, Any] = {
+        "server": {"url": sandbox.url, "user_id": bot_user["id"], "auth_token": bot_user["token"]},
+        "storage": {"data_dir": str(data_dir)},
+        "http": {"port": 0},
+        "realtime": {
+            "backoff_initial": 0.05,
+            "backoff_max": 0.2,
+            "room_sub_interval": 0.0,
+            "ping_interval": 2.0,
+            "pong_timeout": 2.0,
+        },
+    }
+    for section, values in overrides.items():
+        data.setdefault(section, {}).update(values)
+    return Settings.model_validate(data)
+
+
+async def start_bot(settings: Settings, recorder: Recorder | None = None) -> RunningBot:
+    recorder = recorder or Recorder()
+    app = BotApp(settings, Extras(handlers=[("recorder", (object,), recorder)]))
+    task = asyncio.create_task(app.run())
+    ok = await until(lambda: recorder.count(Connected) >= 1 or task.done())
+    if task.done():
+        task.result()
+    assert ok, "the bot did not connect"
+    return RunningBot(app, task, recorder)
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[Sandbox]:
+    sb = Sandbox()
+    await sb.start()
+    try:
+        yield sb
+    finally:
+        await sb.stop()
+
+
+__all__ = ["Connected", "Disconnected", "Recorder", "RunningBot", "bot_settings", "start_bot", "until"]

@@ -42,12 +42,16 @@ async def test_handshake_login_with_pat_and_password() -> None:
         assert result["id"] == bot["id"] and result["type"] == "resume" and "$date" in result["tokenExpires"]
         digest = hashlib.sha256(bot["password"].encode()).hexdigest()
         reply = await ddp.call(
-            "login", {"user": {"username": "rcmod.bot"}, "password": {"digest": digest, "algorithm": "sha-256"}}
+            "login",
+            {"user": {"username": "rcmod.bot"}, "password": {"digest": digest, "algorithm": "sha-256"}},
         )
         assert reply["result"]["type"] == "password" and reply["result"]["token"] != bot["token"]
         # The fresh login token works on REST too.
         headers = {"X-User-Id": bot["id"], "X-Auth-Token": reply["result"]["token"]}
-        async with aiohttp.ClientSession() as session, session.get(seed.url + "/api/v1/me", headers=headers) as resp:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(seed.url + "/api/v1/me", headers=headers) as resp,
+        ):
             assert resp.status == 200
 
 
@@ -129,7 +133,10 @@ async def test_per_room_stream_and_delete_notification() -> None:
         assert (await ddp.sub("stream-notify-room", f"{rid}/deleteMessage", False))["msg"] == "ready"
         posted = sandbox.post_as("bob", "random", "oops")
         frame = await ddp.changed("stream-room-messages", rid)
-        assert frame["fields"]["args"] == [frame["fields"]["args"][0]] and frame["fields"]["args"][0]["msg"] == "oops"
+        assert (
+            frame["fields"]["args"] == [frame["fields"]["args"][0]]
+            and frame["fields"]["args"][0]["msg"] == "oops"
+        )
         sandbox.delete_as("bob", posted["_id"])
         frame = await ddp.changed("stream-notify-room", f"{rid}/deleteMessage")
         expected = fixture("ddp_stream_notify_room_deleteMessage.json")
@@ -174,9 +181,14 @@ async def test_subscription_permissions() -> None:
         assert reply["error"]["error"] == "not-allowed"
         reply = await ddp.sub("stream-room-messages", seed.rid("staff"), False)
         assert reply["error"]["error"] == "not-allowed"
-        assert (await ddp.sub("stream-notify-user", f"{seed.uid('alice')}/rooms-changed", False))["msg"] == "ready"
+        assert (await ddp.sub("stream-notify-user", f"{seed.uid('alice')}/rooms-changed", False))[
+            "msg"
+        ] == "ready"
         await ddp.send({"msg": "unsub", "id": "never-subscribed"})
-        assert await ddp.expect(lambda f: f.get("msg") == "nosub") == {"msg": "nosub", "id": "never-subscribed"}
+        assert await ddp.expect(lambda f: f.get("msg") == "nosub") == {
+            "msg": "nosub",
+            "id": "never-subscribed",
+        }
 
 
 async def test_added_to_room_emits_subscription_inserted_and_au() -> None:
@@ -207,7 +219,10 @@ async def test_ddp_method_rate_limit() -> None:
         reply = await ddp.call("rooms/get")
         expected = fixture("ddp_result_error_too_many_requests.json")["error"]
         assert set(reply["error"]) == set(expected)
-        assert reply["error"]["error"] == "too-many-requests" and reply["error"]["details"]["timeToReset"] == 3000
+        assert (
+            reply["error"]["error"] == "too-many-requests"
+            and reply["error"]["details"]["timeToReset"] == 3000
+        )
         clock.advance(3)
         assert "error" not in await ddp.call("rooms/get")
 

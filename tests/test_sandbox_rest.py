@@ -20,7 +20,9 @@ class Api:
 
     async def get(self, route: str, who: str | None = None, /, **params: Any) -> tuple[int, Any]:
         headers = self.seed.headers(who) if who else {}
-        async with self.session.get(f"{self.seed.url}/api/v1/{route}", params=params, headers=headers) as resp:
+        async with self.session.get(
+            f"{self.seed.url}/api/v1/{route}", params=params, headers=headers
+        ) as resp:
             return resp.status, await resp.json()
 
     async def post(self, route: str, who: str | None = None, /, **body: Any) -> tuple[int, Any]:
@@ -37,9 +39,12 @@ async def env() -> AsyncIterator[tuple[Sandbox, Api, FakeClock]]:
 
 
 async def test_info_is_public_and_versioned() -> None:
-    async with running(version="6.12.1") as (_sandbox, seed), aiohttp.ClientSession() as session:
-        async with session.get(seed.url + "/api/info") as resp:
-            assert await resp.json() == {"version": "6.12.1", "success": True}
+    async with (
+        running(version="6.12.1") as (_sandbox, seed),
+        aiohttp.ClientSession() as session,
+        session.get(seed.url + "/api/info") as resp,
+    ):
+        assert await resp.json() == {"version": "6.12.1", "success": True}
 
 
 async def test_missing_or_wrong_token_is_401(env: tuple[Sandbox, Api, FakeClock]) -> None:
@@ -70,7 +75,9 @@ async def test_post_message_by_channel_name_and_dm(env: tuple[Sandbox, Api, Fake
     assert status == 200 and body["channel"] == "general" and isinstance(body["ts"], int)
     assert body["message"]["rid"] == api.seed.rid("general")
     status, body = await api.post("chat.postMessage", "rcmod.bot", channel="@alice", text="psst")
-    assert status == 200 and body["message"]["rid"] == "".join(sorted([api.seed.uid("alice"), api.seed.uid("rcmod.bot")]))
+    assert status == 200 and body["message"]["rid"] == "".join(
+        sorted([api.seed.uid("alice"), api.seed.uid("rcmod.bot")])
+    )
     status, body = await api.get("im.history", "alice", roomId=body["message"]["rid"])
     assert status == 200 and [m["msg"] for m in body["messages"]] == ["psst"]
 
@@ -78,7 +85,9 @@ async def test_post_message_by_channel_name_and_dm(env: tuple[Sandbox, Api, Fake
 async def test_permission_failure_is_400_with_error_type(env: tuple[Sandbox, Api, FakeClock]) -> None:
     sandbox, api, _clock = env
     message = sandbox.post_as("bob", "general", "mine")
-    status, body = await api.post("chat.delete", "alice", roomId=api.seed.rid("general"), msgId=message["_id"])
+    status, body = await api.post(
+        "chat.delete", "alice", roomId=api.seed.rid("general"), msgId=message["_id"]
+    )
     assert status == 400
     assert body == {
         "success": False,
@@ -86,15 +95,21 @@ async def test_permission_failure_is_400_with_error_type(env: tuple[Sandbox, Api
         "errorType": "error-action-not-allowed",
         "details": {"method": "deleteMessage", "action": "Delete_message"},
     }
-    status, body = await api.post("chat.delete", "rcmod.bot", roomId=api.seed.rid("general"), msgId=message["_id"])
+    status, body = await api.post(
+        "chat.delete", "rcmod.bot", roomId=api.seed.rid("general"), msgId=message["_id"]
+    )
     fixture = json.loads((FIXTURES / "rest_chat_delete_response.json").read_text())
-    assert status == 200 and set(body) == set(fixture) and isinstance(body["ts"], str) and body["ts"].isdigit()
+    assert (
+        status == 200 and set(body) == set(fixture) and isinstance(body["ts"], str) and body["ts"].isdigit()
+    )
 
 
 async def test_plain_failures_without_error_type(env: tuple[Sandbox, Api, FakeClock]) -> None:
     sandbox, api, _clock = env
     message = sandbox.post_as("bob", "general", "x")
-    status, body = await api.post("chat.delete", "rcmod.bot", roomId=api.seed.rid("random"), msgId=message["_id"])
+    status, body = await api.post(
+        "chat.delete", "rcmod.bot", roomId=api.seed.rid("random"), msgId=message["_id"]
+    )
     assert (status, body) == (
         400,
         {"success": False, "error": "The room id provided does not match where the message is from."},
@@ -133,9 +148,11 @@ async def test_history_pages_backwards(env: tuple[Sandbox, Api, FakeClock]) -> N
         sandbox.post_as("alice", "random", f"m{i}")
     clock.advance(1)
     status, body = await api.get("channels.history", "bob", roomId=api.seed.rid("random"), count=2)
-    assert [m["msg"] for m in body["messages"]] == ["m4", "m3"]
+    assert status == 200 and [m["msg"] for m in body["messages"]] == ["m4", "m3"]
     oldest = body["messages"][-1]["ts"]
-    status, body = await api.get("channels.history", "bob", roomId=api.seed.rid("random"), count=2, latest=oldest)
+    _status, body = await api.get(
+        "channels.history", "bob", roomId=api.seed.rid("random"), count=2, latest=oldest
+    )
     assert [m["msg"] for m in body["messages"]] == ["m2", "m1"]
 
 
@@ -146,10 +163,14 @@ async def test_sync_messages_shape(env: tuple[Sandbox, Api, FakeClock]) -> None:
     clock.advance(1)
     sandbox.delete_as("bob", gone["_id"])
     kept = sandbox.post_as("bob", "general", "kept")
-    status, body = await api.get("chat.syncMessages", "alice", roomId=api.seed.rid("general"), lastUpdate=since)
+    status, body = await api.get(
+        "chat.syncMessages", "alice", roomId=api.seed.rid("general"), lastUpdate=since
+    )
     assert status == 200 and set(body) == {"result", "success"}
     assert [m["_id"] for m in body["result"]["updated"]] == [kept["_id"]]
-    assert body["result"]["deleted"] == [{"_id": gone["_id"], "_deletedAt": body["result"]["deleted"][0]["_deletedAt"]}]
+    assert body["result"]["deleted"] == [
+        {"_id": gone["_id"], "_deletedAt": body["result"]["deleted"][0]["_deletedAt"]}
+    ]
 
 
 async def test_rest_rate_limit_uses_injected_clock() -> None:
@@ -183,7 +204,9 @@ async def test_fail_next_429_and_500_html(env: tuple[Sandbox, Api, FakeClock]) -
     sandbox.fail_next("rooms.info", 500, "<html>oops</html>", "text/html", times=2)
     body = {"roomId": api.seed.rid("general"), "text": "hi"}
     headers = api.seed.headers("rcmod.bot")
-    async with api.session.post(api.seed.url + "/api/v1/chat.postMessage", json=body, headers=headers) as resp:
+    async with api.session.post(
+        api.seed.url + "/api/v1/chat.postMessage", json=body, headers=headers
+    ) as resp:
         assert resp.status == 429
         reset = int(resp.headers["X-RateLimit-Reset"])
         assert reset > clock() * 1000  # epoch milliseconds, not seconds
@@ -217,7 +240,9 @@ async def test_moderation_endpoints(env: tuple[Sandbox, Api, FakeClock]) -> None
     assert status == 403 and "error-unauthorized" in body["error"]
     status, body = await api.get("moderation.reportsByUsers", "rcmod.bot")
     assert status == 200 and body["reports"][0]["userId"] == api.seed.uid("bob")
-    status, body = await api.post("moderation.reportUser", "alice", userId=api.seed.uid("bob"), description="spam")
+    status, body = await api.post(
+        "moderation.reportUser", "alice", userId=api.seed.uid("bob"), description="spam"
+    )
     assert status == 200
     status, body = await api.post("moderation.dismissReports", "rcmod.bot", userId=api.seed.uid("bob"))
     assert status == 200
@@ -236,12 +261,22 @@ async def test_room_administration(env: tuple[Sandbox, Api, FakeClock]) -> None:
     assert body["room"]["announcement"] == "Be kind"
     status, body = await api.get("channels.history", "alice", roomId=rid, count=1)
     assert body["messages"][0]["t"] == "room_changed_announcement"
-    status, body = await api.post("channels.addModerator", "rcmod.bot", roomId=rid, userId=api.seed.uid("carol"))
+    status, body = await api.post(
+        "channels.addModerator", "rcmod.bot", roomId=rid, userId=api.seed.uid("carol")
+    )
     assert status == 200
     status, body = await api.get("channels.roles", "alice", roomId=rid)
-    assert {r["u"]["username"] for r in body["roles"] if "moderator" in r["roles"]} == {"mod1", "mod2", "carol"}
-    status, body = await api.post("users.setActiveStatus", "rcmod.bot", userId=api.seed.uid("carol"), activeStatus=False)
+    assert {r["u"]["username"] for r in body["roles"] if "moderator" in r["roles"]} == {
+        "mod1",
+        "mod2",
+        "carol",
+    }
+    status, body = await api.post(
+        "users.setActiveStatus", "rcmod.bot", userId=api.seed.uid("carol"), activeStatus=False
+    )
     assert (status, body) == (403, {"success": False, "error": "unauthorized"})
-    status, body = await api.post("users.setActiveStatus", "admin", userId=api.seed.uid("carol"), activeStatus=False)
+    status, body = await api.post(
+        "users.setActiveStatus", "admin", userId=api.seed.uid("carol"), activeStatus=False
+    )
     assert body["user"] == {"_id": api.seed.uid("carol"), "active": False}
     assert sandbox.workspace.users[api.seed.uid("carol")].active is False

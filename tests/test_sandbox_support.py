@@ -95,7 +95,9 @@ class DDPClient:
         self._next_id += 1
         return str(self._next_id)
 
-    async def expect(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 2.0) -> dict[str, Any]:
+    async def expect(
+        self, predicate: Callable[[dict[str, Any]], bool], within: float = 2.0
+    ) -> dict[str, Any]:
         for i, frame in enumerate(self.backlog):
             if predicate(frame):
                 return self.backlog.pop(i)
@@ -107,7 +109,7 @@ class DDPClient:
                     return frame
                 self.backlog.append(frame)
 
-        return await asyncio.wait_for(read(), timeout)
+        return await asyncio.wait_for(read(), within)
 
     async def call(self, method: str, *params: Any) -> dict[str, Any]:
         mid = self.new_id()
@@ -118,8 +120,10 @@ class DDPClient:
         sid = self.new_id()
         await self.send({"msg": "sub", "id": sid, "name": name, "params": list(params)})
         return await self.expect(
-            lambda f: (f.get("msg") == "ready" and sid in f.get("subs", []))
-            or (f.get("msg") == "nosub" and f.get("id") == sid)
+            lambda f: (
+                (f.get("msg") == "ready" and sid in f.get("subs", []))
+                or (f.get("msg") == "nosub" and f.get("id") == sid)
+            )
         )
 
     async def login(self, token: str) -> dict[str, Any]:
@@ -127,12 +131,14 @@ class DDPClient:
         assert "result" in reply, reply
         return reply
 
-    async def changed(self, collection: str, event: str, timeout: float = 2.0) -> dict[str, Any]:
+    async def changed(self, collection: str, event: str, within: float = 2.0) -> dict[str, Any]:
         return await self.expect(
-            lambda f: f.get("msg") == "changed"
-            and f.get("collection") == collection
-            and f["fields"]["eventName"] == event,
-            timeout,
+            lambda f: (
+                f.get("msg") == "changed"
+                and f.get("collection") == collection
+                and f["fields"]["eventName"] == event
+            ),
+            within,
         )
 
     async def no_changed(self, collection: str, event: str, wait: float = 0.2) -> None:

@@ -83,7 +83,12 @@ def test_seed_is_deterministic_per_seed() -> None:
 
 def test_bot_permissions_granted_through_the_bot_role(world: World) -> None:
     bot = world.uid("rcmod.bot")
-    for permission in ("delete-message", "force-delete-message", "clean-channel-history", "api-bypass-rate-limit"):
+    for permission in (
+        "delete-message",
+        "force-delete-message",
+        "clean-channel-history",
+        "api-bypass-rate-limit",
+    ):
         assert "bot" in world.ws.permissions[permission]["roles"]
         assert world.ws.has_permission(bot, permission)
     # Defaults the bot role does not get: mention-all (reference C.6).
@@ -236,7 +241,9 @@ def test_reports_grouped_by_reported_user_and_dismissed(world: World) -> None:
     groups = world.ws.reports_by_users(None, None)
     assert len(groups) == 1 and groups[0]["username"] == "bob" and groups[0]["count"] == 2
     assert {r["_id"] for r in groups[0]["rooms"]} == {world.rid("general"), world.rid("random")}
-    assert world.ws.dismiss_reports(world.uid("admin"), user_id=world.uid("bob"), msg_id=None, reason="ok", action=None)
+    assert world.ws.dismiss_reports(
+        world.uid("admin"), user_id=world.uid("bob"), msg_id=None, reason="ok", action=None
+    )
     assert world.ws.reports_by_users(None, None) == []
 
 

@@ -45,7 +45,7 @@ __all__ = ["MAX_TOTAL_TERMS", "Candidate", "Match", "Matcher", "ScanDetail", "co
 
 MAX_TOTAL_TERMS = 1_000_000
 
-Reading = Literal["plain", "leet-punctuation", "spaced"]
+Reading = Literal["plain", "leet-punctuation", "one-as-l", "spaced"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,11 +143,12 @@ class Matcher:
         return list(self._scan_slow(text, room, detail=False).matches)
 
     def _may_match(self, text: str) -> bool:
-        t1, t2, b1, b2, delete = normalize._coarse_tables()
+        # Inlined normalize.coarse(): this runs for every message and function calls add up.
+        tables, byte_tables, delete = normalize._coarse_tables()
         if text.isascii():
-            c = text.encode("ascii").translate(b1, delete).decode("ascii")
+            c = text.encode("ascii").translate(byte_tables[0], delete).decode("ascii")
         else:
-            c = normalize.nfkc(text).translate(t1)
+            c = normalize.nfkc(text).translate(tables[0])
         if "  " in c:
             c = c.replace("  ", " ").replace("  ", " ")
             if "  " in c:
@@ -164,8 +165,8 @@ class Matcher:
             joined = _spaced_join(c.split(" "))
             if joined is not None and self._any_active(" ".join(joined)):
                 return True
-        if ("!" in text or "@" in text or "|" in text) and normalize.has_midword_leet_punct(normalize.nfkc(text)):
-            return self._any_active(normalize.coarse(text, leet_punct=True))
+        if "!" in text or "@" in text or "|" in text or "1" in text:
+            return any(self._any_active(normalize.coarse(text, r)) for r in normalize.extra_readings(text))
         return False
 
     def _any_active(self, c: str) -> bool:
@@ -179,11 +180,11 @@ class Matcher:
         return self._scan_slow(text, room, detail=True)
 
     def _readings(self, an: Analysis) -> Iterator[tuple[Reading, str, list[int]]]:
-        plain, owners = an.coarse_with_owners(leet_punct=False)
+        plain, owners = an.coarse_with_owners(normalize.PLAIN)
         yield "plain", plain, owners
-        if an.midword_leet_punct:
-            c2, o2 = an.coarse_with_owners(leet_punct=True)
-            yield "leet-punctuation", c2, o2
+        for reading in an.extra_readings:
+            c2, o2 = an.coarse_with_owners(reading)
+            yield ("leet-punctuation" if reading == normalize.LEET_PUNCT_READING else "one-as-l"), c2, o2
         # Split letters: rebuild the plain reading token by token, keeping owners.
         tokens: list[tuple[str, list[int]]] = []
         start = 0
@@ -226,7 +227,7 @@ class Matcher:
 
     def _scan_slow(self, text: str, room: str | None, detail: bool) -> ScanDetail:
         an = analyse(text)
-        seen: set[tuple[int, int, int, int]] = set()
+        seen: set[tuple[int, int, int, int]] = set()  # list, term line, start, end
         found: list[tuple[Match, Reading]] = []
         candidates: list[Candidate] = []
         for reading, c, owners in self._readings(an):
@@ -243,8 +244,8 @@ class Matcher:
                     continue
                 first_seg, last_seg = owners[lo], owners[hi]
                 start, stop = an.seg_start[first_seg], an.seg_end[last_seg]
-                for entry_no, entry in enumerate(group.entries):
-                    key = (v, entry_no, start, stop)
+                for entry in group.entries:
+                    key = (entry.list_index, entry.term.line, start, stop)
                     if key in seen:
                         continue
                     options = self.lists[entry.list_index]
@@ -341,7 +342,8 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:  # noqa: A001 - the natural n
         file = wl.options.source
         first_line: dict[tuple[bool, bool, str], int] = {}
         for term in wl.terms:
-            body = normalize.coarse_term(term.text)
+            bodies = normalize.coarse_keys(term.text)
+            body = bodies[0]
             if not body:
                 raise WordlistError(file, term.line, f"term {term.written!r} has no letters or digits once normalised")
             canonical = " ".join(normalize.base_fold(term.text, opts).split())
@@ -352,8 +354,10 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:  # noqa: A001 - the natural n
                 )
                 continue
             first_line[dup] = term.line
-            key = f"{'' if term.suffix else ' '}{body}{'' if term.prefix else ' '}"
-            by_key.setdefault(key, []).append(_Entry(index, term))
+            entry = _Entry(index, term)
+            for variant in bodies:
+                key = f"{'' if term.suffix else ' '}{variant}{'' if term.prefix else ' '}"
+                by_key.setdefault(key, []).append(entry)
             count += 1
             if opts.separators and " " not in body and len(body) >= 2 and body.isalnum():
                 if not any(normalize._is_no_space_script(ch) for ch in body[:3]):

@@ -38,9 +38,11 @@ __all__ = [
     "analyse",
     "base_fold",
     "coarse",
-    "coarse_term",
+    "coarse_keys",
+    "extra_readings",
     "fold_for_display",
     "has_midword_leet_punct",
+    "has_one_in_word",
 ]
 
 
@@ -56,9 +58,9 @@ class NormalizeOptions:
 
 ALL_ON = NormalizeOptions()
 
-# Readings of leetspeak characters. ``1`` and ``|`` are ambiguous between i and l; the coarse
-# layer folds l and i together so one automaton key serves both, and the exact check accepts
-# either reading.
+# Readings of leetspeak characters. ``1`` and ``|`` are ambiguous between i and l: the coarse
+# layer reads them as i, terms with an l get a second automaton key with every l read as i,
+# and the exact check accepts either reading.
 LEET_READINGS: dict[str, frozenset[str]] = {
     "0": frozenset("o"),
     "1": frozenset("il"),
@@ -75,15 +77,18 @@ LEET_READINGS: dict[str, frozenset[str]] = {
 }
 LEET_PUNCT = frozenset("@$!|")
 
-# Coarse maps applied after base folding. Pass 1 reads ``! | @`` as word breaks ("hell!",
-# "@bob"); pass 2, only run when one of them sits inside a word, reads them as letters ("sh!t").
-_COARSE_COMMON = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "l": "i", "$": "s"}
-_COARSE_1 = str.maketrans({**_COARSE_COMMON, "!": " ", "|": " ", "@": " "})
-_COARSE_2 = str.maketrans({**_COARSE_COMMON, "!": "i", "|": "i", "@": "a"})
+# Coarse maps applied after base folding. Reading 0 takes ``! | @`` as word breaks ("hell!",
+# "@bob") and ``1`` as i. The other readings only run when a cheap test says they could matter:
+# 1 takes ``! | @`` inside a word as letters ("sh!t"); 2 also reads ``1`` and ``|`` as l ("1ame").
+_COARSE_COMMON = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "$": "s"}
+_COARSE = (
+    str.maketrans({**_COARSE_COMMON, "1": "i", "!": " ", "|": " ", "@": " "}),
+    str.maketrans({**_COARSE_COMMON, "1": "i", "!": "i", "|": "i", "@": "a"}),
+    str.maketrans({**_COARSE_COMMON, "1": "l", "!": "i", "|": "l", "@": "a"}),
+)
+PLAIN, LEET_PUNCT_READING, ONE_AS_L = 0, 1, 2
 
-_MIDWORD_LEET_PUNCT = re.compile(r"[^\W_][!|@]+[^\W_]")
-
-_APOSTROPHES = frozenset("'`\u2018\u2019\u02bc\u02bb\u2032\uff07")
+_APOSTROPHES: frozenset[str] = frozenset()  # apostrophes are word breaks: "Canada's" holds "canada"
 
 # Invisible characters that are not format characters (category Cf is dropped wholesale):
 # combining grapheme joiner, variation selectors, Hangul fillers, Mongolian vowel separator.
@@ -229,23 +234,25 @@ def _base_table(opts: NormalizeOptions) -> _FoldTable:
 
 
 @functools.cache
-def _coarse_tables() -> tuple[_FoldTable, _FoldTable, bytes, bytes, bytes]:
-    t1 = _FoldTable(lambda ch: _base_char(ch, ALL_ON).translate(_COARSE_1))
-    t2 = _FoldTable(lambda ch: _base_char(ch, ALL_ON).translate(_COARSE_2))
+def _coarse_tables() -> tuple[tuple[_FoldTable, ...], tuple[bytes, ...], bytes]:
+    """Per reading: a translate table for any text, and a byte table for ASCII text; the delete set."""
+    tables = tuple(_FoldTable(lambda ch, t=t: _base_char(ch, ALL_ON).translate(t)) for t in _COARSE)
     # ASCII folds to at most one ASCII character, so a byte table (plus a delete set) does it
     # without touching a dict; it is built from the same function, so the two paths agree.
-    b1 = bytearray(range(256))
-    b2 = bytearray(range(256))
+    byte_tables: list[bytes] = []
     delete = bytearray()
-    for cp in range(128):
-        v1, v2 = t1[cp], t2[cp]
-        if v1 == "":
-            delete.append(cp)
-            continue
-        assert len(v1) == 1 and len(v2) == 1 and v1.isascii() and v2.isascii()
-        b1[cp] = ord(v1)
-        b2[cp] = ord(v2)
-    return t1, t2, bytes(b1), bytes(b2), bytes(delete)
+    for table in tables:
+        b = bytearray(range(256))
+        for cp in range(128):
+            v = table[cp]
+            if v == "":
+                if table is tables[0]:
+                    delete.append(cp)
+                continue
+            assert len(v) == 1 and v.isascii()
+            b[cp] = ord(v)
+        byte_tables.append(bytes(b))
+    return tables, tuple(byte_tables), bytes(delete)
 
 
 def warm_up() -> None:
@@ -304,24 +311,73 @@ def nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", _stream_safe(text))
 
 
-def has_midword_leet_punct(nfkc_text: str) -> bool:
-    return _MIDWORD_LEET_PUNCT.search(nfkc_text) is not None
+def has_midword_leet_punct(text: str) -> bool:
+    """Whether ``! | @`` sit between two letters or digits ("sh!t", "c@t"), not at a word's edge.
+
+    A find() loop rather than a regex: a regex starting with a letter class tries every
+    letter of the message, and this runs on every message that contains a "!".
+    """
+    n = len(text)
+    for ch in "!|@":
+        i = text.find(ch, 1)
+        while i != -1:
+            j = i + 1
+            while j < n and text[j] in "!|@":
+                j += 1
+            if j < n and text[j].isalnum() and text[i - 1].isalnum():
+                return True
+            i = text.find(ch, j)
+    return False
 
 
-def coarse(text: str, leet_punct: bool = False) -> str:
+def has_one_in_word(text: str) -> bool:
+    """Whether a ``1`` or ``|`` touches a letter, so that reading it as l could matter."""
+    n = len(text)
+    for ch in "1|":
+        i = text.find(ch)
+        while i != -1:
+            if (i > 0 and text[i - 1].isalpha()) or (i + 1 < n and text[i + 1].isalpha()):
+                return True
+            i = text.find(ch, i + 1)
+    return False
+
+
+def coarse(text: str, reading: int = PLAIN) -> str:
     """The automaton's view of ``text``: folded, single-spaced, padded with a space at each end."""
-    t1, t2, b1, b2, delete = _coarse_tables()
+    tables, byte_tables, delete = _coarse_tables()
     if text.isascii():
-        c = text.encode("ascii").translate(b2 if leet_punct else b1, delete).decode("ascii")
+        c = text.encode("ascii").translate(byte_tables[reading], delete).decode("ascii")
     else:
-        c = nfkc(text).translate(t2 if leet_punct else t1)
+        c = nfkc(text).translate(tables[reading])
     return _collapse(c)
 
 
-def coarse_term(body: str) -> str:
-    """The coarse form of a term body, without the padding. Empty if the term has no word characters."""
+def extra_readings(text: str) -> tuple[int, ...]:
+    """The readings besides PLAIN that ``text`` needs (usually none)."""
+    out: tuple[int, ...] = ()
+    if "!" in text or "@" in text or "|" in text or "1" in text:
+        folded = text if text.isascii() else nfkc(text)
+        if has_midword_leet_punct(folded):
+            out = (LEET_PUNCT_READING,)
+        if has_one_in_word(folded):
+            out = (*out, ONE_AS_L)
+    return out
+
+
+def coarse_keys(body: str) -> tuple[str, ...]:
+    """The automaton keys of a term body (empty strings if it has no word characters).
+
+    A term is folded like text, in the reading its own characters call for; a term that itself
+    uses ``1`` or ``|`` also gets the key where they read as l.
+    """
     text = nfkc(body)
-    return coarse(text, leet_punct=has_midword_leet_punct(text)).strip(" ")
+    reading = LEET_PUNCT_READING if has_midword_leet_punct(text) else PLAIN
+    keys = [coarse(text, reading).strip(" ")]
+    if "1" in text or "|" in text:
+        alt = coarse(text, ONE_AS_L).strip(" ")
+        if alt != keys[0]:
+            keys.append(alt)
+    return tuple(keys)
 
 
 def base_fold(text: str, opts: NormalizeOptions = ALL_ON) -> str:
@@ -378,11 +434,11 @@ class Analysis:
     eligible: tuple[bool, ...]
     chars: str
     owner: tuple[int, ...]
-    midword_leet_punct: bool
+    extra_readings: tuple[int, ...]
 
-    def coarse_with_owners(self, leet_punct: bool) -> tuple[str, list[int]]:
+    def coarse_with_owners(self, reading: int) -> tuple[str, list[int]]:
         """The coarse text (as :func:`coarse` builds it) and, for each character, its segment (-1: padding)."""
-        table = _COARSE_2 if leet_punct else _COARSE_1
+        table = _COARSE[reading]
         out: list[str] = [" "]
         owners: list[int] = [-1]
         for ch, k in zip(self.chars, self.owner, strict=True):
@@ -446,7 +502,7 @@ def analyse(text: str) -> Analysis:
         eligible=tuple(eligible),
         chars=chars,
         owner=tuple(owner),
-        midword_leet_punct=has_midword_leet_punct(nfkc(text)) if any(c in text for c in "!|@") else False,
+        extra_readings=extra_readings(text),
     )
 
 

@@ -213,7 +213,7 @@ class RestClient:
 
             def do_login(rc: RocketChat) -> Any:
                 rc.headers = {}
-                return rc.call_api_post("login", user=username, password=password)
+                return rc.call_api_post("login", body={"user": username, "password": password})
 
             loop = asyncio.get_running_loop()
             try:

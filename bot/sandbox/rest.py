@@ -45,15 +45,19 @@ class Route:
     name: str
     handler: Handler
     auth: bool = True
+    # /login and /logout answer with "status" instead of "success" (C.0).
+    success_flag: bool = True
 
 
 _ROUTES: list[Route] = []
 
 
-def route(method: str, *names: str, auth: bool = True) -> Callable[[Handler], Handler]:
+def route(
+    method: str, *names: str, auth: bool = True, success_flag: bool = True
+) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         for name in names:
-            _ROUTES.append(Route(method, name, handler, auth))
+            _ROUTES.append(Route(method, name, handler, auth, success_flag))
         return handler
 
     return register
@@ -157,7 +161,7 @@ class RestApi:
             return web.json_response(to_rest(exc.rest_body()), status=400, headers=headers)
         except RestFailure as exc:
             return web.json_response(exc.body, status=exc.status, headers=headers)
-        if "status" not in result:  # /login answers with status instead of success
+        if found.success_flag:
             result["success"] = True
         return web.json_response(to_rest(result), headers=headers)
 
@@ -275,7 +279,7 @@ def too_many_requests_body(seconds: int) -> dict[str, Any]:
 # ---------------------------------------------------------------- authentication
 
 
-@route("POST", "login", auth=False)
+@route("POST", "login", auth=False, success_flag=False)
 def login(api: RestApi, call: Call) -> dict[str, Any]:
     p = call.params
     try:
@@ -300,7 +304,7 @@ def login(api: RestApi, call: Call) -> dict[str, Any]:
     return {"status": "success", "data": {"userId": user.id, "authToken": token, "me": api.me_doc(user)}}
 
 
-@route("POST", "logout")
+@route("POST", "logout", success_flag=False)
 def logout(api: RestApi, call: Call) -> dict[str, Any]:
     assert call.user is not None and call.request is not None
     token = call.request.headers.get("X-Auth-Token", "")

@@ -176,7 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             sample = corpus[:SLOW_SAMPLE]
             t0 = time.perf_counter()
             alternation = re.compile(
-                r"\b(?:" + "|".join(re.escape(t.lower()) for t in sorted(terms, key=len, reverse=True)) + r")\b",
+                r"\b(?:"
+                + "|".join(re.escape(t.lower()) for t in sorted(terms, key=len, reverse=True))
+                + r")\b",
                 re.IGNORECASE,
             )
             re_build = time.perf_counter() - t0
@@ -192,7 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             per_word = [re.compile(r"\b" + re.escape(t) + r"\b", re.IGNORECASE) for t in terms]
             per_word_build = time.perf_counter() - t0
 
-            def run_per_word(sample: list[str] = rc_sample, patterns: list[re.Pattern[str]] = per_word) -> None:
+            def run_per_word(
+                sample: list[str] = rc_sample, patterns: list[re.Pattern[str]] = per_word
+            ) -> None:
                 for m in sample:
                     for p in patterns:
                         m = p.sub("***", m)
@@ -234,7 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         del matcher, raw
         gc.collect()
 
-    print("Throughput and build (msgs/s over the corpus; ratio = msgs/s / raw pyahocorasick at the same size)")
+    print(
+        "Throughput and build (msgs/s over the corpus; ratio = msgs/s / raw pyahocorasick at the same size)"
+    )
     print(f"  {'terms':>7}  {'contender':<34} {'msgs/s':>10} {'ratio':>7} {'build s':>8} {'MiB':>7}")
     for size, name, rate, ratio, bs, mib in perf_rows:
         r = f"{ratio:.2f}x" if ratio is not None else "-"

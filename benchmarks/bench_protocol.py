@@ -14,6 +14,8 @@ import json
 import resource
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 from benchmarks.common import machine_line
@@ -42,16 +44,30 @@ def frames(n: int) -> list[str]:
     base_ms = 1_764_000_000_000
     for i, text in enumerate(texts(n)):
         message = {
-            "_id": f"m{i:016d}", "rid": "GENERAL", "msg": text, "ts": {"$date": base_ms + i},
+            "_id": f"m{i:016d}",
+            "rid": "GENERAL",
+            "msg": text,
+            "ts": {"$date": base_ms + i},
             "u": {"_id": f"user{i % 7:013d}", "username": f"member{i % 7}", "name": "Member"},
-            "_updatedAt": {"$date": base_ms + i}, "urls": [], "mentions": [], "channels": [],
+            "_updatedAt": {"$date": base_ms + i},
+            "urls": [],
+            "mentions": [],
+            "channels": [],
             "md": [{"type": "PARAGRAPH", "value": [{"type": "PLAIN_TEXT", "value": text}]}],
         }
-        out.append(json.dumps({
-            "msg": "changed", "collection": "stream-room-messages", "id": "id",
-            "fields": {"eventName": "__my_messages__",
-                       "args": [message, {"roomParticipant": True, "roomType": "c", "roomName": "general"}]},
-        }))
+        out.append(
+            json.dumps(
+                {
+                    "msg": "changed",
+                    "collection": "stream-room-messages",
+                    "id": "id",
+                    "fields": {
+                        "eventName": "__my_messages__",
+                        "args": [message, {"roomParticipant": True, "roomType": "c", "roomName": "general"}],
+                    },
+                }
+            )
+        )
     return out
 
 
@@ -70,20 +86,27 @@ def bench_protocol(raw: list[str]) -> tuple[float, list[Event]]:
     start = time.perf_counter()
     for frame in raw:
         proto.receive_text(frame)
-        events.extend(e for e in proto.events_received() if isinstance(e, MessageEvent))  # type: ignore[misc]
+        events.extend(e for e in proto.events_received() if isinstance(e, MessageEvent))
     return time.perf_counter() - start, events
 
 
 class NoRest:
+    """Catch-up finds nothing: this benchmark measures the live path only."""
+
     async def subscriptions(self) -> list[dict[str, object]]:
         return []
 
-    async def sync_messages(self, rid: str, last_update: object) -> tuple[list[Message], list[object]]:
+    async def sync_messages(
+        self, rid: str, last_update: datetime
+    ) -> tuple[list[Message], list[tuple[str, datetime]]]:
         return [], []
 
-    async def history(self, *a: object, **k: object):  # type: ignore[no-untyped-def]
-        return
-        yield
+    async def history(
+        self, rid: str, room_type: str, *, oldest: datetime, latest: datetime | None = None, page: int = 100
+    ) -> AsyncIterator[Message]:
+        nothing: tuple[Message, ...] = ()
+        for message in nothing:
+            yield message
 
 
 async def bench_ingest(events: list[Event], repeat_fraction: float) -> tuple[float, float, int]:
@@ -98,17 +121,20 @@ async def bench_ingest(events: list[Event], repeat_fraction: float) -> tuple[flo
             handled += 1
 
         router.add("noop", (MessageEvent,), noop)
-        ingest = Ingest(store=store, rest=NoRest(), router=router, metrics=metrics,  # type: ignore[arg-type]
-                        bot_user_id=lambda: "bot")
+        ingest = Ingest(
+            store=store,
+            rest=NoRest(),
+            router=router,
+            metrics=metrics,
+            bot_user_id=lambda: "bot",
+        )
         # re-emits (reactions, previews) are part of real traffic: replay a share of the frames
         replay = events[: int(len(events) * repeat_fraction)]
         start = time.perf_counter()
         for event in events + replay:
             await ingest.handle(event)
         elapsed = time.perf_counter() - start
-        p = metrics.handler_latency
         store.close()
-        del p
         return elapsed, len(events) + len(replay), handled
 
 
@@ -118,23 +144,35 @@ def main() -> None:
     parser.add_argument("--replay", type=float, default=0.2, help="share of frames re-emitted (dedup path)")
     args = parser.parse_args()
     print(machine_line())
-    print(f"parameters: {args.messages} __my_messages__ frames, {args.replay:.0%} replayed as re-emits; one core")
+    print(
+        f"parameters: {args.messages} __my_messages__ frames, "
+        f"{args.replay:.0%} replayed as re-emits; one core"
+    )
     raw = frames(args.messages)
     size = sum(len(f) for f in raw) / len(raw)
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     t_proto, events = bench_protocol(raw)
     t_ingest, n_ingest, handled = asyncio.run(bench_ingest(events, args.replay))
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
     print(f"{'stage':<34} {'events':>8} {'seconds':>8} {'events/s':>10} {'us/event':>9}")
-    print(f"{'protocol (JSON -> typed event)':<34} {len(raw):>8} {t_proto:>8.3f} {len(raw) / t_proto:>10,.0f} "
-          f"{t_proto / len(raw) * 1e6:>9.1f}")
-    print(f"{'ingest (dedup+cursor+router)':<34} {n_ingest:>8} {t_ingest:>8.3f} {n_ingest / t_ingest:>10,.0f} "
-          f"{t_ingest / n_ingest * 1e6:>9.1f}")
+    print(
+        f"{'protocol (JSON -> typed event)':<34} {len(raw):>8} {t_proto:>8.3f} {len(raw) / t_proto:>10,.0f} "
+        f"{t_proto / len(raw) * 1e6:>9.1f}"
+    )
+    print(
+        f"{'ingest (dedup+cursor+router)':<34} {n_ingest:>8} {t_ingest:>8.3f} {n_ingest / t_ingest:>10,.0f} "
+        f"{t_ingest / n_ingest * 1e6:>9.1f}"
+    )
     total = t_proto + t_ingest
-    print(f"{'both, per new message':<34} {len(raw):>8} {total:>8.3f} {len(raw) / total:>10,.0f} "
-          f"{total / len(raw) * 1e6:>9.1f}")
-    print(f"handled {handled} of {n_ingest} events (duplicates dropped: {n_ingest - handled}); "
-          f"mean frame {size:.0f} bytes; CPU {cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime:.2f} s")
+    print(
+        f"{'both, per new message':<34} {len(raw):>8} {total:>8.3f} {len(raw) / total:>10,.0f} "
+        f"{total / len(raw) * 1e6:>9.1f}"
+    )
+    print(
+        f"handled {handled} of {n_ingest} events (duplicates dropped: {n_ingest - handled}); "
+        f"mean frame {size:.0f} bytes; CPU {cpu:.2f} s"
+    )
 
 
 if __name__ == "__main__":

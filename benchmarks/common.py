@@ -17,5 +17,7 @@ def machine_line() -> str:
                     break
     except OSError:
         pass
-    return (f"machine: {cpu}, {os.cpu_count()} cores; Python {sys.version.split()[0]} "
-            f"({platform.python_implementation()}) on {platform.system()} {platform.release()}")
+    return (
+        f"machine: {cpu}, {os.cpu_count()} cores; Python {sys.version.split()[0]} "
+        f"({platform.python_implementation()}) on {platform.system()} {platform.release()}"
+    )

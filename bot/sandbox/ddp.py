@@ -359,6 +359,14 @@ def _pin_message(session: DDPSession, params: list[Any]) -> Any:
     return session.workspace.pin_message(_uid(session), str(_first(params).get("_id")))
 
 
+def _set_reaction(session: DDPSession, params: list[Any]) -> Any:
+    if len(params) < 2 or not isinstance(params[0], str) or not isinstance(params[1], str):
+        raise MeteorError("error-invalid-params", "Invalid params", {"method": "setReaction"})
+    should = params[2] if len(params) > 2 and isinstance(params[2], bool) else None
+    session.workspace.set_reaction(_uid(session), params[1], params[0], should)
+    return None
+
+
 def _unpin_message(session: DDPSession, params: list[Any]) -> Any:
     session.workspace.unpin_message(_uid(session), str(_first(params).get("_id")))
     return True
@@ -424,6 +432,7 @@ _METHODS: dict[str, Callable[[DDPSession, list[Any]], Any]] = {
     "deleteMessage": _delete_message,
     "pinMessage": _pin_message,
     "unpinMessage": _unpin_message,
+    "setReaction": _set_reaction,
     "saveRoomSettings": _save_room_settings,
     "subscriptions/get": _subscriptions_get,
     "rooms/get": _rooms_get,

@@ -461,6 +461,23 @@ def chat_unpin_message(api: RestApi, call: Call) -> dict[str, Any]:
     return {}
 
 
+@route("POST", "chat.react")
+def chat_react(api: RestApi, call: Call) -> dict[str, Any]:
+    mid = call.params.get("messageId")
+    if not mid:
+        raise MeteorError("error-messageid-param-not-provided", 'The required "messageId" param is missing.')
+    if mid not in api.ws.messages:
+        raise MeteorError(
+            "error-message-not-found", 'The provided "messageId" does not match any existing message.'
+        )
+    emoji = call.params.get("emoji") or call.params.get("reaction")
+    if not emoji:
+        raise MeteorError("error-emoji-param-not-provided", 'The required "emoji" param is missing.')
+    should = call.params.get("shouldReact")
+    api.ws.set_reaction(call.uid, str(mid), str(emoji), None if should is None else as_bool(should))
+    return {}
+
+
 @route("GET", "chat.getPinnedMessages")
 def chat_get_pinned_messages(api: RestApi, call: Call) -> dict[str, Any]:
     rid = call.params.get("roomId")

@@ -133,6 +133,17 @@ class Sandbox:
             raise KeyError(f"no room {room_name!r}")
         self.workspace.add_user_to_room(room, self._user(username), self._user("admin"))
 
+    def remove_member(self, room_name: str, username: str) -> None:
+        """An administrator removes the user: ``removed`` subscription notice and a ``ru`` message."""
+        room = self.workspace.room_by_id_or_name(name=room_name)
+        if room is None:
+            raise KeyError(f"no room {room_name!r}")
+        self.workspace.remove_user_from_room(room, self._user(username), self._user("admin"))
+
+    def react_as(self, username: str, message_id: str, emoji: str) -> None:
+        """Toggle a reaction, as chat.react would."""
+        self.workspace.set_reaction(self._user(username).id, message_id, emoji)
+
     # ---------------------------------------------------------------- faults
 
     async def drop_connections(self) -> None:

@@ -533,6 +533,21 @@ class Workspace:
         self._system_message("subscription-role-added", room, actor, target.username, role="moderator")
         self._emit(UserNotify(target_uid, "subscriptions-changed", ["updated", copy.deepcopy(sub)]))
 
+    def remove_user_from_room(self, room: Doc, user: User, remover: User | None) -> None:
+        """removeUserFromRoom: ``removed`` subscription notice and a ``ru``/``ul`` system message."""
+        sub = self.subscriptions.pop((room["_id"], user.id), None)
+        if sub is None:
+            return
+        room["usersCount"] = max(0, room.get("usersCount", 1) - 1)
+        removed = {"_id": sub["_id"], "u": {"_id": user.id, "username": user.username}, "rid": room["_id"]}
+        removed["t"] = room["t"]
+        self._emit(UserNotify(user.id, "subscriptions-changed", ["removed", removed]))
+        self._emit(UserNotify(user.id, "rooms-changed", ["removed", {"_id": room["_id"]}]))
+        if remover is not None and remover.id != user.id:
+            self._system_message("ru", room, remover, user.username)
+        else:
+            self._system_message("ul", room, user, user.username)
+
     # ---------------------------------------------------------------- messages
 
     def _insert(self, message: Doc, room: Doc) -> None:
@@ -777,6 +792,33 @@ class Workspace:
             parent["tcount"] -= 1
             parent["_updatedAt"] = now
             self._emit_message(parent)
+
+    def set_reaction(self, uid: str, mid: str, emoji: str, should_react: bool | None = None) -> Doc:
+        """setReaction: toggles (or sets) the user's reaction; the message is re-emitted with
+        its ``editedAt`` untouched (B.2)."""
+        user = self.require_user(uid, "setReaction")
+        message = self.messages.get(mid)
+        if message is None:
+            raise MeteorError("error-invalid-message", "Invalid message", {"method": "setReaction"})
+        room = self.rooms[message["rid"]]
+        if not self.can_access_room(uid, room):
+            raise MeteorError("not-authorized", "Not Authorized", {"method": "setReaction"})
+        name = emoji if emoji.startswith(":") else f":{emoji}:"
+        reactions: Doc = message.setdefault("reactions", {})
+        usernames: list[str] = reactions.setdefault(name, {"usernames": []})["usernames"]
+        reacted = user.username in usernames
+        want = not reacted if should_react is None else should_react
+        if want and not reacted:
+            usernames.append(user.username)
+        elif not want and reacted:
+            usernames.remove(user.username)
+        if not usernames:
+            del reactions[name]
+        if not reactions:
+            del message["reactions"]
+        message["_updatedAt"] = self.now()
+        self._emit_message(message)
+        return message
 
     def pin_message(self, uid: str, mid: str) -> Doc:
         """pinMessage (F.1): returns the ``message_pinned`` system message, or the original if

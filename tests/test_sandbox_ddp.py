@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 import websockets
 
-from bot.sandbox import RateLimits
+from bot.sandbox import RateLimits, Sandbox
 from tests.test_sandbox_support import FIXTURES, DDPClient, FakeClock, running
 
 
@@ -298,3 +298,66 @@ async def test_frame_delay() -> None:
         await ddp.send({"msg": "ping", "id": "slow"})
         await ddp.expect(lambda f: f.get("msg") == "pong")
         assert loop.time() - started >= 0.14
+
+
+async def test_reaction_and_pin_re_emit_without_touching_edited_at() -> None:
+    async with running() as (sandbox, seed), DDPClient.connect(seed.url) as ddp:
+        await ddp.login(seed.users["rcmod.bot"]["token"])
+        rid = seed.rid("general")
+        await ddp.sub("stream-room-messages", rid, False)
+        posted = sandbox.post_as("alice", "general", "nice")
+        await ddp.changed("stream-room-messages", rid)
+        sandbox.react_as("bob", posted["_id"], "thumbsup")
+        reacted = (await ddp.changed("stream-room-messages", rid))["fields"]["args"][0]
+        assert reacted["reactions"] == {":thumbsup:": {"usernames": ["bob"]}} and "editedAt" not in reacted
+        reply = await ddp.call("pinMessage", {"_id": posted["_id"]})
+        assert reply["result"]["t"] == "message_pinned"
+        original = (await ddp.changed("stream-room-messages", rid))["fields"]["args"][0]
+        assert original["_id"] == posted["_id"] and original["pinned"] is True and "editedAt" not in original
+        system = (await ddp.changed("stream-room-messages", rid))["fields"]["args"][0]
+        template = fixture("ddp_stream_message_pinned_system.json")["fields"]["args"][0]
+        assert set(template) <= set(system) and "$date" in system["attachments"][0]["ts"]
+
+
+async def test_removed_from_room_stops_per_room_stream() -> None:
+    async with running() as (sandbox, seed), DDPClient.connect(seed.url) as ddp:
+        bot = seed.users["rcmod.bot"]
+        await ddp.login(bot["token"])
+        rid = seed.rid("staff")
+        await ddp.sub("stream-room-messages", rid, False)
+        await ddp.sub("stream-notify-user", f"{bot['id']}/subscriptions-changed", False)
+        sandbox.remove_member("staff", "rcmod.bot")
+        frame = await ddp.changed("stream-notify-user", f"{bot['id']}/subscriptions-changed")
+        assert frame["fields"]["args"][0] == "removed" and frame["fields"]["args"][1]["rid"] == rid
+        sandbox.post_as("mod1", "staff", "now without the bot")
+        await ddp.no_changed("stream-room-messages", rid)
+
+
+async def test_session_core_without_sockets() -> None:
+    """The protocol core is plain values in, frames out (no event loop needed for the logic)."""
+    from bot.sandbox.ddp import DDPSession
+    from bot.sandbox.ratelimit import FixedWindowLimiter
+
+    sandbox = Sandbox(clock=FakeClock())
+    sent: list[dict[str, Any]] = []
+    closed: list[tuple[int, str]] = []
+    session = DDPSession(
+        sandbox.workspace,
+        FixedWindowLimiter(sandbox.clock),
+        sandbox.rate_limits,
+        "session-1",
+        send=sent.append,
+        close=lambda code, reason: closed.append((code, reason)),
+    )
+    session.receive(json.dumps({"msg": "connect", "version": "1", "support": ["1"]}))
+    token = sandbox.seed_info()["users"][-1]["token"]
+    session.receive(
+        json.dumps({"msg": "method", "method": "login", "id": "1", "params": [{"resume": token}]})
+    )
+    session.receive(
+        json.dumps({"msg": "sub", "id": "s", "name": "stream-room-messages", "params": ["__my_messages__"]})
+    )
+    sandbox.post_as("alice", "general", "hi")
+    assert [f["msg"] for f in sent] == ["connected", "result", "updated", "ready", "changed"]
+    session.receive("[1, 2]")
+    assert closed == [(1007, "Invalid payload")]

@@ -190,6 +190,11 @@ async def test_openapi_messaging(checker: tuple[Sandbox, Checker, FakeClock]) ->
     await check.call("GET", "chat.getPinnedMessages", "bob", params={"roomId": general})
     await check.call("POST", "chat.unPinMessage", "rcmod.bot", body={"messageId": mid})
     await check.call("POST", "chat.reportMessage", "bob", body={"messageId": mid, "description": "rude"})
+    await check.call("POST", "chat.react", "bob", body={"messageId": mid, "emoji": "smile"})
+    await check.call(
+        "POST", "chat.react", "bob", body={"messageId": mid, "emoji": ":smile:", "shouldReact": False}
+    )
+    await check.call("POST", "chat.react", "bob", body={"messageId": "nope", "emoji": "smile"}, expect=400)
     other = sandbox.post_as("bob", "general", "delete me")
     await check.call(
         "POST", "chat.delete", "alice", body={"roomId": general, "msgId": other["_id"]}, expect=400
@@ -317,6 +322,7 @@ def test_every_implemented_route_in_the_spec_is_exercised() -> None:
         ("GET", "chat.getPinnedMessages"),
         ("POST", "chat.unPinMessage"),
         ("POST", "chat.reportMessage"),
+        ("POST", "chat.react"),
         ("POST", "chat.delete"),
         ("GET", "chat.syncMessages"),
         ("POST", "dm.create"),

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ast
+import asyncio
+import contextlib
+import io
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from bot.sandbox import RateLimits, Sandbox
+from bot.sandbox import RateLimits, Sandbox, serve
 from tests.test_sandbox_support import FIXTURES, FakeClock, Seed, running
 
 
@@ -280,3 +285,44 @@ async def test_room_administration(env: tuple[Sandbox, Api, FakeClock]) -> None:
     )
     assert body["user"] == {"_id": api.seed.uid("carol"), "active": False}
     assert sandbox.workspace.users[api.seed.uid("carol")].active is False
+
+
+async def test_serve_prints_one_json_line_then_serves() -> None:
+    out = io.StringIO()
+    task = asyncio.create_task(serve(0, out))
+    try:
+        for _ in range(100):
+            if out.getvalue().endswith("\n"):
+                break
+            await asyncio.sleep(0.01)
+        lines = out.getvalue().splitlines()
+        assert len(lines) == 1
+        info = json.loads(lines[0])
+        assert info["url"].startswith("http://127.0.0.1:")
+        assert {u["username"] for u in info["users"]} >= {"admin", "rcmod.bot"}
+        seed = Seed(info)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(seed.url + "/api/v1/me", headers=seed.headers("rcmod.bot")) as resp,
+        ):
+            assert (await resp.json())["username"] == "rcmod.bot"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def test_sandbox_imports_nothing_else_from_the_bot() -> None:
+    """The sandbox is a separate room of the architecture: only bot.sandbox.* (or bot.models)."""
+    package = Path(__file__).resolve().parents[1] / "bot" / "sandbox"
+    for source in package.glob("*.py"):
+        tree = ast.parse(source.read_text())
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                if name == "bot" or name.startswith("bot."):
+                    assert name.startswith("bot.sandbox") or name == "bot.models", f"{source.name}: {name}"

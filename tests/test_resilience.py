@@ -4,6 +4,7 @@ bot restarts, server restarts and REST faults."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import aiohttp
@@ -140,3 +141,50 @@ async def test_bad_token_is_a_configuration_error(sandbox: Sandbox, tmp_path: Pa
 
     assert isinstance(info.value, AuthError)
     assert "not-the-token" not in str(info.value)
+
+
+async def test_bad_frames_from_the_server_are_survived(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Malformed, truncated, non-UTF-8, unknown and huge frames: logged, nothing lost, nothing repeated."""
+    bot = await start_bot(bot_settings(sandbox, tmp_path))
+    rec = bot.recorder
+    first = sandbox.post_as("alice", "general", "before the garbage")["_id"]
+    assert await until(lambda: first in rec.message_ids())
+    shapeless = {
+        "msg": "changed",
+        "collection": "stream-room-messages",
+        "id": "id",
+        "fields": {"eventName": "__my_messages__", "args": [{"_id": "x"}]},
+    }
+    huge = {
+        "msg": "changed",
+        "collection": "stream-room-messages",
+        "id": "id",
+        "fields": {
+            "eventName": "__my_messages__",
+            "args": [
+                {
+                    "_id": "BIGMESSAGE0000001",
+                    "rid": "GENERAL",
+                    "msg": "x" * (10 * 1024 * 1024),
+                    "ts": {"$date": 1},
+                    "u": {"_id": "u", "username": "mallory"},
+                }
+            ],
+        },
+    }
+    for raw in [
+        '{"msg": "changed", "collection": "stream-room-me',  # truncated
+        "<html>502 Bad Gateway</html>",
+        '{"msg": "teleport"}',  # unknown message type
+        "[1, 2, 3]",
+        json.dumps(shapeless),  # a message without the fields a message has
+        b"\xff\xfe\x00binary",
+        json.dumps(huge),
+    ]:
+        sandbox.inject_frame(raw)
+    second = sandbox.post_as("bob", "general", "after the garbage")["_id"]
+    assert await until(lambda: second in rec.message_ids())
+    await bot.stop()
+    assert rec.message_ids() == {first: 1, second: 1}
+    assert bot.app.metrics.frames_rejected._value.get() >= 5
+    assert "BIGMESSAGE0000001" not in rec.message_ids()

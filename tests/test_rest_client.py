@@ -194,3 +194,27 @@ async def test_unreachable_server_is_retryable(fake_time: FakeTime) -> None:
         await rest.close()
     assert "ConnectionError" in str(info.value)
     assert fake_time.slept == [0.1]
+
+
+async def test_send_is_idempotent_when_the_answer_is_lost(sandbox: Sandbox, fake_time: FakeTime) -> None:
+    """The first attempt lands but its answer is lost; the retry must not post a second copy."""
+    rest = client(sandbox, "rcmod.bot", fake_time)
+    general = room_id(sandbox, "general")
+    before = len(sandbox.workspace.messages)
+    real_run = rest._run_sync
+    calls = {"n": 0}
+
+    def lose_first_answer(endpoint: str, fn: Any) -> Any:
+        result = real_run(endpoint, fn)
+        if endpoint == "chat.sendMessage" and calls["n"] == 0:
+            calls["n"] += 1
+            raise RetryableError("chat.sendMessage: connection reset after the request was sent")
+        return result
+
+    rest._run_sync = lose_first_answer  # type: ignore[method-assign]
+    try:
+        mid = await rest.send_message(general, "exactly once please")
+    finally:
+        await rest.close()
+    assert len(sandbox.workspace.messages) == before + 1
+    assert sandbox.workspace.messages[mid]["msg"] == "exactly once please"

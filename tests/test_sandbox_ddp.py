@@ -251,7 +251,24 @@ async def test_send_message_limit_per_user_without_send_many_messages() -> None:
             reply = await ddp.call("sendMessage", {"rid": seed.rid("general"), "msg": f"m{i}"})
             assert reply["result"]["msg"] == f"m{i}" and "$date" in reply["result"]["ts"]
         reply = await ddp.call("sendMessage", {"rid": seed.rid("general"), "msg": "m3"})
-        assert reply["error"]["error"] == "error-too-many-requests"
+        assert reply["error"]["error"] == "too-many-requests"
+
+
+async def test_send_message_failures_resolve_empty_with_an_ephemeral_notice() -> None:
+    """The server's sendMessage swallows most errors; the sender only gets an ephemeral message."""
+    async with running() as (sandbox, seed), DDPClient.connect(seed.url) as ddp:
+        bot = seed.users["rcmod.bot"]
+        await ddp.login(bot["token"])
+        await ddp.sub("stream-notify-user", f"{bot['id']}/message", False)
+        reply = await ddp.call("sendMessage", {"rid": seed.rid("general"), "msg": "@all listen"})
+        assert "result" not in reply and "error" not in reply
+        frame = await ddp.changed("stream-notify-user", f"{bot['id']}/message")
+        assert frame["fields"]["args"][0]["msg"] == "Notify all in this room not allowed"
+        sandbox.workspace.create_room("p", "closed", None, [seed.uid("admin")])
+        closed = sandbox.workspace.room_by_id_or_name(name="closed")
+        assert closed is not None
+        reply = await ddp.call("sendMessage", {"rid": closed["_id"], "msg": "let me in"})
+        assert reply["error"]["error"] == "error-not-allowed"
 
 
 async def test_first_frame_must_be_connect() -> None:

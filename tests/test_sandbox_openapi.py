@@ -26,7 +26,7 @@ from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 from bot.sandbox import Sandbox
-from bot.sandbox.rest import _ROUTES
+from bot.sandbox.rest import ROUTES
 from tests.test_sandbox_support import SHARED, FakeClock, Seed, running
 
 SPEC_DIR = SHARED / "reference" / "rocketchat-openapi"
@@ -353,7 +353,7 @@ def test_every_implemented_route_in_the_spec_is_exercised() -> None:
         ("POST", "moderation.dismissReports"),
         ("POST", "users.setActiveStatus"),
     }
-    covered = {(r.method, r.name) for r in _ROUTES if spec_for(f"/api/v1/{r.name}", r.method)}
+    covered = {(r.method, r.name) for r in ROUTES if spec_for(f"/api/v1/{r.name}", r.method)}
     assert covered - exercised == set()
     # im.* are documented only as dm.* (openapi README), so they are not in `covered`.
     assert ("GET", "im.history") not in covered

@@ -139,7 +139,10 @@ async def test_required_params_are_enforced(env: tuple[Sandbox, Api, FakeClock])
     status, body = await api.post("chat.update", "alice", roomId=api.seed.rid("general"))
     assert status == 400 and body["errorType"] == "invalid-params"
     status, body = await api.get("chat.syncMessages", "alice", roomId=api.seed.rid("general"))
-    assert status == 400 and body["errorType"] == "error-lastUpdate-param-not-provided"
+    assert status == 400 and body["errorType"] == "error-param-required"
+    long_text = "x" * 5001
+    status, body = await api.post("chat.postMessage", "alice", roomId=api.seed.rid("general"), text=long_text)
+    assert (status, body) == (400, {"success": False, "error": "error-message-size-exceeded"})
     status, body = await api.post("rooms.cleanHistory", "rcmod.bot", roomId=api.seed.rid("general"))
     assert (status, body) == (400, {"success": False, "error": 'Body parameter "latest" is required.'})
     status, body = await api.get("nope.endpoint", "alice")
@@ -224,6 +227,10 @@ async def test_fail_next_429_and_500_html(env: tuple[Sandbox, Api, FakeClock]) -
             assert await resp.text() == "<html>oops</html>"
     assert (await api.post("chat.postMessage", "rcmod.bot", **body))[0] == 200
     assert (await api.get("rooms.info", "rcmod.bot", roomId=api.seed.rid("general")))[0] == 200
+    sandbox.fail_next("me", 429, retry_after=60)
+    async with api.session.get(api.seed.url + "/api/v1/me", headers=headers) as resp:
+        assert resp.status == 429 and int(resp.headers["X-RateLimit-Reset"]) == int((clock() + 60) * 1000)
+        assert "wait 60 seconds" in (await resp.json())["error"]
 
 
 async def test_restart_keeps_state() -> None:
@@ -326,3 +333,19 @@ def test_sandbox_imports_nothing_else_from_the_bot() -> None:
             for name in names:
                 if name == "bot" or name.startswith("bot."):
                     assert name.startswith("bot.sandbox") or name == "bot.models", f"{source.name}: {name}"
+
+
+async def test_unknown_body_keys_are_rejected_like_the_servers_validators(
+    env: tuple[Sandbox, Api, FakeClock],
+) -> None:
+    """The spec cannot catch a misspelt field; Rocket.Chat's own ajv validators do."""
+    _sandbox, api, _clock = env
+    status, body = await api.post("chat.postMessage", "alice", roomId=api.seed.rid("general"), txt="typo")
+    assert (status, body) == (
+        400,
+        {
+            "success": False,
+            "error": "must NOT have additional properties [invalid-params]",
+            "errorType": "invalid-params",
+        },
+    )

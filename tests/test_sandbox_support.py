@@ -104,7 +104,7 @@ class DDPClient:
 
         async def read() -> dict[str, Any]:
             while True:
-                frame = json.loads(await self.ws.recv())
+                frame: dict[str, Any] = json.loads(await self.ws.recv())
                 if predicate(frame):
                     return frame
                 self.backlog.append(frame)

@@ -153,8 +153,9 @@ def test_show_deleted_status_setting_turns_deletes_into_tombstones(world: World)
 
 def test_pin_creates_system_message_and_repin_returns_original(world: World) -> None:
     message = world.post("alice", "general", "policy")
-    with pytest.raises(MeteorError):
+    with pytest.raises(MeteorError) as err:
         world.ws.pin_message(world.uid("bob"), message["_id"])
+    assert (err.value.error, err.value.reason) == ("not-authorized", "Not Authorized")
     system = world.ws.pin_message(world.uid("rcmod.bot"), message["_id"])
     assert system["t"] == "message_pinned"
     assert system["attachments"][0]["text"] == "policy"
@@ -193,15 +194,36 @@ def test_clean_history_filters_by_username_pins_and_threads(world: World) -> Non
         exclude_pinned=True,
         users=["bob"],
     )
-    gone = {m["_id"] for m in [*spam, parent, reply]}
+    gone = {m["_id"] for m in [*spam, parent]}
     assert count == len(gone)
     assert not gone & set(world.ws.messages)
-    assert keep_pinned["_id"] in world.ws.messages and other["_id"] in world.ws.messages
+    # alice's reply is not bob's: no cascade from a pruned thread parent.
+    kept = {keep_pinned["_id"], other["_id"], reply["_id"]}
+    assert kept <= set(world.ws.messages)
     bulk = [e for e in world.events if isinstance(e, RoomNotify) and e.event == "deleteMessageBulk"]
     assert len(bulk) == 1
     payload = bulk[0].args[0]
     assert payload["users"] == ["bob"] and payload["excludePinned"] is True
-    assert set(payload["ts"]) == {"$gt", "$lt"} and set(payload["ids"]) == gone
+    assert set(payload["ts"]) == {"$gt", "$lt"} and "ids" not in payload  # ids only with a limit
+
+
+def test_clean_history_ignore_threads_and_limit(world: World) -> None:
+    start = world.ws.now()
+    parent = world.post("bob", "random", "thread")
+    world.post("bob", "random", "reply", tmid=parent["_id"])
+    plain = [world.post("bob", "random", f"plain {i}") for i in range(3)]
+    world.events.clear()
+    count = world.ws.clean_history(
+        world.uid("rcmod.bot"),
+        world.rid("random"),
+        latest=world.ws.now() + timedelta(seconds=1),
+        oldest=start,
+        ignore_threads=True,
+        limit=2,
+    )
+    assert count == 2 and parent["_id"] in world.ws.messages
+    bulk = next(e for e in world.events if isinstance(e, RoomNotify)).args[0]
+    assert bulk["ids"] == [plain[0]["_id"], plain[1]["_id"]]
 
 
 def test_clean_history_needs_permission(world: World) -> None:

@@ -99,27 +99,44 @@ class _Group:
     entries: tuple[_Entry, ...]
 
 
+def _spaced_variants(run: Sequence[str]) -> list[str]:
+    """Ways to read a run of one-letter tokens as a word (see _variant_bounds)."""
+    return ["".join(run[a:b]) for a, b in _variant_bounds(len(run))]
+
+
+def _variant_bounds(n: int) -> list[tuple[int, int]]:
+    """Slices of a run of ``n`` letters that _spaced_variants joins, in the same order: all of
+    it, and without one or two stray one-letter words at either end ("I'm", "a", "i")."""
+    bounds = [(0, n)]
+    if n >= 3:
+        bounds += [(1, n), (0, n - 1)]
+    if n >= 4:
+        bounds.append((1, n - 1))
+    if n >= 5:
+        bounds += [(2, n), (0, n - 2)]
+    return bounds
+
+
+def _is_letter_token(tok: str) -> bool:
+    return len(tok) == 1 and tok.isalnum() and not normalize._is_no_space_script(tok)
+
+
 def _spaced_join(tokens: list[str]) -> list[str] | None:
-    """Join runs of two or more one-letter tokens ("b", "a", "d" -> "bad"); None if there are none."""
+    """Runs of two or more one-letter tokens read as words ("b", "a", "d" -> "bad"), or None."""
     out: list[str] = []
     run: list[str] = []
     joined = False
-    for tok in tokens:
-        if len(tok) == 1 and tok.isalnum() and not normalize._is_no_space_script(tok):
+    for tok in [*tokens, ""]:
+        if _is_letter_token(tok):
             run.append(tok)
             continue
         if len(run) >= 2:
             joined = True
-            out.append("".join(run))
+            out.extend(_spaced_variants(run))
         else:
             out.extend(run)
         run = []
         out.append(tok)
-    if len(run) >= 2:
-        joined = True
-        out.append("".join(run))
-    else:
-        out.extend(run)
     return out if joined else None
 
 
@@ -133,41 +150,36 @@ class Matcher:
     _automaton: Any = field(repr=False)
     _groups: tuple[_Group | None, ...] = field(repr=False)  # index 0: the separator gate
     _first_active: int = field(repr=False)  # groups below this hold only allow-list terms
+    _table: Any = field(repr=False)  # normalize's coarse translate table, reading PLAIN
+    _ascii_table: bytes = field(repr=False)  # the same for ASCII text, as a byte table
 
     # -- fast path ---------------------------------------------------------------------------
 
     def scan(self, text: str, room: str | None = None) -> list[Match]:
         """Matches in ``text``, sorted by position. ``room`` (name or id) applies rooms/skip_rooms."""
-        if not self._may_match(text):
-            return []
-        return list(self._scan_slow(text, room, detail=False).matches)
-
-    def _may_match(self, text: str) -> bool:
-        # Inlined normalize.coarse(): this runs for every message and function calls add up.
-        tables, byte_tables, delete = normalize._coarse_tables()
+        # The fast path, inlined because it runs for every message and each call and attribute
+        # lookup shows in the benchmark: the coarse text as normalize.coarse() builds it, one
+        # automaton pass, and out if nothing hits.
         if text.isascii():
-            c = text.encode("ascii").translate(byte_tables[0], delete).decode("ascii")
+            c = text.encode("ascii").translate(self._ascii_table).decode("ascii")
         else:
-            c = normalize.nfkc(text).translate(tables[0])
+            c = normalize.nfkc(text).translate(self._table)
         if "  " in c:
             c = c.replace("  ", " ").replace("  ", " ")
             if "  " in c:
                 c = " ".join(filter(None, c.split(" ")))
-        c = f" {c} "
-        first = self._first_active
-        gate = False
-        for _end, v in self._automaton.iter(c):
-            if v >= first:
-                return True
-            if v == 0:
-                gate = True
-        if gate:
-            joined = _spaced_join(c.split(" "))
-            if joined is not None and self._any_active(" ".join(joined)):
-                return True
+        for _end, v in self._automaton.iter(f" {c} "):
+            if v >= self._first_active or (v == 0 and self._spaced_may_match(c)):
+                return list(self._scan_slow(text, room, detail=False).matches)
         if "!" in text or "@" in text or "|" in text or "1" in text:
-            return any(self._any_active(normalize.coarse(text, r)) for r in normalize.extra_readings(text))
-        return False
+            for reading in normalize.extra_readings(text):
+                if self._any_active(normalize.coarse(text, reading)):
+                    return list(self._scan_slow(text, room, detail=False).matches)
+        return []
+
+    def _spaced_may_match(self, c: str) -> bool:
+        joined = _spaced_join(c.split(" "))
+        return joined is not None and self._any_active(f" {' '.join(joined)} ")
 
     def _any_active(self, c: str) -> bool:
         first = self._first_active
@@ -189,40 +201,35 @@ class Matcher:
         tokens: list[tuple[str, list[int]]] = []
         start = 0
         for i, ch in enumerate(plain + " "):
-            if ch == " " or i == len(plain):
+            if ch == " ":
                 if i > start:
                     tokens.append((plain[start:i], owners[start:i]))
                 start = i + 1
-        words = [t for t, _ in tokens]
-        if _spaced_join(words) is None:
+        if _spaced_join([t for t, _ in tokens]) is None:
             return
         out: list[str] = [" "]
         out_owners: list[int] = [-1]
+
+        def emit(text: str, text_owners: list[int]) -> None:
+            out.append(text + " ")
+            out_owners.extend([*text_owners, -1])
+
         run: list[tuple[str, list[int]]] = []
-
-        def flush() -> None:
-            if not run:
-                return
-            if len(run) >= 2:
-                for t, o in run:
-                    out.append(t)
-                    out_owners.extend(o)
-                out.append(" ")
-                out_owners.append(-1)
-            else:
-                for t, o in run:
-                    out.append(t + " ")
-                    out_owners.extend([*o, -1])
-            run.clear()
-
-        for t, o in tokens:
-            if len(t) == 1 and t.isalnum() and not normalize._is_no_space_script(t):
+        for t, o in [*tokens, ("", [])]:
+            if _is_letter_token(t):
                 run.append((t, o))
                 continue
-            flush()
-            out.append(t + " ")
-            out_owners.extend([*o, -1])
-        flush()
+            if len(run) >= 2:
+                letters = [r[0] for r in run]
+                owner_of = [r[1][0] for r in run]
+                for variant_start, variant_end in _variant_bounds(len(run)):
+                    emit("".join(letters[variant_start:variant_end]), owner_of[variant_start:variant_end])
+            else:
+                for r in run:
+                    emit(*r)
+            run = []
+            if t:
+                emit(t, o)
         yield "spaced", "".join(out), out_owners
 
     def _scan_slow(self, text: str, room: str | None, detail: bool) -> ScanDetail:
@@ -320,7 +327,7 @@ def _term_readings(body: str, opts: NormalizeOptions) -> list[frozenset[str]]:
 # --- building -------------------------------------------------------------------------------
 
 
-def compile(lists: Iterable[Wordlist]) -> Matcher:  # noqa: A001 - the natural name for building a matcher
+def compile(lists: Iterable[Wordlist]) -> Matcher:
     """Build a matcher from parsed lists. Raises :class:`WordlistError` on an unusable term."""
     lists = tuple(lists)
     names: dict[str, str] = {}
@@ -392,6 +399,8 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:  # noqa: A001 - the natural n
         _automaton=automaton,
         _groups=tuple(groups),
         _first_active=first_active,
+        _table=normalize._coarse_tables()[0][normalize.PLAIN],
+        _ascii_table=normalize._coarse_tables()[1][normalize.PLAIN],
     )
 
 

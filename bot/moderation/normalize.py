@@ -33,16 +33,14 @@ from importlib import resources
 
 __all__ = [
     "LEET_READINGS",
-    "NormalizeOptions",
     "Analysis",
+    "NormalizeOptions",
     "analyse",
     "base_fold",
     "coarse",
     "coarse_keys",
     "extra_readings",
     "fold_for_display",
-    "has_midword_leet_punct",
-    "has_one_in_word",
 ]
 
 
@@ -77,16 +75,25 @@ LEET_READINGS: dict[str, frozenset[str]] = {
 }
 LEET_PUNCT = frozenset("@$!|")
 
-# Coarse maps applied after base folding. Reading 0 takes ``! | @`` as word breaks ("hell!",
-# "@bob") and ``1`` as i. The other readings only run when a cheap test says they could matter:
-# 1 takes ``! | @`` inside a word as letters ("sh!t"); 2 also reads ``1`` and ``|`` as l ("1ame").
+# Coarse maps applied after base folding. The PLAIN reading takes ``! | @`` as word breaks
+# ("hell!", "@bob") and ``1`` as i. Two more readings only run when a cheap test says they could
+# matter: LEET_PUNCT reads ``@`` next to a letter and ``! |`` inside a word as letters ("sh!t",
+# "@ss"); ONE_AS_L reads ``1`` and ``|`` as l ("1ame").
 _COARSE_COMMON = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "$": "s"}
+PLAIN, LEET_PUNCT_READING, ONE_AS_L = 0, 1, 2
 _COARSE = (
     str.maketrans({**_COARSE_COMMON, "1": "i", "!": " ", "|": " ", "@": " "}),
-    str.maketrans({**_COARSE_COMMON, "1": "i", "!": "i", "|": "i", "@": "a"}),
-    str.maketrans({**_COARSE_COMMON, "1": "l", "!": "i", "|": "l", "@": "a"}),
+    str.maketrans({**_COARSE_COMMON, "1": "i", "!": " ", "|": " ", "@": " "}),  # after _leet_punct_sub
+    str.maketrans({**_COARSE_COMMON, "1": "l", "!": " ", "|": "l", "@": " "}),
 )
-PLAIN, LEET_PUNCT_READING, ONE_AS_L = 0, 1, 2
+_PUNCT_LETTER = {"!": "i", "|": "i", "@": "a"}
+_LEET_PUNCT = re.compile(r"(?<=[^\W_])[!|]+(?=[^\W_])|@(?=[^\W_])|(?<=[^\W_])@")
+
+
+def _leet_punct_sub(text: str) -> str:
+    """``text`` with leet punctuation read as letters, one character for one (offsets stay)."""
+    return _LEET_PUNCT.sub(lambda m: "".join(_PUNCT_LETTER[c] for c in m.group()), text)
+
 
 _APOSTROPHES: frozenset[str] = frozenset()  # apostrophes are word breaks: "Canada's" holds "canada"
 
@@ -187,6 +194,9 @@ def _is_invisible(ch: str) -> bool:
 
 def _base_char(ch: str, opts: NormalizeOptions) -> str:
     """Fold one code point of NFKC text. Returns letters, digits, marks, leet punctuation, spaces."""
+    category = unicodedata.category(ch)
+    if category in ("Cn", "Co", "Cs"):  # unassigned, private use, lone surrogates: not words
+        return " "
     if _is_invisible(ch) or ch in _APOSTROPHES:
         return ""
     s = unicodedata.normalize("NFKC", ch.casefold())
@@ -234,25 +244,20 @@ def _base_table(opts: NormalizeOptions) -> _FoldTable:
 
 
 @functools.cache
-def _coarse_tables() -> tuple[tuple[_FoldTable, ...], tuple[bytes, ...], bytes]:
-    """Per reading: a translate table for any text, and a byte table for ASCII text; the delete set."""
+def _coarse_tables() -> tuple[tuple[_FoldTable, ...], tuple[bytes, ...]]:
+    """Per reading: a translate table for any text, and a byte table for ASCII text."""
     tables = tuple(_FoldTable(lambda ch, t=t: _base_char(ch, ALL_ON).translate(t)) for t in _COARSE)
-    # ASCII folds to at most one ASCII character, so a byte table (plus a delete set) does it
-    # without touching a dict; it is built from the same function, so the two paths agree.
+    # Every ASCII character folds to exactly one ASCII character, so a byte table does it at
+    # memcpy speed; it is built from the same function, so the two paths agree.
     byte_tables: list[bytes] = []
-    delete = bytearray()
     for table in tables:
         b = bytearray(range(256))
         for cp in range(128):
             v = table[cp]
-            if v == "":
-                if table is tables[0]:
-                    delete.append(cp)
-                continue
             assert len(v) == 1 and v.isascii()
             b[cp] = ord(v)
         byte_tables.append(bytes(b))
-    return tables, tuple(byte_tables), bytes(delete)
+    return tables, tuple(byte_tables)
 
 
 def warm_up() -> None:
@@ -308,70 +313,75 @@ def _collapse(c: str) -> str:
 
 
 def nfkc(text: str) -> str:
-    return unicodedata.normalize("NFKC", _stream_safe(text))
+    if len(text) > _LONG_TEXT:
+        text = _stream_safe(text)
+    return unicodedata.normalize("NFKC", text)
 
 
-def has_midword_leet_punct(text: str) -> bool:
-    """Whether ``! | @`` sit between two letters or digits ("sh!t", "c@t"), not at a word's edge.
+def extra_readings(text: str) -> tuple[int, ...]:
+    """The readings besides PLAIN that ``text`` needs (usually none).
 
-    A find() loop rather than a regex: a regex starting with a letter class tries every
-    letter of the message, and this runs on every message that contains a "!".
+    This runs for every message with a ``! @ | 1`` in it (a third of chat, mostly a "!" at the
+    end of a word), so it skips from candidate to candidate with find(), at memchr speed.
     """
+    if not text.isascii():
+        text = nfkc(text)
     n = len(text)
-    for ch in "!|@":
+    midword = one = False
+    if "@" in text:
+        i = text.find("@")
+        while i != -1:
+            if (i + 1 < n and text[i + 1].isalnum()) or (i > 0 and text[i - 1].isalnum()):
+                midword = True
+                break
+            i = text.find("@", i + 1)
+    for ch in "!|":
+        if midword or ch not in text:
+            continue
         i = text.find(ch, 1)
         while i != -1:
             j = i + 1
-            while j < n and text[j] in "!|@":
+            while j < n and text[j] in "!|":
                 j += 1
             if j < n and text[j].isalnum() and text[i - 1].isalnum():
-                return True
+                midword = True
+                break
             i = text.find(ch, j)
-    return False
-
-
-def has_one_in_word(text: str) -> bool:
-    """Whether a ``1`` or ``|`` touches a letter, so that reading it as l could matter."""
-    n = len(text)
     for ch in "1|":
+        if one or ch not in text:
+            continue
         i = text.find(ch)
         while i != -1:
-            if (i > 0 and text[i - 1].isalpha()) or (i + 1 < n and text[i + 1].isalpha()):
-                return True
+            if (i + 1 < n and text[i + 1].isalpha()) or (i > 0 and text[i - 1].isalpha()):
+                one = True
+                break
             i = text.find(ch, i + 1)
-    return False
+    if midword:
+        return (LEET_PUNCT_READING, ONE_AS_L) if one else (LEET_PUNCT_READING,)
+    return (ONE_AS_L,) if one else ()
 
 
 def coarse(text: str, reading: int = PLAIN) -> str:
     """The automaton's view of ``text``: folded, single-spaced, padded with a space at each end."""
-    tables, byte_tables, delete = _coarse_tables()
+    tables, byte_tables = _coarse_tables()
+    if reading == LEET_PUNCT_READING:
+        text = _leet_punct_sub(text if text.isascii() else nfkc(text))
     if text.isascii():
-        c = text.encode("ascii").translate(byte_tables[reading], delete).decode("ascii")
+        c = text.encode("ascii").translate(byte_tables[reading]).decode("ascii")
     else:
         c = nfkc(text).translate(tables[reading])
     return _collapse(c)
 
 
-def extra_readings(text: str) -> tuple[int, ...]:
-    """The readings besides PLAIN that ``text`` needs (usually none)."""
-    out: tuple[int, ...] = ()
-    if "!" in text or "@" in text or "|" in text or "1" in text:
-        folded = text if text.isascii() else nfkc(text)
-        if has_midword_leet_punct(folded):
-            out = (LEET_PUNCT_READING,)
-        if has_one_in_word(folded):
-            out = (*out, ONE_AS_L)
-    return out
-
-
 def coarse_keys(body: str) -> tuple[str, ...]:
     """The automaton keys of a term body (empty strings if it has no word characters).
 
-    A term is folded like text, in the reading its own characters call for; a term that itself
-    uses ``1`` or ``|`` also gets the key where they read as l.
+    A term is folded like text, in the reading its own characters call for ("sh!t" is "shit");
+    a term that itself uses ``1`` or ``|`` also gets the key where they read as l.
     """
     text = nfkc(body)
-    reading = LEET_PUNCT_READING if has_midword_leet_punct(text) else PLAIN
+    extra = extra_readings(text)
+    reading = LEET_PUNCT_READING if LEET_PUNCT_READING in extra else PLAIN
     keys = [coarse(text, reading).strip(" ")]
     if "1" in text or "|" in text:
         alt = coarse(text, ONE_AS_L).strip(" ")
@@ -442,7 +452,10 @@ class Analysis:
         out: list[str] = [" "]
         owners: list[int] = [-1]
         for ch, k in zip(self.chars, self.owner, strict=True):
-            c = ch.translate(table)
+            if reading == LEET_PUNCT_READING and ch in _PUNCT_LETTER and self.eligible[k]:
+                c = _PUNCT_LETTER[ch]
+            else:
+                c = ch.translate(table)
             if c == " " and out[-1] == " ":
                 continue
             out.append(c)
@@ -473,8 +486,8 @@ def analyse(text: str) -> Analysis:
             owner.append(k)
     chars = "".join(chars_list)
     eligible = [False] * len(base)
-    # Tokens are runs of non-spaces. Leet punctuation at a token's edge is a word break
-    # ("hell!", "@bob"), except "$" which people put at either end ("$ex", "a$$").
+    # Tokens are runs of non-spaces. "!" and "|" at a token's edge are word breaks ("hell!");
+    # "@" and "$" may stand for letters anywhere ("@ss", "a$$"), so a mention is read both ways.
     i, n = 0, len(chars)
     while i < n:
         if chars[i] == " ":
@@ -484,9 +497,9 @@ def analyse(text: str) -> Analysis:
         while j < n and chars[j] != " ":
             j += 1
         lo, hi = i, j
-        while lo < hi and chars[lo] in "@!|":
+        while lo < hi and chars[lo] in "!|":
             lo += 1
-        while hi > lo and chars[hi - 1] in "@!|":
+        while hi > lo and chars[hi - 1] in "!|":
             hi -= 1
         token = chars[lo:hi]
         if any(c.isalpha() for c in token):

@@ -1,8 +1,9 @@
 """Exceptions of the realtime client, grouped by what the caller can do about them.
 
 See the tree in :mod:`bot.realtime.client`. Each class also derives from the matching class of
-:mod:`bot.errors`, so code above the realtime layer handles REST and DDP failures alike. Every message here carries codes, method names and
-ids only: never a token, a password, a digest or message content.
+:mod:`bot.errors`, so code above the realtime layer handles REST and DDP failures alike. Every
+message here carries codes, method names and ids only: never a token, a password, a digest or
+message content.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ import requests
 from rocketchat_API.rocketchat import RocketChat
 
 from bot.config import Credentials
-from bot.errors import AuthError, ConfigError, RateLimited, RcmodError, RetryableError
+from bot.errors import ActionRefused, AuthError, ConfigError, RateLimited, RcmodError, RetryableError
 from bot.models import MalformedPayload, Message, parse_date, to_iso
 from bot.rest.errors import classify
 
@@ -329,12 +329,20 @@ class RestClient:
             await self.call(
                 "chat.sendMessage", lambda rc: rc.call_api_post("chat.sendMessage", message=message)
             )
-        except RcmodError as exc:
-            # A retried request whose first attempt landed is refused as a duplicate id: it was sent.
-            if getattr(exc, "code", None) in ("error-duplicate-id", "duplicate-id"):
+        except RcmodError:
+            # A retry whose first attempt landed is refused (duplicate id; servers word it
+            # differently), so ask whether our id exists rather than trusting the error.
+            if await self.message_exists(mid):
                 return mid
             raise
         return mid
+
+    async def message_exists(self, mid: str) -> bool:
+        try:
+            await self.call("chat.getMessage", lambda rc: rc.call_api_get("chat.getMessage", msgId=_q(mid)))
+        except ActionRefused:
+            return False
+        return True
 
     async def delete_message(self, rid: str, mid: str) -> None:
         await self.call("chat.delete", lambda rc: rc.chat_delete(rid, mid))

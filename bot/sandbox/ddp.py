@@ -316,31 +316,33 @@ def _send_message(session: DDPSession, params: list[Any]) -> Any:
     uid = _uid(session)
     limits = session.limits
     if limits.ddp_enabled and not ws.has_permission(uid, "send-many-messages"):
+        # RateLimiter.limitMethod('sendMessage', 5, 1000) is a DDPRateLimiter rule (RC-SENDMSG).
         decision = session.limiter.hit(
             ("sendMessage", uid), limits.send_message_calls, limits.send_message_window
         )
         if not decision.allowed:
-            wait = decision.time_to_reset_ms(ws.clock())
-            raise MeteorError(
-                "error-too-many-requests",
-                f"Error, too many requests. Please slow down. You must wait {math.ceil(wait / 1000)} seconds "
-                "before trying this endpoint again.",
-                {"timeToReset": wait, "seconds": math.ceil(wait / 1000)},
-            )
-    if not body.get("rid"):
-        raise MeteorError("error-invalid-room", "Invalid room", {"method": "sendMessage"})
-    return ws.send_message(
-        uid,
-        str(body["rid"]),
-        str(body.get("msg") or ""),
-        mid=body.get("_id"),
-        tmid=body.get("tmid"),
-        tshow=body.get("tshow"),
-        alias=body.get("alias"),
-        emoji=body.get("emoji"),
-        avatar=body.get("avatar"),
-        attachments=body.get("attachments"),
-    )
+            raise too_many_requests(decision.time_to_reset_ms(ws.clock()))
+    if body.get("t") and body.get("t") != "e2e":
+        raise MeteorError(500, "Internal server error")  # a plain Error thrown inside a method
+    try:
+        return ws.send_message(
+            uid,
+            str(body.get("rid") or ""),
+            str(body.get("msg") or ""),
+            mid=body.get("_id"),
+            tmid=body.get("tmid"),
+            tshow=body.get("tshow"),
+            alias=body.get("alias"),
+            emoji=body.get("emoji"),
+            avatar=body.get("avatar"),
+            attachments=body.get("attachments"),
+        )
+    except MeteorError as exc:
+        # The method rethrows only these; every other failure resolves with no result and the
+        # sender learns about it from the ephemeral message alone (RC-SENDMSG).
+        if exc.error in ("error-not-allowed", "restricted-workspace"):
+            raise MeteorError(exc.error, exc.reason, {"method": "sendMessage"}) from exc
+        return None
 
 
 def _update_message(session: DDPSession, params: list[Any]) -> Any:
@@ -447,7 +449,7 @@ _METHODS: dict[str, Callable[[DDPSession, list[Any]], Any]] = {
 class _Connection:
     ws: web.WebSocketResponse
     request: web.Request
-    queue: asyncio.Queue[str | tuple[int, str]]
+    queue: asyncio.Queue[str | bytes | tuple[int, str]]
     session: DDPSession | None = None
 
 
@@ -535,9 +537,17 @@ class DDPServer:
                 await conn.ws.close(code=item[0], message=item[1].encode())
                 return
             try:
-                await conn.ws.send_str(item)
+                if isinstance(item, bytes):
+                    await conn.ws.send_bytes(item)
+                else:
+                    await conn.ws.send_str(item)
             except (ConnectionError, RuntimeError):
                 return
+
+    def inject(self, data: str | bytes) -> None:
+        """Send raw data to every client, as a broken server or proxy might (a fault for tests)."""
+        for conn in self.connections:
+            conn.queue.put_nowait(data)
 
     async def drop_all(self) -> None:
         """Abort every TCP connection: no close frame, the client sees an abnormal closure."""

@@ -20,6 +20,8 @@ class FailRule:
     body: str | dict[str, Any] | None
     content_type: str | None
     times: int
+    # For an injected 429: when the (imaginary) window resets, in clock seconds from now.
+    retry_after: float = 1.0
 
 
 @dataclass
@@ -46,13 +48,14 @@ class Faults:
             headers = {
                 "X-RateLimit-Limit": "10",
                 "X-RateLimit-Remaining": "0",
-                "X-RateLimit-Reset": str(math.ceil((self.clock() + 60) * 1000)),
+                "X-RateLimit-Reset": str(math.ceil((self.clock() + rule.retry_after) * 1000)),
             }
             if body is None:
+                seconds = math.ceil(rule.retry_after)
                 body = {
                     "success": False,
-                    "error": "Error, too many requests. Please slow down. You must wait 60 seconds before "
-                    "trying this endpoint again. [error-too-many-requests]",
+                    "error": f"Error, too many requests. Please slow down. You must wait {seconds} seconds "
+                    "before trying this endpoint again. [error-too-many-requests]",
                     "errorType": "error-too-many-requests",
                 }
         elif body is None:

@@ -21,7 +21,7 @@ from bot.sandbox.ratelimit import FixedWindowLimiter, RateLimits
 from bot.sandbox.wire import from_iso, ms, to_rest
 from bot.sandbox.workspace import Doc, User, Workspace
 
-__all__ = ["RestApi"]
+__all__ = ["ROUTES", "RestApi", "Route"]
 
 
 @dataclass
@@ -47,20 +47,9 @@ class Route:
     auth: bool = True
     # /login and /logout answer with "status" instead of "success" (C.0).
     success_flag: bool = True
-
-
-_ROUTES: list[Route] = []
-
-
-def route(
-    method: str, *names: str, auth: bool = True, success_flag: bool = True
-) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        for name in names:
-            _ROUTES.append(Route(method, name, handler, auth, success_flag))
-        return handler
-
-    return register
+    # Body keys the server's ajv validator accepts (rest-typings, additionalProperties: false);
+    # None where we do not know the route to be that strict.
+    body_keys: frozenset[str] | None = None
 
 
 # ---------------------------------------------------------------- parameter helpers
@@ -119,7 +108,7 @@ class RestApi:
         self.limits = limits
         self.limiter = limiter
         self.version = version
-        self._routes = {(r.method, r.name): r for r in _ROUTES}
+        self._routes = {(r.method, r.name): r for r in ROUTES}
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/api/info", self.info)
@@ -156,6 +145,8 @@ class RestApi:
                 return web.json_response(too_many_requests_body(seconds), status=429, headers=headers)
         call = Call(request, params, user)
         try:
+            if found.body_keys is not None and set(params) - found.body_keys:
+                raise MeteorError("invalid-params", "must NOT have additional properties")
             result = found.handler(self, call)
         except MeteorError as exc:
             return web.json_response(to_rest(exc.rest_body()), status=400, headers=headers)
@@ -279,7 +270,6 @@ def too_many_requests_body(seconds: int) -> dict[str, Any]:
 # ---------------------------------------------------------------- authentication
 
 
-@route("POST", "login", auth=False, success_flag=False)
 def login(api: RestApi, call: Call) -> dict[str, Any]:
     p = call.params
     try:
@@ -304,7 +294,6 @@ def login(api: RestApi, call: Call) -> dict[str, Any]:
     return {"status": "success", "data": {"userId": user.id, "authToken": token, "me": api.me_doc(user)}}
 
 
-@route("POST", "logout", success_flag=False)
 def logout(api: RestApi, call: Call) -> dict[str, Any]:
     assert call.user is not None and call.request is not None
     token = call.request.headers.get("X-Auth-Token", "")
@@ -313,7 +302,6 @@ def logout(api: RestApi, call: Call) -> dict[str, Any]:
     return {"status": "success", "data": {"message": "You've been logged out!"}}
 
 
-@route("GET", "me")
 def me(api: RestApi, call: Call) -> dict[str, Any]:
     assert call.user is not None
     return api.me_doc(call.user)
@@ -339,14 +327,20 @@ def resolve_post_target(api: RestApi, call: Call) -> Doc:
     return room
 
 
-@route("POST", "chat.postMessage")
 def chat_post_message(api: RestApi, call: Call) -> dict[str, Any]:
-    room = resolve_post_target(api, call)
     p = call.params
+    # The route checks sizes itself and answers a bare failure code (RC-CHAT 7.x).
+    max_size = api.ws.setting("Message_MaxAllowedSize") or 0
+    texts = [p.get("text") or ""] + [
+        a.get("text") or "" for a in p.get("attachments") or [] if isinstance(a, dict)
+    ]
+    if any(len(str(t)) > max_size for t in texts):
+        raise RestFailure.failure("error-message-size-exceeded")
+    room = resolve_post_target(api, call)
     message = api.ws.send_message(
         call.uid,
         room["_id"],
-        str(p.get("text") or p.get("msg") or ""),
+        str(p.get("text") or ""),
         tmid=p.get("tmid"),
         tshow=p.get("tshow"),
         alias=p.get("alias"),
@@ -358,16 +352,16 @@ def chat_post_message(api: RestApi, call: Call) -> dict[str, Any]:
     return {"ts": ms(message["ts"]), "channel": room.get("name") or room["_id"], "message": message}
 
 
-@route("POST", "chat.sendMessage")
 def chat_send_message(api: RestApi, call: Call) -> dict[str, Any]:
     required(call, "message")
     body = call.params["message"]
     if not isinstance(body, dict):
         raise invalid_params("message")
+    if body.get("t") and body.get("t") != "e2e":
+        # A plain Error on the server: a bare failure text.
+        raise RestFailure.failure("Cannot send system messages using 'chat.sendMessage'")
     if not body.get("rid"):
-        raise MeteorError("error-invalid-params", "The 'rid' property on the message object is missing.")
-    if body.get("t"):
-        raise MeteorError("error-invalid-params", "Invalid message type")
+        raise RestFailure.failure("The 'rid' property on the message object is missing.")
     message = api.ws.send_message(
         call.uid,
         str(body["rid"]),
@@ -383,7 +377,6 @@ def chat_send_message(api: RestApi, call: Call) -> dict[str, Any]:
     return {"message": message}
 
 
-@route("POST", "chat.update")
 def chat_update(api: RestApi, call: Call) -> dict[str, Any]:
     required(call, "roomId", "msgId", "text")
     message = api.message_or_failure(str(call.params["msgId"]))
@@ -392,7 +385,6 @@ def chat_update(api: RestApi, call: Call) -> dict[str, Any]:
     return {"message": api.ws.update_message(call.uid, message["_id"], str(call.params["text"]))}
 
 
-@route("POST", "chat.delete")
 def chat_delete(api: RestApi, call: Call) -> dict[str, Any]:
     required(call, "msgId", "roomId")
     message = api.message_or_failure(str(call.params["msgId"]))
@@ -405,7 +397,10 @@ def chat_delete(api: RestApi, call: Call) -> dict[str, Any]:
         and author["_id"] != call.uid
         and not api.ws.has_permission(call.uid, "force-delete-message", message["rid"])
     ):
-        raise RestFailure.failure("Unauthorized to delete message as another user")
+        raise RestFailure.failure(
+            'Unauthorized. You must have the permission "force-delete-message" '
+            "to delete other's message as them."
+        )
     api.ws.delete_message(call.uid, message["_id"])
     return {
         "_id": message["_id"],
@@ -414,29 +409,28 @@ def chat_delete(api: RestApi, call: Call) -> dict[str, Any]:
     }
 
 
-@route("GET", "chat.getMessage")
 def chat_get_message(api: RestApi, call: Call) -> dict[str, Any]:
     if not call.params.get("msgId"):
         raise RestFailure.failure('The "msgId" query parameter must be provided.')
     return {"message": api.ws.get_message(call.uid, str(call.params["msgId"]))}
 
 
-@route("GET", "chat.syncMessages")
 def chat_sync_messages(api: RestApi, call: Call) -> dict[str, Any]:
     rid = call.params.get("roomId")
     if not rid:
-        raise MeteorError("error-roomId-param-not-provided", 'The required "roomId" query param is missing.')
+        raise MeteorError("error-param-required", 'The required "roomId" query param is missing')
     if not call.params.get("lastUpdate"):
+        # The cursor form (next/previous + type) is not modelled; lastUpdate is required here.
+        raise MeteorError("error-param-required", 'The "type" or "lastUpdate" parameters must be provided')
+    last = from_iso(str(call.params["lastUpdate"]))
+    if last is None:
         raise MeteorError(
-            "error-lastUpdate-param-not-provided", 'The required "lastUpdate" query param is missing.'
+            "error-lastUpdate-param-invalid", 'The "lastUpdate" query parameter must be a valid date'
         )
-    last = as_date(call.params["lastUpdate"], "error-lastUpdate-param-invalid", "lastUpdate")
-    assert last is not None
     updated, deleted = api.ws.sync_messages(call.uid, str(rid), last)
     return {"result": {"updated": updated, "deleted": deleted}}
 
 
-@route("POST", "chat.pinMessage")
 def chat_pin_message(api: RestApi, call: Call) -> dict[str, Any]:
     mid = call.params.get("messageId")
     if not mid:
@@ -448,7 +442,6 @@ def chat_pin_message(api: RestApi, call: Call) -> dict[str, Any]:
     return {"message": api.ws.pin_message(call.uid, str(mid))}
 
 
-@route("POST", "chat.unPinMessage")
 def chat_unpin_message(api: RestApi, call: Call) -> dict[str, Any]:
     mid = call.params.get("messageId")
     if not mid:
@@ -461,7 +454,6 @@ def chat_unpin_message(api: RestApi, call: Call) -> dict[str, Any]:
     return {}
 
 
-@route("POST", "chat.react")
 def chat_react(api: RestApi, call: Call) -> dict[str, Any]:
     mid = call.params.get("messageId")
     if not mid:
@@ -478,7 +470,6 @@ def chat_react(api: RestApi, call: Call) -> dict[str, Any]:
     return {}
 
 
-@route("GET", "chat.getPinnedMessages")
 def chat_get_pinned_messages(api: RestApi, call: Call) -> dict[str, Any]:
     rid = call.params.get("roomId")
     if not rid:
@@ -494,11 +485,12 @@ def chat_get_pinned_messages(api: RestApi, call: Call) -> dict[str, Any]:
     return page(pinned, call, "messages")
 
 
-@route("POST", "chat.reportMessage")
 def chat_report_message(api: RestApi, call: Call) -> dict[str, Any]:
     mid, description = call.params.get("messageId"), call.params.get("description")
-    if not mid or not description:
-        raise RestFailure.failure('The required "messageId" or "description" param is missing.')
+    if not mid:
+        raise RestFailure.failure('The required "messageId" param is missing.')
+    if not description:
+        raise RestFailure.failure('The required "description" param is missing.')
     api.ws.report_message(call.uid, str(mid), str(description))
     return {}
 
@@ -518,7 +510,6 @@ def history_params(call: Call) -> dict[str, Any]:
     }
 
 
-@route("GET", "channels.history")
 def channels_history(api: RestApi, call: Call) -> dict[str, Any]:
     room = api.channel_by_id_or_name(call)
     if not api.ws.can_access_room(call.uid, room):
@@ -526,13 +517,11 @@ def channels_history(api: RestApi, call: Call) -> dict[str, Any]:
     return {"messages": api.ws.history(room["_id"], **history_params(call))}
 
 
-@route("GET", "groups.history")
 def groups_history(api: RestApi, call: Call) -> dict[str, Any]:
     room = api.group_by_id_or_name(call)
     return {"messages": api.ws.history(room["_id"], **history_params(call))}
 
 
-@route("GET", "dm.history", "im.history")
 def dm_history(api: RestApi, call: Call) -> dict[str, Any]:
     rid = call.params.get("roomId")
     if not rid:
@@ -548,7 +537,6 @@ def dm_history(api: RestApi, call: Call) -> dict[str, Any]:
     return {"messages": api.ws.history(room["_id"], **history_params(call))}
 
 
-@route("POST", "dm.create", "im.create")
 def dm_create(api: RestApi, call: Call) -> dict[str, Any]:
     username, usernames = call.params.get("username"), call.params.get("usernames")
     if username:
@@ -561,7 +549,6 @@ def dm_create(api: RestApi, call: Call) -> dict[str, Any]:
     return {"room": {**room, "rid": room["_id"]}}
 
 
-@route("GET", "rooms.info")
 def rooms_info(api: RestApi, call: Call) -> dict[str, Any]:
     room = api.room_by_id_or_name(call)
     if not api.ws.can_access_room(call.uid, room):
@@ -570,7 +557,6 @@ def rooms_info(api: RestApi, call: Call) -> dict[str, Any]:
     return {"room": room}
 
 
-@route("GET", "rooms.get")
 def rooms_get(api: RestApi, call: Call) -> dict[str, Any]:
     since = as_date(call.params.get("updatedSince"), "error-updatedSince-param-invalid", "updatedSince")
     rooms = [api.ws.rooms[s["rid"]] for s in api.ws.subscriptions_of(call.uid)]
@@ -579,7 +565,6 @@ def rooms_get(api: RestApi, call: Call) -> dict[str, Any]:
     return {"update": rooms, "remove": []}
 
 
-@route("GET", "subscriptions.get")
 def subscriptions_get(api: RestApi, call: Call) -> dict[str, Any]:
     since = as_date(call.params.get("updatedSince"), "error-updatedSince-param-invalid", "updatedSince")
     subs = api.ws.subscriptions_of(call.uid)
@@ -588,13 +573,11 @@ def subscriptions_get(api: RestApi, call: Call) -> dict[str, Any]:
     return {"update": subs, "remove": []}
 
 
-@route("POST", "channels.join")
 def channels_join(api: RestApi, call: Call) -> dict[str, Any]:
     room = api.channel_by_id_or_name(call)
     return {"channel": api.ws.join_room(call.uid, room["_id"], call.params.get("joinCode"))}
 
 
-@route("GET", "channels.list")
 def channels_list(api: RestApi, call: Call) -> dict[str, Any]:
     if not api.ws.has_permission(call.uid, "view-c-room"):
         raise RestFailure.unauthorized()
@@ -602,7 +585,6 @@ def channels_list(api: RestApi, call: Call) -> dict[str, Any]:
     return page(channels, call, "channels")
 
 
-@route("POST", "rooms.saveRoomSettings")
 def rooms_save_room_settings(api: RestApi, call: Call) -> dict[str, Any]:
     required(call, "rid")
     rid = str(call.params["rid"])
@@ -611,7 +593,6 @@ def rooms_save_room_settings(api: RestApi, call: Call) -> dict[str, Any]:
     return {"rid": rid}
 
 
-@route("POST", "channels.setAnnouncement")
 def channels_set_announcement(api: RestApi, call: Call) -> dict[str, Any]:
     required(call, "roomId")
     if call.params.get("announcement") is None:
@@ -621,7 +602,6 @@ def channels_set_announcement(api: RestApi, call: Call) -> dict[str, Any]:
     return {"announcement": call.params["announcement"]}
 
 
-@route("POST", "groups.setAnnouncement")
 def groups_set_announcement(api: RestApi, call: Call) -> dict[str, Any]:
     required(call, "roomId")
     if call.params.get("announcement") is None:
@@ -631,7 +611,6 @@ def groups_set_announcement(api: RestApi, call: Call) -> dict[str, Any]:
     return {"announcement": call.params["announcement"]}
 
 
-@route("POST", "rooms.cleanHistory")
 def rooms_clean_history(api: RestApi, call: Call) -> dict[str, Any]:
     room = api.room_by_id_or_name(call)
     p = call.params
@@ -668,12 +647,10 @@ def _add_moderator(api: RestApi, call: Call, room: Doc) -> dict[str, Any]:
     return {}
 
 
-@route("POST", "channels.addModerator")
 def channels_add_moderator(api: RestApi, call: Call) -> dict[str, Any]:
     return _add_moderator(api, call, api.channel_by_id_or_name(call))
 
 
-@route("POST", "groups.addModerator")
 def groups_add_moderator(api: RestApi, call: Call) -> dict[str, Any]:
     return _add_moderator(api, call, api.group_by_id_or_name(call))
 
@@ -687,7 +664,6 @@ def _room_roles(api: RestApi, room: Doc) -> dict[str, Any]:
     return {"roles": roles}
 
 
-@route("GET", "channels.roles")
 def channels_roles(api: RestApi, call: Call) -> dict[str, Any]:
     room = api.channel_by_id_or_name(call)
     if not api.ws.can_access_room(call.uid, room):
@@ -695,7 +671,6 @@ def channels_roles(api: RestApi, call: Call) -> dict[str, Any]:
     return _room_roles(api, room)
 
 
-@route("GET", "groups.roles")
 def groups_roles(api: RestApi, call: Call) -> dict[str, Any]:
     return _room_roles(api, api.group_by_id_or_name(call))
 
@@ -703,7 +678,6 @@ def groups_roles(api: RestApi, call: Call) -> dict[str, Any]:
 # ---------------------------------------------------------------- users, settings, permissions
 
 
-@route("GET", "users.info")
 def users_info(api: RestApi, call: Call) -> dict[str, Any]:
     uid, username = call.params.get("userId"), call.params.get("username")
     if not uid and not username:
@@ -717,7 +691,6 @@ def users_info(api: RestApi, call: Call) -> dict[str, Any]:
     return {"user": api.user_public(user, full=full)}
 
 
-@route("GET", "users.list")
 def users_list(api: RestApi, call: Call) -> dict[str, Any]:
     if not api.ws.has_permission(call.uid, "view-d-room"):
         raise RestFailure.unauthorized()
@@ -726,7 +699,6 @@ def users_list(api: RestApi, call: Call) -> dict[str, Any]:
     return page(users, call, "users")
 
 
-@route("POST", "users.setActiveStatus")
 def users_set_active_status(api: RestApi, call: Call) -> dict[str, Any]:
     if not api.ws.has_permission(call.uid, "edit-other-user-active-status"):
         raise RestFailure(403, {"success": False, "error": "unauthorized"})
@@ -737,7 +709,6 @@ def users_set_active_status(api: RestApi, call: Call) -> dict[str, Any]:
     return {"user": {"_id": user.id, "active": user.active}}
 
 
-@route("GET", "settings.public", auth=False)
 def settings_public(api: RestApi, call: Call) -> dict[str, Any]:
     wanted = [s for s in str(call.params.get("_id") or "").split(",") if s]
     settings = [
@@ -748,7 +719,6 @@ def settings_public(api: RestApi, call: Call) -> dict[str, Any]:
     return page(settings, call, "settings")
 
 
-@route("GET", "permissions.listAll")
 def permissions_list_all(api: RestApi, call: Call) -> dict[str, Any]:
     since = as_date(call.params.get("updatedSince"), "error-updatedSince-param-invalid", "updatedSince")
     perms = list(api.ws.permissions.values())
@@ -757,12 +727,10 @@ def permissions_list_all(api: RestApi, call: Call) -> dict[str, Any]:
     return {"update": perms, "remove": []}
 
 
-@route("GET", "roles.list")
 def roles_list(api: RestApi, call: Call) -> dict[str, Any]:
     return {"roles": list(api.ws.roles.values())}
 
 
-@route("GET", "commands.list")
 def commands_list(api: RestApi, call: Call) -> dict[str, Any]:
     return page(list(api.ws.commands), call, "commands")
 
@@ -770,7 +738,6 @@ def commands_list(api: RestApi, call: Call) -> dict[str, Any]:
 # ---------------------------------------------------------------- moderation console
 
 
-@route("POST", "moderation.reportUser")
 def moderation_report_user(api: RestApi, call: Call) -> dict[str, Any]:
     required(call, "userId", "description")
     if str(call.params["userId"]) not in api.ws.users:
@@ -779,7 +746,6 @@ def moderation_report_user(api: RestApi, call: Call) -> dict[str, Any]:
     return {}
 
 
-@route("GET", "moderation.reportsByUsers")
 def moderation_reports_by_users(api: RestApi, call: Call) -> dict[str, Any]:
     if not api.ws.has_permission(call.uid, "view-moderation-console"):
         raise RestFailure.unauthorized()
@@ -788,7 +754,6 @@ def moderation_reports_by_users(api: RestApi, call: Call) -> dict[str, Any]:
     return page(api.ws.reports_by_users(latest, oldest), call, "reports")
 
 
-@route("POST", "moderation.dismissReports")
 def moderation_dismiss_reports(api: RestApi, call: Call) -> dict[str, Any]:
     if not api.ws.has_permission(call.uid, "manage-moderation-actions"):
         raise RestFailure.unauthorized()
@@ -805,3 +770,67 @@ def moderation_dismiss_reports(api: RestApi, call: Call) -> dict[str, Any]:
     if not hidden:
         raise RestFailure.failure("no-reports-found")
     return {}
+
+
+def _keys(names: str) -> frozenset[str]:
+    return frozenset(names.split())
+
+
+# The whole REST surface in one table: method, route, handler and what dispatch() enforces.
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "login", login, auth=False, success_flag=False),
+    Route("POST", "logout", logout, success_flag=False),
+    Route("GET", "me", me),
+    Route(
+        "POST",
+        "chat.postMessage",
+        chat_post_message,
+        body_keys=_keys(
+            "roomId channel text alias emoji avatar attachments tmid tshow customFields parseUrls"
+        ),
+    ),
+    Route("POST", "chat.sendMessage", chat_send_message, body_keys=_keys("message previewUrls")),
+    Route(
+        "POST",
+        "chat.update",
+        chat_update,
+        body_keys=_keys("roomId msgId text previewUrls customFields content"),
+    ),
+    Route("POST", "chat.delete", chat_delete, body_keys=_keys("roomId msgId asUser")),
+    Route("GET", "chat.getMessage", chat_get_message),
+    Route("GET", "chat.syncMessages", chat_sync_messages),
+    Route("POST", "chat.pinMessage", chat_pin_message, body_keys=_keys("messageId")),
+    Route("POST", "chat.unPinMessage", chat_unpin_message, body_keys=_keys("messageId")),
+    Route("POST", "chat.react", chat_react, body_keys=_keys("messageId emoji reaction shouldReact")),
+    Route("GET", "chat.getPinnedMessages", chat_get_pinned_messages),
+    Route("POST", "chat.reportMessage", chat_report_message, body_keys=_keys("messageId description")),
+    Route("GET", "channels.history", channels_history),
+    Route("GET", "groups.history", groups_history),
+    Route("GET", "dm.history", dm_history),
+    Route("GET", "im.history", dm_history),
+    Route("POST", "dm.create", dm_create, body_keys=_keys("username usernames excludeSelf")),
+    Route("POST", "im.create", dm_create, body_keys=_keys("username usernames excludeSelf")),
+    Route("GET", "rooms.info", rooms_info),
+    Route("GET", "rooms.get", rooms_get),
+    Route("GET", "subscriptions.get", subscriptions_get),
+    Route("POST", "channels.join", channels_join),
+    Route("GET", "channels.list", channels_list),
+    Route("POST", "rooms.saveRoomSettings", rooms_save_room_settings),
+    Route("POST", "channels.setAnnouncement", channels_set_announcement),
+    Route("POST", "groups.setAnnouncement", groups_set_announcement),
+    Route("POST", "rooms.cleanHistory", rooms_clean_history),
+    Route("POST", "channels.addModerator", channels_add_moderator),
+    Route("POST", "groups.addModerator", groups_add_moderator),
+    Route("GET", "channels.roles", channels_roles),
+    Route("GET", "groups.roles", groups_roles),
+    Route("GET", "users.info", users_info),
+    Route("GET", "users.list", users_list),
+    Route("POST", "users.setActiveStatus", users_set_active_status),
+    Route("GET", "settings.public", settings_public, auth=False),
+    Route("GET", "permissions.listAll", permissions_list_all),
+    Route("GET", "roles.list", roles_list),
+    Route("GET", "commands.list", commands_list),
+    Route("POST", "moderation.reportUser", moderation_report_user),
+    Route("GET", "moderation.reportsByUsers", moderation_reports_by_users),
+    Route("POST", "moderation.dismissReports", moderation_dismiss_reports),
+)

@@ -27,6 +27,13 @@ __all__ = ["Sandbox", "serve"]
 
 
 class Sandbox:
+    """A seeded simulated workspace with fault injection.
+
+    ``clock`` (seconds) drives timestamps, token expiry and every rate-limit window, so tests
+    can use tiny windows without sleeping; ``ping_interval``/``ping_timeout`` (real seconds)
+    are the DDP heartbeat; ``version`` is what ``/api/info`` reports.
+    """
+
     def __init__(
         self,
         clock: Callable[[], float] = time.time,
@@ -66,9 +73,7 @@ class Sandbox:
         site = web.TCPSite(runner, host, port)
         await site.start()
         self._runner = runner
-        server = site._server
-        assert isinstance(server, asyncio.Server)
-        self._host, self._port = host, server.sockets[0].getsockname()[1]
+        self._host, self._port = host, int(runner.addresses[0][1])
         self.url = f"http://{self._host}:{self._port}"
         self.workspace.set_setting("Site_Url", self.url)
         return self.url
@@ -149,6 +154,10 @@ class Sandbox:
     async def drop_connections(self) -> None:
         await self._ddp.drop_all()
 
+    def inject_frame(self, data: str | bytes) -> None:
+        """Send ``data`` as-is to every DDP client: malformed, truncated or binary frames."""
+        self._ddp.inject(data)
+
     def refuse_connections(self, refuse: bool) -> None:
         self.faults.refusing = refuse
 
@@ -162,8 +171,17 @@ class Sandbox:
         body: str | dict[str, Any] | None = None,
         content_type: str | None = None,
         times: int = 1,
+        *,
+        retry_after: float = 1.0,
     ) -> None:
-        self.faults.rules.append(FailRule(path_suffix, status, body, content_type, times))
+        """Answer the next ``times`` requests whose path ends with ``path_suffix`` with ``status``.
+
+        ``body`` is a JSON object or raw text (sent with ``content_type``); without it the body
+        is Rocket.Chat's for that status. An injected 429 carries ``X-RateLimit-*`` headers with
+        the reset ``retry_after`` clock seconds ahead (a one-off fault has no real window; a
+        short default keeps tests fast — pass 60 for Rocket.Chat's default window).
+        """
+        self.faults.rules.append(FailRule(path_suffix, status, body, content_type, times, retry_after))
 
 
 async def serve(port: int, out: TextIO) -> None:

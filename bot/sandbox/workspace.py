@@ -106,6 +106,7 @@ _COMMANDS: list[tuple[str, str, str]] = [
 _MENTION = re.compile(r"(?:^|\s|>)@([0-9a-zA-Z\-_.]+)")
 _CHANNEL = re.compile(r"(?:^|\s|>)#([0-9a-zA-Z\-_.]+)")
 _TOKEN_LIFETIME = timedelta(days=90)
+_PIN = {"method": "pinMessage", "action": "Message_pinning"}
 
 
 @dataclass(frozen=True)
@@ -384,7 +385,14 @@ class Workspace:
             self._subscribe(room, self.users[uid], roles=roles, notify=False)
         return room
 
-    def _subscribe(self, room: Doc, user: User, roles: list[str] | None = None, notify: bool = True) -> Doc:
+    def _subscribe(
+        self,
+        room: Doc,
+        user: User,
+        roles: list[str] | None = None,
+        notify: bool = True,
+        name: str | None = None,
+    ) -> Doc:
         now = self.now()
         sub: Doc = {
             "_id": self.ids.id(),
@@ -395,8 +403,9 @@ class Workspace:
             "groupMentions": 0,
             "ts": now,
             "rid": room["_id"],
-            "name": room.get("name", ""),
-            "fname": room.get("fname", room.get("name", "")),
+            # A DM subscription is named after the other member.
+            "name": name or room.get("name", ""),
+            "fname": name or room.get("fname", room.get("name", "")),
             "t": room["t"],
             "u": {"_id": user.id, "username": user.username, "name": user.name},
             "ls": now,
@@ -458,16 +467,14 @@ class Workspace:
                 "usernames": [self.users[m].username for m in members],
                 "uids": members,
                 "msgs": 0,
-                "usersCount": len(members),
+                "usersCount": 0,  # counted by _subscribe
                 "ts": now,
                 "_updatedAt": now,
             }
             self.rooms[rid] = room
             for member in members:
-                other_name = next((self.users[m].username for m in members if m != member), "")
-                sub = self._subscribe(room, self.users[member], notify=True)
-                sub["name"] = sub["fname"] = other_name or self.users[member].username
-            room["usersCount"] = len(members)
+                others_names = ", ".join(self.users[m].username for m in members if m != member)
+                self._subscribe(room, self.users[member], name=others_names or self.users[member].username)
         return room
 
     def save_room_settings(self, uid: str, rid: str, changes: dict[str, Any]) -> None:
@@ -584,22 +591,7 @@ class Workspace:
             if name in ("all", "here"):
                 permission = "mention-all" if name == "all" else "mention-here"
                 if not self.has_permission(uid, permission, rid):
-                    self._emit(
-                        UserNotify(
-                            uid,
-                            "message",
-                            [
-                                {
-                                    "_id": self.ids.id(),
-                                    "rid": rid,
-                                    "ts": self.now(),
-                                    "msg": "Notify all in this room not allowed",
-                                    "u": {"_id": "rocket.cat", "username": "rocket.cat"},
-                                    "private": True,
-                                }
-                            ],
-                        )
-                    )
+                    # send_message() tells the sender with an ephemeral message (RC-ATALL).
                     raise MeteorError("error-action-not-allowed", "Notify all in this room not allowed")
                 mentions.append({"_id": name, "username": name})
                 continue
@@ -629,7 +621,42 @@ class Workspace:
         avatar: str | None = None,
         attachments: list[Doc] | None = None,
     ) -> Doc:
-        """sendMessage / executeSendMessage (C.1, RC-SENDMSG)."""
+        """sendMessage / executeSendMessage (C.1, RC-SENDMSG).
+
+        Like the server, a failure is also reported to the sender as an ephemeral message on
+        ``<uid>/message``."""
+        try:
+            return self._send_message(uid, rid, text, tmid, tshow, mid, alias, emoji, avatar, attachments)
+        except MeteorError as exc:
+            self._ephemeral(uid, rid, exc.reason or str(exc.error))
+            raise
+
+    def _ephemeral(self, uid: str, rid: str, text: str) -> None:
+        notice = {
+            "_id": self.ids.id(),
+            "rid": rid,
+            "ts": self.now(),
+            "msg": text,
+            "u": {"_id": "rocket.cat", "username": "rocket.cat"},
+            "private": True,
+        }
+        self._emit(UserNotify(uid, "message", [notice]))
+
+    def _send_message(
+        self,
+        uid: str,
+        rid: str,
+        text: str,
+        tmid: str | None,
+        tshow: bool | None,
+        mid: str | None,
+        alias: str | None,
+        emoji: str | None,
+        avatar: str | None,
+        attachments: list[Doc] | None,
+    ) -> Doc:
+        if tshow and not tmid:
+            raise MeteorError("invalid-params", "tshow provided but missing tmid", {"method": "sendMessage"})
         user = self.require_user(uid, "sendMessage")
         room = self.rooms.get(rid)
         if room is None:
@@ -643,11 +670,14 @@ class Workspace:
             raise MeteorError("error-message-size-exceeded", "Message size exceeds Message_MaxAllowedSize")
         if (alias or avatar or emoji) and not self.has_permission(uid, "message-impersonate", rid):
             raise MeteorError("error-action-not-allowed", "Not allowed", {"method": "sendMessage"})
-        if mid is not None and (mid in self.messages or mid in self.trash):
+        if mid is not None and mid in self.messages:
+            # Mongo's duplicate-key error on insert (exact server text UNCONFIRMED).
             raise MeteorError("error-duplicate-id", "Message with this id already exists")
         parent: Doc | None = None
         if tmid:
             parent = self.messages.get(tmid)
+            if parent is not None and parent.get("tmid"):
+                parent = self.messages.get(parent["tmid"])  # no nested threads: attach to the root
             if parent is None or parent["rid"] != rid:
                 raise MeteorError("error-invalid-message", "Invalid message", {"method": "sendMessage"})
         mentions, channels = self._mentions(text, uid, rid)
@@ -786,6 +816,8 @@ class Workspace:
         return message
 
     def _after_removal(self, message: Doc, now: datetime) -> None:
+        room = self.rooms[message["rid"]]
+        room["msgs"] = max(0, room.get("msgs", 0) - 1)
         tmid = message.get("tmid")
         parent = self.messages.get(tmid) if tmid else None
         if parent is not None and parent.get("tcount", 0) > 0:
@@ -821,33 +853,19 @@ class Workspace:
         return message
 
     def pin_message(self, uid: str, mid: str) -> Doc:
-        """pinMessage (F.1): returns the ``message_pinned`` system message, or the original if
-        it was already pinned."""
-        user = self.require_user(uid, "pinMessage")
-        if not self.setting("Message_AllowPinning"):
-            raise MeteorError(
-                "error-action-not-allowed",
-                "Message pinning not allowed",
-                {"method": "pinMessage", "action": "Message_pinning"},
-            )
+        """pinMessage (F.1, RC-PIN): returns the ``message_pinned`` system message, or the
+        original if it was already pinned. Checks in the server's order."""
         message = self.messages.get(mid)
         if message is None or not message.get("rid"):
-            raise MeteorError(
-                "error-invalid-message",
-                "Message you are pinning was not found",
-                {"method": "pinMessage", "action": "Message_pinning"},
-            )
+            raise MeteorError("error-invalid-message", "Message you are pinning was not found", dict(_PIN))
+        if not self.setting("Message_AllowPinning"):
+            raise MeteorError("error-action-not-allowed", "Message pinning not allowed", dict(_PIN))
         room = self.rooms[message["rid"]]
-        if not self.can_access_room(uid, room):
+        if not self.has_permission(uid, "pin-message", room["_id"]) or not self.can_access_room(uid, room):
             raise MeteorError("not-authorized", "Not Authorized", {"method": "pinMessage"})
-        if not self.has_permission(uid, "pin-message", room["_id"]):
-            raise MeteorError(
-                "error-action-not-allowed",
-                "Not allowed",
-                {"method": "pinMessage", "action": "Message_pinning"},
-            )
         if message.get("pinned"):
             return message
+        user = self.require_user(uid, "pinMessage")
         now = self.now()
         message.update(pinned=True, pinnedAt=now, pinnedBy={"_id": user.id, "username": user.username})
         message["_updatedAt"] = now
@@ -860,36 +878,25 @@ class Workspace:
             "ts": message["ts"],
             "attachments": copy.deepcopy(message.get("attachments", [])),
         }
-        return self._system_message("message_pinned", room, user, "", attachments=[attachment])
+        kind = "message_pinned_e2e" if message.get("t") == "e2e" else "message_pinned"
+        return self._system_message(kind, room, user, "", attachments=[attachment])
 
     def unpin_message(self, uid: str, mid: str) -> Doc:
-        """unpinMessage (F.1): like pin, but the caller must also be subscribed to the room."""
-        user = self.require_user(uid, "unpinMessage")
+        """unpinMessage (F.1, RC-PIN): the caller must also be subscribed; a message in a room
+        they are not subscribed to is reported as not found."""
+        unpin = {"method": "unpinMessage", "action": "Message_pinning"}
         if not self.setting("Message_AllowPinning"):
-            raise MeteorError(
-                "error-action-not-allowed",
-                "Message pinning not allowed",
-                {"method": "unpinMessage", "action": "Message_pinning"},
-            )
+            raise MeteorError("error-action-not-allowed", "Message pinning not allowed", unpin)
         message = self.messages.get(mid)
-        if message is None:
-            raise MeteorError(
-                "error-invalid-message",
-                "Message you are unpinning was not found",
-                {"method": "unpinMessage", "action": "Message_pinning"},
-            )
+        if message is None or (message["rid"], uid) not in self.subscriptions:
+            raise MeteorError("error-invalid-message", "Message you are unpinning was not found", unpin)
         rid = message["rid"]
         if not self.has_permission(uid, "pin-message", rid):
             raise MeteorError("not-authorized", "Not Authorized", {"method": "unpinMessage"})
-        if (rid, uid) not in self.subscriptions:
-            raise MeteorError(
-                "error-invalid-message",
-                "Message you are unpinning was not found",
-                {"method": "unpinMessage", "action": "Message_pinning"},
-            )
-        now = self.now()
-        message.update(pinned=False, pinnedAt=now, pinnedBy={"_id": user.id, "username": user.username})
-        message["_updatedAt"] = now
+        user = self.require_user(uid, "unpinMessage")
+        # pinnedAt is left as it was; pinnedBy names who unpinned (F.1).
+        message.update(pinned=False, pinnedBy={"_id": user.id, "username": user.username})
+        message["_updatedAt"] = self.now()
         self._emit_message(message)
         return message
 
@@ -928,7 +935,7 @@ class Workspace:
                 continue
             if usernames and m["u"]["username"] not in usernames:
                 continue
-            if ignore_threads and (m.get("tmid") or m.get("tcount")):
+            if ignore_threads and ("tmid" in m or "tcount" in m):
                 continue
             if ignore_discussion and m.get("drid"):
                 continue
@@ -937,11 +944,9 @@ class Workspace:
             selected.append(m)
         if limit:
             selected = selected[:limit]
-        ids = {m["_id"] for m in selected}
-        if not ignore_threads:
-            # Pruning a thread parent prunes its replies too (newer servers' default).
-            parents = {m["_id"] for m in selected if m.get("tcount")}
-            ids |= {m["_id"] for m in self.messages.values() if m.get("tmid") in parents}
+        # Without ignoreThreads, thread parents and replies are pruned like any message in the
+        # range (there is no cascade to replies outside it); with it, both are kept.
+        ids = [m["_id"] for m in selected]
         now = self.now()
         for mid in ids:
             message = self.messages.pop(mid)
@@ -949,17 +954,16 @@ class Workspace:
         room = self.rooms[rid]
         room["msgs"] = max(0, room.get("msgs", 0) - len(ids))
         ts_range = {("$gte" if inclusive else "$gt"): oldest, ("$lte" if inclusive else "$lt"): latest}
+        # notify.deleteMessageBulk as cleanRoomHistory broadcasts it; `ids` only with a limit.
         payload: Doc = {
             "rid": rid,
             "excludePinned": exclude_pinned,
             "ignoreDiscussion": ignore_discussion,
             "ts": ts_range,
             "users": usernames,
-            "ids": sorted(ids),
-            "showDeletedStatus": False,
         }
-        if files_only:
-            payload["filesOnly"] = True
+        if limit:
+            payload["ids"] = ids
         if ids:
             self._emit(RoomNotify(rid, "deleteMessageBulk", [payload]))
         return len(ids)

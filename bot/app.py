@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config import Settings
-from bot.errors import ConfigError
+from bot.errors import ConfigError, RcmodError
 from bot.ingest import Ingest
+from bot.moderation import Matcher, load_matcher
+from bot.notifier import Notifier
 from bot.realtime.backoff import exponential_backoff
 from bot.realtime.client import RealtimeClient
-from bot.realtime.events import Event
+from bot.realtime.events import Event, MessageEvent
 from bot.rest import RestClient, ServerInfo
 from bot.router import Handler, Router
 from bot.store import Store
@@ -63,6 +65,35 @@ class BotApp:
         self.ready = asyncio.Event()
         self._holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._stopping = asyncio.Event()
+        self.matcher: Matcher | None = None
+        self.notifier: Notifier | None = None
+        self.site_url = settings.server.url or ""
+        self.bot_username: str | None = None
+
+    async def _build_matcher(self) -> Matcher | None:
+        paths = self.settings.moderation.wordlists
+        if not paths:
+            log.warning("no wordlists configured: messages are watched but nothing is matched")
+            return None
+        matcher = await asyncio.to_thread(load_matcher, paths)  # CPU-heavy at 100k terms: off the loop
+        log.info("wordlists loaded from %d path(s)", len(paths))
+        return matcher
+
+    async def reload_wordlists(self) -> bool:
+        """Build a new matcher off the loop and swap it in whole; a broken list keeps the old one."""
+        try:
+            new = await self._build_matcher()
+        except ConfigError as exc:
+            log.error("wordlist reload failed, keeping the current lists: %s", exc)
+            return False
+        self.matcher = new
+        if self.store is not None:
+            self.store.append_audit(
+                actor="operator",
+                action="wordlists.reloaded",
+                targets={"paths": [str(p) for p in self.settings.moderation.wordlists]},
+            )
+        return True
 
     def readiness(self) -> Mapping[str, bool]:
         rt = self.realtime
@@ -76,6 +107,8 @@ class BotApp:
         s = self.settings
         assert s.server.url is not None  # credentials() checked it
         clock = self.extras.clock
+        # A broken wordlist is a configuration error: fail before opening anything.
+        self.matcher = await self._build_matcher()
         self.store = Store.open(s.storage.data_dir / "rcmod.sqlite3", clock=clock)
         try:
             self.store.acquire_lease(self._holder, LEASE_TTL)
@@ -101,6 +134,7 @@ class BotApp:
         try:
             await self.rest.login()
             self.server_info = await self.rest.server_info()
+            self.bot_username = str((await self.rest.me()).get("username") or "") or None
             log.info("server version %s", self.server_info.version)
             for note in self.server_info.notes:
                 log.warning("%s", note)
@@ -117,6 +151,21 @@ class BotApp:
                 **self.extras.realtime_options,
             )
             realtime = self.realtime
+            with contextlib.suppress(RcmodError):
+                site = (await self.rest.public_settings("Site_Url")).get("Site_Url")
+                if isinstance(site, str) and site.startswith("http"):
+                    self.site_url = site  # permalinks use the workspace's own address
+            self.notifier = Notifier(
+                store=self.store,
+                rest=self.rest,
+                matcher=lambda: self.matcher,
+                moderation=s.moderation,
+                site_url=lambda: self.site_url,
+                metrics=self.metrics,
+                bot_username=lambda: self.bot_username,
+                clock=clock,
+            )
+            self.router.add("notifier", (MessageEvent,), self.notifier.on_event)
             self.ingest = Ingest(
                 store=self.store,
                 rest=self.rest,
@@ -134,6 +183,7 @@ class BotApp:
             self.web = web_server
             log.info("http endpoints on %s:%d", s.http.host, port)
             tasks.append(asyncio.create_task(self._renew_lease()))
+            tasks.append(asyncio.create_task(self.notifier.run()))
             await self._consume(realtime)
         finally:
             for task in tasks:

@@ -120,6 +120,8 @@ def _run_bot(settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, app.stop)
+        # SIGHUP reloads the wordlists (built off the loop, swapped whole; a broken list keeps the old).
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(app.reload_wordlists()))
         await app.run()
 
     asyncio.run(go())

@@ -10,6 +10,7 @@ a handful of dictionary reads that we validate by hand with clear errors.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -114,8 +115,15 @@ class Message:
 
     @property
     def version(self) -> str:
-        """Identity of this revision: an edit changes `editedAt`, a reaction or preview does not."""
-        return self.edited_at.isoformat() if self.edited_at else ""
+        """Identity of this revision: an edit changes ``editedAt``, a reaction or preview does not.
+
+        A digest of the text is added because ``editedAt`` has millisecond resolution: two edits
+        in one millisecond (scripts, bridges) must still be two revisions.
+        """
+        if self.edited_at is None:
+            return ""
+        digest = zlib.crc32(self.text.encode("utf-8", "surrogatepass"))
+        return f"{self.edited_at.isoformat()}#{digest:08x}"
 
     def scannable_texts(self) -> tuple[str, ...]:
         """The text a moderator would read: the message and its attachments' titles and descriptions."""

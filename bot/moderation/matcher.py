@@ -22,6 +22,7 @@ and swap the reference. Building is pure and either returns a valid matcher or r
 
 from __future__ import annotations
 
+import bisect
 import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ __all__ = ["MAX_TOTAL_TERMS", "Candidate", "Match", "Matcher", "ScanDetail", "co
 
 MAX_TOTAL_TERMS = 1_000_000
 
-Reading = Literal["plain", "leet-punctuation", "one-as-l", "spaced"]
+Reading = Literal["plain", "at-as-a", "leet-punctuation", "one-as-l", "spaced"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,14 +107,12 @@ def _spaced_variants(run: Sequence[str]) -> list[str]:
 
 def _variant_bounds(n: int) -> list[tuple[int, int]]:
     """Slices of a run of ``n`` letters that _spaced_variants joins, in the same order: all of
-    it, and without one or two stray one-letter words at either end ("I'm", "a", "i")."""
+    it, and without up to three stray one-letter words at either end ("I'm", "a", "i")."""
     bounds = [(0, n)]
-    if n >= 3:
-        bounds += [(1, n), (0, n - 1)]
+    for stray in range(1, min(3, n - 2) + 1):
+        bounds += [(stray, n), (0, n - stray)]
     if n >= 4:
         bounds.append((1, n - 1))
-    if n >= 5:
-        bounds += [(2, n), (0, n - 2)]
     return bounds
 
 
@@ -163,22 +162,29 @@ class Matcher:
         if text.isascii():
             c = text.encode("ascii").translate(self._ascii_table).decode("ascii")
         else:
-            c = normalize.nfkc(text).translate(self._table)
-        if "  " in c:
-            c = c.replace("  ", " ").replace("  ", " ")
-            if "  " in c:
-                c = " ".join(filter(None, c.split(" ")))
+            # Non-ASCII text is collapsed here: scripts without spaces fold to " c " per character.
+            c = normalize.collapse(normalize.nfkc(text).translate(self._table))
+        # Runs of spaces ("word, word") are left in ASCII text: whole-word keys do not mind, and
+        # the gate keys (value 0) notice when a phrase or spaced-out letters could need them gone.
+        gated = False
         for _end, v in self._automaton.iter(f" {c} "):
-            if v >= self._first_active or (v == 0 and self._spaced_may_match(c)):
+            if v >= self._first_active:
                 return list(self._scan_slow(text, room, detail=False).matches)
+            gated = gated or v == 0
+        if gated and self._gated_may_match(c):
+            return list(self._scan_slow(text, room, detail=False).matches)
         if "!" in text or "@" in text or "|" in text or "1" in text:
             for reading in normalize.extra_readings(text):
-                if self._any_active(normalize.coarse(text, reading)):
+                if self._gated_may_match(normalize.coarse(text, reading)):
                     return list(self._scan_slow(text, room, detail=False).matches)
         return []
 
-    def _spaced_may_match(self, c: str) -> bool:
-        joined = _spaced_join(c.split(" "))
+    def _gated_may_match(self, c: str) -> bool:
+        """Whether ``c`` hits once single-spaced, or once spaced-out letters are joined."""
+        collapsed = normalize.collapse(c)
+        if self._any_active(collapsed):
+            return True
+        joined = _spaced_join(collapsed.split(" "))
         return joined is not None and self._any_active(f" {' '.join(joined)} ")
 
     def _any_active(self, c: str) -> bool:
@@ -196,7 +202,7 @@ class Matcher:
         yield "plain", plain, owners
         for reading in an.extra_readings:
             c2, o2 = an.coarse_with_owners(reading)
-            yield ("leet-punctuation" if reading == normalize.LEET_PUNCT_READING else "one-as-l"), c2, o2
+            yield normalize.READING_NAMES[reading], c2, o2  # type: ignore[misc]
         # Split letters: rebuild the plain reading token by token, keeping owners.
         tokens: list[tuple[str, list[int]]] = []
         start = 0
@@ -272,14 +278,21 @@ class Matcher:
                         found.append((match, reading))
                     elif detail:
                         candidates.append(Candidate(match, reading, verdict))
-        allowed = [m for m, _ in found if m.options.kind == "allow"]
+        # An allow match covers a match if it starts at or before it and ends at or after it:
+        # among the allow spans starting at or before, the furthest end decides.
+        allowed = sorted((m for m, _ in found if m.options.kind == "allow"), key=lambda a: a.start)
+        allow_starts = [a.start for a in allowed]
+        furthest: list[Match] = []
+        for a in allowed:
+            furthest.append(a if not furthest or a.end > furthest[-1].end else furthest[-1])
         matches: list[Match] = []
         for m, reading in found:
             if m.options.kind == "allow":
                 if detail:
                     candidates.append(Candidate(m, reading, "allow-list match"))
                 continue
-            cover = next((a for a in allowed if a.start <= m.start and m.end <= a.end), None)
+            i = bisect.bisect_right(allow_starts, m.start) - 1
+            cover = furthest[i] if i >= 0 and furthest[i].end >= m.end else None
             if cover is not None:
                 if detail:
                     verdict = f"suppressed: inside {cover.term!r} from allow list {cover.list!r}"
@@ -308,13 +321,14 @@ class Matcher:
 def _why_not(got: Sequence[frozenset[str]], want: Sequence[frozenset[str]], opts: NormalizeOptions) -> str:
     if len(got) == len(want):
         for g, w in zip(got, want, strict=True):
-            if not (g & w):
-                shown = "/".join(sorted(g))
-                return f"{shown!r} does not read as {'/'.join(sorted(w))!r}" + (
-                    "" if opts.leet else " (leetspeak is off for this list)"
-                )
-    if any(len(g) > 1 for g in got) or not opts.leet:
-        return "digits or symbols here are not read as letters (a number, or leetspeak is off)"
+            if g & w:
+                continue
+            shown = "/".join(sorted(g))
+            if len(g) == 1 and shown in normalize.LEET_READINGS and opts.leet:
+                return f"{shown!r} sits in a word without letters (a number), so it is not read as leetspeak"
+            if len(g) == 1 and shown in normalize.LEET_READINGS:
+                return f"{shown!r} would be leetspeak, which is off for this list"
+            return f"{shown!r} does not read as {'/'.join(sorted(w))!r}"
     return "the letters differ once normalised"
 
 
@@ -352,12 +366,18 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:
             bodies = normalize.coarse_keys(term.text)
             body = bodies[0]
             if not body:
-                raise WordlistError(file, term.line, f"term {term.written!r} has no letters or digits once normalised")
+                raise WordlistError(
+                    file, term.line, f"term {term.written!r} has no letters or digits once normalised"
+                )
             canonical = " ".join(normalize.base_fold(term.text, opts).split())
             dup = (term.prefix, term.suffix, canonical)
             if dup in first_line:
                 warnings.append(
-                    WordlistWarning(file, term.line, f"{term.written!r} duplicates line {first_line[dup]} once normalised; merged")
+                    WordlistWarning(
+                        file,
+                        term.line,
+                        f"{term.written!r} duplicates line {first_line[dup]} once normalised; merged",
+                    )
                 )
                 continue
             first_line[dup] = term.line
@@ -366,9 +386,25 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:
                 key = f"{'' if term.suffix else ' '}{variant}{'' if term.prefix else ' '}"
                 by_key.setdefault(key, []).append(entry)
             count += 1
-            if opts.separators and " " not in body and len(body) >= 2 and body.isalnum():
-                if not any(normalize._is_no_space_script(ch) for ch in body[:3]):
-                    gates.add(" " + " ".join(body[:3]) + " ")
+            words = body.split(" ")
+            if len(words) > 1:
+                # A phrase can span punctuation ("join, boaram"), which leaves two spaces. Each
+                # gap gets a gate on its longer word (likely the rarer: "  boaram", not "join  ").
+                for i in range(len(words) - 1):
+                    left, right = words[i], words[i + 1]
+                    if len(left) > len(right):
+                        gates.add(f"{'' if i == 0 and term.suffix else ' '}{left}  ")
+                    else:
+                        gates.add(f"  {right}{'' if i == len(words) - 2 and term.prefix else ' '}")
+            elif (
+                opts.separators
+                and len(body) >= 2
+                and body.isalnum()
+                and not any(normalize._is_no_space_script(ch) for ch in body[:3])
+            ):
+                # Letters split by separators ("b a d", "b. a. d"): gate on the first three.
+                gates.add(" " + " ".join(body[:3]) + " ")
+                gates.add(" " + "  ".join(body[:3]) + " ")
 
     def allow_only(entries: list[_Entry]) -> bool:
         return all(lists[e.list_index].options.kind == "allow" for e in entries)

@@ -76,15 +76,17 @@ LEET_READINGS: dict[str, frozenset[str]] = {
 LEET_PUNCT = frozenset("@$!|")
 
 # Coarse maps applied after base folding. The PLAIN reading takes ``! | @`` as word breaks
-# ("hell!", "@bob") and ``1`` as i. Two more readings only run when a cheap test says they could
-# matter: LEET_PUNCT reads ``@`` next to a letter and ``! |`` inside a word as letters ("sh!t",
-# "@ss"); ONE_AS_L reads ``1`` and ``|`` as l ("1ame").
+# ("hell!", "@bob") and ``1`` as i. Further readings only run when a cheap test says they could
+# matter: AT reads ``@`` as a ("@ss", "c@t"); LEET_PUNCT also reads ``! |`` inside a word as i
+# ("sh!t"); ONE_AS_L reads ``1`` and ``|`` as l ("1ame").
 _COARSE_COMMON = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "$": "s"}
-PLAIN, LEET_PUNCT_READING, ONE_AS_L = 0, 1, 2
+PLAIN, AT, LEET_PUNCT_READING, ONE_AS_L = 0, 1, 2, 3
+READING_NAMES = ("plain", "at-as-a", "leet-punctuation", "one-as-l")
 _COARSE = (
     str.maketrans({**_COARSE_COMMON, "1": "i", "!": " ", "|": " ", "@": " "}),
+    str.maketrans({**_COARSE_COMMON, "1": "i", "!": " ", "|": " ", "@": "a"}),
     str.maketrans({**_COARSE_COMMON, "1": "i", "!": " ", "|": " ", "@": " "}),  # after _leet_punct_sub
-    str.maketrans({**_COARSE_COMMON, "1": "l", "!": " ", "|": "l", "@": " "}),
+    str.maketrans({**_COARSE_COMMON, "1": "l", "!": " ", "|": "l", "@": "a"}),
 )
 _PUNCT_LETTER = {"!": "i", "|": "i", "@": "a"}
 _LEET_PUNCT = re.compile(r"(?<=[^\W_])[!|]+(?=[^\W_])|@(?=[^\W_])|(?<=[^\W_])@")
@@ -246,7 +248,11 @@ def _base_table(opts: NormalizeOptions) -> _FoldTable:
 @functools.cache
 def _coarse_tables() -> tuple[tuple[_FoldTable, ...], tuple[bytes, ...]]:
     """Per reading: a translate table for any text, and a byte table for ASCII text."""
-    tables = tuple(_FoldTable(lambda ch, t=t: _base_char(ch, ALL_ON).translate(t)) for t in _COARSE)
+
+    def folder(table: dict[int, str]) -> Callable[[str], str]:
+        return lambda ch: _base_char(ch, ALL_ON).translate(table)
+
+    tables = tuple(_FoldTable(folder(t)) for t in _COARSE)
     # Every ASCII character folds to exactly one ASCII character, so a byte table does it at
     # memcpy speed; it is built from the same function, so the two paths agree.
     byte_tables: list[bytes] = []
@@ -302,14 +308,15 @@ def _stream_safe(text: str) -> str:
     return pattern.sub(cut, text)
 
 
-def _collapse(c: str) -> str:
+def collapse(c: str) -> str:
+    """``c`` single-spaced and padded with one space at each end."""
     # Two rounds of replace handle ordinary text (runs up to four spaces) at C speed; a split
     # catches anything longer in one linear pass.
     if "  " in c:
         c = c.replace("  ", " ").replace("  ", " ")
         if "  " in c:
             c = " ".join(filter(None, c.split(" ")))
-    return f" {c} "
+    return f" {c.strip(' ')} "
 
 
 def nfkc(text: str) -> str:
@@ -327,16 +334,16 @@ def extra_readings(text: str) -> tuple[int, ...]:
     if not text.isascii():
         text = nfkc(text)
     n = len(text)
-    midword = one = False
+    at = bang = one = False
     if "@" in text:
         i = text.find("@")
         while i != -1:
             if (i + 1 < n and text[i + 1].isalnum()) or (i > 0 and text[i - 1].isalnum()):
-                midword = True
+                at = True
                 break
             i = text.find("@", i + 1)
     for ch in "!|":
-        if midword or ch not in text:
+        if bang or ch not in text:
             continue
         i = text.find(ch, 1)
         while i != -1:
@@ -344,7 +351,7 @@ def extra_readings(text: str) -> tuple[int, ...]:
             while j < n and text[j] in "!|":
                 j += 1
             if j < n and text[j].isalnum() and text[i - 1].isalnum():
-                midword = True
+                bang = True
                 break
             i = text.find(ch, j)
     for ch in "1|":
@@ -356,9 +363,8 @@ def extra_readings(text: str) -> tuple[int, ...]:
                 one = True
                 break
             i = text.find(ch, i + 1)
-    if midword:
-        return (LEET_PUNCT_READING, ONE_AS_L) if one else (LEET_PUNCT_READING,)
-    return (ONE_AS_L,) if one else ()
+    first = (LEET_PUNCT_READING,) if bang else (AT,) if at else ()
+    return (*first, ONE_AS_L) if one else first
 
 
 def coarse(text: str, reading: int = PLAIN) -> str:
@@ -370,7 +376,7 @@ def coarse(text: str, reading: int = PLAIN) -> str:
         c = text.encode("ascii").translate(byte_tables[reading]).decode("ascii")
     else:
         c = nfkc(text).translate(tables[reading])
-    return _collapse(c)
+    return collapse(c)
 
 
 def coarse_keys(body: str) -> tuple[str, ...]:
@@ -381,7 +387,7 @@ def coarse_keys(body: str) -> tuple[str, ...]:
     """
     text = nfkc(body)
     extra = extra_readings(text)
-    reading = LEET_PUNCT_READING if LEET_PUNCT_READING in extra else PLAIN
+    reading = extra[0] if extra and extra[0] != ONE_AS_L else PLAIN
     keys = [coarse(text, reading).strip(" ")]
     if "1" in text or "|" in text:
         alt = coarse(text, ONE_AS_L).strip(" ")
@@ -447,13 +453,13 @@ class Analysis:
     extra_readings: tuple[int, ...]
 
     def coarse_with_owners(self, reading: int) -> tuple[str, list[int]]:
-        """The coarse text (as :func:`coarse` builds it) and, for each character, its segment (-1: padding)."""
+        """The coarse text (as :func:`coarse` builds it) and each character's segment (-1: padding)."""
         table = _COARSE[reading]
         out: list[str] = [" "]
         owners: list[int] = [-1]
         for ch, k in zip(self.chars, self.owner, strict=True):
-            if reading == LEET_PUNCT_READING and ch in _PUNCT_LETTER and self.eligible[k]:
-                c = _PUNCT_LETTER[ch]
+            if reading == LEET_PUNCT_READING and ch in _PUNCT_LETTER:
+                c = _PUNCT_LETTER[ch] if self.eligible[k] else " "
             else:
                 c = ch.translate(table)
             if c == " " and out[-1] == " ":
@@ -486,8 +492,8 @@ def analyse(text: str) -> Analysis:
             owner.append(k)
     chars = "".join(chars_list)
     eligible = [False] * len(base)
-    # Tokens are runs of non-spaces. "!" and "|" at a token's edge are word breaks ("hell!");
-    # "@" and "$" may stand for letters anywhere ("@ss", "a$$"), so a mention is read both ways.
+    # Tokens are runs of non-spaces. "!" at a token's edge is punctuation ("hell!"); "@ $ |" may
+    # stand for letters anywhere ("@ss", "a$$", "|ame"), so a mention is read both ways.
     i, n = 0, len(chars)
     while i < n:
         if chars[i] == " ":
@@ -497,9 +503,9 @@ def analyse(text: str) -> Analysis:
         while j < n and chars[j] != " ":
             j += 1
         lo, hi = i, j
-        while lo < hi and chars[lo] in "!|":
+        while lo < hi and chars[lo] == "!":
             lo += 1
-        while hi > lo and chars[hi - 1] in "!|":
+        while hi > lo and chars[hi - 1] == "!":
             hi -= 1
         token = chars[lo:hi]
         if any(c.isalpha() for c in token):

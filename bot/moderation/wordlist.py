@@ -144,7 +144,9 @@ def parse_terms(data: bytes | str, file: str) -> tuple[Term, ...]:
             try:
                 decoded.append(raw.decode("utf-8"))
             except UnicodeDecodeError as exc:
-                raise WordlistError(file, number, f"not valid UTF-8 (byte {exc.start + 1} of the line)") from None
+                raise WordlistError(
+                    file, number, f"not valid UTF-8 (byte {exc.start + 1} of the line)"
+                ) from None
         text_lines = decoded
     else:
         text_lines = data.split("\n")
@@ -255,7 +257,8 @@ def _options_from(doc: Mapping[str, Any], name: str, source: str) -> ListOptions
     for key in norm_doc:
         if key not in _NORMALIZE_KEYS:
             raise _OptionError(
-                f"normalize.{key}", f"unknown key 'normalize.{key}' (known: {', '.join(sorted(_NORMALIZE_KEYS))})"
+                f"normalize.{key}",
+                f"unknown key 'normalize.{key}' (known: {', '.join(sorted(_NORMALIZE_KEYS))})",
             )
     normalize = NormalizeOptions(
         leet=_bool(norm_doc, "leet", True, "normalize."),
@@ -349,7 +352,9 @@ def read_wordlists(paths: Iterable[str | Path]) -> tuple[Wordlist, ...]:
             found = sorted(p for p in path.iterdir() if p.suffix == ".txt" and p.is_file())
             for sidecar in sorted(path.glob("*.toml")):
                 if not sidecar.with_suffix(".txt").is_file():
-                    raise WordlistError(str(sidecar), None, f"options file without a list ({sidecar.stem}.txt)")
+                    raise WordlistError(
+                        str(sidecar), None, f"options file without a list ({sidecar.stem}.txt)"
+                    )
             if not found:
                 raise WordlistError(str(path), None, "folder contains no .txt wordlists")
             files.extend(found)
@@ -375,7 +380,9 @@ def read_wordlists(paths: Iterable[str | Path]) -> tuple[Wordlist, ...]:
             sidecar = path.with_suffix(".toml")
             options_text = sidecar.read_text(encoding="utf-8") if sidecar.is_file() else None
         except UnicodeDecodeError as exc:
-            raise WordlistError(str(path.with_suffix(".toml")), None, f"not valid UTF-8: {exc.reason}") from None
+            raise WordlistError(
+                str(path.with_suffix(".toml")), None, f"not valid UTF-8: {exc.reason}"
+            ) from None
         except OSError as exc:
             raise WordlistError(str(path), None, f"cannot read: {exc.strerror or exc}") from None
         lists.append(parse_wordlist(name, data, options_text, str(path), str(path.with_suffix(".toml"))))

@@ -14,6 +14,8 @@ every value we send in a query is percent-encoded here first.
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import logging
 import secrets
 import threading
@@ -256,6 +258,13 @@ class RestClient:
             raise RetryableError("rooms.info: no room in the answer")
         return room
 
+    async def room_by_name(self, name: str) -> dict[str, Any]:
+        data = await self.call("rooms.info", lambda rc: rc.call_api_get("rooms.info", roomName=_q(name)))
+        room = data.get("room")
+        if not isinstance(room, dict) or "_id" not in room:
+            raise RetryableError("rooms.info: no room in the answer")
+        return room
+
     async def public_settings(self, *ids: str) -> dict[str, Any]:
         data = await self.call(
             "settings.public", lambda rc: rc.call_api_get("settings.public", _id=_q(",".join(ids)), count=100)
@@ -299,7 +308,7 @@ class RestClient:
             params: dict[str, Any] = {"roomId": _q(rid), "oldest": _q(to_iso(oldest)), "count": page}
             if cursor is not None:
                 params["latest"] = _q(to_iso(cursor))
-            data = await self.call(endpoint, lambda rc, p=params: rc.call_api_get(endpoint, **p))  # type: ignore[misc]
+            data = await self.call(endpoint, functools.partial(_get, endpoint, **params))
             batch = _parse_messages(data.get("messages", []), endpoint)
             for message in batch:
                 yield message
@@ -316,10 +325,17 @@ class RestClient:
         return rid
 
     async def send_message(
-        self, rid: str, text: str, *, tmid: str | None = None, attachments: list[dict[str, Any]] | None = None
+        self,
+        rid: str,
+        text: str,
+        *,
+        tmid: str | None = None,
+        attachments: list[dict[str, Any]] | None = None,
+        mid: str | None = None,
     ) -> str:
-        """Post as the bot. The id is chosen here, so a retry after a lost answer cannot double-post."""
-        mid = new_message_id()
+        """Post as the bot. The id is chosen by us (here, or by the caller's outbox before a crash),
+        so a retry after a lost answer cannot double-post."""
+        mid = mid or new_message_id()
         message: dict[str, Any] = {"_id": mid, "rid": rid, "msg": text}
         if tmid:
             message["tmid"] = tmid
@@ -346,6 +362,151 @@ class RestClient:
 
     async def delete_message(self, rid: str, mid: str) -> None:
         await self.call("chat.delete", lambda rc: rc.chat_delete(rid, mid))
+
+    # -- workspace administration (rcmod setup / doctor) --------------------------------------------
+
+    async def info(self) -> dict[str, Any]:
+        """``GET /api/info`` as answered (no version check): is this a Rocket.Chat server at all?"""
+        return await self.call("info", lambda rc: rc.info())
+
+    async def logout(self) -> None:
+        await self.call("logout", lambda rc: rc.call_api_post("logout", body={}))
+
+    async def room_info_by_name(self, name: str) -> dict[str, Any]:
+        data = await self.call("rooms.info", lambda rc: rc.call_api_get("rooms.info", roomName=_q(name)))
+        room = data.get("room")
+        if not isinstance(room, dict):
+            raise RetryableError("rooms.info: no room in the answer")
+        return room
+
+    async def create_user(
+        self,
+        *,
+        username: str,
+        name: str,
+        email: str,
+        password: str,
+        roles: list[str],
+        join_default_channels: bool = False,
+    ) -> dict[str, Any]:
+        body = {
+            "username": username,
+            "name": name,
+            "email": email,
+            "password": password,
+            "roles": roles,
+            "joinDefaultChannels": join_default_channels,
+            "verified": True,
+            "requirePasswordChange": False,
+            "sendWelcomeEmail": False,
+        }
+        data = await self.call("users.create", lambda rc: rc.call_api_post("users.create", body=body))
+        user = data.get("user")
+        if not isinstance(user, dict) or not isinstance(user.get("_id"), str):
+            raise RetryableError("users.create: no user id in the answer")
+        return user
+
+    async def delete_user(self, user_id: str) -> None:
+        await self.call(
+            "users.delete",
+            lambda rc: rc.call_api_post("users.delete", body={"userId": user_id, "confirmRelinquish": True}),
+        )
+
+    async def permissions(self) -> dict[str, list[str]]:
+        """permission id → roles holding it (permissions.listAll)."""
+        data = await self.call("permissions.listAll", lambda rc: rc.call_api_get("permissions.listAll"))
+        return {
+            str(p["_id"]): [str(r) for r in p.get("roles") or []]
+            for p in data.get("update", [])
+            if isinstance(p, dict) and "_id" in p
+        }
+
+    async def update_permissions(self, roles_by_permission: dict[str, list[str]]) -> None:
+        """permissions.update *overwrites* each permission's roles: send the whole list."""
+        body = {"permissions": [{"_id": k, "roles": v} for k, v in roles_by_permission.items()]}
+        await self.call("permissions.update", lambda rc: rc.call_api_post("permissions.update", body=body))
+
+    async def generate_personal_access_token(
+        self, token_name: str, *, bypass_two_factor: bool, password: str | None = None
+    ) -> str:
+        """A 2FA-protected route: with ``password``, answer the password fallback (its SHA-256)."""
+        extra: dict[str, str] = {}
+        if password is not None:
+            digest = hashlib.sha256(password.encode()).hexdigest()
+            extra = {"x-2fa-code": digest, "x-2fa-method": "password"}
+        body = {"tokenName": token_name, "bypassTwoFactor": bypass_two_factor}
+
+        def generate(rc: RocketChat) -> Any:
+            rc.headers = {**rc.headers, **extra}
+            return rc.call_api_post("users.generatePersonalAccessToken", body=body)
+
+        data = await self.call("users.generatePersonalAccessToken", generate)
+        token = data.get("token")
+        if not isinstance(token, str) or not token:
+            raise RetryableError("users.generatePersonalAccessToken: no token in the answer")
+        return token
+
+    async def invite_to_room(self, rid: str, room_type: str, user_id: str) -> None:
+        endpoint = "groups.invite" if room_type == "p" else "channels.invite"
+        body = {"roomId": rid, "userId": user_id}
+        await self.call(endpoint, lambda rc: rc.call_api_post(endpoint, body=body))
+
+    async def command_names(self) -> set[str]:
+        """Slash commands the server knows (commands.list; includes those of installed apps)."""
+        data = await self.call("commands.list", lambda rc: rc.call_api_get("commands.list", count=100))
+        return {str(c["command"]) for c in data.get("commands", []) if isinstance(c, dict) and "command" in c}
+
+    async def update_message(self, rid: str, mid: str, text: str) -> None:
+        await self.call(
+            "chat.update", lambda rc: rc.call_api_post("chat.update", roomId=rid, msgId=mid, text=text)
+        )
+
+    async def user_info(self, *, user_id: str | None = None, username: str | None = None) -> dict[str, Any]:
+        params = {"userId": _q(user_id)} if user_id else {"username": _q(username or "")}
+        data = await self.call("users.info", lambda rc: rc.call_api_get("users.info", **params))
+        user = data.get("user")
+        if not isinstance(user, dict):
+            raise RetryableError("users.info: no user in the answer")
+        return user
+
+    async def users_with_role(self, role: str, *, page: int = 100) -> list[str]:
+        """Usernames of active users holding a global role, from users.list.
+
+        roles.getUsersInRole would be direct but needs ``access-permissions``, far more than a bot
+        should hold; users.list needs only ``view-d-room``, which the bot role has.
+        """
+        names: list[str] = []
+        offset = 0
+        while True:
+            data = await self.call(
+                "users.list", functools.partial(_get, "users.list", offset=offset, count=page)
+            )
+            users = [u for u in data.get("users", []) if isinstance(u, dict)]
+            names += [
+                str(u["username"])
+                for u in users
+                if role in (u.get("roles") or []) and u.get("active", True) and u.get("username")
+            ]
+            offset += len(users)
+            if len(users) < page or offset >= int(data.get("total", offset)):
+                return names
+
+    async def room_moderators(self, rid: str, room_type: str) -> list[str]:
+        """Usernames of the room's owners and moderators (room-scoped roles)."""
+        endpoint = "groups.roles" if room_type == "p" else "channels.roles"
+        data = await self.call(endpoint, lambda rc: rc.call_api_get(endpoint, roomId=_q(rid)))
+        out = []
+        for entry in data.get("roles", []):
+            roles = entry.get("roles") or [] if isinstance(entry, dict) else []
+            user = entry.get("u") if isinstance(entry, dict) else None
+            if isinstance(user, dict) and ({"owner", "moderator"} & set(roles)) and user.get("username"):
+                out.append(str(user["username"]))
+        return out
+
+
+def _get(endpoint: str, rc: RocketChat, **params: Any) -> Any:
+    """A GET with the parameters bound now (a lambda in a loop would see the last values)."""
+    return rc.call_api_get(endpoint, **params)
 
 
 def _q(value: str) -> str:

@@ -709,6 +709,94 @@ def users_set_active_status(api: RestApi, call: Call) -> dict[str, Any]:
     return {"user": {"_id": user.id, "active": user.active}}
 
 
+def users_create(api: RestApi, call: Call) -> dict[str, Any]:
+    if not api.ws.has_permission(call.uid, "create-user"):
+        raise RestFailure.unauthorized()
+    required(call, "name", "email", "password", "username")
+    roles = call.params.get("roles")
+    if roles is not None and not (isinstance(roles, list) and all(isinstance(r, str) for r in roles)):
+        raise MeteorError("invalid-params", "must be array")
+    user = api.ws.insert_user(call.uid, call.params)
+    doc = api.user_public(user, full=True)
+    doc["emails"] = [{"address": user.email(), "verified": bool(call.params.get("verified"))}]
+    doc["settings"] = {}
+    doc.pop("utcOffset", None)
+    return {"user": doc}
+
+
+def users_delete(api: RestApi, call: Call) -> dict[str, Any]:
+    if not api.ws.has_permission(call.uid, "delete-user"):
+        raise RestFailure(403, {"success": False, "error": "unauthorized"})
+    uid, username = call.params.get("userId"), call.params.get("username")
+    if not uid and not username:
+        raise MeteorError(
+            "error-user-param-not-provided", 'The required "userId" or "username" param was not provided'
+        )
+    user = api.ws.users.get(str(uid)) if uid else api.ws.user_by_username(str(username))
+    if user is None:
+        raise RestFailure.failure("User not found.")
+    api.ws.delete_user(call.uid, user.id)
+    return {"deletedRooms": []}
+
+
+def users_generate_personal_access_token(api: RestApi, call: Call) -> dict[str, Any]:
+    """A ``twoFactorRequired`` route: the 2FA check runs before the method's own checks."""
+    assert call.user is not None and call.request is not None
+    headers = call.request.headers
+    api.ws.check_two_factor(
+        call.user, headers.get("X-Auth-Token", ""), headers.get("x-2fa-code"), headers.get("x-2fa-method")
+    )
+    name = call.params.get("tokenName")
+    if not name:
+        raise RestFailure.failure("The 'tokenName' param is required")
+    bypass = call.params.get("bypassTwoFactor", False)
+    if not isinstance(bypass, bool):
+        raise MeteorError("invalid-params", "must be boolean")
+    token = api.ws.generate_personal_access_token(call.uid, str(name), bypass)
+    return {"token": token}
+
+
+def permissions_update(api: RestApi, call: Call) -> dict[str, Any]:
+    if not api.ws.has_permission(call.uid, "access-permissions"):
+        raise RestFailure.unauthorized()
+    entries = call.params.get("permissions")
+    if entries is None:
+        raise invalid_params("permissions")
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("_id"), str) and isinstance(e.get("roles"), list)
+        for e in entries
+    ):
+        raise RestFailure(
+            400, {"success": False, "error": "Invalid body params", "errorType": "error-invalid-body-params"}
+        )
+    if any(e["_id"] not in api.ws.permissions for e in entries):
+        raise RestFailure(
+            400, {"success": False, "error": "Invalid permission", "errorType": "error-invalid-permission"}
+        )
+    if any(r not in api.ws.roles for e in entries for r in e["roles"]):
+        raise RestFailure(400, {"success": False, "error": "Invalid role", "errorType": "error-invalid-role"})
+    for entry in entries:
+        api.ws.set_permission_roles(entry["_id"], [str(r) for r in entry["roles"]])
+    return {"permissions": [{"_id": p["_id"], "roles": p["roles"]} for p in api.ws.permissions.values()]}
+
+
+def _invite(api: RestApi, call: Call, room: Doc) -> None:
+    required(call, "userId")
+    api.ws.add_users_to_room(call.uid, room["_id"], [str(call.params["userId"])])
+
+
+def channels_invite(api: RestApi, call: Call) -> dict[str, Any]:
+    room = api.channel_by_id_or_name(call)
+    _invite(api, call, room)
+    return {"channel": room}
+
+
+def groups_invite(api: RestApi, call: Call) -> dict[str, Any]:
+    room = api.group_by_id_or_name(call)
+    _invite(api, call, room)
+    return {"group": room}
+
+
 def settings_public(api: RestApi, call: Call) -> dict[str, Any]:
     wanted = [s for s in str(call.params.get("_id") or "").split(",") if s]
     settings = [
@@ -826,6 +914,25 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "users.info", users_info),
     Route("GET", "users.list", users_list),
     Route("POST", "users.setActiveStatus", users_set_active_status),
+    Route(
+        "POST",
+        "users.create",
+        users_create,
+        body_keys=_keys(
+            "name email password username active nickname bio joinDefaultChannels statusText roles "
+            "requirePasswordChange setRandomPassword sendWelcomeEmail verified customFields"
+        ),
+    ),
+    Route("POST", "users.delete", users_delete, body_keys=_keys("userId username confirmRelinquish")),
+    Route(
+        "POST",
+        "users.generatePersonalAccessToken",
+        users_generate_personal_access_token,
+        body_keys=_keys("tokenName bypassTwoFactor"),
+    ),
+    Route("POST", "permissions.update", permissions_update, body_keys=_keys("permissions")),
+    Route("POST", "channels.invite", channels_invite),
+    Route("POST", "groups.invite", groups_invite),
     Route("GET", "settings.public", settings_public, auth=False),
     Route("GET", "permissions.listAll", permissions_list_all),
     Route("GET", "roles.list", roles_list),

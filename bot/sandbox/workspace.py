@@ -38,6 +38,7 @@ Doc = dict[str, Any]
 # Rocket.Chat's default permission → roles table for the permissions this sandbox checks
 # (reference C.6, RC-PERMS 6.x). Moderation-console holders are admin only (C.2, UNCONFIRMED).
 DEFAULT_PERMISSIONS: dict[str, list[str]] = {
+    "access-permissions": ["admin"],
     "add-user-to-any-c-room": ["admin"],
     "add-user-to-any-p-room": [],
     "add-user-to-joined-room": ["admin", "owner", "moderator"],
@@ -47,8 +48,11 @@ DEFAULT_PERMISSIONS: dict[str, list[str]] = {
     "create-c": ["admin", "user", "bot", "app"],
     "create-d": ["admin", "user", "bot", "app"],
     "create-p": ["admin", "user", "bot", "app"],
+    "create-personal-access-tokens": ["admin", "user"],
+    "create-user": ["admin"],
     "delete-message": ["admin", "owner", "moderator"],
     "delete-own-message": ["admin", "user"],
+    "delete-user": ["admin"],
     "edit-message": ["admin", "owner", "moderator"],
     "edit-other-user-active-status": ["admin"],
     "edit-privileged-setting": ["admin"],
@@ -150,6 +154,8 @@ class User:
     # token → expiry; personal access tokens live in the same place as login tokens (A.7).
     tokens: dict[str, datetime | None] = field(default_factory=dict)
     updated_at: datetime | None = None
+    # Personal access tokens by name: {"token", "bypassTwoFactor", "createdAt"}.
+    personal_tokens: dict[str, Doc] = field(default_factory=dict)
 
     def ref(self) -> Doc:
         return {"_id": self.id, "username": self.username, "name": self.name}
@@ -228,6 +234,9 @@ class Workspace:
         private: dict[str, Any] = {
             "API_Enable_Rate_Limiter_Limit_Calls_Default": 10,
             "API_Enable_Rate_Limiter_Limit_Time_Default": 60000,
+            "Accounts_TwoFactorAuthentication_Enabled": True,
+            "Accounts_TwoFactorAuthentication_Enforce_Password_Fallback": True,
+            "Accounts_TwoFactorAuthentication_RememberFor": 1800,
         }
         now = self.now()
         for key, value in public.items():
@@ -266,6 +275,114 @@ class Workspace:
         token = self.ids.secret()
         self.users[uid].tokens[token] = None  # PATs do not expire
         return token
+
+    def insert_user(self, uid: str, data: Doc) -> User:
+        """insertOrUpdateUser behind users.create: ``create-user`` is checked by the route."""
+        username, email = str(data["username"]), str(data["email"]).lower()
+        unavailable = {"method": "insertOrUpdateUser", "field": username}
+        if self.user_by_username(username) is not None:
+            raise MeteorError("error-field-unavailable", f"{username} is already in use :(", unavailable)
+        if any(u.email() == email for u in self.users.values()):
+            raise MeteorError(
+                "error-field-unavailable",
+                f"{email} is already in use :(",
+                {"method": "insertOrUpdateUser", "field": email},
+            )
+        roles = list(data.get("roles") or ["user"])
+        unknown = [r for r in roles if r not in self.roles]
+        if unknown:
+            raise MeteorError("error-invalid-role", "Invalid role", {"method": "insertOrUpdateUser"})
+        user = self.create_user(
+            username, str(data["password"]), roles, name=str(data["name"]), bot="bot" in roles
+        )
+        user.active = bool(data.get("active", True))
+        if data.get("joinDefaultChannels", True):
+            for room in list(self.rooms.values()):
+                if room.get("default") and room["t"] in ("c", "p"):
+                    self.add_user_to_room(room, user, None)
+        return user
+
+    def delete_user(self, uid: str, target_uid: str) -> None:
+        """deleteUser (``delete-user`` is checked by the route): subscriptions go with the user."""
+        target = self.users.get(target_uid)
+        if target is None:
+            raise MeteorError("error-invalid-user", "Invalid user", {"method": "deleteUser"})
+        for rid, member in list(self.subscriptions):
+            if member == target_uid:
+                room = self.rooms[rid]
+                del self.subscriptions[(rid, member)]
+                room["usersCount"] = max(0, room.get("usersCount", 1) - 1)
+        del self.users[target_uid]
+
+    def check_two_factor(self, user: User, token: str, code: str | None, method: str | None) -> None:
+        """checkCodeForUser for a user with no TOTP or e-mail 2FA: the password fallback.
+
+        Skipped when 2FA is off, for a personal access token made with ``bypassTwoFactor``, and
+        for ``RememberFor`` seconds after the user was created, as the server does."""
+        if not self.setting("Accounts_TwoFactorAuthentication_Enabled"):
+            return
+        if any(t["token"] == token and t["bypassTwoFactor"] for t in user.personal_tokens.values()):
+            return
+        remember = int(self.setting("Accounts_TwoFactorAuthentication_RememberFor") or 0)
+        if remember > 0 and user.created_at + timedelta(seconds=remember) >= self.now():
+            return
+        if not self.setting("Accounts_TwoFactorAuthentication_Enforce_Password_Fallback"):
+            return
+        details: Doc = {"method": "password", "codeGenerated": False, "availableMethods": []}
+        if not code:
+            raise MeteorError("totp-required", "TOTP Required", details)
+        digest = hashlib.sha256(user.password.encode()).hexdigest()
+        if method not in (None, "password") or code.lower() != digest:
+            raise MeteorError("totp-invalid", "TOTP Invalid", details)
+
+    def generate_personal_access_token(self, uid: str, name: str, bypass_two_factor: bool) -> str:
+        """personalAccessTokens:generateToken."""
+        where = {"method": "personalAccessTokens:generateToken"}
+        if not self.has_permission(uid, "create-personal-access-tokens"):
+            raise MeteorError("not-authorized", "Not Authorized", where)
+        user = self.require_user(uid, "personalAccessTokens:generateToken")
+        if name in user.personal_tokens:
+            raise MeteorError("error-token-already-exists", "A token with this name already exists", where)
+        token = self.create_personal_access_token(uid)
+        user.personal_tokens[name] = {
+            "token": token,
+            "bypassTwoFactor": bypass_two_factor,
+            "createdAt": self.now(),
+        }
+        return token
+
+    def set_permission_roles(self, permission: str, roles: list[str]) -> None:
+        """Permissions.setRoles: what permissions.update does for each entry (it overwrites)."""
+        entry = self.permissions[permission]
+        entry["roles"] = list(dict.fromkeys(roles))
+        entry["_updatedAt"] = self.now()
+
+    def add_users_to_room(self, uid: str, rid: str, target_uids: list[str]) -> None:
+        """addUsersToRoom: who may invite whom (channels.invite / groups.invite)."""
+        inviter = self.require_user(uid, "addUsersToRoom")
+        room = self.rooms.get(rid)
+        if room is None:
+            raise MeteorError("error-invalid-room", "Invalid room", {"method": "addUsersToRoom"})
+        if room["t"] == "d":
+            raise MeteorError(
+                "error-cant-invite-for-direct-room",
+                "Can't invite user to direct rooms",
+                {"method": "addUsersToRoom"},
+            )
+        in_room = (rid, uid) in self.subscriptions
+        allowed = (
+            (in_room and self.has_permission(uid, "add-user-to-joined-room", rid))
+            or (room["t"] == "c" and self.has_permission(uid, "add-user-to-any-c-room"))
+            or (room["t"] == "p" and self.has_permission(uid, "add-user-to-any-p-room"))
+        )
+        if not allowed:
+            raise MeteorError("error-not-allowed", "Not allowed", {"method": "addUsersToRoom"})
+        for target_uid in target_uids:
+            target = self.users.get(target_uid)
+            if target is None:
+                raise MeteorError("error-invalid-user", "Invalid user", {"method": "addUsersToRoom"})
+            # Someone already in the room is skipped (the server tells the inviter ephemerally).
+            self.add_user_to_room(room, target, inviter)
 
     def user_by_username(self, username: str) -> User | None:
         return next((u for u in self.users.values() if u.username == username), None)

@@ -85,6 +85,115 @@ MIGRATIONS: list[tuple[int, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        2,
+        """
+        -- Evidence rows become tombstones instead of disappearing: erasure (retention or a request)
+        -- clears `content` but keeps the ids and the SHA-256 the audit log attests. `case_id` links
+        -- evidence to a case so a legal hold or an export by case finds it. SQLite cannot relax
+        -- NOT NULL in place, so the table is rebuilt. Rows from before this migration have no hash.
+        CREATE TABLE evidence_v2 (
+            id INTEGER PRIMARY KEY,
+            mid TEXT NOT NULL,
+            rid TEXT NOT NULL,
+            author_id TEXT NOT NULL,
+            captured_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            audit_seq INTEGER REFERENCES audit_log (seq),
+            content TEXT,
+            sha256 TEXT,
+            case_id INTEGER,
+            erased_at TEXT,
+            erased_reason TEXT CHECK (erased_reason IN ('expired', 'erasure')),
+            CHECK ((content IS NULL) = (erased_at IS NOT NULL))
+        );
+        INSERT INTO evidence_v2 (id, mid, rid, author_id, captured_at, expires_at, audit_seq, content)
+            SELECT id, mid, rid, author_id, captured_at, expires_at, audit_seq, content FROM evidence;
+        DROP TABLE evidence;
+        ALTER TABLE evidence_v2 RENAME TO evidence;
+        CREATE INDEX evidence_mid ON evidence (mid);
+        CREATE INDEX evidence_author ON evidence (author_id);
+        CREATE INDEX evidence_expires ON evidence (expires_at) WHERE erased_at IS NULL;
+        CREATE INDEX evidence_case ON evidence (case_id) WHERE case_id IS NOT NULL;
+        CREATE INDEX legal_hold_active ON legal_hold (kind, ref) WHERE released_at IS NULL;
+
+        -- The bot's own copies of offending text (alert and report DMs quote an excerpt). When the
+        -- evidence they quote is erased, the bot edits the DM to drop the excerpt; `redacted_at`
+        -- records that it did.
+        CREATE TABLE bot_copy (
+            id INTEGER PRIMARY KEY,
+            rid TEXT NOT NULL,
+            mid TEXT NOT NULL,
+            audit_seq INTEGER REFERENCES audit_log (seq),
+            evidence_id INTEGER REFERENCES evidence (id),
+            posted_at TEXT NOT NULL,
+            redacted_at TEXT,
+            UNIQUE (rid, mid)
+        );
+        CREATE INDEX bot_copy_evidence ON bot_copy (evidence_id) WHERE redacted_at IS NULL;
+        """,
+    ),
+    (
+        3,
+        """
+        -- Keyword alerts. An alert groups the incidents (list + term found in a message) of one
+        -- author, room and list within the coalescing window; `version` goes up with every
+        -- incident, and each moderator's delivery is brought up to it (sent, then edited).
+        CREATE TABLE alert (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            list TEXT NOT NULL,
+            term TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            categories TEXT NOT NULL,
+            rid TEXT NOT NULL,
+            room_name TEXT,
+            room_type TEXT,
+            mid TEXT NOT NULL,
+            author_id TEXT NOT NULL,
+            author_username TEXT NOT NULL,
+            message_ts REAL NOT NULL,
+            excerpt TEXT,
+            first_at REAL NOT NULL,
+            last_at REAL NOT NULL,
+            count INTEGER NOT NULL DEFAULT 1,
+            version INTEGER NOT NULL DEFAULT 1,
+            outcome TEXT
+        );
+        CREATE INDEX alert_key ON alert (key, last_at);
+        -- One row per (message, list, term) ever alerted: an edit that still matches, a catch-up
+        -- that re-delivers, or a restart never alerts again.
+        CREATE TABLE alert_incident (
+            mid TEXT NOT NULL,
+            list TEXT NOT NULL,
+            term TEXT NOT NULL,
+            alert_id INTEGER NOT NULL REFERENCES alert (id),
+            PRIMARY KEY (mid, list, term)
+        ) WITHOUT ROWID;
+        -- The outbox: one delivery per alert and moderator. `dm_mid` is chosen before the first
+        -- send, so a resend after a crash is recognised as the same message (exactly once).
+        CREATE TABLE alert_delivery (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alert (id),
+            recipient TEXT NOT NULL,
+            dm_rid TEXT,
+            dm_mid TEXT NOT NULL,
+            sent_version INTEGER NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at REAL NOT NULL DEFAULT 0,
+            failed TEXT,
+            UNIQUE (alert_id, recipient)
+        );
+        CREATE INDEX alert_delivery_due ON alert_delivery (next_at) WHERE failed IS NULL;
+        -- End-to-end encrypted messages cannot be scanned: counted per room, for /mod status.
+        CREATE TABLE unscannable_room (
+            rid TEXT PRIMARY KEY,
+            count INTEGER NOT NULL,
+            last_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -12,17 +12,30 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bot.errors import ConfigError, RcmodError
 from bot.models import Message, to_iso
+from bot.store.alerts import AlertLedger
 from bot.store.migrations import LATEST_VERSION, MIGRATIONS
 
-__all__ = ["AuditRecord", "AuditVerification", "LeaseHeld", "Store", "StoreError"]
+__all__ = [
+    "AuditRecord",
+    "AuditVerification",
+    "BotCopy",
+    "ErasureResult",
+    "EvidenceRow",
+    "HoldKind",
+    "LeaseHeld",
+    "LegalHold",
+    "Store",
+    "StoreError",
+]
 
 GENESIS_HASH = "0" * 64
 
@@ -67,7 +80,7 @@ def _record_hash(
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-class Store:
+class Store(AlertLedger):
     def __init__(self, conn: sqlite3.Connection, *, clock: Callable[[], float] = time.time) -> None:
         self._db = conn
         self._clock = clock
@@ -205,28 +218,40 @@ class Store:
         reason: Mapping[str, Any] | None = None,
         outcome: str = "ok",
     ) -> AuditRecord:
-        at = to_iso(datetime.fromtimestamp(self._clock(), tz=UTC))
-        targets_json = _canonical(dict(targets or {}))
-        reason_json = _canonical(dict(reason or {}))
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            head = self._db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-            seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
-            digest = _record_hash(prev, seq, at, actor, action, targets_json, reason_json, outcome)
-            self._db.execute(
-                "INSERT INTO audit_log (seq, at, actor, action, targets, reason, outcome, prev_hash, hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (seq, at, actor, action, targets_json, reason_json, outcome, prev, digest),
-            )
-            self._db.execute(
-                "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-                (seq, digest),
-            )
+            record = self._append_audit_in_tx(actor, action, targets, reason, outcome)
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
+        return record
+
+    def _append_audit_in_tx(
+        self,
+        actor: str,
+        action: str,
+        targets: Mapping[str, Any] | None,
+        reason: Mapping[str, Any] | None,
+        outcome: str,
+    ) -> AuditRecord:
+        """Append one record; the caller holds a write transaction (BEGIN IMMEDIATE)."""
+        at = to_iso(datetime.fromtimestamp(self._clock(), tz=UTC))
+        targets_json = _canonical(dict(targets or {}))
+        reason_json = _canonical(dict(reason or {}))
+        head = self._db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+        seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+        digest = _record_hash(prev, seq, at, actor, action, targets_json, reason_json, outcome)
+        self._db.execute(
+            "INSERT INTO audit_log (seq, at, actor, action, targets, reason, outcome, prev_hash, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, at, actor, action, targets_json, reason_json, outcome, prev, digest),
+        )
+        self._db.execute(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            (seq, digest),
+        )
         return AuditRecord(
             seq, at, actor, action, json.loads(targets_json), json.loads(reason_json), outcome, prev, digest
         )
@@ -265,16 +290,24 @@ class Store:
         return AuditVerification(True, checked)
 
     # -- evidence --------------------------------------------------------------------------------
+    #
+    # Evidence content lives outside the hash chain so it can be erased; each row carries the
+    # SHA-256 of its content, and `record_action` writes that hash into the audit record, so an
+    # export proves the evidence matches the log. Erasure leaves a tombstone: ids and hash stay,
+    # content goes.
 
     def store_evidence(self, message: Message, *, retention_days: int, audit_seq: int | None = None) -> int:
-        """Keep the message as it was; returns the evidence id. Call before deleting anything."""
+        """Keep the message as it was; returns the evidence id. Call before deleting anything.
+
+        Prefer :meth:`record_action`, which also writes the content's hash into the audit record.
+        """
         now = datetime.fromtimestamp(self._clock(), tz=UTC)
         content = _canonical(
             _json_safe(dict(message.raw)) if message.raw else {"_id": message.id, "msg": message.text}
         )
         cur = self._db.execute(
-            "INSERT INTO evidence (mid, rid, author_id, captured_at, expires_at, audit_seq, content) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO evidence (mid, rid, author_id, captured_at, expires_at, audit_seq, content, sha256) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 message.id,
                 message.rid,
@@ -283,13 +316,75 @@ class Store:
                 to_iso(now + timedelta(days=retention_days)),
                 audit_seq,
                 content,
+                _sha256(content),
             ),
         )
         return int(cur.lastrowid or 0)
 
+    def record_action(
+        self,
+        *,
+        actor: str,
+        action: str,
+        targets: Mapping[str, Any] | None = None,
+        reason: Mapping[str, Any] | None = None,
+        outcome: str = "ok",
+        evidence: Sequence[Message] = (),
+        retention_days: int = 90,
+        case: int | None = None,
+    ) -> tuple[AuditRecord, list[int]]:
+        """Store evidence (every revision given, oldest first) and the audit record that cites it.
+
+        One transaction: the record's ``targets["evidence"]`` lists each evidence id, message id and
+        content SHA-256; ``targets["case"]`` is set when ``case`` is given. Returns the record and
+        the evidence ids.
+        """
+        targets = dict(targets or {})
+        reason = dict(reason or {})
+        if case is not None:
+            targets.setdefault("case", case)
+        case_id = _case_of(targets, reason)
+        now = datetime.fromtimestamp(self._clock(), tz=UTC)
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            cited: list[dict[str, Any]] = []
+            for message in evidence:
+                content = _canonical(_evidence_content(message))
+                digest = _sha256(content)
+                cur = self._db.execute(
+                    "INSERT INTO evidence (mid, rid, author_id, captured_at, expires_at, content, sha256, "
+                    "case_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        message.id,
+                        message.rid,
+                        message.author.id,
+                        to_iso(now),
+                        to_iso(now + timedelta(days=retention_days)),
+                        content,
+                        digest,
+                        case_id,
+                    ),
+                )
+                cited.append({"id": int(cur.lastrowid or 0), "mid": message.id, "sha256": digest})
+            if cited:
+                targets["evidence"] = cited
+            record = self._append_audit_in_tx(actor, action, targets, reason, outcome)
+            if cited:
+                self._db.execute(
+                    "UPDATE evidence SET audit_seq = ? WHERE id IN (SELECT value FROM json_each(?))",
+                    (record.seq, json.dumps([c["id"] for c in cited])),
+                )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return record, [c["id"] for c in cited]
+
     def evidence_for_message(self, mid: str) -> list[dict[str, Any]]:
+        """The kept (not erased) evidence of one message, oldest first."""
         rows = self._db.execute(
-            "SELECT id, captured_at, expires_at, audit_seq, content FROM evidence WHERE mid = ? ORDER BY id",
+            "SELECT id, captured_at, expires_at, audit_seq, content FROM evidence "
+            "WHERE mid = ? AND content IS NOT NULL ORDER BY id",
             (mid,),
         )
         return [
@@ -303,14 +398,325 @@ class Store:
             for r in rows
         ]
 
+    def evidence_rows(
+        self,
+        *,
+        author_id: str | None = None,
+        case: int | None = None,
+        captured_since: str | None = None,
+        audit_seqs: Iterable[int] = (),
+    ) -> list[EvidenceRow]:
+        """Evidence rows, tombstones included, matching ANY of the criteria given, by id."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if author_id is not None:
+            clauses.append("author_id = ?")
+            params.append(author_id)
+        if case is not None:
+            clauses.append("case_id = ?")
+            params.append(case)
+        if captured_since is not None:
+            clauses.append("captured_at >= ?")
+            params.append(captured_since)
+        seqs = sorted(set(audit_seqs))
+        if seqs:
+            clauses.append("audit_seq IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(seqs))
+        if not clauses:
+            return []
+        with _translated("evidence"):
+            rows = self._db.execute(
+                f"SELECT {_EVIDENCE_COLUMNS} FROM evidence WHERE {' OR '.join(clauses)} ORDER BY id",
+                params,
+            ).fetchall()
+        return [_evidence_row(r) for r in rows]
+
     def erase_expired_evidence(self) -> int:
-        """Delete evidence past its window unless its author is under an active legal hold."""
+        """Erase evidence past its window unless under an active legal hold (on its author or case).
+
+        Erased rows become tombstones (content gone, ids and hash kept); one ``evidence.expired``
+        audit record lists them. Returns how many were erased. The bot calls this periodically.
+        """
         now = to_iso(datetime.fromtimestamp(self._clock(), tz=UTC))
-        return self._db.execute(
-            "DELETE FROM evidence WHERE expires_at < ? AND author_id NOT IN "
-            "(SELECT ref FROM legal_hold WHERE kind = 'user' AND released_at IS NULL)",
-            (now,),
-        ).rowcount
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            ids = [
+                r[0]
+                for r in self._db.execute(
+                    f"SELECT id FROM evidence WHERE erased_at IS NULL AND expires_at < ? AND NOT {_HELD} "
+                    "ORDER BY id",
+                    (now,),
+                )
+            ]
+            if ids:
+                self._tombstone_in_tx(ids, now, "expired")
+                self._append_audit_in_tx(
+                    "retention",
+                    "evidence.expired",
+                    {"evidence": ids},
+                    {"retention": "preservation window ended"},
+                    "ok",
+                )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return len(ids)
+
+    def erase_user_evidence(self, user_id: str, *, actor: str) -> ErasureResult:
+        """Erase everything kept of one user's messages, except what a legal hold covers.
+
+        Appends an ``evidence.erased`` audit record (the chain keeps verifying: it holds ids and
+        hashes, never content). Also erases nothing twice: tombstones are skipped.
+        """
+        now = to_iso(datetime.fromtimestamp(self._clock(), tz=UTC))
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            rows = self._db.execute(
+                f"SELECT id, {_HELD} FROM evidence WHERE author_id = ? AND erased_at IS NULL ORDER BY id",
+                (user_id,),
+            ).fetchall()
+            erased = [r[0] for r in rows if not r[1]]
+            held = [r[0] for r in rows if r[1]]
+            if erased:
+                self._tombstone_in_tx(erased, now, "erasure")
+            outcome = "ok" if not held else f"partial: {len(held)} kept under legal hold"
+            record = self._append_audit_in_tx(
+                actor,
+                "evidence.erased",
+                {"user": user_id, "evidence": erased},
+                {"request": "erasure", "kept_under_hold": held},
+                outcome,
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return ErasureResult(tuple(erased), tuple(held), record.seq)
+
+    def _tombstone_in_tx(self, ids: Sequence[int], now: str, why: str) -> None:
+        self._db.execute(
+            "UPDATE evidence SET content = NULL, erased_at = ?, erased_reason = ? "
+            "WHERE id IN (SELECT value FROM json_each(?))",
+            (now, why, json.dumps(list(ids))),
+        )
+
+    # -- legal holds -----------------------------------------------------------------------------
+
+    def place_hold(self, kind: HoldKind, ref: str | int, *, actor: str) -> bool:
+        """Hold a user's or a case's evidence past its window; False if already held. Audited."""
+        return self._change_hold(kind, str(ref), actor=actor, place=True)
+
+    def release_hold(self, kind: HoldKind, ref: str | int, *, actor: str) -> bool:
+        """Release an active hold; False if there was none. Audited. Expired content then goes at
+        the next retention run."""
+        return self._change_hold(kind, str(ref), actor=actor, place=False)
+
+    def _change_hold(self, kind: HoldKind, ref: str, *, actor: str, place: bool) -> bool:
+        if kind not in ("user", "case"):
+            raise ValueError(f"hold kind must be 'user' or 'case', not {kind!r}")
+        now = to_iso(datetime.fromtimestamp(self._clock(), tz=UTC))
+        target: dict[str, Any] = {kind: int(ref) if kind == "case" else ref}
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            active = self._db.execute(
+                "SELECT id FROM legal_hold WHERE kind = ? AND ref = ? AND released_at IS NULL", (kind, ref)
+            ).fetchone()
+            changed = (active is None) if place else (active is not None)
+            if changed and place:
+                self._db.execute(
+                    "INSERT INTO legal_hold (kind, ref, placed_at) VALUES (?, ?, ?)", (kind, ref, now)
+                )
+            elif changed and active is not None:
+                self._db.execute("UPDATE legal_hold SET released_at = ? WHERE id = ?", (now, active[0]))
+            action = "legal_hold.placed" if place else "legal_hold.released"
+            noop = "noop: already held" if place else "noop: no active hold"
+            self._append_audit_in_tx(actor, action, target, {}, "ok" if changed else noop)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return changed
+
+    def active_holds(self) -> list[LegalHold]:
+        rows = self._db.execute(
+            "SELECT kind, ref, placed_at, released_at FROM legal_hold WHERE released_at IS NULL "
+            "ORDER BY placed_at, id"
+        )
+        return [LegalHold(r[0], r[1], r[2], r[3]) for r in rows]
+
+    # -- the bot's own copies (alert and report DMs that quote evidence) --------------------------
+
+    def record_bot_copy(
+        self, *, rid: str, mid: str, audit_seq: int | None = None, evidence_id: int | None = None
+    ) -> int:
+        """Remember a DM the bot posted that quotes evidence, so it can be redacted later."""
+        now = to_iso(datetime.fromtimestamp(self._clock(), tz=UTC))
+        cur = self._db.execute(
+            "INSERT INTO bot_copy (rid, mid, audit_seq, evidence_id, posted_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (rid, mid) DO UPDATE SET evidence_id = coalesce(excluded.evidence_id, evidence_id)",
+            (rid, mid, audit_seq, evidence_id, now),
+        )
+        row = self._db.execute("SELECT id FROM bot_copy WHERE rid = ? AND mid = ?", (rid, mid)).fetchone()
+        return int(row[0]) if row else int(cur.lastrowid or 0)
+
+    def bot_copies_to_redact(self) -> list[BotCopy]:
+        """DMs still quoting evidence that has since been erased (expired or on request)."""
+        rows = self._db.execute(
+            "SELECT b.id, b.rid, b.mid, b.audit_seq, b.evidence_id FROM bot_copy b "
+            "JOIN evidence e ON e.id = b.evidence_id "
+            "WHERE b.redacted_at IS NULL AND e.erased_at IS NOT NULL ORDER BY b.id"
+        )
+        return [BotCopy(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    def mark_bot_copy_redacted(self, copy_id: int) -> None:
+        now = to_iso(datetime.fromtimestamp(self._clock(), tz=UTC))
+        self._db.execute("UPDATE bot_copy SET redacted_at = ? WHERE id = ?", (now, copy_id))
+
+    # -- integrity -------------------------------------------------------------------------------
+
+    def audit_head(self) -> tuple[int, str] | None:
+        """The newest audit record's (seq, hash), or None for an empty log."""
+        with _translated("audit_head"):
+            row = self._db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
+    def check_integrity(self) -> list[str]:
+        """SQLite's own page-level check; an empty list means the file is sound."""
+        try:
+            rows = self._db.execute("PRAGMA integrity_check").fetchall()
+        except sqlite3.DatabaseError as exc:
+            return [f"the database file is damaged: {exc}"]
+        problems = [str(r[0]) for r in rows]
+        return [] if problems == ["ok"] else problems
+
+    def verify_audit_checked(self) -> AuditVerification:
+        """:meth:`verify_audit`, with a damaged database reported as a StoreError, not sqlite3's."""
+        with _translated("audit_log"):
+            return self.verify_audit()
+
+    def audit_records_checked(self, since_seq: int = 0) -> list[AuditRecord]:
+        with _translated("audit_log"):
+            return list(self.audit_records(since_seq))
+
+
+HoldKind = Literal["user", "case"]
+
+# Evidence covered by an active hold on its author or on its case.
+_HELD = (
+    "(author_id IN (SELECT ref FROM legal_hold WHERE kind = 'user' AND released_at IS NULL) "
+    "OR (case_id IS NOT NULL AND CAST(case_id AS TEXT) IN "
+    "(SELECT ref FROM legal_hold WHERE kind = 'case' AND released_at IS NULL)))"
+)
+_EVIDENCE_COLUMNS = (
+    "id, mid, rid, author_id, captured_at, expires_at, audit_seq, case_id, sha256, content, "
+    "erased_at, erased_reason"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceRow:
+    """One evidence row; ``content`` is None for a tombstone (``erased_at`` says when and why)."""
+
+    id: int
+    mid: str
+    rid: str
+    author_id: str
+    captured_at: str
+    expires_at: str
+    audit_seq: int | None
+    case: int | None
+    sha256: str | None
+    content: Mapping[str, Any] | None
+    erased_at: str | None
+    erased_reason: str | None
+
+    def __repr__(self) -> str:  # content never reaches a log through repr()
+        return f"EvidenceRow(id={self.id}, mid={self.mid!r}, erased={self.erased_at is not None})"
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureResult:
+    erased: tuple[int, ...]
+    kept_held: tuple[int, ...]
+    audit_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class LegalHold:
+    kind: str
+    ref: str
+    placed_at: str
+    released_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BotCopy:
+    id: int
+    rid: str
+    mid: str
+    audit_seq: int | None
+    evidence_id: int | None
+
+
+def _evidence_row(r: Sequence[Any]) -> EvidenceRow:
+    return EvidenceRow(
+        id=r[0],
+        mid=r[1],
+        rid=r[2],
+        author_id=r[3],
+        captured_at=r[4],
+        expires_at=r[5],
+        audit_seq=r[6],
+        case=r[7],
+        sha256=r[8] if r[8] is not None else (_sha256(r[9]) if r[9] is not None else None),
+        content=json.loads(r[9]) if r[9] is not None else None,
+        erased_at=r[10],
+        erased_reason=r[11],
+    )
+
+
+def _evidence_content(message: Message) -> dict[str, Any]:
+    """The message as it was: the wire object when we have it (text, author, room, timestamps,
+    edit marks, attachment metadata), else what the parsed model holds."""
+    if message.raw:
+        return dict(_json_safe(dict(message.raw)))
+    content: dict[str, Any] = {
+        "_id": message.id,
+        "rid": message.rid,
+        "msg": message.text,
+        "u": {"_id": message.author.id, "username": message.author.username},
+        "ts": to_iso(message.ts),
+    }
+    if message.edited_at is not None:
+        content["editedAt"] = to_iso(message.edited_at)
+    if message.tmid is not None:
+        content["tmid"] = message.tmid
+    if message.attachments:
+        content["attachments"] = [
+            {"title": a.title, "description": a.description, "text": a.text} for a in message.attachments
+        ]
+    return content
+
+
+def _case_of(targets: Mapping[str, Any], reason: Mapping[str, Any]) -> int | None:
+    for source in (targets, reason):
+        value = source.get("case")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"store: reading {what} failed, the database file is damaged: {exc}") from exc
 
 
 def _json_safe(obj: Any) -> Any:

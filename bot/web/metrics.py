@@ -40,6 +40,17 @@ class Metrics:
             "Messages recovered by catch-up after an outage",
             registry=self.registry,
         )
+        self.alerts = Counter(
+            "rcmod_alerts",
+            "Keyword alerts: raised, coalesced into an open alert, delivered, updated, undeliverable",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.unscannable = Counter(
+            "rcmod_unscannable_messages",
+            "End-to-end encrypted messages counted, not scanned",
+            registry=self.registry,
+        )
         self.connected = Gauge(
             "rcmod_connected", "1 when connected, logged in and subscribed", registry=self.registry
         )

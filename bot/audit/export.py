@@ -1,0 +1,318 @@
+"""Writing a signed export and checking one offline: the thin file layer over the pure checks.
+
+An export is written into a hidden temporary folder beside ``--out`` — data files first, then
+the manifest, then its signature, each fsynced — and renamed into place only when complete. An
+export interrupted at any point (even by ``kill -9``) leaves at most a ``.NAME.partial-*``
+folder without a valid signed manifest, never a folder that looks finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from bot.audit.chain import canonical
+from bot.audit.manifest import (
+    AUDIT_FILE,
+    EVIDENCE_FILE,
+    FORMAT,
+    MANIFEST_FILE,
+    PUBLIC_KEY_FILE,
+    SIGNATURE_FILE,
+    FileDigest,
+    build_manifest,
+    check_audit,
+    check_evidence,
+    check_files,
+    parse_jsonl,
+)
+from bot.audit.selection import Selection, record_selected
+from bot.audit.signing import fingerprint, parse_public_key, public_key_pem, sign, verify_signature
+from bot.errors import ConfigError
+from bot.models import to_iso
+from bot.store import AuditRecord, EvidenceRow, Store
+
+__all__ = ["ExportCheck", "ExportResult", "load_public_key_file", "verify_export", "write_export"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    path: Path
+    records: int
+    evidence: int
+    chain_ok: bool
+    chain_problem: str
+    fingerprint: str
+    public_key_pem: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExportCheck:
+    ok: bool
+    problems: list[str]
+    fingerprint: str | None
+    key_source: str
+    records: int = 0
+    evidence: int = 0
+    selection: Mapping[str, Any] = field(default_factory=dict)
+
+
+def write_export(
+    store: Store,
+    selection: Selection,
+    out_dir: Path,
+    key: Ed25519PrivateKey,
+    *,
+    now: datetime,
+    actor: str,
+    after_file: Callable[[str], None] | None = None,
+) -> ExportResult:
+    """Select, write, sign, rename into place; then append an ``audit.exported`` record.
+
+    ``after_file`` is called after each file is written (tests use it to simulate a crash).
+    Raises ConfigError when ``out_dir`` exists and is not an empty folder.
+    """
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise ConfigError(f"--out: {out_dir} already exists and is not an empty folder")
+    verification = store.verify_audit_checked()
+    head = store.audit_head()
+    records, evidence = _select(store, selection)
+    public = key.public_key()
+    fp = fingerprint(public)
+
+    parent = out_dir.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = parent / f".{out_dir.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+        tmp.mkdir(mode=0o700)
+    except OSError as exc:
+        raise ConfigError(f"--out: cannot create a folder in {parent}: {exc.strerror}") from exc
+    try:
+        files = {
+            AUDIT_FILE: _write(tmp, AUDIT_FILE, _jsonl(_record_json(r) for r in records), after_file),
+            EVIDENCE_FILE: _write(
+                tmp, EVIDENCE_FILE, _jsonl(_evidence_json(e) for e in evidence), after_file
+            ),
+            PUBLIC_KEY_FILE: _write(tmp, PUBLIC_KEY_FILE, public_key_pem(public), after_file),
+        }
+        manifest = build_manifest(
+            created_at=to_iso(now),
+            selection=selection.describe(),
+            chain={
+                "head_seq": head[0] if head else 0,
+                "head_hash": head[1] if head else None,
+                "verified": verification.ok,
+                "problem": verification.problem,
+            },
+            fingerprint=fp,
+            files=files,
+            counts={"audit_records": len(records), "evidence": len(evidence)},
+        )
+        _write(tmp, MANIFEST_FILE, manifest, after_file)
+        _write(tmp, SIGNATURE_FILE, (sign(key, manifest) + "\n").encode("ascii"), after_file)
+        _fsync_dir(tmp)
+        if out_dir.exists():
+            out_dir.rmdir()  # checked empty above
+        os.rename(tmp, out_dir)
+        _fsync_dir(parent)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ConfigError(f"--out: cannot write the export to {out_dir}: {exc.strerror}") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    store.append_audit(
+        actor=actor,
+        action="audit.exported",
+        targets=selection.describe(),
+        reason={"records": len(records), "evidence": len(evidence), "key": fp},
+    )
+    return ExportResult(
+        out_dir,
+        len(records),
+        len(evidence),
+        verification.ok,
+        verification.problem,
+        fp,
+        public_key_pem(public).decode("ascii"),
+    )
+
+
+def _select(store: Store, selection: Selection) -> tuple[list[AuditRecord], list[EvidenceRow]]:
+    everything = store.audit_records_checked()
+    chosen = {
+        r.seq: r
+        for r in everything
+        if record_selected(selection, at=r.at, actor=r.actor, targets=r.targets, reason=r.reason)
+    }
+    if selection.user is not None:
+        evidence = store.evidence_rows(author_id=selection.user)
+    elif selection.case is not None:
+        evidence = store.evidence_rows(case=selection.case, audit_seqs=chosen)
+    else:
+        evidence = store.evidence_rows(captured_since=selection.since_iso)
+    # The records that cite the evidence go along, so the export proves each item's hash.
+    by_seq = {r.seq: r for r in everything}
+    for item in evidence:
+        if item.audit_seq is not None and item.audit_seq in by_seq:
+            chosen.setdefault(item.audit_seq, by_seq[item.audit_seq])
+    return [chosen[s] for s in sorted(chosen)], evidence
+
+
+def _record_json(r: AuditRecord) -> dict[str, Any]:
+    return {
+        "seq": r.seq,
+        "at": r.at,
+        "actor": r.actor,
+        "action": r.action,
+        "targets": dict(r.targets),
+        "reason": dict(r.reason),
+        "outcome": r.outcome,
+        "prev_hash": r.prev_hash,
+        "hash": r.hash,
+    }
+
+
+def _evidence_json(e: EvidenceRow) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "mid": e.mid,
+        "rid": e.rid,
+        "author_id": e.author_id,
+        "captured_at": e.captured_at,
+        "expires_at": e.expires_at,
+        "audit_seq": e.audit_seq,
+        "case": e.case,
+        "sha256": e.sha256,
+        "content": e.content,
+        "erased_at": e.erased_at,
+        "erased_reason": e.erased_reason,
+    }
+
+
+def _jsonl(objects: Any) -> bytes:
+    return "".join(canonical(o) + "\n" for o in objects).encode("utf-8")
+
+
+def _write(folder: Path, name: str, data: bytes, after: Callable[[str], None] | None) -> FileDigest:
+    fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if after is not None:
+        after(name)
+    return FileDigest.of(data)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every filesystem lets a folder be fsynced
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# -- verify-export ---------------------------------------------------------------------------------
+
+
+def load_public_key_file(path: Path) -> Ed25519PublicKey:
+    """``--public-key FILE``: PEM or OpenSSH. An unreadable or foreign file is a usage error."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"--public-key: cannot read {path}: {exc.strerror}") from exc
+    try:
+        return parse_public_key(data)
+    except ValueError as exc:
+        raise ConfigError(f"--public-key: {path}: {exc}") from exc
+
+
+def verify_export(directory: Path, public_key: Ed25519PublicKey | None = None) -> ExportCheck:
+    """Check an export with nothing but its files and a public key. Raises ConfigError only when
+    ``directory`` is not a folder; everything else is a problem in the result."""
+    if not directory.is_dir():
+        raise ConfigError(f"{directory}: not a folder")
+    problems: list[str] = []
+    present: dict[str, bytes] = {}
+    for entry in sorted(directory.iterdir()):
+        if entry.is_file() and not entry.is_symlink():
+            present[entry.name] = entry.read_bytes()
+        else:
+            problems.append(f"{entry.name}: unexpected (an export holds plain files only)")
+
+    key_source = "the key given"
+    if public_key is None:
+        key_source = f"the export's {PUBLIC_KEY_FILE}"
+        if PUBLIC_KEY_FILE not in present:
+            problems.append(f"{PUBLIC_KEY_FILE}: missing, and no --public-key given")
+        else:
+            try:
+                public_key = parse_public_key(present[PUBLIC_KEY_FILE])
+            except ValueError as exc:
+                problems.append(f"{PUBLIC_KEY_FILE}: {exc}")
+    fp = fingerprint(public_key) if public_key is not None else None
+
+    manifest_bytes = present.get(MANIFEST_FILE)
+    signature = present.get(SIGNATURE_FILE)
+    if manifest_bytes is None:
+        problems.append(
+            f"{MANIFEST_FILE}: missing; the export is incomplete (interrupted before it finished?)"
+        )
+        return ExportCheck(False, problems, fp, key_source)
+    if signature is None:
+        problems.append(f"{SIGNATURE_FILE}: missing; the export is unsigned or incomplete")
+    elif public_key is not None and not verify_signature(
+        public_key, signature.decode("ascii", "replace"), manifest_bytes
+    ):
+        problems.append(
+            f"{SIGNATURE_FILE}: the signature of {MANIFEST_FILE} does not verify with public key {fp} "
+            f"(a wrong key, or {MANIFEST_FILE} was changed)"
+        )
+
+    try:
+        manifest = json.loads(manifest_bytes)
+    except (ValueError, UnicodeDecodeError):
+        problems.append(f"{MANIFEST_FILE}: not valid JSON")
+        return ExportCheck(False, problems, fp, key_source)
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        problems.append(f"{MANIFEST_FILE}: not an rcmod audit export (format {FORMAT} expected)")
+        return ExportCheck(False, problems, fp, key_source)
+    signed_fp = manifest.get("public_key_fingerprint")
+    if fp is not None and signed_fp != fp:
+        problems.append(f"{MANIFEST_FILE}: names signing key {signed_fp}, but the key checked is {fp}")
+
+    digests = {name: FileDigest.of(data) for name, data in present.items()}
+    problems.extend(check_files(manifest, digests, present))
+
+    records, bad = parse_jsonl(present.get(AUDIT_FILE, b""), AUDIT_FILE)
+    problems.extend(bad)
+    chain = manifest.get("chain")
+    problems.extend(check_audit(records, chain if isinstance(chain, dict) else {}))
+    evidence, bad = parse_jsonl(present.get(EVIDENCE_FILE, b""), EVIDENCE_FILE)
+    problems.extend(bad)
+    problems.extend(check_evidence(evidence, records))
+    selection = manifest.get("selection")
+    return ExportCheck(
+        not problems,
+        problems,
+        fp,
+        key_source,
+        len(records),
+        len(evidence),
+        selection if isinstance(selection, dict) else {},
+    )

@@ -1,0 +1,171 @@
+"""The export's manifest and the checks ``verify-export`` runs on what it reads (pure).
+
+An export folder holds::
+
+    audit.jsonl      the selected audit records, one JSON object per line, by seq
+    evidence.jsonl   the linked evidence, one per line (``content`` null for an erased tombstone)
+    public_key.pem   the Ed25519 public key that signed the manifest
+    manifest.json    format, selection, the chain head at export time, and per file its
+                     SHA-256, size in bytes and line count
+    manifest.sig     the Ed25519 signature of manifest.json's exact bytes, hex
+
+The manifest is what is signed; every other file is bound to it by its hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.audit.chain import canonical, check_records, sha256_text
+
+__all__ = [
+    "AUDIT_FILE",
+    "DATA_FILES",
+    "EVIDENCE_FILE",
+    "FORMAT",
+    "MANIFEST_FILE",
+    "PUBLIC_KEY_FILE",
+    "SIGNATURE_FILE",
+    "FileDigest",
+    "build_manifest",
+    "check_audit",
+    "check_evidence",
+    "check_files",
+    "parse_jsonl",
+]
+
+FORMAT = "rcmod-audit-export/1"
+AUDIT_FILE = "audit.jsonl"
+EVIDENCE_FILE = "evidence.jsonl"
+PUBLIC_KEY_FILE = "public_key.pem"
+MANIFEST_FILE = "manifest.json"
+SIGNATURE_FILE = "manifest.sig"
+DATA_FILES = (AUDIT_FILE, EVIDENCE_FILE, PUBLIC_KEY_FILE)
+
+
+@dataclass(frozen=True, slots=True)
+class FileDigest:
+    sha256: str
+    size: int
+    lines: int
+
+    @classmethod
+    def of(cls, data: bytes) -> FileDigest:
+        return cls(hashlib.sha256(data).hexdigest(), len(data), data.count(b"\n"))
+
+    def as_json(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "bytes": self.size, "lines": self.lines}
+
+
+def build_manifest(
+    *,
+    created_at: str,
+    selection: Mapping[str, Any],
+    chain: Mapping[str, Any],
+    fingerprint: str,
+    files: Mapping[str, FileDigest],
+    counts: Mapping[str, int],
+) -> bytes:
+    manifest = {
+        "format": FORMAT,
+        "created_at": created_at,
+        "selection": dict(selection),
+        "chain": dict(chain),
+        "public_key_fingerprint": fingerprint,
+        "files": {name: digest.as_json() for name, digest in sorted(files.items())},
+        "counts": dict(counts),
+    }
+    return (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def check_files(
+    manifest: Mapping[str, Any], actual: Mapping[str, FileDigest], present: Iterable[str]
+) -> list[str]:
+    """Compare the files on disk with the manifest: missing, extra, truncated, changed."""
+    problems: list[str] = []
+    listed = manifest.get("files")
+    if not isinstance(listed, Mapping):
+        return ["manifest.json: has no file list"]
+    for name in DATA_FILES:
+        if name not in listed:
+            problems.append(f"manifest.json: does not list {name}")
+    for name, want in sorted(listed.items()):
+        if not isinstance(want, Mapping):
+            problems.append(f"manifest.json: the entry for {name} is not an object")
+            continue
+        got = actual.get(name)
+        if got is None:
+            problems.append(f"{name}: missing (the manifest lists it)")
+            continue
+        if got.size != want.get("bytes"):
+            problems.append(f"{name}: {got.size} bytes, the manifest says {want.get('bytes')} (truncated?)")
+        if got.sha256 != want.get("sha256"):
+            problems.append(f"{name}: SHA-256 {got.sha256} does not match the manifest's")
+    for name in sorted(set(present) - set(listed) - {MANIFEST_FILE, SIGNATURE_FILE}):
+        problems.append(f"{name}: not listed in the manifest")
+    return problems
+
+
+def parse_jsonl(data: bytes, where: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """Objects, one per line, and the problems with lines that are not JSON objects."""
+    objects: list[dict[str, Any]] = []
+    problems: list[str] = []
+    if data and not data.endswith(b"\n"):
+        problems.append(f"{where}: the last line is incomplete (truncated?)")
+    for number, line in enumerate(data.splitlines(), start=1):
+        try:
+            obj = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            problems.append(f"{where} line {number}: not valid JSON")
+            continue
+        if not isinstance(obj, dict):
+            problems.append(f"{where} line {number}: not a JSON object")
+            continue
+        objects.append(obj)
+    return objects, problems
+
+
+def check_audit(records: Sequence[Mapping[str, Any]], chain: Mapping[str, Any]) -> list[str]:
+    """Every record's hash, the links between consecutive ones, and the head the manifest signs."""
+    problems = check_records(records, where=AUDIT_FILE)
+    head_seq, head_hash = chain.get("head_seq"), chain.get("head_hash")
+    for record in records:
+        if record.get("seq") == head_seq and record.get("hash") != head_hash:
+            problems.append(f"{AUDIT_FILE} (record {head_seq}): is not the chain head the manifest signs")
+        if isinstance(head_seq, int) and isinstance(record.get("seq"), int) and record["seq"] > head_seq:
+            problems.append(f"{AUDIT_FILE} (record {record['seq']}): is newer than the signed chain head")
+    return problems
+
+
+def check_evidence(evidence: Sequence[Mapping[str, Any]], records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each item's content against its hash, and its hash against the audit record that cites it."""
+    by_seq = {r.get("seq"): r for r in records}
+    problems: list[str] = []
+    for line, item in enumerate(evidence, start=1):
+        where = f"{EVIDENCE_FILE} line {line} (evidence {item.get('id')})"
+        digest = item.get("sha256")
+        content = item.get("content")
+        if content is None:
+            if not item.get("erased_at"):
+                problems.append(f"{where}: content missing but not marked erased")
+        elif not isinstance(digest, str) or sha256_text(canonical(content)) != digest:
+            problems.append(f"{where}: content does not match its SHA-256")
+        seq = item.get("audit_seq")
+        if seq is None:
+            continue
+        record = by_seq.get(seq)
+        if record is None:
+            problems.append(f"{where}: cites audit record {seq}, which is not in the export")
+            continue
+        targets = record.get("targets")
+        cited = targets.get("evidence") if isinstance(targets, Mapping) else None
+        for entry in cited if isinstance(cited, list) else []:
+            if isinstance(entry, Mapping) and entry.get("id") == item.get("id"):
+                if entry.get("sha256") != digest:
+                    problems.append(f"{where}: SHA-256 differs from the one audit record {seq} attests")
+                break
+    return problems

@@ -1,0 +1,106 @@
+"""``rcmod match``: scan lines of text against wordlists, or explain one text.
+
+    rcmod match --wordlists PATH... [--jsonl] [--room NAME]   < lines    one JSON object per line
+    rcmod match --explain TEXT [--wordlists PATH...]                     why TEXT matches or not
+
+Each output line is ``{"line": N, "matches": [{"term", "list", "start", "end", "text",
+"severity", "categories"}]}`` with ``line`` counted from 1 and ``[start, end)`` code-point
+offsets into the input line. Lists come from ``--wordlists`` or ``RCMOD_WORDLISTS`` (paths
+separated by ``:``). Exit status: 0 done, 2 usage or configuration error (a bad wordlist, an
+input line with ``--jsonl`` that is not a JSON string).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from bot.moderation import Match, WordlistError, load_matcher
+from bot.moderation.explain import explain, format_explanation
+
+__all__ = ["add_arguments", "run"]
+
+EXIT_OK, EXIT_USAGE = 0, 2
+MAX_WARNINGS_SHOWN = 20
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wordlists",
+        nargs="+",
+        metavar="PATH",
+        help="wordlist files or folders (default: RCMOD_WORDLISTS, paths separated by ':')",
+    )
+    parser.add_argument("--jsonl", action="store_true", help="each input line is one JSON string")
+    parser.add_argument("--explain", metavar="TEXT", help="show the normalised TEXT and why each match fired")
+    parser.add_argument("--room", metavar="NAME", help="apply the lists' rooms/skip_rooms for this room")
+
+
+def _match_json(match: Match, line: str) -> dict[str, Any]:
+    return {
+        "term": match.term,
+        "list": match.list,
+        "start": match.start,
+        "end": match.end,
+        "text": line[match.start : match.end],
+        "severity": match.severity,
+        "categories": list(match.categories),
+    }
+
+
+def _dumps(obj: dict[str, Any]) -> str:
+    text = json.dumps(obj, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from undecodable input: escape them
+        text = json.dumps(obj)
+    return text
+
+
+def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO, environ: Mapping[str, str]) -> int:
+    paths: list[str] = list(args.wordlists or [])
+    if not paths:
+        paths = [p for p in environ.get("RCMOD_WORDLISTS", "").split(":") if p]
+    if not paths:
+        print("rcmod match: no wordlists: give --wordlists PATH... or set RCMOD_WORDLISTS", file=stderr)
+        return EXIT_USAGE
+    try:
+        matcher = load_matcher(paths)
+    except WordlistError as exc:
+        print(f"rcmod match: wordlist error: {exc}", file=stderr)
+        return EXIT_USAGE
+    for warning in matcher.warnings[:MAX_WARNINGS_SHOWN]:
+        print(f"rcmod match: warning: {warning}", file=stderr)
+    if len(matcher.warnings) > MAX_WARNINGS_SHOWN:
+        print(f"rcmod match: warning: ... and {len(matcher.warnings) - MAX_WARNINGS_SHOWN} more", file=stderr)
+
+    if args.explain is not None:
+        print(format_explanation(explain(matcher, args.explain, args.room)), file=stdout)
+        return EXIT_OK
+
+    reconfigure = getattr(stdin, "reconfigure", None)
+    if reconfigure is not None:
+        # Undecodable bytes become lone surrogates, which the matcher scans like any text,
+        # instead of an exception halfway through a file.
+        reconfigure(errors="surrogateescape")
+    status = EXIT_OK
+    for number, raw in enumerate(stdin, start=1):
+        line = raw[:-1] if raw.endswith("\n") else raw
+        if line.endswith("\r"):
+            line = line[:-1]
+        if args.jsonl:
+            try:
+                value = json.loads(line)
+            except ValueError:
+                value = None
+            if not isinstance(value, str):
+                print(f"rcmod match: line {number}: not a JSON string", file=stderr)
+                print(_dumps({"line": number, "matches": [], "error": "not a JSON string"}), file=stdout)
+                status = EXIT_USAGE
+                continue
+            line = value
+        matches = matcher.scan(line, args.room)
+        print(_dumps({"line": number, "matches": [_match_json(m, line) for m in matches]}), file=stdout)
+    return status

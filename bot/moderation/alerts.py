@@ -1,0 +1,150 @@
+"""Alerts for moderators, as data: which incidents a message raises, how a burst coalesces, and
+the DM text. Pure code — the outbox and the REST calls live in :mod:`bot.notifier`.
+
+An *incident* is one list and term found in one message. Incidents from the same author, in the
+same room, for the same list, within the coalescing window, belong to one *alert*: the first
+creates the alert (one DM per moderator), the rest bump its counter and the DM is edited, so a
+burst of 100 messages is one DM that says 100, not 100 DMs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import quote
+
+from bot.models import Message, UserRef
+from bot.moderation.matcher import Match
+from bot.moderation.neutralize import excerpt, inline_literal
+
+__all__ = ["Incident", "OpenAlert", "RoomRef", "coalesce", "incidents_for", "permalink", "render_alert"]
+
+ALERTING_KINDS = frozenset({"notify", "block"})
+SEVERITY_ICON = {
+    "low": ":large_blue_circle:",
+    "medium": ":large_orange_diamond:",
+    "high": ":red_circle:",
+    "critical": ":rotating_light:",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRef:
+    id: str
+    name: str | None = None
+    type: str | None = None  # c, p, d
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    mid: str
+    room: RoomRef
+    author: UserRef
+    ts: datetime
+    list: str
+    term: str
+    severity: str
+    categories: tuple[str, ...]
+    excerpt: str  # already neutralised and quoted
+    kind: str = "notify"
+
+    @property
+    def key(self) -> str:
+        """What coalesces: the same author, in the same room, tripping the same list."""
+        return f"{self.author.id}|{self.room.id}|{self.list}"
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAlert:
+    id: int
+    key: str
+    count: int
+    first_at: datetime
+    last_at: datetime
+
+
+def incidents_for(message: Message, matches: Iterable[Match], room: RoomRef) -> list[Incident]:
+    """One incident per (list, term) in the message, at the term's first occurrence."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for m in sorted(matches, key=lambda m: m.start):
+        if m.kind not in ALERTING_KINDS or (m.list, m.term) in seen:
+            continue
+        seen.add((m.list, m.term))
+        out.append(
+            Incident(
+                mid=message.id,
+                room=room,
+                author=message.author,
+                ts=message.ts,
+                list=m.list,
+                term=m.term,
+                severity=m.severity,
+                categories=m.categories,
+                excerpt=excerpt(message.text, m.start, m.end),
+                kind=m.kind,
+            )
+        )
+    return out
+
+
+def coalesce(
+    incident: Incident, open_alerts: Sequence[OpenAlert], now: datetime, window: timedelta
+) -> OpenAlert | None:
+    """The open alert this incident joins, or None when it starts a new one."""
+    for alert in open_alerts:
+        if alert.key == incident.key and now - alert.last_at <= window:
+            return alert
+    return None
+
+
+def permalink(site_url: str, room: RoomRef, mid: str) -> str:
+    """The web client's link to a message (protocol reference E.4)."""
+    base = site_url.rstrip("/")
+    if room.type == "d" or not room.name:
+        return f"{base}/direct/{quote(room.id, safe='')}?msg={quote(mid, safe='')}"
+    route = "group" if room.type == "p" else "channel"
+    return f"{base}/{route}/{quote(room.name, safe='')}?msg={quote(mid, safe='')}"
+
+
+def render_alert(
+    alert_id: int,
+    incident: Incident,
+    *,
+    count: int,
+    site_url: str,
+    first_at: datetime | None = None,
+    outcome: str | None = None,
+) -> str:
+    """The DM text. Everything taken from the message or its author is neutralised."""
+    icon = SEVERITY_ICON.get(incident.severity, ":warning:")
+    link = permalink(site_url, incident.room, incident.mid)
+    room_label = neutral_term(f"#{incident.room.name}") if incident.room.name else "a direct message"
+    cats = ", ".join(incident.categories) or "none"
+    author = inline_literal(incident.author.username)
+    when = incident.ts.strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"{icon} *rcmod alert {alert_id}* · severity *{incident.severity}* · "
+        f"list {inline_literal(incident.list)} · term {inline_literal(incident.term)} · categories: {cats}",
+        f"Room: [{room_label}]({link}) · author {author} · {when}",
+        f"Message: {incident.excerpt}",
+    ]
+    if count > 1:
+        since = (first_at or incident.ts).strftime("%H:%M")
+        lines.append(
+            f"*{count} matching messages* from this author in this room since {since} UTC (latest linked)."
+        )
+    if outcome:
+        lines.append(f":white_check_mark: {outcome}")
+    else:
+        lines.append(
+            f"Act: `/mod delete {incident.mid}` · `/mod dismiss {alert_id}` · "
+            f"`/mod allow {neutral_term(incident.term)}` (false positive)"
+        )
+    return "\n".join(lines)
+
+
+def neutral_term(term: str) -> str:
+    """The term as it may appear inside our own code span."""
+    return inline_literal(term)[2:-2]

@@ -1,0 +1,294 @@
+"""The keyword notifier: scan every message, raise alerts, deliver them to moderators by DM.
+
+Decisions (which incidents, which alert they join, the DM text) are pure code in
+:mod:`bot.moderation.alerts`; this module is the shell around them. Delivery goes through a
+persisted outbox (:class:`bot.store.alerts.AlertLedger`): an incident and all its deliveries are
+written in one transaction, then a background loop brings every moderator's copy up to the
+alert's current version — send it the first time (with a message id chosen before the send, so
+a resend after a crash is the same message), edit it (``chat.update``) when a burst adds to it.
+A moderator who cannot be reached is recorded and logged; the others still get theirs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.config import ModerationSettings
+from bot.errors import ActionRefused, RcmodError
+from bot.models import UserRef
+from bot.moderation import Match, Matcher
+from bot.moderation.alerts import Incident, RoomRef, incidents_for, render_alert
+from bot.moderation.wordlist import ListOptions
+from bot.realtime.events import EditedMessage, EncryptedMessage, Event, MessageEvent, NewMessage, ThreadReply
+from bot.rest import RestClient
+from bot.rest.client import new_message_id
+from bot.store import Store
+from bot.web.metrics import Metrics
+
+__all__ = ["Notifier"]
+
+log = logging.getLogger("rcmod.notifier")
+
+_CACHE_TTL = 300.0
+
+
+class Notifier:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        rest: RestClient,
+        matcher: Callable[[], Matcher | None],
+        moderation: ModerationSettings,
+        site_url: Callable[[], str],
+        metrics: Metrics,
+        bot_username: Callable[[], str | None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+        window: float = 600.0,
+        retry_initial: float = 1.0,
+        retry_max: float = 300.0,
+    ) -> None:
+        self._store = store
+        self._rest = rest
+        self._matcher = matcher
+        self._settings = moderation
+        self._site_url = site_url
+        self._metrics = metrics
+        self._bot_username = bot_username
+        self._clock = clock
+        self._window = window
+        self._retry_initial = retry_initial
+        self._retry_max = retry_max
+        self._wake = asyncio.Event()
+        self._rooms: dict[str, RoomRef] = {}
+        self._dm_rooms: dict[str, str] = {}
+        self._cache: dict[str, tuple[float, Any]] = {}
+
+    # -- deciding --------------------------------------------------------------------------------
+
+    async def on_event(self, event: Event) -> None:
+        if isinstance(event, EncryptedMessage):
+            self._store.count_unscannable(event.message.rid)
+            self._metrics.unscannable.inc()
+            return
+        if not isinstance(event, NewMessage | ThreadReply | EditedMessage):
+            return
+        matcher = self._matcher()
+        if matcher is None:
+            return
+        await self._scan(event, matcher)
+
+    async def _scan(self, event: MessageEvent, matcher: Matcher) -> None:
+        message = event.message
+        hint_room = RoomRef(message.rid, event.room.name, event.room.type)
+        # Scan first: the REST lookups below only happen for the rare message that matches.
+        found: list[tuple[str, list[Match]]] = []
+        for text in message.scannable_texts():
+            matches = matcher.scan(text, room=hint_room.name)
+            if matches:
+                found.append((text, matches))
+        if not found:
+            return
+        room = await self._room(hint_room)
+        if room.name in self._settings.exempt_rooms or await self._author_exempt(message.author):
+            return
+        raised = 0
+        for text, matches in found:
+            options = {(m.list, m.term): m.options for m in matches}
+            if room.name != hint_room.name:  # now that the name is known, apply rooms/skip_rooms
+                matches = [
+                    m for m in matches if m.options.applies_to(room.name) or m.options.applies_to(room.id)
+                ]
+            shown = dataclasses.replace(message, text=text)  # excerpt offsets are into this text
+            for incident in incidents_for(shown, matches, room):
+                recipients = await self._recipients(
+                    options[(incident.list, incident.term)], room, message.author
+                )
+                if not recipients:
+                    log.warning(
+                        "alert for list %s in room %s has no recipient; set moderation.moderators",
+                        incident.list,
+                        room.id,
+                    )
+                    continue
+                result = self._store.raise_alert(
+                    _incident_row(incident),
+                    recipients=recipients,
+                    window=self._window,
+                    new_dm_id=new_message_id,
+                )
+                if result is None:
+                    continue  # already alerted for this message, list and term (an edit, a replay)
+                raised += 1
+                self._metrics.alerts.labels("raised" if result.created else "coalesced").inc()
+        if raised:
+            self._wake.set()
+
+    async def _recipients(self, options: ListOptions, room: RoomRef, author: UserRef) -> list[str]:
+        notify = options.notify
+        names: list[str] = list(notify.users)
+        for role in notify.roles:
+            names += await self._cached(f"role:{role}", functools.partial(self._rest.users_with_role, role))
+        if notify.room_moderators and room.type in ("c", "p"):
+            names += await self._cached(
+                f"mods:{room.id}", lambda: self._rest.room_moderators(room.id, room.type or "c")
+            )
+        if not names and not notify.room:
+            names = list(self._settings.moderators) or await self._cached(
+                "role:admin", lambda: self._rest.users_with_role("admin")
+            )
+        if notify.room and options.severity == "critical":
+            names.append(f"#{notify.room}")
+        bot = self._bot_username()
+        return [n for n in dict.fromkeys(names) if n not in (author.username, bot)]
+
+    async def _cached(self, key: str, fetch: Callable[[], Any]) -> Any:
+        now = self._clock()
+        hit = self._cache.get(key)
+        if hit and now - hit[0] < _CACHE_TTL:
+            return hit[1]
+        try:
+            value = await fetch()
+        except RcmodError as exc:
+            log.warning("lookup %s failed (%s)", key.split(":")[0], type(exc).__name__)
+            return hit[1] if hit else []
+        self._cache[key] = (now, value)
+        return value
+
+    async def _room(self, hint: RoomRef) -> RoomRef:
+        if hint.name and hint.type:
+            self._rooms[hint.id] = hint
+            return hint
+        known = self._rooms.get(hint.id)
+        if known:
+            return known
+        try:
+            info = await self._rest.room_info(hint.id)
+        except RcmodError:
+            return hint
+        room = RoomRef(hint.id, info.get("name") or hint.name, info.get("t") or hint.type)
+        self._rooms[hint.id] = room
+        return room
+
+    async def _author_exempt(self, author: UserRef) -> bool:
+        exempt = set(self._settings.exempt_roles)
+        if not exempt:
+            return False
+        user = await self._cached(f"user:{author.id}", lambda: self._rest.user_info(user_id=author.id))
+        roles = user.get("roles") if isinstance(user, dict) else None
+        return bool(exempt & set(roles or []))
+
+    # -- delivering ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """The outbox loop: deliver what is due, then sleep until woken or a retry is due."""
+        while True:
+            try:
+                await self.deliver_due()
+            except RcmodError as exc:  # never let the loop die; deliveries stay queued
+                log.warning("outbox pass failed (%s)", type(exc).__name__)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+
+    async def deliver_due(self) -> int:
+        delivered = 0
+        for d in self._store.due_deliveries():
+            incident = _incident_from(d.alert)
+            text = render_alert(
+                d.alert_id,
+                incident,
+                count=int(str(d.alert["count"])),
+                site_url=self._site_url(),
+                first_at=datetime.fromtimestamp(float(str(d.alert["first_at"])), UTC),
+                outcome=str(d.alert["outcome"]) if d.alert["outcome"] else None,
+            )
+            try:
+                rid = d.dm_rid or await self._destination(d.recipient)
+                if d.sent_version == 0:
+                    await self._rest.send_message(rid, text, mid=d.dm_mid)
+                    self._metrics.alerts.labels("delivered").inc()
+                else:
+                    await self._rest.update_message(rid, d.dm_mid, text)
+                    self._metrics.alerts.labels("updated").inc()
+            except ActionRefused as exc:
+                # Deactivated or unknown moderator, or a room the bot may not post in.
+                self._store.delivery_failed(d.id, exc.code or type(exc).__name__)
+                self._metrics.alerts.labels("undeliverable").inc()
+                log.warning(
+                    "alert %d cannot reach %s (%s); other moderators still get it",
+                    d.alert_id,
+                    d.recipient,
+                    exc.code or type(exc).__name__,
+                )
+                continue
+            except RcmodError as exc:
+                delay = min(self._retry_max, self._retry_initial * 2**d.attempts)
+                self._store.delivery_retry(d.id, delay)
+                log.warning(
+                    "alert %d to %s failed (%s); retry in %.0f s",
+                    d.alert_id,
+                    d.recipient,
+                    type(exc).__name__,
+                    delay,
+                )
+                continue
+            self._store.delivery_done(d.id, d.version, rid)
+            delivered += 1
+        return delivered
+
+    async def _destination(self, recipient: str) -> str:
+        if recipient.startswith("#"):
+            info = await self._cached(f"roomname:{recipient}", lambda: self._rest.room_by_name(recipient[1:]))
+            return str(info["_id"])
+        rid = self._dm_rooms.get(recipient)
+        if rid is None:
+            rid = await self._rest.dm_room(recipient)
+            self._dm_rooms[recipient] = rid
+        return rid
+
+
+def _incident_row(incident: Incident) -> dict[str, object]:
+    return {
+        "key": incident.key,
+        "kind": incident.kind,
+        "list": incident.list,
+        "term": incident.term,
+        "severity": incident.severity,
+        "categories": list(incident.categories),
+        "rid": incident.room.id,
+        "room_name": incident.room.name,
+        "room_type": incident.room.type,
+        "mid": incident.mid,
+        "author_id": incident.author.id,
+        "author_username": incident.author.username,
+        "message_ts": incident.ts.timestamp(),
+        "excerpt": incident.excerpt,
+    }
+
+
+def _incident_from(alert: dict[str, object]) -> Incident:
+    return Incident(
+        mid=str(alert["mid"]),
+        room=RoomRef(str(alert["rid"]), _opt(alert["room_name"]), _opt(alert["room_type"])),
+        author=UserRef(str(alert["author_id"]), str(alert["author_username"])),
+        ts=datetime.fromtimestamp(float(str(alert["message_ts"])), UTC),
+        list=str(alert["list"]),
+        term=str(alert["term"]),
+        severity=str(alert["severity"]),
+        categories=tuple(str(c) for c in alert["categories"]),  # type: ignore[attr-defined]
+        excerpt=str(alert["excerpt"] or "` (excerpt removed) `"),
+        kind=str(alert["kind"]),
+    )
+
+
+def _opt(value: object) -> str | None:
+    return None if value is None else str(value)

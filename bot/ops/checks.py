@@ -1,0 +1,320 @@
+"""What `rcmod setup` grants and `rcmod doctor` verifies, as data, and the pure checks over it.
+
+Nothing here does I/O: each function takes what the server answered (permission table, the bot's
+roles, public settings, version) and returns :class:`Check` values — a name, a status and, for
+anything not ok, what to do about it. :mod:`bot.ops.doctor` and :mod:`bot.ops.setup` fetch the
+inputs and print the results.
+
+Permissions are granted to Rocket.Chat's built-in ``bot`` role (custom roles are an Enterprise
+feature since 6.0, and ``bot`` already holds ``api-bypass-rate-limit``). References (C.x, D.x,
+F.x) point into ``shared/reference/rocketchat-protocol.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = [
+    "ALL_FEATURES",
+    "BASE_PERMISSIONS",
+    "FEATURE_PERMISSIONS",
+    "MIN_VERSION",
+    "SETTING_RULES",
+    "Check",
+    "PermissionNeed",
+    "SettingRule",
+    "Status",
+    "exit_code",
+    "parse_features",
+    "parse_version",
+    "permission_checks",
+    "plan_grants",
+    "render",
+    "required_permissions",
+    "setting_checks",
+    "version_checks",
+]
+
+BOT_ROLE = "bot"
+MIN_VERSION = (6, 0)
+
+
+class Status(Enum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "FAIL"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    status: Status
+    detail: str = ""
+    fix: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status is Status.FAIL
+
+
+@dataclass(frozen=True, slots=True)
+class PermissionNeed:
+    permission: str
+    why: str
+
+
+# Extra permissions per feature, each with the reason (the README lists the same table).
+FEATURE_PERMISSIONS: dict[str, tuple[PermissionNeed, ...]] = {
+    "blocklists": (
+        PermissionNeed("delete-message", "delete a message that matches a block list, in any room (C.1)"),
+        PermissionNeed("edit-message", "censor a matching message instead of deleting it (chat.update, C.1)"),
+    ),
+    "purge": (
+        PermissionNeed(
+            "clean-channel-history", "purge a user's or a term's messages (rooms.cleanHistory, C.3)"
+        ),
+        PermissionNeed("delete-message", "purge single messages found by term (chat.delete, C.1)"),
+    ),
+    "policies": (
+        PermissionNeed("pin-message", "pin policy messages and re-pin them when unpinned (F.1)"),
+        PermissionNeed("edit-room", "keep the room announcement in sync with the policy (F.2)"),
+    ),
+    "appoint": (PermissionNeed("set-moderator", "`/mod appoint` makes a user a room moderator (C.4)"),),
+    "reports": (
+        PermissionNeed("view-moderation-console", "read reports filed in the moderation console (C.2)"),
+        PermissionNeed("manage-moderation-actions", "dismiss or act on reports in the console (C.2)"),
+    ),
+}
+ALL_FEATURES = frozenset(FEATURE_PERMISSIONS)
+
+# Held by the `bot` role by default (C.6); checked, and granted only if someone removed them.
+BASE_PERMISSIONS: tuple[PermissionNeed, ...] = (
+    PermissionNeed("view-c-room", "see public channels and their messages"),
+    PermissionNeed("create-d", "open direct messages to moderators for alerts"),
+    PermissionNeed("api-bypass-rate-limit", "no REST rate limit (10 calls/min per route otherwise)"),
+    PermissionNeed(
+        "create-personal-access-tokens", "create (and later rotate) the bot's own personal access token"
+    ),
+)
+# Missing one of these does not stop the bot today, so doctor only warns.
+_WARN_ONLY = frozenset({"create-personal-access-tokens"})
+
+
+def parse_features(text: str | None) -> frozenset[str]:
+    """``"all"`` or a comma-separated list; raises ValueError naming an unknown feature."""
+    if text is None or text.strip() in ("", "all"):
+        return ALL_FEATURES
+    names = frozenset(n.strip() for n in text.split(",") if n.strip())
+    unknown = sorted(names - ALL_FEATURES)
+    if unknown:
+        raise ValueError(f"unknown feature {', '.join(unknown)} (known: {', '.join(sorted(ALL_FEATURES))})")
+    return names
+
+
+def required_permissions(features: Iterable[str]) -> dict[str, str]:
+    """permission → why, for the base set plus the enabled features (first reason wins)."""
+    out: dict[str, str] = {}
+    for need in BASE_PERMISSIONS:
+        out.setdefault(need.permission, need.why)
+    for feature in sorted(features):
+        for need in FEATURE_PERMISSIONS[feature]:
+            out.setdefault(need.permission, need.why)
+    return out
+
+
+def plan_grants(table: Mapping[str, list[str]], features: Iterable[str]) -> dict[str, list[str]]:
+    """The permissions.update body: each needed permission the bot role lacks, with its current
+    roles plus ``bot`` (the endpoint overwrites the role list). Unknown permissions are left out."""
+    grants: dict[str, list[str]] = {}
+    for permission in required_permissions(features):
+        roles = table.get(permission)
+        if roles is not None and BOT_ROLE not in roles:
+            grants[permission] = [*roles, BOT_ROLE]
+    return grants
+
+
+def permission_checks(
+    table: Mapping[str, list[str]], bot_roles: Iterable[str], features: Iterable[str]
+) -> list[Check]:
+    """One check per needed permission: held through one of the bot's global roles?"""
+    roles = set(bot_roles)
+    checks = []
+    for permission, why in required_permissions(features).items():
+        holders = table.get(permission)
+        name = f"permission {permission}"
+        if holders is None:
+            checks.append(
+                Check(
+                    name,
+                    Status.FAIL,
+                    "the server has no such permission",
+                    "upgrade Rocket.Chat (6.0 or newer)",
+                )
+            )
+            continue
+        through = sorted(roles & set(holders))
+        if through:
+            checks.append(Check(name, Status.OK, f"held through role {', '.join(through)}"))
+            continue
+        status = Status.WARN if permission in _WARN_ONLY else Status.FAIL
+        checks.append(
+            Check(
+                name,
+                status,
+                f"none of the bot's roles ({', '.join(sorted(roles)) or 'none'}) has it; needed to {why}",
+                f"Administration > Workspace > Permissions: tick {permission} for role {BOT_ROLE} "
+                "(or run rcmod setup again)",
+            )
+        )
+    return checks
+
+
+@dataclass(frozen=True, slots=True)
+class SettingRule:
+    setting: str
+    wanted: bool
+    features: frozenset[str]  # empty: always relevant
+    why: str
+    severity: Status = Status.FAIL
+
+
+SETTING_RULES: tuple[SettingRule, ...] = (
+    SettingRule(
+        "Message_AllowDeleting",
+        True,
+        frozenset({"blocklists", "purge"}),
+        "chat.delete is refused for everyone without force-delete-message when it is off (C.1)",
+    ),
+    SettingRule(
+        "Message_AllowEditing",
+        True,
+        frozenset({"blocklists"}),
+        "censoring a message edits it (chat.update, C.1); deleting still works",
+        Status.WARN,
+    ),
+    SettingRule(
+        "Message_AllowPinning",
+        True,
+        frozenset({"policies"}),
+        "pinning policies fails with 'Message pinning not allowed' when it is off (F.1)",
+    ),
+)
+SLASH_SETTING = "Message_AllowUnrecognizedSlashCommand"
+APPROVAL_SETTING = "Accounts_ManuallyApproveNewUsers"
+SETTING_IDS = (*(r.setting for r in SETTING_RULES), SLASH_SETTING, APPROVAL_SETTING)
+
+
+def setting_checks(
+    values: Mapping[str, object], features: Iterable[str], *, companion_app: bool
+) -> list[Check]:
+    """Each workspace setting the enabled features depend on, as the public settings show it."""
+    enabled = set(features)
+    checks = []
+    for rule in SETTING_RULES:
+        if rule.features and not (rule.features & enabled):
+            continue
+        checks.append(_setting_check(values, rule.setting, rule.wanted, rule.why, rule.severity))
+    if companion_app:
+        checks.append(
+            Check(
+                f"setting {SLASH_SETTING}",
+                Status.OK,
+                "not needed: the companion app registers /report and /mod",
+            )
+        )
+    else:
+        checks.append(
+            _setting_check(
+                values,
+                SLASH_SETTING,
+                True,
+                "without the companion app, /report and /mod typed in a room never reach the bot (D.1)",
+                Status.FAIL,
+            )
+        )
+    approval = values.get(APPROVAL_SETTING)
+    detail = (
+        "on: moderators are alerted about accounts awaiting approval"
+        if approval is True
+        else "off: new accounts are active at once, so there are no approval alerts"
+    )
+    checks.append(Check(f"setting {APPROVAL_SETTING}", Status.OK, detail))
+    return checks
+
+
+def _setting_check(values: Mapping[str, object], setting: str, wanted: bool, why: str, bad: Status) -> Check:
+    name = f"setting {setting}"
+    if setting not in values:
+        return Check(
+            name, bad, "not among the public settings", f"check it by hand: it must be {_on(wanted)}"
+        )
+    if values[setting] is wanted:
+        return Check(name, Status.OK, _on(wanted))
+    return Check(
+        name,
+        bad,
+        f"{_on(not wanted)}; {why}",
+        f"Administration > Workspace > Settings: turn {setting} {_on(wanted)}",
+    )
+
+
+def _on(value: bool) -> str:
+    return "on" if value else "off"
+
+
+def parse_version(version: str) -> tuple[int, int]:
+    parts = [int(p) if p.isdigit() else 0 for p in version.split("-")[0].split(".")[:2]]
+    major_minor = [*parts, 0, 0][:2]
+    return major_minor[0], major_minor[1]
+
+
+# Endpoints by the version that introduced them, and the feature that needs each.
+_FEATURE_SINCE: dict[str, tuple[tuple[int, int], str]] = {
+    "reports": ((6, 2), "moderation.* (the moderation console)"),
+}
+
+
+def version_checks(version: str, features: Iterable[str]) -> list[Check]:
+    have = parse_version(version)
+    checks = []
+    if have < MIN_VERSION:
+        checks.append(
+            Check(
+                "server version",
+                Status.FAIL,
+                f"{version} is older than {MIN_VERSION[0]}.{MIN_VERSION[1]}, the oldest rcmod supports",
+                "upgrade Rocket.Chat",
+            )
+        )
+    else:
+        checks.append(Check("server version", Status.OK, version))
+    for feature in sorted(set(features)):
+        if feature in _FEATURE_SINCE:
+            since, endpoint = _FEATURE_SINCE[feature]
+            if have < since:
+                checks.append(
+                    Check(
+                        f"feature {feature}",
+                        Status.FAIL,
+                        f"needs {endpoint}, added in {since[0]}.{since[1]}; the server is {version}",
+                        f"upgrade Rocket.Chat, or leave {feature} out with --features",
+                    )
+                )
+    return checks
+
+
+def render(check: Check) -> str:
+    """One line per check; the fix follows the detail after ' -> '."""
+    line = f"[{check.status.value:^4}] {check.name}"
+    if check.detail:
+        line += f": {check.detail}"
+    if check.fix and check.status in (Status.FAIL, Status.WARN):
+        line += f" -> {check.fix}"
+    return line
+
+
+def exit_code(checks: Iterable[Check]) -> int:
+    return 1 if any(c.failed for c in checks) else 0

@@ -1,0 +1,58 @@
+"""The I/O edge shared by setup and doctor: building REST clients and naming what went wrong.
+
+Setup and doctor talk to a server that may be misconfigured, so transport faults are retried
+only briefly (a person is waiting), and each failure is translated into a sentence that says
+what to do — never quoting a password or a token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bot.config import Credentials
+from bot.errors import ActionRefused, AuthError, RcmodError, RetryableError
+from bot.rest import RestClient
+from bot.rest.client import RetryPolicy
+
+__all__ = ["QUICK_RETRY", "RestFactory", "default_rest", "describe", "is_transport", "probe"]
+
+RestFactory = Callable[[str, Credentials], RestClient]
+QUICK_RETRY = RetryPolicy(attempts=2, initial_delay=0.2, max_delay=1.0, max_rate_wait=30.0)
+
+
+def default_rest(url: str, credentials: Credentials) -> RestClient:
+    return RestClient(url, credentials, threads=2, timeout=15.0, retry=QUICK_RETRY)
+
+
+def is_transport(exc: BaseException) -> bool:
+    """A connection that failed before any HTTP answer (refused, DNS, TLS, timeout).
+
+    The REST facade chains exactly those from the ``requests`` exception; answers it did get
+    (HTML, 5xx) are not chained."""
+    return isinstance(exc, RetryableError) and exc.__cause__ is not None
+
+
+async def probe(rest: RestClient, url: str) -> tuple[bool, str, dict[str, Any]]:
+    """``GET /api/info`` without credentials: (ok, sentence, answer)."""
+    try:
+        info = await rest.info()
+    except RcmodError as exc:
+        if is_transport(exc):
+            return False, f"cannot connect to {url} ({exc}); check the URL and that the server is up", {}
+        return False, f"{url} does not answer like a Rocket.Chat server (/api/info: {exc})", {}
+    if info.get("success") is not True and "version" not in info:
+        return False, f"{url} does not answer like a Rocket.Chat server (/api/info has no success flag)", {}
+    return True, f"Rocket.Chat answers at {url}", info
+
+
+def describe(exc: RcmodError, endpoint: str, version: str | None = None) -> str:
+    """One sentence for a failed step."""
+    if isinstance(exc, ActionRefused) and exc.status == 404 and exc.code in (None, "not-found"):
+        where = f"Rocket.Chat {version}" if version else "this Rocket.Chat"
+        return f"{where} has no {endpoint} endpoint (too old for it?)"
+    if isinstance(exc, AuthError):
+        return f"{endpoint}: the server refused the credentials ({exc})"
+    if is_transport(exc):
+        return f"{endpoint}: the connection failed ({exc})"
+    return f"{endpoint}: {exc}"

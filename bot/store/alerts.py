@@ -1,0 +1,200 @@
+"""The alert ledger and outbox: the store verbs the keyword notifier uses (mixed into Store)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+__all__ = ["AlertLedger", "Delivery", "RaisedAlert"]
+
+
+@dataclass(frozen=True, slots=True)
+class RaisedAlert:
+    alert_id: int
+    created: bool  # False: the incident joined an open alert (a burst)
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One moderator's copy of an alert that is behind the alert's current version."""
+
+    id: int
+    alert_id: int
+    recipient: str
+    dm_rid: str | None
+    dm_mid: str
+    sent_version: int
+    attempts: int
+    version: int
+    alert: dict[str, object]
+
+
+class AlertLedger:
+    _db: sqlite3.Connection
+    _clock: Callable[[], float]
+
+    def raise_alert(
+        self,
+        incident: dict[str, object],
+        *,
+        recipients: Sequence[str],
+        window: float,
+        new_dm_id: Callable[[], str],
+    ) -> RaisedAlert | None:
+        """Record an incident; join the open alert for its key or open a new one with deliveries.
+
+        Returns None when this (message, list, term) was alerted before. One transaction, so a
+        crash leaves either nothing or the incident with all its deliveries queued.
+        """
+        now = self._clock()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            seen = self._db.execute(
+                "SELECT 1 FROM alert_incident WHERE mid = ? AND list = ? AND term = ?",
+                (incident["mid"], incident["list"], incident["term"]),
+            ).fetchone()
+            if seen:
+                self._db.execute("ROLLBACK")
+                return None
+            row = self._db.execute(
+                "SELECT id, count FROM alert WHERE key = ? AND last_at >= ? AND outcome IS NULL "
+                "ORDER BY last_at DESC LIMIT 1",
+                (incident["key"], now - window),
+            ).fetchone()
+            if row is not None:
+                alert_id, count = int(row[0]), int(row[1]) + 1
+                self._db.execute(
+                    "UPDATE alert SET count = ?, version = version + 1, last_at = ?, mid = ?, excerpt = ?, "
+                    "message_ts = ? WHERE id = ?",
+                    (count, now, incident["mid"], incident["excerpt"], incident["message_ts"], alert_id),
+                )
+                created = False
+            else:
+                cur = self._db.execute(
+                    "INSERT INTO alert (key, kind, list, term, severity, categories, rid, room_name, "
+                    "room_type, mid, author_id, author_username, message_ts, excerpt, first_at, last_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        incident["key"],
+                        incident["kind"],
+                        incident["list"],
+                        incident["term"],
+                        incident["severity"],
+                        json.dumps(incident["categories"]),
+                        incident["rid"],
+                        incident["room_name"],
+                        incident["room_type"],
+                        incident["mid"],
+                        incident["author_id"],
+                        incident["author_username"],
+                        incident["message_ts"],
+                        incident["excerpt"],
+                        now,
+                        now,
+                    ),
+                )
+                alert_id, count, created = int(cur.lastrowid or 0), 1, True
+                for recipient in dict.fromkeys(recipients):
+                    self._db.execute(
+                        "INSERT INTO alert_delivery (alert_id, recipient, dm_mid) VALUES (?, ?, ?)",
+                        (alert_id, recipient, new_dm_id()),
+                    )
+            self._db.execute(
+                "INSERT INTO alert_incident (mid, list, term, alert_id) VALUES (?, ?, ?, ?)",
+                (incident["mid"], incident["list"], incident["term"], alert_id),
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return RaisedAlert(alert_id, created, count)
+
+    def due_deliveries(self, limit: int = 50) -> list[Delivery]:
+        now = self._clock()
+        rows = self._db.execute(
+            "SELECT d.id, d.alert_id, d.recipient, d.dm_rid, d.dm_mid, d.sent_version, d.attempts, "
+            "a.version, "
+            "a.kind, a.list, a.term, a.severity, a.categories, a.rid, a.room_name, a.room_type, a.mid, "
+            "a.author_id, a.author_username, a.message_ts, a.excerpt, a.first_at, a.count, a.outcome "
+            "FROM alert_delivery d JOIN alert a ON a.id = d.alert_id "
+            "WHERE d.failed IS NULL AND d.sent_version < a.version AND d.next_at <= ? "
+            "ORDER BY d.id LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        keys = (
+            "kind",
+            "list",
+            "term",
+            "severity",
+            "categories",
+            "rid",
+            "room_name",
+            "room_type",
+            "mid",
+            "author_id",
+            "author_username",
+            "message_ts",
+            "excerpt",
+            "first_at",
+            "count",
+            "outcome",
+        )
+        out = []
+        for r in rows:
+            alert = dict(zip(keys, r[8:], strict=True))
+            alert["categories"] = tuple(json.loads(str(alert["categories"])))
+            out.append(Delivery(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], alert))
+        return out
+
+    def delivery_done(self, delivery_id: int, version: int, dm_rid: str) -> None:
+        self._db.execute(
+            "UPDATE alert_delivery SET sent_version = max(sent_version, ?), dm_rid = ?, attempts = 0 "
+            "WHERE id = ?",
+            (version, dm_rid, delivery_id),
+        )
+
+    def delivery_retry(self, delivery_id: int, delay: float) -> None:
+        self._db.execute(
+            "UPDATE alert_delivery SET attempts = attempts + 1, next_at = ? WHERE id = ?",
+            (self._clock() + delay, delivery_id),
+        )
+
+    def delivery_failed(self, delivery_id: int, reason: str) -> None:
+        self._db.execute("UPDATE alert_delivery SET failed = ? WHERE id = ?", (reason, delivery_id))
+
+    def pending_deliveries(self) -> int:
+        row = self._db.execute(
+            "SELECT count(*) FROM alert_delivery d JOIN alert a ON a.id = d.alert_id "
+            "WHERE d.failed IS NULL AND d.sent_version < a.version"
+        ).fetchone()
+        return int(row[0])
+
+    def failed_deliveries(self) -> list[tuple[str, str]]:
+        """(recipient, reason) of moderators who could not be reached, for logs and /mod status."""
+        rows = self._db.execute(
+            "SELECT DISTINCT recipient, failed FROM alert_delivery "
+            "WHERE failed IS NOT NULL ORDER BY recipient"
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def alert_deliveries(self, alert_id: int) -> list[tuple[str, str | None, str, int]]:
+        """(recipient, dm_rid, dm_mid, sent_version) of every copy of an alert."""
+        rows = self._db.execute(
+            "SELECT recipient, dm_rid, dm_mid, sent_version FROM alert_delivery "
+            "WHERE alert_id = ? ORDER BY id",
+            (alert_id,),
+        )
+        return [(str(r[0]), r[1], str(r[2]), int(r[3])) for r in rows]
+
+    def count_unscannable(self, rid: str) -> None:
+        self._db.execute(
+            "INSERT INTO unscannable_room (rid, count, last_at) VALUES (?, 1, ?) "
+            "ON CONFLICT (rid) DO UPDATE SET count = count + 1, last_at = excluded.last_at",
+            (rid, self._clock()),
+        )
+
+    def unscannable_rooms(self) -> dict[str, int]:
+        return {str(r[0]): int(r[1]) for r in self._db.execute("SELECT rid, count FROM unscannable_room")}

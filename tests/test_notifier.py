@@ -1,0 +1,217 @@
+"""The keyword notifier against the sandbox: right moderators, inert excerpts, one DM per burst,
+exactly once across a crash, edits that do not re-alert, unreachable moderators, E2E counted."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import BotApp
+from bot.models import Message, UserRef
+from bot.realtime.events import EncryptedMessage, NewMessage, RoomHint
+from bot.sandbox import Sandbox
+from bot.store import Store
+from tests.conftest import bot_settings, start_bot, until
+
+MENTION = re.compile(r"(^|\s|>)@([\w.-]+)")
+
+
+def write_lists(root: Path, notify_users: list[str] | None = None, severity: str = "high") -> Path:
+    lists = root / "lists"
+    lists.mkdir(exist_ok=True)
+    (lists / "watch.txt").write_text("# terms the moderators want to hear about\nbadword\nscam link\n")
+    users = notify_users if notify_users is not None else ["mod1"]
+    (lists / "watch.toml").write_text(
+        f'kind = "notify"\nseverity = "{severity}"\ncategories = ["harassment"]\n\n'
+        f"[notify]\nusers = {users!r}\n".replace("'", '"')
+    )
+    return lists
+
+
+def dms_from_bot(sb: Sandbox, username: str) -> list[dict[str, Any]]:
+    ws = sb.workspace
+    bot = ws.user_by_username("rcmod.bot")
+    other = ws.user_by_username(username)
+    assert bot is not None and other is not None
+    rid = "".join(sorted({bot.id, other.id}))
+    return [m for m in ws.messages.values() if m["rid"] == rid and m["u"]["_id"] == bot.id]
+
+
+def settings_for(sb: Sandbox, tmp_path: Path, **lists_kw: Any) -> Any:
+    lists = write_lists(tmp_path, **lists_kw)
+    return bot_settings(sb, tmp_path / "data", moderation={"wordlists": [str(lists)]})
+
+
+async def test_alert_reaches_the_listed_moderator_with_an_inert_excerpt(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    bot = await start_bot(settings_for(sandbox, tmp_path))
+    msg = sandbox.post_as(
+        "alice", "general", "@all @here hey @mod2 this is a b.a.d.w.o.r.d [x](https://evil.example)"
+    )
+    assert await until(lambda: len(dms_from_bot(sandbox, "mod1")) == 1)
+    await asyncio.sleep(0.2)
+    await bot.stop()
+    [dm] = dms_from_bot(sandbox, "mod1")
+    text = dm["msg"]
+    assert "watch" in text and "badword" in text and "high" in text and "harassment" in text
+    assert f"/channel/general?msg={msg['_id']}" in text  # permalink to the offending message
+    assert f"/mod delete {msg['_id']}" in text
+    assert "alice" in text
+    assert not MENTION.search(text)  # no @all, @here or @mod2 can ping from the moderator's DM
+    assert dm.get("mentions", []) == []
+    assert "https://evil" not in text
+    assert dms_from_bot(sandbox, "mod2") == [] and dms_from_bot(sandbox, "admin") == []
+
+
+async def test_a_burst_becomes_one_updated_dm(sandbox: Sandbox, tmp_path: Path) -> None:
+    bot = await start_bot(settings_for(sandbox, tmp_path))
+    ids = [sandbox.post_as("bob", "random", f"badword number {i}")["_id"] for i in range(100)]
+    store = bot.app.store
+    assert store is not None
+    assert await until(lambda: set(ids) <= set(bot.recorder.message_ids()), within=20)
+    assert await until(lambda: store.pending_deliveries() == 0, within=20)
+    await bot.stop()
+    dms = dms_from_bot(sandbox, "mod1")
+    assert len(dms) == 1
+    assert "*100 matching messages*" in dms[0]["msg"]
+    assert dms[0].get("editedAt")  # the one DM was updated in place
+
+
+async def test_edit_that_still_matches_does_not_alert_again(sandbox: Sandbox, tmp_path: Path) -> None:
+    bot = await start_bot(settings_for(sandbox, tmp_path))
+    msg = sandbox.post_as("carol", "general", "badword")
+    assert await until(lambda: len(dms_from_bot(sandbox, "mod1")) == 1)
+    sandbox.edit_as("carol", msg["_id"], "still badword, edited")
+    sandbox.edit_as("carol", msg["_id"], "badword and now a scam link")  # a new term: a new incident
+    assert await until(lambda: bot.app.metrics.alerts.labels("coalesced")._value.get() == 1)
+    await asyncio.sleep(0.2)
+    await bot.stop()
+    assert bot.app.metrics.alerts.labels("raised")._value.get() == 1
+    [dm] = dms_from_bot(sandbox, "mod1")
+    assert "*2 matching messages*" in dm["msg"]
+
+
+async def test_unreachable_moderator_does_not_stop_the_others(sandbox: Sandbox, tmp_path: Path) -> None:
+    bot = await start_bot(settings_for(sandbox, tmp_path, notify_users=["ghost.user", "mod2"]))
+    sandbox.post_as("alice", "general", "badword")
+    assert await until(lambda: len(dms_from_bot(sandbox, "mod2")) == 1)
+    store = bot.app.store
+    assert store is not None
+    assert await until(lambda: store.failed_deliveries() != [])
+    assert [r for r, _ in store.failed_deliveries()] == ["ghost.user"]
+    await bot.stop()
+
+
+async def test_crash_between_decision_and_send_yields_exactly_one_alert(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    app = BotApp(settings)
+    app.matcher = await app._build_matcher()
+    # Decide (and persist) without delivering: the outbox loop never runs, as if killed right here.
+    store = Store.open(settings.storage.data_dir / "rcmod.sqlite3")
+    from bot.notifier import Notifier
+    from bot.rest import RestClient
+
+    rest = RestClient(sandbox.url, settings.credentials())
+    notifier = Notifier(
+        store=store,
+        rest=rest,
+        matcher=lambda: app.matcher,
+        moderation=settings.moderation,
+        site_url=lambda: sandbox.url,
+        metrics=app.metrics,
+    )
+    general = next(r["id"] for r in sandbox.seed_info()["rooms"] if r["name"] == "general")
+    sent = sandbox.post_as("alice", "general", "one badword")
+    message = Message.from_wire({**sent, "ts": sent["ts"]})
+    await notifier.on_event(NewMessage(message, RoomHint(True, "c", "general")))
+    # The first delivery is sent, but the crash comes before it is recorded as sent.
+    [delivery] = store.due_deliveries()
+    dm_rid = await rest.dm_room("mod1")
+    await rest.send_message(dm_rid, "first copy", mid=delivery.dm_mid)
+    await rest.close()
+    store.close()  # no graceful shutdown: nothing else is written
+    assert general and len(dms_from_bot(sandbox, "mod1")) == 1
+
+    bot = await start_bot(settings)
+    store2 = bot.app.store
+    assert store2 is not None
+    assert await until(lambda: store2.pending_deliveries() == 0)
+    await asyncio.sleep(0.2)
+    await bot.stop()
+    assert len(dms_from_bot(sandbox, "mod1")) == 1  # the resend was recognised, not duplicated
+
+
+async def test_decided_but_unsent_alert_is_sent_after_restart(sandbox: Sandbox, tmp_path: Path) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    app = BotApp(settings)
+    app.matcher = await app._build_matcher()
+    store = Store.open(settings.storage.data_dir / "rcmod.sqlite3")
+    from bot.notifier import Notifier
+    from bot.rest import RestClient
+
+    rest = RestClient(sandbox.url, settings.credentials())
+    notifier = Notifier(
+        store=store,
+        rest=rest,
+        matcher=lambda: app.matcher,
+        moderation=settings.moderation,
+        site_url=lambda: sandbox.url,
+        metrics=app.metrics,
+    )
+    sent = sandbox.post_as("alice", "general", "another badword")
+    await notifier.on_event(NewMessage(Message.from_wire(sent), RoomHint(True, "c", "general")))
+    await rest.close()
+    store.close()
+    assert dms_from_bot(sandbox, "mod1") == []
+
+    bot = await start_bot(settings)
+    assert await until(lambda: len(dms_from_bot(sandbox, "mod1")) == 1)
+    await asyncio.sleep(0.3)  # the restart's catch-up re-delivers the message: no second alert
+    await bot.stop()
+    assert len(dms_from_bot(sandbox, "mod1")) == 1
+
+
+async def test_encrypted_messages_are_counted_not_scanned(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s.sqlite3")
+    from bot.notifier import Notifier
+    from bot.web.metrics import Metrics
+
+    metrics = Metrics()
+    notifier = Notifier(
+        store=store,
+        rest=None,
+        matcher=lambda: None,  # type: ignore[arg-type]
+        moderation=bot_settings_stub(),
+        site_url=lambda: "",
+        metrics=metrics,
+    )
+    e2e = Message(
+        id="m1", rid="SECRET", text="", ts=datetime.now(UTC), author=UserRef("u", "alice"), type="e2e"
+    )
+    for _ in range(3):
+        await notifier.on_event(EncryptedMessage(e2e))
+    assert store.unscannable_rooms() == {"SECRET": 3}
+    assert metrics.unscannable._value.get() == 3
+
+
+def bot_settings_stub() -> Any:
+    from bot.config import ModerationSettings
+
+    return ModerationSettings()
+
+
+@pytest.mark.parametrize("severity", ["low", "critical"])
+async def test_severity_is_shown(sandbox: Sandbox, tmp_path: Path, severity: str) -> None:
+    bot = await start_bot(settings_for(sandbox, tmp_path, severity=severity))
+    sandbox.post_as("alice", "general", "badword")
+    assert await until(lambda: len(dms_from_bot(sandbox, "mod1")) == 1)
+    await bot.stop()
+    assert f"severity *{severity}*" in dms_from_bot(sandbox, "mod1")[0]["msg"]

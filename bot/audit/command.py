@@ -1,0 +1,228 @@
+"""``rcmod audit ...``: verify, export, verify-export, hold, release, erase, key.
+
+Each subcommand is declared once in :func:`add_arguments`; :func:`run` does the work. Exit
+status: 0 success, 1 a check failed (a broken chain, a damaged database, an export that does not
+verify, a release with no hold), 2 a usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from bot.audit.selection import Selection
+from bot.config import Settings
+from bot.errors import ConfigError
+
+__all__ = ["STORE_FILE", "add_arguments", "run"]
+
+EXIT_OK, EXIT_FAILED = 0, 1
+STORE_FILE = "rcmod.sqlite3"
+
+
+def _case(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a case is a positive whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("a case is a positive whole number")
+    return number
+
+
+def _date(value: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a date like 2026-01-31 or 2026-01-31T12:00:00Z") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def add_arguments(audit: argparse.ArgumentParser) -> None:
+    sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=type(audit))
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=help, description=help)
+        parser.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML config file")
+        return parser
+
+    command("verify", "check the database file and the hash chain of the audit log")
+
+    export = command("export", "write a signed export of the records and evidence about a user, case or period")
+    which = export.add_mutually_exclusive_group(required=True)
+    which.add_argument("--user", metavar="ID", help="records and evidence about this user id")
+    which.add_argument("--case", metavar="N", type=_case, help="records and evidence of this case")
+    which.add_argument("--since", metavar="DATE", type=_date, help="everything from this date (UTC) on")
+    export.add_argument("--out", metavar="DIR", type=Path, required=True, help="a new or empty folder")
+
+    check = command("verify-export", "check an export offline: signature, file hashes, records, evidence")
+    check.add_argument("dir", metavar="DIR", type=Path)
+    check.add_argument(
+        "--public-key",
+        metavar="FILE",
+        type=Path,
+        help="the operator's published public key (PEM or OpenSSH); default: the export's own",
+    )
+
+    for name, help in (
+        ("hold", "place a legal hold: keep a user's or a case's evidence past its window"),
+        ("release", "release a legal hold; expired content then goes at the next retention run"),
+    ):
+        parser = command(name, help)
+        target = parser.add_mutually_exclusive_group(required=True)
+        target.add_argument("--user", metavar="ID")
+        target.add_argument("--case", metavar="N", type=_case)
+
+    erase = command("erase", "erase a user's stored message content, except what is under legal hold")
+    erase.add_argument("--user", metavar="ID", required=True)
+
+    command("key", "print the export signing key's public half and fingerprint (generated on first use)")
+
+
+def run(args: argparse.Namespace, load_settings: Callable[[], Settings], out: TextIO) -> int:
+    command: str = args.audit_command
+    if command == "verify-export":
+        return _verify_export(args, out)  # offline: needs no configuration, only the files
+    settings = load_settings()
+    if command == "key":
+        return _key(settings, out)
+    from bot.store import Store
+
+    path = settings.storage.data_dir / STORE_FILE
+    if command != "hold" and not path.exists():
+        raise ConfigError(f"storage.data_dir: no store at {path}")
+    store = Store.open(path)
+    try:
+        if command == "verify":
+            return _verify(store, out)
+        if command == "export":
+            return _export(args, settings, store, out)
+        if command in ("hold", "release"):
+            return _hold(args, store, out, place=command == "hold")
+        if command == "erase":
+            return _erase(args, store, out)
+    finally:
+        store.close()
+    raise ConfigError(f"unknown audit command {command}")
+
+
+def _actor() -> str:
+    """Who ran the command, as the audit log records it."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):
+        return "cli"
+
+
+def _verify(store: object, out: TextIO) -> int:
+    from bot.store import Store
+
+    assert isinstance(store, Store)
+    damage = store.check_integrity()
+    if damage:
+        print(f"database file DAMAGED ({len(damage)} problems):", file=out)
+        for problem in damage[:20]:
+            print(f"  - {problem}", file=out)
+        return EXIT_FAILED
+    result = store.verify_audit_checked()
+    if result.ok:
+        print(f"audit log intact: {result.checked} records", file=out)
+        return EXIT_OK
+    print(
+        f"audit log BROKEN at record {result.bad_seq}: {result.problem} "
+        f"({result.checked} verified before it)",
+        file=out,
+    )
+    return EXIT_FAILED
+
+
+def _key(settings: Settings, out: TextIO) -> int:
+    from bot.audit.signing import PRIVATE_KEY_FILE, fingerprint, load_or_create_signing_key, public_key_pem
+
+    key, created = load_or_create_signing_key(settings.storage.data_dir)
+    if created:
+        print(f"generated a new signing key: {settings.storage.data_dir / PRIVATE_KEY_FILE} (mode 0600)", file=out)
+    print(f"public key fingerprint: {fingerprint(key.public_key())}", file=out)
+    print(public_key_pem(key.public_key()).decode("ascii"), end="", file=out)
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace, settings: Settings, store: object, out: TextIO) -> int:
+    from bot.audit.export import write_export
+    from bot.audit.signing import PRIVATE_KEY_FILE, load_or_create_signing_key
+    from bot.store import Store
+
+    assert isinstance(store, Store)
+    selection = Selection(user=args.user, case=args.case, since=args.since)
+    key, created = load_or_create_signing_key(settings.storage.data_dir)
+    if created:
+        print(f"generated a new signing key: {settings.storage.data_dir / PRIVATE_KEY_FILE} (mode 0600)", file=out)
+    result = write_export(store, selection, args.out, key, now=datetime.now(UTC), actor=_actor())
+    print(f"exported {result.records} audit records and {result.evidence} evidence items to {result.path}", file=out)
+    print(f"signed with Ed25519 public key {result.fingerprint}", file=out)
+    print(result.public_key_pem, end="", file=out)
+    if not result.chain_ok:
+        print(f"WARNING: the audit log is BROKEN ({result.chain_problem}); the manifest records it", file=out)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _verify_export(args: argparse.Namespace, out: TextIO) -> int:
+    from bot.audit.export import load_public_key_file, verify_export
+
+    key = load_public_key_file(args.public_key) if args.public_key is not None else None
+    check = verify_export(args.dir, key)
+    if check.fingerprint:
+        print(
+            f"public key: {check.fingerprint} (from {check.key_source}); "
+            "compare it with the operator's published fingerprint",
+            file=out,
+        )
+    if check.ok:
+        print(
+            f"export OK: {check.records} audit records and {check.evidence} evidence items, "
+            f"signature and every file hash verified (selection: {dict(check.selection)})",
+            file=out,
+        )
+        return EXIT_OK
+    print(f"export FAILED verification ({len(check.problems)} problems):", file=out)
+    for problem in check.problems:
+        print(f"  - {problem}", file=out)
+    return EXIT_FAILED
+
+
+def _hold(args: argparse.Namespace, store: object, out: TextIO, *, place: bool) -> int:
+    from bot.store import Store
+
+    assert isinstance(store, Store)
+    kind, ref = ("user", str(args.user)) if args.user is not None else ("case", str(args.case))
+    if place:
+        changed = store.place_hold(kind, ref, actor=_actor())
+        print(
+            f"legal hold placed on {kind} {ref}" if changed else f"{kind} {ref} is already under legal hold",
+            file=out,
+        )
+        return EXIT_OK
+    if store.release_hold(kind, ref, actor=_actor()):
+        print(f"legal hold on {kind} {ref} released; expired content goes at the next retention run", file=out)
+        return EXIT_OK
+    print(f"no active legal hold on {kind} {ref}", file=out)
+    return EXIT_FAILED
+
+
+def _erase(args: argparse.Namespace, store: object, out: TextIO) -> int:
+    from bot.store import Store
+
+    assert isinstance(store, Store)
+    result = store.erase_user_evidence(args.user, actor=_actor())
+    print(
+        f"erased {len(result.erased)} evidence items of user {args.user} (audit record {result.audit_seq})",
+        file=out,
+    )
+    if result.kept_held:
+        print(f"kept {len(result.kept_held)} under legal hold: release the hold, then erase again", file=out)
+    return EXIT_OK

@@ -1,0 +1,404 @@
+"""``rcmod setup``: create the bot's account on a workspace and write its configuration.
+
+Two phases. The *preflight* only reads (server, admin login, version, the admin's rights, free
+username, rooms, settings) and stops with exit 1 before anything exists if a check fails. The
+*changes* then run in order, each recording how to undo itself; if one fails, the undo list runs
+backwards and the report says exactly what, if anything, was left behind.
+
+Secrets: the admin password arrives in :class:`SetupOptions` as a ``SecretStr``; the bot's own
+password is random, used once to create its personal access token, and then forgotten. The token
+goes to a separate env file written with mode 0600 (see :func:`render_env`), and is printed only
+with ``--show-token``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import SecretStr
+
+from bot.config import Credentials
+from bot.errors import ActionRefused, AuthError, NotFound, RcmodError
+from bot.ops.checks import (
+    SETTING_IDS,
+    Check,
+    Status,
+    parse_version,
+    plan_grants,
+    render,
+    setting_checks,
+    version_checks,
+)
+from bot.ops.connect import RestFactory, default_rest, describe, probe
+from bot.rest import RestClient
+
+__all__ = ["SetupOptions", "SetupResult", "admin_checks", "render_config", "render_env", "run_setup"]
+
+TOKEN_NAME = "rcmod"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class SetupOptions:
+    server: str
+    admin_user: str
+    admin_password: SecretStr
+    out: Path
+    rooms: tuple[str, ...] = ()
+    autojoin: bool = False
+    features: frozenset[str] = frozenset()
+    bot_user: str = "rcmod.bot"
+    bot_name: str = "rcmod"
+    companion_app: bool = False
+    show_token: bool = False
+    force: bool = False
+
+    @property
+    def env_file(self) -> Path:
+        return self.out.with_suffix(".env")
+
+
+@dataclass
+class SetupResult:
+    code: int
+    bot_user_id: str | None = None
+    token: SecretStr | None = None
+    left_behind: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- pure parts
+
+
+def admin_checks(
+    table: dict[str, list[str]],
+    admin_roles: Iterable[str],
+    rooms: Iterable[dict[str, Any]],
+    admin_rids: set[str],
+) -> list[Check]:
+    """Can this admin do every step? Rooms by the rules addUsersToRoom applies (channels.invite)."""
+    roles = set(admin_roles)
+
+    def holds(permission: str) -> bool:
+        return bool(roles & set(table.get(permission, [])))
+
+    checks = []
+    for permission, step in (
+        ("create-user", "create the bot user"),
+        ("delete-user", "delete it again if a later step fails"),
+        ("access-permissions", "grant permissions to the bot role"),
+    ):
+        if holds(permission):
+            checks.append(Check(f"admin may {step}", Status.OK, permission))
+        else:
+            checks.append(
+                Check(
+                    f"admin may {step}",
+                    Status.FAIL,
+                    f"the account lacks {permission} (roles: {', '.join(sorted(roles)) or 'none'})",
+                    "run setup with an account holding the admin role (--admin-user)",
+                )
+            )
+    for room in rooms:
+        ok = (
+            (room.get("t") == "c" and holds("add-user-to-any-c-room"))
+            or (room.get("t") == "p" and holds("add-user-to-any-p-room"))
+            or (room.get("_id") in admin_rids and holds("add-user-to-joined-room"))
+        )
+        name = f"admin may add the bot to {room.get('name')}"
+        if ok:
+            checks.append(Check(name, Status.OK))
+        else:
+            checks.append(
+                Check(
+                    name,
+                    Status.FAIL,
+                    "the account may not add users to this room",
+                    "join the room as this admin first, or add the bot to it by hand",
+                )
+            )
+    return checks
+
+
+def _toml(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a valid TOML basic string
+
+
+def render_config(
+    *, server: str, user_id: str, autojoin: bool, env_file: Path, now: datetime, features: Iterable[str]
+) -> str:
+    """The config file, in deploy/config.example.toml's format. It holds no secret."""
+    lines = [
+        f"# Written by `rcmod setup` on {now:%Y-%m-%d %H:%M} UTC. Every option: deploy/config.example.toml.",
+        f"# Secrets (the personal access token) are in {env_file.name}, mode 0600: load it with",
+        "# EnvironmentFile= (systemd), env_file: (compose) or `rcmod doctor --env-file`.",
+        f"# Features set up: {', '.join(sorted(features))}.",
+        "",
+        "[server]",
+        f"url = {_toml(server)}",
+        f"user_id = {_toml(user_id)}",
+        "",
+        "[storage]",
+        'data_dir = "data"',
+        "",
+        "[moderation]",
+        "# wordlists = []",
+        "# moderators = []",
+        f"autojoin = {'true' if autojoin else 'false'}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_env(token: str, webhook_secret: str | None) -> str:
+    lines = [
+        "# rcmod secrets, written by `rcmod setup`. Keep this file mode 0600.",
+        f"RCMOD_AUTH_TOKEN={token}",
+    ]
+    if webhook_secret:
+        lines.append(f"RCMOD_WEBHOOK_SECRET={webhook_secret}")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- the run
+
+
+@dataclass
+class _Undo:
+    what: str  # what would be left behind, in the report's words
+    action: Callable[[], Awaitable[None]]
+
+
+class _Run:
+    def __init__(self, opts: SetupOptions, out: TextIO, rest_factory: RestFactory) -> None:
+        self.opts = opts
+        self.out = out
+        self.rest_factory = rest_factory
+        self.undo: list[_Undo] = []
+        self.failed = False
+        self.version: str | None = None
+
+    def say(self, check: Check) -> None:
+        if check.failed:
+            self.failed = True
+        print(render(check), file=self.out)
+
+    async def preflight(self, admin: RestClient) -> tuple[list[dict[str, Any]], dict[str, list[str]]] | int:
+        o = self.opts
+        ok, sentence, _ = await probe(admin, o.server)
+        self.say(Check("server reachable", Status.OK if ok else Status.FAIL, sentence))
+        if not ok:
+            return EXIT_FAILED if "cannot connect" in sentence else EXIT_USAGE
+        try:
+            await admin.login()
+            me = await admin.me()
+        except AuthError:
+            self.say(
+                Check(
+                    "admin login",
+                    Status.FAIL,
+                    f"refused for {o.admin_user}: wrong username or password",
+                    "check --admin-user and RCMOD_ADMIN_PASSWORD",
+                )
+            )
+            return EXIT_USAGE
+        self.say(Check("admin login", Status.OK, f"as {o.admin_user}"))
+        info = await admin.server_info()
+        self.version = info.version
+        for check in version_checks(info.version, o.features):
+            self.say(check)
+        if parse_version(info.version) < (6, 0):
+            return EXIT_FAILED
+        table = await admin.permissions()
+        rooms: list[dict[str, Any]] = []
+        admin_rids = {str(s.get("rid")) for s in await admin.subscriptions()} if o.rooms else set()
+        for name in o.rooms:
+            try:
+                room = await admin.room_info_by_name(name)
+            except ActionRefused:
+                self.say(
+                    Check(
+                        f"room {name}",
+                        Status.FAIL,
+                        "not found (or not visible to the admin)",
+                        "check --rooms",
+                    )
+                )
+                continue
+            rooms.append(room)
+            self.say(
+                Check(
+                    f"room {name}",
+                    Status.OK,
+                    {"c": "public channel", "p": "private group"}.get(room["t"], ""),
+                )
+            )
+        for check in admin_checks(table, [str(r) for r in me.get("roles") or []], rooms, admin_rids):
+            self.say(check)
+        try:
+            await admin.user_info(username=o.bot_user)
+        except (NotFound, ActionRefused):
+            self.say(Check(f"username {o.bot_user}", Status.OK, "free"))
+        else:
+            self.say(
+                Check(
+                    f"username {o.bot_user}",
+                    Status.FAIL,
+                    "a user with this name already exists",
+                    "choose another --bot-user, or delete the old account first",
+                )
+            )
+        values = await admin.public_settings(*SETTING_IDS)
+        for check in setting_checks(values, o.features, companion_app=o.companion_app):
+            self.say(check)
+        for path in (o.out, o.env_file):
+            if path.exists() and not o.force:
+                self.say(Check(f"file {path}", Status.FAIL, "exists", "choose another --out or pass --force"))
+        if self.failed:
+            return EXIT_FAILED
+        return rooms, table
+
+    async def changes(
+        self, admin: RestClient, rooms: list[dict[str, Any]], table: dict[str, list[str]]
+    ) -> SetupResult:
+        o = self.opts
+        password = secrets.token_urlsafe(24)
+        user = await admin.create_user(
+            username=o.bot_user,
+            name=o.bot_name,
+            email=f"{o.bot_user}@rcmod.invalid",
+            password=password,
+            roles=["bot"],
+        )
+        uid = str(user["_id"])
+        self.undo.append(_Undo(f"user {o.bot_user} (id {uid})", lambda: admin.delete_user(uid)))
+        self.say(Check("create bot user", Status.OK, f"{o.bot_user} (id {uid}) with role bot"))
+
+        grants = plan_grants(table, o.features)
+        if grants:
+            originals = {p: list(table[p]) for p in grants}
+            await admin.update_permissions(grants)
+            self.undo.append(
+                _Undo(
+                    "role bot added to " + ", ".join(sorted(grants)),
+                    lambda: admin.update_permissions(originals),
+                )
+            )
+        self.say(
+            Check(
+                "grant permissions to role bot", Status.OK, ", ".join(sorted(grants)) or "nothing was missing"
+            )
+        )
+
+        bot = self.rest_factory(o.server, Credentials(username=o.bot_user, password=SecretStr(password)))
+        try:
+            await bot.login()
+            token = await bot.generate_personal_access_token(
+                TOKEN_NAME, bypass_two_factor=True, password=password
+            )
+            with contextlib.suppress(RcmodError):
+                await bot.logout()  # the password session is not needed any more
+        finally:
+            await bot.close()
+        self.say(
+            Check("personal access token", Status.OK, f"{TOKEN_NAME!r}, ignores two-factor authentication")
+        )
+
+        for room in rooms:
+            await admin.invite_to_room(str(room["_id"]), str(room["t"]), uid)
+            self.say(Check(f"add bot to {room.get('name')}", Status.OK))
+        if o.autojoin:
+            self.say(Check("autojoin", Status.OK, "on: the bot joins every public channel itself"))
+
+        secret = secrets.token_urlsafe(32) if o.companion_app else None
+        _write_private(o.env_file, render_env(token, secret))
+        self.undo.append(_Undo(f"file {o.env_file}", _remover(o.env_file)))
+        config = render_config(
+            server=o.server,
+            user_id=uid,
+            autojoin=o.autojoin,
+            env_file=o.env_file,
+            now=datetime.now(UTC),
+            features=o.features,
+        )
+        o.out.write_text(config, encoding="utf-8")
+        self.say(Check("write config", Status.OK, f"{o.out} (secrets in {o.env_file}, mode 0600)"))
+        return SetupResult(EXIT_OK, bot_user_id=uid, token=SecretStr(token))
+
+    async def rollback(self) -> list[str]:
+        left = []
+        for undo in reversed(self.undo):
+            try:
+                await undo.action()
+            except (RcmodError, OSError) as exc:
+                left.append(f"{undo.what} ({exc})")
+                print(f"[FAIL] undo: could not remove {undo.what}", file=self.out)
+            else:
+                print(f"[ ok ] undo: removed {undo.what}", file=self.out)
+        return left
+
+
+def _remover(path: Path) -> Callable[[], Awaitable[None]]:
+    async def remove() -> None:
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+
+    return remove
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create (or replace) the file with mode 0600 from the start, never readable by others."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+async def run_setup(opts: SetupOptions, out: TextIO, rest_factory: RestFactory = default_rest) -> SetupResult:
+    run = _Run(opts, out, rest_factory)
+    admin = rest_factory(opts.server, Credentials(username=opts.admin_user, password=opts.admin_password))
+    try:
+        try:
+            pre = await run.preflight(admin)
+        except RcmodError as exc:
+            print(f"[FAIL] preflight: {describe(exc, _endpoint(exc), run.version)}", file=out)
+            pre = EXIT_FAILED
+        if isinstance(pre, int):
+            print("setup stopped before changing anything; nothing was created", file=out)
+            return SetupResult(pre)
+        rooms, table = pre
+        try:
+            result = await run.changes(admin, rooms, table)
+        except (RcmodError, OSError) as exc:
+            reason = describe(exc, _endpoint(exc), run.version) if isinstance(exc, RcmodError) else str(exc)
+            print(f"[FAIL] {reason}", file=out)
+            print("rolling back what setup created:", file=out)
+            left = await run.rollback()
+            if left:
+                print("LEFT BEHIND (remove by hand): " + "; ".join(left), file=out)
+            else:
+                print("rolled back: the workspace is as it was before setup", file=out)
+            return SetupResult(EXIT_FAILED, left_behind=left)
+    finally:
+        await admin.close()
+    print(f"done: run `rcmod doctor --config {opts.out} --env-file {opts.env_file}` to check it", file=out)
+    if opts.show_token and result.token is not None:
+        print(f"RCMOD_AUTH_TOKEN={result.token.get_secret_value()}", file=out)
+    return result
+
+
+def _endpoint(exc: RcmodError) -> str:
+    """Our error messages start with the endpoint (``users.create: HTTP 400 ...``)."""
+    return str(exc).split(":", 1)[0] or "request"

@@ -51,10 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     match = sub.add_parser("match", help="scan text from stdin against wordlists")
     match_command.add_arguments(match)
 
-    audit = sub.add_parser("audit", help="the audit log")
-    audit_sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
-    verify = audit_sub.add_parser("verify", help="check the hash chain of the audit log")
-    verify.add_argument("--config", type=Path, default=argparse.SUPPRESS)
+    from bot.audit import command as audit_command
+
+    audit = sub.add_parser("audit", help="the audit log and evidence archive: verify, export, holds, erasure")
+    audit_command.add_arguments(audit)
     return parser
 
 
@@ -82,8 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return match_command.run(args, sys.stdin, sys.stdout, sys.stderr, environ)
         if command == "audit":
-            settings = load_settings(args.config, environ)
-            return _audit(args.audit_command, settings, sys.stdout)
+            return _audit(args, environ, sys.stdout)
     except ConfigError as exc:
         print(f"rcmod: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -143,23 +142,8 @@ def _run_sandbox(port: int, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _audit(command: str, settings: Settings, out: TextIO) -> int:
-    from bot.store import Store
+def _audit(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO) -> int:
+    from bot.audit import command as audit_command
 
-    path = settings.storage.data_dir / "rcmod.sqlite3"
-    if not path.exists():
-        raise ConfigError(f"storage.data_dir: no store at {path}")
-    store = Store.open(path)
-    try:
-        result = store.verify_audit()
-    finally:
-        store.close()
-    if result.ok:
-        print(f"audit log intact: {result.checked} records", file=out)
-        return EXIT_OK
-    print(
-        f"audit log BROKEN at record {result.bad_seq}: {result.problem} "
-        f"({result.checked} verified before it)",
-        file=out,
-    )
-    return EXIT_FAILED
+    # Settings are loaded only by the subcommands that need them: verify-export works offline.
+    return audit_command.run(args, lambda: load_settings(args.config, environ), out)

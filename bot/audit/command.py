@@ -12,11 +12,14 @@ import getpass
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot.audit.selection import Selection
 from bot.config import Settings
 from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bot.store import Store
 
 __all__ = ["STORE_FILE", "add_arguments", "run"]
 
@@ -118,10 +121,7 @@ def _actor() -> str:
         return "cli"
 
 
-def _verify(store: object, out: TextIO) -> int:
-    from bot.store import Store
-
-    assert isinstance(store, Store)
+def _verify(store: Store, out: TextIO) -> int:
     damage = store.check_integrity()
     if damage:
         print(f"database file DAMAGED ({len(damage)} problems):", file=out)
@@ -151,12 +151,9 @@ def _key(settings: Settings, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _export(args: argparse.Namespace, settings: Settings, store: object, out: TextIO) -> int:
+def _export(args: argparse.Namespace, settings: Settings, store: Store, out: TextIO) -> int:
     from bot.audit.export import write_export
     from bot.audit.signing import PRIVATE_KEY_FILE, load_or_create_signing_key
-    from bot.store import Store
-
-    assert isinstance(store, Store)
     selection = Selection(user=args.user, case=args.case, since=args.since)
     key, created = load_or_create_signing_key(settings.storage.data_dir)
     if created:
@@ -195,10 +192,7 @@ def _verify_export(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_FAILED
 
 
-def _hold(args: argparse.Namespace, store: object, out: TextIO, *, place: bool) -> int:
-    from bot.store import Store
-
-    assert isinstance(store, Store)
+def _hold(args: argparse.Namespace, store: Store, out: TextIO, *, place: bool) -> int:
     kind, ref = ("user", str(args.user)) if args.user is not None else ("case", str(args.case))
     if place:
         changed = store.place_hold(kind, ref, actor=_actor())
@@ -214,10 +208,7 @@ def _hold(args: argparse.Namespace, store: object, out: TextIO, *, place: bool) 
     return EXIT_FAILED
 
 
-def _erase(args: argparse.Namespace, store: object, out: TextIO) -> int:
-    from bot.store import Store
-
-    assert isinstance(store, Store)
+def _erase(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     result = store.erase_user_evidence(args.user, actor=_actor())
     print(
         f"erased {len(result.erased)} evidence items of user {args.user} (audit record {result.audit_seq})",

@@ -59,7 +59,9 @@ def _dumps(obj: dict[str, Any]) -> str:
     return text
 
 
-def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO, environ: Mapping[str, str]) -> int:
+def run(
+    args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO, environ: Mapping[str, str]
+) -> int:
     paths: list[str] = list(args.wordlists or [])
     if not paths:
         paths = [p for p in environ.get("RCMOD_WORDLISTS", "").split(":") if p]

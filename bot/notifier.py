@@ -191,11 +191,11 @@ class Notifier:
     async def run(self) -> None:
         """The outbox loop: deliver what is due, then sleep until woken or a retry is due."""
         while True:
+            self._wake.clear()  # before the pass: an alert raised during it wakes the next one
             try:
                 await self.deliver_due()
             except RcmodError as exc:  # never let the loop die; deliveries stay queued
                 log.warning("outbox pass failed (%s)", type(exc).__name__)
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
 

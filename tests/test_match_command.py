@@ -40,8 +40,15 @@ def test_one_json_object_per_input_line(lists: Path) -> None:
         {
             "line": 1,
             "matches": [
-                {"term": "ass", "list": "insults", "start": 4, "end": 7, "text": "a55", "severity": "high",
-                 "categories": ["harassment"]}  # fmt: skip
+                {
+                    "term": "ass",
+                    "list": "insults",
+                    "start": 4,
+                    "end": 7,
+                    "text": "a55",
+                    "severity": "high",
+                    "categories": ["harassment"],
+                }
             ],
         },
         {"line": 2, "matches": []},
@@ -49,8 +56,15 @@ def test_one_json_object_per_input_line(lists: Path) -> None:
         {
             "line": 4,
             "matches": [
-                {"term": "join boaram today", "list": "insults", "start": 6, "end": 24,
-                 "text": "JOIN, boaram today", "severity": "high", "categories": ["harassment"]}  # fmt: skip
+                {
+                    "term": "join boaram today",
+                    "list": "insults",
+                    "start": 6,
+                    "end": 24,
+                    "text": "JOIN, boaram today",
+                    "severity": "high",
+                    "categories": ["harassment"],
+                }
             ],
         },
     ]
@@ -75,7 +89,7 @@ def test_jsonl_line_that_is_not_a_string(lists: Path) -> None:
 
 
 def test_wordlists_from_the_environment(lists: Path) -> None:
-    status, out, _ = run([], "ass\n", {"RCMOD_WORDLISTS": f"/nonexistent-but-unused:{lists}"[len("/nonexistent-but-unused:") :]})
+    status, out, _ = run([], "ass\n", {"RCMOD_WORDLISTS": str(lists)})
     assert status == 0 and json.loads(out)["matches"][0]["list"] == "insults"
     status, out, _ = run([], "ass\n", {"RCMOD_WORDLISTS": f"{lists / 'insults.txt'}:{lists / 'places.txt'}"})
     assert status == 0 and len(json.loads(out)["matches"]) == 1
@@ -123,8 +137,14 @@ def test_room_option(tmp_path: Path) -> None:
 
 def test_undecodable_stdin_through_the_real_cli(lists: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-c", "from bot import match_command, cli; raise SystemExit(cli.main())", "match",
-         "--wordlists", str(lists)],  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "from bot import match_command, cli; raise SystemExit(cli.main())",
+            "match",
+            "--wordlists",
+            str(lists),
+        ],
         input=b"\xff\xfe a55\nass\n",
         capture_output=True,
         cwd=Path(__file__).resolve().parents[1],

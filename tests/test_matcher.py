@@ -121,7 +121,9 @@ def test_evasion_classes_and_boundaries(matcher: Matcher, text: str, expected: l
 
 def test_match_carries_list_options() -> None:
     wl = parse_wordlist(
-        "slurs", "ass", 'kind = "block"\naction = "censor"\nseverity = "high"\ncategories = ["hate", "harassment"]'
+        "slurs",
+        "ass",
+        'kind = "block"\naction = "censor"\nseverity = "high"\ncategories = ["hate", "harassment"]',
     )
     (m,) = compile([wl]).scan("you ass")
     assert (m.term, m.list, m.start, m.end, m.severity, m.categories) == (
@@ -146,7 +148,9 @@ def test_several_lists_share_one_automaton() -> None:
 
 
 def test_allow_list_suppresses_matches_inside_allowed_words() -> None:
-    matcher = compile([parse_wordlist("bad", "*sex*\n*cunt*"), parse_wordlist("ok", "essex\nscunthorpe", 'kind="allow"')])
+    matcher = compile(
+        [parse_wordlist("bad", "*sex*\n*cunt*"), parse_wordlist("ok", "essex\nscunthorpe", 'kind="allow"')]
+    )
     assert matcher.scan("Essex and Scunthorpe") == []
     assert [m.term for m in matcher.scan("sexting in Essex")] == ["*sex*"]
     detail = matcher.explain("Essex")
@@ -176,7 +180,9 @@ def test_per_list_normalisation_can_be_turned_off(normalize: str, text: str, hit
 
 
 def test_lists_with_different_options_share_terms() -> None:
-    matcher = compile([parse_wordlist("loose", "ass"), parse_wordlist("strict", "ass", "[normalize]\nleet = false")])
+    matcher = compile(
+        [parse_wordlist("loose", "ass"), parse_wordlist("strict", "ass", "[normalize]\nleet = false")]
+    )
     assert [m.list for m in matcher.scan("a55")] == ["loose"]
     assert [m.list for m in matcher.scan("ass")] == ["loose", "strict"]
 

@@ -32,7 +32,13 @@ def test_terms_comments_blank_lines_and_wildcards() -> None:
         Term("ing", 6, suffix=True),
         Term("sex", 7, prefix=True, suffix=True),
     )
-    assert [t.written for t in parse_terms(body, "l.txt")] == ["ass", "spaced out phrase", "scam*", "*ing", "*sex*"]
+    assert [t.written for t in parse_terms(body, "l.txt")] == [
+        "ass",
+        "spaced out phrase",
+        "scam*",
+        "*ing",
+        "*sex*",
+    ]
 
 
 def test_crlf_lines() -> None:
@@ -96,7 +102,9 @@ room = "mod-alerts"
     assert opts.categories == ("hate", "harassment") and opts.reveal_term
     assert opts.rooms == ("general", "random") and opts.skip_rooms == ("staff",)
     assert opts.normalize == NormalizeOptions(leet=False, separators=False)
-    assert opts.notify == NotifyOptions(users=("mod1",), roles=("admin",), room_moderators=True, room="mod-alerts")
+    assert opts.notify == NotifyOptions(
+        users=("mod1",), roles=("admin",), room_moderators=True, room="mod-alerts"
+    )
 
 
 def test_block_list_defaults_to_delete() -> None:

@@ -19,7 +19,9 @@ from bot.config import Settings
 from bot.errors import ConfigError
 
 if TYPE_CHECKING:
-    from bot.store import Store
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from bot.store import HoldKind, Store
 
 __all__ = ["STORE_FILE", "add_arguments", "run"]
 
@@ -55,7 +57,7 @@ def add_arguments(audit: argparse.ArgumentParser) -> None:
 
     command("verify", "check the database file and the hash chain of the audit log")
 
-    export = command("export", "write a signed export of the records and evidence about a user, case or period")
+    export = command("export", "write a signed export of what is kept about a user, a case or a period")
     which = export.add_mutually_exclusive_group(required=True)
     which.add_argument("--user", metavar="ID", help="records and evidence about this user id")
     which.add_argument("--case", metavar="N", type=_case, help="records and evidence of this case")
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace, load_settings: Callable[[], Settings], out: Te
     settings = load_settings()
     if command == "key":
         return _key(settings, out)
-    from bot.store import Store
+    from bot.store import HoldKind, Store
 
     path = settings.storage.data_dir / STORE_FILE
     if command != "hold" and not path.exists():
@@ -140,12 +142,20 @@ def _verify(store: Store, out: TextIO) -> int:
     return EXIT_FAILED
 
 
-def _key(settings: Settings, out: TextIO) -> int:
-    from bot.audit.signing import PRIVATE_KEY_FILE, fingerprint, load_or_create_signing_key, public_key_pem
+def _signing_key(settings: Settings, out: TextIO) -> Ed25519PrivateKey:
+    from bot.audit.signing import PRIVATE_KEY_FILE, load_or_create_signing_key
 
     key, created = load_or_create_signing_key(settings.storage.data_dir)
     if created:
-        print(f"generated a new signing key: {settings.storage.data_dir / PRIVATE_KEY_FILE} (mode 0600)", file=out)
+        where = settings.storage.data_dir / PRIVATE_KEY_FILE
+        print(f"generated a new signing key: {where} (mode 0600, keep it secret)", file=out)
+    return key
+
+
+def _key(settings: Settings, out: TextIO) -> int:
+    from bot.audit.signing import fingerprint, public_key_pem
+
+    key = _signing_key(settings, out)
     print(f"public key fingerprint: {fingerprint(key.public_key())}", file=out)
     print(public_key_pem(key.public_key()).decode("ascii"), end="", file=out)
     return EXIT_OK
@@ -153,13 +163,13 @@ def _key(settings: Settings, out: TextIO) -> int:
 
 def _export(args: argparse.Namespace, settings: Settings, store: Store, out: TextIO) -> int:
     from bot.audit.export import write_export
-    from bot.audit.signing import PRIVATE_KEY_FILE, load_or_create_signing_key
     selection = Selection(user=args.user, case=args.case, since=args.since)
-    key, created = load_or_create_signing_key(settings.storage.data_dir)
-    if created:
-        print(f"generated a new signing key: {settings.storage.data_dir / PRIVATE_KEY_FILE} (mode 0600)", file=out)
+    key = _signing_key(settings, out)
     result = write_export(store, selection, args.out, key, now=datetime.now(UTC), actor=_actor())
-    print(f"exported {result.records} audit records and {result.evidence} evidence items to {result.path}", file=out)
+    print(
+        f"exported {result.records} audit records and {result.evidence} evidence items to {result.path}",
+        file=out,
+    )
     print(f"signed with Ed25519 public key {result.fingerprint}", file=out)
     print(result.public_key_pem, end="", file=out)
     if not result.chain_ok:
@@ -193,7 +203,8 @@ def _verify_export(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _hold(args: argparse.Namespace, store: Store, out: TextIO, *, place: bool) -> int:
-    kind, ref = ("user", str(args.user)) if args.user is not None else ("case", str(args.case))
+    kind: HoldKind = "user" if args.user is not None else "case"
+    ref = str(args.user) if args.user is not None else str(args.case)
     if place:
         changed = store.place_hold(kind, ref, actor=_actor())
         print(
@@ -202,7 +213,7 @@ def _hold(args: argparse.Namespace, store: Store, out: TextIO, *, place: bool) -
         )
         return EXIT_OK
     if store.release_hold(kind, ref, actor=_actor()):
-        print(f"legal hold on {kind} {ref} released; expired content goes at the next retention run", file=out)
+        print(f"legal hold on {kind} {ref} released; expired content goes at the next retention", file=out)
         return EXIT_OK
     print(f"no active legal hold on {kind} {ref}", file=out)
     return EXIT_FAILED

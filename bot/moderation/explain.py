@@ -103,7 +103,9 @@ def format_explanation(exp: Explanation) -> str:
             f"MATCH {m.term!r} from list {m.list!r} (line {m.line}, {m.options.kind}, severity {m.severity})"
             f" at [{m.start}, {m.end}) {exp.text[m.start : m.end]!r}"
         )
-        lines.append(f"    reading: {cand.reading}" + (f"; {'; '.join(why)}" if why else "; written as listed"))
+        lines.append(
+            f"    reading: {cand.reading}" + (f"; {'; '.join(why)}" if why else "; written as listed")
+        )
     for cand, _why in others:
         m = cand.match
         lines.append(

@@ -170,8 +170,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             rc_rate = max(rc_rate, _throughput(run_rcmod, len(corpus), args.repeat))
         rcmod_rate[size] = rc_rate
         perf_rows.append((size, "raw pyahocorasick (lower)", raw_rate, 1.0, raw_build_s, None))
-        perf_rows.append((size, "rcmod Matcher.scan", rc_rate, rc_rate / raw_rate, build[size]["seconds"],
-                          build[size]["mib"]))  # fmt: skip
+        perf_rows.append(
+            (
+                size,
+                "rcmod Matcher.scan",
+                rc_rate,
+                rc_rate / raw_rate,
+                build[size]["seconds"],
+                build[size]["mib"],
+            )
+        )
         if size in SLOW_SIZES:
             sample = corpus[:SLOW_SAMPLE]
             t0 = time.perf_counter()
@@ -202,8 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         m = p.sub("***", m)
 
             pw_rate = _throughput(run_per_word, len(rc_sample), 1)
-            perf_rows.append((size, "regex per word (RC-style filter)", pw_rate, pw_rate / raw_rate,
-                              per_word_build, None))  # fmt: skip
+            perf_rows.append(
+                (size, "regex per word (RC-style filter)", pw_rate, pw_rate / raw_rate, per_word_build, None)
+            )
 
         # Accuracy on the labelled set.
         folded_terms = {i: " ".join(base_fold(keywords[i]).split()) for i in range(len(keywords))}

@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="the audit log and evidence archive: verify, export, holds, erasure")
     audit_command.add_arguments(audit)
+
+    from bot.ops import command as ops_command
+
+    setup = sub.add_parser("setup", help="create the bot's account on a workspace and write its config")
+    ops_command.add_setup_arguments(setup)
+    doctor = sub.add_parser("doctor", help="check a configuration against the live server")
+    ops_command.add_doctor_arguments(doctor)
     return parser
 
 
@@ -83,6 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return match_command.run(args, sys.stdin, sys.stdout, sys.stderr, environ)
         if command == "audit":
             return _audit(args, environ, sys.stdout)
+        if command in ("setup", "doctor"):
+            from bot.ops import command as ops_command
+
+            if command == "setup":
+                return ops_command.run_setup_command(args, sys.stdin, sys.stdout, sys.stderr, environ)
+            return ops_command.run_doctor_command(args, sys.stdout, environ)
     except ConfigError as exc:
         print(f"rcmod: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -94,10 +95,12 @@ class Checker:
         body: dict[str, Any] | None = None,
         expect: int = 200,
         valid_request: bool = True,
+        headers: dict[str, str] | None = None,
     ) -> Any:
-        """``valid_request=False`` marks a deliberately wrong request (a negative test)."""
+        """``valid_request=False`` marks a deliberately wrong request (a negative test);
+        ``headers`` replaces the seeded user's auth headers (for users created in the test)."""
         path = f"/api/v1/{route}"
-        headers = self.seed.headers(who) if who else {}
+        headers = headers if headers is not None else (self.seed.headers(who) if who else {})
         data = json.dumps(body).encode() if body is not None else None
         send_headers = {**headers, **({"Content-Type": "application/json"} if data else {})}
         async with self.session.request(
@@ -308,6 +311,98 @@ async def test_openapi_users_settings_moderation_commands(
     assert_valid(check)
 
 
+async def test_openapi_workspace_setup(checker: tuple[Sandbox, Checker, FakeClock]) -> None:
+    """The endpoints `rcmod setup` uses, in its order, plus their refusals."""
+    sandbox, check, clock = checker
+    perms = await check.call("GET", "permissions.listAll", "admin")
+    pin_roles = next(p["roles"] for p in perms["update"] if p["_id"] == "pin-message")
+    created = await check.call(
+        "POST",
+        "users.create",
+        "admin",
+        body={
+            "name": "rcmod",
+            "email": "modbot@rcmod.invalid",
+            "password": "s3cret-pass",
+            "username": "modbot",
+            "roles": ["bot"],
+            "joinDefaultChannels": False,
+            "verified": True,
+        },
+    )
+    uid = created["user"]["_id"]
+    await check.call(
+        "POST",
+        "users.create",
+        "alice",
+        body={"name": "x", "email": "x@x.invalid", "password": "p", "username": "x"},
+        expect=403,
+    )
+    duplicate = {"name": "x", "email": "y@x.invalid", "password": "p", "username": "modbot"}
+    await check.call("POST", "users.create", "admin", body=duplicate, expect=400)
+    await check.call(
+        "POST",
+        "permissions.update",
+        "admin",
+        body={"permissions": [{"_id": "create-personal-access-tokens", "roles": ["admin", "user", "bot"]}]},
+    )
+    await check.call(
+        "POST",
+        "permissions.update",
+        "admin",
+        body={"permissions": [{"_id": "nope", "roles": []}]},
+        expect=400,
+    )
+    await check.call("POST", "permissions.update", "alice", body={"permissions": []}, expect=403)
+    login = await check.call("POST", "login", body={"user": "modbot", "password": "s3cret-pass"})
+    auth = {"X-User-Id": uid, "X-Auth-Token": login["data"]["authToken"]}
+    # Past Accounts_TwoFactorAuthentication_RememberFor after creation, the password fallback applies.
+    clock.advance(3600)
+    refused = await check.call(
+        "POST",
+        "users.generatePersonalAccessToken",
+        headers=auth,
+        body={"tokenName": "rcmod", "bypassTwoFactor": True},
+        expect=400,
+    )
+    assert refused["errorType"] == "totp-required"
+    digest = hashlib.sha256(b"s3cret-pass").hexdigest()
+    token = await check.call(
+        "POST",
+        "users.generatePersonalAccessToken",
+        headers={**auth, "x-2fa-code": digest, "x-2fa-method": "password"},
+        body={"tokenName": "rcmod", "bypassTwoFactor": True},
+    )
+    # The token works, and (made with bypassTwoFactor) passes the 2FA check by itself.
+    pat = {"X-User-Id": uid, "X-Auth-Token": token["token"]}
+    await check.call("GET", "me", headers=pat)
+    again = await check.call(
+        "POST", "users.generatePersonalAccessToken", headers=pat, body={"tokenName": "rcmod"}, expect=400
+    )
+    assert again["errorType"] == "error-token-already-exists"
+    await check.call(
+        "POST", "channels.invite", "admin", body={"roomId": check.seed.rid("random"), "userId": uid}
+    )
+    await check.call(
+        "POST", "groups.invite", "admin", body={"roomId": check.seed.rid("staff"), "userId": uid}
+    )
+    await check.call(
+        "POST", "groups.invite", "alice", body={"roomId": check.seed.rid("staff"), "userId": uid}, expect=400
+    )
+    assert (check.seed.rid("staff"), uid) in sandbox.workspace.subscriptions
+    await check.call("POST", "users.delete", "alice", body={"userId": uid}, expect=403)
+    await check.call("POST", "users.delete", "admin", body={"userId": uid, "confirmRelinquish": True})
+    assert uid not in sandbox.workspace.users
+    assert (check.seed.rid("staff"), uid) not in sandbox.workspace.subscriptions
+    await check.call(
+        "POST",
+        "permissions.update",
+        "admin",
+        body={"permissions": [{"_id": "pin-message", "roles": pin_roles}]},
+    )
+    assert_valid(check)
+
+
 def test_every_implemented_route_in_the_spec_is_exercised() -> None:
     """Guards the tests above: a new route the spec covers must be validated here too."""
     exercised = {
@@ -352,6 +447,12 @@ def test_every_implemented_route_in_the_spec_is_exercised() -> None:
         ("GET", "moderation.reportsByUsers"),
         ("POST", "moderation.dismissReports"),
         ("POST", "users.setActiveStatus"),
+        ("POST", "users.create"),
+        ("POST", "users.delete"),
+        ("POST", "users.generatePersonalAccessToken"),
+        ("POST", "permissions.update"),
+        ("POST", "channels.invite"),
+        ("POST", "groups.invite"),
     }
     covered = {(r.method, r.name) for r in ROUTES if spec_for(f"/api/v1/{r.name}", r.method)}
     assert covered - exercised == set()

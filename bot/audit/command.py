@@ -95,7 +95,7 @@ def run(args: argparse.Namespace, load_settings: Callable[[], Settings], out: Te
     settings = load_settings()
     if command == "key":
         return _key(settings, out)
-    from bot.store import HoldKind, Store
+    from bot.store import Store
 
     path = settings.storage.data_dir / STORE_FILE
     if command != "hold" and not path.exists():
@@ -163,7 +163,12 @@ def _key(settings: Settings, out: TextIO) -> int:
 
 def _export(args: argparse.Namespace, settings: Settings, store: Store, out: TextIO) -> int:
     from bot.audit.export import write_export
+
     selection = Selection(user=args.user, case=args.case, since=args.since)
+    damage = store.check_integrity()
+    if damage:
+        print(f"database file DAMAGED, nothing exported: {damage[0]}", file=out)
+        return EXIT_FAILED
     key = _signing_key(settings, out)
     result = write_export(store, selection, args.out, key, now=datetime.now(UTC), actor=_actor())
     print(
@@ -213,7 +218,9 @@ def _hold(args: argparse.Namespace, store: Store, out: TextIO, *, place: bool) -
         )
         return EXIT_OK
     if store.release_hold(kind, ref, actor=_actor()):
-        print(f"legal hold on {kind} {ref} released; expired content goes at the next retention", file=out)
+        print(
+            f"legal hold on {kind} {ref} released; expired content goes at the next retention run", file=out
+        )
         return EXIT_OK
     print(f"no active legal hold on {kind} {ref}", file=out)
     return EXIT_FAILED

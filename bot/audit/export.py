@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Callable, Mapping
@@ -41,6 +42,9 @@ from bot.audit.signing import fingerprint, parse_public_key, public_key_pem, sig
 from bot.errors import ConfigError
 from bot.models import to_iso
 from bot.store import AuditRecord, EvidenceRow, Store
+
+# Exactly what write_export writes, so no byte of the signature file can change unnoticed.
+_SIGNATURE_FORM = re.compile(rb"[0-9a-f]{128}\n")
 
 __all__ = ["ExportCheck", "ExportResult", "load_public_key_file", "verify_export", "write_export"]
 
@@ -276,8 +280,10 @@ def verify_export(directory: Path, public_key: Ed25519PublicKey | None = None) -
         return ExportCheck(False, problems, fp, key_source)
     if signature is None:
         problems.append(f"{SIGNATURE_FILE}: missing; the export is unsigned or incomplete")
+    elif not _SIGNATURE_FORM.fullmatch(signature):
+        problems.append(f"{SIGNATURE_FILE}: not one line of 128 lowercase hex digits")
     elif public_key is not None and not verify_signature(
-        public_key, signature.decode("ascii", "replace"), manifest_bytes
+        public_key, signature.decode("ascii"), manifest_bytes
     ):
         problems.append(
             f"{SIGNATURE_FILE}: the signature of {MANIFEST_FILE} does not verify with public key {fp} "

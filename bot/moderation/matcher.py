@@ -175,9 +175,18 @@ class Matcher:
             return list(self._scan_slow(text, room, detail=False).matches)
         if "!" in text or "@" in text or "|" in text or "1" in text:
             for reading in normalize.extra_readings(text):
-                if self._gated_may_match(normalize.coarse(text, reading)):
+                if self._hits(normalize.coarse(text, reading)):
                     return list(self._scan_slow(text, room, detail=False).matches)
         return []
+
+    def _hits(self, padded: str) -> bool:
+        """Whether the padded coarse text ``padded`` has a hit of a list that is not allow-only."""
+        gated = False
+        for _end, v in self._automaton.iter(padded):
+            if v >= self._first_active:
+                return True
+            gated = gated or v == 0
+        return gated and self._gated_may_match(padded)
 
     def _gated_may_match(self, c: str) -> bool:
         """Whether ``c`` hits once single-spaced, or once spaced-out letters are joined."""
@@ -304,8 +313,16 @@ class Matcher:
         matches.sort(key=lambda m: (m.start, m.end, m.list, m.term))
         return ScanDetail(tuple(matches), tuple(candidates))
 
-    def _verify(self, an: Analysis, first: int, last: int, entry: _Entry, options: ListOptions,
-                reading: Reading, room: str | None) -> str:  # fmt: skip
+    def _verify(
+        self,
+        an: Analysis,
+        first: int,
+        last: int,
+        entry: _Entry,
+        options: ListOptions,
+        reading: Reading,
+        room: str | None,
+    ) -> str:
         if not options.applies_to(room):
             return f"list {options.name!r} does not apply in room {room!r}"
         opts = options.normalize

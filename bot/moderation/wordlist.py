@@ -332,8 +332,13 @@ def _table(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 # --- files ----------------------------------------------------------------------------------
 
 
-def parse_wordlist(name: str, terms_data: bytes | str, options_text: str | None = None,
-                   file: str = "", options_file: str = "") -> Wordlist:  # fmt: skip
+def parse_wordlist(
+    name: str,
+    terms_data: bytes | str,
+    options_text: str | None = None,
+    file: str = "",
+    options_file: str = "",
+) -> Wordlist:
     """A list from the contents of its files (``options_text`` is the sidecar, if any)."""
     file = file or f"{name}.txt"
     if options_text is None:

@@ -1,0 +1,189 @@
+"""The audit chain: verifies after normal use, and fails at the right record after tampering."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot import cli
+from bot.audit import check_records, record_hash
+from bot.audit.chain import GENESIS_HASH
+from bot.models import Message, UserRef
+from bot.store import Store
+
+
+class Clock:
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _message(mid: str, author: str = "u1", text: str = "offending text") -> Message:
+    return Message(
+        id=mid,
+        rid="r1",
+        text=text,
+        ts=datetime(2026, 1, 1, tzinfo=UTC),
+        author=UserRef(author, author),
+        raw={"_id": mid, "rid": "r1", "msg": text, "u": {"_id": author, "username": author}},
+    )
+
+
+def _normal_use(store: Store, clock: Clock) -> None:
+    """A day in the life: every kind of action the issue lists, evidence, holds, erasure, expiry."""
+    store.append_audit(actor="rule:slurs", action="alert.sent", targets={"user": "u1", "room": "r1"})
+    store.record_action(
+        actor="rule:block",
+        action="message.deleted",
+        targets={"user": "u1", "room": "r1", "message": "m1"},
+        reason={"list": "block", "term": "x"},
+        evidence=[_message("m1")],
+    )
+    store.record_action(
+        actor="u9",
+        action="report.filed",
+        targets={"user": "u2", "message": "m2", "reporter": "u3"},
+        reason={"report": 1},
+        evidence=[_message("m2", "u2", "first"), _message("m2", "u2", "edited")],
+        case=7,
+    )
+    for action in ("purge.started", "purge.progressed", "purge.finished"):
+        store.append_audit(actor="mod1", action=action, targets={"case": 8, "room": "r1"})
+    store.append_audit(actor="mod1", action="user.blocked", targets={"user": "u2"})
+    store.append_audit(actor="mod1", action="policy.pinned", targets={"room": "r1", "message": "p1"})
+    store.append_audit(actor="admin", action="config.reloaded")
+    store.append_audit(actor="u3", action="command.refused", reason={"why": "not a moderator"}, outcome="refused")
+    store.place_hold("case", 7, actor="cli:op")
+    store.erase_user_evidence("u2", actor="cli:op")  # held by case 7: kept
+    store.erase_user_evidence("u1", actor="cli:op")
+    clock.now += 100 * 86400
+    store.erase_expired_evidence()
+    store.release_hold("case", 7, actor="cli:op")
+    store.erase_expired_evidence()
+
+
+@pytest.fixture
+def used(tmp_path: Path) -> Path:
+    path = tmp_path / "rcmod.sqlite3"
+    clock = Clock()
+    store = Store.open(path, clock=clock)
+    _normal_use(store, clock)
+    store.close()
+    return path
+
+
+def _drop_triggers(conn: sqlite3.Connection) -> None:
+    # The append-only triggers stop honest mistakes; an attacker with the file removes them.
+    conn.execute("DROP TRIGGER audit_log_no_update")
+    conn.execute("DROP TRIGGER audit_log_no_delete")
+
+
+def test_chain_verifies_after_normal_use(used: Path) -> None:
+    store = Store.open(used)
+    result = store.verify_audit()
+    assert result.ok, result.problem
+    actions = [r.action for r in store.audit_records()]
+    assert actions.count("evidence.erased") == 2
+    assert actions.count("evidence.expired") == 1  # m1 erased on request, m2 only after the release
+    assert store.check_integrity() == []
+
+
+def test_pure_hash_agrees_with_the_store(used: Path) -> None:
+    store = Store.open(used)
+    records = [
+        {
+            "seq": r.seq,
+            "at": r.at,
+            "actor": r.actor,
+            "action": r.action,
+            "targets": dict(r.targets),
+            "reason": dict(r.reason),
+            "outcome": r.outcome,
+            "prev_hash": r.prev_hash,
+            "hash": r.hash,
+        }
+        for r in store.audit_records()
+    ]
+    assert records[0]["prev_hash"] == GENESIS_HASH
+    assert all(record_hash(r) == r["hash"] for r in records)
+    assert check_records(records) == []
+    assert check_records(records[::2]) == []  # a selection with gaps is fine
+    swapped = [records[0], records[2], records[1], *records[3:]]
+    assert any("out of order" in p for p in check_records(swapped))
+
+
+@pytest.mark.parametrize(
+    ("tamper", "bad_seq", "words"),
+    [
+        ("UPDATE audit_log SET outcome = 'failed' WHERE seq = 4", 4, "altered"),
+        ("UPDATE audit_log SET targets = '{\"user\":\"u7\"}' WHERE seq = 6", 6, "altered"),
+        ("DELETE FROM audit_log WHERE seq = 5", 5, "missing"),
+        # Swap records 3 and 4 (renumbering both): record 3 no longer follows record 2.
+        (
+            "UPDATE audit_log SET seq = -3 WHERE seq = 3;"
+            "UPDATE audit_log SET seq = 3 WHERE seq = 4;"
+            "UPDATE audit_log SET seq = 4 WHERE seq = -3",
+            3,
+            "does not follow record 2",
+        ),
+    ],
+    ids=["tampered-outcome", "tampered-targets", "deleted", "swapped-pair"],
+)
+def test_chain_fails_at_the_right_record(used: Path, tamper: str, bad_seq: int, words: str) -> None:
+    conn = sqlite3.connect(used)
+    _drop_triggers(conn)
+    conn.executescript(tamper)
+    conn.commit()
+    conn.close()
+    result = Store.open(used).verify_audit()
+    assert not result.ok
+    assert result.bad_seq == bad_seq
+    assert words in result.problem
+    assert result.checked == bad_seq - 1
+
+
+def test_cli_verify_reports_where(used: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RCMOD_DATA_DIR", str(used.parent))
+    assert cli.main(["audit", "verify"]) == 0
+    assert "audit log intact" in capsys.readouterr().out
+    conn = sqlite3.connect(used)
+    _drop_triggers(conn)
+    conn.execute("UPDATE audit_log SET actor = 'someone' WHERE seq = 2")
+    conn.commit()
+    conn.close()
+    assert cli.main(["audit", "verify"]) == 1
+    assert "BROKEN at record 2: record 2 was altered (1 verified before it)" in capsys.readouterr().out
+
+
+def test_cli_verify_detects_a_corrupted_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "rcmod.sqlite3"
+    store = Store.open(path)
+    for i in range(300):
+        store.append_audit(actor="rule", action="message.deleted", targets={"message": f"m{i}", "pad": "x" * 80})
+    store.close()
+    conn = sqlite3.connect(path)
+    [(root,)] = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'audit_log'").fetchall()
+    [(page_size,)] = conn.execute("PRAGMA page_size").fetchall()
+    conn.close()
+    with path.open("r+b") as fh:  # overwrite part of the log's root page with noise
+        fh.seek((root - 1) * page_size + 8)
+        fh.write(bytes(range(256)) * 4)
+    monkeypatch.setenv("RCMOD_DATA_DIR", str(tmp_path))
+    assert cli.main(["audit", "verify"]) == 1
+    captured = capsys.readouterr()
+    assert "DAMAGED" in captured.out or "damaged" in captured.err or "malformed" in captured.err
+
+
+def test_cli_verify_without_a_store_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RCMOD_DATA_DIR", str(tmp_path / "nowhere"))
+    assert cli.main(["audit", "verify"]) == 2
+    assert "no store" in capsys.readouterr().err

@@ -26,7 +26,7 @@ from bot.moderation import Matcher, load_matcher
 from bot.notifier import Notifier
 from bot.realtime.backoff import exponential_backoff
 from bot.realtime.client import RealtimeClient
-from bot.realtime.events import Event, MessageEvent
+from bot.realtime.events import Connected, Event, MessageEvent
 from bot.rest import RestClient, ServerInfo
 from bot.router import Handler, Router
 from bot.store import Store
@@ -186,8 +186,15 @@ class BotApp:
             tasks.append(asyncio.create_task(self.notifier.run()))
             await self._consume(realtime)
         finally:
+            # Graceful stop: no new events are taken (the consumer has returned); background tasks
+            # stop; the outbox gets one last pass so decided alerts go out now rather than at the
+            # next start (whatever does not make it stays queued in the store).
             for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.notifier is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.notifier.deliver_due(), timeout=5)
             if self.realtime is not None:
                 await self.realtime.close()
             if web_server is not None:
@@ -200,14 +207,14 @@ class BotApp:
         stop = asyncio.create_task(self._stopping.wait())
         events = realtime.events().__aiter__()
         while not self._stopping.is_set():
-            nxt: asyncio.Task[Event] = asyncio.create_task(_anext(events))
+            nxt: asyncio.Task[Event] = asyncio.create_task(anext(events))  # type: ignore[arg-type]
             done, _ = await asyncio.wait({nxt, stop}, return_when=asyncio.FIRST_COMPLETED)
             if nxt not in done:
                 nxt.cancel()
                 break
             event = nxt.result()
             await ingest.handle(event)
-            if type(event).__name__ == "Connected":
+            if isinstance(event, Connected):
                 self.ready.set()
         stop.cancel()
 
@@ -224,8 +231,3 @@ class BotApp:
 
     def stop(self) -> None:
         self._stopping.set()
-
-
-async def _anext(it: Any) -> Event:
-    result: Event = await it.__anext__()
-    return result

@@ -188,3 +188,18 @@ async def test_bad_frames_from_the_server_are_survived(sandbox: Sandbox, tmp_pat
     assert rec.message_ids() == {first: 1, second: 1}
     assert bot.app.metrics.frames_rejected._value.get() >= 5
     assert "BIGMESSAGE0000001" not in rec.message_ids()
+
+
+async def test_slow_server_trips_the_heartbeat_and_nothing_is_lost(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Frames delayed past the pong timeout: the client gives up on the link, reconnects, catches up."""
+    settings = bot_settings(sandbox, tmp_path, realtime={"ping_interval": 0.2, "pong_timeout": 0.3})
+    bot = await start_bot(settings)
+    rec = bot.recorder
+    sandbox.set_frame_delay(0.5)
+    posted = [sandbox.post_as("alice", "general", f"slow {i}")["_id"] for i in range(3)]
+    assert await until(lambda: rec.count(Disconnected) >= 1)
+    sandbox.set_frame_delay(0.0)
+    assert await until(lambda: _all_seen(rec, posted) and rec.count(Connected) >= 2, within=15)
+    await asyncio.sleep(0.3)
+    await bot.stop()
+    assert all(n == 1 for n in rec.revisions().values())

@@ -111,7 +111,7 @@ class BotApp:
         self.matcher = await self._build_matcher()
         self.store = Store.open(s.storage.data_dir / "rcmod.sqlite3", clock=clock)
         try:
-            self.store.acquire_lease(self._holder, LEASE_TTL)
+            self.store.acquire_lease(self._holder, LEASE_TTL, is_dead=_holder_is_dead)
             await self._run_connected(s.server.url, clock)
         finally:
             with contextlib.suppress(Exception):
@@ -231,3 +231,18 @@ class BotApp:
 
     def stop(self) -> None:
         self._stopping.set()
+
+
+def _holder_is_dead(holder: str) -> bool:
+    """A lease holder on this host whose process no longer exists has crashed (kill -9, OOM)."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.split(":", 1)[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another machine: only the lease's expiry can tell
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, owned by someone else
+    return False

@@ -138,13 +138,19 @@ class Store(AlertLedger):
 
     # -- lease -----------------------------------------------------------------------------------
 
-    def acquire_lease(self, holder: str, ttl: float, name: str = "bot") -> None:
-        """Take the lease, or raise LeaseHeld naming the holder if it is live."""
+    def acquire_lease(
+        self, holder: str, ttl: float, name: str = "bot", is_dead: Callable[[str], bool] = lambda other: False
+    ) -> None:
+        """Take the lease, or raise LeaseHeld naming the holder if it is live.
+
+        ``is_dead`` lets the caller vouch that a holder has died (same host, process gone), so a
+        restart after a crash need not wait for the lease to run out.
+        """
         now = self._clock()
         self._db.execute("BEGIN IMMEDIATE")
         try:
             row = self._db.execute("SELECT holder, expires_at FROM lease WHERE name = ?", (name,)).fetchone()
-            if row and row[0] != holder and row[1] > now:
+            if row and row[0] != holder and row[1] > now and not is_dead(row[0]):
                 raise LeaseHeld(
                     f"another rcmod instance ({row[0]}) is running against this data folder; stop it first "
                     f"(its lease expires in {row[1] - now:.0f} s if it has died)"

@@ -1,0 +1,97 @@
+"""The real `rcmod run` process: SIGTERM stops it cleanly (exit 0); after kill -9 a restart takes
+over at once and catches up, handling nothing twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from bot.sandbox import Sandbox
+from tests.conftest import until
+from tests.test_notifier import dms_from_bot, write_lists
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def spawn(sandbox: Sandbox, tmp_path: Path, port: int) -> asyncio.subprocess.Process:
+    bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
+    env = {
+        **os.environ,
+        "RCMOD_SERVER_URL": sandbox.url,
+        "RCMOD_USER_ID": bot["id"],
+        "RCMOD_AUTH_TOKEN": bot["token"],
+        "RCMOD_DATA_DIR": str(tmp_path / "data"),
+        "RCMOD_HTTP_PORT": str(port),
+        "RCMOD_WORDLISTS": str(write_lists(tmp_path)),
+    }
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def ready(port: int, within: float = 20.0) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    async with aiohttp.ClientSession() as http:
+        while loop.time() < deadline:
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
+                    if r.status == 200:
+                        return True
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    return False
+
+
+async def test_sigterm_stops_cleanly(sandbox: Sandbox, tmp_path: Path) -> None:
+    port = free_port()
+    proc = await spawn(sandbox, tmp_path, port)
+    assert await ready(port)
+    sandbox.post_as("alice", "general", "a badword before shutdown")
+    assert await until(lambda: len(dms_from_bot(sandbox, "mod1")) == 1)
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), 15) == 0
+    assert proc.stderr is not None
+    err = (await proc.stderr.read()).decode()
+    assert sandbox.seed_info()["users"][0]["token"] not in err  # no secret in the logs
+    assert "badword" not in err  # no message content in the logs
+
+
+async def test_kill_9_then_restart_catches_up_once(sandbox: Sandbox, tmp_path: Path) -> None:
+    port = free_port()
+    first = await spawn(sandbox, tmp_path, port)
+    assert await ready(port)
+    sandbox.post_as("bob", "general", "badword one")
+    assert await until(lambda: len(dms_from_bot(sandbox, "mod1")) == 1)
+    first.kill()
+    await first.wait()
+    sandbox.post_as("carol", "random", "badword two, while the bot is dead")
+    second = await spawn(sandbox, tmp_path, port)
+    try:
+        assert await ready(port, within=10)  # no waiting for the dead instance's lease to expire
+        assert await until(lambda: len(dms_from_bot(sandbox, "mod1")) == 2, within=15)
+        await asyncio.sleep(0.5)
+        assert len(dms_from_bot(sandbox, "mod1")) == 2  # carol's alert once; bob's not again
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(second.wait(), 15) == 0

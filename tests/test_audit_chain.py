@@ -13,6 +13,7 @@ from bot.audit import check_records, record_hash
 from bot.audit.chain import GENESIS_HASH
 from bot.models import Message, UserRef
 from bot.store import Store
+from tests.test_architecture import IO_LIBRARIES, ROOT, _imports
 
 
 class Clock:
@@ -57,7 +58,9 @@ def _normal_use(store: Store, clock: Clock) -> None:
     store.append_audit(actor="mod1", action="user.blocked", targets={"user": "u2"})
     store.append_audit(actor="mod1", action="policy.pinned", targets={"room": "r1", "message": "p1"})
     store.append_audit(actor="admin", action="config.reloaded")
-    store.append_audit(actor="u3", action="command.refused", reason={"why": "not a moderator"}, outcome="refused")
+    store.append_audit(
+        actor="u3", action="command.refused", reason={"why": "not a moderator"}, outcome="refused"
+    )
     store.place_hold("case", 7, actor="cli:op")
     store.erase_user_evidence("u2", actor="cli:op")  # held by case 7: kept
     store.erase_user_evidence("u1", actor="cli:op")
@@ -121,7 +124,7 @@ def test_pure_hash_agrees_with_the_store(used: Path) -> None:
     ("tamper", "bad_seq", "words"),
     [
         ("UPDATE audit_log SET outcome = 'failed' WHERE seq = 4", 4, "altered"),
-        ("UPDATE audit_log SET targets = '{\"user\":\"u7\"}' WHERE seq = 6", 6, "altered"),
+        ('UPDATE audit_log SET targets = \'{"user":"u7"}\' WHERE seq = 6', 6, "altered"),
         ("DELETE FROM audit_log WHERE seq = 5", 5, "missing"),
         # Swap records 3 and 4 (renumbering both): record 3 no longer follows record 2.
         (
@@ -147,7 +150,9 @@ def test_chain_fails_at_the_right_record(used: Path, tamper: str, bad_seq: int, 
     assert result.checked == bad_seq - 1
 
 
-def test_cli_verify_reports_where(used: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_verify_reports_where(
+    used: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("RCMOD_DATA_DIR", str(used.parent))
     assert cli.main(["audit", "verify"]) == 0
     assert "audit log intact" in capsys.readouterr().out
@@ -166,7 +171,9 @@ def test_cli_verify_detects_a_corrupted_page(
     path = tmp_path / "rcmod.sqlite3"
     store = Store.open(path)
     for i in range(300):
-        store.append_audit(actor="rule", action="message.deleted", targets={"message": f"m{i}", "pad": "x" * 80})
+        store.append_audit(
+            actor="rule", action="message.deleted", targets={"message": f"m{i}", "pad": "x" * 80}
+        )
     store.close()
     conn = sqlite3.connect(path)
     [(root,)] = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'audit_log'").fetchall()
@@ -187,3 +194,9 @@ def test_cli_verify_without_a_store_is_a_config_error(
     monkeypatch.setenv("RCMOD_DATA_DIR", str(tmp_path / "nowhere"))
     assert cli.main(["audit", "verify"]) == 2
     assert "no store" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["chain.py", "selection.py", "manifest.py"])
+def test_audit_core_imports_no_io(module: str) -> None:
+    names = _imports(ROOT / "bot" / "audit" / module)
+    assert not {n for n in names if any(n == lib or n.startswith(lib + ".") for lib in IO_LIBRARIES)}

@@ -186,7 +186,8 @@ def test_upgrade_keeps_evidence_from_before_the_migration(
     conn = sqlite3.connect(path)
     conn.execute(
         "INSERT INTO evidence (mid, rid, author_id, captured_at, expires_at, content) "
-        "VALUES ('m0', 'r1', 'u1', '2023-01-01T00:00:00.000Z', '2023-04-01T00:00:00.000Z', '{\"msg\":\"old\"}')"
+        "VALUES ('m0', 'r1', 'u1', '2023-01-01T00:00:00.000Z', '2023-04-01T00:00:00.000Z', ?)",
+        ('{"msg":"old"}',),
     )
     conn.commit()
     conn.close()
@@ -197,7 +198,9 @@ def test_upgrade_keeps_evidence_from_before_the_migration(
     assert store.evidence_rows(author_id="u1")[0].content is None
 
 
-def test_cli_hold_release_erase(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_hold_release_erase(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("RCMOD_DATA_DIR", str(tmp_path))
     # A preservation request can come before the bot has stored anything: hold creates the store.
     assert cli.main(["audit", "hold", "--user", "u1"]) == 0

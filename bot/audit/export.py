@@ -43,10 +43,10 @@ from bot.errors import ConfigError
 from bot.models import to_iso
 from bot.store import AuditRecord, EvidenceRow, Store
 
+__all__ = ["ExportCheck", "ExportResult", "load_public_key_file", "verify_export", "write_export"]
+
 # Exactly what write_export writes, so no byte of the signature file can change unnoticed.
 _SIGNATURE_FORM = re.compile(rb"[0-9a-f]{128}\n")
-
-__all__ = ["ExportCheck", "ExportResult", "load_public_key_file", "verify_export", "write_export"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -191,8 +191,14 @@ class Matcher:
     def _gated_may_match(self, c: str) -> bool:
         """Whether ``c`` hits once single-spaced, or once spaced-out letters are joined."""
         collapsed = normalize.collapse(c)
-        if self._any_active(collapsed):
-            return True
+        spaced = False
+        for _end, v in self._automaton.iter(collapsed):
+            if v >= self._first_active:
+                return True
+            # Gates left in single-spaced text are the ones for spaced-out letters.
+            spaced = spaced or v == 0
+        if not spaced:
+            return False
         joined = _spaced_join(collapsed.split(" "))
         return joined is not None and self._any_active(f" {' '.join(joined)} ")
 

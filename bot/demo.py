@@ -189,7 +189,7 @@ async def run_demo(out: TextIO, *, quiet: bool = False) -> int:
             await _until(lambda: doomed in narrator.deleted and (first, "edit") in narrator.handled)
 
             say("-- act 2: keyword alerts --")
-            post("bob", "random", "Get FREE  c r y p t o now, @all click here https://scam.example")
+            post("bob", "random", "Get FREE Crypto now, @all click here https://scam.example")
             check(
                 await _until(lambda: len(_dms(sandbox, "mod1")) == 1 and len(_dms(sandbox, "mod2")) == 1),
                 "mod1 and mod2 each got one alert DM",

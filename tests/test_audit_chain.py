@@ -10,6 +10,7 @@ import pytest
 
 from bot import cli
 from bot.audit import check_records, record_hash
+from bot.audit.actions import ACTIONS
 from bot.audit.chain import GENESIS_HASH
 from bot.models import Message, UserRef
 from bot.store import Store
@@ -91,6 +92,7 @@ def test_chain_verifies_after_normal_use(used: Path) -> None:
     result = store.verify_audit()
     assert result.ok, result.problem
     actions = [r.action for r in store.audit_records()]
+    assert set(actions) <= ACTIONS
     assert actions.count("evidence.erased") == 2
     assert actions.count("evidence.expired") == 1  # m1 erased on request, m2 only after the release
     assert store.check_integrity() == []
@@ -165,8 +167,17 @@ def test_cli_verify_reports_where(
     assert "BROKEN at record 2: record 2 was altered (1 verified before it)" in capsys.readouterr().out
 
 
-def test_cli_verify_detects_a_corrupted_page(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["audit", "verify"],
+        ["audit", "export", "--since", "2020-01-01", "--out", "OUT"],
+        ["audit", "erase", "--user", "u1"],
+        ["audit", "hold", "--user", "u1"],
+    ],
+)
+def test_a_corrupted_page_is_reported_not_crashed_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
     path = tmp_path / "rcmod.sqlite3"
     store = Store.open(path)
@@ -183,9 +194,11 @@ def test_cli_verify_detects_a_corrupted_page(
         fh.seek((root - 1) * page_size + 8)
         fh.write(bytes(range(256)) * 4)
     monkeypatch.setenv("RCMOD_DATA_DIR", str(tmp_path))
-    assert cli.main(["audit", "verify"]) == 1
+    out = tmp_path / "out"
+    assert cli.main([str(out) if a == "OUT" else a for a in argv]) == 1
     captured = capsys.readouterr()
-    assert "DAMAGED" in captured.out or "damaged" in captured.err or "malformed" in captured.err
+    assert "DAMAGED" in captured.out or "malformed" in captured.err
+    assert not out.exists()
 
 
 def test_cli_verify_without_a_store_is_a_config_error(
@@ -196,7 +209,7 @@ def test_cli_verify_without_a_store_is_a_config_error(
     assert "no store" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("module", ["chain.py", "selection.py", "manifest.py"])
+@pytest.mark.parametrize("module", ["actions.py", "chain.py", "selection.py", "manifest.py"])
 def test_audit_core_imports_no_io(module: str) -> None:
     names = _imports(ROOT / "bot" / "audit" / module)
     assert not {n for n in names if any(n == lib or n.startswith(lib + ".") for lib in IO_LIBRARIES)}

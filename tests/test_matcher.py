@@ -54,6 +54,7 @@ def found(matcher: Matcher, text: str) -> list[tuple[str, str]]:
         ("as\u00ads", [("ass", "as\u00ads")]),
         ("a\u202es\u200es", [("ass", "a\u202es\u200es")]),
         ("a\ufe0fss", [("ass", "a\ufe0fss")]),
+        ("👍 a\u200dss 🔥", [("ass", "a\u200dss")]),  # ZWJ, as in emoji sequences
         # diacritics, precomposed and combining
         ("âśś", [("ass", "âśś")]),
         ("a\u0301ss", [("ass", "a\u0301ss")]),

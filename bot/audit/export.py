@@ -22,6 +22,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from bot.audit import actions
 from bot.audit.chain import canonical
 from bot.audit.manifest import (
     AUDIT_FILE,
@@ -137,7 +138,7 @@ def write_export(
         raise
     store.append_audit(
         actor=actor,
-        action="audit.exported",
+        action=actions.AUDIT_EXPORTED,
         targets=selection.describe(),
         reason={"records": len(records), "evidence": len(evidence), "key": fp},
     )

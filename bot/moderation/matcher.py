@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import bisect
 import functools
+import pickle
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +153,7 @@ class Matcher:
     _first_active: int = field(repr=False)  # groups below this hold only allow-list terms
     _table: Any = field(repr=False)  # normalize's coarse translate table, reading PLAIN
     _ascii_table: bytes = field(repr=False)  # the same for ASCII text, as a byte table
+    _not_a_word_break: re.Pattern[str] = field(repr=False)  # see normalize.not_a_word_break
 
     # -- fast path ---------------------------------------------------------------------------
 
@@ -162,8 +165,12 @@ class Matcher:
         if text.isascii():
             c = text.encode("ascii").translate(self._ascii_table).decode("ascii")
         else:
-            # Non-ASCII text is collapsed here: scripts without spaces fold to " c " per character.
-            c = normalize.collapse(normalize.nfkc(text).translate(self._table))
+            t = text.replace("\u200d", "").replace("\ufe0f", "")  # emoji joiner and selector: invisible
+            if self._not_a_word_break.search(t) is None:
+                c = t.encode("ascii", "replace").translate(self._ascii_table).decode("ascii")
+            else:
+                # Collapsed here: scripts without spaces fold to " c " per character.
+                c = normalize.collapse(normalize.nfkc(text).translate(self._table))
         # Runs of spaces ("word, word") are left in ASCII text: whole-word keys do not mind, and
         # the gate keys (value 0) notice when a phrase or spaced-out letters could need them gone.
         gated = False
@@ -423,22 +430,18 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:
                 opts.separators
                 and len(body) >= 2
                 and body.isalnum()
-                and not any(normalize._is_no_space_script(ch) for ch in body[:3])
+                and (body.isascii() or not any(normalize._is_no_space_script(ch) for ch in body[:3]))
             ):
                 # Letters split by separators ("b a d", "b. a. d"): gate on the first three.
                 gates.add(" " + " ".join(body[:3]) + " ")
                 gates.add(" " + "  ".join(body[:3]) + " ")
 
-    def allow_only(entries: list[_Entry]) -> bool:
-        return all(lists[e.list_index].options.kind == "allow" for e in entries)
-
-    keys = sorted(by_key, key=lambda k: not allow_only(by_key[k]))
-    groups: list[_Group | None] = [None]
-    first_active = 1
-    for k in keys:
-        if allow_only(by_key[k]):
-            first_active += 1
-        groups.append(_Group(k, tuple(by_key[k])))
+    allow_lists = {i for i, wl in enumerate(lists) if wl.options.kind == "allow"}
+    allow_only = {k for k, entries in by_key.items() if all(e.list_index in allow_lists for e in entries)}
+    # Allow-only keys get the low values, so the fast path tells them apart with one comparison.
+    keys = sorted(by_key, key=lambda k: k not in allow_only)
+    groups: list[_Group | None] = [None, *(_Group(k, tuple(by_key[k])) for k in keys)]
+    first_active = 1 + len(allow_only)
     automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
     for value, group in enumerate(groups):
         if group is not None:
@@ -451,6 +454,9 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:
         # keeps "no lists" a valid (if useless) matcher.
         automaton.add_word("\x00", 0)
     automaton.make_automaton()
+    # A pickle round trip lays the trie's nodes out afresh, in order, instead of scattered in
+    # insertion order: the scan then misses the CPU cache less (about 10-20% at 100k terms).
+    automaton = pickle.loads(pickle.dumps(automaton))
     return Matcher(
         lists=tuple(wl.options for wl in lists),
         warnings=tuple(warnings),
@@ -460,6 +466,7 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:
         _first_active=first_active,
         _table=normalize._coarse_tables()[0][normalize.PLAIN],
         _ascii_table=normalize._coarse_tables()[1][normalize.PLAIN],
+        _not_a_word_break=normalize.not_a_word_break(),
     )
 
 

@@ -134,7 +134,7 @@ _NO_SPACE_RANGES = (
 
 def _is_no_space_script(ch: str) -> bool:
     cp = ord(ch)
-    return any(lo <= cp <= hi for lo, hi in _NO_SPACE_RANGES)
+    return cp >= 0x0E00 and any(lo <= cp <= hi for lo, hi in _NO_SPACE_RANGES)
 
 
 def _is_diacritic(ch: str) -> bool:
@@ -266,9 +266,37 @@ def _coarse_tables() -> tuple[tuple[_FoldTable, ...], tuple[bytes, ...]]:
     return tables, tuple(byte_tables)
 
 
+# Blocks whose characters are mostly punctuation, symbols and emoji.
+_SYMBOL_BLOCKS = ((0x80, 0xBF), (0x2000, 0x2BFF), (0x3000, 0x303F), (0x1F000, 0x1FAFF))
+
+
+@functools.cache
+def not_a_word_break() -> re.Pattern[str]:
+    """Finds a non-ASCII character that does not fold to plain word breaks.
+
+    Most non-ASCII chat is ASCII plus emoji. When every non-ASCII character of a message folds
+    to spaces (emoji, dashes, quotes, but not ``™`` which is letters, nor invisible characters,
+    which vanish), replacing each with ``?`` -- itself a word break -- and using the ASCII byte
+    table gives the same coarse text, without a dictionary lookup per character.
+    """
+    table = _coarse_tables()[0][PLAIN]
+    ranges: list[tuple[int, int]] = []
+    for lo, hi in _SYMBOL_BLOCKS:
+        for cp in range(lo, hi + 1):
+            value = table[cp]
+            if value and not value.strip(" ") and not _is_invisible(chr(cp)):
+                if ranges and ranges[-1][1] == cp - 1:
+                    ranges[-1] = (ranges[-1][0], cp)
+                else:
+                    ranges.append((cp, cp))
+    cls = "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ranges)
+    return re.compile(f"[^\\x00-\\x7f{cls}]")
+
+
 def warm_up() -> None:
     """Build the tables now (the first message would otherwise pay for it)."""
     _coarse_tables()
+    not_a_word_break()
     _base_table(ALL_ON)
 
 

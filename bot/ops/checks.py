@@ -222,7 +222,7 @@ def setting_checks(
             Check(
                 f"setting {SLASH_SETTING}",
                 Status.OK,
-                "not needed: the companion app registers /report and /mod",
+                "not needed: the companion app registers the commands",
             )
         )
     else:

@@ -8,14 +8,14 @@ what to do — never quoting a password or a token.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
 from bot.config import Credentials
 from bot.errors import ActionRefused, AuthError, RcmodError, RetryableError
 from bot.rest import RestClient
 from bot.rest.client import RetryPolicy
 
-__all__ = ["QUICK_RETRY", "RestFactory", "default_rest", "describe", "is_transport", "probe"]
+__all__ = ["QUICK_RETRY", "Probe", "RestFactory", "default_rest", "describe", "is_transport", "probe"]
 
 RestFactory = Callable[[str, Credentials], RestClient]
 QUICK_RETRY = RetryPolicy(attempts=2, initial_delay=0.2, max_delay=1.0, max_rate_wait=30.0)
@@ -33,17 +33,41 @@ def is_transport(exc: BaseException) -> bool:
     return isinstance(exc, RetryableError) and exc.__cause__ is not None
 
 
-async def probe(rest: RestClient, url: str) -> tuple[bool, str, dict[str, Any]]:
-    """``GET /api/info`` without credentials: (ok, sentence, answer)."""
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What ``GET /api/info`` (no credentials) told us. ``kind``: ok, unreachable, not-rocketchat."""
+
+    kind: str
+    sentence: str
+
+    @property
+    def ok(self) -> bool:
+        return self.kind == "ok"
+
+    @property
+    def fix(self) -> str:
+        if self.kind == "unreachable":
+            return "check the URL, DNS, TLS and firewall, and that Rocket.Chat is running"
+        if self.kind == "not-rocketchat":
+            return "give the workspace's base URL (what the browser shows, without /api)"
+        return ""
+
+
+async def probe(rest: RestClient, url: str) -> Probe:
     try:
         info = await rest.info()
     except RcmodError as exc:
         if is_transport(exc):
-            return False, f"cannot connect to {url} ({exc}); check the URL and that the server is up", {}
-        return False, f"{url} does not answer like a Rocket.Chat server (/api/info: {exc})", {}
+            return Probe(
+                "unreachable", f"cannot connect to {url} ({exc}); check the URL and that the server is up"
+            )
+        return Probe("not-rocketchat", f"{url} does not answer like a Rocket.Chat server (/api/info: {exc})")
     if info.get("success") is not True and "version" not in info:
-        return False, f"{url} does not answer like a Rocket.Chat server (/api/info has no success flag)", {}
-    return True, f"Rocket.Chat answers at {url}", info
+        return Probe(
+            "not-rocketchat",
+            f"{url} does not answer like a Rocket.Chat server (/api/info has no success flag)",
+        )
+    return Probe("ok", f"Rocket.Chat answers at {url}")
 
 
 def describe(exc: RcmodError, endpoint: str, version: str | None = None) -> str:

@@ -65,11 +65,11 @@ async def _server_checks(
     rest: RestClient, url: str, settings: Settings, features: frozenset[str], rooms: list[str]
 ) -> list[Check]:
     checks: list[Check] = []
-    ok, sentence, _info = await probe(rest, url)
+    probed = await probe(rest, url)
     checks.append(
-        Check("server reachable", Status.OK if ok else Status.FAIL, sentence, "" if ok else sentence)
+        Check("server reachable", Status.OK if probed.ok else Status.FAIL, probed.sentence, probed.fix)
     )
-    if not ok:
+    if not probed.ok:
         return [*checks, Check("server checks", Status.SKIP, "skipped: the server is not reachable")]
     try:
         await rest.login()
@@ -215,17 +215,39 @@ async def _room_visible(rest: RestClient, name: str, rid: str | None) -> Check:
 
 
 async def _moderator_checks(rest: RestClient, settings: Settings) -> list[Check]:
-    names = settings.moderation.moderators
+    names = list(settings.moderation.moderators)
     if not names:
-        return [
+        # Without a list, alerts go to the users holding the admin role (PRODUCT.md).
+        try:
+            names = await rest.users_with_role("admin")
+        except RcmodError as exc:
+            return [
+                Check(
+                    "moderators",
+                    Status.WARN,
+                    f"none configured, and the admins could not be listed ({describe(exc, 'users.list')})",
+                    "list moderators in moderation.moderators (or RCMOD_MODERATORS)",
+                )
+            ]
+        if not names:
+            return [
+                Check(
+                    "moderators",
+                    Status.FAIL,
+                    "none configured and no active admin: alerts reach nobody",
+                    "list moderators in moderation.moderators (or RCMOD_MODERATORS)",
+                )
+            ]
+        checks = [
             Check(
                 "moderators",
                 Status.WARN,
-                "none configured: alerts go to the users holding the admin role",
+                f"none configured: alerts go to the admins ({', '.join(names)})",
                 "list moderators in moderation.moderators (or RCMOD_MODERATORS)",
             )
         ]
-    checks = []
+    else:
+        checks = [Check("moderators", Status.OK, f"{len(names)} configured")]
     for name in names:
         label = f"moderator {name}"
         try:

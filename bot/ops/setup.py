@@ -29,6 +29,7 @@ from pydantic import SecretStr
 from bot.config import Credentials
 from bot.errors import ActionRefused, AuthError, NotFound, RcmodError
 from bot.ops.checks import (
+    ALL_FEATURES,
     SETTING_IDS,
     Check,
     Status,
@@ -55,7 +56,7 @@ class SetupOptions:
     out: Path
     rooms: tuple[str, ...] = ()
     autojoin: bool = False
-    features: frozenset[str] = frozenset()
+    features: frozenset[str] = ALL_FEATURES
     bot_user: str = "rcmod.bot"
     bot_name: str = "rcmod"
     companion_app: bool = False
@@ -193,10 +194,13 @@ class _Run:
 
     async def preflight(self, admin: RestClient) -> tuple[list[dict[str, Any]], dict[str, list[str]]] | int:
         o = self.opts
-        ok, sentence, _ = await probe(admin, o.server)
-        self.say(Check("server reachable", Status.OK if ok else Status.FAIL, sentence))
-        if not ok:
-            return EXIT_FAILED if "cannot connect" in sentence else EXIT_USAGE
+        probed = await probe(admin, o.server)
+        self.say(
+            Check("server reachable", Status.OK if probed.ok else Status.FAIL, probed.sentence, probed.fix)
+        )
+        if not probed.ok:
+            # An unreachable server may come back; a URL that is not Rocket.Chat is a usage error.
+            return EXIT_FAILED if probed.kind == "unreachable" else EXIT_USAGE
         try:
             await admin.login()
             me = await admin.me()

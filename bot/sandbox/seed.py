@@ -28,6 +28,7 @@ SETUP_PERMISSIONS = (
     "create-d",
     "view-c-room",
     "api-bypass-rate-limit",
+    "create-personal-access-tokens",
 )
 
 _USERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (

@@ -8,6 +8,7 @@ at most the last transactions, never consistency.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
@@ -17,8 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
+from bot.audit import actions
 from bot.errors import ConfigError, RcmodError
 from bot.models import Message, to_iso
 from bot.store.alerts import AlertLedger
@@ -78,6 +80,24 @@ def _record_hash(
 ) -> str:
     body = _canonical([prev_hash, seq, at, actor, action, targets, reason, outcome])
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _translates(what: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Report sqlite3's errors (a damaged file, above all) as StoreError, naming what failed."""
+
+    def wrap(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(fn)
+        def inner(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            with _translated(what):
+                return fn(*args, **kwargs)
+
+        return inner
+
+    return wrap
 
 
 class Store(AlertLedger):
@@ -327,6 +347,7 @@ class Store(AlertLedger):
         )
         return int(cur.lastrowid or 0)
 
+    @_translates("recording an action")
     def record_action(
         self,
         *,
@@ -430,13 +451,14 @@ class Store(AlertLedger):
             params.append(json.dumps(seqs))
         if not clauses:
             return []
-        with _translated("evidence"):
+        with _translated("reading evidence"):
             rows = self._db.execute(
                 f"SELECT {_EVIDENCE_COLUMNS} FROM evidence WHERE {' OR '.join(clauses)} ORDER BY id",
                 params,
             ).fetchall()
         return [_evidence_row(r) for r in rows]
 
+    @_translates("erasing expired evidence")
     def erase_expired_evidence(self) -> int:
         """Erase evidence past its window unless under an active legal hold (on its author or case).
 
@@ -458,7 +480,7 @@ class Store(AlertLedger):
                 self._tombstone_in_tx(ids, now, "expired")
                 self._append_audit_in_tx(
                     "retention",
-                    "evidence.expired",
+                    actions.EVIDENCE_EXPIRED,
                     {"evidence": ids},
                     {"retention": "preservation window ended"},
                     "ok",
@@ -469,6 +491,7 @@ class Store(AlertLedger):
             raise
         return len(ids)
 
+    @_translates("erasing evidence")
     def erase_user_evidence(self, user_id: str, *, actor: str) -> ErasureResult:
         """Erase everything kept of one user's messages, except what a legal hold covers.
 
@@ -489,7 +512,7 @@ class Store(AlertLedger):
             outcome = "ok" if not held else f"partial: {len(held)} kept under legal hold"
             record = self._append_audit_in_tx(
                 actor,
-                "evidence.erased",
+                actions.EVIDENCE_ERASED,
                 {"user": user_id, "evidence": erased},
                 {"request": "erasure", "kept_under_hold": held},
                 outcome,
@@ -518,6 +541,7 @@ class Store(AlertLedger):
         the next retention run."""
         return self._change_hold(kind, str(ref), actor=actor, place=False)
 
+    @_translates("changing a legal hold")
     def _change_hold(self, kind: HoldKind, ref: str, *, actor: str, place: bool) -> bool:
         if kind not in ("user", "case"):
             raise ValueError(f"hold kind must be 'user' or 'case', not {kind!r}")
@@ -535,7 +559,7 @@ class Store(AlertLedger):
                 )
             elif changed and active is not None:
                 self._db.execute("UPDATE legal_hold SET released_at = ? WHERE id = ?", (now, active[0]))
-            action = "legal_hold.placed" if place else "legal_hold.released"
+            action = actions.LEGAL_HOLD_PLACED if place else actions.LEGAL_HOLD_RELEASED
             noop = "noop: already held" if place else "noop: no active hold"
             self._append_audit_in_tx(actor, action, target, {}, "ok" if changed else noop)
             self._db.execute("COMMIT")
@@ -544,6 +568,7 @@ class Store(AlertLedger):
             raise
         return changed
 
+    @_translates("reading legal holds")
     def active_holds(self) -> list[LegalHold]:
         rows = self._db.execute(
             "SELECT kind, ref, placed_at, released_at FROM legal_hold WHERE released_at IS NULL "
@@ -583,7 +608,7 @@ class Store(AlertLedger):
 
     def audit_head(self) -> tuple[int, str] | None:
         """The newest audit record's (seq, hash), or None for an empty log."""
-        with _translated("audit_head"):
+        with _translated("reading the audit head"):
             row = self._db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
         return (int(row[0]), str(row[1])) if row else None
 
@@ -598,11 +623,11 @@ class Store(AlertLedger):
 
     def verify_audit_checked(self) -> AuditVerification:
         """:meth:`verify_audit`, with a damaged database reported as a StoreError, not sqlite3's."""
-        with _translated("audit_log"):
+        with _translated("reading the audit log"):
             return self.verify_audit()
 
     def audit_records_checked(self, since_seq: int = 0) -> list[AuditRecord]:
-        with _translated("audit_log"):
+        with _translated("reading the audit log"):
             return list(self.audit_records(since_seq))
 
 
@@ -722,7 +747,7 @@ def _translated(what: str) -> Iterator[None]:
     try:
         yield
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"store: reading {what} failed, the database file is damaged: {exc}") from exc
+        raise StoreError(f"store: {what} failed: {exc}") from exc
 
 
 def _json_safe(obj: Any) -> Any:

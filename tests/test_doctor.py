@@ -26,6 +26,9 @@ from bot.sandbox import Sandbox
 from tests.conftest import bot_settings
 
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "wordlists" / "examples"
+
+
 def by_name(checks: list[Check]) -> dict[str, Check]:
     return {c.name: c for c in checks}
 
@@ -37,7 +40,10 @@ def seeded_bot(sandbox: Sandbox, tmp_path: Path, **overrides: Any) -> Settings:
 async def test_the_seeded_bot_passes_every_check(sandbox: Sandbox, tmp_path: Path) -> None:
     """The sandbox's rcmod.bot holds what `rcmod setup` grants, so doctor is green for it."""
     sandbox.workspace.set_setting("Message_AllowUnrecognizedSlashCommand", True)
-    settings = seeded_bot(sandbox, tmp_path, moderation={"moderators": ["mod1", "mod2"]})
+    examples = EXAMPLES
+    settings = seeded_bot(
+        sandbox, tmp_path, moderation={"moderators": ["mod1", "mod2"], "wordlists": [str(examples)]}
+    )
     checks = await run_doctor(settings, ALL_FEATURES)
     assert [c for c in checks if c.status in (Status.FAIL, Status.WARN)] == []
     named = by_name(checks)

@@ -131,15 +131,30 @@ def _verify(store: Store, out: TextIO) -> int:
             print(f"  - {problem}", file=out)
         return EXIT_FAILED
     result = store.verify_audit_checked()
-    if result.ok:
-        print(f"audit log intact: {result.checked} records", file=out)
-        return EXIT_OK
-    print(
-        f"audit log BROKEN at record {result.bad_seq}: {result.problem} "
-        f"({result.checked} verified before it)",
-        file=out,
-    )
-    return EXIT_FAILED
+    if not result.ok:
+        print(
+            f"audit log BROKEN at record {result.bad_seq}: {result.problem} "
+            f"({result.checked} verified before it)",
+            file=out,
+        )
+        return EXIT_FAILED
+    print(f"audit log intact: {result.checked} records", file=out)
+    # Evidence lives outside the chain (so it can be erased), but each item must still match the
+    # hash it was stored with and the hash its audit record attests.
+    from bot.audit.export import evidence_json, record_json
+    from bot.audit.manifest import check_evidence
+
+    evidence = store.all_evidence_rows()
+    records = [record_json(r) for r in store.audit_records_checked()]
+    problems = check_evidence([evidence_json(e) for e in evidence], records)
+    if problems:
+        print(f"evidence TAMPERED ({len(problems)} problems):", file=out)
+        for problem in problems[:20]:
+            print(f"  - {problem.replace('evidence.jsonl ', '')}", file=out)
+        return EXIT_FAILED
+    erased = sum(e.content is None for e in evidence)
+    print(f"evidence intact: {len(evidence)} items ({erased} erased) match their hashes", file=out)
+    return EXIT_OK
 
 
 def _signing_key(settings: Settings, out: TextIO) -> Ed25519PrivateKey:

@@ -44,7 +44,15 @@ from bot.errors import ConfigError
 from bot.models import to_iso
 from bot.store import AuditRecord, EvidenceRow, Store
 
-__all__ = ["ExportCheck", "ExportResult", "load_public_key_file", "verify_export", "write_export"]
+__all__ = [
+    "ExportCheck",
+    "ExportResult",
+    "evidence_json",
+    "load_public_key_file",
+    "record_json",
+    "verify_export",
+    "write_export",
+]
 
 # Exactly what write_export writes, so no byte of the signature file can change unnoticed.
 _SIGNATURE_FORM = re.compile(rb"[0-9a-f]{128}\n")
@@ -104,9 +112,9 @@ def write_export(
         raise ConfigError(f"--out: cannot create a folder in {parent}: {exc.strerror}") from exc
     try:
         files = {
-            AUDIT_FILE: _write(tmp, AUDIT_FILE, _jsonl(_record_json(r) for r in records), after_file),
+            AUDIT_FILE: _write(tmp, AUDIT_FILE, _jsonl(record_json(r) for r in records), after_file),
             EVIDENCE_FILE: _write(
-                tmp, EVIDENCE_FILE, _jsonl(_evidence_json(e) for e in evidence), after_file
+                tmp, EVIDENCE_FILE, _jsonl(evidence_json(e) for e in evidence), after_file
             ),
             PUBLIC_KEY_FILE: _write(tmp, PUBLIC_KEY_FILE, public_key_pem(public), after_file),
         }
@@ -174,7 +182,7 @@ def _select(store: Store, selection: Selection) -> tuple[list[AuditRecord], list
     return [chosen[s] for s in sorted(chosen)], evidence
 
 
-def _record_json(r: AuditRecord) -> dict[str, Any]:
+def record_json(r: AuditRecord) -> dict[str, Any]:
     return {
         "seq": r.seq,
         "at": r.at,
@@ -188,7 +196,7 @@ def _record_json(r: AuditRecord) -> dict[str, Any]:
     }
 
 
-def _evidence_json(e: EvidenceRow) -> dict[str, Any]:
+def evidence_json(e: EvidenceRow) -> dict[str, Any]:
     return {
         "id": e.id,
         "mid": e.mid,

@@ -458,6 +458,12 @@ class Store(AlertLedger):
             ).fetchall()
         return [_evidence_row(r) for r in rows]
 
+    def all_evidence_rows(self) -> list[EvidenceRow]:
+        """Every evidence row, tombstones included, by id (for ``rcmod audit verify``)."""
+        with _translated("reading evidence"):
+            rows = self._db.execute(f"SELECT {_EVIDENCE_COLUMNS} FROM evidence ORDER BY id").fetchall()
+        return [_evidence_row(r) for r in rows]
+
     @_translates("erasing expired evidence")
     def erase_expired_evidence(self) -> int:
         """Erase evidence past its window unless under an active legal hold (on its author or case).

@@ -1,0 +1,56 @@
+"""The audit log's action names: one vocabulary for every part of the bot (pure).
+
+Use these for ``Store.append_audit(action=...)`` / ``Store.record_action(action=...)`` so
+exports, filters and the README stay in step. Name what was acted on in ``targets`` with the
+keys :mod:`bot.audit.selection` documents (``user``, ``room``, ``message``, ``case`` ...), and
+never put message text in a record: the log is kept for good, evidence is not.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ACTIONS"]
+
+ALERT_SENT = "alert.sent"
+MESSAGE_DELETED = "message.deleted"
+MESSAGE_CENSORED = "message.censored"
+PURGE_STARTED = "purge.started"
+PURGE_PROGRESSED = "purge.progressed"
+PURGE_FINISHED = "purge.finished"
+USER_BLOCKED = "user.blocked"
+REPORT_FILED = "report.filed"
+REPORT_RESOLVED = "report.resolved"
+POLICY_PINNED = "policy.pinned"
+POLICY_UNPINNED = "policy.unpinned"
+LIST_EDITED = "list.edited"
+CONFIG_RELOADED = "config.reloaded"
+COMMAND_REFUSED = "command.refused"
+# Written by the audit machinery itself.
+LEGAL_HOLD_PLACED = "legal_hold.placed"
+LEGAL_HOLD_RELEASED = "legal_hold.released"
+EVIDENCE_ERASED = "evidence.erased"
+EVIDENCE_EXPIRED = "evidence.expired"
+AUDIT_EXPORTED = "audit.exported"
+
+ACTIONS = frozenset(
+    {
+        ALERT_SENT,
+        MESSAGE_DELETED,
+        MESSAGE_CENSORED,
+        PURGE_STARTED,
+        PURGE_PROGRESSED,
+        PURGE_FINISHED,
+        USER_BLOCKED,
+        REPORT_FILED,
+        REPORT_RESOLVED,
+        POLICY_PINNED,
+        POLICY_UNPINNED,
+        LIST_EDITED,
+        CONFIG_RELOADED,
+        COMMAND_REFUSED,
+        LEGAL_HOLD_PLACED,
+        LEGAL_HOLD_RELEASED,
+        EVIDENCE_ERASED,
+        EVIDENCE_EXPIRED,
+        AUDIT_EXPORTED,
+    }
+)

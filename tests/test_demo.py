@@ -1,0 +1,16 @@
+"""The README's first command runs the demo: it must succeed, and check its own claims."""
+
+from __future__ import annotations
+
+import io
+
+from bot.demo import run_demo
+
+
+async def test_demo_runs_and_its_checks_pass() -> None:
+    out = io.StringIO()
+    assert await run_demo(out) == 0, out.getvalue()[-2000:]
+    text = out.getvalue()
+    assert "demo ok" in text
+    assert "FAILED" not in text
+    assert "missing 0, handled twice 0" in text

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.metadata
 import json
 import os
 import platform
@@ -128,7 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     print("rcmod matcher benchmark")
     print(f"  machine: {platform.machine()} {cpu}, {os.cpu_count()} cpus (one used), {platform.system()}")
-    print(f"  python {platform.python_version()}, pyahocorasick {getattr(ahocorasick, '__version__', '?')}")
+    print(
+        f"  python {platform.python_version()}, pyahocorasick {importlib.metadata.version('pyahocorasick')}"
+    )
     print(
         f"  data: {args.data} — {len(keywords)} terms, corpus {len(corpus)} messages "
         f"(avg {sum(map(len, corpus)) / len(corpus):.0f} chars), eval {len(evalset)} messages"

@@ -38,6 +38,7 @@ __all__ = ["BotApp", "Extras"]
 log = logging.getLogger("rcmod.app")
 
 LEASE_TTL = 30.0
+HOUSEKEEPING_INTERVAL = 3600.0
 
 
 @dataclass
@@ -175,7 +176,6 @@ class BotApp:
                 watch_room=realtime.watch_room,
                 clock=clock,
             )
-            self.ingest.prune()
             for name, types, handler in self.extras.handlers:
                 self.router.add(name, types, handler)
             web_server = WebServer(build_app(self.metrics, self.readiness), s.http.host, s.http.port)
@@ -183,6 +183,7 @@ class BotApp:
             self.web = web_server
             log.info("http endpoints on %s:%d", s.http.host, port)
             tasks.append(asyncio.create_task(self._renew_lease()))
+            tasks.append(asyncio.create_task(self._housekeeping()))
             tasks.append(asyncio.create_task(self.notifier.run()))
             await self._consume(realtime)
         finally:
@@ -217,6 +218,20 @@ class BotApp:
             if isinstance(event, Connected):
                 self.ready.set()
         stop.cancel()
+
+    async def _housekeeping(self) -> None:
+        """Hourly: erase evidence past its preservation window (legal holds excepted), and forget
+        dedup records older than catch-up could reach."""
+        assert self.store is not None and self.ingest is not None
+        while True:
+            try:
+                erased = self.store.erase_expired_evidence()
+                if erased:
+                    log.info("retention: erased %d evidence item(s) past the window", erased)
+                self.ingest.prune()
+            except RcmodError as exc:
+                log.error("housekeeping failed (%s); will retry", type(exc).__name__)
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
 
     async def _renew_lease(self) -> None:
         assert self.store is not None

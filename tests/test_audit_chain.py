@@ -11,7 +11,7 @@ import pytest
 from bot import cli
 from bot.audit import check_records, record_hash
 from bot.audit.actions import ACTIONS
-from bot.audit.chain import GENESIS_HASH
+from bot.audit.chain import GENESIS_HASH, sha256_text
 from bot.models import Message, UserRef
 from bot.store import Store
 from tests.test_architecture import IO_LIBRARIES, ROOT, _imports
@@ -213,3 +213,27 @@ def test_cli_verify_without_a_store_is_a_config_error(
 def test_audit_core_imports_no_io(module: str) -> None:
     names = _imports(ROOT / "bot" / "audit" / module)
     assert not {n for n in names if any(n == lib or n.startswith(lib + ".") for lib in IO_LIBRARIES)}
+
+
+def test_cli_verify_checks_evidence_against_the_attested_hashes(
+    used: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = Store.open(used)
+    _, [eid] = store.record_action(
+        actor="rule:block", action="message.deleted", targets={"user": "u4"}, evidence=[_message("m9", "u4")]
+    )
+    store.close()
+    monkeypatch.setenv("RCMOD_DATA_DIR", str(used.parent))
+    assert cli.main(["audit", "verify"]) == 0
+    assert "evidence intact: 4 items (3 erased)" in capsys.readouterr().out
+    conn = sqlite3.connect(used)
+    conn.execute('UPDATE evidence SET content = \'{"msg":"harmless"}\' WHERE id = ?', (eid,))
+    conn.commit()
+    assert cli.main(["audit", "verify"]) == 1
+    assert f"evidence {eid}: content does not match its SHA-256" in capsys.readouterr().out
+    # Re-hashing the row is not enough: the audit record attests the original hash.
+    conn.execute("UPDATE evidence SET sha256 = ? WHERE id = ?", (sha256_text('{"msg":"harmless"}'), eid))
+    conn.commit()
+    conn.close()
+    assert cli.main(["audit", "verify"]) == 1
+    assert f"evidence {eid}: SHA-256 differs from the one audit record" in capsys.readouterr().out

@@ -324,3 +324,4 @@ def test_cli_export_of_a_broken_chain_exports_and_fails(
     assert "the audit log is BROKEN (record 2 was altered)" in capsys.readouterr().out
     check = verify_export(out)  # the manifest is honest about it, and the altered record is named
     assert any("(record 2): was altered" in p for p in check.problems)
+    assert any("already broken when exported: record 2 was altered" in p for p in check.problems)

@@ -25,7 +25,6 @@ from bot.ops.doctor import default_features, local_checks, run_doctor
 from bot.sandbox import Sandbox
 from tests.conftest import bot_settings
 
-
 EXAMPLES = Path(__file__).resolve().parents[1] / "wordlists" / "examples"
 
 
@@ -238,3 +237,20 @@ def test_version_checks_and_features() -> None:
 def test_render_is_one_line_with_the_fix() -> None:
     assert render(Check("a", Status.OK, "fine", "ignored")) == "[ ok ] a: fine"
     assert render(Check("b", Status.FAIL, "broken", "do x")) == "[FAIL] b: broken -> do x"
+
+
+async def test_a_server_too_old(tmp_path: Path) -> None:
+    from tests.test_sandbox_support import running
+
+    async with running(version="5.4.0") as (sandbox, _seed):
+        checks = by_name(await run_doctor(seeded_bot(sandbox, tmp_path), ALL_FEATURES))
+    assert checks["server version"].failed and "older than 6.0" in checks["server version"].detail
+    assert checks["server checks"].status is Status.SKIP
+
+
+def test_the_checks_module_is_pure() -> None:
+    """bot/ops/checks.py decides; it imports no I/O library (STYLE.md practice 1)."""
+    from tests.test_architecture import IO_LIBRARIES, ROOT, _imports
+
+    names = _imports(ROOT / "bot" / "ops" / "checks.py")
+    assert not {n for n in names if any(n == lib or n.startswith(lib + ".") for lib in IO_LIBRARIES)}

@@ -203,3 +203,29 @@ async def test_slow_server_trips_the_heartbeat_and_nothing_is_lost(sandbox: Sand
     await asyncio.sleep(0.3)
     await bot.stop()
     assert all(n == 1 for n in rec.revisions().values())
+
+
+async def test_running_bot_erases_evidence_past_its_window(sandbox: Sandbox, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from bot.models import Message, UserRef
+    from bot.store import Store
+
+    settings = bot_settings(sandbox, tmp_path)
+    hundred_days_ago = datetime.now(UTC).timestamp() - 100 * 86400
+    old = Store.open(settings.storage.data_dir / "rcmod.sqlite3", clock=lambda: hundred_days_ago)
+    message = Message(
+        id="OLDMESSAGE0000001",
+        rid="GENERAL",
+        text="kept as evidence",
+        ts=datetime.now(UTC),
+        author=UserRef("u1", "alice"),
+        raw={"_id": "OLDMESSAGE0000001", "msg": "kept as evidence"},
+    )
+    old.store_evidence(message, retention_days=90)
+    old.close()
+    bot = await start_bot(settings)
+    store = bot.app.store
+    assert store is not None
+    assert await until(lambda: store.evidence_for_message("OLDMESSAGE0000001") == [])
+    await bot.stop()

@@ -320,3 +320,46 @@ def test_plan_grants_keeps_existing_roles_and_skips_held_ones() -> None:
     grants = plan_grants(table, {"policies", "blocklists"})
     # permissions.update overwrites: the old holders must be sent along. Unknown ids are left out.
     assert grants == {"pin-message": ["owner", "moderator", "admin", "bot"]}
+
+
+async def test_interactive_setup_shows_the_plan_and_can_be_declined(sandbox: Sandbox, tmp_path: Path) -> None:
+    allow_slash_commands(sandbox)
+    parser = argparse.ArgumentParser()
+    add_setup_arguments(parser)
+    before = snapshot(sandbox)
+
+    def attempt(confirm: str) -> tuple[int, str]:
+        args = parser.parse_args(["--out", str(tmp_path / f"{confirm}.toml"), "--bot-user", f"bot-{confirm}"])
+        answers = iter([sandbox.url, "admin", "general", confirm])
+        out, err = io.StringIO(), io.StringIO()
+        code = run_setup_command(
+            args,
+            _Tty(),
+            out,
+            err,
+            {},
+            ask=lambda _p: next(answers),
+            ask_secret=lambda _p: admin_password(sandbox),
+        )
+        return code, out.getvalue()
+
+    code, text = await asyncio.to_thread(attempt, "n")
+    assert code == 1 and "declined: nothing was changed" in text
+    assert "[plan] create user bot-n with role bot" in text and "[plan] add it to general" in text
+    assert snapshot(sandbox) == before
+    code, text = await asyncio.to_thread(attempt, "y")
+    assert code == 0, text
+    assert sandbox.workspace.user_by_username("bot-y") is not None
+
+
+async def test_the_first_change_failing_leaves_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
+    """An e-mail already in use is only found out by users.create itself."""
+    allow_slash_commands(sandbox)
+    before = snapshot(sandbox)
+    out = io.StringIO()
+    result = await run_setup(options(sandbox, tmp_path, bot_email="alice@sandbox.invalid"), out)
+    text = out.getvalue()
+    assert result.code == 1
+    assert "[FAIL] users.create: HTTP 400 [error-field-unavailable]" in text
+    assert "rolled back: the workspace is as it was before setup" in text
+    assert snapshot(sandbox) == before

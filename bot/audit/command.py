@@ -146,11 +146,11 @@ def _verify(store: Store, out: TextIO) -> int:
 
     evidence = store.all_evidence_rows()
     records = [record_json(r) for r in store.audit_records_checked()]
-    problems = check_evidence([evidence_json(e) for e in evidence], records)
+    problems = check_evidence([evidence_json(e) for e in evidence], records, source=None)
     if problems:
         print(f"evidence TAMPERED ({len(problems)} problems):", file=out)
         for problem in problems[:20]:
-            print(f"  - {problem.replace('evidence.jsonl ', '')}", file=out)
+            print(f"  - {problem}", file=out)
         return EXIT_FAILED
     erased = sum(e.content is None for e in evidence)
     print(f"evidence intact: {len(evidence)} items ({erased} erased) match their hashes", file=out)

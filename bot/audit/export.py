@@ -113,9 +113,7 @@ def write_export(
     try:
         files = {
             AUDIT_FILE: _write(tmp, AUDIT_FILE, _jsonl(record_json(r) for r in records), after_file),
-            EVIDENCE_FILE: _write(
-                tmp, EVIDENCE_FILE, _jsonl(evidence_json(e) for e in evidence), after_file
-            ),
+            EVIDENCE_FILE: _write(tmp, EVIDENCE_FILE, _jsonl(evidence_json(e) for e in evidence), after_file),
             PUBLIC_KEY_FILE: _write(tmp, PUBLIC_KEY_FILE, public_key_pem(public), after_file),
         }
         manifest = build_manifest(
@@ -317,6 +315,10 @@ def verify_export(directory: Path, public_key: Ed25519PublicKey | None = None) -
     records, bad = parse_jsonl(present.get(AUDIT_FILE, b""), AUDIT_FILE)
     problems.extend(bad)
     chain = manifest.get("chain")
+    if isinstance(chain, dict) and chain.get("verified") is not True:
+        problems.append(
+            f"{MANIFEST_FILE}: the audit log was already broken when exported: {chain.get('problem')}"
+        )
     problems.extend(check_audit(records, chain if isinstance(chain, dict) else {}))
     evidence, bad = parse_jsonl(present.get(EVIDENCE_FILE, b""), EVIDENCE_FILE)
     problems.extend(bad)

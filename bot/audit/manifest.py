@@ -141,12 +141,22 @@ def check_audit(records: Sequence[Mapping[str, Any]], chain: Mapping[str, Any]) 
     return problems
 
 
-def check_evidence(evidence: Sequence[Mapping[str, Any]], records: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Each item's content against its hash, and its hash against the audit record that cites it."""
+def check_evidence(
+    evidence: Sequence[Mapping[str, Any]],
+    records: Sequence[Mapping[str, Any]],
+    *,
+    source: str | None = EVIDENCE_FILE,
+) -> list[str]:
+    """Each item's content against its hash, and its hash against the audit record that cites it.
+
+    ``source`` names the file in problems (with line numbers); None for the store itself.
+    """
     by_seq = {r.get("seq"): r for r in records}
     problems: list[str] = []
     for line, item in enumerate(evidence, start=1):
-        where = f"{EVIDENCE_FILE} line {line} (evidence {item.get('id')})"
+        where = f"evidence {item.get('id')}"
+        if source is not None:
+            where = f"{source} line {line} ({where})"
         digest = item.get("sha256")
         content = item.get("content")
         if content is None:

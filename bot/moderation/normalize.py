@@ -24,12 +24,12 @@ boundary.
 from __future__ import annotations
 
 import functools
-import json
 import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
+
+from confusable_homoglyphs import confusables
 
 __all__ = [
     "LEET_READINGS",
@@ -151,7 +151,7 @@ def _confusables() -> dict[str, str]:
     of the data catches those. Look-alikes of digits (``З`` -> ``3``) are left alone: reading
     them as digits and then as leetspeak would be a guess too far.
     """
-    raw = json.loads(resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8"))
+    raw: dict[str, list[dict[str, str]]] = confusables.confusables_data
     data: dict[str, list[str]] = {k: [h["c"] for h in v] for k, v in raw.items()}
 
     def ascii_letter(c: str) -> str | None:
@@ -297,6 +297,7 @@ def warm_up() -> None:
     """Build the tables now (the first message would otherwise pay for it)."""
     _coarse_tables()
     not_a_word_break()
+    _long_mark_run()
     _base_table(ALL_ON)
 
 

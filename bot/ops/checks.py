@@ -233,6 +233,7 @@ def setting_checks(
                 True,
                 "without the companion app, /report and /mod typed in a room never reach the bot (D.1)",
                 Status.FAIL,
+                ", or install the companion app (rcmod setup --companion-app, RCMOD_WEBHOOK_SECRET)",
             )
         )
     approval = values.get(APPROVAL_SETTING)
@@ -245,7 +246,9 @@ def setting_checks(
     return checks
 
 
-def _setting_check(values: Mapping[str, object], setting: str, wanted: bool, why: str, bad: Status) -> Check:
+def _setting_check(
+    values: Mapping[str, object], setting: str, wanted: bool, why: str, bad: Status, also: str = ""
+) -> Check:
     name = f"setting {setting}"
     if setting not in values:
         return Check(
@@ -257,7 +260,7 @@ def _setting_check(values: Mapping[str, object], setting: str, wanted: bool, why
         name,
         bad,
         f"{_on(not wanted)}; {why}",
-        f"Administration > Workspace > Settings: turn {setting} {_on(wanted)}",
+        f"Administration > Workspace > Settings: turn {setting} {_on(wanted)}{also}",
     )
 
 

@@ -45,6 +45,7 @@ def add_setup_arguments(p: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=Path("rcmod.toml"), help="config file to write (default rcmod.toml)"
     )
     p.add_argument("--bot-user", default="rcmod.bot", help="username of the bot account to create")
+    p.add_argument("--bot-email", help="e-mail of the bot account (default <bot-user>@rcmod.invalid)")
     p.add_argument(
         "--features",
         default="all",
@@ -162,8 +163,13 @@ def run_setup_command(
         autojoin=args.autojoin,
         features=features,
         bot_user=args.bot_user,
+        bot_email=args.bot_email,
         companion_app=args.companion_app,
         show_token=args.show_token,
         force=args.force,
     )
-    return asyncio.run(run_setup(opts, out, rest_factory)).code
+
+    def confirm() -> bool:
+        return ask("Make these changes? [y/N] ").strip().lower() in ("y", "yes")
+
+    return asyncio.run(run_setup(opts, out, rest_factory, confirm if interactive else None)).code

@@ -75,8 +75,10 @@ def describe(exc: RcmodError, endpoint: str, version: str | None = None) -> str:
     if isinstance(exc, ActionRefused) and exc.status == 404 and exc.code in (None, "not-found"):
         where = f"Rocket.Chat {version}" if version else "this Rocket.Chat"
         return f"{where} has no {endpoint} endpoint (too old for it?)"
+    text = str(exc)
+    where = "" if text.startswith(f"{endpoint}:") else f"{endpoint}: "
     if isinstance(exc, AuthError):
-        return f"{endpoint}: the server refused the credentials ({exc})"
+        return f"{where}the server refused the credentials ({text})"
     if is_transport(exc):
-        return f"{endpoint}: the connection failed ({exc})"
-    return f"{endpoint}: {exc}"
+        return f"{where}the connection failed ({text})"
+    return f"{where}{text}"

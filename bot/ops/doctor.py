@@ -107,7 +107,7 @@ async def _server_checks(
     if version is not None:
         checks += version_checks(version.version, features)
         if parse_version(version.version) < (6, 0):
-            return checks
+            return [*checks, Check("server checks", Status.SKIP, "skipped: the server is too old")]
 
     table = await _step(checks, "permissions", rest.permissions())
     if table is not None:

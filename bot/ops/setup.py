@@ -27,7 +27,7 @@ from typing import Any, TextIO
 from pydantic import SecretStr
 
 from bot.config import Credentials
-from bot.errors import ActionRefused, AuthError, NotFound, RcmodError
+from bot.errors import ActionRefused, AuthError, PermissionDenied, RcmodError
 from bot.ops.checks import (
     ALL_FEATURES,
     SETTING_IDS,
@@ -59,6 +59,7 @@ class SetupOptions:
     features: frozenset[str] = ALL_FEATURES
     bot_user: str = "rcmod.bot"
     bot_name: str = "rcmod"
+    bot_email: str | None = None  # default <bot_user>@rcmod.invalid (never mailed)
     companion_app: bool = False
     show_token: bool = False
     force: bool = False
@@ -249,7 +250,16 @@ class _Run:
             self.say(check)
         try:
             await admin.user_info(username=o.bot_user)
-        except (NotFound, ActionRefused):
+        except PermissionDenied:
+            self.say(
+                Check(
+                    f"username {o.bot_user}",
+                    Status.FAIL,
+                    "the admin may not look users up",
+                    "run setup with an account holding the admin role",
+                )
+            )
+        except ActionRefused:  # "User not found." (a bare 400) or a 404
             self.say(Check(f"username {o.bot_user}", Status.OK, "free"))
         else:
             self.say(
@@ -278,7 +288,7 @@ class _Run:
         user = await admin.create_user(
             username=o.bot_user,
             name=o.bot_name,
-            email=f"{o.bot_user}@rcmod.invalid",
+            email=o.bot_email or f"{o.bot_user}@rcmod.invalid",
             password=password,
             roles=["bot"],
         )
@@ -370,7 +380,29 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-async def run_setup(opts: SetupOptions, out: TextIO, rest_factory: RestFactory = default_rest) -> SetupResult:
+def describe_plan(
+    opts: SetupOptions, grants: dict[str, list[str]], rooms: Iterable[dict[str, Any]]
+) -> list[str]:
+    """What the changes phase will do, in order, for the user to read (and confirm) first."""
+    names = [str(r.get("name")) for r in rooms]
+    return [
+        f"create user {opts.bot_user} with role bot (random password, not kept)",
+        "add role bot to " + (", ".join(sorted(grants)) if grants else "nothing (it has all it needs)"),
+        f"create its personal access token {TOKEN_NAME!r} with two-factor bypass",
+        ("add it to " + ", ".join(names))
+        if names
+        else "add it to no room" + (" (autojoin)" if opts.autojoin else ""),
+        f"write {opts.out} and {opts.env_file} (mode 0600)",
+    ]
+
+
+async def run_setup(
+    opts: SetupOptions,
+    out: TextIO,
+    rest_factory: RestFactory = default_rest,
+    confirm: Callable[[], bool] | None = None,
+) -> SetupResult:
+    """Preflight, show the plan, (ask,) then change; exit code and what was made in the result."""
     run = _Run(opts, out, rest_factory)
     admin = rest_factory(opts.server, Credentials(username=opts.admin_user, password=opts.admin_password))
     try:
@@ -383,6 +415,11 @@ async def run_setup(opts: SetupOptions, out: TextIO, rest_factory: RestFactory =
             print("setup stopped before changing anything; nothing was created", file=out)
             return SetupResult(pre)
         rooms, table = pre
+        for line in describe_plan(opts, plan_grants(table, opts.features), rooms):
+            print(f"[plan] {line}", file=out)
+        if confirm is not None and not confirm():
+            print("declined: nothing was changed", file=out)
+            return SetupResult(EXIT_FAILED)
         try:
             result = await run.changes(admin, rooms, table)
         except (RcmodError, OSError) as exc:

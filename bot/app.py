@@ -226,6 +226,7 @@ class BotApp:
         while True:
             try:
                 erased = self.store.erase_expired_evidence()
+                self.store.expire_alert_excerpts(self.settings.storage.retention_days)
                 if erased:
                     log.info("retention: erased %d evidence item(s) past the window", erased)
                 self.ingest.prune()

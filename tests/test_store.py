@@ -148,3 +148,35 @@ def test_lease_stops_a_second_instance(tmp_path: Path) -> None:
         first.acquire_lease("host:1", ttl=30)
     second.release_lease("host:2")
     first.acquire_lease("host:1", ttl=30)
+
+
+def test_alert_excerpts_expire_with_the_window(tmp_path: Path) -> None:
+    clock = Clock()
+    store = Store.open(tmp_path / "s.sqlite3", clock=clock)
+    incident: dict[str, object] = {
+        "key": "u|r|l",
+        "kind": "notify",
+        "list": "l",
+        "term": "t",
+        "severity": "low",
+        "categories": [],
+        "rid": "r",
+        "room_name": "general",
+        "room_type": "c",
+        "mid": "m1",
+        "author_id": "u",
+        "author_username": "alice",
+        "message_ts": clock.now,
+        "excerpt": "` ⟦t⟧ `",
+    }
+    raised = store.raise_alert(
+        incident, recipients=["mod1"], window=600, new_dm_id=lambda: "DM0000000000000001"
+    )
+    assert raised is not None and raised.created
+    assert store.raise_alert(incident, recipients=["mod1"], window=600, new_dm_id=lambda: "x") is None
+    clock.now += 89 * 86400
+    assert store.expire_alert_excerpts(90) == 0
+    clock.now += 2 * 86400
+    assert store.expire_alert_excerpts(90) == 1
+    [delivery] = store.due_deliveries()
+    assert delivery.alert["excerpt"] is None and delivery.dm_mid == "DM0000000000000001"

@@ -24,12 +24,12 @@ boundary.
 from __future__ import annotations
 
 import functools
+import json
 import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from confusable_homoglyphs import confusables
+from importlib import resources
 
 __all__ = [
     "LEET_READINGS",
@@ -151,7 +151,11 @@ def _confusables() -> dict[str, str]:
     of the data catches those. Look-alikes of digits (``З`` -> ``3``) are left alone: reading
     them as digits and then as leetspeak would be a guess too far.
     """
-    raw: dict[str, list[dict[str, str]]] = confusables.confusables_data
+    # The data is read from the package rather than through its ``confusables`` module, which
+    # imports urllib.request (and so socket and ssl) for its update command: the core imports
+    # no network library.
+    package = resources.files("confusable_homoglyphs")
+    raw: dict[str, list[dict[str, str]]] = json.loads(package.joinpath("confusables.json").read_text("utf-8"))
     data: dict[str, list[str]] = {k: [h["c"] for h in v] for k, v in raw.items()}
 
     def ascii_letter(c: str) -> str | None:

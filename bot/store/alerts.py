@@ -189,6 +189,13 @@ class AlertLedger:
         )
         return [(str(r[0]), r[1], str(r[2]), int(r[3])) for r in rows]
 
+    def expire_alert_excerpts(self, retention_days: int) -> int:
+        """Drop the quoted text of alerts older than the preservation window (data minimisation)."""
+        cutoff = self._clock() - retention_days * 86400
+        return self._db.execute(
+            "UPDATE alert SET excerpt = NULL WHERE last_at < ? AND excerpt IS NOT NULL", (cutoff,)
+        ).rowcount
+
     def count_unscannable(self, rid: str) -> None:
         self._db.execute(
             "INSERT INTO unscannable_room (rid, count, last_at) VALUES (?, 1, ?) "

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -280,3 +283,17 @@ def test_megabyte_message_without_match_is_fast(matcher: Matcher) -> None:
     start = time.perf_counter()
     assert matcher.scan(text) == []
     assert time.perf_counter() - start < 2.0
+
+
+def test_core_imports_no_io_library() -> None:
+    code = (
+        "import sys\n"
+        "from bot.moderation import compile, parse_wordlist\n"
+        "from bot.moderation.explain import explain\n"
+        "explain(compile([parse_wordlist('l', 'ass')]), 'a55')\n"
+        "io = {'asyncio', 'aiohttp', 'websockets', 'sqlite3', 'socket', 'requests', 'rocketchat_API'}\n"
+        "print(sorted(io & set(sys.modules)))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True)
+    assert out.stdout.strip() == "[]"

@@ -2,18 +2,20 @@
 
 How a message is scanned:
 
-1. **Fast path** (every message): fold the text to its coarse form (:func:`normalize.coarse`)
-   and run the automaton once. Keys carry their word boundaries as spaces (``" term "``), so the
-   automaton reports only whole-word hits and there is no per-hit work. Two rarer readings run
-   only when a cheap test says they could matter: letters split by separators ("b a d", "b.a.d",
-   found through small *gate* keys such as ``" b a d "``), and ``! | @`` inside a word ("sh!t").
-   No hit -- the common case -- means no match, and the offset map is never built.
+1. **Fast path** (every message): fold the text to its coarse form (:mod:`normalize`: a byte
+   table for ASCII, and for ASCII plus emoji; NFKC and one translate table otherwise) and run
+   the automaton once. Keys carry their word boundaries as spaces (``" term "``), so the
+   automaton reports only whole-word hits and there is no per-hit work. Rarer readings run only
+   when a cheap test says they could matter: small *gate* keys (value 0) notice spaced-out
+   letters (``" b a d "``) and phrases split by punctuation (two spaces next to a phrase word),
+   and a find() scan notices leet punctuation and ``1`` next to letters ("sh!t", "@ss", "1ame").
+   No hit -- the common case -- means no match, and no offset map is built.
 2. **Slow path** (messages with a hit): fold again segment by segment with provenance, scan the
    same readings, map each hit back to code-point offsets in the original text, and verify it
-   exactly: the coarse form over-approximates (every digit reads as leetspeak, ``l`` and ``i``
-   fold together), so each hit is re-checked against the term under its list's options, and
-   leetspeak is only accepted inside tokens that also contain letters ("455" stays a number).
-   Finally, matches inside a match of an ``allow`` list are dropped.
+   exactly. The coarse form over-approximates (every digit reads as a letter), so each hit is
+   re-checked against the term under its list's options; leetspeak is only accepted inside
+   tokens that also contain letters ("455" stays a number). Finally, matches inside a match of
+   an ``allow`` list are dropped.
 
 A :class:`Matcher` is immutable: build a new one with :func:`compile` or :func:`load_matcher`
 and swap the reference. Building is pure and either returns a valid matcher or raises

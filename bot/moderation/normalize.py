@@ -4,21 +4,23 @@ The matcher works in two layers, and this module provides both:
 
 * **Coarse text** (:func:`coarse`): what the Aho-Corasick automaton reads. Every message goes
   through it, so it is one NFKC call and one ``str.translate`` (a byte table for ASCII messages).
-  It is deliberately *coarser* than the rules -- digits always read as leetspeak letters, ``l``
-  and ``i`` fold together, punctuation becomes a word break -- so that everything the rules
-  accept produces a hit. Most messages produce none and never leave this layer.
+  It is deliberately *coarser* than the rules -- every digit reads as a leetspeak letter, even
+  in numbers -- so that everything the rules accept produces a hit. A few context-dependent
+  readings (``!`` inside a word, ``@`` for a, ``1`` for l) are extra passes, run only when the
+  text has such a character in such a place. Most messages produce no hit and never leave this
+  layer.
 * **Base folding with provenance** (:func:`analyse`): only for messages that hit. It folds the
   text again segment by segment, keeping the original offsets, and records which characters may
   be read as leetspeak (digits and ``@ $ ! |`` inside a token that also has letters). The matcher
   uses it to map hits back to the original text and to verify each hit exactly.
 
-Folding a character (``base``): NFKC, casefold, drop invisible characters and apostrophes, strip
-diacritics, fold confusable look-alikes onto Latin letters (Unicode's confusables data, from the
-``confusable-homoglyphs`` package), and turn everything that is not a letter, digit or mark into
-a space. Scripts written without spaces (Han, kana, Thai, Lao, Khmer, Myanmar) get a space on
-each side of every character, so each character is a word of its own: a term in those scripts
-matches wherever its characters appear in a row, and a Latin term next to them still has a word
-boundary.
+Folding a character (``base``): NFKC, casefold, drop invisible characters, strip diacritics,
+fold confusable look-alikes onto Latin letters (Unicode's confusables data, from the
+``confusable-homoglyphs`` package), and turn everything that is not a letter, digit or mark
+into a space. Scripts written without spaces (Han, kana, Thai, Lao, Khmer, Myanmar) get a space
+on each side of every character, so each character is a word of its own: a term in those
+scripts matches wherever its characters appear in a row, and a Latin term next to them still
+has a word boundary.
 """
 
 from __future__ import annotations
@@ -96,8 +98,6 @@ def _leet_punct_sub(text: str) -> str:
     """``text`` with leet punctuation read as letters, one character for one (offsets stay)."""
     return _LEET_PUNCT.sub(lambda m: "".join(_PUNCT_LETTER[c] for c in m.group()), text)
 
-
-_APOSTROPHES: frozenset[str] = frozenset()  # apostrophes are word breaks: "Canada's" holds "canada"
 
 # Invisible characters that are not format characters (category Cf is dropped wholesale):
 # combining grapheme joiner, variation selectors, Hangul fillers, Mongolian vowel separator.
@@ -199,11 +199,14 @@ def _is_invisible(ch: str) -> bool:
 
 
 def _base_char(ch: str, opts: NormalizeOptions) -> str:
-    """Fold one code point of NFKC text. Returns letters, digits, marks, leet punctuation, spaces."""
+    """Fold one code point of NFKC text. Returns letters, digits, marks, leet punctuation, spaces.
+
+    Apostrophes are word breaks like other punctuation, so "Canada's" holds the word "canada".
+    """
     category = unicodedata.category(ch)
     if category in ("Cn", "Co", "Cs"):  # unassigned, private use, lone surrogates: not words
         return " "
-    if _is_invisible(ch) or ch in _APOSTROPHES:
+    if _is_invisible(ch):
         return ""
     s = unicodedata.normalize("NFKC", ch.casefold())
     if opts.diacritics:
@@ -211,7 +214,7 @@ def _base_char(ch: str, opts: NormalizeOptions) -> str:
     out: list[str] = []
     conf = _confusables() if opts.confusables else {}
     for x in s:
-        if _is_invisible(x) or x in _APOSTROPHES:
+        if _is_invisible(x):
             continue
         if not x.isascii():
             x = conf.get(x, x)

@@ -108,7 +108,7 @@ def _raw_automaton(terms: Sequence[str]) -> ahocorasick.Automaton:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "matcher-dev")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--measure-build", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure_build is not None:
@@ -297,7 +297,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     assert ratio_100k is not None
     target("throughput >= 0.7x raw at 100k terms", ratio_100k >= 0.7, f"{ratio_100k:.2f}x")
     drift = rcmod_rate[100_000] / rcmod_rate[10_000]
-    target("10k vs 100k terms within 20%", abs(1 - drift) <= 0.2, f"100k runs at {drift:.2f}x the 10k rate")
+    raw_rate = {s: r for s, n, r, _, _, _ in perf_rows if n.startswith("raw")}
+    raw_drift = raw_rate[100_000] / raw_rate[10_000]
+    target(
+        "10k vs 100k terms within 20%",
+        abs(1 - drift) <= 0.2,
+        f"100k runs at {drift:.2f}x the 10k rate (raw pyahocorasick itself: {raw_drift:.2f}x)",
+    )
     target("build <= 3 s at 100k", build[100_000]["seconds"] <= 3, f"{build[100_000]['seconds']:.2f} s")
     target("memory <= 150 MiB at 100k", build[100_000]["mib"] <= 150, f"{build[100_000]['mib']:.0f} MiB")
     warnings = int(build[100_000]["warnings"])

@@ -89,8 +89,14 @@ def found(matcher: Matcher, text: str) -> list[tuple[str, str]]:
         ("a-s-s", [("ass", "a-s-s")]),
         ("a_s_s", [("ass", "a_s_s")]),
         ("a. s. s.", [("ass", "a. s. s")]),
+        ("a - s - s", [("ass", "a - s - s")]),
         ("t e e b r u s h, golden", [("teebrush", "t e e b r u s h")]),
         ("I said a t e e b r u s h", [("teebrush", "t e e b r u s h")]),
+        ("I'm a t e e b r u s h!", [("teebrush", "t e e b r u s h")]),  # stray one-letter words
+        ("t e e b r u s h! i", [("teebrush", "t e e b r u s h")]),  # a wider gap ends the run
+        ("it's. t e e b r u s h", [("teebrush", "t e e b r u s h")]),
+        ("a s s e s s", []),  # spaced "assess" does not hold "ass"
+        ("a s s x y", []),
         # phrases across spaces and punctuation
         ("JOIN boArAM tOday.", [("join boaram today", "JOIN boArAM tOday")]),
         ("join, boaram -- today", [("join boaram today", "join, boaram -- today")]),
@@ -297,3 +303,19 @@ def test_core_imports_no_io_library() -> None:
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("@ss", ["ass"]),
+        ("fat @ss", ["fat ass", "ass"]),
+        ("@peggy @ssistant", []),  # a mention is read as "a..." only when a term could start so
+        ("@bcdef", ["abc*"]),
+        ("@bsolutely not", ["absolutely"]),
+        ("c@r@ss", []),
+    ],
+)
+def test_at_sign_read_as_a(text: str, expected: list[str]) -> None:
+    matcher = compile([parse_wordlist("l", "ass\nfat ass\nabc*\nabsolutely")])
+    assert [m.term for m in matcher.scan(text)] == expected

@@ -7,6 +7,7 @@ accuracy targets from regressing in the ordinary test run.
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from pathlib import Path
 
@@ -79,3 +80,16 @@ def test_no_match_on_controls_and_clean_messages(matcher: Matcher, evalset: list
         if item["cat"] in ("control", "clean") and matcher.scan(str(item["text"]))
     ]
     assert false_positives == []
+
+
+def test_fast_path_never_misses_what_the_exact_path_finds(
+    matcher: Matcher, evalset: list[dict[str, object]]
+) -> None:
+    # The fast path only decides whether the exact path must run; it must never say no when
+    # the exact path would find something. Perturbed texts exercise the rarer readings.
+    rnd = random.Random(7)
+    noise = ["!", "@", "1", "|", ".", " ", "  ", "\u200b", "é", "а", "👍", "-", "_", "'", "$", "4", "0"]
+    texts = [str(item["text"]) for item in evalset[:1500]]
+    texts += ["".join(c if rnd.random() > 0.05 else rnd.choice(noise) for c in t) for t in texts]
+    mismatches = [t for t in texts if matcher.scan(t) != list(matcher.explain(t).matches)]
+    assert mismatches == []

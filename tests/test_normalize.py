@@ -27,6 +27,8 @@ from bot.moderation.normalize import NormalizeOptions, analyse, base_fold, coars
         ("ѕех", "sex"),  # Cyrillic dze, ie, ha
         ("αβγ", "aby"),  # Greek alpha, beta, gamma look like a, b, y
         ("İstanbul", "istanbul"),
+        ("ΙDIΟΤ", "idiot"),  # Greek capitals Iota, Omicron, Tau: looked up before case folding
+        ("ΝΕΤ", "net"),  # capital Nu is N (its small letter looks like v)
         ("Ну", "hy"),  # whole Cyrillic words fold too: look-alikes are look-alikes
         ("зорбакс", "зopбakc"),  # з and б look like digits, which are not letters
     ],

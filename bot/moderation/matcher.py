@@ -95,43 +95,76 @@ class _Entry:
     term: Term
 
 
-def _spaced_variants(run: Sequence[str]) -> list[str]:
-    """Ways to read a run of one-letter tokens as a word (see _variant_bounds)."""
-    return ["".join(run[a:b]) for a, b in _variant_bounds(len(run))]
-
-
 def _variant_bounds(n: int) -> list[tuple[int, int]]:
-    """Slices of a run of ``n`` letters that _spaced_variants joins, in the same order: all of
-    it, and without up to three stray one-letter words at either end ("I'm", "a", "i")."""
-    bounds = [(0, n)]
-    for stray in range(1, min(3, n - 2) + 1):
-        bounds += [(stray, n), (0, n - stray)]
-    if n >= 4:
-        bounds.append((1, n - 1))
+    """Slices of a run of ``n`` spaced-out letters to read as words: all of it, and without
+    one-letter words next to it ("I'm a t e e b r u s h" holds "teebrush"). Dropping more than
+    one letter needs five left, so "a s s e s s" does not hold "ass"."""
+    bounds = []
+    for a in range(4):
+        for b in range(4 - a):
+            left = n - a - b
+            if left >= 2 and (a + b <= 1 or left >= 5):
+                bounds.append((a, n - b))
     return bounds
 
 
-def _is_letter_token(tok: str) -> bool:
-    return len(tok) == 1 and tok.isalnum() and not normalize._is_no_space_script(tok)
+def _is_letter_token(padded: str, start: int, end: int) -> bool:
+    return end - start == 1 and padded[start].isalnum() and not normalize._is_no_space_script(padded[start])
 
 
-def _spaced_join(tokens: list[str]) -> list[str] | None:
-    """Runs of two or more one-letter tokens read as words ("b", "a", "d" -> "bad"), or None."""
-    out: list[str] = []
-    run: list[str] = []
-    joined = False
-    for tok in [*tokens, ""]:
-        if _is_letter_token(tok):
-            run.append(tok)
+def _spaced_reading(padded: str, owners: Sequence[int] | None = None) -> tuple[str, list[int]] | None:
+    """``padded`` with each run of spaced-out letters ("b a d", "b. a. d") replaced by the words
+    it may spell, and the owners of its characters; None if it has no such run.
+
+    A run is two or more one-letter tokens with the same gap between each: in "s e r o r u! i"
+    the "!" makes a wider gap, so the "i" after it is not part of the run.
+    """
+    items: list[tuple[int, int, int]] = []  # start, end, gap before
+    i, n, gap = 0, len(padded), 0
+    while i < n:
+        if padded[i] == " ":
+            gap += 1
+            i += 1
             continue
-        if len(run) >= 2:
-            joined = True
-            out.extend(_spaced_variants(run))
-        else:
-            out.extend(run)
-        run = []
-        out.append(tok)
-    return out if joined else None
+        j = i
+        while j < n and padded[j] != " ":
+            j += 1
+        items.append((i, j, gap))
+        gap, i = 0, j
+    out: list[str] = [" "]
+    out_owners: list[int] = [-1]
+
+    def emit(chars: str, who: Sequence[int]) -> None:
+        out.append(chars + " ")
+        out_owners.extend(who)
+        out_owners.append(-1)
+
+    found = False
+    k = 0
+    while k < len(items):
+        start, end, _ = items[k]
+        m = k + 1
+        while m < len(items) and _is_letter_token(padded, items[m][0], items[m][1]):
+            m += 1
+        if not _is_letter_token(padded, start, end) or m - k < 2:
+            emit(padded[start:end], owners[start:end] if owners else [-1] * (end - start))
+            k += 1
+            continue
+        # Letters k..m-1 in a row: cut where the gap changes, the letter at a cut in both runs.
+        found = True
+        first = k
+        for x in range(k + 1, m + 1):
+            if x == m or (x > first + 1 and items[x][2] != items[x - 1][2]):
+                positions = [items[y][0] for y in range(first, x)]
+                for a, b in _variant_bounds(len(positions)):
+                    chosen = positions[a:b]
+                    emit(
+                        "".join(padded[p] for p in chosen),
+                        [owners[p] for p in chosen] if owners else [-1] * len(chosen),
+                    )
+                first = x - 1
+        k = m
+    return ("".join(out), out_owners) if found else None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -149,6 +182,9 @@ class Matcher:
     _table: Any = field(repr=False)  # normalize's coarse translate table, reading PLAIN
     _ascii_table: bytes = field(repr=False)  # the same for ASCII text, as a byte table
     _not_a_word_break: re.Pattern[str] = field(repr=False)  # see normalize.not_a_word_break
+    _mention_filter: tuple[frozenset[str], frozenset[str]] | None = field(
+        repr=False
+    )  # normalize.extra_readings
 
     # -- fast path ---------------------------------------------------------------------------
 
@@ -175,8 +211,9 @@ class Matcher:
             gated = gated or v == 0
         if gated and self._gated_may_match(c):
             return list(self._scan_slow(text, room, detail=False).matches)
-        if "!" in text or "@" in text or "|" in text or "1" in text:
-            for reading in normalize.extra_readings(text):
+        # Chat ends many lines with "!", which cannot be inside a word: strip it before looking.
+        if "@" in text or "|" in text or "1" in text or "!" in text.rstrip("!?.) "):
+            for reading in normalize.extra_readings(text, self._mention_filter):
                 if self._hits(normalize.coarse(text, reading)):
                     return list(self._scan_slow(text, room, detail=False).matches)
         return []
@@ -201,8 +238,8 @@ class Matcher:
             spaced = spaced or v == 0
         if not spaced:
             return False
-        joined = _spaced_join(collapsed.split(" "))
-        return joined is not None and self._any_active(f" {' '.join(joined)} ")
+        joined = _spaced_reading(f" {c} ")
+        return joined is not None and self._any_active(joined[0])
 
     def _any_active(self, c: str) -> bool:
         first = self._first_active
@@ -220,40 +257,10 @@ class Matcher:
         for reading in an.extra_readings:
             c2, o2 = an.coarse_with_owners(reading)
             yield normalize.READING_NAMES[reading], c2, o2  # type: ignore[misc]
-        # Split letters: rebuild the plain reading token by token, keeping owners.
-        tokens: list[tuple[str, list[int]]] = []
-        start = 0
-        for i, ch in enumerate(plain + " "):
-            if ch == " ":
-                if i > start:
-                    tokens.append((plain[start:i], owners[start:i]))
-                start = i + 1
-        if _spaced_join([t for t, _ in tokens]) is None:
-            return
-        out: list[str] = [" "]
-        out_owners: list[int] = [-1]
-
-        def emit(text: str, text_owners: list[int]) -> None:
-            out.append(text + " ")
-            out_owners.extend([*text_owners, -1])
-
-        run: list[tuple[str, list[int]]] = []
-        for t, o in [*tokens, ("", [])]:
-            if _is_letter_token(t):
-                run.append((t, o))
-                continue
-            if len(run) >= 2:
-                letters = [r[0] for r in run]
-                owner_of = [r[1][0] for r in run]
-                for variant_start, variant_end in _variant_bounds(len(run)):
-                    emit("".join(letters[variant_start:variant_end]), owner_of[variant_start:variant_end])
-            else:
-                for r in run:
-                    emit(*r)
-            run = []
-            if t:
-                emit(t, o)
-        yield "spaced", "".join(out), out_owners
+        # Split letters, found in the reading before runs of spaces were collapsed.
+        spaced = _spaced_reading(*an.coarse_with_owners(normalize.PLAIN, collapse=False))
+        if spaced is not None:
+            yield "spaced", spaced[0], spaced[1]
 
     def _scan_slow(self, text: str, room: str | None, detail: bool) -> ScanDetail:
         an = analyse(text)
@@ -427,9 +434,10 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:
                 and body.isalnum()
                 and (body.isascii() or not any(normalize._is_no_space_script(ch) for ch in body[:3]))
             ):
-                # Letters split by separators ("b a d", "b. a. d"): gate on the first three.
-                gates.add(" " + " ".join(body[:3]) + " ")
-                gates.add(" " + "  ".join(body[:3]) + " ")
+                # Letters split by separators ("b a d", "b. a. d", "b - a - d"): gate on the
+                # first three, for each width of gap ASCII text can leave (it is not collapsed).
+                for gap in (" ", "  ", "   "):
+                    gates.add(" " + gap.join(body[:3]) + " ")
 
     allow_lists = {i for i, wl in enumerate(lists) if wl.options.kind == "allow"}
     allow_only = {k for k, entries in by_key.items() if all(e.list_index in allow_lists for e in entries)}
@@ -450,6 +458,12 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:
         # keeps "no lists" a valid (if useless) matcher.
         automaton.add_word("\x00", 0)
     automaton.make_automaton()
+    mention_filter: tuple[frozenset[str], frozenset[str]] | None = None
+    if all(k.startswith(" ") for k in keys):  # a "*term" key could hold an "a" anywhere
+        whole = frozenset(w for k in keys for w in k.split() if w.startswith("a"))
+        continued = (k.split()[-1] for k in keys if not k.endswith(" "))  # "abc*": abc may continue
+        prefixes = frozenset(w for w in continued if w.startswith("a"))
+        mention_filter = (whole, prefixes)
     return Matcher(
         lists=tuple(wl.options for wl in lists),
         warnings=tuple(warnings),
@@ -461,6 +475,7 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:
         _table=normalize._coarse_tables()[0][normalize.PLAIN],
         _ascii_table=normalize._coarse_tables()[1][normalize.PLAIN],
         _not_a_word_break=normalize.not_a_word_break(),
+        _mention_filter=mention_filter,
     )
 
 

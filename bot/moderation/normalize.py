@@ -29,7 +29,7 @@ import functools
 import json
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from importlib import resources
 
@@ -158,33 +158,31 @@ def _confusables() -> dict[str, str]:
     raw: dict[str, list[dict[str, str]]] = json.loads(package.joinpath("confusables.json").read_text("utf-8"))
     data: dict[str, list[str]] = {k: [h["c"] for h in v] for k, v in raw.items()}
 
-    def ascii_letter(c: str) -> str | None:
+    def ascii_letters(c: str) -> list[str]:
         c = c.strip("\u200e\u200f")
         if len(c) == 1 and c.isascii() and c.isalpha():
-            return c.lower()
-        return None
+            return [c]
+        return [d.strip("\u200e\u200f") for d in data.get(c, []) if _is_ascii_letter(d.strip("\u200e\u200f"))]
 
     table: dict[str, str] = {}
     for ch in data:
         if len(ch) != 1 or ch.isascii():
             continue
         starts = [ch, ch.upper()] if ch.upper() != ch else [ch]
-        found: str | None = None
         for start in starts:
-            for cand in data.get(start, []):
-                found = ascii_letter(cand)
-                if found is None:
-                    for cand2 in data.get(cand, []):
-                        found = ascii_letter(cand2)
-                        if found:
-                            break
-                if found:
-                    break
+            found = [letter for cand in data.get(start, []) for letter in ascii_letters(cand)]
             if found:
+                # A capital prefers a capital ("Ι" is I, not l); everything else takes the first.
+                same_case = [f for f in found if f.isupper() == (ch.isupper() and start == ch)]
+                letter = (same_case or found)[0].lower()
+                # The data's prototype for a vertical stroke is "l"; as a capital it is an I.
+                table[ch] = "i" if letter == "l" and ch.isupper() else letter
                 break
-        if found:
-            table[ch] = found
     return table
+
+
+def _is_ascii_letter(c: str) -> bool:
+    return len(c) == 1 and c.isascii() and c.isalpha()
 
 
 def _strip_diacritics(s: str) -> str:
@@ -208,11 +206,14 @@ def _base_char(ch: str, opts: NormalizeOptions) -> str:
         return " "
     if _is_invisible(ch):
         return ""
+    conf = _confusables() if opts.confusables else {}
+    if ch in conf and not ch.islower():
+        # A capital is looked up before case folding: Greek "Ν" looks like N, its small "ν" like v.
+        return conf[ch]
     s = unicodedata.normalize("NFKC", ch.casefold())
     if opts.diacritics:
         s = _strip_diacritics(s)
     out: list[str] = []
-    conf = _confusables() if opts.confusables else {}
     for x in s:
         if _is_invisible(x):
             continue
@@ -361,22 +362,41 @@ def nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
-def extra_readings(text: str) -> tuple[int, ...]:
+def extra_readings(
+    text: str, mention_filter: tuple[Container[str], Container[str]] | None = None
+) -> tuple[int, ...]:
     """The readings besides PLAIN that ``text`` needs (usually none).
 
     This runs for every message with a ``! @ | 1`` in it (a third of chat, mostly a "!" at the
     end of a word), so it skips from candidate to candidate with find(), at memchr speed.
+
+    ``mention_filter`` holds the words of the automaton's keys that start with "a", and the
+    words a term may continue (``abc*``). A mention ("@peggy") is then only read as "apeggy"
+    when some term could be that word; without a filter every mention is.
     """
-    if not text.isascii():
+    ascii_text = text.isascii()
+    if not ascii_text:
         text = nfkc(text)
     n = len(text)
     at = bang = one = False
     if "@" in text:
         i = text.find("@")
         while i != -1:
-            if (i + 1 < n and text[i + 1].isalnum()) or (i > 0 and text[i - 1].isalnum()):
+            if i > 0 and text[i - 1].isalnum():
                 at = True
                 break
+            if i + 1 < n and text[i + 1].isalnum():
+                if mention_filter is None or not ascii_text:
+                    at = True
+                    break
+                j = i + 1
+                while j < n and text[j].isalnum():
+                    j += 1
+                word = ("a" + text[i + 1 : j].lower()).translate(_COARSE[AT])
+                whole, prefixes = mention_filter
+                if word in whole or (prefixes and any(word[:k] in prefixes for k in range(2, len(word)))):
+                    at = True
+                    break
             i = text.find("@", i + 1)
     for ch in "!|":
         if bang or ch not in text:
@@ -488,7 +508,7 @@ class Analysis:
     owner: tuple[int, ...]
     extra_readings: tuple[int, ...]
 
-    def coarse_with_owners(self, reading: int) -> tuple[str, list[int]]:
+    def coarse_with_owners(self, reading: int, collapse: bool = True) -> tuple[str, list[int]]:
         """The coarse text (as :func:`coarse` builds it) and each character's segment (-1: padding)."""
         table = _COARSE[reading]
         out: list[str] = [" "]
@@ -498,7 +518,7 @@ class Analysis:
                 c = _PUNCT_LETTER[ch] if self.eligible[k] else " "
             else:
                 c = ch.translate(table)
-            if c == " " and out[-1] == " ":
+            if c == " " and out[-1] == " " and collapse:
                 continue
             out.append(c)
             owners.append(k)

@@ -16,6 +16,7 @@ from bot.models import Message, UserRef
 from bot.realtime.events import EncryptedMessage, NewMessage, RoomHint
 from bot.sandbox import Sandbox
 from bot.store import Store
+from bot.web.metrics import Metrics
 from tests.conftest import bot_settings, start_bot, until
 
 MENTION = re.compile(r"(^|\s|>)@([\w.-]+)")
@@ -108,37 +109,41 @@ async def test_unreachable_moderator_does_not_stop_the_others(sandbox: Sandbox, 
     await bot.stop()
 
 
-async def test_crash_between_decision_and_send_yields_exactly_one_alert(
-    sandbox: Sandbox, tmp_path: Path
-) -> None:
-    settings = settings_for(sandbox, tmp_path)
-    app = BotApp(settings)
-    app.matcher = await app._build_matcher()
-    # Decide (and persist) without delivering: the outbox loop never runs, as if killed right here.
-    store = Store.open(settings.storage.data_dir / "rcmod.sqlite3")
+async def decide_then_crash(sandbox: Sandbox, settings: Any, text: str, *, send_first: bool) -> None:
+    """Run the notifier's decision for one message and stop dead before the outbox records a send.
+
+    With ``send_first`` the DM does go out (with the outbox's pre-chosen id) but the crash comes
+    before the store hears of it — the nastiest window.
+    """
     from bot.notifier import Notifier
     from bot.rest import RestClient
 
+    matcher = await BotApp(settings)._build_matcher()
+    store = Store.open(settings.storage.data_dir / "rcmod.sqlite3")
     rest = RestClient(sandbox.url, settings.credentials())
     notifier = Notifier(
         store=store,
         rest=rest,
-        matcher=lambda: app.matcher,
+        matcher=lambda: matcher,
         moderation=settings.moderation,
         site_url=lambda: sandbox.url,
-        metrics=app.metrics,
+        metrics=Metrics(),
     )
-    general = next(r["id"] for r in sandbox.seed_info()["rooms"] if r["name"] == "general")
-    sent = sandbox.post_as("alice", "general", "one badword")
-    message = Message.from_wire({**sent, "ts": sent["ts"]})
-    await notifier.on_event(NewMessage(message, RoomHint(True, "c", "general")))
-    # The first delivery is sent, but the crash comes before it is recorded as sent.
-    [delivery] = store.due_deliveries()
-    dm_rid = await rest.dm_room("mod1")
-    await rest.send_message(dm_rid, "first copy", mid=delivery.dm_mid)
+    sent = sandbox.post_as("alice", "general", text)
+    await notifier.on_event(NewMessage(Message.from_wire(sent), RoomHint(True, "c", "general")))
+    if send_first:
+        [delivery] = store.due_deliveries()
+        await rest.send_message(await rest.dm_room("mod1"), "first copy", mid=delivery.dm_mid)
     await rest.close()
     store.close()  # no graceful shutdown: nothing else is written
-    assert general and len(dms_from_bot(sandbox, "mod1")) == 1
+
+
+async def test_crash_between_send_and_bookkeeping_yields_exactly_one_alert(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    await decide_then_crash(sandbox, settings, "one badword", send_first=True)
+    assert len(dms_from_bot(sandbox, "mod1")) == 1
 
     bot = await start_bot(settings)
     store2 = bot.app.store
@@ -151,25 +156,7 @@ async def test_crash_between_decision_and_send_yields_exactly_one_alert(
 
 async def test_decided_but_unsent_alert_is_sent_after_restart(sandbox: Sandbox, tmp_path: Path) -> None:
     settings = settings_for(sandbox, tmp_path)
-    app = BotApp(settings)
-    app.matcher = await app._build_matcher()
-    store = Store.open(settings.storage.data_dir / "rcmod.sqlite3")
-    from bot.notifier import Notifier
-    from bot.rest import RestClient
-
-    rest = RestClient(sandbox.url, settings.credentials())
-    notifier = Notifier(
-        store=store,
-        rest=rest,
-        matcher=lambda: app.matcher,
-        moderation=settings.moderation,
-        site_url=lambda: sandbox.url,
-        metrics=app.metrics,
-    )
-    sent = sandbox.post_as("alice", "general", "another badword")
-    await notifier.on_event(NewMessage(Message.from_wire(sent), RoomHint(True, "c", "general")))
-    await rest.close()
-    store.close()
+    await decide_then_crash(sandbox, settings, "another badword", send_first=False)
     assert dms_from_bot(sandbox, "mod1") == []
 
     bot = await start_bot(settings)

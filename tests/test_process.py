@@ -95,3 +95,37 @@ async def test_kill_9_then_restart_catches_up_once(sandbox: Sandbox, tmp_path: P
     finally:
         second.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(second.wait(), 15) == 0
+
+
+async def test_rcmod_sandbox_prints_one_json_line_with_the_seed() -> None:
+    import json
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "sandbox",
+        "--port",
+        "0",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 20)
+        seed = json.loads(line)
+        assert seed["url"].startswith("http://127.0.0.1:")
+        users = {u["username"]: u for u in seed["users"]}
+        assert {"admin", "mod1", "mod2", "alice", "bob", "carol", "rcmod.bot"} <= set(users)
+        assert "admin" in users["admin"]["roles"] and "bot" in users["rcmod.bot"]["roles"]
+        assert all({"username", "password", "id", "token", "roles"} <= set(u) for u in seed["users"])
+        rooms = {r["name"]: r["type"] for r in seed["rooms"]}
+        assert rooms["general"] == "c" and rooms["random"] == "c" and rooms["staff"] == "p"
+        async with aiohttp.ClientSession() as http:
+            headers = {"X-User-Id": users["alice"]["id"], "X-Auth-Token": users["alice"]["token"]}
+            async with http.get(f"{seed['url']}/api/v1/me", headers=headers) as r:
+                assert (await r.json())["username"] == "alice"
+    finally:
+        proc.terminate()
+        await proc.wait()

@@ -202,3 +202,23 @@ async def test_severity_is_shown(sandbox: Sandbox, tmp_path: Path, severity: str
     assert await until(lambda: len(dms_from_bot(sandbox, "mod1")) == 1)
     await bot.stop()
     assert f"severity *{severity}*" in dms_from_bot(sandbox, "mod1")[0]["msg"]
+
+
+async def test_erasure_edits_the_quoted_text_out_of_delivered_alerts(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    bot = await start_bot(settings_for(sandbox, tmp_path))
+    sandbox.post_as("alice", "general", "my secret phone number and a badword")
+    assert await until(lambda: len(dms_from_bot(sandbox, "mod1")) == 1)
+    assert "secret phone" in dms_from_bot(sandbox, "mod1")[0]["msg"]
+    store = bot.app.store
+    assert store is not None
+    alice = sandbox.workspace.user_by_username("alice")
+    assert alice is not None
+    result = store.erase_user_evidence(alice.id, actor="operator")
+    assert result.audit_seq > 0
+    assert await until(lambda: "excerpt removed" in dms_from_bot(sandbox, "mod1")[0]["msg"])
+    await bot.stop()
+    [dm] = dms_from_bot(sandbox, "mod1")
+    assert "secret phone" not in dm["msg"]
+    assert "/channel/general?msg=" in dm["msg"]  # the reference stays

@@ -191,9 +191,20 @@ class AlertLedger:
 
     def expire_alert_excerpts(self, retention_days: int) -> int:
         """Drop the quoted text of alerts older than the preservation window (data minimisation)."""
-        cutoff = self._clock() - retention_days * 86400
+        return self._redact_alerts("last_at < ?", (self._clock() - retention_days * 86400,))
+
+    def redact_author_alerts(self, author_id: str) -> int:
+        """Drop the quoted text of one author's alerts (an erasure request)."""
+        return self._redact_alerts("author_id = ?", (author_id,))
+
+    def _redact_alerts(self, where: str, params: tuple[object, ...]) -> int:
+        # Bumping `version` puts every delivered copy behind the alert, so the outbox edits each
+        # moderator's DM to the text without the excerpt: content does not outlive the window
+        # there either. Authors under a legal hold keep theirs.
         return self._db.execute(
-            "UPDATE alert SET excerpt = NULL WHERE last_at < ? AND excerpt IS NOT NULL", (cutoff,)
+            f"UPDATE alert SET excerpt = NULL, version = version + 1 WHERE {where} AND excerpt IS NOT NULL "
+            "AND author_id NOT IN (SELECT ref FROM legal_hold WHERE kind = 'user' AND released_at IS NULL)",
+            params,
         ).rowcount
 
     def count_unscannable(self, rid: str) -> None:

@@ -515,11 +515,12 @@ class Store(AlertLedger):
             held = [r[0] for r in rows if r[1]]
             if erased:
                 self._tombstone_in_tx(erased, now, "erasure")
+            redacted = self.redact_author_alerts(user_id)  # the bot's own alert DMs quote them too
             outcome = "ok" if not held else f"partial: {len(held)} kept under legal hold"
             record = self._append_audit_in_tx(
                 actor,
                 actions.EVIDENCE_ERASED,
-                {"user": user_id, "evidence": erased},
+                {"user": user_id, "evidence": erased, "alerts_redacted": redacted},
                 {"request": "erasure", "kept_under_hold": held},
                 outcome,
             )

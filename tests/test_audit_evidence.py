@@ -151,7 +151,7 @@ def test_erasure_spares_held_content_and_keeps_the_chain_valid(store: Store) -> 
     assert len(store.evidence_for_message("m3")) == 1 and other
     record = list(store.audit_records())[-1]
     assert record.seq == result.audit_seq and record.action == "evidence.erased"
-    assert record.targets == {"user": "u1", "evidence": [free]}
+    assert record.targets == {"user": "u1", "evidence": [free], "alerts_redacted": 0}
     assert record.outcome == "partial: 1 kept under legal hold"
     assert store.verify_audit().ok
     # Released, erased again: now everything of u1 goes, and the chain still verifies.

@@ -85,14 +85,15 @@ def test_bot_permissions_granted_through_the_bot_role(world: World) -> None:
     bot = world.uid("rcmod.bot")
     for permission in (
         "delete-message",
-        "force-delete-message",
         "clean-channel-history",
         "api-bypass-rate-limit",
     ):
         assert "bot" in world.ws.permissions[permission]["roles"]
         assert world.ws.has_permission(bot, permission)
-    # Defaults the bot role does not get: mention-all (reference C.6).
+    # Defaults the bot role does not get: mention-all (reference C.6); and what setup does not
+    # grant either (least privilege: deleting needs only delete-message).
     assert not world.ws.has_permission(bot, "mention-all")
+    assert not world.ws.has_permission(bot, "force-delete-message")
 
 
 def test_room_scoped_roles_only_count_inside_their_room(world: World) -> None:

@@ -24,7 +24,6 @@ SETUP_PERMISSIONS = (
     "set-moderator",
     "view-moderation-console",
     "manage-moderation-actions",
-    "force-delete-message",
     "create-d",
     "view-c-room",
     "api-bypass-rate-limit",

@@ -180,3 +180,9 @@ def test_alert_excerpts_expire_with_the_window(tmp_path: Path) -> None:
     assert store.expire_alert_excerpts(90) == 1
     [delivery] = store.due_deliveries()
     assert delivery.alert["excerpt"] is None and delivery.dm_mid == "DM0000000000000001"
+
+
+def test_migrations_are_numbered_one_to_n_without_gaps() -> None:
+    from bot.store.migrations import MIGRATIONS
+
+    assert [v for v, _ in MIGRATIONS] == list(range(1, LATEST_VERSION + 1))

@@ -196,4 +196,6 @@ MIGRATIONS: list[tuple[int, str]] = [
     ),
 ]
 
+# Applied in version order wherever an entry sits in the list above.
+MIGRATIONS.sort(key=lambda entry: entry[0])
 LATEST_VERSION = MIGRATIONS[-1][0]

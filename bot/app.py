@@ -17,19 +17,26 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
+from bot.dispatch import CommandInbox, Dispatcher
+from bot.enforcer import Enforcer
 from bot.errors import ConfigError, RcmodError
 from bot.ingest import Ingest
 from bot.moderation import Matcher, load_matcher
+from bot.moderator import DRY_RUN_KEY, ModCommands
 from bot.notifier import Notifier
+from bot.policies import PolicyKeeper, outbox_notify
 from bot.realtime.backoff import exponential_backoff
 from bot.realtime.client import RealtimeClient
-from bot.realtime.events import Connected, Event, MessageEvent
+from bot.realtime.events import Connected, Event, MessageEvent, SubscriptionChanged, SystemMessage
+from bot.reports import ReportDesk
 from bot.rest import RestClient, ServerInfo
 from bot.router import Handler, Router
 from bot.store import Store
+from bot.web.hook import command_hook
 from bot.web.metrics import Metrics
 from bot.web.server import WebServer, build_app
 
@@ -50,6 +57,14 @@ class Extras:
     clock: Callable[[], float] = time.time
 
 
+@dataclass(frozen=True)
+class CommandWiring:
+    desk: ReportDesk
+    mod: ModCommands
+    dispatcher: Dispatcher
+    inbox: CommandInbox
+
+
 class BotApp:
     def __init__(self, settings: Settings, extras: Extras | None = None) -> None:
         self.settings = settings
@@ -68,11 +83,22 @@ class BotApp:
         self._stopping = asyncio.Event()
         self.matcher: Matcher | None = None
         self.notifier: Notifier | None = None
+        self.commands: CommandWiring | None = None
+        self.enforcer: Enforcer | None = None
+        self.policies: PolicyKeeper | None = None
         self.site_url = settings.server.url or ""
         self.bot_username: str | None = None
 
+    def runtime_lists(self) -> Path:
+        """Lists moderators edit in chat (/mod allow, /mod deny): always loaded after the
+        configured ones, so an edit survives restarts and reloads."""
+        return self.settings.storage.data_dir / "lists"
+
     async def _build_matcher(self) -> Matcher | None:
-        paths = self.settings.moderation.wordlists
+        paths = list(self.settings.moderation.wordlists)
+        runtime = self.runtime_lists()
+        if runtime.is_dir() and any(runtime.glob("*.txt")):
+            paths.append(runtime)
         if not paths:
             log.warning("no wordlists configured: messages are watched but nothing is matched")
             return None
@@ -167,6 +193,17 @@ class BotApp:
                 clock=clock,
             )
             self.router.add("notifier", (MessageEvent,), self.notifier.on_event)
+            # Block lists and blocked users (issue 6): evidence first, then delete or censor, then
+            # the author's notice. After the notifier, so the moderators' alert is decided first.
+            self.enforcer = Enforcer(
+                store=self.store,
+                rest=self.rest,
+                matcher=lambda: self.matcher,
+                moderation=s.moderation,
+                retention_days=s.storage.retention_days,
+                clock=clock,
+            )
+            self.router.add("enforcer", (MessageEvent,), self.enforcer.on_event)
             self.ingest = Ingest(
                 store=self.store,
                 rest=self.rest,
@@ -178,13 +215,47 @@ class BotApp:
             )
             for name, types, handler in self.extras.handlers:
                 self.router.add(name, types, handler)
-            web_server = WebServer(build_app(self.metrics, self.readiness), s.http.host, s.http.port)
+            # Policy announcements (issue 8): pinned and kept pinned, banners in sync. The keeper
+            # syncs at startup and every policy.sync_interval; the bot joining a room, a banner
+            # edit (router) and an unpin re-emit (seen before dedup, as it is the bot's own
+            # unedited message) wake it early. Notices about who did it go through the outbox.
+            rest = self.rest
+            self.policies = PolicyKeeper(
+                store=self.store,
+                rest=rest,
+                policy_dir=s.policy.dir,
+                bot_user_id=lambda: rest.user_id,
+                notify=outbox_notify(self.notifier, self.store, clock),
+                interval=s.policy.sync_interval,
+                dm_on_join=s.policy.dm_on_join,
+                bot_username=lambda: self.bot_username,
+                clock=clock,
+            )
+            self.router.add("policies", (SubscriptionChanged, SystemMessage), self.policies.on_event)
+            self.ingest.watch_state(self.policies.on_message_state)
+            # /report and /mod (issue 7): one dispatcher behind three transports — DMs to the bot
+            # and slash commands typed in rooms (via the router), and the companion app's hook.
+            self.commands = self._build_commands(clock)
+            self.router.add("commands", (MessageEvent,), self.commands.inbox.on_event)
+            hook = command_hook(
+                lambda: s.http.webhook_secret.get_secret_value() if s.http.webhook_secret else None,
+                self.commands.dispatcher.run,
+                clock=clock,
+            )
+            web_server = WebServer(build_app(self.metrics, self.readiness, hook), s.http.host, s.http.port)
             port = await web_server.start()
             self.web = web_server
             log.info("http endpoints on %s:%d", s.http.host, port)
             tasks.append(asyncio.create_task(self._renew_lease()))
             tasks.append(asyncio.create_task(self._housekeeping()))
             tasks.append(asyncio.create_task(self.notifier.run()))
+            if s.reports.poll_interval > 0:  # members' native reports (issue 7)
+                tasks.append(asyncio.create_task(self.commands.desk.run_native_poll(s.reports.poll_interval)))
+            # Purges a crash or restart interrupted resume where their journal stopped, and block
+            # actions the server failed are retried from their evidence (issue 6).
+            tasks.append(asyncio.create_task(self._resume_purges()))
+            tasks.append(asyncio.create_task(self.enforcer.run()))
+            tasks.append(asyncio.create_task(self.policies.run()))
             await self._consume(realtime)
         finally:
             # Graceful stop: no new events are taken (the consumer has returned); background tasks
@@ -201,6 +272,47 @@ class BotApp:
             if web_server is not None:
                 await web_server.stop()
             await self.rest.close()
+
+    def _build_commands(self, clock: Callable[[], float]) -> CommandWiring:
+        """The report desk, the /mod handlers, the dispatcher and the message transport."""
+        assert self.store is not None and self.rest is not None and self.notifier is not None
+        s = self.settings
+        store = self.store
+        desk = ReportDesk(
+            store=store,
+            rest=self.rest,
+            notifier=self.notifier,
+            settings=s.reports,
+            retention_days=s.storage.retention_days,
+            site_url=lambda: self.site_url,
+            dry_run=lambda: store.state_get(DRY_RUN_KEY) == "on",
+            clock=clock,
+        )
+        self.notifier.register_renderer("report", desk.render)
+        holder: list[Dispatcher] = []
+        mod = ModCommands(
+            store=store,
+            rest=self.rest,
+            notifier=self.notifier,
+            desk=desk,
+            matcher=lambda: self.matcher,
+            reload=self.reload_wordlists,
+            readiness=self.readiness,
+            retention_days=s.storage.retention_days,
+            dispatcher=lambda: holder[0] if holder else None,
+            runtime_lists=self.runtime_lists(),
+        )
+        dispatcher = Dispatcher(
+            rest=self.rest,
+            store=store,
+            handlers=mod.handlers(),
+            bot_moderators=lambda: list(s.moderation.moderators),
+            site_url=lambda: self.site_url,
+            clock=clock,
+        )
+        holder.append(dispatcher)
+        inbox = CommandInbox(dispatcher=dispatcher, rest=self.rest, bot_username=lambda: self.bot_username)
+        return CommandWiring(desk, mod, dispatcher, inbox)
 
     async def _consume(self, realtime: RealtimeClient) -> None:
         assert self.ingest is not None
@@ -233,6 +345,26 @@ class BotApp:
             except RcmodError as exc:
                 log.error("housekeeping failed (%s); will retry", type(exc).__name__)
             await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+
+    async def _resume_purges(self) -> None:
+        """Finish confirmed purges a crash interrupted (one a live `rcmod purge` runs is left to it)."""
+        from bot.purger import Purger
+
+        assert self.store is not None and self.rest is not None
+        purger = Purger(
+            store=self.store,
+            rest=self.rest,
+            bot_user_id=self.rest.user_id or "",
+            retention_days=self.settings.storage.retention_days,
+            clock=self.extras.clock,
+        )
+        try:
+            for result in await purger.resume():
+                log.info(
+                    "purge %d resumed: %d deleted, %d failed", result.job_id, result.deleted, result.failed
+                )
+        except RcmodError as exc:
+            log.error("resuming purges failed (%s); they stay open for the next start", type(exc).__name__)
 
     async def _renew_lease(self) -> None:
         assert self.store is not None

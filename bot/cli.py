@@ -62,6 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
     ops_command.add_setup_arguments(setup)
     doctor = sub.add_parser("doctor", help="check a configuration against the live server")
     ops_command.add_doctor_arguments(doctor)
+
+    # Policy announcements (issue 8).
+    from bot import policy_command
+
+    policy = sub.add_parser("policy", help="pinned policy announcements: sync [--dry-run]")
+    policy_command.add_arguments(policy)
+
+    # Block lists and purges (issue 6): read-only history scan, and purges as resumable jobs.
+    from bot import purge_command
+
+    scan = sub.add_parser("scan-history", help="report what the current lists would have caught")
+    purge_command.add_scan_arguments(scan)
+    purge = sub.add_parser("purge", help="purge a user's or a term's messages (preview, confirm, resume)")
+    purge_command.add_purge_arguments(purge)
     return parser
 
 
@@ -90,6 +104,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return match_command.run(args, sys.stdin, sys.stdout, sys.stderr, environ)
         if command == "audit":
             return _audit(args, environ, sys.stdout)
+        if command == "policy":
+            from bot import policy_command
+
+            return policy_command.run(args, lambda: load_settings(args.config, environ), sys.stdout)
+        if command in ("scan-history", "purge"):
+            from bot import purge_command
+
+            if command == "scan-history":
+                return purge_command.run_scan_history(
+                    args, lambda: load_settings(args.config, environ), sys.stdout
+                )
+            return purge_command.run_purge(
+                args, lambda: load_settings(args.config, environ), sys.stdin, sys.stdout, sys.stderr
+            )
         if command in ("setup", "doctor"):
             from bot.ops import command as ops_command
 

@@ -76,8 +76,29 @@ class ModerationSettings(_Section):
     exempt_roles: list[str] = Field(default_factory=lambda: ["bot"])
 
 
+class ReportSettings(_Section):
+    """/report (issue 7): dedupe, escalation and per-reporter rate limits."""
+
+    # Distinct reporters of one message or user at which the report escalates (severity critical).
+    escalate_at: int = Field(default=3, ge=1)
+    # On escalation: "none", or "delete" the message (evidence is kept first).
+    escalate_action: Literal["none", "delete"] = "none"
+    # Whether `--anonymous` hides the reporter's name from the moderators' DM.
+    allow_anonymous: bool = True
+    # Per reporter: at most `per_window` reports in `window_seconds`, and `per_day` a day.
+    per_window: int = Field(default=5, ge=1)
+    window_seconds: float = Field(default=600.0, gt=0)
+    per_day: int = Field(default=20, ge=1)
+    # Seconds between polls of moderation.reportsByUsers (members' own "Report" action); 0: off.
+    poll_interval: float = Field(default=60.0, ge=0)
+
+
 class PolicySettings(_Section):
     dir: Path | None = None
+    # Seconds between reconciliations; unpins seen on the stream are repaired at once anyway.
+    sync_interval: float = Field(default=600.0, gt=0)
+    # DM a room's policies to a member who joins it (at most once per member and version).
+    dm_on_join: bool = False
 
 
 class LoggingSettings(_Section):
@@ -105,6 +126,7 @@ class Settings(_Section):
     storage: StorageSettings = StorageSettings()
     http: HttpSettings = HttpSettings()
     moderation: ModerationSettings = ModerationSettings()
+    reports: ReportSettings = ReportSettings()
     policy: PolicySettings = PolicySettings()
     logging: LoggingSettings = LoggingSettings()
 

@@ -104,6 +104,13 @@ categories = ["spam", "violence"]
 users = ["mod1", "mod2"]
 """
 ALLOWLIST = "# false positives fixed by the admin\nkill the build\n"
+POLICY_BANNER = "Be kind. Report abuse with /report."
+POLICY = f"""---
+rooms: [general, random]
+banner: "{POLICY_BANNER}"
+---
+**Code of conduct.** Be kind; no harassment, spam or scams. Moderators may remove messages.
+"""
 ALLOWLIST_OPTIONS = 'kind = "allow"\n'
 
 
@@ -137,12 +144,15 @@ async def run_demo(out: TextIO, *, quiet: bool = False) -> int:
         lists.mkdir()
         (lists / "watch.txt").write_text(WATCHLIST)
         (lists / "watch.toml").write_text(WATCHLIST_OPTIONS)
+        policies = Path(tmp) / "policies"
+        policies.mkdir()
         settings = Settings.model_validate(
             {
                 "server": {"url": url, "user_id": bot_user["id"], "auth_token": bot_user["token"]},
                 "storage": {"data_dir": str(Path(tmp) / "data")},
                 "http": {"port": 0},
                 "moderation": {"wordlists": [str(lists)]},
+                "policy": {"dir": str(policies)},
                 "realtime": {
                     "backoff_initial": 0.2,
                     "backoff_max": 1.0,
@@ -220,6 +230,34 @@ async def run_demo(out: TextIO, *, quiet: bool = False) -> int:
             await asyncio.sleep(0.3)
             check(len(_dms(sandbox, "mod1")) == 2, "the allowed phrase no longer alerts")
 
+            say("-- act 2b: a policy announcement, pinned and kept pinned --")
+            (policies / "conduct.md").write_text(POLICY)
+            say("the admin adds policies/conduct.md (rooms: general, random; banner: one line)")
+            assert app.policies is not None
+            app.policies.request_sync()
+            check(
+                await _until(
+                    lambda: all(
+                        len(_pinned(sandbox, room)) == 1 and _announcement(sandbox, room) == POLICY_BANNER
+                        for room in ("general", "random")
+                    )
+                ),
+                "the policy is pinned in #general and #random with its banner",
+            )
+            [pin] = _pinned(sandbox, "general") or [{"_id": ""}]
+            sandbox.unpin_as("mod1", pin["_id"])
+            say(f"mod1 unpins the policy message {pin['_id']} in #general")
+            check(
+                await _until(lambda: [m["_id"] for m in _pinned(sandbox, "general")] == [pin["_id"]]),
+                "the bot pinned it again at once",
+            )
+            check(
+                await _until(lambda: "unpinned" in _dm_text(sandbox, "admin")),
+                "the moderators (here: the admin) were told mod1 unpinned it",
+            )
+            for line in _dm_text(sandbox, "admin").splitlines():
+                say(f"   admin's DM | {line}")
+
             say("-- act 3: the network drops; members keep talking while the bot is away --")
             sandbox.refuse_connections(True)
             await sandbox.drop_connections()
@@ -272,3 +310,14 @@ async def run_demo(out: TextIO, *, quiet: bool = False) -> int:
 
 def _dm_text(sandbox: Sandbox, username: str) -> str:
     return "\n".join(m["msg"] for m in _dms(sandbox, username))
+
+
+def _pinned(sandbox: Sandbox, room_name: str) -> list[dict[str, Any]]:
+    room = sandbox.workspace.room_by_id_or_name(name=room_name)
+    rid = room["_id"] if room else ""
+    return [m for m in sandbox.workspace.messages.values() if m["rid"] == rid and m.get("pinned")]
+
+
+def _announcement(sandbox: Sandbox, room_name: str) -> str:
+    room = sandbox.workspace.room_by_id_or_name(name=room_name)
+    return str((room or {}).get("announcement") or "")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -81,6 +81,16 @@ class Ingest:
         self._clock = clock
         self._room_types: dict[str, str] = {}
         self.catch_ups = 0
+        self._state_watchers: list[Callable[[MessageEvent], Awaitable[None]]] = []
+
+    def watch_state(self, watcher: Callable[[MessageEvent], Awaitable[None]]) -> None:
+        """See every message event *before* deduplication, the bot's own messages included.
+
+        For watchers of message state rather than content: unpinning a policy message re-emits
+        the bot's own, unedited message with ``pinned: false``, which dedup would drop as a
+        repeat. A watcher must be cheap and must not assume it sees a revision once.
+        """
+        self._state_watchers.append(watcher)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), tz=UTC)
@@ -113,6 +123,11 @@ class Ingest:
     async def _handle_message(self, event: MessageEvent, *, live: bool) -> bool:
         message = event.message
         kind = type(event).__name__
+        for watcher in self._state_watchers:
+            try:
+                await watcher(event)
+            except Exception as exc:  # a watcher's failure must not stop ingest (ids only)
+                log.error("state watcher failed on message %s: %s", message.id, type(exc).__name__)
         if event.room.type:
             self._room_types.setdefault(message.rid, event.room.type)
         if self._store.is_handled(message.id, message.version):

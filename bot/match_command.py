@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TextIO
 
 from bot.moderation import Match, WordlistError, load_matcher
@@ -65,6 +66,11 @@ def run(
     paths: list[str] = list(args.wordlists or [])
     if not paths:
         paths = [p for p in environ.get("RCMOD_WORDLISTS", "").split(":") if p]
+    # The lists moderators edit in chat (/mod allow, /mod deny) live under RCMOD_DATA_DIR and the
+    # bot always loads them: so does this command, or the two would disagree.
+    runtime = Path(environ.get("RCMOD_DATA_DIR") or "data") / "lists"
+    if paths and environ.get("RCMOD_DATA_DIR") and runtime.is_dir() and any(runtime.glob("*.txt")):
+        paths.append(str(runtime))
     if not paths:
         print("rcmod match: no wordlists: give --wordlists PATH... or set RCMOD_WORDLISTS", file=stderr)
         return EXIT_USAGE

@@ -17,7 +17,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from bot.realtime.events import EditedMessage, EncryptedMessage, Event, MessageE
 from bot.rest import RestClient
 from bot.rest.client import new_message_id
 from bot.store import Store
+from bot.store.alerts import Delivery
 from bot.web.metrics import Metrics
 
 __all__ = ["Notifier"]
@@ -55,6 +56,7 @@ class Notifier:
         window: float = 600.0,
         retry_initial: float = 1.0,
         retry_max: float = 300.0,
+        renderers: Mapping[str, Callable[[Delivery], str]] | None = None,
     ) -> None:
         self._store = store
         self._rest = rest
@@ -67,6 +69,8 @@ class Notifier:
         self._window = window
         self._retry_initial = retry_initial
         self._retry_max = retry_max
+        # Alert kinds rendered elsewhere (kind "report": bot.reports), delivered by this outbox.
+        self._renderers = dict(renderers or {})
         self._wake = asyncio.Event()
         self._rooms: dict[str, RoomRef] = {}
         self._dm_rooms: dict[str, str] = {}
@@ -150,6 +154,17 @@ class Notifier:
         bot = self._bot_username()
         return [n for n in dict.fromkeys(names) if n not in (author.username, bot)]
 
+    async def route(self, options: ListOptions, room: RoomRef, author: UserRef) -> list[str]:
+        """The moderators an alert about ``author`` in ``room`` goes to (reports use this too)."""
+        return await self._recipients(options, room, author)
+
+    def register_renderer(self, kind: str, render: Callable[[Delivery], str]) -> None:
+        self._renderers[kind] = render
+
+    def wake(self) -> None:
+        """Deliver now: something was queued or changed outside :meth:`on_event`."""
+        self._wake.set()
+
     async def _cached(self, key: str, fetch: Callable[[], Any]) -> Any:
         now = self._clock()
         hit = self._cache.get(key)
@@ -196,20 +211,28 @@ class Notifier:
                 await self.deliver_due()
             except RcmodError as exc:  # never let the loop die; deliveries stay queued
                 log.warning("outbox pass failed (%s)", type(exc).__name__)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # lands as the event fires, and then shutdown hangs on this loop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                async with asyncio.timeout(1.0):
+                    await self._wake.wait()
 
     async def deliver_due(self) -> int:
         delivered = 0
         for d in self._store.due_deliveries():
+            renderer = self._renderers.get(str(d.alert["kind"]))
             incident = _incident_from(d.alert)
-            text = render_alert(
-                d.alert_id,
-                incident,
-                count=int(str(d.alert["count"])),
-                site_url=self._site_url(),
-                first_at=datetime.fromtimestamp(float(str(d.alert["first_at"])), UTC),
-                outcome=str(d.alert["outcome"]) if d.alert["outcome"] else None,
+            text = (
+                renderer(d)
+                if renderer
+                else render_alert(
+                    d.alert_id,
+                    incident,
+                    count=int(str(d.alert["count"])),
+                    site_url=self._site_url(),
+                    first_at=datetime.fromtimestamp(float(str(d.alert["first_at"])), UTC),
+                    outcome=str(d.alert["outcome"]) if d.alert["outcome"] else None,
+                )
             )
             try:
                 rid = d.dm_rid or await self._destination(d.recipient)

@@ -17,8 +17,12 @@ PURGE_STARTED = "purge.started"
 PURGE_PROGRESSED = "purge.progressed"
 PURGE_FINISHED = "purge.finished"
 USER_BLOCKED = "user.blocked"
+USER_UNBLOCKED = "user.unblocked"
 REPORT_FILED = "report.filed"
 REPORT_RESOLVED = "report.resolved"
+ALERT_DISMISSED = "alert.dismissed"
+MODERATOR_APPOINTED = "moderator.appointed"
+DRY_RUN_CHANGED = "dry_run.changed"
 POLICY_PINNED = "policy.pinned"
 POLICY_UNPINNED = "policy.unpinned"
 LIST_EDITED = "list.edited"
@@ -40,8 +44,12 @@ ACTIONS = frozenset(
         PURGE_PROGRESSED,
         PURGE_FINISHED,
         USER_BLOCKED,
+        USER_UNBLOCKED,
         REPORT_FILED,
         REPORT_RESOLVED,
+        ALERT_DISMISSED,
+        MODERATOR_APPOINTED,
+        DRY_RUN_CHANGED,
         POLICY_PINNED,
         POLICY_UNPINNED,
         LIST_EDITED,

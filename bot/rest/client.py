@@ -503,6 +503,205 @@ class RestClient:
                 out.append(str(user["username"]))
         return out
 
+    # -- history walking and purges (issue 6) ------------------------------------------------------
+
+    async def history_page(
+        self,
+        rid: str,
+        room_type: str,
+        *,
+        oldest: datetime | None,
+        latest: datetime | None,
+        offset: int = 0,
+        count: int = 100,
+    ) -> list[Message]:
+        """One page of a room's history, newest first, with both bounds inclusive."""
+        endpoint = {"c": "channels.history", "p": "groups.history", "d": "dm.history"}.get(room_type)
+        if endpoint is None:
+            raise ActionRefused(f"room type {room_type!r} has no history endpoint", code="error-invalid-room")
+        params: dict[str, Any] = {"roomId": _q(rid), "inclusive": "true", "offset": offset, "count": count}
+        if oldest is not None:
+            params["oldest"] = _q(to_iso(oldest))
+        if latest is not None:
+            params["latest"] = _q(to_iso(latest))
+        data = await self.call(endpoint, functools.partial(_get, endpoint, **params))
+        return _parse_messages(data.get("messages", []), endpoint)
+
+    async def public_channels(self, *, page: int = 100) -> list[dict[str, Any]]:
+        """Every public channel (channels.list): the bot can read them without joining."""
+        rooms: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            data = await self.call(
+                "channels.list", functools.partial(_get, "channels.list", offset=offset, count=page)
+            )
+            batch = [r for r in data.get("channels", []) if isinstance(r, dict)]
+            rooms += batch
+            offset += len(batch)
+            if len(batch) < page or offset >= int(data.get("total", offset)):
+                return rooms
+
+    async def clean_history(
+        self,
+        rid: str,
+        *,
+        oldest: datetime,
+        latest: datetime,
+        users: list[str],
+        exclude_pinned: bool,
+        ignore_threads: bool,
+        ignore_discussion: bool = True,
+    ) -> int | None:
+        """rooms.cleanHistory over ``[oldest, latest]`` (inclusive). ``users`` are usernames.
+
+        ``excludePinned``, ``ignoreThreads`` and ``ignoreDiscussion`` are always sent: newer
+        servers prune threads and discussions unless told not to. Returns the server's count
+        (None from servers that do not report one).
+        """
+        body = {
+            "roomId": rid,
+            "oldest": to_iso(oldest),
+            "latest": to_iso(latest),
+            "inclusive": True,
+            "users": users,
+            "excludePinned": exclude_pinned,
+            "ignoreThreads": ignore_threads,
+            "ignoreDiscussion": ignore_discussion,
+        }
+        data = await self.call(
+            "rooms.cleanHistory", lambda rc: rc.call_api_post("rooms.cleanHistory", body=body)
+        )
+        count = data.get("count")
+        return count if isinstance(count, int) else None
+
+    # -- reports and moderator commands (issue 7) ------------------------------------------------
+
+    async def get_message(self, mid: str) -> Message:
+        """chat.getMessage: NotFound for no such message, PermissionDenied for a room the bot
+        cannot read."""
+        data = await self.call(
+            "chat.getMessage", lambda rc: rc.call_api_get("chat.getMessage", msgId=_q(mid))
+        )
+        try:
+            return Message.from_wire(data.get("message"))
+        except MalformedPayload as exc:
+            raise RetryableError(f"chat.getMessage: {exc}") from exc
+
+    async def report_message(self, mid: str, description: str) -> None:
+        """chat.reportMessage: files into the moderation console (6.2+), as the bot."""
+        body = {"messageId": mid, "description": description}
+        await self.call("chat.reportMessage", lambda rc: rc.call_api_post("chat.reportMessage", body=body))
+
+    async def report_user(self, user_id: str, description: str) -> None:
+        body = {"userId": user_id, "description": description}
+        await self.call(
+            "moderation.reportUser", lambda rc: rc.call_api_post("moderation.reportUser", body=body)
+        )
+
+    async def dismiss_reports(
+        self, *, msg_id: str | None = None, user_id: str | None = None, reason: str = "", action: str = ""
+    ) -> bool:
+        """moderation.dismissReports; False when there was nothing (left) to dismiss."""
+        body: dict[str, Any] = {"msgId": msg_id} if msg_id else {"userId": user_id}
+        if reason:
+            body["reason"] = reason
+        if action:
+            body["action"] = action
+        try:
+            await self.call(
+                "moderation.dismissReports",
+                lambda rc: rc.call_api_post("moderation.dismissReports", body=body),
+            )
+        except ActionRefused as exc:
+            if exc.code == "no-reports-found":  # already dismissed (in the console, or a retry)
+                return False
+            raise
+        return True
+
+    async def reports_by_users(
+        self, *, oldest: datetime | None = None, page: int = 100
+    ) -> list[dict[str, Any]]:
+        """moderation.reportsByUsers: open message reports grouped by reported user, newest first."""
+        out: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            params: dict[str, Any] = {"count": page, "offset": offset}
+            if oldest is not None:
+                params["oldest"] = _q(to_iso(oldest))
+            data = await self.call(
+                "moderation.reportsByUsers", functools.partial(_get, "moderation.reportsByUsers", **params)
+            )
+            batch = [r for r in data.get("reports", []) if isinstance(r, dict)]
+            out += batch
+            offset += len(batch)
+            if len(batch) < page or offset >= int(data.get("total", offset)):
+                return out
+
+    async def add_room_moderator(self, rid: str, room_type: str, user_id: str) -> None:
+        endpoint = "groups.addModerator" if room_type == "p" else "channels.addModerator"
+        body = {"roomId": rid, "userId": user_id}
+        await self.call(endpoint, lambda rc: rc.call_api_post(endpoint, body=body))
+
+    async def room_roles(self, rid: str, room_type: str) -> dict[str, list[str]]:
+        """username → room-scoped roles (owner, moderator, leader) in one room."""
+        endpoint = "groups.roles" if room_type == "p" else "channels.roles"
+        data = await self.call(endpoint, lambda rc: rc.call_api_get(endpoint, roomId=_q(rid)))
+        out: dict[str, list[str]] = {}
+        for entry in data.get("roles", []):
+            if not isinstance(entry, dict) or not isinstance(entry.get("u"), dict):
+                continue
+            name = entry["u"].get("username")
+            if isinstance(name, str):
+                out[name] = [str(r) for r in entry.get("roles") or []]
+        return out
+
+    # -- policy announcements (issue 8) ----------------------------------------------------------
+
+    async def pin_message(self, mid: str) -> dict[str, Any]:
+        """chat.pinMessage. The answer is the new ``message_pinned`` system message, or the
+        original message when it was already pinned (F.1): never the policy message's id."""
+        data = await self.call(
+            "chat.pinMessage", lambda rc: rc.call_api_post("chat.pinMessage", body={"messageId": mid})
+        )
+        message = data.get("message")
+        return message if isinstance(message, dict) else {}
+
+    async def unpin_message(self, mid: str) -> None:
+        """chat.unPinMessage: the bot must be subscribed to the message's room."""
+        await self.call(
+            "chat.unPinMessage", lambda rc: rc.call_api_post("chat.unPinMessage", body={"messageId": mid})
+        )
+
+    async def pinned_message_ids(self, rid: str, *, page: int = 100) -> set[str]:
+        """Ids of every pinned message in a room (chat.getPinnedMessages, paged)."""
+        ids: set[str] = set()
+        offset = 0
+        while True:
+            data = await self.call(
+                "chat.getPinnedMessages",
+                functools.partial(_get, "chat.getPinnedMessages", roomId=_q(rid), offset=offset, count=page),
+            )
+            batch = [m for m in data.get("messages", []) if isinstance(m, dict)]
+            ids.update(str(m["_id"]) for m in batch if isinstance(m.get("_id"), str))
+            offset += len(batch)
+            if len(batch) < page or offset >= int(data.get("total", offset)):
+                return ids
+
+    async def save_room_settings(self, rid: str, **settings: Any) -> None:
+        """rooms.saveRoomSettings ``{rid, roomAnnouncement, ...}``: needs ``edit-room``. Setting
+        the announcement posts a system message every time, so callers compare first (F.2)."""
+        body = {"rid": rid, **settings}
+        await self.call(
+            "rooms.saveRoomSettings", lambda rc: rc.call_api_post("rooms.saveRoomSettings", body=body)
+        )
+
+    async def set_user_active(self, user_id: str, active: bool) -> None:
+        """users.setActiveStatus (needs ``edit-other-user-active-status``, admin-only by default)."""
+        body = {"userId": user_id, "activeStatus": active, "confirmRelinquish": False}
+        await self.call(
+            "users.setActiveStatus", lambda rc: rc.call_api_post("users.setActiveStatus", body=body)
+        )
+
 
 def _get(endpoint: str, rc: RocketChat, **params: Any) -> Any:
     """A GET with the parameters bound now (a lambda in a loop would see the last values)."""

@@ -50,6 +50,7 @@ _RATE_CODES = frozenset({"error-too-many-requests", "too-many-requests"})
 _AUTH_CODES = frozenset({"totp-required", "totp-invalid", "error-unauthorized-token"})
 
 _BRACKETED = re.compile(r"\[([a-z0-9-]+)\]\s*$")
+_BARE_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)+$")
 _WAIT_SECONDS = re.compile(r"wait (\d+) seconds")
 
 
@@ -63,6 +64,8 @@ def error_code(body: Mapping[str, Any]) -> str | None:
         m = _BRACKETED.search(err)
         if m:
             return m.group(1)
+        if _BARE_ID.match(err):  # failure("no-reports-found"): the whole error is an id
+            return err
     if isinstance(err, int | str) and str(err).isdigit():
         return str(err)
     return None

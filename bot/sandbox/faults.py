@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,8 @@ class Faults:
     refusing: bool = False
     frame_delay: float = 0.0
     rules: list[FailRule] = field(default_factory=list)
+    # (method, path) of recent requests, so a test can assert what a client did *not* send.
+    requests: deque[tuple[str, str]] = field(default_factory=lambda: deque(maxlen=10_000))
 
     def take(self, path: str) -> FailRule | None:
         for rule in self.rules:
@@ -76,6 +79,7 @@ class Faults:
         async def inject(
             request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
         ) -> web.StreamResponse:
+            self.requests.append((request.method, request.path))
             rule = self.take(request.path)
             if rule is not None:
                 return self.response(rule)

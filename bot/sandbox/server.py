@@ -18,7 +18,15 @@ from bot.sandbox.ddp import DDPServer
 from bot.sandbox.errors import MeteorError
 from bot.sandbox.faults import FailRule, Faults
 from bot.sandbox.ratelimit import FixedWindowLimiter, RateLimits
-from bot.sandbox.rest import Call, RestApi, chat_delete, chat_post_message, chat_update
+from bot.sandbox.rest import (
+    Call,
+    RestApi,
+    chat_delete,
+    chat_post_message,
+    chat_unpin_message,
+    chat_update,
+    rooms_save_room_settings,
+)
 from bot.sandbox.seed import seed_summary, seed_workspace
 from bot.sandbox.wire import to_rest
 from bot.sandbox.workspace import User, Workspace
@@ -144,6 +152,25 @@ class Sandbox:
         if room is None:
             raise KeyError(f"no room {room_name!r}")
         self.workspace.remove_user_from_room(room, self._user(username), self._user("admin"))
+
+    def unpin_as(self, username: str, message_id: str) -> None:
+        """Unpin through chat.unPinMessage's own handler (a member undoing a policy pin)."""
+        chat_unpin_message(self._rest, Call(None, {"messageId": message_id}, self._user(username)))
+
+    def set_announcement_as(self, username: str, room_name: str, text: str) -> None:
+        """Change the room's announcement banner through rooms.saveRoomSettings's handler."""
+        params = {"rid": self._room_id(room_name), "roomAnnouncement": text}
+        rooms_save_room_settings(self._rest, Call(None, params, self._user(username)))
+
+    def dm_as(self, username: str, to_username: str, text: str, tmid: str | None = None) -> dict[str, Any]:
+        """A direct message (im.create, then chat.postMessage's own handler)."""
+        user = self._user(username)
+        room = self.workspace.create_direct(user.id, [to_username])
+        params: dict[str, Any] = {"roomId": room["_id"], "text": text}
+        if tmid:
+            params["tmid"] = tmid
+        result = chat_post_message(self._rest, Call(None, params, user))
+        return dict(to_rest(result["message"]))
 
     def react_as(self, username: str, message_id: str, emoji: str) -> None:
         """Toggle a reaction, as chat.react would."""

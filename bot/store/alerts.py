@@ -165,6 +165,21 @@ class AlertLedger:
     def delivery_failed(self, delivery_id: int, reason: str) -> None:
         self._db.execute("UPDATE alert_delivery SET failed = ? WHERE id = ?", (reason, delivery_id))
 
+    def resolve_alert(self, alert_id: int, outcome: str) -> bool:
+        """Mark an open alert's outcome (``/mod dismiss``); bumping ``version`` makes the outbox
+        edit every moderator's copy to show it. False if there is no such open alert."""
+        return (
+            self._db.execute(
+                "UPDATE alert SET outcome = ?, version = version + 1 WHERE id = ? AND outcome IS NULL",
+                (outcome, alert_id),
+            ).rowcount
+            == 1
+        )
+
+    def alert_kind(self, alert_id: int) -> str | None:
+        row = self._db.execute("SELECT kind FROM alert WHERE id = ?", (alert_id,)).fetchone()
+        return str(row[0]) if row else None
+
     def pending_deliveries(self) -> int:
         row = self._db.execute(
             "SELECT count(*) FROM alert_delivery d JOIN alert a ON a.id = d.alert_id "

@@ -194,6 +194,170 @@ MIGRATIONS: list[tuple[int, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        4,
+        """
+        -- Blocked users (issue 6): their new messages are removed on arrival. `rid` is '' for
+        -- everywhere, else the one room the block covers.
+        CREATE TABLE blocked_user (
+            user_id TEXT NOT NULL,
+            rid TEXT NOT NULL,
+            username TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            blocked_at TEXT NOT NULL,
+            PRIMARY KEY (user_id, rid)
+        ) WITHOUT ROWID;
+        -- Block-list actions whose REST call kept failing (a server outage): retried later from
+        -- the evidence already kept, so an outage does not leave a blocked message standing.
+        CREATE TABLE block_retry (
+            mid TEXT PRIMARY KEY,
+            rid TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at REAL NOT NULL
+        ) WITHOUT ROWID;
+
+        -- Purges are persisted jobs with a journal, so a crash or restart resumes where it
+        -- stopped. `request` is the validated request (JSON, no message text); `token` is the
+        -- confirmation token the preview shows.
+        CREATE TABLE purge_job (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('user', 'term')),
+            request TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            token TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN
+                ('collecting', 'previewed', 'running', 'done', 'cancelled', 'dry_run')),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            note TEXT
+        );
+        CREATE INDEX purge_job_open ON purge_job (state) WHERE state IN ('collecting', 'running');
+        -- One row per message the purge selected. `message` holds the wire object only until its
+        -- evidence is stored (then NULL: the evidence table is the one copy). States:
+        -- selected -> evidence (stored, not yet deleted) -> deleted | failed.
+        CREATE TABLE purge_item (
+            job_id INTEGER NOT NULL REFERENCES purge_job (id),
+            mid TEXT NOT NULL,
+            rid TEXT NOT NULL,
+            author_id TEXT NOT NULL,
+            author_username TEXT NOT NULL,
+            ts_ms INTEGER NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('selected', 'evidence', 'deleted', 'failed')),
+            evidence_id INTEGER REFERENCES evidence (id),
+            message TEXT,
+            PRIMARY KEY (job_id, mid)
+        );
+        CREATE INDEX purge_item_state ON purge_item (job_id, state, rid);
+        -- Rooms a purge touches, and how it deletes there (clean: rooms.cleanHistory; each:
+        -- chat.delete message by message).
+        CREATE TABLE purge_room (
+            job_id INTEGER NOT NULL REFERENCES purge_job (id),
+            rid TEXT NOT NULL,
+            name TEXT NOT NULL,
+            type TEXT NOT NULL,
+            method TEXT NOT NULL CHECK (method IN ('clean', 'each')),
+            PRIMARY KEY (job_id, rid)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        5,
+        """
+        -- /report (issue 7). A report is one target (a message, or a user) while it is open; the
+        -- `id` is the number reporters and moderators see. Its moderator DMs are an `alert` row
+        -- (kind 'report') so they go through the same outbox as keyword alerts.
+        CREATE TABLE report (
+            id INTEGER PRIMARY KEY,
+            target_kind TEXT NOT NULL CHECK (target_kind IN ('message', 'user')),
+            target_key TEXT NOT NULL,
+            mid TEXT,
+            rid TEXT,
+            room_name TEXT,
+            room_type TEXT,
+            author_id TEXT NOT NULL,
+            author_username TEXT NOT NULL,
+            category TEXT NOT NULL,
+            source TEXT NOT NULL,
+            native TEXT,
+            escalated INTEGER NOT NULL DEFAULT 0,
+            alert_id INTEGER REFERENCES alert (id),
+            opened_at REAL NOT NULL,
+            closed_at REAL,
+            outcome TEXT
+        );
+        -- At most one open report per target: a second reporter joins it (dedupe).
+        CREATE UNIQUE INDEX report_open_target ON report (target_key) WHERE closed_at IS NULL;
+        CREATE INDEX report_alert ON report (alert_id);
+        -- Who reported: distinct reporters count towards escalation; rows also feed the
+        -- per-reporter rate limits.
+        CREATE TABLE report_reporter (
+            report_id INTEGER NOT NULL REFERENCES report (id),
+            reporter_id TEXT NOT NULL,
+            reporter_username TEXT NOT NULL,
+            anonymous INTEGER NOT NULL,
+            category TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (report_id, reporter_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX report_reporter_by ON report_reporter (reporter_id, at);
+        -- Small runtime switches set by moderators (/mod dryrun), kept across restarts.
+        CREATE TABLE bot_state (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        6,
+        """
+        -- Policy announcements (issue 8). Every change to a policy is a new version; a removal is
+        -- a version with `removed` = 1, so the history is kept. `targets` is JSON
+        -- ({"rooms": [...], "all_public": bool, "pattern": glob|null}); `source` says whether the
+        -- version came from a file in policy.dir (which wins over a command) or from /mod policy.
+        CREATE TABLE policy_version (
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            banner TEXT,
+            targets TEXT NOT NULL,
+            delete_old INTEGER NOT NULL DEFAULT 0,
+            source TEXT NOT NULL CHECK (source IN ('file', 'command')),
+            removed INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            created_by TEXT NOT NULL,
+            PRIMARY KEY (name, version)
+        ) WITHOUT ROWID;
+        -- Each message the bot posted for a policy version in a room: the policy message's own id
+        -- (not the pin's system message). Recorded before it is sent; `retired_at` is set once an
+        -- old version's message is unpinned (and deleted if asked) or found gone. Messages not
+        -- retired are the current policy messages that purges must keep.
+        CREATE TABLE policy_message (
+            mid TEXT PRIMARY KEY,
+            rid TEXT NOT NULL,
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            posted_at REAL NOT NULL,
+            retired_at REAL
+        ) WITHOUT ROWID;
+        CREATE INDEX policy_message_live ON policy_message (rid) WHERE retired_at IS NULL;
+        -- The room announcement the bot last set, so it clears only its own banner.
+        CREATE TABLE policy_banner (
+            rid TEXT PRIMARY KEY,
+            text TEXT NOT NULL,
+            set_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        -- Optional (policy.dm_on_join): the policy versions DMed to members who joined a room,
+        -- so each member gets each version at most once.
+        CREATE TABLE policy_dm (
+            username TEXT NOT NULL,
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            sent_at REAL NOT NULL,
+            PRIMARY KEY (username, name, version)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 # Applied in version order wherever an entry sits in the list above.

@@ -24,7 +24,10 @@ from bot.audit import actions
 from bot.errors import ConfigError, RcmodError
 from bot.models import Message, to_iso
 from bot.store.alerts import AlertLedger
+from bot.store.jobs import BlockedUsers, PurgeJournal
 from bot.store.migrations import LATEST_VERSION, MIGRATIONS
+from bot.store.policies import PolicyStore
+from bot.store.reports import ReportLedger
 
 __all__ = [
     "AuditRecord",
@@ -100,7 +103,7 @@ def _translates(what: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     return wrap
 
 
-class Store(AlertLedger):
+class Store(AlertLedger, BlockedUsers, PurgeJournal, ReportLedger, PolicyStore):
     def __init__(self, conn: sqlite3.Connection, *, clock: Callable[[], float] = time.time) -> None:
         self._db = conn
         self._clock = clock

@@ -1,8 +1,8 @@
-"""The bot's own HTTP endpoints: liveness, readiness and Prometheus metrics."""
+"""The bot's own HTTP endpoints: liveness, readiness, Prometheus metrics and the command hook."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
@@ -13,7 +13,11 @@ __all__ = ["WebServer", "build_app"]
 Readiness = Callable[[], Mapping[str, bool]]
 
 
-def build_app(metrics: Metrics, readiness: Readiness) -> web.Application:
+def build_app(
+    metrics: Metrics,
+    readiness: Readiness,
+    command_hook: Callable[[web.Request], Awaitable[web.Response]] | None = None,
+) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -31,6 +35,8 @@ def build_app(metrics: Metrics, readiness: Readiness) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
+    if command_hook is not None:  # the companion app's slash commands (bot.web.hook)
+        app.router.add_post("/hooks/command", command_hook)
     return app
 
 

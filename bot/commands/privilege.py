@@ -1,0 +1,57 @@
+"""Who may run what: a privilege level from Rocket.Chat's roles and the configured moderators,
+and the check every command goes through. Pure code; the roles are looked up (and cached) by
+the I/O shell.
+
+Levels are ordered member < room moderator < room owner < bot moderator < admin. ``moderator``
+and ``owner`` are room roles in Rocket.Chat, so they count only for the room a command acts on;
+``admin`` is a workspace role; a bot moderator is a name in ``moderation.moderators``
+(``RCMOD_MODERATORS``) because Rocket.Chat has no global moderator role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bot.commands.spec import Command, Privilege
+
+__all__ = ["Denied", "check", "resolve"]
+
+
+def resolve(
+    *,
+    username: str,
+    global_roles: Iterable[str],
+    room_roles: Iterable[str] = (),
+    bot_moderators: Iterable[str] = (),
+) -> Privilege:
+    roles = set(global_roles)
+    if "admin" in roles:
+        return Privilege.ADMIN
+    if username in set(bot_moderators):
+        return Privilege.BOT_MODERATOR
+    room = set(room_roles)
+    if "owner" in room:
+        return Privilege.ROOM_OWNER
+    if "moderator" in room:
+        return Privilege.ROOM_MODERATOR
+    return Privilege.MEMBER
+
+
+@dataclass(frozen=True, slots=True)
+class Denied:
+    command: Command
+    have: Privilege
+
+    @property
+    def text(self) -> str:
+        need = self.command.privilege
+        where = " of that room" if need in (Privilege.ROOM_MODERATOR, Privilege.ROOM_OWNER) else ""
+        return (
+            f"`/{self.command.name}` needs {need.label}{where} or above; you are {self.have.label}"
+            f"{' there' if where else ''}."
+        )
+
+
+def check(command: Command, have: Privilege) -> Denied | None:
+    return None if have >= command.privilege else Denied(command, have)

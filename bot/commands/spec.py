@@ -1,0 +1,192 @@
+"""The chat commands, each declared once: name, arguments, minimum privilege, help line.
+
+Parsing (:mod:`bot.commands.parser`), the privilege check (:mod:`bot.commands.privilege`) and
+``/mod help`` (:mod:`bot.commands.help`) are all generated from :data:`COMMANDS`; a handler gets
+a parsed, permitted :class:`~bot.commands.parser.Invocation` and neither parses nor checks.
+Adding a command (``/mod purge``, ``/mod block``, ``/mod policy``) is one more entry here plus
+its handler. Pure code.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = [
+    "COMMANDS",
+    "REPORT_CATEGORIES",
+    "Arg",
+    "ArgKind",
+    "Command",
+    "Privilege",
+    "find",
+    "subcommands",
+]
+
+
+class Privilege(enum.IntEnum):
+    """Ordered: each level may do everything the ones below may."""
+
+    MEMBER = 0
+    ROOM_MODERATOR = 1
+    ROOM_OWNER = 2
+    BOT_MODERATOR = 3
+    ADMIN = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower().replace("_", " ")
+
+
+class ArgKind(enum.Enum):
+    WORD = "word"  # one token (a double-quoted token may hold spaces)
+    INT = "int"  # a positive number; a leading # is allowed (report #12)
+    CHOICE = "choice"  # one of Arg.choices
+    USER = "user"  # @username
+    ROOM = "room"  # #room
+    MESSAGE = "message"  # a message link on this workspace, or a message id
+    TARGET = "target"  # a message (link or id) or a user (@username)
+    TEXT = "text"  # the rest of the line, as typed
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    name: str
+    kind: ArgKind
+    optional: bool = False
+    choices: tuple[str, ...] = ()
+    default: str | None = None
+
+    @property
+    def usage(self) -> str:
+        shown = self.name.upper()
+        if self.kind is ArgKind.CHOICE and len(self.choices) <= 4:
+            shown = "|".join(self.choices)
+        elif self.kind is ArgKind.TARGET:
+            shown = "LINK|MSGID|@USER"
+        elif self.kind is ArgKind.USER:
+            shown = "@USER"
+        elif self.kind is ArgKind.ROOM:
+            shown = "#ROOM"
+        return f"[{shown}]" if self.optional else shown
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    root: str  # "report" or "mod": the slash command
+    sub: str  # "" for /report; the subcommand for /mod
+    args: tuple[Arg, ...]
+    privilege: Privilege
+    help: str
+    flags: tuple[str, ...] = ()  # --name switches, allowed anywhere
+    # The argument naming the room whose roles count for the privilege check (a message's room,
+    # or #room); without it, the room the command was typed in.
+    room_from: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.root} {self.sub}".strip()
+
+    @property
+    def usage(self) -> str:
+        parts = [f"/{self.name}", *(a.usage for a in self.args), *(f"[--{f}]" for f in self.flags)]
+        return " ".join(parts)
+
+
+# Categories of the acceptable-use policy; "other" when none is given.
+REPORT_CATEGORIES = (
+    "harassment",
+    "hate",
+    "sexual",
+    "violence",
+    "illegal",
+    "spam",
+    "impersonation",
+    "privacy",
+    "ip",
+    "other",
+)
+
+P = Privilege
+K = ArgKind
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "report",
+        "",
+        (
+            Arg("category", K.CHOICE, optional=True, choices=REPORT_CATEGORIES, default="other"),
+            Arg("target", K.TARGET, optional=True),
+            Arg("description", K.TEXT, optional=True),
+        ),
+        P.MEMBER,
+        "report a message (link or id; in its thread: the thread's message) or a user (@name)",
+        flags=("anonymous",),
+    ),
+    Command("mod", "help", (Arg("command", K.WORD, optional=True),), P.MEMBER, "the commands you may use"),
+    Command(
+        "mod",
+        "status",
+        (),
+        P.BOT_MODERATOR,
+        "connection, lists, rooms watched, encrypted rooms, open reports, queued alerts, dry run",
+    ),
+    Command(
+        "mod", "test", (Arg("text", K.TEXT),), P.ROOM_MODERATOR, "which list terms a text matches, and why"
+    ),
+    Command("mod", "reports", (), P.BOT_MODERATOR, "the open reports"),
+    Command(
+        "mod",
+        "resolve",
+        (
+            Arg("id", K.INT),
+            Arg("action", K.CHOICE, choices=("dismiss", "delete", "purge", "block")),
+            Arg("note", K.TEXT, optional=True),
+        ),
+        P.BOT_MODERATOR,
+        "close a report; its reporters are told it was handled",
+    ),
+    Command(
+        "mod",
+        "delete",
+        (Arg("msgid", K.MESSAGE), Arg("reason", K.TEXT, optional=True)),
+        P.ROOM_MODERATOR,
+        "delete a message (its evidence is kept first)",
+        room_from="msgid",
+    ),
+    Command("mod", "dismiss", (Arg("alert", K.INT),), P.BOT_MODERATOR, "close an alert as a false alarm"),
+    Command(
+        "mod", "allow", (Arg("term", K.TEXT),), P.BOT_MODERATOR, "never match TERM again (runtime allow list)"
+    ),
+    Command(
+        "mod",
+        "deny",
+        (Arg("term", K.WORD), Arg("list", K.WORD, optional=True, default="runtime")),
+        P.BOT_MODERATOR,
+        'alert on TERM (quote a phrase: "scam link"), in LIST (default runtime)',
+    ),
+    Command("mod", "reload", (), P.BOT_MODERATOR, "reload the wordlists"),
+    Command(
+        "mod",
+        "appoint",
+        (Arg("user", K.USER), Arg("room", K.ROOM)),
+        P.ROOM_OWNER,
+        "make a user a moderator of a room",
+        room_from="room",
+    ),
+    Command(
+        "mod",
+        "dryrun",
+        (Arg("state", K.CHOICE, choices=("on", "off")),),
+        P.ADMIN,
+        "with dry run on, the bot records what it would delete instead of deleting",
+    ),
+)
+
+
+def find(root: str, sub: str = "") -> Command | None:
+    return next((c for c in COMMANDS if c.root == root and c.sub == sub), None)
+
+
+def subcommands(root: str) -> tuple[Command, ...]:
+    return tuple(c for c in COMMANDS if c.root == root and c.sub)

@@ -1,0 +1,281 @@
+"""The command shell: every transport hands the text after ``/report`` or ``/mod`` to one
+:class:`Dispatcher`, which parses it (:mod:`bot.commands`), resolves the caller's privilege from
+Rocket.Chat's roles, checks it against the command's declared minimum, and runs the handler.
+
+Transports:
+- the companion app's ``POST /hooks/command`` (:mod:`bot.web.hook`), answered in the response;
+- a direct message to the bot (``report …``, ``mod …``), answered in the same DM;
+- ``/report …`` / ``/mod …`` typed in a room (reaches the bot only with
+  ``Message_AllowUnrecognizedSlashCommand`` on): the bot deletes the command message at once when
+  it may, so the room does not see it, and answers the sender by DM.
+
+Handlers get a parsed, permitted :class:`Call` and return the reply text; they neither parse nor
+check permissions. Logs carry ids and command names, never arguments (they may quote a message).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.audit import actions
+from bot.commands import (
+    COMMANDS,
+    Invocation,
+    MessageRef,
+    Privilege,
+    RoomName,
+    UsageError,
+    check,
+    parse,
+    resolve,
+)
+from bot.errors import ActionRefused, RcmodError
+from bot.realtime.events import Event, NewMessage, ThreadReply
+from bot.rest import RestClient
+from bot.store import Store
+
+__all__ = ["Call", "Caller", "CommandInbox", "Dispatcher", "Handler"]
+
+log = logging.getLogger("rcmod.commands")
+
+_CACHE_TTL = 60.0
+_HINT_EVERY = 600.0  # roles change rarely; a minute-old answer is fine for a privilege check
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who typed the command, and where (as the transport knows it)."""
+
+    user_id: str
+    username: str
+    rid: str
+    room_name: str | None = None
+    room_type: str | None = None  # c, p, d; None when the transport did not say
+    tmid: str | None = None
+    transport: str = "dm"  # hook | dm | room
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    caller: Caller
+    invocation: Invocation
+    privilege: Privilege
+
+
+Handler = Callable[[Call], Awaitable[str]]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        rest: RestClient,
+        store: Store,
+        handlers: Mapping[str, Handler],
+        bot_moderators: Callable[[], list[str]],
+        site_url: Callable[[], str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._rest = rest
+        self._store = store
+        self._handlers = dict(handlers)
+        self._bot_moderators = bot_moderators
+        self._site_url = site_url
+        self._clock = clock
+        self._cache: dict[str, tuple[float, Any]] = {}
+        # A declared command without a handler yet answers so, rather than failing.
+        self.missing = sorted(c.name for c in COMMANDS if c.name not in self._handlers)
+
+    async def run(self, root: str, args: str, caller: Caller) -> str:
+        """The reply to one invocation; never raises for bad input or a server that fails."""
+        parsed = parse(root, args, site_url=self._site_url())
+        if isinstance(parsed, UsageError):
+            return parsed.text
+        try:
+            return await self._run(parsed, caller)
+        except RcmodError as exc:
+            log.warning("command %s failed (%s)", parsed.command.name, type(exc).__name__)
+            return "That did not work: Rocket.Chat did not answer in time. Please try again in a moment."
+
+    async def _run(self, parsed: Invocation, caller: Caller) -> str:
+        command = parsed.command
+        privilege = await self.privilege(caller, await self._context_room(caller, parsed))
+        denied = check(command, privilege)
+        if denied is not None:
+            log.info("command %s refused for user %s (%s)", command.name, caller.user_id, privilege.label)
+            self._store.append_audit(
+                actor=caller.user_id,
+                action=actions.COMMAND_REFUSED,
+                targets={"user": caller.user_id, "room": caller.rid},
+                reason={"command": command.name, "needs": command.privilege.label, "has": privilege.label},
+                outcome="refused",
+            )
+            return denied.text
+        handler = self._handlers.get(command.name)
+        if handler is None:
+            return f"`/{command.name}` is not available in this version yet."
+        log.info("command %s by user %s via %s", command.name, caller.user_id, caller.transport)
+        try:
+            return await handler(Call(caller, parsed, privilege))
+        except ActionRefused as exc:
+            log.warning("command %s refused by the server (%s)", command.name, exc.code or type(exc).__name__)
+            return f"Rocket.Chat refused that ({exc.code or 'not allowed'}); nothing was changed."
+
+    # -- privilege ---------------------------------------------------------------------------------
+
+    async def privilege(self, caller: Caller, room: tuple[str, str] | None) -> Privilege:
+        """From the workspace roles, the configured bot moderators, and the room roles of the room
+        the command acts on (``room``: rid and type), each cached for a minute."""
+        user = await self._cached(
+            f"user:{caller.user_id}", lambda: self._rest.user_info(user_id=caller.user_id)
+        )
+        global_roles = user.get("roles") if isinstance(user, dict) else None
+        room_roles: list[str] = []
+        if room is not None and room[1] in ("c", "p"):
+            by_user = await self._cached(f"roles:{room[0]}", lambda: self._rest.room_roles(room[0], room[1]))
+            room_roles = list(by_user.get(caller.username, [])) if isinstance(by_user, dict) else []
+        return resolve(
+            username=caller.username,
+            global_roles=[str(r) for r in global_roles or []],
+            room_roles=room_roles,
+            bot_moderators=self._bot_moderators(),
+        )
+
+    async def _context_room(self, caller: Caller, invocation: Invocation) -> tuple[str, str] | None:
+        """The room whose roles count: the one the command names, else the one it was typed in."""
+        name = invocation.command.room_from
+        try:
+            if name is not None:
+                value = invocation.get(name)
+                if isinstance(value, MessageRef):
+                    message = await self._cached(
+                        f"msg:{value.mid}", lambda: self._rest.get_message(value.mid)
+                    )
+                    return await self.room_type(message.rid) if message else None
+                if isinstance(value, RoomName):
+                    info = await self._cached(
+                        f"roomname:{value.name}", lambda: self._rest.room_by_name(value.name)
+                    )
+                    return (str(info["_id"]), str(info.get("t") or "c")) if info else None
+                return None
+            if caller.room_type:
+                return caller.rid, caller.room_type
+            return await self.room_type(caller.rid)
+        except RcmodError:
+            return None  # unknown room: workspace roles alone decide
+
+    async def room_type(self, rid: str) -> tuple[str, str] | None:
+        info = await self._cached(f"room:{rid}", lambda: self._rest.room_info(rid))
+        return (rid, str(info.get("t") or "c")) if isinstance(info, dict) and info else None
+
+    async def _cached(self, key: str, fetch: Callable[[], Awaitable[Any]]) -> Any:
+        now = self._clock()
+        hit = self._cache.get(key)
+        if hit and now - hit[0] < _CACHE_TTL:
+            return hit[1]
+        try:
+            value = await fetch()
+        except ActionRefused:
+            value = None  # not found / not allowed: remembered briefly too
+        self._cache[key] = (now, value)
+        return value
+
+    def forget(self, prefix: str = "") -> None:
+        """Drop cached lookups (after /mod appoint changes a room's roles)."""
+        for key in [k for k in self._cache if k.startswith(prefix)]:
+            del self._cache[key]
+
+
+class CommandInbox:
+    """The message transports: DMs to the bot, and slash commands typed in rooms."""
+
+    def __init__(
+        self,
+        *,
+        dispatcher: Dispatcher,
+        rest: RestClient,
+        bot_username: Callable[[], str | None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._dispatcher = dispatcher
+        self._rest = rest
+        self._bot_username = bot_username
+        self._clock = clock
+        self._hinted: dict[str, float] = {}
+
+    async def on_event(self, event: Event) -> None:
+        if not isinstance(event, NewMessage | ThreadReply):
+            return  # an edit is not a new command
+        message = event.message
+        text = message.text.strip()
+        if not text or message.is_system:
+            return
+        room_type = event.room.type
+        if room_type is None:
+            found = await self._dispatcher.room_type(message.rid)
+            room_type = found[1] if found else None
+        if room_type == "d":
+            root, args = _split_command(text, slash_required=False)
+            caller = Caller(
+                message.author.id, message.author.username, message.rid, None, "d", message.tmid, "dm"
+            )
+            if root is None:
+                # At most one hint per conversation every 10 minutes: chatting with the bot (or
+                # another bot answering it) must not turn into a loop.
+                now = self._clock()
+                if now - self._hinted.get(message.rid, -_HINT_EVERY) < _HINT_EVERY:
+                    return
+                self._hinted[message.rid] = now
+                reply = "I understand `report …` and `mod …` here. `mod help` lists what you may use."
+            else:
+                reply = await self._dispatcher.run(root, args, caller)
+            await self._reply(message.rid, reply, tmid=message.tmid)
+            return
+        root, args = _split_command(text, slash_required=True)
+        if root is None:
+            return
+        # Typed in a room: the command (and what it quotes) should not stay visible there.
+        try:
+            await self._rest.delete_message(message.rid, message.id)
+        except RcmodError as exc:
+            log.info(
+                "could not remove command message %s in %s (%s)", message.id, message.rid, type(exc).__name__
+            )
+        caller = Caller(
+            message.author.id,
+            message.author.username,
+            message.rid,
+            event.room.name,
+            room_type,
+            message.tmid,
+            "room",
+        )
+        reply = await self._dispatcher.run(root, args, caller)
+        try:
+            await self._reply(await self._rest.dm_room(message.author.username), reply)
+        except RcmodError as exc:
+            log.warning("could not answer user %s by DM (%s)", message.author.id, type(exc).__name__)
+
+    async def _reply(self, rid: str, text: str, tmid: str | None = None) -> None:
+        await self._rest.send_message(rid, text, tmid=tmid)
+
+
+def _split_command(text: str, *, slash_required: bool) -> tuple[str | None, str]:
+    head, _, rest = text.partition(" ")
+    if "\n" in head:
+        head, _, more = head.partition("\n")
+        rest = more + (" " + rest if rest else "")
+    word = head.lower()
+    if word.startswith("/"):
+        word = word[1:]
+    elif slash_required:
+        return None, ""
+    if word in ("report", "mod"):
+        return word, rest
+    if word == "help" and not slash_required:
+        return "mod", "help " + rest
+    return None, ""

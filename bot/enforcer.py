@@ -1,0 +1,274 @@
+"""The enforcer: carries out block-list and blocked-user decisions on arriving messages.
+
+The decision is pure (:func:`bot.moderation.blocking.decide_block`); this is the shell around it,
+and its order is the point: (1) the message is stored as evidence, with the audit record that
+cites it, in one transaction; (2) only then is it deleted (``chat.delete``) or censored in place
+(``chat.update``); (3) the author gets a private notice. The moderators' alert comes from the
+keyword notifier, which alerts on ``block`` lists as on ``notify`` lists.
+
+If the bot dies between (1) and (2), ingest has not marked the message handled, so it comes back
+through catch-up; the evidence is found already stored and is not stored twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bot.audit import actions
+from bot.config import ModerationSettings
+from bot.errors import ActionRefused, RcmodError, RetryableError
+from bot.models import MalformedPayload, Message, UserRef
+from bot.moderation import Match, Matcher
+from bot.moderation.blocking import BlockDecision, author_notice, decide_block
+from bot.moderation.purge import PurgeUsageError
+from bot.realtime.events import EditedMessage, Event, MessageEvent, NewMessage, RoomHint, ThreadReply
+from bot.rest import RestClient
+from bot.store import Store
+
+__all__ = ["Enforcer"]
+
+log = logging.getLogger("rcmod.enforcer")
+
+_CACHE_TTL = 300.0
+MAX_RETRIES = 20  # about ten minutes of retries at the default delay
+
+
+class Enforcer:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        rest: RestClient,
+        matcher: Callable[[], Matcher | None],
+        moderation: ModerationSettings,
+        retention_days: int,
+        clock: Callable[[], float] = time.time,
+        retry_delay: float = 30.0,
+    ) -> None:
+        self._store = store
+        self._rest = rest
+        self._matcher = matcher
+        self._settings = moderation
+        self._retention_days = retention_days
+        self._clock = clock
+        self._cache: dict[str, tuple[float, Any]] = {}
+        self._retry_delay = retry_delay
+        self._wake = asyncio.Event()
+
+    async def on_event(self, event: Event) -> None:
+        if not isinstance(event, NewMessage | ThreadReply | EditedMessage):
+            return
+        await self.enforce(event)
+
+    async def enforce(self, event: MessageEvent) -> BlockDecision | None:
+        """Decide and act on one message; returns what was decided (None: left alone)."""
+        message = event.message
+        blocked = self._store.blocked_user(message.author.id, message.rid)
+        matcher = self._matcher()
+        found: list[tuple[str, list[Match]]] = []
+        if matcher is not None and blocked is None:
+            for text in message.scannable_texts():
+                hits = [m for m in matcher.scan(text, room=event.room.name) if m.kind == "block"]
+                if hits:
+                    found.append((text, hits))
+            if not found:
+                return None  # the common case: no REST lookup at all
+        elif blocked is None:
+            return None
+        room_name, room_type = await self._room(message.rid, event.room.name, event.room.type)
+        if room_name in self._settings.exempt_rooms or await self._author_exempt(message.author):
+            return None
+        if room_name and room_name != event.room.name:  # now that the name is known, apply rooms/skip_rooms
+            found = [(t, [m for m in ms if m.options.applies_to(room_name)]) for t, ms in found]
+        decision = decide_block(message, found, blocked=blocked)
+        if decision is None:
+            return None
+        await self._act(message, decision, room_name, room_type)
+        return decision
+
+    async def _act(
+        self, message: Message, decision: BlockDecision, room_name: str | None, room_type: str | None
+    ) -> None:
+        action = actions.MESSAGE_DELETED if decision.action == "delete" else actions.MESSAGE_CENSORED
+        actor = f"rule:{decision.reason.rule}"
+        targets = {"room": message.rid, "message": message.id, "user": message.author.id}
+        # Evidence first, in one transaction with the audit record; not again after a crash.
+        if not self._store.has_enforcement_evidence(message.id, action):
+            self._store.record_action(
+                actor=actor,
+                action=action,
+                targets=targets,
+                reason=decision.audit_reason,
+                evidence=[message],
+                retention_days=self._retention_days,
+            )
+        try:
+            if decision.action == "delete":
+                await self._rest.delete_message(message.rid, message.id)
+            else:
+                assert decision.censored_text is not None
+                await self._rest.update_message(message.rid, message.id, decision.censored_text)
+        except RetryableError as exc:
+            # The server is failing (the REST client already retried): try again later from the
+            # evidence just kept, rather than leave a blocked message standing.
+            attempts = self._store.queue_block_retry(message.id, message.rid, self._retry_delay)
+            log.warning(
+                "block %s of %s failed (%s); retry %d queued",
+                decision.action,
+                message.id,
+                type(exc).__name__,
+                attempts,
+            )
+            self._wake.set()
+            return
+        except ActionRefused as exc:
+            # The message may already be gone (a moderator was faster), or the bot lacks the
+            # permission here: say so in the audit log, and tell nobody it was removed.
+            self._store.block_retry_done(message.id)
+            self._store.append_audit(
+                actor=actor,
+                action=action,
+                targets=targets,
+                outcome=f"failed: {exc.code or type(exc).__name__}",
+            )
+            log.warning(
+                "block %s of %s in %s refused (%s)", decision.action, message.id, message.rid, exc.code
+            )
+            return
+        self._store.block_retry_done(message.id)
+        log.info("block %s: message %s in room %s (%s)", decision.action, message.id, message.rid, actor)
+        await self._notify_author(message.author, decision, room_name if room_type != "d" else None)
+
+    # -- retrying after server failures ------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Background loop: retry block-list actions the server failed, when they are due."""
+        while True:
+            self._wake.clear()
+            try:
+                await self.retry_due()
+            except RcmodError as exc:  # never let the loop die; retries stay queued
+                log.warning("block retry pass failed (%s)", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._retry_delay)
+
+    async def retry_due(self) -> int:
+        """Decide again from the stored evidence (the lists or blocks may have changed) and act.
+        Returns how many retries were taken up."""
+        due = self._store.due_block_retries()
+        for mid, rid, attempts in due:
+            kept = self._store.evidence_for_message(mid)
+            if not kept or attempts > MAX_RETRIES:
+                if kept:
+                    self._store.append_audit(
+                        actor="rule:blocklist",
+                        action=actions.MESSAGE_DELETED,
+                        targets={"room": rid, "message": mid},
+                        outcome=f"failed: gave up after {attempts} attempts",
+                    )
+                self._store.block_retry_done(mid)  # nothing kept to act from (erased), or given up
+                continue
+            try:
+                message = Message.from_wire(kept[-1]["content"])
+            except MalformedPayload:
+                self._store.block_retry_done(mid)
+                continue
+            if await self.enforce(NewMessage(message, RoomHint())) is None:
+                self._store.block_retry_done(mid)  # no longer blocked (lists or blocks changed)
+        return len(due)
+
+    # -- blocking users (the core of `/mod block` and `/mod unblock`) -------------------------------
+    #
+    # The command layer checks the moderator's privilege (a room moderator blocks in their rooms;
+    # "everywhere" and deactivation are for admins and bot moderators) before calling these.
+
+    async def block_user(
+        self,
+        username: str,
+        *,
+        rid: str | None,
+        reason: str,
+        actor: str,
+        deactivate: bool = False,
+        confirmed: bool = False,
+    ) -> str:
+        """Block ``username`` everywhere (``rid`` None) or in one room; optionally deactivate the
+        account too, which needs ``confirmed`` (it logs the user out everywhere). Returns a line
+        for the moderator. Raises PurgeUsageError for an unknown user or a missing confirmation."""
+        if deactivate and not confirmed:
+            raise PurgeUsageError("deactivating an account needs an explicit confirmation")
+        user = await self._user(username)
+        uid = str(user["_id"])
+        changed = self._store.block_user(uid, username, rid, reason=reason, actor=actor)
+        where = "everywhere" if rid is None else "in that room"
+        line = f"{username} is {'now' if changed else 'already'} blocked {where}"
+        if deactivate:
+            try:
+                await self._rest.set_user_active(uid, False)
+            except ActionRefused as exc:
+                self._store.append_audit(
+                    actor=actor,
+                    action=actions.USER_BLOCKED,
+                    targets={"user": uid},
+                    reason={"deactivate": True},
+                    outcome=f"failed: {exc.code or type(exc).__name__}",
+                )
+                return line + "; the account could not be deactivated (the bot lacks the permission)"
+            self._store.append_audit(
+                actor=actor, action=actions.USER_BLOCKED, targets={"user": uid}, reason={"deactivate": True}
+            )
+            line += "; the account is deactivated"
+        return line
+
+    async def unblock_user(self, username: str, *, rid: str | None, actor: str) -> bool:
+        user = await self._user(username)
+        return self._store.unblock_user(str(user["_id"]), rid, actor=actor)
+
+    async def _user(self, username: str) -> dict[str, Any]:
+        try:
+            return await self._rest.user_info(username=username.lstrip("@"))
+        except ActionRefused:
+            raise PurgeUsageError(f"no user {username.lstrip('@')!r} on this workspace") from None
+
+    async def _notify_author(self, author: UserRef, decision: BlockDecision, room_name: str | None) -> None:
+        if not author.username:
+            return
+        try:
+            rid = await self._rest.dm_room(author.username)
+            await self._rest.send_message(rid, author_notice(decision, room_name))
+        except RcmodError as exc:
+            log.warning("cannot send the block notice to user %s (%s)", author.id, type(exc).__name__)
+
+    async def _room(self, rid: str, name: str | None, kind: str | None) -> tuple[str | None, str | None]:
+        if name and kind:
+            return name, kind
+        info = await self._cached(f"room:{rid}", lambda: self._rest.room_info(rid))
+        if not isinstance(info, dict):
+            return name, kind
+        return info.get("name") or name, info.get("t") or kind
+
+    async def _author_exempt(self, author: UserRef) -> bool:
+        exempt = set(self._settings.exempt_roles)
+        if not exempt:
+            return False
+        user = await self._cached(f"user:{author.id}", lambda: self._rest.user_info(user_id=author.id))
+        roles = user.get("roles") if isinstance(user, dict) else None
+        return bool(exempt & set(roles or []))
+
+    async def _cached(self, key: str, fetch: Callable[[], Any]) -> Any:
+        now = self._clock()
+        hit = self._cache.get(key)
+        if hit and now - hit[0] < _CACHE_TTL:
+            return hit[1]
+        try:
+            value = await fetch()
+        except RcmodError as exc:
+            log.warning("lookup %s failed (%s)", key.split(":")[0], type(exc).__name__)
+            return hit[1] if hit else None
+        self._cache[key] = (now, value)
+        return value

@@ -1,0 +1,261 @@
+"""``/mod`` handlers: the I/O behind each declared moderator command.
+
+Each handler gets a parsed, permitted :class:`~bot.dispatch.Call` and returns the reply; the
+declarations (:mod:`bot.commands.spec`) own the grammar and the minimum privilege. Every change
+a moderator makes is audited with the moderator's user id as the actor.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+
+from bot.audit import actions
+from bot.commands import MessageRef, RoomName, UserName, render_help
+from bot.dispatch import Call, Dispatcher, Handler
+from bot.errors import NotFound, RcmodError
+from bot.moderation import Matcher
+from bot.moderation.explain import explain, format_explanation
+from bot.moderation.neutralize import inline_literal
+from bot.notifier import Notifier
+from bot.reports import ReportDesk
+from bot.rest import RestClient
+from bot.store import Store
+
+__all__ = ["DRY_RUN_KEY", "ModCommands"]
+
+log = logging.getLogger("rcmod.mod")
+
+DRY_RUN_KEY = "dry_run"
+ALLOW_LIST = "runtime-allow"
+_LIST_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+class ModCommands:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        rest: RestClient,
+        notifier: Notifier,
+        desk: ReportDesk,
+        matcher: Callable[[], Matcher | None],
+        reload: Callable[[], Awaitable[bool]],
+        readiness: Callable[[], Mapping[str, bool]],
+        retention_days: int,
+        dispatcher: Callable[[], Dispatcher | None],
+        runtime_lists: Path,
+    ) -> None:
+        self._store = store
+        self._rest = rest
+        self._notifier = notifier
+        self._desk = desk
+        self._matcher = matcher
+        self._reload = reload
+        self._readiness = readiness
+        self._retention_days = retention_days
+        self._dispatcher = dispatcher
+        self._runtime = runtime_lists
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "report": self._desk.report,
+            "mod help": self.help,
+            "mod status": self.status,
+            "mod test": self.test,
+            "mod reports": self._desk.list_open,
+            "mod resolve": self._desk.resolve,
+            "mod delete": self.delete,
+            "mod dismiss": self.dismiss,
+            "mod allow": self.allow,
+            "mod deny": self.deny,
+            "mod reload": self.reload,
+            "mod appoint": self.appoint,
+            "mod dryrun": self.dryrun,
+        }
+
+    def dry_run(self) -> bool:
+        return self._store.state_get(DRY_RUN_KEY) == "on"
+
+    async def help(self, call: Call) -> str:
+        topic = call.invocation.get("command")
+        return render_help(call.privilege, topic if isinstance(topic, str) else None)
+
+    async def status(self, call: Call) -> str:
+        checks = self._readiness()
+        matcher = self._matcher()
+        lists = (
+            f"{len(matcher.lists)} lists, {matcher.term_count} terms" if matcher else "no wordlists loaded"
+        )
+        encrypted = self._store.unscannable_rooms()
+        failed = self._store.failed_deliveries()
+        lines = [
+            "*rcmod status*",
+            "Connection: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in checks.items()),
+            f"Lists: {lists}",
+            f"Rooms watched: {len(self._store.room_cursors())}",
+            f"Encrypted rooms (unscannable): {len(encrypted)}"
+            + (f", {sum(encrypted.values())} messages not scanned" if encrypted else ""),
+            f"Open reports: {self._store.open_report_count()}",
+            f"Queued alert DMs: {self._store.pending_deliveries()}"
+            + (
+                f"; unreachable moderators: {', '.join(inline_literal(r) for r, _ in failed)}"
+                if failed
+                else ""
+            ),
+            f"Dry run: {'on' if self.dry_run() else 'off'}",
+        ]
+        return "\n".join(lines)
+
+    async def test(self, call: Call) -> str:
+        matcher = self._matcher()
+        if matcher is None:
+            return "No wordlists are loaded, so nothing matches."
+        text = call.invocation.text("text")
+        room = call.caller.room_name
+        # The explanation quotes the moderator's own test text; shown as a code block, it cannot ping.
+        body = format_explanation(explain(matcher, text, room)).replace("`", "ˋ").replace("@", "＠")
+        return f"```\n{body}\n```"
+
+    async def delete(self, call: Call) -> str:
+        ref = call.invocation.get("msgid")
+        assert isinstance(ref, MessageRef)
+        reason = call.invocation.text("reason")
+        try:
+            message = await self._rest.get_message(ref.mid)
+        except NotFound:
+            return f"I found no message `{ref.mid}` (already deleted?)."
+        targets = {"message": message.id, "room": message.rid, "user": message.author.id}
+        why = {"command": "mod delete", "reason_given": bool(reason)}
+        if self.dry_run():
+            self._store.append_audit(
+                actor=call.caller.user_id,
+                action=actions.MESSAGE_DELETED,
+                targets=targets,
+                reason=why,
+                outcome="dry-run",
+            )
+            return f"Dry run: message `{message.id}` would be deleted (recorded, not deleted)."
+        # Evidence first: once chat.delete succeeds the text is gone from the server.
+        self._store.record_action(
+            actor=call.caller.user_id,
+            action=actions.MESSAGE_DELETED,
+            targets=targets,
+            reason=why,
+            evidence=[message],
+            retention_days=self._retention_days,
+        )
+        await self._rest.delete_message(message.rid, message.id)
+        return f"Deleted message `{message.id}`; its evidence is kept."
+
+    async def dismiss(self, call: Call) -> str:
+        alert_id = call.invocation.number("alert")
+        kind = self._store.alert_kind(alert_id)
+        if kind is None:
+            return f"There is no alert {alert_id}."
+        if kind == "report":
+            return (
+                f"Alert {alert_id} is a report; close it with `/mod resolve ID dismiss` (see `/mod reports`)."
+            )
+        if not self._store.resolve_alert(alert_id, f"dismissed by {call.caller.username}"):
+            return f"Alert {alert_id} was already closed."
+        self._store.append_audit(
+            actor=call.caller.user_id,
+            action=actions.ALERT_DISMISSED,
+            targets={"alert": alert_id},
+            reason={"command": "mod dismiss"},
+        )
+        self._notifier.wake()  # every moderator's copy is edited to show the outcome
+        return f"Alert {alert_id} dismissed; every moderator's copy will say so."
+
+    async def allow(self, call: Call) -> str:
+        return await self._edit_list(call, ALLOW_LIST, call.invocation.text("term"), allow=True)
+
+    async def deny(self, call: Call) -> str:
+        name = call.invocation.text("list").lower()
+        if not _LIST_NAME.match(name) or name == ALLOW_LIST:
+            return "LIST must be a short name of letters, digits, - or _ (for example `runtime`)."
+        return await self._edit_list(call, name, call.invocation.text("term"), allow=False)
+
+    async def _edit_list(self, call: Call, name: str, term: str, *, allow: bool) -> str:
+        """Append the term to a runtime list file, then reload; a list that no longer loads is
+        put back as it was, so a bad term can never leave the bot without its lists."""
+        term = " ".join(term.split())
+        if not term or term.startswith("#") or len(term) > 200:
+            return "TERM must be 1 to 200 characters and not start with #."
+        self._runtime.mkdir(parents=True, exist_ok=True)
+        path = self._runtime / f"{name}.txt"
+        before = path.read_text(encoding="utf-8") if path.exists() else None
+        lines = (before or "").splitlines()
+        if term in (line.strip() for line in lines):
+            return f"{inline_literal(term)} is already in list {inline_literal(name)}."
+        sidecar = self._runtime / f"{name}.toml"
+        created_sidecar = allow and not sidecar.exists()
+        if created_sidecar:
+            sidecar.write_text('# written by /mod allow\nkind = "allow"\n', encoding="utf-8")
+        path.write_text("\n".join([*lines, term]) + "\n", encoding="utf-8")
+        if not await self._reload():
+            if before is None:
+                path.unlink()
+            else:
+                path.write_text(before, encoding="utf-8")
+            if created_sidecar:
+                sidecar.unlink()
+            await self._reload()
+            return f"That edit would break the lists, so it was undone (see the log for why). List: {name}."
+        self._store.append_audit(
+            actor=call.caller.user_id,
+            action=actions.LIST_EDITED,
+            targets={"list": name},
+            reason={"op": "allow" if allow else "deny", "term": term},
+        )
+        what = "never matches" if allow else "is now matched (alerts)"
+        return (
+            f"{inline_literal(term)} {what}: list {inline_literal(name)} in {self._runtime.name}/, reloaded."
+        )
+
+    async def reload(self, call: Call) -> str:
+        ok = await self._reload()
+        if not ok:
+            return "The wordlists have an error; the current lists stay in use (the log names file and line)."
+        matcher = self._matcher()
+        count = f"{len(matcher.lists)} lists, {matcher.term_count} terms" if matcher else "no lists"
+        return f"Wordlists reloaded: {count}."
+
+    async def appoint(self, call: Call) -> str:
+        user, room = call.invocation.get("user"), call.invocation.get("room")
+        assert isinstance(user, UserName) and isinstance(room, RoomName)
+        try:
+            info = await self._rest.user_info(username=user.username)
+            target = await self._rest.room_by_name(room.name)
+        except NotFound:
+            where = inline_literal("#" + room.name)
+            return f"I found no user {inline_literal(user.username)} or no room {where}."
+        except RcmodError:
+            return f"I cannot see {inline_literal('#' + room.name)} (is the bot in it?)."
+        rid, kind = str(target["_id"]), str(target.get("t") or "c")
+        if kind not in ("c", "p"):
+            return "Moderators can be appointed in channels and private groups only."
+        await self._rest.add_room_moderator(rid, kind, str(info["_id"]))
+        dispatcher = self._dispatcher()
+        if dispatcher is not None:
+            dispatcher.forget(f"roles:{rid}")
+        self._store.append_audit(
+            actor=call.caller.user_id,
+            action=actions.MODERATOR_APPOINTED,
+            targets={"user": str(info["_id"]), "room": rid},
+            reason={"command": "mod appoint"},
+        )
+        return f"{inline_literal(user.username)} is now a moderator of {inline_literal('#' + room.name)}."
+
+    async def dryrun(self, call: Call) -> str:
+        state = call.invocation.text("state")
+        self._store.state_set(DRY_RUN_KEY, state)
+        self._store.append_audit(
+            actor=call.caller.user_id, action=actions.DRY_RUN_CHANGED, targets={}, reason={"dry_run": state}
+        )
+        if state == "on":
+            return "Dry run is on: deletions are recorded, not carried out."
+        return "Dry run is off: deletions are carried out."

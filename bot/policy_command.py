@@ -1,0 +1,66 @@
+"""``rcmod policy sync [--dry-run]``: reconcile pinned policies now, or print the plan.
+
+Exit status: 0 in sync (or the plan printed), 1 when a room could not be reconciled or a policy
+file is bad (each named on its own line), 2 on a usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from bot.config import Settings
+
+__all__ = ["add_arguments", "run"]
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="policy_command", required=True, parser_class=type(parser))
+    sync = sub.add_parser("sync", help="reconcile pinned policies and banners with the server now")
+    sync.add_argument("--config", type=Path, default=argparse.SUPPRESS)
+    sync.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+
+
+def run(args: argparse.Namespace, settings: Callable[[], Settings], out: TextIO) -> int:
+    return asyncio.run(_sync(settings(), out, dry_run=bool(args.dry_run)))
+
+
+async def _sync(settings: Settings, out: TextIO, *, dry_run: bool) -> int:
+    # Imported here: the rest of the CLI (match, demo) must not pay for the REST stack.
+    from bot.policies import PolicyKeeper
+    from bot.rest import RestClient
+    from bot.store import Store
+
+    credentials = settings.credentials()  # ConfigError (exit 2) before any connection opens
+    assert settings.server.url is not None
+    if settings.policy.dir is None:
+        print(
+            "note: no policy folder configured (policy.dir / RCMOD_POLICY_DIR); stored policies only",
+            file=out,
+        )
+    store = Store.open(settings.storage.data_dir / "rcmod.sqlite3")
+    rest = RestClient(
+        settings.server.url,
+        credentials,
+        threads=settings.server.rest_threads,
+        timeout=settings.server.rest_timeout,
+    )
+    try:
+        await rest.login()
+        # No notifier here: who unpinned what is printed below instead of DMed.
+        keeper = PolicyKeeper(
+            store=store, rest=rest, policy_dir=settings.policy.dir, bot_user_id=lambda: rest.user_id
+        )
+        report = await keeper.sync(dry_run=dry_run)
+    finally:
+        await rest.close()
+        store.close()
+    for line in report.lines():
+        print(line, file=out)
+    return EXIT_OK if report.ok else EXIT_FAILED

@@ -1,0 +1,503 @@
+"""The report desk: ``/report`` filed natively, kept as evidence, routed to the moderators' DMs
+through the notifier's outbox, acknowledged with a number, deduplicated, escalated and
+rate-limited; and ``/mod resolve``, which closes a report and tells its reporters.
+
+Order of a new report, so nothing is filed twice: the report row and its moderator deliveries
+are written first (one transaction, the dedupe point), then the evidence and audit record, then
+the native filing (chat.reportMessage / moderation.reportUser, as the bot), whose outcome is
+recorded on the report. A retry of the same report hits the dedupe and is answered "already
+reported". Decisions and texts are pure code in :mod:`bot.moderation.reports`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from bot.audit import actions
+from bot.commands import MessageRef, UserName
+from bot.config import ReportSettings
+from bot.dispatch import Call
+from bot.errors import ActionRefused, NotFound, PermissionDenied, RcmodError
+from bot.models import Message, UserRef
+from bot.moderation.alerts import RoomRef
+from bot.moderation.neutralize import inline_literal, neutralize
+from bot.moderation.reports import RateLimits, ReportView, rate_refusal, render_report, severity_for
+from bot.moderation.wordlist import ListOptions
+from bot.notifier import Notifier
+from bot.rest import RestClient
+from bot.rest.client import new_message_id
+from bot.store import Store
+from bot.store.alerts import Delivery
+from bot.store.reports import Reporter, ReportRow
+
+__all__ = ["ReportDesk"]
+
+log = logging.getLogger("rcmod.reports")
+
+_EXCERPT = 200
+
+
+class ReportDesk:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        rest: RestClient,
+        notifier: Notifier,
+        settings: ReportSettings,
+        retention_days: int,
+        site_url: Callable[[], str],
+        dry_run: Callable[[], bool],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._rest = rest
+        self._notifier = notifier
+        self._settings = settings
+        self._retention_days = retention_days
+        self._site_url = site_url
+        self._dry_run = dry_run
+        self._clock = clock
+        self._limits = RateLimits(settings.per_window, settings.window_seconds, settings.per_day)
+
+    # -- /report -------------------------------------------------------------------------------------
+
+    async def report(self, call: Call) -> str:
+        caller, inv = call.caller, call.invocation
+        target = inv.get("target")
+        if target is None and caller.tmid:
+            target = MessageRef(caller.tmid)  # a thread reply without a target: the thread's message
+        if not isinstance(target, MessageRef | UserName):
+            return (
+                "What should I report? Give a message link or id (or reply in its thread), or @user.\n"
+                f"Usage: `{inv.command.usage}`"
+            )
+        now = self._clock()
+        refusal = rate_refusal(
+            self._store.reports_by_reporter_since(caller.user_id, now - self._limits.window),
+            self._store.reports_by_reporter_since(caller.user_id, now - 86400),
+            self._limits,
+        )
+        if refusal:
+            return refusal
+        category = inv.text("category") or "other"
+        anonymous = "anonymous" in inv.flags
+        note = ""
+        if anonymous and not self._settings.allow_anonymous:
+            anonymous = False
+            note = "\n(Anonymous reports are turned off here: the moderators see your name.)"
+        description = inv.text("description")
+        if isinstance(target, UserName):
+            return await self._report_user(call, target, category, anonymous, description) + note
+        return await self._report_message(call, target, category, anonymous, description) + note
+
+    async def _report_message(
+        self, call: Call, ref: MessageRef, category: str, anonymous: bool, description: str
+    ) -> str:
+        caller = call.caller
+        message: Message | None = None
+        try:
+            message = await self._rest.get_message(ref.mid)
+        except NotFound:
+            if ref.room_name is None and ref.rid is None:
+                return f"I found no message with the id `{ref.mid}`. Nothing was filed."
+        except PermissionDenied:
+            pass  # a room the bot is not in: the moderators still get the link
+        if message is not None and message.author.id == caller.user_id:
+            return "That is your own message; you can delete or edit it yourself. Nothing was filed."
+        room = await self._room(message.rid if message else ref.rid, ref.room_name)
+        if room is None and ref.room_name:
+            room = RoomRef("", ref.room_name, ref.room_type)  # a room the bot cannot see: keep the link
+        if room is None:
+            return "I cannot find the room of that link. Nothing was filed."
+        author = message.author if message else UserRef("unknown", "unknown")
+        excerpt = None
+        if message is not None:
+            text = " ".join(message.scannable_texts())
+            excerpt = inline_literal(text[:_EXCERPT] + ("…" if len(text) > _EXCERPT else ""))
+        filed = self._store.file_report(
+            {
+                "target_kind": "message",
+                "target_key": f"message:{ref.mid}",
+                "mid": ref.mid,
+                "rid": room.id,
+                "room_name": room.name,
+                "room_type": room.type,
+                "author_id": author.id,
+                "author_username": author.username,
+                "category": category,
+                "source": "command",
+                "native": "pending" if message else "unreachable",
+            },
+            reporter=Reporter(caller.user_id, caller.username, anonymous, category, self._clock()),
+            recipients=await self._notifier.route(ListOptions(name="report"), room, author),
+            alert={
+                "severity": severity_for(category),
+                "message_ts": (message.ts.timestamp() if message else self._clock()),
+                "excerpt": excerpt,
+            },
+            escalate_at=self._settings.escalate_at,
+            new_dm_id=new_message_id,
+        )
+        report = filed.report
+        if filed.duplicate:
+            return f"You already reported this (report #{report.id}); the moderators have it."
+        self._store.record_action(
+            actor=caller.user_id,
+            action=actions.REPORT_FILED,
+            targets={"report": report.id, "message": ref.mid, "room": room.id, "user": author.id},
+            reason={"category": category, "transport": caller.transport, "joined": not filed.created},
+            evidence=[message] if message is not None and filed.created else [],
+            retention_days=self._retention_days,
+        )
+        if filed.created and message is not None:
+            await self._file_natively(
+                report, lambda: self._rest.report_message(ref.mid, _native_text(category, description))
+            )
+        if filed.escalated_now:
+            await self._escalate(report, message)
+        self._notifier.wake()
+        ack = f"Thank you. Your report is #{report.id} ({category}); the moderators have been told."
+        if message is None:
+            ack += (
+                "\nI cannot read that message (I am not in its room), so it was not filed in the moderation "
+                "console; the moderators got your link."
+            )
+        return ack
+
+    async def _report_user(
+        self, call: Call, target: UserName, category: str, anonymous: bool, description: str
+    ) -> str:
+        caller = call.caller
+        try:
+            user = await self._rest.user_info(username=target.username)
+        except ActionRefused:  # users.info answers an unknown name with a plain 400
+            return f"I found no user {inline_literal(target.username)}. Nothing was filed."
+        uid = str(user.get("_id") or "")
+        if not uid:
+            return f"I found no user {inline_literal(target.username)}. Nothing was filed."
+        if uid == caller.user_id:
+            return "You cannot report yourself. Nothing was filed."
+        author = UserRef(uid, str(user.get("username") or target.username))
+        room = RoomRef(caller.rid, caller.room_name, caller.room_type)
+        filed = self._store.file_report(
+            {
+                "target_kind": "user",
+                "target_key": f"user:{uid}",
+                "author_id": uid,
+                "author_username": author.username,
+                "category": category,
+                "source": "command",
+                "native": "pending",
+            },
+            reporter=Reporter(caller.user_id, caller.username, anonymous, category, self._clock()),
+            recipients=await self._notifier.route(ListOptions(name="report"), room, author),
+            alert={"severity": severity_for(category), "message_ts": self._clock(), "excerpt": None},
+            escalate_at=self._settings.escalate_at,
+            new_dm_id=new_message_id,
+        )
+        report = filed.report
+        if filed.duplicate:
+            return f"You already reported this user (report #{report.id}); the moderators have it."
+        self._store.append_audit(
+            actor=caller.user_id,
+            action=actions.REPORT_FILED,
+            targets={"report": report.id, "user": uid},
+            reason={"category": category, "transport": caller.transport, "joined": not filed.created},
+        )
+        if filed.created:
+            await self._file_natively(
+                report, lambda: self._rest.report_user(uid, _native_text(category, description))
+            )
+        if filed.escalated_now:
+            await self._escalate(report, None)
+        self._notifier.wake()
+        return f"Thank you. Your report is #{report.id} ({category}); the moderators have been told."
+
+    async def _file_natively(self, report: ReportRow, file: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await file()
+        except ActionRefused as exc:
+            state = exc.code or type(exc).__name__
+            log.warning("report %d: native filing refused (%s)", report.id, state)
+        except RcmodError as exc:
+            state = type(exc).__name__
+            log.warning("report %d: native filing failed (%s)", report.id, state)
+        else:
+            state = "filed"
+        self._store.set_report_native(report.id, state)
+        if report.alert_id is not None:
+            self._store.bump_alert(report.alert_id)  # the DM shows whether it reached the console
+
+    async def _escalate(self, report: ReportRow, message: Message | None) -> None:
+        """N distinct reporters: severity is already raised in the store; optionally delete."""
+        log.info("report %d escalated", report.id)
+        if self._settings.escalate_action != "delete" or message is None:
+            return
+        if self._dry_run():
+            self._store.append_audit(
+                actor="rule:report-escalation",
+                action=actions.MESSAGE_DELETED,
+                targets={"message": message.id, "room": message.rid, "user": message.author.id},
+                reason={"report": report.id, "escalated": True},
+                outcome="dry-run",
+            )
+            return
+        # Evidence first: it was stored when the report was opened; keep the latest revision too.
+        self._store.record_action(
+            actor="rule:report-escalation",
+            action=actions.MESSAGE_DELETED,
+            targets={"message": message.id, "room": message.rid, "user": message.author.id},
+            reason={"report": report.id, "escalated": True},
+            evidence=[message],
+            retention_days=self._retention_days,
+        )
+        try:
+            await self._rest.delete_message(message.rid, message.id)
+        except RcmodError as exc:
+            log.warning("report %d: escalation could not delete (%s)", report.id, type(exc).__name__)
+
+    async def _room(self, rid: str | None, name: str | None) -> RoomRef | None:
+        try:
+            if rid:
+                info = await self._rest.room_info(rid)
+            elif name:
+                info = await self._rest.room_by_name(name)
+            else:
+                return None
+        except RcmodError:
+            return RoomRef(rid, name, None) if rid else None
+        return RoomRef(str(info.get("_id") or rid), info.get("name") or name, info.get("t"))
+
+    # -- /mod reports, /mod resolve -----------------------------------------------------------------
+
+    async def list_open(self, call: Call) -> str:
+        reports = self._store.open_reports()
+        if not reports:
+            return "No open reports."
+        lines = [f"*{len(reports)} open report{'s' if len(reports) != 1 else ''}:*"]
+        for r in reports:
+            what = "user" if r.target_kind == "user" else f"message `{r.mid}`"
+            lines.append(
+                f"#{r.id} · {r.category} · {what} by {inline_literal(r.author_username)} · "
+                f"{len(r.reporters)} reporter{'s' if len(r.reporters) != 1 else ''}"
+                + (" · escalated" if r.escalated else "")
+            )
+        lines.append("Close one with `/mod resolve ID dismiss|delete [note]`.")
+        return "\n".join(lines)
+
+    async def resolve(self, call: Call) -> str:
+        inv = call.invocation
+        report_id, action, note = inv.number("id"), inv.text("action"), inv.text("note")
+        report = self._store.report(report_id)
+        if report is None:
+            return f"There is no report #{report_id}."
+        if report.closed_at is not None:
+            return f"Report #{report_id} is already closed ({report.outcome})."
+        if action in ("purge", "block"):
+            return f"`/mod resolve … {action}` needs the {action} command, which is not available yet."
+        who = call.caller.username
+        if action == "delete":
+            if report.target_kind != "message" or not report.mid or not report.rid:
+                return f"Report #{report_id} is about a user, not a message; use dismiss."
+            if self._dry_run():
+                outcome_note = " (dry run: not deleted)"
+            else:
+                try:
+                    message = await self._rest.get_message(report.mid)
+                except NotFound:
+                    message = None  # already gone
+                if message is not None:
+                    self._store.record_action(
+                        actor=call.caller.user_id,
+                        action=actions.MESSAGE_DELETED,
+                        targets={"message": message.id, "room": message.rid, "user": message.author.id},
+                        reason={"report": report_id, "note_given": bool(note)},
+                        evidence=[message],
+                        retention_days=self._retention_days,
+                    )
+                    await self._rest.delete_message(message.rid, message.id)
+                outcome_note = ""
+        else:
+            outcome_note = ""
+        if report.target_kind == "message" and report.mid and report.native == "filed":
+            await self._rest.dismiss_reports(msg_id=report.mid, reason=note, action=action)
+        outcome = f"{'deleted' if action == 'delete' else 'dismissed'} by {who}{outcome_note}"
+        if not self._store.close_report(report_id, outcome):
+            return f"Report #{report_id} is already closed."
+        self._store.append_audit(
+            actor=call.caller.user_id,
+            action=actions.REPORT_RESOLVED,
+            targets={
+                "report": report_id,
+                **({"message": report.mid} if report.mid else {}),
+                "user": report.author_id,
+            },
+            reason={"action": action, "note_given": bool(note)},
+        )
+        self._notifier.wake()
+        await self._tell_reporters(report, action)
+        return f"Report #{report_id} closed: {outcome}. Its reporters have been told."
+
+    async def _tell_reporters(self, report: ReportRow, action: str) -> None:
+        done = "the message was removed" if action == "delete" else "the moderators reviewed it"
+        text = f"Your report #{report.id} ({report.category}) was handled: {done}. Thank you for reporting."
+        for r in report.reporters:
+            if r.user_id == NATIVE_REPORTER.user_id:
+                continue  # reported in Rocket.Chat itself: the bot does not know who
+            try:
+                await self._rest.send_message(await self._rest.dm_room(r.username), text)
+            except RcmodError as exc:
+                log.warning("report %d: reporter %s not told (%s)", report.id, r.user_id, type(exc).__name__)
+
+    # -- native reports (Rocket.Chat's own "Report" message action) -------------------------------
+
+    async def poll_native(self) -> int:
+        """One pass over moderation.reportsByUsers: open a report (and DM the moderators) for each
+        reported message the bot has not seen, and close the bot's copy of reports dismissed in
+        the console. Returns how many reports were opened or closed.
+
+        reportsByUsers groups open message reports by reported user and names only the newest
+        message of each; so a user who no longer appears had every report dismissed, and that is
+        when the bot closes its copies (a dismissal of one message among several is seen once
+        the user's last open report goes).
+        """
+        groups = await self._rest.reports_by_users()
+        changed = 0
+        listed_users = {str(g.get("userId")) for g in groups}
+        for report in self._store.open_reports(limit=1000):
+            natively_open = report.native == "filed" or report.source == "native"
+            if report.target_kind != "message" or not natively_open or report.author_id in listed_users:
+                continue
+            outcome = "dismissed in Rocket.Chat's moderation console"
+            if self._store.close_report(report.id, outcome):
+                self._store.append_audit(
+                    actor="rocketchat:moderation-console",
+                    action=actions.REPORT_RESOLVED,
+                    targets={"report": report.id, "message": report.mid, "user": report.author_id},
+                    reason={"action": "dismiss", "where": "moderation console"},
+                )
+                changed += 1
+        for group in groups:
+            mid, uid = group.get("msgId"), group.get("userId")
+            if not isinstance(mid, str) or not mid or not isinstance(uid, str):
+                continue
+            if self._store.report_for_target(f"message:{mid}") is not None:
+                continue  # ours (filed by the bot), or already taken in
+            changed += await self._take_native(group, mid, uid)
+        if changed:
+            self._notifier.wake()
+        return changed
+
+    async def _take_native(self, group: dict[str, object], mid: str, uid: str) -> int:
+        message: Message | None = None
+        # Deleted meanwhile, or a room the bot cannot read: the console still has the report.
+        with contextlib.suppress(ActionRefused):
+            message = await self._rest.get_message(mid)
+        rooms = group.get("rooms")
+        first = rooms[0] if isinstance(rooms, list) and rooms and isinstance(rooms[0], dict) else {}
+        rid = message.rid if message else str(first.get("_id") or "")
+        room = await self._room(rid or None, None) or RoomRef(rid, None, str(first.get("t") or "") or None)
+        text = " ".join(message.scannable_texts()) if message else str(group.get("message") or "")
+        excerpt = inline_literal(text[:_EXCERPT] + ("…" if len(text) > _EXCERPT else "")) if text else None
+        author = UserRef(uid, str(group.get("username") or "unknown"))
+        filed = self._store.file_report(
+            {
+                "target_kind": "message",
+                "target_key": f"message:{mid}",
+                "mid": mid,
+                "rid": room.id,
+                "room_name": room.name,
+                "room_type": room.type,
+                "author_id": uid,
+                "author_username": author.username,
+                "category": "other",
+                "source": "native",
+                "native": "filed",
+            },
+            reporter=NATIVE_REPORTER,
+            recipients=await self._notifier.route(ListOptions(name="report"), room, author),
+            alert={
+                "severity": severity_for("other"),
+                "message_ts": message.ts.timestamp() if message else self._clock(),
+                "excerpt": excerpt,
+            },
+            escalate_at=self._settings.escalate_at + 1,  # one entry stands for any number of reporters
+            new_dm_id=new_message_id,
+        )
+        self._store.record_action(
+            actor="rocketchat:report-action",
+            action=actions.REPORT_FILED,
+            targets={"report": filed.report.id, "message": mid, "room": room.id, "user": uid},
+            reason={"category": "other", "transport": "moderation console"},
+            evidence=[message] if message is not None else [],
+            retention_days=self._retention_days,
+        )
+        return 1
+
+    async def run_native_poll(self, interval: float) -> None:
+        """Background loop; a missing permission is logged once per change, never fatal."""
+        refused = False
+        while True:
+            try:
+                await self.poll_native()
+                refused = False
+            except ActionRefused as exc:
+                if not refused:
+                    log.warning(
+                        "cannot read the moderation console (%s): give the bot view-moderation-console",
+                        exc.code or type(exc).__name__,
+                    )
+                refused = True
+            except RcmodError as exc:
+                log.warning("moderation console poll failed (%s); will retry", type(exc).__name__)
+            await asyncio.sleep(interval)
+
+    # -- the moderators' DM, for the notifier's outbox --------------------------------------------
+
+    def render(self, delivery: Delivery) -> str:
+        report = self._store.report_for_alert(delivery.alert_id)
+        alert = delivery.alert
+        if report is None:  # cannot happen: the report and its alert are written together
+            return f"rcmod report (alert {delivery.alert_id})"
+        has_room = report.rid or report.room_name
+        room = RoomRef(report.rid or "", report.room_name, report.room_type) if has_room else None
+        view = ReportView(
+            id=report.id,
+            target_kind=report.target_kind,
+            category=report.category,
+            severity=str(alert["severity"]),
+            room=room,
+            mid=report.mid,
+            author_username=report.author_username,
+            reporters=tuple(
+                "anonymous" if r.anonymous and self._settings.allow_anonymous else r.username
+                for r in report.reporters
+            ),
+            excerpt=str(alert["excerpt"]) if alert["excerpt"] else None,
+            native=report.native,
+            escalated=report.escalated,
+            opened_at=datetime.fromtimestamp(report.opened_at, UTC),
+            outcome=str(alert["outcome"]) if alert["outcome"] else None,
+        )
+        return render_report(view, site_url=self._site_url())
+
+
+def _native_text(category: str, description: str) -> str:
+    """What the moderation console shows: the category and the reporter's words, made inert."""
+    text = (
+        f"[{category}] {neutralize(description)}".strip()
+        if description
+        else f"[{category}] reported via rcmod"
+    )
+    return text[:1000]
+
+
+NATIVE_REPORTER = Reporter(
+    "rocketchat:report-action", "a member (Rocket.Chat's Report action)", False, "other", 0
+)

@@ -22,6 +22,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.dispatch import CommandInbox, Dispatcher
+from bot.enforcement_commands import EnforcementCommands
 from bot.enforcer import Enforcer
 from bot.errors import ConfigError, RcmodError
 from bot.ingest import Ingest
@@ -29,6 +30,7 @@ from bot.moderation import Matcher, load_matcher
 from bot.moderator import DRY_RUN_KEY, ModCommands
 from bot.notifier import Notifier
 from bot.policies import PolicyKeeper, outbox_notify
+from bot.purger import Purger
 from bot.realtime.backoff import exponential_backoff
 from bot.realtime.client import RealtimeClient
 from bot.realtime.events import Connected, Event, MessageEvent, SubscriptionChanged, SystemMessage
@@ -195,6 +197,7 @@ class BotApp:
             self.router.add("notifier", (MessageEvent,), self.notifier.on_event)
             # Block lists and blocked users (issue 6): evidence first, then delete or censor, then
             # the author's notice. After the notifier, so the moderators' alert is decided first.
+            store_ref = self.store
             self.enforcer = Enforcer(
                 store=self.store,
                 rest=self.rest,
@@ -202,6 +205,7 @@ class BotApp:
                 moderation=s.moderation,
                 retention_days=s.storage.retention_days,
                 clock=clock,
+                dry_run=lambda: store_ref.state_get(DRY_RUN_KEY) == "on",
             )
             self.router.add("enforcer", (MessageEvent,), self.enforcer.on_event)
             self.ingest = Ingest(
@@ -302,10 +306,27 @@ class BotApp:
             dispatcher=lambda: holder[0] if holder else None,
             runtime_lists=self.runtime_lists(),
         )
+        # /mod block|unblock|purge|confirm|policy: the chat front of the enforcer, a purger and
+        # the policy keeper (issues 6 and 8), declared in bot.commands.spec like the rest.
+        enforcement = EnforcementCommands(
+            enforcer=lambda: self.enforcer,
+            purger=Purger(
+                store=store,
+                rest=self.rest,
+                bot_user_id=self.rest.user_id or "",
+                retention_days=s.storage.retention_days,
+                clock=clock,
+                bot_moderators=tuple(s.moderation.moderators),
+            ),
+            policies=lambda: self.policies,
+            rest=self.rest,
+            dry_run=lambda: store.state_get(DRY_RUN_KEY) == "on",
+            clock=clock,
+        )
         dispatcher = Dispatcher(
             rest=self.rest,
             store=store,
-            handlers=mod.handlers(),
+            handlers={**mod.handlers(), **enforcement.handlers()},
             bot_moderators=lambda: list(s.moderation.moderators),
             site_url=lambda: self.site_url,
             clock=clock,
@@ -348,8 +369,6 @@ class BotApp:
 
     async def _resume_purges(self) -> None:
         """Finish confirmed purges a crash interrupted (one a live `rcmod purge` runs is left to it)."""
-        from bot.purger import Purger
-
         assert self.store is not None and self.rest is not None
         purger = Purger(
             store=self.store,

@@ -49,7 +49,9 @@ class Enforcer:
         retention_days: int,
         clock: Callable[[], float] = time.time,
         retry_delay: float = 30.0,
+        dry_run: Callable[[], bool] = lambda: False,
     ) -> None:
+        self._dry_run = dry_run
         self._store = store
         self._rest = rest
         self._matcher = matcher
@@ -88,6 +90,15 @@ class Enforcer:
         decision = decide_block(message, found, blocked=blocked)
         if decision is None:
             return None
+        if self._dry_run():  # `/mod dryrun on`: record what would happen, touch nothing
+            self._store.append_audit(
+                actor=f"rule:{decision.reason.rule}",
+                action=actions.MESSAGE_DELETED if decision.action == "delete" else actions.MESSAGE_CENSORED,
+                targets={"room": message.rid, "message": message.id, "user": message.author.id},
+                reason=decision.audit_reason,
+                outcome="dry-run",
+            )
+            return decision
         await self._act(message, decision, room_name, room_type)
         return decision
 
@@ -155,7 +166,9 @@ class Enforcer:
             except RcmodError as exc:  # never let the loop die; retries stay queued
                 log.warning("block retry pass failed (%s)", type(exc).__name__)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._retry_delay)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
+                async with asyncio.timeout(self._retry_delay):
+                    await self._wake.wait()
 
     async def retry_due(self) -> int:
         """Decide again from the stored evidence (the lists or blocks may have changed) and act.

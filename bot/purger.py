@@ -212,6 +212,9 @@ class Purger:
         if outside:
             raise PurgeRefused(f"{actor.username} does not moderate " + ", ".join(f"#{n}" for n in outside))
 
+    def job(self, job_id: int) -> PurgeJob | None:
+        return self._store.purge_job(job_id)
+
     def decline(self, job_id: int, *, dry_run: bool = False) -> None:
         """The moderator said no (or asked for a dry run): keep no copy of anyone's messages."""
         self._store.forget_purge_content(job_id)

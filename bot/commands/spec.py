@@ -176,6 +176,66 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "mod",
+        "block",
+        (
+            Arg("user", K.USER),
+            Arg("scope", K.CHOICE, optional=True, choices=("everywhere",)),
+            Arg("room", K.ROOM, optional=True),
+            Arg("reason", K.TEXT, optional=True),
+        ),
+        # In #room a moderator of that room may; `everywhere` names no room, so only workspace
+        # roles count there (bot moderator or admin).
+        P.ROOM_MODERATOR,
+        "remove a user's new messages on arrival, in #room or everywhere",
+        flags=("deactivate", "confirm"),
+        room_from="room",
+    ),
+    Command(
+        "mod",
+        "unblock",
+        (
+            Arg("user", K.USER),
+            Arg("scope", K.CHOICE, optional=True, choices=("everywhere",)),
+            Arg("room", K.ROOM, optional=True),
+        ),
+        P.ROOM_MODERATOR,
+        "lift a block (in #room or everywhere)",
+        room_from="room",
+    ),
+    Command(
+        "mod",
+        "purge",
+        (
+            Arg("kind", K.CHOICE, choices=("user", "term")),
+            Arg("target", K.WORD),
+            Arg("scope", K.TEXT, optional=True),
+        ),
+        # A purge names several rooms (or everywhere), which one declared room cannot express:
+        # the purger checks the moderator's privilege in every room it touches (a room
+        # moderator purges only their rooms; everywhere needs a bot moderator or an admin).
+        P.MEMBER,
+        'preview a purge: user @x|term "text" [#room ...|everywhere] [since 30d] [until DATE]',
+        flags=("include-pinned", "purge-threads", "dry-run"),
+    ),
+    Command(
+        "mod",
+        "confirm",
+        (Arg("job", K.INT), Arg("token", K.WORD, optional=True)),
+        P.MEMBER,  # only the moderator whose preview passed the purger's checks may confirm it
+        "run a previewed purge (the preview gives the token when one is needed)",
+    ),
+    Command(
+        "mod",
+        "policy",
+        (
+            Arg("action", K.CHOICE, choices=("list", "show", "sync")),
+            Arg("name", K.WORD, optional=True),
+        ),
+        P.BOT_MODERATOR,
+        "the pinned policies: list, show NAME, sync (re-pin and re-set banners now)",
+    ),
+    Command(
+        "mod",
         "dryrun",
         (Arg("state", K.CHOICE, choices=("on", "off")),),
         P.ADMIN,

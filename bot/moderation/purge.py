@@ -50,6 +50,38 @@ class PurgeUsageError(ConfigError):
     """
 
 
+def parse_scope(
+    words: Sequence[str], now: datetime
+) -> tuple[tuple[str, ...], bool, datetime | None, datetime | None]:
+    """The tail of ``/mod purge``: ``[in] #room ... | everywhere``, ``since X``, ``until Y``.
+
+    Returns (room names, everywhere, since, until); raises PurgeUsageError on anything else.
+    """
+    rooms: list[str] = []
+    everywhere = False
+    since = until = None
+    i = 0
+    while i < len(words):
+        word = words[i].lower()
+        if word == "in":
+            i += 1
+            continue
+        if word == "everywhere":
+            everywhere = True
+        elif words[i].startswith("#") and len(words[i]) > 1:
+            rooms.append(words[i][1:])
+        elif word in ("since", "until"):
+            if i + 1 >= len(words):
+                raise PurgeUsageError(f"'{word}' needs a duration (30d) or a date (2026-01-31)")
+            when = parse_when(words[i + 1], now)
+            since, until = (when, until) if word == "since" else (since, when)
+            i += 1
+        else:
+            raise PurgeUsageError(f"I did not understand {words[i]!r}: use #room, everywhere, since or until")
+        i += 1
+    return tuple(rooms), everywhere, since, until
+
+
 def parse_when(text: str, now: datetime) -> datetime:
     """``30d``, ``12h``, ``90m``, ``2w`` (that long before ``now``) or an ISO date or date-time (UTC
     unless it says otherwise)."""

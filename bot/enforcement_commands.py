@@ -1,0 +1,171 @@
+"""`/mod block`, `/mod unblock`, `/mod purge`, `/mod confirm` and `/mod policy`: the chat front of
+the enforcer, the purger and the policy keeper. Declared in :mod:`bot.commands.spec`; the
+dispatcher has parsed the arguments and checked the declared privilege before a handler runs
+(purges additionally check every room they touch, inside the purger)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from bot.commands.parser import RoomName, UserName
+from bot.dispatch import Call, Handler
+from bot.enforcer import Enforcer
+from bot.errors import ConfigError, RcmodError
+from bot.moderation.neutralize import inline_literal
+from bot.moderation.policy import PolicyError
+from bot.moderation.purge import PurgeRequest, PurgeUsageError, parse_scope
+from bot.policies import PolicyKeeper
+from bot.purger import Actor, DmProgress, Purger
+from bot.rest import RestClient
+
+__all__ = ["EnforcementCommands"]
+
+
+class EnforcementCommands:
+    def __init__(
+        self,
+        *,
+        enforcer: Callable[[], Enforcer | None],
+        purger: Purger,
+        policies: Callable[[], PolicyKeeper | None],
+        rest: RestClient,
+        dry_run: Callable[[], bool],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._enforcer = enforcer
+        self._purger = purger
+        self._policies = policies
+        self._rest = rest
+        self._dry_run = dry_run
+        self._clock = clock
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "mod block": self.block,
+            "mod unblock": self.unblock,
+            "mod purge": self.purge,
+            "mod confirm": self.confirm,
+            "mod policy": self.policy,
+        }
+
+    @staticmethod
+    def _scope(call: Call) -> tuple[str | None, str] | str:
+        """(rid or None for everywhere, label) — or a usage line when neither was said."""
+        room = call.invocation.get("room")
+        if call.invocation.get("scope") == "everywhere":
+            return None, "everywhere"
+        if isinstance(room, RoomName):
+            return room.name, f"in #{room.name}"
+        return f"Say where: `/{call.invocation.command.name} @user #room` or `... everywhere`."
+
+    async def block(self, call: Call) -> str:
+        enforcer = self._enforcer()
+        user = call.invocation.get("user")
+        scope = self._scope(call)
+        if enforcer is None or not isinstance(user, UserName):
+            return "Blocking is not available right now."
+        if isinstance(scope, str):
+            return scope
+        room_name, label = scope
+        try:
+            rid = None if room_name is None else str((await self._rest.room_by_name(room_name))["_id"])
+            line = await enforcer.block_user(
+                user.username,
+                rid=rid,
+                reason=call.invocation.text("reason") or "no reason given",
+                actor=call.caller.username,
+                deactivate="deactivate" in call.invocation.flags,
+                confirmed="confirm" in call.invocation.flags,
+            )
+        except (PurgeUsageError, ConfigError) as exc:
+            return str(exc)
+        except RcmodError:
+            return f"I could not block {inline_literal(user.username)} {label} (the server refused)."
+        return str(line)
+
+    async def unblock(self, call: Call) -> str:
+        enforcer = self._enforcer()
+        user = call.invocation.get("user")
+        scope = self._scope(call)
+        if enforcer is None or not isinstance(user, UserName):
+            return "Blocking is not available right now."
+        if isinstance(scope, str):
+            return scope
+        room_name, label = scope
+        try:
+            rid = None if room_name is None else str((await self._rest.room_by_name(room_name))["_id"])
+            lifted = await enforcer.unblock_user(user.username, rid=rid, actor=call.caller.username)
+        except (PurgeUsageError, ConfigError) as exc:
+            return str(exc)
+        name = inline_literal(user.username)
+        return f"Unblocked {name} {label}." if lifted else f"{name} was not blocked {label}."
+
+    async def purge(self, call: Call) -> str:
+        inv = call.invocation
+        now = datetime.fromtimestamp(self._clock(), tz=UTC)
+        try:
+            rooms, everywhere, since, until = parse_scope(inv.text("scope").split(), now)
+            request = PurgeRequest(
+                kind="user" if inv.get("kind") == "user" else "term",
+                target=inv.text("target").lstrip("@"),
+                rooms=rooms,
+                everywhere=everywhere,
+                since=since,
+                until=until,
+                include_pinned="include-pinned" in inv.flags,
+                threads="purge" if "purge-threads" in inv.flags else "keep",
+            )
+            plan = await self._purger.prepare(request, actor=Actor(call.caller.username))
+        except (PurgeUsageError, ConfigError) as exc:
+            return f"{exc}\nUsage: `{inv.command.usage}`"
+        dry = "dry-run" in inv.flags or self._dry_run()
+        preview = plan.preview.render(
+            plan.request, token=plan.token if plan.needs_token else None, dry_run=dry
+        )
+        if dry:
+            self._purger.decline(plan.job_id, dry_run=True)
+            return f"{preview}\nDry run: nothing was deleted."
+        confirm = f"`/mod confirm {plan.job_id}{' ' + plan.token if plan.needs_token else ''}`"
+        return f"{preview}\nTo run it: {confirm} (within an hour)."
+
+    async def confirm(self, call: Call) -> str:
+        job_id = call.invocation.number("job")
+        job = self._purger.job(job_id)
+        # Only the moderator whose privileges the preview was checked against may run it.
+        if job is None or job.actor != call.caller.username:
+            return f"No purge {job_id} of yours is waiting for confirmation."
+        try:
+            result = await self._purger.run(
+                job_id,
+                token=call.invocation.text("token") or None,
+                progress=DmProgress(self._rest, call.caller.username, clock=self._clock),
+            )
+        except (PurgeUsageError, ConfigError) as exc:
+            return str(exc)
+        outcome = "done" if result.ok else f"{result.failed} could not be deleted"
+        done = f"{result.deleted} of {result.total} message(s) deleted"
+        return f"Purge {job_id}: {done}, evidence kept ({outcome})."
+
+    async def policy(self, call: Call) -> str:
+        keeper = self._policies()
+        if keeper is None:
+            return "Policies are not configured (set policy.dir / RCMOD_POLICY_DIR)."
+        action = call.invocation.get("action")
+        name = call.invocation.text("name")
+        try:
+            if action == "list":
+                versions = keeper.list_policies()
+                if not versions:
+                    return "No policies."
+                return "\n".join(f"- {inline_literal(v.name)} v{v.version} ({v.source})" for v in versions)
+            if action == "show":
+                if not name:
+                    return "Usage: `/mod policy show NAME`"
+                v = keeper.show(name)
+                return f"{inline_literal(v.name)} v{v.version} ({v.source}):\n{v.spec.text}"
+            report = await keeper.sync(dry_run=False)
+            return "\n".join(report.lines())
+        except PolicyError as exc:
+            return str(exc)

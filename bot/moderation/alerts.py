@@ -137,6 +137,12 @@ def render_alert(
         )
     if outcome:
         lines.append(f":white_check_mark: {outcome}")
+    elif incident.kind == "block":
+        # The block list already removed (or censored) it, evidence kept: nothing to delete.
+        lines.append(
+            f"Handled by the block list (evidence kept). `/mod dismiss {alert_id}` · "
+            f"`/mod allow {neutral_term(incident.term)}` (false positive)"
+        )
     else:
         lines.append(
             f"Act: `/mod delete {incident.mid}` · `/mod dismiss {alert_id}` · "

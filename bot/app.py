@@ -26,6 +26,7 @@ from bot.enforcement_commands import EnforcementCommands
 from bot.enforcer import Enforcer
 from bot.errors import ConfigError, RcmodError
 from bot.ingest import Ingest
+from bot.lookups import Lookups
 from bot.moderation import Matcher, load_matcher
 from bot.moderator import DRY_RUN_KEY, ModCommands
 from bot.notifier import Notifier
@@ -184,6 +185,7 @@ class BotApp:
                 site = (await self.rest.public_settings("Site_Url")).get("Site_Url")
                 if isinstance(site, str) and site.startswith("http"):
                     self.site_url = site  # permalinks use the workspace's own address
+            lookups = Lookups(self.rest, clock=clock)  # one cache of rooms and users for both
             self.notifier = Notifier(
                 store=self.store,
                 rest=self.rest,
@@ -193,6 +195,7 @@ class BotApp:
                 metrics=self.metrics,
                 bot_username=lambda: self.bot_username,
                 clock=clock,
+                lookups=lookups,
             )
             self.router.add("notifier", (MessageEvent,), self.notifier.on_event)
             # Block lists and blocked users (issue 6): evidence first, then delete or censor, then
@@ -206,6 +209,7 @@ class BotApp:
                 retention_days=s.storage.retention_days,
                 clock=clock,
                 dry_run=lambda: store_ref.state_get(DRY_RUN_KEY) == "on",
+                lookups=lookups,
             )
             self.router.add("enforcer", (MessageEvent,), self.enforcer.on_event)
             self.ingest = Ingest(

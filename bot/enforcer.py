@@ -22,8 +22,10 @@ from typing import Any
 from bot.audit import actions
 from bot.config import ModerationSettings
 from bot.errors import ActionRefused, RcmodError, RetryableError
+from bot.lookups import Lookups
 from bot.models import MalformedPayload, Message, UserRef
 from bot.moderation import Match, Matcher
+from bot.moderation.alerts import RoomRef
 from bot.moderation.blocking import BlockDecision, author_notice, decide_block
 from bot.moderation.purge import PurgeUsageError
 from bot.realtime.events import EditedMessage, Event, MessageEvent, NewMessage, RoomHint, ThreadReply
@@ -34,7 +36,6 @@ __all__ = ["Enforcer"]
 
 log = logging.getLogger("rcmod.enforcer")
 
-_CACHE_TTL = 300.0
 MAX_RETRIES = 20  # about ten minutes of retries at the default delay
 
 
@@ -50,7 +51,9 @@ class Enforcer:
         clock: Callable[[], float] = time.time,
         retry_delay: float = 30.0,
         dry_run: Callable[[], bool] = lambda: False,
+        lookups: Lookups | None = None,
     ) -> None:
+        self._lookups = lookups or Lookups(rest, clock=clock)
         self._dry_run = dry_run
         self._store = store
         self._rest = rest
@@ -58,7 +61,6 @@ class Enforcer:
         self._settings = moderation
         self._retention_days = retention_days
         self._clock = clock
-        self._cache: dict[str, tuple[float, Any]] = {}
         self._retry_delay = retry_delay
         self._wake = asyncio.Event()
 
@@ -82,8 +84,11 @@ class Enforcer:
                 return None  # the common case: no REST lookup at all
         elif blocked is None:
             return None
-        room_name, room_type = await self._room(message.rid, event.room.name, event.room.type)
-        if room_name in self._settings.exempt_rooms or await self._author_exempt(message.author):
+        room = await self._lookups.room(RoomRef(message.rid, event.room.name, event.room.type))
+        room_name, room_type = room.name, room.type
+        if room_name in self._settings.exempt_rooms or await self._lookups.has_role(
+            message.author, self._settings.exempt_roles
+        ):
             return None
         if room_name and room_name != event.room.name:  # now that the name is known, apply rooms/skip_rooms
             found = [(t, [m for m in ms if m.options.applies_to(room_name)]) for t, ms in found]
@@ -256,32 +261,3 @@ class Enforcer:
             await self._rest.send_message(rid, author_notice(decision, room_name))
         except RcmodError as exc:
             log.warning("cannot send the block notice to user %s (%s)", author.id, type(exc).__name__)
-
-    async def _room(self, rid: str, name: str | None, kind: str | None) -> tuple[str | None, str | None]:
-        if name and kind:
-            return name, kind
-        info = await self._cached(f"room:{rid}", lambda: self._rest.room_info(rid))
-        if not isinstance(info, dict):
-            return name, kind
-        return info.get("name") or name, info.get("t") or kind
-
-    async def _author_exempt(self, author: UserRef) -> bool:
-        exempt = set(self._settings.exempt_roles)
-        if not exempt:
-            return False
-        user = await self._cached(f"user:{author.id}", lambda: self._rest.user_info(user_id=author.id))
-        roles = user.get("roles") if isinstance(user, dict) else None
-        return bool(exempt & set(roles or []))
-
-    async def _cached(self, key: str, fetch: Callable[[], Any]) -> Any:
-        now = self._clock()
-        hit = self._cache.get(key)
-        if hit and now - hit[0] < _CACHE_TTL:
-            return hit[1]
-        try:
-            value = await fetch()
-        except RcmodError as exc:
-            log.warning("lookup %s failed (%s)", key.split(":")[0], type(exc).__name__)
-            return hit[1] if hit else None
-        self._cache[key] = (now, value)
-        return value

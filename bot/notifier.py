@@ -19,10 +19,10 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from bot.config import ModerationSettings
 from bot.errors import ActionRefused, RcmodError
+from bot.lookups import Lookups
 from bot.models import UserRef
 from bot.moderation import Match, Matcher
 from bot.moderation.alerts import Incident, RoomRef, incidents_for, render_alert
@@ -37,8 +37,6 @@ from bot.web.metrics import Metrics
 __all__ = ["Notifier"]
 
 log = logging.getLogger("rcmod.notifier")
-
-_CACHE_TTL = 300.0
 
 
 class Notifier:
@@ -57,6 +55,7 @@ class Notifier:
         retry_initial: float = 1.0,
         retry_max: float = 300.0,
         renderers: Mapping[str, Callable[[Delivery], str]] | None = None,
+        lookups: Lookups | None = None,
     ) -> None:
         self._store = store
         self._rest = rest
@@ -72,9 +71,8 @@ class Notifier:
         # Alert kinds rendered elsewhere (kind "report": bot.reports), delivered by this outbox.
         self._renderers = dict(renderers or {})
         self._wake = asyncio.Event()
-        self._rooms: dict[str, RoomRef] = {}
         self._dm_rooms: dict[str, str] = {}
-        self._cache: dict[str, tuple[float, Any]] = {}
+        self._lookups = lookups or Lookups(rest, clock=clock)
 
     # -- deciding --------------------------------------------------------------------------------
 
@@ -101,8 +99,10 @@ class Notifier:
                 found.append((text, matches))
         if not found:
             return
-        room = await self._room(hint_room)
-        if room.name in self._settings.exempt_rooms or await self._author_exempt(message.author):
+        room = await self._lookups.room(hint_room)
+        if room.name in self._settings.exempt_rooms or await self._lookups.has_role(
+            message.author, self._settings.exempt_roles
+        ):
             return
         raised = 0
         for text, matches in found:
@@ -140,14 +140,16 @@ class Notifier:
         notify = options.notify
         names: list[str] = list(notify.users)
         for role in notify.roles:
-            names += await self._cached(f"role:{role}", functools.partial(self._rest.users_with_role, role))
+            names += await self._lookups.cached(
+                f"role:{role}", functools.partial(self._rest.users_with_role, role), []
+            )
         if notify.room_moderators and room.type in ("c", "p"):
-            names += await self._cached(
-                f"mods:{room.id}", lambda: self._rest.room_moderators(room.id, room.type or "c")
+            names += await self._lookups.cached(
+                f"mods:{room.id}", lambda: self._rest.room_moderators(room.id, room.type or "c"), []
             )
         if not names and not notify.room:
-            names = list(self._settings.moderators) or await self._cached(
-                "role:admin", lambda: self._rest.users_with_role("admin")
+            names = list(self._settings.moderators) or await self._lookups.cached(
+                "role:admin", lambda: self._rest.users_with_role("admin"), []
             )
         if notify.room and options.severity == "critical":
             names.append(f"#{notify.room}")
@@ -164,42 +166,6 @@ class Notifier:
     def wake(self) -> None:
         """Deliver now: something was queued or changed outside :meth:`on_event`."""
         self._wake.set()
-
-    async def _cached(self, key: str, fetch: Callable[[], Any]) -> Any:
-        now = self._clock()
-        hit = self._cache.get(key)
-        if hit and now - hit[0] < _CACHE_TTL:
-            return hit[1]
-        try:
-            value = await fetch()
-        except RcmodError as exc:
-            log.warning("lookup %s failed (%s)", key.split(":")[0], type(exc).__name__)
-            return hit[1] if hit else []
-        self._cache[key] = (now, value)
-        return value
-
-    async def _room(self, hint: RoomRef) -> RoomRef:
-        if hint.name and hint.type:
-            self._rooms[hint.id] = hint
-            return hint
-        known = self._rooms.get(hint.id)
-        if known:
-            return known
-        try:
-            info = await self._rest.room_info(hint.id)
-        except RcmodError:
-            return hint
-        room = RoomRef(hint.id, info.get("name") or hint.name, info.get("t") or hint.type)
-        self._rooms[hint.id] = room
-        return room
-
-    async def _author_exempt(self, author: UserRef) -> bool:
-        exempt = set(self._settings.exempt_roles)
-        if not exempt:
-            return False
-        user = await self._cached(f"user:{author.id}", lambda: self._rest.user_info(user_id=author.id))
-        roles = user.get("roles") if isinstance(user, dict) else None
-        return bool(exempt & set(roles or []))
 
     # -- delivering ------------------------------------------------------------------------------
 
@@ -270,8 +236,8 @@ class Notifier:
 
     async def _destination(self, recipient: str) -> str:
         if recipient.startswith("#"):
-            info = await self._cached(f"roomname:{recipient}", lambda: self._rest.room_by_name(recipient[1:]))
-            return str(info["_id"])
+            # Not cached: a failure must reach deliver_due, which retries or records it.
+            return str((await self._rest.room_by_name(recipient[1:]))["_id"])
         rid = self._dm_rooms.get(recipient)
         if rid is None:
             rid = await self._rest.dm_room(recipient)

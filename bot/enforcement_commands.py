@@ -50,29 +50,31 @@ class EnforcementCommands:
             "mod policy": self.policy,
         }
 
-    @staticmethod
-    def _scope(call: Call) -> tuple[str | None, str] | str:
-        """(rid or None for everywhere, label) — or a usage line when neither was said."""
-        room = call.invocation.get("room")
-        if call.invocation.get("scope") == "everywhere":
-            return None, "everywhere"
-        if isinstance(room, RoomName):
-            return room.name, f"in #{room.name}"
-        return f"Say where: `/{call.invocation.command.name} @user #room` or `... everywhere`."
-
-    async def block(self, call: Call) -> str:
+    async def _block_target(self, call: Call) -> tuple[Enforcer, str, str | None, str] | str:
+        """(enforcer, username, rid or None for everywhere, label) — or the reply to give instead."""
         enforcer = self._enforcer()
         user = call.invocation.get("user")
-        scope = self._scope(call)
+        room = call.invocation.get("room")
         if enforcer is None or not isinstance(user, UserName):
             return "Blocking is not available right now."
-        if isinstance(scope, str):
-            return scope
-        room_name, label = scope
+        if call.invocation.get("scope") == "everywhere":
+            return enforcer, user.username, None, "everywhere"
+        if not isinstance(room, RoomName):
+            return f"Say where: `/{call.invocation.command.name} @user #room` or `... everywhere`."
         try:
-            rid = None if room_name is None else str((await self._rest.room_by_name(room_name))["_id"])
+            rid = str((await self._rest.room_by_name(room.name))["_id"])
+        except RcmodError:
+            return f"I cannot see a room {inline_literal('#' + room.name)}."
+        return enforcer, user.username, rid, f"in #{room.name}"
+
+    async def block(self, call: Call) -> str:
+        target = await self._block_target(call)
+        if isinstance(target, str):
+            return target
+        enforcer, username, rid, label = target
+        try:
             line = await enforcer.block_user(
-                user.username,
+                username,
                 rid=rid,
                 reason=call.invocation.text("reason") or "no reason given",
                 actor=call.caller.username,
@@ -82,24 +84,19 @@ class EnforcementCommands:
         except (PurgeUsageError, ConfigError) as exc:
             return str(exc)
         except RcmodError:
-            return f"I could not block {inline_literal(user.username)} {label} (the server refused)."
+            return f"I could not block {inline_literal(username)} {label} (the server refused)."
         return str(line)
 
     async def unblock(self, call: Call) -> str:
-        enforcer = self._enforcer()
-        user = call.invocation.get("user")
-        scope = self._scope(call)
-        if enforcer is None or not isinstance(user, UserName):
-            return "Blocking is not available right now."
-        if isinstance(scope, str):
-            return scope
-        room_name, label = scope
+        target = await self._block_target(call)
+        if isinstance(target, str):
+            return target
+        enforcer, username, rid, label = target
         try:
-            rid = None if room_name is None else str((await self._rest.room_by_name(room_name))["_id"])
-            lifted = await enforcer.unblock_user(user.username, rid=rid, actor=call.caller.username)
+            lifted = await enforcer.unblock_user(username, rid=rid, actor=call.caller.username)
         except (PurgeUsageError, ConfigError) as exc:
             return str(exc)
-        name = inline_literal(user.username)
+        name = inline_literal(username)
         return f"Unblocked {name} {label}." if lifted else f"{name} was not blocked {label}."
 
     async def purge(self, call: Call) -> str:

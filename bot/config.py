@@ -74,6 +74,9 @@ class ModerationSettings(_Section):
     autojoin: bool = False
     exempt_rooms: list[str] = Field(default_factory=list)
     exempt_roles: list[str] = Field(default_factory=lambda: ["bot"])
+    # At most this many new alert DMs per moderator per hour; the excess waits for one hourly
+    # digest DM instead (0: no cap). Bursts already coalesce into one DM before this counts.
+    alert_cap_per_hour: int = Field(default=20, ge=0)
 
 
 class ReportSettings(_Section):

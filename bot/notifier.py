@@ -25,7 +25,7 @@ from bot.errors import ActionRefused, RcmodError
 from bot.lookups import Lookups
 from bot.models import UserRef
 from bot.moderation import Match, Matcher
-from bot.moderation.alerts import Incident, RoomRef, incidents_for, render_alert
+from bot.moderation.alerts import Incident, RoomRef, incidents_for, render_alert, render_digest
 from bot.moderation.wordlist import ListOptions
 from bot.realtime.events import EditedMessage, EncryptedMessage, Event, MessageEvent, NewMessage, ThreadReply
 from bot.rest import RestClient
@@ -56,7 +56,9 @@ class Notifier:
         retry_max: float = 300.0,
         renderers: Mapping[str, Callable[[Delivery], str]] | None = None,
         lookups: Lookups | None = None,
+        digest_interval: float = 3600.0,
     ) -> None:
+        self._digest_interval = digest_interval
         self._store = store
         self._rest = rest
         self._matcher = matcher
@@ -175,6 +177,7 @@ class Notifier:
             self._wake.clear()  # before the pass: an alert raised during it wakes the next one
             try:
                 await self.deliver_due()
+                await self.deliver_digests()
             except RcmodError as exc:  # never let the loop die; deliveries stay queued
                 log.warning("outbox pass failed (%s)", type(exc).__name__)
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
@@ -183,10 +186,43 @@ class Notifier:
                 async with asyncio.timeout(1.0):
                     await self._wake.wait()
 
+    async def deliver_digests(self) -> int:
+        """Send each moderator the digest of alerts the cap held back, once the oldest has waited
+        the digest interval (an hour). The digest's id is chosen before the send: exactly once."""
+        sent = 0
+        for recipient in self._store.digest_recipients():
+            digest = self._store.open_digest(
+                recipient, min_gap=self._digest_interval, new_dm_id=new_message_id
+            )
+            if digest is None:
+                continue
+            text = render_digest(
+                digest.items, cap=self._settings.alert_cap_per_hour, site_url=self._site_url()
+            )
+            try:
+                await self._rest.send_message(await self._destination(recipient), text, mid=digest.dm_mid)
+            except RcmodError as exc:
+                log.warning(
+                    "digest %d to %s failed (%s); it stays queued", digest.id, recipient, type(exc).__name__
+                )
+                continue
+            self._store.digest_sent(digest.id)
+            self._metrics.alerts.labels("digest").inc()
+            sent += 1
+        return sent
+
     async def deliver_due(self) -> int:
         delivered = 0
+        cap = self._settings.alert_cap_per_hour
         for d in self._store.due_deliveries():
             renderer = self._renderers.get(str(d.alert["kind"]))
+            # The per-moderator cap counts new keyword-alert DMs only: edits of a DM already sent,
+            # reports and room deliveries always go. Over it, the alert waits for the digest.
+            capped = cap and d.sent_version == 0 and renderer is None and not d.recipient.startswith("#")
+            if capped and self._store.sent_since(d.recipient, self._clock() - 3600) >= cap:
+                self._store.hold_delivery(d.id)
+                self._metrics.alerts.labels("held").inc()
+                continue
             incident = _incident_from(d.alert)
             text = (
                 renderer(d)

@@ -222,3 +222,55 @@ async def test_erasure_edits_the_quoted_text_out_of_delivered_alerts(
     [dm] = dms_from_bot(sandbox, "mod1")
     assert "secret phone" not in dm["msg"]
     assert "/channel/general?msg=" in dm["msg"]  # the reference stays
+
+
+async def test_the_hourly_cap_turns_the_excess_into_one_digest(sandbox: Sandbox, tmp_path: Path) -> None:
+    from bot.config import ModerationSettings
+    from bot.moderation import load_matcher
+    from bot.notifier import Notifier
+    from bot.rest import RestClient
+
+    matcher = load_matcher([write_lists(tmp_path)])
+    store = Store.open(tmp_path / "s.sqlite3")
+    rest = RestClient(sandbox.url, settings_for(sandbox, tmp_path).credentials())
+    notifier = Notifier(
+        store=store,
+        rest=rest,
+        matcher=lambda: matcher,
+        site_url=lambda: sandbox.url,
+        moderation=ModerationSettings(alert_cap_per_hour=2, exempt_roles=[]),
+        metrics=Metrics(),
+        digest_interval=0.0,
+    )
+
+    async def post(user: str, room: str, text: str = "badword") -> None:
+        sent = sandbox.post_as(user, room, text)
+        await notifier.on_event(NewMessage(Message.from_wire(sent), RoomHint(True, "c", room)))
+
+    try:
+        # five separate alerts (author and room differ, so none coalesces into another)
+        for user, room in [
+            ("alice", "general"),
+            ("bob", "general"),
+            ("carol", "general"),
+            ("alice", "random"),
+            ("bob", "random"),
+        ]:
+            await post(user, room)
+        await notifier.deliver_due()
+        assert len(dms_from_bot(sandbox, "mod1")) == 2  # the cap
+        assert await notifier.deliver_digests() == 1
+        dms = dms_from_bot(sandbox, "mod1")
+        assert len(dms) == 3
+        digest = dms[-1]["msg"]
+        assert "3 alert(s) held back" in digest and digest.count("\n- alert ") == 3
+        assert not MENTION.search(digest)
+        assert await notifier.deliver_digests() == 0  # nothing new held
+        # an alert already delivered is still edited when its burst grows: edits are not capped
+        await post("alice", "general", "badword again")
+        await notifier.deliver_due()
+        assert any("*2 matching messages*" in m["msg"] for m in dms_from_bot(sandbox, "mod1"))
+        assert len(dms_from_bot(sandbox, "mod1")) == 3
+    finally:
+        await rest.close()
+        store.close()

@@ -9,7 +9,7 @@ burst of 100 messages is one DM that says 100, not 100 DMs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
@@ -18,7 +18,16 @@ from bot.models import Message, UserRef
 from bot.moderation.matcher import Match
 from bot.moderation.neutralize import excerpt, inline_literal
 
-__all__ = ["Incident", "OpenAlert", "RoomRef", "coalesce", "incidents_for", "permalink", "render_alert"]
+__all__ = [
+    "Incident",
+    "OpenAlert",
+    "RoomRef",
+    "coalesce",
+    "incidents_for",
+    "permalink",
+    "render_alert",
+    "render_digest",
+]
 
 ALERTING_KINDS = frozenset({"notify", "block"})
 SEVERITY_ICON = {
@@ -154,3 +163,30 @@ def render_alert(
 def neutral_term(term: str) -> str:
     """The term as it may appear inside our own code span."""
     return inline_literal(term)[2:-2]
+
+
+def render_digest(items: Sequence[Mapping[str, object]], *, cap: int, site_url: str, shown: int = 25) -> str:
+    """The hourly digest: alerts held back by the per-moderator cap, one line each, no excerpts
+    (the permalinks lead to the messages; the alerts themselves are in the store)."""
+    lines = [
+        f":inbox_tray: *rcmod digest* · {len(items)} alert(s) held back this hour (cap: {cap} new alert "
+        "DMs per hour)"
+    ]
+    for item in items[:shown]:
+        room = RoomRef(str(item["rid"]), _opt(item.get("room_name")), _opt(item.get("room_type")))
+        label = neutral_term(f"#{room.name}") if room.name else "a direct message"
+        count = int(str(item.get("count") or 1))
+        link = permalink(site_url, room, str(item["mid"]))
+        lines.append(
+            f"- alert {item['alert_id']} · *{item['severity']}* · list {inline_literal(str(item['list']))} · "
+            f"term {inline_literal(str(item['term']))} · [{label}]({link})"
+            + (f" · {count} messages" if count > 1 else "")
+        )
+    if len(items) > shown:
+        lines.append(f"…and {len(items) - shown} more (`/mod status`).")
+    lines.append("Act on one with `/mod dismiss ALERT` or follow its link.")
+    return "\n".join(lines)
+
+
+def _opt(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["AlertLedger", "Delivery", "RaisedAlert"]
+__all__ = ["AlertLedger", "Delivery", "Digest", "RaisedAlert"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,16 @@ class Delivery:
     attempts: int
     version: int
     alert: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """One hourly digest DM: the alerts held back from ``recipient`` by the cap."""
+
+    id: int
+    recipient: str
+    dm_mid: str
+    items: list[dict[str, object]]
 
 
 class AlertLedger:
@@ -121,7 +131,7 @@ class AlertLedger:
             "a.author_id, a.author_username, a.message_ts, a.excerpt, a.first_at, a.count, a.outcome "
             "FROM alert_delivery d JOIN alert a ON a.id = d.alert_id "
             "WHERE d.failed IS NULL AND d.sent_version < a.version AND d.next_at <= ? "
-            "ORDER BY d.id LIMIT ?",
+            "AND d.held = 0 AND d.digest_id IS NULL ORDER BY d.id LIMIT ?",
             (now, limit),
         ).fetchall()
         keys = (
@@ -151,9 +161,9 @@ class AlertLedger:
 
     def delivery_done(self, delivery_id: int, version: int, dm_rid: str) -> None:
         self._db.execute(
-            "UPDATE alert_delivery SET sent_version = max(sent_version, ?), dm_rid = ?, attempts = 0 "
-            "WHERE id = ?",
-            (version, dm_rid, delivery_id),
+            "UPDATE alert_delivery SET sent_version = max(sent_version, ?), dm_rid = ?, attempts = 0, "
+            "sent_at = coalesce(sent_at, ?) WHERE id = ?",
+            (version, dm_rid, self._clock(), delivery_id),
         )
 
     def delivery_retry(self, delivery_id: int, delay: float) -> None:
@@ -161,6 +171,76 @@ class AlertLedger:
             "UPDATE alert_delivery SET attempts = attempts + 1, next_at = ? WHERE id = ?",
             (self._clock() + delay, delivery_id),
         )
+
+    # -- the per-moderator cap and the hourly digest -------------------------------------------
+
+    def sent_since(self, recipient: str, since: float) -> int:
+        """New alert DMs first sent to ``recipient`` since ``since`` (edits do not count)."""
+        row = self._db.execute(
+            "SELECT count(*) FROM alert_delivery WHERE recipient = ? AND sent_at >= ?", (recipient, since)
+        ).fetchone()
+        return int(row[0])
+
+    def hold_delivery(self, delivery_id: int) -> None:
+        """Over the cap: keep it for the recipient's next digest instead of sending it."""
+        # `held` keeps the time it was held (0: not held), so a digest waits for its oldest item.
+        self._db.execute("UPDATE alert_delivery SET held = ? WHERE id = ?", (self._clock(), delivery_id))
+
+    def digest_recipients(self) -> list[str]:
+        rows = self._db.execute(
+            "SELECT recipient FROM alert_delivery WHERE held > 0 AND digest_id IS NULL "
+            "UNION SELECT recipient FROM alert_digest WHERE sent_at IS NULL"
+        )
+        return sorted(str(r[0]) for r in rows)
+
+    def open_digest(self, recipient: str, *, min_gap: float, new_dm_id: Callable[[], str]) -> Digest | None:
+        """The digest to send ``recipient`` now: an unsent one (after a crash), or a new one folding
+        every held alert once the oldest has waited ``min_gap`` seconds. None: nothing to send."""
+        now = self._clock()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self._db.execute(
+                "SELECT id, dm_mid FROM alert_digest WHERE recipient = ? AND sent_at IS NULL", (recipient,)
+            ).fetchone()
+            if row is None:
+                oldest = self._db.execute(
+                    "SELECT min(held) FROM alert_delivery "
+                    "WHERE recipient = ? AND held > 0 AND digest_id IS NULL",
+                    (recipient,),
+                ).fetchone()[0]
+                if oldest is None or now - float(oldest) < min_gap:
+                    self._db.execute("ROLLBACK")
+                    return None
+                cur = self._db.execute(
+                    "INSERT INTO alert_digest (recipient, dm_mid, created_at) VALUES (?, ?, ?)",
+                    (recipient, new_dm_id(), now),
+                )
+                digest_id = int(cur.lastrowid or 0)
+                self._db.execute(
+                    "UPDATE alert_delivery SET digest_id = ? "
+                    "WHERE recipient = ? AND held > 0 AND digest_id IS NULL",
+                    (digest_id, recipient),
+                )
+                row = (
+                    digest_id,
+                    self._db.execute("SELECT dm_mid FROM alert_digest WHERE id = ?", (digest_id,)).fetchone()[
+                        0
+                    ],
+                )
+            items = self._db.execute(
+                "SELECT a.id, a.severity, a.list, a.term, a.rid, a.room_name, a.room_type, a.mid, a.count "
+                "FROM alert_delivery d JOIN alert a ON a.id = d.alert_id WHERE d.digest_id = ? ORDER BY a.id",
+                (row[0],),
+            ).fetchall()
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        keys = ("alert_id", "severity", "list", "term", "rid", "room_name", "room_type", "mid", "count")
+        return Digest(int(row[0]), recipient, str(row[1]), [dict(zip(keys, r, strict=True)) for r in items])
+
+    def digest_sent(self, digest_id: int) -> None:
+        self._db.execute("UPDATE alert_digest SET sent_at = ? WHERE id = ?", (self._clock(), digest_id))
 
     def delivery_failed(self, delivery_id: int, reason: str) -> None:
         self._db.execute("UPDATE alert_delivery SET failed = ? WHERE id = ?", (reason, delivery_id))
@@ -183,7 +263,7 @@ class AlertLedger:
     def pending_deliveries(self) -> int:
         row = self._db.execute(
             "SELECT count(*) FROM alert_delivery d JOIN alert a ON a.id = d.alert_id "
-            "WHERE d.failed IS NULL AND d.sent_version < a.version"
+            "WHERE d.failed IS NULL AND d.sent_version < a.version AND d.held = 0 AND d.digest_id IS NULL"
         ).fetchone()
         return int(row[0])
 

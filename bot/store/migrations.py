@@ -358,6 +358,27 @@ MIGRATIONS: list[tuple[int, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        7,
+        """
+        -- One hourly digest DM per moderator, its message id chosen before the send (a resend
+        -- after a crash is the same message).
+        CREATE TABLE alert_digest (
+            id INTEGER PRIMARY KEY,
+            recipient TEXT NOT NULL,
+            dm_mid TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            sent_at REAL
+        );
+        CREATE INDEX alert_digest_recipient ON alert_digest (recipient, created_at);
+        -- Per-moderator cap on new alert DMs: `sent_at` dates each first send, so the last hour
+        -- can be counted; a delivery over the cap is held and later folded into a digest.
+        ALTER TABLE alert_delivery ADD COLUMN sent_at REAL;
+        ALTER TABLE alert_delivery ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE alert_delivery ADD COLUMN digest_id INTEGER REFERENCES alert_digest (id);
+        CREATE INDEX alert_delivery_sent ON alert_delivery (recipient, sent_at);
+        """,
+    ),
 ]
 
 # Applied in version order wherever an entry sits in the list above.

@@ -98,6 +98,7 @@ class Message:
     tmid: str | None = None
     pinned: bool = False
     attachments: tuple[AttachmentText, ...] = ()
+    shown_names: tuple[str, ...] = ()  # uploaded file names and the `alias` display name
     # The wire object as received, kept for the evidence archive; never logged.
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -126,10 +127,12 @@ class Message:
         return f"{self.edited_at.isoformat()}#{digest:08x}"
 
     def scannable_texts(self) -> tuple[str, ...]:
-        """The text a moderator would read: the message and its attachments' titles and descriptions."""
+        """What members see of it: the text, its attachments' titles and descriptions, the names
+        of uploaded files and the display ``alias`` (all shown in the room, all abusable)."""
         parts = [self.text] if self.text else []
         for att in self.attachments:
             parts.extend(p for p in (att.title, att.description, att.text) if p)
+        parts.extend(self.shown_names)
         return tuple(parts)
 
     def __repr__(self) -> str:  # message text never reaches a log through repr()
@@ -170,6 +173,7 @@ class Message:
             tmid=obj["tmid"] if isinstance(obj.get("tmid"), str) else None,
             pinned=bool(obj.get("pinned", False)),
             attachments=_attachments(obj.get("attachments")),
+            shown_names=_shown_names(obj),
             raw=obj,
         )
 
@@ -194,3 +198,15 @@ def _attachments(value: Any) -> tuple[AttachmentText, ...]:
 def _text(obj: Mapping[str, Any], key: str) -> str:
     value = obj.get(key)
     return value if isinstance(value, str) else ""
+
+
+def _shown_names(obj: Mapping[str, Any]) -> tuple[str, ...]:
+    names: list[str] = []
+    files = obj.get("files")
+    for f in [*(files if isinstance(files, list) else []), obj.get("file")]:
+        if isinstance(f, Mapping) and isinstance(f.get("name"), str) and f["name"]:
+            names.append(f["name"])
+    alias = obj.get("alias")
+    if isinstance(alias, str) and alias:
+        names.append(alias)
+    return tuple(dict.fromkeys(names))

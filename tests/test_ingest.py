@@ -201,3 +201,19 @@ async def test_new_subscription_is_watched_and_gets_a_cursor(tmp_path: Path) -> 
     await ingest.handle(SubscriptionChanged(action="inserted", rid="NEWROOM", room_type="p", name="new"))
     assert watched == ["NEWROOM"]
     assert store.room_cursor("NEWROOM") is not None
+
+
+def test_scannable_texts_include_attachments_file_names_and_alias() -> None:
+    wire = {
+        "_id": "m1",
+        "rid": "r",
+        "msg": "look",
+        "ts": {"$date": 1},
+        "u": {"_id": "u", "username": "a"},
+        "alias": "Support Team",
+        "file": {"_id": "f", "name": "free-crypto.pdf"},
+        "files": [{"_id": "f", "name": "free-crypto.pdf"}, {"_id": "g", "name": "b.png"}],
+        "attachments": [{"title": "a title", "description": "a description"}],
+    }
+    texts = Message.from_wire(wire).scannable_texts()
+    assert texts == ("look", "a title", "a description", "free-crypto.pdf", "b.png", "Support Team")

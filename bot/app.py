@@ -142,6 +142,7 @@ class BotApp:
         self.store = Store.open(s.storage.data_dir / "rcmod.sqlite3", clock=clock)
         try:
             self.store.acquire_lease(self._holder, LEASE_TTL, is_dead=_holder_is_dead)
+            self.store.on_audit = self.metrics.count_action
             await self._run_connected(s.server.url, clock)
         finally:
             with contextlib.suppress(Exception):

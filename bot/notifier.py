@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
+from bot.audit import actions
 from bot.config import ModerationSettings
 from bot.errors import ActionRefused, RcmodError
 from bot.lookups import Lookups
@@ -267,6 +268,18 @@ class Notifier:
                 )
                 continue
             self._store.delivery_done(d.id, d.version, rid)
+            if d.sent_version == 0:  # the first copy to this moderator: an action, audited
+                self._store.append_audit(
+                    actor=f"rule:{d.alert['list']}",
+                    action=actions.ALERT_SENT,
+                    targets={
+                        "alert": d.alert_id,
+                        "recipient": d.recipient,
+                        "message": d.alert["mid"],
+                        "room": d.alert["rid"],
+                    },
+                    reason={"list": d.alert["list"], "term": d.alert["term"], "kind": d.alert["kind"]},
+                )
             delivered += 1
         return delivered
 

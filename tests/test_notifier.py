@@ -274,3 +274,17 @@ async def test_the_hourly_cap_turns_the_excess_into_one_digest(sandbox: Sandbox,
     finally:
         await rest.close()
         store.close()
+
+
+async def test_alerts_are_audited_and_counted_in_metrics(sandbox: Sandbox, tmp_path: Path) -> None:
+    bot = await start_bot(settings_for(sandbox, tmp_path))
+    sandbox.post_as("alice", "general", "badword")
+    store = bot.app.store
+    assert store is not None
+    assert await until(lambda: any(r.action == "alert.sent" for r in store.audit_records()))
+    [record] = [r for r in store.audit_records() if r.action == "alert.sent"]
+    assert record.targets["recipient"] == "mod1" and record.reason["list"] == "watch"
+    assert "badword" not in str(record.targets)  # ids and names, never the message text
+    metrics = bot.app.metrics.render().decode()
+    assert 'rcmod_actions_total{action="alert.sent",outcome="ok"} 1.0' in metrics
+    await bot.stop()

@@ -107,6 +107,9 @@ class Store(AlertLedger, BlockedUsers, PurgeJournal, ReportLedger, PolicyStore):
     def __init__(self, conn: sqlite3.Connection, *, clock: Callable[[], float] = time.time) -> None:
         self._db = conn
         self._clock = clock
+        # Told of every audit record (action, outcome): the bot feeds its metrics from it, so every
+        # action it takes is counted where it is recorded, not at a second set of call sites.
+        self.on_audit: Callable[[str, str], None] | None = None
 
     # -- opening ---------------------------------------------------------------------------------
 
@@ -281,6 +284,8 @@ class Store(AlertLedger, BlockedUsers, PurgeJournal, ReportLedger, PolicyStore):
             "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
             (seq, digest),
         )
+        if self.on_audit is not None:
+            self.on_audit(action, outcome)
         return AuditRecord(
             seq, at, actor, action, json.loads(targets_json), json.loads(reason_json), outcome, prev, digest
         )

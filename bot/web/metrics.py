@@ -51,9 +51,30 @@ class Metrics:
             "End-to-end encrypted messages counted, not scanned",
             registry=self.registry,
         )
+        self.actions = Counter(
+            "rcmod_actions",
+            "Actions recorded in the audit log, by action and outcome (ok, dry-run, refused, failed, other)",
+            ["action", "outcome"],
+            registry=self.registry,
+        )
         self.connected = Gauge(
             "rcmod_connected", "1 when connected, logged in and subscribed", registry=self.registry
         )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def count_action(self, action: str, outcome: str) -> None:
+        """One audit record; free-text outcomes are folded into a few kinds (bounded labels)."""
+        text = outcome.lower()
+        if text == "ok":
+            kind = "ok"
+        elif text.startswith("dry"):
+            kind = "dry-run"
+        elif "refus" in text or "denied" in text:
+            kind = "refused"
+        elif "fail" in text or "error" in text:
+            kind = "failed"
+        else:
+            kind = "other"
+        self.actions.labels(action, kind).inc()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.audit import actions
 from bot.config import Settings
 from bot.dispatch import CommandInbox, Dispatcher
 from bot.enforcement_commands import EnforcementCommands
@@ -120,7 +121,7 @@ class BotApp:
         if self.store is not None:
             self.store.append_audit(
                 actor="operator",
-                action="wordlists.reloaded",
+                action=actions.CONFIG_RELOADED,
                 targets={"paths": [str(p) for p in self.settings.moderation.wordlists]},
             )
         return True

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sqlite3
 import sys
 from collections import Counter
@@ -103,7 +104,10 @@ async def test_dry_run_then_declined_then_confirmed(sandbox: Sandbox, tmp_path: 
     assert not ids & set(sandbox.workspace.messages)
 
 
-async def test_kill_9_halfway_resumes_exactly(slow_sandbox: Sandbox, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+async def test_killed_halfway_resumes_exactly(
+    slow_sandbox: Sandbox, tmp_path: Path, sig: signal.Signals
+) -> None:
     sb = slow_sandbox
     rooms = ("general", "random")
     hits = {sb.post_as("bob", rooms[i % 2], f"badword number {i}")["_id"] for i in range(240)}
@@ -118,7 +122,7 @@ async def test_kill_9_halfway_resumes_exactly(slow_sandbox: Sandbox, tmp_path: P
 
     first = await rcmod(env, "purge", "term", "badword", "--everywhere", "--yes")
     assert await until(lambda: deleted() >= 60, within=30)
-    first.kill()  # SIGKILL: no cleanup, no flush
+    first.send_signal(sig)  # SIGKILL: no cleanup at all; SIGTERM: what systemd and docker send
     await first.wait()
     halfway = deleted()
     assert 0 < halfway < len(hits)

@@ -125,7 +125,11 @@ async def test_slash_command_in_a_room_is_removed_and_answered_by_dm(
     assert "report is #1" in dms_from_bot(sandbox, "alice")[0]["msg"]
     assert command["_id"] not in sandbox.workspace.messages  # the command did not stay in the room
     assert len(native_reports(sandbox, parent["_id"])) == 1  # a thread reply reports the thread's message
+    for mod in MODS:  # the moderators hear of it once each, as by the other transports
+        assert await until(lambda mod=mod: len(dms_from_bot(sandbox, mod)) == 1)  # type: ignore[misc]
+    await settled(bot)
     await bot.stop()
+    assert all(len(dms_from_bot(sandbox, mod)) == 1 for mod in MODS)
 
 
 async def test_reporting_a_user_and_bad_targets(sandbox: Sandbox, tmp_path: Path) -> None:

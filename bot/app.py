@@ -329,6 +329,7 @@ class BotApp:
             dry_run=lambda: store.state_get(DRY_RUN_KEY) == "on",
             clock=clock,
         )
+        desk.enforce = enforcement.for_report
         dispatcher = Dispatcher(
             rest=self.rest,
             store=store,

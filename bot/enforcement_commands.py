@@ -17,7 +17,7 @@ from bot.moderation.neutralize import inline_literal
 from bot.moderation.policy import PolicyError
 from bot.moderation.purge import PurgeRequest, PurgeUsageError, parse_scope
 from bot.policies import PolicyKeeper
-from bot.purger import Actor, DmProgress, Purger
+from bot.purger import Actor, DmProgress, Plan, Purger
 from bot.rest import RestClient
 
 __all__ = ["EnforcementCommands"]
@@ -99,6 +99,27 @@ class EnforcementCommands:
         name = inline_literal(username)
         return f"Unblocked {name} {label}." if lifted else f"{name} was not blocked {label}."
 
+    async def for_report(self, action: str, username: str, report_id: int, actor: str) -> str:
+        """`/mod resolve ID block|purge`: block the reported user everywhere, or preview a purge of
+        their messages everywhere (confirmed with `/mod confirm`, like any purge). The resolve
+        command's own privilege (bot moderator) is what everywhere needs."""
+        if action == "block":
+            enforcer = self._enforcer()
+            if enforcer is None:
+                return "Blocking is not available right now."
+            try:
+                return str(
+                    await enforcer.block_user(username, rid=None, reason=f"report #{report_id}", actor=actor)
+                )
+            except (PurgeUsageError, ConfigError) as exc:
+                return str(exc)
+        request = PurgeRequest(kind="user", target=username, everywhere=True)
+        try:
+            plan = await self._purger.prepare(request, actor=Actor(actor))
+        except (PurgeUsageError, ConfigError) as exc:
+            return str(exc)
+        return _preview_reply(plan, dry_run=False)
+
     async def purge(self, call: Call) -> str:
         inv = call.invocation
         now = datetime.fromtimestamp(self._clock(), tz=UTC)
@@ -118,14 +139,9 @@ class EnforcementCommands:
         except (PurgeUsageError, ConfigError) as exc:
             return f"{exc}\nUsage: `{inv.command.usage}`"
         dry = "dry-run" in inv.flags or self._dry_run()
-        preview = plan.preview.render(
-            plan.request, token=plan.token if plan.needs_token else None, dry_run=dry
-        )
         if dry:
             self._purger.decline(plan.job_id, dry_run=True)
-            return f"{preview}\nDry run: nothing was deleted."
-        confirm = f"`/mod confirm {plan.job_id}{' ' + plan.token if plan.needs_token else ''}`"
-        return f"{preview}\nTo run it: {confirm} (within an hour)."
+        return _preview_reply(plan, dry_run=dry)
 
     async def confirm(self, call: Call) -> str:
         job_id = call.invocation.number("job")
@@ -166,3 +182,14 @@ class EnforcementCommands:
             return "\n".join(report.lines())
         except PolicyError as exc:
             return str(exc)
+
+
+def _preview_reply(plan: Plan, *, dry_run: bool) -> str:
+    """The preview, then how to go on: nothing (a dry run) or the exact confirm command."""
+    token = plan.token if plan.needs_token else None
+    preview = plan.preview.render(plan.request, token=token, dry_run=dry_run)
+    if dry_run:
+        return f"{preview}\nDry run: nothing was deleted."
+    return (
+        f"{preview}\nTo run it: `/mod confirm {plan.job_id}{' ' + token if token else ''}` (within an hour)."
+    )

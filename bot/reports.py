@@ -64,6 +64,9 @@ class ReportDesk:
         self._dry_run = dry_run
         self._clock = clock
         self._limits = RateLimits(settings.per_window, settings.window_seconds, settings.per_day)
+        # `/mod resolve ID block|purge` act through the enforcement commands (issue 6), which the
+        # composition root hands in once both exist: (action, username, report id, actor) -> reply.
+        self.enforce: Callable[[str, str, int, str], Awaitable[str]] | None = None
 
     # -- /report -------------------------------------------------------------------------------------
 
@@ -299,9 +302,22 @@ class ReportDesk:
             return f"There is no report #{report_id}."
         if report.closed_at is not None:
             return f"Report #{report_id} is already closed ({report.outcome})."
-        if action in ("purge", "block"):
-            return f"`/mod resolve … {action}` needs the {action} command, which is not available yet."
         who = call.caller.username
+        if action in ("purge", "block"):
+            if self.enforce is None or not report.author_username:
+                return f"`/mod resolve … {action}` is not available right now."
+            reply = await self.enforce(action, report.author_username, report_id, who)
+            outcome = f"{'user blocked' if action == 'block' else 'purge previewed'} by {who}"
+            if self._store.close_report(report_id, outcome):
+                self._store.append_audit(
+                    actor=call.caller.user_id,
+                    action=actions.REPORT_RESOLVED,
+                    targets={"report": report_id, "user": report.author_id},
+                    reason={"action": action, "note_given": bool(note)},
+                )
+                self._notifier.wake()
+                await self._tell_reporters(report, action)
+            return reply
         if action == "delete":
             if report.target_kind != "message" or not report.mid or not report.rid:
                 return f"Report #{report_id} is about a user, not a message; use dismiss."

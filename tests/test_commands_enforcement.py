@@ -93,3 +93,24 @@ async def test_dry_run_records_block_actions_without_deleting(sandbox: Sandbox, 
     )
     assert kept in sandbox.workspace.messages
     await bot.stop()
+
+
+async def test_resolve_block_and_purge(sandbox: Sandbox, tmp_path: Path) -> None:
+    bot = await start_bot(settings(sandbox, tmp_path))
+    first = sandbox.post_as("bob", "general", "buy followers now")
+    assert "report is #1" in await ask(sandbox, "alice", f"report spam {first['_id']}")
+    answer = await ask(sandbox, "mod1", "mod resolve 1 block")
+    assert "bob" in answer
+    blocked = sandbox.post_as("bob", "random", "and again")["_id"]
+    assert await until(lambda: blocked not in sandbox.workspace.messages)  # blocked everywhere
+    assert "already closed" in await ask(sandbox, "mod1", "mod resolve 1 dismiss")
+
+    second = sandbox.post_as("carol", "general", "more spam")
+    assert "report is #2" in await ask(sandbox, "alice", f"report spam {second['_id']}")
+    preview = await ask(sandbox, "mod1", "mod resolve 2 purge")
+    m = re.search(r"/mod confirm (\d+)", preview)
+    assert m is not None and "carol" in preview
+    assert second["_id"] in sandbox.workspace.messages  # a preview deletes nothing
+    assert "1/1" in (done := await ask(sandbox, "mod1", f"mod confirm {m.group(1)}")) or "1 of 1" in done
+    assert second["_id"] not in sandbox.workspace.messages
+    await bot.stop()

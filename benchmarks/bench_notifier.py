@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.bench_protocol import SHARED, NoRest, open_protocol
+from benchmarks.bench_protocol import SHARED, NoRest, frame, open_protocol
 from benchmarks.common import machine_line
 from bot.config import ModerationSettings
 from bot.ingest import Ingest
@@ -30,41 +30,18 @@ from bot.web.metrics import Metrics
 
 
 def build_frames(n: int, keywords: list[str], rate: float, seed: int = 7) -> tuple[list[str], int]:
+    """The chat corpus as frames, with a listed term planted in about ``rate`` of them."""
     rng = random.Random(seed)
     corpus = [
         json.loads(line) for line in (SHARED / "data/matcher-dev/corpus.jsonl").read_text().splitlines()
     ]
     out, planted = [], 0
-    base_ms = 1_764_000_000_000
     for i in range(n):
         text = corpus[i % len(corpus)]
         if rng.random() < rate:
             text = f"{text} {rng.choice(keywords)} !"
             planted += 1
-        message = {
-            "_id": f"m{i:016d}",
-            "rid": "GENERAL",
-            "msg": text,
-            "ts": {"$date": base_ms + i},
-            "u": {"_id": f"user{i % 7:013d}", "username": f"member{i % 7}"},
-            "_updatedAt": {"$date": base_ms + i},
-            "urls": [],
-            "mentions": [],
-            "channels": [],
-        }
-        out.append(
-            json.dumps(
-                {
-                    "msg": "changed",
-                    "collection": "stream-room-messages",
-                    "id": "id",
-                    "fields": {
-                        "eventName": "__my_messages__",
-                        "args": [message, {"roomParticipant": True, "roomType": "c", "roomName": "general"}],
-                    },
-                }
-            )
-        )
+        out.append(frame(i, text))
     return out, planted
 
 

@@ -39,36 +39,34 @@ def texts(n: int) -> list[str]:
     return [f"message number {i} about nothing in particular" for i in range(n)]
 
 
-def frames(n: int) -> list[str]:
-    out = []
+def frame(i: int, text: str) -> str:
+    """Message number ``i`` as a ``__my_messages__`` frame, shaped like the real one."""
     base_ms = 1_764_000_000_000
-    for i, text in enumerate(texts(n)):
-        message = {
-            "_id": f"m{i:016d}",
-            "rid": "GENERAL",
-            "msg": text,
-            "ts": {"$date": base_ms + i},
-            "u": {"_id": f"user{i % 7:013d}", "username": f"member{i % 7}", "name": "Member"},
-            "_updatedAt": {"$date": base_ms + i},
-            "urls": [],
-            "mentions": [],
-            "channels": [],
-            "md": [{"type": "PARAGRAPH", "value": [{"type": "PLAIN_TEXT", "value": text}]}],
+    message = {
+        "_id": f"m{i:016d}",
+        "rid": "GENERAL",
+        "msg": text,
+        "ts": {"$date": base_ms + i},
+        "u": {"_id": f"user{i % 7:013d}", "username": f"member{i % 7}", "name": "Member"},
+        "_updatedAt": {"$date": base_ms + i},
+        "urls": [],
+        "mentions": [],
+        "channels": [],
+        "md": [{"type": "PARAGRAPH", "value": [{"type": "PLAIN_TEXT", "value": text}]}],
+    }
+    hint = {"roomParticipant": True, "roomType": "c", "roomName": "general"}
+    return json.dumps(
+        {
+            "msg": "changed",
+            "collection": "stream-room-messages",
+            "id": "id",
+            "fields": {"eventName": "__my_messages__", "args": [message, hint]},
         }
-        out.append(
-            json.dumps(
-                {
-                    "msg": "changed",
-                    "collection": "stream-room-messages",
-                    "id": "id",
-                    "fields": {
-                        "eventName": "__my_messages__",
-                        "args": [message, {"roomParticipant": True, "roomType": "c", "roomName": "general"}],
-                    },
-                }
-            )
-        )
-    return out
+    )
+
+
+def frames(n: int) -> list[str]:
+    return [frame(i, text) for i, text in enumerate(texts(n))]
 
 
 def open_protocol() -> DDPProtocol:

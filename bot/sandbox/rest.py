@@ -179,14 +179,18 @@ class RestApi:
 
     # ---------------------------------------------------------------- shared lookups
 
-    def channel_by_id_or_name(self, call: Call, kind: str = "channel") -> Doc:
-        """findChannelByIdOrName: public channels only (C.3)."""
+    def _named_room(self, call: Call) -> Doc | None:
+        """The room ``roomId`` or ``roomName`` names (None if none); one of them is required."""
         rid, name = call.params.get("roomId"), call.params.get("roomName")
         if not rid and not name:
             raise MeteorError(
                 "error-room-param-not-provided", 'The parameter "roomId" or "roomName" is required'
             )
-        room = self.ws.room_by_id_or_name(rid, name)
+        return self.ws.room_by_id_or_name(rid, name)
+
+    def channel_by_id_or_name(self, call: Call, kind: str = "channel") -> Doc:
+        """findChannelByIdOrName: public channels only (C.3)."""
+        room = self._named_room(call)
         if room is None or room["t"] != "c":
             raise MeteorError(
                 "error-room-not-found",
@@ -196,12 +200,7 @@ class RestApi:
 
     def group_by_id_or_name(self, call: Call) -> Doc:
         """findPrivateGroupByIdOrName: a group the caller is not in looks like no group at all."""
-        rid, name = call.params.get("roomId"), call.params.get("roomName")
-        if not rid and not name:
-            raise MeteorError(
-                "error-room-param-not-provided", 'The parameter "roomId" or "roomName" is required'
-            )
-        room = self.ws.room_by_id_or_name(rid, name)
+        room = self._named_room(call)
         if room is None or room["t"] != "p" or (room["_id"], call.uid) not in self.ws.subscriptions:
             raise MeteorError(
                 "error-room-not-found",
@@ -210,12 +209,7 @@ class RestApi:
         return room
 
     def room_by_id_or_name(self, call: Call) -> Doc:
-        rid, name = call.params.get("roomId"), call.params.get("roomName")
-        if not rid and not name:
-            raise MeteorError(
-                "error-room-param-not-provided", 'The parameter "roomId" or "roomName" is required'
-            )
-        room = self.ws.room_by_id_or_name(rid, name)
+        room = self._named_room(call)
         if room is None:
             raise MeteorError(
                 "error-room-not-found",

@@ -32,6 +32,7 @@ from bot.moderation import Matcher, load_matcher
 from bot.moderator import DRY_RUN_KEY, ModCommands
 from bot.notifier import Notifier
 from bot.policies import PolicyKeeper, outbox_notify
+from bot.protector import Protector
 from bot.purger import Purger
 from bot.realtime.backoff import exponential_backoff
 from bot.realtime.client import RealtimeClient
@@ -39,6 +40,8 @@ from bot.realtime.events import Connected, Event, MessageEvent, SubscriptionChan
 from bot.reports import ReportDesk
 from bot.rest import RestClient, ServerInfo
 from bot.router import Handler, Router
+from bot.sanction_commands import SanctionCommands
+from bot.sanctions import Sanctioner
 from bot.store import Store
 from bot.web.hook import command_hook
 from bot.web.metrics import Metrics
@@ -90,6 +93,8 @@ class BotApp:
         self.commands: CommandWiring | None = None
         self.enforcer: Enforcer | None = None
         self.policies: PolicyKeeper | None = None
+        self.sanctioner: Sanctioner | None = None
+        self.protector: Protector | None = None
         self.site_url = settings.server.url or ""
         self.bot_username: str | None = None
 
@@ -214,6 +219,36 @@ class BotApp:
                 lookups=lookups,
             )
             self.router.add("enforcer", (MessageEvent,), self.enforcer.on_event)
+            # Sanctions and automatic protections (issue 11): strikes, mutes that expire (the
+            # expiry is in the store, so it fires on time after downtime), floods, repeats,
+            # mention and link spam, raids. Alert-only until an admin sets a mode to "act".
+            dry_run = lambda: store_ref.state_get(DRY_RUN_KEY) == "on"  # noqa: E731
+            self.sanctioner = Sanctioner(
+                store=self.store,
+                rest=self.rest,
+                notifier=self.notifier,
+                settings=s.sanctions,
+                moderation=s.moderation,
+                bot_username=lambda: self.bot_username,
+                dry_run=dry_run,
+                clock=clock,
+                lookups=lookups,
+            )
+            self.protector = Protector(
+                store=self.store,
+                rest=self.rest,
+                notifier=self.notifier,
+                sanctioner=self.sanctioner,
+                settings=s.protections,
+                moderation=s.moderation,
+                bot_username=lambda: self.bot_username,
+                site_url=lambda: self.site_url,
+                dry_run=dry_run,
+                retention_days=s.storage.retention_days,
+                clock=clock,
+                lookups=lookups,
+            )
+            self.router.add("protector", (MessageEvent,), self.protector.on_event)
             self.ingest = Ingest(
                 store=self.store,
                 rest=self.rest,
@@ -266,6 +301,7 @@ class BotApp:
             tasks.append(asyncio.create_task(self._resume_purges()))
             tasks.append(asyncio.create_task(self.enforcer.run()))
             tasks.append(asyncio.create_task(self.policies.run()))
+            tasks.append(asyncio.create_task(self.sanctioner.run()))
             await self._consume(realtime)
         finally:
             # Graceful stop: no new events are taken (the consumer has returned); background tasks
@@ -330,10 +366,18 @@ class BotApp:
             clock=clock,
         )
         desk.enforce = enforcement.for_report
+        assert self.sanctioner is not None and self.protector is not None
+        sanctions = SanctionCommands(
+            sanctioner=self.sanctioner,
+            store=store,
+            notifier=self.notifier,
+            restore=self.protector.restore,
+            clock=clock,
+        )
         dispatcher = Dispatcher(
             rest=self.rest,
             store=store,
-            handlers={**mod.handlers(), **enforcement.handlers()},
+            handlers={**mod.handlers(), **enforcement.handlers(), **sanctions.handlers()},
             bot_moderators=lambda: list(s.moderation.moderators),
             site_url=lambda: self.site_url,
             clock=clock,

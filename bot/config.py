@@ -13,9 +13,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.errors import ConfigError
+from bot.moderation.durations import MAX_DURATION, DurationError, parse_duration
 
 __all__ = ["ENV_OVERRIDES", "Credentials", "Settings", "load_settings"]
 
@@ -104,6 +113,134 @@ class PolicySettings(_Section):
     dm_on_join: bool = False
 
 
+Mode = Literal["off", "alert", "act"]
+
+
+def _seconds(value: Any) -> Any:
+    """Durations may be written as in chat (``10m``, ``24h``) or as a number of seconds."""
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except DurationError as exc:
+            raise ValueError(str(exc).split(": ", 1)[-1]) from None  # never echo the value
+    return value
+
+
+class _Protection(_Section):
+    """Each automatic protection: ``off``; ``alert`` (dry run: moderators are told what it would
+    do, nothing is done); ``act`` (it acts, then tells them). ``/mod dryrun on`` turns every
+    ``act`` into ``alert`` until it is turned off."""
+
+    mode: Mode = "alert"
+
+
+class FloodSettings(_Protection):
+    # More than `messages` messages by one user in one room within `seconds` is a flood.
+    messages: int = Field(default=10, ge=1)
+    seconds: float = Field(default=60.0, gt=0, le=3600)
+    probation_messages: int = Field(default=5, ge=1)  # the same, for accounts on probation
+    mute: float = Field(default=600.0, gt=0, le=MAX_DURATION)  # how long `act` mutes (10m)
+
+    _d = field_validator("mute", mode="before")(_seconds)
+
+
+class RepeatSettings(_Protection):
+    # The same (normalised) text in `rooms` different rooms, or `copies` times in one room,
+    # within `seconds`, is repeated content. Shorter texts ("ok", "thanks") never count.
+    rooms: int = Field(default=3, ge=2)
+    copies: int = Field(default=4, ge=2)
+    seconds: float = Field(default=300.0, gt=0, le=86400)
+    min_length: int = Field(default=12, ge=1)
+
+
+class MentionSettings(_Protection):
+    # More than `max_mentions` distinct users mentioned in one message is mention spam, and so is
+    # @all/@here from anyone holding none of `everyone_roles` (workspace or room roles).
+    max_mentions: int = Field(default=10, ge=1)
+    probation_mentions: int = Field(default=5, ge=1)
+    everyone_roles: list[str] = Field(default_factory=lambda: ["admin", "owner", "moderator"])
+
+
+class LinkSettings(_Protection):
+    mode: Mode = "off"
+    # Links to these domains (and their subdomains) are held for review; so is any link from an
+    # account on probation when `hold_probation` is on.
+    block_domains: list[str] = Field(default_factory=list)
+    hold_probation: bool = True
+
+
+class RaidSettings(_Protection):
+    mode: Mode = "off"
+    # More than `joins` members joining one room within `seconds` is a raid.
+    joins: int = Field(default=10, ge=1)
+    seconds: float = Field(default=300.0, gt=0, le=86400)
+    # With mode `act`: make the room read-only for members until `/mod unlock #room`.
+    lock: bool = False
+
+
+class ProtectionSettings(_Section):
+    """Automatic protections (issue 11). Out of the box flood, repeated content and mention spam
+    alert only; links and raids are off. Nothing acts until an admin sets a mode to ``act``."""
+
+    # Accounts younger than this many days are on probation (stricter thresholds; 0: nobody).
+    probation_days: float = Field(default=3.0, ge=0)
+    exempt_rooms: list[str] = Field(default_factory=list)
+    flood: FloodSettings = FloodSettings()
+    repeat: RepeatSettings = RepeatSettings()
+    mentions: MentionSettings = MentionSettings()
+    links: LinkSettings = LinkSettings(mode="off")
+    raid: RaidSettings = RaidSettings(mode="off")
+
+
+LadderAction = Literal["warn", "mute", "kick", "notify_admins"]
+
+
+class LadderStep(_Section):
+    strikes: int = Field(ge=1)
+    action: LadderAction
+    duration: float | None = Field(default=None, gt=0, le=MAX_DURATION)  # for `mute`
+
+    _d = field_validator("duration", mode="before")(_seconds)
+
+    @model_validator(mode="after")
+    def _mute_needs_duration(self) -> LadderStep:
+        if self.action == "mute" and self.duration is None:
+            raise ValueError('a mute step needs a duration (for example duration = "10m")')
+        return self
+
+
+def _default_ladder() -> list[LadderStep]:
+    return [
+        LadderStep(strikes=1, action="warn"),
+        LadderStep(strikes=2, action="mute", duration=600),
+        LadderStep(strikes=3, action="mute", duration=86400),
+        LadderStep(strikes=4, action="notify_admins"),
+    ]
+
+
+class SanctionSettings(_Section):
+    """Strikes and the ladder they climb (issue 11)."""
+
+    # A strike stops counting after this many days.
+    decay_days: float = Field(default=30.0, gt=0)
+    # What the n-th live strike brings; counts past the last step repeat the last step.
+    ladder: list[LadderStep] = Field(default_factory=_default_ladder)
+    # The longest mute a moderator may give (a longer one is refused, not shortened).
+    max_mute: float = Field(default=30 * 86400.0, gt=0, le=MAX_DURATION)
+    # Told to every sanctioned user, after the reason.
+    appeal: str = "To appeal, answer here with `mod appeal` and why; a moderator will review it."
+
+    _d = field_validator("max_mute", mode="before")(_seconds)
+
+    @field_validator("ladder")
+    @classmethod
+    def _ladder_order(cls, steps: list[LadderStep]) -> list[LadderStep]:
+        counts = [s.strikes for s in steps]
+        if counts != sorted(set(counts)):
+            raise ValueError("steps must have distinct strike counts in increasing order")
+        return steps
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -131,6 +268,8 @@ class Settings(_Section):
     moderation: ModerationSettings = ModerationSettings()
     reports: ReportSettings = ReportSettings()
     policy: PolicySettings = PolicySettings()
+    protections: ProtectionSettings = ProtectionSettings()
+    sanctions: SanctionSettings = SanctionSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @property

@@ -17,7 +17,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from bot.audit import actions
@@ -32,7 +32,7 @@ from bot.realtime.events import EditedMessage, EncryptedMessage, Event, MessageE
 from bot.rest import RestClient
 from bot.rest.client import new_message_id
 from bot.store import Store
-from bot.store.alerts import Delivery
+from bot.store.alerts import Delivery, RaisedAlert
 from bot.web.metrics import Metrics
 
 __all__ = ["Notifier"]
@@ -72,7 +72,7 @@ class Notifier:
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         # Alert kinds rendered elsewhere (kind "report": bot.reports), delivered by this outbox.
-        self._renderers = dict(renderers or {})
+        self._renderers = {NOTICE_KIND: render_notice, **(renderers or {})}
         self._wake = asyncio.Event()
         self._dm_rooms: dict[str, str] = {}
         self._lookups = lookups or Lookups(rest, clock=clock)
@@ -158,6 +158,68 @@ class Notifier:
             names.append(f"#{notify.room}")
         bot = self._bot_username()
         return [n for n in dict.fromkeys(names) if n not in (author.username, bot)]
+
+    async def notice(
+        self,
+        *,
+        kind: str,
+        key: str,
+        incident: str,
+        text: str,
+        room: RoomRef,
+        subject: UserRef,
+        severity: str = "high",
+        roles: Sequence[str] = (),
+        window: float | None = None,
+    ) -> RaisedAlert | None:
+        """An alert that is not a wordlist match — a protection firing, a sanction step, an
+        appeal — through the same outbox, routing and coalescing as keyword alerts.
+
+        ``text`` is the whole body, already made inert by the caller. Alerts with the same ``key``
+        within ``window`` (default: the notifier's) are one DM with a counter; ``incident`` names
+        the occurrence, so a replay of it alerts no one twice. With ``roles``, the holders of those
+        roles are told instead of the default moderators. None: nobody to tell, or a replay.
+        """
+        if roles:
+            names: list[str] = []
+            for role in roles:
+                names += await self._lookups.cached(
+                    f"role:{role}", functools.partial(self._rest.users_with_role, role), []
+                )
+            recipients = [
+                n for n in dict.fromkeys(names) if n not in (subject.username, self._bot_username())
+            ]
+        else:
+            recipients = await self._recipients(ListOptions(name=kind), room, subject)
+        if not recipients:
+            log.warning("%s notice in room %s has no recipient; set moderation.moderators", kind, room.id)
+            return None
+        row: dict[str, object] = {
+            "key": f"{kind}|{key}",
+            "kind": NOTICE_KIND,
+            "list": kind,
+            "term": key,
+            "severity": severity,
+            "categories": [],
+            "rid": room.id,
+            "room_name": room.name,
+            "room_type": room.type,
+            "mid": incident,
+            "author_id": subject.id,
+            "author_username": subject.username,
+            "message_ts": self._clock(),
+            "excerpt": text,
+        }
+        raised = self._store.raise_alert(
+            row,
+            recipients=recipients,
+            window=self._window if window is None else window,
+            new_dm_id=new_message_id,
+        )
+        if raised is not None:
+            self._metrics.alerts.labels("raised" if raised.created else "coalesced").inc()
+            self._wake.set()
+        return raised
 
     async def route(self, options: ListOptions, room: RoomRef, author: UserRef) -> list[str]:
         """The moderators an alert about ``author`` in ``room`` goes to (reports use this too)."""
@@ -292,6 +354,23 @@ class Notifier:
             rid = await self._rest.dm_room(recipient)
             self._dm_rooms[recipient] = rid
         return rid
+
+
+NOTICE_KIND = "notice"
+
+
+def render_notice(d: Delivery) -> str:
+    """A notice alert (see :meth:`Notifier.notice`): its text, how often, and how it ended."""
+    alert = d.alert
+    lines = [str(alert["excerpt"] or "rcmod notice (details expired)")]
+    count = int(str(alert["count"]))
+    if count > 1:
+        lines.append(f"_Seen {count} times since the first._")
+    if alert["outcome"]:
+        lines.append(f"*Closed:* {alert['outcome']}")
+    else:
+        lines.append(f"Alert {d.alert_id} — close it with `/mod dismiss {d.alert_id}`.")
+    return "\n".join(lines)
 
 
 def _incident_row(incident: Incident) -> dict[str, object]:

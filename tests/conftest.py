@@ -78,9 +78,14 @@ def bot_settings(sandbox: Sandbox, data_dir: Path, **overrides: Any) -> Settings
     return Settings.model_validate(data)
 
 
-async def start_bot(settings: Settings, recorder: Recorder | None = None) -> RunningBot:
+async def start_bot(
+    settings: Settings, recorder: Recorder | None = None, clock: Callable[[], float] | None = None
+) -> RunningBot:
     recorder = recorder or Recorder()
-    app = BotApp(settings, Extras(handlers=[("recorder", (object,), recorder)]))
+    extras = Extras(handlers=[("recorder", (object,), recorder)])
+    if clock is not None:
+        extras.clock = clock
+    app = BotApp(settings, extras)
     task = asyncio.create_task(app.run())
     ok = await until(lambda: recorder.count(Connected) >= 1 or task.done())
     if task.done():

@@ -403,6 +403,45 @@ async def test_openapi_workspace_setup(checker: tuple[Sandbox, Checker, FakeCloc
     assert_valid(check)
 
 
+async def test_openapi_moderation_actions(checker: tuple[Sandbox, Checker, FakeClock]) -> None:
+    """Mute, unmute, kick and read-only: the bot holds mute-user, remove-user and edit-room."""
+    sandbox, check, _clock = checker
+    random, staff = check.seed.rid("random"), check.seed.rid("staff")
+    alice, carol = check.seed.uid("alice"), check.seed.uid("carol")
+    await check.call("POST", "rooms.muteUser", "rcmod.bot", body={"roomId": random, "userId": alice})
+    assert sandbox.workspace.rooms[random]["muted"] == ["alice"]
+    await check.call("POST", "rooms.unmuteUser", "rcmod.bot", body={"roomId": random, "userId": alice})
+    assert sandbox.workspace.rooms[random]["muted"] == []
+    # The ajv message, exactly as the spec's "Invalid Params" example shows it.
+    refused = await check.call(
+        "POST", "rooms.muteUser", "rcmod.bot", body={"roomId": random}, expect=400, valid_request=False
+    )
+    assert refused["error"] == (
+        "must have required property 'userId'\n must have required property 'username'\n"
+        " must match exactly one schema in oneOf [invalid-params]"
+    )
+    unknown = await check.call(
+        "POST", "rooms.unmuteUser", "rcmod.bot", body={"roomId": random, "userId": "nobody"}, expect=400
+    )
+    assert unknown["errorType"] == "error-invalid-user"
+    kicked = await check.call("POST", "channels.kick", "rcmod.bot", body={"roomId": random, "userId": carol})
+    assert kicked["channel"]["_id"] == random and (random, carol) not in sandbox.workspace.subscriptions
+    sandbox.add_member("staff", "carol")
+    grouped = await check.call("POST", "groups.kick", "rcmod.bot", body={"roomId": staff, "userId": carol})
+    assert grouped == {"success": True}
+    last_owner = await check.call(
+        "POST",
+        "groups.kick",
+        "rcmod.bot",
+        body={"roomId": staff, "userId": check.seed.uid("admin")},
+        expect=400,
+    )
+    assert last_owner["errorType"] == "error-you-are-last-owner"
+    await check.call("POST", "rooms.saveRoomSettings", "rcmod.bot", body={"rid": random, "readOnly": True})
+    assert sandbox.workspace.rooms[random]["ro"] is True
+    assert_valid(check)
+
+
 def test_every_implemented_route_in_the_spec_is_exercised() -> None:
     """Guards the tests above: a new route the spec covers must be validated here too."""
     exercised = {
@@ -453,6 +492,10 @@ def test_every_implemented_route_in_the_spec_is_exercised() -> None:
         ("POST", "permissions.update"),
         ("POST", "channels.invite"),
         ("POST", "groups.invite"),
+        ("POST", "rooms.muteUser"),
+        ("POST", "rooms.unmuteUser"),
+        ("POST", "channels.kick"),
+        ("POST", "groups.kick"),
     }
     covered = {(r.method, r.name) for r in ROUTES if spec_for(f"/api/v1/{r.name}", r.method)}
     assert covered - exercised == set()

@@ -28,6 +28,20 @@ POLICY_UNPINNED = "policy.unpinned"
 LIST_EDITED = "list.edited"
 CONFIG_RELOADED = "config.reloaded"
 COMMAND_REFUSED = "command.refused"
+# Sanctions and protections (issue 11).
+USER_WARNED = "user.warned"
+USER_MUTED = "user.muted"
+USER_UNMUTED = "user.unmuted"
+MUTE_EXPIRED = "mute.expired"
+USER_KICKED = "user.kicked"
+STRIKES_PARDONED = "strikes.pardoned"
+SANCTION_ESCALATED = "sanction.escalated"
+PROTECTION_TRIGGERED = "protection.triggered"
+ROOM_LOCKED = "room.locked"
+ROOM_UNLOCKED = "room.unlocked"
+MESSAGE_HELD = "message.held"
+MESSAGE_RESTORED = "message.restored"
+APPEAL_FILED = "appeal.filed"
 # Written by the audit machinery itself.
 LEGAL_HOLD_PLACED = "legal_hold.placed"
 LEGAL_HOLD_RELEASED = "legal_hold.released"
@@ -55,6 +69,19 @@ ACTIONS = frozenset(
         LIST_EDITED,
         CONFIG_RELOADED,
         COMMAND_REFUSED,
+        USER_WARNED,
+        USER_MUTED,
+        USER_UNMUTED,
+        MUTE_EXPIRED,
+        USER_KICKED,
+        STRIKES_PARDONED,
+        SANCTION_ESCALATED,
+        PROTECTION_TRIGGERED,
+        ROOM_LOCKED,
+        ROOM_UNLOCKED,
+        MESSAGE_HELD,
+        MESSAGE_RESTORED,
+        APPEAL_FILED,
         LEGAL_HOLD_PLACED,
         LEGAL_HOLD_RELEASED,
         EVIDENCE_ERASED,

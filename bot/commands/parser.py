@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from bot.commands.spec import Arg, ArgKind, Command, find
+from bot.moderation.durations import DurationError, looks_like_duration, parse_duration
 
 __all__ = [
     "MAX_ARGS",
@@ -192,6 +193,13 @@ def _convert(arg: Arg, token: str, site_url: str) -> Value | UsageError:
         return RoomName(m.group(1)) if m else UsageError(f"Expected #room, not `{_shown(token)}`.")
     if kind is ArgKind.MESSAGE:
         return parse_message_ref(token, site_url)
+    if kind is ArgKind.DURATION:
+        if not looks_like_duration(token):
+            return UsageError(f"{arg.name.upper()} must be a duration like 10m, 24h or 7d.")
+        try:
+            return int(parse_duration(token))
+        except DurationError as exc:  # meant as a duration, and a bad one: say so, apply nothing
+            return UsageError("!" + str(exc).replace(repr(token), f"`{_shown(token)}`"))
     if kind is ArgKind.TARGET:
         m = _USERNAME.match(token)
         if m:

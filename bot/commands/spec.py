@@ -45,6 +45,7 @@ class ArgKind(enum.Enum):
     USER = "user"  # @username
     ROOM = "room"  # #room
     MESSAGE = "message"  # a message link on this workspace, or a message id
+    DURATION = "duration"  # 90s, 10m, 24h, 7d, 1h30m: seconds; a bad one (0, -5m) is an error
     TARGET = "target"  # a message (link or id) or a user (@username)
     TEXT = "text"  # the rest of the line, as typed
 
@@ -68,6 +69,8 @@ class Arg:
             shown = "@USER"
         elif self.kind is ArgKind.ROOM:
             shown = "#ROOM"
+        elif self.kind is ArgKind.DURATION:
+            shown = "DURATION"
         return f"[{shown}]" if self.optional else shown
 
 
@@ -233,6 +236,79 @@ COMMANDS: tuple[Command, ...] = (
         ),
         P.BOT_MODERATOR,
         "the pinned policies: list, show NAME, sync (re-pin and re-set banners now)",
+    ),
+    # Sanctions (issue 11). A sanction in #room needs a moderator of that room; `everywhere`
+    # names no room, so only workspace roles count there (bot moderator or admin).
+    Command(
+        "mod",
+        "warn",
+        (Arg("user", K.USER), Arg("room", K.ROOM, optional=True), Arg("reason", K.TEXT, optional=True)),
+        P.ROOM_MODERATOR,
+        "warn a user privately; it is a strike, and the strike ladder may mute (in #room or everywhere)",
+        room_from="room",
+    ),
+    Command(
+        "mod",
+        "mute",
+        (
+            Arg("user", K.USER),
+            Arg("scope", K.CHOICE, optional=True, choices=("everywhere",)),
+            Arg("room", K.ROOM, optional=True),
+            Arg("duration", K.DURATION, optional=True),
+            Arg("reason", K.TEXT, optional=True),
+        ),
+        P.ROOM_MODERATOR,
+        "mute a user in #room or everywhere, for DURATION (10m, 24h, 7d) or until unmuted",
+        room_from="room",
+    ),
+    Command(
+        "mod",
+        "unmute",
+        (
+            Arg("user", K.USER),
+            Arg("scope", K.CHOICE, optional=True, choices=("everywhere",)),
+            Arg("room", K.ROOM, optional=True),
+        ),
+        P.ROOM_MODERATOR,
+        "lift a mute in #room or everywhere",
+        room_from="room",
+    ),
+    Command(
+        "mod",
+        "kick",
+        (Arg("user", K.USER), Arg("room", K.ROOM), Arg("reason", K.TEXT, optional=True)),
+        P.ROOM_MODERATOR,
+        "remove a user from #room (they may rejoin a public channel)",
+        room_from="room",
+    ),
+    Command(
+        "mod",
+        "strikes",
+        (Arg("user", K.USER), Arg("action", K.CHOICE, optional=True, choices=("pardon",))),
+        P.BOT_MODERATOR,
+        "a user's strikes and sanctions; `pardon` clears the live strikes",
+    ),
+    Command(
+        "mod",
+        "unlock",
+        (Arg("room", K.ROOM),),
+        P.ROOM_MODERATOR,
+        "make a room the raid protection locked writable again",
+        room_from="room",
+    ),
+    Command(
+        "mod",
+        "restore",
+        (Arg("held", K.INT),),
+        P.BOT_MODERATOR,
+        "repost a message the link protection held, attributed to its author",
+    ),
+    Command(
+        "mod",
+        "appeal",
+        (Arg("text", K.TEXT),),
+        P.MEMBER,
+        "ask the moderators to review a warning or mute you were given",
     ),
     Command(
         "mod",

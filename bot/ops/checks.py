@@ -83,6 +83,17 @@ FEATURE_PERMISSIONS: dict[str, tuple[PermissionNeed, ...]] = {
         PermissionNeed("edit-room", "keep the room announcement in sync with the policy (F.2)"),
     ),
     "appoint": (PermissionNeed("set-moderator", "`/mod appoint` makes a user a room moderator (C.4)"),),
+    # Mutes, kicks and raid locks (`/mod mute`, `/mod kick`, the strike ladder, the raid lock). The
+    # server checks each in the room; by default only admins, and owners and moderators in their own
+    # rooms, hold them, so the bot role needs a workspace-wide grant to act in every room.
+    "sanctions": (
+        PermissionNeed("mute-user", "mute and unmute a member in a room (rooms.muteUser / rooms.unmuteUser)"),
+        PermissionNeed("remove-user", "remove a member from a room (channels.kick / groups.kick)"),
+        # Also under policies; listed here so a raid lock works without a policy folder.
+        PermissionNeed(
+            "edit-room", "make a room read-only during a raid and lift it (rooms.saveRoomSettings)"
+        ),
+    ),
     "reports": (
         PermissionNeed("view-moderation-console", "read reports filed in the moderation console (C.2)"),
         PermissionNeed("manage-moderation-actions", "dismiss or act on reports in the console (C.2)"),
@@ -277,6 +288,7 @@ def parse_version(version: str) -> tuple[int, int]:
 # Endpoints by the version that introduced them, and the feature that needs each.
 _FEATURE_SINCE: dict[str, tuple[tuple[int, int], str]] = {
     "reports": ((6, 2), "moderation.* (the moderation console)"),
+    "sanctions": ((6, 8), "rooms.muteUser / rooms.unmuteUser"),
 }
 
 

@@ -48,6 +48,17 @@ def new_message_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(17))
 
 
+def derived_message_id(seed: str) -> str:
+    """A message id that is the same for the same ``seed``: a post made on behalf of something
+    already recorded (a restored message) cannot be posted twice by a retry."""
+    number = int.from_bytes(hashlib.sha256(seed.encode("utf-8")).digest(), "big")
+    chars = []
+    for _ in range(17):
+        number, i = divmod(number, len(_ID_ALPHABET))
+        chars.append(_ID_ALPHABET[i])
+    return "".join(chars)
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     attempts: int = 5
@@ -694,6 +705,44 @@ class RestClient:
         await self.call(
             "rooms.saveRoomSettings", lambda rc: rc.call_api_post("rooms.saveRoomSettings", body=body)
         )
+
+    # -- sanctions: mute, kick, read-only rooms ---------------------------------------------------
+
+    async def mute_user(self, rid: str, user_id: str) -> None:
+        """rooms.muteUser (6.8+), needs ``mute-user`` in the room. The member can still read; their
+        posts are refused with a bare ``You_have_been_muted``. In a read-only room it only takes back
+        an earlier unmute. Not a member: ActionRefused ``error-user-not-in-room``."""
+        body = {"roomId": rid, "userId": user_id}
+        await self.call("rooms.muteUser", lambda rc: rc.call_api_post("rooms.muteUser", body=body))
+
+    async def unmute_user(self, rid: str, user_id: str) -> None:
+        """rooms.unmuteUser (6.8+). Succeeds for someone who was not muted too (and still posts a
+        ``user-unmuted`` system message); in a read-only room it lets the member post."""
+        body = {"roomId": rid, "userId": user_id}
+        await self.call("rooms.unmuteUser", lambda rc: rc.call_api_post("rooms.unmuteUser", body=body))
+
+    async def kick_user(self, rid: str, room_type: str, user_id: str) -> None:
+        """channels.kick / groups.kick (needs ``remove-user`` in the room). Refused for a
+        non-member (``error-user-not-in-room``) and for the room's last owner
+        (``error-you-are-last-owner``); direct messages have no kick."""
+        endpoint = {"c": "channels.kick", "p": "groups.kick"}.get(room_type)
+        if endpoint is None:
+            raise ActionRefused(
+                f"room type {room_type!r} has no kick endpoint", code="error-invalid-room-type"
+            )
+        body = {"roomId": rid, "userId": user_id}
+        await self.call(endpoint, lambda rc: rc.call_api_post(endpoint, body=body))
+
+    async def set_read_only(self, rid: str, read_only: bool) -> None:
+        """rooms.saveRoomSettings ``readOnly`` (``edit-room``): only holders of ``post-readonly``
+        (admin, owner, moderator) and explicitly unmuted members may post. A change posts a
+        ``room-set-read-only`` / ``room-removed-read-only`` system message; no change posts nothing."""
+        await self.save_room_settings(rid, readOnly=read_only)
+
+    async def room_muted(self, rid: str) -> list[str]:
+        """Usernames muted in the room (rooms.info ``muted``; absent until someone is muted)."""
+        muted = (await self.room_info(rid)).get("muted")
+        return [str(u) for u in muted] if isinstance(muted, list) else []
 
     async def set_user_active(self, user_id: str, active: bool) -> None:
         """users.setActiveStatus (needs ``edit-other-user-active-status``, admin-only by default)."""

@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from bot.sandbox.errors import MeteorError, meteor_error_object
+from bot.sandbox.errors import MeteorError, PlainError, meteor_error_object
 from bot.sandbox.faults import Faults
 from bot.sandbox.ratelimit import FixedWindowLimiter, RateLimits
 from bot.sandbox.wire import IdSource, ms, to_ejson
@@ -141,6 +141,8 @@ class DDPSession:
                 result = self._call(name, params)
             except MeteorError as exc:
                 error = exc
+            except PlainError:
+                error = MeteorError(500, "Internal server error")  # Meteor hides non-Meteor errors
         if error is not None:
             client_safe = not (name == "login" and isinstance(error.error, int))
             self.send({"msg": "result", "id": mid, "error": meteor_error_object(error, client_safe)})
@@ -343,6 +345,8 @@ def _send_message(session: DDPSession, params: list[Any]) -> Any:
         if exc.error in ("error-not-allowed", "restricted-workspace"):
             raise MeteorError(exc.error, exc.reason, {"method": "sendMessage"}) from exc
         return None
+    except PlainError:
+        return None  # e.g. You_have_been_muted: swallowed the same way
 
 
 def _update_message(session: DDPSession, params: list[Any]) -> Any:

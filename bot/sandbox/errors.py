@@ -7,13 +7,17 @@ Rocket.Chat has two error families that reach clients differently:
   "errorType": "<code>", "details"?}`` (reference C.0, A.4).
 - ``RestFailure`` — a REST route answering ``failure("text")`` or a route-level check
   (403 ``error-unauthorized``, 404, 401). These never travel over DDP.
+
+Server code also throws plain JavaScript ``Error`` objects (``PlainError`` here), e.g. canSendMessage's
+``You_have_been_muted``: REST answers them 400 ``{"success": false, "error": "<message>"}`` with no
+``errorType``, and Meteor hides them from DDP clients as ``500 Internal server error``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MeteorError", "RestFailure", "meteor_error_object"]
+__all__ = ["MeteorError", "PlainError", "RestFailure", "meteor_error_object"]
 
 
 class MeteorError(Exception):
@@ -34,6 +38,20 @@ class MeteorError(Exception):
         if self.details is not None:
             body["details"] = self.details
         return body
+
+
+class PlainError(Exception):
+    """A plain ``Error`` thrown by server code. ``notice`` is the i18n text the sender is shown in
+    an ephemeral message when the error comes from sending a message."""
+
+    def __init__(self, message: str, notice: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.notice = notice
+
+    def rest_body(self) -> dict[str, Any]:
+        # API.v1.failure(e.message, e.error): a plain Error has no `error` property, so no errorType.
+        return {"success": False, "error": self.message}
 
 
 def meteor_error_object(exc: MeteorError, client_safe: bool = True) -> dict[str, Any]:

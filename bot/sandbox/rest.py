@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.errors import MeteorError, RestFailure
+from bot.sandbox.errors import MeteorError, PlainError, RestFailure
 from bot.sandbox.ratelimit import FixedWindowLimiter, RateLimits
 from bot.sandbox.wire import from_iso, ms, to_rest
 from bot.sandbox.workspace import Doc, User, Workspace
@@ -148,7 +148,7 @@ class RestApi:
             if found.body_keys is not None and set(params) - found.body_keys:
                 raise MeteorError("invalid-params", "must NOT have additional properties")
             result = found.handler(self, call)
-        except MeteorError as exc:
+        except (MeteorError, PlainError) as exc:
             return web.json_response(to_rest(exc.rest_body()), status=400, headers=headers)
         except RestFailure as exc:
             return web.json_response(exc.body, status=exc.status, headers=headers)
@@ -216,6 +216,25 @@ class RestApi:
                 'The required "roomId" or "roomName" param provided does not match any channel',
             )
         return room
+
+    def user_from_params(self, call: Call) -> User:
+        """getUserFromParams: ``userId`` first, else ``username`` (case-insensitive)."""
+        uid, username = call.params.get("userId"), call.params.get("username")
+        user: User | None
+        if isinstance(uid, str) and uid.strip():
+            user = self.ws.users.get(uid)
+        elif isinstance(username, str) and username.strip():
+            user = next((u for u in self.ws.users.values() if u.username.lower() == username.lower()), None)
+        else:
+            raise MeteorError(
+                "error-user-param-not-provided", 'The required "userId" or "username" param was not provided'
+            )
+        if user is None:
+            raise MeteorError(
+                "error-invalid-user",
+                'The required "userId" or "username" param provided does not match any users',
+            )
+        return user
 
     def message_or_failure(self, mid: str) -> Doc:
         message = self.ws.messages.get(mid)
@@ -649,6 +668,63 @@ def groups_add_moderator(api: RestApi, call: Call) -> dict[str, Any]:
     return _add_moderator(api, call, api.group_by_id_or_name(call))
 
 
+def _validate_one_of(call: Call, branches: tuple[tuple[str, ...], ...], *, min_length: int = 0) -> None:
+    """An ajv ``oneOf`` of objects with ``required`` string keys (at least ``min_length`` long)
+    and ``additionalProperties: false``; the message lists every branch's errors as ajv does."""
+    errors: list[str] = []
+    matched = 0
+    for keys in branches:
+        branch = [f"must have required property '{k}'" for k in keys if k not in call.params]
+        if set(call.params) - set(keys):
+            branch.append("must NOT have additional properties")
+        for key in (k for k in keys if k in call.params):
+            value = call.params[key]
+            if not isinstance(value, str):
+                branch.append(f"/{key} must be string")
+            elif len(value) < min_length:
+                branch.append(f"/{key} must NOT have fewer than {min_length} characters")
+        matched += not branch
+        errors += branch
+    if matched != 1:
+        raise MeteorError("invalid-params", "\n ".join([*errors, "must match exactly one schema in oneOf"]))
+
+
+def _mute_target(api: RestApi, call: Call) -> tuple[str, User]:
+    """isRoomsMuteUnmuteUserProps: ``{userId, roomId}`` or ``{username, roomId}``, nothing else."""
+    _validate_one_of(call, (("userId", "roomId"), ("username", "roomId")), min_length=1)
+    return str(call.params["roomId"]), api.user_from_params(call)
+
+
+def rooms_mute_user(api: RestApi, call: Call) -> dict[str, Any]:
+    rid, user = _mute_target(api, call)
+    api.ws.mute_user(call.uid, rid, user.username)
+    return {}
+
+
+def rooms_unmute_user(api: RestApi, call: Call) -> dict[str, Any]:
+    rid, user = _mute_target(api, call)
+    api.ws.unmute_user(call.uid, rid, user.username)
+    return {}
+
+
+def channels_kick(api: RestApi, call: Call) -> dict[str, Any]:
+    """isChannelsKickProps: ``{roomId | roomName, userId}``; answers with the channel after the kick."""
+    _validate_one_of(call, (("roomId", "userId"), ("roomName", "userId")))
+    room = api.channel_by_id_or_name(call)
+    user = api.user_from_params(call)
+    api.ws.kick_user(call.uid, room["_id"], user.username)
+    return {"channel": room}
+
+
+def groups_kick(api: RestApi, call: Call) -> dict[str, Any]:
+    """The caller must be in the group (findPrivateGroupByIdOrName). Unlike channels.kick and
+    despite the OpenAPI example, 6.x/7.x answer a bare ``{"success": true}``."""
+    room = api.group_by_id_or_name(call)
+    user = api.user_from_params(call)
+    api.ws.kick_user(call.uid, room["_id"], user.username)
+    return {}
+
+
 def _room_roles(api: RestApi, room: Doc) -> dict[str, Any]:
     roles = []
     for (rid, uid), sub in api.ws.subscriptions.items():
@@ -926,6 +1002,10 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("POST", "permissions.update", permissions_update, body_keys=_keys("permissions")),
     Route("POST", "channels.invite", channels_invite),
+    Route("POST", "channels.kick", channels_kick),
+    Route("POST", "groups.kick", groups_kick),
+    Route("POST", "rooms.muteUser", rooms_mute_user),
+    Route("POST", "rooms.unmuteUser", rooms_unmute_user),
     Route("POST", "groups.invite", groups_invite),
     Route("GET", "settings.public", settings_public, auth=False),
     Route("GET", "permissions.listAll", permissions_list_all),

@@ -22,6 +22,8 @@ SETUP_PERMISSIONS = (
     "edit-room",
     "clean-channel-history",
     "set-moderator",
+    "mute-user",
+    "remove-user",
     "view-moderation-console",
     "manage-moderation-actions",
     "create-d",

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from typing import Any, TextIO
 
 from aiohttp import web
@@ -21,6 +22,7 @@ from bot.sandbox.ratelimit import FixedWindowLimiter, RateLimits
 from bot.sandbox.rest import (
     Call,
     RestApi,
+    channels_join,
     chat_delete,
     chat_post_message,
     chat_unpin_message,
@@ -138,6 +140,48 @@ class Sandbox:
             raise MeteorError("error-invalid-message", "Invalid message")
         params = {"roomId": message["rid"], "msgId": message_id}
         chat_delete(self._rest, Call(None, params, self._user(username)))
+
+    def create_user(
+        self,
+        username: str,
+        *,
+        roles: Iterable[str] = ("user",),
+        name: str | None = None,
+        created_days_ago: float = 0.0,
+        join_default_channels: bool = True,
+    ) -> dict[str, Any]:
+        """A new account, ``created_days_ago`` old (users.info ``createdAt``), that joined the
+        default channels (``general``) as users.create does. Returns an entry shaped like
+        ``seed_info()["users"]``, with a personal access token for REST and DDP."""
+        ws = self.workspace
+        if ws.user_by_username(username) is not None:
+            raise MeteorError("error-field-unavailable", f"{username} is already in use :(")
+        password = f"{username.replace('.', '-')}-{ws.ids.id()[:8]}"
+        user = ws.create_user(username, password, roles, name=name)
+        self.set_user_created(username, ws.now() - timedelta(days=created_days_ago))
+        if join_default_channels:
+            for room in list(ws.rooms.values()):
+                if room.get("default") and room["t"] in ("c", "p"):
+                    ws.add_user_to_room(room, user, None)
+        token = ws.create_personal_access_token(user.id)
+        return {
+            "username": username,
+            "password": password,
+            "id": user.id,
+            "token": token,
+            "roles": list(user.roles),
+        }
+
+    def set_user_created(self, username: str, created_at: datetime) -> None:
+        """Backdate (or move) an account's creation, e.g. to take it out of probation."""
+        user = self._user(username)
+        user.created_at = created_at
+        user.updated_at = max(user.updated_at or created_at, created_at)
+
+    def join_as(self, username: str, room_name: str) -> None:
+        """The user joins a public channel themselves, through channels.join's own handler:
+        subscription events and a ``uj`` system message. Raises MeteorError where it would fail."""
+        channels_join(self._rest, Call(None, {"roomId": self._room_id(room_name)}, self._user(username)))
 
     def add_member(self, room_name: str, username: str) -> None:
         """An administrator adds the user: subscription events plus an ``au`` system message."""

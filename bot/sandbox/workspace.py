@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from bot.sandbox.errors import MeteorError
+from bot.sandbox.errors import MeteorError, PlainError
 from bot.sandbox.wire import IdSource, utc_from_clock
 
 __all__ = [
@@ -59,13 +59,18 @@ DEFAULT_PERMISSIONS: dict[str, list[str]] = {
     "edit-room": ["admin", "owner", "moderator"],
     "force-delete-message": ["admin", "owner"],
     "join-without-join-code": ["admin", "bot", "app"],
+    # removeUserFromRoom (7.x) skips its membership and room-access checks for these holders.
+    "kick-user-from-any-c-room": ["admin"],
+    "kick-user-from-any-p-room": [],
     "manage-moderation-actions": ["admin"],
     "mention-all": ["admin", "owner", "moderator", "user"],
     "mention-here": ["admin", "owner", "moderator", "user"],
     "message-impersonate": ["bot", "app"],
+    "mute-user": ["admin", "owner", "moderator"],
     "pin-message": ["owner", "moderator", "admin"],
     "post-readonly": ["admin", "owner", "moderator"],
     "preview-c-room": ["admin", "user", "anonymous"],
+    "remove-user": ["admin", "owner", "moderator"],
     "send-many-messages": ["admin", "bot", "app"],
     "set-moderator": ["admin", "owner"],
     "set-owner": ["admin", "owner"],
@@ -169,6 +174,19 @@ def _md(text: str) -> list[Doc]:
     return [
         {"type": "PARAGRAPH", "value": [{"type": "PLAIN_TEXT", "value": line}]} for line in text.split("\n")
     ]
+
+
+def _add_to_set(doc: Doc, key: str, value: Any) -> None:
+    """Mongo ``$addToSet``: creates the array if missing."""
+    items: list[Any] = doc.setdefault(key, [])
+    if value not in items:
+        items.append(value)
+
+
+def _pull(doc: Doc, key: str, value: Any) -> None:
+    """Mongo ``$pull``: a missing array stays missing."""
+    if key in doc:
+        doc[key] = [v for v in doc[key] if v != value]
 
 
 class Workspace:
@@ -612,6 +630,12 @@ class Workspace:
             raise MeteorError(
                 "error-invalid-settings", "Invalid settings provided", {"method": "saveRoomSettings"}
             )
+        if room.get("broadcast") and changes.get("readOnly"):
+            raise MeteorError(
+                "error-action-not-allowed",
+                "Editing readOnly/reactWhenReadOnly are not allowed for broadcast rooms",
+                {"method": "saveRoomSettings", "action": "Editing_room"},
+            )
         for key, value in changes.items():
             if key == "roomAnnouncement":
                 room["announcement"] = value
@@ -623,14 +647,70 @@ class Workspace:
                 room["description"] = value
                 self._system_message("room_changed_description", room, user, str(value))
             elif key == "readOnly":
-                room["ro"] = bool(value)
+                # The saver runs only on a change (value !== room.ro); saveRoomReadOnly then posts
+                # `room-set-read-only` / `room-removed-read-only` with an empty msg.
+                if bool(value) != bool(room.get("ro")):
+                    room["ro"] = bool(value)
+                    kind = "room-set-read-only" if value else "room-removed-read-only"
+                    self._system_message(kind, room, user, "")
             elif key == "systemMessages":
                 room["sysMes"] = value
             elif key == "default":
                 room["default"] = bool(value)
         room["_updatedAt"] = self.now()
-        for member in self.members_of(rid):
+        self._room_changed(room)
+
+    def _room_changed(self, room: Doc) -> None:
+        """notifyOnRoomChanged: every member's client hears ``rooms-changed`` ``updated``."""
+        for member in self.members_of(room["_id"]):
             self._emit(UserNotify(member, "rooms-changed", ["updated", copy.deepcopy(room)]))
+
+    def mute_user(self, uid: str, rid: str, username: str) -> None:
+        """muteUserInRoom (rooms.muteUser, 6.8+). In a read-only room the user only loses an
+        earlier unmute (``unmuted``); elsewhere the username joins the room's ``muted`` list."""
+        room, target, actor = self._mute_checks(uid, rid, username, "muteUserInRoom")
+        if room.get("ro"):
+            _pull(room, "unmuted", target.username)  # Rooms.muteReadOnlyUsernameByRoomId
+        else:
+            _add_to_set(room, "muted", target.username)  # Rooms.muteUsernameByRoomId
+            _pull(room, "unmuted", target.username)
+        self._after_mute("user-muted", room, target, actor)
+
+    def unmute_user(self, uid: str, rid: str, username: str) -> None:
+        """unmuteUserInRoom (rooms.unmuteUser). Unmuting someone who is not muted still succeeds
+        and still posts ``user-unmuted``; in a read-only room it lets the user post (``unmuted``)."""
+        room, target, actor = self._mute_checks(uid, rid, username, "unmuteUserInRoom")
+        _pull(room, "muted", target.username)
+        if room.get("ro"):
+            _add_to_set(room, "unmuted", target.username)  # Rooms.unmuteReadOnlyUsernameByRoomId
+        self._after_mute("user-unmuted", room, target, actor)
+
+    def _mute_checks(self, uid: str, rid: str, username: str, method: str) -> tuple[Doc, User, User]:
+        """The checks of (un)muteUserInRoom, in the server's order: the permission comes first,
+        so someone without ``mute-user`` learns nothing about the room."""
+        where = {"method": method}
+        if not self.has_permission(uid, "mute-user", rid):
+            raise MeteorError("error-not-allowed", "Not allowed", where)
+        room = self.rooms.get(rid)
+        if room is None:
+            raise MeteorError("error-invalid-room", "Invalid room", where)
+        if room["t"] not in ("c", "p"):  # allowMemberAction(room, MUTE) is false for direct rooms
+            raise MeteorError(
+                "error-invalid-room-type",
+                f"{room['t']} is not a valid room type",
+                {**where, "type": room["t"]},
+            )
+        target = self.user_by_username(username)
+        # Subscriptions.findOneByRoomIdAndUsername comes before the user lookup.
+        if target is None or (rid, target.id) not in self.subscriptions:
+            raise MeteorError("error-user-not-in-room", "User is not in this room", where)
+        actor = self.require_user(uid, method)
+        return room, target, actor
+
+    def _after_mute(self, kind: str, room: Doc, target: User, actor: User) -> None:
+        room["_updatedAt"] = self.now()
+        self._system_message(kind, room, actor, target.username)
+        self._room_changed(room)
 
     def add_room_moderator(self, uid: str, rid: str, target_uid: str) -> None:
         """addRoomModerator (C.4)."""
@@ -659,18 +739,61 @@ class Workspace:
 
     def remove_user_from_room(self, room: Doc, user: User, remover: User | None) -> None:
         """removeUserFromRoom: ``removed`` subscription notice and a ``ru``/``ul`` system message."""
+        if not self._unsubscribe(room, user):
+            return
+        if remover is not None and remover.id != user.id:
+            self._system_message("ru", room, remover, user.username)
+        else:
+            self._system_message("ul", room, user, user.username)
+
+    def _unsubscribe(self, room: Doc, user: User) -> bool:
+        """Drop the user's subscription (its room roles go with it) and tell their clients."""
         sub = self.subscriptions.pop((room["_id"], user.id), None)
         if sub is None:
-            return
+            return False
         room["usersCount"] = max(0, room.get("usersCount", 1) - 1)
         removed = {"_id": sub["_id"], "u": {"_id": user.id, "username": user.username}, "rid": room["_id"]}
         removed["t"] = room["t"]
         self._emit(UserNotify(user.id, "subscriptions-changed", ["removed", removed]))
         self._emit(UserNotify(user.id, "rooms-changed", ["removed", {"_id": room["_id"]}]))
-        if remover is not None and remover.id != user.id:
-            self._system_message("ru", room, remover, user.username)
-        else:
-            self._system_message("ul", room, user, user.username)
+        return True
+
+    def kick_user(self, uid: str, rid: str, username: str) -> None:
+        """removeUserFromRoomMethod behind channels.kick / groups.kick (7.x), in the server's order."""
+        where = {"method": "removeUserFromRoom"}
+        if not self.has_permission(uid, "remove-user", rid):
+            raise MeteorError("error-not-allowed", "Not allowed", where)
+        room = self.rooms.get(rid)
+        if room is None or room["t"] not in ("c", "p"):  # allowMemberAction(REMOVE_USER): not in DMs
+            raise MeteorError("error-not-allowed", "Not allowed", where)
+        actor = self.require_user(uid, "removeUserFromRoom")
+        kick_any = "kick-user-from-any-c-room" if room["t"] == "c" else "kick-user-from-any-p-room"
+        can_kick_any = self.has_permission(uid, kick_any)
+        if not can_kick_any and not self.can_access_room(uid, room):
+            raise MeteorError(
+                "error-room-not-found",
+                'The required "roomId" or "roomName" param provided does not match any group',
+            )
+        target = self.user_by_username(username)
+        if target is None:
+            raise MeteorError("error-invalid-user", "Invalid user", where)
+        sub = self.subscriptions.get((rid, target.id))
+        if sub is None and not can_kick_any:
+            raise MeteorError("error-user-not-in-room", "User is not in this room", where)
+        owners = [
+            s for (r, _u), s in self.subscriptions.items() if r == rid and "owner" in s.get("roles", [])
+        ]
+        if sub is not None and "owner" in sub.get("roles", []) and len(owners) == 1:
+            raise MeteorError(
+                "error-you-are-last-owner",
+                "You are the last owner. Please set new owner before leaving the room.",
+                where,
+            )
+        self._unsubscribe(room, target)
+        # `ru` is posted even for a user who was not subscribed (a kick-user-from-any-* holder),
+        # and even when someone removes themselves: no `ul` here, unlike leaving.
+        self._system_message("ru", room, actor, target.username)
+        self._room_changed(room)
 
     # ---------------------------------------------------------------- messages
 
@@ -747,6 +870,9 @@ class Workspace:
         except MeteorError as exc:
             self._ephemeral(uid, rid, exc.reason or str(exc.error))
             raise
+        except PlainError as exc:
+            self._ephemeral(uid, rid, exc.notice or exc.message)
+            raise
 
     def _ephemeral(self, uid: str, rid: str, text: str) -> None:
         notice = {
@@ -780,8 +906,20 @@ class Workspace:
             raise MeteorError("error-invalid-room", "Invalid room", {"method": "sendMessage"})
         if not self.can_access_room(uid, room):
             raise MeteorError("error-not-allowed", "Not allowed", {"method": "sendMessage"})
-        if room.get("ro") and not self.has_permission(uid, "post-readonly", rid):
+        # canSendMessage: in a read-only room, post-readonly or an explicit unmute lets one post.
+        # Known difference: the server throws a plain Error ("You can't send messages because the
+        # room is readonly.", no errorType); this sandbox answers error-not-allowed, a code the
+        # bot's policy keeper maps to "the bot cannot post in this room".
+        if (
+            room.get("ro")
+            and not self.has_permission(uid, "post-readonly", rid)
+            and user.username not in room.get("unmuted", [])
+        ):
             raise MeteorError("error-not-allowed", "Not allowed", {"method": "sendMessage"})
+        if user.username in room.get("muted", []):
+            # canSendMessage throws a plain `new Error('You_have_been_muted')` (RC 6.x/7.x
+            # authorization/server/functions/canSendMessage.ts), whoever the sender is.
+            raise PlainError("You_have_been_muted", "You have been muted and cannot speak in this room")
         max_size = self.setting("Message_MaxAllowedSize")
         if isinstance(max_size, int) and len(text) > max_size:
             raise MeteorError("error-message-size-exceeded", "Message size exceeds Message_MaxAllowedSize")

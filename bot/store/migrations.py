@@ -379,6 +379,69 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX alert_delivery_sent ON alert_delivery (recipient, sent_at);
         """,
     ),
+    (
+        8,
+        """
+        -- Strikes (issue 11): one row per warning, by a moderator or a protection's rule. A strike
+        -- counts while younger than sanctions.decay_days and not pardoned; `step` is the ladder
+        -- step it brought (warn, mute, kick, notify_admins).
+        CREATE TABLE strike (
+            id INTEGER PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            username TEXT NOT NULL,
+            at REAL NOT NULL,
+            source TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            rid TEXT,
+            reason TEXT NOT NULL,
+            step TEXT,
+            pardoned_at REAL
+        );
+        CREATE INDEX strike_user ON strike (user_id, at);
+        -- Mutes the bot applied, per user and room. `until` NULL: until lifted. A row is written
+        -- `pending` before rooms.muteUser and made `active` after it, so a crash in between is
+        -- retried at the next start; `active` rows past `until` are lifted by the expiry loop,
+        -- also after downtime.
+        CREATE TABLE mute (
+            id INTEGER PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            username TEXT NOT NULL,
+            rid TEXT NOT NULL,
+            room_name TEXT,
+            since REAL NOT NULL,
+            until REAL,
+            reason TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'active', 'lifted', 'expired', 'failed')),
+            ended_at REAL,
+            ended_by TEXT
+        );
+        CREATE UNIQUE INDEX mute_live ON mute (user_id, rid) WHERE state IN ('pending', 'active');
+        CREATE INDEX mute_due ON mute (until) WHERE state = 'active';
+        -- Rooms the raid protection made read-only; only a moderator lifts that.
+        CREATE TABLE room_lock (
+            rid TEXT PRIMARY KEY,
+            room_name TEXT,
+            since REAL NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'locked')),
+            reason TEXT NOT NULL
+        ) WITHOUT ROWID;
+        -- Messages the link protection held for review: the text is in the evidence archive
+        -- (`evidence_id`), restored with /mod restore as a repost attributed to the author.
+        CREATE TABLE held_message (
+            id INTEGER PRIMARY KEY,
+            mid TEXT NOT NULL UNIQUE,
+            rid TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            username TEXT NOT NULL,
+            evidence_id INTEGER,
+            held_at REAL NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('held', 'restored')),
+            restored_mid TEXT,
+            restored_by TEXT
+        );
+        """,
+    ),
 ]
 
 # Applied in version order wherever an entry sits in the list above.

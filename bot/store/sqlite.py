@@ -28,6 +28,7 @@ from bot.store.jobs import BlockedUsers, PurgeJournal
 from bot.store.migrations import LATEST_VERSION, MIGRATIONS
 from bot.store.policies import PolicyStore
 from bot.store.reports import ReportLedger
+from bot.store.sanctions import SanctionLedger
 
 __all__ = [
     "AuditRecord",
@@ -103,7 +104,7 @@ def _translates(what: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     return wrap
 
 
-class Store(AlertLedger, BlockedUsers, PurgeJournal, ReportLedger, PolicyStore):
+class Store(AlertLedger, BlockedUsers, PurgeJournal, ReportLedger, PolicyStore, SanctionLedger):
     def __init__(self, conn: sqlite3.Connection, *, clock: Callable[[], float] = time.time) -> None:
         self._db = conn
         self._clock = clock

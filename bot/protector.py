@@ -1,0 +1,360 @@
+"""The protections shell: feeds every new message and join to the pure engine
+(:mod:`bot.moderation.protections`) and carries out what it decides.
+
+A trigger in ``alert`` mode (the default for flood, repeated content and mention spam), or in
+``act`` mode while ``/mod dryrun`` is on, only tells the moderators what would have been done.
+In ``act`` mode: a flood mutes the author in that room (and is a strike on the ladder);
+repeated content and mention spam delete the messages, evidence first, and are a strike; a link
+is held — evidence first, deleted, and restorable with ``/mod restore``; a raid locks the room
+read-only when ``raid.lock`` is on. Administrators, the bot and exempt roles are never acted
+on; a trigger by them is at most an alert.
+
+The engine's counters live in memory (bounded); the only per-message I/O here is the account-age
+lookup for probation, cached per user for the life of the process (an account's creation date
+does not change), and a role lookup when a message mentions @all/@here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from bot.audit import actions
+from bot.config import ModerationSettings, ProtectionSettings
+from bot.errors import ActionRefused, NotFound, RcmodError
+from bot.lookups import Lookups
+from bot.models import Message, UserRef
+from bot.moderation.alerts import RoomRef
+from bot.moderation.neutralize import inline_literal
+from bot.moderation.protections import Join, Post, Protections, Trigger
+from bot.notifier import Notifier
+from bot.realtime.events import Event, NewMessage, SystemMessage, ThreadReply
+from bot.rest import RestClient
+from bot.rest.client import derived_message_id
+from bot.sanctions import Actor, Room, Sanctioner, Target
+from bot.store import Store
+
+__all__ = ["Protector"]
+
+log = logging.getLogger("rcmod.protector")
+
+JOIN_TYPES = frozenset({"uj"})  # a member joining by themselves; `au` (added by someone) is not a raid
+_AGE_CACHE = 50_000
+
+
+class Protector:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        rest: RestClient,
+        notifier: Notifier,
+        sanctioner: Sanctioner,
+        settings: ProtectionSettings,
+        moderation: ModerationSettings,
+        bot_username: Callable[[], str | None],
+        site_url: Callable[[], str],
+        dry_run: Callable[[], bool] = lambda: False,
+        retention_days: int = 90,
+        clock: Callable[[], float] = time.time,
+        lookups: Lookups | None = None,
+    ) -> None:
+        self._store = store
+        self._rest = rest
+        self._notifier = notifier
+        self._sanctioner = sanctioner
+        self._settings = settings
+        self._moderation = moderation
+        self._bot_username = bot_username
+        self._site_url = site_url
+        self._dry_run = dry_run
+        self._retention_days = retention_days
+        self._clock = clock
+        self._lookups = lookups or Lookups(rest, clock=clock)
+        self.engine = Protections(settings)
+        self._created: OrderedDict[str, float | None] = OrderedDict()
+        self._probation_on = settings.probation_days > 0 and (
+            settings.flood.mode != "off" or settings.mentions.mode != "off" or settings.links.mode != "off"
+        )
+
+    # -- observing -------------------------------------------------------------------------------
+
+    async def on_event(self, event: Event) -> None:
+        if isinstance(event, NewMessage | ThreadReply):
+            message = event.message
+            post = await self._post(message, event.room.name)
+            triggers = self.engine.on_post(post)
+            for trigger in triggers:
+                await self._handle(trigger, message)
+        elif isinstance(event, SystemMessage) and event.message.type in JOIN_TYPES:
+            m = event.message
+            join = Join(m.rid, event.room.name, m.author.id, m.author.username, self._clock())
+            for trigger in self.engine.on_join(join):
+                await self._handle(trigger, None)
+
+    async def _post(self, message: Message, room_name: str | None) -> Post:
+        raw = message.raw
+        mentions: list[str] = []
+        everyone = False
+        for m in raw.get("mentions") or ():
+            name = m.get("username") if isinstance(m, dict) else None
+            if name in ("all", "here"):
+                everyone = True
+            elif isinstance(name, str) and name != message.author.username:
+                mentions.append(name)
+        urls = tuple(
+            str(u["url"])
+            for u in raw.get("urls") or ()
+            if isinstance(u, dict) and isinstance(u.get("url"), str)
+        )
+        probation = await self._on_probation(message.author) if self._probation_on else False
+        allowed = await self._may_mention_everyone(message) if everyone else True
+        return Post(
+            mid=message.id,
+            rid=message.rid,
+            room_name=room_name,
+            user_id=message.author.id,
+            username=message.author.username,
+            text=message.text,
+            ts=self._clock(),
+            mentions=tuple(dict.fromkeys(mentions)),
+            everyone=everyone,
+            probation=probation,
+            may_mention_everyone=allowed,
+            urls=urls,
+        )
+
+    async def _on_probation(self, author: UserRef) -> bool:
+        created = self._created.get(author.id, ...)
+        if created is ...:
+            info: dict[str, Any] = await self._lookups.cached(
+                f"user:{author.id}", lambda: self._rest.user_info(user_id=author.id), {}
+            )
+            created = _epoch(info.get("createdAt"))
+            if info:  # a failed lookup is asked again next time rather than remembered
+                self._created[author.id] = created
+                if len(self._created) > _AGE_CACHE:
+                    self._created.popitem(last=False)
+        if created is None:
+            return False
+        return self._clock() - created < self._settings.probation_days * 86400
+
+    async def _may_mention_everyone(self, message: Message) -> bool:
+        wanted = set(self._settings.mentions.everyone_roles)
+        if await self._lookups.has_role(message.author, wanted):
+            return True
+        room = await self._lookups.room(RoomRef(message.rid, None, None))
+        if room.type not in ("c", "p"):
+            return True  # a direct message: @all reaches only its members
+        roles: dict[str, list[str]] = await self._lookups.cached(
+            f"roles:{room.id}", lambda: self._rest.room_roles(room.id, room.type or "c"), {}
+        )
+        return bool(wanted & set(roles.get(message.author.username, [])))
+
+    # -- acting ----------------------------------------------------------------------------------
+
+    async def _handle(self, trigger: Trigger, message: Message | None) -> None:
+        room = await self._lookups.room(RoomRef(trigger.rid, trigger.room_name, None))
+        subject = UserRef(trigger.user_id or "", trigger.username or "")
+        target: Target | str | None = None
+        if trigger.username:
+            if await self._lookups.has_role(subject, self._moderation.exempt_roles):
+                return  # bots and exempt roles are not watched, as by the notifier
+            # An administrator or a bot moderator comes back as a refusal: alerted, never acted on.
+            target = await self._sanctioner.target(trigger.username)
+        acting = trigger.mode == "act" and not self._dry_run() and trigger.action != "none"
+        if acting and isinstance(target, str):
+            acting = False  # an administrator, a bot moderator: tell, never act
+        done = "alert only"
+        if acting:
+            try:
+                done = await self._act(trigger, room, target, message)
+            except RcmodError as exc:
+                done = f"could not act ({type(exc).__name__}); please check"
+                log.warning("protection %s could not act (%s)", trigger.protection, type(exc).__name__)
+        self._store.append_audit(
+            actor=f"rule:{trigger.protection}",
+            action=actions.PROTECTION_TRIGGERED,
+            targets={k: v for k, v in {"user": trigger.user_id, "room": trigger.rid}.items() if v},
+            reason={
+                "protection": trigger.protection,
+                "count": trigger.count,
+                "limit": trigger.limit,
+                "action": trigger.action,
+            },
+            outcome="ok" if acting else ("dry-run" if trigger.mode == "act" else "alert"),
+        )
+        first = trigger.mids[0] if trigger.mids else trigger.rid
+        await self._notifier.notice(
+            kind="protection",
+            key=f"{trigger.protection}|{trigger.rid}|{trigger.user_id or ''}",
+            incident=f"{trigger.protection}:{first}:{trigger.count}",
+            text=self._alert_text(trigger, room, done, acting),
+            room=room,
+            subject=subject,
+            severity="high",
+        )
+
+    def _alert_text(self, trigger: Trigger, room: RoomRef, done: str, acting: bool) -> str:
+        where = inline_literal("#" + room.name) if room.name else inline_literal(room.id)
+        who = f" by {inline_literal(trigger.username)}" if trigger.username else ""
+        would = {
+            "mute": "mute the author here",
+            "delete": "delete the message(s)",
+            "hold": "hold the message for review",
+            "lock": "make the room read-only",
+            "none": "nothing (alert only)",
+        }[trigger.action]
+        lines = [f"*rcmod protection — {trigger.protection}* in {where}{who}: {trigger.detail}."]
+        if acting:
+            lines.append(f"Done: {done}")
+        elif trigger.mode == "act":
+            lines.append(f"Dry run is on: I would {would}.")
+        else:
+            lines.append(
+                f'Alert-only mode: I would {would} (set protections.{trigger.protection}.mode = "act").'
+            )
+        if trigger.mids and room.name:
+            lines.append(
+                f"Message: {self._site_url()}/{_route(room.type)}/{room.name}?msg={trigger.mids[-1]}"
+            )
+        return "\n".join(lines)
+
+    async def _act(
+        self, trigger: Trigger, room_ref: RoomRef, target: Target | str | None, message: Message | None
+    ) -> str:
+        actor = Actor(f"rule:{trigger.protection}", trigger.protection)
+        room = Room(room_ref.id, room_ref.name, room_ref.type or "c")
+        if trigger.action == "lock":
+            locked = await self._sanctioner.lock_room(room, reason=trigger.detail, actor=actor)
+            return (
+                "room made read-only; `/mod unlock #room` lifts it" if locked else "room was already locked"
+            )
+        assert isinstance(target, Target)
+        if trigger.action == "hold":
+            assert message is not None
+            return await self._hold(message, target, room)
+        parts: list[str] = []
+        remedy: float | None = None
+        if trigger.action == "delete":
+            deleted = 0
+            for mid in trigger.mids:
+                copy = message if message is not None and message.id == mid else await self._fetch(mid)
+                if copy is not None and await self._remove(copy, actor, trigger.protection):
+                    deleted += 1
+            parts.append(f"{deleted} message(s) deleted, evidence kept")
+        elif trigger.action == "mute":
+            remedy = self._settings.flood.mute
+        reason = f"{trigger.protection} protection: {trigger.detail}"
+        parts.append(
+            await self._sanctioner.strike(
+                target,
+                room=room if room.type in ("c", "p") else None,
+                reason=reason,
+                actor=actor,
+                source=trigger.protection,
+                remedy_mute=remedy,
+            )
+        )
+        return "; ".join(parts)
+
+    async def _fetch(self, mid: str) -> Message | None:
+        try:
+            return await self._rest.get_message(mid)
+        except (NotFound, ActionRefused):
+            return None  # already gone
+
+    async def _remove(self, message: Message, actor: Actor, why: str) -> bool:
+        """Evidence first, then chat.delete; True when the message is gone."""
+        targets = {"message": message.id, "room": message.rid, "user": message.author.id}
+        self._store.record_action(
+            actor=actor.id,
+            action=actions.MESSAGE_DELETED,
+            targets=targets,
+            reason={"protection": why},
+            evidence=[message],
+            retention_days=self._retention_days,
+        )
+        try:
+            await self._rest.delete_message(message.rid, message.id)
+        except ActionRefused as exc:
+            log.warning("protection %s could not delete %s (%s)", why, message.id, exc.code)
+            return False
+        return True
+
+    async def _hold(self, message: Message, user: Target, room: Room) -> str:
+        if self._store.held_by_mid(message.id) is not None:
+            return "already held"
+        _, evidence = self._store.record_action(
+            actor="rule:links",
+            action=actions.MESSAGE_HELD,
+            targets={"message": message.id, "room": message.rid, "user": user.id},
+            reason={"protection": "links"},
+            evidence=[message],
+            retention_days=self._retention_days,
+        )
+        held_id = self._store.hold_message(
+            mid=message.id,
+            rid=message.rid,
+            user_id=user.id,
+            username=user.username,
+            evidence_id=evidence[0] if evidence else None,
+        )
+        try:
+            await self._rest.delete_message(message.rid, message.id)
+        except ActionRefused as exc:
+            return f"held as {held_id} but Rocket.Chat refused the deletion ({exc.code or 'not allowed'})"
+        await self._sanctioner.tell_text(
+            user,
+            f"Your message in {_label(room)} contains a link and is held for a "
+            "moderator to review. It is not lost: if it is fine, it will be posted again.",
+        )
+        return f"held for review as {held_id}: `/mod restore {held_id}` reposts it"
+
+    async def restore(self, held_id: int, actor: Actor) -> str:
+        """`/mod restore N`: repost a held message's text in its room, attributed to its author.
+        The repost's id is derived from the held message, so a retry never posts it twice."""
+        held = self._store.held_message(held_id)
+        if held is None:
+            return f"No held message {held_id}."
+        if held.state != "held":
+            return f"Held message {held_id} was already restored."
+        kept = self._store.evidence_for_message(held.mid)
+        if not kept:
+            return f"The text of held message {held_id} is no longer kept (past the retention window)."
+        content = kept[-1]["content"]
+        text = str(content.get("msg") or "") if isinstance(content, dict) else ""
+        repost_id = derived_message_id(f"restore:{held.mid}")
+        body = f"_Restored message from @{held.username} (held for review, approved by a moderator):_\n{text}"
+        await self._rest.send_message(held.rid, body, mid=repost_id)
+        self._store.mark_restored(held_id, restored_mid=repost_id, by=actor.id)
+        self._store.append_audit(
+            actor=actor.id,
+            action=actions.MESSAGE_RESTORED,
+            targets={"message": held.mid, "room": held.rid, "user": held.user_id},
+            reason={"held": held_id, "repost": repost_id},
+        )
+        return f"Held message {held_id} restored in its room, attributed to {inline_literal(held.username)}."
+
+
+def _label(room: Room) -> str:
+    return inline_literal("#" + (room.name or room.id))
+
+
+def _route(room_type: str | None) -> str:
+    return {"p": "group", "d": "direct"}.get(room_type or "c", "channel")
+
+
+def _epoch(value: Any) -> float | None:
+    if isinstance(value, dict) and "$date" in value:
+        return float(value["$date"]) / 1000
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None

@@ -1,0 +1,505 @@
+"""The sanctions shell: warnings, strikes and the ladder, mutes that expire, kicks, raid locks.
+
+Decisions are pure (:mod:`bot.moderation.sanctions`); this carries them out, in an order that
+loses nothing: every mute is written to the store (``pending``) before ``rooms.muteUser`` and
+made ``active`` after it, so a crash in between is finished at the next start; the expiry loop
+lifts every active mute whose time has come — at once after downtime, because expiry is a time
+in the store, not a timer in memory. Every step is audited with who asked for it, and the user
+is told privately, with the reason and how to appeal.
+
+Used by the moderators' commands (:mod:`bot.sanction_commands`) and by the automatic
+protections (:mod:`bot.protector`) alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.audit import actions
+from bot.config import ModerationSettings, SanctionSettings
+from bot.errors import ActionRefused, NotFound, RcmodError
+from bot.lookups import Lookups
+from bot.models import UserRef
+from bot.moderation.alerts import RoomRef
+from bot.moderation.durations import format_duration
+from bot.moderation.neutralize import inline_literal
+from bot.moderation.sanctions import Notice, ladder_step, protected, render_notice, step_label
+from bot.notifier import Notifier
+from bot.rest import RestClient
+from bot.store import Store
+from bot.store.sanctions import MuteRow
+
+__all__ = ["Room", "Sanctioner", "Target"]
+
+log = logging.getLogger("rcmod.sanctions")
+
+EXPIRY_POLL = 30.0  # the longest the expiry loop sleeps; it is woken early when a mute is added
+NOT_A_MEMBER = frozenset({"error-user-not-in-room", "error-invalid-user"})
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A user to sanction, as the server knows them."""
+
+    id: str
+    username: str
+    roles: tuple[str, ...]
+    created_at: str | None = None
+
+    @property
+    def ref(self) -> UserRef:
+        return UserRef(self.id, self.username)
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    id: str
+    name: str | None
+    type: str  # c or p: the kinds of room a user can be muted or kicked in
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who asked: a moderator (user id and name) or a rule (``rule:flood``)."""
+
+    id: str
+    name: str
+
+    @property
+    def is_rule(self) -> bool:
+        return self.id.startswith("rule:")
+
+
+class Sanctioner:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        rest: RestClient,
+        notifier: Notifier,
+        settings: SanctionSettings,
+        moderation: ModerationSettings,
+        bot_username: Callable[[], str | None],
+        dry_run: Callable[[], bool] = lambda: False,
+        clock: Callable[[], float] = time.time,
+        lookups: Lookups | None = None,
+    ) -> None:
+        self._store = store
+        self._rest = rest
+        self._notifier = notifier
+        self._settings = settings
+        self._moderation = moderation
+        self._bot_username = bot_username
+        self._dry_run = dry_run
+        self._clock = clock
+        self._lookups = lookups or Lookups(rest, clock=clock)
+        self._wake = asyncio.Event()
+
+    # -- who and where -----------------------------------------------------------------------------
+
+    @property
+    def decay_seconds(self) -> float:
+        return self._settings.decay_days * 86400
+
+    async def target(self, username: str, *, check: bool = True) -> Target | str:
+        """The user, or why they cannot be sanctioned (unknown; with ``check``, also an admin,
+        the bot itself, a bot moderator or an exempt role)."""
+        try:
+            info = await self._rest.user_info(username=username)
+        except NotFound:
+            return f"I found no user {inline_literal(username)}."
+        except ActionRefused:
+            return f"I found no user {inline_literal(username)}."
+        user = Target(
+            str(info["_id"]),
+            str(info.get("username") or username),
+            tuple(str(r) for r in info.get("roles") or []),
+            str(info["createdAt"]) if info.get("createdAt") else None,
+        )
+        if not check:
+            return user
+        refusal = protected(
+            username=user.username,
+            roles=user.roles,
+            bot_username=self._bot_username(),
+            bot_moderators=self._moderation.moderators,
+            exempt_roles=self._moderation.exempt_roles,
+        )
+        return refusal or user
+
+    async def room(self, name: str) -> Room | str:
+        """A channel or private group by name, or why it cannot be used."""
+        try:
+            info = await self._rest.room_by_name(name)
+        except RcmodError:
+            return f"I cannot see a room {inline_literal('#' + name)} (is the bot in it?)."
+        kind = str(info.get("t") or "c")
+        if kind not in ("c", "p"):
+            return "Users can be muted or removed in channels and private groups only."
+        return Room(str(info["_id"]), str(info.get("name") or name), kind)
+
+    async def everywhere(self) -> list[Room]:
+        """Every channel and group the bot can act in: its own rooms and the public channels."""
+        rooms: dict[str, Room] = {}
+        for sub in await self._rest.subscriptions():
+            if sub.get("t") in ("c", "p") and sub.get("rid"):
+                rooms[str(sub["rid"])] = Room(str(sub["rid"]), _opt(sub.get("name")), str(sub["t"]))
+        with contextlib.suppress(RcmodError):
+            for ch in await self._rest.public_channels():
+                rooms.setdefault(str(ch["_id"]), Room(str(ch["_id"]), _opt(ch.get("name")), "c"))
+        return list(rooms.values())
+
+    # -- strikes and the ladder ----------------------------------------------------------------------
+
+    def live_strikes(self, user_id: str) -> int:
+        since = self._clock() - self.decay_seconds
+        return self._store.live_strike_count(user_id, since=since)
+
+    async def strike(
+        self,
+        user: Target,
+        *,
+        room: Room | None,
+        reason: str,
+        actor: Actor,
+        source: str = "moderator",
+        remedy_mute: float | None = None,
+    ) -> str:
+        """A warning: record the strike, tell the user, then take the step the ladder gives for
+        the user's live strikes (in ``room``, or everywhere when None). A protection passes its own
+        ``remedy_mute`` (a flood's short mute): the user is muted at least that long, and the
+        ladder's mute, when longer, wins. Returns a summary line."""
+        if self._dry_run():
+            count = self.live_strikes(user.id) + 1
+            step = ladder_step(self._settings.ladder, count)
+            self._audit(
+                actor, actions.USER_WARNED, user, room, reason, outcome="dry-run", step=step_label(step)
+            )
+            return f"Dry run: {inline_literal(user.username)} would get strike {count} ({step_label(step)})."
+        strike_id = self._store.add_strike(
+            user_id=user.id,
+            username=user.username,
+            source=source,
+            actor=actor.id,
+            rid=room.id if room else None,
+            reason=reason,
+        )
+        count = self.live_strikes(user.id)
+        step = ladder_step(self._settings.ladder, count)
+        label = step_label(step)
+        self._store.set_strike_step(strike_id, label)
+        self._audit(actor, actions.USER_WARNED, user, room, reason, strike=strike_id, step=label, count=count)
+        await self.tell(user, Notice("warn", reason, live_strikes=count, appeal=self._settings.appeal))
+        summary = f"{inline_literal(user.username)} warned (strike {count}, {label})"
+        why = f"strike {count}: {reason}"
+        mute_for = max(
+            (d for d in (remedy_mute, step.duration if step and step.action == "mute" else None) if d),
+            default=None,
+        )
+        if mute_for is not None:
+            rooms = [room] if room else await self.everywhere()
+            result = await self.mute(
+                user, rooms, duration=mute_for, reason=why, actor=actor, everywhere=room is None
+            )
+            summary = f"{summary}: {result}"
+        if step is None or step.action in ("warn", "mute"):
+            return summary if summary.endswith(".") else summary + "."
+        if step.action == "kick" and room is not None:
+            return f"{summary}: {await self.kick(user, room, reason=why, actor=actor)}"
+        # notify_admins, or a kick with no room to kick from: the administrators decide.
+        await self._notifier.notice(
+            kind="sanction",
+            key=f"escalate|{user.id}",
+            incident=f"strike:{strike_id}",
+            text=(
+                f"*rcmod*: {inline_literal(user.username)} has {count} live strikes (latest: "
+                f"{inline_literal(reason)}). Consider `/mod block @{user.username} everywhere --deactivate`; "
+                f"history: `/mod strikes @{user.username}`."
+            ),
+            room=RoomRef(room.id if room else "", room.name if room else None, room.type if room else None),
+            subject=user.ref,
+            severity="critical",
+            roles=("admin",),
+        )
+        self._audit(actor, actions.SANCTION_ESCALATED, user, room, reason, strike=strike_id, count=count)
+        return f"{summary}: the administrators were asked to decide."
+
+    def pardon(self, user: Target, actor: Actor) -> int:
+        cleared = self._store.pardon_strikes(user.id)
+        self._audit(actor, actions.STRIKES_PARDONED, user, None, "pardon", cleared=cleared)
+        return cleared
+
+    # -- mutes ---------------------------------------------------------------------------------------
+
+    async def mute(
+        self,
+        user: Target,
+        rooms: Sequence[Room],
+        *,
+        duration: float | None,
+        reason: str,
+        actor: Actor,
+        everywhere: bool = False,
+    ) -> str:
+        """Mute ``user`` in each room (a longer existing mute is kept); returns a summary line."""
+        if duration is not None and duration > self._settings.max_mute and not actor.is_rule:
+            return (
+                f"That is longer than the longest mute allowed ({format_duration(self._settings.max_mute)}, "
+                "sanctions.max_mute); nothing was changed."
+            )
+        until = None if duration is None else self._clock() + duration
+        length = "until unmuted" if duration is None else f"for {format_duration(duration)}"
+        if self._dry_run():
+            for room in rooms:
+                self._audit(actor, actions.USER_MUTED, user, room, reason, outcome="dry-run", until=until)
+            return (
+                f"Dry run: {inline_literal(user.username)} would be muted {length} in {len(rooms)} room(s)."
+            )
+        muted: list[Room] = []
+        refused: list[str] = []
+        for room in rooms:
+            outcome = await self._mute_one(user, room, until=until, reason=reason, actor=actor)
+            if outcome is None:
+                muted.append(room)
+            elif outcome:
+                refused.append(f"{_room_label(room)} ({outcome})")
+        if muted:
+            self._wake.set()
+            await self.tell(
+                user,
+                Notice(
+                    "mute",
+                    reason,
+                    rooms=tuple(r.name or r.id for r in muted),
+                    everywhere=everywhere,
+                    until=until,
+                    live_strikes=self.live_strikes(user.id),
+                    appeal=self._settings.appeal,
+                ),
+            )
+        name = inline_literal(user.username)
+        line = (
+            f"{name} muted {length} in {_rooms_label(muted, everywhere)}"
+            if muted
+            else f"{name} was not muted"
+        )
+        if refused:
+            line += "; refused in " + ", ".join(refused)
+        return line + "."
+
+    async def _mute_one(
+        self, user: Target, room: Room, *, until: float | None, reason: str, actor: Actor
+    ) -> str | None:
+        """None when muted; '' when the user is not in the room (skipped quietly); else why not."""
+        row, new = self._store.begin_mute(
+            user_id=user.id,
+            username=user.username,
+            rid=room.id,
+            room_name=room.name,
+            until=until,
+            reason=reason,
+            actor=actor.id,
+        )
+        if not new and row.state == "active":
+            self._audit(
+                actor, actions.USER_MUTED, user, room, reason, mute=row.id, until=row.until, extended=True
+            )
+            return None
+        return await self._apply_mute(row, user, room, actor)
+
+    async def _apply_mute(self, row: MuteRow, user: Target, room: Room, actor: Actor) -> str | None:
+        try:
+            await self._rest.mute_user(room.id, user.id)
+        except ActionRefused as exc:
+            self._store.set_mute_state(row.id, "failed", by=actor.id)
+            if exc.code in NOT_A_MEMBER:
+                return ""
+            log.warning("mute of user %s in %s refused (%s)", user.id, room.id, exc.code)
+            self._audit(actor, actions.USER_MUTED, user, room, row.reason, outcome="refused", code=exc.code)
+            return exc.code or "not allowed"
+        self._store.set_mute_state(row.id, "active")
+        self._audit(actor, actions.USER_MUTED, user, room, row.reason, mute=row.id, until=row.until)
+        return None
+
+    async def unmute(self, user: Target, rooms: Sequence[Room] | None, *, actor: Actor) -> str:
+        """Lift ``user``'s mutes in ``rooms`` (None: every mute the bot holds on them, everywhere).
+        A mute someone set in Rocket.Chat itself is lifted too when its room is named."""
+        live = {m.rid: m for m in self._store.live_mutes(user.id)}
+        targets = list(rooms) if rooms is not None else [Room(m.rid, m.room_name, "c") for m in live.values()]
+        if not targets:
+            return f"{inline_literal(user.username)} has no mutes from me."
+        if self._dry_run():
+            for room in targets:
+                self._audit(actor, actions.USER_UNMUTED, user, room, "unmute", outcome="dry-run")
+            return f"Dry run: {inline_literal(user.username)} would be unmuted in {len(targets)} room(s)."
+        lifted: list[Room] = []
+        failed: list[str] = []
+        for room in targets:
+            try:
+                await self._rest.unmute_user(room.id, user.id)
+            except ActionRefused as exc:
+                if exc.code not in NOT_A_MEMBER:
+                    failed.append(f"{_room_label(room)} ({exc.code or 'not allowed'})")
+                    continue
+            row = live.get(room.id)
+            if row is not None:
+                self._store.set_mute_state(row.id, "lifted", by=actor.id)
+            lifted.append(room)
+            self._audit(actor, actions.USER_UNMUTED, user, room, "unmute", mute=row.id if row else None)
+        if lifted:
+            names = tuple(r.name or r.id for r in lifted)
+            await self.tell(user, Notice("unmute", "", rooms=names, everywhere=rooms is None))
+        line = f"{inline_literal(user.username)} unmuted in {_rooms_label(lifted, False)}" if lifted else ""
+        if failed:
+            line += ("; " if line else "Could not unmute: ") + ", ".join(failed)
+        return line + "."
+
+    async def expire_due(self) -> int:
+        """Lift every active mute whose time has come; returns how many were lifted."""
+        lifted = 0
+        for row in self._store.due_mutes(self._clock()):
+            user = Target(row.user_id, row.username, ())
+            room = Room(row.rid, row.room_name, "c")
+            try:
+                await self._rest.unmute_user(row.rid, row.user_id)
+            except ActionRefused as exc:
+                if exc.code not in NOT_A_MEMBER and exc.code != "error-invalid-room":
+                    log.warning("expired mute %d could not be lifted (%s); will retry", row.id, exc.code)
+                    continue
+            except RcmodError as exc:
+                log.warning("expired mute %d not lifted yet (%s); will retry", row.id, type(exc).__name__)
+                continue
+            self._store.set_mute_state(row.id, "expired", by="rcmod")
+            self._audit(Actor("rcmod", "rcmod"), actions.MUTE_EXPIRED, user, room, row.reason, mute=row.id)
+            await self.tell(user, Notice("expired", "", rooms=(row.room_name or row.rid,)))
+            lifted += 1
+        return lifted
+
+    async def resume(self) -> None:
+        """Finish what a crash interrupted: mutes recorded but not yet applied."""
+        for row in self._store.live_mutes():
+            if row.state != "pending":
+                continue
+            user = Target(row.user_id, row.username, ())
+            with contextlib.suppress(RcmodError):
+                await self._apply_mute(
+                    row, user, Room(row.rid, row.room_name, "c"), Actor(row.actor, row.actor)
+                )
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Resume, then lift mutes as they fall due (overdue ones at once, e.g. after downtime)."""
+        with contextlib.suppress(RcmodError):
+            await self.resume()
+        while True:
+            try:
+                await self.expire_due()
+            except RcmodError as exc:
+                log.error("mute expiry pass failed (%s); will retry", type(exc).__name__)
+            due = self._store.next_mute_due()
+            wait = EXPIRY_POLL if due is None else min(EXPIRY_POLL, max(0.05, due - self._clock()))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
+
+    # -- kicks and locks -----------------------------------------------------------------------------
+
+    async def kick(self, user: Target, room: Room, *, reason: str, actor: Actor) -> str:
+        name = inline_literal(user.username)
+        if self._dry_run():
+            self._audit(actor, actions.USER_KICKED, user, room, reason, outcome="dry-run")
+            return f"Dry run: {name} would be removed from {_room_label(room)}."
+        try:
+            await self._rest.kick_user(room.id, room.type, user.id)
+        except ActionRefused as exc:
+            if exc.code in NOT_A_MEMBER:
+                return f"{name} is not in {_room_label(room)}."
+            self._audit(actor, actions.USER_KICKED, user, room, reason, outcome="refused", code=exc.code)
+            code = exc.code or "not allowed"
+            return f"Rocket.Chat refused to remove {name} from {_room_label(room)} ({code})."
+        self._audit(actor, actions.USER_KICKED, user, room, reason)
+        await self.tell(
+            user, Notice("kick", reason, rooms=(room.name or room.id,), appeal=self._settings.appeal)
+        )
+        return f"{name} removed from {_room_label(room)}."
+
+    async def lock_room(self, room: Room, *, reason: str, actor: Actor) -> bool:
+        """Make ``room`` read-only for members (a raid); True if this call locked it."""
+        if not self._store.begin_room_lock(room.id, room.name, reason):
+            return False
+        try:
+            await self._rest.set_read_only(room.id, True)
+        except RcmodError:
+            self._store.end_room_lock(room.id)
+            raise
+        self._store.room_locked(room.id)
+        self._store.append_audit(
+            actor=actor.id, action=actions.ROOM_LOCKED, targets={"room": room.id}, reason={"why": reason}
+        )
+        return True
+
+    async def unlock_room(self, room: Room, *, actor: Actor) -> bool:
+        """Lift a raid lock; False if the bot had not locked the room."""
+        if self._store.room_lock(room.id) is None:
+            return False
+        await self._rest.set_read_only(room.id, False)
+        self._store.end_room_lock(room.id)
+        self._store.append_audit(
+            actor=actor.id, action=actions.ROOM_UNLOCKED, targets={"room": room.id}, reason={}
+        )
+        return True
+
+    # -- telling -------------------------------------------------------------------------------------
+
+    async def tell(self, user: Target, notice: Notice) -> None:
+        """The user's private notice; a failure is logged, never fatal (the sanction stands)."""
+        await self.tell_text(user, render_notice(notice))
+
+    async def tell_text(self, user: Target, text: str) -> None:
+        try:
+            await self._rest.send_message(await self._rest.dm_room(user.username), text)
+        except RcmodError as exc:
+            log.warning("could not tell user %s privately (%s)", user.id, type(exc).__name__)
+
+    def _audit(
+        self,
+        actor: Actor,
+        action: str,
+        user: Target,
+        room: Room | None,
+        reason: str,
+        *,
+        outcome: str = "ok",
+        **details: Any,
+    ) -> None:
+        targets: dict[str, Any] = {"user": user.id}
+        if room is not None:
+            targets["room"] = room.id
+        # The reason is a moderator's words about a user, not message text; it is kept with the
+        # sanction so the user's appeal and the audit tell the same story.
+        why = {"reason": reason[:500], **{k: v for k, v in details.items() if v is not None}}
+        self._store.append_audit(actor=actor.id, action=action, targets=targets, reason=why, outcome=outcome)
+
+
+def _opt(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _room_label(room: Room) -> str:
+    return inline_literal("#" + room.name) if room.name else inline_literal(room.id)
+
+
+def _rooms_label(rooms: Iterable[Room], everywhere: bool) -> str:
+    rooms = list(rooms)
+    if everywhere:
+        return f"every room I can act in ({len(rooms)})"
+    return ", ".join(_room_label(r) for r in rooms)

@@ -1,0 +1,243 @@
+"""Sanctions against the sandbox: warnings and the strike ladder (stepping and decaying), mutes
+that expire (across a restart, with an injected clock), kicks, unmutes, appeals, and bad input
+that changes nothing. Commands are sent as DMs to the bot, as a moderator would."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.sandbox import Sandbox
+from bot.store import Store
+from tests.conftest import RunningBot, bot_settings, start_bot, until
+from tests.test_report import ask, dms_from_bot
+
+MODS = ["mod2"]  # mod1 is only a room moderator (of general, random and staff)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def settings(sb: Sandbox, tmp_path: Path, **sections: Any) -> Any:
+    return bot_settings(sb, tmp_path / "data", moderation={"moderators": MODS}, **sections)
+
+
+def muted(sb: Sandbox, room: str) -> list[str]:
+    found = sb.workspace.room_by_id_or_name(name=room)
+    assert found is not None
+    return list(found.get("muted") or [])
+
+
+def rid(sb: Sandbox, room: str) -> str:
+    found = sb.workspace.room_by_id_or_name(name=room)
+    assert found is not None
+    return str(found["_id"])
+
+
+def audit(bot: RunningBot, action: str) -> list[Any]:
+    store = bot.app.store
+    assert store is not None
+    return [r for r in store.audit_records() if r.action == action]
+
+
+def told(sb: Sandbox, username: str, words: str) -> bool:
+    return any(words in str(m["msg"]) for m in dms_from_bot(sb, username))
+
+
+async def test_warnings_climb_the_ladder_and_strikes_decay(sandbox: Sandbox, tmp_path: Path) -> None:
+    clock = Clock()
+    bot = await start_bot(settings(sandbox, tmp_path), clock=clock)
+    try:
+        first = await ask(sandbox, "admin", "mod warn @bob #general keep it civil")
+        assert "strike 1, warn" in first
+        assert muted(sandbox, "general") == []
+        assert await until(lambda: told(sandbox, "bob", "You have received a warning"))
+        assert told(sandbox, "bob", "To appeal")
+        second = await ask(sandbox, "admin", "mod warn @bob #general still not civil")
+        assert "strike 2, mute 10m" in second
+        assert muted(sandbox, "general") == ["bob"]
+        with pytest.raises(Exception, match="You_have_been_muted"):
+            sandbox.post_as("bob", "general", "can I still talk?")
+        assert [r.reason["count"] for r in audit(bot, "user.warned")] == [1, 2]
+        assert [r.targets["room"] for r in audit(bot, "user.muted")] == [rid(sandbox, "general")]
+        # Thirty-one days on, both strikes have lapsed: the next warning is strike 1 again.
+        clock.advance(31 * 86400)
+        third = await ask(sandbox, "admin", "mod warn @bob #random third time")
+        assert "strike 1, warn" in third
+        history = await ask(sandbox, "admin", "mod strikes @bob")
+        assert "1 live" in history and history.count("(lapsed)") == 2
+    finally:
+        await bot.stop()
+
+
+async def test_the_fourth_strike_asks_the_admins(sandbox: Sandbox, tmp_path: Path) -> None:
+    bot = await start_bot(settings(sandbox, tmp_path))
+    try:
+        for _ in range(3):
+            await ask(sandbox, "mod2", "mod warn @carol #general spam")
+        fourth = await ask(sandbox, "mod2", "mod warn @carol #general spam again")
+        assert "strike 4" in fourth and "administrators were asked" in fourth
+        assert await until(lambda: told(sandbox, "admin", "has 4 live strikes"))
+        assert len(audit(bot, "sanction.escalated")) == 1
+    finally:
+        await bot.stop()
+
+
+async def test_a_timed_mute_expires_on_time_across_a_restart(sandbox: Sandbox, tmp_path: Path) -> None:
+    clock = Clock()
+    config = settings(sandbox, tmp_path)
+    bot = await start_bot(config, clock=clock)
+    answer = await ask(sandbox, "mod2", "mod mute @bob #general 10m flooding")
+    assert "muted for 10m" in answer and muted(sandbox, "general") == ["bob"]
+    await bot.stop()
+    # Restarted before the time: the mute stands.
+    bot = await start_bot(config, clock=clock)
+    await ask(sandbox, "mod2", "mod help")  # a round trip: the expiry pass has run by now
+    assert muted(sandbox, "general") == ["bob"]
+    await bot.stop()
+    # Down while it falls due: lifted as soon as the bot is back.
+    clock.advance(11 * 60)
+    bot = await start_bot(config, clock=clock)
+    try:
+        assert await until(lambda: muted(sandbox, "general") == [])
+        assert await until(lambda: told(sandbox, "bob", "mute in ` #general ` has ended"))
+        [expired] = audit(bot, "mute.expired")
+        assert expired.actor == "rcmod" and expired.targets["room"] == rid(sandbox, "general")
+        sandbox.post_as("bob", "general", "back again")  # allowed again
+        # While running: not before its time, then on time.
+        await ask(sandbox, "mod2", "mod mute @carol #general 10m")
+        sanctioner = bot.app.sanctioner
+        assert sanctioner is not None
+        clock.advance(9 * 60)
+        sanctioner.wake()
+        await ask(sandbox, "mod2", "mod help")
+        assert muted(sandbox, "general") == ["carol"]
+        clock.advance(61)
+        sanctioner.wake()
+        assert await until(lambda: muted(sandbox, "general") == [])
+    finally:
+        await bot.stop()
+
+
+async def test_mute_everywhere_unmute_and_kick(sandbox: Sandbox, tmp_path: Path) -> None:
+    bot = await start_bot(settings(sandbox, tmp_path))
+    try:
+        answer = await ask(sandbox, "mod2", "mod mute @bob everywhere 1h raiding")
+        assert "every room I can act in" in answer
+        assert muted(sandbox, "general") == ["bob"] and muted(sandbox, "random") == ["bob"]
+        assert "bob" not in muted(sandbox, "staff")  # not a member there: skipped quietly
+        lifted = await ask(sandbox, "mod2", "mod unmute @bob everywhere")
+        assert "unmuted in" in lifted
+        assert muted(sandbox, "general") == [] and muted(sandbox, "random") == []
+        assert len(audit(bot, "user.unmuted")) == 2
+        kicked = await ask(sandbox, "mod2", "mod kick @carol #random off topic")
+        assert "removed from" in kicked
+        random = rid(sandbox, "random")
+        carol = sandbox.workspace.user_by_username("carol")
+        assert carol is not None and (random, carol.id) not in sandbox.workspace.subscriptions
+        assert await until(lambda: told(sandbox, "carol", "You have been removed from"))
+        assert [r.targets["room"] for r in audit(bot, "user.kicked")] == [random]
+    finally:
+        await bot.stop()
+
+
+async def test_room_moderators_sanction_in_their_rooms_only(sandbox: Sandbox, tmp_path: Path) -> None:
+    bot = await start_bot(settings(sandbox, tmp_path))
+    try:
+        assert "muted for 5m" in await ask(sandbox, "mod1", "mod mute @bob #general 5m")
+        refused = await ask(sandbox, "mod1", "mod mute @carol everywhere 5m")
+        assert "needs room moderator" in refused or "needs bot moderator" in refused
+        assert "carol" not in muted(sandbox, "general")
+        assert "needs" in await ask(sandbox, "alice", "mod mute @bob #general 5m")
+    finally:
+        await bot.stop()
+
+
+@pytest.mark.parametrize(
+    ("command", "answer"),
+    [
+        ("mod mute @admin #general 10m", "administrator"),
+        ("mod mute @rcmod.bot #general 10m", "do not sanction myself"),
+        ("mod mute @mod2 #general 10m", "bot moderator"),
+        ("mod mute @nobody #general 10m", "found no user"),
+        ("mod mute @bob #nowhere 10m", "cannot see a room"),
+        ("mod mute @bob #general 0", "longer than zero"),
+        ("mod mute @bob #general -5m", "cannot be negative"),
+        ("mod mute @bob #general 99999d", "longer than the limit"),
+        ("mod mute @bob #general 60d", "longest mute allowed"),
+        ("mod mute @bob 10m", "Say where"),
+        ("mod kick @admin #general", "administrator"),
+        ("mod warn @rcmod.bot", "do not sanction myself"),
+    ],
+)
+async def test_bad_input_gets_a_clear_answer_and_changes_nothing(
+    sandbox: Sandbox, tmp_path: Path, command: str, answer: str
+) -> None:
+    bot = await start_bot(settings(sandbox, tmp_path))
+    try:
+        reply = await ask(sandbox, "mod2", command)
+        assert answer in reply
+        assert muted(sandbox, "general") == []
+        store = bot.app.store
+        assert store is not None
+        changed = {"user.muted", "user.kicked", "user.warned"}
+        assert [r for r in store.audit_records() if r.action in changed] == []
+    finally:
+        await bot.stop()
+
+
+async def test_an_appeal_reaches_the_moderators_and_a_pardon_resets(sandbox: Sandbox, tmp_path: Path) -> None:
+    bot = await start_bot(settings(sandbox, tmp_path))
+    try:
+        await ask(sandbox, "mod2", "mod warn @bob #general rude")
+        answer = await ask(sandbox, "bob", "mod appeal I was quoting someone @all")
+        assert "passed to the moderators" in answer
+        assert await until(lambda: told(sandbox, "mod2", "appeals (1 live strike(s)"))
+        [dm] = [m for m in dms_from_bot(sandbox, "mod2") if "appeals" in str(m["msg"])]
+        assert "@all" not in dm["msg"]  # the user's words are inert
+        assert "1 strike(s) pardoned" in await ask(sandbox, "mod2", "mod strikes @bob pardon")
+        assert "0 live" in await ask(sandbox, "mod2", "mod strikes @bob")
+        # After a pardon the ladder starts again: the next warning is strike 1.
+        assert "strike 1" in await ask(sandbox, "mod2", "mod warn @bob #general again")
+        assert len(audit(bot, "appeal.filed")) == 1 and len(audit(bot, "strikes.pardoned")) == 1
+    finally:
+        await bot.stop()
+
+
+async def test_a_mute_recorded_but_not_applied_is_finished_at_the_next_start(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A crash between writing the mute and rooms.muteUser: the next start applies it."""
+    config = settings(sandbox, tmp_path)
+    store = Store.open(config.storage.data_dir / "rcmod.sqlite3")
+    bob = sandbox.workspace.user_by_username("bob")
+    assert bob is not None
+    store.begin_mute(
+        user_id=bob.id,
+        username="bob",
+        rid=rid(sandbox, "general"),
+        room_name="general",
+        until=time.time() + 600,
+        reason="flood",
+        actor="rule:flood",
+    )
+    store.close()
+    bot = await start_bot(config)
+    try:
+        assert await until(lambda: muted(sandbox, "general") == ["bob"])
+        store2 = bot.app.store
+        assert store2 is not None
+        assert [m.state for m in store2.live_mutes(bob.id)] == ["active"]
+    finally:
+        await bot.stop()

@@ -14,3 +14,4 @@ async def test_demo_runs_and_its_checks_pass() -> None:
     assert "demo ok" in text
     assert "FAILED" not in text
     assert "missing 0, handled twice 0" in text
+    assert "check: the flood was stopped: mallory muted in #general, the rest refused: ok" in text

@@ -484,7 +484,7 @@ class Protections:
         norm = coarse(text).strip(" ")
         if len(norm) < s.min_length:
             return None
-        key = (post.user_id, hash(norm))
+        key = hash((post.user_id, norm))  # an int: the text itself is not kept
         mid, rid = post.mid, post.rid
         d = self._repeat.d
         w = d.get(key)

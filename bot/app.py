@@ -347,6 +347,7 @@ class BotApp:
             retention_days=s.storage.retention_days,
             dispatcher=lambda: holder[0] if holder else None,
             runtime_lists=self.runtime_lists(),
+            more_status=self.protector.status if self.protector else list,
         )
         # /mod block|unblock|purge|confirm|policy: the chat front of the enforcer, a purger and
         # the policy keeper (issues 6 and 8), declared in bot.commands.spec like the rest.

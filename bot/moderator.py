@@ -47,7 +47,9 @@ class ModCommands:
         retention_days: int,
         dispatcher: Callable[[], Dispatcher | None],
         runtime_lists: Path,
+        more_status: Callable[[], list[str]] = list,
     ) -> None:
+        self._more_status = more_status
         self._store = store
         self._rest = rest
         self._notifier = notifier
@@ -106,6 +108,7 @@ class ModCommands:
                 else ""
             ),
             f"Dry run: {'on' if self.dry_run() else 'off'}",
+            *self._more_status(),
         ]
         return "\n".join(lines)
 

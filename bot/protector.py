@@ -42,7 +42,8 @@ __all__ = ["Protector"]
 
 log = logging.getLogger("rcmod.protector")
 
-JOIN_TYPES = frozenset({"uj"})  # a member joining by themselves; `au` (added by someone) is not a raid
+# A member joining by themselves (a room, a team); `au` (added by someone) is not a raid.
+JOIN_TYPES = frozenset({"uj", "ujt"})
 _AGE_CACHE = 50_000
 
 
@@ -80,6 +81,19 @@ class Protector:
         self._probation_on = settings.probation_days > 0 and (
             settings.flood.mode != "off" or settings.mentions.mode != "off" or settings.links.mode != "off"
         )
+
+    def status(self) -> list[str]:
+        """Lines for `/mod status`: each protection's mode, live mutes, rooms locked by a raid."""
+        s = self._settings
+        modes = ", ".join(
+            f"{name} {getattr(s, name).mode}" for name in ("flood", "repeat", "mentions", "links", "raid")
+        )
+        locked = self._store.locked_rooms()
+        rooms = ", ".join(inline_literal("#" + (name or rid)) for rid, name in locked) or "none"
+        return [
+            f"Protections: {modes}" + (" (dry run: acting ones only alert)" if self._dry_run() else ""),
+            f"Live mutes: {len(self._store.live_mutes())}; rooms locked against a raid: {rooms}",
+        ]
 
     # -- observing -------------------------------------------------------------------------------
 

@@ -30,6 +30,8 @@ async def test_privileges_are_checked_and_denials_say_what_is_needed(
     assert denied == "`/mod status` needs bot moderator or above; you are member."
     status = await ask(sandbox, "mod1", "mod status")
     assert "Open reports: 0" in status and "Dry run: off" in status and "1 lists, 1 terms" in status
+    assert "Protections: flood alert, repeat alert, mentions alert, links off, raid off" in status
+    assert "Live mutes: 0; rooms locked against a raid: none" in status
     member_help = await ask(sandbox, "alice", "mod help")
     assert "/report" in member_help and "/mod status" not in member_help
     assert "/mod dryrun" in await ask(sandbox, "admin", "help")

@@ -136,9 +136,9 @@ class _Protection(_Section):
 
 class FloodSettings(_Protection):
     # More than `messages` messages by one user in one room within `seconds` is a flood.
-    messages: int = Field(default=10, ge=1)
+    messages: int = Field(default=10, ge=1, le=1000)
     seconds: float = Field(default=60.0, gt=0, le=3600)
-    probation_messages: int = Field(default=5, ge=1)  # the same, for accounts on probation
+    probation_messages: int = Field(default=5, ge=1, le=1000)  # the same, for accounts on probation
     mute: float = Field(default=600.0, gt=0, le=MAX_DURATION)  # how long `act` mutes (10m)
 
     _d = field_validator("mute", mode="before")(_seconds)
@@ -147,8 +147,8 @@ class FloodSettings(_Protection):
 class RepeatSettings(_Protection):
     # The same (normalised) text in `rooms` different rooms, or `copies` times in one room,
     # within `seconds`, is repeated content. Shorter texts ("ok", "thanks") never count.
-    rooms: int = Field(default=3, ge=2)
-    copies: int = Field(default=4, ge=2)
+    rooms: int = Field(default=3, ge=2, le=1000)
+    copies: int = Field(default=4, ge=2, le=1000)
     seconds: float = Field(default=300.0, gt=0, le=86400)
     min_length: int = Field(default=12, ge=1)
 
@@ -168,11 +168,22 @@ class LinkSettings(_Protection):
     block_domains: list[str] = Field(default_factory=list)
     hold_probation: bool = True
 
+    @field_validator("block_domains")
+    @classmethod
+    def _domains(cls, domains: list[str]) -> list[str]:
+        # A pasted link is fine (its host is used); a word without a dot is a mistake.
+        for entry in domains:
+            host = entry.strip().lower().split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
+            host = host.split(":", 1)[0].lstrip("*").strip(".")
+            if "." not in host or any(c.isspace() for c in host):
+                raise ValueError("each entry must be a domain name like spam.example")
+        return domains
+
 
 class RaidSettings(_Protection):
     mode: Mode = "off"
     # More than `joins` members joining one room within `seconds` is a raid.
-    joins: int = Field(default=10, ge=1)
+    joins: int = Field(default=10, ge=1, le=10000)
     seconds: float = Field(default=300.0, gt=0, le=86400)
     # With mode `act`: make the room read-only for members until `/mod unlock #room`.
     lock: bool = False

@@ -12,6 +12,7 @@ from bot.config import (
     FloodSettings,
     LinkSettings,
     MentionSettings,
+    Mode,
     ProtectionSettings,
     RaidSettings,
     RepeatSettings,
@@ -20,7 +21,7 @@ from bot.moderation.protections import Join, Post, Protections, Trigger, find_do
 
 _ids = itertools.count()
 
-OFF = "off"
+OFF: Mode = "off"
 
 
 def settings(**parts: Any) -> ProtectionSettings:
@@ -236,6 +237,15 @@ def test_repeat_counts_a_message_once() -> None:
     assert len(p.on_post(post(SPAM, ts=1))) == 1
 
 
+def test_repeat_re_emit_then_a_late_copy() -> None:
+    p = Protections(settings(repeat=RepeatSettings(rooms=2, copies=2, seconds=60)))
+    first = post(SPAM, ts=0, mid="a")
+    assert p.on_post(first) == [] and p.on_post(post(SPAM, ts=50, mid="a")) == []
+    assert p.on_post(post(SPAM, ts=100, mid="b")) == []  # "a" has left the window
+    (t,) = p.on_post(post(SPAM, ts=101, mid="c"))
+    assert t.mids == ("b", "c")
+
+
 def test_repeat_keeps_hashes_not_texts() -> None:
     p = Protections(
         settings(
@@ -341,7 +351,7 @@ def test_find_domains(text: str, domains: list[str]) -> None:
     assert find_domains(text) == domains
 
 
-def links(block: list[str] | None = None, *, hold_probation: bool = True, mode: str = "act") -> Protections:
+def links(block: list[str] | None = None, *, hold_probation: bool = True, mode: Mode = "act") -> Protections:
     return Protections(
         settings(links=LinkSettings(mode=mode, block_domains=block or [], hold_probation=hold_probation))
     )
@@ -432,7 +442,15 @@ def test_links_blocked_wins_over_probation_and_counts_domains() -> None:
 def test_link_finder_is_linear_on_hostile_text() -> None:
     import time
 
-    hostile = ["a." * 50_000, "a-" * 50_000 + ".", "x" * 100_000 + ".y", "http://" + "a" * 100_000]
+    hostile = [
+        "a." * 50_000,
+        "a-" * 50_000 + ".",
+        "x" * 100_000 + ".y",
+        "http://" + "a" * 100_000,
+        "a.b " * 20_000,
+        "a.com " * 20_000,
+        "http://a.b/" * 20_000,
+    ]
     for text in hostile:
         t0 = time.perf_counter()
         find_domains(text)
@@ -472,7 +490,7 @@ def test_raid_counts_distinct_members_per_room() -> None:
 # --- modes, exemptions, memory, details -----------------------------------------------------------
 
 
-def everything(mode: str = "act", **extra: Any) -> ProtectionSettings:
+def everything(mode: Mode = "act", **extra: Any) -> ProtectionSettings:
     return ProtectionSettings(
         flood=FloodSettings(mode=mode, messages=1),
         repeat=RepeatSettings(mode=mode, rooms=2, copies=2, min_length=5),

@@ -97,6 +97,8 @@ def test_config_refuses_a_bad_ladder_and_thresholds(tmp_path: Path) -> None:
         "[protections.flood]\nmessages = 0\n": "protections.flood.messages",
         "[protections.raid]\njoins = 0\n": "protections.raid.joins",
         "[protections.mentions]\nmode = 'loud'\n": "protections.mentions.mode",
+        "[protections.links]\nblock_domains = ['spam']\n": "protections.links.block_domains",
+        "[protections.flood]\nmessages = 100000\n": "protections.flood.messages",
     }
     for body, expected in cases.items():
         path = tmp_path / "c.toml"

@@ -31,11 +31,15 @@ window. Timestamps that go backwards for one user+room (catch-up after a reconne
 the newest time already seen there. Exempt rooms (``exempt_rooms``, by name or rid) produce nothing;
 a protection in mode ``off`` keeps no state and costs one attribute test.
 
-Memory is bounded: every per-user, per-(user, text) and per-room window lives in an LRU of at most
-``max_keys`` entries per protection, each holding at most ``limit + 1`` events (nothing is added
-once a burst has fired); windows whose last event has left the window are dropped as time moves
-on. The shell should pass new messages only (not edits or re-emits; ingest already drops those)
-and skip the bot's own messages.
+Memory is bounded: every per-(user, room), per-(user, text) and per-room window lives in an LRU
+of at most ``max_keys`` keys per protection (least recently used dropped first), and holds only
+the events that can still matter -- at most ``limit + 1`` (repeat: ``(rooms - 1) * (copies - 1) +
+1``), none once its burst has fired. Windows whose newest event has left the window are dropped in
+batches as new keys arrive, so state follows the traffic, not only the cap.
+
+The shell should pass new messages only (not edits or re-emits; ingest already drops those) and
+skip the bot's own messages. ``Post.urls`` may carry Rocket.Chat's own parse of the links (the
+message's ``urls`` field); their hosts count as links next to what :func:`find_domains` finds.
 """
 
 from __future__ import annotations
@@ -319,29 +323,47 @@ class _Windows(Generic[E]):
     """An LRU of windows, at most ``cap`` keys, least recently touched first.
 
     Callers look a key up in ``d`` and ``move_to_end`` it themselves (the hot path inlines it);
-    :meth:`start` adds a key, first dropping a couple of windows whose newest event has left the
-    window, so that state follows time and not only the cap (amortised: each key is dropped once).
+    :meth:`start` adds a key. Windows whose newest event has left the window are dropped in
+    batches as time moves on, so that state follows the traffic and not only the cap: the front
+    window expires first, so one comparison per new key says whether a sweep is due.
     """
 
-    __slots__ = ("cap", "d", "span")
+    __slots__ = ("cap", "d", "span", "sweep_at")
+
+    _BATCH = 1024  # at most this many windows dropped per new key (a bounded pause)
 
     def __init__(self, cap: int, span: float) -> None:
         self.d: OrderedDict[Hashable, _Window[E]] = OrderedDict()
         self.cap = cap
         self.span = span
+        self.sweep_at = float("inf")
 
     def __len__(self) -> int:
         return len(self.d)
 
     def start(self, key: Hashable, ts: float, first: E) -> None:
         d = self.d
-        cutoff = ts - self.span
-        for _ in range(2):
-            if not d or next(iter(d.values())).last > cutoff:
-                break
-            d.popitem(last=False)
+        if ts >= self.sweep_at:
+            self._sweep(ts)
+        elif not d:
+            self.sweep_at = ts + self.span * 1.0625
         d[key] = _Window(ts, first)
         if len(d) > self.cap:
+            d.popitem(last=False)
+
+    def _sweep(self, ts: float) -> None:
+        d = self.d
+        cutoff = ts - self.span
+        for _ in range(self._BATCH):
+            if not d:
+                self.sweep_at = ts + self.span * 1.0625
+                return
+            oldest = next(iter(d.values())).last
+            if oldest > cutoff:
+                # Next sweep when the front has expired, plus a sixteenth of the window so that
+                # steady traffic drops windows in batches rather than one per message.
+                self.sweep_at = oldest + self.span * 1.0625
+                return
             d.popitem(last=False)
 
 

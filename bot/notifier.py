@@ -26,7 +26,15 @@ from bot.errors import ActionRefused, RcmodError
 from bot.lookups import Lookups
 from bot.models import UserRef
 from bot.moderation import Match, Matcher
-from bot.moderation.alerts import Incident, RoomRef, incidents_for, render_alert, render_digest
+from bot.moderation.alerts import (
+    Incident,
+    RoomRef,
+    buttons,
+    incidents_for,
+    keyword_actions,
+    render_alert,
+    render_digest,
+)
 from bot.moderation.wordlist import ListOptions
 from bot.realtime.events import EditedMessage, EncryptedMessage, Event, MessageEvent, NewMessage, ThreadReply
 from bot.rest import RestClient
@@ -171,6 +179,7 @@ class Notifier:
         severity: str = "high",
         roles: Sequence[str] = (),
         window: float | None = None,
+        actions: Sequence[tuple[str, str]] = (),
     ) -> RaisedAlert | None:
         """An alert that is not a wordlist match — a protection firing, a sanction step, an
         appeal — through the same outbox, routing and coalescing as keyword alerts.
@@ -209,6 +218,7 @@ class Notifier:
             "author_username": subject.username,
             "message_ts": self._clock(),
             "excerpt": text,
+            "actions": [list(a) for a in actions],
         }
         raised = self._store.raise_alert(
             row,
@@ -302,7 +312,9 @@ class Notifier:
             try:
                 rid = d.dm_rid or await self._destination(d.recipient)
                 if d.sent_version == 0:
-                    await self._rest.send_message(rid, text, mid=d.dm_mid)
+                    await self._rest.send_message(
+                        rid, text, mid=d.dm_mid, attachments=self._buttons(d, renderer)
+                    )
                     self._metrics.alerts.labels("delivered").inc()
                 else:
                     await self._rest.update_message(rid, d.dm_mid, text)
@@ -344,6 +356,20 @@ class Notifier:
                 )
             delivered += 1
         return delivered
+
+    def _buttons(self, d: Delivery, renderer: Callable[[Delivery], str] | None) -> list[dict[str, object]]:
+        """One-click buttons for a moderator's DM (a room copy has none: in a room the click would
+        be an ordinary message, not a command). Keyword alerts get Delete, Dismiss and Allow;
+        notices get the actions they were raised with, and Dismiss."""
+        if d.recipient.startswith("#") or d.alert["outcome"]:
+            return []
+        if renderer is None:
+            return buttons(keyword_actions(d.alert_id, _incident_from(d.alert)))
+        if d.alert["kind"] != NOTICE_KIND:
+            return []  # reports carry their own commands in the text
+        stored = d.alert.get("actions") or ()
+        acts = [(str(a[0]), str(a[1])) for a in stored]  # type: ignore[attr-defined]
+        return buttons([*acts, ("Dismiss", f"mod dismiss {d.alert_id}")])
 
     async def _destination(self, recipient: str) -> str:
         if recipient.startswith("#"):

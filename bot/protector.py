@@ -184,9 +184,10 @@ class Protector:
         if acting and isinstance(target, str):
             acting = False  # an administrator, a bot moderator: tell, never act
         done = "alert only"
+        acts: list[tuple[str, str]] = []
         if acting:
             try:
-                done = await self._act(trigger, room, target, message)
+                done, acts = await self._act(trigger, room, target, message)
             except RcmodError as exc:
                 done = f"could not act ({type(exc).__name__}); please check"
                 log.warning("protection %s could not act (%s)", trigger.protection, type(exc).__name__)
@@ -211,6 +212,7 @@ class Protector:
             room=room,
             subject=subject,
             severity="high",
+            actions=acts,
         )
 
     def _alert_text(self, trigger: Trigger, room: RoomRef, done: str, acting: bool) -> str:
@@ -240,18 +242,20 @@ class Protector:
 
     async def _act(
         self, trigger: Trigger, room_ref: RoomRef, target: Target | str | None, message: Message | None
-    ) -> str:
+    ) -> tuple[str, list[tuple[str, str]]]:
+        """What was done, and the one-click commands that undo it."""
         actor = Actor(f"rule:{trigger.protection}", trigger.protection)
         room = Room(room_ref.id, room_ref.name, room_ref.type or "c")
         if trigger.action == "lock":
-            locked = await self._sanctioner.lock_room(room, reason=trigger.detail, actor=actor)
-            return (
-                "room made read-only; `/mod unlock #room` lifts it" if locked else "room was already locked"
-            )
+            if not await self._sanctioner.lock_room(room, reason=trigger.detail, actor=actor):
+                return "room was already locked", []
+            unlock = [("Unlock room", f"mod unlock #{room.name}")] if room.name else []
+            return "room made read-only; `/mod unlock #room` lifts it", unlock
         assert isinstance(target, Target)
         if trigger.action == "hold":
             assert message is not None
-            return await self._hold(message, target, room)
+            held_id, text = await self._hold(message, target, room)
+            return text, [("Restore", f"mod restore {held_id}")] if held_id else []
         parts: list[str] = []
         remedy: float | None = None
         if trigger.action == "delete":
@@ -274,7 +278,8 @@ class Protector:
                 remedy_mute=remedy,
             )
         )
-        return "; ".join(parts)
+        acts = [("Unmute", f"mod unmute @{target.username} #{room.name}")] if remedy and room.name else []
+        return "; ".join(parts), acts
 
     async def _fetch(self, mid: str) -> Message | None:
         try:
@@ -300,9 +305,9 @@ class Protector:
             return False
         return True
 
-    async def _hold(self, message: Message, user: Target, room: Room) -> str:
+    async def _hold(self, message: Message, user: Target, room: Room) -> tuple[int | None, str]:
         if self._store.held_by_mid(message.id) is not None:
-            return "already held"
+            return None, "already held"
         _, evidence = self._store.record_action(
             actor="rule:links",
             action=actions.MESSAGE_HELD,
@@ -321,13 +326,16 @@ class Protector:
         try:
             await self._rest.delete_message(message.rid, message.id)
         except ActionRefused as exc:
-            return f"held as {held_id} but Rocket.Chat refused the deletion ({exc.code or 'not allowed'})"
+            return (
+                held_id,
+                f"held as {held_id} but Rocket.Chat refused the deletion ({exc.code or 'not allowed'})",
+            )
         await self._sanctioner.tell_text(
             user,
             f"Your message in {_label(room)} contains a link and is held for a "
             "moderator to review. It is not lost: if it is fine, it will be posted again.",
         )
-        return f"held for review as {held_id}: `/mod restore {held_id}` reposts it"
+        return held_id, f"held for review as {held_id}: `/mod restore {held_id}` reposts it"
 
     async def restore(self, held_id: int, actor: Actor) -> str:
         """`/mod restore N`: repost a held message's text in its room, attributed to its author.

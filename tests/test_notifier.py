@@ -288,3 +288,27 @@ async def test_alerts_are_audited_and_counted_in_metrics(sandbox: Sandbox, tmp_p
     metrics = bot.app.metrics.render().decode()
     assert 'rcmod_actions_total{action="alert.sent",outcome="ok"} 1.0' in metrics
     await bot.stop()
+
+
+async def test_alert_buttons_act_in_one_click(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The alert's buttons send the same commands its text shows, as the moderator's own DM to
+    the bot (no companion app needed): Delete removes the message, evidence first."""
+    config = settings_for(sandbox, tmp_path)
+    config = config.model_copy(
+        update={"moderation": config.moderation.model_copy(update={"moderators": ["mod1"]})}
+    )
+    bot = await start_bot(config)
+    try:
+        msg = sandbox.post_as("alice", "general", "this is a badword")
+        assert await until(lambda: len(dms_from_bot(sandbox, "mod1")) == 1)
+        [dm] = dms_from_bot(sandbox, "mod1")
+        actions = dm["attachments"][0]["actions"]
+        assert [a["text"] for a in actions] == ["Delete message", "Dismiss", "Allow term (false positive)"]
+        assert actions[0]["msg"] == f"mod delete {msg['_id']}"
+        assert actions[2]["msg"] == "mod allow badword"
+        sandbox.dm_as("mod1", "rcmod.bot", actions[0]["msg"])  # the click
+        assert await until(lambda: msg["_id"] not in sandbox.workspace.messages)
+        store = bot.app.store
+        assert store is not None and len(store.evidence_for_message(msg["_id"])) == 1
+    finally:
+        await bot.stop()

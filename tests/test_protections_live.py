@@ -11,7 +11,7 @@ import pytest
 
 from bot.sandbox import Sandbox
 from tests.conftest import Recorder, RunningBot, bot_settings, start_bot, until
-from tests.test_report import ask
+from tests.test_report import ask, dms_from_bot
 from tests.test_sanctions import muted, rid, told
 
 MODS = ["mod2"]
@@ -146,7 +146,13 @@ async def test_links_to_blocked_domains_are_held_and_restored(sandbox: Sandbox, 
         assert exists(sandbox, fine)
         assert await until(lambda: told(sandbox, "mod2", "/mod restore 1"))
         assert told(sandbox, "alice", "is held for a moderator to review")
-        assert "restored" in await ask(sandbox, "mod2", "mod restore 1")
+        # The alert carries one-click buttons; a click sends the command as mod2's own DM.
+        [alert] = [m for m in dms_from_bot(sandbox, "mod2") if "protection — links" in m["msg"]]
+        clicks = {a["text"]: a["msg"] for a in alert["attachments"][0]["actions"]}
+        alert_id = clicks["Dismiss"].split()[-1]
+        assert clicks == {"Restore": "mod restore 1", "Dismiss": f"mod dismiss {alert_id}"}
+        assert all(a["msg_in_chat_window"] for a in alert["attachments"][0]["actions"])
+        assert "restored" in await ask(sandbox, "mod2", clicks["Restore"])
         general = rid(sandbox, "general")
         reposts = [
             m for m in sandbox.workspace.messages.values() if m["rid"] == general and "@alice" in m["msg"]

@@ -22,8 +22,10 @@ __all__ = [
     "Incident",
     "OpenAlert",
     "RoomRef",
+    "buttons",
     "coalesce",
     "incidents_for",
+    "keyword_actions",
     "permalink",
     "render_alert",
     "render_digest",
@@ -158,6 +160,37 @@ def render_alert(
             f"`/mod allow {neutral_term(incident.term)}` (false positive)"
         )
     return "\n".join(lines)
+
+
+def keyword_actions(alert_id: int, incident: Incident) -> list[tuple[str, str]]:
+    """The one-click buttons of a keyword alert: the same commands its text shows."""
+    acts = [] if incident.kind == "block" else [("Delete message", f"mod delete {incident.mid}")]
+    acts.append(("Dismiss", f"mod dismiss {alert_id}"))
+    if not any(c in incident.term for c in "@#\n`"):  # the command is sent as the moderator's message
+        acts.append(("Allow term (false positive)", f"mod allow {incident.term}"))
+    return acts
+
+
+def buttons(actions: Sequence[tuple[str, str]]) -> list[dict[str, object]]:
+    """Message attachment buttons (E.3). A click makes the moderator send the command as their own
+    message in the DM with the bot, which reads it like a typed ``mod …``: no app, no setting."""
+    if not actions:
+        return []
+    return [
+        {
+            "button_alignment": "horizontal",
+            "actions": [
+                {
+                    "type": "button",
+                    "text": label,
+                    "msg": command,
+                    "msg_in_chat_window": True,
+                    "msg_processing_type": "sendMessage",
+                }
+                for label, command in actions
+            ],
+        }
+    ]
 
 
 def neutral_term(term: str) -> str:

@@ -85,8 +85,8 @@ class AlertLedger:
             else:
                 cur = self._db.execute(
                     "INSERT INTO alert (key, kind, list, term, severity, categories, rid, room_name, "
-                    "room_type, mid, author_id, author_username, message_ts, excerpt, first_at, last_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "room_type, mid, author_id, author_username, message_ts, excerpt, first_at, last_at, "
+                    "actions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         incident["key"],
                         incident["kind"],
@@ -104,6 +104,7 @@ class AlertLedger:
                         incident["excerpt"],
                         now,
                         now,
+                        json.dumps(incident["actions"]) if incident.get("actions") else None,
                     ),
                 )
                 alert_id, count, created = int(cur.lastrowid or 0), 1, True
@@ -128,7 +129,8 @@ class AlertLedger:
             "SELECT d.id, d.alert_id, d.recipient, d.dm_rid, d.dm_mid, d.sent_version, d.attempts, "
             "a.version, "
             "a.kind, a.list, a.term, a.severity, a.categories, a.rid, a.room_name, a.room_type, a.mid, "
-            "a.author_id, a.author_username, a.message_ts, a.excerpt, a.first_at, a.count, a.outcome "
+            "a.author_id, a.author_username, a.message_ts, a.excerpt, a.first_at, a.count, a.outcome, "
+            "a.actions "
             "FROM alert_delivery d JOIN alert a ON a.id = d.alert_id "
             "WHERE d.failed IS NULL AND d.sent_version < a.version AND d.next_at <= ? "
             "AND d.held = 0 AND d.digest_id IS NULL ORDER BY d.id LIMIT ?",
@@ -151,11 +153,15 @@ class AlertLedger:
             "first_at",
             "count",
             "outcome",
+            "actions",
         )
         out = []
         for r in rows:
             alert = dict(zip(keys, r[8:], strict=True))
             alert["categories"] = tuple(json.loads(str(alert["categories"])))
+            alert["actions"] = (
+                tuple(tuple(a) for a in json.loads(str(alert["actions"]))) if alert["actions"] else ()
+            )
             out.append(Delivery(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], alert))
         return out
 

@@ -442,6 +442,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        9,
+        """
+        -- One-click buttons of an alert that is not a keyword match (a held message's Restore, a
+        -- flood's Unmute): JSON [[label, command], ...], sent with the first DM of each copy.
+        ALTER TABLE alert ADD COLUMN actions TEXT;
+        """,
+    ),
 ]
 
 # Applied in version order wherever an entry sits in the list above.

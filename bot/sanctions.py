@@ -317,9 +317,10 @@ class Sanctioner:
         try:
             await self._rest.mute_user(room.id, user.id)
         except ActionRefused as exc:
-            self._store.set_mute_state(row.id, "failed", by=actor.id)
             if exc.code in NOT_A_MEMBER:
+                self._store.discard_mute(row.id)
                 return ""
+            self._store.set_mute_state(row.id, "failed", by=actor.id)
             log.warning("mute of user %s in %s refused (%s)", user.id, room.id, exc.code)
             self._audit(actor, actions.USER_MUTED, user, room, row.reason, outcome="refused", code=exc.code)
             return exc.code or "not allowed"

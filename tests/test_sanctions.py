@@ -137,6 +137,9 @@ async def test_mute_everywhere_unmute_and_kick(sandbox: Sandbox, tmp_path: Path)
         assert "every room I can act in" in answer
         assert muted(sandbox, "general") == ["bob"] and muted(sandbox, "random") == ["bob"]
         assert "bob" not in muted(sandbox, "staff")  # not a member there: skipped quietly
+        store = bot.app.store
+        assert store is not None  # and nothing is kept for the rooms where it did not apply
+        assert sorted(m.room_name or "" for m in store.live_mutes()) == ["general", "random"]
         lifted = await ask(sandbox, "mod2", "mod unmute @bob everywhere")
         assert "unmuted in" in lifted
         assert muted(sandbox, "general") == [] and muted(sandbox, "random") == []

@@ -163,6 +163,10 @@ class SanctionLedger:
             (state, self._clock() if ended else None, by if ended else None, mute_id),
         )
 
+    def discard_mute(self, mute_id: int) -> None:
+        """Forget a mute that never took effect (the user is not in that room): nothing to keep."""
+        self._db.execute("DELETE FROM mute WHERE id = ? AND state = 'pending'", (mute_id,))
+
     def live_mutes(self, user_id: str | None = None) -> list[MuteRow]:
         """Pending and active mutes (of one user, or all), oldest first."""
         where = "state IN ('pending', 'active')" + (" AND user_id = ?" if user_id else "")

@@ -113,6 +113,9 @@ REPORT_CATEGORIES = (
 P = Privilege
 K = ArgKind
 
+# `#room` or `everywhere`: where a block or a mute applies.
+WHERE = (Arg("scope", K.CHOICE, optional=True, choices=("everywhere",)), Arg("room", K.ROOM, optional=True))
+
 COMMANDS: tuple[Command, ...] = (
     Command(
         "report",
@@ -182,8 +185,7 @@ COMMANDS: tuple[Command, ...] = (
         "block",
         (
             Arg("user", K.USER),
-            Arg("scope", K.CHOICE, optional=True, choices=("everywhere",)),
-            Arg("room", K.ROOM, optional=True),
+            *WHERE,
             Arg("reason", K.TEXT, optional=True),
         ),
         # In #room a moderator of that room may; `everywhere` names no room, so only workspace
@@ -198,8 +200,7 @@ COMMANDS: tuple[Command, ...] = (
         "unblock",
         (
             Arg("user", K.USER),
-            Arg("scope", K.CHOICE, optional=True, choices=("everywhere",)),
-            Arg("room", K.ROOM, optional=True),
+            *WHERE,
         ),
         P.ROOM_MODERATOR,
         "lift a block (in #room or everywhere)",
@@ -252,8 +253,7 @@ COMMANDS: tuple[Command, ...] = (
         "mute",
         (
             Arg("user", K.USER),
-            Arg("scope", K.CHOICE, optional=True, choices=("everywhere",)),
-            Arg("room", K.ROOM, optional=True),
+            *WHERE,
             Arg("duration", K.DURATION, optional=True),
             Arg("reason", K.TEXT, optional=True),
         ),
@@ -266,8 +266,7 @@ COMMANDS: tuple[Command, ...] = (
         "unmute",
         (
             Arg("user", K.USER),
-            Arg("scope", K.CHOICE, optional=True, choices=("everywhere",)),
-            Arg("room", K.ROOM, optional=True),
+            *WHERE,
         ),
         P.ROOM_MODERATOR,
         "lift a mute in #room or everywhere",

@@ -233,6 +233,7 @@ class BotApp:
                 dry_run=dry_run,
                 clock=clock,
                 lookups=lookups,
+                ddp_call=None if self.server_info.features.mute_endpoints else realtime.call,
             )
             self.protector = Protector(
                 store=self.store,

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +89,10 @@ class Sanctioner:
         dry_run: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.time,
         lookups: Lookups | None = None,
+        ddp_call: Callable[..., Awaitable[Any]] | None = None,
     ) -> None:
+        # Servers before 6.8 have no rooms.muteUser: there the realtime method does it.
+        self._ddp_call = ddp_call
         self._store = store
         self._rest = rest
         self._notifier = notifier
@@ -315,7 +318,7 @@ class Sanctioner:
 
     async def _apply_mute(self, row: MuteRow, user: Target, room: Room, actor: Actor) -> str | None:
         try:
-            await self._rest.mute_user(room.id, user.id)
+            await self._set_muted(room.id, user, True)
         except ActionRefused as exc:
             if exc.code in NOT_A_MEMBER:
                 self._store.discard_mute(row.id)
@@ -343,7 +346,7 @@ class Sanctioner:
         failed: list[str] = []
         for room in targets:
             try:
-                await self._rest.unmute_user(room.id, user.id)
+                await self._set_muted(room.id, user, False)
             except ActionRefused as exc:
                 if exc.code not in NOT_A_MEMBER:
                     failed.append(f"{_room_label(room)} ({exc.code or 'not allowed'})")
@@ -368,7 +371,7 @@ class Sanctioner:
             user = Target(row.user_id, row.username, ())
             room = Room(row.rid, row.room_name, "c")
             try:
-                await self._rest.unmute_user(row.rid, row.user_id)
+                await self._set_muted(row.rid, user, False)
             except ActionRefused as exc:
                 if exc.code not in NOT_A_MEMBER and exc.code != "error-invalid-room":
                     log.warning("expired mute %d could not be lifted (%s); will retry", row.id, exc.code)
@@ -411,6 +414,16 @@ class Sanctioner:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
+
+    async def _set_muted(self, rid: str, user: Target, muted: bool) -> None:
+        if self._ddp_call is not None:
+            await self._ddp_call(
+                "muteUserInRoom" if muted else "unmuteUserInRoom", {"rid": rid, "username": user.username}
+            )
+        elif muted:
+            await self._rest.mute_user(rid, user.id)
+        else:
+            await self._rest.unmute_user(rid, user.id)
 
     # -- kicks and locks -----------------------------------------------------------------------------
 

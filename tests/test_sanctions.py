@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot.sandbox import Sandbox
@@ -244,3 +245,26 @@ async def test_a_mute_recorded_but_not_applied_is_finished_at_the_next_start(
         assert [m.state for m in store2.live_mutes(bob.id)] == ["active"]
     finally:
         await bot.stop()
+
+
+async def test_servers_before_6_8_mute_through_the_realtime_method(tmp_path: Path) -> None:
+    """No rooms.muteUser before 6.8 (the sandbox answers 404 like such a server): the bot uses
+    the DDP methods muteUserInRoom / unmuteUserInRoom instead."""
+    old = Sandbox(version="6.7.0")
+    await old.start()
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{old.url}/api/v1/rooms.muteUser", json={}) as answer,
+        ):
+            assert answer.status == 404
+        bot = await start_bot(settings(old, tmp_path))
+        try:
+            assert "muted for 10m" in await ask(old, "mod2", "mod mute @bob #general 10m")
+            assert muted(old, "general") == ["bob"]
+            assert "unmuted in" in await ask(old, "mod2", "mod unmute @bob #general")
+            assert muted(old, "general") == []
+        finally:
+            await bot.stop()
+    finally:
+        await old.stop()

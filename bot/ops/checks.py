@@ -87,6 +87,8 @@ FEATURE_PERMISSIONS: dict[str, tuple[PermissionNeed, ...]] = {
     # server checks each in the room; by default only admins, and owners and moderators in their own
     # rooms, hold them, so the bot role needs a workspace-wide grant to act in every room.
     "sanctions": (
+        # rooms.muteUser / rooms.unmuteUser from 6.8; before that the DDP methods muteUserInRoom /
+        # unmuteUserInRoom, which check the same permission.
         PermissionNeed("mute-user", "mute and unmute a member in a room (rooms.muteUser / rooms.unmuteUser)"),
         PermissionNeed("remove-user", "remove a member from a room (channels.kick / groups.kick)"),
         # Also under policies; listed here so a raid lock works without a policy folder.
@@ -288,7 +290,6 @@ def parse_version(version: str) -> tuple[int, int]:
 # Endpoints by the version that introduced them, and the feature that needs each.
 _FEATURE_SINCE: dict[str, tuple[tuple[int, int], str]] = {
     "reports": ((6, 2), "moderation.* (the moderation console)"),
-    "sanctions": ((6, 8), "rooms.muteUser / rooms.unmuteUser"),
 }
 
 

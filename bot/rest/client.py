@@ -72,6 +72,7 @@ _FEATURE_VERSIONS: dict[str, tuple[int, int]] = {
     "moderation_console": (6, 2),  # chat.reportMessage files into moderation.*
     "report_user": (6, 4),  # moderation.reportUser
     "preview_urls_param": (6, 4),  # chat.sendMessage previewUrls
+    "mute_endpoints": (6, 8),  # rooms.muteUser / rooms.unmuteUser; before: DDP muteUserInRoom
 }
 MIN_SERVER = (6, 0)
 
@@ -81,6 +82,7 @@ class Features:
     moderation_console: bool = True
     report_user: bool = True
     preview_urls_param: bool = True
+    mute_endpoints: bool = True
 
 
 @dataclass(frozen=True, slots=True)

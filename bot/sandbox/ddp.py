@@ -430,7 +430,21 @@ def _logout(session: DDPSession, params: list[Any]) -> Any:
     return None
 
 
+def _mute(session: DDPSession, params: list[Any], *, mute: bool) -> Any:
+    """muteUserInRoom / unmuteUserInRoom ``({rid, username})``: what rooms.muteUser calls, and how
+    servers before 6.8 (no REST route) mute. Answers true."""
+    body = _first(params)
+    rid, username = body.get("rid"), body.get("username")
+    if not isinstance(rid, str) or not isinstance(username, str):
+        raise MeteorError(400, "Match failed")  # the method's check() on its argument
+    change = session.workspace.mute_user if mute else session.workspace.unmute_user
+    change(_uid(session), rid, username)
+    return True
+
+
 _METHODS: dict[str, Callable[[DDPSession, list[Any]], Any]] = {
+    "muteUserInRoom": lambda session, params: _mute(session, params, mute=True),
+    "unmuteUserInRoom": lambda session, params: _mute(session, params, mute=False),
     "login": _login,
     "logout": _logout,
     "sendMessage": _send_message,

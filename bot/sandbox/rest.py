@@ -50,6 +50,8 @@ class Route:
     # Body keys the server's ajv validator accepts (rest-typings, additionalProperties: false);
     # None where we do not know the route to be that strict.
     body_keys: frozenset[str] | None = None
+    # The server version that added the route: an older sandbox answers 404 as that server would.
+    since: tuple[int, int] | None = None
 
 
 # ---------------------------------------------------------------- parameter helpers
@@ -120,6 +122,8 @@ class RestApi:
     async def dispatch(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         found = self._routes.get((request.method, name))
+        if found is not None and found.since is not None and _major_minor(self.version) < found.since:
+            found = None
         if found is None:
             return web.json_response(RestFailure.not_found().body, status=404)
         try:
@@ -930,6 +934,12 @@ def moderation_dismiss_reports(api: RestApi, call: Call) -> dict[str, Any]:
     return {}
 
 
+def _major_minor(version: str) -> tuple[int, int]:
+    parts = [int(p) if p.isdigit() else 0 for p in version.split("-")[0].split(".")[:2]]
+    major, minor = [*parts, 0, 0][:2]
+    return major, minor
+
+
 def _keys(names: str) -> frozenset[str]:
     return frozenset(names.split())
 
@@ -1004,8 +1014,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "channels.invite", channels_invite),
     Route("POST", "channels.kick", channels_kick),
     Route("POST", "groups.kick", groups_kick),
-    Route("POST", "rooms.muteUser", rooms_mute_user),
-    Route("POST", "rooms.unmuteUser", rooms_unmute_user),
+    Route("POST", "rooms.muteUser", rooms_mute_user, since=(6, 8)),
+    Route("POST", "rooms.unmuteUser", rooms_unmute_user, since=(6, 8)),
     Route("POST", "groups.invite", groups_invite),
     Route("GET", "settings.public", settings_public, auth=False),
     Route("GET", "permissions.listAll", permissions_list_all),

@@ -118,6 +118,14 @@ async def run(args: argparse.Namespace) -> None:
                 "storage": {"data_dir": data_dir},
                 "http": {"port": 0},
                 "moderation": {"wordlists": [str(lists)] if args.probes else [], "exempt_roles": []},
+                # `--protections off` measures what the automatic protections cost on this path.
+                "protections": {
+                    "flood": {"mode": "off"},
+                    "repeat": {"mode": "off"},
+                    "mentions": {"mode": "off"},
+                }
+                if args.protections == "off"
+                else {},
             }
         )
         app = BotApp(settings, Extras(handlers=[("bench", (object,), record)]))
@@ -166,7 +174,8 @@ async def run(args: argparse.Namespace) -> None:
     print(machine_line())
     print(
         f"parameters: {args.members} members posting {expected} messages over REST "
-        f"({'as fast as possible' if not args.rate else f'{args.rate}/s'}), sandbox rate limits off"
+        f"({'as fast as possible' if not args.rate else f'{args.rate}/s'}), sandbox rate limits off, "
+        f"protections {'off' if args.protections == 'off' else 'as configured by default (alert only)'}"
     )
     print(f"handled {len(lat)} messages in {elapsed:.2f} s: {len(lat) / elapsed:,.0f} msg/s end to end")
     print(f"post-to-handler latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
@@ -224,6 +233,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=0.0)
     parser.add_argument("--probes", type=int, default=0, help="matching messages whose alert DM is timed")
+    parser.add_argument("--protections", choices=("default", "off"), default="default")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -29,6 +29,7 @@ from bot.errors import ConfigError, RcmodError
 from bot.ingest import Ingest
 from bot.lookups import Lookups
 from bot.moderation import Matcher, load_matcher
+from bot.moderation.normalize import warm_up
 from bot.moderator import DRY_RUN_KEY, ModCommands
 from bot.notifier import Notifier
 from bot.policies import PolicyKeeper, outbox_notify
@@ -250,6 +251,10 @@ class BotApp:
                 lookups=lookups,
             )
             self.router.add("protector", (MessageEvent,), self.protector.on_event)
+            if s.protections.repeat.mode != "off":
+                # The repeat check folds text with the matcher's tables; build them now, off the
+                # loop, or the first message pays ~150 ms for it (no wordlists: no matcher built them).
+                await asyncio.to_thread(warm_up)
             self.ingest = Ingest(
                 store=self.store,
                 rest=self.rest,

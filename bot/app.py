@@ -31,13 +31,21 @@ from bot.lookups import Lookups
 from bot.moderation import Matcher, load_matcher
 from bot.moderation.normalize import warm_up
 from bot.moderator import DRY_RUN_KEY, ModCommands
+from bot.namewatch import NameWatch
 from bot.notifier import Notifier
 from bot.policies import PolicyKeeper, outbox_notify
 from bot.protector import Protector
 from bot.purger import Purger
 from bot.realtime.backoff import exponential_backoff
 from bot.realtime.client import RealtimeClient
-from bot.realtime.events import Connected, Event, MessageEvent, SubscriptionChanged, SystemMessage
+from bot.realtime.events import (
+    Connected,
+    Event,
+    MessageEvent,
+    RoomChanged,
+    SubscriptionChanged,
+    SystemMessage,
+)
 from bot.reports import ReportDesk
 from bot.rest import RestClient, ServerInfo
 from bot.router import Handler, Router
@@ -96,6 +104,7 @@ class BotApp:
         self.policies: PolicyKeeper | None = None
         self.sanctioner: Sanctioner | None = None
         self.protector: Protector | None = None
+        self.names: NameWatch | None = None
         self.site_url = settings.server.url or ""
         self.bot_username: str | None = None
 
@@ -251,6 +260,19 @@ class BotApp:
                 lookups=lookups,
             )
             self.router.add("protector", (MessageEvent,), self.protector.on_event)
+            # Names and room texts, and accounts awaiting approval (issue 5): see bot.namewatch.
+            self.names = NameWatch(
+                store=self.store,
+                rest=self.rest,
+                notifier=self.notifier,
+                matcher=lambda: self.matcher,
+                moderation=s.moderation,
+                site_url=lambda: self.site_url,
+                bot_user_id=lambda: realtime.user_id,
+                lookups=lookups,
+                clock=clock,
+            )
+            self.router.add("names", (MessageEvent, RoomChanged), self.names.on_event)
             if s.protections.repeat.mode != "off":
                 # The repeat check folds text with the matcher's tables; build them now, off the
                 # loop, or the first message pays ~150 ms for it (no wordlists: no matcher built them).
@@ -308,6 +330,7 @@ class BotApp:
             tasks.append(asyncio.create_task(self.enforcer.run()))
             tasks.append(asyncio.create_task(self.policies.run()))
             tasks.append(asyncio.create_task(self.sanctioner.run()))
+            tasks.append(asyncio.create_task(self.names.run()))
             await self._consume(realtime)
         finally:
             # Graceful stop: no new events are taken (the consumer has returned); background tasks
@@ -353,7 +376,10 @@ class BotApp:
             retention_days=s.storage.retention_days,
             dispatcher=lambda: holder[0] if holder else None,
             runtime_lists=self.runtime_lists(),
-            more_status=self.protector.status if self.protector else list,
+            more_status=lambda: [
+                *(self.protector.status() if self.protector else []),
+                *(self.names.status() if self.names else []),
+            ],
         )
         # /mod block|unblock|purge|confirm|policy: the chat front of the enforcer, a purger and
         # the policy keeper (issues 6 and 8), declared in bot.commands.spec like the rest.

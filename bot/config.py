@@ -86,6 +86,13 @@ class ModerationSettings(_Section):
     # At most this many new alert DMs per moderator per hour; the excess waits for one hourly
     # digest DM instead (0: no cap). Bursts already coalesce into one DM before this counts.
     alert_cap_per_hour: int = Field(default=20, ge=0)
+    # Seconds between sweeps of users.list (usernames, display names) and rooms.get (the bot's
+    # rooms' names, topics, announcements) for changes no event announces; 0: off.
+    name_sweep_interval: float = Field(default=900.0, ge=0)
+    # Seconds between checks for accounts awaiting an admin's approval (when the workspace
+    # requires approval, Accounts_ManuallyApproveNewUsers); a sign-up seen in a room checks at
+    # once. 0: off.
+    registration_poll_interval: float = Field(default=60.0, ge=0)
 
 
 class ReportSettings(_Section):

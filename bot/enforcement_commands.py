@@ -10,11 +10,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bot.commands.parser import RoomName, UserName
-from bot.dispatch import Call, Handler
+from bot.dispatch import Call, Caller, Handler
 from bot.enforcer import Enforcer
 from bot.errors import ConfigError, RcmodError
 from bot.moderation.neutralize import inline_literal
-from bot.moderation.policy import PolicyError
+from bot.moderation.policy import PolicyError, PolicyVersion, Targets
 from bot.moderation.purge import PurgeRequest, PurgeUsageError, parse_scope
 from bot.policies import PolicyKeeper
 from bot.purger import Actor, DmProgress, Plan, Purger
@@ -164,24 +164,86 @@ class EnforcementCommands:
     async def policy(self, call: Call) -> str:
         keeper = self._policies()
         if keeper is None:
-            return "Policies are not configured (set policy.dir / RCMOD_POLICY_DIR)."
-        action = call.invocation.get("action")
-        name = call.invocation.text("name")
+            return "Policies are not available right now."
+        inv = call.invocation
+        action = str(inv.get("action"))
+        name, rest = inv.text("name"), inv.text("text")
+        usage = f"Usage: `{_POLICY_USAGE[action]}`"
+        if bool(name) != (action not in ("list", "sync")) or (rest and action not in ("set", "rooms")):
+            return usage
         try:
             if action == "list":
                 versions = keeper.list_policies()
-                if not versions:
-                    return "No policies."
-                return "\n".join(f"- {inline_literal(v.name)} v{v.version} ({v.source})" for v in versions)
+                lines = [
+                    f"- {inline_literal(v.name)} v{v.version} ({v.source}): {_targets(v)}" for v in versions
+                ]
+                return "\n".join(lines) or "No policies."
             if action == "show":
-                if not name:
-                    return "Usage: `/mod policy show NAME`"
                 v = keeper.show(name)
-                return f"{inline_literal(v.name)} v{v.version} ({v.source}):\n{v.spec.text}"
-            report = await keeper.sync(dry_run=False)
-            return "\n".join(report.lines())
+                head = f"{inline_literal(v.name)} v{v.version} ({v.source}) → {_targets(v)}"
+                return f"{head}{_file_note(keeper, v)}:\n{v.spec.text}"
+            if action == "sync":
+                return "\n".join((await keeper.sync(dry_run=False)).lines())
+            return await self._policy_change(keeper, call.caller, action, name, rest, usage)
         except PolicyError as exc:
-            return str(exc)
+            return f"{exc}. Nothing was changed." if action in ("set", "rooms", "remove") else str(exc)
+
+    async def _policy_change(
+        self, keeper: PolicyKeeper, caller: Caller, action: str, name: str, rest: str, usage: str
+    ) -> str:
+        """set, rooms, remove: a new version (audited by the keeper, which requests a sync)."""
+        policy = inline_literal(name)
+        if action == "set":
+            if not rest:
+                return (
+                    f"{usage} — the text is required. For Markdown over several lines, DM me "
+                    f"{inline_literal('mod policy set ' + name)} with the text on the lines below it."
+                )
+            v = keeper.set_policy(name, rest, actor=caller.username, actor_id=caller.user_id)
+            where = (
+                f"it goes to {_targets(v)}"
+                if _has_targets(v)
+                else f"it targets no rooms yet: `/mod policy rooms {name} #room ...|*` pins it"
+            )
+            return f"Policy {policy} v{v.version} saved ({len(v.spec.text)} characters); {where}.{_SYNCING}"
+        if action == "rooms":
+            before = keeper.show(name)  # no such policy: said before any room is looked up
+            targets = await self._policy_targets(rest)
+            if isinstance(targets, str):
+                return f"{targets}\n{usage}"
+            v = keeper.set_rooms(name, targets, actor=caller.username, actor_id=caller.user_id)
+            was = f"(before: {_targets(before)})"
+            return f"Policy {policy} v{v.version} now goes to {_targets(v)} {was}.{_SYNCING}"
+        v = keeper.remove(name, actor=caller.username, actor_id=caller.user_id)
+        return f"Policy {policy} removed (v{v.version}); its messages get unpinned.{_SYNCING}"
+
+    async def _policy_targets(self, words: str) -> Targets | str:
+        """``#room ...`` and/or ``*`` (every public channel) as Targets, each room checked to exist
+        and be visible to the bot — or what is wrong. Names are kept as the server spells them."""
+        rooms: list[str] = []
+        everywhere = False
+        unknown: list[str] = []
+        for word in words.split():
+            if word == "*":
+                everywhere = True
+                continue
+            if not word.startswith("#") or len(word) == 1 or any(c in word[1:] for c in "#@"):
+                return f"Expected #room or *, not {inline_literal(word[:100])}."
+            try:
+                info = await self._rest.room_by_name(word[1:])
+            except RcmodError:
+                unknown.append(word[:100])
+                continue
+            if info.get("t") not in ("c", "p"):
+                unknown.append(word[:100])
+            elif str(info.get("name") or word[1:]) not in rooms:
+                rooms.append(str(info.get("name") or word[1:]))
+        if unknown:
+            shown = ", ".join(inline_literal(u) for u in unknown)
+            return f"I cannot see {shown} (no such room, or a private one I am not in). Nothing was changed."
+        if not rooms and not everywhere:
+            return "Which rooms? Name them (#room ...) or give * for every public channel."
+        return Targets(rooms=tuple(rooms), all_public=everywhere)
 
 
 def _preview_reply(plan: Plan, *, dry_run: bool) -> str:
@@ -193,3 +255,41 @@ def _preview_reply(plan: Plan, *, dry_run: bool) -> str:
     return (
         f"{preview}\nTo run it: `/mod confirm {plan.job_id}{' ' + token if token else ''}` (within an hour)."
     )
+
+
+_POLICY_USAGE = {
+    "list": "/mod policy list",
+    "show": "/mod policy show NAME",
+    "set": "/mod policy set NAME TEXT",
+    "rooms": "/mod policy rooms NAME #room ...|*",
+    "remove": "/mod policy remove NAME",
+    "sync": "/mod policy sync",
+}
+_SYNCING = " Syncing in the background; `/mod policy sync` then reports any room where it fails."
+
+
+def _has_targets(v: PolicyVersion) -> bool:
+    t = v.spec.targets
+    return bool(t.rooms or t.all_public or t.pattern)
+
+
+def _targets(v: PolicyVersion) -> str:
+    t = v.spec.targets
+    parts = [inline_literal(f"#{r}") for r in t.rooms]
+    if t.all_public:
+        parts.append("every public channel")
+    if t.pattern:
+        parts.append(f"rooms matching {inline_literal(t.pattern)}")
+    return ", ".join(parts) or "no rooms"
+
+
+def _file_note(keeper: PolicyKeeper, v: PolicyVersion) -> str:
+    """The conflict between a policy file and chat, whichever side of the sync we are on: a
+    chat-set policy that a file now also defines, or a file version that replaced one."""
+    if v.source == "command" and keeper.file_for(v.name) is not None:
+        return f" (the file {v.name}.md also defines it and wins at the next sync)"
+    earlier = [h for h in keeper.history(v.name) if h.version < v.version]
+    if v.source == "file" and earlier and earlier[-1].source == "command" and not earlier[-1].removed:
+        by = inline_literal(earlier[-1].created_by or "?")
+        return f" (the file {v.name}.md replaced v{earlier[-1].version}, set in chat by {by})"
+    return ""

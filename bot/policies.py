@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +56,20 @@ from bot.rest import RestClient
 from bot.rest.client import new_message_id
 from bot.store import Store
 
-__all__ = ["Notify", "PolicyKeeper", "PolicyNotice", "SyncReport", "outbox_notify", "read_policy_dir"]
+__all__ = [
+    "Notify",
+    "PolicyKeeper",
+    "PolicyNotice",
+    "SyncReport",
+    "outbox_notify",
+    "read_policy_dir",
+]
 
 log = logging.getLogger("rcmod.policies")
+
+# Audit action for a policy set, re-targeted or removed from chat (or refused because a file
+# defines it). Belongs in bot.audit.actions' vocabulary next to POLICY_PINNED; kept here until
+# it moves there.
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +195,7 @@ class PolicyKeeper:
         self.notices: list[str] = []  # the current sync's notices (the CLI has no outbox)
         self.syncs = 0
 
-    # -- what /mod policy ... calls (issue 7 builds the commands) -------------------------------
+    # -- what /mod policy ... calls ---------------------------------------------------------------
 
     def list_policies(self) -> list[PolicyVersion]:
         """The latest version of every policy that is not removed, by name."""
@@ -204,15 +216,20 @@ class PolicyKeeper:
         text: str,
         *,
         actor: str,
+        actor_id: str | None = None,
         banner: str | None = None,
         targets: Targets | None = None,
         delete_old: bool | None = None,
     ) -> PolicyVersion:
-        """``/mod policy set NAME``: a new version with this text. Targets, banner and
-        delete_old default to the previous version's. A policy defined by a file cannot be set
-        here (the file would win at the next sync): PolicyError says so."""
-        self._refuse_if_file(name)
-        previous = self._store.latest_policy_versions().get(name)
+        """``/mod policy set NAME TEXT``: a new version with this text, audited, and a sync
+        requested. Targets, banner and delete_old default to the current version's; a new policy
+        (or one set again after its removal) may have no target rooms yet, and is then pinned
+        nowhere until :meth:`set_rooms` gives it some. A policy defined by a file cannot be set
+        here (the file wins at every sync): PolicyError says so, and the refusal is audited.
+        ``actor`` is recorded with the version, ``actor_id`` (a user id) in the audit log."""
+        self._refuse_if_file(name, "set", actor, actor_id)
+        latest = self._store.latest_policy_versions().get(name)
+        previous = latest if latest is not None and not latest.removed else None
         spec = PolicySpec(
             name=name,
             text=text.strip(),
@@ -223,37 +240,79 @@ class PolicyKeeper:
             else (previous.spec.delete_old if previous else False),
         )
         version = self._store.add_policy_version(
-            validate_spec(spec, f"policy {name}"), source="command", actor=actor
+            _checked(spec, f"policy {name}"), source="command", actor=actor
         )
+        self._audit_change("set", version, actor, actor_id)
         self.request_sync()
         return version
 
-    def set_rooms(self, name: str, targets: Targets, *, actor: str) -> PolicyVersion:
-        """``/mod policy rooms NAME ...``: a new version with other target rooms."""
-        self._refuse_if_file(name)
+    def set_rooms(
+        self, name: str, targets: Targets, *, actor: str, actor_id: str | None = None
+    ) -> PolicyVersion:
+        """``/mod policy rooms NAME #room ...|*``: a new version with other target rooms (the
+        same text), audited, and a sync requested (it pins in the new rooms and unpins in the
+        rooms no longer targeted)."""
+        self._refuse_if_file(name, "rooms", actor, actor_id)
         current = self.show(name)
         spec = validate_spec(
             PolicySpec(name, current.spec.text, targets, current.spec.banner, current.spec.delete_old),
             f"policy {name}",
         )
         version = self._store.add_policy_version(spec, source="command", actor=actor)
+        self._audit_change("rooms", version, actor, actor_id)
         self.request_sync()
         return version
 
-    def remove(self, name: str, *, actor: str) -> PolicyVersion:
-        """``/mod policy remove NAME``: a removal version; the next sync unpins its messages."""
-        self._refuse_if_file(name)
+    def remove(self, name: str, *, actor: str, actor_id: str | None = None) -> PolicyVersion:
+        """``/mod policy remove NAME``: a removal version, audited; the sync it requests unpins
+        the policy's messages (deleting them with delete_old) and clears its banner line."""
+        self._refuse_if_file(name, "remove", actor, actor_id)
         current = self.show(name)
         version = self._store.add_policy_version(current.spec, source="command", actor=actor, removed=True)
+        self._audit_change("remove", version, actor, actor_id)
         self.request_sync()
         return version
 
-    def _refuse_if_file(self, name: str) -> None:
-        if self._dir is not None and (self._dir / f"{name}.md").exists():
-            raise PolicyError(
-                f"policy {name} is defined by the file {name}.md in the policy folder, which wins; "
-                "edit the file instead"
-            )
+    def file_for(self, name: str) -> Path | None:
+        """The policy folder's file for ``name``, if there is one (it wins over chat)."""
+        if self._dir is None:
+            return None
+        path = self._dir / f"{name}.md"
+        return path if path.exists() else None
+
+    def _refuse_if_file(self, name: str, change: str, actor: str, actor_id: str | None) -> None:
+        # The name first: it becomes a file name below, and a bad one must not get that far.
+        validate_spec(PolicySpec(name, "-", Targets(all_public=True)), f"policy {name}")
+        if self.file_for(name) is None:
+            return
+        self._store.append_audit(
+            actor=actor_id or actor,
+            action=audit_actions.POLICY_CHANGED,
+            targets={"policy": name},
+            reason={"change": change, "by": actor, "why": f"defined by the file {name}.md"},
+            outcome="refused: a policy file wins",
+        )
+        raise PolicyError(
+            f"policy {name} is defined by the file {name}.md in the policy folder, which wins; "
+            "edit the file instead"
+        )
+
+    def _audit_change(self, change: str, version: PolicyVersion, actor: str, actor_id: str | None) -> None:
+        # The text itself stays out of the log (kept in the store's versions): its size and hash.
+        text = version.spec.text.encode("utf-8")
+        self._store.append_audit(
+            actor=actor_id or actor,
+            action=audit_actions.POLICY_CHANGED,
+            targets={"policy": version.name},
+            reason={
+                "change": change,
+                "by": actor,
+                "version": version.version,
+                "targets": version.spec.targets.as_dict(),
+                "text_chars": len(version.spec.text),
+                "text_sha256": hashlib.sha256(text).hexdigest(),
+            },
+        )
 
     def status_lines(self) -> list[str]:
         """For ``/mod status``: what the last sync could not do, per room."""
@@ -589,6 +648,15 @@ class PolicyKeeper:
             await self._notify(notice)
         except RcmodError as exc:
             log.warning("policy notice could not be queued (%s)", type(exc).__name__)
+
+
+def _checked(spec: PolicySpec, where: str) -> PolicySpec:
+    """validate_spec, except that a policy set from chat may have no target rooms yet."""
+    t = spec.targets
+    if t.rooms or t.all_public or t.pattern:
+        return validate_spec(spec, where)
+    validate_spec(replace(spec, targets=Targets(all_public=True)), where)  # every other rule
+    return spec
 
 
 def _room_label(rid: str, name: str | None) -> str:

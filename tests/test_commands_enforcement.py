@@ -1,6 +1,7 @@
 """/mod block, unblock, purge, confirm and policy over DM against the sandbox: privileges as
 declared (a room moderator blocks in their room, only bot moderators everywhere), purges previewed
-then confirmed by the same moderator, dry run deletes nothing, policies listed and synced."""
+then confirmed by the same moderator, dry run deletes nothing, policies listed, synced, set,
+re-targeted and removed from chat (audited; a policy file wins)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from bot.sandbox import Sandbox
 from tests.conftest import bot_settings, start_bot, until
 from tests.test_policies import CONDUCT, pinned_in, write_policy
 from tests.test_report import ask
+
+CONDUCT_TEXT = CONDUCT.split("---\n")[2].strip("\n")
 
 
 def settings(sb: Sandbox, tmp_path: Path, **extra: Any) -> Any:
@@ -76,6 +79,79 @@ async def test_policy_list_and_sync(sandbox: Sandbox, tmp_path: Path) -> None:
     assert "conduct" in await ask(sandbox, "mod1", "mod policy list")
     assert "needs bot moderator" in await ask(sandbox, "mod2", "mod policy list")
     assert "nothing to do" in await ask(sandbox, "mod1", "mod policy sync")
+    await bot.stop()
+
+
+async def test_policy_set_rooms_and_remove_in_chat(sandbox: Sandbox, tmp_path: Path) -> None:
+    folder = tmp_path / "policies"
+    write_policy(folder, "conduct", CONDUCT)
+    bot = await start_bot(settings(sandbox, tmp_path, policy={"dir": str(folder), "sync_interval": 600}))
+    assert await until(lambda: len(pinned_in(sandbox, "general")) == 1)
+    store = bot.app.store
+    assert store is not None
+
+    def pinned(room: str) -> list[str]:
+        return [str(m["msg"]) for m in pinned_in(sandbox, room)]
+
+    def versions() -> int:
+        return len(store.policy_history("rules"))
+
+    assert "needs bot moderator" in await ask(sandbox, "mod2", "mod policy set rules Be kind")
+    assert "text is required" in await ask(sandbox, "mod1", "mod policy set rules")
+    # Multi-line Markdown in one DM: the text is kept exactly as typed.
+    text = "**House rules**\n\n- be kind\n- no spam"
+    saved = await ask(sandbox, "mod1", f"mod policy set rules\n{text}")
+    assert "v1 saved" in saved and "no rooms yet" in saved
+    assert text in await ask(sandbox, "mod1", "mod policy show rules")
+    unknown = await ask(sandbox, "mod1", "mod policy rooms rules #random #nope")
+    assert "I cannot see" in unknown and "#nope" in unknown and "#random" not in unknown.split("\n")[0]
+    assert "Expected #room" in await ask(sandbox, "mod1", "mod policy rooms rules random")
+    assert versions() == 1  # nothing changed
+    assert "v2 now goes to ` #random `" in await ask(sandbox, "mod1", "mod policy rooms rules #random")
+    assert await until(
+        lambda: pinned("random") == [CONDUCT_TEXT, text] or pinned("random") == [text, CONDUCT_TEXT]
+    )
+    assert "v3 saved" in await ask(sandbox, "mod1", "mod policy set rules Be kinder.")
+    assert await until(lambda: sorted(pinned("random")) == sorted([CONDUCT_TEXT, "Be kinder."]))
+    assert "every public channel" in await ask(sandbox, "mod1", "mod policy rooms rules *")
+    assert await until(lambda: "Be kinder." in pinned("general") and "Be kinder." in pinned("random"))
+    assert "Be kinder." not in pinned("staff")  # a private group is no public channel
+
+    assert "removed" in await ask(sandbox, "mod1", "mod policy remove rules")
+    assert await until(lambda: not any("kinder" in m for r in ("general", "random") for m in pinned(r)))
+    assert "no policy named" in await ask(sandbox, "mod1", "mod policy show rules")
+    assert "Usage: `/mod policy list`" in await ask(sandbox, "mod1", "mod policy list everything")
+
+    # A file wins: over a chat change of a file's policy, and over a chat policy a file appears for.
+    refused = await ask(sandbox, "mod1", "mod policy set conduct Anything goes")
+    assert "defined by the file conduct.md" in refused and "Nothing was changed" in refused
+    await ask(sandbox, "mod1", "mod policy set faq Ask in #support.")
+    await ask(sandbox, "mod1", "mod policy rooms faq #random")
+    assert await until(lambda: "Ask in #support." in pinned("random"))
+    write_policy(folder, "faq", "---\nrooms: [random]\n---\nFrom the file\n")
+    # Before the next sync the file is pending, after it the file's version replaced chat's: the
+    # reply says so either way (a background sync may already have taken the file in).
+    early = await ask(sandbox, "mod1", "mod policy show faq")
+    assert "faq.md also defines it and wins" in early or "faq.md replaced v2" in early
+    await ask(sandbox, "mod1", "mod policy sync")
+    assert sorted(pinned("random")) == sorted([CONDUCT_TEXT, "From the file"])
+    late = await ask(sandbox, "mod1", "mod policy show faq")
+    assert "(file)" in late and "faq.md replaced v2, set in chat by ` mod1 `" in late
+    assert "faq" in await ask(sandbox, "mod1", "mod policy list")
+
+    mod1 = next(u["id"] for u in sandbox.seed_info()["users"] if u["username"] == "mod1")
+    changes = [r for r in store.audit_records() if r.action == "policy.changed"]
+    assert [(r.targets["policy"], r.reason["change"], r.outcome) for r in changes] == [
+        ("rules", "set", "ok"),
+        ("rules", "rooms", "ok"),
+        ("rules", "set", "ok"),
+        ("rules", "rooms", "ok"),
+        ("rules", "remove", "ok"),
+        ("conduct", "set", "refused: a policy file wins"),
+        ("faq", "set", "ok"),
+        ("faq", "rooms", "ok"),
+    ]
+    assert {r.actor for r in changes} == {mod1}
     await bot.stop()
 
 

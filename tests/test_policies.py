@@ -250,6 +250,37 @@ async def test_remove_unpins_and_dry_run_changes_nothing(h: Harness) -> None:
     assert pinned_in(h.sb, "general") == [] and h.keeper.list_policies() == []
 
 
+async def test_chat_changes_are_audited_and_a_new_policy_may_wait_for_its_rooms(h: Harness) -> None:
+    woken = h.keeper._wake
+    v1 = h.keeper.set_policy("rules", "Be nice", actor="mod1", actor_id="U-mod1")
+    assert v1.spec.targets == Targets() and woken.is_set()  # saved; pinned nowhere yet
+    assert (await h.keeper.sync()).ok and pinned_in(h.sb, "random") == []
+    h.keeper.set_rooms("rules", Targets(rooms=("random",)), actor="mod1", actor_id="U-mod1")
+    await h.keeper.sync()
+    assert [m["msg"] for m in pinned_in(h.sb, "random")] == ["Be nice"]
+    h.keeper.remove("rules", actor="mod1", actor_id="U-mod1")
+    await h.keeper.sync()
+    assert pinned_in(h.sb, "random") == []
+    # Set again after its removal: a fresh policy, not silently back in its old rooms.
+    assert h.keeper.set_policy("rules", "Back", actor="mod1").spec.targets == Targets()
+    write_policy(h.folder, "conduct", CONDUCT)
+    with pytest.raises(PolicyError, match="defined by the file"):
+        h.keeper.remove("conduct", actor="mod2", actor_id="U-mod2")
+    with pytest.raises(PolicyError, match="lower-case"):
+        h.keeper.set_policy("../conduct", "x", actor="mod1")  # the name is checked before any path
+    changes = [r for r in h.store.audit_records() if r.action == "policy.changed"]
+    assert [(r.actor, r.reason["change"], r.outcome) for r in changes] == [
+        ("U-mod1", "set", "ok"),
+        ("U-mod1", "rooms", "ok"),
+        ("U-mod1", "remove", "ok"),
+        ("mod1", "set", "ok"),
+        ("U-mod2", "remove", "refused: a policy file wins"),
+    ]
+    assert [r.reason.get("version") for r in changes] == [1, 2, 3, 4, None]
+    assert changes[1].reason["targets"]["rooms"] == ["random"] and changes[1].targets == {"policy": "rules"}
+    assert not any("Be nice" in str(r.reason) for r in changes)  # the text stays in the store
+
+
 # -- rcmod policy sync ---------------------------------------------------------------------------
 
 

@@ -311,6 +311,52 @@ async def test_openapi_users_settings_moderation_commands(
     assert_valid(check)
 
 
+async def test_openapi_registration_awaiting_approval_and_renames(
+    checker: tuple[Sandbox, Checker, FakeClock],
+) -> None:
+    """A sign-up while the workspace approves accounts by hand: inactive, with its reason, in the
+    admins' Pending list (inactive, never logged in) until an admin activates it. Then a user's
+    own display-name change and a room rename (an `r` system message with the new name)."""
+    sandbox, check, _clock = checker
+    ws = sandbox.workspace
+    ws.set_setting("Accounts_ManuallyApproveNewUsers", True)
+    form = {
+        "username": "eve",
+        "email": "eve@x.invalid",
+        "pass": "pw-eve-1",
+        "name": "Eve",
+        "reason": "I work here",
+    }
+    created = await check.call("POST", "users.register", body=form)
+    assert created["user"]["active"] is False and created["user"]["username"] == "eve"
+    again = await check.call("POST", "users.register", body={**form, "email": "other@x.invalid"}, expect=400)
+    assert again["error"] == "Username is already in use"
+    pending_query = {"status": "deactivated", "hasLoggedIn": "false", "type": "user", "count": "10"}
+    pending = await check.call("GET", "users.listByStatus", "rcmod.bot", params=pending_query)
+    assert [(u["username"], u["reason"]) for u in pending["users"]] == [("eve", "I work here")]
+    info = await check.call("GET", "users.info", "rcmod.bot", params={"username": "eve"})
+    assert info["user"]["active"] is False and info["user"]["reason"] == "I work here"
+    general = check.seed.rid("general")
+    assert any(m.get("t") == "uj" and m["msg"] == "eve" for m in ws.messages.values() if m["rid"] == general)
+    await check.call("POST", "login", body={"user": "eve", "password": "pw-eve-1"}, expect=401)
+    eve = created["user"]["_id"]
+    await check.call("POST", "users.setActiveStatus", "admin", body={"userId": eve, "activeStatus": True})
+    await check.call("POST", "login", body={"user": "eve", "password": "pw-eve-1"})
+    assert (await check.call("GET", "users.listByStatus", "rcmod.bot", params=pending_query))["users"] == []
+    await check.call("POST", "users.updateOwnBasicInfo", "alice", body={"data": {"name": "Alice Liddell"}})
+    assert ws.users[check.seed.uid("alice")].name == "Alice Liddell"
+    random = check.seed.rid("random")
+    await check.call("POST", "rooms.saveRoomSettings", "admin", body={"rid": random, "roomName": "lounge"})
+    assert ws.rooms[random]["name"] == ws.rooms[random]["fname"] == "lounge"
+    renamed = [m for m in ws.messages.values() if m["rid"] == random and m.get("t") == "r"]
+    assert [m["msg"] for m in renamed] == ["lounge"]
+    taken = await check.call(
+        "POST", "rooms.saveRoomSettings", "admin", body={"rid": random, "roomName": "general"}, expect=400
+    )
+    assert taken["errorType"] == "error-duplicate-channel-name"
+    assert_valid(check)
+
+
 async def test_openapi_workspace_setup(checker: tuple[Sandbox, Checker, FakeClock]) -> None:
     """The endpoints `rcmod setup` uses, in its order, plus their refusals."""
     sandbox, check, clock = checker
@@ -496,6 +542,9 @@ def test_every_implemented_route_in_the_spec_is_exercised() -> None:
         ("POST", "rooms.unmuteUser"),
         ("POST", "channels.kick"),
         ("POST", "groups.kick"),
+        ("POST", "users.register"),
+        ("GET", "users.listByStatus"),
+        ("POST", "users.updateOwnBasicInfo"),
     }
     covered = {(r.method, r.name) for r in ROUTES if spec_for(f"/api/v1/{r.name}", r.method)}
     assert covered - exercised == set()

@@ -25,6 +25,7 @@ MODERATOR_APPOINTED = "moderator.appointed"
 DRY_RUN_CHANGED = "dry_run.changed"
 POLICY_PINNED = "policy.pinned"
 POLICY_UNPINNED = "policy.unpinned"
+POLICY_CHANGED = "policy.changed"
 LIST_EDITED = "list.edited"
 CONFIG_RELOADED = "config.reloaded"
 COMMAND_REFUSED = "command.refused"
@@ -66,6 +67,7 @@ ACTIONS = frozenset(
         DRY_RUN_CHANGED,
         POLICY_PINNED,
         POLICY_UNPINNED,
+        POLICY_CHANGED,
         LIST_EDITED,
         CONFIG_RELOADED,
         COMMAND_REFUSED,

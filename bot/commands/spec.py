@@ -232,11 +232,13 @@ COMMANDS: tuple[Command, ...] = (
         "mod",
         "policy",
         (
-            Arg("action", K.CHOICE, choices=("list", "show", "sync")),
+            Arg("action", K.CHOICE, choices=("list", "show", "set", "rooms", "remove", "sync")),
             Arg("name", K.WORD, optional=True),
+            Arg("text", K.TEXT, optional=True),  # set: the text; rooms: #room ... or *
         ),
         P.BOT_MODERATOR,
-        "the pinned policies: list, show NAME, sync (re-pin and re-set banners now)",
+        "the pinned policies: list, show NAME, set NAME TEXT, rooms NAME #room ...|*, remove NAME, "
+        "sync (re-pin and re-set banners now)",
     ),
     # Sanctions (issue 11). A sanction in #room needs a moderator of that room; `everywhere`
     # names no room, so only workspace roles count there (bot moderator or admin).

@@ -746,6 +746,39 @@ class RestClient:
         muted = (await self.room_info(rid)).get("muted")
         return [str(u) for u in muted] if isinstance(muted, list) else []
 
+    async def users_page(self, offset: int, count: int = 100) -> tuple[list[dict[str, Any]], int]:
+        """One page of users.list (needs ``view-d-room``, which the bot role has) and the total.
+        Each user has ``_id``, ``username``, ``name``, ``type``, ``active``, ``roles`` and, once
+        they have logged in, ``lastLogin`` — never ``reason`` (not in that route's projection)."""
+        data = await self.call(
+            "users.list", functools.partial(_get, "users.list", offset=offset, count=count)
+        )
+        users = [u for u in data.get("users", []) if isinstance(u, dict)]
+        return users, int(data.get("total", offset + len(users)))
+
+    async def users_by_status(
+        self, *, status: str, has_logged_in: bool, user_type: str, offset: int = 0, count: int = 100
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of users.listByStatus, oldest accounts first, and the total. Its projection
+        includes the registration form's ``reason``. Servers before 6.8 answer :class:`NotFound`."""
+        params = {
+            "status": status,
+            "hasLoggedIn": "true" if has_logged_in else "false",
+            "type": user_type,
+            "sort": _q('{"createdAt":1}'),
+            "offset": offset,
+            "count": count,
+        }
+        data = await self.call("users.listByStatus", functools.partial(_get, "users.listByStatus", **params))
+        users = [u for u in data.get("users", []) if isinstance(u, dict)]
+        return users, int(data.get("total", offset + len(users)))
+
+    async def subscribed_rooms(self) -> list[dict[str, Any]]:
+        """rooms.get: every room the bot is subscribed to, whole (``name``, ``fname``, ``topic``,
+        ``announcement``, ``description``, ``prid``, ``teamMain``)."""
+        data = await self.call("rooms.get", functools.partial(_get, "rooms.get"))
+        return [r for r in data.get("update", []) if isinstance(r, dict)]
+
     async def set_user_active(self, user_id: str, active: bool) -> None:
         """users.setActiveStatus (needs ``edit-other-user-active-status``, admin-only by default)."""
         body = {"userId": user_id, "activeStatus": active, "confirmRelinquish": False}

@@ -303,6 +303,7 @@ def _login(session: DDPSession, params: list[Any]) -> Any:
         kind = "password"
     else:
         raise MeteorError(400, "Unrecognized options for login request")
+    ws.mark_logged_in(user)
     session.user = user
     return {"id": user.id, "token": token, "tokenExpires": expires, "type": kind}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +20,7 @@ from aiohttp import web
 from bot.sandbox.errors import MeteorError, PlainError, RestFailure
 from bot.sandbox.ratelimit import FixedWindowLimiter, RateLimits
 from bot.sandbox.wire import from_iso, ms, to_rest
-from bot.sandbox.workspace import Doc, User, Workspace
+from bot.sandbox.workspace import NAME_FORBIDDEN_CHARS, USERNAME_PATTERN, Doc, User, Workspace
 
 __all__ = ["ROUTES", "RestApi", "Route"]
 
@@ -259,8 +260,12 @@ class RestApi:
             "createdAt": user.created_at,
             "_updatedAt": user.updated_at or user.created_at,
         }
+        if user.reason is not None:  # getFullUserData's default fields include `reason`
+            doc["reason"] = user.reason
         if full:
             doc["emails"] = [{"address": user.email(), "verified": True}]
+            if user.last_login is not None:
+                doc["lastLogin"] = user.last_login
         return doc
 
     def me_doc(self, user: User) -> Doc:
@@ -303,6 +308,7 @@ def login(api: RestApi, call: Call) -> dict[str, Any]:
                 raise MeteorError("Unauthorized", "Unauthorized")
             user = api.ws.login_with_password(str(login_name), password=str(p["password"]))
             token, _expires = api.ws.new_login_token(user)
+        api.ws.mark_logged_in(user)
     except MeteorError as exc:
         # An unknown user is reported like a bad login, without revealing that it is unknown.
         error: str | int = "Unauthorized" if exc.reason == "User not found" else exc.error
@@ -769,8 +775,113 @@ def users_list(api: RestApi, call: Call) -> dict[str, Any]:
     if not api.ws.has_permission(call.uid, "view-d-room"):
         raise RestFailure.unauthorized()
     full = api.ws.has_permission(call.uid, "view-full-other-user-info")
-    users = [api.user_public(u, full=full) for u in sorted(api.ws.users.values(), key=lambda u: u.username)]
+    users = []
+    for user in sorted(api.ws.users.values(), key=lambda u: u.username):
+        doc = api.user_public(user, full=full)
+        doc.pop("reason", None)  # not in users.list's projection (lastLogin is, for everyone)
+        if user.last_login is not None:
+            doc["lastLogin"] = user.last_login
+        users.append(doc)
     return page(users, call, "users")
+
+
+def users_list_by_status(api: RestApi, call: Call) -> dict[str, Any]:
+    """users.listByStatus (6.8): what the admin's Users page tabs show. "Pending" is
+    ``status=deactivated&hasLoggedIn=false&type=user``; the projection includes ``reason``."""
+    if not api.ws.has_permission(call.uid, "view-d-room"):
+        raise RestFailure.unauthorized()
+    if api.ws.setting("API_Apply_permission_view-outside-room_on_users-list") and not api.ws.has_permission(
+        call.uid, "view-outside-room"
+    ):
+        raise RestFailure(403, {"success": False, "error": "unauthorized"})
+    p = call.params
+    status = p.get("status")
+    if status not in (None, "active", "deactivated"):
+        raise MeteorError("invalid-params", "must be equal to one of the allowed values")
+    users = sorted(api.ws.users.values(), key=lambda u: u.username)
+    if status is not None:
+        users = [u for u in users if u.active == (status == "active")]
+    if p.get("hasLoggedIn") is not None:
+        logged = as_bool(p["hasLoggedIn"])
+        users = [u for u in users if (u.last_login is not None) == logged]
+    if p.get("type"):
+        users = [u for u in users if u.type == p["type"]]
+    term = str(p.get("searchTerm") or "").strip().lower()
+    if term:
+        users = [u for u in users if term in u.username.lower() or term in u.name.lower()]
+    if p.get("sort"):
+        try:
+            sort = json.loads(str(p["sort"]))
+        except json.JSONDecodeError as exc:
+            raise MeteorError("error-invalid-sort", "Invalid sort parameter provided") from exc
+        for key, direction in reversed(list(sort.items()) if isinstance(sort, dict) else []):
+            field = {"createdAt": "created_at", "name": "name", "username": "username"}.get(key)
+            if field is not None:
+                users.sort(key=operator.attrgetter(field), reverse=direction == -1)
+    docs = []
+    for user in users:
+        doc: Doc = {
+            "_id": user.id,
+            "username": user.username,
+            "emails": [{"address": user.email(), "verified": False}],
+            "type": user.type,
+            "roles": list(user.roles),
+            "status": "online" if user.active else "offline",
+            "active": user.active,
+            "name": user.name,
+        }
+        if user.last_login is not None:
+            doc["lastLogin"] = user.last_login
+        if user.reason is not None:
+            doc["reason"] = user.reason
+        docs.append(doc)
+    return page(docs, call, "users")
+
+
+def users_register(api: RestApi, call: Call) -> dict[str, Any]:
+    """users.register (no auth): the route's checks, then registerUser and setUsername."""
+    if call.user is not None:
+        raise RestFailure.failure("Logged in users can not register again.")
+    required(call, "username", "email", "pass")
+    p = call.params
+    if p.get("name") and NAME_FORBIDDEN_CHARS.search(str(p["name"])):
+        raise RestFailure.failure("Name contains invalid characters")
+    if not USERNAME_PATTERN.fullmatch(str(p["username"])):
+        raise RestFailure.failure("The username provided is not valid")
+    name = str(p["username"])
+    if api.ws.user_by_username(name) is not None or api.ws.room_by_id_or_name(name=name) is not None:
+        raise RestFailure.failure("Username is already in use")
+    user = api.ws.register_user(p)
+    return {
+        "user": {
+            "_id": user.id,
+            "type": user.type,
+            "status": "offline",
+            "active": user.active,
+            "name": user.name,
+            "utcOffset": 0,
+            "username": user.username,
+        }
+    }
+
+
+def users_update_own_basic_info(api: RestApi, call: Call) -> dict[str, Any]:
+    """users.updateOwnBasicInfo for the identity fields (``name``, ``username``); e-mail and
+    password changes (which need 2FA) are not modelled."""
+    data = call.params.get("data")
+    if not isinstance(data, dict):
+        raise invalid_params("data")
+    unsupported = set(data) - {"name", "username", "nickname", "bio", "statusText", "statusType"}
+    if unsupported:
+        raise MeteorError("invalid-params", "must NOT have additional properties")
+    name = data.get("name")
+    username = data.get("username")
+    user = api.ws.save_user_identity(
+        call.uid,
+        name=str(name) if name is not None else None,
+        username=str(username) if username else None,
+    )
+    return {"user": api.user_public(user, full=True)}
 
 
 def users_set_active_status(api: RestApi, call: Call) -> dict[str, Any]:
@@ -993,6 +1104,17 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "groups.roles", groups_roles),
     Route("GET", "users.info", users_info),
     Route("GET", "users.list", users_list),
+    Route("GET", "users.listByStatus", users_list_by_status, since=(6, 8)),
+    Route(
+        "POST",
+        "users.register",
+        users_register,
+        auth=False,
+        body_keys=_keys("username name email pass secret reason customFields"),
+    ),
+    Route(
+        "POST", "users.updateOwnBasicInfo", users_update_own_basic_info, body_keys=_keys("data customFields")
+    ),
     Route("POST", "users.setActiveStatus", users_set_active_status),
     Route(
         "POST",

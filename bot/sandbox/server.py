@@ -28,6 +28,8 @@ from bot.sandbox.rest import (
     chat_unpin_message,
     chat_update,
     rooms_save_room_settings,
+    users_register,
+    users_update_own_basic_info,
 )
 from bot.sandbox.seed import seed_summary, seed_workspace
 from bot.sandbox.wire import to_rest
@@ -205,6 +207,43 @@ class Sandbox:
         """Change the room's announcement banner through rooms.saveRoomSettings's handler."""
         params = {"rid": self._room_id(room_name), "roomAnnouncement": text}
         rooms_save_room_settings(self._rest, Call(None, params, self._user(username)))
+
+    def set_topic_as(self, username: str, room_name: str, text: str) -> None:
+        """Change the room's topic through rooms.saveRoomSettings's handler (``room_changed_topic``)."""
+        params = {"rid": self._room_id(room_name), "roomTopic": text}
+        rooms_save_room_settings(self._rest, Call(None, params, self._user(username)))
+
+    def rename_room_as(self, username: str, room_name: str, new_name: str) -> None:
+        """Rename a room through rooms.saveRoomSettings's handler (an ``r`` system message)."""
+        params = {"rid": self._room_id(room_name), "roomName": new_name}
+        rooms_save_room_settings(self._rest, Call(None, params, self._user(username)))
+
+    def register(
+        self, username: str, *, name: str, reason: str | None = None, email: str | None = None
+    ) -> dict[str, Any]:
+        """Sign up through users.register's own handler, as the registration form does. With
+        ``Accounts_ManuallyApproveNewUsers`` on, the account waits for an admin (inactive).
+        Returns the route's ``user``; raises where the route would fail."""
+        params: dict[str, Any] = {
+            "username": username,
+            "name": name,
+            "email": email or f"{username}@signup.invalid",
+            "pass": f"{username}-Pa55word",
+        }
+        if reason is not None:
+            params["reason"] = reason
+        return dict(to_rest(users_register(self._rest, Call(None, params, None))["user"]))
+
+    def rename_user_as(
+        self, username: str, *, name: str | None = None, new_username: str | None = None
+    ) -> None:
+        """A user changes their own display name and/or username (users.updateOwnBasicInfo)."""
+        data: dict[str, Any] = {}
+        if name is not None:
+            data["name"] = name
+        if new_username is not None:
+            data["username"] = new_username
+        users_update_own_basic_info(self._rest, Call(None, {"data": data}, self._user(username)))
 
     def dm_as(self, username: str, to_username: str, text: str, tmid: str | None = None) -> dict[str, Any]:
         """A direct message (im.create, then chat.postMessage's own handler)."""

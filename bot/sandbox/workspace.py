@@ -114,6 +114,12 @@ _COMMANDS: list[tuple[str, str, str]] = [
 
 _MENTION = re.compile(r"(?:^|\s|>)@([0-9a-zA-Z\-_.]+)")
 _CHANNEL = re.compile(r"(?:^|\s|>)#([0-9a-zA-Z\-_.]+)")
+# UTF8_User_Names_Validation and UTF8_Channel_Names_Validation (default ``[0-9a-zA-Z-_.]+``).
+# getValidRoomName tests the channel pattern without an end anchor, as the server does.
+USERNAME_PATTERN = re.compile(r"[0-9a-zA-Z\-_.]+")
+ROOM_NAME_PATTERN = re.compile(r"(?!\s+$)[0-9a-zA-Z\-_.]+")
+# validateNameChars: a display name may not contain these.
+NAME_FORBIDDEN_CHARS = re.compile(r"[<>\\/]")
 _TOKEN_LIFETIME = timedelta(days=90)
 _PIN = {"method": "pinMessage", "action": "Message_pinning"}
 
@@ -161,12 +167,18 @@ class User:
     updated_at: datetime | None = None
     # Personal access tokens by name: {"token", "bypassTwoFactor", "createdAt"}.
     personal_tokens: dict[str, Doc] = field(default_factory=dict)
+    # Users.setReason: the registration form's "reason to join" (only with manual approval on).
+    reason: str | None = None
+    # Users.updateLastLoginById at every successful login (password or resume); absent until then,
+    # which is how the admin's "Pending" tab tells a registration awaiting approval.
+    last_login: datetime | None = None
+    mail: str | None = None  # the address given at registration; seeded users have a made-up one
 
     def ref(self) -> Doc:
         return {"_id": self.id, "username": self.username, "name": self.name}
 
     def email(self) -> str:
-        return f"{self.username}@sandbox.invalid"
+        return self.mail or f"{self.username}@sandbox.invalid"
 
 
 def _md(text: str) -> list[Doc]:
@@ -245,6 +257,9 @@ class Workspace:
             "Message_AllowUnrecognizedSlashCommand": False,
             "Message_MaxAllowedSize": 5000,
             "Accounts_ManuallyApproveNewUsers": False,
+            "Accounts_RegistrationForm": "Public",
+            "Accounts_AllowRealNameChange": True,
+            "Accounts_AllowUsernameChange": True,
             "Site_Url": site_url,
             "Site_Name": "Rocket.Chat",
             "API_Enable_Rate_Limiter": True,
@@ -319,6 +334,85 @@ class Workspace:
                 if room.get("default") and room["t"] in ("c", "p"):
                     self.add_user_to_room(room, user, None)
         return user
+
+    def register_user(self, data: Doc) -> User:
+        """registerUser behind users.register, after the route's own checks (name characters,
+        username validity and availability). While ``Accounts_ManuallyApproveNewUsers`` is on the
+        account is created inactive and keeps the form's reason (Users.setReason); the server
+        then only e-mails the admins — no stream event tells anyone. Setting the username joins
+        the default channels, posting a ``uj`` there as for any new account."""
+        where = {"method": "registerUser"}
+        form = self.setting("Accounts_RegistrationForm")
+        if form == "Disabled":
+            raise MeteorError("error-user-registration-disabled", "User registration is disabled", where)
+        if form == "Secret URL" and data.get("secret") != self.setting("Accounts_RegistrationForm_SecretURL"):
+            raise MeteorError(
+                "error-user-registration-secret", "User registration is only allowed via Secret URL", where
+            )
+        if not isinstance(data.get("name"), str):
+            raise MeteorError(400, "Match failed")  # check(formData, {name: String, ...})
+        email = str(data["email"]).strip().lower()
+        if any(u.email() == email for u in self.users.values()):
+            raise MeteorError(403, "Email already exists.")
+        approve = bool(self.setting("Accounts_ManuallyApproveNewUsers"))
+        user = self.create_user(str(data["username"]), str(data["pass"]), ["user"])
+        user.name = data["name"].strip()  # Users.setName, even to "" (no username fallback)
+        user.mail = email
+        user.active = not approve
+        reason = str(data.get("reason") or "").strip()
+        if approve and reason:
+            user.reason = reason
+        for room in list(self.rooms.values()):
+            if room.get("default") and room["t"] in ("c", "p"):
+                self.add_user_to_room(room, user, None)
+        return user
+
+    def save_user_identity(self, uid: str, *, name: str | None = None, username: str | None = None) -> User:
+        """saveUserProfile's identity part (users.updateOwnBasicInfo): setRealName and
+        setUsername. A new username is written everywhere the server copies it (messages,
+        subscriptions, direct rooms, mute lists). Both broadcast ``Users:NameChanged`` on
+        ``stream-notify-logged`` — the display name only when ``UI_Use_Real_Name`` is on; this
+        sandbox emits nothing there (the bot does not subscribe to it)."""
+        where = {"method": "saveUserProfile"}
+        user = self.require_user(uid, "saveUserProfile")
+        if name is not None and name.strip() != user.name:
+            if not self.setting("Accounts_AllowRealNameChange"):
+                raise MeteorError("error-action-not-allowed", "Editing user real name is not allowed", where)
+            if NAME_FORBIDDEN_CHARS.search(name):
+                raise MeteorError("error-could-not-save-identity", "Could not save user identity", where)
+        if username is not None and username != user.username:
+            if not self.setting("Accounts_AllowUsernameChange"):
+                raise MeteorError("error-action-not-allowed", "Editing username is not allowed", where)
+            taken = self.user_by_username(username) or self.room_by_id_or_name(name=username)
+            if not USERNAME_PATTERN.fullmatch(username) or (taken is not None and taken is not user):
+                raise MeteorError("error-could-not-save-identity", "Could not save user identity", where)
+        if name is not None and name.strip() != user.name:
+            user.name = name.strip()
+        if username is not None and username != user.username:
+            self._rename_user(user, username)
+        user.updated_at = self.now()
+        return user
+
+    def _rename_user(self, user: User, username: str) -> None:
+        old = user.username
+        user.username = username
+        for message in self.messages.values():
+            if message["u"]["_id"] == user.id:
+                message["u"]["username"] = username
+        for (rid, member), sub in self.subscriptions.items():
+            if member == user.id:
+                sub["u"]["username"] = username
+            room = self.rooms[rid]
+            if room["t"] == "d" and member != user.id and sub.get("name") == old:
+                sub["name"] = sub["fname"] = username
+        for room in self.rooms.values():
+            for key in ("usernames", "muted", "unmuted"):
+                if old in room.get(key, []):
+                    room[key] = [username if u == old else u for u in room[key]]
+
+    def mark_logged_in(self, user: User) -> None:
+        """Users.updateLastLoginById, run by validateLoginAttempt for every login that succeeds."""
+        user.last_login = self.now()
 
     def delete_user(self, uid: str, target_uid: str) -> None:
         """deleteUser (``delete-user`` is checked by the route): subscriptions go with the user."""
@@ -624,7 +718,15 @@ class Workspace:
                 "Editing room is not allowed",
                 {"method": "saveRoomSettings", "action": "Editing_room"},
             )
-        known = {"roomAnnouncement", "roomTopic", "roomDescription", "readOnly", "systemMessages", "default"}
+        known = {
+            "roomName",
+            "roomAnnouncement",
+            "roomTopic",
+            "roomDescription",
+            "readOnly",
+            "systemMessages",
+            "default",
+        }
         unknown = [k for k in changes if k not in known]
         if unknown or not changes:
             raise MeteorError(
@@ -637,7 +739,9 @@ class Workspace:
                 {"method": "saveRoomSettings", "action": "Editing_room"},
             )
         for key, value in changes.items():
-            if key == "roomAnnouncement":
+            if key == "roomName":
+                self._rename_room(room, user, str(value))
+            elif key == "roomAnnouncement":
                 room["announcement"] = value
                 self._system_message("room_changed_announcement", room, user, str(value))
             elif key == "roomTopic":
@@ -659,6 +763,49 @@ class Workspace:
                 room["default"] = bool(value)
         room["_updatedAt"] = self.now()
         self._room_changed(room)
+
+    def _rename_room(self, room: Doc, user: User, display_name: str) -> None:
+        """saveRoomName: a channel or group takes the name as both handle and display name
+        (getValidRoomName, special characters off); a discussion changes its display name only.
+        Subscriptions follow, and an ``r`` system message carries the new display name."""
+        where = {"function": "RocketChat.saveRoomdisplayName"}
+        if room["t"] not in ("c", "p"):  # roomDirectives.preventRenaming for DMs and livechat
+            raise MeteorError("error-not-allowed", "Not allowed", where)
+        if display_name == room.get("name") or not display_name.strip():
+            return
+        subs = [s for (rid, _u), s in self.subscriptions.items() if rid == room["_id"]]
+        if room.get("prid"):
+            room["fname"] = display_name
+            for sub in subs:
+                sub["fname"] = display_name
+        else:
+            if not ROOM_NAME_PATTERN.match(display_name):
+                raise MeteorError(
+                    "error-invalid-room-name",
+                    f"{display_name} is not a valid room name.",
+                    {"function": "RocketChat.getValidRoomName", "channel_name": display_name},
+                )
+            other = self.room_by_id_or_name(name=display_name)
+            if other is not None and other["_id"] != room["_id"]:
+                raise MeteorError(
+                    "error-duplicate-channel-name",
+                    f"A channel with name '{display_name}' exists",
+                    {"function": "RocketChat.getValidRoomName", "channel_name": display_name},
+                )
+            if self.user_by_username(display_name) is not None:
+                raise MeteorError(
+                    "error-duplicate-handle",
+                    f"A room, team or user with name '{display_name}' already exists",
+                    {"function": "RocketChat.updateRoomName", "handle": display_name},
+                )
+            room["name"] = room["fname"] = display_name
+            for sub in subs:
+                sub["name"] = sub["fname"] = display_name
+                sub["alert"] = True
+        for sub in subs:  # notifyOnSubscriptionChangedByRoomId
+            sub["_updatedAt"] = self.now()
+            self._emit(UserNotify(sub["u"]["_id"], "subscriptions-changed", ["updated", copy.deepcopy(sub)]))
+        self._system_message("r", room, user, display_name)
 
     def _room_changed(self, room: Doc) -> None:
         """notifyOnRoomChanged: every member's client hears ``rooms-changed`` ``updated``."""

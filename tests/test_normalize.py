@@ -59,10 +59,25 @@ def test_base_fold_options(text: str, options: NormalizeOptions, folded: str) ->
         ("这是垃圾", " 这 是 垃 圾 "),
         ("a\u200bb", " ab "),
         ("  lots   of    space  ", " lots of space "),
+        ("6 (a+b) 10€", " g a b ioe "),  # 6 reads as g; "( +" are word breaks here; € is e
+        ("2day", " 2day "),  # 2 is not leetspeak: it is "to" far more often than a z
     ],
 )
 def test_coarse(text: str, seen: str) -> None:
     assert coarse(text) == seen
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        ("b. a. d", "b  a  d"),  # runs of spaces stay: the matcher reads split letters from them
+        ("Hi, you!", "hi  you "),
+        ("这是", " 这  是 "),
+    ],
+)
+def test_coarse_raw_keeps_the_gaps(text: str, raw: str) -> None:
+    assert normalize.coarse_raw(text) == raw
+    assert coarse(text) == normalize.collapse(raw)
 
 
 def test_coarse_ascii_and_unicode_paths_agree() -> None:
@@ -76,13 +91,36 @@ def test_coarse_ascii_and_unicode_paths_agree() -> None:
         ("plain text, hello!", ()),
         ("@bob hi", (normalize.AT,)),
         ("sh!t", (normalize.LEET_PUNCT_READING,)),
-        ("1ame", (normalize.ONE_AS_L,)),
-        ("c@r1", (normalize.AT, normalize.ONE_AS_L)),
+        ("1ame", (normalize.ALT,)),
+        ("c@r1", (normalize.AT, normalize.ALT)),
         ("wow!! 2011", ()),
+        ("fu(k", (normalize.LEET_PUNCT_READING,)),
+        ("(see) this", ()),  # "(" at a word's start is punctuation
+        ("shi+", (normalize.LEET_PUNCT_READING,)),  # "+" may end a word
+        ("sh!+", (normalize.LEET_PUNCT_READING,)),
+        ("+1 for that", ()),  # but not start it
+        ("a+| b", ()),  # a run of them counts at a word's end only if it ends with "+"
+        ("6itch", (normalize.ALT,)),
+        ("666", ()),
     ],
 )
 def test_extra_readings(text: str, readings: tuple[int, ...]) -> None:
     assert normalize.extra_readings(text) == readings
+
+
+@pytest.mark.parametrize(
+    ("text", "reading", "seen"),
+    [
+        ("fu(k you", normalize.LEET_PUNCT_READING, " fuck you "),
+        ("shi+, sh!+", normalize.LEET_PUNCT_READING, " shit shit "),
+        ("(ock C++", normalize.LEET_PUNCT_READING, " ock ctt "),
+        ("6itch ni66a", normalize.ALT, " bitch nibba "),
+        ("6itch ni66a", normalize.PLAIN, " gitch nigga "),
+        ("fr€e", normalize.PLAIN, " free "),
+    ],
+)
+def test_leet_readings(text: str, reading: int, seen: str) -> None:
+    assert coarse(text, reading) == seen
 
 
 @pytest.mark.parametrize(
@@ -92,6 +130,9 @@ def test_extra_readings(text: str, readings: tuple[int, ...]) -> None:
         ("sh!t", ("shit",)),
         ("c1it", ("ciit", "clit")),
         ("!!!", ("",)),
+        ("fu(k", ("fuck",)),
+        ("6ay", ("gay", "bay")),  # 6 is g or b: a key for each
+        ("fr€e", ("free",)),
     ],
 )
 def test_coarse_keys(term: str, keys: tuple[str, ...]) -> None:
@@ -116,6 +157,13 @@ def test_analysis_maps_every_folded_character_to_its_original_span() -> None:
         ("hell!", set()),  # "!" at a word's end is punctuation
         ("sh!t", {"!"}),
         ("@bob", {"@"}),
+        ("fu(k", {"("}),
+        ("(see", set()),  # "(" opening a word is punctuation
+        ("shi+", {"+"}),
+        ("+1", set()),
+        ("fr€e", {"€"}),
+        ("10€", set()),
+        ("6ay", {"6"}),
     ],
 )
 def test_leetspeak_only_inside_words_with_letters(text: str, leet_letters: set[str]) -> None:
@@ -129,3 +177,17 @@ def test_readings_offer_both_letters_for_one() -> None:
     assert readings(an, 0, 0, NormalizeOptions()) == [frozenset("1")]  # a number
     an = analyse("a1")
     assert readings(an, 0, 1, NormalizeOptions()) == [frozenset("a"), frozenset("1il")]
+
+
+def test_six_reads_as_g_or_b() -> None:
+    an = analyse("6ay")
+    assert readings(an, 0, 2, NormalizeOptions()) == [frozenset("6gb"), frozenset("a"), frozenset("y")]
+
+
+def test_compatibility_forms_of_leet_punctuation_take_the_unicode_path() -> None:
+    # The matcher reads ASCII plus emoji with byte tables; "＠" and "‼" fold to "@" and "!!",
+    # which have readings of their own, so they must not be taken for plain word breaks.
+    pattern = normalize.not_a_word_break()
+    assert pattern.search("nice 👍 — “quoted”") is None
+    assert pattern.search("＠ss") is not None
+    assert pattern.search("sh‼t") is not None

@@ -6,6 +6,7 @@ renders it for a terminal. The bot's ``/mod test`` can use the same two function
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -79,13 +80,32 @@ def explain(matcher: Matcher, text: str, room: str | None = None) -> Explanation
     readings = [("plain", normalize.coarse(text).strip(" "))]
     for reading in analysis.extra_readings:
         readings.append((normalize.READING_NAMES[reading], normalize.coarse(text, reading).strip(" ")))
-    reasons = tuple(describe_span(text, c.match.start, c.match.end) for c in detail.candidates)
+    reasons = tuple(
+        (*describe_span(text, c.match.start, c.match.end), *_stretched(analysis, c))
+        for c in detail.candidates
+    )
     return Explanation(
         text=text,
         normalised=normalize.fold_for_display(text),
         readings=tuple(readings),
         candidates=detail.candidates,
         reasons=reasons,
+    )
+
+
+def _stretched(analysis: normalize.Analysis, cand: Candidate) -> tuple[str, ...]:
+    """For a match read with stretched letters, the letters that were cut back."""
+    if cand.reading != "stretched":
+        return ()
+    m = cand.match
+    folded = "".join(
+        analysis.base[k]
+        for k in range(len(analysis.base))
+        if analysis.seg_start[k] < m.end and analysis.seg_end[k] > m.start
+    )
+    return tuple(
+        f"{run.group()!r} (a letter written {len(run.group())} times) read as one or two"
+        for run in re.finditer(r"([^\W\d_])\1{2,}", folded)
     )
 
 

@@ -3,19 +3,27 @@
 How a message is scanned:
 
 1. **Fast path** (every message): fold the text to its coarse form (:mod:`normalize`: a byte
-   table for ASCII, and for ASCII plus emoji; NFKC and one translate table otherwise) and run
-   the automaton once. Keys carry their word boundaries as spaces (``" term "``), so the
-   automaton reports only whole-word hits and there is no per-hit work. Rarer readings run only
-   when a cheap test says they could matter: small *gate* keys (value 0) notice spaced-out
-   letters (``" b a d "``) and phrases split by punctuation (two spaces next to a phrase word),
-   and a find() scan notices leet punctuation and ``1`` next to letters ("sh!t", "@ss", "1ame").
-   No hit -- the common case -- means no match, and no offset map is built.
-2. **Slow path** (messages with a hit): fold again segment by segment with provenance, scan the
-   same readings, map each hit back to code-point offsets in the original text, and verify it
-   exactly. The coarse form over-approximates (every digit reads as a letter), so each hit is
-   re-checked against the term under its list's options; leetspeak is only accepted inside
-   tokens that also contain letters ("455" stays a number). Finally, matches inside a match of
-   an ``allow`` list are dropped.
+   table for ASCII, and for ASCII plus emoji; NFKC and one translate table otherwise) and decide
+   whether it *may* match -- mostly without walking the automaton. Its trie outgrows the CPU
+   cache at 100,000 terms, so a walk costs more the longer the lists are; a set lookup per word
+   does not. Every key of a list that is not allow-only names one whole word (its longest,
+   likely the rarest) that a text must hold for the key to hit, so the fast path splits the
+   coarse text into words and asks one ``frozenset.isdisjoint``; only around a word in the set
+   does it walk the automaton. Keys without a whole word (single-word wildcards: ``scam*``,
+   ``*ing``, ``*sex*``) sit in a small second automaton too, walked for every message when a
+   list has them. Rarer readings are looked for only when the text has what they need: one-letter
+   words in a row (letters split by separators, "b a d": a one-letter word, then a regular
+   expression), ``@`` (read as a), ``1 | 6`` (read as l, b), ``! | ( +`` inside a word (read as
+   letters), and -- when a list asks for it -- a letter three times in a row (stretched,
+   "baaad"); each reading goes through the same word check. No word, no reading -- the common
+   case -- means no match, and no offset map is built.
+2. **Slow path** (messages that may match): fold again segment by segment with provenance, walk
+   the automaton over the same readings, map each hit back to code-point offsets in the
+   original text, and verify it exactly. The coarse form over-approximates (every digit reads as
+   a letter), so each hit is re-checked against the term under its list's options; leetspeak is
+   only accepted inside tokens that also contain letters ("455" stays a number). A wildcard
+   match reports the whole word it lies in. Finally, matches inside a match of an ``allow`` list
+   are dropped.
 
 A :class:`Matcher` is immutable: build a new one with :func:`compile` or :func:`load_matcher`
 and swap the reference. Building is pure and either returns a valid matcher or raises
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -49,7 +58,7 @@ __all__ = ["MAX_TOTAL_TERMS", "Candidate", "Match", "Matcher", "ScanDetail", "co
 
 MAX_TOTAL_TERMS = 1_000_000
 
-Reading = Literal["plain", "at-as-a", "leet-punctuation", "one-as-l", "spaced"]
+Reading = Literal["plain", "at-as-a", "leet-punctuation", "alt-leet", "spaced", "stretched"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +104,49 @@ class _Entry:
     term: Term
 
 
+# Letters split by separators: one-letter words with at most this many spaces between them in
+# the coarse text before it is single-spaced ("b. a. d" leaves two, "b - a - d" three).
+MAX_GAP = 3
+
+
+class _ShapeTable(dict[int, str]):
+    """``str.translate`` table of a coarse text's shape: "x" for a character that can be a
+    one-letter word of a run of spaced-out letters (a letter or digit, not of a script written
+    without spaces), a space for a space, "y" for anything else. Filled on first sight."""
+
+    def __missing__(self, cp: int) -> str:
+        ch = chr(cp)
+        value = " " if ch == " " else "x" if ch.isalnum() and not normalize._is_no_space_script(ch) else "y"
+        if len(self) < 200_000:
+            self[cp] = value
+        return value
+
+
+_SHAPE = _ShapeTable()
+# One-letter words in a row, in the shape; their letters are at the same offsets in the text.
+_SPACED_SHAPE = re.compile(f" x {{1,{MAX_GAP}}}x ")
+_SPACED_BYTES = re.compile(f" [^ ] {{1,{MAX_GAP}}}[^ ] ".encode("ascii"))
+# The one-letter words of folded ASCII text.
+_ASCII_SINGLES = frozenset(bytes([b]) for b in b"abcdefghijklmnopqrstuvwxyz0123456789")
+_GAP = re.compile(" +")
+_NOT_SPACES = re.compile("[^ ]+")
+_GAP_BYTES = re.compile(b" +")
+_SPACED_RUN_BYTES = re.compile(f" ([^ ](?: {{1,{MAX_GAP}}}[^ ])+)(?= )".encode("ascii"))
+_SPACED_RUN = re.compile(f" (x(?: {{1,{MAX_GAP}}}x)+)(?= )")
+# A character three times in a row: stretched letters ("baaad") when it is a letter. Run on
+# single-spaced text or on letters alone, so that runs of spaces do not count.
+_REPEATED = re.compile(r"(.)\1\1")
+_REPEATED_BYTES = re.compile(rb"(.)\1\1")
+
+
+def _has_stretched(text: str) -> bool:
+    return any(m.group(1).isalpha() for m in _REPEATED.finditer(text))
+
+
+def _has_stretched_bytes(text: bytes) -> bool:
+    return any(m.group(1).isalpha() for m in _REPEATED_BYTES.finditer(text))
+
+
 def _variant_bounds(n: int) -> list[tuple[int, int]]:
     """Slices of a run of ``n`` spaced-out letters to read as words: all of it, and without
     one-letter words next to it ("I'm a t e e b r u s h" holds "teebrush"). Dropping more than
@@ -112,59 +164,210 @@ def _is_letter_token(padded: str, start: int, end: int) -> bool:
     return end - start == 1 and padded[start].isalnum() and not normalize._is_no_space_script(padded[start])
 
 
-def _spaced_reading(padded: str, owners: Sequence[int] | None = None) -> tuple[str, list[int]] | None:
-    """``padded`` with each run of spaced-out letters ("b a d", "b. a. d") replaced by the words
-    it may spell, and the owners of its characters; None if it has no such run.
-
-    A run is two or more one-letter tokens with the same gap between each: in "s e r o r u! i"
-    the "!" makes a wider gap, so the "i" after it is not part of the run.
-    """
-    items: list[tuple[int, int, int]] = []  # start, end, gap before
-    i, n, gap = 0, len(padded), 0
+def _tokens(text: str) -> Iterator[tuple[int, int, int]]:
+    """Start, end and the number of spaces before each run of non-spaces in ``text``."""
+    i, n, gap = 0, len(text), 0
     while i < n:
-        if padded[i] == " ":
+        if text[i] == " ":
             gap += 1
             i += 1
             continue
         j = i
-        while j < n and padded[j] != " ":
+        while j < n and text[j] != " ":
             j += 1
-        items.append((i, j, gap))
+        yield i, j, gap
         gap, i = 0, j
+
+
+def _spaced_reading(padded: str, owners: Sequence[int] | None = None) -> tuple[str, list[int]] | None:
+    """``padded`` single-spaced, with each run of spaced-out letters ("b a d", "b. a. d") replaced
+    by the words it may spell, and the owners of its characters; None if it has no such run.
+
+    A run is two or more one-letter words with at most :data:`MAX_GAP` spaces between each, the
+    gaps mixed as they come ("b a  d"). It is read whole, without stray one-letter words at its
+    ends (:func:`_variant_bounds`), and, where some gaps are wider than others, cut at the wider
+    ones ("f r e e   c r y p t o" is "free crypto"). The whole run comes first and last, so a
+    phrase that starts or ends with it is found ("b a d word").
+    """
+    runs = list(_SPACED_RUN.finditer(padded.translate(_SHAPE)))
+    if not runs:
+        return None
+    own: Sequence[int] = owners if owners is not None else [-1] * len(padded)
     out: list[str] = [" "]
     out_owners: list[int] = [-1]
 
-    def emit(chars: str, who: Sequence[int]) -> None:
-        out.append(chars + " ")
-        out_owners.extend(who)
-        out_owners.append(-1)
+    def words_between(lo: int, hi: int) -> None:
+        for m in _NOT_SPACES.finditer(padded, lo, hi):
+            out.append(m.group() + " ")
+            out_owners.extend(own[m.start() : m.end()])
+            out_owners.append(-1)
 
-    found = False
-    k = 0
-    while k < len(items):
-        start, end, _ = items[k]
-        m = k + 1
-        while m < len(items) and _is_letter_token(padded, items[m][0], items[m][1]):
-            m += 1
-        if not _is_letter_token(padded, start, end) or m - k < 2:
-            emit(padded[start:end], owners[start:end] if owners else [-1] * (end - start))
-            k += 1
+    pos = 0
+    for run in runs:
+        start, end = run.span(1)
+        words_between(pos, start)
+        positions: list[int] = []
+        gaps: list[int] = []
+        gap = 0
+        for i in range(start, end):
+            if padded[i] == " ":
+                gap += 1
+            else:
+                positions.append(i)
+                gaps.append(gap)
+                gap = 0
+        for word in _run_words(positions, gaps[1:]):
+            out.append("".join(padded[i] for i in word) + " ")
+            out_owners.extend(own[i] for i in word)
+            out_owners.append(-1)
+        pos = end
+    words_between(pos, len(padded))
+    return "".join(out), out_owners
+
+
+def _run_words(positions: list[int], gaps: list[int]) -> list[list[int]]:
+    """The words a run of spaced-out letters is read as (see :func:`_spaced_reading`), as lists of
+    the letters' positions; ``gaps[i]`` is the number of spaces before letter ``i + 1``."""
+    words = [positions[a:b] for a, b in _variant_bounds(len(positions))]
+    narrow = min(gaps)
+    if max(gaps) > narrow:
+        piece = [positions[0]]
+        for p, gap in zip(positions[1:], gaps, strict=True):
+            if gap > narrow:
+                words.append(piece)
+                piece = []
+            piece.append(p)
+        words.append(piece)
+    if len(words) > 1:
+        words.append(words[0])
+    return words
+
+
+def _candidate_words(padded: str, shape: str) -> set[str]:
+    """The words that spaced-out letters in ``padded`` (``shape`` is its shape) may be read as:
+    a cheap first look before the full reading."""
+    found: set[str] = set()
+    for m in _SPACED_RUN.finditer(shape):
+        run = padded[m.start(1) : m.end(1)]
+        letters = run.replace(" ", "")
+        if len(letters) == 2:
+            found.add(letters)
             continue
-        # Letters k..m-1 in a row: cut where the gap changes, the letter at a cut in both runs.
-        found = True
-        first = k
-        for x in range(k + 1, m + 1):
-            if x == m or (x > first + 1 and items[x][2] != items[x - 1][2]):
-                positions = [items[y][0] for y in range(first, x)]
-                for a, b in _variant_bounds(len(positions)):
-                    chosen = positions[a:b]
-                    emit(
-                        "".join(padded[p] for p in chosen),
-                        [owners[p] for p in chosen] if owners else [-1] * len(chosen),
-                    )
-                first = x - 1
-        k = m
-    return ("".join(out), out_owners) if found else None
+        gaps = [len(gap) for gap in _GAP.findall(run)]
+        for picked in _run_words(list(range(len(letters))), gaps):
+            found.add("".join(letters[i] for i in picked))
+    return found
+
+
+def _stretched_words(joined: str, spaced: Iterable[str]) -> set[str]:
+    """The words that stretched letters in ``joined`` (a single-spaced text) and in the words
+    ``spaced`` (read from spaced-out letters) may be read as."""
+    stretched = [w for w in spaced if _has_stretched(w)]
+    for m in _REPEATED.finditer(joined):
+        if m.group(1).isalpha():
+            stretched.append(joined[joined.rfind(" ", 0, m.start()) + 1 : joined.find(" ", m.end())])
+    found: set[str] = set()
+    for word in stretched:
+        for reading, _, _ in _stretched_readings(f" {word} "):
+            found.add(reading.strip(" "))
+    return found
+
+
+def _stretched_readings(
+    padded: str, owners: Sequence[int] | None = None
+) -> list[tuple[str, list[int], list[int]]]:
+    """Readings of ``padded`` with each letter written three or more times in a row ("baaad")
+    cut back to one or to two (the term decides which: "bad", "book"); none if it has no such
+    letter. Each reading is single-spaced, with two owners per character: the first and the last
+    character it stands for.
+
+    A word with up to three stretched letters gets every mix of one and two; with more, all one
+    or all two. Reading ``r`` takes each word's variant ``r`` (cycling).
+    """
+    own: Sequence[int] = owners if owners is not None else [-1] * len(padded)
+    variants: list[list[tuple[str, list[int], list[int]]]] = []
+    count = 1
+    for start, end, _ in _tokens(padded):
+        runs: list[tuple[int, int]] = []
+        i = start
+        while i < end:
+            j = i + 1
+            while j < end and padded[j] == padded[i]:
+                j += 1
+            if j - i >= 3 and padded[i].isalpha():
+                runs.append((i, j))
+            i = j
+        word = padded[start:end]
+        if not runs:
+            variants.append([(word, list(own[start:end]), list(own[start:end]))])
+            continue
+        combos: Iterable[tuple[int, ...]] = itertools.product((1, 2), repeat=len(runs))
+        if len(runs) > 3:
+            combos = ((1,) * len(runs), (2,) * len(runs))
+        options: list[tuple[str, list[int], list[int]]] = []
+        for combo in combos:
+            chars: list[str] = []
+            firsts: list[int] = []
+            lasts: list[int] = []
+            pos = start
+            for (i, j), keep in zip(runs, combo, strict=True):
+                chars.append(padded[pos:i] + padded[i] * keep)
+                firsts.extend(own[pos:i])
+                lasts.extend(own[pos:i])
+                if keep == 1:
+                    firsts.append(own[i])
+                    lasts.append(own[j - 1])
+                else:
+                    firsts.extend((own[i], own[j - 1]))
+                    lasts.extend((own[i], own[j - 1]))
+                pos = j
+            chars.append(padded[pos:end])
+            firsts.extend(own[pos:end])
+            lasts.extend(own[pos:end])
+            options.append(("".join(chars), firsts, lasts))
+        variants.append(options)
+        count = max(count, len(options))
+    if count == 1:
+        return []
+    result: list[tuple[str, list[int], list[int]]] = []
+    for r in range(count):
+        out: list[str] = [" "]
+        firsts = [-1]
+        lasts = [-1]
+        for options in variants:
+            chars_r, first_r, last_r = options[r % len(options)]
+            out.append(chars_r + " ")
+            firsts.extend(first_r)
+            firsts.append(-1)
+            lasts.extend(last_r)
+            lasts.append(-1)
+        result.append(("".join(out), firsts, lasts))
+    return result
+
+
+def _stretch_match(got: Sequence[frozenset[str]], want: Sequence[frozenset[str]]) -> bool:
+    """Whether ``got`` spells ``want`` with letters stretched: each run of one letter in the term
+    is matched by as many letters in the text, or by three or more (and more than the term has).
+    So "fuuuck" and "baaad" are "fuck" and "bad", "boooook" is "book", but "good" is not "god"."""
+    runs: list[list[Any]] = []
+    for w in want:
+        if runs and runs[-1][0] == w:
+            runs[-1][1] += 1
+        else:
+            runs.append([w, 1])
+    reach = {0}
+    for letters, count in runs:
+        nxt: set[int] = set()
+        for i in reach:
+            n = 0
+            while i + n < len(got) and got[i + n] & letters:
+                n += 1
+                if n == count or n >= max(3, count + 1):
+                    nxt.add(i + n)
+        if not nxt:
+            return False
+        reach = nxt
+    return len(got) in reach
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -175,75 +378,207 @@ class Matcher:
     warnings: tuple[WordlistWarning, ...]
     term_count: int
     _automaton: Any = field(repr=False)
-    # Per automaton value: the terms sharing that key, and the key's length. Value 0 is the gates.
+    # Per automaton value: the terms sharing that key, and the key's length. Value 0 is unused.
     _groups: tuple[tuple[_Entry, ...] | None, ...] = field(repr=False)
     _key_lengths: tuple[int, ...] = field(repr=False)
     _first_active: int = field(repr=False)  # groups below this hold only allow-list terms
+    # One whole word of every key that is not allow-only: a text without any of them cannot hit.
+    _words: frozenset[str] = field(repr=False)
+    _max_words: int = field(repr=False)  # the most words in a key
+    _partial: Any = field(repr=False)  # an automaton of the keys without a whole word, or None
+    _partial_phrases: bool = field(repr=False)  # some of those keys have several words
     _table: Any = field(repr=False)  # normalize's coarse translate table, reading PLAIN
     _ascii_table: bytes = field(repr=False)  # the same for ASCII text, as a byte table
+    _ascii_tables: tuple[bytes, ...] = field(repr=False)  # the same per reading
+    # Per reading, the ASCII characters its table turns into spaces.
+    _ascii_breaks: tuple[bytes, ...] = field(repr=False)
+    _ascii_words: frozenset[bytes] = field(repr=False)  # the ASCII words of _words, as bytes
     _not_a_word_break: re.Pattern[str] = field(repr=False)  # see normalize.not_a_word_break
-    _mention_filter: tuple[frozenset[str], frozenset[str]] | None = field(
-        repr=False
-    )  # normalize.extra_readings
+    _stretch: bool = field(repr=False)  # some list reads stretched letters (normalize.repeats)
 
     # -- fast path ---------------------------------------------------------------------------
 
     def scan(self, text: str, room: str | None = None) -> list[Match]:
         """Matches in ``text``, sorted by position. ``room`` (name or id) applies rooms/skip_rooms."""
-        # The fast path, inlined because it runs for every message and each call and attribute
-        # lookup shows in the benchmark: the coarse text as normalize.coarse() builds it, one
-        # automaton pass, and out if nothing hits.
+        # The fast path, which runs for every message (each call and attribute lookup shows in
+        # the benchmark): the coarse text as normalize.coarse_raw() builds it, padded, as bytes;
+        # its words against the word set (which has its ASCII words as bytes too); then the
+        # other readings, each only when the text has what it needs.
         if text.isascii():
-            c = text.encode("ascii").translate(self._ascii_table).decode("ascii")
+            p = f" {text} ".encode("ascii")
         else:
-            t = text.replace("\u200d", "").replace("\ufe0f", "")  # emoji joiner and selector: invisible
-            if self._not_a_word_break.search(t) is None:
-                c = t.encode("ascii", "replace").translate(self._ascii_table).decode("ascii")
-            else:
-                # Collapsed here: scripts without spaces fold to " c " per character.
-                c = normalize.collapse(normalize.nfkc(text).translate(self._table))
-        # Runs of spaces ("word, word") are left in ASCII text: whole-word keys do not mind, and
-        # the gate keys (value 0) notice when a phrase or spaced-out letters could need them gone.
-        gated = False
-        for _end, v in self._automaton.iter(f" {c} "):
-            if v >= self._first_active:
-                return list(self._scan_slow(text, room, detail=False).matches)
-            gated = gated or v == 0
-        if gated and self._gated_may_match(c):
+            # ASCII and emoji: the emoji joiner and selector are invisible, the rest are breaks.
+            t = text.replace("\u200d", "").replace("\ufe0f", "")
+            if self._not_a_word_break.search(t) is not None:
+                return self._scan_unicode(text, room)
+            p = f" {t} ".encode("ascii", "replace")
+        if self._bytes_may_match(p, self._ascii_table, self._ascii_breaks[0]):
             return list(self._scan_slow(text, room, detail=False).matches)
-        # Chat ends many lines with "!", which cannot be inside a word: strip it before looking.
-        if "@" in text or "|" in text or "1" in text or "!" in text.rstrip("!?.) "):
-            for reading in normalize.extra_readings(text, self._mention_filter):
-                if self._hits(normalize.coarse(text, reading)):
-                    return list(self._scan_slow(text, room, detail=False).matches)
+        # The other readings: "@" as a; "1", "|" as l and "6" as b; "! | ( +" inside a word as
+        # letters (chat ends many lines with "!", which cannot be inside a word). Most messages
+        # have none of these characters: one deleting translate tells. (A str's "in" is several
+        # times faster than a bytes' with a bytes needle.)
+        if len(p.translate(None, b"@16|(+!")) == len(p):
+            return []
+        tables, breaks = self._ascii_tables, self._ascii_breaks
+        if (
+            ("@" in text and self._bytes_may_match(p, tables[normalize.AT], breaks[normalize.AT]))
+            or (
+                ("1" in text or "6" in text or "|" in text)
+                and self._bytes_may_match(p, tables[normalize.ALT], breaks[normalize.ALT])
+            )
+            or (
+                ("(" in text or "+" in text or "|" in text or "!" in text.rstrip(" !?.)"))
+                and normalize.leet_punctuation_inside(text)
+                and self._text_may_match(normalize.coarse_raw(text, normalize.LEET_PUNCT_READING))
+            )
+        ):
+            return list(self._scan_slow(text, room, detail=False).matches)
         return []
 
-    def _hits(self, padded: str) -> bool:
-        """Whether the padded coarse text ``padded`` has a hit of a list that is not allow-only."""
-        gated = False
-        for _end, v in self._automaton.iter(padded):
-            if v >= self._first_active:
-                return True
-            gated = gated or v == 0
-        return gated and self._gated_may_match(padded)
+    def _scan_unicode(self, text: str, room: str | None) -> list[Match]:
+        """The fast path for text that is not ASCII (and emoji): every reading it needs as text."""
+        if self._text_may_match(normalize.nfkc(text).translate(self._table)) or any(
+            self._text_may_match(normalize.coarse_raw(text, reading))
+            for reading in normalize.extra_readings(text)
+        ):
+            return list(self._scan_slow(text, room, detail=False).matches)
+        return []
 
-    def _gated_may_match(self, c: str) -> bool:
-        """Whether ``c`` hits once single-spaced, or once spaced-out letters are joined."""
-        collapsed = normalize.collapse(c)
-        spaced = False
-        for _end, v in self._automaton.iter(collapsed):
-            if v >= self._first_active:
-                return True
-            # Gates left in single-spaced text are the ones for spaced-out letters.
-            spaced = spaced or v == 0
-        if not spaced:
+    def _text_may_match(self, folded: str) -> bool:
+        c = f" {folded} "
+        return self._may_match(c, c.split())
+
+    def _bytes_may_match(self, p: bytes, table: bytes, breaks: bytes) -> bool:
+        """The fast path's checks for padded ASCII text ``p`` in the reading of ``table`` (whose
+        word breaks are ``breaks``)."""
+        folded = p.translate(table)
+        words = folded.split()
+        if not self._ascii_words.isdisjoint(words):
+            c = folded.decode("ascii")
+            return self._may_match(c, c.split())
+        if self._partial is not None and self._partial_hit(f" {b' '.join(words).decode('ascii')} "):
+            return True
+        # Folded ASCII is letters and spaces, so it is its own shape. Two one-letter words need
+        # one first (a third of chat has one: "i", "a").
+        spaced = not _ASCII_SINGLES.isdisjoint(words) and _SPACED_BYTES.search(folded) is not None
+        # Stretched letters (when a list reads them): among the letters alone first.
+        stretched = (
+            self._stretch
+            and _REPEATED_BYTES.search(p.translate(table, breaks)) is not None
+            and _has_stretched_bytes(folded)
+        )
+        # Without stretched letters, the words split letters may spell must be in the word set
+        # or hit a wildcard ("i m" from "I'm" does not); with them, a phrase may need both.
+        if stretched or (spaced and self._spaced_may_hit(folded)):
+            c = folded.decode("ascii")
+            return self._may_match(c, c.split(), spaced, stretched, hit=False)
+        return False
+
+    def _may_match(
+        self,
+        c: str,
+        words: list[str],
+        spaced: bool | None = None,
+        stretched: bool | None = None,
+        hit: bool | None = None,
+    ) -> bool:
+        """Whether the padded coarse text ``c`` (before single-spacing), with ``words`` its words,
+        or one of its spaced-out or stretched readings hits a key of a list that is not allow-only.
+
+        ``spaced``, ``stretched`` and ``hit``, when given, say whether ``c`` may have one-letter
+        words in a row, a letter three times in a row, and a word of the word set (False:
+        certainly not)."""
+        if hit is None:
+            hit = not self._words.isdisjoint(words)
+        if hit and self._near_hits(words):
+            return True
+        joined = f" {' '.join(words)} "
+        if self._partial_hit(joined):
+            return True
+        shape = c.translate(_SHAPE) if spaced is not False else ""
+        if spaced is None:
+            spaced = _SPACED_SHAPE.search(shape) is not None
+        if stretched is None:
+            stretched = self._stretch and _REPEATED.search(joined) is not None
+        if not spaced and not stretched:
             return False
-        joined = _spaced_reading(f" {c} ")
-        return joined is not None and self._any_active(joined[0])
+        if not hit:
+            candidates = _candidate_words(c, shape) if spaced else set()
+            if self._stretch:
+                candidates |= _stretched_words(joined if stretched else "", candidates)
+            if not self._candidates_hit(candidates):
+                return False
+        derived: list[str] = []
+        if spaced:
+            reading = _spaced_reading(c)
+            if reading is not None:
+                derived.append(reading[0])
+        for text in (joined, *derived) if self._stretch else ():
+            if _has_stretched(text):
+                derived.extend(reading for reading, _, _ in _stretched_readings(text))
+        for text in derived:
+            words = text.split()
+            if (hit or not self._words.isdisjoint(words)) and self._near_hits(words):
+                return True
+            if self._partial_hit(text):
+                return True
+        return False
 
-    def _any_active(self, c: str) -> bool:
+    def _near_hits(self, words: list[str]) -> bool:
+        """Whether the words, single-spaced, hit a key of a list that is not allow-only. Only the
+        stretches around words of the word set are walked: at 100,000 terms the trie is mostly
+        out of the CPU cache by the time a rare message needs it, and each step costs."""
+        index, reach = self._words, self._max_words
+        windows: list[list[int]] = []
+        for i, word in enumerate(words):
+            if word in index:
+                lo, hi = max(0, i - reach + 1), i + reach
+                if windows and lo <= windows[-1][1]:
+                    windows[-1][1] = hi
+                else:
+                    windows.append([lo, hi])
+        return any(self._any_active(f" {' '.join(words[lo:hi])} ") for lo, hi in windows)
+
+    def _spaced_may_hit(self, folded: bytes) -> bool:
+        """Whether spaced-out letters in folded ASCII text (padded) may spell a word of the word
+        set, or a stretched one."""
+        for m in _SPACED_RUN_BYTES.finditer(folded):
+            run = m.group(1)
+            letters = run.replace(b" ", b"")
+            if len(letters) == 2:
+                words = [letters]
+            else:
+                gaps = [len(gap) for gap in _GAP_BYTES.findall(run)]
+                words = [
+                    bytes(letters[i] for i in picked)
+                    for picked in _run_words(list(range(len(letters))), gaps)
+                ]
+            if not self._ascii_words.isdisjoint(words):
+                return True
+            if self._stretch and any(_REPEATED_BYTES.search(w) for w in words):
+                return True
+            if self._partial is not None and self._candidates_hit(w.decode("ascii") for w in words):
+                return True
+        return False
+
+    def _candidates_hit(self, words: Iterable[str]) -> bool:
+        """Whether one of ``words`` (read from spaced-out or stretched letters) is a word of the
+        word set or holds a wildcard term. A wildcard key of several words might span the word
+        and its neighbours, so with one of those it is always yes."""
+        words = list(words)
+        if not self._words.isdisjoint(words):
+            return True
+        return self._partial is not None and (
+            self._partial_phrases or self._partial_hit(f" {' '.join(words)} ")
+        )
+
+    def _any_active(self, padded: str) -> bool:
         first = self._first_active
-        return any(v >= first for _end, v in self._automaton.iter(c))
+        return any(v >= first for _end, v in self._automaton.iter(padded))
+
+    def _partial_hit(self, padded: str) -> bool:
+        return self._partial is not None and next(self._partial.iter(padded), None) is not None
 
     # -- slow path ---------------------------------------------------------------------------
 
@@ -251,23 +586,28 @@ class Matcher:
         """Every automaton hit in ``text`` and the verdict on it; ``matches`` is what :meth:`scan` returns."""
         return self._scan_slow(text, room, detail=True)
 
-    def _readings(self, an: Analysis) -> Iterator[tuple[Reading, str, list[int]]]:
-        plain, owners = an.coarse_with_owners(normalize.PLAIN)
-        yield "plain", plain, owners
-        for reading in an.extra_readings:
-            c2, o2 = an.coarse_with_owners(reading)
-            yield normalize.READING_NAMES[reading], c2, o2  # type: ignore[misc]
-        # Split letters, found in the reading before runs of spaces were collapsed.
-        spaced = _spaced_reading(*an.coarse_with_owners(normalize.PLAIN, collapse=False))
-        if spaced is not None:
-            yield "spaced", spaced[0], spaced[1]
+    def _readings(self, an: Analysis) -> Iterator[tuple[Reading, str, Sequence[int], Sequence[int]]]:
+        """Each reading the automaton walks: its name, the padded text, and per character the
+        first and last segment it stands for (the same list but for stretched letters)."""
+        for reading in (normalize.PLAIN, *an.extra_readings):
+            c, owners = an.coarse_with_owners(reading)
+            yield normalize.READING_NAMES[reading], c, owners, owners  # type: ignore[misc]
+            derived: list[tuple[str, list[int]]] = [(c, owners)]
+            # Split letters, found in the reading before runs of spaces were collapsed.
+            spaced = _spaced_reading(*an.coarse_with_owners(reading, collapse=False))
+            if spaced is not None:
+                yield "spaced", spaced[0], spaced[1], spaced[1]
+                derived.append(spaced)
+            for text, own in derived if self._stretch else ():
+                for stretched, first, last in _stretched_readings(text, own):
+                    yield "stretched", stretched, first, last
 
     def _scan_slow(self, text: str, room: str | None, detail: bool) -> ScanDetail:
         an = analyse(text)
         seen: set[tuple[int, int, int, int]] = set()  # list, term line, start, end
         found: list[tuple[Match, Reading]] = []
         candidates: list[Candidate] = []
-        for reading, c, owners in self._readings(an):
+        for reading, c, firsts, lasts in self._readings(an):
             for end, v in self._automaton.iter(c):
                 entries = self._groups[v]
                 if entries is None:
@@ -279,8 +619,17 @@ class Matcher:
                     hi -= 1
                 if lo > hi:
                     continue
-                first_seg, last_seg = owners[lo], owners[hi]
-                start, stop = an.seg_start[first_seg], an.seg_end[last_seg]
+                first_seg, last_seg = firsts[lo], lasts[hi]
+                # A wildcard match reports the whole word it lies in ("scammers" for scam*).
+                # All terms sharing a key share its wildcards.
+                wlo, whi = lo, hi
+                if entries[0].term.suffix:
+                    while c[wlo - 1] != " ":
+                        wlo -= 1
+                if entries[0].term.prefix:
+                    while c[whi + 1] != " ":
+                        whi += 1
+                start, stop = an.seg_start[firsts[wlo]], an.seg_end[lasts[whi]]
                 for entry in entries:
                     key = (entry.list_index, entry.term.line, start, stop)
                     if key in seen:
@@ -302,6 +651,17 @@ class Matcher:
                         found.append((match, reading))
                     elif detail:
                         candidates.append(Candidate(match, reading, verdict))
+        # Readings of split letters also try the run without a letter or two at its ends, so a
+        # wildcard can take a word and a shorter one inside it ("s c a m m e r s" holds
+        # "scammers" and "scammer" for scam*): of one term's nested matches the outer one stays.
+        found.sort(key=lambda f: (f[0].list, f[0].line, f[0].start, -f[0].end))
+        outer: list[tuple[Match, Reading]] = []
+        for m, reading in found:
+            last = outer[-1][0] if outer else None
+            if last is not None and (last.list, last.line) == (m.list, m.line) and m.end <= last.end:
+                continue
+            outer.append((m, reading))
+        found = outer
         # An allow match covers a match if it starts at or before it and ends at or after it:
         # among the allow spans starting at or before, the furthest end decides.
         allowed = sorted((m for m, _ in found if m.options.kind == "allow"), key=lambda a: a.start)
@@ -343,8 +703,12 @@ class Matcher:
         opts = options.normalize
         if reading == "spaced" and not opts.separators:
             return f"list {options.name!r} has normalize.separators = false"
+        if reading == "stretched" and not opts.repeats:
+            return f"list {options.name!r} does not read stretched letters (normalize.repeats)"
         got = readings(an, first, last, opts)
         want = _term_readings(entry.term.text, opts)
+        if reading == "stretched":
+            return "match" if _stretch_match(got, want) else "the letters differ, stretched letters cut back"
         if len(got) != len(want) or any(not (g & w) for g, w in zip(got, want, strict=True)):
             return _why_not(got, want, opts)
         return "match"
@@ -387,7 +751,6 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:
     normalize.warm_up()
 
     by_key: dict[str, list[_Entry]] = {}
-    gates: set[str] = set()
     warnings: list[WordlistWarning] = []
     count = 0
     for index, wl in enumerate(lists):
@@ -418,26 +781,6 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:
                 key = f"{'' if term.suffix else ' '}{variant}{'' if term.prefix else ' '}"
                 by_key.setdefault(key, []).append(entry)
             count += 1
-            words = body.split(" ")
-            if len(words) > 1:
-                # A phrase can span punctuation ("join, boaram"), which leaves two spaces. Each
-                # gap gets a gate on its longer word (likely the rarer: "  boaram", not "join  ").
-                for i in range(len(words) - 1):
-                    left, right = words[i], words[i + 1]
-                    if len(left) > len(right):
-                        gates.add(f"{'' if i == 0 and term.suffix else ' '}{left}  ")
-                    else:
-                        gates.add(f"  {right}{'' if i == len(words) - 2 and term.prefix else ' '}")
-            elif (
-                opts.separators
-                and len(body) >= 2
-                and body.isalnum()
-                and (body.isascii() or not any(normalize._is_no_space_script(ch) for ch in body[:3]))
-            ):
-                # Letters split by separators ("b a d", "b. a. d", "b - a - d"): gate on the
-                # first three, for each width of gap ASCII text can leave (it is not collapsed).
-                for gap in (" ", "  ", "   "):
-                    gates.add(" " + gap.join(body[:3]) + " ")
 
     allow_lists = {i for i, wl in enumerate(lists) if wl.options.kind == "allow"}
     allow_only = {k for k, entries in by_key.items() if all(e.list_index in allow_lists for e in entries)}
@@ -446,8 +789,6 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:
     groups: list[tuple[_Entry, ...] | None] = [None, *(tuple(by_key[k]) for k in keys)]
     first_active = 1 + len(allow_only)
     values = {k: v for v, k in enumerate(keys, start=1)}
-    for gate in gates:
-        values.setdefault(gate, 0)
     automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
     # Keys go in sorted, so the trie's nodes are allocated in the order a scan walks them and
     # the scan misses the CPU cache less (about 15% faster at 100k terms than insertion order).
@@ -458,12 +799,14 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:
         # keeps "no lists" a valid (if useless) matcher.
         automaton.add_word("\x00", 0)
     automaton.make_automaton()
-    mention_filter: tuple[frozenset[str], frozenset[str]] | None = None
-    if all(k.startswith(" ") for k in keys):  # a "*term" key could hold an "a" anywhere
-        whole = frozenset(w for k in keys for w in k.split() if w.startswith("a"))
-        continued = (k.split()[-1] for k in keys if not k.endswith(" "))  # "abc*": abc may continue
-        prefixes = frozenset(w for w in continued if w.startswith("a"))
-        mention_filter = (whole, prefixes)
+    words, partial_keys = _index_words(keys[len(allow_only) :])
+    partial: Any = None
+    if partial_keys:
+        partial = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+        for key in sorted(partial_keys):
+            partial.add_word(key, 1)
+        partial.make_automaton()
+    ascii_tables = normalize._coarse_tables()[1]
     return Matcher(
         lists=tuple(wl.options for wl in lists),
         warnings=tuple(warnings),
@@ -472,11 +815,33 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:
         _groups=tuple(groups),
         _key_lengths=(0, *(len(k) for k in keys)),
         _first_active=first_active,
+        _words=words,
+        _max_words=max((len(k.split()) for k in keys), default=1),
+        _partial=partial,
+        _partial_phrases=any(" " in k.strip(" ") for k in partial_keys),
         _table=normalize._coarse_tables()[0][normalize.PLAIN],
-        _ascii_table=normalize._coarse_tables()[1][normalize.PLAIN],
+        _ascii_table=ascii_tables[normalize.PLAIN],
+        _ascii_tables=ascii_tables,
+        _ascii_breaks=tuple(bytes(i for i in range(256) if table[i] == 32) for table in ascii_tables),
+        _ascii_words=frozenset(w.encode("ascii") for w in words if w.isascii()),
         _not_a_word_break=normalize.not_a_word_break(),
-        _mention_filter=mention_filter,
+        _stretch=any(wl.options.normalize.repeats for wl in lists),
     )
+
+
+def _index_words(keys: Iterable[str]) -> tuple[frozenset[str], list[str]]:
+    """For each key, the longest of its whole words (likely the rarest), or the key itself if it
+    has none (a single-word wildcard). A text holding a key holds that word between spaces."""
+    words: set[str] = set()
+    partial: list[str] = []
+    for key in keys:
+        inner = key.strip(" ").split(" ")
+        whole = inner[1 if not key.startswith(" ") else 0 : len(inner) - (0 if key.endswith(" ") else 1)]
+        if whole:
+            words.add(max(whole, key=len))
+        else:
+            partial.append(key)
+    return frozenset(words), partial
 
 
 def load_matcher(paths: Iterable[str | Path]) -> Matcher:

@@ -2,17 +2,16 @@
 
 The matcher works in two layers, and this module provides both:
 
-* **Coarse text** (:func:`coarse`): what the Aho-Corasick automaton reads. Every message goes
-  through it, so it is one NFKC call and one ``str.translate`` (a byte table for ASCII messages).
-  It is deliberately *coarser* than the rules -- every digit reads as a leetspeak letter, even
-  in numbers -- so that everything the rules accept produces a hit. A few context-dependent
-  readings (``!`` inside a word, ``@`` for a, ``1`` for l) are extra passes, run only when the
-  text has such a character in such a place. Most messages produce no hit and never leave this
-  layer.
-* **Base folding with provenance** (:func:`analyse`): only for messages that hit. It folds the
-  text again segment by segment, keeping the original offsets, and records which characters may
-  be read as leetspeak (digits and ``@ $ ! |`` inside a token that also has letters). The matcher
-  uses it to map hits back to the original text and to verify each hit exactly.
+* **Coarse text** (:func:`coarse`, :func:`coarse_raw`): what the matcher's fast path reads.
+  Every message goes through it, so it is one NFKC call and one ``str.translate`` (a byte table
+  for ASCII messages). It is deliberately *coarser* than the rules -- every digit reads as a
+  leetspeak letter, even in numbers -- so that everything the rules accept produces a hit. A few
+  context-dependent readings (``! ( +`` inside a word, ``@`` for a, ``1``/``|`` for l and ``6``
+  for b) are extra readings, made only when the text has such a character in such a place.
+* **Base folding with provenance** (:func:`analyse`): only for messages that may match. It folds
+  the text again segment by segment, keeping the original offsets, and records which characters
+  may be read as leetspeak (digits and ``@ $ € ! | ( +`` inside a token that also has letters).
+  The matcher uses it to map hits back to the original text and to verify each hit exactly.
 
 Folding a character (``base``): NFKC, casefold, drop invisible characters, strip diacritics,
 fold confusable look-alikes onto Latin letters (Unicode's confusables data, from the
@@ -41,6 +40,7 @@ __all__ = [
     "base_fold",
     "coarse",
     "coarse_keys",
+    "coarse_raw",
     "extra_readings",
     "fold_for_display",
 ]
@@ -48,50 +48,70 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class NormalizeOptions:
-    """Which evasion folds a list asks for. Case folding, NFKC and invisible characters are always on."""
+    """Which evasion folds a list asks for. Case folding, NFKC and invisible characters are always on.
+
+    ``repeats`` (letters stretched: "fuuuck") is the one fold that is off unless a list asks for
+    it: looking for it makes every message cost about half again as much in the matcher.
+    """
 
     leet: bool = True
     confusables: bool = True
     separators: bool = True
     diacritics: bool = True
+    repeats: bool = False
 
 
 ALL_ON = NormalizeOptions()
 
-# Readings of leetspeak characters. ``1`` and ``|`` are ambiguous between i and l: the coarse
-# layer reads them as i, terms with an l get a second automaton key with every l read as i,
-# and the exact check accepts either reading.
+# Readings of leetspeak characters. ``1`` and ``|`` are ambiguous between i and l, ``6`` between
+# g and b: the coarse layer reads them as i and g, the ALT reading as l and b, terms written
+# with them get a key for each, and the exact check accepts either letter. ``2`` is not read as
+# z: in chat it is "to" ("2day", "me2") far more often than a disguised z.
 LEET_READINGS: dict[str, frozenset[str]] = {
     "0": frozenset("o"),
     "1": frozenset("il"),
     "3": frozenset("e"),
     "4": frozenset("a"),
     "5": frozenset("s"),
+    "6": frozenset("gb"),
     "7": frozenset("t"),
     "8": frozenset("b"),
     "9": frozenset("g"),
     "@": frozenset("a"),
     "$": frozenset("s"),
+    "€": frozenset("e"),
     "!": frozenset("i"),
     "|": frozenset("il"),
+    "(": frozenset("c"),
+    "+": frozenset("t"),
 }
-LEET_PUNCT = frozenset("@$!|")
+# Leetspeak characters that are not letters or digits: base folding keeps them (instead of
+# turning them into word breaks) so that the readings and the exact check can decide.
+LEET_PUNCT = frozenset("@$€!|(+")
+# Where a leetspeak character may stand for a letter, besides inside a word: ``!`` and ``(`` only
+# inside ("hell!", "(see"), ``+`` also at a word's end ("shi+", "sh!+") but not its start ("+1").
+_EDGE_START = frozenset("!(+")
+_EDGE_END = frozenset("!(")
 
-# Coarse maps applied after base folding. The PLAIN reading takes ``! | @`` as word breaks
-# ("hell!", "@bob") and ``1`` as i. Further readings only run when a cheap test says they could
-# matter: AT reads ``@`` as a ("@ss", "c@t"); LEET_PUNCT also reads ``! |`` inside a word as i
-# ("sh!t"); ONE_AS_L reads ``1`` and ``|`` as l ("1ame").
-_COARSE_COMMON = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "$": "s"}
-PLAIN, AT, LEET_PUNCT_READING, ONE_AS_L = 0, 1, 2, 3
-READING_NAMES = ("plain", "at-as-a", "leet-punctuation", "one-as-l")
+# Coarse maps applied after base folding. The PLAIN reading takes ``! | @ ( +`` as word breaks
+# ("hell!", "@bob", "(see") and ``1``/``6`` as i/g. Further readings only run when a cheap test
+# says they could matter: AT reads ``@`` as a ("@ss", "c@t"); LEET_PUNCT_READING also reads
+# ``! | ( +`` inside a word (and ``+`` at its end) as letters ("sh!t", "fu(k", "shi+"); ALT reads
+# ``1`` and ``|`` as l and ``6`` as b ("1ame", "6itch").
+_COARSE_COMMON = {
+    "0": "o", "3": "e", "4": "a", "5": "s", "6": "g", "7": "t", "8": "b", "9": "g", "$": "s", "€": "e",
+    "!": " ", "|": " ", "(": " ", "+": " ", "1": "i",
+}  # fmt: skip
+PLAIN, AT, LEET_PUNCT_READING, ALT = 0, 1, 2, 3
+READING_NAMES = ("plain", "at-as-a", "leet-punctuation", "alt-leet")
 _COARSE = (
-    str.maketrans({**_COARSE_COMMON, "1": "i", "!": " ", "|": " ", "@": " "}),
-    str.maketrans({**_COARSE_COMMON, "1": "i", "!": " ", "|": " ", "@": "a"}),
-    str.maketrans({**_COARSE_COMMON, "1": "i", "!": " ", "|": " ", "@": " "}),  # after _leet_punct_sub
-    str.maketrans({**_COARSE_COMMON, "1": "l", "!": " ", "|": "l", "@": "a"}),
+    str.maketrans({**_COARSE_COMMON, "@": " "}),
+    str.maketrans({**_COARSE_COMMON, "@": "a"}),
+    str.maketrans({**_COARSE_COMMON, "@": " "}),  # after _leet_punct_sub
+    str.maketrans({**_COARSE_COMMON, "1": "l", "|": "l", "6": "b", "@": "a"}),
 )
-_PUNCT_LETTER = {"!": "i", "|": "i", "@": "a"}
-_LEET_PUNCT = re.compile(r"(?<=[^\W_])[!|]+(?=[^\W_])|@(?=[^\W_])|(?<=[^\W_])@")
+_PUNCT_LETTER = {"!": "i", "|": "i", "@": "a", "(": "c", "+": "t"}
+_LEET_PUNCT = re.compile(r"(?<=[^\W_])[!|(+]*(?:[!|(+](?=[^\W_])|\+(?![!|(+]))|@(?=[^\W_])|(?<=[^\W_])@")
 
 
 def _leet_punct_sub(text: str) -> str:
@@ -130,6 +150,10 @@ _NO_SPACE_RANGES = (
     (0xF900, 0xFAFF),
     (0x20000, 0x3FFFF),
 )
+
+
+# The same ranges as a regular-expression class body.
+NO_SPACE_CLASS = "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in _NO_SPACE_RANGES)
 
 
 def _is_no_space_script(ch: str) -> bool:
@@ -292,7 +316,14 @@ def not_a_word_break() -> re.Pattern[str]:
     for lo, hi in _SYMBOL_BLOCKS:
         for cp in range(lo, hi + 1):
             value = table[cp]
-            if value and not value.strip(" ") and not _is_invisible(chr(cp)):
+            compat = unicodedata.normalize("NFKC", chr(cp))
+            if (
+                value
+                and not value.strip(" ")
+                and not _is_invisible(chr(cp))
+                # Not a compatibility form of leet punctuation ("＠", "‼"): its readings differ.
+                and not any(ch in LEET_PUNCT for ch in compat)
+            ):
                 if ranges and ranges[-1][1] == cp - 1:
                     ranges[-1] = (ranges[-1][0], cp)
                 else:
@@ -362,13 +393,27 @@ def nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
+# "! | ( +" standing inside a word ("sh!t"), or "+" right after one ("shi+"); "1 | 6" next to a
+# letter ("1ame", "6itch"). Each starts with its character class, so the search skips to them.
+_LEET_INSIDE = re.compile(r"[!|(+](?<=[^\W_].)[!|(+]*(?:(?<=\+)(?![!|(+])|(?=[^\W_]))")
+_ALT_LETTER = re.compile(r"[16|](?:(?=[^\W\d_])|(?<=[^\W\d_].))")
+_MENTION = re.compile(r"@([^\W_]*)")
+_STRETCHED = re.compile(r"([^\W\d_])\1\1")
+
+
+def leet_punctuation_inside(text: str) -> bool:
+    """Whether ``! | ( +`` stand for letters somewhere in ``text`` (the LEET_PUNCT reading)."""
+    return _LEET_INSIDE.search(text if text.isascii() else nfkc(text)) is not None
+
+
 def extra_readings(
     text: str, mention_filter: tuple[Container[str], Container[str]] | None = None
 ) -> tuple[int, ...]:
     """The readings besides PLAIN that ``text`` needs (usually none).
 
-    This runs for every message with a ``! @ | 1`` in it (a third of chat, mostly a "!" at the
-    end of a word), so it skips from candidate to candidate with find(), at memchr speed.
+    This runs for every message with a ``! @ | 1 6 ( +`` in it (a sixth of chat, mostly a
+    mention or a number), so it is a few regular-expression searches that skip from candidate
+    to candidate.
 
     ``mention_filter`` holds the words of the automaton's keys that start with "a", and the
     words a term may continue (``abc*``). A mention ("@peggy") is then only read as "apeggy"
@@ -377,76 +422,68 @@ def extra_readings(
     ascii_text = text.isascii()
     if not ascii_text:
         text = nfkc(text)
-    n = len(text)
-    at = bang = one = False
+    at = False
     if "@" in text:
-        i = text.find("@")
-        while i != -1:
+        for m in _MENTION.finditer(text):
+            i = m.start()
             if i > 0 and text[i - 1].isalnum():
                 at = True
                 break
-            if i + 1 < n and text[i + 1].isalnum():
+            word = m.group(1)
+            if word:
                 if mention_filter is None or not ascii_text:
                     at = True
                     break
-                j = i + 1
-                while j < n and text[j].isalnum():
-                    j += 1
-                word = ("a" + text[i + 1 : j].lower()).translate(_COARSE[AT])
+                word = ("a" + word.lower()).translate(_COARSE[AT])
                 whole, prefixes = mention_filter
-                if word in whole or (prefixes and any(word[:k] in prefixes for k in range(2, len(word)))):
+                if (
+                    word in whole
+                    or (prefixes and any(word[:k] in prefixes for k in range(2, len(word))))
+                    or _STRETCHED.search(word)  # "@sssss" may be "ass" stretched
+                ):
                     at = True
                     break
-            i = text.find("@", i + 1)
-    for ch in "!|":
-        if bang or ch not in text:
-            continue
-        i = text.find(ch, 1)
-        while i != -1:
-            j = i + 1
-            while j < n and text[j] in "!|":
-                j += 1
-            if j < n and text[j].isalnum() and text[i - 1].isalnum():
-                bang = True
-                break
-            i = text.find(ch, j)
-    for ch in "1|":
-        if one or ch not in text:
-            continue
-        i = text.find(ch)
-        while i != -1:
-            if (i + 1 < n and text[i + 1].isalpha()) or (i > 0 and text[i - 1].isalpha()):
-                one = True
-                break
-            i = text.find(ch, i + 1)
+    bang = ("!" in text or "|" in text or "(" in text or "+" in text) and bool(_LEET_INSIDE.search(text))
+    alt = ("1" in text or "|" in text or "6" in text) and bool(_ALT_LETTER.search(text))
     first = (LEET_PUNCT_READING,) if bang else (AT,) if at else ()
-    return (*first, ONE_AS_L) if one else first
+    return (*first, ALT) if alt else first
+
+
+def coarse_raw(text: str, reading: int = PLAIN) -> str:
+    """The coarse text of ``text`` in one reading, before runs of spaces are collapsed.
+
+    Every character folds on its own, so the gaps between words stay as wide as the punctuation
+    and spaces that made them ("b. a. d" is "b  a  d"): the matcher reads letters split by
+    separators from them.
+    """
+    tables, byte_tables = _coarse_tables()
+    if reading == LEET_PUNCT_READING:
+        # Which "! | ( + @" stand for letters depends on their neighbours once folded, as in
+        # Analysis.coarse_with_owners, so the two agree.
+        folded = _leet_punct_sub(nfkc(text).translate(_base_table(ALL_ON)))
+        return folded.translate(_COARSE[LEET_PUNCT_READING])
+    if text.isascii():
+        return text.encode("ascii").translate(byte_tables[reading]).decode("ascii")
+    return nfkc(text).translate(tables[reading])
 
 
 def coarse(text: str, reading: int = PLAIN) -> str:
     """The automaton's view of ``text``: folded, single-spaced, padded with a space at each end."""
-    tables, byte_tables = _coarse_tables()
-    if reading == LEET_PUNCT_READING:
-        text = _leet_punct_sub(text if text.isascii() else nfkc(text))
-    if text.isascii():
-        c = text.encode("ascii").translate(byte_tables[reading]).decode("ascii")
-    else:
-        c = nfkc(text).translate(tables[reading])
-    return collapse(c)
+    return collapse(coarse_raw(text, reading))
 
 
 def coarse_keys(body: str) -> tuple[str, ...]:
     """The automaton keys of a term body (empty strings if it has no word characters).
 
     A term is folded like text, in the reading its own characters call for ("sh!t" is "shit");
-    a term that itself uses ``1`` or ``|`` also gets the key where they read as l.
+    a term that itself uses ``1``, ``|`` or ``6`` also gets the key where they read as l and b.
     """
     text = nfkc(body)
     extra = extra_readings(text)
-    reading = extra[0] if extra and extra[0] != ONE_AS_L else PLAIN
+    reading = extra[0] if extra and extra[0] != ALT else PLAIN
     keys = [coarse(text, reading).strip(" ")]
-    if "1" in text or "|" in text:
-        alt = coarse(text, ONE_AS_L).strip(" ")
+    if "1" in text or "|" in text or "6" in text:
+        alt = coarse(text, ALT).strip(" ")
         if alt != keys[0]:
             keys.append(alt)
     return tuple(keys)
@@ -509,74 +546,101 @@ class Analysis:
     extra_readings: tuple[int, ...]
 
     def coarse_with_owners(self, reading: int, collapse: bool = True) -> tuple[str, list[int]]:
-        """The coarse text (as :func:`coarse` builds it) and each character's segment (-1: padding)."""
-        table = _COARSE[reading]
-        out: list[str] = [" "]
-        owners: list[int] = [-1]
-        for ch, k in zip(self.chars, self.owner, strict=True):
-            if reading == LEET_PUNCT_READING and ch in _PUNCT_LETTER:
-                c = _PUNCT_LETTER[ch] if self.eligible[k] else " "
-            else:
-                c = ch.translate(table)
-            if c == " " and out[-1] == " " and collapse:
-                continue
-            out.append(c)
-            owners.append(k)
-        if out[-1] != " ":
-            out.append(" ")
+        """The coarse text (as :func:`coarse` builds it) and each character's segment (-1: padding).
+
+        Without ``collapse`` the runs of spaces stay (as :func:`coarse_raw` leaves them)."""
+        chars = _leet_punct_sub(self.chars) if reading == LEET_PUNCT_READING else self.chars
+        folded = chars.translate(_COARSE[reading])  # one character for one
+        owner = self.owner
+        if not collapse:
+            owners = [-1, *owner]
+            if folded.endswith(" ") or not folded:
+                return f" {folded}", owners
+            return f" {folded} ", [*owners, -1]
+        # Single-spaced: the first space of each run stays (with its segment), the rest go.
+        parts: list[str] = [" "]
+        owners = [-1]
+        pos = 0
+        for m in _NOT_SPACES.finditer(folded):
+            a, b = m.span()
+            if a > pos and pos > 0:
+                parts.append(" ")
+                owners.append(owner[pos])
+            parts.append(folded[a:b])
+            owners.extend(owner[a:b])
+            pos = b
+        if pos > 0 and pos < len(folded):
+            parts.append(" ")
+            owners.append(owner[pos])
+        elif pos > 0:
+            parts.append(" ")
             owners.append(-1)
-        return "".join(out), owners
+        return "".join(parts), owners
+
+
+_NOT_SPACES = re.compile("[^ ]+")
+_LEET_CHAR = re.compile("[" + re.escape("".join(LEET_READINGS)) + "]")
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 def analyse(text: str) -> Analysis:
-    bounds = _segment_bounds(text)
     table = _base_table(ALL_ON)
-    seg_start = tuple(bounds)
-    seg_end = (*bounds[1:], len(text))
-    base: list[str] = []
-    for a, b in zip(seg_start, seg_end, strict=True):
-        seg = text[a:b]
-        if len(seg) == 1 and seg.isascii():
-            base.append(table[ord(seg)])
-        else:
-            base.append(unicodedata.normalize("NFKC", seg).translate(table))
-    chars_list: list[str] = []
-    owner: list[int] = []
-    for k, s in enumerate(base):
-        for ch in s:
-            chars_list.append(ch)
-            owner.append(k)
-    chars = "".join(chars_list)
+    if text.isascii():
+        # Every ASCII character is a segment of its own and folds to exactly one character.
+        chars = text.translate(table)
+        n = len(text)
+        seg_start: tuple[int, ...] = tuple(range(n))
+        seg_end: tuple[int, ...] = tuple(range(1, n + 1))
+        base: tuple[str, ...] = tuple(chars)
+        owner: tuple[int, ...] = seg_start
+    else:
+        bounds = _segment_bounds(text)
+        seg_start = tuple(bounds)
+        seg_end = (*bounds[1:], len(text))
+        folded: list[str] = []
+        for a, b in zip(seg_start, seg_end, strict=True):
+            seg = text[a:b]
+            if len(seg) == 1 and seg.isascii():
+                folded.append(table[ord(seg)])
+            else:
+                folded.append(unicodedata.normalize("NFKC", seg).translate(table))
+        base = tuple(folded)
+        owner_list: list[int] = []
+        for k, s in enumerate(base):
+            owner_list.extend([k] * len(s))
+        chars = "".join(base)
+        owner = tuple(owner_list)
     eligible = [False] * len(base)
-    # Tokens are runs of non-spaces. "!" at a token's edge is punctuation ("hell!"); "@ $ |" may
-    # stand for letters anywhere ("@ss", "a$$", "|ame"), so a mention is read both ways.
-    i, n = 0, len(chars)
-    while i < n:
-        if chars[i] == " ":
-            i += 1
+    # Tokens are runs of non-spaces. "!" and "(" at a token's edge are punctuation ("hell!",
+    # "(see"), and so is "+" at its start ("+1"); "@ $ € |" may stand for letters anywhere
+    # ("@ss", "a$$", "|ame"), so a mention is read both ways. Only tokens with a leetspeak
+    # character are looked at.
+    n = len(chars)
+    done = -1  # the end of the last token looked at
+    for m in _LEET_CHAR.finditer(chars):
+        if m.start() < done:
             continue
-        j = i
-        while j < n and chars[j] != " ":
-            j += 1
+        i = chars.rfind(" ", 0, m.start()) + 1
+        j = chars.find(" ", m.end())
+        j = n if j == -1 else j
+        done = j
         lo, hi = i, j
-        while lo < hi and chars[lo] == "!":
+        while lo < hi and chars[lo] in _EDGE_START:
             lo += 1
-        while hi > lo and chars[hi - 1] == "!":
+        while hi > lo and chars[hi - 1] in _EDGE_END:
             hi -= 1
-        token = chars[lo:hi]
-        if any(c.isalpha() for c in token):
+        if _LETTER.search(chars, lo, hi) is not None:
             for p in range(lo, hi):
                 if chars[p] in LEET_READINGS:
                     eligible[owner[p]] = True
-        i = j
     return Analysis(
         text=text,
         seg_start=seg_start,
         seg_end=seg_end,
-        base=tuple(base),
+        base=base,
         eligible=tuple(eligible),
         chars=chars,
-        owner=tuple(owner),
+        owner=owner,
         extra_readings=extra_readings(text),
     )
 
@@ -589,7 +653,7 @@ def readings(analysis: Analysis, first: int, last: int, opts: NormalizeOptions) 
     table = _base_table(opts)
     out: list[frozenset[str]] = []
     for k in range(first, last + 1):
-        if opts == ALL_ON:
+        if opts.confusables and opts.diacritics:  # the base folding of ALL_ON
             folded = analysis.base[k]
         else:
             folded = unicodedata.normalize("NFKC", analysis.text[analysis.seg_start[k] : analysis.seg_end[k]])

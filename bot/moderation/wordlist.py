@@ -184,7 +184,7 @@ def _parse_term(stripped: str, file: str, number: int) -> Term:
 _TOP_KEYS = frozenset(
     {"kind", "action", "severity", "categories", "reveal_term", "normalize", "rooms", "skip_rooms", "notify"}
 )
-_NORMALIZE_KEYS = frozenset({"leet", "confusables", "separators", "diacritics"})
+_NORMALIZE_KEYS = frozenset({"leet", "confusables", "separators", "diacritics", "repeats"})
 _NOTIFY_KEYS = frozenset({"users", "roles", "room_moderators", "room"})
 
 
@@ -265,6 +265,7 @@ def _options_from(doc: Mapping[str, Any], name: str, source: str) -> ListOptions
         confusables=_bool(norm_doc, "confusables", True, "normalize."),
         separators=_bool(norm_doc, "separators", True, "normalize."),
         diacritics=_bool(norm_doc, "diacritics", True, "normalize."),
+        repeats=_bool(norm_doc, "repeats", False, "normalize."),
     )
 
     notify_doc = _table(doc, "notify")

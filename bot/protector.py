@@ -176,10 +176,11 @@ class Protector:
         subject = UserRef(trigger.user_id or "", trigger.username or "")
         target: Target | str | None = None
         if trigger.username:
-            if await self._lookups.has_role(subject, self._moderation.exempt_roles):
+            found = await self._sanctioner.target(trigger.username, check=False, cached=True)
+            if isinstance(found, Target) and set(found.roles) & set(self._moderation.exempt_roles):
                 return  # bots and exempt roles are not watched, as by the notifier
             # An administrator or a bot moderator comes back as a refusal: alerted, never acted on.
-            target = await self._sanctioner.target(trigger.username)
+            target = (self._sanctioner.refusal(found) or found) if isinstance(found, Target) else found
         acting = trigger.mode == "act" and not self._dry_run() and trigger.action != "none"
         if acting and isinstance(target, str):
             acting = False  # an administrator, a bot moderator: tell, never act

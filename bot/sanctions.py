@@ -110,14 +110,22 @@ class Sanctioner:
     def decay_seconds(self) -> float:
         return self._settings.decay_days * 86400
 
-    async def target(self, username: str, *, check: bool = True) -> Target | str:
+    async def target(self, username: str, *, check: bool = True, cached: bool = False) -> Target | str:
         """The user, or why they cannot be sanctioned (unknown; with ``check``, also an admin,
-        the bot itself, a bot moderator or an exempt role)."""
+        the bot itself, a bot moderator or an exempt role). A moderator's command looks the user
+        up afresh; a protection may use the shared cache (``cached``), as it runs on the message
+        path."""
+
+        def fetch() -> Awaitable[dict[str, Any]]:
+            return self._rest.user_info(username=username)
+
         try:
-            info = await self._rest.user_info(username=username)
-        except NotFound:
-            return f"I found no user {inline_literal(username)}."
-        except ActionRefused:
+            info: dict[str, Any] = (
+                await self._lookups.cached(f"username:{username}", fetch, {}) if cached else await fetch()
+            )
+        except (NotFound, ActionRefused):
+            info = {}
+        if not info.get("_id"):
             return f"I found no user {inline_literal(username)}."
         user = Target(
             str(info["_id"]),
@@ -125,16 +133,17 @@ class Sanctioner:
             tuple(str(r) for r in info.get("roles") or []),
             str(info["createdAt"]) if info.get("createdAt") else None,
         )
-        if not check:
-            return user
-        refusal = protected(
+        return (self.refusal(user) if check else None) or user
+
+    def refusal(self, user: Target) -> str | None:
+        """Why ``user`` may not be sanctioned (None: they may)."""
+        return protected(
             username=user.username,
             roles=user.roles,
             bot_username=self._bot_username(),
             bot_moderators=self._moderation.moderators,
             exempt_roles=self._moderation.exempt_roles,
         )
-        return refusal or user
 
     async def room(self, name: str) -> Room | str:
         """A channel or private group by name, or why it cannot be used."""

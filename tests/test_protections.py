@@ -189,6 +189,14 @@ def test_repeat_different_texts_and_users_do_not_combine() -> None:
     assert len(p.on_post(post(SPAM, user="b", rid="r1"))) == 1
 
 
+def test_repeat_keeps_numbers_apart_that_the_fold_reads_as_letters() -> None:
+    """The matcher's fold reads 16 and 19 as "ig" (leetspeak); as texts they differ."""
+    p = Protections(settings(repeat=RepeatSettings(rooms=2, copies=2, seconds=300, min_length=12)))
+    assert p.on_post(post("your order number is 16", rid="r1")) == []
+    assert p.on_post(post("your order number is 19", rid="r1")) == []
+    assert len(p.on_post(post("Your order number is 16!", rid="r1"))) == 1
+
+
 def test_repeat_ignores_short_texts() -> None:
     p = Protections(settings(repeat=RepeatSettings(rooms=2, copies=2, seconds=300, min_length=12)))
     for i in range(5):

@@ -12,9 +12,10 @@ first trigger of a burst has ``count == limit + 1``):
   one room within ``seconds``. Fires once per burst: after a trigger that user+room stays quiet
   until the window empties, i.e. until the user has posted nothing in that room for ``seconds``
   (``act`` mutes once, not on every later message). The next message after that starts a new count.
-* **repeat** -- the same normalised text (:func:`bot.moderation.normalize.coarse`, the matcher's
-  fold: case, NFKC, confusables, invisible characters, leetspeak digits, punctuation and runs of
-  spaces) by one user in ``rooms`` distinct rooms, or ``copies`` times in one room, within
+* **repeat** -- the same normalised text (:func:`repeat_fold`: the matcher's fold — case, NFKC,
+  confusables, invisible characters, leetspeak, punctuation and runs of spaces — plus the numbers
+  written as numbers, which the fold would read as letters: "see you at 6" and "see you at 9"
+  differ) by one user in ``rooms`` distinct rooms, or ``copies`` times in one room, within
   ``seconds``. Only a hash of the text is kept. The first trigger carries every copy in the window
   (all rooms). After it, each further copy yields its own trigger with just that message, so the
   shell deletes it too, until the user has posted no copy for ``seconds``; then counting starts
@@ -126,6 +127,8 @@ _BARE_ONLY = re.compile(_BARE)
 _DOT_WORD = re.compile(r"\.[^\W_]")
 _ANCHOR = re.compile(r"\.[^\W_]|://")
 _SPACE = re.compile(r"\s")
+_DIGIT = re.compile(r"\d")
+_PUNCT = ".,;:!?()[]{}\"'#*"
 # Dots that IDNA (and browsers) read as "." in a host name.
 _ALT_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 # Invisible characters that would split a bare name ("ex\u200bample.com") or hide in it.
@@ -259,6 +262,17 @@ def _names(text: str, start: int, end: int, found: list[tuple[str, bool]]) -> No
                 continue
             link = False
         found.append((_canonical(name), link))
+
+
+def repeat_fold(text: str) -> str:
+    """The text as the repeat check compares it. The matcher's fold turns digits into letters
+    (leetspeak: "fr33" is "free"), which would make "order 16" and "order 19" one text; numbers
+    standing on their own are kept as they are, after the fold."""
+    folded = coarse(text).strip(" ")
+    if _DIGIT.search(text) is None:
+        return folded
+    numbers = [t for t in (w.strip(_PUNCT) for w in text.split()) if t.isdigit()]
+    return f"{folded}\x00{' '.join(numbers)}" if numbers else folded
 
 
 def find_domains(text: str) -> list[str]:
@@ -503,7 +517,7 @@ class Protections:
         # ASCII folds one character to at most one, so a short ASCII text cannot reach min_length.
         if len(text) < s.min_length and text.isascii():
             return None
-        norm = coarse(text).strip(" ")
+        norm = repeat_fold(text)
         if len(norm) < s.min_length:
             return None
         key = hash((post.user_id, norm))  # an int: the text itself is not kept

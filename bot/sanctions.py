@@ -336,6 +336,12 @@ class Sanctioner:
             log.warning("mute of user %s in %s refused (%s)", user.id, room.id, exc.code)
             self._audit(actor, actions.USER_MUTED, user, room, row.reason, outcome="refused", code=exc.code)
             return exc.code or "not allowed"
+        except RcmodError:
+            # The server did not answer even after the REST layer's retries: the caller is told
+            # it failed, so the mute must not quietly take effect later.
+            self._store.set_mute_state(row.id, "failed", by=actor.id)
+            self._audit(actor, actions.USER_MUTED, user, room, row.reason, outcome="failed")
+            raise
         self._store.set_mute_state(row.id, "active")
         self._audit(actor, actions.USER_MUTED, user, room, row.reason, mute=row.id, until=row.until)
         return None

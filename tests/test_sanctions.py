@@ -268,3 +268,26 @@ async def test_servers_before_6_8_mute_through_the_realtime_method(tmp_path: Pat
             await bot.stop()
     finally:
         await old.stop()
+
+
+async def test_a_mute_the_server_fails_is_reported_and_never_applied_later(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """rooms.muteUser answering 500 past the REST layer's retries: the moderator hears it did
+    not work, the row is marked failed, and no later pass applies it behind their back."""
+    bot = await start_bot(settings(sandbox, tmp_path))
+    try:
+        sandbox.fail_next("rooms.muteUser", 500, times=5)  # every attempt of one call
+        answer = await ask(sandbox, "mod2", "mod mute @bob #general 10m")
+        assert "did not work" in answer
+        store = bot.app.store
+        assert store is not None
+        assert store.live_mutes() == []
+        [record] = [r for r in store.audit_records() if r.action == "user.muted"]
+        assert record.outcome == "failed"
+        await ask(sandbox, "mod2", "mod help")
+        assert muted(sandbox, "general") == []
+        assert "muted for 10m" in await ask(sandbox, "mod2", "mod mute @bob #general 10m")  # a retry works
+        assert muted(sandbox, "general") == ["bob"]
+    finally:
+        await bot.stop()

@@ -141,6 +141,11 @@ class BotApp:
             )
         return True
 
+    def dry_run(self) -> bool:
+        """`/mod dryrun on`: deletions and sanctions are recorded, not carried out (every part
+        that acts asks this one question)."""
+        return self.store is not None and self.store.state_get(DRY_RUN_KEY) == "on"
+
     def readiness(self) -> Mapping[str, bool]:
         rt = self.realtime
         return {
@@ -217,7 +222,6 @@ class BotApp:
             self.router.add("notifier", (MessageEvent,), self.notifier.on_event)
             # Block lists and blocked users (issue 6): evidence first, then delete or censor, then
             # the author's notice. After the notifier, so the moderators' alert is decided first.
-            store_ref = self.store
             self.enforcer = Enforcer(
                 store=self.store,
                 rest=self.rest,
@@ -225,14 +229,13 @@ class BotApp:
                 moderation=s.moderation,
                 retention_days=s.storage.retention_days,
                 clock=clock,
-                dry_run=lambda: store_ref.state_get(DRY_RUN_KEY) == "on",
+                dry_run=self.dry_run,
                 lookups=lookups,
             )
             self.router.add("enforcer", (MessageEvent,), self.enforcer.on_event)
             # Sanctions and automatic protections (issue 11): strikes, mutes that expire (the
             # expiry is in the store, so it fires on time after downtime), floods, repeats,
             # mention and link spam, raids. Alert-only until an admin sets a mode to "act".
-            dry_run = lambda: store_ref.state_get(DRY_RUN_KEY) == "on"  # noqa: E731
             self.sanctioner = Sanctioner(
                 store=self.store,
                 rest=self.rest,
@@ -240,7 +243,7 @@ class BotApp:
                 settings=s.sanctions,
                 moderation=s.moderation,
                 bot_username=lambda: self.bot_username,
-                dry_run=dry_run,
+                dry_run=self.dry_run,
                 clock=clock,
                 lookups=lookups,
                 ddp_call=None if self.server_info.features.mute_endpoints else realtime.call,
@@ -254,7 +257,7 @@ class BotApp:
                 moderation=s.moderation,
                 bot_username=lambda: self.bot_username,
                 site_url=lambda: self.site_url,
-                dry_run=dry_run,
+                dry_run=self.dry_run,
                 retention_days=s.storage.retention_days,
                 clock=clock,
                 lookups=lookups,
@@ -360,7 +363,7 @@ class BotApp:
             settings=s.reports,
             retention_days=s.storage.retention_days,
             site_url=lambda: self.site_url,
-            dry_run=lambda: store.state_get(DRY_RUN_KEY) == "on",
+            dry_run=self.dry_run,
             clock=clock,
         )
         self.notifier.register_renderer("report", desk.render)
@@ -395,7 +398,7 @@ class BotApp:
             ),
             policies=lambda: self.policies,
             rest=self.rest,
-            dry_run=lambda: store.state_get(DRY_RUN_KEY) == "on",
+            dry_run=self.dry_run,
             clock=clock,
         )
         desk.enforce = enforcement.for_report

@@ -149,23 +149,28 @@ class Notifier:
 
     async def _recipients(self, options: ListOptions, room: RoomRef, author: UserRef) -> list[str]:
         notify = options.notify
-        names: list[str] = list(notify.users)
-        for role in notify.roles:
-            names += await self._lookups.cached(
-                f"role:{role}", functools.partial(self._rest.users_with_role, role), []
-            )
+        names: list[str] = list(notify.users) + await self._role_holders(notify.roles)
         if notify.room_moderators and room.type in ("c", "p"):
             names += await self._lookups.cached(
                 f"mods:{room.id}", lambda: self._rest.room_moderators(room.id, room.type or "c"), []
             )
         if not names and not notify.room:
-            names = list(self._settings.moderators) or await self._lookups.cached(
-                "role:admin", lambda: self._rest.users_with_role("admin"), []
-            )
+            names = list(self._settings.moderators) or await self._role_holders(("admin",))
         if notify.room and options.severity == "critical":
             names.append(f"#{notify.room}")
-        bot = self._bot_username()
-        return [n for n in dict.fromkeys(names) if n not in (author.username, bot)]
+        return self._others(names, author)
+
+    async def _role_holders(self, roles: Sequence[str]) -> list[str]:
+        names: list[str] = []
+        for role in roles:
+            names += await self._lookups.cached(
+                f"role:{role}", functools.partial(self._rest.users_with_role, role), []
+            )
+        return names
+
+    def _others(self, names: Sequence[str], subject: UserRef) -> list[str]:
+        """``names`` once each, without the person the alert is about and without the bot."""
+        return [n for n in dict.fromkeys(names) if n not in (subject.username, self._bot_username())]
 
     async def notice(
         self,
@@ -190,14 +195,7 @@ class Notifier:
         roles are told instead of the default moderators. None: nobody to tell, or a replay.
         """
         if roles:
-            names: list[str] = []
-            for role in roles:
-                names += await self._lookups.cached(
-                    f"role:{role}", functools.partial(self._rest.users_with_role, role), []
-                )
-            recipients = [
-                n for n in dict.fromkeys(names) if n not in (subject.username, self._bot_username())
-            ]
+            recipients = self._others(await self._role_holders(roles), subject)
         else:
             recipients = await self._recipients(ListOptions(name=kind), room, subject)
         if not recipients:
@@ -313,7 +311,7 @@ class Notifier:
                 rid = d.dm_rid or await self._destination(d.recipient)
                 if d.sent_version == 0:
                     await self._rest.send_message(
-                        rid, text, mid=d.dm_mid, attachments=self._buttons(d, renderer)
+                        rid, text, mid=d.dm_mid, attachments=self._buttons(d, incident, renderer)
                     )
                     self._metrics.alerts.labels("delivered").inc()
                 else:
@@ -357,14 +355,16 @@ class Notifier:
             delivered += 1
         return delivered
 
-    def _buttons(self, d: Delivery, renderer: Callable[[Delivery], str] | None) -> list[dict[str, object]]:
+    def _buttons(
+        self, d: Delivery, incident: Incident, renderer: Callable[[Delivery], str] | None
+    ) -> list[dict[str, object]]:
         """One-click buttons for a moderator's DM (a room copy has none: in a room the click would
         be an ordinary message, not a command). Keyword alerts get Delete, Dismiss and Allow;
         notices get the actions they were raised with, and Dismiss."""
         if d.recipient.startswith("#") or d.alert["outcome"]:
             return []
         if renderer is None:
-            return buttons(keyword_actions(d.alert_id, _incident_from(d.alert)))
+            return buttons(keyword_actions(d.alert_id, incident))
         if d.alert["kind"] != NOTICE_KIND:
             return []  # reports carry their own commands in the text
         stored = d.alert.get("actions") or ()

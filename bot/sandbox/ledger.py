@@ -47,7 +47,7 @@ class Entry:
     tests: tuple[str, ...]
 
 
-# Shared by many lines below; "AJV: <validator>" in a line refers to AJV.
+# Shared by many lines below; "AJV: <validator>" or "CHANNEL_LOOKUP" in a line refers to these.
 REST_RATE = (
     "REST default: API_Enable_Rate_Limiter_Limit_Calls_Default (10) calls per "
     "API_Enable_Rate_Limiter_Limit_Time_Default (60000 ms) per route and method, keyed by client IP "
@@ -77,6 +77,14 @@ AJV = (
     "A body or query the route's ajv validator rejects: 400 {success:false, error:'<ajv messages joined "
     "by newline+space> [invalid-params]', errorType:'invalid-params'} (ApiClass.ts), checked after the "
     "rate limit and before permissions."
+)
+CHANNEL_LOOKUP = (
+    "channels.* find the room with channels.ts's findChannelByIdOrName: t 'c' (or 'l') else "
+    'error-room-not-found \'The required "roomId" or "roomName" param provided does not match any '
+    "channel'; archived rooms error-room-archived 'The channel, <name>, is archived' unless the route "
+    "allows them. Neither roomId nor roomName: ajv invalid-params in the newer channels.ts; the older "
+    "channels.js threw error-roomid-param-not-provided; the sandbox answers "
+    "error-room-param-not-provided (groups.ts's code)."
 )
 FORBIDDEN = (
     "permissionsRequired failing: 403 {success:false, error:'User does not have the permissions "
@@ -444,8 +452,7 @@ LEDGER: tuple[Entry, ...] = (
             "route; showThreadMessages only when 'true'."
         ),
         errors=(
-            'error-room-not-found \'The required "roomId" or "roomName" param provided does not match '
-            "any channel'; no access: API.v1.forbidden() 403 {success:false, error:'unauthorized'}. "
+            "CHANNEL_LOOKUP; no access: API.v1.forbidden() 403 {success:false, error:'unauthorized'}. "
             "AJV: isChannelsHistoryProps."
         ),
         rate_limit=REST_RATE,
@@ -656,9 +663,8 @@ LEDGER: tuple[Entry, ...] = (
         ),
         fields="{channel} (found again after the join) + success.",
         errors=(
-            "error-room-not-found '... does not match any channel'; error-room-archived; join refusals "
-            "from Room.join (error-code-invalid 'Invalid Room Password', error-not-allowed). AJV: "
-            "isChannelsJoinProps."
+            "CHANNEL_LOOKUP; join refusals from Room.join (error-code-invalid 'Invalid Room Password', "
+            "error-not-allowed). AJV: isChannelsJoinProps."
         ),
         rate_limit=REST_RATE,
         releases="",
@@ -722,10 +728,7 @@ LEDGER: tuple[Entry, ...] = (
         ),
         permissions="as saveRoomSettings roomAnnouncement (edit-room).",
         fields="{announcement} (as sent) + success.",
-        errors=(
-            "error-room-not-found / error-room-archived (findChannelByIdOrName); saveRoomSettings "
-            "errors. AJV: isChannelsSetAnnouncementProps."
-        ),
+        errors="CHANNEL_LOOKUP; saveRoomSettings errors. AJV: isChannelsSetAnnouncementProps.",
         rate_limit=REST_RATE,
         releases="",
         tests=(
@@ -791,7 +794,7 @@ LEDGER: tuple[Entry, ...] = (
         permissions="addRoomModerator: set-moderator in the room; the user must be a member.",
         fields="{success:true}.",
         errors=(
-            "findChannelByIdOrName errors; getUserFromParams errors (error-user-param-not-provided, "
+            "CHANNEL_LOOKUP; getUserFromParams errors (error-user-param-not-provided, "
             "error-invalid-user); error-not-allowed with details.method 'addRoomModerator'."
         ),
         rate_limit=REST_RATE,
@@ -832,8 +835,8 @@ LEDGER: tuple[Entry, ...] = (
             "holding room roles."
         ),
         errors=(
-            "findChannelByIdOrName errors; error-not-allowed 'Not allowed' details "
-            "{method:'getRoomRoles'}. AJV: isChannelsRolesProps."
+            "CHANNEL_LOOKUP; error-not-allowed 'Not allowed' details {method:'getRoomRoles'}. AJV: "
+            "isChannelsRolesProps."
         ),
         rate_limit=REST_RATE,
         releases="",
@@ -1073,9 +1076,8 @@ LEDGER: tuple[Entry, ...] = (
         permissions="addUsersToRoom: add-user-to-joined-room (member) or add-user-to-any-c-room.",
         fields="{channel} + success.",
         errors=(
-            "findChannelByIdOrName errors; 400 ('invalid-user-invite-list', 'Cannot invite if no users "
-            "are provided') i.e. error 'invalid-user-invite-list' with that errorType text; "
-            "addUsersToRoom errors."
+            "CHANNEL_LOOKUP; 400 ('invalid-user-invite-list', 'Cannot invite if no users are provided') "
+            "i.e. error 'invalid-user-invite-list' with that errorType text; addUsersToRoom errors."
         ),
         rate_limit=REST_RATE,
         releases="",
@@ -1111,9 +1113,8 @@ LEDGER: tuple[Entry, ...] = (
         permissions="removeUserFromRoom: remove-user in the room; target must be a member.",
         fields="{channel} (found again after the kick) + success.",
         errors=(
-            "findChannelByIdOrName errors; 400 'Invalid user'; removeUserFromRoom errors "
-            "(error-not-allowed, error-user-not-in-room). AJV: isChannelsKickProps ({roomId|roomName, "
-            "userId})."
+            "CHANNEL_LOOKUP; 400 'Invalid user'; removeUserFromRoom errors (error-not-allowed, "
+            "error-user-not-in-room). AJV: isChannelsKickProps ({roomId|roomName, userId})."
         ),
         rate_limit=REST_RATE,
         releases="",
@@ -1387,7 +1388,10 @@ LEDGER: tuple[Entry, ...] = (
             "edit-message in the room, or own message with Message_AllowEditing; edit time window "
             "unless bypass-time-limit-edit-and-delete; canSendMessage."
         ),
-        fields="no result (the update is re-emitted on stream-room-messages with editedAt/editedBy).",
+        fields=(
+            "The method returns updateMessage()'s value (unconfirmed what that is; the sandbox answers "
+            "no result); the edit is re-emitted on stream-room-messages with editedAt/editedBy."
+        ),
         errors=(
             "error-invalid-user; error-action-not-allowed 'Message editing not allowed' "
             "{method:'updateMessage', action:'Message_editing'}; error-message-editing-blocked; "
@@ -1664,7 +1668,7 @@ LEDGER: tuple[Entry, ...] = (
             "apps/meteor/server/modules/notifications/notifications.module.ts",
             "apps/meteor/server/modules/streamer/streamer.module.ts",
         ),
-        permissions="allowRead('logged'): any logged-in user; writes none.",
+        permissions="allowRead('logged'): any logged-in user, any event name; writes none.",
         fields=(
             "changed frames for user-status, Users:NameChanged, Users:Deleted, roles-change, "
             "permissions-changed, updateAvatar... (the sandbox accepts the subscription and emits "
@@ -1691,8 +1695,7 @@ LEDGER: tuple[Entry, ...] = (
             "sandbox emits nothing on it)."
         ),
         errors=(
-            "invalid-event-name. The sandbox refuses every stream before login (not-allowed), stricter "
-            "than allowRead('all')."
+            "nosub not-allowed for private-settings-changed without those permissions; invalid-event-name."
         ),
         rate_limit=STREAM_RATE,
         releases="",

@@ -327,7 +327,9 @@ LEDGER: tuple[Entry, ...] = (
         rate_limit=REST_RATE,
         releases=(
             "The cursor form (next/previous/type) is newer (release unconfirmed) and not modelled by "
-            "the sandbox."
+            "the sandbox. Older chat.ts (lastUpdate only) threw error-roomId-param-not-provided 'The "
+            'required "roomId" query param is missing.\', error-lastUpdate-param-not-provided and '
+            "error-roomId-param-invalid for a bad date."
         ),
         tests=(
             "tests/test_sandbox_rest.py::test_sync_messages_shape",

@@ -163,9 +163,9 @@ LEDGER: tuple[Entry, ...] = (
         ),
         permissions="logged in.",
         fields=(
-            "The caller's user with getDefaultUserFields(): _id, username, name, emails, status, "
-            "statusConnection, roles, active, settings.preferences, avatarUrl, services limited to "
-            "password.exists/totp/email2fa, ... plus success."
+            "The caller's user with getDefaultUserFields() through getUserInfo (services reduced to "
+            "password.exists and the 2FA flags), plus success; which fields getUserInfo adds "
+            "(avatarUrl, settings.preferences...) follows reference C.5, not re-read."
         ),
         errors=NOT_LOGGED_IN,
         rate_limit=REST_RATE,
@@ -184,9 +184,9 @@ LEDGER: tuple[Entry, ...] = (
             "apps/meteor/app/lib/server/functions/processWebhookMessage.ts",
         ),
         permissions=(
-            "can send in the room (canSendMessage: member or public-channel join, not muted, read-only "
-            "needs post-readonly); alias/avatar/emoji need message-impersonate; target by roomId or "
-            "channel ('#name', '@username', id)."
+            "processWebhookMessage then sendMessage: can send in the room (not muted; read-only needs "
+            "post-readonly); alias/avatar/emoji need message-impersonate (reference C.1; not re-read); "
+            "target by roomId or channel ('#name', '@username', id)."
         ),
         fields="{ts: Date.now() (number), channel, message} + success.",
         errors=(
@@ -265,10 +265,11 @@ LEDGER: tuple[Entry, ...] = (
             "apps/meteor/app/authorization/server/functions/canDeleteMessage.ts",
         ),
         permissions=(
-            "deleteMessageValidatingPermission: force-delete-message, or Message_AllowDeleting with "
-            "delete-message or (own message and delete-own-message), inside "
-            "Message_AllowDeleting_BlockDeleteInMinutes unless bypass-time-limit-edit-and-delete; "
-            "asUser on another's message needs force-delete-message."
+            "deleteMessageValidatingPermission / canDeleteMessage (reference C.1; not re-read): "
+            "force-delete-message, or Message_AllowDeleting with delete-message or (own message and "
+            "delete-own-message), inside Message_AllowDeleting_BlockDeleteInMinutes unless "
+            "bypass-time-limit-edit-and-delete. Read in chat.ts: asUser on another's message needs "
+            "force-delete-message in the room."
         ),
         fields=("{_id, ts: Date.now().toString() (a string of epoch ms), message: {_id, rid, u}} + success."),
         errors=(
@@ -1221,7 +1222,7 @@ LEDGER: tuple[Entry, ...] = (
         name="GET permissions.listAll",
         server=(
             "apps/meteor/app/api/server/v1/permissions.ts",
-            "apps/meteor/app/authorization/server/streamer/permissions.ts",
+            "apps/meteor/app/authorization/server/streamer/permissions/index.ts",
         ),
         permissions="logged in.",
         fields="{update, remove} + success (an array result becomes {update, remove: []}).",
@@ -1327,11 +1328,12 @@ LEDGER: tuple[Entry, ...] = (
         ),
         fields="{id, token, tokenExpires: {$date}, type: 'password'|'resume'}.",
         errors=(
-            "403 'Incorrect password' / 'User not found' (numeric error); 403 \"You've been logged "
-            'out by the server. Please log in again." for a dead resume token; totp-required with '
-            "details {method, codeGenerated, availableMethods}; 400 'Match failed' for a malformed "
-            "request (the login method itself lives in Meteor's accounts-base package, not in this "
-            "repository)."
+            "Per the protocol reference (A.4, A.7; the login method itself lives in Meteor's "
+            "accounts-base package, not in this repository): 403 'Incorrect password' / 'User not "
+            "found' (numeric error); 403 \"You've been logged out by the server. Please log in again.\" "
+            "for a dead resume token; totp-required with details {method, codeGenerated, "
+            "availableMethods} (loginHandler.ts); 400 'Match failed' for a malformed request "
+            "(unconfirmed)."
         ),
         rate_limit=DDP_RATE,
         releases="Being aligned (2FA, e-mail) in the sandbox elsewhere.",

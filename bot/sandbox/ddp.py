@@ -44,6 +44,15 @@ _NOTIFY_ROOM_EVENTS = {
     "e2e.keyRequest",
 }
 _OPEN_STREAMS = {"stream-notify-logged", "stream-notify-all"}
+# Readable by anyone, logged in or not (allowRead('all')), except the privileged settings event.
+_PUBLIC_STREAM = "stream-notify-all"
+_PRIVATE_SETTINGS_PERMISSIONS = (
+    "view-privileged-setting",
+    "edit-privileged-setting",
+    "manage-selected-settings",
+)
+# Methods that answer an anonymous caller with an empty list instead of refusing.
+_ANONYMOUS_EMPTY = {"subscriptions/get", "rooms/get"}
 
 
 @dataclass
@@ -157,6 +166,8 @@ class DDPSession:
         handler = _METHODS.get(name)
         if handler is None:
             raise MeteorError(404, f"Method '{name}' not found")
+        if name in _ANONYMOUS_EMPTY and self.user is None:
+            return []
         if name != "login" and self.user is None:
             raise MeteorError("error-invalid-user", "Invalid user", {"method": name})
         return handler(self, params)
@@ -180,6 +191,8 @@ class DDPSession:
         if not isinstance(params, list) or not params or not isinstance(params[0], str) or not params[0]:
             return MeteorError("invalid-event-name")
         event: str = params[0]
+        if name == _PUBLIC_STREAM and event != "private-settings-changed":
+            return None
         if self.user is None:
             return MeteorError("not-allowed")
         uid = self.user.id
@@ -202,6 +215,12 @@ class DDPSession:
             room = ws.rooms.get(rid)
             if room is not None and rest in _NOTIFY_ROOM_EVENTS and ws.can_access_room(uid, room):
                 return None
+            return MeteorError("not-allowed")
+        if (
+            name == _PUBLIC_STREAM
+            and event == "private-settings-changed"
+            and not any(ws.has_permission(uid, p) for p in _PRIVATE_SETTINGS_PERMISSIONS)
+        ):
             return MeteorError("not-allowed")
         if name in _OPEN_STREAMS:
             return None

@@ -7,6 +7,10 @@ The server is the reference, not this sandbox: a line here is a claim about
 ``RocketChat/Rocket.Chat`` (paths are relative to that repository), and ``tests/test_ledger.py``
 checks that every route, method and stream served or called is listed and that every test named
 here exists. When a line and the server disagree, the server wins and the sandbox is the defect.
+"unconfirmed" marks what was not seen in the server's source.
+
+Entries are grouped by kind (REST, then DDP, then streams); lines added later go in blocks at the
+end of the tuple.
 
 Data only: nothing here runs on a request.
 """
@@ -35,7 +39,7 @@ class Entry:
     fields: str
     # How it fails: status, error / errorType strings.
     errors: str
-    # Rate limit: "REST default 10/min per route and user" or the route's own.
+    # Rate limit: REST_RATE, DDP_RATE or STREAM_RATE below, or the route's own rule.
     rate_limit: str
     # Releases that differ ("added in 6.8", "401 instead of 403 from 7.0", ...); "" = none known.
     releases: str
@@ -43,7 +47,1665 @@ class Entry:
     tests: tuple[str, ...]
 
 
-LEDGER: tuple[Entry, ...] = ()
+# Shared by many lines below; "AJV: <validator>" or "CHANNEL_LOOKUP" in a line refers to these.
+REST_RATE = (
+    "REST default: API_Enable_Rate_Limiter_Limit_Calls_Default (10) calls per "
+    "API_Enable_Rate_Limiter_Limit_Time_Default (60000 ms) per route and method, keyed by client IP "
+    "(rule {IPAddr, route} in ApiClass.ts); skipped when API_Enable_Rate_Limiter is false or the caller "
+    "has api-bypass-rate-limit; headers X-RateLimit-Limit/-Remaining/-Reset (epoch ms); over the limit "
+    "429 error-too-many-requests 'Error, too many requests. Please slow down. You must wait N seconds "
+    "before trying this endpoint again.'. The sandbox counts per user id (per IP only without a user)."
+)
+DDP_RATE = (
+    "DDPRateLimiter rules from app/lib/server/startup/rateLimiter.ts (defaults as in the protocol "
+    "reference A.8, numbers not re-read): 10 calls / 10 s per connection and method, 20 / 10 s per user "
+    "and method, plus per-IP, per-user and per-connection totals; over a limit the result carries error "
+    "too-many-requests with details.timeToReset (ms). The sandbox models the per-connection-per-method "
+    "rule."
+)
+STREAM_RATE = (
+    "Subscriptions count against the DDPRateLimiter rules too; names starting with 'stream-' get both "
+    "numbers x4 (40 subscriptions / 40 s per connection; reference A.8, not re-read); refused with "
+    "nosub carrying too-many-requests."
+)
+NOT_LOGGED_IN = (
+    "401 {status:'error', message:'You must be logged in to do this.'} without a valid "
+    "X-User-Id/X-Auth-Token; the newer ApiClass.ts merges that into unauthorized()'s {success:false, "
+    "error:'unauthorized'} (release unconfirmed; the sandbox sends the older body)."
+)
+AJV = (
+    "A body or query the route's ajv validator rejects: 400 {success:false, error:'<ajv messages joined "
+    "by newline+space> [invalid-params]', errorType:'invalid-params'} (ApiClass.ts), checked after the "
+    "rate limit and before permissions."
+)
+CHANNEL_LOOKUP = (
+    "channels.* find the room with channels.ts's findChannelByIdOrName: t 'c' (or 'l') else "
+    'error-room-not-found \'The required "roomId" or "roomName" param provided does not match any '
+    "channel'; archived rooms error-room-archived 'The channel, <name>, is archived' unless the route "
+    "allows them. Neither roomId nor roomName: ajv invalid-params in the newer channels.ts; the older "
+    "channels.js threw error-roomid-param-not-provided; the sandbox answers "
+    "error-room-param-not-provided (groups.ts's code)."
+)
+FORBIDDEN = (
+    "permissionsRequired failing: 403 {success:false, error:'User does not have the permissions "
+    "required for this action [error-unauthorized]'} (middlewares/permissions.ts; the server's own e2e "
+    "tests assert it)."
+)
+
+LEDGER: tuple[Entry, ...] = (
+    Entry(
+        kind="rest",
+        name="GET info",
+        server=(
+            "apps/meteor/app/api/server/default/info.ts",
+            "apps/meteor/app/api/server/lib/getServerInfo.ts",
+        ),
+        permissions="none: /api/info (not /api/v1) is served with authRequired false.",
+        fields=(
+            "{version, minimumClientVersions, supportedVersions?, success}; getServerInfo trims version "
+            "to major.minor unless the caller has view-statistics, who also gets info (the full build "
+            "Info) and the full version. The sandbox answers {version (full), success} to everyone."
+        ),
+        errors="none specific.",
+        rate_limit=REST_RATE,
+        releases=(
+            "The trimmed version and minimumClientVersions come with the supported-versions work "
+            "(release unconfirmed); older servers answer the full version to anyone."
+        ),
+        tests=("tests/test_sandbox_rest.py::test_info_is_public_and_versioned",),
+    ),
+    Entry(
+        kind="rest",
+        name="POST login",
+        server=("apps/meteor/app/api/server/ApiClass.ts",),
+        permissions=(
+            "none (authRequired false). Body {user|username|email, password, code?} (code also as "
+            "x-2fa-code) or {resume}; anything else is passed to the login method as is."
+        ),
+        fields="{status:'success', data:{userId, authToken, me: getUserInfo(user)}} (no success flag).",
+        errors=(
+            "A Meteor.Error from the login method: 401 {status:'error', error:<error>, details, "
+            "message:<reason>} (the newer ApiClass.ts also carries success:false, error:'unauthorized' "
+            "underneath); 'User not found' is reported as error and message 'Unauthorized'; a bad "
+            "password is error 403 'Incorrect password'; anything else 500 internalError."
+        ),
+        rate_limit=REST_RATE,
+        releases=(
+            "Under applyBreakingChanges (a future major) the failure body is unauthorized()'s only. "
+            "Login itself, 2FA and e-mail 2FA are being reworked in the sandbox elsewhere."
+        ),
+        tests=(
+            "tests/test_sandbox_rest.py::test_login_with_password_and_resume",
+            "tests/test_sandbox_openapi.py::test_openapi_authentication",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST logout",
+        server=("apps/meteor/app/api/server/ApiClass.ts",),
+        permissions="logged in (authRequired true). GET is also accepted, deprecated.",
+        fields=(
+            "{status:'success', data:{message:\"You've been logged out!\"}}; pulls the request's "
+            "hashed token from services.resume.loginTokens (a personal access token used as the request "
+            "token is removed too: unconfirmed whether PATs are exempt; the sandbox keeps them)."
+        ),
+        errors=NOT_LOGGED_IN,
+        rate_limit=REST_RATE,
+        releases="",
+        tests=("tests/test_sandbox_openapi.py::test_openapi_authentication",),
+    ),
+    Entry(
+        kind="rest",
+        name="GET me",
+        server=(
+            "apps/meteor/app/api/server/v1/misc.ts",
+            "apps/meteor/app/api/server/helpers/getUserInfo.ts",
+        ),
+        permissions="logged in.",
+        fields=(
+            "The caller's user with getDefaultUserFields() through getUserInfo (services reduced to "
+            "password.exists and the 2FA flags), plus success; which fields getUserInfo adds "
+            "(avatarUrl, settings.preferences...) follows reference C.5, not re-read."
+        ),
+        errors=NOT_LOGGED_IN,
+        rate_limit=REST_RATE,
+        releases="",
+        tests=(
+            "tests/test_sandbox_rest.py::test_missing_or_wrong_token_is_401",
+            "tests/test_sandbox_client.py::test_password_login_and_me",
+            "tests/test_sandbox_openapi.py::test_openapi_authentication",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST chat.postMessage",
+        server=(
+            "apps/meteor/app/api/server/v1/chat.ts",
+            "apps/meteor/app/lib/server/functions/processWebhookMessage.ts",
+        ),
+        permissions=(
+            "processWebhookMessage then sendMessage: can send in the room (not muted; read-only needs "
+            "post-readonly); alias/avatar/emoji need message-impersonate (reference C.1; not re-read); "
+            "target by roomId or channel ('#name', '@username', id)."
+        ),
+        fields="{ts: Date.now() (number), channel, message} + success.",
+        errors=(
+            "Text or any attachment.text longer than Message_MaxAllowedSize: 400 {success:false, "
+            "error:'error-message-size-exceeded'} (a bare failure, no errorType); no message produced: "
+            "'unknown-error'; errors thrown by processWebhookMessage/sendMessage as Meteor errors "
+            "(error-not-allowed, invalid-channel...). AJV: isChatPostMessageProps."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=(
+            "tests/test_sandbox_rest.py::test_post_message_by_channel_name_and_dm",
+            "tests/test_sandbox_openapi.py::test_openapi_messaging",
+            "tests/test_sandbox_moderation_actions.py::test_a_muted_member_cannot_post_until_unmuted",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST chat.sendMessage",
+        server=(
+            "apps/meteor/app/api/server/v1/chat.ts",
+            "apps/meteor/app/lib/server/methods/sendMessage.ts",
+        ),
+        permissions=(
+            "as sendMessage (executeSendMessage): can send in message.rid; the caller may choose message._id."
+        ),
+        fields="{message} + success (the stored message, normalized for the caller).",
+        errors=(
+            'A system message type: a plain Error "Cannot send system messages using '
+            "'chat.sendMessage'\" (400 bare text); no rid: plain Error \"The 'rid' property on the "
+            'message object is missing."; tshow without tmid: invalid-params; tmid with Threads_enabled '
+            "off: error-not-allowed; text over Message_MaxAllowedSize: error-message-size-exceeded; "
+            "canSendMessage refusals as Meteor errors (unlike the DDP method, REST does not swallow "
+            "them). AJV: isChatSendMessageProps."
+        ),
+        rate_limit=REST_RATE,
+        releases="previewUrls from 6.4 (reference C.1).",
+        tests=(
+            "tests/test_rest_client.py::test_send_is_idempotent_when_the_answer_is_lost",
+            "tests/test_sandbox_openapi.py::test_openapi_messaging",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST chat.update",
+        server=(
+            "apps/meteor/app/api/server/v1/chat.ts",
+            "apps/meteor/app/lib/server/methods/updateMessage.ts",
+        ),
+        permissions=(
+            "edit-message in the room, or own message with Message_AllowEditing; "
+            "Message_AllowEditing_BlockEditInMinutes unless bypass-time-limit-edit-and-delete; "
+            "canSendMessage."
+        ),
+        fields="{message} (the updated message) + success.",
+        errors=(
+            "400 bare failures: 'No message found with the id of \"<id>\".', 'The room id provided "
+            "does not match where the message is from.', 'Only encrypted messages can have content "
+            "updated.'; from updateMessage: error-action-not-allowed 'Message editing not allowed', "
+            "error-message-editing-blocked, error-invalid-update-key. AJV: isChatUpdateProps."
+        ),
+        rate_limit=REST_RATE,
+        releases="content (e2e) and previewUrls: later releases (unconfirmed which).",
+        tests=(
+            "tests/test_sandbox_openapi.py::test_openapi_messaging",
+            "tests/test_sandbox_rest.py::test_required_params_are_enforced",
+            "tests/test_sandbox_client.py::test_post_edit_pin_report_delete_as_bot",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST chat.delete",
+        server=(
+            "apps/meteor/app/api/server/v1/chat.ts",
+            "apps/meteor/app/lib/server/functions/deleteMessage.ts",
+            "apps/meteor/app/authorization/server/functions/canDeleteMessage.ts",
+        ),
+        permissions=(
+            "deleteMessageValidatingPermission / canDeleteMessage (reference C.1; not re-read): "
+            "force-delete-message, or Message_AllowDeleting with delete-message or (own message and "
+            "delete-own-message), inside Message_AllowDeleting_BlockDeleteInMinutes unless "
+            "bypass-time-limit-edit-and-delete. Read in chat.ts: asUser on another's message needs "
+            "force-delete-message in the room."
+        ),
+        fields=("{_id, ts: Date.now().toString() (a string of epoch ms), message: {_id, rid, u}} + success."),
+        errors=(
+            "400 bare failures: 'No message found with the id of \"<id>\".', 'The room id provided "
+            "does not match where the message is from.', 'Unauthorized. You must have the permission "
+            "\"force-delete-message\" to delete other's message as them.', 'User not found'; refusal "
+            "error-action-not-allowed 'Not allowed'. AJV: isChatDeleteProps."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=(
+            "tests/test_sandbox_openapi.py::test_openapi_messaging",
+            "tests/test_sandbox_rest.py::test_permission_failure_is_400_with_error_type",
+            "tests/test_purge.py::test_rate_limits_and_server_faults_slow_a_purge_never_fail_it",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET chat.getMessage",
+        server=(
+            "apps/meteor/app/api/server/v1/chat.ts",
+            "apps/meteor/app/lib/server/methods/getSingleMessage.ts",
+        ),
+        permissions="getSingleMessage: the caller must be able to access the message's room.",
+        fields="{message} (normalizeMessagesForUser) + success.",
+        errors=(
+            "400 'The \"msgId\" query parameter must be provided.'; unknown message or no access: a "
+            "failure with no text (400 {success:false}; exact shape unconfirmed, the sandbox answers "
+            "'Invalid message'/'Not allowed' errors). AJV: isChatGetMessageProps."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=(
+            "tests/test_sandbox_openapi.py::test_openapi_messaging",
+            "tests/test_sandbox_rest.py::test_restart_keeps_state",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET chat.syncMessages",
+        server=(
+            "apps/meteor/app/api/server/v1/chat.ts",
+            "apps/meteor/server/publications/messages.ts",
+        ),
+        permissions=(
+            "getMessageHistory: the caller must be able to access the room (unconfirmed in detail)."
+        ),
+        fields=(
+            "{result:{updated, deleted, cursor?}} + success; updated messages normalized for the caller."
+        ),
+        errors=(
+            'error-param-required \'The required "roomId" query param is missing\' / \'The "type" or '
+            "\"lastUpdate\" parameters must be provided'; error-lastUpdate-param-invalid 'The "
+            '"lastUpdate" query parameter must be a valid date\'. AJV: isChatSyncMessagesProps.'
+        ),
+        rate_limit=REST_RATE,
+        releases=(
+            "The cursor form (next/previous/type) is newer (release unconfirmed) and not modelled by "
+            "the sandbox. Older chat.ts (lastUpdate only) threw error-roomId-param-not-provided 'The "
+            'required "roomId" query param is missing.\', error-lastUpdate-param-not-provided and '
+            "error-roomId-param-invalid for a bad date."
+        ),
+        tests=(
+            "tests/test_sandbox_rest.py::test_sync_messages_shape",
+            "tests/test_sandbox_rest.py::test_required_params_are_enforced",
+            "tests/test_sandbox_openapi.py::test_openapi_messaging",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST chat.pinMessage",
+        server=(
+            "apps/meteor/app/api/server/v1/chat.ts",
+            "apps/meteor/app/message-pin/server/pinMessage.ts",
+        ),
+        permissions="Message_AllowPinning; pin-message in the room; can access the room.",
+        fields=(
+            "{message}: the new message_pinned (message_pinned_e2e) system message quoting the "
+            "original; an already pinned message returns the original unchanged."
+        ),
+        errors=(
+            "Body schema {messageId: string, minLength 1}, additionalProperties false; "
+            "error-message-not-found 'The provided \"messageId\" does not match any existing message.'; "
+            "error-action-not-allowed 'Message pinning not allowed'; not-authorized 'Not Authorized'."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=(
+            "tests/test_sandbox_openapi.py::test_openapi_messaging",
+            "tests/test_sandbox_client.py::test_post_edit_pin_report_delete_as_bot",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST chat.unPinMessage",
+        server=(
+            "apps/meteor/app/api/server/v1/chat.ts",
+            "apps/meteor/app/message-pin/server/pinMessage.ts",
+        ),
+        permissions=(
+            "Message_AllowPinning; the caller must be subscribed to the room; pin-message in the room."
+        ),
+        fields="{success:true} only (response schema additionalProperties false).",
+        errors=(
+            "error-message-not-found (route); error-action-not-allowed 'Message pinning not allowed'; "
+            "error-invalid-message 'Message you are unpinning was not found' (also when not "
+            "subscribed); not-authorized 'Not Authorized'."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=("tests/test_sandbox_openapi.py::test_openapi_messaging",),
+    ),
+    Entry(
+        kind="rest",
+        name="POST chat.react",
+        server=(
+            "apps/meteor/app/api/server/v1/chat.ts",
+            "apps/meteor/app/reactions/server/setReaction.ts",
+        ),
+        permissions=(
+            "can access the room; not muted; read-only rooms need reactWhenReadOnly or post-readonly."
+        ),
+        fields="{success:true}.",
+        errors=(
+            'error-message-not-found; error-emoji-param-not-provided \'The required "emoji" param is '
+            "missing.'; error-not-allowed 'Invalid emoji provided.' (unknown emoji; not modelled by the "
+            "sandbox); not-authorized 'Not Authorized'; muted: error-not-allowed with the "
+            "You_have_been_muted text. AJV: isChatReactProps."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=("tests/test_sandbox_openapi.py::test_openapi_messaging",),
+    ),
+    Entry(
+        kind="rest",
+        name="GET chat.getPinnedMessages",
+        server=("apps/meteor/app/api/server/v1/chat.ts",),
+        permissions="canAccessRoomId(roomId).",
+        fields="{messages (pinned, newest first by default), count, offset, total} + success.",
+        errors=(
+            "error-not-allowed 'Not allowed' without access. A missing roomId is refused by "
+            "isChatGetPinnedMessagesProps (ajv invalid-params; the sandbox answers "
+            "error-roomId-param-not-provided, unconfirmed which releases did)."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=("tests/test_sandbox_openapi.py::test_openapi_messaging",),
+    ),
+    Entry(
+        kind="rest",
+        name="POST chat.reportMessage",
+        server=(
+            "apps/meteor/app/api/server/v1/chat.ts",
+            "apps/meteor/server/lib/moderation/reportMessage.ts",
+        ),
+        permissions=(
+            "reportMessage(): the reporter must be able to access the message's room (details unconfirmed)."
+        ),
+        fields="{success:true}.",
+        errors=(
+            '400 bare \'The required "messageId" param is missing.\' / \'The required "description" '
+            "param is missing.'. AJV: isChatReportMessageProps."
+        ),
+        rate_limit=REST_RATE,
+        releases="Files a moderation-console report from 6.2 (reference C.1).",
+        tests=(
+            "tests/test_sandbox_rest.py::test_moderation_endpoints",
+            "tests/test_sandbox_openapi.py::test_openapi_messaging",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET channels.history",
+        server=(
+            "apps/meteor/app/api/server/v1/channels.ts",
+            "apps/meteor/app/lib/server/methods/getChannelHistory.ts",
+        ),
+        permissions=(
+            "findChannelByIdOrName (t 'c' or 'l', archived allowed); getChannelHistory checks access."
+        ),
+        fields=(
+            "{messages} newest first (+ unread fields with unreads=true); count defaults to 20 in the "
+            "route; showThreadMessages only when 'true'."
+        ),
+        errors=(
+            "CHANNEL_LOOKUP; no access: API.v1.forbidden() 403 {success:false, error:'unauthorized'}. "
+            "AJV: isChannelsHistoryProps."
+        ),
+        rate_limit=REST_RATE,
+        releases=(
+            "6.x groups/channels versions defaulted showThreadMessages to true (!== 'false'); the "
+            "thread-history default is being aligned in the sandbox elsewhere."
+        ),
+        tests=(
+            "tests/test_sandbox_rest.py::test_history_pages_backwards",
+            "tests/test_sandbox_openapi.py::test_openapi_rooms",
+            "tests/test_sandbox_client.py::test_unencoded_query_strings_reach_the_server_as_sent",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET groups.history",
+        server=(
+            "apps/meteor/app/api/server/v1/groups.ts",
+            "apps/meteor/app/lib/server/methods/getChannelHistory.ts",
+        ),
+        permissions="findPrivateGroupByIdOrName: t 'p' and canAccessRoom, else the group looks missing.",
+        fields="{messages} newest first; count defaults to 20.",
+        errors=(
+            'error-room-param-not-provided \'The parameter "roomId" or "roomName" is required\'; '
+            'error-room-not-found \'The required "roomId" or "roomName" param provided does not match '
+            "any group' (also without access); falsy history: unauthorized()."
+        ),
+        rate_limit=REST_RATE,
+        releases=(
+            "The 6.x file read defaults showThreadMessages to true (!== 'false'); channels/im use === "
+            "'true' (default false); the sandbox's default is being aligned elsewhere."
+        ),
+        tests=(
+            "tests/test_sandbox_rest.py::test_private_group_history_needs_membership",
+            "tests/test_sandbox_openapi.py::test_openapi_rooms",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET dm.history",
+        server=(
+            "apps/meteor/app/api/server/v1/im.ts",
+            "apps/meteor/app/lib/server/methods/getChannelHistory.ts",
+        ),
+        permissions=(
+            "findDirectMessageRoom (getRoomByNameOrIdWithOptionToJoin, type 'd'); getChannelHistory "
+            "checks access."
+        ),
+        fields="{messages} (response schema additionalProperties true); count defaults to 20.",
+        errors=(
+            "error-room-param-not-provided 'Query param \"roomId\" is required'; error-room-not-found "
+            "'The required \"roomId\" param provided does not match any direct message'; no access: "
+            'forbidden() 403. The sandbox answers older texts (\'Body param "roomId" or "username" is '
+            'required\', \'... "roomId" or "username" ...\') and 400 error-not-allowed without access. '
+            "AJV: isDmHistoryProps."
+        ),
+        rate_limit=REST_RATE,
+        releases=(
+            "dm.* aliases of im.* exist in the newer im.ts (typed API.v1.get); older releases: unconfirmed."
+        ),
+        tests=(
+            "tests/test_sandbox_openapi.py::test_openapi_messaging",
+            "tests/test_sandbox_rest.py::test_post_message_by_channel_name_and_dm",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET im.history",
+        server=(
+            "apps/meteor/app/api/server/v1/im.ts",
+            "apps/meteor/app/lib/server/methods/getChannelHistory.ts",
+        ),
+        permissions=(
+            "findDirectMessageRoom (getRoomByNameOrIdWithOptionToJoin, type 'd'); getChannelHistory "
+            "checks access."
+        ),
+        fields="{messages} (response schema additionalProperties true); count defaults to 20.",
+        errors=(
+            "error-room-param-not-provided 'Query param \"roomId\" is required'; error-room-not-found "
+            "'The required \"roomId\" param provided does not match any direct message'; no access: "
+            'forbidden() 403. The sandbox answers older texts (\'Body param "roomId" or "username" is '
+            'required\', \'... "roomId" or "username" ...\') and 400 error-not-allowed without access. '
+            "AJV: isDmHistoryProps."
+        ),
+        rate_limit=REST_RATE,
+        releases=(
+            "dm.* aliases of im.* exist in the newer im.ts (typed API.v1.get); older releases: unconfirmed."
+        ),
+        tests=("tests/test_sandbox_rest.py::test_post_message_by_channel_name_and_dm",),
+    ),
+    Entry(
+        kind="rest",
+        name="POST dm.create",
+        server=(
+            "apps/meteor/app/api/server/v1/im.ts",
+            "apps/meteor/server/methods/createDirectMessage.ts",
+        ),
+        permissions="createDirectMessage: create-d (bot role has it); the other users must exist.",
+        fields=(
+            "{room: {...room, _id: room.rid}} + success (room keeps rid; response schema: room is an object)."
+        ),
+        errors=(
+            "Body isDmCreateProps: username, or usernames (comma list), optional excludeSelf; "
+            "createDirectMessage errors (error-not-allowed, error-invalid-user) as Meteor errors."
+        ),
+        rate_limit=REST_RATE,
+        releases=(
+            "usernames from 3.1, excludeSelf from 3.18 (reference C.4); excludeSelf handling is being "
+            "aligned in the sandbox elsewhere."
+        ),
+        tests=("tests/test_sandbox_openapi.py::test_openapi_messaging",),
+    ),
+    Entry(
+        kind="rest",
+        name="POST im.create",
+        server=(
+            "apps/meteor/app/api/server/v1/im.ts",
+            "apps/meteor/server/methods/createDirectMessage.ts",
+        ),
+        permissions="createDirectMessage: create-d (bot role has it); the other users must exist.",
+        fields=(
+            "{room: {...room, _id: room.rid}} + success (room keeps rid; response schema: room is an object)."
+        ),
+        errors=(
+            "Body isDmCreateProps: username, or usernames (comma list), optional excludeSelf; "
+            "createDirectMessage errors (error-not-allowed, error-invalid-user) as Meteor errors."
+        ),
+        rate_limit=REST_RATE,
+        releases=(
+            "usernames from 3.1, excludeSelf from 3.18 (reference C.4); excludeSelf handling is being "
+            "aligned in the sandbox elsewhere."
+        ),
+        tests=("tests/test_sandbox_fidelity.py::test_im_create_answers_like_dm_create",),
+    ),
+    Entry(
+        kind="rest",
+        name="GET rooms.info",
+        server=("apps/meteor/app/api/server/v1/rooms.ts",),
+        permissions="canAccessRoom on the room found by roomId or roomName.",
+        fields="{room (projection from fields, default all), team?, parent?} + success.",
+        errors=(
+            'error-roomid-param-not-provided \'The parameter "roomId" or "roomName" is required\'; '
+            'error-room-not-found \'The required "roomId" or "roomName" param provided does not match '
+            "any channel'; error-room-archived 'The channel, <name>, is archived'; no access: 400 "
+            "{success:false, error:'not-allowed', errorType:'Not Allowed'} (failure() with the code as "
+            "text)."
+        ),
+        rate_limit=REST_RATE,
+        releases=(
+            "The archived check comes from findRoomByIdOrName's default (unconfirmed for older "
+            "releases; the sandbox does not refuse archived rooms)."
+        ),
+        tests=(
+            "tests/test_sandbox_rest.py::test_private_group_history_needs_membership",
+            "tests/test_sandbox_openapi.py::test_openapi_rooms",
+            "tests/test_sandbox_fidelity.py::test_rooms_info_without_a_room_param",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET rooms.get",
+        server=(
+            "apps/meteor/app/api/server/v1/rooms.ts",
+            "apps/meteor/server/publications/room/index.ts",
+        ),
+        permissions="logged in; rooms of the caller's subscriptions.",
+        fields="{update, remove} + success (each room composed with its lastMessage).",
+        errors=(
+            "error-updatedSince-param-invalid 'The \"updatedSince\" query parameter must be a valid date.'."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=(
+            "tests/test_sandbox_openapi.py::test_openapi_rooms",
+            "tests/test_sandbox_rest.py::test_rest_rate_limit_uses_injected_clock",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET subscriptions.get",
+        server=(
+            "apps/meteor/app/api/server/v1/subscriptions.ts",
+            "apps/meteor/server/publications/subscription/index.ts",
+        ),
+        permissions="logged in; the caller's own subscriptions.",
+        fields=(
+            "{update, remove} + success (remove: {_id, _deletedAt} of deleted subscriptions when "
+            "updatedSince given)."
+        ),
+        errors=(
+            'A bad updatedSince: Meteor.Error error-roomId-param-invalid \'The "lastUpdate" query '
+            "parameter must be a valid date.' (sic). AJV: isSubscriptionsGetProps."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=(
+            "tests/test_sandbox_openapi.py::test_openapi_rooms",
+            "tests/test_sandbox_fidelity.py::test_subscriptions_get_with_a_bad_date",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST channels.join",
+        server=("apps/meteor/app/api/server/v1/channels.ts",),
+        permissions=(
+            "Room.join: public channel the caller can join; joinCode when the room requires one (unless "
+            "join-without-join-code)."
+        ),
+        fields="{channel} (found again after the join) + success.",
+        errors=(
+            "CHANNEL_LOOKUP; join refusals from Room.join (error-code-invalid 'Invalid Room Password', "
+            "error-not-allowed). AJV: isChannelsJoinProps."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=(
+            "tests/test_sandbox_openapi.py::test_openapi_rooms",
+            "tests/test_sandbox_moderation_actions.py::test_new_accounts_and_joining",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET channels.list",
+        server=("apps/meteor/app/api/server/v1/channels.ts",),
+        permissions=(
+            "permissionsRequired hasAny [view-c-room, view-joined-room]; without view-c-room only "
+            "subscribed channels; team channels only of teams the caller is in."
+        ),
+        fields=(
+            "{channels (composed with lastMessage), count, offset, total} + success; sort name ascending."
+        ),
+        errors=FORBIDDEN,
+        rate_limit=REST_RATE,
+        releases=(
+            "Older releases checked view-c-room in the handler (unconfirmed); the sandbox answers its "
+            "own unauthorized() without view-c-room; 401/403 shapes are being aligned in the sandbox "
+            "elsewhere."
+        ),
+        tests=("tests/test_sandbox_openapi.py::test_openapi_rooms",),
+    ),
+    Entry(
+        kind="rest",
+        name="POST rooms.saveRoomSettings",
+        server=(
+            "apps/meteor/app/api/server/v1/rooms.ts",
+            "apps/meteor/app/channel-settings/server/methods/saveRoomSettings.ts",
+        ),
+        permissions=(
+            "saveRoomSettings: edit-room in the room (encrypted alone allowed on DMs), plus per-setting "
+            "validators (roomType needs create-c/create-p, default needs view-room-administration...)."
+        ),
+        fields="{rid} + success.",
+        errors=(
+            "error-invalid-room 'Invalid room'; error-invalid-settings 'Invalid settings provided'; "
+            "error-action-not-allowed 'Editing room is not allowed' details {method:'saveRoomSettings', "
+            "action:'Editing_room'}; broadcast rooms: 'Editing readOnly/reactWhenReadOnly are not "
+            "allowed for broadcast rooms'."
+        ),
+        rate_limit=REST_RATE,
+        releases="Route added in 3.13 (reference C.4).",
+        tests=(
+            "tests/test_sandbox_openapi.py::test_openapi_rooms",
+            "tests/test_sandbox_client.py::test_history_announcements_moderators_and_dm",
+            "tests/test_policies.py::test_a_new_version_replaces_the_old_pin",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST channels.setAnnouncement",
+        server=(
+            "apps/meteor/app/api/server/v1/channels.ts",
+            "apps/meteor/app/channel-settings/server/methods/saveRoomSettings.ts",
+        ),
+        permissions="as saveRoomSettings roomAnnouncement (edit-room).",
+        fields="{announcement} (as sent) + success.",
+        errors="CHANNEL_LOOKUP; saveRoomSettings errors. AJV: isChannelsSetAnnouncementProps.",
+        rate_limit=REST_RATE,
+        releases="",
+        tests=(
+            "tests/test_sandbox_rest.py::test_room_administration",
+            "tests/test_sandbox_openapi.py::test_openapi_rooms",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST groups.setAnnouncement",
+        server=(
+            "apps/meteor/app/api/server/v1/groups.ts",
+            "apps/meteor/app/channel-settings/server/methods/saveRoomSettings.ts",
+        ),
+        permissions=(
+            "findPrivateGroupByIdOrName (member/access) and saveRoomSettings roomAnnouncement (edit-room)."
+        ),
+        fields="{announcement: announcement || ''} + success.",
+        errors=(
+            "400 'The bodyParam \"announcement\" is required' when missing; "
+            "error-room-param-not-provided; error-room-not-found '... does not match any group'; "
+            "saveRoomSettings errors."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=("tests/test_sandbox_openapi.py::test_openapi_rooms",),
+    ),
+    Entry(
+        kind="rest",
+        name="POST rooms.cleanHistory",
+        server=(
+            "apps/meteor/app/api/server/v1/rooms.ts",
+            "apps/meteor/app/lib/server/methods/cleanRoomHistory.ts",
+        ),
+        permissions="canAccessRoom, then the cleanRoomHistory method: clean-channel-history in the room.",
+        fields="{_id, count} + success.",
+        errors=(
+            "Access refused: 400 {success:false, error:'User does not have access to the room "
+            "[error-not-allowed]', errorType:'error-not-allowed'}; 400 'Body parameter \"latest\" is "
+            "required.' / '\"oldest\"'; findRoomByIdOrName errors; error-not-allowed from "
+            "cleanRoomHistory. AJV: isRoomsCleanHistoryProps."
+        ),
+        rate_limit=REST_RATE,
+        releases=(
+            "This rooms.ts defaults ignoreThreads and ignoreDiscussion to false and passes users as "
+            "fromUsers (usernames); older releases answered {success:true} without _id/count (reference "
+            "C.3)."
+        ),
+        tests=(
+            "tests/test_sandbox_rest.py::test_required_params_are_enforced",
+            "tests/test_sandbox_ddp.py::test_delete_via_ddp_method_and_bulk_notification",
+            "tests/test_sandbox_client.py::test_clean_history_and_moderation_console",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST channels.addModerator",
+        server=(
+            "apps/meteor/app/api/server/v1/channels.ts",
+            "apps/meteor/server/methods/addRoomModerator.ts",
+            "apps/meteor/app/api/server/helpers/getUserFromParams.ts",
+        ),
+        permissions="addRoomModerator: set-moderator in the room; the user must be a member.",
+        fields="{success:true}.",
+        errors=(
+            "CHANNEL_LOOKUP; getUserFromParams errors (error-user-param-not-provided, "
+            "error-invalid-user); error-not-allowed with details.method 'addRoomModerator'."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=(
+            "tests/test_sandbox_rest.py::test_room_administration",
+            "tests/test_sandbox_openapi.py::test_openapi_rooms",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST groups.addModerator",
+        server=(
+            "apps/meteor/app/api/server/v1/groups.ts",
+            "apps/meteor/server/methods/addRoomModerator.ts",
+            "apps/meteor/app/api/server/helpers/getUserFromParams.ts",
+        ),
+        permissions="member of the group (findPrivateGroupByIdOrName) and set-moderator in it.",
+        fields="{success:true}.",
+        errors=(
+            "error-room-param-not-provided; error-room-not-found '... does not match any group'; "
+            "getUserFromParams and addRoomModerator errors."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=("tests/test_sandbox_openapi.py::test_openapi_rooms",),
+    ),
+    Entry(
+        kind="rest",
+        name="GET channels.roles",
+        server=(
+            "apps/meteor/app/api/server/v1/channels.ts",
+            "apps/meteor/app/lib/server/methods/getRoomRoles.ts",
+        ),
+        permissions="getRoomRoles method: the caller must be able to access the room.",
+        fields=(
+            "{roles: [{_id, rid, u:{_id, username, name}, roles}]} + success, only subscriptions "
+            "holding room roles."
+        ),
+        errors=(
+            "CHANNEL_LOOKUP; error-not-allowed 'Not allowed' details {method:'getRoomRoles'}. AJV: "
+            "isChannelsRolesProps."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=(
+            "tests/test_sandbox_rest.py::test_room_administration",
+            "tests/test_sandbox_openapi.py::test_openapi_rooms",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET groups.roles",
+        server=(
+            "apps/meteor/app/api/server/v1/groups.ts",
+            "apps/meteor/app/lib/server/methods/getRoomRoles.ts",
+        ),
+        permissions="findPrivateGroupByIdOrName (access) then getRoomRoles.",
+        fields="{roles} as channels.roles.",
+        errors="error-room-param-not-provided; error-room-not-found '... does not match any group'.",
+        rate_limit=REST_RATE,
+        releases="",
+        tests=("tests/test_sandbox_openapi.py::test_openapi_rooms",),
+    ),
+    Entry(
+        kind="rest",
+        name="GET users.info",
+        server=(
+            "apps/meteor/app/api/server/v1/users.ts",
+            "apps/meteor/app/lib/server/functions/getFullUserData.ts",
+        ),
+        permissions=(
+            "logged in; full fields (emails, roles, services...) only for oneself or with "
+            "view-full-other-user-info; userRooms needs view-other-user-channels for others."
+        ),
+        fields="{user} + success; fields={userRooms:1} adds rooms.",
+        errors=(
+            "400 'Invalid search query.' (none of userId/username/importId); 400 'User not found.'. "
+            "AJV: isUsersInfoParamsGetProps (its anyOf message lists userId, username and importId)."
+        ),
+        rate_limit=REST_RATE,
+        releases=(
+            "importId lookups are newer (release unconfirmed). Field visibility and pagination are "
+            "being aligned in the sandbox elsewhere."
+        ),
+        tests=(
+            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
+            "tests/test_sandbox_openapi.py::test_openapi_registration_awaiting_approval_and_renames",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET users.list",
+        server=("apps/meteor/app/api/server/v1/users.ts",),
+        permissions=(
+            "view-d-room, and view-outside-room when "
+            "API_Apply_permission_view-outside-room_on_users-list is on."
+        ),
+        fields=(
+            "{users, count, offset, total} + success; sort username ascending; query/fields limited to "
+            "what the caller may see (view-full-other-user-info)."
+        ),
+        errors=(
+            "Missing permission: unauthorized() (401 {success:false, error:'unauthorized'} in the newer "
+            "ApiClass.ts, 403 in older ones); error-invalid-query for a query on fields not shown."
+        ),
+        rate_limit=REST_RATE,
+        releases=(
+            "The unauthorized() status changed from 403 to 401 (release unconfirmed); being aligned in "
+            "the sandbox elsewhere."
+        ),
+        tests=("tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",),
+    ),
+    Entry(
+        kind="rest",
+        name="GET users.listByStatus",
+        server=(
+            "apps/meteor/app/api/server/v1/users.ts",
+            "apps/meteor/app/api/server/lib/users.ts",
+        ),
+        permissions=(
+            "permissionsRequired view-d-room; with API_Apply_permission_view-outside-room_on_users-list "
+            "also view-outside-room (else forbidden())."
+        ),
+        fields=(
+            "findPaginatedUsersByStatus({status, hasLoggedIn, type, roles, searchTerm}): {users, count, "
+            "offset, total} + success."
+        ),
+        errors=FORBIDDEN,
+        rate_limit=REST_RATE,
+        releases="Added in 6.8 (the sandbox answers 404 before); earlier releases had users.list/:status.",
+        tests=(
+            "tests/test_sandbox_openapi.py::test_openapi_registration_awaiting_approval_and_renames",
+            "tests/test_namewatch.py::test_status_says_when_pending_accounts_cannot_be_checked",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST users.register",
+        server=("apps/meteor/app/api/server/v1/users.ts",),
+        permissions=(
+            "none (authRequired false); registration settings (Accounts_RegistrationForm, secret URL)."
+        ),
+        fields="{user} + success.",
+        errors=(
+            "400 'Logged in users can not register again.'; 'Username is already in use'; registerUser "
+            "errors. AJV: isUserRegisterParamsPOST."
+        ),
+        rate_limit=(
+            "Its own limit: Rate_Limiter_Limit_RegisterUser (default 1) per "
+            "API_Enable_Rate_Limiter_Limit_Time_Default (rateLimiterOptions on the route); the sandbox "
+            "applies the REST default."
+        ),
+        releases="Being aligned in the sandbox elsewhere.",
+        tests=("tests/test_sandbox_openapi.py::test_openapi_registration_awaiting_approval_and_renames",),
+    ),
+    Entry(
+        kind="rest",
+        name="POST users.updateOwnBasicInfo",
+        server=("apps/meteor/app/api/server/v1/users.ts",),
+        permissions=(
+            "logged in; saveUserProfile (e-mail or password changes need the current password as 2FA)."
+        ),
+        fields="{user: the caller with defaultFieldsToExclude} + success.",
+        errors=(
+            "saveUserProfile errors (error-could-not-change-username, ...; not all modelled). AJV: "
+            "isUsersUpdateOwnBasicInfoParamsPOST."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=("tests/test_sandbox_openapi.py::test_openapi_registration_awaiting_approval_and_renames",),
+    ),
+    Entry(
+        kind="rest",
+        name="POST users.setActiveStatus",
+        server=("apps/meteor/app/api/server/v1/users.ts",),
+        permissions=(
+            "edit-other-user-active-status or manage-moderation-actions (either suffices in this users.ts)."
+        ),
+        fields="{user: {_id, active}} + success.",
+        errors=(
+            "Without either permission: unauthorized() (401 newer, 403 older); 400 'User not found'; "
+            "setUserActiveStatus errors. AJV: isUserSetActiveStatusParamsPOST."
+        ),
+        rate_limit=REST_RATE,
+        releases=(
+            "manage-moderation-actions as an alternative is newer (release unconfirmed; the sandbox "
+            "checks edit-other-user-active-status only)."
+        ),
+        tests=(
+            "tests/test_sandbox_rest.py::test_room_administration",
+            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST users.create",
+        server=(
+            "apps/meteor/app/api/server/v1/users.ts",
+            "apps/meteor/app/lib/server/functions/saveUser.ts",
+        ),
+        permissions="saveUser: create-user.",
+        fields="{user} + success (fields projection from the query).",
+        errors="saveUser errors; 400 'User not found'. AJV: isUserCreateParamsPOST.",
+        rate_limit=REST_RATE,
+        releases=(
+            "joinDefaultChannels defaults to true. E-mail handling is being aligned in the sandbox elsewhere."
+        ),
+        tests=("tests/test_sandbox_openapi.py::test_openapi_workspace_setup",),
+    ),
+    Entry(
+        kind="rest",
+        name="POST users.delete",
+        server=(
+            "apps/meteor/app/api/server/v1/users.ts",
+            "apps/meteor/app/api/server/helpers/getUserFromParams.ts",
+        ),
+        permissions="delete-user (checked in the handler).",
+        fields="{success:true} (deletedRooms: unconfirmed; the sandbox adds deletedRooms: []).",
+        errors=(
+            "Without delete-user: unauthorized(); getUserFromParams errors; deleteUser errors "
+            "(confirmRelinquish)."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=(
+            "tests/test_sandbox_openapi.py::test_openapi_workspace_setup",
+            "tests/test_setup.py::test_a_failed_rollback_says_exactly_what_is_left",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST users.generatePersonalAccessToken",
+        server=(
+            "apps/meteor/app/api/server/v1/users.ts",
+            "apps/meteor/app/api/server/ApiClass.ts",
+        ),
+        permissions=(
+            "twoFactorRequired: the x-2fa-code/x-2fa-method check runs before the handler; "
+            "personalAccessTokens:generateToken needs create-personal-access-tokens."
+        ),
+        fields="{token} + success.",
+        errors=(
+            "400 \"The 'tokenName' param is required\"; totp-required / totp-invalid from the 2FA "
+            "check; method errors (not-authorized, an existing name)."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=(
+            "tests/test_sandbox_openapi.py::test_openapi_workspace_setup",
+            "tests/test_setup.py::test_an_endpoint_missing_midway_rolls_back",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST permissions.update",
+        server=("apps/meteor/app/api/server/v1/permissions.ts",),
+        permissions="permissionsRequired access-permissions.",
+        fields="{permissions: every permission} + success.",
+        errors=(
+            "Body schema {permissions: [{_id, roles (unique strings)}]}; 400 ('Invalid body params', "
+            "'error-invalid-body-params'), ('Invalid permission', 'error-invalid-permission'), "
+            "('Invalid role', 'error-invalid-role'). Without the permission: see FORBIDDEN (403)."
+        ),
+        rate_limit=REST_RATE,
+        releases=(
+            "The sandbox answers its own unauthorized() without access-permissions; being aligned elsewhere."
+        ),
+        tests=("tests/test_sandbox_openapi.py::test_openapi_workspace_setup",),
+    ),
+    Entry(
+        kind="rest",
+        name="POST channels.invite",
+        server=(
+            "apps/meteor/app/api/server/v1/channels.ts",
+            "apps/meteor/app/lib/server/methods/addUsersToRoom.ts",
+            "apps/meteor/app/api/server/helpers/getUserFromParams.ts",
+        ),
+        permissions="addUsersToRoom: add-user-to-joined-room (member) or add-user-to-any-c-room.",
+        fields="{channel} + success.",
+        errors=(
+            "CHANNEL_LOOKUP; 400 ('invalid-user-invite-list', 'Cannot invite if no users are provided') "
+            "i.e. error 'invalid-user-invite-list' with that errorType text; addUsersToRoom errors."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=("tests/test_sandbox_openapi.py::test_openapi_workspace_setup",),
+    ),
+    Entry(
+        kind="rest",
+        name="POST groups.invite",
+        server=(
+            "apps/meteor/app/api/server/v1/groups.ts",
+            "apps/meteor/app/lib/server/methods/addUsersToRoom.ts",
+            "apps/meteor/app/api/server/helpers/getUserFromParams.ts",
+        ),
+        permissions="addUsersToRoom: add-user-to-joined-room / add-user-to-any-p-room.",
+        fields="{group} + success.",
+        errors=(
+            "error-room-param-not-provided; error-room-not-found '... does not match any group' (room "
+            "looked up by id or name, type 'p', no membership check in the 6.x file read); "
+            "error-empty-invite-list 'Cannot invite if no valid users are provided'."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=("tests/test_sandbox_openapi.py::test_openapi_workspace_setup",),
+    ),
+    Entry(
+        kind="rest",
+        name="POST channels.kick",
+        server=(
+            "apps/meteor/app/api/server/v1/channels.ts",
+            "apps/meteor/server/methods/removeUserFromRoom.ts",
+            "apps/meteor/app/api/server/helpers/getUserFromParams.ts",
+        ),
+        permissions="removeUserFromRoom: remove-user in the room; target must be a member.",
+        fields="{channel} (found again after the kick) + success.",
+        errors=(
+            "CHANNEL_LOOKUP; 400 'Invalid user'; removeUserFromRoom errors (error-not-allowed, "
+            "error-user-not-in-room). AJV: isChannelsKickProps ({roomId|roomName, userId})."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=(
+            "tests/test_sandbox_moderation_actions.py::test_channels_kick_answers_with_the_channel_and_groups_kick_with_nothing",
+            "tests/test_sandbox_moderation_actions.py::test_kick_refusals",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST groups.kick",
+        server=(
+            "apps/meteor/app/api/server/v1/groups.ts",
+            "apps/meteor/server/methods/removeUserFromRoom.ts",
+            "apps/meteor/app/api/server/helpers/getUserFromParams.ts",
+        ),
+        permissions=(
+            "member of the group (findPrivateGroupByIdOrName) and removeUserFromRoom (remove-user)."
+        ),
+        fields="{success:true} only.",
+        errors=(
+            "error-room-param-not-provided; error-room-not-found '... does not match any group'; "
+            "getUserFromParams and removeUserFromRoom errors."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=(
+            "tests/test_sandbox_moderation_actions.py::test_channels_kick_answers_with_the_channel_and_groups_kick_with_nothing",
+            "tests/test_sandbox_moderation_actions.py::test_kick_from_a_channel_and_a_group",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST rooms.muteUser",
+        server=(
+            "apps/meteor/app/api/server/v1/rooms.ts",
+            "apps/meteor/server/methods/muteUserInRoom.ts",
+            "apps/meteor/app/api/server/helpers/getUserFromParams.ts",
+        ),
+        permissions="muteUserInRoom: mute-user in the room; the target must be subscribed.",
+        fields="{success:true}.",
+        errors=(
+            "AJV isRoomsMuteUnmuteUserProps ({userId, roomId} or {username, roomId}); getUserFromParams "
+            "errors; 400 'Invalid user'; muteUserInRoom errors: error-not-allowed 'Not allowed', "
+            "error-invalid-room, error-invalid-room-type, error-user-not-in-room 'User is not in this "
+            "room'."
+        ),
+        rate_limit=REST_RATE,
+        releases="Added in 6.8 (the sandbox answers 404 before).",
+        tests=(
+            "tests/test_sandbox_moderation_actions.py::test_mute_request_body_is_validated_like_the_server",
+            "tests/test_sandbox_openapi.py::test_openapi_moderation_actions",
+            "tests/test_sandbox_moderation_actions.py::test_mute_refusals",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST rooms.unmuteUser",
+        server=(
+            "apps/meteor/app/api/server/v1/rooms.ts",
+            "apps/meteor/server/methods/unmuteUserInRoom.ts",
+            "apps/meteor/app/api/server/helpers/getUserFromParams.ts",
+        ),
+        permissions="unmuteUserInRoom: mute-user in the room; the target must be subscribed.",
+        fields="{success:true}.",
+        errors=(
+            "AJV isRoomsMuteUnmuteUserProps ({userId, roomId} or {username, roomId}); getUserFromParams "
+            "errors; 400 'Invalid user'; unmuteUserInRoom errors: error-not-allowed 'Not allowed', "
+            "error-invalid-room, error-invalid-room-type, error-user-not-in-room 'User is not in this "
+            "room'."
+        ),
+        rate_limit=REST_RATE,
+        releases="Added in 6.8 (the sandbox answers 404 before).",
+        tests=(
+            "tests/test_sandbox_moderation_actions.py::test_mute_request_body_is_validated_like_the_server",
+            "tests/test_sandbox_openapi.py::test_openapi_moderation_actions",
+            "tests/test_sandbox_moderation_actions.py::test_unmuting_someone_who_is_not_muted_succeeds_with_a_notice",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET settings.public",
+        server=("apps/meteor/app/api/server/v1/settings.ts",),
+        permissions="none (authRequired false).",
+        fields=(
+            "{settings: [{_id, value, enterprise?, invalidValue?, modules?}], count, offset, total} + "
+            "success; only public, non-hidden settings, sorted by _id."
+        ),
+        errors="none specific.",
+        rate_limit=REST_RATE,
+        releases=(
+            "The comma-separated _id filter exists on recent servers (reference C.6; release "
+            "unconfirmed); the 6.x file read filters through the deprecated query parameter only."
+        ),
+        tests=(
+            "tests/test_sandbox_client.py::test_history_announcements_moderators_and_dm",
+            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET permissions.listAll",
+        server=(
+            "apps/meteor/app/api/server/v1/permissions.ts",
+            "apps/meteor/app/authorization/server/streamer/permissions/index.ts",
+        ),
+        permissions="logged in.",
+        fields="{update, remove} + success (an array result becomes {update, remove: []}).",
+        errors=(
+            'A bad updatedSince: Meteor.Error error-roomId-param-invalid \'The "updatedSince" query '
+            "parameter must be a valid date.' (sic); query schema {updatedSince?}, additionalProperties "
+            "false."
+        ),
+        rate_limit=REST_RATE,
+        releases="",
+        tests=(
+            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
+            "tests/test_sandbox_fidelity.py::test_permissions_list_all_with_a_bad_date",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET roles.list",
+        server=("apps/meteor/app/api/server/v1/roles.ts",),
+        permissions="logged in.",
+        fields="{roles} + success; every role without _updatedAt.",
+        errors="none specific.",
+        rate_limit=REST_RATE,
+        releases="",
+        tests=("tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",),
+    ),
+    Entry(
+        kind="rest",
+        name="GET commands.list",
+        server=("apps/meteor/app/api/server/v1/commands.ts",),
+        permissions="logged in.",
+        fields=(
+            "{commands, appsLoaded: true, offset, count, total} + success, sorted by name; while apps "
+            "are not loaded 202 {success:true, commands:[], appsLoaded:false, offset:0, count:0, "
+            "total:0}."
+        ),
+        errors="Query schema {count?, offset?, sort?, query?, fields?}, additionalProperties false.",
+        rate_limit=REST_RATE,
+        releases=(
+            "appsLoaded and the 202 answer are newer (release unconfirmed); the sandbox answers without "
+            "appsLoaded."
+        ),
+        tests=("tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",),
+    ),
+    Entry(
+        kind="rest",
+        name="POST moderation.reportUser",
+        server=("apps/meteor/app/api/server/v1/moderation.ts",),
+        permissions="logged in.",
+        fields="The created report (createWithDescriptionAndUser) + success.",
+        errors="400 'Invalid user id provided.'. AJV: isModerationReportUserPost.",
+        rate_limit=REST_RATE,
+        releases="Added in 6.4 (reference C.2).",
+        tests=(
+            "tests/test_sandbox_rest.py::test_moderation_endpoints",
+            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET moderation.reportsByUsers",
+        server=("apps/meteor/app/api/server/v1/moderation.ts",),
+        permissions="permissionsRequired view-moderation-console.",
+        fields=(
+            "{reports: message reports grouped by reported user, count, offset, total} + success; "
+            "latest defaults to now, oldest to the epoch; count defaults to 20 here."
+        ),
+        errors=FORBIDDEN,
+        rate_limit=REST_RATE,
+        releases="Added in 6.2. The moderation console routes are being aligned in the sandbox elsewhere.",
+        tests=(
+            "tests/test_sandbox_rest.py::test_moderation_endpoints",
+            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST moderation.dismissReports",
+        server=("apps/meteor/app/api/server/v1/moderation.ts",),
+        permissions="permissionsRequired manage-moderation-actions.",
+        fields="{success:true}; reason defaults to 'No reason provided', action to 'None'.",
+        errors=(
+            "400 'no-reports-found' (bare) when no unhidden report matches userId or msgId; FORBIDDEN "
+            "without the permission. AJV: isArchiveReportProps."
+        ),
+        rate_limit=REST_RATE,
+        releases="Added in 6.2.",
+        tests=(
+            "tests/test_sandbox_rest.py::test_moderation_endpoints",
+            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
+        ),
+    ),
+    Entry(
+        kind="ddp",
+        name="login",
+        server=(
+            "apps/meteor/app/2fa/server/loginHandler.ts",
+            "apps/meteor/app/api/server/ApiClass.ts",
+        ),
+        permissions=(
+            "none; Meteor accounts-base login handlers (password with {digest, algorithm:'sha-256'}, "
+            "resume token or personal access token); e-mail/TOTP 2FA on password logins."
+        ),
+        fields="{id, token, tokenExpires: {$date}, type: 'password'|'resume'}.",
+        errors=(
+            "Per the protocol reference (A.4, A.7; the login method itself lives in Meteor's "
+            "accounts-base package, not in this repository): 403 'Incorrect password' / 'User not "
+            "found' (numeric error); 403 \"You've been logged out by the server. Please log in again.\" "
+            "for a dead resume token; totp-required with details {method, codeGenerated, "
+            "availableMethods} (loginHandler.ts); 400 'Match failed' for a malformed request "
+            "(unconfirmed)."
+        ),
+        rate_limit=DDP_RATE,
+        releases="Being aligned (2FA, e-mail) in the sandbox elsewhere.",
+        tests=(
+            "tests/test_sandbox_ddp.py::test_handshake_login_with_pat_and_password",
+            "tests/test_sandbox_ddp.py::test_login_failures_match_reference",
+            "tests/test_realtime_client.py::test_token_login_subscriptions_and_events",
+        ),
+    ),
+    Entry(
+        kind="ddp",
+        name="logout",
+        server=("apps/meteor/server/methods/logoutCleanUp.ts",),
+        permissions=(
+            "any connection; Meteor accounts-base removes the connection's login (logoutCleanUp is what "
+            "the web client calls after it)."
+        ),
+        fields="no result.",
+        errors="none.",
+        rate_limit=DDP_RATE,
+        releases=(
+            "The logout method itself is Meteor accounts-base's (unconfirmed in detail: whether the "
+            "token is destroyed; the sandbox only forgets the session's user and subscriptions)."
+        ),
+        tests=("tests/test_sandbox_fidelity.py::test_ddp_logout_forgets_the_user",),
+    ),
+    Entry(
+        kind="ddp",
+        name="sendMessage",
+        server=("apps/meteor/app/lib/server/methods/sendMessage.ts",),
+        permissions="logged in; canSendMessage in message.rid.",
+        fields="The stored message (EJSON dates).",
+        errors=(
+            "error-invalid-user 'Invalid user' {method:'sendMessage'} before login; a system message "
+            "type: plain Error (client sees 500 'Internal server error'); only error-not-allowed and "
+            "restricted-workspace are rethrown (with {method:'sendMessage'}); every other failure "
+            "resolves with no result and the sender gets notify.ephemeralMessage on stream-notify-user "
+            "'<uid>/message'. check() on the message shape: 400 'Match failed'."
+        ),
+        rate_limit=(
+            "Own rule: RateLimiter.limitMethod('sendMessage', 5, 1000) for users without "
+            "send-many-messages (admin, bot, app), on top of DDP_RATE."
+        ),
+        releases="",
+        tests=(
+            "tests/test_sandbox_ddp.py::test_send_message_limit_per_user_without_send_many_messages",
+            "tests/test_sandbox_ddp.py::test_send_message_failures_resolve_empty_with_an_ephemeral_notice",
+            "tests/test_sandbox_ddp.py::test_methods_need_login_and_unknown_method_is_404",
+        ),
+    ),
+    Entry(
+        kind="ddp",
+        name="updateMessage",
+        server=("apps/meteor/app/lib/server/methods/updateMessage.ts",),
+        permissions=(
+            "edit-message in the room, or own message with Message_AllowEditing; edit time window "
+            "unless bypass-time-limit-edit-and-delete; canSendMessage."
+        ),
+        fields=(
+            "The method returns updateMessage()'s value (unconfirmed what that is; the sandbox answers "
+            "no result); the edit is re-emitted on stream-room-messages with editedAt/editedBy."
+        ),
+        errors=(
+            "error-invalid-user; error-action-not-allowed 'Message editing not allowed' "
+            "{method:'updateMessage', action:'Message_editing'}; error-message-editing-blocked; "
+            "error-invalid-update-key 'Cannot update the message <key>'. An unknown _id or unchanged "
+            "text returns without error in the file read (the sandbox answers error-invalid-message for "
+            "an unknown _id and re-edits unchanged text)."
+        ),
+        rate_limit=DDP_RATE,
+        releases="",
+        tests=("tests/test_sandbox_fidelity.py::test_ddp_update_message_edits_and_refuses_strangers",),
+    ),
+    Entry(
+        kind="ddp",
+        name="deleteMessage",
+        server=(
+            "apps/meteor/app/lib/server/methods/deleteMessage.ts",
+            "apps/meteor/app/lib/server/functions/deleteMessage.ts",
+        ),
+        permissions="deleteMessageValidatingPermission (as chat.delete).",
+        fields="no result.",
+        errors=(
+            "error-invalid-user before login; error-action-not-allowed 'Not allowed' and the other "
+            "canDeleteMessage refusals."
+        ),
+        rate_limit=DDP_RATE,
+        releases="",
+        tests=(
+            "tests/test_sandbox_ddp.py::test_delete_via_ddp_method_and_bulk_notification",
+            "tests/test_sandbox_rest.py::test_permission_failure_is_400_with_error_type",
+        ),
+    ),
+    Entry(
+        kind="ddp",
+        name="pinMessage",
+        server=("apps/meteor/app/message-pin/server/pinMessage.ts",),
+        permissions="Message_AllowPinning; pin-message in the room; can access the room.",
+        fields="The message_pinned system message (the original unchanged when already pinned).",
+        errors=(
+            "check(message._id, String); error-invalid-message 'Message you are pinning was not found'; "
+            "error-action-not-allowed 'Message pinning not allowed'; not-authorized 'Not Authorized'."
+        ),
+        rate_limit=DDP_RATE,
+        releases="",
+        tests=("tests/test_sandbox_ddp.py::test_reaction_and_pin_re_emit_without_touching_edited_at",),
+    ),
+    Entry(
+        kind="ddp",
+        name="unpinMessage",
+        server=("apps/meteor/app/message-pin/server/pinMessage.ts",),
+        permissions="Message_AllowPinning; subscribed to the room; pin-message in it.",
+        fields="true.",
+        errors=(
+            "error-action-not-allowed 'Message pinning not allowed' (checked first); "
+            "error-invalid-message 'Message you are unpinning was not found' (also when not "
+            "subscribed); not-authorized 'Not Authorized'."
+        ),
+        rate_limit=DDP_RATE,
+        releases="",
+        tests=("tests/test_sandbox_fidelity.py::test_ddp_unpin_message_answers_true",),
+    ),
+    Entry(
+        kind="ddp",
+        name="setReaction",
+        server=("apps/meteor/app/reactions/server/setReaction.ts",),
+        permissions=(
+            "can access the room; not muted; read-only rooms need reactWhenReadOnly or post-readonly."
+        ),
+        fields="no result on success; false (plus an ephemeral notice) when the caller is muted.",
+        errors=(
+            "Params (reaction, messageId, shouldReact?). error-not-allowed 'Invalid emoji provided.' "
+            "(not modelled); unknown message: error-not-allowed 'Not allowed' {method:'setReaction'}; "
+            "not-authorized 'Not Authorized'."
+        ),
+        rate_limit=DDP_RATE,
+        releases="Deprecated for 8.0.0 in favour of chat.react.",
+        tests=(
+            "tests/test_sandbox_fidelity.py::test_ddp_set_reaction_toggles_and_an_unknown_message_is_not_allowed",
+        ),
+    ),
+    Entry(
+        kind="ddp",
+        name="saveRoomSettings",
+        server=("apps/meteor/app/channel-settings/server/methods/saveRoomSettings.ts",),
+        permissions="edit-room in the room (encrypted alone allowed on DMs); per-setting validators.",
+        fields="{result: true, rid}.",
+        errors=(
+            "error-invalid-user; error-invalid-room 'Invalid room' {method:'saveRoomSettings'}; "
+            "error-invalid-settings 'Invalid settings provided'; error-action-not-allowed 'Editing room "
+            "is not allowed' {method, action:'Editing_room'}."
+        ),
+        rate_limit=DDP_RATE,
+        releases="Params (rid, setting, value) or (rid, {settings}).",
+        tests=("tests/test_sandbox_fidelity.py::test_ddp_save_room_settings_answers_result_and_rid",),
+    ),
+    Entry(
+        kind="ddp",
+        name="subscriptions/get",
+        server=("apps/meteor/server/publications/subscription/index.ts",),
+        permissions="none: without a user it answers [] rather than an error.",
+        fields=(
+            "The caller's subscriptions (projection subscriptionFields); with a Date {update, "
+            "remove:[{_id, _deletedAt}]}."
+        ),
+        errors="none.",
+        rate_limit=DDP_RATE,
+        releases="",
+        tests=(
+            "tests/test_sandbox_fidelity.py::test_ddp_subscriptions_get_since_a_date",
+            "tests/test_sandbox_fidelity.py::test_ddp_room_and_subscription_lists_before_login_are_empty",
+        ),
+    ),
+    Entry(
+        kind="ddp",
+        name="rooms/get",
+        server=("apps/meteor/server/publications/room/index.ts",),
+        permissions=(
+            "none: without a user it answers [] (default public rooms with Accounts_AllowAnonymousRead)."
+        ),
+        fields=("Rooms of the caller's subscriptions (projection roomFields); with a Date {update, remove}."),
+        errors="none.",
+        rate_limit=DDP_RATE,
+        releases="Some versions take (updatedAt, limit = 500, skip = 0).",
+        tests=(
+            "tests/test_sandbox_ddp.py::test_ddp_method_rate_limit",
+            "tests/test_sandbox_fidelity.py::test_ddp_room_and_subscription_lists_before_login_are_empty",
+        ),
+    ),
+    Entry(
+        kind="ddp",
+        name="joinRoom",
+        server=("apps/meteor/app/lib/server/methods/joinRoom.ts",),
+        permissions=(
+            "room type allows JOIN and canAccessRoom (public channels); joinCode unless "
+            "join-without-join-code."
+        ),
+        fields=(
+            "addUserToRoom's answer (true for a new member in the file read; unconfirmed for an "
+            "existing member)."
+        ),
+        errors=(
+            "check(rid, String); error-invalid-user; error-invalid-room 'Invalid room' "
+            "{method:'joinRoom'}; error-not-allowed 'Not allowed' {method:'joinRoom'}; "
+            "error-code-invalid 'Invalid Room Password'."
+        ),
+        rate_limit=DDP_RATE,
+        releases="",
+        tests=(
+            "tests/test_sandbox_fidelity.py::test_ddp_join_room_joins_a_channel_and_refuses_a_private_group",
+        ),
+    ),
+    Entry(
+        kind="ddp",
+        name="muteUserInRoom",
+        server=("apps/meteor/server/methods/muteUserInRoom.ts",),
+        permissions="mute-user in the room; the target must be subscribed.",
+        fields="true; posts user-muted / user-unmuted and notifies the room change.",
+        errors=(
+            "check(data, ObjectIncluding {rid: String, username: String}): 400 'Match failed'; "
+            "error-invalid-user; error-not-allowed 'Not allowed' {method}; error-invalid-room; "
+            "error-invalid-room-type '<t> is not a valid room type'; error-user-not-in-room 'User is "
+            "not in this room'."
+        ),
+        rate_limit=DDP_RATE,
+        releases=(
+            "What servers before 6.8 offer instead of rooms.muteUser/unmuteUser; deprecated for 8.0.0."
+        ),
+        tests=("tests/test_sandbox_fidelity.py::test_ddp_mute_and_unmute_user_in_room",),
+    ),
+    Entry(
+        kind="ddp",
+        name="unmuteUserInRoom",
+        server=("apps/meteor/server/methods/unmuteUserInRoom.ts",),
+        permissions="mute-user in the room; the target must be subscribed.",
+        fields="true; posts user-muted / user-unmuted and notifies the room change.",
+        errors=(
+            "check(data, ObjectIncluding {rid: String, username: String}): 400 'Match failed'; "
+            "error-invalid-user; error-not-allowed 'Not allowed' {method}; error-invalid-room; "
+            "error-invalid-room-type '<t> is not a valid room type'; error-user-not-in-room 'User is "
+            "not in this room'."
+        ),
+        rate_limit=DDP_RATE,
+        releases=(
+            "What servers before 6.8 offer instead of rooms.muteUser/unmuteUser; deprecated for 8.0.0."
+        ),
+        tests=("tests/test_sandbox_fidelity.py::test_ddp_mute_and_unmute_user_in_room",),
+    ),
+    Entry(
+        kind="stream",
+        name="stream-room-messages",
+        server=(
+            "apps/meteor/server/modules/notifications/notifications.module.ts",
+            "apps/meteor/server/modules/streamer/streamer.module.ts",
+        ),
+        permissions=(
+            "eventName <rid>: the room exists and canAccessRoom, or it is a public channel and the "
+            "caller has preview-c-room; '__my_messages__': any logged-in user, filtered per message by "
+            "allowEmit (canAccessRoom)."
+        ),
+        fields=(
+            "changed frames, id 'id', fields {eventName, args}: per room [message]; __my_messages__ "
+            "[message, {roomParticipant, roomType, roomName}]."
+        ),
+        errors=(
+            "nosub with not-allowed (refused read) or invalid-event-name (empty event name) from "
+            "streamer.module.ts _publish; removal from a room stops that room's subscription "
+            "server-side."
+        ),
+        rate_limit=STREAM_RATE,
+        releases=(
+            "Older servers sent __my_messages__ args as [[message], {...}] (reference B.1; versions "
+            "unconfirmed)."
+        ),
+        tests=(
+            "tests/test_sandbox_ddp.py::test_my_messages_with_participant_hint_and_edit",
+            "tests/test_sandbox_ddp.py::test_subscription_permissions",
+            "tests/test_sandbox_ddp.py::test_removed_from_room_stops_per_room_stream",
+        ),
+    ),
+    Entry(
+        kind="stream",
+        name="stream-notify-user",
+        server=(
+            "apps/meteor/server/modules/notifications/notifications.module.ts",
+            "apps/meteor/server/modules/streamer/streamer.module.ts",
+        ),
+        permissions="eventName '<uid>/<event>' with uid the caller's own id ('<uid>/webrtc' is open).",
+        fields=(
+            "changed frames for subscriptions-changed, rooms-changed (wired to the subscribed rooms at "
+            "subscribe time and re-sent 'inserted' on a new subscription), message (ephemeral notices), "
+            "notification, force_logout..."
+        ),
+        errors="nosub not-allowed for another user's events; invalid-event-name.",
+        rate_limit=STREAM_RATE,
+        releases="",
+        tests=(
+            "tests/test_sandbox_ddp.py::test_subscription_permissions",
+            "tests/test_sandbox_ddp.py::test_added_to_room_emits_subscription_inserted_and_au",
+            "tests/test_sandbox_ddp.py::test_ddp_subscription_rate_limit_is_nosub_and_streams_get_times_four",
+        ),
+    ),
+    Entry(
+        kind="stream",
+        name="stream-notify-room",
+        server=(
+            "apps/meteor/server/modules/notifications/notifications.module.ts",
+            "apps/meteor/server/modules/streamer/streamer.module.ts",
+        ),
+        permissions=(
+            "eventName '<rid>/<event>': in the 6.x module read, the caller must hold a subscription to "
+            "the room ('<rid>/webrtc' open; livechat token); later releases use canAccessRoomId (public "
+            "rooms allowed; reference A.6, release unconfirmed). The sandbox follows the later rule and "
+            "only serves deleteMessage, deleteMessageBulk, user-activity, typing, messagesRead, "
+            "videoconf and e2e.keyRequest."
+        ),
+        fields=(
+            "changed frames: deleteMessage [{_id}], deleteMessageBulk [{rid, ts, users, ids?, "
+            "excludePinned, ignoreDiscussion, filesOnly, ...}], typing/user-activity ..."
+        ),
+        errors="nosub not-allowed; invalid-event-name. Writes only for typing/user-activity.",
+        rate_limit=STREAM_RATE,
+        releases=(
+            "Member-only reads in early 6.x, canAccessRoomId later (public channels without membership)."
+        ),
+        tests=(
+            "tests/test_sandbox_ddp.py::test_per_room_stream_and_delete_notification",
+            "tests/test_sandbox_ddp.py::test_delete_via_ddp_method_and_bulk_notification",
+            "tests/test_sandbox_ddp.py::test_subscription_permissions",
+        ),
+    ),
+    Entry(
+        kind="stream",
+        name="stream-notify-logged",
+        server=(
+            "apps/meteor/server/modules/notifications/notifications.module.ts",
+            "apps/meteor/server/modules/streamer/streamer.module.ts",
+        ),
+        permissions="allowRead('logged'): any logged-in user, any event name; writes none.",
+        fields=(
+            "changed frames for user-status, Users:NameChanged, Users:Deleted, roles-change, "
+            "permissions-changed, updateAvatar... (the sandbox accepts the subscription and emits "
+            "nothing on it)."
+        ),
+        errors="nosub not-allowed before login; invalid-event-name.",
+        rate_limit=STREAM_RATE,
+        releases="",
+        tests=("tests/test_sandbox_fidelity.py::test_open_streams_need_a_login_and_take_any_event",),
+    ),
+    Entry(
+        kind="stream",
+        name="stream-notify-all",
+        server=(
+            "apps/meteor/server/modules/notifications/notifications.module.ts",
+            "apps/meteor/server/modules/streamer/streamer.module.ts",
+        ),
+        permissions=(
+            "allowRead('all') (even without login in the module read); 'private-settings-changed' needs "
+            "view-privileged-setting, edit-privileged-setting or manage-selected-settings."
+        ),
+        fields=(
+            "changed frames for public-settings-changed, deleteCustomSound, updateCustomSound... (the "
+            "sandbox emits nothing on it)."
+        ),
+        errors=(
+            "nosub not-allowed for private-settings-changed without those permissions; invalid-event-name."
+        ),
+        rate_limit=STREAM_RATE,
+        releases="",
+        tests=("tests/test_sandbox_fidelity.py::test_open_streams_need_a_login_and_take_any_event",),
+    ),
+)
 
 
 def entry_for(kind: Kind, name: str) -> Entry | None:

@@ -184,13 +184,12 @@ class RestApi:
 
     # ---------------------------------------------------------------- shared lookups
 
-    def _named_room(self, call: Call) -> Doc | None:
-        """The room ``roomId`` or ``roomName`` names (None if none); one of them is required."""
+    def _named_room(self, call: Call, code: str = "error-room-param-not-provided") -> Doc | None:
+        """The room ``roomId`` or ``roomName`` names (None if none); one of them is required. The
+        server's helpers disagree on the code: rooms.ts's findRoomByIdOrName spells it roomid."""
         rid, name = call.params.get("roomId"), call.params.get("roomName")
         if not rid and not name:
-            raise MeteorError(
-                "error-room-param-not-provided", 'The parameter "roomId" or "roomName" is required'
-            )
+            raise MeteorError(code, 'The parameter "roomId" or "roomName" is required')
         return self.ws.room_by_id_or_name(rid, name)
 
     def channel_by_id_or_name(self, call: Call, kind: str = "channel") -> Doc:
@@ -214,7 +213,8 @@ class RestApi:
         return room
 
     def room_by_id_or_name(self, call: Call) -> Doc:
-        room = self._named_room(call)
+        """findRoomByIdOrName of rooms.ts (rooms.info, rooms.cleanHistory): any room type."""
+        room = self._named_room(call, "error-roomid-param-not-provided")
         if room is None:
             raise MeteorError(
                 "error-room-not-found",
@@ -589,7 +589,8 @@ def rooms_get(api: RestApi, call: Call) -> dict[str, Any]:
 
 
 def subscriptions_get(api: RestApi, call: Call) -> dict[str, Any]:
-    since = as_date(call.params.get("updatedSince"), "error-updatedSince-param-invalid", "updatedSince")
+    # The server's code and text for a bad updatedSince here really are these (subscriptions.ts).
+    since = as_date(call.params.get("updatedSince"), "error-roomId-param-invalid", "lastUpdate")
     subs = api.ws.subscriptions_of(call.uid)
     if since is not None:
         subs = [s for s in subs if s["_updatedAt"] > since]
@@ -993,7 +994,8 @@ def settings_public(api: RestApi, call: Call) -> dict[str, Any]:
 
 
 def permissions_list_all(api: RestApi, call: Call) -> dict[str, Any]:
-    since = as_date(call.params.get("updatedSince"), "error-updatedSince-param-invalid", "updatedSince")
+    # permissions.ts reuses the roomId code for a bad updatedSince.
+    since = as_date(call.params.get("updatedSince"), "error-roomId-param-invalid", "updatedSince")
     perms = list(api.ws.permissions.values())
     if since is not None:
         perms = [p for p in perms if p["_updatedAt"] > since]

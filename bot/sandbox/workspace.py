@@ -1233,7 +1233,8 @@ class Workspace:
         user = self.require_user(uid, "setReaction")
         message = self.messages.get(mid)
         if message is None:
-            raise MeteorError("error-invalid-message", "Invalid message", {"method": "setReaction"})
+            # executeSetReaction answers an unknown message like a refusal.
+            raise MeteorError("error-not-allowed", "Not allowed", {"method": "setReaction"})
         room = self.rooms[message["rid"]]
         if not self.can_access_room(uid, room):
             raise MeteorError("not-authorized", "Not Authorized", {"method": "setReaction"})

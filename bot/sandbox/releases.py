@@ -41,7 +41,6 @@ DEFAULT_VERSION = "7.10.0"
 # The release line the server's development branch is on (8.x; its ApiClass.ts defers the
 # breaking answers to 9.0.0).
 LATEST_LINE = (8, 8)
-OLDEST = (6, 0)  # the bot's MIN_SERVER: older servers are not modelled
 BREAKING = (9, 0)  # shouldBreakInVersion('9.0.0') in the 8.x ApiClass.ts
 
 NOT_LOGGED_IN = "You must be logged in to do this."
@@ -72,11 +71,11 @@ class Release:
         if m is None:
             raise ReleaseError(f"version {version!r} is not MAJOR.MINOR.PATCH (e.g. {DEFAULT_VERSION})")
         major_minor = (int(m.group(1)), int(m.group(2)))
-        if major_minor < OLDEST or major_minor >= (BREAKING[0] + 1, 0):
+        if major_minor >= (BREAKING[0] + 1, 0):
+            # Older releases are accepted (a bot must be able to meet one and refuse it).
             raise ReleaseError(
-                f"version {version!r} is outside what the sandbox models "
-                f"({OLDEST[0]}.{OLDEST[1]} to {BREAKING[0]}.x; the server's current line is "
-                f"{LATEST_LINE[0]}.x)"
+                f"version {version!r} is beyond what the sandbox models (up to {BREAKING[0]}.x; "
+                f"the server's current line is {LATEST_LINE[0]}.x)"
             )
         return cls(version.strip(), major_minor)
 

@@ -131,9 +131,11 @@ class Dispatcher:
     # -- privilege ---------------------------------------------------------------------------------
 
     async def privilege(self, caller: Caller, room: tuple[str, str] | None) -> Privilege:
-        """From the workspace roles, the configured bot moderators, and the room roles of the room
-        the command acts on (``room``: rid and type), each cached for a minute."""
-        global_roles = await self._roles.roles(user_id=caller.user_id)
+        """From the workspace roles (users.list, a snapshot at most seconds old), the configured
+        bot moderators, and the room roles of the room the command acts on (``room``: rid and
+        type, cached for a minute)."""
+        # Fresh: a role taken away (an admin demoted) must stop counting at the next command.
+        global_roles = await self._roles.roles(user_id=caller.user_id, fresh=True)
         room_roles: list[str] = []
         if room is not None and room[1] in ("c", "p"):
             by_user = await self._cached(f"roles:{room[0]}", lambda: self._rest.room_roles(room[0], room[1]))

@@ -27,7 +27,7 @@ from bot.enforcement_commands import EnforcementCommands
 from bot.enforcer import Enforcer
 from bot.errors import ConfigError, RcmodError
 from bot.ingest import Ingest
-from bot.lookups import Lookups
+from bot.lookups import Lookups, RoleDirectory
 from bot.moderation import Matcher, load_matcher
 from bot.moderation.normalize import warm_up
 from bot.moderator import DRY_RUN_KEY, ModCommands
@@ -90,6 +90,7 @@ class BotApp:
         self.router = Router(self.metrics)
         self.store: Store | None = None
         self.rest: RestClient | None = None
+        self.roles: RoleDirectory | None = None
         self.realtime: RealtimeClient | None = None
         self.ingest: Ingest | None = None
         self.web: WebServer | None = None
@@ -207,7 +208,9 @@ class BotApp:
                 site = (await self.rest.public_settings("Site_Url")).get("Site_Url")
                 if isinstance(site, str) and site.startswith("http"):
                     self.site_url = site  # permalinks use the workspace's own address
-            lookups = Lookups(self.rest, clock=clock)  # one cache of rooms and users for both
+            # One users.list snapshot of workspace roles for every guard (users.info hides them).
+            self.roles = RoleDirectory(self.rest, clock=clock)
+            lookups = Lookups(self.rest, clock=clock, roles=self.roles)  # one cache of rooms and users
             self.notifier = Notifier(
                 store=self.store,
                 rest=self.rest,
@@ -395,6 +398,7 @@ class BotApp:
                 retention_days=s.storage.retention_days,
                 clock=clock,
                 bot_moderators=tuple(s.moderation.moderators),
+                roles=self.roles,
             ),
             policies=lambda: self.policies,
             rest=self.rest,
@@ -417,6 +421,7 @@ class BotApp:
             bot_moderators=lambda: list(s.moderation.moderators),
             site_url=lambda: self.site_url,
             clock=clock,
+            roles=self.roles,
         )
         holder.append(dispatcher)
         inbox = CommandInbox(dispatcher=dispatcher, rest=self.rest, bot_username=lambda: self.bot_username)

@@ -45,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sandbox = sub.add_parser("sandbox", help="serve a local simulated Rocket.Chat workspace")
     sandbox.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
+    sandbox.add_argument(
+        "--version",
+        dest="server_version",
+        default=None,
+        metavar="X.Y.Z",
+        help="the Rocket.Chat release to answer as (default: 7.10.0; see bot/sandbox/releases.py)",
+    )
 
     from bot import match_command
 
@@ -97,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
             return asyncio.run(run_demo(sys.stdout, quiet=getattr(args, "quiet", False)))
         if command == "sandbox":
-            return _run_sandbox(args.port, sys.stdout)
+            return _run_sandbox(args.port, sys.stdout, args.server_version, sys.stderr)
         if command == "match":
             from bot import match_command
 
@@ -168,11 +175,18 @@ def _run_bot(settings: Settings) -> int:
     return EXIT_OK
 
 
-def _run_sandbox(port: int, out: TextIO) -> int:
+def _run_sandbox(port: int, out: TextIO, version: str | None, err: TextIO) -> int:
     from bot.sandbox import serve
+    from bot.sandbox.releases import DEFAULT_VERSION, Release, ReleaseError
+
+    try:
+        release = Release.parse(version or DEFAULT_VERSION)  # before anything is served
+    except ReleaseError as exc:
+        err.write(f"rcmod sandbox: --version: {exc}\n")
+        return EXIT_USAGE
 
     async def go() -> None:
-        task = asyncio.create_task(serve(port, out))
+        task = asyncio.create_task(serve(port, out, version=release.version))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)

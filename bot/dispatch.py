@@ -34,6 +34,7 @@ from bot.commands import (
     resolve,
 )
 from bot.errors import ActionRefused, RcmodError
+from bot.lookups import RoleDirectory
 from bot.realtime.events import Event, NewMessage, ThreadReply
 from bot.rest import RestClient
 from bot.store import Store
@@ -79,8 +80,10 @@ class Dispatcher:
         bot_moderators: Callable[[], list[str]],
         site_url: Callable[[], str],
         clock: Callable[[], float] = time.time,
+        roles: RoleDirectory | None = None,
     ) -> None:
         self._rest = rest
+        self._roles = roles or RoleDirectory(rest, clock=clock)
         self._store = store
         self._handlers = dict(handlers)
         self._bot_moderators = bot_moderators
@@ -128,19 +131,18 @@ class Dispatcher:
     # -- privilege ---------------------------------------------------------------------------------
 
     async def privilege(self, caller: Caller, room: tuple[str, str] | None) -> Privilege:
-        """From the workspace roles, the configured bot moderators, and the room roles of the room
-        the command acts on (``room``: rid and type), each cached for a minute."""
-        user = await self._cached(
-            f"user:{caller.user_id}", lambda: self._rest.user_info(user_id=caller.user_id)
-        )
-        global_roles = user.get("roles") if isinstance(user, dict) else None
+        """From the workspace roles (users.list, a snapshot at most seconds old), the configured
+        bot moderators, and the room roles of the room the command acts on (``room``: rid and
+        type, cached for a minute)."""
+        # Fresh: a role taken away (an admin demoted) must stop counting at the next command.
+        global_roles = await self._roles.roles(user_id=caller.user_id, fresh=True)
         room_roles: list[str] = []
         if room is not None and room[1] in ("c", "p"):
             by_user = await self._cached(f"roles:{room[0]}", lambda: self._rest.room_roles(room[0], room[1]))
             room_roles = list(by_user.get(caller.username, [])) if isinstance(by_user, dict) else []
         return resolve(
             username=caller.username,
-            global_roles=[str(r) for r in global_roles or []],
+            global_roles=sorted(global_roles),
             room_roles=room_roles,
             bot_moderators=self._bot_moderators(),
         )

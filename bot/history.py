@@ -50,7 +50,9 @@ async def walk_room(
             if message.id not in seen:
                 seen.add(message.id)
                 yield message
-        if len(batch) < page:
+        # History answers carry no total, and the server clamps ``count`` to its
+        # API_Upper_Count_Limit: a short page may not be the last, an empty one is.
+        if not batch:
             return
         boundary = min(m.ts for m in batch)
         at_boundary = sum(1 for m in batch if m.ts == boundary)

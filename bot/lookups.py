@@ -1,9 +1,17 @@
 """Short-lived caches of what the server says about rooms and users, shared by the handlers that
 need them on the rare message that matches (the notifier, the enforcer): one TTL policy, one
-place that turns a failed lookup into "use what we had", instead of a copy per handler."""
+place that turns a failed lookup into "use what we had", instead of a copy per handler.
+
+Workspace roles come from users.list, never users.info: users.info shows another user's
+``roles`` only to holders of ``view-full-other-user-info`` (getFullUserData), which the bot role
+lacks, while users.list carries ``roles`` for anyone with ``view-d-room``. Its ``query`` and
+``fields`` parameters are ignored since 7.0, so it cannot be asked for role holders only: the
+directory walks the whole list, page by page on ``total``, and keeps one snapshot.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -14,22 +22,84 @@ from bot.models import UserRef
 from bot.moderation.alerts import RoomRef
 from bot.rest import RestClient
 
-__all__ = ["Lookups"]
+__all__ = ["Lookups", "RoleDirectory"]
 
 log = logging.getLogger("rcmod.lookups")
 T = TypeVar("T")
 
 DEFAULT_TTL = 300.0
+# A lookup asked "fresh" (a moderator's command) still reuses a snapshot this young.
+FRESH_AGE = 5.0
 
 
-class Lookups:
+class RoleDirectory:
+    """user id → workspace roles, and username → user id, from one walk of users.list."""
+
     def __init__(
         self, rest: RestClient, *, clock: Callable[[], float] = time.time, ttl: float = DEFAULT_TTL
     ) -> None:
         self._rest = rest
         self._clock = clock
         self._ttl = ttl
+        self._taken: float | None = None
+        self._roles: dict[str, frozenset[str]] = {}
+        self._ids: dict[str, str] = {}  # lower-cased username → id
+        self._lock = asyncio.Lock()
+
+    async def roles(
+        self, *, user_id: str | None = None, username: str | None = None, fresh: bool = False
+    ) -> frozenset[str]:
+        """The user's workspace roles; empty for a user the server does not list. ``fresh``
+        re-reads a snapshot older than a few seconds, and one that does not know the user."""
+        await self._refresh(max_age=FRESH_AGE if fresh else self._ttl)
+        uid = user_id or self._ids.get((username or "").lower())
+        if fresh and (uid is None or uid not in self._roles):
+            await self._refresh(max_age=FRESH_AGE)
+            uid = user_id or self._ids.get((username or "").lower())
+        return self._roles.get(uid or "", frozenset())
+
+    async def _refresh(self, *, max_age: float) -> None:
+        async with self._lock:
+            now = self._clock()
+            if self._taken is not None and now - self._taken < max_age:
+                return
+            try:
+                users = await self._rest.all_users()
+            except RcmodError as exc:
+                # Keep the last snapshot: a guard that saw an admin yesterday still sees one.
+                log.warning(
+                    "users.list walk failed (%s); roles from %s",
+                    type(exc).__name__,
+                    "the last snapshot" if self._taken is not None else "nowhere",
+                )
+                return
+            roles: dict[str, frozenset[str]] = {}
+            ids: dict[str, str] = {}
+            for user in users:
+                uid = user.get("_id")
+                if not isinstance(uid, str):
+                    continue
+                roles[uid] = frozenset(str(r) for r in user.get("roles") or [])
+                if isinstance(user.get("username"), str):
+                    ids[user["username"].lower()] = uid
+            self._roles, self._ids, self._taken = roles, ids, now
+            log.info("role directory: %d users", len(roles))
+
+
+class Lookups:
+    def __init__(
+        self,
+        rest: RestClient,
+        *,
+        clock: Callable[[], float] = time.time,
+        ttl: float = DEFAULT_TTL,
+        roles: RoleDirectory | None = None,
+    ) -> None:
+        self._rest = rest
+        self._clock = clock
+        self._ttl = ttl
         self._cache: dict[str, tuple[float, Any]] = {}
+        self.roles = roles or RoleDirectory(rest, clock=clock, ttl=ttl)
 
     async def cached(self, key: str, fetch: Callable[[], Awaitable[T]], default: T) -> T:
         """``fetch()`` at most once per TTL; on failure the last good value, else ``default``."""
@@ -53,11 +123,8 @@ class Lookups:
         return RoomRef(hint.id, info.get("name") or hint.name, info.get("t") or hint.type)
 
     async def has_role(self, author: UserRef, roles: Iterable[str]) -> bool:
-        """Whether the user holds any of ``roles`` (workspace roles, from users.info)."""
+        """Whether the user holds any of ``roles`` (workspace roles, from users.list)."""
         wanted = set(roles)
         if not wanted:
             return False
-        user: dict[str, Any] = await self.cached(
-            f"user:{author.id}", lambda: self._rest.user_info(user_id=author.id), {}
-        )
-        return bool(wanted & set(user.get("roles") or []))
+        return bool(wanted & await self.roles.roles(user_id=author.id))

@@ -167,7 +167,8 @@ class NameWatch:
             f"username:{username}", lambda: self._rest.user_info(username=username), {}
         )
         if isinstance(info.get("_id"), str):
-            await self._scan_user({"_id": info["_id"], "username": username}, roles=info.get("roles"))
+            roles = await self._lookups.roles.roles(user_id=info["_id"])
+            await self._scan_user({"_id": info["_id"], "username": username}, roles=sorted(roles))
 
     # -- scanning and alerting -----------------------------------------------------------------
 
@@ -298,7 +299,7 @@ class NameWatch:
                     await self._scan_user(user, roles=user.get("roles"))
                 offset += len(page)
                 users += len(page)
-                if len(page) < PAGE or offset >= total:
+                if not page or offset >= total:
                     break
         except RcmodError as exc:
             problems.append(
@@ -378,7 +379,7 @@ class NameWatch:
                 page, total = await self._rest.users_page(offset, PAGE)
             found += [u for u in page if _looks_pending(u)]
             offset += len(page)
-            if len(page) < PAGE or offset >= total:
+            if not page or offset >= total:
                 return [u for u in found if u.get("inactiveReason") in (None, "pending_approval")]
 
     async def _announce(self, user: Mapping[str, Any]) -> int:

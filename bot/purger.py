@@ -32,6 +32,7 @@ from typing import TypeVar
 from bot.audit import actions
 from bot.errors import ActionRefused, RateLimited, RcmodError, RetryableError
 from bot.history import RoomTarget, resolve_rooms, walk_room
+from bot.lookups import RoleDirectory
 from bot.models import Message, to_iso, to_ms
 from bot.moderation.purge import (
     DEFAULT_CONFIRM_THRESHOLD,
@@ -120,7 +121,9 @@ class Purger:
         clock: Callable[[], float] = time.time,
         page: int = 100,
         bot_moderators: tuple[str, ...] = (),
+        roles: RoleDirectory | None = None,
     ) -> None:
+        self._roles = roles or RoleDirectory(rest, clock=clock)
         self._store = store
         # Names in moderation.moderators: Rocket.Chat has no global moderator role, so the
         # configured bot moderators may purge anywhere, like workspace admins.
@@ -200,8 +203,7 @@ class Purger:
         their rooms (a direct message has no moderator: admins only)."""
         if actor.operator or actor.username in self._bot_moderators:
             return
-        user = await self._rest.user_info(username=actor.username)
-        if "admin" in (user.get("roles") or []):
+        if "admin" in await self._roles.roles(username=actor.username, fresh=True):
             return
         outside = []
         for room in rooms:

@@ -127,10 +127,12 @@ class Sanctioner:
             info = {}
         if not info.get("_id"):
             return f"I found no user {inline_literal(username)}."
+        # Roles from users.list: users.info shows them only with view-full-other-user-info.
+        roles = await self._lookups.roles.roles(user_id=str(info["_id"]), fresh=not cached)
         user = Target(
             str(info["_id"]),
             str(info.get("username") or username),
-            tuple(str(r) for r in info.get("roles") or []),
+            tuple(sorted(roles)),
             str(info["createdAt"]) if info.get("createdAt") else None,
         )
         return (self.refusal(user) if check else None) or user

@@ -174,12 +174,33 @@ async def test_links_from_accounts_on_probation_are_held(sandbox: Sandbox, tmp_p
     )
     sandbox.create_user("newbie", created_days_ago=0.5)
     sandbox.create_user("oldtimer", created_days_ago=30)
+    # An account's age (users.info createdAt) is shown to holders of view-full-other-user-info
+    # only: probation works once the operator grants it to the bot role.
+    holders = sandbox.workspace.permissions["view-full-other-user-info"]["roles"]
+    sandbox.workspace.set_permission_roles("view-full-other-user-info", [*holders, "bot"])
     bot = await start_bot(config, Recorder())
     try:
         old = await post(bot, sandbox, "oldtimer", "general", "see https://ok.example")
         new = await post(bot, sandbox, "newbie", "general", "see https://ok.example")
         assert await until(lambda: not exists(sandbox, new))
         assert exists(sandbox, old)
+    finally:
+        await bot.stop()
+
+
+async def test_without_the_permission_no_account_is_on_probation(sandbox: Sandbox, tmp_path: Path) -> None:
+    links = {"mode": "act", "block_domains": [], "hold_probation": True}
+    config = bot_settings(
+        sandbox,
+        tmp_path / "data",
+        moderation={"moderators": MODS},
+        protections={"probation_days": 3, "links": links, "flood": {"mode": "off"}},
+    )
+    sandbox.create_user("newbie", created_days_ago=0.5)
+    bot = await start_bot(config, Recorder())
+    try:
+        new = await post(bot, sandbox, "newbie", "general", "see https://ok.example")
+        assert exists(sandbox, new) and triggered(bot, "links") == []
     finally:
         await bot.stop()
 

@@ -125,3 +125,24 @@ def test_server_version_switches_features(
     assert info.features.report_user is report_user
     assert info.features.mute_endpoints is mute
     assert len(info.notes) == notes
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # reportMessage's Meteor.Error for an unknown (or unreadable) message...
+        _body(error="Invalid message id [error-invalid-message_id]"),
+        # ...and the plain Error the newer reportMessage throws: the whole error is the id.
+        _body(error="error-invalid-message_id"),
+    ],
+)
+def test_an_error_id_with_an_underscore_is_kept(text: str) -> None:
+    exc = classify(400, text, {}, endpoint="chat.reportMessage", now_ms=NOW_MS)
+    assert isinstance(exc, NotFound) and exc.code == "error-invalid-message_id"
+    assert error_code(json.loads(text)) == "error-invalid-message_id"
+
+
+def test_a_camel_case_error_id_is_matched_whatever_its_case() -> None:
+    text = _body(error='The required "roomId" query param is missing. [error-roomId-param-not-provided]')
+    exc = classify(400, text, {}, endpoint="chat.getPinnedMessages", now_ms=NOW_MS)
+    assert isinstance(exc, NotFound) and exc.code == "error-roomId-param-not-provided"

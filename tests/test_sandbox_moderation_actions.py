@@ -348,7 +348,9 @@ async def test_read_only_room_lets_only_privileged_and_unmuted_members_post(worl
 async def test_new_accounts_and_joining(world: World) -> None:
     bot = world.rest("rcmod.bot")
     newbie = world.sb.create_user("newbie", created_days_ago=2)
-    info = await bot.user_info(username="newbie")
+    # An account's age is among getFullUserData's full fields: the admin sees it, the bot not.
+    assert "createdAt" not in await bot.user_info(username="newbie")
+    info = await world.rest("admin").user_info(username="newbie")
     age = world.sb.workspace.now() - parse_date(info["createdAt"])
     assert timedelta(days=2) - timedelta(seconds=1) < age < timedelta(days=2) + timedelta(seconds=1)
     # Like users.create: the account joined the default channel, and its token works.
@@ -368,4 +370,5 @@ async def test_new_accounts_and_joining(world: World) -> None:
 
     when = world.sb.workspace.now() - timedelta(days=400)
     world.sb.set_user_created("alice", when)
-    assert parse_date((await bot.user_info(username="alice"))["createdAt"]) == when
+    admin = world.rest("admin")  # createdAt is a full field: the bot does not see it
+    assert parse_date((await admin.user_info(username="alice"))["createdAt"]) == when

@@ -55,7 +55,10 @@ async def test_info_is_public_and_versioned() -> None:
 async def test_missing_or_wrong_token_is_401(env: tuple[Sandbox, Api, FakeClock]) -> None:
     _sandbox, api, _clock = env
     status, body = await api.get("me")
-    assert (status, body) == (401, {"status": "error", "message": "You must be logged in to do this."})
+    # ApiClass.ts (7.x): unauthorized('You must be logged in to do this.') plus the legacy fields
+    # kept until applyBreakingChanges.
+    text = "You must be logged in to do this."
+    assert (status, body) == (401, {"success": False, "error": text, "status": "error", "message": text})
     headers = {"X-User-Id": api.seed.uid("alice"), "X-Auth-Token": api.seed.users["bob"]["token"]}
     async with api.session.get(api.seed.url + "/api/v1/me", headers=headers) as resp:
         assert resp.status == 401

@@ -279,12 +279,8 @@ class RestClient:
         return room
 
     async def public_settings(self, *ids: str) -> dict[str, Any]:
-        data = await self.call(
-            "settings.public", lambda rc: rc.call_api_get("settings.public", _id=_q(",".join(ids)), count=100)
-        )
-        return {
-            s["_id"]: s.get("value") for s in data.get("settings", []) if isinstance(s, dict) and "_id" in s
-        }
+        settings = await self.walk("settings.public", "settings", _id=_q(",".join(ids)))
+        return {s["_id"]: s.get("value") for s in settings if "_id" in s}
 
     async def join_channel(self, rid: str) -> None:
         await self.call("channels.join", lambda rc: rc.call_api_post("channels.join", roomId=rid))
@@ -312,22 +308,32 @@ class RestClient:
     async def history(
         self, rid: str, room_type: str, *, oldest: datetime, latest: datetime | None = None, page: int = 100
     ) -> AsyncIterator[Message]:
-        """Messages of a room from newest to oldest within (oldest, latest], paging backwards."""
-        endpoint = {"c": "channels.history", "p": "groups.history", "d": "dm.history"}.get(room_type)
-        if endpoint is None:
+        """Messages of a room from newest to oldest within (oldest, latest], paging backwards.
+
+        The boundary timestamp is kept inclusive and the messages already seen there are skipped
+        by offset: several messages can share a millisecond across a page boundary, and the
+        server may clamp ``count`` to its API_Upper_Count_Limit, so pages can be short."""
+        if room_type not in ("c", "p", "d"):
             return
-        cursor = latest
+        seen: set[str] = set()
+        cursor, skip = latest, 0
         while True:
-            params: dict[str, Any] = {"roomId": _q(rid), "oldest": _q(to_iso(oldest)), "count": page}
-            if cursor is not None:
-                params["latest"] = _q(to_iso(cursor))
-            data = await self.call(endpoint, functools.partial(_get, endpoint, **params))
-            batch = _parse_messages(data.get("messages", []), endpoint)
+            batch = await self.history_page(
+                rid, room_type, oldest=oldest, latest=cursor, offset=skip, count=page
+            )
             for message in batch:
-                yield message
-            if len(data.get("messages", [])) < page or not batch:
+                if message.id not in seen and message.ts > oldest:
+                    seen.add(message.id)
+                    yield message
+            # History answers carry no total: the end is the first empty page.
+            if not batch:
                 return
-            cursor = min(m.ts for m in batch)
+            boundary = min(m.ts for m in batch)
+            at_boundary = sum(1 for m in batch if m.ts == boundary)
+            if cursor is not None and boundary == cursor:
+                skip += at_boundary
+            else:
+                cursor, skip = boundary, at_boundary
 
     async def dm_room(self, username: str) -> str:
         data = await self.call("dm.create", lambda rc: rc.call_api_post("dm.create", username=username))
@@ -466,8 +472,8 @@ class RestClient:
 
     async def command_names(self) -> set[str]:
         """Slash commands the server knows (commands.list; includes those of installed apps)."""
-        data = await self.call("commands.list", lambda rc: rc.call_api_get("commands.list", count=100))
-        return {str(c["command"]) for c in data.get("commands", []) if isinstance(c, dict) and "command" in c}
+        commands = await self.walk("commands.list", "commands")
+        return {str(c["command"]) for c in commands if "command" in c}
 
     async def update_message(self, rid: str, mid: str, text: str) -> None:
         await self.call(
@@ -488,21 +494,36 @@ class RestClient:
         roles.getUsersInRole would be direct but needs ``access-permissions``, far more than a bot
         should hold; users.list needs only ``view-d-room``, which the bot role has.
         """
-        names: list[str] = []
+        return [
+            str(u["username"])
+            for u in await self.all_users(page=page)
+            if role in (u.get("roles") or []) and u.get("active", True) and u.get("username")
+        ]
+
+    async def all_users(self, *, page: int = 100) -> list[dict[str, Any]]:
+        """Every user of users.list (``_id``, ``username``, ``roles``, ``active``...): the one
+        route that shows the bot other users' roles (users.info hides them without
+        ``view-full-other-user-info``)."""
+        return await self.walk("users.list", "users", page=page)
+
+    async def walk(self, endpoint: str, key: str, *, page: int = 100, **params: Any) -> list[dict[str, Any]]:
+        """Every item of a paginated GET route, paging on the answer's ``offset``/``total``.
+
+        The server clamps ``count`` to its ``API_Upper_Count_Limit`` (an admin may set it below
+        100), so a short page is no sign of the end: only ``total``, or an empty page, is.
+        """
+        items: list[dict[str, Any]] = []
         offset = 0
         while True:
             data = await self.call(
-                "users.list", functools.partial(_get, "users.list", offset=offset, count=page)
+                endpoint, functools.partial(_get, endpoint, offset=offset, count=page, **params)
             )
-            users = [u for u in data.get("users", []) if isinstance(u, dict)]
-            names += [
-                str(u["username"])
-                for u in users
-                if role in (u.get("roles") or []) and u.get("active", True) and u.get("username")
-            ]
-            offset += len(users)
-            if len(users) < page or offset >= int(data.get("total", offset)):
-                return names
+            batch = [item for item in data.get(key, []) if isinstance(item, dict)]
+            items += batch
+            offset += len(batch)
+            total = data.get("total")
+            if not batch or (isinstance(total, int) and offset >= total):
+                return items
 
     async def room_moderators(self, rid: str, room_type: str) -> list[str]:
         """Usernames of the room's owners and moderators (room-scoped roles)."""
@@ -542,17 +563,7 @@ class RestClient:
 
     async def public_channels(self, *, page: int = 100) -> list[dict[str, Any]]:
         """Every public channel (channels.list): the bot can read them without joining."""
-        rooms: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            data = await self.call(
-                "channels.list", functools.partial(_get, "channels.list", offset=offset, count=page)
-            )
-            batch = [r for r in data.get("channels", []) if isinstance(r, dict)]
-            rooms += batch
-            offset += len(batch)
-            if len(batch) < page or offset >= int(data.get("total", offset)):
-                return rooms
+        return await self.walk("channels.list", "channels", page=page)
 
     async def clean_history(
         self,
@@ -635,20 +646,10 @@ class RestClient:
         self, *, oldest: datetime | None = None, page: int = 100
     ) -> list[dict[str, Any]]:
         """moderation.reportsByUsers: open message reports grouped by reported user, newest first."""
-        out: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            params: dict[str, Any] = {"count": page, "offset": offset}
-            if oldest is not None:
-                params["oldest"] = _q(to_iso(oldest))
-            data = await self.call(
-                "moderation.reportsByUsers", functools.partial(_get, "moderation.reportsByUsers", **params)
-            )
-            batch = [r for r in data.get("reports", []) if isinstance(r, dict)]
-            out += batch
-            offset += len(batch)
-            if len(batch) < page or offset >= int(data.get("total", offset)):
-                return out
+        params: dict[str, Any] = {}
+        if oldest is not None:
+            params["oldest"] = _q(to_iso(oldest))
+        return await self.walk("moderation.reportsByUsers", "reports", page=page, **params)
 
     async def add_room_moderator(self, rid: str, room_type: str, user_id: str) -> None:
         endpoint = "groups.addModerator" if room_type == "p" else "channels.addModerator"
@@ -687,18 +688,8 @@ class RestClient:
 
     async def pinned_message_ids(self, rid: str, *, page: int = 100) -> set[str]:
         """Ids of every pinned message in a room (chat.getPinnedMessages, paged)."""
-        ids: set[str] = set()
-        offset = 0
-        while True:
-            data = await self.call(
-                "chat.getPinnedMessages",
-                functools.partial(_get, "chat.getPinnedMessages", roomId=_q(rid), offset=offset, count=page),
-            )
-            batch = [m for m in data.get("messages", []) if isinstance(m, dict)]
-            ids.update(str(m["_id"]) for m in batch if isinstance(m.get("_id"), str))
-            offset += len(batch)
-            if len(batch) < page or offset >= int(data.get("total", offset)):
-                return ids
+        messages = await self.walk("chat.getPinnedMessages", "messages", page=page, roomId=_q(rid))
+        return {str(m["_id"]) for m in messages if isinstance(m.get("_id"), str)}
 
     async def save_room_settings(self, rid: str, **settings: Any) -> None:
         """rooms.saveRoomSettings ``{rid, roomAnnouncement, ...}``: needs ``edit-room``. Setting

@@ -2,6 +2,12 @@
 
 Rocket.Chat reports most permission failures as HTTP 400 with an ``errorType`` (not 403), so the
 body's ``errorType``/``error`` id is read first and the HTTP status only second.
+
+A 401 is not always "log in again": ``API.v1.unauthorized()`` answers 401 since the 7.x
+ApiClass, some routes still use it for a missing permission, and the next major (the
+``applyBreakingChanges`` flag, 9.0 in the 8.x source) answers a thrown ``error-unauthorized``
+with 401. Only the not-logged-in answer ("You must be logged in to do this.", and the login
+route's ``status: "error"``) is an :class:`AuthError`; any other 401 is a refusal.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ _NOT_FOUND_CODES = frozenset(
         "error-room-not-found",
         "error-invalid-room",
         "error-invalid-message",
+        "error-invalid-message_id",  # reportMessage: no such message, or one the caller cannot read
         "error-message-not-found",
         "error-invalid-user",
         "error-user-not-found",
@@ -49,8 +56,10 @@ _NOT_FOUND_CODES = frozenset(
 _RATE_CODES = frozenset({"error-too-many-requests", "too-many-requests"})
 _AUTH_CODES = frozenset({"totp-required", "totp-invalid", "error-unauthorized-token"})
 
-_BRACKETED = re.compile(r"\[([a-z0-9-]+)\]\s*$")
-_BARE_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)+$")
+# Server ids mix case and underscores (error-roomId-param-not-provided, error-invalid-message_id).
+_BRACKETED = re.compile(r"\[([A-Za-z0-9_-]+)\]\s*$")
+_BARE_ID = re.compile(r"^[a-z][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)+$")
+_NOT_LOGGED_IN = "You must be logged in to do this"
 _WAIT_SECONDS = re.compile(r"wait (\d+) seconds")
 
 
@@ -88,11 +97,14 @@ def classify(status: int, text: str, headers: Mapping[str, str], *, endpoint: st
     code = error_code(body)
     if status == 429 or code in _RATE_CODES:
         return RateLimited(f"{where} [{code or 'rate-limited'}]", _retry_after(headers, body, now_ms))
-    if status == 401 or code in _AUTH_CODES:
+    if code in _AUTH_CODES or (status == 401 and _not_logged_in(body)):
         return AuthError(f"{where} [{code or 'unauthorized'}]")
-    if code in _PERMISSION_CODES:
+    if status == 401:
+        return PermissionDenied(f"{where} [{code or 'unauthorized'}]", code=code, status=status)
+    key = code.lower() if code else None  # the sets are lower-case; servers are not
+    if key in _PERMISSION_CODES:
         return PermissionDenied(f"{where} [{code}]", code=code, status=status)
-    if code in _NOT_FOUND_CODES:
+    if key in _NOT_FOUND_CODES:
         return NotFound(f"{where} [{code}]", code=code, status=status)
     if status >= 500:
         return RetryableError(f"{where} [{code or 'server-error'}]")
@@ -101,6 +113,15 @@ def classify(status: int, text: str, headers: Mapping[str, str], *, endpoint: st
     if status == 404:
         return NotFound(f"{where} [{code or 'not-found'}]", code=code, status=status)
     return ActionRefused(f"{where} [{code or 'refused'}]", code=code, status=status)
+
+
+def _not_logged_in(body: Mapping[str, Any]) -> bool:
+    """The answer of a route that needs a user when the token names none (every release), or
+    of the login route itself (``{"status": "error", ...}``)."""
+    if body.get("status") == "error":
+        return True
+    texts = (body.get("error"), body.get("message"))
+    return any(isinstance(t, str) and t.strip().rstrip(".") == _NOT_LOGGED_IN for t in texts)
 
 
 def _retry_after(headers: Mapping[str, str], body: Mapping[str, Any], now_ms: int) -> float:

@@ -72,10 +72,13 @@ def meteor_error_object(exc: MeteorError, client_safe: bool = True) -> dict[str,
 class RestFailure(Exception):
     """A REST-only error with a fixed status and body."""
 
-    def __init__(self, status: int, body: dict[str, Any]):
+    def __init__(self, status: int, body: dict[str, Any], kind: str | None = None):
         super().__init__(f"{status}: {body}")
         self.status = status
         self.body = body
+        # A refusal whose answer depends on the release (bot.sandbox.releases): "permissions"
+        # or "forbidden"; the dispatcher rewrites status and body for the release it acts as.
+        self.kind = kind
 
     @classmethod
     def failure(cls, text: str) -> RestFailure:
@@ -90,7 +93,13 @@ class RestFailure(Exception):
                 "success": False,
                 "error": "User does not have the permissions required for this action [error-unauthorized]",
             },
+            kind="permissions",
         )
+
+    @classmethod
+    def forbidden(cls) -> RestFailure:
+        """A route's own ``API.v1.forbidden()`` (named ``unauthorized()`` before 7.x)."""
+        return cls(403, {"success": False, "error": "unauthorized"}, kind="forbidden")
 
     @classmethod
     def not_logged_in(cls) -> RestFailure:

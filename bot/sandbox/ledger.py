@@ -92,6 +92,27 @@ FORBIDDEN = (
     "tests assert it)."
 )
 
+_API = "apps/meteor/app/api/server/ApiClass.ts"
+_PAGES = "apps/meteor/app/api/server/helpers/getPaginationItems.ts"
+_PERMS = "apps/meteor/app/api/server/middlewares/permissions.ts"
+_PAGINATION = (
+    "offset/count through getPaginationItems: count defaults to API_Default_Count (50), is clamped "
+    "silently to API_Upper_Count_Limit (100; an admin may lower it), and 0 means everything only "
+    "with API_Allow_Infinite_Count (else the default, unclamped); the answer's count/offset/total "
+    "say what was cut"
+)
+_NOT_LOGGED_IN = (
+    "401 not logged in: {success:false, error:'You must be logged in to do this.'} plus legacy "
+    "status:'error'/message before 9.0 (only status/message before 7.0)"
+)
+_RELEASES_REFUSALS = (
+    "refusal answers by release in bot/sandbox/releases.py: applyBreakingChanges "
+    "(shouldBreakInVersion, 9.0.0 in the 8.x source, 8.0.0 in the 7.x source) turns the "
+    "permissionsRequired and forbidden() bodies into error:'forbidden' and a thrown "
+    "error-unauthorized into 401"
+)
+
+
 LEDGER: tuple[Entry, ...] = (
     Entry(
         kind="rest",
@@ -153,28 +174,6 @@ LEDGER: tuple[Entry, ...] = (
         rate_limit=REST_RATE,
         releases="",
         tests=("tests/test_sandbox_openapi.py::test_openapi_authentication",),
-    ),
-    Entry(
-        kind="rest",
-        name="GET me",
-        server=(
-            "apps/meteor/app/api/server/v1/misc.ts",
-            "apps/meteor/app/api/server/helpers/getUserInfo.ts",
-        ),
-        permissions="logged in.",
-        fields=(
-            "The caller's user with getDefaultUserFields() through getUserInfo (services reduced to "
-            "password.exists and the 2FA flags), plus success; which fields getUserInfo adds "
-            "(avatarUrl, settings.preferences...) follows reference C.5, not re-read."
-        ),
-        errors=NOT_LOGGED_IN,
-        rate_limit=REST_RATE,
-        releases="",
-        tests=(
-            "tests/test_sandbox_rest.py::test_missing_or_wrong_token_is_401",
-            "tests/test_sandbox_client.py::test_password_login_and_me",
-            "tests/test_sandbox_openapi.py::test_openapi_authentication",
-        ),
     ),
     Entry(
         kind="rest",
@@ -405,21 +404,6 @@ LEDGER: tuple[Entry, ...] = (
     ),
     Entry(
         kind="rest",
-        name="GET chat.getPinnedMessages",
-        server=("apps/meteor/app/api/server/v1/chat.ts",),
-        permissions="canAccessRoomId(roomId).",
-        fields="{messages (pinned, newest first by default), count, offset, total} + success.",
-        errors=(
-            "error-not-allowed 'Not allowed' without access. A missing roomId is refused by "
-            "isChatGetPinnedMessagesProps (ajv invalid-params; the sandbox answers "
-            "error-roomId-param-not-provided, unconfirmed which releases did)."
-        ),
-        rate_limit=REST_RATE,
-        releases="",
-        tests=("tests/test_sandbox_openapi.py::test_openapi_messaging",),
-    ),
-    Entry(
-        kind="rest",
         name="POST chat.reportMessage",
         server=(
             "apps/meteor/app/api/server/v1/chat.ts",
@@ -438,87 +422,6 @@ LEDGER: tuple[Entry, ...] = (
         tests=(
             "tests/test_sandbox_rest.py::test_moderation_endpoints",
             "tests/test_sandbox_openapi.py::test_openapi_messaging",
-        ),
-    ),
-    Entry(
-        kind="rest",
-        name="GET channels.history",
-        server=(
-            "apps/meteor/app/api/server/v1/channels.ts",
-            "apps/meteor/app/lib/server/methods/getChannelHistory.ts",
-        ),
-        permissions=(
-            "findChannelByIdOrName (t 'c' or 'l', archived allowed); getChannelHistory checks access."
-        ),
-        fields=(
-            "{messages} newest first (+ unread fields with unreads=true); count defaults to 20 in the "
-            "route; showThreadMessages only when 'true'."
-        ),
-        errors=(
-            "CHANNEL_LOOKUP; no access: API.v1.forbidden() 403 {success:false, error:'unauthorized'}. "
-            "AJV: isChannelsHistoryProps."
-        ),
-        rate_limit=REST_RATE,
-        releases=(
-            "6.x groups/channels versions defaulted showThreadMessages to true (!== 'false'); the "
-            "thread-history default is being aligned in the sandbox elsewhere."
-        ),
-        tests=(
-            "tests/test_sandbox_rest.py::test_history_pages_backwards",
-            "tests/test_sandbox_openapi.py::test_openapi_rooms",
-            "tests/test_sandbox_client.py::test_unencoded_query_strings_reach_the_server_as_sent",
-        ),
-    ),
-    Entry(
-        kind="rest",
-        name="GET groups.history",
-        server=(
-            "apps/meteor/app/api/server/v1/groups.ts",
-            "apps/meteor/app/lib/server/methods/getChannelHistory.ts",
-        ),
-        permissions="findPrivateGroupByIdOrName: t 'p' and canAccessRoom, else the group looks missing.",
-        fields="{messages} newest first; count defaults to 20.",
-        errors=(
-            'error-room-param-not-provided \'The parameter "roomId" or "roomName" is required\'; '
-            'error-room-not-found \'The required "roomId" or "roomName" param provided does not match '
-            "any group' (also without access); falsy history: unauthorized()."
-        ),
-        rate_limit=REST_RATE,
-        releases=(
-            "The 6.x file read defaults showThreadMessages to true (!== 'false'); channels/im use === "
-            "'true' (default false); the sandbox's default is being aligned elsewhere."
-        ),
-        tests=(
-            "tests/test_sandbox_rest.py::test_private_group_history_needs_membership",
-            "tests/test_sandbox_openapi.py::test_openapi_rooms",
-        ),
-    ),
-    Entry(
-        kind="rest",
-        name="GET dm.history",
-        server=(
-            "apps/meteor/app/api/server/v1/im.ts",
-            "apps/meteor/app/lib/server/methods/getChannelHistory.ts",
-        ),
-        permissions=(
-            "findDirectMessageRoom (getRoomByNameOrIdWithOptionToJoin, type 'd'); getChannelHistory "
-            "checks access."
-        ),
-        fields="{messages} (response schema additionalProperties true); count defaults to 20.",
-        errors=(
-            "error-room-param-not-provided 'Query param \"roomId\" is required'; error-room-not-found "
-            "'The required \"roomId\" param provided does not match any direct message'; no access: "
-            'forbidden() 403. The sandbox answers older texts (\'Body param "roomId" or "username" is '
-            'required\', \'... "roomId" or "username" ...\') and 400 error-not-allowed without access. '
-            "AJV: isDmHistoryProps."
-        ),
-        rate_limit=REST_RATE,
-        releases=(
-            "dm.* aliases of im.* exist in the newer im.ts (typed API.v1.get); older releases: unconfirmed."
-        ),
-        tests=(
-            "tests/test_sandbox_openapi.py::test_openapi_messaging",
-            "tests/test_sandbox_rest.py::test_post_message_by_channel_name_and_dm",
         ),
     ),
     Entry(
@@ -675,26 +578,6 @@ LEDGER: tuple[Entry, ...] = (
             "tests/test_sandbox_openapi.py::test_openapi_rooms",
             "tests/test_sandbox_moderation_actions.py::test_new_accounts_and_joining",
         ),
-    ),
-    Entry(
-        kind="rest",
-        name="GET channels.list",
-        server=("apps/meteor/app/api/server/v1/channels.ts",),
-        permissions=(
-            "permissionsRequired hasAny [view-c-room, view-joined-room]; without view-c-room only "
-            "subscribed channels; team channels only of teams the caller is in."
-        ),
-        fields=(
-            "{channels (composed with lastMessage), count, offset, total} + success; sort name ascending."
-        ),
-        errors=FORBIDDEN,
-        rate_limit=REST_RATE,
-        releases=(
-            "Older releases checked view-c-room in the handler (unconfirmed); the sandbox answers its "
-            "own unauthorized() without view-c-room; 401/403 shapes are being aligned in the sandbox "
-            "elsewhere."
-        ),
-        tests=("tests/test_sandbox_openapi.py::test_openapi_rooms",),
     ),
     Entry(
         kind="rest",
@@ -864,55 +747,6 @@ LEDGER: tuple[Entry, ...] = (
     ),
     Entry(
         kind="rest",
-        name="GET users.info",
-        server=(
-            "apps/meteor/app/api/server/v1/users.ts",
-            "apps/meteor/app/lib/server/functions/getFullUserData.ts",
-        ),
-        permissions=(
-            "logged in; full fields (emails, roles, services...) only for oneself or with "
-            "view-full-other-user-info; userRooms needs view-other-user-channels for others."
-        ),
-        fields="{user} + success; fields={userRooms:1} adds rooms.",
-        errors=(
-            "400 'Invalid search query.' (none of userId/username/importId); 400 'User not found.'. "
-            "AJV: isUsersInfoParamsGetProps (its anyOf message lists userId, username and importId)."
-        ),
-        rate_limit=REST_RATE,
-        releases=(
-            "importId lookups are newer (release unconfirmed). Field visibility and pagination are "
-            "being aligned in the sandbox elsewhere."
-        ),
-        tests=(
-            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
-            "tests/test_sandbox_openapi.py::test_openapi_registration_awaiting_approval_and_renames",
-        ),
-    ),
-    Entry(
-        kind="rest",
-        name="GET users.list",
-        server=("apps/meteor/app/api/server/v1/users.ts",),
-        permissions=(
-            "view-d-room, and view-outside-room when "
-            "API_Apply_permission_view-outside-room_on_users-list is on."
-        ),
-        fields=(
-            "{users, count, offset, total} + success; sort username ascending; query/fields limited to "
-            "what the caller may see (view-full-other-user-info)."
-        ),
-        errors=(
-            "Missing permission: unauthorized() (401 {success:false, error:'unauthorized'} in the newer "
-            "ApiClass.ts, 403 in older ones); error-invalid-query for a query on fields not shown."
-        ),
-        rate_limit=REST_RATE,
-        releases=(
-            "The unauthorized() status changed from 403 to 401 (release unconfirmed); being aligned in "
-            "the sandbox elsewhere."
-        ),
-        tests=("tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",),
-    ),
-    Entry(
-        kind="rest",
         name="GET users.listByStatus",
         server=(
             "apps/meteor/app/api/server/v1/users.ts",
@@ -969,28 +803,6 @@ LEDGER: tuple[Entry, ...] = (
         rate_limit=REST_RATE,
         releases="",
         tests=("tests/test_sandbox_openapi.py::test_openapi_registration_awaiting_approval_and_renames",),
-    ),
-    Entry(
-        kind="rest",
-        name="POST users.setActiveStatus",
-        server=("apps/meteor/app/api/server/v1/users.ts",),
-        permissions=(
-            "edit-other-user-active-status or manage-moderation-actions (either suffices in this users.ts)."
-        ),
-        fields="{user: {_id, active}} + success.",
-        errors=(
-            "Without either permission: unauthorized() (401 newer, 403 older); 400 'User not found'; "
-            "setUserActiveStatus errors. AJV: isUserSetActiveStatusParamsPOST."
-        ),
-        rate_limit=REST_RATE,
-        releases=(
-            "manage-moderation-actions as an alternative is newer (release unconfirmed; the sandbox "
-            "checks edit-other-user-active-status only)."
-        ),
-        tests=(
-            "tests/test_sandbox_rest.py::test_room_administration",
-            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
-        ),
     ),
     Entry(
         kind="rest",
@@ -1151,30 +963,6 @@ LEDGER: tuple[Entry, ...] = (
     ),
     Entry(
         kind="rest",
-        name="POST rooms.muteUser",
-        server=(
-            "apps/meteor/app/api/server/v1/rooms.ts",
-            "apps/meteor/server/methods/muteUserInRoom.ts",
-            "apps/meteor/app/api/server/helpers/getUserFromParams.ts",
-        ),
-        permissions="muteUserInRoom: mute-user in the room; the target must be subscribed.",
-        fields="{success:true}.",
-        errors=(
-            "AJV isRoomsMuteUnmuteUserProps ({userId, roomId} or {username, roomId}); getUserFromParams "
-            "errors; 400 'Invalid user'; muteUserInRoom errors: error-not-allowed 'Not allowed', "
-            "error-invalid-room, error-invalid-room-type, error-user-not-in-room 'User is not in this "
-            "room'."
-        ),
-        rate_limit=REST_RATE,
-        releases="Added in 6.8 (the sandbox answers 404 before).",
-        tests=(
-            "tests/test_sandbox_moderation_actions.py::test_mute_request_body_is_validated_like_the_server",
-            "tests/test_sandbox_openapi.py::test_openapi_moderation_actions",
-            "tests/test_sandbox_moderation_actions.py::test_mute_refusals",
-        ),
-    ),
-    Entry(
-        kind="rest",
         name="POST rooms.unmuteUser",
         server=(
             "apps/meteor/app/api/server/v1/rooms.ts",
@@ -1276,23 +1064,6 @@ LEDGER: tuple[Entry, ...] = (
         errors="400 'Invalid user id provided.'. AJV: isModerationReportUserPost.",
         rate_limit=REST_RATE,
         releases="Added in 6.4 (reference C.2).",
-        tests=(
-            "tests/test_sandbox_rest.py::test_moderation_endpoints",
-            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
-        ),
-    ),
-    Entry(
-        kind="rest",
-        name="GET moderation.reportsByUsers",
-        server=("apps/meteor/app/api/server/v1/moderation.ts",),
-        permissions="permissionsRequired view-moderation-console.",
-        fields=(
-            "{reports: message reports grouped by reported user, count, offset, total} + success; "
-            "latest defaults to now, oldest to the epoch; count defaults to 20 here."
-        ),
-        errors=FORBIDDEN,
-        rate_limit=REST_RATE,
-        releases="Added in 6.2. The moderation console routes are being aligned in the sandbox elsewhere.",
         tests=(
             "tests/test_sandbox_rest.py::test_moderation_endpoints",
             "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
@@ -1704,6 +1475,213 @@ LEDGER: tuple[Entry, ...] = (
         rate_limit=STREAM_RATE,
         releases="",
         tests=("tests/test_sandbox_fidelity.py::test_open_streams_need_a_login_and_take_any_event",),
+    ),
+    # --- roles, refusals, pagination
+    Entry(
+        kind="rest",
+        name="GET users.info",
+        server=(
+            "apps/meteor/app/api/server/v1/users.ts",
+            "apps/meteor/app/lib/server/functions/getFullUserData.ts",
+            _API,
+        ),
+        permissions="any logged-in user; the full fields need view-full-other-user-info (admin) unless "
+        "the caller asks about themselves",
+        fields="getFullUserData: defaultFields (_id, name, username, nickname, status, utcOffset, type, "
+        "active, bio, reason, statusText, avatarETag, extension, federated, statusLivechat, "
+        "freeSwitchExtension) for everyone; fullFields (emails, phone, statusConnection, createdAt, "
+        "lastLogin, requirePasswordChange(Reason), roles, importIds) only with canViewAllInfo; "
+        "canViewAllInfo itself is always set; _updatedAt is in neither projection; fields={userRooms:1} "
+        "adds rooms for oneself or with view-other-user-channels (not modelled)",
+        errors="400 failure('Invalid search query.') without userId/username/importId (the sandbox answers "
+        "error-user-param-not-provided first); 400 failure('User not found.'); " + _NOT_LOGGED_IN,
+        rate_limit="REST default 10/min per route and user (bot bypasses: api-bypass-rate-limit)",
+        releases="importId search added in 7.x (not modelled)",
+        tests=(
+            "tests/test_roles.py::test_users_info_hides_another_users_roles_without_the_permission",
+            "tests/test_roles.py::test_a_bot_moderator_cannot_mute_or_warn_the_admin",
+            "tests/test_protections_live.py::test_links_from_accounts_on_probation_are_held",
+            "tests/test_protections_live.py::test_without_the_permission_no_account_is_on_probation",
+            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
+            "tests/test_sandbox_openapi.py::test_openapi_registration_awaiting_approval_and_renames",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET users.list",
+        server=(
+            "apps/meteor/app/api/server/v1/users.ts",
+            "apps/meteor/app/api/server/lib/users.ts",
+            _PAGES,
+            _API,
+            _PERMS,
+        ),
+        permissions="view-d-room (the bot role has it; permissionsRequired in newer users.ts, a "
+        "hasPermission check answering unauthorized() in older ones); with the setting "
+        "API_Apply_permission_view-outside-room_on_users-list also view-outside-room, else "
+        "forbidden() (not modelled)",
+        fields="getNonEmptyFields defaults: _id, name, username, emails, roles, status, active, "
+        "avatarETag, lastLogin, type; roles for everyone who may call the route, which is why the bot "
+        "reads roles here (no createdAt, no reason); query/fields are ignored since 7.0 unless "
+        "ALLOW_UNSAFE_QUERY_AND_FIELDS_API_PARAMS; sorted by username; " + _PAGINATION,
+        errors="403 permissionsRequired (see releases); " + _NOT_LOGGED_IN,
+        rate_limit="REST default 10/min per route and user (bot bypasses)",
+        releases=_RELEASES_REFUSALS,
+        tests=(
+            "tests/test_roles.py::test_the_role_directory_reads_roles_from_users_list",
+            "tests/test_roles.py::test_a_user_made_admin_later_is_seen_on_a_fresh_lookup",
+            "tests/test_pagination.py::test_the_sandbox_clamps_count_as_get_pagination_items",
+            "tests/test_pagination.py::test_users_and_roles_are_complete",
+            "tests/test_releases.py::test_a_401_refusal_neither_logs_in_again_nor_reads_as_a_bad_token",
+            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET channels.list",
+        server=("apps/meteor/app/api/server/v1/channels.ts", _PAGES),
+        permissions="view-c-room",
+        fields="channels sorted by name; " + _PAGINATION,
+        errors="403 permissionsRequired (see releases); " + _NOT_LOGGED_IN,
+        rate_limit="REST default 10/min per route and user (bot bypasses)",
+        releases=_RELEASES_REFUSALS,
+        tests=(
+            "tests/test_pagination.py::test_channels_are_complete",
+            "tests/test_sandbox_openapi.py::test_openapi_rooms",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET channels.history",
+        server=("apps/meteor/app/api/server/v1/channels.ts", _PAGES),
+        permissions="the caller can access the channel (getChannelHistory)",
+        fields="{messages, firstUnread?, unreadNotLoaded?}: no count/offset/total, so a walker cannot "
+        "tell a clamped page from the last one and stops at the first empty page; count goes through "
+        "getPaginationItems (the route's `count = 20` default never applies); latest/oldest/inclusive",
+        errors="400 error-room-not-found; 403 forbidden() when getChannelHistory answers nothing; "
+        + _NOT_LOGGED_IN,
+        rate_limit="REST default 10/min per route and user (bot bypasses)",
+        releases=_RELEASES_REFUSALS,
+        tests=(
+            "tests/test_pagination.py::test_the_sandbox_clamps_count_as_get_pagination_items",
+            "tests/test_pagination.py::test_history_walks_are_complete",
+            "tests/test_sandbox_rest.py::test_history_pages_backwards",
+            "tests/test_sandbox_openapi.py::test_openapi_rooms",
+            "tests/test_sandbox_client.py::test_unencoded_query_strings_reach_the_server_as_sent",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET groups.history",
+        server=("apps/meteor/app/api/server/v1/groups.ts", _PAGES),
+        permissions="a member of the group",
+        fields="as channels.history: no total; count through getPaginationItems",
+        errors="400 error-room-not-found for a group the caller is not in; " + _NOT_LOGGED_IN,
+        rate_limit="REST default 10/min per route and user (bot bypasses)",
+        releases="",
+        tests=(
+            "tests/test_pagination.py::test_history_walks_are_complete",
+            "tests/test_sandbox_rest.py::test_private_group_history_needs_membership",
+            "tests/test_sandbox_openapi.py::test_openapi_rooms",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET dm.history",
+        server=("apps/meteor/app/api/server/v1/im.ts", _PAGES),
+        permissions="a member of the direct message",
+        fields="as channels.history: no total; count through getPaginationItems (im.history is the "
+        "same route)",
+        errors="400 error-room-not-found; 400 error-not-allowed; " + _NOT_LOGGED_IN,
+        rate_limit="REST default 10/min per route and user (bot bypasses)",
+        releases="",
+        tests=(
+            "tests/test_pagination.py::test_history_walks_are_complete",
+            "tests/test_sandbox_openapi.py::test_openapi_messaging",
+            "tests/test_sandbox_rest.py::test_post_message_by_channel_name_and_dm",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET chat.getPinnedMessages",
+        server=("apps/meteor/app/api/server/v1/chat.ts", _PAGES),
+        permissions="the caller can access the room",
+        fields="pinned messages newest first; " + _PAGINATION,
+        errors="400 error-roomId-param-not-provided; 400 error-not-allowed; " + _NOT_LOGGED_IN,
+        rate_limit="REST default 10/min per route and user (bot bypasses)",
+        releases="",
+        tests=(
+            "tests/test_pagination.py::test_reports_and_pins_are_complete",
+            "tests/test_sandbox_openapi.py::test_openapi_messaging",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET moderation.reportsByUsers",
+        server=("apps/meteor/app/api/server/v1/moderation.ts", _PAGES, _API, _PERMS),
+        permissions="view-moderation-console (permissionsRequired)",
+        fields="reports grouped by reported user; " + _PAGINATION,
+        errors="403 'User does not have the permissions required for this action [error-unauthorized]' "
+        "before 9.0, {error:'forbidden'} from 9.0; " + _NOT_LOGGED_IN,
+        rate_limit="REST default 10/min per route and user (bot bypasses)",
+        releases="added in 6.2; " + _RELEASES_REFUSALS,
+        tests=(
+            "tests/test_pagination.py::test_reports_and_pins_are_complete",
+            "tests/test_releases.py::test_refusals_by_release",
+            "tests/test_sandbox_rest.py::test_moderation_endpoints",
+            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST users.setActiveStatus",
+        server=("apps/meteor/app/api/server/v1/users.ts", _API),
+        permissions="edit-other-user-active-status, or manage-moderation-actions in newer users.ts "
+        "(the sandbox checks the first only)",
+        fields="{user: {_id, active}}",
+        errors="403 the route's own refusal: {success:false, error:'unauthorized'} (unauthorized() was "
+        "403 until it was renamed forbidden(); unauthorized() answers 401 since), {error:'forbidden'} "
+        "from 9.0; " + _NOT_LOGGED_IN,
+        rate_limit="REST default 10/min per route and user (bot bypasses)",
+        releases=_RELEASES_REFUSALS,
+        tests=(
+            "tests/test_releases.py::test_refusals_by_release",
+            "tests/test_sandbox_rest.py::test_room_administration",
+            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET me",
+        server=(_API, "apps/meteor/app/api/server/middlewares/authenticationHono.ts"),
+        permissions="any logged-in user",
+        fields="the caller's own user document",
+        errors=_NOT_LOGGED_IN + "; every authRequired route answers the same",
+        rate_limit="REST default 10/min per route and user (bot bypasses)",
+        releases="not-logged-in body by release in bot/sandbox/releases.py",
+        tests=(
+            "tests/test_releases.py::test_refusals_by_release",
+            "tests/test_releases.py::test_a_bad_token_is_still_an_auth_error",
+            "tests/test_sandbox_rest.py::test_missing_or_wrong_token_is_401",
+            "tests/test_sandbox_client.py::test_password_login_and_me",
+            "tests/test_sandbox_openapi.py::test_openapi_authentication",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST rooms.muteUser",
+        server=("apps/meteor/app/api/server/v1/rooms.ts",),
+        permissions="mute-user in the room",
+        fields="{success:true}",
+        errors="404 'Resource not found' on a release before 6.8 (route unknown)",
+        rate_limit="REST default 10/min per route and user (bot bypasses)",
+        releases="added in 6.8 (ROUTES_SINCE in bot/sandbox/releases.py)",
+        tests=(
+            "tests/test_releases.py::test_routes_a_release_does_not_have_answer_404",
+            "tests/test_sandbox_moderation_actions.py::test_mute_request_body_is_validated_like_the_server",
+            "tests/test_sandbox_openapi.py::test_openapi_moderation_actions",
+            "tests/test_sandbox_moderation_actions.py::test_mute_refusals",
+        ),
     ),
 )
 

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from bot.sandbox.errors import MeteorError, PlainError, RestFailure
 from bot.sandbox.ratelimit import FixedWindowLimiter, RateLimits
+from bot.sandbox.releases import Release
 from bot.sandbox.wire import from_iso, ms, to_rest
 from bot.sandbox.workspace import NAME_FORBIDDEN_CHARS, USERNAME_PATTERN, Doc, User, Workspace
 
@@ -51,8 +52,6 @@ class Route:
     # Body keys the server's ajv validator accepts (rest-typings, additionalProperties: false);
     # None where we do not know the route to be that strict.
     body_keys: frozenset[str] | None = None
-    # The server version that added the route: an older sandbox answers 404 as that server would.
-    since: tuple[int, int] | None = None
 
 
 # ---------------------------------------------------------------- parameter helpers
@@ -87,19 +86,34 @@ def as_date(value: Any, code: str, name: str) -> datetime | None:
     return parsed
 
 
-def pagination(call: Call) -> tuple[int, int]:
-    """offset/count as getPaginationItems: default 50, clamped to API_Upper_Count_Limit 100."""
+def pagination(api: RestApi, call: Call) -> tuple[int, int | None]:
+    """offset/count as getPaginationItems: ``count`` defaults to API_Default_Count and is clamped
+    to API_Upper_Count_Limit (a setting <= 0 means 100 and 50); 0 asks for everything, allowed
+    only with API_Allow_Infinite_Count. None: no limit."""
+    upper = _int_setting(api, "API_Upper_Count_Limit", 100)
+    default = _int_setting(api, "API_Default_Count", 50)
     try:
-        offset = int(call.params.get("offset", 0) or 0)
-        count = int(call.params.get("count", 50) or 50)
+        offset = int(call.params.get("offset") or 0)
+        given = call.params.get("count")
+        count = default if given is None else int(given or 0)
     except ValueError as exc:
         raise MeteorError("invalid-params", "offset and count must be integers") from exc
-    return max(0, offset), max(1, min(count, 100))
+    count = min(count, upper)
+    if count == 0:
+        if api.ws.setting("API_Allow_Infinite_Count"):
+            return max(0, offset), None
+        count = default
+    return max(0, offset), max(1, count)
 
 
-def page(items: list[Any], call: Call, key: str) -> dict[str, Any]:
-    offset, count = pagination(call)
-    chunk = items[offset : offset + count]
+def _int_setting(api: RestApi, key: str, fallback: int) -> int:
+    value = api.ws.setting(key)
+    return value if isinstance(value, int) and value > 0 else fallback
+
+
+def page(api: RestApi, items: list[Any], call: Call, key: str) -> dict[str, Any]:
+    offset, count = pagination(api, call)
+    chunk = items[offset:] if count is None else items[offset : offset + count]
     return {key: chunk, "count": len(chunk), "offset": offset, "total": len(items)}
 
 
@@ -111,6 +125,7 @@ class RestApi:
         self.limits = limits
         self.limiter = limiter
         self.version = version
+        self.release = Release.parse(version)  # what differs by release: bot.sandbox.releases
         self._routes = {(r.method, r.name): r for r in ROUTES}
 
     def add_routes(self, app: web.Application) -> None:
@@ -123,8 +138,8 @@ class RestApi:
     async def dispatch(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         found = self._routes.get((request.method, name))
-        if found is not None and found.since is not None and _major_minor(self.version) < found.since:
-            found = None
+        if found is not None and not self.release.serves(found.method, found.name):
+            found = None  # added in a later release: this one answers as for any unknown route
         if found is None:
             return web.json_response(RestFailure.not_found().body, status=404)
         try:
@@ -133,7 +148,8 @@ class RestApi:
             return web.json_response(exc.body, status=exc.status)
         user = self.ws.user_by_token(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
         if found.auth and user is None:
-            return web.json_response(RestFailure.not_logged_in().body, status=401)
+            status, body = self.release.not_logged_in()
+            return web.json_response(body, status=status)
         headers: dict[str, str] = {}
         if self._rate_limited_for(user):
             key = (user.id if user else request.remote, request.method, name)
@@ -153,10 +169,20 @@ class RestApi:
             if found.body_keys is not None and set(params) - found.body_keys:
                 raise MeteorError("invalid-params", "must NOT have additional properties")
             result = found.handler(self, call)
-        except (MeteorError, PlainError) as exc:
+        except MeteorError as exc:
+            if exc.error in ("error-unauthorized", "unauthorized"):
+                status, body = self.release.thrown_unauthorized(exc.message)
+                return web.json_response(body, status=status, headers=headers)
+            return web.json_response(to_rest(exc.rest_body()), status=400, headers=headers)
+        except PlainError as exc:
             return web.json_response(to_rest(exc.rest_body()), status=400, headers=headers)
         except RestFailure as exc:
-            return web.json_response(exc.body, status=exc.status, headers=headers)
+            status, body = exc.status, exc.body
+            if exc.kind == "permissions":
+                status, body = self.release.permissions_required()
+            elif exc.kind == "forbidden":
+                status, body = self.release.forbidden()
+            return web.json_response(body, status=status, headers=headers)
         if found.success_flag:
             result["success"] = True
         return web.json_response(to_rest(result), headers=headers)
@@ -505,7 +531,7 @@ def chat_get_pinned_messages(api: RestApi, call: Call) -> dict[str, Any]:
         key=lambda m: m["ts"],
         reverse=True,
     )
-    return page(pinned, call, "messages")
+    return page(api, pinned, call, "messages")
 
 
 def chat_report_message(api: RestApi, call: Call) -> dict[str, Any]:
@@ -521,14 +547,16 @@ def chat_report_message(api: RestApi, call: Call) -> dict[str, Any]:
 # ---------------------------------------------------------------- history and rooms
 
 
-def history_params(call: Call) -> dict[str, Any]:
-    offset, _count = pagination(call)
+def history_params(api: RestApi, call: Call) -> dict[str, Any]:
+    # The history routes page with getPaginationItems too (their ``count = 20`` default is dead
+    # code: getPaginationItems always answers a count).
+    offset, count = pagination(api, call)
     return {
         "latest": as_date(call.params.get("latest"), "error-invalid-params", "latest"),
         "oldest": as_date(call.params.get("oldest"), "error-invalid-params", "oldest"),
         "inclusive": as_bool(call.params.get("inclusive")),
         "offset": offset,
-        "count": int(call.params["count"]) if call.params.get("count") else 20,
+        "count": count or 0,  # the workspace's 0: everything
         "show_thread_messages": as_bool(call.params.get("showThreadMessages"), default=True),
     }
 
@@ -536,13 +564,13 @@ def history_params(call: Call) -> dict[str, Any]:
 def channels_history(api: RestApi, call: Call) -> dict[str, Any]:
     room = api.channel_by_id_or_name(call)
     if not api.ws.can_access_room(call.uid, room):
-        raise RestFailure(403, {"success": False, "error": "unauthorized"})
-    return {"messages": api.ws.history(room["_id"], **history_params(call))}
+        raise RestFailure.forbidden()
+    return {"messages": api.ws.history(room["_id"], **history_params(api, call))}
 
 
 def groups_history(api: RestApi, call: Call) -> dict[str, Any]:
     room = api.group_by_id_or_name(call)
-    return {"messages": api.ws.history(room["_id"], **history_params(call))}
+    return {"messages": api.ws.history(room["_id"], **history_params(api, call))}
 
 
 def dm_history(api: RestApi, call: Call) -> dict[str, Any]:
@@ -557,7 +585,7 @@ def dm_history(api: RestApi, call: Call) -> dict[str, Any]:
         )
     if not api.ws.can_access_room(call.uid, room):
         raise MeteorError("error-not-allowed", "Not allowed")
-    return {"messages": api.ws.history(room["_id"], **history_params(call))}
+    return {"messages": api.ws.history(room["_id"], **history_params(api, call))}
 
 
 def dm_create(api: RestApi, call: Call) -> dict[str, Any]:
@@ -606,7 +634,7 @@ def channels_list(api: RestApi, call: Call) -> dict[str, Any]:
     if not api.ws.has_permission(call.uid, "view-c-room"):
         raise RestFailure.unauthorized()
     channels = sorted((r for r in api.ws.rooms.values() if r["t"] == "c"), key=lambda r: r["name"])
-    return page(channels, call, "channels")
+    return page(api, channels, call, "channels")
 
 
 def rooms_save_room_settings(api: RestApi, call: Call) -> dict[str, Any]:
@@ -768,8 +796,20 @@ def users_info(api: RestApi, call: Call) -> dict[str, Any]:
     user = api.ws.users.get(str(uid)) if uid else api.ws.user_by_username(str(username))
     if user is None:
         raise RestFailure.failure("User not found.")
+    # getFullUserData: another user's full fields (roles among them) need the permission.
     full = user.id == call.uid or api.ws.has_permission(call.uid, "view-full-other-user-info")
-    return {"user": api.user_public(user, full=full)}
+    doc = api.user_public(user, full=full)
+    doc.pop("_updatedAt", None)  # in neither projection
+    if not full:
+        for hidden in LIMITED_USER_INFO_FIELDS:
+            doc.pop(hidden, None)
+    doc["canViewAllInfo"] = full
+    return {"user": doc}
+
+
+# getFullUserData's fullFields that user_public() models: left out of another user's users.info
+# for a caller without view-full-other-user-info.
+LIMITED_USER_INFO_FIELDS = ("roles", "createdAt", "emails", "lastLogin")
 
 
 def users_list(api: RestApi, call: Call) -> dict[str, Any]:
@@ -783,7 +823,7 @@ def users_list(api: RestApi, call: Call) -> dict[str, Any]:
         if user.last_login is not None:
             doc["lastLogin"] = user.last_login
         users.append(doc)
-    return page(users, call, "users")
+    return page(api, users, call, "users")
 
 
 def users_list_by_status(api: RestApi, call: Call) -> dict[str, Any]:
@@ -794,7 +834,7 @@ def users_list_by_status(api: RestApi, call: Call) -> dict[str, Any]:
     if api.ws.setting("API_Apply_permission_view-outside-room_on_users-list") and not api.ws.has_permission(
         call.uid, "view-outside-room"
     ):
-        raise RestFailure(403, {"success": False, "error": "unauthorized"})
+        raise RestFailure.forbidden()
     p = call.params
     status = p.get("status")
     if status not in (None, "active", "deactivated"):
@@ -836,7 +876,7 @@ def users_list_by_status(api: RestApi, call: Call) -> dict[str, Any]:
         if user.reason is not None:
             doc["reason"] = user.reason
         docs.append(doc)
-    return page(docs, call, "users")
+    return page(api, docs, call, "users")
 
 
 def users_register(api: RestApi, call: Call) -> dict[str, Any]:
@@ -887,7 +927,7 @@ def users_update_own_basic_info(api: RestApi, call: Call) -> dict[str, Any]:
 
 def users_set_active_status(api: RestApi, call: Call) -> dict[str, Any]:
     if not api.ws.has_permission(call.uid, "edit-other-user-active-status"):
-        raise RestFailure(403, {"success": False, "error": "unauthorized"})
+        raise RestFailure.forbidden()
     required(call, "userId")
     if not isinstance(call.params.get("activeStatus"), bool):
         raise invalid_params("activeStatus")
@@ -912,7 +952,7 @@ def users_create(api: RestApi, call: Call) -> dict[str, Any]:
 
 def users_delete(api: RestApi, call: Call) -> dict[str, Any]:
     if not api.ws.has_permission(call.uid, "delete-user"):
-        raise RestFailure(403, {"success": False, "error": "unauthorized"})
+        raise RestFailure.forbidden()
     uid, username = call.params.get("userId"), call.params.get("username")
     if not uid and not username:
         raise MeteorError(
@@ -990,7 +1030,7 @@ def settings_public(api: RestApi, call: Call) -> dict[str, Any]:
         for s in sorted(api.ws.settings.values(), key=lambda s: str(s["_id"]))
         if s.get("public") and (not wanted or s["_id"] in wanted)
     ]
-    return page(settings, call, "settings")
+    return page(api, settings, call, "settings")
 
 
 def permissions_list_all(api: RestApi, call: Call) -> dict[str, Any]:
@@ -1007,7 +1047,7 @@ def roles_list(api: RestApi, call: Call) -> dict[str, Any]:
 
 
 def commands_list(api: RestApi, call: Call) -> dict[str, Any]:
-    return page(list(api.ws.commands), call, "commands")
+    return page(api, list(api.ws.commands), call, "commands")
 
 
 # ---------------------------------------------------------------- moderation console
@@ -1026,7 +1066,7 @@ def moderation_reports_by_users(api: RestApi, call: Call) -> dict[str, Any]:
         raise RestFailure.unauthorized()
     latest = as_date(call.params.get("latest"), "error-invalid-params", "latest")
     oldest = as_date(call.params.get("oldest"), "error-invalid-params", "oldest")
-    return page(api.ws.reports_by_users(latest, oldest), call, "reports")
+    return page(api, api.ws.reports_by_users(latest, oldest), call, "reports")
 
 
 def moderation_dismiss_reports(api: RestApi, call: Call) -> dict[str, Any]:
@@ -1045,12 +1085,6 @@ def moderation_dismiss_reports(api: RestApi, call: Call) -> dict[str, Any]:
     if not hidden:
         raise RestFailure.failure("no-reports-found")
     return {}
-
-
-def _major_minor(version: str) -> tuple[int, int]:
-    parts = [int(p) if p.isdigit() else 0 for p in version.split("-")[0].split(".")[:2]]
-    major, minor = [*parts, 0, 0][:2]
-    return major, minor
 
 
 def _keys(names: str) -> frozenset[str]:
@@ -1106,7 +1140,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "groups.roles", groups_roles),
     Route("GET", "users.info", users_info),
     Route("GET", "users.list", users_list),
-    Route("GET", "users.listByStatus", users_list_by_status, since=(6, 8)),
+    Route("GET", "users.listByStatus", users_list_by_status),
     Route(
         "POST",
         "users.register",
@@ -1138,8 +1172,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "channels.invite", channels_invite),
     Route("POST", "channels.kick", channels_kick),
     Route("POST", "groups.kick", groups_kick),
-    Route("POST", "rooms.muteUser", rooms_mute_user, since=(6, 8)),
-    Route("POST", "rooms.unmuteUser", rooms_unmute_user, since=(6, 8)),
+    Route("POST", "rooms.muteUser", rooms_mute_user),
+    Route("POST", "rooms.unmuteUser", rooms_unmute_user),
     Route("POST", "groups.invite", groups_invite),
     Route("GET", "settings.public", settings_public, auth=False),
     Route("GET", "permissions.listAll", permissions_list_all),

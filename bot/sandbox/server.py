@@ -19,6 +19,7 @@ from bot.sandbox.ddp import DDPServer
 from bot.sandbox.errors import MeteorError
 from bot.sandbox.faults import FailRule, Faults
 from bot.sandbox.ratelimit import FixedWindowLimiter, RateLimits
+from bot.sandbox.releases import DEFAULT_VERSION
 from bot.sandbox.rest import (
     Call,
     RestApi,
@@ -43,7 +44,9 @@ class Sandbox:
 
     ``clock`` (seconds) drives timestamps, token expiry and every rate-limit window, so tests
     can use tiny windows without sleeping; ``ping_interval``/``ping_timeout`` (real seconds)
-    are the DDP heartbeat; ``version`` is what ``/api/info`` reports.
+    are the DDP heartbeat; ``version`` is what ``/api/info`` reports and the release whose
+    differences (``bot.sandbox.releases``) the REST answers follow; an unknown one raises
+    :class:`~bot.sandbox.releases.ReleaseError`.
     """
 
     def __init__(
@@ -52,7 +55,7 @@ class Sandbox:
         rate_limits: RateLimits | None = None,
         *,
         seed: int = 0,
-        version: str = "7.10.0",
+        version: str = DEFAULT_VERSION,
         ping_interval: float = 15.0,
         ping_timeout: float = 15.0,
     ) -> None:
@@ -294,9 +297,10 @@ class Sandbox:
         self.faults.rules.append(FailRule(path_suffix, status, body, content_type, times, retry_after))
 
 
-async def serve(port: int, out: TextIO) -> None:
-    """``rcmod sandbox --port N``: print the seed as one JSON line, then serve until cancelled."""
-    sandbox = Sandbox()
+async def serve(port: int, out: TextIO, *, version: str = DEFAULT_VERSION) -> None:
+    """``rcmod sandbox --port N [--version X]``: print the seed as one JSON line, then serve
+    until cancelled."""
+    sandbox = Sandbox(version=version)
     await sandbox.start("127.0.0.1", port)
     out.write(json.dumps(sandbox.seed_info()) + "\n")
     out.flush()

@@ -265,6 +265,11 @@ class Workspace:
             "API_Enable_Rate_Limiter": True,
         }
         private: dict[str, Any] = {
+            # getPaginationItems: count defaults to API_Default_Count and is clamped to
+            # API_Upper_Count_Limit; count=0 is "all" only with API_Allow_Infinite_Count.
+            "API_Upper_Count_Limit": 100,
+            "API_Default_Count": 50,
+            "API_Allow_Infinite_Count": True,
             "API_Enable_Rate_Limiter_Limit_Calls_Default": 10,
             "API_Enable_Rate_Limiter_Limit_Time_Default": 60000,
             "Accounts_TwoFactorAuthentication_Enabled": True,

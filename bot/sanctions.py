@@ -506,12 +506,11 @@ class Sanctioner:
             if exc.code in NOT_A_MEMBER:
                 return f"{name} is not in {_room_label(room)}."
             if exc.code == "error-user-already-banned":
-                # Banned in Rocket.Chat itself: remember it, so an unban through the bot works.
-                via = "server"
-            else:
-                self._audit(actor, actions.USER_BANNED, user, room, reason, outcome="refused", code=exc.code)
-                code = exc.code or "not allowed"
-                return f"Rocket.Chat refused to ban {name} from {_room_label(room)} ({code})."
+                # Banned in Rocket.Chat itself; `/mod unban` lifts that one too.
+                return f"{name} is already banned from {_room_label(room)} (in Rocket.Chat)."
+            self._audit(actor, actions.USER_BANNED, user, room, reason, outcome="refused", code=exc.code)
+            code = exc.code or "not allowed"
+            return f"Rocket.Chat refused to ban {name} from {_room_label(room)} ({code})."
         row = self._store.add_ban(
             user_id=user.id,
             username=user.username,

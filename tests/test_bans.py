@@ -97,6 +97,13 @@ async def test_a_ban_keeps_the_user_out_until_unbanned(current: Sandbox, tmp_pat
         assert member(current, "bob", "random")
         assert len(audit(bot, "user.unbanned")) == 1
         assert "not banned" in await ask(current, "mod2", "mod unban @bob #random")
+        # A ban set in Rocket.Chat itself: the bot says so, and can lift it.
+        admin = current.workspace.user_by_username("admin")
+        assert admin is not None
+        current.workspace.ban_user(admin.id, rid(current, "random"), "carol")
+        assert "(in Rocket.Chat)" in await ask(current, "mod2", "mod ban @carol #random")
+        assert "unbanned" in await ask(current, "mod2", "mod unban @carol #random")
+        assert current.workspace.banned == {}
     finally:
         await bot.stop()
 

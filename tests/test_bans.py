@@ -16,7 +16,14 @@ import pytest
 
 from bot.config import LadderStep
 from bot.moderation.sanctions import Notice, render_notice, step_label
-from bot.ops.checks import ALL_FEATURES, Status, permission_checks, plan_grants, required_permissions
+from bot.ops.checks import (
+    ALL_FEATURES,
+    Status,
+    permission_checks,
+    plan_grants,
+    required_permissions,
+    version_checks,
+)
 from bot.sandbox import Sandbox
 from bot.sandbox.errors import MeteorError
 from tests.conftest import RunningBot, start_bot, until
@@ -220,3 +227,11 @@ def test_the_ban_notices_say_what_happened_and_how_to_appeal() -> None:
     assert ban.endswith("To appeal, answer here.")
     assert render_notice(Notice("unban", "", rooms=("random",))).startswith("A moderator lifted your ban")
     assert step_label(LadderStep(strikes=3, action="ban")) == "ban"
+
+
+def test_doctor_says_how_bans_are_kept() -> None:
+    [server] = [c for c in version_checks(WITH_BANS, {"sanctions"}) if c.name == "room bans"]
+    assert server.status is Status.OK and "rooms.banUser" in server.detail
+    [watch] = [c for c in version_checks(WITHOUT_BANS, {"sanctions"}) if c.name == "room bans"]
+    assert watch.status is Status.OK and "removed again whenever they rejoin" in watch.detail
+    assert [c for c in version_checks(WITH_BANS, {"purge"}) if c.name == "room bans"] == []

@@ -18,6 +18,7 @@ from enum import Enum
 
 __all__ = [
     "ALL_FEATURES",
+    "BANS_SINCE",
     "BASE_PERMISSIONS",
     "FEATURE_PERMISSIONS",
     "MIN_VERSION",
@@ -39,6 +40,7 @@ __all__ = [
 
 BOT_ROLE = "bot"
 MIN_VERSION = (6, 0)
+BANS_SINCE = (8, 3)  # rooms.banUser / rooms.unbanUser
 
 
 class Status(Enum):
@@ -103,7 +105,7 @@ FEATURE_PERMISSIONS: dict[str, tuple[PermissionNeed, ...]] = {
         PermissionNeed(
             "ban-user",
             "ban a member from a room and lift it (rooms.banUser / rooms.unbanUser)",
-            since=(8, 3),
+            since=BANS_SINCE,
         ),
         # Also under policies; listed here so a raid lock works without a policy folder.
         PermissionNeed(
@@ -329,6 +331,15 @@ def version_checks(version: str, features: Iterable[str]) -> list[Check]:
         )
     else:
         checks.append(Check("server version", Status.OK, version))
+    if "sanctions" in set(features):
+        # Not a failure either way: without server bans the bot keeps them itself.
+        how = (
+            "Rocket.Chat's own (rooms.banUser)"
+            if have >= BANS_SINCE
+            else f"kept by the bot: {version} has no bans (added in {BANS_SINCE[0]}.{BANS_SINCE[1]}), so "
+            "a banned user is removed again whenever they rejoin"
+        )
+        checks.append(Check("room bans", Status.OK, how))
     for feature in sorted(set(features)):
         if feature in _FEATURE_SINCE:
             since, endpoint = _FEATURE_SINCE[feature]

@@ -573,6 +573,17 @@ class Sanctioner:
         """Kick a watched user out again; False when they were not in the room."""
         user = Target(row.user_id, row.username, ())
         room = Room(row.rid, row.room_name, row.room_type)
+        if self._dry_run():
+            self._audit(
+                Actor("rcmod", "rcmod"),
+                actions.USER_KICKED,
+                user,
+                room,
+                row.reason,
+                outcome="dry-run",
+                ban=row.id,
+            )
+            return False
         try:
             await self._rest.kick_user(row.rid, row.room_type, row.user_id)
         except ActionRefused as exc:

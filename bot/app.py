@@ -250,7 +250,10 @@ class BotApp:
                 clock=clock,
                 lookups=lookups,
                 ddp_call=None if self.server_info.features.mute_endpoints else realtime.call,
+                room_bans=lambda: self.server_info is not None and self.server_info.features.room_bans,
             )
+            # Bans on servers without them (before 8.3): a banned user's rejoin is undone.
+            self.router.add("bans", (SystemMessage,), self.sanctioner.on_event)
             self.protector = Protector(
                 store=self.store,
                 rest=self.rest,

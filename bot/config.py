@@ -210,7 +210,7 @@ class ProtectionSettings(_Section):
     raid: RaidSettings = RaidSettings(mode="off")
 
 
-LadderAction = Literal["warn", "mute", "kick", "notify_admins"]
+LadderAction = Literal["warn", "mute", "kick", "ban", "notify_admins"]
 
 
 class LadderStep(_Section):

@@ -1,4 +1,4 @@
-"""`/mod warn|mute|unmute|kick|strikes|unlock|restore|appeal`: the chat front of the sanctions
+"""`/mod warn|mute|unmute|kick|ban|unban|strikes|unlock|restore|appeal`: the chat front of the sanctions
 shell and the protections (issue 11). Declared in :mod:`bot.commands.spec`; the dispatcher has
 parsed the arguments and checked the declared privilege (in the named room) before a handler
 runs. Bad input — an unknown user or room, an administrator, the bot itself, a bad duration —
@@ -48,6 +48,8 @@ class SanctionCommands:
             "mod mute": self.mute,
             "mod unmute": self.unmute,
             "mod kick": self.kick,
+            "mod ban": self.ban,
+            "mod unban": self.unban,
             "mod strikes": self.strikes,
             "mod unlock": self.unlock,
             "mod restore": self.restore,
@@ -125,6 +127,24 @@ class SanctionCommands:
             return room or "Say which room: `/mod kick @user #room`."
         return await self._s.kick(user, room, reason=self._reason(call), actor=self._actor(call))
 
+    async def ban(self, call: Call) -> str:
+        user = await self._user(call)
+        if isinstance(user, str):
+            return user
+        room = await self._room(call)
+        if not isinstance(room, Room):
+            return room or "Say which room: `/mod ban @user #room`."
+        return await self._s.ban(user, room, reason=self._reason(call), actor=self._actor(call))
+
+    async def unban(self, call: Call) -> str:
+        user = await self._user(call, check=False)  # lifting a sanction is never refused for who it is
+        if isinstance(user, str):
+            return user
+        room = await self._room(call)
+        if not isinstance(room, Room):
+            return room or "Say which room: `/mod unban @user #room`."
+        return await self._s.unban(user, room, actor=self._actor(call))
+
     async def strikes(self, call: Call) -> str:
         user = await self._user(call, check=False)
         if isinstance(user, str):
@@ -151,6 +171,9 @@ class SanctionCommands:
             ends = "until lifted" if m.until is None else f"until {_when(m.until)}"
             where = inline_literal("#" + m.room_name) if m.room_name else inline_literal(m.rid)
             lines.append(f"- muted in {where} {ends}")
+        for b in self._store.active_bans(user.id):
+            where = inline_literal("#" + b.room_name) if b.room_name else inline_literal(b.rid)
+            lines.append(f"- banned from {where} since {_when(b.since)}")
         return "\n".join(lines)
 
     async def unlock(self, call: Call) -> str:

@@ -1,4 +1,5 @@
-"""The sanctions shell: warnings, strikes and the ladder, mutes that expire, kicks, raid locks.
+"""The sanctions shell: warnings, strikes and the ladder, mutes that expire, kicks, bans, raid
+locks.
 
 Decisions are pure (:mod:`bot.moderation.sanctions`); this carries them out, in an order that
 loses nothing: every mute is written to the store (``pending``) before ``rooms.muteUser`` and
@@ -6,6 +7,12 @@ made ``active`` after it, so a crash in between is finished at the next start; t
 lifts every active mute whose time has come — at once after downtime, because expiry is a time
 in the store, not a timer in memory. Every step is audited with who asked for it, and the user
 is told privately, with the reason and how to appeal.
+
+A ban uses Rocket.Chat's own (rooms.banUser, 8.3+) where the server has it. On an older server
+(no such route) the bot kicks the user and keeps the ban in its store; every time the user comes
+back (a ``uj``/``ujt``/``ut`` join or an ``au`` addition the bot sees in the room) it removes them
+again, until a moderator lifts the ban. The watch reads the store on each join, so it survives a
+restart, and at start it removes anyone who came back while the bot was down.
 
 Used by the moderators' commands (:mod:`bot.sanction_commands`) and by the automatic
 protections (:mod:`bot.protector`) alike.
@@ -31,8 +38,10 @@ from bot.moderation.durations import format_duration
 from bot.moderation.neutralize import inline_literal
 from bot.moderation.sanctions import Notice, ladder_step, protected, render_notice, step_label
 from bot.notifier import Notifier
+from bot.realtime.events import SystemMessage
 from bot.rest import RestClient
 from bot.store import Store
+from bot.store.bans import BanRow
 from bot.store.sanctions import MuteRow
 
 __all__ = ["Room", "Sanctioner", "Target"]
@@ -41,6 +50,10 @@ log = logging.getLogger("rcmod.sanctions")
 
 EXPIRY_POLL = 30.0  # the longest the expiry loop sleeps; it is woken early when a mute is added
 NOT_A_MEMBER = frozenset({"error-user-not-in-room", "error-invalid-user"})
+# System messages that put a user (back) in a room: joined (uj; ujt for a team's main room; ut a
+# discussion) — the author is the user — or added by someone (au), naming the user in ``msg``.
+JOINS = frozenset({"uj", "ujt", "ut"})
+ADDED = "au"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +103,10 @@ class Sanctioner:
         clock: Callable[[], float] = time.time,
         lookups: Lookups | None = None,
         ddp_call: Callable[..., Awaitable[Any]] | None = None,
+        room_bans: Callable[[], bool] = lambda: True,
     ) -> None:
+        # Whether the server has rooms.banUser (8.3+); without it, bans are kept by kick-and-watch.
+        self._room_bans = room_bans
         # Servers before 6.8 have no rooms.muteUser: there the realtime method does it.
         self._ddp_call = ddp_call
         self._store = store
@@ -226,7 +242,9 @@ class Sanctioner:
             return summary if summary.endswith(".") else summary + "."
         if step.action == "kick" and room is not None:
             return f"{summary}: {await self.kick(user, room, reason=why, actor=actor)}"
-        # notify_admins, or a kick with no room to kick from: the administrators decide.
+        if step.action == "ban" and room is not None:
+            return f"{summary}: {await self.ban(user, room, reason=why, actor=actor)}"
+        # notify_admins, or a kick or ban with no room to act in: the administrators decide.
         await self._notifier.notice(
             kind="sanction",
             key=f"escalate|{user.id}",
@@ -420,6 +438,8 @@ class Sanctioner:
         """Resume, then lift mutes as they fall due (overdue ones at once, e.g. after downtime)."""
         with contextlib.suppress(RcmodError):
             await self.resume()
+        with contextlib.suppress(RcmodError):
+            await self.enforce_watched_bans()
         while True:
             try:
                 await self.expire_due()
@@ -462,6 +482,146 @@ class Sanctioner:
             user, Notice("kick", reason, rooms=(room.name or room.id,), appeal=self._settings.appeal)
         )
         return f"{name} removed from {_room_label(room)}."
+
+    # -- bans ----------------------------------------------------------------------------------------
+
+    async def ban(self, user: Target, room: Room, *, reason: str, actor: Actor) -> str:
+        """Ban ``user`` from ``room``: the server's ban where it has one, else kick-and-watch."""
+        name = inline_literal(user.username)
+        if self._dry_run():
+            self._audit(actor, actions.USER_BANNED, user, room, reason, outcome="dry-run")
+            return f"Dry run: {name} would be banned from {_room_label(room)}."
+        if self._store.active_ban(room.id, user_id=user.id) is not None:
+            return f"{name} is already banned from {_room_label(room)}."
+        via = "server" if self._room_bans() else "watch"
+        try:
+            if via == "server":
+                try:
+                    await self._rest.ban_user(room.id, user.id)
+                except NotFound:
+                    # The version said bans exist, the route says not (a proxy, a patched build):
+                    # keep the user out the other way.
+                    via = "watch"
+            if via == "watch":
+                await self._rest.kick_user(room.id, room.type, user.id)
+        except ActionRefused as exc:
+            if exc.code in NOT_A_MEMBER:
+                return f"{name} is not in {_room_label(room)}."
+            if exc.code == "error-user-already-banned":
+                # Banned in Rocket.Chat itself; `/mod unban` lifts that one too.
+                return f"{name} is already banned from {_room_label(room)} (in Rocket.Chat)."
+            self._audit(actor, actions.USER_BANNED, user, room, reason, outcome="refused", code=exc.code)
+            code = exc.code or "not allowed"
+            return f"Rocket.Chat refused to ban {name} from {_room_label(room)} ({code})."
+        row = self._store.add_ban(
+            user_id=user.id,
+            username=user.username,
+            rid=room.id,
+            room_name=room.name,
+            room_type=room.type,
+            reason=reason,
+            actor=actor.id,
+            via=via,
+        )
+        self._audit(actor, actions.USER_BANNED, user, room, reason, ban=row.id, via=via)
+        await self.tell(
+            user, Notice("ban", reason, rooms=(room.name or room.id,), appeal=self._settings.appeal)
+        )
+        how = "" if via == "server" else " (this server has no bans: I remove them whenever they rejoin)"
+        return f"{name} banned from {_room_label(room)}{how}."
+
+    async def unban(self, user: Target, room: Room, *, actor: Actor) -> str:
+        """Lift a ban, the bot's or one set in Rocket.Chat itself; the user may join again."""
+        name = inline_literal(user.username)
+        row = self._store.active_ban(room.id, user_id=user.id)
+        if self._dry_run():
+            self._audit(actor, actions.USER_UNBANNED, user, room, "unban", outcome="dry-run")
+            return f"Dry run: {name} would be unbanned from {_room_label(room)}."
+        server_side = row.via == "server" if row is not None else self._room_bans()
+        if server_side:
+            try:
+                await self._rest.unban_user(room.id, user.id)
+            except NotFound:
+                pass  # no bans on this server: only the bot's watch can hold them
+            except ActionRefused as exc:
+                if exc.code != "error-user-not-banned":
+                    code = exc.code or "not allowed"
+                    return f"Rocket.Chat refused to unban {name} from {_room_label(room)} ({code})."
+                if row is None:
+                    return f"{name} is not banned from {_room_label(room)}."
+        elif row is None:
+            return f"{name} is not banned from {_room_label(room)}."
+        if row is not None:
+            self._store.lift_ban(row.id, by=actor.id)
+        self._audit(actor, actions.USER_UNBANNED, user, room, "unban", ban=row.id if row else None)
+        await self.tell(user, Notice("unban", "", rooms=(room.name or room.id,)))
+        return f"{name} unbanned from {_room_label(room)}; they may join again."
+
+    async def on_event(self, event: object) -> None:
+        """Kick-and-watch: someone the bot banned (on a server without bans) is back in the room."""
+        if not isinstance(event, SystemMessage):
+            return
+        m = event.message
+        if m.type in JOINS:
+            row = self._store.active_ban(m.rid, user_id=m.author.id)
+        elif m.type == ADDED:
+            row = self._store.active_ban(m.rid, username=m.text.strip().lstrip("@"))
+        else:
+            return
+        if row is not None and row.via == "watch":
+            await self._remove_again(row)
+
+    async def _remove_again(self, row: BanRow) -> bool:
+        """Kick a watched user out again; False when they were not in the room."""
+        user = Target(row.user_id, row.username, ())
+        room = Room(row.rid, row.room_name, row.room_type)
+        if self._dry_run():
+            self._audit(
+                Actor("rcmod", "rcmod"),
+                actions.USER_KICKED,
+                user,
+                room,
+                row.reason,
+                outcome="dry-run",
+                ban=row.id,
+            )
+            return False
+        try:
+            await self._rest.kick_user(row.rid, row.room_type, row.user_id)
+        except ActionRefused as exc:
+            if exc.code not in NOT_A_MEMBER:
+                log.warning(
+                    "banned user %s could not be removed from %s (%s)", row.user_id, row.rid, exc.code
+                )
+                self._audit(
+                    Actor("rcmod", "rcmod"),
+                    actions.USER_KICKED,
+                    user,
+                    room,
+                    row.reason,
+                    outcome="refused",
+                    code=exc.code,
+                    ban=row.id,
+                )
+            return False
+        except RcmodError as exc:
+            log.warning(
+                "banned user %s not removed from %s yet (%s)", row.user_id, row.rid, type(exc).__name__
+            )
+            return False
+        log.info("banned user %s rejoined %s and was removed again (ban %d)", row.user_id, row.rid, row.id)
+        self._audit(
+            Actor("rcmod", "rcmod"), actions.USER_KICKED, user, room, row.reason, ban=row.id, rejoined=True
+        )
+        return True
+
+    async def enforce_watched_bans(self) -> int:
+        """Remove every watched user who is back in their room (e.g. rejoined while the bot was
+        down); returns how many were removed."""
+        removed = 0
+        for row in self._store.active_bans(via="watch"):
+            removed += await self._remove_again(row)
+        return removed
 
     async def lock_room(self, room: Room, *, reason: str, actor: Actor) -> bool:
         """Make ``room`` read-only for members (a raid); True if this call locked it."""

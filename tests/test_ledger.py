@@ -277,5 +277,8 @@ def test_every_line_names_a_server_file_and_a_test() -> None:
     assert bare == []
     # Paths are repository-relative files of RocketChat/Rocket.Chat, not prose.
     assert [
-        s for e in LEDGER for s in e.server if not re.fullmatch(r"apps/meteor/[\w./-]+\.(ts|js)", s)
+        s
+        for e in LEDGER
+        for s in e.server
+        if not re.fullmatch(r"(apps|packages|ee)/[\w./-]+\.(ts|tsx|js)", s)
     ] == []

@@ -107,23 +107,26 @@ def test_error_code_accepts_number_and_bracket_forms() -> None:
 
 
 @pytest.mark.parametrize(
-    ("version", "console", "report_user", "mute", "notes"),
+    ("version", "console", "report_user", "mute", "bans", "notes"),
     [
-        ("7.10.0", True, True, True, 0),
-        ("6.8.0", True, True, True, 0),
-        ("6.7.2", True, True, False, 1),
-        ("6.3.1", True, False, False, 3),
-        ("6.1.0", False, False, False, 4),
-        ("5.4.0", False, False, False, 5),
+        ("8.3.0", True, True, True, True, 0),
+        ("8.2.1", True, True, True, False, 1),
+        ("7.10.0", True, True, True, False, 1),
+        ("6.8.0", True, True, True, False, 1),
+        ("6.7.2", True, True, False, False, 2),
+        ("6.3.1", True, False, False, False, 4),
+        ("6.1.0", False, False, False, False, 5),
+        ("5.4.0", False, False, False, False, 6),
     ],
 )
 def test_server_version_switches_features(
-    version: str, console: bool, report_user: bool, mute: bool, notes: int
+    version: str, console: bool, report_user: bool, mute: bool, bans: bool, notes: int
 ) -> None:
     info = ServerInfo.from_version(version)
     assert info.features.moderation_console is console
     assert info.features.report_user is report_user
     assert info.features.mute_endpoints is mute
+    assert info.features.room_bans is bans
     assert len(info.notes) == notes
 
 

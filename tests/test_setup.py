@@ -105,7 +105,7 @@ async def test_setup_then_doctor_is_green(sandbox: Sandbox, tmp_path: Path) -> N
     failed = [c for c in checks if c.failed]
     assert failed == [], failed
     names = {c.name for c in checks}
-    for permission in required_permissions(ALL_FEATURES):
+    for permission in required_permissions(ALL_FEATURES, sandbox.version):
         assert f"permission {permission}" in names
     assert {"room general", "room staff", "logged in", "server reachable", "store"} <= names
 

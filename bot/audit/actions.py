@@ -35,6 +35,8 @@ USER_MUTED = "user.muted"
 USER_UNMUTED = "user.unmuted"
 MUTE_EXPIRED = "mute.expired"
 USER_KICKED = "user.kicked"
+USER_BANNED = "user.banned"
+USER_UNBANNED = "user.unbanned"
 STRIKES_PARDONED = "strikes.pardoned"
 SANCTION_ESCALATED = "sanction.escalated"
 PROTECTION_TRIGGERED = "protection.triggered"
@@ -76,6 +78,8 @@ ACTIONS = frozenset(
         USER_UNMUTED,
         MUTE_EXPIRED,
         USER_KICKED,
+        USER_BANNED,
+        USER_UNBANNED,
         STRIKES_PARDONED,
         SANCTION_ESCALATED,
         PROTECTION_TRIGGERED,

@@ -284,6 +284,22 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "mod",
+        "ban",
+        (Arg("user", K.USER), Arg("room", K.ROOM), Arg("reason", K.TEXT, optional=True)),
+        P.ROOM_MODERATOR,
+        "ban a user from #room: removed, and kept out (no rejoining, no invitation) until unbanned",
+        room_from="room",
+    ),
+    Command(
+        "mod",
+        "unban",
+        (Arg("user", K.USER), Arg("room", K.ROOM)),
+        P.ROOM_MODERATOR,
+        "lift a ban from #room; the user may join again",
+        room_from="room",
+    ),
+    Command(
+        "mod",
         "strikes",
         (Arg("user", K.USER), Arg("action", K.CHOICE, optional=True, choices=("pardon",))),
         P.BOT_MODERATOR,

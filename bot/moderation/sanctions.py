@@ -66,7 +66,7 @@ def protected(
 class Notice:
     """What the user is told, privately."""
 
-    kind: str  # warn | mute | unmute | kick | expired
+    kind: str  # warn | mute | unmute | kick | ban | unban | expired
     reason: str
     rooms: tuple[str, ...] = ()  # room names; empty with everywhere=True
     everywhere: bool = False
@@ -90,6 +90,10 @@ def render_notice(notice: Notice) -> str:
         head = f"You have been muted in {where} {ends}: you can read but not post"
     elif notice.kind == "kick":
         head = f"You have been removed from {where}"
+    elif notice.kind == "ban":
+        head = f"You have been banned from {where}: you cannot rejoin it until a moderator lifts the ban"
+    elif notice.kind == "unban":
+        return f"A moderator lifted your ban from {where}; you may join it again."
     elif notice.kind == "expired":
         return f"Your mute in {where} has ended; you can post there again."
     else:  # unmute

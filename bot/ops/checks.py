@@ -18,6 +18,7 @@ from enum import Enum
 
 __all__ = [
     "ALL_FEATURES",
+    "BANS_SINCE",
     "BASE_PERMISSIONS",
     "FEATURE_PERMISSIONS",
     "MIN_VERSION",
@@ -39,6 +40,7 @@ __all__ = [
 
 BOT_ROLE = "bot"
 MIN_VERSION = (6, 0)
+BANS_SINCE = (8, 3)  # rooms.banUser / rooms.unbanUser
 
 
 class Status(Enum):
@@ -64,6 +66,13 @@ class Check:
 class PermissionNeed:
     permission: str
     why: str
+    # The server version whose endpoints use it: older servers are neither granted nor checked
+    # for it (None: every supported version).
+    since: tuple[int, int] | None = None
+
+    def applies(self, version: str | None) -> bool:
+        """Whether a server of ``version`` needs it (an unknown version: assume it does)."""
+        return self.since is None or version is None or parse_version(version) >= self.since
 
 
 # Extra permissions per feature, each with the reason (the README lists the same table).
@@ -91,6 +100,13 @@ FEATURE_PERMISSIONS: dict[str, tuple[PermissionNeed, ...]] = {
         # unmuteUserInRoom, which check the same permission.
         PermissionNeed("mute-user", "mute and unmute a member in a room (rooms.muteUser / rooms.unmuteUser)"),
         PermissionNeed("remove-user", "remove a member from a room (channels.kick / groups.kick)"),
+        # In every release's permission table, but used only since rooms.banUser (8.3); before
+        # that the bot keeps a ban itself by kicking (remove-user) whoever rejoins.
+        PermissionNeed(
+            "ban-user",
+            "ban a member from a room and lift it (rooms.banUser / rooms.unbanUser)",
+            since=BANS_SINCE,
+        ),
         # Also under policies; listed here so a raid lock works without a policy folder.
         PermissionNeed(
             "edit-room", "make a room read-only during a raid and lift it (rooms.saveRoomSettings)"
@@ -127,22 +143,26 @@ def parse_features(text: str | None) -> frozenset[str]:
     return names
 
 
-def required_permissions(features: Iterable[str]) -> dict[str, str]:
-    """permission → why, for the base set plus the enabled features (first reason wins)."""
+def required_permissions(features: Iterable[str], version: str | None = None) -> dict[str, str]:
+    """permission → why, for the base set plus the enabled features (first reason wins), as a
+    server of ``version`` needs them (None: every permission any supported version needs)."""
     out: dict[str, str] = {}
     for need in BASE_PERMISSIONS:
         out.setdefault(need.permission, need.why)
     for feature in sorted(features):
         for need in FEATURE_PERMISSIONS[feature]:
-            out.setdefault(need.permission, need.why)
+            if need.applies(version):
+                out.setdefault(need.permission, need.why)
     return out
 
 
-def plan_grants(table: Mapping[str, list[str]], features: Iterable[str]) -> dict[str, list[str]]:
+def plan_grants(
+    table: Mapping[str, list[str]], features: Iterable[str], version: str | None = None
+) -> dict[str, list[str]]:
     """The permissions.update body: each needed permission the bot role lacks, with its current
     roles plus ``bot`` (the endpoint overwrites the role list). Unknown permissions are left out."""
     grants: dict[str, list[str]] = {}
-    for permission in required_permissions(features):
+    for permission in required_permissions(features, version):
         roles = table.get(permission)
         if roles is not None and BOT_ROLE not in roles:
             grants[permission] = [*roles, BOT_ROLE]
@@ -150,12 +170,16 @@ def plan_grants(table: Mapping[str, list[str]], features: Iterable[str]) -> dict
 
 
 def permission_checks(
-    table: Mapping[str, list[str]], bot_roles: Iterable[str], features: Iterable[str]
+    table: Mapping[str, list[str]],
+    bot_roles: Iterable[str],
+    features: Iterable[str],
+    version: str | None = None,
 ) -> list[Check]:
-    """One check per needed permission: held through one of the bot's global roles?"""
+    """One check per permission a server of ``version`` needs: held through one of the bot's
+    global roles?"""
     roles = set(bot_roles)
     checks = []
-    for permission, why in required_permissions(features).items():
+    for permission, why in required_permissions(features, version).items():
         holders = table.get(permission)
         name = f"permission {permission}"
         if holders is None:
@@ -307,6 +331,15 @@ def version_checks(version: str, features: Iterable[str]) -> list[Check]:
         )
     else:
         checks.append(Check("server version", Status.OK, version))
+    if "sanctions" in set(features):
+        # Not a failure either way: without server bans the bot keeps them itself.
+        how = (
+            "Rocket.Chat's own (rooms.banUser)"
+            if have >= BANS_SINCE
+            else f"kept by the bot: {version} has no bans (added in {BANS_SINCE[0]}.{BANS_SINCE[1]}), so "
+            "a banned user is removed again whenever they rejoin"
+        )
+        checks.append(Check("room bans", Status.OK, how))
     for feature in sorted(set(features)):
         if feature in _FEATURE_SINCE:
             since, endpoint = _FEATURE_SINCE[feature]

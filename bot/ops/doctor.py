@@ -111,7 +111,7 @@ async def _server_checks(
 
     table = await _step(checks, "permissions", rest.permissions())
     if table is not None:
-        checks += permission_checks(table, roles, features)
+        checks += permission_checks(table, roles, features, version.version if version else None)
 
     commands = await _step(checks, "slash commands", rest.command_names(), quiet=True)
     secret = settings.http.webhook_secret is not None and bool(

@@ -296,7 +296,7 @@ class _Run:
         self.undo.append(_Undo(f"user {o.bot_user} (id {uid})", lambda: admin.delete_user(uid)))
         self.say(Check("create bot user", Status.OK, f"{o.bot_user} (id {uid}) with role bot"))
 
-        grants = plan_grants(table, o.features)
+        grants = plan_grants(table, o.features, self.version)
         if grants:
             originals = {p: list(table[p]) for p in grants}
             await admin.update_permissions(grants)
@@ -415,7 +415,7 @@ async def run_setup(
             print("setup stopped before changing anything; nothing was created", file=out)
             return SetupResult(pre)
         rooms, table = pre
-        for line in describe_plan(opts, plan_grants(table, opts.features), rooms):
+        for line in describe_plan(opts, plan_grants(table, opts.features, run.version), rooms):
             print(f"[plan] {line}", file=out)
         if confirm is not None and not confirm():
             print("declined: nothing was changed", file=out)

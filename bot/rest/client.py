@@ -73,6 +73,7 @@ _FEATURE_VERSIONS: dict[str, tuple[int, int]] = {
     "report_user": (6, 4),  # moderation.reportUser
     "preview_urls_param": (6, 4),  # chat.sendMessage previewUrls
     "mute_endpoints": (6, 8),  # rooms.muteUser / rooms.unmuteUser; before: DDP muteUserInRoom
+    "room_bans": (8, 3),  # rooms.banUser / rooms.unbanUser; before: the bot kicks and watches
 }
 MIN_SERVER = (6, 0)
 
@@ -83,6 +84,7 @@ class Features:
     report_user: bool = True
     preview_urls_param: bool = True
     mute_endpoints: bool = True
+    room_bans: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -725,6 +727,20 @@ class RestClient:
             )
         body = {"roomId": rid, "userId": user_id}
         await self.call(endpoint, lambda rc: rc.call_api_post(endpoint, body=body))
+
+    async def ban_user(self, rid: str, user_id: str) -> None:
+        """rooms.banUser (8.3+; older servers answer :class:`NotFound`), needs ``ban-user`` in the
+        room. The member is taken out and cannot join again, nor be invited, until unbanned.
+        Refused: not a member (``error-user-not-in-room``), banned already
+        (``error-user-already-banned``), the room's last owner (``error-you-are-last-owner``)."""
+        body = {"roomId": rid, "userId": user_id}
+        await self.call("rooms.banUser", lambda rc: rc.call_api_post("rooms.banUser", body=body))
+
+    async def unban_user(self, rid: str, user_id: str) -> None:
+        """rooms.unbanUser (8.3+): the user may join again but is not made a member. Someone not
+        banned: ActionRefused ``error-user-not-banned``."""
+        body = {"roomId": rid, "userId": user_id}
+        await self.call("rooms.unbanUser", lambda rc: rc.call_api_post("rooms.unbanUser", body=body))
 
     async def set_read_only(self, rid: str, read_only: bool) -> None:
         """rooms.saveRoomSettings ``readOnly`` (``edit-room``): only holders of ``post-readonly``

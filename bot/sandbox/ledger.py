@@ -496,25 +496,36 @@ LEDGER: tuple[Entry, ...] = (
     Entry(
         kind="rest",
         name="GET rooms.info",
-        server=("apps/meteor/app/api/server/v1/rooms.ts",),
+        server=(
+            "apps/meteor/app/api/server/v1/rooms.ts",
+            "apps/meteor/server/lib/banUserFromRoom.ts",
+        ),
         permissions="canAccessRoom on the room found by roomId or roomName.",
-        fields="{room (projection from fields, default all), team?, parent?} + success.",
+        fields=("{room (projection from fields, default all), team?, parent?} + success.")
+        + " Bans: a banned user cannot read the room's info, public or not",
         errors=(
-            'error-roomid-param-not-provided \'The parameter "roomId" or "roomName" is required\'; '
-            'error-room-not-found \'The required "roomId" or "roomName" param provided does not match '
-            "any channel'; error-room-archived 'The channel, <name>, is archived'; no access: 400 "
-            "{success:false, error:'not-allowed', errorType:'Not Allowed'} (failure() with the code as "
-            "text)."
+            (
+                'error-roomid-param-not-provided \'The parameter "roomId" or "roomName" is required\'; '
+                'error-room-not-found \'The required "roomId" or "roomName" param provided does not match '
+                "any channel'; error-room-archived 'The channel, <name>, is archived'; no access: 400 "
+                "{success:false, error:'not-allowed', errorType:'Not Allowed'} (failure() with the code as "
+                "text)."
+            )
+            + " Bans: 400 for a banned user (8.3+)"
         ),
         rate_limit=REST_RATE,
         releases=(
-            "The archived check comes from findRoomByIdOrName's default (unconfirmed for older "
-            "releases; the sandbox does not refuse archived rooms)."
+            (
+                "The archived check comes from findRoomByIdOrName's default (unconfirmed for older "
+                "releases; the sandbox does not refuse archived rooms)."
+            )
+            + " Bans: the ban refusal from 8.3"
         ),
         tests=(
             "tests/test_sandbox_rest.py::test_private_group_history_needs_membership",
             "tests/test_sandbox_openapi.py::test_openapi_rooms",
             "tests/test_sandbox_fidelity.py::test_rooms_info_without_a_room_param",
+            "tests/test_sandbox_bans.py::test_a_ban_takes_the_user_out_and_keeps_them_out",
         ),
     ),
     Entry(
@@ -562,21 +573,31 @@ LEDGER: tuple[Entry, ...] = (
     Entry(
         kind="rest",
         name="POST channels.join",
-        server=("apps/meteor/app/api/server/v1/channels.ts",),
+        server=(
+            "apps/meteor/app/api/server/v1/channels.ts",
+            "apps/meteor/server/lib/banUserFromRoom.ts",
+        ),
         permissions=(
             "Room.join: public channel the caller can join; joinCode when the room requires one (unless "
             "join-without-join-code)."
         ),
-        fields="{channel} (found again after the join) + success.",
+        fields=("{channel} (found again after the join) + success.")
+        + " Bans: a banned user's join is refused: canAccessRoom denies a banned user even a public room",
         errors=(
-            "CHANNEL_LOOKUP; join refusals from Room.join (error-code-invalid 'Invalid Room Password', "
-            "error-not-allowed). AJV: isChannelsJoinProps."
+            (
+                "CHANNEL_LOOKUP; join refusals from Room.join (error-code-invalid 'Invalid Room Password', "
+                "error-not-allowed). AJV: isChannelsJoinProps."
+            )
+            + " Bans: 400 error-not-allowed for a banned user (8.3+)"
         ),
         rate_limit=REST_RATE,
-        releases="",
+        releases=("") + " Bans: the ban refusal from 8.3",
         tests=(
             "tests/test_sandbox_openapi.py::test_openapi_rooms",
             "tests/test_sandbox_moderation_actions.py::test_new_accounts_and_joining",
+            "tests/test_sandbox_bans.py::test_a_ban_takes_the_user_out_and_keeps_them_out",
+            "tests/test_sandbox_bans.py::test_an_unban_lets_the_user_join_again",
+            "tests/test_bans.py::test_without_server_bans_the_bot_kicks_and_watches_across_a_restart",
         ),
     ),
     Entry(
@@ -887,16 +908,27 @@ LEDGER: tuple[Entry, ...] = (
             "apps/meteor/app/api/server/v1/channels.ts",
             "apps/meteor/app/lib/server/methods/addUsersToRoom.ts",
             "apps/meteor/app/api/server/helpers/getUserFromParams.ts",
+            "apps/meteor/client/views/room/contextualBar/RoomMembers/AddUsers/BannedUsersUnbanModal.tsx",
         ),
         permissions="addUsersToRoom: add-user-to-joined-room (member) or add-user-to-any-c-room.",
-        fields="{channel} + success.",
+        fields=("{channel} + success.")
+        + " Bans: inviting a banned user does not lift the ban: the inviter must unban first",
         errors=(
-            "CHANNEL_LOOKUP; 400 ('invalid-user-invite-list', 'Cannot invite if no users are provided') "
-            "i.e. error 'invalid-user-invite-list' with that errorType text; addUsersToRoom errors."
+            (
+                "CHANNEL_LOOKUP; 400 ('invalid-user-invite-list', 'Cannot invite if no users are provided') "
+                "i.e. error 'invalid-user-invite-list' with that errorType text; addUsersToRoom errors."
+            )
+            + " Bans: 400 error-user-is-banned 'User is banned from this room' (8.3+)"
         ),
         rate_limit=REST_RATE,
-        releases="",
-        tests=("tests/test_sandbox_openapi.py::test_openapi_workspace_setup",),
+        releases=(
+            "Bans: from 8.3. An early copy of addUserToRoom unbanned on re-invite instead; the current "
+            "client catches error-user-is-banned and offers an unban, which the sandbox follows"
+        ),
+        tests=(
+            "tests/test_sandbox_openapi.py::test_openapi_workspace_setup",
+            "tests/test_sandbox_bans.py::test_a_ban_takes_the_user_out_and_keeps_them_out",
+        ),
     ),
     Entry(
         kind="rest",
@@ -1681,6 +1713,113 @@ LEDGER: tuple[Entry, ...] = (
             "tests/test_sandbox_moderation_actions.py::test_mute_request_body_is_validated_like_the_server",
             "tests/test_sandbox_openapi.py::test_openapi_moderation_actions",
             "tests/test_sandbox_moderation_actions.py::test_mute_refusals",
+        ),
+    ),
+    # --- bans
+    Entry(
+        kind="rest",
+        name="POST rooms.banUser",
+        server=(
+            "apps/meteor/app/api/server/v1/rooms.ts",
+            "apps/meteor/server/lib/banUserFromRoom.ts",
+            "apps/meteor/app/lib/server/functions/banUserFromRoom.ts",
+            "apps/meteor/app/api/server/helpers/getUserFromParams.ts",
+            "apps/meteor/tests/end-to-end/api/rooms-ban.ts",
+            "apps/meteor/tests/end-to-end/api/invites.ts",
+        ),
+        permissions=(
+            "ban-user in the room (default roles admin, owner, moderator; the permission is in every "
+            "release's table, used only from 8.3); a channel or private group (allowMemberAction BAN); "
+            "the caller must be able to access the room"
+        ),
+        fields=(
+            "body {roomId, userId} or {roomId, username}; answers {success: true}. Effect: the target's "
+            "subscription is kept with status BANNED (out of every member and subscription listing), its "
+            "moderator/owner/leader roles dropped, usersCount - 1, a user-banned system message "
+            "(msg = target username, u = the banning user), subscriptions-changed 'updated' to the target "
+            "and rooms-changed to the members. The banned user cannot join (channels.join 400), read the "
+            "room (rooms.info 400), be invited (error-user-is-banned) or use an invite link."
+        ),
+        errors=(
+            "400 invalid-params (neither userId nor username); 400 error-invalid-user (unknown userId or "
+            "username: getUserFromParams runs first); 400 error-not-allowed 'Not allowed' (no ban-user, "
+            "unknown room, a direct room); 400 error-room-not-found (caller cannot access the room); "
+            "400 error-user-not-found (method-level lookup); 400 error-user-not-in-room; "
+            "400 error-user-already-banned; 400 error-you-are-last-owner; 401 without a login"
+        ),
+        rate_limit="REST default 10/min per route and user",
+        releases=(
+            "added in 8.3 (server PR 'feat: Ban user', merged 2026-03-04; a 'regression:' fix of "
+            "2026-03-30 shows it was unreleased then; the 8.3.x line exists — the release is inferred, "
+            "no changelog line was found); older servers answer 404. Early copies threw plain Error "
+            "texts instead of Meteor errors; the e2e suite expects the error types above."
+        ),
+        tests=(
+            "tests/test_sandbox_bans.py::test_a_ban_takes_the_user_out_and_keeps_them_out",
+            "tests/test_sandbox_bans.py::test_banning_twice_and_unbanning_nobody_are_refused",
+            "tests/test_sandbox_bans.py::test_refused_bans_change_nothing",
+            "tests/test_sandbox_bans.py::test_servers_before_8_3_have_no_ban_routes",
+            "tests/test_bans.py::test_a_ban_keeps_the_user_out_until_unbanned",
+            "tests/test_bans.py::test_without_server_bans_the_bot_kicks_and_watches_across_a_restart",
+            "tests/test_bans.py::test_bad_bans_get_a_clear_answer_and_change_nothing",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST rooms.unbanUser",
+        server=(
+            "apps/meteor/app/api/server/v1/rooms.ts",
+            "apps/meteor/server/lib/unbanUserFromRoom.ts",
+            "apps/meteor/app/lib/server/functions/executeUnbanUserFromRoom.ts",
+            "apps/meteor/tests/end-to-end/api/rooms-ban.ts",
+        ),
+        permissions="ban-user in the room; a channel or private group; the caller must access the room",
+        fields=(
+            "body {roomId, userId} or {roomId, username}; answers {success: true}. The BANNED "
+            "subscription is deleted: the user is no longer banned and not a member either (they may "
+            "join or be invited again); a user-unbanned system message (u = the unbanning user); "
+            "subscriptions-changed 'removed' to the target"
+        ),
+        errors=(
+            "400 invalid-params; 400 error-invalid-user; 400 error-not-allowed; 400 error-room-not-found; "
+            "400 error-user-not-banned (not banned); 401 without a login"
+        ),
+        rate_limit="REST default 10/min per route and user",
+        releases=(
+            "added in 8.3 with rooms.banUser; 404 before. An early copy restored the membership on unban "
+            "(and the e2e suite of that time expects the room back in subscriptions.get); the copy read "
+            "(executeUnbanUserFromRoom) deletes the subscription instead, which the sandbox follows. "
+            "One intermediate copy allowed unbans in federated rooms only (reverted before release)."
+        ),
+        tests=(
+            "tests/test_sandbox_bans.py::test_an_unban_lets_the_user_join_again",
+            "tests/test_sandbox_bans.py::test_banning_twice_and_unbanning_nobody_are_refused",
+            "tests/test_bans.py::test_a_ban_keeps_the_user_out_until_unbanned",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="GET rooms.bannedUsers",
+        server=(
+            "apps/meteor/app/api/server/v1/rooms.ts",
+            "apps/meteor/client/views/room/contextualBar/BannedUsers/BannedUsersWithData.tsx",
+        ),
+        permissions="access to the room (canAccessRoomIdAsync); no ban-user check",
+        fields=(
+            "query {roomId, offset, count}; answers {bannedUsers: [{_id, username, name}], count, offset, "
+            "total}, earliest ban first (subscriptions sorted by ts)"
+        ),
+        errors="no access: API.v1.unauthorized() (sandbox: 403, see releases); 401 without a login",
+        rate_limit="REST default 10/min per route and user",
+        releases=(
+            "added in 8.3; 404 before. The first releases answered 401 for no access and ignored "
+            "offset/count; later changesets made it 403 and paginated (the sandbox paginates and "
+            "answers 403)."
+        ),
+        tests=(
+            "tests/test_sandbox_bans.py::test_a_ban_takes_the_user_out_and_keeps_them_out",
+            "tests/test_sandbox_bans.py::test_an_unban_lets_the_user_join_again",
+            "tests/test_sandbox_bans.py::test_servers_before_8_3_have_no_ban_routes",
         ),
     ),
 )

@@ -4,8 +4,9 @@
 module knows a difference; everything else is the same for every release. Sources (paths in
 ``RocketChat/Rocket.Chat``):
 
-- Routes added: users.listByStatus, rooms.muteUser and rooms.unmuteUser arrived in 6.8 (the
-  bot's own feature table agrees, ``bot/rest/client.py``); an older server answers 404.
+- Routes added: users.listByStatus, rooms.muteUser and rooms.unmuteUser arrived in 6.8, the room
+  bans (rooms.banUser, rooms.unbanUser, rooms.bannedUsers) in 8.3 (the bot's own feature table
+  agrees, ``bot/rest/client.py``); an older server answers 404.
 - Refusals (``apps/meteor/app/api/server/ApiClass.ts``; in the 8.x line
   ``apps/meteor/server/api/ApiClass.ts`` and ``middlewares/permissions.ts``): breaking answers are
   behind ``applyBreakingChanges = shouldBreakInVersion(...)``. The 7.x source set the flag at
@@ -51,6 +52,11 @@ ROUTES_SINCE: dict[tuple[str, str], tuple[int, int]] = {
     ("GET", "users.listByStatus"): (6, 8),
     ("POST", "rooms.muteUser"): (6, 8),
     ("POST", "rooms.unmuteUser"): (6, 8),
+    # Room bans (rooms.ts, banUserFromRoom.ts): merged in March 2026, first in 8.3; an older server
+    # answers 404 and the bot falls back to kick-and-watch.
+    ("POST", "rooms.banUser"): (8, 3),
+    ("POST", "rooms.unbanUser"): (8, 3),
+    ("GET", "rooms.bannedUsers"): (8, 3),
 }
 
 _VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.]+)?$")

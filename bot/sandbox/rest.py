@@ -746,6 +746,30 @@ def rooms_unmute_user(api: RestApi, call: Call) -> dict[str, Any]:
     return {}
 
 
+def rooms_ban_user(api: RestApi, call: Call) -> dict[str, Any]:
+    """isRoomsBanUserProps: ``{roomId, userId}`` or ``{roomId, username}`` (8.3+). The user is
+    looked up by getUserFromParams first, so an unknown user is ``error-invalid-user`` here."""
+    rid, user = _mute_target(api, call)
+    api.ws.ban_user(call.uid, rid, user.username)
+    return {}
+
+
+def rooms_unban_user(api: RestApi, call: Call) -> dict[str, Any]:
+    rid, user = _mute_target(api, call)
+    api.ws.unban_user(call.uid, rid, user.username)
+    return {}
+
+
+def rooms_banned_users(api: RestApi, call: Call) -> dict[str, Any]:
+    """Anyone with access to the room may list its banned users; no permission is checked."""
+    required(call, "roomId")
+    room = api.ws.rooms.get(str(call.params["roomId"]))
+    if room is None or not api.ws.can_access_room(call.uid, room):
+        raise RestFailure.unauthorized()
+    users = [{"_id": u.id, "username": u.username, "name": u.name} for u in api.ws.banned_users(room["_id"])]
+    return page(api, users, call, "bannedUsers")
+
+
 def channels_kick(api: RestApi, call: Call) -> dict[str, Any]:
     """isChannelsKickProps: ``{roomId | roomName, userId}``; answers with the channel after the kick."""
     _validate_one_of(call, (("roomId", "userId"), ("roomName", "userId")))
@@ -1174,6 +1198,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "groups.kick", groups_kick),
     Route("POST", "rooms.muteUser", rooms_mute_user),
     Route("POST", "rooms.unmuteUser", rooms_unmute_user),
+    Route("POST", "rooms.banUser", rooms_ban_user),
+    Route("POST", "rooms.unbanUser", rooms_unban_user),
+    Route("GET", "rooms.bannedUsers", rooms_banned_users),
     Route("POST", "groups.invite", groups_invite),
     Route("GET", "settings.public", settings_public, auth=False),
     Route("GET", "permissions.listAll", permissions_list_all),

@@ -24,6 +24,7 @@ SETUP_PERMISSIONS = (
     "set-moderator",
     "mute-user",
     "remove-user",
+    "ban-user",
     "view-moderation-console",
     "manage-moderation-actions",
     "create-d",

@@ -65,6 +65,7 @@ class Sandbox:
         self._tokens = seed_workspace(self.workspace)
         self.faults = Faults(clock)
         self._limiter = FixedWindowLimiter(clock)
+        self.version = version  # what /api/info reports
         self._rest = RestApi(self.workspace, self.rate_limits, self._limiter, version)
         self._ddp = DDPServer(
             self.workspace, self._limiter, self.rate_limits, self.faults, ping_interval, ping_timeout

@@ -43,6 +43,8 @@ DEFAULT_PERMISSIONS: dict[str, list[str]] = {
     "add-user-to-any-p-room": [],
     "add-user-to-joined-room": ["admin", "owner", "moderator"],
     "api-bypass-rate-limit": ["admin", "bot", "app"],
+    # In the table since long before bans existed (unused until rooms.banUser, 8.3).
+    "ban-user": ["admin", "owner", "moderator"],
     "bypass-time-limit-edit-and-delete": ["bot", "app"],
     "clean-channel-history": ["admin"],
     "create-c": ["admin", "user", "bot", "app"],
@@ -210,6 +212,10 @@ class Workspace:
         self.users: dict[str, User] = {}
         self.rooms: dict[str, Doc] = {}
         self.subscriptions: dict[tuple[str, str], Doc] = {}
+        # Room bans (8.3+). The server keeps a banned user's subscription with status BANNED and
+        # leaves it out of every member and room listing; here it is kept apart, so that every
+        # check on ``subscriptions`` sees the user as gone, as the server's member queries do.
+        self.banned: dict[tuple[str, str], Doc] = {}
         self.messages: dict[str, Doc] = {}
         # Deleted messages stay here with ``_deletedAt`` (chat.syncMessages reports them).
         self.trash: dict[str, Doc] = {}
@@ -498,11 +504,21 @@ class Workspace:
             target = self.users.get(target_uid)
             if target is None:
                 raise MeteorError("error-invalid-user", "Invalid user", {"method": "addUsersToRoom"})
+            if (rid, target_uid) in self.banned:
+                # 8.3+: an invitation does not lift a ban; the inviter must unban first.
+                raise MeteorError(
+                    "error-user-is-banned", "User is banned from this room", {"method": "addUsersToRoom"}
+                )
             # Someone already in the room is skipped (the server tells the inviter ephemerally).
             self.add_user_to_room(room, target, inviter)
 
     def user_by_username(self, username: str) -> User | None:
         return next((u for u in self.users.values() if u.username == username), None)
+
+    def user_by_username_ignoring_case(self, username: str) -> User | None:
+        """Users.findOneByUsernameIgnoringCase."""
+        wanted = username.lower()
+        return next((u for u in self.users.values() if u.username.lower() == wanted), None)
 
     def user_by_token(self, uid: str | None, token: str | None) -> User | None:
         """REST auth: ``X-User-Id`` must own ``X-Auth-Token`` and the token must be live."""
@@ -573,7 +589,10 @@ class Workspace:
         entry["_updatedAt"] = self.now()
 
     def can_access_room(self, uid: str, room: Doc) -> bool:
-        """canAccessRoom (B.2): public channels with ``view-c-room``, otherwise a subscription."""
+        """canAccessRoom (B.2): public channels with ``view-c-room``, otherwise a subscription.
+        A user banned from the room has no access to it (8.3+ validators), public or not."""
+        if (room["_id"], uid) in self.banned:
+            return False
         if room["t"] == "c" and self.has_permission(uid, "view-c-room"):
             return True
         return (room["_id"], uid) in self.subscriptions
@@ -946,6 +965,78 @@ class Workspace:
         # and even when someone removes themselves: no `ul` here, unlike leaving.
         self._system_message("ru", room, actor, target.username)
         self._room_changed(room)
+
+    def ban_user(self, uid: str, rid: str, username: str) -> None:
+        """banUserFromRoomMethod (rooms.banUser, 8.3+), its checks in the server's order. The
+        subscription is kept as BANNED (here: moved to ``banned``), its room roles dropped, the
+        member count lowered, and a ``user-banned`` system message posted by the banning user."""
+        where = {"method": "banUserFromRoom"}
+        room, actor = self._ban_checks(uid, rid, where)
+        target = self.user_by_username_ignoring_case(username)
+        if target is None:
+            raise MeteorError("error-user-not-found", "User not found", where)
+        if (rid, target.id) in self.banned:
+            raise MeteorError("error-user-already-banned", "User is already banned from this room", where)
+        sub = self.subscriptions.get((rid, target.id))
+        if sub is None:
+            raise MeteorError("error-user-not-in-room", "User is not in this room", where)
+        owners = [
+            s for (r, _u), s in self.subscriptions.items() if r == rid and "owner" in s.get("roles", [])
+        ]
+        if "owner" in sub.get("roles", []) and len(owners) == 1:
+            raise MeteorError(
+                "error-you-are-last-owner",
+                "You are the last owner. Please set new owner before banning the user.",
+                where,
+            )
+        del self.subscriptions[(rid, target.id)]
+        sub["status"] = "BANNED"
+        sub["roles"] = [r for r in sub.get("roles", []) if r not in ("moderator", "owner", "leader")]
+        sub["_updatedAt"] = self.now()
+        self.banned[(rid, target.id)] = sub
+        room["usersCount"] = max(0, room.get("usersCount", 1) - 1)
+        self._system_message("user-banned", room, actor, target.username)
+        self._emit(UserNotify(target.id, "subscriptions-changed", ["updated", copy.deepcopy(sub)]))
+        self._room_changed(room)
+
+    def unban_user(self, uid: str, rid: str, username: str) -> None:
+        """unbanUserFromRoom (rooms.unbanUser, 8.3+): the banned subscription is deleted, so the
+        user is no longer banned but not a member either (they may join or be invited again)."""
+        where = {"method": "unbanUserFromRoom"}
+        room, actor = self._ban_checks(uid, rid, where)
+        target = self.user_by_username_ignoring_case(username)
+        if target is None:
+            raise MeteorError("error-user-not-found", "User not found", where)
+        sub = self.banned.pop((rid, target.id), None)
+        if sub is None:
+            raise MeteorError("error-user-not-banned", "User is not banned from this room", where)
+        self._system_message("user-unbanned", room, actor, target.username)
+        removed = {"_id": sub["_id"], "u": {"_id": target.id, "username": target.username}, "rid": rid}
+        self._emit(UserNotify(target.id, "subscriptions-changed", ["removed", removed]))
+        self._room_changed(room)
+
+    def banned_users(self, rid: str) -> list[User]:
+        """The users banned from ``rid``, earliest ban first (rooms.bannedUsers sorts by ``ts``)."""
+        subs = sorted((s for (r, _u), s in self.banned.items() if r == rid), key=lambda s: s["ts"])
+        return [self.users[s["u"]["_id"]] for s in subs if s["u"]["_id"] in self.users]
+
+    def _ban_checks(self, uid: str, rid: str, where: Doc) -> tuple[Doc, User]:
+        """The checks both ban methods make before looking at the target: ``ban-user`` in the
+        room first (so an outsider learns nothing), a channel or group, access to it."""
+        if not self.has_permission(uid, "ban-user", rid):
+            raise MeteorError("error-not-allowed", "Not allowed", where)
+        room = self.rooms.get(rid)
+        if room is None or room["t"] not in ("c", "p"):  # allowMemberAction(BAN): not in DMs
+            raise MeteorError("error-not-allowed", "Not allowed", where)
+        actor = self.users.get(uid)
+        if actor is None:
+            raise MeteorError("error-invalid-user", "Invalid user", where)
+        if not self.can_access_room(uid, room):
+            raise MeteorError(
+                "error-room-not-found",
+                'The required "roomId" or "roomName" param provided does not match any group',
+            )
+        return room, actor
 
     # ---------------------------------------------------------------- messages
 

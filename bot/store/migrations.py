@@ -450,6 +450,31 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE alert ADD COLUMN actions TEXT;
         """,
     ),
+    (
+        10,
+        """
+        -- Room bans the bot applied. `via` says who keeps the user out: `server` (Rocket.Chat 8.3+
+        -- has bans) or `watch` (an older server: the bot removed the user and removes them again
+        -- whenever they rejoin, while the row is `active`). Lifted rows stay as history.
+        CREATE TABLE room_ban (
+            id INTEGER PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            username TEXT NOT NULL,
+            rid TEXT NOT NULL,
+            room_name TEXT,
+            room_type TEXT NOT NULL,
+            since REAL NOT NULL,
+            reason TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            via TEXT NOT NULL CHECK (via IN ('server', 'watch')),
+            state TEXT NOT NULL CHECK (state IN ('active', 'lifted')),
+            ended_at REAL,
+            ended_by TEXT
+        );
+        CREATE UNIQUE INDEX room_ban_live ON room_ban (rid, user_id) WHERE state = 'active';
+        CREATE INDEX room_ban_name ON room_ban (rid, username) WHERE state = 'active';
+        """,
+    ),
 ]
 
 # Applied in version order wherever an entry sits in the list above.

@@ -24,6 +24,7 @@ from bot.audit import actions
 from bot.errors import ConfigError, RcmodError
 from bot.models import Message, to_iso
 from bot.store.alerts import AlertLedger
+from bot.store.bans import BanLedger
 from bot.store.jobs import BlockedUsers, PurgeJournal
 from bot.store.migrations import LATEST_VERSION, MIGRATIONS
 from bot.store.policies import PolicyStore
@@ -104,7 +105,7 @@ def _translates(what: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     return wrap
 
 
-class Store(AlertLedger, BlockedUsers, PurgeJournal, ReportLedger, PolicyStore, SanctionLedger):
+class Store(AlertLedger, BanLedger, BlockedUsers, PurgeJournal, ReportLedger, PolicyStore, SanctionLedger):
     def __init__(self, conn: sqlite3.Connection, *, clock: Callable[[], float] = time.time) -> None:
         self._db = conn
         self._clock = clock

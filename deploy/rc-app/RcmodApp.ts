@@ -33,7 +33,7 @@ export class RcmodApp extends App {
             'report', '[category] [message link or id | @user] [description] [--anonymous]',
             'Report harmful content to the moderators'));
         await configuration.slashCommands.provideSlashCommand(new ForwardingCommand(
-            'mod', 'help | status | warn @user | mute @user #room 10m | strikes @user | delete MSGID | …',
+            'mod', 'help | status | warn @user | mute @user #room 10m | ban @user #room | strikes @user | delete MSGID | …',
             'Moderator commands (rcmod)'));
     }
 }

@@ -312,13 +312,19 @@ class RestClient:
     async def history(
         self, rid: str, room_type: str, *, oldest: datetime, latest: datetime | None = None, page: int = 100
     ) -> AsyncIterator[Message]:
-        """Messages of a room from newest to oldest within (oldest, latest], paging backwards."""
+        """Messages of a room, thread replies included, from newest to oldest within (oldest, latest],
+        paging backwards."""
         endpoint = {"c": "channels.history", "p": "groups.history", "d": "dm.history"}.get(room_type)
         if endpoint is None:
             return
         cursor = latest
         while True:
-            params: dict[str, Any] = {"roomId": _q(rid), "oldest": _q(to_iso(oldest)), "count": page}
+            params: dict[str, Any] = {
+                "roomId": _q(rid),
+                "oldest": _q(to_iso(oldest)),
+                "count": page,
+                **_WITH_THREAD_REPLIES,
+            }
             if cursor is not None:
                 params["latest"] = _q(to_iso(cursor))
             data = await self.call(endpoint, functools.partial(_get, endpoint, **params))
@@ -528,11 +534,18 @@ class RestClient:
         offset: int = 0,
         count: int = 100,
     ) -> list[Message]:
-        """One page of a room's history, newest first, with both bounds inclusive."""
+        """One page of a room's history, thread replies included, newest first, with both bounds
+        inclusive."""
         endpoint = {"c": "channels.history", "p": "groups.history", "d": "dm.history"}.get(room_type)
         if endpoint is None:
             raise ActionRefused(f"room type {room_type!r} has no history endpoint", code="error-invalid-room")
-        params: dict[str, Any] = {"roomId": _q(rid), "inclusive": "true", "offset": offset, "count": count}
+        params: dict[str, Any] = {
+            "roomId": _q(rid),
+            "inclusive": "true",
+            "offset": offset,
+            "count": count,
+            **_WITH_THREAD_REPLIES,
+        }
         if oldest is not None:
             params["oldest"] = _q(to_iso(oldest))
         if latest is not None:
@@ -785,6 +798,12 @@ class RestClient:
         await self.call(
             "users.setActiveStatus", lambda rc: rc.call_api_post("users.setActiveStatus", body=body)
         )
+
+
+# The history routes leave thread replies out unless asked with exactly 'true': without it a
+# purge would collect no evidence of the replies rooms.cleanHistory still deletes, and scans,
+# previews and catch-up would miss them.
+_WITH_THREAD_REPLIES = {"showThreadMessages": "true"}
 
 
 def _get(endpoint: str, rc: RocketChat, **params: Any) -> Any:

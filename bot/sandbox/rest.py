@@ -522,14 +522,18 @@ def chat_report_message(api: RestApi, call: Call) -> dict[str, Any]:
 
 
 def history_params(call: Call) -> dict[str, Any]:
+    """The history routes' own reading of the query: each flag is on only for the exact string
+    ``'true'`` (``inclusive === 'true'``, ``showThreadMessages === 'true'``). So, unlike the
+    getChannelHistory method (whose default is true), the REST routes leave thread replies out
+    unless asked: a reply counts only when also sent to the room (``tshow``)."""
     offset, _count = pagination(call)
     return {
         "latest": as_date(call.params.get("latest"), "error-invalid-params", "latest"),
         "oldest": as_date(call.params.get("oldest"), "error-invalid-params", "oldest"),
-        "inclusive": as_bool(call.params.get("inclusive")),
+        "inclusive": call.params.get("inclusive") == "true",
         "offset": offset,
         "count": int(call.params["count"]) if call.params.get("count") else 20,
-        "show_thread_messages": as_bool(call.params.get("showThreadMessages"), default=True),
+        "show_thread_messages": call.params.get("showThreadMessages") == "true",
     }
 
 

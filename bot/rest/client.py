@@ -647,7 +647,9 @@ class RestClient:
     async def reports_by_users(
         self, *, oldest: datetime | None = None, page: int = 100
     ) -> list[dict[str, Any]]:
-        """moderation.reportsByUsers: open message reports grouped by reported user, newest first."""
+        """moderation.reportsByUsers: open message reports grouped by reported user. Each group
+        names one of the user's reported messages only (the first filed): read the others with
+        :meth:`user_reported_messages`."""
         out: list[dict[str, Any]] = []
         offset = 0
         while True:
@@ -662,6 +664,34 @@ class RestClient:
             offset += len(batch)
             if len(batch) < page or offset >= int(data.get("total", offset)):
                 return out
+
+    async def user_reported_messages(self, user_id: str, *, page: int = 100) -> list[dict[str, Any]]:
+        """moderation.user.reportedMessages, every page: the user's open message reports, one
+        entry per message (its newest report: ``_id``, ``message``, ``ts``, ``room``), newest first.
+
+        The route pages over *reports* and deduplicates messages within a page only, so ``count``
+        (reports on the page) moves the offset, and a message met again on a later page is skipped.
+        """
+        out: dict[str, dict[str, Any]] = {}
+        offset = 0
+        while True:
+            data = await self.call(
+                "moderation.user.reportedMessages",
+                functools.partial(
+                    _get, "moderation.user.reportedMessages", userId=_q(user_id), count=page, offset=offset
+                ),
+            )
+            for entry in data.get("messages", []):
+                message = entry.get("message") if isinstance(entry, dict) else None
+                mid = message.get("_id") if isinstance(message, dict) else None
+                if isinstance(mid, str) and mid not in out:
+                    out[mid] = entry
+            reports = data.get("count")
+            if not isinstance(reports, int) or reports <= 0:
+                return list(out.values())
+            offset += reports
+            if reports < page or offset >= int(data.get("total", offset)):
+                return list(out.values())
 
     async def add_room_moderator(self, rid: str, room_type: str, user_id: str) -> None:
         endpoint = "groups.addModerator" if room_type == "p" else "channels.addModerator"

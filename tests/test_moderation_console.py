@@ -17,6 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.config import Credentials
+from bot.rest import RestClient
 from bot.sandbox import Sandbox
 from tests.test_sandbox_rest import Api
 from tests.test_sandbox_support import FakeClock, running
@@ -232,3 +234,26 @@ async def test_user_report_routes_are_absent_before_6_5() -> None:
             assert status == 404
         status, body = await api.get("moderation.reportsByUsers", "rcmod.bot")
         assert status == 200 and body["reports"] == []
+
+
+async def test_the_bots_client_reads_every_reported_message_across_pages(
+    env: tuple[Sandbox, Api, FakeClock],
+) -> None:
+    """Pages hold reports, deduplicated per page: the client moves on by ``count`` and keeps each
+    message once (its newest report)."""
+    sb, api, clock = env
+    first, second, third = await three_reports_of_bob(sb, api, clock)
+    for who in ("carol", "mod1"):
+        clock.advance(60)
+        await report(api, who, first["_id"], f"{who} again")
+    rest = RestClient(
+        api.seed.url,
+        Credentials(user_id=api.seed.uid("rcmod.bot"), token=api.seed.users["rcmod.bot"]["token"]),
+    )
+    try:
+        entries = await rest.user_reported_messages(api.seed.uid("bob"), page=2)
+        assert [e["message"]["_id"] for e in entries] == [first["_id"], third["_id"], second["_id"]]
+        assert entries[0]["_id"] == sb.workspace.reports[-1]["_id"]  # the newest report of it
+        assert await rest.user_reported_messages(api.seed.uid("carol")) == []
+    finally:
+        await rest.close()

@@ -552,7 +552,7 @@ def groups_history(api: RestApi, call: Call) -> dict[str, Any]:
 def dm_history(api: RestApi, call: Call) -> dict[str, Any]:
     rid = call.params.get("roomId")
     if not rid:
-        raise MeteorError("error-room-param-not-provided", 'Body param "roomId" or "username" is required')
+        raise MeteorError("error-room-param-not-provided", 'Query param "roomId" is required')
     room = api.ws.rooms.get(str(rid))
     if room is None or room["t"] != "d":
         raise MeteorError(

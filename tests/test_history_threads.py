@@ -1,19 +1,19 @@
 """Thread replies in history reads.
 
-Rocket.Chat's history routes (channels.history, groups.history, dm.history / im.history) leave
-out thread replies unless the caller passes ``showThreadMessages=true``: each route hands
-``showThreadMessages === 'true'`` to getChannelHistory, whose Messages query then keeps only
-``tmid``-less messages and replies also sent to the room (``tshow``). The sandbox must answer the
-same way, and every history read of the bot must ask for the replies, or purges, previews, the
-evidence journal and ``rcmod scan-history`` miss them while ``rooms.cleanHistory`` still deletes
-them.
+channels.history and dm.history / im.history leave thread replies out unless the caller passes
+``showThreadMessages=true``: each hands ``showThreadMessages === 'true'`` to getChannelHistory,
+whose Messages query then keeps only ``tmid``-less messages and replies also sent to the room
+(``tshow``). groups.history passes ``!== 'false'`` instead, so it keeps them unless refused. The
+sandbox must answer as each route does, and every history read of the bot must ask for the
+replies, or purges, previews, the evidence journal and ``rcmod scan-history`` miss them while
+``rooms.cleanHistory`` still deletes them.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,14 @@ def thread(sb: Sandbox, room: str, *, replier: str = "bob", text: str = "a reply
     return parent, reply, str(shown["_id"])
 
 
+def keeps_only_true(value: str | None) -> bool:
+    return value == "true"  # channels.history, dm.history: `showThreadMessages === 'true'`
+
+
+def keeps_unless_false(value: str | None) -> bool:
+    return value != "false"  # groups.history: `showThreadMessages !== 'false'`
+
+
 # -- the sandbox answers as the server does -------------------------------------------------------
 
 
@@ -72,7 +80,10 @@ async def api() -> AsyncIterator[tuple[Sandbox, Api]]:
         yield sandbox, Api(session, seed)
 
 
-async def test_history_routes_leave_out_thread_replies_unless_asked(api: tuple[Sandbox, Api]) -> None:
+async def test_history_routes_read_thread_replies_as_each_route_does(api: tuple[Sandbox, Api]) -> None:
+    """channels.history and dm/im.history leave replies out unless showThreadMessages is exactly
+    'true'; groups.history keeps them unless it is exactly 'false'. Replies also sent to the
+    room (tshow) are always there."""
     sb, client = api
     parent, reply, shown = thread(sb, "general")
     dm = sb.dm_as("alice", "bob", "hello bob")
@@ -81,24 +92,31 @@ async def test_history_routes_leave_out_thread_replies_unless_asked(api: tuple[S
     staff_parent = next(m for m in sb.workspace.messages.values() if m["msg"] == "staff thread")
     staff_reply = sb.post_as("mod2", "staff", "staff reply", tmid=staff_parent["_id"])
 
-    cases: list[tuple[str, str, dict[str, Any], set[str], set[str]]] = [
-        ("channels.history", "alice", {"roomId": rid(sb, "general")}, {parent, shown}, {reply}),
-        ("groups.history", "mod1", {"roomId": rid(sb, "staff")}, {staff_parent["_id"]}, {staff_reply["_id"]}),
-        ("im.history", "alice", {"roomId": dm["rid"]}, {dm["_id"]}, {dm_reply["_id"]}),
-        ("dm.history", "bob", {"roomId": dm["rid"]}, {dm["_id"]}, {dm_reply["_id"]}),
+    # route, caller, query, always there, replies, and whether a value of showThreadMessages
+    # brings the replies
+    general, staff = rid(sb, "general"), rid(sb, "staff")
+    cases: list[tuple[str, str, dict[str, Any], set[str], set[str], Callable[[str | None], bool]]] = [
+        ("channels.history", "alice", {"roomId": general}, {parent, shown}, {reply}, keeps_only_true),
+        (
+            "groups.history",
+            "mod1",
+            {"roomId": staff},
+            {staff_parent["_id"]},
+            {staff_reply["_id"]},
+            keeps_unless_false,
+        ),
+        ("im.history", "alice", {"roomId": dm["rid"]}, {dm["_id"]}, {dm_reply["_id"]}, keeps_only_true),
+        ("dm.history", "bob", {"roomId": dm["rid"]}, {dm["_id"]}, {dm_reply["_id"]}, keeps_only_true),
     ]
-    for route, who, params, visible, replies in cases:
-        status, body = await client.get(route, who, **params)
-        assert status == 200, body
-        ids = {m["_id"] for m in body["messages"]}
-        assert visible <= ids and not replies & ids, route  # the default is false
-        # Only the exact string 'true' turns it on (newer dm.history schemas also refuse any
-        # value but 'true' and 'false', so the others are tried on channels and groups only).
-        for value in ("false",) if route.endswith("m.history") else ("false", "1", "TRUE"):
-            status, body = await client.get(route, who, **params, showThreadMessages=value)
-            assert status == 200 and not replies & {m["_id"] for m in body["messages"]}, (route, value)
-        status, body = await client.get(route, who, **params, showThreadMessages="true")
-        assert status == 200 and visible | replies <= {m["_id"] for m in body["messages"]}, route
+    for route, who, params, visible, replies, keeps in cases:
+        # Newer dm.history schemas refuse any value but 'true' and 'false': only those are tried.
+        tried = [None, "false", "true"] + ([] if route.endswith("m.history") else ["1", "TRUE", "no"])
+        for value in tried:
+            query = {**params, **({"showThreadMessages": value} if value is not None else {})}
+            status, body = await client.get(route, who, **query)
+            ids = {m["_id"] for m in body["messages"]} if status == 200 else set()
+            assert status == 200 and visible <= ids, (route, value)
+            assert bool(replies & ids) is keeps(value), (route, value)
     status, body = await client.get("im.history", "alice")
     assert (
         status == 400 and body["error"] == 'Query param "roomId" is required [error-room-param-not-provided]'

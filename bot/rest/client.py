@@ -830,9 +830,9 @@ class RestClient:
         )
 
 
-# The history routes leave thread replies out unless asked with exactly 'true': without it a
-# purge would collect no evidence of the replies rooms.cleanHistory still deletes, and scans,
-# previews and catch-up would miss them.
+# channels.history and dm.history leave thread replies out unless asked with exactly 'true'
+# (groups.history keeps them unless told 'false'): without it a purge would collect no evidence
+# of the replies rooms.cleanHistory still deletes, and scans, previews and catch-up would miss them.
 _WITH_THREAD_REPLIES = {"showThreadMessages": "true"}
 
 

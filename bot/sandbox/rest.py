@@ -521,19 +521,21 @@ def chat_report_message(api: RestApi, call: Call) -> dict[str, Any]:
 # ---------------------------------------------------------------- history and rooms
 
 
-def history_params(call: Call) -> dict[str, Any]:
-    """The history routes' own reading of the query: each flag is on only for the exact string
-    ``'true'`` (``inclusive === 'true'``, ``showThreadMessages === 'true'``). So, unlike the
-    getChannelHistory method (whose default is true), the REST routes leave thread replies out
-    unless asked: a reply counts only when also sent to the room (``tshow``)."""
+def history_params(call: Call, *, threads_unless_false: bool = False) -> dict[str, Any]:
+    """The history routes' own reading of the query. channels.history and dm/im.history pass
+    ``showThreadMessages === 'true'`` (so thread replies are left out unless asked, though the
+    getChannelHistory method defaults to true), while groups.history passes ``!== 'false'``
+    (replies included unless refused): ``threads_unless_false``. A reply also sent to the room
+    (``tshow``) is always kept. ``inclusive`` is on only for the exact string ``'true'``."""
     offset, _count = pagination(call)
+    flag = call.params.get("showThreadMessages")
     return {
         "latest": as_date(call.params.get("latest"), "error-invalid-params", "latest"),
         "oldest": as_date(call.params.get("oldest"), "error-invalid-params", "oldest"),
         "inclusive": call.params.get("inclusive") == "true",
         "offset": offset,
         "count": int(call.params["count"]) if call.params.get("count") else 20,
-        "show_thread_messages": call.params.get("showThreadMessages") == "true",
+        "show_thread_messages": flag != "false" if threads_unless_false else flag == "true",
     }
 
 
@@ -546,7 +548,7 @@ def channels_history(api: RestApi, call: Call) -> dict[str, Any]:
 
 def groups_history(api: RestApi, call: Call) -> dict[str, Any]:
     room = api.group_by_id_or_name(call)
-    return {"messages": api.ws.history(room["_id"], **history_params(call))}
+    return {"messages": api.ws.history(room["_id"], **history_params(call, threads_unless_false=True))}
 
 
 def dm_history(api: RestApi, call: Call) -> dict[str, Any]:

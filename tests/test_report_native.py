@@ -74,3 +74,20 @@ async def test_each_reported_message_of_one_user_reaches_the_moderators_once(tmp
         await bot.stop()
     finally:
         await sb.stop()
+
+
+async def test_a_reported_message_deleted_before_the_poll_still_surfaces_with_the_consoles_copy(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    ws = sandbox.workspace
+    alice, admin = ws.user_by_username("alice"), ws.user_by_username("admin")
+    assert alice is not None and admin is not None
+    bot = await start_bot(settings(sandbox, tmp_path, poll_interval=0.05))
+    message = sandbox.post_as("bob", "general", "gone before anyone looked")
+    ws.report_message(alice.id, message["_id"], "nasty")
+    ws.delete_message(admin.id, message["_id"])  # before the bot's next poll: no await in between
+    assert await until(lambda: any("gone before anyone looked" in dm for dm in report_dms(sandbox, "mod1")))
+    store = bot.app.store
+    assert store is not None
+    assert store.evidence_for_message(message["_id"])  # what the console kept when it was reported
+    await bot.stop()

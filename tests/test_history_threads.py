@@ -29,7 +29,7 @@ from bot.sandbox import Sandbox
 from bot.store import Store
 from tests.test_blocklist import block_lists
 from tests.test_notifier import write_lists
-from tests.test_purge_cli import env_for, finish, rcmod
+from tests.test_purge_cli import env_for, evidence, finish, rcmod
 from tests.test_sandbox_rest import Api
 from tests.test_sandbox_support import FakeClock, running
 
@@ -201,6 +201,22 @@ async def test_a_user_purge_keeps_evidence_of_the_users_thread_replies(
     assert {reply, shown, own} <= set(deleted) and all(deleted[m] for m in (reply, shown, own))
     rows = Counter(r.mid for r in store.all_evidence_rows())
     assert rows[reply] == 1 and rows[shown] == 1 and rows[own] == 1
+
+
+async def test_rcmod_purge_user_keeps_evidence_of_thread_replies(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The command line: `rcmod purge user bob --room general --threads purge --yes`."""
+    own = sandbox.post_as("bob", "general", "bob in the room")["_id"]
+    _parent, reply, shown = thread(sandbox, "general", replier="bob")
+    data = tmp_path / "data"
+    code, out, err = await finish(
+        await rcmod(
+            env_for(sandbox, data), "purge", "user", "bob", "--room", "general", "--threads", "purge", "--yes"
+        )
+    )
+    assert code == 0, err
+    assert "3 deleted, 0 failed of 3" in out
+    assert not {own, reply, shown} & set(sandbox.workspace.messages)
+    assert evidence(data) == Counter({own: 1, reply: 1, shown: 1})
 
 
 async def test_scan_history_reports_a_thread_reply(sandbox: Sandbox, tmp_path: Path) -> None:

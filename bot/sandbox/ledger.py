@@ -76,6 +76,7 @@ LEDGER: tuple[Entry, ...] = (
             "tests/test_history_threads.py::test_history_routes_read_thread_replies_as_each_route_does",
             "tests/test_history_threads.py::test_a_term_purge_finds_a_thread_reply_and_keeps_its_evidence_first",
             "tests/test_history_threads.py::test_a_user_purge_keeps_evidence_of_the_users_thread_replies",
+            "tests/test_history_threads.py::test_rcmod_purge_user_keeps_evidence_of_thread_replies",
             "tests/test_history_threads.py::test_scan_history_reports_a_thread_reply",
             "tests/test_history_threads.py::test_catch_up_reads_include_thread_replies",
             "tests/test_sandbox_rest.py::test_history_pages_backwards",

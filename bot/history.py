@@ -4,7 +4,8 @@ Rocket.Chat pages history newest first (``channels.history``, ``groups.history``
 Paging by "latest = the oldest timestamp seen" alone loses messages when several share one
 millisecond across a page boundary (bridges and scripts post that fast), so the walker keeps
 the boundary timestamp *inclusive* and skips, by offset, the messages at that timestamp it has
-already seen. Used by purges and by ``rcmod scan-history``; it only reads.
+already seen. Thread replies are read too (channel and DM history leave them out unless
+asked), since a purge deletes them. Used by purges and by ``rcmod scan-history``; it only reads.
 """
 
 from __future__ import annotations

@@ -17,13 +17,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.audit import actions
 from bot.commands import MessageRef, UserName
 from bot.config import ReportSettings
 from bot.dispatch import Call
 from bot.errors import ActionRefused, NotFound, PermissionDenied, RcmodError
-from bot.models import Message, UserRef
+from bot.models import MalformedPayload, Message, UserRef, parse_date
 from bot.moderation.alerts import RoomRef
 from bot.moderation.neutralize import inline_literal, neutralize
 from bot.moderation.reports import RateLimits, ReportView, rate_refusal, render_report, severity_for
@@ -374,21 +375,39 @@ class ReportDesk:
     # -- native reports (Rocket.Chat's own "Report" message action) -------------------------------
 
     async def poll_native(self) -> int:
-        """One pass over moderation.reportsByUsers: open a report (and DM the moderators) for each
-        reported message the bot has not seen, and close the bot's copy of reports dismissed in
-        the console. Returns how many reports were opened or closed.
+        """One pass over the moderation console: open a report (and DM the moderators) for each
+        reported message the bot has not taken yet, and close the bot's copy of reports dismissed
+        in the console. Returns how many reports were opened or closed.
 
-        reportsByUsers groups open message reports by reported user and names only the newest
-        message of each; so a user who no longer appears had every report dismissed, and that is
-        when the bot closes its copies (a dismissal of one message among several is seen once
-        the user's last open report goes).
+        moderation.reportsByUsers lists each reported user once and names only their first-filed
+        report, so further messages of a listed user would never show there: each listed user's
+        reported messages are read in full (moderation.user.reportedMessages). A message is taken
+        once: the store's report for it is the mark, and survives restarts.
         """
+        # Taken before reading the console: a report the bot files meanwhile is then not taken
+        # for one dismissed there.
+        natively_open = [
+            r
+            for r in self._store.open_reports(limit=1000)
+            if r.target_kind == "message" and (r.native == "filed" or r.source == "native")
+        ]
         groups = await self._rest.reports_by_users()
+        reported: dict[str, dict[str, dict[str, Any]]] = {}  # user id -> message id -> report
+        complete: set[str] = set()  # users whose every reported message is known
+        for group in groups:
+            uid = group.get("userId")
+            if not isinstance(uid, str) or not uid:
+                continue
+            try:
+                entries = await self._rest.user_reported_messages(uid)
+                complete.add(uid)
+            except NotFound:  # a server without the route: the group's one message is all we know
+                entries = [_entry_from_group(group)] if isinstance(group.get("msgId"), str) else []
+            reported[uid] = {str(e["message"]["_id"]): e for e in entries}
         changed = 0
-        listed_users = {str(g.get("userId")) for g in groups}
-        for report in self._store.open_reports(limit=1000):
-            natively_open = report.native == "filed" or report.source == "native"
-            if report.target_kind != "message" or not natively_open or report.author_id in listed_users:
+        for report in natively_open:
+            listed = reported.get(report.author_id)
+            if listed is not None and (report.mid in listed or report.author_id not in complete):
                 continue
             outcome = "dismissed in Rocket.Chat's moderation console"
             if self._store.close_report(report.id, outcome):
@@ -399,29 +418,49 @@ class ReportDesk:
                     reason={"action": "dismiss", "where": "moderation console"},
                 )
                 changed += 1
-        for group in groups:
-            mid, uid = group.get("msgId"), group.get("userId")
-            if not isinstance(mid, str) or not mid or not isinstance(uid, str):
-                continue
-            if self._store.report_for_target(f"message:{mid}") is not None:
-                continue  # ours (filed by the bot), or already taken in
-            changed += await self._take_native(group, mid, uid)
+        for uid, entries_by_mid in reported.items():
+            for mid, entry in entries_by_mid.items():
+                if not self._taken(mid, entry):
+                    changed += await self._take_native(entry, mid, uid)
         if changed:
             self._notifier.wake()
         return changed
 
-    async def _take_native(self, group: dict[str, object], mid: str, uid: str) -> int:
+    def _taken(self, mid: str, entry: dict[str, Any]) -> bool:
+        """Whether this console report is already the bot's: a report of the message is open, or
+        was closed after the console's newest report of it (one filed later is a new report)."""
+        existing = self._store.report_for_target(f"message:{mid}")
+        if existing is None:
+            return False
+        if existing.closed_at is None:
+            return True
+        try:
+            reported_at = parse_date(entry.get("ts"), "ts").timestamp()
+        except MalformedPayload:
+            return True  # cannot tell: better one report too few than the same one repeated
+        return reported_at <= existing.closed_at
+
+    async def _take_native(self, entry: dict[str, Any], mid: str, uid: str) -> int:
+        snapshot: dict[str, Any] = entry.get("message") or {}
         message: Message | None = None
-        # Deleted meanwhile, or a room the bot cannot read: the console still has the report.
+        # Deleted meanwhile, or a room the bot cannot read: the console kept a copy when it
+        # was reported, and that copy is the evidence.
         with contextlib.suppress(ActionRefused):
             message = await self._rest.get_message(mid)
-        rooms = group.get("rooms")
-        first = rooms[0] if isinstance(rooms, list) and rooms and isinstance(rooms[0], dict) else {}
-        rid = message.rid if message else str(first.get("_id") or "")
-        room = await self._room(rid or None, None) or RoomRef(rid, None, str(first.get("t") or "") or None)
-        text = " ".join(message.scannable_texts()) if message else str(group.get("message") or "")
+        if message is None:
+            with contextlib.suppress(MalformedPayload):
+                message = Message.from_wire(snapshot) if snapshot.get("rid") else None
+        found_room = entry.get("room")
+        reported_room: dict[str, Any] = found_room if isinstance(found_room, dict) else {}
+        rid = message.rid if message else str(reported_room.get("_id") or "")
+        room = await self._room(rid or None, None) or RoomRef(
+            rid, reported_room.get("name") or None, str(reported_room.get("t") or "") or None
+        )
+        text = " ".join(message.scannable_texts()) if message else str(snapshot.get("msg") or "")
         excerpt = inline_literal(text[:_EXCERPT] + ("…" if len(text) > _EXCERPT else "")) if text else None
-        author = UserRef(uid, str(group.get("username") or "unknown"))
+        found_author = snapshot.get("u")
+        author_doc: dict[str, Any] = found_author if isinstance(found_author, dict) else {}
+        author = UserRef(uid, str(author_doc.get("username") or "unknown"))
         filed = self._store.file_report(
             {
                 "target_kind": "message",
@@ -517,3 +556,18 @@ def _native_text(category: str, description: str) -> str:
 NATIVE_REPORTER = Reporter(
     "rocketchat:report-action", "a member (Rocket.Chat's Report action)", False, "other", 0
 )
+
+
+def _entry_from_group(group: dict[str, Any]) -> dict[str, Any]:
+    """A reportsByUsers group in the shape of a reportedMessages entry (its one named message)."""
+    rooms = group.get("rooms")
+    room = rooms[0] if isinstance(rooms, list) and rooms and isinstance(rooms[0], dict) else {}
+    return {
+        "message": {
+            "_id": group.get("msgId"),
+            "msg": group.get("message") or "",
+            "u": {"_id": group.get("userId"), "username": group.get("username")},
+        },
+        "room": room,
+        "ts": group.get("ts"),
+    }

@@ -488,6 +488,35 @@ async def test_openapi_moderation_actions(checker: tuple[Sandbox, Checker, FakeC
     assert_valid(check)
 
 
+async def test_openapi_moderation_console(checker: tuple[Sandbox, Checker, FakeClock]) -> None:
+    """The console's reads and dismissals, message reports and user reports."""
+    sandbox, check, clock = checker
+    bob, carol = check.seed.uid("bob"), check.seed.uid("carol")
+    ws = sandbox.workspace
+    for text, who in (("first", "alice"), ("second", "carol")):
+        clock.advance(60)
+        message = sandbox.post_as("bob", "general", text)
+        ws.report_message(check.seed.uid(who), message["_id"], f"{text} report")
+    ws.report_user(check.seed.uid("alice"), carol, "odd")
+    await check.call(
+        "GET", "moderation.reportsByUsers", "rcmod.bot", params={"oldest": "2000-01-01T00:00:00Z"}
+    )
+    await check.call("GET", "moderation.user.reportedMessages", "rcmod.bot", params={"userId": bob})
+    await check.call("GET", "moderation.reports", "rcmod.bot", params={"msgId": message["_id"]})
+    await check.call("GET", "moderation.userReports", "rcmod.bot", params={"count": "5"})
+    await check.call("GET", "moderation.user.reportsByUserId", "rcmod.bot", params={"userId": carol})
+    refused = await check.call(
+        "POST", "moderation.dismissUserReports", "rcmod.bot", body={}, expect=400, valid_request=False
+    )
+    assert refused["error"] == (
+        "must have required property 'msgId'\n must have required property 'userId'\n"
+        " must match exactly one schema in oneOf [invalid-params]"
+    )
+    await check.call("POST", "moderation.dismissUserReports", "rcmod.bot", body={"userId": carol})
+    await check.call("POST", "moderation.dismissReports", "rcmod.bot", body={"msgId": message["_id"]})
+    assert_valid(check)
+
+
 def test_every_implemented_route_in_the_spec_is_exercised() -> None:
     """Guards the tests above: a new route the spec covers must be validated here too."""
     exercised = {
@@ -531,6 +560,11 @@ def test_every_implemented_route_in_the_spec_is_exercised() -> None:
         ("POST", "moderation.reportUser"),
         ("GET", "moderation.reportsByUsers"),
         ("POST", "moderation.dismissReports"),
+        ("GET", "moderation.userReports"),
+        ("GET", "moderation.user.reportedMessages"),
+        ("GET", "moderation.user.reportsByUserId"),
+        ("GET", "moderation.reports"),
+        ("POST", "moderation.dismissUserReports"),
         ("POST", "users.setActiveStatus"),
         ("POST", "users.create"),
         ("POST", "users.delete"),

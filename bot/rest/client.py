@@ -310,7 +310,8 @@ class RestClient:
     async def history(
         self, rid: str, room_type: str, *, oldest: datetime, latest: datetime | None = None, page: int = 100
     ) -> AsyncIterator[Message]:
-        """Messages of a room from newest to oldest within (oldest, latest], paging backwards.
+        """Messages of a room, thread replies included, from newest to oldest within (oldest, latest],
+        paging backwards.
 
         The boundary timestamp is kept inclusive and the messages already seen there are skipped
         by offset: several messages can share a millisecond across a page boundary, and the
@@ -551,11 +552,18 @@ class RestClient:
         offset: int = 0,
         count: int = 100,
     ) -> list[Message]:
-        """One page of a room's history, newest first, with both bounds inclusive."""
+        """One page of a room's history, thread replies included, newest first, with both bounds
+        inclusive."""
         endpoint = {"c": "channels.history", "p": "groups.history", "d": "dm.history"}.get(room_type)
         if endpoint is None:
             raise ActionRefused(f"room type {room_type!r} has no history endpoint", code="error-invalid-room")
-        params: dict[str, Any] = {"roomId": _q(rid), "inclusive": "true", "offset": offset, "count": count}
+        params: dict[str, Any] = {
+            "roomId": _q(rid),
+            "inclusive": "true",
+            "offset": offset,
+            "count": count,
+            **_WITH_THREAD_REPLIES,
+        }
         if oldest is not None:
             params["oldest"] = _q(to_iso(oldest))
         if latest is not None:
@@ -647,11 +655,42 @@ class RestClient:
     async def reports_by_users(
         self, *, oldest: datetime | None = None, page: int = 100
     ) -> list[dict[str, Any]]:
-        """moderation.reportsByUsers: open message reports grouped by reported user, newest first."""
+        """moderation.reportsByUsers: open message reports grouped by reported user. Each group
+        names one of the user's reported messages only (the first filed): read the others with
+        :meth:`user_reported_messages`."""
         params: dict[str, Any] = {}
         if oldest is not None:
             params["oldest"] = _q(to_iso(oldest))
         return await self.walk("moderation.reportsByUsers", "reports", page=page, **params)
+
+    async def user_reported_messages(self, user_id: str, *, page: int = 100) -> list[dict[str, Any]]:
+        """moderation.user.reportedMessages, every page: the user's open message reports, one
+        entry per message (its newest report: ``_id``, ``message``, ``ts``, ``room``), newest first.
+
+        The route pages over *reports* and deduplicates messages within a page only, so ``count``
+        (reports on the page) moves the offset, and a message met again on a later page is skipped.
+        """
+        out: dict[str, dict[str, Any]] = {}
+        offset = 0
+        while True:
+            data = await self.call(
+                "moderation.user.reportedMessages",
+                functools.partial(
+                    _get, "moderation.user.reportedMessages", userId=_q(user_id), count=page, offset=offset
+                ),
+            )
+            for entry in data.get("messages", []):
+                message = entry.get("message") if isinstance(entry, dict) else None
+                mid = message.get("_id") if isinstance(message, dict) else None
+                if isinstance(mid, str) and mid not in out:
+                    out[mid] = entry
+            # Pages may be shorter than asked (API_Upper_Count_Limit): the end is ``total``.
+            reports = data.get("count")
+            if not isinstance(reports, int) or reports <= 0:
+                return list(out.values())
+            offset += reports
+            if offset >= int(data.get("total", offset)):
+                return list(out.values())
 
     async def add_room_moderator(self, rid: str, room_type: str, user_id: str) -> None:
         endpoint = "groups.addModerator" if room_type == "p" else "channels.addModerator"
@@ -792,6 +831,12 @@ class RestClient:
         await self.call(
             "users.setActiveStatus", lambda rc: rc.call_api_post("users.setActiveStatus", body=body)
         )
+
+
+# channels.history and dm.history leave thread replies out unless asked with exactly 'true'
+# (groups.history keeps them unless told 'false'): without it a purge would collect no evidence
+# of the replies rooms.cleanHistory still deletes, and scans, previews and catch-up would miss them.
+_WITH_THREAD_REPLIES = {"showThreadMessages": "true"}
 
 
 def _get(endpoint: str, rc: RocketChat, **params: Any) -> Any:

@@ -52,6 +52,11 @@ ROUTES_SINCE: dict[tuple[str, str], tuple[int, int]] = {
     ("GET", "users.listByStatus"): (6, 8),
     ("POST", "rooms.muteUser"): (6, 8),
     ("POST", "rooms.unmuteUser"): (6, 8),
+    # The console's user reports (moderation.ts): merged in October 2023, first in 6.5 (inferred
+    # from the merge date; no release note names it).
+    ("GET", "moderation.userReports"): (6, 5),
+    ("GET", "moderation.user.reportsByUserId"): (6, 5),
+    ("POST", "moderation.dismissUserReports"): (6, 5),
     # Room bans (rooms.ts, banUserFromRoom.ts): merged in March 2026, first in 8.3; an older server
     # answers 404 and the bot falls back to kick-and-watch.
     ("POST", "rooms.banUser"): (8, 3),

@@ -547,17 +547,23 @@ def chat_report_message(api: RestApi, call: Call) -> dict[str, Any]:
 # ---------------------------------------------------------------- history and rooms
 
 
-def history_params(api: RestApi, call: Call) -> dict[str, Any]:
-    # The history routes page with getPaginationItems too (their ``count = 20`` default is dead
-    # code: getPaginationItems always answers a count).
+def history_params(api: RestApi, call: Call, *, threads_unless_false: bool = False) -> dict[str, Any]:
+    """The history routes' own reading of the query. channels.history and dm/im.history pass
+    ``showThreadMessages === 'true'`` (so thread replies are left out unless asked, though the
+    getChannelHistory method defaults to true), while groups.history passes ``!== 'false'``
+    (replies included unless refused): ``threads_unless_false``. A reply also sent to the room
+    (``tshow``) is always kept. ``inclusive`` is on only for the exact string ``'true'``. They
+    page with getPaginationItems too (their ``count = 20`` default is dead code:
+    getPaginationItems always answers a count)."""
     offset, count = pagination(api, call)
+    flag = call.params.get("showThreadMessages")
     return {
         "latest": as_date(call.params.get("latest"), "error-invalid-params", "latest"),
         "oldest": as_date(call.params.get("oldest"), "error-invalid-params", "oldest"),
-        "inclusive": as_bool(call.params.get("inclusive")),
+        "inclusive": call.params.get("inclusive") == "true",
         "offset": offset,
         "count": count or 0,  # the workspace's 0: everything
-        "show_thread_messages": as_bool(call.params.get("showThreadMessages"), default=True),
+        "show_thread_messages": flag != "false" if threads_unless_false else flag == "true",
     }
 
 
@@ -570,13 +576,13 @@ def channels_history(api: RestApi, call: Call) -> dict[str, Any]:
 
 def groups_history(api: RestApi, call: Call) -> dict[str, Any]:
     room = api.group_by_id_or_name(call)
-    return {"messages": api.ws.history(room["_id"], **history_params(api, call))}
+    return {"messages": api.ws.history(room["_id"], **history_params(api, call, threads_unless_false=True))}
 
 
 def dm_history(api: RestApi, call: Call) -> dict[str, Any]:
     rid = call.params.get("roomId")
     if not rid:
-        raise MeteorError("error-room-param-not-provided", 'Body param "roomId" or "username" is required')
+        raise MeteorError("error-room-param-not-provided", 'Query param "roomId" is required')
     room = api.ws.rooms.get(str(rid))
     if room is None or room["t"] != "d":
         raise MeteorError(
@@ -1085,29 +1091,191 @@ def moderation_report_user(api: RestApi, call: Call) -> dict[str, Any]:
     return {}
 
 
-def moderation_reports_by_users(api: RestApi, call: Call) -> dict[str, Any]:
+def _console_viewer(api: RestApi, call: Call) -> None:
     if not api.ws.has_permission(call.uid, "view-moderation-console"):
         raise RestFailure.unauthorized()
-    latest = as_date(call.params.get("latest"), "error-invalid-params", "latest")
-    oldest = as_date(call.params.get("oldest"), "error-invalid-params", "oldest")
-    return page(api, api.ws.reports_by_users(latest, oldest), call, "reports")
+
+
+def _console_moderator(api: RestApi, call: Call) -> None:
+    if not api.ws.has_permission(call.uid, "manage-moderation-actions"):
+        raise RestFailure.unauthorized()
+
+
+def json_sort(call: Call) -> dict[str, int] | None:
+    """parseJsonQuery's ``sort``: a JSON object of field -> 1 | -1."""
+    raw = call.params.get("sort")
+    if not raw:
+        return None
+    try:
+        sort = json.loads(str(raw))
+    except json.JSONDecodeError as exc:
+        raise MeteorError("error-invalid-sort", "Invalid sort parameter provided") from exc
+    if not isinstance(sort, dict) or not all(v in (1, -1) for v in sort.values()):
+        raise MeteorError("error-invalid-sort-parameter", "Invalid sort parameter provided")
+    return {str(k): int(v) for k, v in sort.items()}
+
+
+def _date_time(call: Call, name: str) -> datetime | None:
+    """A ``format: 'date-time'`` query property of the console's ajv schemas."""
+    value = call.params.get(name)
+    if value is None or value == "":
+        return None
+    parsed = from_iso(str(value))
+    if parsed is None:
+        raise MeteorError("invalid-params", 'must match format "date-time"')
+    return parsed
+
+
+def _non_empty(call: Call, name: str) -> str:
+    """A required ``minLength: 1`` string property."""
+    value = call.params.get(name)
+    if value is None:
+        raise invalid_params(name)
+    if not isinstance(value, str) or value == "":
+        raise MeteorError("invalid-params", "must NOT have fewer than 1 characters")
+    return value
+
+
+def _exactly_one_of_user_or_message(call: Call) -> None:
+    """isArchiveReportProps: ``oneOf: [{required: ['msgId']}, {required: ['userId']}]`` — by
+    presence, so two empty strings fail as both, and one empty string passes."""
+    present = [k for k in ("msgId", "userId") if k in call.params]
+    if len(present) == 1:
+        return
+    if not present:
+        raise MeteorError(
+            "invalid-params",
+            "must have required property 'msgId'\n must have required property 'userId'"
+            "\n must match exactly one schema in oneOf",
+        )
+    raise MeteorError("invalid-params", "must match exactly one schema in oneOf")
+
+
+def moderation_reports_by_users(api: RestApi, call: Call) -> dict[str, Any]:
+    _console_viewer(api, call)
+    groups = api.ws.reports_by_users(
+        _date_time(call, "latest"),
+        _date_time(call, "oldest"),
+        selector=str(call.params.get("selector") or ""),
+        sort=json_sort(call),
+    )
+    # total: getTotalUniqueReportedUsers, i.e. the number of groups (0 when the page is empty).
+    return page(api, groups, call, "reports")
+
+
+def moderation_user_reports(api: RestApi, call: Call) -> dict[str, Any]:
+    _console_viewer(api, call)
+    groups = api.ws.user_reports_grouped(
+        _date_time(call, "latest"),
+        _date_time(call, "oldest"),
+        selector=str(call.params.get("selector") or ""),
+        sort=json_sort(call),
+    )
+    return page(api, groups, call, "reports")
+
+
+def moderation_user_reported_messages(api: RestApi, call: Call) -> dict[str, Any]:
+    """One entry per reported message *on this page*: the page is of reports (newest first) and
+    is deduplicated by message after the cut, so ``count`` is the number of reports on the page
+    (at least the number of messages) and ``total`` the number of open reports; a message with
+    reports on two pages appears on both."""
+    _console_viewer(api, call)
+    user_id = _non_empty(call, "userId")
+    user = api.ws.users.get(user_id)
+    reports = api.ws.reported_messages_of(
+        user_id, selector=str(call.params.get("selector") or ""), sort=json_sort(call)
+    )
+    offset, count = pagination(api, call)
+    chunk = reports[offset:] if count is None else reports[offset : offset + count]
+    seen: set[str] = set()
+    messages = []
+    for report in chunk:
+        if report["message"]["_id"] not in seen:
+            seen.add(report["message"]["_id"])
+            messages.append(report)
+    return {
+        "user": {"_id": user.id, "username": user.username, "name": user.name} if user else None,
+        "messages": messages,
+        "count": len(chunk),
+        "total": len(reports),
+        "offset": offset,
+    }
+
+
+def moderation_user_reports_by_user_id(api: RestApi, call: Call) -> dict[str, Any]:
+    _console_viewer(api, call)
+    user_id = _non_empty(call, "userId")
+    reports = api.ws.user_reports_of(
+        user_id, selector=str(call.params.get("selector") or ""), sort=json_sort(call)
+    )
+    offset, count = pagination(api, call)
+    chunk = reports[offset:] if count is None else reports[offset : offset + count]
+    found = api.ws.users.get(user_id)
+    user: Doc | None = None
+    if found is not None:
+        user = {
+            "_id": found.id,
+            "username": found.username,
+            "name": found.name,
+            "active": found.active,
+            "roles": list(found.roles),
+            "createdAt": found.created_at,
+        }
+        # The user's own e-mails are replaced by those the page's reports recorded, deduplicated.
+        emails: dict[str, Doc] = {}
+        for report in chunk:
+            first = (report.get("reportedUser", {}).get("emails") or [None])[0]
+            if isinstance(first, dict):
+                emails[str(first.get("address"))] = first
+        user["emails"] = list(emails.values())
+    return {"user": user, "reports": chunk, "count": len(chunk), "total": len(reports), "offset": offset}
+
+
+def moderation_reports(api: RestApi, call: Call) -> dict[str, Any]:
+    _console_viewer(api, call)
+    msg_id = _non_empty(call, "msgId")
+    reports = api.ws.reports_of_message(
+        msg_id, selector=str(call.params.get("selector") or ""), sort=json_sort(call)
+    )
+    return page(api, reports, call, "reports")  # findPaginated: total counts every match
 
 
 def moderation_dismiss_reports(api: RestApi, call: Call) -> dict[str, Any]:
-    if not api.ws.has_permission(call.uid, "manage-moderation-actions"):
-        raise RestFailure.unauthorized()
+    _console_moderator(api, call)
+    _exactly_one_of_user_or_message(call)
     user_id, msg_id = call.params.get("userId"), call.params.get("msgId")
-    if not user_id and not msg_id:
-        raise RestFailure.failure("error-user-id-param-not-provided")
-    hidden = api.ws.dismiss_reports(
+    if user_id and not api.ws.has_open_message_report(user_id=str(user_id)):
+        raise RestFailure.failure("no-reports-found")
+    if msg_id and not api.ws.has_open_message_report(msg_id=str(msg_id)):
+        raise RestFailure.failure("no-reports-found")
+    reason = call.params.get("reason")
+    api.ws.dismiss_reports(
         call.uid,
         user_id=str(user_id) if user_id else None,
-        msg_id=str(msg_id) if msg_id else None,
-        reason=call.params.get("reason"),
+        # An empty userId passes the schema and falls through to "hide by message id" with no
+        # id: the server then matches no message report (what it does with user reports in that
+        # case is not modelled).
+        msg_id=str(msg_id) if msg_id else "",
+        reason=reason if isinstance(reason, str) and reason.strip() else "No reason provided",
         action=call.params.get("action"),
     )
-    if not hidden:
-        raise RestFailure.failure("no-reports-found")
+    return {}
+
+
+def moderation_dismiss_user_reports(api: RestApi, call: Call) -> dict[str, Any]:
+    _console_moderator(api, call)
+    _exactly_one_of_user_or_message(call)
+    user_id = call.params.get("userId")
+    if not user_id:
+        raise RestFailure.failure("error-user-id-param-not-provided")
+    reason, action = call.params.get("reason"), call.params.get("action")
+    # `reason ?? 'No reason provided'`: an empty reason is kept (dismissReports trims instead).
+    api.ws.dismiss_user_reports(
+        call.uid,
+        user_id=str(user_id),
+        reason=str(reason) if reason is not None else "No reason provided",
+        action=str(action) if action is not None else "None",
+    )
     return {}
 
 
@@ -1207,6 +1375,46 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "roles.list", roles_list),
     Route("GET", "commands.list", commands_list),
     Route("POST", "moderation.reportUser", moderation_report_user),
-    Route("GET", "moderation.reportsByUsers", moderation_reports_by_users),
-    Route("POST", "moderation.dismissReports", moderation_dismiss_reports),
+    Route(
+        "GET",
+        "moderation.reportsByUsers",
+        moderation_reports_by_users,
+        body_keys=_keys("latest oldest selector count offset sort"),
+    ),
+    Route(
+        "GET",
+        "moderation.userReports",
+        moderation_user_reports,
+        body_keys=_keys("latest oldest selector count offset sort"),
+    ),
+    Route(
+        "GET",
+        "moderation.user.reportedMessages",
+        moderation_user_reported_messages,
+        body_keys=_keys("userId selector count offset sort"),
+    ),
+    Route(
+        "GET",
+        "moderation.user.reportsByUserId",
+        moderation_user_reports_by_user_id,
+        body_keys=_keys("userId selector count offset sort"),
+    ),
+    Route(
+        "GET",
+        "moderation.reports",
+        moderation_reports,
+        body_keys=_keys("msgId selector count offset sort"),
+    ),
+    Route(
+        "POST",
+        "moderation.dismissReports",
+        moderation_dismiss_reports,
+        body_keys=_keys("userId msgId reason action"),
+    ),
+    Route(
+        "POST",
+        "moderation.dismissUserReports",
+        moderation_dismiss_user_reports,
+        body_keys=_keys("userId msgId reason action"),
+    ),
 )

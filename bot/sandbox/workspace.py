@@ -1561,10 +1561,13 @@ class Workspace:
         report: Doc = {
             "_id": self.ids.id(),
             "description": description,
+            # moderation.reportUser's projection of the reported user: _id, name, username,
+            # emails, createdAt (moderation.user.reportsByUserId gathers the e-mails from here).
             "reportedUser": {
                 "_id": target.id,
                 "username": target.username,
                 "name": target.name,
+                "emails": [{"address": target.email(), "verified": True}],
                 "createdAt": target.created_at,
             },
             "reportedBy": {
@@ -1580,58 +1583,198 @@ class Workspace:
         self.user_reports.append(report)
         return report
 
-    def reports_by_users(self, latest: datetime | None, oldest: datetime | None) -> list[Doc]:
-        """Visible message reports grouped by reported user, newest report first (C.2)."""
+    # The console's reads follow ModerationReports (packages/models): message reports and user
+    # reports share one collection there (a user report has no ``message``); here they are two
+    # lists, ``reports`` and ``user_reports``, each in insertion order, which is the collection's
+    # natural order that an unsorted ``$group`` walks.
+
+    def reports_by_users(
+        self,
+        latest: datetime | None,
+        oldest: datetime | None,
+        *,
+        selector: str = "",
+        sort: dict[str, int] | None = None,
+    ) -> list[Doc]:
+        """findMessageReportsGroupedByUser: open message reports in ``(oldest, latest)`` grouped by
+        the reported message's author.
+
+        The group takes ``$first`` with no sort before it, so ``message``, ``msgId`` and ``ts`` are
+        those of the author's first report in natural order (the oldest filed), never "the newest
+        message": further reported messages of a listed user are only counted. Groups are then
+        sorted by ``sort`` (default: that first report's ``ts``, newest first).
+        """
         groups: dict[str, Doc] = {}
-        for report in sorted(self.reports, key=lambda r: r["ts"]):
-            if report["_hidden"]:
+        for report in self.reports:
+            if report["_hidden"] or not _in_range(report["ts"], latest, oldest):
                 continue
-            if latest is not None and report["ts"] > latest:
+            if selector and not _matches(
+                selector,
+                report["message"].get("msg"),
+                report.get("description"),
+                report["message"]["u"].get("username"),
+                report["message"]["u"].get("name"),
+            ):
                 continue
-            if oldest is not None and report["ts"] < oldest:
-                continue
-            author = report["message"]["u"]
+            author = report["message"]["u"]["_id"]
             group = groups.setdefault(
-                author["_id"],
-                {
-                    "rooms": [],
-                    "count": 0,
-                    "userId": author["_id"],
-                    "username": author["username"],
-                    "name": author.get("name", author["username"]),
-                    "isUserDeleted": author["_id"] not in self.users,
-                },
+                author, {"_id": {"user": author}, "reports": report, "rooms": [], "count": 0}
             )
             group["count"] += 1
-            group["message"] = report["message"].get("msg", "")
-            group["msgId"] = report["message"]["_id"]
-            group["ts"] = report["ts"]
-            if all(r["_id"] != report["room"]["_id"] for r in group["rooms"]):
+            if report["room"] not in group["rooms"]:
                 group["rooms"].append(report["room"])
-        return sorted(groups.values(), key=lambda g: g["ts"], reverse=True)
+        ordered = _mongo_sort(list(groups.values()), sort or {"reports.ts": -1})
+        out = []
+        for group in ordered:
+            first = group["reports"]
+            u = first["message"]["u"]
+            doc: Doc = {
+                "message": first["message"].get("msg"),
+                "msgId": first["message"]["_id"],
+                "ts": first["ts"],
+                "username": u.get("username"),
+                "name": u.get("name"),
+                "userId": u["_id"],
+                "isUserDeleted": u["_id"] not in self.users,
+                "count": group["count"],
+                "rooms": group["rooms"],
+            }
+            out.append({k: v for k, v in doc.items() if v is not None})  # $project drops missing paths
+        return out
+
+    def user_reports_grouped(
+        self,
+        latest: datetime | None,
+        oldest: datetime | None,
+        *,
+        selector: str = "",
+        sort: dict[str, int] | None = None,
+    ) -> list[Doc]:
+        """findUserReports: open user reports in range, sorted newest first *before* grouping by
+        the reported user, so each group carries that user's newest report."""
+        groups: dict[str, Doc] = {}
+        for report in sorted(self.user_reports, key=lambda r: r["ts"], reverse=True):
+            if report["_hidden"] or not _in_range(report["ts"], latest, oldest):
+                continue
+            target = report["reportedUser"]
+            if selector and not _matches(selector, target.get("username"), target.get("name")):
+                continue
+            group = groups.setdefault(target["_id"], {"_id": target["_id"], "reports": report, "count": 0})
+            group["count"] += 1
+        ordered = _mongo_sort(list(groups.values()), sort or {"reports.ts": -1})
+        return [
+            {"reportedUser": g["reports"]["reportedUser"], "ts": g["reports"]["ts"], "count": g["count"]}
+            for g in ordered
+        ]
+
+    def reported_messages_of(
+        self, user_id: str, *, selector: str = "", sort: dict[str, int] | None = None
+    ) -> list[Doc]:
+        """findReportedMessagesByReportedUserId: the user's open message reports (one per report,
+        not per message), newest first; the selector looks at the message text only."""
+        found = [
+            r
+            for r in self.reports
+            if not r["_hidden"]
+            and r["message"]["u"]["_id"] == user_id
+            and (not selector or _matches(selector, r["message"].get("msg")))
+        ]
+        return [
+            {"_id": r["_id"], "message": r["message"], "ts": r["ts"], "room": r["room"]}
+            for r in _mongo_sort(found, sort or {"ts": -1})
+        ]
+
+    def user_reports_of(
+        self, user_id: str, *, selector: str = "", sort: dict[str, int] | None = None
+    ) -> list[Doc]:
+        """findUserReportsByReportedUserId: the open reports about a user, newest first."""
+        found = [
+            r
+            for r in self.user_reports
+            if not r["_hidden"]
+            and r["reportedUser"]["_id"] == user_id
+            and (
+                not selector
+                or _matches(selector, r["reportedUser"].get("username"), r["reportedUser"].get("name"))
+            )
+        ]
+        keys = ("_id", "description", "ts", "reportedBy", "reportedUser")
+        return [{k: r[k] for k in keys if k in r} for r in _mongo_sort(found, sort or {"ts": -1})]
+
+    def reports_of_message(
+        self, msg_id: str, *, selector: str = "", sort: dict[str, int] | None = None
+    ) -> list[Doc]:
+        """findReportsByMessageId: the open reports of one message, newest first."""
+        found = [
+            r
+            for r in self.reports
+            if not r["_hidden"]
+            and r["message"]["_id"] == msg_id
+            and (
+                not selector
+                or _matches(
+                    selector,
+                    r["message"].get("msg"),
+                    r.get("description"),
+                    r["message"]["u"].get("username"),
+                    r["message"]["u"].get("name"),
+                )
+            )
+        ]
+        keys = ("_id", "description", "reportedBy", "ts", "room")
+        return [{k: r[k] for k in keys if k in r} for r in _mongo_sort(found, sort or {"ts": -1})]
+
+    def has_open_message_report(self, *, user_id: str | None = None, msg_id: str | None = None) -> bool:
+        return any(
+            not r["_hidden"]
+            and (
+                (user_id is not None and r["message"]["u"]["_id"] == user_id) or r["message"]["_id"] == msg_id
+            )
+            for r in self.reports
+        )
 
     def dismiss_reports(
         self, uid: str, *, user_id: str | None, msg_id: str | None, reason: str | None, action: str | None
     ) -> int:
+        """hideMessageReportsByUserId / hideMessageReportsByMessageId: an updateMany with no
+        ``_hidden`` filter, so reports hidden before get their moderationInfo overwritten too.
+        Returns how many reports were open before."""
         moderator = self.require_user(uid, "dismissReports")
+        return self._hide(
+            self.reports,
+            (lambda r: r["message"]["u"]["_id"] == user_id)
+            if user_id
+            else (lambda r: r["message"]["_id"] == msg_id),
+            moderator.id,
+            reason or "No reason provided",
+            action or "None",
+        )
+
+    def dismiss_user_reports(self, uid: str, *, user_id: str, reason: str, action: str) -> int:
+        """hideUserReportsByUserId: every report about the user, open or not."""
+        moderator = self.require_user(uid, "dismissUserReports")
+        return self._hide(
+            self.user_reports, lambda r: r["reportedUser"]["_id"] == user_id, moderator.id, reason, action
+        )
+
+    def _hide(
+        self, reports: list[Doc], which: Callable[[Doc], bool], moderator: str, reason: str, action: str
+    ) -> int:
         now = self.now()
-        hidden = 0
-        for report in self.reports:
-            if report["_hidden"]:
+        was_open = 0
+        for report in reports:
+            if not which(report):
                 continue
-            if (user_id and report["message"]["u"]["_id"] == user_id) or (
-                msg_id and report["message"]["_id"] == msg_id
-            ):
-                report["_hidden"] = True
-                report["_updatedAt"] = now
-                report["moderationInfo"] = {
-                    "hiddenAt": now,
-                    "moderatedBy": moderator.id,
-                    "reason": reason or "",
-                    "action": action or "None",
-                }
-                hidden += 1
-        return hidden
+            was_open += not report["_hidden"]
+            report["_hidden"] = True
+            report["_updatedAt"] = now
+            report["moderationInfo"] = {
+                "hiddenAt": now,
+                "moderatedBy": moderator,
+                "reason": reason,
+                "action": action,
+            }
+        return was_open
 
     # ---------------------------------------------------------------- users administration
 
@@ -1646,3 +1789,41 @@ class Workspace:
             target.tokens.clear()
             self._emit(UserNotify(target_uid, "force_logout", []))
         return target
+
+
+def _in_range(ts: datetime, latest: datetime | None, oldest: datetime | None) -> bool:
+    """The console's ``ts: {$lt: latest, $gt: oldest}``. No ``latest`` means "now" on the server;
+    with a frozen test clock a report can share now's millisecond, so it is no upper bound here."""
+    return (latest is None or ts < latest) and (oldest is None or ts > oldest)
+
+
+def _matches(selector: str, *fields: Any) -> bool:
+    """The console's selector: the escaped text as a case-insensitive regex, so a substring."""
+    needle = selector.lower()
+    return any(isinstance(f, str) and needle in f.lower() for f in fields)
+
+
+def _dotted(doc: Doc, path: str) -> Any:
+    value: Any = doc
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _mongo_sort(docs: list[Doc], sort: dict[str, int]) -> list[Doc]:
+    """A stable sort by several dotted keys, missing values first when ascending (as MongoDB)."""
+    out = list(docs)
+    for path, direction in reversed(list(sort.items())):
+        out.sort(
+            key=lambda d: (_dotted(d, path) is not None, _sortable(_dotted(d, path))),
+            reverse=direction == -1,
+        )
+    return out
+
+
+def _sortable(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return value if isinstance(value, int | float | str) else str(value)

@@ -9,6 +9,7 @@ Layout (the sandbox imports nothing from the rest of the bot):
 
 - ``workspace.py`` — state and server methods, no I/O; changes are announced as events.
 - ``seed.py`` — the seeded users and rooms of the ``rcmod sandbox`` contract.
+- ``permissions.py`` — Rocket.Chat's default permission table (data).
 - ``rest.py`` — REST handlers and the route table; ``ddp.py`` — DDP session core and socket shell.
 - ``ratelimit.py``, ``faults.py``, ``wire.py`` (ids, dates), ``errors.py``.
 - ``server.py`` — :class:`Sandbox`, the composition root, and :func:`serve` for the CLI.

@@ -16,7 +16,12 @@ import websockets
 
 from bot.sandbox import RateLimits, Sandbox
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# The shared reference folder sits beside the checkout (../shared); from a worktree nested one
+# level deeper it is further up, so take the nearest ancestor that has one.
+SHARED = next(
+    (p / "shared" for p in Path(__file__).resolve().parents[1:] if (p / "shared").is_dir()),
+    Path(__file__).resolve().parents[2] / "shared",
+)
 FIXTURES = SHARED / "reference" / "fixtures"
 
 

@@ -9,6 +9,7 @@ Layout (the sandbox imports nothing from the rest of the bot):
 
 - ``workspace.py`` — state and server methods, no I/O; changes are announced as events.
 - ``seed.py`` — the seeded users and rooms of the ``rcmod sandbox`` contract.
+- ``permissions.py`` — Rocket.Chat's default permission table (data).
 - ``rest.py`` — REST handlers and the route table; ``ddp.py`` — DDP session core and socket shell.
 - ``releases.py`` — what differs by Rocket.Chat release (routes added, refusal answers).
 - ``ratelimit.py``, ``faults.py``, ``wire.py`` (ids, dates), ``errors.py``.

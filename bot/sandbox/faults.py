@@ -64,9 +64,10 @@ class Faults:
         elif body is None:
             body = _default_body(rule.status)
         if isinstance(body, dict):
+            # Bytes, not text: aiohttp would add "; charset=utf-8", which the server never sends.
             return web.Response(
                 status=rule.status,
-                text=json.dumps(body),
+                body=json.dumps(body).encode(),
                 content_type=rule.content_type or "application/json",
                 headers=headers,
             )

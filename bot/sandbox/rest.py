@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import math
 import operator
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
@@ -23,7 +25,7 @@ from bot.sandbox.releases import Release
 from bot.sandbox.wire import from_iso, ms, to_rest
 from bot.sandbox.workspace import NAME_FORBIDDEN_CHARS, USERNAME_PATTERN, Doc, User, Workspace
 
-__all__ = ["ROUTES", "RestApi", "Route"]
+__all__ = ["ROUTES", "RestApi", "Route", "json_answer", "parse_query"]
 
 
 @dataclass
@@ -31,6 +33,8 @@ class Call:
     request: web.Request | None
     params: dict[str, Any]
     user: User | None
+    # Values of ``:name`` segments in the route (``settings/:_id``).
+    url_params: dict[str, str] = field(default_factory=dict)
 
     @property
     def uid(self) -> str:
@@ -117,6 +121,67 @@ def page(api: RestApi, items: list[Any], call: Call, key: str) -> dict[str, Any]
     return {key: chunk, "count": len(chunk), "offset": offset, "total": len(items)}
 
 
+def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON answer as the server's router writes it: ``Content-Type: application/json`` exactly
+    (aiohttp's json_response would add ``; charset=utf-8``), and JSON.stringify's compact form."""
+    return web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+    )
+
+
+# qs.parse(query, {arrayLimit: 500, throwOnLimitExceeded: true}) (http-router parseQueryParams).
+_ARRAY_LIMIT = 500
+_KEY = re.compile(r"([^\[\]]+)((?:\[[^\[\]]*\])*)")
+
+
+def parse_query(query: str) -> dict[str, Any]:
+    """The query string as the server's ``qs`` parser reads it: ``a[]=x&a[]=y`` and ``a=x&a=y``
+    give lists, ``a[0]=x`` a list by index, ``a[b]=c`` an object. More than 500 items in one
+    bracket list is refused (``RestFailure`` 400 "Invalid query parameters")."""
+    root: dict[str, Any] = {}
+    appended = 0
+    for raw_key, value in parse_qsl(query, keep_blank_values=True):
+        match = _KEY.fullmatch(raw_key)
+        if match is None or not match.group(2):
+            previous = root.get(raw_key)
+            if previous is None:
+                root[raw_key] = value
+            else:
+                root[raw_key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+            continue
+        path = [match.group(1), *re.findall(r"\[([^\[\]]*)\]", match.group(2))]
+        node: dict[str, Any] = root
+        for segment in path[:-1]:
+            child = node.get(segment)
+            if not isinstance(child, dict):
+                child = {} if child is None else {"0": child}
+                node[segment] = child
+            node = child
+        last = path[-1]
+        if last == "":
+            appended += 1
+            last = f"\x00{appended:09d}"
+        node[last] = value
+    return {key: _arrays(value) for key, value in root.items()}
+
+
+def _arrays(value: Any) -> Any:
+    """Objects whose keys are all indices (or appends) become lists, in index order."""
+    if not isinstance(value, dict):
+        return value
+    items = {key: _arrays(child) for key, child in value.items()}
+    indices = [k for k in items if k.isdigit() and int(k) <= _ARRAY_LIMIT]
+    appends = [k for k in items if k.startswith("\x00")]
+    if items and len(indices) + len(appends) == len(items):
+        if len(items) > _ARRAY_LIMIT:
+            raise RestFailure(400, {"success": False, "error": "Invalid query parameters"})
+        return [items[k] for k in sorted(indices, key=int)] + [items[k] for k in sorted(appends)]
+    return {key.lstrip("\x00"): child for key, child in items.items()}
+
+
 class RestApi:
     def __init__(
         self, workspace: Workspace, limits: RateLimits, limiter: FixedWindowLimiter, version: str
@@ -126,33 +191,46 @@ class RestApi:
         self.limiter = limiter
         self.version = version
         self.release = Release.parse(version)  # what differs by release: bot.sandbox.releases
-        self._routes = {(r.method, r.name): r for r in ROUTES}
+        self._routes = {(r.method, r.name): r for r in ROUTES if ":" not in r.name}
+        # Routes with ``:name`` segments match one path segment each, as the server's router does.
+        self._patterns = [
+            (re.compile(re.sub(r":(\w+)", r"(?P<\1>[^/]+)", re.escape(r.name))), r)
+            for r in ROUTES
+            if ":" in r.name
+        ]
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/api/info", self.info)
         app.router.add_route("*", "/api/v1/{name:.+}", self.dispatch)
 
     async def info(self, request: web.Request) -> web.Response:
-        return web.json_response({"version": self.version, "success": True})
+        return json_answer({"version": self.version, "success": True})
 
     async def dispatch(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        found = self._routes.get((request.method, name))
+        found, url_params = self._route(request.method, name)
         if found is not None and not self.release.serves(found.method, found.name):
             found = None  # added in a later release: this one answers as for any unknown route
         if found is None:
-            return web.json_response(RestFailure.not_found().body, status=404)
+            return json_answer(RestFailure.not_found().body, status=404)
         try:
             params = await self._params(request)
         except RestFailure as exc:
-            return web.json_response(exc.body, status=exc.status)
-        user = self.ws.user_by_token(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
-        if found.auth and user is None:
+            return json_answer(exc.body, status=exc.status)
+        caller = self.ws.user_by_token(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
+        if found.auth and caller is None:
             status, body = self.release.not_logged_in()
-            return web.json_response(body, status=status)
+            return json_answer(body, status=status)
+        # The server reads the auth headers only on routes that require a login: on the others
+        # (login, users.register, settings.public) the route sees an anonymous caller whatever
+        # it sends.
+        user = caller if found.auth else None
         headers: dict[str, str] = {}
-        if self._rate_limited_for(user):
-            key = (user.id if user else request.remote, request.method, name)
+        # Known difference: the server's limiter on those routes knows no user either, so a
+        # caller holding api-bypass-rate-limit is limited there (10/min per IP); here the headers
+        # still earn the bypass, because the bot reads settings.public more often than that.
+        if self._rate_limited_for(caller):
+            key = (caller.id if caller else request.remote, request.method, name)
             decision = self.limiter.hit(key, self.limits.rest_calls, self.limits.rest_window)
             now = self.ws.clock()
             headers = {
@@ -163,8 +241,8 @@ class RestApi:
             }
             if not decision.allowed:
                 seconds = math.ceil(decision.time_to_reset_ms(now) / 1000)
-                return web.json_response(too_many_requests_body(seconds), status=429, headers=headers)
-        call = Call(request, params, user)
+                return json_answer(too_many_requests_body(seconds), status=429, headers=headers)
+        call = Call(request, params, user, url_params)
         try:
             if found.body_keys is not None and set(params) - found.body_keys:
                 raise MeteorError("invalid-params", "must NOT have additional properties")
@@ -172,20 +250,30 @@ class RestApi:
         except MeteorError as exc:
             if exc.error in ("error-unauthorized", "unauthorized"):
                 status, body = self.release.thrown_unauthorized(exc.message)
-                return web.json_response(body, status=status, headers=headers)
-            return web.json_response(to_rest(exc.rest_body()), status=400, headers=headers)
+                return json_answer(body, status=status, headers=headers)
+            return json_answer(to_rest(exc.rest_body()), status=400, headers=headers)
         except PlainError as exc:
-            return web.json_response(to_rest(exc.rest_body()), status=400, headers=headers)
+            return json_answer(to_rest(exc.rest_body()), status=400, headers=headers)
         except RestFailure as exc:
             status, body = exc.status, exc.body
             if exc.kind == "permissions":
                 status, body = self.release.permissions_required()
             elif exc.kind == "forbidden":
                 status, body = self.release.forbidden()
-            return web.json_response(body, status=status, headers=headers)
+            return json_answer(body, status=status, headers=headers)
         if found.success_flag:
             result["success"] = True
-        return web.json_response(to_rest(result), headers=headers)
+        return json_answer(to_rest(result), headers=headers)
+
+    def _route(self, method: str, name: str) -> tuple[Route | None, dict[str, str]]:
+        found = self._routes.get((method, name))
+        if found is not None:
+            return found, {}
+        for pattern, route in self._patterns:
+            match = pattern.fullmatch(name)
+            if match is not None and route.method == method:
+                return route, match.groupdict()
+        return None, {}
 
     def _rate_limited_for(self, user: User | None) -> bool:
         if not self.limits.rest_enabled or not self.ws.setting("API_Enable_Rate_Limiter"):
@@ -194,7 +282,7 @@ class RestApi:
 
     async def _params(self, request: web.Request) -> dict[str, Any]:
         if request.method == "GET":
-            return {k: request.query.get(k) for k in request.query}
+            return parse_query(request.query_string)
         if not request.can_read_body:
             return {}
         if request.content_type == "application/json":
@@ -602,7 +690,10 @@ def dm_create(api: RestApi, call: Call) -> dict[str, Any]:
         names = [n.strip() for n in str(usernames).split(",") if n.strip()]
     else:
         raise MeteorError("error-invalid-params", 'Body param "username" or "usernames" is required')
-    room = api.ws.create_direct(call.uid, names)
+    exclude_self = call.params.get("excludeSelf", False)
+    if not isinstance(exclude_self, bool):
+        raise MeteorError("invalid-params", "must be boolean")
+    room = api.ws.create_direct(call.uid, names, exclude_self=exclude_self)
     return {"room": {**room, "rid": room["_id"]}}
 
 
@@ -877,6 +968,12 @@ def users_list_by_status(api: RestApi, call: Call) -> dict[str, Any]:
         users = [u for u in users if (u.last_login is not None) == logged]
     if p.get("type"):
         users = [u for u in users if u.type == p["type"]]
+    roles = p.get("roles")
+    if roles is not None:
+        # isUsersListStatusProps types `roles` as an array: `roles[]=admin` in the query string.
+        if not isinstance(roles, list):
+            raise MeteorError("invalid-params", "must be array")
+        users = [u for u in users if set(u.roles) & set(roles)]
     term = str(p.get("searchTerm") or "").strip().lower()
     if term:
         users = [u for u in users if term in u.username.lower() or term in u.name.lower()]
@@ -910,9 +1007,11 @@ def users_list_by_status(api: RestApi, call: Call) -> dict[str, Any]:
 
 
 def users_register(api: RestApi, call: Call) -> dict[str, Any]:
-    """users.register (no auth): the route's checks, then registerUser and setUsername."""
-    if call.user is not None:
-        raise RestFailure.failure("Logged in users can not register again.")
+    """users.register (no auth): the route's checks, then registerUser and setUsername.
+
+    The route refuses "Logged in users can not register again." only when it knows the caller,
+    and a route without ``authRequired`` never reads the auth headers: a logged-in client's
+    headers change nothing here (dispatch leaves ``call.user`` empty)."""
     required(call, "username", "email", "pass")
     p = call.params
     if p.get("name") and NAME_FORBIDDEN_CHARS.search(str(p["name"])):
@@ -1279,6 +1378,207 @@ def moderation_dismiss_user_reports(api: RestApi, call: Call) -> dict[str, Any]:
     return {}
 
 
+# ---------------------------------------------------------------- workspace administration
+
+# API.v1.defaultFieldsToExclude: what room answers never carry.
+_ROOM_FIELDS_EXCLUDED = ("joinCode", "members", "importIds", "e2e")
+
+
+def room_out(room: Doc) -> Doc:
+    return {k: v for k, v in room.items() if k not in _ROOM_FIELDS_EXCLUDED}
+
+
+def _string_list(value: Any) -> list[str]:
+    """check(members, Match.Optional([String])) in the create methods."""
+    if not all(isinstance(item, str) for item in value):
+        raise MeteorError(400, "Match failed")
+    return list(value)
+
+
+def channels_create(api: RestApi, call: Call) -> dict[str, Any]:
+    """channels.create: createChannelValidator (403 without create-c, then name and members),
+    then createChannelMethod; the answer is the channel as channels.info shows it."""
+    p = call.params
+    extra: Doc = p["extraData"] if isinstance(p.get("extraData"), dict) else {}
+    if extra.get("teamId"):
+        # Teams are not modelled: every teamId is unknown, as createChannelMethod reports one.
+        raise MeteorError(
+            "error-team-not-found",
+            'The "teamId" param provided does not match any team',
+            {"method": "createChannel"},
+        )
+    if not api.ws.has_permission(call.uid, "create-c"):
+        raise RestFailure(403, {"success": False, "error": "unauthorized"})
+    if not p.get("name"):
+        raise RestFailure.failure('Param "name" is required')
+    members = p.get("members")
+    if members and not isinstance(members, list):
+        raise RestFailure.failure('Param "members" must be an array if provided')
+    if not isinstance(p["name"], str):
+        raise MeteorError(400, "Match failed")
+    room = api.ws.create_channel(
+        call.uid,
+        "c",
+        p["name"],
+        _string_list(members or []),
+        read_only=p.get("readOnly") is True,
+        exclude_self=p.get("excludeSelf") is True,
+        extra={"customFields": p.get("customFields") or {}, **extra},
+    )
+    return {"channel": room_out(room)}
+
+
+def channels_info(api: RestApi, call: Call) -> dict[str, Any]:
+    """channels.info: findChannelByIdOrName with no access check (any logged-in user sees any
+    public channel); no roomId/roomName at all looks like a channel that does not exist."""
+    p = call.params
+    room: Doc | None = None
+    if "roomId" in p:
+        room = api.ws.room_by_id_or_name(rid=str(p["roomId"] or ""))
+    elif "roomName" in p:
+        room = api.ws.room_by_id_or_name(name=str(p["roomName"] or ""))
+    if room is None or room["t"] not in ("c", "l"):
+        raise MeteorError(
+            "error-room-not-found",
+            'The required "roomId" or "roomName" param provided does not match any channel',
+        )
+    return {"channel": room_out(room)}
+
+
+def groups_create(api: RestApi, call: Call) -> dict[str, Any]:
+    """groups.create: the route's own body checks, then createPrivateGroupMethod. Without
+    create-p the method's error-not-allowed comes back as a 400 (the route maps only an error
+    whose *reason* is 'error-not-allowed' to 401, and the method's reason is 'Not allowed')."""
+    p = call.params
+    if not p.get("name"):
+        raise RestFailure.failure('Body param "name" is required')
+    members = p.get("members")
+    if members and not isinstance(members, list):
+        raise RestFailure.failure('Body param "members" must be an array if provided')
+    if p.get("customFields") and not isinstance(p["customFields"], dict):
+        raise RestFailure.failure('Body param "customFields" must be an object if provided')
+    if p.get("extraData") and not isinstance(p["extraData"], dict):
+        raise RestFailure.failure('Body param "extraData" must be an object if provided')
+    if not isinstance(p["name"], str):
+        raise MeteorError(400, "Match failed")
+    room = api.ws.create_channel(
+        call.uid,
+        "p",
+        p["name"],
+        _string_list(members or []),
+        read_only=p.get("readOnly") is True,
+        exclude_self=p.get("excludeSelf") is True,
+        extra={"customFields": p.get("customFields") or {}, **(p.get("extraData") or {})},
+    )
+    return {"group": room_out(room)}
+
+
+def groups_info(api: RestApi, call: Call) -> dict[str, Any]:
+    return {"group": room_out(api.group_by_id_or_name(call))}
+
+
+def groups_list(api: RestApi, call: Call) -> dict[str, Any]:
+    """The caller's private groups by name; none at all is an empty page (7.x)."""
+    rooms = [api.ws.rooms[s["rid"]] for s in api.ws.subscriptions_of(call.uid) if s["t"] == "p"]
+    return page(api, [room_out(r) for r in sorted(rooms, key=lambda r: str(r.get("name")))], call, "groups")
+
+
+def dm_list(api: RestApi, call: Call) -> dict[str, Any]:
+    """dm.list / im.list: the caller's direct rooms (default sort by name, which DMs lack)."""
+    rooms = [api.ws.rooms[s["rid"]] for s in api.ws.subscriptions_of(call.uid) if s["t"] == "d"]
+    return page(api, [room_out(r) for r in rooms], call, "ims")
+
+
+def subscriptions_get_one(api: RestApi, call: Call) -> dict[str, Any]:
+    """The caller's subscription to ``roomId``, or null when there is none."""
+    required(call, "roomId")
+    return {"subscription": api.ws.subscriptions.get((str(call.params["roomId"]), call.uid))}
+
+
+def settings_get(api: RestApi, call: Call) -> dict[str, Any]:
+    """settings/:_id GET (permissionsRequired view-privileged-setting): ``_id`` and ``value``
+    only; an unknown id is API.v1.failure() with nothing in it."""
+    if not api.ws.has_permission(call.uid, "view-privileged-setting"):
+        raise RestFailure.unauthorized()
+    setting = api.ws.setting_doc(call.url_params["_id"])
+    if setting is None:
+        raise RestFailure(400, {"success": False})
+    return {"_id": setting["_id"], "value": setting["value"]}
+
+
+def settings_post(api: RestApi, call: Call) -> dict[str, Any]:
+    """settings/:_id POST (edit-privileged-setting, then the 2FA check): ``{"value": ...}``
+    stores the value. An unknown id, or a body without ``value``, is a bare failure."""
+    assert call.user is not None and call.request is not None
+    if not api.ws.has_permission(call.uid, "edit-privileged-setting"):
+        raise RestFailure.unauthorized()
+    _two_factor(api, call)
+    if api.ws.setting_doc(call.url_params["_id"]) is None or "value" not in call.params:
+        raise RestFailure(400, {"success": False})
+    api.ws.update_setting_value(call.url_params["_id"], call.params["value"])
+    return {}
+
+
+def _two_factor(api: RestApi, call: Call) -> None:
+    """A ``twoFactorRequired`` route's check, before the action runs."""
+    assert call.user is not None and call.request is not None
+    headers = call.request.headers
+    api.ws.check_two_factor(
+        call.user, headers.get("X-Auth-Token", ""), headers.get("x-2fa-code"), headers.get("x-2fa-method")
+    )
+
+
+# isUsersUpdateParamsPOST: the keys `data` may carry (additionalProperties: false).
+_USER_UPDATE_KEYS = frozenset(
+    (
+        "email",
+        "name",
+        "password",
+        "username",
+        "bio",
+        "nickname",
+        "statusText",
+        "active",
+        "roles",
+        "joinDefaultChannels",
+        "requirePasswordChange",
+        "setRandomPassword",
+        "sendWelcomeEmail",
+        "verified",
+        "customFields",
+        "status",
+    )
+)
+
+
+def users_update(api: RestApi, call: Call) -> dict[str, Any]:
+    """users.update (an admin edits another account): the body validator, the 2FA check, then
+    saveUser and, when ``data.active`` is given, setUserActiveStatus. Password, bio, nickname
+    and custom fields are accepted and not modelled."""
+    p = call.params
+    if not isinstance(p.get("userId"), str) or not p["userId"]:
+        raise invalid_params("userId")
+    data = p.get("data")
+    if not isinstance(data, dict):
+        raise invalid_params("data")
+    if set(data) - _USER_UPDATE_KEYS:
+        raise MeteorError("invalid-params", "must NOT have additional properties")
+    roles = data.get("roles")
+    if roles is not None and not (isinstance(roles, list) and all(isinstance(r, str) for r in roles)):
+        raise MeteorError("invalid-params", "must be array")
+    active = data.get("active")
+    if active is not None and not isinstance(active, bool):
+        raise MeteorError("invalid-params", "must be boolean")
+    _two_factor(api, call)
+    target = str(p["userId"])
+    user = api.ws.save_user(call.uid, target, data)
+    if active is not None:
+        if not api.ws.has_permission(call.uid, "edit-other-user-active-status"):
+            raise MeteorError("error-not-allowed", "Not allowed", {"method": "setUserActiveStatus"})
+        user = api.ws.set_active_status(call.uid, target, active)
+    return {"user": api.user_public(user, full=True)}
+
+
 def _keys(names: str) -> frozenset[str]:
     return frozenset(names.split())
 
@@ -1417,4 +1717,16 @@ ROUTES: tuple[Route, ...] = (
         moderation_dismiss_user_reports,
         body_keys=_keys("userId msgId reason action"),
     ),
+    # Workspace administration: what an administrator's client calls on a trial workspace.
+    Route("POST", "channels.create", channels_create),
+    Route("GET", "channels.info", channels_info),
+    Route("POST", "groups.create", groups_create),
+    Route("GET", "groups.info", groups_info),
+    Route("GET", "groups.list", groups_list),
+    Route("GET", "dm.list", dm_list),
+    Route("GET", "im.list", dm_list),
+    Route("GET", "settings/:_id", settings_get),
+    Route("POST", "settings/:_id", settings_post),
+    Route("POST", "users.update", users_update, body_keys=_keys("userId data confirmRelinquish")),
+    Route("GET", "subscriptions.getOne", subscriptions_get_one),
 )

@@ -58,8 +58,9 @@ def seed_workspace(workspace: Workspace) -> dict[str, str]:
 
     everyone = [u.id for u in users.values()]
     admin = users["admin"]
-    # `general` is created at setup without an owner, as Rocket.Chat's GENERAL is.
-    general = workspace.create_room("c", "general", None, everyone)
+    # `general` is created at startup without an owner and with the fixed id GENERAL, as
+    # Rocket.Chat creates it (server/startup/initialData.ts).
+    general = workspace.create_room("c", "general", None, everyone, rid="GENERAL")
     random_members = [users[n].id for n in ("admin", "alice", "bob", "carol", "mod1", "mod2", BOT_USERNAME)]
     random = workspace.create_room("c", "random", admin, random_members)
     staff_members = [users[n].id for n in ("admin", "mod1", "mod2", BOT_USERNAME)]

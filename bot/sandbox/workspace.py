@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from bot.sandbox.errors import MeteorError, PlainError
+from bot.sandbox.permissions import SERVER_PERMISSIONS
 from bot.sandbox.wire import IdSource, utc_from_clock
 
 __all__ = [
@@ -35,57 +36,8 @@ __all__ = [
 
 Doc = dict[str, Any]
 
-# Rocket.Chat's default permission → roles table for the permissions this sandbox checks
-# (reference C.6, RC-PERMS 6.x). Moderation-console holders are admin only (C.2, UNCONFIRMED).
-DEFAULT_PERMISSIONS: dict[str, list[str]] = {
-    "access-permissions": ["admin"],
-    "add-user-to-any-c-room": ["admin"],
-    "add-user-to-any-p-room": [],
-    "add-user-to-joined-room": ["admin", "owner", "moderator"],
-    "api-bypass-rate-limit": ["admin", "bot", "app"],
-    # In the table since long before bans existed (unused until rooms.banUser, 8.3).
-    "ban-user": ["admin", "owner", "moderator"],
-    "bypass-time-limit-edit-and-delete": ["bot", "app"],
-    "clean-channel-history": ["admin"],
-    "create-c": ["admin", "user", "bot", "app"],
-    "create-d": ["admin", "user", "bot", "app"],
-    "create-p": ["admin", "user", "bot", "app"],
-    "create-personal-access-tokens": ["admin", "user"],
-    "create-user": ["admin"],
-    "delete-message": ["admin", "owner", "moderator"],
-    "delete-own-message": ["admin", "user"],
-    "delete-user": ["admin"],
-    "edit-message": ["admin", "owner", "moderator"],
-    "edit-other-user-active-status": ["admin"],
-    "edit-privileged-setting": ["admin"],
-    "edit-room": ["admin", "owner", "moderator"],
-    "force-delete-message": ["admin", "owner"],
-    "join-without-join-code": ["admin", "bot", "app"],
-    # removeUserFromRoom (7.x) skips its membership and room-access checks for these holders.
-    "kick-user-from-any-c-room": ["admin"],
-    "kick-user-from-any-p-room": [],
-    "manage-moderation-actions": ["admin"],
-    "mention-all": ["admin", "owner", "moderator", "user"],
-    "mention-here": ["admin", "owner", "moderator", "user"],
-    "message-impersonate": ["bot", "app"],
-    "mute-user": ["admin", "owner", "moderator"],
-    "pin-message": ["owner", "moderator", "admin"],
-    "post-readonly": ["admin", "owner", "moderator"],
-    "preview-c-room": ["admin", "user", "anonymous"],
-    "remove-user": ["admin", "owner", "moderator"],
-    "send-many-messages": ["admin", "bot", "app"],
-    "set-moderator": ["admin", "owner"],
-    "set-owner": ["admin", "owner"],
-    "view-c-room": ["admin", "user", "bot", "app", "anonymous"],
-    "view-d-room": ["admin", "user", "bot", "app", "guest"],
-    "view-full-other-user-info": ["admin"],
-    "view-moderation-console": ["admin"],
-    "view-outside-room": ["admin", "owner", "moderator", "user"],
-    "view-p-room": ["admin", "user", "anonymous", "guest"],
-    "view-privileged-setting": ["admin"],
-    "view-room-administration": ["admin"],
-    "view-user-administration": ["admin"],
-}
+# Rocket.Chat's default permission → roles table, the whole of it (see permissions.py).
+DEFAULT_PERMISSIONS: dict[str, list[str]] = {perm: list(roles) for perm, roles in SERVER_PERMISSIONS}
 
 _ROLES: list[tuple[str, str, bool]] = [
     # (_id, scope, protected)
@@ -122,6 +74,8 @@ USERNAME_PATTERN = re.compile(r"[0-9a-zA-Z\-_.]+")
 ROOM_NAME_PATTERN = re.compile(r"(?!\s+$)[0-9a-zA-Z\-_.]+")
 # validateNameChars: a display name may not contain these.
 NAME_FORBIDDEN_CHARS = re.compile(r"[<>\\/]")
+# validateEmail (lib/emailValidator): something@something.tld, no spaces.
+_EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 _TOKEN_LIFETIME = timedelta(days=90)
 _PIN = {"method": "pinMessage", "action": "Message_pinning"}
 
@@ -266,6 +220,8 @@ class Workspace:
             "Accounts_RegistrationForm": "Public",
             "Accounts_AllowRealNameChange": True,
             "Accounts_AllowUsernameChange": True,
+            "Accounts_AllowEmailChange": True,
+            "Accounts_AllowUserProfileChange": True,
             "Site_Url": site_url,
             "Site_Name": "Rocket.Chat",
             "API_Enable_Rate_Limiter": True,
@@ -291,6 +247,20 @@ class Workspace:
     def setting(self, key: str) -> Any:
         entry = self.settings.get(key)
         return None if entry is None else entry["value"]
+
+    def setting_doc(self, key: str) -> Doc | None:
+        """Settings.findOneNotHiddenById: no setting here is hidden."""
+        return self.settings.get(key)
+
+    def update_setting_value(self, key: str, value: Any) -> bool:
+        """Settings.updateValueNotHiddenById: an unknown id matches nothing (False); the value is
+        stored as sent, with no check against the setting's type, as the server stores it."""
+        entry = self.settings.get(key)
+        if entry is None:
+            return False
+        entry["value"] = value
+        entry["_updatedAt"] = self.now()
+        return True
 
     def set_setting(self, key: str, value: Any) -> None:
         entry = self.settings.setdefault(key, {"_id": key, "public": True})
@@ -403,6 +373,100 @@ class Workspace:
             self._rename_user(user, username)
         user.updated_at = self.now()
         return user
+
+    def save_user(self, uid: str, target_uid: str, data: Doc) -> User:
+        """saveUser for an existing account (users.update): validateUserData, then
+        validateUserEditing, then the identity, e-mail and roles. ``active`` is not handled here:
+        the route calls setUserActiveStatus afterwards, as the server does."""
+        where = {"method": "insertOrUpdateUser"}
+        editing_myself = uid == target_uid
+        if data.get("verified") and editing_myself:
+            raise MeteorError(
+                "error-action-not-allowed",
+                "Editing email verification is not allowed",
+                {**where, "action": "Editing_user"},
+            )
+        can_edit_other = self.has_permission(uid, "edit-other-user-info")
+        if not editing_myself and not can_edit_other:
+            raise MeteorError(
+                "error-action-not-allowed", "Editing user is not allowed", {**where, "action": "Editing_user"}
+            )
+        roles = data.get("roles")
+        if roles is not None:
+            if any(role not in self.roles for role in roles):
+                raise MeteorError(
+                    "error-action-not-allowed",
+                    "The field Roles consist invalid role id",
+                    {**where, "action": "Assign_role"},
+                )
+            if "admin" in roles and not self.has_permission(uid, "assign-admin-role"):
+                raise MeteorError(
+                    "error-action-not-allowed",
+                    "Assigning admin is not allowed",
+                    {**where, "action": "Assign_admin"},
+                )
+        username, name, email = data.get("username"), data.get("name"), data.get("email")
+        if username and not USERNAME_PATTERN.fullmatch(username):
+            raise MeteorError(
+                "error-input-is-not-a-valid-field",
+                f"{username} is not a valid username",
+                {**where, "input": username, "field": "Username"},
+            )
+        target = self.users.get(target_uid)
+        if target is None:
+            raise MeteorError("error-invalid-user", "Invalid user")
+        # validateUserEditing, in its order.
+        if (
+            roles is not None
+            and set(roles) != set(target.roles)
+            and not self.has_permission(uid, "assign-roles")
+        ):
+            raise MeteorError(
+                "error-action-not-allowed", "Assign roles is not allowed", {**where, "action": "Assign_role"}
+            )
+        update = {**where, "action": "Update_user"}
+        if not self.setting("Accounts_AllowUserProfileChange") and not can_edit_other:
+            raise MeteorError("error-action-not-allowed", "Edit user profile is not allowed", update)
+        others_editor = can_edit_other and not editing_myself
+        edits = (
+            ("Accounts_AllowUsernameChange", username, target.username, "Edit username is not allowed"),
+            ("Accounts_AllowRealNameChange", name, target.name, "Edit user real name is not allowed"),
+            ("Accounts_AllowEmailChange", email, target.email(), "Edit user email is not allowed"),
+        )
+        for setting, new, old, refusal in edits:
+            if new is not None and new != old and not self.setting(setting) and not others_editor:
+                raise MeteorError("error-action-not-allowed", refusal, update)
+        if username is not None or name is not None:
+            taken = self.user_by_username(username) if username else None
+            if (username is not None and not username) or (taken is not None and taken is not target):
+                raise MeteorError(
+                    "error-could-not-save-identity", "Could not save user identity", {"method": "saveUser"}
+                )
+            if name is not None:
+                target.name = name.strip()
+            if username and username != target.username:
+                self._rename_user(target, username)
+        if email:
+            self._set_email(target, email)
+        if roles is not None:
+            target.roles = list(roles)
+        target.updated_at = self.now()
+        return target
+
+    def _set_email(self, user: User, email: str) -> None:
+        """setEmail: a syntactically valid address no other account has."""
+        address = email.strip().lower()
+        if not _EMAIL.fullmatch(address):
+            raise MeteorError(
+                "error-invalid-email", f"Invalid email {email}", {"function": "RocketChat.setEmail"}
+            )
+        if any(u.email() == address for u in self.users.values() if u is not user):
+            raise MeteorError(
+                "error-field-unavailable",
+                f"{address} is already in use :(",
+                {"function": "RocketChat.setEmail", "field": address},
+            )
+        user.mail = address
 
     def _rename_user(self, user: User, username: str) -> None:
         old = user.username
@@ -612,10 +676,19 @@ class Workspace:
 
     # ---------------------------------------------------------------- rooms and subscriptions
 
-    def create_room(self, t: Literal["c", "p"], name: str, owner: User | None, members: Iterable[str]) -> Doc:
+    def create_room(
+        self,
+        t: Literal["c", "p"],
+        name: str,
+        owner: User | None,
+        members: Iterable[str],
+        *,
+        rid: str | None = None,
+    ) -> Doc:
+        """A seeded room (``rid`` fixes its id, as the server's startup does for ``GENERAL``)."""
         now = self.now()
         room: Doc = {
-            "_id": self.ids.id(),
+            "_id": rid or self.ids.id(),
             "t": t,
             "name": name,
             "fname": name,
@@ -674,6 +747,67 @@ class Workspace:
             self._emit(UserNotify(user.id, "rooms-changed", ["inserted", copy.deepcopy(room)]))
         return sub
 
+    def create_channel(
+        self,
+        uid: str,
+        t: Literal["c", "p"],
+        name: str,
+        members: list[str],
+        *,
+        read_only: bool = False,
+        exclude_self: bool = False,
+        extra: Doc | None = None,
+    ) -> Doc:
+        """createChannelMethod / createPrivateGroupMethod and then createRoom: ``members`` are
+        usernames (unknown ones are skipped, as Users.findUsersByUsernames skips them); the
+        creator joins as owner unless ``exclude_self``. No system message is posted: createRoom
+        only inserts subscriptions and announces them."""
+        method = "createChannel" if t == "c" else "createPrivateGroup"
+        owner = self.require_user(uid, method)
+        if not self.has_permission(uid, "create-c" if t == "c" else "create-p"):
+            raise MeteorError("error-not-allowed", "Not allowed", {"method": method})
+        if not name.strip():
+            raise MeteorError("error-invalid-name", "Invalid name", {"function": "RocketChat.createRoom"})
+        valid_name = self._valid_room_name(name.strip())
+        usernames = list(dict.fromkeys(members))
+        if not exclude_self and owner.username not in usernames:
+            usernames.append(owner.username)
+        extra = dict(extra or {})
+        if extra.get("broadcast"):
+            read_only = True
+            extra.pop("reactWhenReadOnly", None)
+        now = self.now()
+        room: Doc = {
+            "_id": self.ids.id(),
+            "fname": name,
+            "_updatedAt": now,
+            **extra,
+            "name": valid_name,
+            "t": t,
+            "msgs": 0,
+            "usersCount": 0,
+            "u": {"_id": owner.id, "username": owner.username, "name": owner.name},
+            "ts": now,
+            "ro": read_only is True,
+        }
+        self.rooms[room["_id"]] = room
+        for username in usernames:
+            member = self.user_by_username(username)
+            if member is None:
+                continue
+            roles = ["owner"] if member.id == owner.id else None
+            self._subscribe(room, member, roles=roles)
+        return room
+
+    def _valid_room_name(self, name: str) -> str:
+        """getValidRoomName with special characters off: the channel pattern, then uniqueness."""
+        where = {"function": "RocketChat.getValidRoomName", "channel_name": name}
+        if not ROOM_NAME_PATTERN.match(name):
+            raise MeteorError("error-invalid-room-name", f"{name} is not a valid room name.", where)
+        if self.room_by_id_or_name(name=name) is not None:
+            raise MeteorError("error-duplicate-channel-name", f"A channel with name '{name}' exists", where)
+        return name
+
     def add_user_to_room(self, room: Doc, user: User, inviter: User | None) -> None:
         """addUserToRoom: subscription (+ stream notices) and an ``au``/``uj`` system message (B.7)."""
         if (room["_id"], user.id) in self.subscriptions:
@@ -697,8 +831,10 @@ class Workspace:
         self.add_user_to_room(room, user, None)
         return room
 
-    def create_direct(self, uid: str, usernames: list[str]) -> Doc:
-        """createDirectMessage: rid is the sorted uids concatenated, as Rocket.Chat does."""
+    def create_direct(self, uid: str, usernames: list[str], exclude_self: bool = False) -> Doc:
+        """createDirectMessage: rid is the sorted uids concatenated, as Rocket.Chat does. With
+        ``exclude_self`` the caller only opens the room for the others (an admin creating a DM
+        between two users): the caller is neither a member nor subscribed."""
         me = self.require_user(uid, "createDirectMessage")
         if not self.has_permission(uid, "create-d"):
             raise MeteorError("error-not-allowed", "Not allowed", {"method": "createDirectMessage"})
@@ -709,7 +845,10 @@ class Workspace:
                 raise MeteorError("error-invalid-user", "Invalid user", {"method": "createDirectMessage"})
             if other.id != me.id:
                 others.append(other)
-        members = sorted({me.id, *(o.id for o in others)}, key=lambda i: self.users[i].username)
+        if exclude_self and not others:
+            raise MeteorError("error-invalid-user", "Invalid user", {"method": "createDirectMessage"})
+        member_ids = {o.id for o in others} if exclude_self else {me.id, *(o.id for o in others)}
+        members = sorted(member_ids, key=lambda i: self.users[i].username)
         rid = "".join(sorted(members))
         room = self.rooms.get(rid)
         if room is None:

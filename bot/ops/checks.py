@@ -71,6 +71,9 @@ FEATURE_PERMISSIONS: dict[str, tuple[PermissionNeed, ...]] = {
     "blocklists": (
         PermissionNeed("delete-message", "delete a message that matches a block list, in any room (C.1)"),
         PermissionNeed("edit-message", "censor a matching message instead of deleting it (chat.update, C.1)"),
+        # canDeleteMessage, and updateMessage through canSendMessage, refuse everyone without it in
+        # a read-only room (an announcement channel, or one a raid lock closed).
+        PermissionNeed("post-readonly", "delete and censor messages in read-only rooms"),
     ),
     "purge": (
         PermissionNeed(
@@ -95,6 +98,9 @@ FEATURE_PERMISSIONS: dict[str, tuple[PermissionNeed, ...]] = {
         PermissionNeed(
             "edit-room", "make a room read-only during a raid and lift it (rooms.saveRoomSettings)"
         ),
+        # Without it the raid lock would shut the bot out too: no deleting, censoring or posting
+        # in the locked room (canDeleteMessage, canSendMessage).
+        PermissionNeed("post-readonly", "keep moderating and posting in a room the raid lock made read-only"),
     ),
     "reports": (
         PermissionNeed("view-moderation-console", "read reports filed in the moderation console (C.2)"),

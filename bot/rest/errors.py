@@ -21,7 +21,7 @@ from bot.errors import (
     RetryableError,
 )
 
-__all__ = ["classify", "error_code"]
+__all__ = ["READ_ONLY_CODE", "classify", "error_code"]
 
 # Server error ids by what the caller can do. Anything unknown falls back to the HTTP status.
 _PERMISSION_CODES = frozenset(
@@ -46,6 +46,14 @@ _NOT_FOUND_CODES = frozenset(
         "error-roomid-param-not-provided",
     }
 )
+# canSendMessage and canDeleteMessage throw plain Errors in a read-only room: the answer carries only
+# the text, so the text is the only thing to recognise them by. Our own id for both.
+READ_ONLY_CODE = "room-read-only"
+_PLAIN_TEXT_CODES = {
+    "You can't send messages because the room is readonly.": READ_ONLY_CODE,
+    "You can't delete messages because the room is readonly.": READ_ONLY_CODE,
+}
+_PERMISSION_CODES = _PERMISSION_CODES | {READ_ONLY_CODE}
 _RATE_CODES = frozenset({"error-too-many-requests", "too-many-requests"})
 _AUTH_CODES = frozenset({"totp-required", "totp-invalid", "error-unauthorized-token"})
 
@@ -61,6 +69,8 @@ def error_code(body: Mapping[str, Any]) -> str | None:
         return kind
     err = body.get("error")
     if isinstance(err, str):
+        if err in _PLAIN_TEXT_CODES:
+            return _PLAIN_TEXT_CODES[err]
         m = _BRACKETED.search(err)
         if m:
             return m.group(1)

@@ -1053,20 +1053,7 @@ class Workspace:
             raise MeteorError("error-invalid-room", "Invalid room", {"method": "sendMessage"})
         if not self.can_access_room(uid, room):
             raise MeteorError("error-not-allowed", "Not allowed", {"method": "sendMessage"})
-        # canSendMessage: in a read-only room, post-readonly or an explicit unmute lets one post.
-        # Known difference: the server throws a plain Error ("You can't send messages because the
-        # room is readonly.", no errorType); this sandbox answers error-not-allowed, a code the
-        # bot's policy keeper maps to "the bot cannot post in this room".
-        if (
-            room.get("ro")
-            and not self.has_permission(uid, "post-readonly", rid)
-            and user.username not in room.get("unmuted", [])
-        ):
-            raise MeteorError("error-not-allowed", "Not allowed", {"method": "sendMessage"})
-        if user.username in room.get("muted", []):
-            # canSendMessage throws a plain `new Error('You_have_been_muted')` (RC 6.x/7.x
-            # authorization/server/functions/canSendMessage.ts), whoever the sender is.
-            raise PlainError("You_have_been_muted", "You have been muted and cannot speak in this room")
+        self._can_send_message(user, room)
         max_size = self.setting("Message_MaxAllowedSize")
         if isinstance(max_size, int) and len(text) > max_size:
             raise MeteorError("error-message-size-exceeded", "Message size exceeds Message_MaxAllowedSize")
@@ -1127,6 +1114,20 @@ class Workspace:
             raise MeteorError("error-action-not-allowed", "Not allowed", {"method": "getSingleMessage"})
         return message
 
+    def _can_send_message(self, user: User, room: Doc) -> None:
+        """validateRoomMessagePermissions' read-only and mute checks (canSendMessage.ts), which
+        sendMessage and updateMessage both run for the acting user. Both throw plain Errors: REST
+        answers ``{"success": false, "error": <text>}`` without an errorType, DDP a 500."""
+        if (
+            room.get("ro")
+            and not self.has_permission(user.id, "post-readonly", room["_id"])
+            and user.username not in room.get("unmuted", [])
+        ):
+            text = "You can't send messages because the room is readonly."
+            raise PlainError(text, text)
+        if user.username in room.get("muted", []):
+            raise PlainError("You_have_been_muted", "You have been muted and cannot speak in this room")
+
     def update_message(self, uid: str, mid: str, text: str) -> Doc:
         """updateMessage (C.1): ``edit-message`` in the room, or own message with editing allowed."""
         user = self.require_user(uid, "updateMessage")
@@ -1146,6 +1147,9 @@ class Workspace:
             )
         if message.get("t") and message.get("t") != "e2e":
             raise MeteorError("error-invalid-message", "Invalid message", {"method": "updateMessage"})
+        # executeUpdateMessage runs canSendMessage for the editor after the edit permission: in a
+        # read-only room even a holder of edit-message needs post-readonly (or an unmute).
+        self._can_send_message(user, room)
         max_size = self.setting("Message_MaxAllowedSize")
         if isinstance(max_size, int) and len(text) > max_size:
             raise MeteorError("error-message-size-exceeded", "Message size exceeds Message_MaxAllowedSize")
@@ -1174,8 +1178,19 @@ class Workspace:
         own = message["u"]["_id"] == uid and self.has_permission(uid, "delete-own-message")
         if not allowed and not own:
             return False
+        # Last, and a plain Error rather than false: in a read-only room the deleting user needs
+        # post-readonly or an explicit unmute (force-delete-message returned true above already).
         room = self.rooms[rid]
-        return not (room.get("ro") and not self.has_permission(uid, "post-readonly", rid))
+        user = self.users.get(uid)
+        username = user.username if user is not None else None
+        if (
+            room.get("ro")
+            and not self.has_permission(uid, "post-readonly", rid)
+            and username
+            and username not in room.get("unmuted", [])
+        ):
+            raise PlainError("You can't delete messages because the room is readonly.")
+        return True
 
     def delete_message(self, uid: str, mid: str) -> Doc:
         """deleteMessage (B.5): notify ``deleteMessage``, or a ``t:"rm"`` tombstone when

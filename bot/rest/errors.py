@@ -19,6 +19,7 @@ from bot.errors import (
     RateLimited,
     RcmodError,
     RetryableError,
+    TwoFactorRequired,
 )
 
 __all__ = ["READ_ONLY_CODE", "classify", "error_code"]
@@ -55,7 +56,8 @@ _PLAIN_TEXT_CODES = {
 }
 _PERMISSION_CODES = _PERMISSION_CODES | {READ_ONLY_CODE}
 _RATE_CODES = frozenset({"error-too-many-requests", "too-many-requests"})
-_AUTH_CODES = frozenset({"totp-required", "totp-invalid", "error-unauthorized-token"})
+_TWO_FACTOR_CODES = frozenset({"totp-required", "totp-invalid", "totp-max-attempts"})
+_AUTH_CODES = frozenset({"error-unauthorized-token"})
 
 _BRACKETED = re.compile(r"\[([a-z0-9-]+)\]\s*$")
 _BARE_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)+$")
@@ -98,6 +100,18 @@ def classify(status: int, text: str, headers: Mapping[str, str], *, endpoint: st
     code = error_code(body)
     if status == 429 or code in _RATE_CODES:
         return RateLimited(f"{where} [{code or 'rate-limited'}]", _retry_after(headers, body, now_ms))
+    if code in _TWO_FACTOR_CODES:
+        # /login answers 401 with `error`, 2FA-protected routes 400 with `errorType`; both carry
+        # details {method, codeGenerated, availableMethods, ...} (checkCodeForUser).
+        details = body.get("details")
+        method = details.get("method") if isinstance(details, dict) else None
+        generated = details.get("codeGenerated") if isinstance(details, dict) else None
+        return TwoFactorRequired(
+            f"{where} [{code}]",
+            code=str(code),
+            method=method if isinstance(method, str) else None,
+            code_generated=generated is True,
+        )
     if status == 401 or code in _AUTH_CODES:
         return AuthError(f"{where} [{code or 'unauthorized'}]")
     if code in _PERMISSION_CODES:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from bot.ops.command import add_setup_arguments, run_setup_command
 from bot.sandbox import Sandbox
@@ -244,3 +245,23 @@ async def test_the_bots_password_mode_on_an_account_with_email_2fa_ends_in_one_l
     assert "Traceback" not in err and password not in err
     # One login attempt, so one e-mail: no retry loop.
     assert len(sandbox.workspace.email_codes_for("pwbot")) == 1
+
+
+async def test_the_realtime_login_names_the_second_factor_and_stops(sandbox: Sandbox) -> None:
+    """DDP login of a 2FA account: a fatal TwoFactorRequired (an AuthError), never a reconnect loop."""
+    from pydantic import SecretStr
+
+    from bot.config import Credentials
+    from bot.errors import TwoFactorRequired
+    from bot.realtime.client import RealtimeClient
+
+    password = await create_user(sandbox, "ddpbot", verified=True)
+    client = RealtimeClient(sandbox.url, Credentials(username="ddpbot", password=SecretStr(password)))
+    try:
+        with pytest.raises(TwoFactorRequired) as caught:
+            async for _event in client.events():
+                pass
+    finally:
+        await client.close()
+    assert caught.value.method == "email" and not caught.value.refused_code
+    assert len(sandbox.workspace.email_codes_for("ddpbot")) == 1

@@ -265,3 +265,20 @@ async def test_the_realtime_login_names_the_second_factor_and_stops(sandbox: San
         await client.close()
     assert caught.value.method == "email" and not caught.value.refused_code
     assert len(sandbox.workspace.email_codes_for("ddpbot")) == 1
+
+
+async def test_doctor_says_to_use_a_token_for_a_password_bot_with_email_2fa(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    from bot.config import Settings
+    from bot.ops.doctor import run_doctor
+
+    password = await create_user(sandbox, "pwdoc", verified=True)
+    settings = Settings.model_validate(
+        {
+            "server": {"url": sandbox.url, "username": "pwdoc", "password": password},
+            "storage": {"data_dir": str(tmp_path / "data")},
+        }
+    )
+    checks = {c.name: c for c in await run_doctor(settings, {"reports"})}
+    assert checks["logged in"].failed and "personal access token" in checks["logged in"].fix

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from bot.config import COMMAND_CHANNELS, Settings
-from bot.errors import ActionRefused, AuthError, ConfigError, RcmodError
+from bot.errors import ActionRefused, AuthError, ConfigError, RcmodError, TwoFactorRequired
 from bot.ops.checks import (
     SETTING_IDS,
     Check,
@@ -74,6 +74,17 @@ async def _server_checks(
     try:
         await rest.login()
         me = await rest.me()
+    except TwoFactorRequired:
+        checks.append(
+            Check(
+                "logged in",
+                Status.FAIL,
+                "the bot's password login asks for a two-factor code (e-mail 2FA), which a bot cannot answer",
+                "log in with a personal access token instead: server.user_id and RCMOD_AUTH_TOKEN "
+                "(rcmod setup makes one)",
+            )
+        )
+        return [*checks, Check("server checks", Status.SKIP, "skipped: not logged in")]
     except AuthError:
         checks.append(
             Check(

@@ -18,7 +18,7 @@ from typing import TextIO
 
 from bot import __version__
 from bot.config import Settings, load_settings
-from bot.errors import AuthError, ConfigError, RcmodError
+from bot.errors import AuthError, ConfigError, RcmodError, TwoFactorRequired
 
 __all__ = ["main"]
 
@@ -133,6 +133,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return ops_command.run_doctor_command(args, sys.stdout, environ)
     except ConfigError as exc:
         print(f"rcmod: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except TwoFactorRequired:
+        # Rocket.Chat e-mails new users with a verified address a login code (e-mail 2FA is on by
+        # default); a bot cannot read it, so retrying would only mail more codes.
+        print(
+            "rcmod: configuration error: the server asks the bot's account for a two-factor code at "
+            "password login, which a bot cannot answer; log in with a personal access token instead "
+            "(RCMOD_USER_ID + RCMOD_AUTH_TOKEN, created with 'Ignore Two Factor Authentication'; "
+            "`rcmod setup` makes one)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     except AuthError as exc:
         # The server refused the configured credential: a configuration problem, not a crash.

@@ -26,7 +26,7 @@ from pydantic import (
 from bot.errors import ConfigError
 from bot.moderation.durations import MAX_DURATION, DurationError, parse_duration
 
-__all__ = ["ENV_OVERRIDES", "Credentials", "Settings", "load_settings"]
+__all__ = ["COMMAND_CHANNELS", "ENV_OVERRIDES", "CommandChannel", "Credentials", "Settings", "load_settings"]
 
 
 class _Section(BaseModel):
@@ -73,6 +73,24 @@ class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8787, ge=0, le=65535)
     webhook_secret: SecretStr | None = None
+
+
+CommandChannel = Literal["dm", "room", "app"]
+COMMAND_CHANNELS: dict[str, str] = {
+    "dm": "members and moderators send /report and /mod to the bot in a direct message; "
+    "no workspace setting is needed (every edition)",
+    "room": "as dm, and /report and /mod typed in any room reach the bot too; "
+    "needs Message_AllowUnrecognizedSlashCommand on",
+    "app": "as dm, and the companion Apps-Engine app registers real /report and /mod commands "
+    "(Starter, Pro, Enterprise: Community Edition allows no private apps since 7.0); "
+    "needs the webhook secret",
+}
+
+
+class CommandsSettings(_Section):
+    # How commands arrive besides DMs to the bot, which always work. `rcmod setup --commands`
+    # writes it; `rcmod doctor` checks only what it needs.
+    via: CommandChannel = "dm"
 
 
 class ModerationSettings(_Section):
@@ -283,6 +301,7 @@ class Settings(_Section):
     realtime: RealtimeSettings = RealtimeSettings()
     storage: StorageSettings = StorageSettings()
     http: HttpSettings = HttpSettings()
+    commands: CommandsSettings = CommandsSettings()
     moderation: ModerationSettings = ModerationSettings()
     reports: ReportSettings = ReportSettings()
     policy: PolicySettings = PolicySettings()
@@ -343,6 +362,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str, Any]] = {
     "RCMOD_HTTP_PORT": ("http", "port", str),
     "RCMOD_MODERATORS": ("moderation", "moderators", _split_names),
     "RCMOD_WEBHOOK_SECRET": ("http", "webhook_secret", str),
+    "RCMOD_COMMANDS": ("commands", "via", str),
     "RCMOD_POLICY_DIR": ("policy", "dir", str),
     "RCMOD_LOG_LEVEL": ("logging", "level", str),
 }

@@ -5,6 +5,7 @@
     ├── RetryableError         retry later: the transport failed or the server had a fault
     │   └── RateLimited        wait ``retry_after`` seconds, then retry
     ├── AuthError              log in again (an expired session); with a bad credential, stop
+    │   └── TwoFactorRequired  a person must supply a second factor (e-mailed or app code)
     ├── ActionRefused          report and move on: the server said no to this one request
     │   ├── PermissionDenied
     │   └── NotFound
@@ -38,6 +39,31 @@ class RateLimited(RetryableError):
 
 class AuthError(RcmodError):
     """The server does not accept our credentials (401, or DDP login refused)."""
+
+
+class TwoFactorRequired(AuthError):
+    """The server wants a second factor (``totp-required``; ``totp-invalid`` or
+    ``totp-max-attempts`` when a code was given and refused). ``method`` is ``email``, ``totp`` or
+    ``password``; with ``email`` the server has e-mailed a code (``code_generated``) or one is
+    still valid. A bot cannot answer this: only a person at a terminal can."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "totp-required",
+        method: str | None = None,
+        code_generated: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.method = method
+        self.code_generated = code_generated
+
+    @property
+    def refused_code(self) -> bool:
+        """A code was sent and the server said it is wrong (or tried too often)."""
+        return self.code != "totp-required"
 
 
 class ActionRefused(RcmodError):

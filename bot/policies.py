@@ -54,6 +54,7 @@ from bot.notifier import Notifier
 from bot.realtime.events import Event, MessageEvent, SubscriptionChanged, SystemMessage
 from bot.rest import RestClient
 from bot.rest.client import new_message_id
+from bot.rest.errors import READ_ONLY_CODE
 from bot.store import Store
 
 __all__ = [
@@ -676,7 +677,7 @@ def _refusal(action: Action, exc: RcmodError) -> str:
             return "pinning is disabled on this workspace (Message_AllowPinning)"
         if code in ("not-authorized", "error-not-authorized"):
             return "the bot lacks the pin-message permission in this room"
-        if isinstance(action, PostPolicy) and code == "error-not-allowed":
+        if isinstance(action, PostPolicy) and code in ("error-not-allowed", READ_ONLY_CODE):
             return "the bot cannot post in this room"
     if isinstance(action, SetBanner) and code in ("error-action-not-allowed", "not-authorized"):
         return "the bot lacks the edit-room permission in this room (banner not set)"

@@ -124,3 +124,46 @@ def test_readme_lists_every_permission_setup_grants_and_why() -> None:
 def test_deploy_files_hold_no_secret(name: str) -> None:
     text = (DEPLOY / name).read_text()
     assert not re.search(r"(AUTH_TOKEN|PASSWORD|PASS)\s*[:=]\s*['\"]?[A-Za-z0-9_-]{12,}", text), name
+
+
+# The companion app: which Apps-Engine permission each accessor it may call goes through. Read from
+# the Apps-Engine source (src/server/bridges/*Bridge.ts, src/server/permissions/AppPermissions.ts):
+# a bridge without its permission either throws PermissionDeniedError (commands, HTTP) or, for
+# messages and server settings, logs the error and silently does nothing — which is how a reply
+# sent with notifyUser but no message.write never reaches the user.
+APP_BRIDGE_PERMISSIONS: tuple[tuple[str, str], ...] = (
+    (r"\bprovideSlashCommand\(", "slashcommand"),  # CommandBridge.doRegisterCommand
+    (r"\bhttp\.(get|post|put|del|patch)\(", "networking"),  # HttpBridge.doCall
+    (r"\.notify(User|Room)\(", "message.write"),  # MessageBridge.doNotifyUser / doNotifyRoom
+    (r"\.getNotifier\(\)\.typing\(", "message.write"),  # MessageBridge.doTyping
+    (r"\.getCreator\(\)\.finish\(", "message.write"),  # MessageBridge.doCreate (messages)
+    (r"\.getUpdater\(\)\.finish\(", "message.write"),  # MessageBridge.doUpdate (messages)
+    (r"\.getMessageReader\(\)", "message.read"),
+    (r"\.getRoomReader\(\)", "room.read"),
+    (r"\.getUserReader\(\)", "user.read"),
+    (r"\.getServerSettings\(\)", "server-setting.read"),  # ServerSettingBridge, not the app's own
+    (r"\.getEnvironmentVariables\(\)", "env.read"),
+    (r"\.getPersistenceReader\(\)|\bpersis(tence)?\.(create|update|remove)", "persistence"),
+    (r"\.getScheduler\(\)", "scheduler"),
+)
+
+
+def _app_sources() -> str:
+    app = DEPLOY / "rc-app"
+    files = [app / "RcmodApp.ts", *sorted((app / "src").rglob("*.ts"))]
+    text = "\n".join(p.read_text(encoding="utf-8") for p in files)
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL)
+    return re.sub(r"//[^\n]*", "", text)
+
+
+def test_companion_app_asks_for_exactly_the_permissions_its_code_uses() -> None:
+    import json
+
+    manifest = json.loads((DEPLOY / "rc-app" / "app.json").read_text(encoding="utf-8"))
+    asked = {str(p["name"]) for p in manifest.get("permissions", [])}
+    source = _app_sources()
+    used = {permission for pattern, permission in APP_BRIDGE_PERMISSIONS if re.search(pattern, source)}
+    # The replies are ephemeral notifications: without message.write nobody ever sees them.
+    assert "message.write" in used
+    assert used - asked == set(), f"app.json lacks {sorted(used - asked)}"
+    assert asked - used == set(), f"app.json asks for unused {sorted(asked - used)}"

@@ -82,6 +82,7 @@ async def test_each_broken_permission_and_setting_is_named(
     config.write_text(
         f'[server]\nurl = "{sandbox.url}"\nuser_id = "{bot["id"]}"\n'
         '[moderation]\nmoderators = ["mod1", "ghost"]\nwordlists = ["lists"]\n'
+        '[commands]\nvia = "room"\n'  # room commands need Message_AllowUnrecognizedSlashCommand
     )
     monkeypatch.setenv("RCMOD_AUTH_TOKEN", bot["token"])
     argv = ["doctor", "--config", str(config), "--features", "all", "--rooms", "general,nowhere"]
@@ -214,13 +215,13 @@ def test_setting_checks_follow_features() -> None:
         "Message_AllowUnrecognizedSlashCommand": True,
         "Accounts_ManuallyApproveNewUsers": True,
     }
-    only_reports = by_name(setting_checks(values, {"reports"}, companion_app=False))
+    only_reports = by_name(setting_checks(values, {"reports"}, commands="room"))
     assert "setting Message_AllowPinning" not in only_reports
-    everything = by_name(setting_checks(values, ALL_FEATURES, companion_app=False))
+    everything = by_name(setting_checks(values, ALL_FEATURES, commands="room"))
     assert everything["setting Message_AllowPinning"].failed
     assert everything["setting Message_AllowEditing"].status is Status.WARN
     assert "alerted" in everything["setting Accounts_ManuallyApproveNewUsers"].detail
-    missing = by_name(setting_checks({}, ALL_FEATURES, companion_app=False))
+    missing = by_name(setting_checks({}, ALL_FEATURES, commands="room"))
     assert missing["setting Message_AllowUnrecognizedSlashCommand"].failed
 
 

@@ -149,3 +149,56 @@ def test_a_camel_case_error_id_is_matched_whatever_its_case() -> None:
     text = _body(error='The required "roomId" query param is missing. [error-roomId-param-not-provided]')
     exc = classify(400, text, {}, endpoint="chat.getPinnedMessages", now_ms=NOW_MS)
     assert isinstance(exc, NotFound) and exc.code == "error-roomId-param-not-provided"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code", "method", "generated"),
+    [
+        # /login (ApiClass _initAuth): 401, the Meteor error laid over unauthorized(), no errorType.
+        (
+            401,
+            {
+                "success": False,
+                "status": "error",
+                "error": "totp-required",
+                "message": "TOTP Required",
+                "details": {"method": "email", "codeGenerated": True, "availableMethods": ["email"]},
+            },
+            "totp-required",
+            "email",
+            True,
+        ),
+        (401, {"success": False, "status": "error", "error": "totp-invalid"}, "totp-invalid", None, False),
+        # A twoFactorRequired route (users.generatePersonalAccessToken): 400 with errorType.
+        (
+            400,
+            {
+                "success": False,
+                "error": "TOTP Required [totp-required]",
+                "errorType": "totp-required",
+                "details": {"method": "password", "codeGenerated": False, "availableMethods": []},
+            },
+            "totp-required",
+            "password",
+            False,
+        ),
+    ],
+)
+def test_two_factor_answers_say_what_a_person_must_do(
+    status: int, body: dict[str, object], code: str, method: str | None, generated: bool
+) -> None:
+    from bot.errors import TwoFactorRequired
+
+    exc = classify(status, json.dumps(body), {}, endpoint="login", now_ms=NOW_MS)
+    assert isinstance(exc, TwoFactorRequired) and isinstance(exc, AuthError)
+    assert (exc.code, exc.method, exc.code_generated) == (code, method, generated)
+    assert exc.refused_code is (code != "totp-required")
+
+
+def test_read_only_plain_errors_are_recognised_by_their_text() -> None:
+    for text in (
+        "You can't send messages because the room is readonly.",
+        "You can't delete messages because the room is readonly.",
+    ):
+        exc = classify(400, _body(error=text), {}, endpoint="chat.delete", now_ms=NOW_MS)
+        assert isinstance(exc, PermissionDenied) and exc.code == "room-read-only"

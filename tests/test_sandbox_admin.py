@@ -241,15 +241,16 @@ async def test_settings_by_id_read_and_write(env: tuple[Sandbox, Client, FakeClo
 
 
 async def test_a_trial_admin_switches_on_what_doctor_asks_for(env: tuple[Sandbox, Client, FakeClock]) -> None:
-    """`rcmod doctor` fails Message_AllowUnrecognizedSlashCommand while it is off; the admin turns
-    it on with one real REST call (2FA by the password fallback) and the check passes."""
+    """`rcmod doctor` (commands typed in rooms) fails Message_AllowUnrecognizedSlashCommand while it
+    is off; the admin turns it on with one real REST call (2FA by the password fallback) and the
+    check passes."""
     _sandbox, client, clock = env
 
     async def doctor_says() -> Status:
         status, body = await client.get("settings.public", "alice", _id=SLASH_SETTING)
         assert status == 200
         values = {s["_id"]: s["value"] for s in body["settings"]}
-        checks = setting_checks(values, (), companion_app=False)
+        checks = setting_checks(values, (), commands="room")
         return next(c.status for c in checks if SLASH_SETTING in c.name)
 
     assert await doctor_says() == Status.FAIL

@@ -314,10 +314,12 @@ async def test_read_only_room_lets_only_privileged_and_unmuted_members_post(worl
     await bot.set_read_only(random, True)  # no change: the saver does not run, no second notice
     assert len(world.system(random, "room-set-read-only")) == 1
 
+    # canSendMessage throws a plain Error: the REST answer has only its text, no errorType.
     error = await refused(lambda: alice.send_message(random, "let me speak"))
-    assert isinstance(error, PermissionDenied) and error.code == "error-not-allowed"
-    with pytest.raises(MeteorError):
-        world.sb.post_as("rcmod.bot", "random", "the bot role has no post-readonly")
+    assert isinstance(error, PermissionDenied) and error.code == "room-read-only"
+    with pytest.raises(PlainError, match="room is readonly"):
+        world.sb.post_as("carol", "random", "members hold no post-readonly")
+    assert world.sb.post_as("rcmod.bot", "random", "setup grants post-readonly")["msg"]
     assert world.sb.post_as("mod1", "random", "room moderator")["msg"] == "room moderator"
     assert world.sb.post_as("admin", "random", "owner and admin")["msg"] == "owner and admin"
 
@@ -328,9 +330,8 @@ async def test_read_only_room_lets_only_privileged_and_unmuted_members_post(worl
     await bot.mute_user(random, alice_id)
     assert world.sb.workspace.rooms[random]["unmuted"] == []
     assert "alice" not in world.sb.workspace.rooms[random].get("muted", [])
-    with pytest.raises(MeteorError) as err:
+    with pytest.raises(PlainError, match="room is readonly"):
         world.sb.post_as("alice", "random", "muted again")
-    assert err.value.error == "error-not-allowed"
 
     await bot.set_read_only(random, False)
     [unlocked] = world.system(random, "room-removed-read-only")

@@ -134,7 +134,11 @@ async def test_setup_cli_non_interactive_with_companion_app(
     assert len(env["RCMOD_WEBHOOK_SECRET"]) >= 32
     assert admin_password(sandbox) not in text
     settings = load_settings(out, env)
-    assert settings.moderation.autojoin is True
+    assert settings.moderation.autojoin is True and settings.commands.via == "app"
+    for command in ("report", "mod"):  # the administrator installs the companion app
+        sandbox.workspace.commands.append(
+            {"command": command, "params": "", "description": "", "clientOnly": False}
+        )
     code = await asyncio.to_thread(
         cli.main, ["doctor", "--config", str(out), "--env-file", str(out.with_suffix(".env"))]
     )
@@ -240,8 +244,9 @@ async def test_preflight_refusals(sandbox: Sandbox, tmp_path: Path) -> None:
     assert result.code == 1
     assert "[FAIL] username rcmod.bot: a user with this name already exists" in text
     assert "[FAIL] room nowhere" in text
-    # Default workspace: unknown slash commands never reach the server, and no companion app.
-    assert "[FAIL] setting Message_AllowUnrecognizedSlashCommand" in text
+    # Default workspace: unknown slash commands never reach the server, which DM-only (the
+    # default --commands) does not need.
+    assert "setting Message_AllowUnrecognizedSlashCommand: not needed" in text
     assert f"[FAIL] file {opts.out}: exists" in text
     assert snapshot(sandbox) == before
     assert opts.out.read_text() == "# an old config\n"

@@ -80,6 +80,9 @@ FEATURE_PERMISSIONS: dict[str, tuple[PermissionNeed, ...]] = {
     "blocklists": (
         PermissionNeed("delete-message", "delete a message that matches a block list, in any room (C.1)"),
         PermissionNeed("edit-message", "censor a matching message instead of deleting it (chat.update, C.1)"),
+        # canDeleteMessage, and updateMessage through canSendMessage, refuse everyone without it in
+        # a read-only room (an announcement channel, or one a raid lock closed).
+        PermissionNeed("post-readonly", "delete and censor messages in read-only rooms"),
     ),
     "purge": (
         PermissionNeed(
@@ -111,6 +114,9 @@ FEATURE_PERMISSIONS: dict[str, tuple[PermissionNeed, ...]] = {
         PermissionNeed(
             "edit-room", "make a room read-only during a raid and lift it (rooms.saveRoomSettings)"
         ),
+        # Without it the raid lock would shut the bot out too: no deleting, censoring or posting
+        # in the locked room (canDeleteMessage, canSendMessage).
+        PermissionNeed("post-readonly", "keep moderating and posting in a room the raid lock made read-only"),
     ),
     "reports": (
         PermissionNeed("view-moderation-console", "read reports filed in the moderation console (C.2)"),
@@ -244,34 +250,36 @@ APPROVAL_SETTING = "Accounts_ManuallyApproveNewUsers"
 SETTING_IDS = (*(r.setting for r in SETTING_RULES), SLASH_SETTING, APPROVAL_SETTING)
 
 
-def setting_checks(
-    values: Mapping[str, object], features: Iterable[str], *, companion_app: bool
-) -> list[Check]:
-    """Each workspace setting the enabled features depend on, as the public settings show it."""
+def setting_checks(values: Mapping[str, object], features: Iterable[str], *, commands: str) -> list[Check]:
+    """Each workspace setting the enabled features depend on, as the public settings show it.
+
+    ``commands`` is how commands arrive (``commands.via``): only ``room`` needs the setting that
+    lets an unknown slash command through as a message; DMs to the bot and the app do not."""
     enabled = set(features)
     checks = []
     for rule in SETTING_RULES:
         if rule.features and not (rule.features & enabled):
             continue
         checks.append(_setting_check(values, rule.setting, rule.wanted, rule.why, rule.severity))
-    if companion_app:
-        checks.append(
-            Check(
-                f"setting {SLASH_SETTING}",
-                Status.OK,
-                "not needed: the companion app registers the commands",
-            )
-        )
-    else:
+    if commands == "room":
         checks.append(
             _setting_check(
                 values,
                 SLASH_SETTING,
                 True,
-                "without the companion app, /report and /mod typed in a room never reach the bot (D.1)",
+                "commands.via is room, but /report and /mod typed in a room never reach the bot (D.1)",
                 Status.FAIL,
-                ", or install the companion app (rcmod setup --companion-app, RCMOD_WEBHOOK_SECRET)",
+                ", or use commands.via = dm (direct messages to the bot need no setting)",
             )
+        )
+    else:
+        why = (
+            "the companion app registers the commands"
+            if commands == "app"
+            else "commands arrive as direct messages to the bot"
+        )
+        checks.append(
+            Check(f"setting {SLASH_SETTING}", Status.OK, f"not needed: {why} (commands.via = {commands})")
         )
     approval = values.get(APPROVAL_SETTING)
     detail = (

@@ -19,7 +19,7 @@ from bot.errors import ConfigError
 from bot.ops.checks import Status, exit_code, parse_features, render
 from bot.ops.connect import RestFactory, default_rest
 from bot.ops.doctor import default_features, run_doctor
-from bot.ops.setup import SetupOptions, run_setup
+from bot.ops.setup import ADMIN_CODE_ENV, SetupOptions, run_setup, two_factor_prompt
 
 __all__ = [
     "add_doctor_arguments",
@@ -52,10 +52,15 @@ def add_setup_arguments(p: argparse.ArgumentParser) -> None:
         help="comma-separated: blocklists,purge,policies,appoint,reports (default all)",
     )
     p.add_argument(
-        "--companion-app",
-        action="store_true",
-        help="the companion app will forward slash commands: make a secret",
+        "--commands",
+        choices=("dm", "room", "app"),
+        help="how /report and /mod reach the bot (default dm). "
+        "dm: in a direct message to the bot only, no workspace setting needed (works on every "
+        "edition); room: also typed in any room, which needs Message_AllowUnrecognizedSlashCommand "
+        "on; app: also through the companion app's real slash commands (Starter, Pro, Enterprise; "
+        "Community Edition allows no private apps since 7.0): setup makes its webhook secret",
     )
+    p.add_argument("--companion-app", action="store_true", help="the same as --commands app")
     p.add_argument("--show-token", action="store_true", help="print the bot's token at the end")
     p.add_argument("--force", action="store_true", help="overwrite an existing config and env file")
     p.add_argument("--non-interactive", action="store_true", help="never prompt; fail on missing input")
@@ -126,6 +131,7 @@ def run_setup_command(
     interactive = not args.non_interactive and stdin.isatty()
     server, admin_user = args.server, args.admin_user
     password = environ.get("RCMOD_ADMIN_PASSWORD") or None
+    admin_code = environ.get(ADMIN_CODE_ENV, "").strip() or None
     rooms = _names(args.rooms)
     if interactive:
         server = server or ask("Rocket.Chat URL (https://...): ").strip()
@@ -154,6 +160,10 @@ def run_setup_command(
     except ValueError as exc:
         print(f"rcmod setup: --features: {exc}", file=err)
         return EXIT_USAGE
+    commands = args.commands or ("app" if args.companion_app else "dm")
+    if args.companion_app and commands != "app":
+        print(f"rcmod setup: --companion-app contradicts --commands {commands}", file=err)
+        return EXIT_USAGE
     opts = SetupOptions(
         server=server.rstrip("/"),
         admin_user=admin_user,
@@ -164,12 +174,25 @@ def run_setup_command(
         features=features,
         bot_user=args.bot_user,
         bot_email=args.bot_email,
-        companion_app=args.companion_app,
+        commands=commands,
         show_token=args.show_token,
         force=args.force,
+        admin_2fa_code=SecretStr(admin_code) if admin_code else None,
     )
 
     def confirm() -> bool:
         return ask("Make these changes? [y/N] ").strip().lower() in ("y", "yes")
 
-    return asyncio.run(run_setup(opts, out, rest_factory, confirm if interactive else None)).code
+    def ask_code(method: str) -> str | None:
+        return ask_secret(two_factor_prompt(method, opts.admin_user)).strip() or None
+
+    result = asyncio.run(
+        run_setup(
+            opts,
+            out,
+            rest_factory,
+            confirm if interactive else None,
+            ask_code if interactive else None,
+        )
+    )
+    return result.code

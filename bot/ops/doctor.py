@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
-from bot.config import Settings
-from bot.errors import ActionRefused, AuthError, ConfigError, RcmodError
+from bot.config import COMMAND_CHANNELS, Settings
+from bot.errors import ActionRefused, AuthError, ConfigError, RcmodError, TwoFactorRequired
 from bot.ops.checks import (
     SETTING_IDS,
     Check,
@@ -74,6 +74,17 @@ async def _server_checks(
     try:
         await rest.login()
         me = await rest.me()
+    except TwoFactorRequired:
+        checks.append(
+            Check(
+                "logged in",
+                Status.FAIL,
+                "the bot's password login asks for a two-factor code (e-mail 2FA), which a bot cannot answer",
+                "log in with a personal access token instead: server.user_id and RCMOD_AUTH_TOKEN "
+                "(rcmod setup makes one)",
+            )
+        )
+        return [*checks, Check("server checks", Status.SKIP, "skipped: not logged in")]
     except AuthError:
         checks.append(
             Check(
@@ -113,16 +124,20 @@ async def _server_checks(
     if table is not None:
         checks += permission_checks(table, roles, features, version.version if version else None)
 
+    via = settings.commands.via
     commands = await _step(checks, "slash commands", rest.command_names(), quiet=True)
     secret = settings.http.webhook_secret is not None and bool(
         settings.http.webhook_secret.get_secret_value()
     )
     app_installed = commands is not None and commands >= APP_COMMANDS
-    checks.append(_webhook_check(secret, app_installed, commands is not None))
+    checks.append(Check("commands", Status.OK, f"via {via}: {COMMAND_CHANNELS[via]}"))
+    checks.append(_webhook_check(secret, app_installed, commands is not None, via))
+    if via == "app":
+        checks.append(_app_check(app_installed, commands is not None))
 
     values = await _step(checks, "settings", rest.public_settings(*SETTING_IDS))
     if values is not None:
-        checks += setting_checks(values, features, companion_app=secret or app_installed)
+        checks += setting_checks(values, features, commands=via)
 
     checks += await _room_checks(rest, settings, rooms)
     checks += await _moderator_checks(rest, settings)
@@ -138,8 +153,29 @@ async def _step(checks: list[Check], name: str, coro: Awaitable[T], *, quiet: bo
         return None
 
 
-def _webhook_check(secret: bool, app_installed: bool, known: bool) -> Check:
+def _app_check(app_installed: bool, known: bool) -> Check:
+    """commands.via = app: the companion app's /report and /mod must be registered."""
+    name = "companion app"
+    if app_installed:
+        return Check(name, Status.OK, "its /report and /mod are registered")
+    fix = (
+        "install deploy/rc-app (Starter, Pro or Enterprise; Community Edition allows no private apps "
+        "since 7.0), or set commands.via = dm"
+    )
+    if not known:
+        return Check(name, Status.WARN, "the server's command list could not be read", fix)
+    return Check(name, Status.FAIL, "commands.via is app, but no app registers /report and /mod", fix)
+
+
+def _webhook_check(secret: bool, app_installed: bool, known: bool, via: str) -> Check:
     name = "webhook secret"
+    if via == "app" and not secret:
+        return Check(
+            name,
+            Status.FAIL,
+            "commands.via is app, but http.webhook_secret is not set, so every forwarded command is rejected",
+            "set RCMOD_WEBHOOK_SECRET to the secret configured in the companion app",
+        )
     if app_installed and not secret:
         return Check(
             name,
@@ -149,6 +185,8 @@ def _webhook_check(secret: bool, app_installed: bool, known: bool) -> Check:
             "set RCMOD_WEBHOOK_SECRET to the secret configured in the companion app",
         )
     if secret and not app_installed:
+        if via == "app":  # the companion app check says what is missing
+            return Check(name, Status.OK, "set")
         return Check(
             name,
             Status.WARN if known else Status.OK,
@@ -159,7 +197,7 @@ def _webhook_check(secret: bool, app_installed: bool, known: bool) -> Check:
         )
     if secret:
         return Check(name, Status.OK, "set, and the companion app is installed")
-    return Check(name, Status.OK, "not used: no companion app, commands arrive as messages")
+    return Check(name, Status.OK, f"not used: no companion app, commands arrive via {via}")
 
 
 async def _room_checks(rest: RestClient, settings: Settings, extra: list[str]) -> list[Check]:

@@ -26,8 +26,8 @@ from typing import Any, TextIO
 
 from pydantic import SecretStr
 
-from bot.config import Credentials
-from bot.errors import ActionRefused, AuthError, PermissionDenied, RcmodError
+from bot.config import COMMAND_CHANNELS, Credentials
+from bot.errors import ActionRefused, AuthError, PermissionDenied, RcmodError, TwoFactorRequired
 from bot.ops.checks import (
     ALL_FEATURES,
     SETTING_IDS,
@@ -46,6 +46,42 @@ __all__ = ["SetupOptions", "SetupResult", "admin_checks", "render_config", "rend
 
 TOKEN_NAME = "rcmod"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+ADMIN_CODE_ENV = "RCMOD_ADMIN_2FA_CODE"
+EMAIL_VERIFICATION = "Accounts_EmailVerification"
+# Asks a person for the admin's second factor; gets the method ("email", "totp"), returns the code.
+AskCode = Callable[[str], str | None]
+
+
+def two_factor_prompt(method: str | None, admin_user: str) -> str:
+    if method == "totp":
+        return f"Two-factor code for {admin_user} from the authenticator app: "
+    return f"Rocket.Chat e-mailed a login code to {admin_user}'s address; type it here (not shown): "
+
+
+def two_factor_check(exc: TwoFactorRequired, admin_user: str, *, code_given: bool) -> Check:
+    """What to do when the admin's password login wants a second factor."""
+    if exc.refused_code:
+        return Check(
+            "admin login",
+            Status.FAIL,
+            f"the two-factor code for {admin_user} was refused ({exc.code}): wrong, used or expired",
+            f"run setup again with a fresh code in {ADMIN_CODE_ENV} (a new one is e-mailed now)"
+            if exc.method == "email"
+            else f"run setup again with a current code in {ADMIN_CODE_ENV}",
+        )
+    where = (
+        "the code from the authenticator app"
+        if exc.method == "totp"
+        else "the code Rocket.Chat just e-mailed to the admin's address (valid about an hour)"
+    )
+    return Check(
+        "admin login",
+        Status.FAIL,
+        f"{admin_user} has two-factor authentication"
+        + (" by e-mail" if exc.method == "email" else "")
+        + ("; the code given was not used" if code_given else ""),
+        f"run setup again with {ADMIN_CODE_ENV}=<{where}>, or in a terminal to be asked for it",
+    )
 
 
 @dataclass(frozen=True)
@@ -60,9 +96,17 @@ class SetupOptions:
     bot_user: str = "rcmod.bot"
     bot_name: str = "rcmod"
     bot_email: str | None = None  # default <bot_user>@rcmod.invalid (never mailed)
-    companion_app: bool = False
+    # How commands arrive besides DMs (commands.via): "dm", "room" or "app" (bot.config).
+    commands: str = "dm"
     show_token: bool = False
     force: bool = False
+    # The admin's second factor when their login asks for one (RCMOD_ADMIN_2FA_CODE): the code
+    # Rocket.Chat e-mailed, or one from their authenticator app.
+    admin_2fa_code: SecretStr | None = None
+
+    @property
+    def companion_app(self) -> bool:
+        return self.commands == "app"
 
     @property
     def env_file(self) -> Path:
@@ -135,7 +179,14 @@ def _toml(value: str) -> str:
 
 
 def render_config(
-    *, server: str, user_id: str, autojoin: bool, env_file: Path, now: datetime, features: Iterable[str]
+    *,
+    server: str,
+    user_id: str,
+    autojoin: bool,
+    env_file: Path,
+    now: datetime,
+    features: Iterable[str],
+    commands: str = "dm",
 ) -> str:
     """The config file, in deploy/config.example.toml's format. It holds no secret."""
     lines = [
@@ -147,6 +198,11 @@ def render_config(
         "[server]",
         f"url = {_toml(server)}",
         f"user_id = {_toml(user_id)}",
+        "",
+        "[commands]",
+        f"# {commands}: {COMMAND_CHANNELS[commands]}.",
+        "# The choices are explained in deploy/config.example.toml; run rcmod doctor after a change.",
+        f"via = {_toml(commands)}",
         "",
         "[storage]",
         'data_dir = "data"',
@@ -180,13 +236,35 @@ class _Undo:
 
 
 class _Run:
-    def __init__(self, opts: SetupOptions, out: TextIO, rest_factory: RestFactory) -> None:
+    def __init__(
+        self, opts: SetupOptions, out: TextIO, rest_factory: RestFactory, ask_code: AskCode | None = None
+    ) -> None:
         self.opts = opts
         self.out = out
         self.rest_factory = rest_factory
+        self.ask_code = ask_code
         self.undo: list[_Undo] = []
         self.failed = False
         self.version: str | None = None
+        # Accounts_EmailVerification: when on, a non-admin's password login needs a verified address.
+        self.email_verification = False
+
+    async def admin_login(self, admin: RestClient) -> int | None:
+        """Log the admin in, answering a second factor from the option or a prompt."""
+        o = self.opts
+        code = o.admin_2fa_code.get_secret_value() if o.admin_2fa_code else None
+        for _attempt in range(2):
+            try:
+                await admin.login(code=code)
+                return None
+            except TwoFactorRequired as exc:
+                if code is None and not exc.refused_code and self.ask_code is not None:
+                    code = self.ask_code(exc.method or "email") or None
+                    if code is not None:
+                        continue  # one more login, now with the code
+                self.say(two_factor_check(exc, o.admin_user, code_given=code is not None))
+                return EXIT_USAGE
+        return EXIT_USAGE  # not reached: the second attempt returns or raises
 
     def say(self, check: Check) -> None:
         if check.failed:
@@ -203,7 +281,9 @@ class _Run:
             # An unreachable server may come back; a URL that is not Rocket.Chat is a usage error.
             return EXIT_FAILED if probed.kind == "unreachable" else EXIT_USAGE
         try:
-            await admin.login()
+            refused = await self.admin_login(admin)
+            if refused is not None:
+                return refused
             me = await admin.me()
         except AuthError:
             self.say(
@@ -270,9 +350,22 @@ class _Run:
                     "choose another --bot-user, or delete the old account first",
                 )
             )
-        values = await admin.public_settings(*SETTING_IDS)
-        for check in setting_checks(values, o.features, companion_app=o.companion_app):
+        values = await admin.public_settings(*SETTING_IDS, EMAIL_VERIFICATION)
+        self.email_verification = values.get(EMAIL_VERIFICATION) is True
+        self.say(Check("commands", Status.OK, f"via {o.commands}: {COMMAND_CHANNELS[o.commands]}"))
+        for check in setting_checks(values, o.features, commands=o.commands):
             self.say(check)
+        if self.email_verification:
+            self.say(
+                Check(
+                    f"setting {EMAIL_VERIFICATION}",
+                    Status.WARN,
+                    "on: the bot's address must count as verified, so if the workspace also opts new "
+                    "users into e-mail 2FA the bot's one password login asks for a code nobody reads",
+                    "if setup then fails at the token step, turn "
+                    "Accounts_TwoFactorAuthentication_By_Email_Auto_Opt_In off and run it again",
+                )
+            )
         for path in (o.out, o.env_file):
             if path.exists() and not o.force:
                 self.say(Check(f"file {path}", Status.FAIL, "exists", "choose another --out or pass --force"))
@@ -285,12 +378,16 @@ class _Run:
     ) -> SetupResult:
         o = self.opts
         password = secrets.token_urlsafe(24)
+        # An unverified address keeps e-mail 2FA off for the bot: a default server opts every new
+        # user in (Auto_Opt_In), but EmailCheck.isEnabled wants a verified address. Only when the
+        # workspace refuses password logins without one (Accounts_EmailVerification) is it verified.
         user = await admin.create_user(
             username=o.bot_user,
             name=o.bot_name,
             email=o.bot_email or f"{o.bot_user}@rcmod.invalid",
             password=password,
             roles=["bot"],
+            verified=self.email_verification,
         )
         uid = str(user["_id"])
         self.undo.append(_Undo(f"user {o.bot_user} (id {uid})", lambda: admin.delete_user(uid)))
@@ -314,7 +411,14 @@ class _Run:
 
         bot = self.rest_factory(o.server, Credentials(username=o.bot_user, password=SecretStr(password)))
         try:
-            await bot.login()
+            try:
+                await bot.login()
+            except TwoFactorRequired as exc:
+                raise RcmodError(
+                    f"the bot's first login asks for a two-factor code ({exc.method or 'unknown'} method) "
+                    "that nobody can read; turn Accounts_TwoFactorAuthentication_By_Email_Auto_Opt_In "
+                    "off (or Accounts_EmailVerification) and run setup again"
+                ) from exc
             token = await bot.generate_personal_access_token(
                 TOKEN_NAME, bypass_two_factor=True, password=password
             )
@@ -342,6 +446,7 @@ class _Run:
             env_file=o.env_file,
             now=datetime.now(UTC),
             features=o.features,
+            commands=o.commands,
         )
         o.out.write_text(config, encoding="utf-8")
         self.say(Check("write config", Status.OK, f"{o.out} (secrets in {o.env_file}, mode 0600)"))
@@ -392,7 +497,8 @@ def describe_plan(
         ("add it to " + ", ".join(names))
         if names
         else "add it to no room" + (" (autojoin)" if opts.autojoin else ""),
-        f"write {opts.out} and {opts.env_file} (mode 0600)",
+        f"write {opts.out} (commands.via = {opts.commands}) and {opts.env_file} (mode 0600"
+        + (", with the companion app's webhook secret)" if opts.companion_app else ")"),
     ]
 
 
@@ -401,9 +507,10 @@ async def run_setup(
     out: TextIO,
     rest_factory: RestFactory = default_rest,
     confirm: Callable[[], bool] | None = None,
+    ask_code: AskCode | None = None,
 ) -> SetupResult:
     """Preflight, show the plan, (ask,) then change; exit code and what was made in the result."""
-    run = _Run(opts, out, rest_factory)
+    run = _Run(opts, out, rest_factory, ask_code)
     admin = rest_factory(opts.server, Credentials(username=opts.admin_user, password=opts.admin_password))
     try:
         try:

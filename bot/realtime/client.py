@@ -59,6 +59,7 @@ from bot.realtime.errors import (
     RateLimited,
     RealtimeError,
     TransientError,
+    TwoFactorLoginRequired,
 )
 from bot.realtime.events import Connected, Disconnected, Event, FrameRejected, SubscriptionFailed
 from bot.realtime.protocol import (
@@ -618,6 +619,13 @@ class RealtimeClient:
                 raise _error_from("login", error)
             if error.code in _TRANSIENT_LOGIN_CODES:
                 raise ConnectionLost(f"login: server error {error.code}")
+            if error.code in ("totp-required", "totp-invalid", "totp-max-attempts"):
+                method = error.details.get("method")
+                raise TwoFactorLoginRequired(
+                    f"login refused: {error.code}",
+                    code=error.code,
+                    method=method if isinstance(method, str) else None,
+                )
             raise LoginFailed(f"login refused: {error.code}" + (f" ({error.reason})" if error.reason else ""))
         try:
             user_id = login_user_id(outcome.result)

@@ -91,5 +91,9 @@ class LoginFailed(FatalError, errors.AuthError):
     """The credentials were refused (wrong token or password, 2FA required, wrong user id)."""
 
 
+class TwoFactorLoginRequired(LoginFailed, errors.TwoFactorRequired):
+    """The password login wants a second factor (``totp-required``): a bot cannot give one."""
+
+
 class ProtocolViolation(FatalError, errors.ProtocolError):
     """The server does not speak DDP as Rocket.Chat does (refused version, malformed login)."""

@@ -31,7 +31,15 @@ import requests
 from rocketchat_API.rocketchat import RocketChat
 
 from bot.config import Credentials
-from bot.errors import ActionRefused, AuthError, ConfigError, RateLimited, RcmodError, RetryableError
+from bot.errors import (
+    ActionRefused,
+    AuthError,
+    ConfigError,
+    RateLimited,
+    RcmodError,
+    RetryableError,
+    TwoFactorRequired,
+)
 from bot.models import MalformedPayload, Message, parse_date, to_iso
 from bot.rest.errors import classify
 
@@ -217,8 +225,9 @@ class RestClient:
         if self._on_error is not None:
             self._on_error(type(exc).__name__)
 
-    async def login(self) -> None:
-        """Password login over REST (a personal access token needs none)."""
+    async def login(self, code: str | None = None) -> None:
+        """Password login over REST (a personal access token needs none). ``code`` answers a
+        second factor (an e-mailed code); without it a 2FA account raises TwoFactorRequired."""
         creds = self._credentials
         if creds.password is None or creds.username is None:
             if not self._auth:
@@ -228,13 +237,19 @@ class RestClient:
             password = creds.password.get_secret_value()
             username = creds.username
 
+            body = {"user": username, "password": password}
+            if code:
+                body["code"] = code
+
             def do_login(rc: RocketChat) -> Any:
                 rc.headers = {}
-                return rc.call_api_post("login", body={"user": username, "password": password})
+                return rc.call_api_post("login", body=body)
 
             loop = asyncio.get_running_loop()
             try:
                 data = await loop.run_in_executor(self._pool, self._login_sync, do_login)
+            except TwoFactorRequired:
+                raise  # a person has to act on this one: keep what the server asked for
             except AuthError as exc:
                 raise AuthError("login refused for the configured username and password") from exc
             self.user_id = data["userId"]
@@ -410,7 +425,11 @@ class RestClient:
         password: str,
         roles: list[str],
         join_default_channels: bool = False,
+        verified: bool = False,
     ) -> dict[str, Any]:
+        """users.create. ``verified`` is stored as given; a verified address opts the user into
+        e-mail 2FA on a default server (Auto_Opt_In), so leave it false for accounts that must
+        log in with a password unattended."""
         body = {
             "username": username,
             "name": name,
@@ -418,7 +437,7 @@ class RestClient:
             "password": password,
             "roles": roles,
             "joinDefaultChannels": join_default_channels,
-            "verified": True,
+            "verified": verified,
             "requirePasswordChange": False,
             "sendWelcomeEmail": False,
         }

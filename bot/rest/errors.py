@@ -25,9 +25,10 @@ from bot.errors import (
     RateLimited,
     RcmodError,
     RetryableError,
+    TwoFactorRequired,
 )
 
-__all__ = ["classify", "error_code"]
+__all__ = ["READ_ONLY_CODE", "classify", "error_code"]
 
 # Server error ids by what the caller can do. Anything unknown falls back to the HTTP status.
 _PERMISSION_CODES = frozenset(
@@ -53,8 +54,17 @@ _NOT_FOUND_CODES = frozenset(
         "error-roomid-param-not-provided",
     }
 )
+# canSendMessage and canDeleteMessage throw plain Errors in a read-only room: the answer carries only
+# the text, so the text is the only thing to recognise them by. Our own id for both.
+READ_ONLY_CODE = "room-read-only"
+_PLAIN_TEXT_CODES = {
+    "You can't send messages because the room is readonly.": READ_ONLY_CODE,
+    "You can't delete messages because the room is readonly.": READ_ONLY_CODE,
+}
+_PERMISSION_CODES = _PERMISSION_CODES | {READ_ONLY_CODE}
 _RATE_CODES = frozenset({"error-too-many-requests", "too-many-requests"})
-_AUTH_CODES = frozenset({"totp-required", "totp-invalid", "error-unauthorized-token"})
+_TWO_FACTOR_CODES = frozenset({"totp-required", "totp-invalid", "totp-max-attempts"})
+_AUTH_CODES = frozenset({"error-unauthorized-token"})
 
 # Server ids mix case and underscores (error-roomId-param-not-provided, error-invalid-message_id).
 _BRACKETED = re.compile(r"\[([A-Za-z0-9_-]+)\]\s*$")
@@ -70,6 +80,8 @@ def error_code(body: Mapping[str, Any]) -> str | None:
         return kind
     err = body.get("error")
     if isinstance(err, str):
+        if err in _PLAIN_TEXT_CODES:
+            return _PLAIN_TEXT_CODES[err]
         m = _BRACKETED.search(err)
         if m:
             return m.group(1)
@@ -97,6 +109,18 @@ def classify(status: int, text: str, headers: Mapping[str, str], *, endpoint: st
     code = error_code(body)
     if status == 429 or code in _RATE_CODES:
         return RateLimited(f"{where} [{code or 'rate-limited'}]", _retry_after(headers, body, now_ms))
+    if code in _TWO_FACTOR_CODES:
+        # /login answers 401 with `error`, 2FA-protected routes 400 with `errorType`; both carry
+        # details {method, codeGenerated, availableMethods, ...} (checkCodeForUser).
+        details = body.get("details")
+        method = details.get("method") if isinstance(details, dict) else None
+        generated = details.get("codeGenerated") if isinstance(details, dict) else None
+        return TwoFactorRequired(
+            f"{where} [{code}]",
+            code=str(code),
+            method=method if isinstance(method, str) else None,
+            code_generated=generated is True,
+        )
     if code in _AUTH_CODES or (status == 401 and _not_logged_in(body)):
         return AuthError(f"{where} [{code or 'unauthorized'}]")
     if status == 401:

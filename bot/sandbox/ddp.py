@@ -154,7 +154,9 @@ class DDPSession:
                 error = MeteorError(500, "Internal server error")  # Meteor hides non-Meteor errors
         if error is not None:
             client_safe = not (name == "login" and isinstance(error.error, int))
-            self.send({"msg": "result", "id": mid, "error": meteor_error_object(error, client_safe)})
+            # EJSON: error details may carry dates (a 2FA code's codeExpires).
+            body = to_ejson(meteor_error_object(error, client_safe))
+            self.send({"msg": "result", "id": mid, "error": body})
         else:
             reply: Frame = {"msg": "result", "id": mid}
             if result is not None:
@@ -300,6 +302,14 @@ def _first(params: list[Any]) -> dict[str, Any]:
 def _login(session: DDPSession, params: list[Any]) -> Any:
     ws = session.workspace
     request = _first(params)
+    code: str | None = None
+    if isinstance(request.get("totp"), dict):
+        # The `totp` login handler runs the wrapped login; onValidateLogin reads totp.code.
+        code = str(request["totp"].get("code") or "") or None
+        inner = request["totp"].get("login")
+        if not isinstance(inner, dict):
+            raise MeteorError(400, "Match failed")
+        request = inner
     if "resume" in request:
         user = ws.user_by_resume(str(request["resume"]))
         if user is None:
@@ -318,6 +328,7 @@ def _login(session: DDPSession, params: list[Any]) -> Any:
             user = ws.login_with_password(str(login), digest=str(password.get("digest", "")))
         else:
             user = ws.login_with_password(str(login), password=str(password))
+        ws.validate_password_login(user, code)
         token, expires = ws.new_login_token(user)
         kind = "password"
     else:

@@ -113,6 +113,25 @@ _RELEASES_REFUSALS = (
 )
 
 
+_SETUP_2FA_FILES = (
+    "apps/meteor/app/2fa/server/code/index.ts",
+    "apps/meteor/app/2fa/server/code/EmailCheck.ts",
+    "apps/meteor/app/2fa/server/loginHandler.ts",
+    "apps/meteor/server/settings/accounts.ts",
+)
+_SETUP_CAN_SEND = "apps/meteor/app/authorization/server/functions/canSendMessage.ts"
+_SETUP_EMAIL_2FA = (
+    "totp-required 'TOTP Required' (no code), totp-invalid 'TOTP Invalid' (wrong, used or expired "
+    "code), totp-max-attempts 'TOTP Maximun Failed Attempts Reached' (5 wrong codes, "
+    "Accounts_TwoFactorAuthentication_Max_Invalid_Email_Code_Attempts); details {method: 'email', "
+    "emailOrUsername, codeGenerated, codeExpires (only when no new code was sent), availableMethods: "
+    "['email']}. A code is mailed unless one is still live (EmailCheck.processInvalidCode), lives "
+    "Accounts_TwoFactorAuthentication_By_Email_Code_Expiration (3600 s), works once, non-digits "
+    "are ignored (123-456). E-mail 2FA applies only with Accounts_TwoFactorAuthentication_Enabled "
+    "and _By_Email_Enabled on, services.email2fa.enabled and a verified address (EmailCheck.isEnabled)"
+)
+
+
 LEDGER: tuple[Entry, ...] = (
     Entry(
         kind="rest",
@@ -137,31 +156,6 @@ LEDGER: tuple[Entry, ...] = (
     ),
     Entry(
         kind="rest",
-        name="POST login",
-        server=("apps/meteor/app/api/server/ApiClass.ts",),
-        permissions=(
-            "none (authRequired false). Body {user|username|email, password, code?} (code also as "
-            "x-2fa-code) or {resume}; anything else is passed to the login method as is."
-        ),
-        fields="{status:'success', data:{userId, authToken, me: getUserInfo(user)}} (no success flag).",
-        errors=(
-            "A Meteor.Error from the login method: 401 {status:'error', error:<error>, details, "
-            "message:<reason>} (the newer ApiClass.ts also carries success:false, error:'unauthorized' "
-            "underneath); 'User not found' is reported as error and message 'Unauthorized'; a bad "
-            "password is error 403 'Incorrect password'; anything else 500 internalError."
-        ),
-        rate_limit=REST_RATE,
-        releases=(
-            "Under applyBreakingChanges (a future major) the failure body is unauthorized()'s only. "
-            "Login itself, 2FA and e-mail 2FA are being reworked in the sandbox elsewhere."
-        ),
-        tests=(
-            "tests/test_sandbox_rest.py::test_login_with_password_and_resume",
-            "tests/test_sandbox_openapi.py::test_openapi_authentication",
-        ),
-    ),
-    Entry(
-        kind="rest",
         name="POST logout",
         server=("apps/meteor/app/api/server/ApiClass.ts",),
         permissions="logged in (authRequired true). GET is also accepted, deprecated.",
@@ -174,116 +168,6 @@ LEDGER: tuple[Entry, ...] = (
         rate_limit=REST_RATE,
         releases="",
         tests=("tests/test_sandbox_openapi.py::test_openapi_authentication",),
-    ),
-    Entry(
-        kind="rest",
-        name="POST chat.postMessage",
-        server=(
-            "apps/meteor/app/api/server/v1/chat.ts",
-            "apps/meteor/app/lib/server/functions/processWebhookMessage.ts",
-        ),
-        permissions=(
-            "processWebhookMessage then sendMessage: can send in the room (not muted; read-only needs "
-            "post-readonly); alias/avatar/emoji need message-impersonate (reference C.1; not re-read); "
-            "target by roomId or channel ('#name', '@username', id)."
-        ),
-        fields="{ts: Date.now() (number), channel, message} + success.",
-        errors=(
-            "Text or any attachment.text longer than Message_MaxAllowedSize: 400 {success:false, "
-            "error:'error-message-size-exceeded'} (a bare failure, no errorType); no message produced: "
-            "'unknown-error'; errors thrown by processWebhookMessage/sendMessage as Meteor errors "
-            "(error-not-allowed, invalid-channel...). AJV: isChatPostMessageProps."
-        ),
-        rate_limit=REST_RATE,
-        releases="",
-        tests=(
-            "tests/test_sandbox_rest.py::test_post_message_by_channel_name_and_dm",
-            "tests/test_sandbox_openapi.py::test_openapi_messaging",
-            "tests/test_sandbox_moderation_actions.py::test_a_muted_member_cannot_post_until_unmuted",
-        ),
-    ),
-    Entry(
-        kind="rest",
-        name="POST chat.sendMessage",
-        server=(
-            "apps/meteor/app/api/server/v1/chat.ts",
-            "apps/meteor/app/lib/server/methods/sendMessage.ts",
-        ),
-        permissions=(
-            "as sendMessage (executeSendMessage): can send in message.rid; the caller may choose message._id."
-        ),
-        fields="{message} + success (the stored message, normalized for the caller).",
-        errors=(
-            'A system message type: a plain Error "Cannot send system messages using '
-            "'chat.sendMessage'\" (400 bare text); no rid: plain Error \"The 'rid' property on the "
-            'message object is missing."; tshow without tmid: invalid-params; tmid with Threads_enabled '
-            "off: error-not-allowed; text over Message_MaxAllowedSize: error-message-size-exceeded; "
-            "canSendMessage refusals as Meteor errors (unlike the DDP method, REST does not swallow "
-            "them). AJV: isChatSendMessageProps."
-        ),
-        rate_limit=REST_RATE,
-        releases="previewUrls from 6.4 (reference C.1).",
-        tests=(
-            "tests/test_rest_client.py::test_send_is_idempotent_when_the_answer_is_lost",
-            "tests/test_sandbox_openapi.py::test_openapi_messaging",
-        ),
-    ),
-    Entry(
-        kind="rest",
-        name="POST chat.update",
-        server=(
-            "apps/meteor/app/api/server/v1/chat.ts",
-            "apps/meteor/app/lib/server/methods/updateMessage.ts",
-        ),
-        permissions=(
-            "edit-message in the room, or own message with Message_AllowEditing; "
-            "Message_AllowEditing_BlockEditInMinutes unless bypass-time-limit-edit-and-delete; "
-            "canSendMessage."
-        ),
-        fields="{message} (the updated message) + success.",
-        errors=(
-            "400 bare failures: 'No message found with the id of \"<id>\".', 'The room id provided "
-            "does not match where the message is from.', 'Only encrypted messages can have content "
-            "updated.'; from updateMessage: error-action-not-allowed 'Message editing not allowed', "
-            "error-message-editing-blocked, error-invalid-update-key. AJV: isChatUpdateProps."
-        ),
-        rate_limit=REST_RATE,
-        releases="content (e2e) and previewUrls: later releases (unconfirmed which).",
-        tests=(
-            "tests/test_sandbox_openapi.py::test_openapi_messaging",
-            "tests/test_sandbox_rest.py::test_required_params_are_enforced",
-            "tests/test_sandbox_client.py::test_post_edit_pin_report_delete_as_bot",
-        ),
-    ),
-    Entry(
-        kind="rest",
-        name="POST chat.delete",
-        server=(
-            "apps/meteor/app/api/server/v1/chat.ts",
-            "apps/meteor/app/lib/server/functions/deleteMessage.ts",
-            "apps/meteor/app/authorization/server/functions/canDeleteMessage.ts",
-        ),
-        permissions=(
-            "deleteMessageValidatingPermission / canDeleteMessage (reference C.1; not re-read): "
-            "force-delete-message, or Message_AllowDeleting with delete-message or (own message and "
-            "delete-own-message), inside Message_AllowDeleting_BlockDeleteInMinutes unless "
-            "bypass-time-limit-edit-and-delete. Read in chat.ts: asUser on another's message needs "
-            "force-delete-message in the room."
-        ),
-        fields=("{_id, ts: Date.now().toString() (a string of epoch ms), message: {_id, rid, u}} + success."),
-        errors=(
-            "400 bare failures: 'No message found with the id of \"<id>\".', 'The room id provided "
-            "does not match where the message is from.', 'Unauthorized. You must have the permission "
-            "\"force-delete-message\" to delete other's message as them.', 'User not found'; refusal "
-            "error-action-not-allowed 'Not allowed'. AJV: isChatDeleteProps."
-        ),
-        rate_limit=REST_RATE,
-        releases="",
-        tests=(
-            "tests/test_sandbox_openapi.py::test_openapi_messaging",
-            "tests/test_sandbox_rest.py::test_permission_failure_is_400_with_error_type",
-            "tests/test_purge.py::test_rate_limits_and_server_faults_slow_a_purge_never_fail_it",
-        ),
     ),
     Entry(
         kind="rest",
@@ -715,22 +599,6 @@ LEDGER: tuple[Entry, ...] = (
     ),
     Entry(
         kind="rest",
-        name="POST users.create",
-        server=(
-            "apps/meteor/app/api/server/v1/users.ts",
-            "apps/meteor/app/lib/server/functions/saveUser.ts",
-        ),
-        permissions="saveUser: create-user.",
-        fields="{user} + success (fields projection from the query).",
-        errors="saveUser errors; 400 'User not found'. AJV: isUserCreateParamsPOST.",
-        rate_limit=REST_RATE,
-        releases=(
-            "joinDefaultChannels defaults to true. E-mail handling is being aligned in the sandbox elsewhere."
-        ),
-        tests=("tests/test_sandbox_openapi.py::test_openapi_workspace_setup",),
-    ),
-    Entry(
-        kind="rest",
         name="POST users.delete",
         server=(
             "apps/meteor/app/api/server/v1/users.ts",
@@ -747,29 +615,6 @@ LEDGER: tuple[Entry, ...] = (
         tests=(
             "tests/test_sandbox_openapi.py::test_openapi_workspace_setup",
             "tests/test_setup.py::test_a_failed_rollback_says_exactly_what_is_left",
-        ),
-    ),
-    Entry(
-        kind="rest",
-        name="POST users.generatePersonalAccessToken",
-        server=(
-            "apps/meteor/app/api/server/v1/users.ts",
-            "apps/meteor/app/api/server/ApiClass.ts",
-        ),
-        permissions=(
-            "twoFactorRequired: the x-2fa-code/x-2fa-method check runs before the handler; "
-            "personalAccessTokens:generateToken needs create-personal-access-tokens."
-        ),
-        fields="{token} + success.",
-        errors=(
-            "400 \"The 'tokenName' param is required\"; totp-required / totp-invalid from the 2FA "
-            "check; method errors (not-authorized, an existing name)."
-        ),
-        rate_limit=REST_RATE,
-        releases="",
-        tests=(
-            "tests/test_sandbox_openapi.py::test_openapi_workspace_setup",
-            "tests/test_setup.py::test_an_endpoint_missing_midway_rolls_back",
         ),
     ),
     Entry(
@@ -960,34 +805,6 @@ LEDGER: tuple[Entry, ...] = (
     ),
     Entry(
         kind="ddp",
-        name="login",
-        server=(
-            "apps/meteor/app/2fa/server/loginHandler.ts",
-            "apps/meteor/app/api/server/ApiClass.ts",
-        ),
-        permissions=(
-            "none; Meteor accounts-base login handlers (password with {digest, algorithm:'sha-256'}, "
-            "resume token or personal access token); e-mail/TOTP 2FA on password logins."
-        ),
-        fields="{id, token, tokenExpires: {$date}, type: 'password'|'resume'}.",
-        errors=(
-            "Per the protocol reference (A.4, A.7; the login method itself lives in Meteor's "
-            "accounts-base package, not in this repository): 403 'Incorrect password' / 'User not "
-            "found' (numeric error); 403 \"You've been logged out by the server. Please log in again.\" "
-            "for a dead resume token; totp-required with details {method, codeGenerated, "
-            "availableMethods} (loginHandler.ts); 400 'Match failed' for a malformed request "
-            "(unconfirmed)."
-        ),
-        rate_limit=DDP_RATE,
-        releases="Being aligned (2FA, e-mail) in the sandbox elsewhere.",
-        tests=(
-            "tests/test_sandbox_ddp.py::test_handshake_login_with_pat_and_password",
-            "tests/test_sandbox_ddp.py::test_login_failures_match_reference",
-            "tests/test_realtime_client.py::test_token_login_subscriptions_and_events",
-        ),
-    ),
-    Entry(
-        kind="ddp",
         name="logout",
         server=("apps/meteor/server/methods/logoutCleanUp.ts",),
         permissions=(
@@ -1002,73 +819,6 @@ LEDGER: tuple[Entry, ...] = (
             "token is destroyed; the sandbox only forgets the session's user and subscriptions)."
         ),
         tests=("tests/test_sandbox_fidelity.py::test_ddp_logout_forgets_the_user",),
-    ),
-    Entry(
-        kind="ddp",
-        name="sendMessage",
-        server=("apps/meteor/app/lib/server/methods/sendMessage.ts",),
-        permissions="logged in; canSendMessage in message.rid.",
-        fields="The stored message (EJSON dates).",
-        errors=(
-            "error-invalid-user 'Invalid user' {method:'sendMessage'} before login; a system message "
-            "type: plain Error (client sees 500 'Internal server error'); only error-not-allowed and "
-            "restricted-workspace are rethrown (with {method:'sendMessage'}); every other failure "
-            "resolves with no result and the sender gets notify.ephemeralMessage on stream-notify-user "
-            "'<uid>/message'. check() on the message shape: 400 'Match failed'."
-        ),
-        rate_limit=(
-            "Own rule: RateLimiter.limitMethod('sendMessage', 5, 1000) for users without "
-            "send-many-messages (admin, bot, app), on top of DDP_RATE."
-        ),
-        releases="",
-        tests=(
-            "tests/test_sandbox_ddp.py::test_send_message_limit_per_user_without_send_many_messages",
-            "tests/test_sandbox_ddp.py::test_send_message_failures_resolve_empty_with_an_ephemeral_notice",
-            "tests/test_sandbox_ddp.py::test_methods_need_login_and_unknown_method_is_404",
-        ),
-    ),
-    Entry(
-        kind="ddp",
-        name="updateMessage",
-        server=("apps/meteor/app/lib/server/methods/updateMessage.ts",),
-        permissions=(
-            "edit-message in the room, or own message with Message_AllowEditing; edit time window "
-            "unless bypass-time-limit-edit-and-delete; canSendMessage."
-        ),
-        fields=(
-            "The method returns updateMessage()'s value (unconfirmed what that is; the sandbox answers "
-            "no result); the edit is re-emitted on stream-room-messages with editedAt/editedBy."
-        ),
-        errors=(
-            "error-invalid-user; error-action-not-allowed 'Message editing not allowed' "
-            "{method:'updateMessage', action:'Message_editing'}; error-message-editing-blocked; "
-            "error-invalid-update-key 'Cannot update the message <key>'. An unknown _id or unchanged "
-            "text returns without error in the file read (the sandbox answers error-invalid-message for "
-            "an unknown _id and re-edits unchanged text)."
-        ),
-        rate_limit=DDP_RATE,
-        releases="",
-        tests=("tests/test_sandbox_fidelity.py::test_ddp_update_message_edits_and_refuses_strangers",),
-    ),
-    Entry(
-        kind="ddp",
-        name="deleteMessage",
-        server=(
-            "apps/meteor/app/lib/server/methods/deleteMessage.ts",
-            "apps/meteor/app/lib/server/functions/deleteMessage.ts",
-        ),
-        permissions="deleteMessageValidatingPermission (as chat.delete).",
-        fields="no result.",
-        errors=(
-            "error-invalid-user before login; error-action-not-allowed 'Not allowed' and the other "
-            "canDeleteMessage refusals."
-        ),
-        rate_limit=DDP_RATE,
-        releases="",
-        tests=(
-            "tests/test_sandbox_ddp.py::test_delete_via_ddp_method_and_bulk_notification",
-            "tests/test_sandbox_rest.py::test_permission_failure_is_400_with_error_type",
-        ),
     ),
     Entry(
         kind="ddp",
@@ -2287,6 +2037,244 @@ LEDGER: tuple[Entry, ...] = (
             "tests/test_sandbox_fidelity_small.py::test_an_oversized_bracket_array_is_refused",
             "tests/test_sandbox_openapi.py::test_openapi_registration_awaiting_approval_and_renames",
             "tests/test_namewatch.py::test_status_says_when_pending_accounts_cannot_be_checked",
+        ),
+    ),
+    # --- setup, 2FA, read-only
+    Entry(
+        kind="rest",
+        name="POST login",
+        server=(
+            "apps/meteor/app/api/server/api.ts",
+            "apps/meteor/app/api/server/ApiClass.ts",
+            *_SETUP_2FA_FILES,
+        ),
+        permissions="no auth; body user|username|email + password, optional code (or header x-2fa-code)",
+        fields="200 {status: 'success', data: {userId, authToken, me}}; no `success` key",
+        errors=(
+            "401 unauthorized() {success: false, error} overlaid with {status: 'error', error: <Meteor "
+            "error>, details, message: reason}; unknown user -> error/message 'Unauthorized'; wrong "
+            "password -> error 403 'Incorrect password'; with Accounts_EmailVerification on, a non-admin "
+            "without a verified address -> error-invalid-email. Second factor (onValidateLogin, password "
+            "fallback disabled, so only users with e-mail or TOTP 2FA are asked): " + _SETUP_EMAIL_2FA
+        ),
+        rate_limit=(
+            "REST default limiter (10/min per route and client unless api-bypass-rate-limit); failed "
+            "logins also count toward Block_Multiple_Failed_Logins (10 per user, 50 per IP, 5 min): "
+            "not modelled"
+        ),
+        releases=(
+            "the error/details overlay is dropped once applyBreakingChanges holds "
+            "(shouldBreakInVersion('8.0.0') in 7.x sources, '9.0.0' in newer ones): then a 2FA login "
+            "is a bare 401 and only DDP login still says totp-required"
+        ),
+        tests=(
+            "tests/test_sandbox_rest.py::test_login_with_password_and_resume",
+            "tests/test_two_factor.py::test_a_verified_user_gets_an_emailed_code_and_logs_in_with_it",
+            "tests/test_two_factor.py::test_an_unverified_address_means_no_email_2fa",
+            "tests/test_two_factor.py::test_an_admin_with_email_2fa_is_told_what_to_do_then_passes_the_code",
+            "tests/test_two_factor.py::test_the_bots_password_mode_on_an_account_with_email_2fa_ends_in_one_line",
+            "tests/test_rest_errors.py::test_two_factor_answers_say_what_a_person_must_do",
+            "tests/test_sandbox_openapi.py::test_openapi_authentication",
+        ),
+    ),
+    Entry(
+        kind="ddp",
+        name="login",
+        server=("apps/meteor/app/authentication/server/startup/index.js", *_SETUP_2FA_FILES),
+        permissions="none; params [{user, password: {digest, algorithm: 'sha-256'}}] or [{resume}], "
+        "or [{totp: {login: <either>, code}}] (the `totp` login handler)",
+        fields="result {id, token, tokenExpires: {$date}, type: 'password'|'resume'}",
+        errors=(
+            "Meteor.Error objects {isClientSafe, error, reason, details, message: 'reason [error]', "
+            "errorType: 'Meteor.Error'}; resume logins skip 2FA; details dates are EJSON {$date}. "
+            + _SETUP_EMAIL_2FA
+        ),
+        rate_limit="DDP_Rate_Limit_Connection_By_Method; Block_Multiple_Failed_Logins not modelled",
+        releases="",
+        tests=(
+            "tests/test_two_factor.py::test_ddp_login_asks_for_the_code_and_takes_it",
+            "tests/test_sandbox_ddp.py::test_login_failures_match_reference",
+            "tests/test_sandbox_ddp.py::test_handshake_login_with_pat_and_password",
+            "tests/test_realtime_client.py::test_token_login_subscriptions_and_events",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST users.create",
+        server=(
+            "apps/meteor/app/api/server/v1/users.ts",
+            "apps/meteor/app/lib/server/functions/saveUser/saveNewUser.ts",
+            "apps/meteor/app/lib/server/functions/saveUser/validateUserData.ts",
+            "apps/meteor/app/authentication/server/startup/index.js",
+        ),
+        permissions="create-user (admin); assign-admin-role to create an admin",
+        fields=(
+            "user {_id, username, name, emails: [{address as given, verified: the body's boolean "
+            "`verified`, else false}], roles, active, ...}. Accounts.insertUserDoc sets "
+            "services.email2fa.enabled while Accounts_TwoFactorAuthentication_By_Email_Auto_Opt_In is "
+            "on (default on, not public): with verified: true the new user gets e-mail 2FA"
+        ),
+        errors="400 error-field-unavailable '<username|email> is already in use :(', invalid-params (ajv)",
+        rate_limit="REST default 10/min per route and user",
+        releases="",
+        tests=(
+            "tests/test_two_factor.py::test_a_verified_user_gets_an_emailed_code_and_logs_in_with_it",
+            "tests/test_two_factor.py::test_setup_works_on_a_default_server",
+            "tests/test_sandbox_openapi.py::test_openapi_workspace_setup",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST users.generatePersonalAccessToken",
+        server=("apps/meteor/app/api/server/v1/users.ts", *_SETUP_2FA_FILES),
+        permissions="create-personal-access-tokens; twoFactorRequired (x-2fa-code / x-2fa-method)",
+        fields="{token}",
+        errors=(
+            "400 errorType totp-required/totp-invalid with details; skipped within "
+            "Accounts_TwoFactorAuthentication_RememberFor (1800 s) of the user's creation. The method "
+            "is the user's first enabled one (e-mail before the password fallback, whatever "
+            "x-2fa-method says, since 'password' is not a check method by name)"
+        ),
+        rate_limit="REST default 10/min per route and user",
+        releases="",
+        tests=(
+            "tests/test_setup.py::test_setup_then_doctor_is_green",
+            "tests/test_sandbox_openapi.py::test_openapi_workspace_setup",
+            "tests/test_setup.py::test_an_endpoint_missing_midway_rolls_back",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST chat.delete",
+        server=(
+            "apps/meteor/app/api/server/v1/chat.ts",
+            "apps/meteor/app/authorization/server/functions/canDeleteMessage.ts",
+        ),
+        permissions=(
+            "force-delete-message, else Message_AllowDeleting and delete-message (or own message and "
+            "delete-own-message), the BlockDeleteInMinutes window unless bypass-time-limit-edit-and-"
+            "delete, then in a read-only room post-readonly or an explicit unmute of the deleting user"
+        ),
+        fields="{_id, ts, message}",
+        errors=(
+            "400 error-action-not-allowed 'Not allowed'; read-only: a plain Error -> 400 {success: "
+            'false, error: "You can\'t delete messages because the room is readonly."} (no errorType)'
+        ),
+        rate_limit="REST default 10/min per route and user",
+        releases=(
+            "older canDeleteMessage checked room.unmuted against the message author's username, newer "
+            "against the deleting user's (modelled)"
+        ),
+        tests=(
+            "tests/test_read_only_rooms.py::test_without_post_readonly_delete_edit_and_post_are_refused_with_the_servers_texts",
+            "tests/test_read_only_rooms.py::test_in_a_read_only_room_the_bot_still_deletes_censors_and_posts",
+            "tests/test_sandbox_openapi.py::test_openapi_messaging",
+            "tests/test_sandbox_rest.py::test_permission_failure_is_400_with_error_type",
+            "tests/test_purge.py::test_rate_limits_and_server_faults_slow_a_purge_never_fail_it",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST chat.update",
+        server=("apps/meteor/app/lib/server/methods/updateMessage.ts", _SETUP_CAN_SEND),
+        permissions=(
+            "edit-message, or own message with Message_AllowEditing; then canSendMessage for the "
+            "editor: in a read-only room post-readonly or an unmute, and not muted"
+        ),
+        fields="{message}",
+        errors=(
+            "400 error-action-not-allowed 'Message editing not allowed'; read-only: plain Error "
+            "\"You can't send messages because the room is readonly.\"; muted: 'You_have_been_muted'"
+        ),
+        rate_limit="REST default 10/min per route and user",
+        releases="",
+        tests=(
+            "tests/test_read_only_rooms.py::test_without_post_readonly_delete_edit_and_post_are_refused_with_the_servers_texts",
+            "tests/test_read_only_rooms.py::test_in_a_read_only_room_the_bot_still_deletes_censors_and_posts",
+            "tests/test_sandbox_openapi.py::test_openapi_messaging",
+            "tests/test_sandbox_rest.py::test_required_params_are_enforced",
+            "tests/test_sandbox_client.py::test_post_edit_pin_report_delete_as_bot",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST chat.sendMessage",
+        server=("apps/meteor/app/lib/server/methods/sendMessage.ts", _SETUP_CAN_SEND),
+        permissions="room access; read-only room: post-readonly or an explicit unmute; not muted",
+        fields="{message}",
+        errors=(
+            "read-only: plain Error -> 400 {success: false, error: \"You can't send messages because the "
+            'room is readonly."}, and the sender gets it as an ephemeral message; muted: '
+            "'You_have_been_muted'"
+        ),
+        rate_limit="REST default 10/min per route and user",
+        releases="",
+        tests=(
+            "tests/test_sandbox_moderation_actions.py::test_read_only_room_lets_only_privileged_and_unmuted_members_post",
+            "tests/test_read_only_rooms.py::test_without_post_readonly_delete_edit_and_post_are_refused_with_the_servers_texts",
+            "tests/test_rest_client.py::test_send_is_idempotent_when_the_answer_is_lost",
+            "tests/test_sandbox_openapi.py::test_openapi_messaging",
+        ),
+    ),
+    Entry(
+        kind="rest",
+        name="POST chat.postMessage",
+        server=("apps/meteor/app/api/server/v1/chat.ts", _SETUP_CAN_SEND),
+        permissions="as chat.sendMessage (the same canSendMessage checks)",
+        fields="{ts, channel, message}",
+        errors="as chat.sendMessage",
+        rate_limit="REST default 10/min per route and user",
+        releases="",
+        tests=(
+            "tests/test_sandbox_moderation_actions.py::test_read_only_room_lets_only_privileged_and_unmuted_members_post",
+            "tests/test_sandbox_rest.py::test_post_message_by_channel_name_and_dm",
+            "tests/test_sandbox_openapi.py::test_openapi_messaging",
+            "tests/test_sandbox_moderation_actions.py::test_a_muted_member_cannot_post_until_unmuted",
+        ),
+    ),
+    Entry(
+        kind="ddp",
+        name="sendMessage",
+        server=("apps/meteor/app/lib/server/methods/sendMessage.ts", _SETUP_CAN_SEND),
+        permissions="as chat.sendMessage",
+        fields="result: the message",
+        errors="the read-only and muted plain Errors become error 500 'Internal server error' over DDP",
+        rate_limit="DDP_Rate_Limit_Connection_By_Method",
+        releases="",
+        tests=(
+            "tests/test_sandbox_moderation_actions.py::test_read_only_room_lets_only_privileged_and_unmuted_members_post",
+            "tests/test_sandbox_ddp.py::test_send_message_limit_per_user_without_send_many_messages",
+            "tests/test_sandbox_ddp.py::test_send_message_failures_resolve_empty_with_an_ephemeral_notice",
+            "tests/test_sandbox_ddp.py::test_methods_need_login_and_unknown_method_is_404",
+        ),
+    ),
+    Entry(
+        kind="ddp",
+        name="updateMessage",
+        server=("apps/meteor/app/lib/server/methods/updateMessage.ts", _SETUP_CAN_SEND),
+        permissions="as chat.update",
+        fields="no result",
+        errors="as chat.update; plain Errors become 500 'Internal server error'",
+        rate_limit="DDP_Rate_Limit_Connection_By_Method",
+        releases="",
+        tests=(
+            "tests/test_read_only_rooms.py::test_in_a_read_only_room_the_bot_still_deletes_censors_and_posts",
+            "tests/test_sandbox_fidelity.py::test_ddp_update_message_edits_and_refuses_strangers",
+        ),
+    ),
+    Entry(
+        kind="ddp",
+        name="deleteMessage",
+        server=("apps/meteor/app/authorization/server/functions/canDeleteMessage.ts",),
+        permissions="as chat.delete",
+        fields="no result",
+        errors="as chat.delete; the read-only plain Error becomes 500 'Internal server error'",
+        rate_limit="DDP_Rate_Limit_Connection_By_Method",
+        releases="as chat.delete",
+        tests=(
+            "tests/test_read_only_rooms.py::test_without_post_readonly_delete_edit_and_post_are_refused_with_the_servers_texts",
+            "tests/test_sandbox_ddp.py::test_delete_via_ddp_method_and_bulk_notification",
+            "tests/test_sandbox_rest.py::test_permission_failure_is_400_with_error_type",
         ),
     ),
 )

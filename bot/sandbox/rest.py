@@ -377,7 +377,7 @@ class RestApi:
         if user.reason is not None:  # getFullUserData's default fields include `reason`
             doc["reason"] = user.reason
         if full:
-            doc["emails"] = [{"address": user.email(), "verified": True}]
+            doc["emails"] = [{"address": user.email(), "verified": user.mail_verified}]
             if user.last_login is not None:
                 doc["lastLogin"] = user.last_login
         return doc
@@ -421,13 +421,21 @@ def login(api: RestApi, call: Call) -> dict[str, Any]:
             if not login_name or not p.get("password"):
                 raise MeteorError("Unauthorized", "Unauthorized")
             user = api.ws.login_with_password(str(login_name), password=str(p["password"]))
+            # loginCompatibility: a 2FA code comes as body `code` or the x-2fa-code header.
+            header = call.request.headers.get("x-2fa-code") if call.request is not None else None
+            code = p.get("code") or header
+            api.ws.validate_password_login(user, str(code) if code else None)
             token, _expires = api.ws.new_login_token(user)
         api.ws.mark_logged_in(user)
     except MeteorError as exc:
-        # An unknown user is reported like a bad login, without revealing that it is unknown.
+        # self.unauthorized() plus the Meteor error (ApiClass.ts, until applyBreakingChanges);
+        # an unknown user is reported like a bad login, without revealing that it is unknown.
         error: str | int = "Unauthorized" if exc.reason == "User not found" else exc.error
         message = "Unauthorized" if exc.reason == "User not found" else (exc.reason or str(exc.error))
-        raise RestFailure(401, {"status": "error", "error": error, "message": message}) from exc
+        body: dict[str, Any] = {"success": False, "status": "error", "error": error, "message": message}
+        if exc.details is not None:
+            body["details"] = to_rest(exc.details)
+        raise RestFailure(401, body) from exc
     return {"status": "success", "data": {"userId": user.id, "authToken": token, "me": api.me_doc(user)}}
 
 
@@ -1073,7 +1081,6 @@ def users_create(api: RestApi, call: Call) -> dict[str, Any]:
         raise MeteorError("invalid-params", "must be array")
     user = api.ws.insert_user(call.uid, call.params)
     doc = api.user_public(user, full=True)
-    doc["emails"] = [{"address": user.email(), "verified": bool(call.params.get("verified"))}]
     doc["settings"] = {}
     doc.pop("utcOffset", None)
     return {"user": doc}

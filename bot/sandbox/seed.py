@@ -20,6 +20,7 @@ SETUP_PERMISSIONS = (
     "edit-message",
     "pin-message",
     "edit-room",
+    "post-readonly",
     "clean-channel-history",
     "set-moderator",
     "mute-user",

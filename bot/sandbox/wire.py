@@ -31,6 +31,9 @@ class IdSource:
     def secret(self) -> str:
         return "".join(self._rng.choice(_BASE64) for _ in range(43))
 
+    def digits(self, n: int) -> str:
+        return "".join(self._rng.choice("0123456789") for _ in range(n))
+
 
 def utc_from_clock(clock: Callable[[], float]) -> datetime:
     """Now as Rocket.Chat stores it: millisecond precision (JS ``Date``)."""

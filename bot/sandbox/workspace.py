@@ -128,7 +128,14 @@ class User:
     # Users.updateLastLoginById at every successful login (password or resume); absent until then,
     # which is how the admin's "Pending" tab tells a registration awaiting approval.
     last_login: datetime | None = None
-    mail: str | None = None  # the address given at registration; seeded users have a made-up one
+    mail: str | None = None  # the address as given (users.create, users.register)
+    # emails[0].verified: users.create stores its `verified` flag; registration leaves it false.
+    mail_verified: bool = False
+    # services.email2fa.enabled: set at creation while Accounts_TwoFactorAuthentication_By_Email_
+    # Auto_Opt_In is on (Accounts.insertUserDoc); it takes effect only with a verified address.
+    email2fa: bool = False
+    # services.emailCode: {"code", "expire", "attempts"} of the last code e-mailed for 2FA.
+    email_code: Doc | None = None
 
     def ref(self) -> Doc:
         return {"_id": self.id, "username": self.username, "name": self.name}
@@ -178,6 +185,9 @@ class Workspace:
         self.settings: dict[str, Doc] = {}
         self.reports: list[Doc] = []
         self.user_reports: list[Doc] = []
+        # What Mailer.send would have sent, oldest first: {"to", "username", "subject", "code", "at"}.
+        # Tests read e-mailed 2FA codes here as a person would read their inbox.
+        self.mailbox: list[Doc] = []
         self.listeners: list[Callable[[Event], None]] = []
         now = self.now()
         for perm, roles in DEFAULT_PERMISSIONS.items():
@@ -225,6 +235,11 @@ class Workspace:
             "Site_Url": site_url,
             "Site_Name": "Rocket.Chat",
             "API_Enable_Rate_Limiter": True,
+            # server/settings/accounts.ts: these four are public, with these defaults.
+            "Accounts_TwoFactorAuthentication_Enabled": True,
+            "Accounts_TwoFactorAuthentication_By_Email_Enabled": True,
+            "Accounts_TwoFactorAuthentication_Enforce_Password_Fallback": True,
+            "Accounts_EmailVerification": False,
         }
         private: dict[str, Any] = {
             # getPaginationItems: count defaults to API_Default_Count and is clamped to
@@ -234,9 +249,10 @@ class Workspace:
             "API_Allow_Infinite_Count": True,
             "API_Enable_Rate_Limiter_Limit_Calls_Default": 10,
             "API_Enable_Rate_Limiter_Limit_Time_Default": 60000,
-            "Accounts_TwoFactorAuthentication_Enabled": True,
-            "Accounts_TwoFactorAuthentication_Enforce_Password_Fallback": True,
             "Accounts_TwoFactorAuthentication_RememberFor": 1800,
+            "Accounts_TwoFactorAuthentication_By_Email_Auto_Opt_In": True,
+            "Accounts_TwoFactorAuthentication_By_Email_Code_Expiration": 3600,
+            "Accounts_TwoFactorAuthentication_Max_Invalid_Email_Code_Attempts": 5,
         }
         now = self.now()
         for key, value in public.items():
@@ -296,7 +312,7 @@ class Workspace:
         unavailable = {"method": "insertOrUpdateUser", "field": username}
         if self.user_by_username(username) is not None:
             raise MeteorError("error-field-unavailable", f"{username} is already in use :(", unavailable)
-        if any(u.email() == email for u in self.users.values()):
+        if any(u.email().lower() == email for u in self.users.values()):
             raise MeteorError(
                 "error-field-unavailable",
                 f"{email} is already in use :(",
@@ -309,6 +325,10 @@ class Workspace:
         user = self.create_user(
             username, str(data["password"]), roles, name=str(data["name"]), bot="bot" in roles
         )
+        # saveNewUser: the address as given, then emails.0.verified from a boolean `verified`.
+        user.mail = str(data["email"])
+        user.mail_verified = data.get("verified") is True
+        user.email2fa = bool(self.setting("Accounts_TwoFactorAuthentication_By_Email_Auto_Opt_In"))
         user.active = bool(data.get("active", True))
         if data.get("joinDefaultChannels", True):
             for room in list(self.rooms.values()):
@@ -339,6 +359,7 @@ class Workspace:
         user = self.create_user(str(data["username"]), str(data["pass"]), ["user"])
         user.name = data["name"].strip()  # Users.setName, even to "" (no username fallback)
         user.mail = email
+        user.email2fa = bool(self.setting("Accounts_TwoFactorAuthentication_By_Email_Auto_Opt_In"))
         user.active = not approve
         reason = str(data.get("reason") or "").strip()
         if approve and reason:
@@ -513,6 +534,11 @@ class Workspace:
         remember = int(self.setting("Accounts_TwoFactorAuthentication_RememberFor") or 0)
         if remember > 0 and user.created_at + timedelta(seconds=remember) >= self.now():
             return
+        if self.email_two_factor_enabled(user):
+            # getSecondFactorMethod: "password" is no check method by name, so the first enabled
+            # one (e-mail) is chosen even when the caller says x-2fa-method: password.
+            self._check_email_code(user, code)
+            return
         if not self.setting("Accounts_TwoFactorAuthentication_Enforce_Password_Fallback"):
             return
         details: Doc = {"method": "password", "codeGenerated": False, "availableMethods": []}
@@ -521,6 +547,75 @@ class Workspace:
         digest = hashlib.sha256(user.password.encode()).hexdigest()
         if method not in (None, "password") or code.lower() != digest:
             raise MeteorError("totp-invalid", "TOTP Invalid", details)
+
+    def email_two_factor_enabled(self, user: User) -> bool:
+        """EmailCheck.isEnabled: the setting, the user's email2fa flag, and a verified address."""
+        return bool(
+            self.setting("Accounts_TwoFactorAuthentication_By_Email_Enabled")
+            and user.email2fa
+            and user.mail is not None
+            and user.mail_verified
+        )
+
+    def login_two_factor(self, user: User, code: str | None) -> None:
+        """The ``onValidateLogin`` 2FA hook (app/2fa/server/loginHandler.ts): checkCodeForUser with
+        the password fallback disabled, so only a user with e-mail (or TOTP) 2FA is asked."""
+        if not self.setting("Accounts_TwoFactorAuthentication_Enabled"):
+            return
+        if self.email_two_factor_enabled(user):
+            self._check_email_code(user, code)
+
+    def _check_email_code(self, user: User, code: str | None) -> None:
+        """checkCodeForUser with EmailCheck selected: processInvalidCode (e-mail a code unless a
+        live one exists) before looking at the code, then verify it."""
+        now = self.now()
+        limit = self.setting("Accounts_TwoFactorAuthentication_Max_Invalid_Email_Code_Attempts")
+        max_attempts = int(limit or 0)
+        if user.email_code is not None and user.email_code["expire"] < now:
+            user.email_code = None  # removeExpiredEmailCodeOfUserId
+        live = user.email_code
+        details: Doc
+        # "a code with more than 5 minutes to expire", as the server computes it (now - 5 min).
+        fresh = live is not None and live["expire"] > now - timedelta(minutes=5)
+        if live is not None and fresh and live["attempts"] < max_attempts:
+            details = {"emailOrUsername": user.username, "codeGenerated": False}
+            details["codeExpires"] = live["expire"]
+        else:
+            self._send_email_code(user)
+            details = {"codeGenerated": True, "emailOrUsername": user.username}
+        details = {"method": "email", **details, "availableMethods": ["email"]}
+        if not code:
+            raise MeteorError("totp-required", "TOTP Required", details)
+        digits = re.sub(r"\D", "", code)
+        stored = user.email_code
+        if stored is not None and stored["expire"] >= now and digits == stored["code"]:
+            user.email_code = None  # removeEmailCodeOfUserId: a code works once
+            return
+        if stored is not None:
+            stored["attempts"] += 1
+        if stored is not None and stored["attempts"] >= max_attempts:
+            raise MeteorError("totp-max-attempts", "TOTP Maximun Failed Attempts Reached", details)
+        raise MeteorError("totp-invalid", "TOTP Invalid", details)
+
+    def _send_email_code(self, user: User) -> None:
+        """EmailCheck.sendEmailCode: six digits, stored (hashed, on the server) with its expiry and
+        zero attempts, mailed to every verified address."""
+        code = self.ids.digits(6)
+        seconds = int(self.setting("Accounts_TwoFactorAuthentication_By_Email_Code_Expiration") or 3600)
+        user.email_code = {"code": code, "expire": self.now() + timedelta(seconds=seconds), "attempts": 0}
+        self.mailbox.append(
+            {
+                "to": user.mail,
+                "username": user.username,
+                "subject": "Authentication code",
+                "code": f"{code[:3]}-{code[3:]}",  # the mail shows it as 123-456
+                "at": self.now(),
+            }
+        )
+
+    def email_codes_for(self, username: str) -> list[str]:
+        """The 2FA codes e-mailed to this user so far, oldest first, as the mail shows them."""
+        return [str(m["code"]) for m in self.mailbox if m["username"] == username]
 
     def generate_personal_access_token(self, uid: str, name: str, bypass_two_factor: bool) -> str:
         """personalAccessTokens:generateToken."""
@@ -614,6 +709,17 @@ class Workspace:
         if not user.active:
             raise MeteorError("error-user-is-not-activated", "User is not activated")
         return user
+
+    def validate_password_login(self, user: User, code: str | None) -> None:
+        """validateLoginAttempt after the password matched: the e-mail verification rule for
+        non-admins (only with Accounts_EmailVerification on), then the 2FA hook."""
+        if (
+            "admin" not in user.roles
+            and self.setting("Accounts_EmailVerification") is True
+            and not user.mail_verified
+        ):
+            raise MeteorError("error-invalid-email", "Invalid email __email__")
+        self.login_two_factor(user, code)
 
     def new_login_token(self, user: User) -> tuple[str, datetime]:
         token = self.ids.secret()
@@ -1288,20 +1394,7 @@ class Workspace:
             raise MeteorError("error-invalid-room", "Invalid room", {"method": "sendMessage"})
         if not self.can_access_room(uid, room):
             raise MeteorError("error-not-allowed", "Not allowed", {"method": "sendMessage"})
-        # canSendMessage: in a read-only room, post-readonly or an explicit unmute lets one post.
-        # Known difference: the server throws a plain Error ("You can't send messages because the
-        # room is readonly.", no errorType); this sandbox answers error-not-allowed, a code the
-        # bot's policy keeper maps to "the bot cannot post in this room".
-        if (
-            room.get("ro")
-            and not self.has_permission(uid, "post-readonly", rid)
-            and user.username not in room.get("unmuted", [])
-        ):
-            raise MeteorError("error-not-allowed", "Not allowed", {"method": "sendMessage"})
-        if user.username in room.get("muted", []):
-            # canSendMessage throws a plain `new Error('You_have_been_muted')` (RC 6.x/7.x
-            # authorization/server/functions/canSendMessage.ts), whoever the sender is.
-            raise PlainError("You_have_been_muted", "You have been muted and cannot speak in this room")
+        self._can_send_message(user, room)
         max_size = self.setting("Message_MaxAllowedSize")
         if isinstance(max_size, int) and len(text) > max_size:
             raise MeteorError("error-message-size-exceeded", "Message size exceeds Message_MaxAllowedSize")
@@ -1362,6 +1455,20 @@ class Workspace:
             raise MeteorError("error-action-not-allowed", "Not allowed", {"method": "getSingleMessage"})
         return message
 
+    def _can_send_message(self, user: User, room: Doc) -> None:
+        """validateRoomMessagePermissions' read-only and mute checks (canSendMessage.ts), which
+        sendMessage and updateMessage both run for the acting user. Both throw plain Errors: REST
+        answers ``{"success": false, "error": <text>}`` without an errorType, DDP a 500."""
+        if (
+            room.get("ro")
+            and not self.has_permission(user.id, "post-readonly", room["_id"])
+            and user.username not in room.get("unmuted", [])
+        ):
+            text = "You can't send messages because the room is readonly."
+            raise PlainError(text, text)
+        if user.username in room.get("muted", []):
+            raise PlainError("You_have_been_muted", "You have been muted and cannot speak in this room")
+
     def update_message(self, uid: str, mid: str, text: str) -> Doc:
         """updateMessage (C.1): ``edit-message`` in the room, or own message with editing allowed."""
         user = self.require_user(uid, "updateMessage")
@@ -1381,6 +1488,9 @@ class Workspace:
             )
         if message.get("t") and message.get("t") != "e2e":
             raise MeteorError("error-invalid-message", "Invalid message", {"method": "updateMessage"})
+        # executeUpdateMessage runs canSendMessage for the editor after the edit permission: in a
+        # read-only room even a holder of edit-message needs post-readonly (or an unmute).
+        self._can_send_message(user, room)
         max_size = self.setting("Message_MaxAllowedSize")
         if isinstance(max_size, int) and len(text) > max_size:
             raise MeteorError("error-message-size-exceeded", "Message size exceeds Message_MaxAllowedSize")
@@ -1409,8 +1519,19 @@ class Workspace:
         own = message["u"]["_id"] == uid and self.has_permission(uid, "delete-own-message")
         if not allowed and not own:
             return False
+        # Last, and a plain Error rather than false: in a read-only room the deleting user needs
+        # post-readonly or an explicit unmute (force-delete-message returned true above already).
         room = self.rooms[rid]
-        return not (room.get("ro") and not self.has_permission(uid, "post-readonly", rid))
+        user = self.users.get(uid)
+        username = user.username if user is not None else None
+        if (
+            room.get("ro")
+            and not self.has_permission(uid, "post-readonly", rid)
+            and username
+            and username not in room.get("unmuted", [])
+        ):
+            raise PlainError("You can't delete messages because the room is readonly.")
+        return True
 
     def delete_message(self, uid: str, mid: str) -> Doc:
         """deleteMessage (B.5): notify ``deleteMessage``, or a ``t:"rm"`` tombstone when

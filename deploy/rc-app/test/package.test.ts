@@ -71,7 +71,7 @@ test('the zip is named after app.json and carries the source manifest unchanged'
     assert.equal(packaged.version, JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version);
     assert.equal(packaged.classFile, 'RcmodApp.ts');
     assert.deepEqual(packaged.permissions.map((p: { name: string }) => p.name).sort(),
-        ['networking', 'server-setting.read', 'slashcommand']);
+        ['message.write', 'networking', 'slashcommand']);
     // The CLI would rewrite requiredApiVersion if it disagreed with the engine compiled against.
     const engine = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).devDependencies['@rocket.chat/apps-engine'];
     assert.equal(packaged.requiredApiVersion, `^${engine}`);

@@ -126,6 +126,8 @@ async def test_without_server_bans_the_bot_kicks_and_watches_across_a_restart(
     assert older.workspace.banned == {}  # the server has no bans: the bot keeps this one
     rejoin(older, "bob", "random")
     assert await until(lambda: not member(older, "bob", "random"))
+    # The record is written once the server has answered the kick: wait for it, too.
+    assert await until(lambda: any(r.reason.get("rejoined") for r in audit(bot, "user.kicked")))
     [again] = [r for r in audit(bot, "user.kicked") if r.reason.get("rejoined")]
     assert again.actor == "rcmod" and again.reason["ban"] == audit(bot, "user.banned")[0].reason["ban"]
     await bot.stop()

@@ -117,6 +117,13 @@ FEATURE_PERMISSIONS: dict[str, tuple[PermissionNeed, ...]] = {
         # Without it the raid lock would shut the bot out too: no deleting, censoring or posting
         # in the locked room (canDeleteMessage, canSendMessage).
         PermissionNeed("post-readonly", "keep moderating and posting in a room the raid lock made read-only"),
+        # users.info shows another account's createdAt only to holders (getFullUserData); the
+        # roles the bot needs come from users.list, so this serves probation alone.
+        PermissionNeed(
+            "view-full-other-user-info",
+            "read accounts' creation dates for probation (users.info createdAt); without it no account "
+            "is on probation",
+        ),
     ),
     "reports": (
         PermissionNeed("view-moderation-console", "read reports filed in the moderation console (C.2)"),
@@ -134,8 +141,9 @@ BASE_PERMISSIONS: tuple[PermissionNeed, ...] = (
         "create-personal-access-tokens", "create (and later rotate) the bot's own personal access token"
     ),
 )
-# Missing one of these does not stop the bot today, so doctor only warns.
-_WARN_ONLY = frozenset({"create-personal-access-tokens"})
+# Missing one of these does not stop the bot (probation is off without the second), so doctor
+# only warns.
+_WARN_ONLY = frozenset({"create-personal-access-tokens", "view-full-other-user-info"})
 
 
 def parse_features(text: str | None) -> frozenset[str]:

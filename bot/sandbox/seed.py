@@ -26,6 +26,7 @@ SETUP_PERMISSIONS = (
     "mute-user",
     "remove-user",
     "ban-user",
+    "view-full-other-user-info",
     "view-moderation-console",
     "manage-moderation-actions",
     "create-d",

@@ -1,6 +1,6 @@
 """The bot's critical paths against one release of each supported major line: connect and catch up
-after an outage, alert, delete with evidence, mute, report, pin. The sandbox serves what the release
-asked for serves (routes added later answer 404, refusals carry that release's status), so a path
+after an outage, alert, delete with evidence, mute, report, pin. The sandbox answers as the release
+asked for would (routes added later answer 404, refusals carry that release's status), so a path
 that only works on the newest server fails here for the older ones."""
 
 from __future__ import annotations

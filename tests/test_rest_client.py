@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from pydantic import SecretStr
 
@@ -218,3 +219,34 @@ async def test_send_is_idempotent_when_the_answer_is_lost(sandbox: Sandbox, fake
         await rest.close()
     assert len(sandbox.workspace.messages) == before + 1
     assert sandbox.workspace.messages[mid]["msg"] == "exactly once please"
+
+
+async def test_public_settings_are_read_once_a_minute_whatever_the_callers(
+    sandbox: Sandbox, fake_time: FakeTime
+) -> None:
+    """settings.public needs no login, so the server limits it per address for everyone, the bot
+    with api-bypass-rate-limit included (here 3 calls per window): the client reads each setting
+    at most once a minute, and sees a change after that."""
+    async with aiohttp.ClientSession() as http:
+        statuses = []
+        bot = user(sandbox, "rcmod.bot")
+        for _ in range(4):
+            async with http.get(
+                f"{sandbox.url}/api/v1/settings.public",
+                headers={"X-User-Id": bot["id"], "X-Auth-Token": bot["token"]},
+            ) as answer:
+                statuses.append(answer.status)
+        assert statuses == [200, 200, 200, 429]  # the headers earn no bypass on an anonymous route
+    fake_time.now += 30  # a fresh window for the client below
+    rest = client(sandbox, "rcmod.bot", fake_time)
+    try:
+        for _ in range(10):
+            assert await rest.public_settings("Message_AllowPinning") == {"Message_AllowPinning": True}
+        sandbox.workspace.set_setting("Message_AllowPinning", False)
+        assert await rest.public_settings("Message_AllowPinning") == {"Message_AllowPinning": True}
+        fake_time.now += 61
+        assert await rest.public_settings("Message_AllowPinning") == {"Message_AllowPinning": False}
+        assert await rest.public_settings("No_Such_Setting") == {}
+        assert fake_time.slept == []  # never refused: the limiter was never reached
+    finally:
+        await rest.close()

@@ -349,7 +349,11 @@ async def test_read_only_room_lets_only_privileged_and_unmuted_members_post(worl
 async def test_new_accounts_and_joining(world: World) -> None:
     bot = world.rest("rcmod.bot")
     newbie = world.sb.create_user("newbie", created_days_ago=2)
-    # An account's age is among getFullUserData's full fields: the admin sees it, the bot not.
+    # An account's age is among getFullUserData's full fields, shown only to holders of
+    # view-full-other-user-info: the seeded bot holds it (setup grants it for probation) ...
+    assert "createdAt" in await bot.user_info(username="newbie")
+    # ... and without it, the age is hidden.
+    world.sb.workspace.set_permission_roles("view-full-other-user-info", ["admin"])
     assert "createdAt" not in await bot.user_info(username="newbie")
     info = await world.rest("admin").user_info(username="newbie")
     age = world.sb.workspace.now() - parse_date(info["createdAt"])

@@ -147,6 +147,7 @@ class RestClient:
             }
         self._login_lock = asyncio.Lock()
         self.user_id: str | None = credentials.user_id
+        self._settings_cache: dict[str, tuple[float, Any]] = {}
 
     async def close(self) -> None:
         await asyncio.to_thread(self._pool.shutdown, wait=True)
@@ -296,8 +297,27 @@ class RestClient:
         return room
 
     async def public_settings(self, *ids: str) -> dict[str, Any]:
-        settings = await self.walk("settings.public", "settings", _id=_q(",".join(ids)))
-        return {s["_id"]: s.get("value") for s in settings if "_id" in s}
+        """The public settings asked for, each read at most once a minute.
+
+        settings.public needs no login, so the server's rate limiter knows no user there and the
+        bot's api-bypass-rate-limit does not apply: 10 calls a minute per client address
+        (ApiClass.ts). The policy keeper, the approval watch and start-up all ask; a cache keeps
+        them together well under that, and a setting an admin changes is seen within the TTL."""
+        now = self._clock()
+        wanted = [
+            i for i in ids if now - self._settings_cache.get(i, (float("-inf"), None))[0] >= _SETTINGS_TTL
+        ]
+        if wanted:
+            settings = await self.walk("settings.public", "settings", _id=_q(",".join(wanted)))
+            found = {s["_id"]: s.get("value") for s in settings if "_id" in s}
+            for i in wanted:  # an id the server does not show is cached as absent, too
+                self._settings_cache[i] = (now, found.get(i, _ABSENT))
+        out: dict[str, Any] = {}
+        for i in ids:
+            value = self._settings_cache[i][1]
+            if value is not _ABSENT:
+                out[i] = value
+        return out
 
     async def join_channel(self, rid: str) -> None:
         await self.call("channels.join", lambda rc: rc.call_api_post("channels.join", roomId=rid))
@@ -856,6 +876,8 @@ class RestClient:
 # (groups.history keeps them unless told 'false'): without it a purge would collect no evidence
 # of the replies rooms.cleanHistory still deletes, and scans, previews and catch-up would miss them.
 _WITH_THREAD_REPLIES = {"showThreadMessages": "true"}
+_SETTINGS_TTL = 60.0  # seconds a public setting is trusted (see RestClient.public_settings)
+_ABSENT = object()
 
 
 def _get(endpoint: str, rc: RocketChat, **params: Any) -> Any:

@@ -226,11 +226,10 @@ class RestApi:
         # it sends.
         user = caller if found.auth else None
         headers: dict[str, str] = {}
-        # Known difference: the server's limiter on those routes knows no user either, so a
-        # caller holding api-bypass-rate-limit is limited there (10/min per IP); here the headers
-        # still earn the bypass, because the bot reads settings.public more often than that.
-        if self._rate_limited_for(caller):
-            key = (caller.id if caller else request.remote, request.method, name)
+        # The server's limiter on those routes knows no user either, so a caller holding
+        # api-bypass-rate-limit is limited there too (10/min per address).
+        if self._rate_limited_for(user):
+            key = (user.id if user else request.remote, request.method, name)
             decision = self.limiter.hit(key, self.limits.rest_calls, self.limits.rest_window)
             now = self.ws.clock()
             headers = {

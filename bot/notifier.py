@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from bot.audit import actions
+from bot.commands import addressed_to_bot
 from bot.config import ModerationSettings
 from bot.errors import ActionRefused, RcmodError
 from bot.lookups import Lookups
@@ -111,6 +112,8 @@ class Notifier:
         if not found:
             return
         room = await self._lookups.room(hint_room)
+        if addressed_to_bot(message.text, room.type):
+            return  # a command or a DM to the bot: said to the bot, not to the workspace
         if room.name in self._settings.exempt_rooms or await self._lookups.has_role(
             message.author, self._settings.exempt_roles
         ):

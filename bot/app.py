@@ -221,6 +221,7 @@ class BotApp:
                 bot_username=lambda: self.bot_username,
                 clock=clock,
                 lookups=lookups,
+                ddp_call=realtime.call,
             )
             self.router.add("notifier", (MessageEvent,), self.notifier.on_event)
             # Block lists and blocked users (issue 6): evidence first, then delete or censor, then

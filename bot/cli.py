@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the bot against the configured workspace")
     run.add_argument("--config", type=Path, default=argparse.SUPPRESS)
+    run.add_argument(
+        "--env-file",
+        type=Path,
+        help="KEY=VALUE file with secrets, as `rcmod setup` writes it (its values win over the environment)",
+    )
 
     demo = sub.add_parser("demo", help="sandbox + bot + a scripted conversation, narrated")
     demo.add_argument("--quiet", action="store_true", help="print only the summary")
@@ -88,13 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    environ = os.environ
+    environ: Mapping[str, str] = os.environ
     command = args.command
     if command is None:
         # A bare `rcmod` runs the bot when a server is configured, the demo otherwise.
         command = "run" if (args.config or environ.get("RCMOD_SERVER_URL")) else "demo"
     try:
         if command == "run":
+            env_file = getattr(args, "env_file", None)
+            if env_file is not None:
+                from bot.ops.command import read_env_file
+
+                # Given explicitly, so it wins; its values go into the settings, never to a log.
+                environ = {**environ, **read_env_file(env_file)}
             settings = load_settings(args.config, environ)
             _setup_logging(settings)
             return _run_bot(settings)

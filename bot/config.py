@@ -323,8 +323,14 @@ class Settings(_Section):
                 missing = (
                     "server.auth_token (RCMOD_AUTH_TOKEN)" if s.user_id else "server.user_id (RCMOD_USER_ID)"
                 )
+                how = (
+                    "pass the env file `rcmod setup` wrote (rcmod run --env-file FILE) "
+                    "or set RCMOD_AUTH_TOKEN"
+                    if s.user_id
+                    else "set RCMOD_USER_ID"
+                )
                 raise ConfigError(
-                    f"{missing}: missing; a personal access token needs both the user id and the token"
+                    f"{missing}: missing; a personal access token needs both the user id and the token: {how}"
                 )
             return Credentials(user_id=s.user_id, token=s.auth_token)
         if s.username or s.password:
@@ -337,7 +343,8 @@ class Settings(_Section):
                 )
             return Credentials(username=s.username, password=s.password)
         raise ConfigError(
-            "server.auth_token: missing; give RCMOD_USER_ID + RCMOD_AUTH_TOKEN (a personal access token) "
+            "server.auth_token: missing; give RCMOD_USER_ID + RCMOD_AUTH_TOKEN (a personal access token; "
+            "`rcmod setup` writes them: rcmod run --config FILE --env-file FILE) "
             "or RCMOD_USERNAME + RCMOD_PASSWORD"
         )
 

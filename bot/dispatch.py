@@ -32,6 +32,7 @@ from bot.commands import (
     check,
     parse,
     resolve,
+    split_command,
 )
 from bot.errors import ActionRefused, RcmodError
 from bot.lookups import RoleDirectory
@@ -221,7 +222,7 @@ class CommandInbox:
             found = await self._dispatcher.room_type(message.rid)
             room_type = found[1] if found else None
         if room_type == "d":
-            root, args = _split_command(text, slash_required=False)
+            root, args = split_command(text, slash_required=False)
             caller = Caller(
                 message.author.id, message.author.username, message.rid, None, "d", message.tmid, "dm"
             )
@@ -237,7 +238,7 @@ class CommandInbox:
                 reply = await self._dispatcher.run(root, args, caller)
             await self._reply(message.rid, reply, tmid=message.tmid)
             return
-        root, args = _split_command(text, slash_required=True)
+        root, args = split_command(text, slash_required=True)
         if root is None:
             return
         # Typed in a room: the command (and what it quotes) should not stay visible there.
@@ -264,20 +265,3 @@ class CommandInbox:
 
     async def _reply(self, rid: str, text: str, tmid: str | None = None) -> None:
         await self._rest.send_message(rid, text, tmid=tmid)
-
-
-def _split_command(text: str, *, slash_required: bool) -> tuple[str | None, str]:
-    head, _, rest = text.partition(" ")
-    if "\n" in head:
-        head, _, more = head.partition("\n")
-        rest = more + (" " + rest if rest else "")
-    word = head.lower()
-    if word.startswith("/"):
-        word = word[1:]
-    elif slash_required:
-        return None, ""
-    if word in ("report", "mod"):
-        return word, rest
-    if word == "help" and not slash_required:
-        return "mod", "help " + rest
-    return None, ""

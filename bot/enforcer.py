@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.audit import actions
+from bot.commands import addressed_to_bot
 from bot.config import ModerationSettings
 from bot.errors import ActionRefused, RcmodError, RetryableError
 from bot.lookups import Lookups
@@ -86,6 +87,8 @@ class Enforcer:
             return None
         room = await self._lookups.room(RoomRef(message.rid, event.room.name, event.room.type))
         room_name, room_type = room.name, room.type
+        if addressed_to_bot(message.text, room_type):
+            return None  # a command or a DM to the bot: nobody else reads it
         if room_name in self._settings.exempt_rooms or await self._lookups.has_role(
             message.author, self._settings.exempt_roles
         ):

@@ -17,10 +17,12 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.audit import actions
+from bot.commands import addressed_to_bot
 from bot.config import ModerationSettings
 from bot.errors import ActionRefused, RcmodError
 from bot.lookups import Lookups
@@ -66,7 +68,11 @@ class Notifier:
         renderers: Mapping[str, Callable[[Delivery], str]] | None = None,
         lookups: Lookups | None = None,
         digest_interval: float = 3600.0,
+        ddp_call: Callable[..., Awaitable[Any]] | None = None,
     ) -> None:
+        # chat.update edits the text only; the DDP method updateMessage also replaces the
+        # attachments, so an alert's buttons follow its text (None: text-only edits).
+        self._ddp_call = ddp_call
         self._digest_interval = digest_interval
         self._store = store
         self._rest = rest
@@ -111,6 +117,8 @@ class Notifier:
         if not found:
             return
         room = await self._lookups.room(hint_room)
+        if addressed_to_bot(message.text, room.type):
+            return  # a command or a DM to the bot: said to the bot, not to the workspace
         if room.name in self._settings.exempt_rooms or await self._lookups.has_role(
             message.author, self._settings.exempt_roles
         ):
@@ -315,7 +323,7 @@ class Notifier:
                     )
                     self._metrics.alerts.labels("delivered").inc()
                 else:
-                    await self._rest.update_message(rid, d.dm_mid, text)
+                    await self._edit(rid, d, text, incident, renderer)
                     self._metrics.alerts.labels("updated").inc()
             except ActionRefused as exc:
                 # Deactivated or unknown moderator, or a room the bot may not post in.
@@ -370,6 +378,21 @@ class Notifier:
         stored = d.alert.get("actions") or ()
         acts = [(str(a[0]), str(a[1])) for a in stored]  # type: ignore[attr-defined]
         return buttons([*acts, ("Dismiss", f"mod dismiss {d.alert_id}")])
+
+    async def _edit(
+        self, rid: str, d: Delivery, text: str, incident: Incident, renderer: Callable[[Delivery], str] | None
+    ) -> None:
+        """Bring a sent copy up to date. A copy that carries buttons gets them again with the text:
+        aimed at the message the text now names (a burst moves it to the newest), and none once
+        the alert is closed, so a dismissed alert offers no Delete."""
+        has_buttons = not d.recipient.startswith("#") and (renderer is None or d.alert["kind"] == NOTICE_KIND)
+        if has_buttons and self._ddp_call is not None:
+            attachments = self._buttons(d, incident, renderer)
+            await self._ddp_call(
+                "updateMessage", {"_id": d.dm_mid, "rid": rid, "msg": text, "attachments": attachments}
+            )
+            return
+        await self._rest.update_message(rid, d.dm_mid, text)
 
     async def _destination(self, recipient: str) -> str:
         if recipient.startswith("#"):

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.audit import actions
+from bot.commands import addressed_to_bot
 from bot.config import ModerationSettings, ProtectionSettings
 from bot.errors import ActionRefused, NotFound, RcmodError
 from bot.lookups import Lookups
@@ -100,6 +101,13 @@ class Protector:
     async def on_event(self, event: Event) -> None:
         if isinstance(event, NewMessage | ThreadReply):
             message = event.message
+            room_type = event.room.type
+            if room_type is None:  # catch-up does not always know it; rooms.info, cached
+                room_type = (await self._lookups.room(RoomRef(message.rid, event.room.name, None))).type
+            if addressed_to_bot(message.text, room_type):
+                # Commands and DMs to the bot are no flood, spam or raid: a member asking the
+                # bot for help seven times must not be muted, and a DM has no room to mute in.
+                return
             post = await self._post(message, event.room.name)
             triggers = self.engine.on_post(post)
             for trigger in triggers:
@@ -247,6 +255,10 @@ class Protector:
         """What was done, and the one-click commands that undo it."""
         actor = Actor(f"rule:{trigger.protection}", trigger.protection)
         room = Room(room_ref.id, room_ref.name, room_ref.type or "c")
+        if room.type not in ("c", "p"):
+            # A protection acts in the room it fired in, never everywhere: without a channel or
+            # group there is nothing to mute, delete or lock.
+            return "nothing: not a channel or group", []
         if trigger.action == "lock":
             if not await self._sanctioner.lock_room(room, reason=trigger.detail, actor=actor):
                 return "room was already locked", []
@@ -272,7 +284,7 @@ class Protector:
         parts.append(
             await self._sanctioner.strike(
                 target,
-                room=room if room.type in ("c", "p") else None,
+                room=room,
                 reason=reason,
                 actor=actor,
                 source=trigger.protection,

@@ -124,6 +124,30 @@ async def test_ddp_update_message_edits_and_refuses_strangers(env: tuple[Sandbox
     assert sandbox.workspace.messages[posted["_id"]]["msg"] == "hello"
 
 
+async def test_ddp_update_message_replaces_attachments_and_only_those(
+    env: tuple[Sandbox, Seed, Rest],
+) -> None:
+    """executeUpdateMessage lets tshow, alias, attachments, avatar, emoji and msg change (the
+    attachments replaced whole); any other key that differs is error-invalid-update-key, and the
+    same text is no edit at all."""
+    sandbox, seed, _rest = env
+    buttons = [{"actions": [{"type": "button", "text": "Go", "msg": "go"}]}]
+    posted = sandbox.post_as("alice", "general", "pick one")
+    sandbox.workspace.messages[posted["_id"]]["attachments"] = buttons
+    async with logged_in(seed, "alice") as ddp:
+        same = {"_id": posted["_id"], "rid": posted["rid"], "msg": "pick one", "attachments": []}
+        assert "error" not in await ddp.call("updateMessage", same)
+        assert sandbox.workspace.messages[posted["_id"]]["attachments"] == buttons  # same text: no edit
+        moved = {"_id": posted["_id"], "rid": "elsewhere", "msg": "picked"}
+        reply = await ddp.call("updateMessage", moved)
+        assert reply["error"]["error"] == "error-invalid-update-key"
+        assert reply["error"]["reason"] == "Cannot update the message rid"
+        edit = {"_id": posted["_id"], "rid": posted["rid"], "msg": "picked", "attachments": []}
+        assert "error" not in await ddp.call("updateMessage", edit)
+    stored = sandbox.workspace.messages[posted["_id"]]
+    assert stored["msg"] == "picked" and stored["attachments"] == []
+
+
 async def test_ddp_unpin_message_answers_true(env: tuple[Sandbox, Seed, Rest]) -> None:
     """unpinMessage returns true; someone not subscribed is told the message was not found."""
     sandbox, seed, _rest = env

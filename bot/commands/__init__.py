@@ -12,8 +12,10 @@ from bot.commands.parser import (
     RoomName,
     UsageError,
     UserName,
+    addressed_to_bot,
     parse,
     parse_message_ref,
+    split_command,
 )
 from bot.commands.privilege import Denied, check, resolve
 from bot.commands.spec import COMMANDS, REPORT_CATEGORIES, Arg, ArgKind, Command, Privilege, find
@@ -32,10 +34,12 @@ __all__ = [
     "RoomName",
     "UsageError",
     "UserName",
+    "addressed_to_bot",
     "check",
     "find",
     "parse",
     "parse_message_ref",
     "render_help",
     "resolve",
+    "split_command",
 ]

@@ -23,8 +23,10 @@ __all__ = [
     "RoomName",
     "UsageError",
     "UserName",
+    "addressed_to_bot",
     "parse",
     "parse_message_ref",
+    "split_command",
 ]
 
 # Longer argument text is refused outright: nothing legitimate needs it, and it must not reach
@@ -100,6 +102,34 @@ class _Token:
     value: str
     start: int
     end: int
+
+
+def split_command(text: str, *, slash_required: bool) -> tuple[str | None, str]:
+    """The command root (``report`` or ``mod``) and its argument text, or (None, "") when the
+    text is no command. In a DM the slash is optional and a bare ``help`` means ``mod help``."""
+    head, _, rest = text.strip().partition(" ")
+    if "\n" in head:
+        head, _, more = head.partition("\n")
+        rest = more + (" " + rest if rest else "")
+    word = head.lower()
+    if word.startswith("/"):
+        word = word[1:]
+    elif slash_required:
+        return None, ""
+    if word in ("report", "mod"):
+        return word, rest
+    if word == "help" and not slash_required:
+        return "mod", "help " + rest
+    return None, ""
+
+
+def addressed_to_bot(text: str, room_type: str | None) -> bool:
+    """Whether a message is said to the bot rather than to people: a DM with the bot (the only
+    direct messages the bot receives are its own conversations), or ``/report``/``/mod`` typed in
+    a room (the bot removes it at once). Neither is moderation material: a moderator's
+    ``mod test`` or ``mod allow`` quotes the very terms the lists match, and a member's DM to the
+    bot is read by nobody else, so there is nobody to protect from it."""
+    return room_type == "d" or split_command(text, slash_required=True)[0] is not None
 
 
 def parse(root: str, args: str, *, site_url: str = "") -> Invocation | UsageError:

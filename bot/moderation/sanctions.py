@@ -77,7 +77,7 @@ class Notice:
 
 def render_notice(notice: Notice) -> str:
     """The DM text. The reason is a moderator's (or a rule's) words: quoted and made inert."""
-    where = "everywhere" if notice.everywhere else ", ".join(inline_literal("#" + r) for r in notice.rooms)
+    where = "every room" if notice.everywhere else ", ".join(inline_literal("#" + r) for r in notice.rooms)
     reason = inline_literal(notice.reason or "no reason given")
     if notice.kind == "warn":
         head = "You have received a warning from the moderators"

@@ -258,17 +258,28 @@ APPROVAL_SETTING = "Accounts_ManuallyApproveNewUsers"
 SETTING_IDS = (*(r.setting for r in SETTING_RULES), SLASH_SETTING, APPROVAL_SETTING)
 
 
-def setting_checks(values: Mapping[str, object], features: Iterable[str], *, commands: str) -> list[Check]:
+def setting_checks(
+    values: Mapping[str, object],
+    features: Iterable[str],
+    *,
+    commands: str,
+    required: Iterable[str] | None = None,
+) -> list[Check]:
     """Each workspace setting the enabled features depend on, as the public settings show it.
 
     ``commands`` is how commands arrive (``commands.via``): only ``room`` needs the setting that
-    lets an unknown slash command through as a message; DMs to the bot and the app do not."""
+    lets an unknown slash command through as a message; DMs to the bot and the app do not.
+    ``required``: the features that must work (None: every enabled one, as doctor checks a
+    configuration in use). A setting only other features need is optional: off, it warns."""
     enabled = set(features)
+    must = enabled if required is None else set(required)
     checks = []
     for rule in SETTING_RULES:
         if rule.features and not (rule.features & enabled):
             continue
-        checks.append(_setting_check(values, rule.setting, rule.wanted, rule.why, rule.severity))
+        needed = not rule.features or bool(rule.features & must)
+        severity = rule.severity if needed else Status.WARN
+        checks.append(_setting_check(values, rule.setting, rule.wanted, rule.why, severity))
     if commands == "room":
         checks.append(
             _setting_check(

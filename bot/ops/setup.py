@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -192,7 +193,7 @@ def render_config(
     lines = [
         f"# Written by `rcmod setup` on {now:%Y-%m-%d %H:%M} UTC. Every option: deploy/config.example.toml.",
         f"# Secrets (the personal access token) are in {env_file.name}, mode 0600: load it with",
-        "# EnvironmentFile= (systemd), env_file: (compose) or `rcmod doctor --env-file`.",
+        "# EnvironmentFile= (systemd), env_file: (compose), or `rcmod run --env-file FILE` (and doctor's).",
         f"# Features set up: {', '.join(sorted(features))}.",
         "",
         "[server]",
@@ -353,7 +354,11 @@ class _Run:
         values = await admin.public_settings(*SETTING_IDS, EMAIL_VERIFICATION)
         self.email_verification = values.get(EMAIL_VERIFICATION) is True
         self.say(Check("commands", Status.OK, f"via {o.commands}: {COMMAND_CHANNELS[o.commands]}"))
-        for check in setting_checks(values, o.features, commands=o.commands):
+        # A setting is required only for what the administrator asked for by name (--features
+        # with a list, --commands room); with every feature (the default) each one is set up as
+        # far as the workspace allows, and a setting that holds one back warns instead.
+        required = o.features if o.features != ALL_FEATURES else frozenset()
+        for check in setting_checks(values, o.features, commands=o.commands, required=required):
             self.say(check)
         if self.email_verification:
             self.say(
@@ -541,9 +546,11 @@ async def run_setup(
             return SetupResult(EXIT_FAILED, left_behind=left)
     finally:
         await admin.close()
-    print(f"done: run `rcmod doctor --config {opts.out} --env-file {opts.env_file}` to check it", file=out)
     if opts.show_token and result.token is not None:
         print(f"RCMOD_AUTH_TOKEN={result.token.get_secret_value()}", file=out)
+    files = f"--config {shlex.quote(str(opts.out))} --env-file {shlex.quote(str(opts.env_file))}"
+    print(f"done: check it with `rcmod doctor {files}`", file=out)
+    print(f"start the bot with: rcmod run {files}", file=out)
     return result
 
 

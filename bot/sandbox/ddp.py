@@ -380,9 +380,31 @@ def _send_message(session: DDPSession, params: list[Any]) -> Any:
         return None  # e.g. You_have_been_muted: swallowed the same way
 
 
+# executeUpdateMessage: only these keys may differ from the stored message (attachments among
+# them, which chat.update cannot change); an edit that leaves the text as it is does nothing.
+_EDITABLE_KEYS = frozenset({"tshow", "alias", "attachments", "avatar", "emoji", "msg"})
+
+
 def _update_message(session: DDPSession, params: list[Any]) -> Any:
     body = _first(params)
-    session.workspace.update_message(_uid(session), str(body.get("_id")), str(body.get("msg") or ""))
+    mid = str(body.get("_id"))
+    stored = session.workspace.messages.get(mid)
+    if stored is not None:
+        for key, value in body.items():
+            if key not in _EDITABLE_KEYS and value != stored.get(key):
+                reason = f"Cannot update the message {key}"
+                raise MeteorError("error-invalid-update-key", reason, {"method": "updateMessage"})
+        attached = stored.get("attachments") or []
+        shown = attached[0].get("description") if attached and isinstance(attached[0], dict) else None
+        if (shown if shown is not None else stored.get("msg")) == body.get("msg"):
+            return None
+    attachments = body.get("attachments")
+    session.workspace.update_message(
+        _uid(session),
+        mid,
+        str(body.get("msg") or ""),
+        attachments=attachments if isinstance(attachments, list) else None,
+    )
     return None
 
 

@@ -2253,13 +2253,20 @@ LEDGER: tuple[Entry, ...] = (
         name="updateMessage",
         server=("apps/meteor/app/lib/server/methods/updateMessage.ts", _SETUP_CAN_SEND),
         permissions="as chat.update",
-        fields="no result",
-        errors="as chat.update; plain Errors become 500 'Internal server error'",
+        fields=(
+            "no result; the message's tshow, alias, attachments, avatar, emoji and msg may change "
+            "(attachments replaced whole, [] removes them); the same text is no edit (nothing changes)"
+        ),
+        errors=(
+            "as chat.update; another key that differs from the stored message: error-invalid-update-key "
+            "'Cannot update the message KEY'; plain Errors become 500 'Internal server error'"
+        ),
         rate_limit="DDP_Rate_Limit_Connection_By_Method",
         releases="",
         tests=(
             "tests/test_read_only_rooms.py::test_in_a_read_only_room_the_bot_still_deletes_censors_and_posts",
             "tests/test_sandbox_fidelity.py::test_ddp_update_message_edits_and_refuses_strangers",
+            "tests/test_sandbox_fidelity.py::test_ddp_update_message_replaces_attachments_and_only_those",
         ),
     ),
     Entry(

@@ -1469,8 +1469,9 @@ class Workspace:
         if user.username in room.get("muted", []):
             raise PlainError("You_have_been_muted", "You have been muted and cannot speak in this room")
 
-    def update_message(self, uid: str, mid: str, text: str) -> Doc:
-        """updateMessage (C.1): ``edit-message`` in the room, or own message with editing allowed."""
+    def update_message(self, uid: str, mid: str, text: str, attachments: list[Any] | None = None) -> Doc:
+        """updateMessage (C.1): ``edit-message`` in the room, or own message with editing allowed.
+        ``attachments`` (the DDP method only) replace the message's own; [] removes them."""
         user = self.require_user(uid, "updateMessage")
         message = self.messages.get(mid)
         if message is None:
@@ -1505,6 +1506,8 @@ class Workspace:
             editedBy={"_id": user.id, "username": user.username},
             _updatedAt=now,
         )
+        if attachments is not None:
+            message["attachments"] = attachments
         self._emit_message(message)
         return message
 

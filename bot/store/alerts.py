@@ -75,12 +75,29 @@ class AlertLedger:
                 (incident["key"], now - window),
             ).fetchone()
             if row is not None:
-                alert_id, count = int(row[0]), int(row[1]) + 1
-                self._db.execute(
-                    "UPDATE alert SET count = ?, version = version + 1, last_at = ?, mid = ?, excerpt = ?, "
-                    "message_ts = ? WHERE id = ?",
-                    (count, now, incident["mid"], incident["excerpt"], incident["message_ts"], alert_id),
-                )
+                alert_id, count = int(row[0]), int(row[1])
+                counted = self._db.execute(
+                    "SELECT 1 FROM alert_incident WHERE alert_id = ? AND mid = ? LIMIT 1",
+                    (alert_id, incident["mid"]),
+                ).fetchone()
+                if counted is None:
+                    # A newer message: the alert now shows it, its term and its excerpt together,
+                    # so the header, the excerpt and the buttons all name the same message.
+                    count += 1
+                    self._db.execute(
+                        "UPDATE alert SET count = ?, version = version + 1, last_at = ?, mid = ?, term = ?, "
+                        "excerpt = ?, message_ts = ? WHERE id = ?",
+                        (
+                            count,
+                            now,
+                            incident["mid"],
+                            incident["term"],
+                            incident["excerpt"],
+                            incident["message_ts"],
+                            alert_id,
+                        ),
+                    )
+                # else: another term of the message already shown; it counts messages, not terms.
                 created = False
             else:
                 cur = self._db.execute(

@@ -52,7 +52,7 @@ from bot.router import Handler, Router
 from bot.sanction_commands import SanctionCommands
 from bot.sanctions import Sanctioner
 from bot.store import Store
-from bot.web.hook import command_hook
+from bot.web.hook import StoredReplays, command_hook
 from bot.web.metrics import Metrics
 from bot.web.server import WebServer, build_app
 
@@ -323,6 +323,7 @@ class BotApp:
                 lambda: s.http.webhook_secret.get_secret_value() if s.http.webhook_secret else None,
                 self.commands.dispatcher.run,
                 clock=clock,
+                replays=StoredReplays(self.store, clock),
             )
             web_server = WebServer(build_app(self.metrics, self.readiness, hook), s.http.host, s.http.port)
             port = await web_server.start()

@@ -475,6 +475,18 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX room_ban_name ON room_ban (rid, username) WHERE state = 'active';
         """,
     ),
+    (
+        11,
+        """
+        -- Companion-app hook requests accepted within the 300 s window (bot.web.hook): a replay
+        -- is refused even after a restart. Pruned once `timestamp` is older than the window.
+        CREATE TABLE hook_signature (
+            signature TEXT PRIMARY KEY,
+            timestamp INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX hook_signature_at ON hook_signature (timestamp);
+        """,
+    ),
 ]
 
 # Applied in version order wherever an entry sits in the list above.

@@ -25,6 +25,7 @@ from bot.errors import ConfigError, RcmodError
 from bot.models import Message, to_iso
 from bot.store.alerts import AlertLedger
 from bot.store.bans import BanLedger
+from bot.store.hooks import HookReplayLedger
 from bot.store.jobs import BlockedUsers, PurgeJournal
 from bot.store.migrations import LATEST_VERSION, MIGRATIONS
 from bot.store.policies import PolicyStore
@@ -105,7 +106,16 @@ def _translates(what: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     return wrap
 
 
-class Store(AlertLedger, BanLedger, BlockedUsers, PurgeJournal, ReportLedger, PolicyStore, SanctionLedger):
+class Store(
+    AlertLedger,
+    BanLedger,
+    BlockedUsers,
+    HookReplayLedger,
+    PurgeJournal,
+    ReportLedger,
+    PolicyStore,
+    SanctionLedger,
+):
     def __init__(self, conn: sqlite3.Connection, *, clock: Callable[[], float] = time.time) -> None:
         self._db = conn
         self._clock = clock

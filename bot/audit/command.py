@@ -97,22 +97,28 @@ def run(args: argparse.Namespace, load_settings: Callable[[], Settings], out: Te
         return _key(settings, out)
     from bot.store import Store
 
-    path = settings.storage.data_dir / STORE_FILE
+    data_dir = settings.storage.data_dir
+    path = data_dir / STORE_FILE
+    if command == "verify" and (not path.exists() or path.stat().st_size == 0):
+        return _verify_missing(path, data_dir, out)
     if command != "hold" and not path.exists():
         raise ConfigError(f"storage.data_dir: no store at {path}")
     store = Store.open(path)
     try:
         if command == "verify":
-            return _verify(store, out)
+            return _verify(store, data_dir, out)
         if command == "export":
-            return _export(args, settings, store, out)
-        if command in ("hold", "release"):
-            return _hold(args, store, out, place=command == "hold")
-        if command == "erase":
-            return _erase(args, store, out)
+            code = _export(args, settings, store, out)
+        elif command in ("hold", "release"):
+            code = _hold(args, store, out, place=command == "hold")
+        elif command == "erase":
+            code = _erase(args, store, out)
+        else:
+            raise ConfigError(f"unknown audit command {command}")
+        _checkpoint(settings, store, out)
+        return code
     finally:
         store.close()
-    raise ConfigError(f"unknown audit command {command}")
 
 
 def _actor() -> str:
@@ -123,38 +129,76 @@ def _actor() -> str:
         return "cli"
 
 
-def _verify(store: Store, out: TextIO) -> int:
-    damage = store.check_integrity()
-    if damage:
-        print(f"database file DAMAGED ({len(damage)} problems):", file=out)
-        for problem in damage[:20]:
+def _verify_missing(path: Path, data_dir: Path, out: TextIO) -> int:
+    """No database, or a zero-byte one: never opened (opening would turn it into an empty store)."""
+    from bot.audit.integrity import checkpoints_in
+
+    checkpoints, problems = checkpoints_in(data_dir)
+    newest = max(checkpoints, key=lambda c: c.seq, default=None)
+    if not path.exists() and newest is None and not problems:
+        raise ConfigError(f"storage.data_dir: no store at {path}")
+    what = f"{path} is missing" if not path.exists() else f"{path} is empty (0 bytes)"
+    if newest is not None:
+        what += f", but a signed checkpoint says the log had {newest.seq} records at {newest.at}"
+    for problem in problems:
+        print(f"  - {problem}", file=out)
+    print(f"audit log FAILED verification: {what}", file=out)
+    return EXIT_FAILED
+
+
+def _verify(store: Store, data_dir: Path, out: TextIO) -> int:
+    from bot.audit.integrity import verify_store
+
+    check = verify_store(store, data_dir)
+    if check.damage:
+        print(f"database file DAMAGED ({len(check.damage)} problems):", file=out)
+        for problem in check.damage[:20]:
             print(f"  - {problem}", file=out)
         return EXIT_FAILED
-    result = store.verify_audit_checked()
-    if not result.ok:
+    chain = check.chain
+    assert chain is not None
+    if not chain.ok:
         print(
-            f"audit log BROKEN at record {result.bad_seq}: {result.problem} "
-            f"({result.checked} verified before it)",
+            f"audit log BROKEN at record {chain.bad_seq}: {chain.problem} "
+            f"({chain.checked} verified before it)",
             file=out,
         )
-        return EXIT_FAILED
-    print(f"audit log intact: {result.checked} records", file=out)
-    # Evidence lives outside the chain (so it can be erased), but each item must still match the
-    # hash it was stored with and the hash its audit record attests.
-    from bot.audit.export import evidence_json, record_json
-    from bot.audit.manifest import check_evidence
-
-    evidence = store.all_evidence_rows()
-    records = [record_json(r) for r in store.audit_records_checked()]
-    problems = check_evidence([evidence_json(e) for e in evidence], records, source=None)
-    if problems:
-        print(f"evidence TAMPERED ({len(problems)} problems):", file=out)
-        for problem in problems[:20]:
+    if check.checkpoint_problems:
+        print(
+            f"audit log CONTRADICTS its signed checkpoints ({len(check.checkpoint_problems)} problems):",
+            file=out,
+        )
+        for problem in check.checkpoint_problems[:20]:
             print(f"  - {problem}", file=out)
+    if check.evidence_problems:
+        print(f"evidence TAMPERED ({len(check.evidence_problems)} problems):", file=out)
+        for problem in check.evidence_problems[:20]:
+            print(f"  - {problem}", file=out)
+    if not check.ok:
+        print(f"audit verify FAILED: the log holds {check.records} verifiable records", file=out)
         return EXIT_FAILED
-    erased = sum(e.content is None for e in evidence)
-    print(f"evidence intact: {len(evidence)} items ({erased} erased) match their hashes", file=out)
+    if check.checkpoints:
+        newest = max(check.checkpoints, key=lambda c: c.seq)
+        anchor = (
+            f"checked against {len(check.checkpoints)} signed checkpoint(s), "
+            f"the newest at record {newest.seq} ({newest.at})"
+        )
+    else:
+        anchor = "no signed checkpoint yet, so a rewrite of the whole log would not show"
+    print(f"audit log intact: {check.records} records; {anchor}", file=out)
+    print(
+        f"evidence intact: {check.evidence} items ({check.erased} erased) match their hashes and the records "
+        "citing them",
+        file=out,
+    )
     return EXIT_OK
+
+
+def _checkpoint(settings: Settings, store: Store, out: TextIO) -> None:
+    """Sign the head after a command appended records (see bot.audit.checkpoints)."""
+    from bot.audit.checkpoints import checkpoint_head
+
+    checkpoint_head(store, settings.storage.data_dir, _signing_key(settings, out))
 
 
 def _signing_key(settings: Settings, out: TextIO) -> Ed25519PrivateKey:
@@ -185,7 +229,15 @@ def _export(args: argparse.Namespace, settings: Settings, store: Store, out: Tex
         print(f"database file DAMAGED, nothing exported: {damage[0]}", file=out)
         return EXIT_FAILED
     key = _signing_key(settings, out)
-    result = write_export(store, selection, args.out, key, now=datetime.now(UTC), actor=_actor())
+    result = write_export(
+        store,
+        selection,
+        args.out,
+        key,
+        now=datetime.now(UTC),
+        actor=_actor(),
+        data_dir=settings.storage.data_dir,
+    )
     print(
         f"exported {result.records} audit records and {result.evidence} evidence items to {result.path}",
         file=out,

@@ -59,7 +59,7 @@ def add_arguments(audit: argparse.ArgumentParser) -> None:
 
     export = command("export", "write a signed export of what is kept about a user, a case or a period")
     which = export.add_mutually_exclusive_group(required=True)
-    which.add_argument("--user", metavar="ID", help="records and evidence about this user id")
+    which.add_argument("--user", metavar="@NAME|ID", help="records and evidence about this user")
     which.add_argument("--case", metavar="N", type=_case, help="records and evidence of this case")
     which.add_argument("--since", metavar="DATE", type=_date, help="everything from this date (UTC) on")
     export.add_argument("--out", metavar="DIR", type=Path, required=True, help="a new or empty folder")
@@ -79,11 +79,11 @@ def add_arguments(audit: argparse.ArgumentParser) -> None:
     ):
         parser = command(name, help)
         target = parser.add_mutually_exclusive_group(required=True)
-        target.add_argument("--user", metavar="ID")
+        target.add_argument("--user", metavar="@NAME|ID")
         target.add_argument("--case", metavar="N", type=_case)
 
     erase = command("erase", "erase a user's stored message content, except what is under legal hold")
-    erase.add_argument("--user", metavar="ID", required=True)
+    erase.add_argument("--user", metavar="@NAME|ID", required=True)
 
     command("key", "print the export signing key's public half and fingerprint (generated on first use)")
 
@@ -107,6 +107,11 @@ def run(args: argparse.Namespace, load_settings: Callable[[], Settings], out: Te
     try:
         if command == "verify":
             return _verify(store, data_dir, out)
+        refusal = _resolve_target(args, settings, store, release=command == "release")
+        if refusal is not None:
+            print(refusal, file=out)
+            return EXIT_FAILED
+        head = store.audit_head()
         if command == "export":
             code = _export(args, settings, store, out)
         elif command in ("hold", "release"):
@@ -115,10 +120,36 @@ def run(args: argparse.Namespace, load_settings: Callable[[], Settings], out: Te
             code = _erase(args, store, out)
         else:
             raise ConfigError(f"unknown audit command {command}")
-        _checkpoint(settings, store, out)
+        if store.audit_head() != head:
+            _checkpoint(settings, store, out)
         return code
     finally:
         store.close()
+
+
+def _resolve_target(
+    args: argparse.Namespace, settings: Settings, store: Store, *, release: bool
+) -> str | None:
+    """Turn ``--user @NAME|ID`` into a user id (``args.user``, with ``args.username`` for the
+    output) and check that ``--case N`` exists; the refusal line when nothing matches."""
+    args.username = None
+    case = getattr(args, "case", None)
+    if case is not None and not store.case_known(case):
+        if release:
+            return None  # "no active legal hold" says it better
+        return f"no case {case}: no report, purge or enforcement action has that case number"
+    given = getattr(args, "user", None)
+    if given is None:
+        return None
+    if release and any(h.kind == "user" and h.ref == given for h in store.active_holds()):
+        return None  # release exactly what was held
+    from bot.audit.who import resolve_user
+
+    found = resolve_user(settings, store, given)
+    if isinstance(found, str):
+        return found
+    args.user, args.username = found
+    return None
 
 
 def _actor() -> str:
@@ -277,26 +308,32 @@ def _verify_export(args: argparse.Namespace, out: TextIO) -> int:
 def _hold(args: argparse.Namespace, store: Store, out: TextIO, *, place: bool) -> int:
     kind: HoldKind = "user" if args.user is not None else "case"
     ref = str(args.user) if args.user is not None else str(args.case)
+    shown = f"{ref} (@{args.username})" if args.username else ref
     if place:
         changed = store.place_hold(kind, ref, actor=_actor())
         print(
-            f"legal hold placed on {kind} {ref}" if changed else f"{kind} {ref} is already under legal hold",
+            f"legal hold placed on {kind} {shown}"
+            if changed
+            else f"{kind} {shown} is already under legal hold",
             file=out,
         )
         return EXIT_OK
     if store.release_hold(kind, ref, actor=_actor()):
         print(
-            f"legal hold on {kind} {ref} released; expired content goes at the next retention run", file=out
+            f"legal hold on {kind} {shown} released; expired content goes at the next retention run",
+            file=out,
         )
         return EXIT_OK
-    print(f"no active legal hold on {kind} {ref}", file=out)
+    print(f"no active legal hold on {kind} {shown}", file=out)
     return EXIT_FAILED
 
 
 def _erase(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     result = store.erase_user_evidence(args.user, actor=_actor())
     print(
-        f"erased {len(result.erased)} evidence items of user {args.user} (audit record {result.audit_seq})",
+        f"erased {len(result.erased)} evidence items of user {args.user}"
+        + (f" (@{args.username})" if args.username else "")
+        + f" (audit record {result.audit_seq})",
         file=out,
     )
     if result.kept_held:

@@ -485,6 +485,17 @@ MIGRATIONS: list[tuple[int, str]] = [
             timestamp INTEGER NOT NULL
         ) WITHOUT ROWID;
         CREATE INDEX hook_signature_at ON hook_signature (timestamp);
+
+        -- Case numbers (`rcmod audit export|hold --case N`): one per report, purge or message acted
+        -- on (bot.audit.selection.case_key), given when the first record about it is appended and
+        -- written into that record's `targets.case` and its evidence's `case_id`.
+        CREATE TABLE moderation_case (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            opened_at TEXT NOT NULL,
+            UNIQUE (kind, ref)
+        );
         """,
     ),
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -174,3 +175,34 @@ def test_export_and_hold_by_case_find_the_reports_evidence(
     assert code == 1 and len(lines) == 1 and "no case 999" in lines[0]
     code, lines = _run(["audit", "hold", "--case", "999"], capsys)
     assert code == 1 and len(lines) == 1 and "no case 999" in lines[0]
+
+
+async def test_a_reports_case_number_is_shown_and_finds_its_records_and_evidence(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import bot_settings, start_bot
+    from tests.test_report import ask
+
+    data = tmp_path / "data"
+    bot = await start_bot(bot_settings(sandbox, data, moderation={"moderators": ["mod1"]}))
+    msg = sandbox.post_as("bob", "general", "doxxing someone")
+    assert "#1" in await ask(sandbox, "alice", f"report privacy {msg['_id']}")
+    listing = await ask(sandbox, "mod1", "mod reports")
+    match = re.search(r"#1 · privacy · .* · audit case (\d+)", listing)
+    assert match, listing
+    case = int(match.group(1))
+    assert f"Audit case {case}." in await ask(sandbox, "mod1", "mod resolve 1 delete")
+    await bot.stop()
+    monkeypatch.setenv("RCMOD_DATA_DIR", str(data))
+    out = tmp_path / "export"
+    code, lines = await asyncio.to_thread(
+        _run, ["audit", "export", "--case", str(case), "--out", str(out)], capsys
+    )
+    assert code == 0, lines
+    check = verify_export(out)
+    assert check.ok, check.problems
+    records = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
+    assert [r["action"] for r in records] == ["report.filed", "message.deleted", "report.resolved"]
+    evidence = [json.loads(line) for line in (out / "evidence.jsonl").read_text().splitlines()]
+    assert {e["mid"] for e in evidence} == {msg["_id"]} and {e["case"] for e in evidence} == {case}
+    assert len(evidence) == 2  # when reported, and again just before the delete

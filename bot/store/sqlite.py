@@ -353,6 +353,14 @@ class Store(
         return int(row[0])
 
     @_translates("reading cases")
+    def case_number(self, kind: str, ref: str | int) -> int | None:
+        """The case number of a report, purge or message (``kind``), if one was opened."""
+        row = self._db.execute(
+            "SELECT id FROM moderation_case WHERE kind = ? AND ref = ?", (kind, str(ref))
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    @_translates("reading cases")
     def case_known(self, case: int) -> bool:
         """Whether case ``case`` was ever opened, or is named by a record or evidence (older data)."""
         if self._db.execute("SELECT 1 FROM moderation_case WHERE id = ?", (case,)).fetchone():

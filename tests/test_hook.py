@@ -320,3 +320,17 @@ def test_remembered_signatures_are_pruned_once_their_timestamp_is_stale(tmp_path
     assert not replays.seen("sha256=a") and replays.seen("sha256=b")
     assert store.hook_signatures_kept() == 1
     store.close()
+
+
+def test_remembered_signatures_are_bounded_oldest_first(tmp_path: Path) -> None:
+    from bot.store import Store
+
+    store = Store.open(tmp_path / "s.sqlite3")
+    for i in range(5):
+        store.remember_hook_signature(f"sha256={i}", int(NOW) + i, keep_at_most=3)
+    assert store.hook_signatures_kept() == 3
+    stale_before = NOW - 1000
+    assert not store.hook_signature_seen("sha256=0", stale_before=stale_before)
+    assert not store.hook_signature_seen("sha256=1", stale_before=stale_before)
+    assert all(store.hook_signature_seen(f"sha256={i}", stale_before=stale_before) for i in (2, 3, 4))
+    store.close()

@@ -37,7 +37,7 @@ def resolve_user(settings: Settings, store: Store, given: str) -> tuple[str, str
         return given, None
     ids = sorted(store.user_ids_for_username(username or given))
     if len(ids) == 1:
-        return ids[0], username or given
+        return ids[0], _printable(username or given)
     if len(ids) > 1:
         return f"@{username or given} was recorded for several user ids ({', '.join(ids)}); give the id"
     where = "the server or the audit store" if settings.server.url is not None else "the audit store"
@@ -67,7 +67,13 @@ async def _ask_server(
                 continue
             uid, name = user.get("_id"), user.get("username")
             if isinstance(uid, str) and uid:
-                return uid, name if isinstance(name, str) else None
+                return uid, _printable(name) if isinstance(name, str) else None
         return None
     finally:
         await rest.close()
+
+
+def _printable(name: str) -> str:
+    """A username as the operator's terminal may show it: a member chose it, so no control
+    characters (escape sequences) get through."""
+    return "".join(ch for ch in name if ch.isprintable())[:80]

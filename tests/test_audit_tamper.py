@@ -80,25 +80,15 @@ def test_a_chain_rewritten_with_recomputed_hashes_is_caught(
 ) -> None:
     conn = sqlite3.connect(data_dir / "rcmod.sqlite3")
     _drop_triggers(conn)
-    rows = conn.execute(
-        "SELECT seq, at, actor, action, targets, reason, outcome FROM audit_log ORDER BY seq"
-    ).fetchall()
-    prev = GENESIS_HASH
-    for seq, at, actor, action, targets, reason, outcome in rows:
-        if seq == 3:
-            outcome = "nothing happened"
-        digest = sha256_text(canonical([prev, seq, at, actor, action, targets, reason, outcome]))
-        conn.execute(
-            "UPDATE audit_log SET outcome = ?, prev_hash = ?, hash = ? WHERE seq = ?",
-            (outcome, prev, digest, seq),
-        )
-        prev = digest
-    conn.execute("UPDATE audit_head SET hash = ? WHERE id = 1", (prev,))
+    _rewrite_chain_from(conn, 3)
     conn.commit()
     conn.close()
+    store = Store.open(data_dir / "rcmod.sqlite3")
+    assert store.verify_audit().ok  # the chain alone cannot tell
+    store.close()
     code, out = _verify(data_dir, monkeypatch, capsys)
     assert code == 1
-    assert "does not match the signed checkpoint" in out
+    assert "audit log (record 16): does not match the signed checkpoint" in out
 
 
 def test_a_tail_cut_with_the_head_row_updated_is_caught(
@@ -195,13 +185,52 @@ def test_a_forged_or_edited_checkpoint_is_caught(
     assert f"{CHECKPOINT_FILE} line 1: the signature does not verify" in out
 
 
-def test_a_checkpoint_is_not_signed_over_a_broken_chain(data_dir: Path) -> None:
-    _sql(data_dir, "UPDATE audit_log SET outcome = 'x' WHERE seq = 2")
+def _rewrite_chain_from(conn: sqlite3.Connection, seq: int) -> None:
+    """Change record ``seq`` and recompute every hash after it, as an attacker with the file would."""
+    rows = conn.execute(
+        "SELECT seq, at, actor, action, targets, reason, outcome FROM audit_log ORDER BY seq"
+    ).fetchall()
+    prev = GENESIS_HASH
+    for s, at, actor, action, targets, reason, outcome in rows:
+        if s == seq:
+            outcome = "nothing happened"
+        if s >= seq:
+            digest = sha256_text(canonical([prev, s, at, actor, action, targets, reason, outcome]))
+            conn.execute(
+                "UPDATE audit_log SET outcome = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                (outcome, prev, digest, s),
+            )
+            prev = digest
+        else:
+            [(prev,)] = conn.execute("SELECT hash FROM audit_log WHERE seq = ?", (s,)).fetchall()
+    conn.execute("UPDATE audit_head SET hash = ? WHERE id = 1", (prev,))
+
+
+def test_no_checkpoint_is_signed_over_a_rewritten_chain(data_dir: Path) -> None:
+    conn = sqlite3.connect(data_dir / "rcmod.sqlite3")
+    _drop_triggers(conn)
+    _rewrite_chain_from(conn, 3)
+    conn.commit()
+    conn.close()
     store = Store.open(data_dir / "rcmod.sqlite3")
     store.append_audit(actor="a", action="config.reloaded")
     key, _ = load_or_create_signing_key(data_dir)
     assert checkpoint_head(store, data_dir, key) is None
+    store.close()
     assert len((data_dir / CHECKPOINT_FILE).read_text().splitlines()) == 1
+
+
+def test_a_first_checkpoint_is_not_signed_over_a_broken_chain(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "rcmod.sqlite3")
+    for _ in range(3):
+        store.append_audit(actor="a", action="config.reloaded")
+    store.close()
+    _sql(tmp_path, "UPDATE audit_log SET outcome = 'x' WHERE seq = 2")
+    store = Store.open(tmp_path / "rcmod.sqlite3")
+    key, _ = load_or_create_signing_key(tmp_path)
+    assert checkpoint_head(store, tmp_path, key) is None
+    store.close()
+    assert not (tmp_path / CHECKPOINT_FILE).exists()
 
 
 def test_cli_commands_that_append_records_checkpoint_the_head(

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from bot.audit.chain import canonical
+from bot.audit.chain import canonical, check_records
 from bot.audit.signing import sign, verify_signature
 from bot.errors import ConfigError
 from bot.models import to_iso
@@ -164,19 +164,35 @@ def checkpoint_head(
 ) -> Checkpoint | None:
     """Sign and append the current head when it has moved since the newest checkpoint.
 
-    Nothing is signed over a log that does not verify (chain and earlier checkpoints): signing
-    a tampered head would launder it. Returns the new checkpoint, or None when none was written.
+    Nothing is signed over a chain that does not extend the newest checkpoint (or, before the
+    first one, over a chain that does not verify): signing a rewritten head would launder it.
+    Only the records since the newest checkpoint are read, so the bot can do this hourly on a
+    large log. Returns the new checkpoint, or None when none was written.
     """
-    from bot.audit.integrity import verify_store  # integrity imports this module
-
     head = store.audit_head()
     if head is None:
         return None
     existing, _ = parse_checkpoints(read_checkpoints(data_dir) or b"", key.public_key())
-    if any(c.seq == head[0] and c.hash == head[1] for c in existing):
+    newest = max(existing, key=lambda c: c.seq, default=None)
+    if newest is not None and (newest.seq, newest.hash) == head:
         return None
-    if not verify_store(store, data_dir).ok:
+    if not _extends(store, newest, head):
         return None
     at = to_iso(now or datetime.now(UTC))
     append_checkpoint(data_dir, checkpoint_line(key, head[0], head[1], at))
     return Checkpoint(head[0], head[1], at)
+
+
+def _extends(store: Store, newest: Checkpoint | None, head: tuple[int, str]) -> bool:
+    """Whether the log runs unbroken from the newest checkpoint (or from the start) to ``head``."""
+    if newest is None:
+        return store.verify_audit_checked().ok
+    if newest.seq > head[0]:
+        return False
+    from bot.audit.export import record_json  # export imports this module
+
+    records = [record_json(r) for r in store.audit_records_checked(since_seq=newest.seq - 1)]
+    if not records or records[0]["seq"] != newest.seq or records[0]["hash"] != newest.hash:
+        return False
+    contiguous = [r["seq"] for r in records] == list(range(newest.seq, head[0] + 1))
+    return contiguous and records[-1]["hash"] == head[1] and not check_records(records)

@@ -1,5 +1,5 @@
-"""Everything ``rcmod audit verify`` checks about a store, in one place (also run before an export
-and before a checkpoint is signed): SQLite's page check, the hash chain, the signed checkpoints
+"""Everything ``rcmod audit verify`` checks about a store, in one place (also run before an
+export, whose manifest records the outcome): SQLite's page check, the hash chain, the signed checkpoints
 (:mod:`bot.audit.checkpoints`), each evidence item against its hash, and evidence against the
 records that cite it, both ways."""
 

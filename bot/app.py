@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.audit import actions
+from bot.audit.checkpoints import checkpoint_head
+from bot.audit.integrity import checkpoints_in
+from bot.audit.signing import load_or_create_signing_key
 from bot.config import Settings
 from bot.dispatch import CommandInbox, Dispatcher
 from bot.enforcement_commands import EnforcementCommands
@@ -52,7 +55,7 @@ from bot.router import Handler, Router
 from bot.sanction_commands import SanctionCommands
 from bot.sanctions import Sanctioner
 from bot.store import Store
-from bot.web.hook import command_hook
+from bot.web.hook import StoredReplays, command_hook
 from bot.web.metrics import Metrics
 from bot.web.server import WebServer, build_app
 
@@ -167,6 +170,7 @@ class BotApp:
             self.store.on_audit = self.metrics.count_action
             await self._run_connected(s.server.url, clock)
         finally:
+            self._checkpoint_audit()  # the records of this run, anchored before the store closes
             with contextlib.suppress(Exception):
                 self.store.release_lease(self._holder)
             self.store.close()
@@ -324,6 +328,7 @@ class BotApp:
                 lambda: s.http.webhook_secret.get_secret_value() if s.http.webhook_secret else None,
                 self.commands.dispatcher.run,
                 clock=clock,
+                replays=StoredReplays(self.store, clock),
             )
             web_server = WebServer(build_app(self.metrics, self.readiness, hook), s.http.host, s.http.port)
             port = await web_server.start()
@@ -449,8 +454,8 @@ class BotApp:
         stop.cancel()
 
     async def _housekeeping(self) -> None:
-        """Hourly: erase evidence past its preservation window (legal holds excepted), and forget
-        dedup records older than catch-up could reach."""
+        """Hourly: erase evidence past its preservation window (legal holds excepted), forget
+        dedup records older than catch-up could reach, and sign the audit head."""
         assert self.store is not None and self.ingest is not None
         while True:
             try:
@@ -461,7 +466,31 @@ class BotApp:
                 self.ingest.prune()
             except RcmodError as exc:
                 log.error("housekeeping failed (%s); will retry", type(exc).__name__)
+            self._checkpoint_audit()
             await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+
+    def _checkpoint_audit(self) -> None:
+        """Sign the audit head into the checkpoint file beside the key (bot.audit.checkpoints), so a
+        database rewritten later cannot pass `rcmod audit verify`. Never fatal."""
+        if self.store is None:
+            return
+        data_dir = self.settings.storage.data_dir
+        try:
+            key, _ = load_or_create_signing_key(data_dir)
+            written = checkpoint_head(self.store, data_dir, key)
+        except RcmodError as exc:
+            log.error("audit checkpoint failed (%s); will retry", type(exc).__name__)
+            return
+        if written is not None:
+            log.info("audit checkpoint signed at record %d", written.seq)
+        elif self.store.audit_head() is not None and not self._audit_head_checkpointed(data_dir):
+            log.error("audit log does not verify: its head was not signed; run rcmod audit verify")
+
+    def _audit_head_checkpointed(self, data_dir: Path) -> bool:
+        assert self.store is not None
+        head = self.store.audit_head()
+        checkpoints, _ = checkpoints_in(data_dir)
+        return any((c.seq, c.hash) == head for c in checkpoints)
 
     async def _resume_purges(self) -> None:
         """Finish confirmed purges a crash interrupted (one a live `rcmod purge` runs is left to it)."""

@@ -291,6 +291,7 @@ class ReportDesk:
                 f"#{r.id} · {r.category} · {what} by {inline_literal(r.author_username)} · "
                 f"{len(r.reporters)} reporter{'s' if len(r.reporters) != 1 else ''}"
                 + (" · escalated" if r.escalated else "")
+                + _case_note(self._store.case_number("report", r.id))
             )
         lines.append("Close one with `/mod resolve ID dismiss|delete [note]`.")
         return "\n".join(lines)
@@ -359,7 +360,9 @@ class ReportDesk:
         )
         self._notifier.wake()
         await self._tell_reporters(report, action)
-        return f"Report #{report_id} closed: {outcome}. Its reporters have been told."
+        case = self._store.case_number("report", report_id)
+        where = f" Audit case {case}." if case is not None else ""
+        return f"Report #{report_id} closed: {outcome}. Its reporters have been told.{where}"
 
     async def _tell_reporters(self, report: ReportRow, action: str) -> None:
         done = "the message was removed" if action == "delete" else "the moderators reviewed it"
@@ -571,3 +574,8 @@ def _entry_from_group(group: dict[str, Any]) -> dict[str, Any]:
         "room": room,
         "ts": group.get("ts"),
     }
+
+
+def _case_note(case: int | None) -> str:
+    """The audit case number, which `rcmod audit export|hold --case N` takes."""
+    return f" · audit case {case}" if case is not None else ""

@@ -202,12 +202,15 @@ def test_cli_hold_release_erase(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("RCMOD_DATA_DIR", str(tmp_path))
-    # A preservation request can come before the bot has stored anything: hold creates the store.
-    assert cli.main(["audit", "hold", "--user", "u1"]) == 0
-    assert "legal hold placed on user u1" in capsys.readouterr().out
+    # Without a server to ask, a user the store knows nothing about is refused, not "held"
+    # (with a server, a hold can come first: tests/test_audit_targets.py).
+    assert cli.main(["audit", "hold", "--user", "u1"]) == 1
+    assert "no user u1" in capsys.readouterr().out
     store = Store.open(tmp_path / "rcmod.sqlite3")
     _delete(store, "m1", "u1")
     store.close()
+    assert cli.main(["audit", "hold", "--user", "u1"]) == 0
+    assert "legal hold placed on user u1" in capsys.readouterr().out
     assert cli.main(["audit", "hold", "--user", "u1"]) == 0
     assert "already under legal hold" in capsys.readouterr().out
     assert cli.main(["audit", "erase", "--user", "u1"]) == 0
@@ -217,7 +220,7 @@ def test_cli_hold_release_erase(
     assert "no active legal hold on user u1" in capsys.readouterr().out.splitlines()[-1]
     assert cli.main(["audit", "erase", "--user", "u1"]) == 0
     assert "erased 1 evidence items of user u1" in capsys.readouterr().out
-    assert cli.main(["audit", "hold", "--case", "4"]) == 0
+    assert cli.main(["audit", "hold", "--case", "4"]) == 1  # no such case
     assert cli.main(["audit", "verify"]) == 0
     assert "offending" not in capsys.readouterr().out
 

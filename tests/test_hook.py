@@ -3,8 +3,11 @@ cache, 400/401/413 — and a signed report through the running bot into the mode
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +40,11 @@ def body(**overrides: Any) -> bytes:
 
 def headers(raw: bytes, *, ts: float = NOW, secret: str = SECRET) -> dict[str, str]:
     stamp = str(int(ts))
-    return {"X-Rcmod-Timestamp": stamp, "X-Rcmod-Signature": sign(secret, stamp, raw)}
+    return {
+        "Content-Type": "application/json",
+        "X-Rcmod-Timestamp": stamp,
+        "X-Rcmod-Signature": sign(secret, stamp, raw),
+    }
 
 
 class Clock:
@@ -79,7 +86,7 @@ async def test_a_signed_request_runs_and_answers_text(hook: Any) -> None:
 @pytest.mark.parametrize(
     ("make", "status"),
     [
-        (lambda raw: {}, 401),
+        (lambda raw: {"Content-Type": "application/json"}, 401),
         (lambda raw: {**headers(raw), "X-Rcmod-Signature": "sha256=" + "0" * 64}, 401),
         (lambda raw: headers(raw, secret="wrong"), 401),
         (lambda raw: headers(raw, ts=NOW - 301), 401),
@@ -160,8 +167,6 @@ async def test_a_report_through_the_hook_reaches_the_console_and_moderators(
         user={"id": alice.id, "username": "alice"},
         room={"id": general["_id"], "name": "general"},
     )
-    import time
-
     async with aiohttp.ClientSession() as http:
         resp = await http.post(url, data=raw, headers=headers(raw, ts=time.time()))
         assert resp.status == 200
@@ -204,3 +209,128 @@ async def test_without_a_secret_the_hook_refuses_everything() -> None:
         raw = body()
         resp = await client.post("/hooks/command", data=raw, headers=headers(raw, secret=""))
         assert resp.status == 503
+
+
+async def test_a_body_split_across_tcp_segments_is_read_whole_before_verifying() -> None:
+    """The app's HTTP client may send the headers and the body in several writes; the signature
+    covers the whole body, so the hook must not check the first read alone."""
+    calls: list[Caller] = []
+    entered = asyncio.Event()
+
+    async def run(command: str, args: str, caller: Caller) -> str:
+        calls.append(caller)
+        return "ok"
+
+    @web.middleware
+    async def mark_entered(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        entered.set()  # headers parsed and the handler about to read the body
+        return await handler(request)
+
+    app = web.Application(middlewares=[mark_entered])
+    app.router.add_post("/hooks/command", command_hook(lambda: SECRET, run, clock=lambda: NOW))
+    async with TestServer(app) as server:
+        raw = body(args="help " + "x" * 2000)
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers(raw).items())
+        request = (
+            f"POST /hooks/command HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(raw)}\r\n"
+            f"Connection: close\r\n{head}\r\n"
+        ).encode()
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        writer.write(request + raw[: len(raw) // 2])
+        await writer.drain()
+        await asyncio.wait_for(entered.wait(), 10)
+        writer.write(raw[len(raw) // 2 :])
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:60]
+    assert b'"text": "ok"' in answer
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+async def test_only_json_is_accepted(hook: Any, content_type: str | None) -> None:
+    client, calls, _ = hook
+    raw = body()
+    sent = {k: v for k, v in headers(raw).items() if k != "Content-Type"}
+    if content_type is not None:
+        sent["Content-Type"] = content_type
+    resp = await client.post("/hooks/command", data=raw, headers=sent)
+    assert resp.status == 415
+    assert calls == []
+
+
+async def test_json_with_a_charset_is_accepted(hook: Any) -> None:
+    client, calls, _ = hook
+    raw = body()
+    sent = {**headers(raw), "Content-Type": "application/json; charset=utf-8"}
+    resp = await client.post("/hooks/command", data=raw, headers=sent)
+    assert resp.status == 200 and len(calls) == 1
+
+
+@pytest.mark.parametrize("depth", [1_000, 20_000])
+async def test_deeply_nested_json_is_a_clean_400(hook: Any, depth: int) -> None:
+    client, calls, _ = hook
+    raw = b"[" * depth + b"]" * depth
+    for nested in (raw, b'{"command": "mod", "args": ' + raw + b"}"):
+        resp = await client.post("/hooks/command", data=nested, headers=headers(nested))
+        assert resp.status == 400
+        assert (await resp.json())["error"]
+    assert calls == []
+
+
+async def test_a_replay_is_refused_after_a_restart(sandbox: Sandbox, tmp_path: Path) -> None:
+    settings = bot_settings(sandbox, tmp_path / "data", http={"webhook_secret": SECRET})
+    alice = sandbox.workspace.user_by_username("alice")
+    assert alice is not None
+    raw = body(user={"id": alice.id, "username": "alice"})
+    sent = headers(raw, ts=time.time())
+    bot = await start_bot(settings)
+    assert bot.app.web is not None
+    async with aiohttp.ClientSession() as http:
+        url = f"http://127.0.0.1:{bot.app.web.port}/hooks/command"
+        assert (await http.post(url, data=raw, headers=sent)).status == 200
+        assert (await http.post(url, data=raw, headers=sent)).status == 401
+    await bot.stop()
+    bot = await start_bot(settings)
+    assert bot.app.web is not None
+    async with aiohttp.ClientSession() as http:
+        url = f"http://127.0.0.1:{bot.app.web.port}/hooks/command"
+        assert (await http.post(url, data=raw, headers=sent)).status == 401
+        fresh = body(user={"id": alice.id, "username": "alice"}, trigger_id="another")
+        assert (await http.post(url, data=fresh, headers=headers(fresh, ts=time.time()))).status == 200
+    await bot.stop()
+
+
+def test_remembered_signatures_are_pruned_once_their_timestamp_is_stale(tmp_path: Path) -> None:
+    from bot.store import Store
+    from bot.web.hook import StoredReplays
+
+    clock = Clock()
+    store = Store.open(tmp_path / "s.sqlite3", clock=clock)
+    replays = StoredReplays(store, clock)
+    replays.remember("sha256=a", int(NOW))
+    replays.remember("sha256=b", int(NOW) + 200)
+    assert replays.seen("sha256=a") and replays.seen("sha256=b")
+    clock.now = NOW + 301
+    assert not replays.seen("sha256=a") and replays.seen("sha256=b")
+    assert store.hook_signatures_kept() == 1
+    store.close()
+
+
+def test_remembered_signatures_are_bounded_oldest_first(tmp_path: Path) -> None:
+    from bot.store import Store
+
+    store = Store.open(tmp_path / "s.sqlite3")
+    for i in range(5):
+        store.remember_hook_signature(f"sha256={i}", int(NOW) + i, keep_at_most=3)
+    assert store.hook_signatures_kept() == 3
+    stale_before = NOW - 1000
+    assert not store.hook_signature_seen("sha256=0", stale_before=stale_before)
+    assert not store.hook_signature_seen("sha256=1", stale_before=stale_before)
+    assert all(store.hook_signature_seen(f"sha256={i}", stale_before=stale_before) for i in (2, 3, 4))
+    store.close()

@@ -5,6 +5,9 @@
     manifest.py   the export manifest and the checks verify-export runs         (pure)
     signing.py    the Ed25519 key: generated on first use, kept 0600 in the data folder
     export.py     writing an export atomically, and reading one back to verify it
+    checkpoints.py  the chain head signed at intervals into a file beside the key (threat model there)
+    integrity.py  everything `rcmod audit verify` checks: pages, chain, checkpoints, evidence links
+    who.py        `--user @NAME|ID` resolved through the server or the store
 
 The hash-chained log itself, evidence, legal holds, retention and erasure are store verbs
 (``bot.store.Store``: ``append_audit``, ``record_action``, ``place_hold``, ``release_hold``,

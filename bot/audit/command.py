@@ -59,7 +59,7 @@ def add_arguments(audit: argparse.ArgumentParser) -> None:
 
     export = command("export", "write a signed export of what is kept about a user, a case or a period")
     which = export.add_mutually_exclusive_group(required=True)
-    which.add_argument("--user", metavar="ID", help="records and evidence about this user id")
+    which.add_argument("--user", metavar="@NAME|ID", help="records and evidence about this user")
     which.add_argument("--case", metavar="N", type=_case, help="records and evidence of this case")
     which.add_argument("--since", metavar="DATE", type=_date, help="everything from this date (UTC) on")
     export.add_argument("--out", metavar="DIR", type=Path, required=True, help="a new or empty folder")
@@ -79,11 +79,11 @@ def add_arguments(audit: argparse.ArgumentParser) -> None:
     ):
         parser = command(name, help)
         target = parser.add_mutually_exclusive_group(required=True)
-        target.add_argument("--user", metavar="ID")
+        target.add_argument("--user", metavar="@NAME|ID")
         target.add_argument("--case", metavar="N", type=_case)
 
     erase = command("erase", "erase a user's stored message content, except what is under legal hold")
-    erase.add_argument("--user", metavar="ID", required=True)
+    erase.add_argument("--user", metavar="@NAME|ID", required=True)
 
     command("key", "print the export signing key's public half and fingerprint (generated on first use)")
 
@@ -97,22 +97,59 @@ def run(args: argparse.Namespace, load_settings: Callable[[], Settings], out: Te
         return _key(settings, out)
     from bot.store import Store
 
-    path = settings.storage.data_dir / STORE_FILE
+    data_dir = settings.storage.data_dir
+    path = data_dir / STORE_FILE
+    if command == "verify" and (not path.exists() or path.stat().st_size == 0):
+        return _verify_missing(path, data_dir, out)
     if command != "hold" and not path.exists():
         raise ConfigError(f"storage.data_dir: no store at {path}")
     store = Store.open(path)
     try:
         if command == "verify":
-            return _verify(store, out)
+            return _verify(store, data_dir, out)
+        refusal = _resolve_target(args, settings, store, release=command == "release")
+        if refusal is not None:
+            print(refusal, file=out)
+            return EXIT_FAILED
+        head = store.audit_head()
         if command == "export":
-            return _export(args, settings, store, out)
-        if command in ("hold", "release"):
-            return _hold(args, store, out, place=command == "hold")
-        if command == "erase":
-            return _erase(args, store, out)
+            code = _export(args, settings, store, out)
+        elif command in ("hold", "release"):
+            code = _hold(args, store, out, place=command == "hold")
+        elif command == "erase":
+            code = _erase(args, store, out)
+        else:
+            raise ConfigError(f"unknown audit command {command}")
+        if store.audit_head() != head:
+            _checkpoint(settings, store, out)
+        return code
     finally:
         store.close()
-    raise ConfigError(f"unknown audit command {command}")
+
+
+def _resolve_target(
+    args: argparse.Namespace, settings: Settings, store: Store, *, release: bool
+) -> str | None:
+    """Turn ``--user @NAME|ID`` into a user id (``args.user``, with ``args.username`` for the
+    output) and check that ``--case N`` exists; the refusal line when nothing matches."""
+    args.username = None
+    case = getattr(args, "case", None)
+    if case is not None and not store.case_known(case):
+        if release:
+            return None  # "no active legal hold" says it better
+        return f"no case {case}: no report, purge or enforcement action has that case number"
+    given = getattr(args, "user", None)
+    if given is None:
+        return None
+    if release and any(h.kind == "user" and h.ref == given for h in store.active_holds()):
+        return None  # release exactly what was held
+    from bot.audit.who import resolve_user
+
+    found = resolve_user(settings, store, given)
+    if isinstance(found, str):
+        return found
+    args.user, args.username = found
+    return None
 
 
 def _actor() -> str:
@@ -123,38 +160,76 @@ def _actor() -> str:
         return "cli"
 
 
-def _verify(store: Store, out: TextIO) -> int:
-    damage = store.check_integrity()
-    if damage:
-        print(f"database file DAMAGED ({len(damage)} problems):", file=out)
-        for problem in damage[:20]:
+def _verify_missing(path: Path, data_dir: Path, out: TextIO) -> int:
+    """No database, or a zero-byte one: never opened (opening would turn it into an empty store)."""
+    from bot.audit.integrity import checkpoints_in
+
+    checkpoints, problems = checkpoints_in(data_dir)
+    newest = max(checkpoints, key=lambda c: c.seq, default=None)
+    if not path.exists() and newest is None and not problems:
+        raise ConfigError(f"storage.data_dir: no store at {path}")
+    what = f"{path} is missing" if not path.exists() else f"{path} is empty (0 bytes)"
+    if newest is not None:
+        what += f", but a signed checkpoint says the log had {newest.seq} records at {newest.at}"
+    for problem in problems:
+        print(f"  - {problem}", file=out)
+    print(f"audit log FAILED verification: {what}", file=out)
+    return EXIT_FAILED
+
+
+def _verify(store: Store, data_dir: Path, out: TextIO) -> int:
+    from bot.audit.integrity import verify_store
+
+    check = verify_store(store, data_dir)
+    if check.damage:
+        print(f"database file DAMAGED ({len(check.damage)} problems):", file=out)
+        for problem in check.damage[:20]:
             print(f"  - {problem}", file=out)
         return EXIT_FAILED
-    result = store.verify_audit_checked()
-    if not result.ok:
+    chain = check.chain
+    assert chain is not None
+    if not chain.ok:
         print(
-            f"audit log BROKEN at record {result.bad_seq}: {result.problem} "
-            f"({result.checked} verified before it)",
+            f"audit log BROKEN at record {chain.bad_seq}: {chain.problem} "
+            f"({chain.checked} verified before it)",
             file=out,
         )
-        return EXIT_FAILED
-    print(f"audit log intact: {result.checked} records", file=out)
-    # Evidence lives outside the chain (so it can be erased), but each item must still match the
-    # hash it was stored with and the hash its audit record attests.
-    from bot.audit.export import evidence_json, record_json
-    from bot.audit.manifest import check_evidence
-
-    evidence = store.all_evidence_rows()
-    records = [record_json(r) for r in store.audit_records_checked()]
-    problems = check_evidence([evidence_json(e) for e in evidence], records, source=None)
-    if problems:
-        print(f"evidence TAMPERED ({len(problems)} problems):", file=out)
-        for problem in problems[:20]:
+    if check.checkpoint_problems:
+        print(
+            f"audit log CONTRADICTS its signed checkpoints ({len(check.checkpoint_problems)} problems):",
+            file=out,
+        )
+        for problem in check.checkpoint_problems[:20]:
             print(f"  - {problem}", file=out)
+    if check.evidence_problems:
+        print(f"evidence TAMPERED ({len(check.evidence_problems)} problems):", file=out)
+        for problem in check.evidence_problems[:20]:
+            print(f"  - {problem}", file=out)
+    if not check.ok:
+        print(f"audit verify FAILED: the log holds {check.records} verifiable records", file=out)
         return EXIT_FAILED
-    erased = sum(e.content is None for e in evidence)
-    print(f"evidence intact: {len(evidence)} items ({erased} erased) match their hashes", file=out)
+    if check.checkpoints:
+        newest = max(check.checkpoints, key=lambda c: c.seq)
+        anchor = (
+            f"checked against {len(check.checkpoints)} signed checkpoint(s), "
+            f"the newest at record {newest.seq} ({newest.at})"
+        )
+    else:
+        anchor = "no signed checkpoint yet, so a rewrite of the whole log would not show"
+    print(f"audit log intact: {check.records} records; {anchor}", file=out)
+    print(
+        f"evidence intact: {check.evidence} items ({check.erased} erased) match their hashes and the records "
+        "citing them",
+        file=out,
+    )
     return EXIT_OK
+
+
+def _checkpoint(settings: Settings, store: Store, out: TextIO) -> None:
+    """Sign the head after a command appended records (see bot.audit.checkpoints)."""
+    from bot.audit.checkpoints import checkpoint_head
+
+    checkpoint_head(store, settings.storage.data_dir, _signing_key(settings, out))
 
 
 def _signing_key(settings: Settings, out: TextIO) -> Ed25519PrivateKey:
@@ -185,7 +260,15 @@ def _export(args: argparse.Namespace, settings: Settings, store: Store, out: Tex
         print(f"database file DAMAGED, nothing exported: {damage[0]}", file=out)
         return EXIT_FAILED
     key = _signing_key(settings, out)
-    result = write_export(store, selection, args.out, key, now=datetime.now(UTC), actor=_actor())
+    result = write_export(
+        store,
+        selection,
+        args.out,
+        key,
+        now=datetime.now(UTC),
+        actor=_actor(),
+        data_dir=settings.storage.data_dir,
+    )
     print(
         f"exported {result.records} audit records and {result.evidence} evidence items to {result.path}",
         file=out,
@@ -225,26 +308,32 @@ def _verify_export(args: argparse.Namespace, out: TextIO) -> int:
 def _hold(args: argparse.Namespace, store: Store, out: TextIO, *, place: bool) -> int:
     kind: HoldKind = "user" if args.user is not None else "case"
     ref = str(args.user) if args.user is not None else str(args.case)
+    shown = f"{ref} (@{args.username})" if args.username else ref
     if place:
         changed = store.place_hold(kind, ref, actor=_actor())
         print(
-            f"legal hold placed on {kind} {ref}" if changed else f"{kind} {ref} is already under legal hold",
+            f"legal hold placed on {kind} {shown}"
+            if changed
+            else f"{kind} {shown} is already under legal hold",
             file=out,
         )
         return EXIT_OK
     if store.release_hold(kind, ref, actor=_actor()):
         print(
-            f"legal hold on {kind} {ref} released; expired content goes at the next retention run", file=out
+            f"legal hold on {kind} {shown} released; expired content goes at the next retention run",
+            file=out,
         )
         return EXIT_OK
-    print(f"no active legal hold on {kind} {ref}", file=out)
+    print(f"no active legal hold on {kind} {shown}", file=out)
     return EXIT_FAILED
 
 
 def _erase(args: argparse.Namespace, store: Store, out: TextIO) -> int:
     result = store.erase_user_evidence(args.user, actor=_actor())
     print(
-        f"erased {len(result.erased)} evidence items of user {args.user} (audit record {result.audit_seq})",
+        f"erased {len(result.erased)} evidence items of user {args.user}"
+        + (f" (@{args.username})" if args.username else "")
+        + f" (audit record {result.audit_seq})",
         file=out,
     )
     if result.kept_held:

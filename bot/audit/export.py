@@ -24,10 +24,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from bot.audit import actions
 from bot.audit.chain import canonical
+from bot.audit.checkpoints import check_against_chain, parse_checkpoints, read_checkpoints
 from bot.audit.manifest import (
     AUDIT_FILE,
+    CHECKPOINTS_FILE,
     EVIDENCE_FILE,
-    FORMAT,
+    FORMATS,
     MANIFEST_FILE,
     PUBLIC_KEY_FILE,
     SIGNATURE_FILE,
@@ -88,16 +90,21 @@ def write_export(
     *,
     now: datetime,
     actor: str,
+    data_dir: Path | None = None,
     after_file: Callable[[str], None] | None = None,
 ) -> ExportResult:
     """Select, write, sign, rename into place; then append an ``audit.exported`` record.
 
+    With ``data_dir`` the store is checked as ``rcmod audit verify`` does (signed checkpoints
+    and evidence links included) and the export carries the folder's checkpoints; without it,
+    only the chain is checked and the checkpoint file is empty.
     ``after_file`` is called after each file is written (tests use it to simulate a crash).
     Raises ConfigError when ``out_dir`` exists and is not an empty folder.
     """
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise ConfigError(f"--out: {out_dir} already exists and is not an empty folder")
-    verification = store.verify_audit_checked()
+    chain_ok, chain_problem = _verification(store, data_dir)
+    checkpoints = (read_checkpoints(data_dir) or b"") if data_dir is not None else b""
     head = store.audit_head()
     records, evidence = _select(store, selection)
     public = key.public_key()
@@ -115,6 +122,7 @@ def write_export(
             AUDIT_FILE: _write(tmp, AUDIT_FILE, _jsonl(record_json(r) for r in records), after_file),
             EVIDENCE_FILE: _write(tmp, EVIDENCE_FILE, _jsonl(evidence_json(e) for e in evidence), after_file),
             PUBLIC_KEY_FILE: _write(tmp, PUBLIC_KEY_FILE, public_key_pem(public), after_file),
+            CHECKPOINTS_FILE: _write(tmp, CHECKPOINTS_FILE, checkpoints, after_file),
         }
         manifest = build_manifest(
             created_at=to_iso(now),
@@ -122,8 +130,8 @@ def write_export(
             chain={
                 "head_seq": head[0] if head else 0,
                 "head_hash": head[1] if head else None,
-                "verified": verification.ok,
-                "problem": verification.problem,
+                "verified": chain_ok,
+                "problem": chain_problem,
             },
             fingerprint=fp,
             files=files,
@@ -152,11 +160,25 @@ def write_export(
         out_dir,
         len(records),
         len(evidence),
-        verification.ok,
-        verification.problem,
+        chain_ok,
+        chain_problem,
         fp,
         public_key_pem(public).decode("ascii"),
     )
+
+
+def _verification(store: Store, data_dir: Path | None) -> tuple[bool, str]:
+    """Whether the store verifies, and the first thing wrong with it."""
+    if data_dir is None:
+        chain = store.verify_audit_checked()
+        return chain.ok, chain.problem
+    from bot.audit.integrity import verify_store  # integrity imports this module
+
+    check = verify_store(store, data_dir)
+    if check.chain is not None and not check.chain.ok:
+        return False, check.chain.problem
+    problems = check.damage + check.checkpoint_problems + check.evidence_problems
+    return (not problems), (problems[0] if problems else "")
 
 
 def _select(store: Store, selection: Selection) -> tuple[list[AuditRecord], list[EvidenceRow]]:
@@ -302,8 +324,10 @@ def verify_export(directory: Path, public_key: Ed25519PublicKey | None = None) -
     except (ValueError, UnicodeDecodeError):
         problems.append(f"{MANIFEST_FILE}: not valid JSON")
         return ExportCheck(False, problems, fp, key_source)
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        problems.append(f"{MANIFEST_FILE}: not an rcmod audit export (format {FORMAT} expected)")
+    if not isinstance(manifest, dict) or manifest.get("format") not in FORMATS:
+        problems.append(
+            f"{MANIFEST_FILE}: not an rcmod audit export (format {' or '.join(FORMATS)} expected)"
+        )
         return ExportCheck(False, problems, fp, key_source)
     signed_fp = manifest.get("public_key_fingerprint")
     if fp is not None and signed_fp != fp:
@@ -320,6 +344,7 @@ def verify_export(directory: Path, public_key: Ed25519PublicKey | None = None) -
             f"{MANIFEST_FILE}: the audit log was already broken when exported: {chain.get('problem')}"
         )
     problems.extend(check_audit(records, chain if isinstance(chain, dict) else {}))
+    problems.extend(_check_checkpoints(present.get(CHECKPOINTS_FILE, b""), public_key, records, chain))
     evidence, bad = parse_jsonl(present.get(EVIDENCE_FILE, b""), EVIDENCE_FILE)
     problems.extend(bad)
     problems.extend(check_evidence(evidence, records))
@@ -333,3 +358,25 @@ def verify_export(directory: Path, public_key: Ed25519PublicKey | None = None) -
         len(evidence),
         selection if isinstance(selection, dict) else {},
     )
+
+
+def _check_checkpoints(
+    data: bytes, key: Ed25519PublicKey | None, records: list[dict[str, Any]], chain: Any
+) -> list[str]:
+    """The carried checkpoints are signed with the export's key, and agree with the records
+    exported and with the head the manifest signs."""
+    if not data:
+        return []
+    checkpoints, problems = parse_checkpoints(data, key, where=CHECKPOINTS_FILE)
+    head_seq = chain.get("head_seq") if isinstance(chain, dict) else None
+    head_hash = chain.get("head_hash") if isinstance(chain, dict) else None
+    hashes = {r["seq"]: r["hash"] for r in records if isinstance(r.get("seq"), int) and "hash" in r}
+    if isinstance(head_seq, int) and isinstance(head_hash, str):
+        hashes.setdefault(head_seq, head_hash)
+    problems += check_against_chain(
+        checkpoints,
+        head_seq=head_seq if isinstance(head_seq, int) else 0,
+        hashes=hashes,
+        where=f"{AUDIT_FILE} and the signed head",
+    )
+    return problems

@@ -7,6 +7,7 @@ An export folder holds::
     public_key.pem   the Ed25519 public key that signed the manifest
     manifest.json    format, selection, the chain head at export time, and per file its
                      SHA-256, size in bytes and line count
+    checkpoints.jsonl  the data folder's signed checkpoints of the chain head (bot.audit.checkpoints)
     manifest.sig     the Ed25519 signature of manifest.json's exact bytes, hex
 
 The manifest is what is signed; every other file is bound to it by its hash.
@@ -20,13 +21,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.audit import actions
 from bot.audit.chain import canonical, check_records, sha256_text
 
 __all__ = [
     "AUDIT_FILE",
+    "CHECKPOINTS_FILE",
     "DATA_FILES",
     "EVIDENCE_FILE",
     "FORMAT",
+    "FORMATS",
     "MANIFEST_FILE",
     "PUBLIC_KEY_FILE",
     "SIGNATURE_FILE",
@@ -35,16 +39,19 @@ __all__ = [
     "check_audit",
     "check_evidence",
     "check_files",
+    "check_links",
     "parse_jsonl",
 ]
 
-FORMAT = "rcmod-audit-export/1"
+FORMAT = "rcmod-audit-export/2"
+FORMATS = ("rcmod-audit-export/1", FORMAT)  # /1: before exports carried checkpoints
 AUDIT_FILE = "audit.jsonl"
 EVIDENCE_FILE = "evidence.jsonl"
 PUBLIC_KEY_FILE = "public_key.pem"
 MANIFEST_FILE = "manifest.json"
 SIGNATURE_FILE = "manifest.sig"
-DATA_FILES = (AUDIT_FILE, EVIDENCE_FILE, PUBLIC_KEY_FILE)
+CHECKPOINTS_FILE = "checkpoints.jsonl"
+DATA_FILES = (AUDIT_FILE, EVIDENCE_FILE, PUBLIC_KEY_FILE, CHECKPOINTS_FILE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +97,8 @@ def check_files(
     listed = manifest.get("files")
     if not isinstance(listed, Mapping):
         return ["manifest.json: has no file list"]
-    for name in DATA_FILES:
+    required = DATA_FILES if manifest.get("format") == FORMAT else DATA_FILES[:-1]
+    for name in required:
         if name not in listed:
             problems.append(f"manifest.json: does not list {name}")
     for name, want in sorted(listed.items()):
@@ -169,7 +177,8 @@ def check_evidence(
             continue
         record = by_seq.get(seq)
         if record is None:
-            problems.append(f"{where}: cites audit record {seq}, which is not in the export")
+            missing = "which is not in the export" if source is not None else "which is missing"
+            problems.append(f"{where}: cites audit record {seq}, {missing}")
             continue
         targets = record.get("targets")
         cited = targets.get("evidence") if isinstance(targets, Mapping) else None
@@ -177,5 +186,63 @@ def check_evidence(
             if isinstance(entry, Mapping) and entry.get("id") == item.get("id"):
                 if entry.get("sha256") != digest:
                     problems.append(f"{where}: SHA-256 differs from the one audit record {seq} attests")
+                if "mid" in entry and entry.get("mid") != item.get("mid"):
+                    problems.append(
+                        f"{where}: message id {item.get('mid')} differs from {entry.get('mid')}, "
+                        f"which audit record {seq} attests"
+                    )
                 break
+    return problems
+
+
+_ERASING = (actions.EVIDENCE_ERASED, actions.EVIDENCE_EXPIRED)
+
+
+def check_links(evidence: Sequence[Mapping[str, Any]], records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Evidence against the records that cite it, both ways, over a whole store (not a selection).
+
+    A record of an action cites each item it kept as ``{"id", "mid", "sha256"}``; an erasure or
+    expiry record lists the ids it turned into tombstones. So every cited item must exist and
+    point back at its record, and every tombstone must have been made by such a record.
+    """
+    cited: dict[Any, tuple[Any, Mapping[str, Any]]] = {}
+    erased_by: dict[Any, Any] = {}
+    citing: set[Any] = set()
+    for record in records:
+        targets = record.get("targets")
+        listed = targets.get("evidence") if isinstance(targets, Mapping) else None
+        for entry in listed if isinstance(listed, list) else []:
+            if isinstance(entry, Mapping):
+                cited[entry.get("id")] = (record.get("seq"), entry)
+                citing.add(record.get("seq"))
+            elif record.get("action") in _ERASING:
+                erased_by[entry] = record.get("seq")
+    by_id = {item.get("id"): item for item in evidence}
+    problems: list[str] = []
+    for eid, (seq, entry) in sorted(cited.items(), key=lambda kv: str(kv[0])):
+        item = by_id.get(eid)
+        if item is None:
+            problems.append(
+                f"audit record {seq} cites evidence {eid} (message {entry.get('mid')}), "
+                "which is missing (deleted)"
+            )
+        elif item.get("audit_seq") != seq:
+            problems.append(
+                f"evidence {eid}: linked to audit record {item.get('audit_seq')}, "
+                f"but audit record {seq} cites it"
+            )
+    for eid, seq in sorted(erased_by.items(), key=lambda kv: str(kv[0])):
+        item = by_id.get(eid)
+        if item is None:
+            problems.append(f"audit record {seq} erased evidence {eid}, which is missing (deleted)")
+        elif item.get("content") is not None:
+            problems.append(f"evidence {eid}: audit record {seq} erased it, but its content is there")
+    for item in evidence:
+        eid, seq = item.get("id"), item.get("audit_seq")
+        if item.get("content") is None and eid not in erased_by:
+            problems.append(
+                f"evidence {eid}: marked erased, but no audit record erased it (a fake tombstone)"
+            )
+        if seq is not None and seq in citing and eid not in cited:
+            problems.append(f"evidence {eid}: claims audit record {seq}, which does not cite it")
     return problems

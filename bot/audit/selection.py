@@ -4,7 +4,8 @@ Audit records name what they concern in ``targets`` (and sometimes ``reason``) b
 
 - users: ``user`` (the member acted on), ``users`` (a list), ``author``, ``reporter``,
   ``moderator``; the record's ``actor`` is a user id too when a moderator acted;
-- cases: ``case`` (an integer) or ``cases`` (a list), set by reports and purges;
+- cases: ``case`` (an integer) or ``cases`` (a list). The store gives a record its case when it
+  appends it (:func:`case_key`): one case per report, per purge, and per message acted on;
 - ``room``/``rid``, ``message``/``mid``, ``evidence`` (ids, message ids and content hashes).
 """
 
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["USER_KEYS", "Selection", "cases_in", "record_selected", "users_in"]
+from bot.audit import actions
+
+__all__ = ["USER_KEYS", "Selection", "case_key", "cases_in", "record_selected", "users_in"]
 
 USER_KEYS = ("user", "users", "author", "reporter", "moderator")
 
@@ -85,3 +88,27 @@ def record_selected(
         return selection.case in cases_in(targets, reason)
     since = selection.since_iso
     return since is not None and at >= since
+
+
+# Actions on one message that open (or join) that message's case when no report or purge owns them.
+_MESSAGE_ACTIONS = frozenset(
+    {actions.MESSAGE_DELETED, actions.MESSAGE_CENSORED, actions.MESSAGE_HELD, actions.MESSAGE_RESTORED}
+)
+
+
+def case_key(action: str, targets: Mapping[str, Any], reason: Mapping[str, Any]) -> tuple[str, str] | None:
+    """What case a record belongs to, as (kind, ref): its report, its purge, or the message an
+    enforcement action was taken on; None for records that are about no case (config, holds...).
+
+    A report's later records (escalation, resolution) name the report in ``targets`` or ``reason``,
+    so they land in the report's case; a message deleted by a rule and later restored shares one.
+    """
+    for kind in ("report", "purge"):
+        for section in (targets, reason):
+            value = section.get(kind)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return kind, str(value)
+    mid = targets.get("message")
+    if action in _MESSAGE_ACTIONS and isinstance(mid, str) and mid:
+        return "message", mid
+    return None

@@ -25,6 +25,7 @@ __all__ = [
     "PUBLIC_KEY_FILE",
     "fingerprint",
     "load_or_create_signing_key",
+    "load_signing_key",
     "parse_public_key",
     "public_key_pem",
     "sign",
@@ -72,12 +73,27 @@ def verify_signature(key: Ed25519PublicKey, signature_hex: str, data: bytes) -> 
     return True
 
 
+def load_signing_key(data_dir: Path) -> Ed25519PrivateKey | None:
+    """The signing key if there is one (never generated here). Raises ConfigError."""
+    path = data_dir / PRIVATE_KEY_FILE
+    if not path.exists():
+        return None
+    return _load(path)
+
+
 def load_or_create_signing_key(data_dir: Path) -> tuple[Ed25519PrivateKey, bool]:
     """The bot's signing key, generated on first use; returns (key, created). Raises ConfigError."""
     path = data_dir / PRIVATE_KEY_FILE
     created = False
     if not path.exists():
         created = _create(data_dir, path)
+    key = _load(path)
+    if created or not (data_dir / PUBLIC_KEY_FILE).exists():
+        _write_public(data_dir, key.public_key())
+    return key, created
+
+
+def _load(path: Path) -> Ed25519PrivateKey:
     try:
         info = path.stat()
         if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
@@ -95,9 +111,7 @@ def load_or_create_signing_key(data_dir: Path) -> tuple[Ed25519PrivateKey, bool]
         raise ConfigError(f"storage.data_dir: {path} is not a usable private key (damaged?)") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigError(f"storage.data_dir: {path} is not an Ed25519 private key")
-    if created or not (data_dir / PUBLIC_KEY_FILE).exists():
-        _write_public(data_dir, key.public_key())
-    return key, created
+    return key
 
 
 def _create(data_dir: Path, path: Path) -> bool:

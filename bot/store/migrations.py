@@ -475,6 +475,29 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX room_ban_name ON room_ban (rid, username) WHERE state = 'active';
         """,
     ),
+    (
+        11,
+        """
+        -- Companion-app hook requests accepted within the 300 s window (bot.web.hook): a replay
+        -- is refused even after a restart. Pruned once `timestamp` is older than the window.
+        CREATE TABLE hook_signature (
+            signature TEXT PRIMARY KEY,
+            timestamp INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX hook_signature_at ON hook_signature (timestamp);
+
+        -- Case numbers (`rcmod audit export|hold --case N`): one per report, purge or message acted
+        -- on (bot.audit.selection.case_key), given when the first record about it is appended and
+        -- written into that record's `targets.case` and its evidence's `case_id`.
+        CREATE TABLE moderation_case (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            opened_at TEXT NOT NULL,
+            UNIQUE (kind, ref)
+        );
+        """,
+    ),
 ]
 
 # Applied in version order wherever an entry sits in the list above.

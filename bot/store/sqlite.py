@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from bot.audit import actions
+from bot.audit.selection import case_key
 from bot.errors import ConfigError, RcmodError
 from bot.models import Message, to_iso
 from bot.store.alerts import AlertLedger
 from bot.store.bans import BanLedger
+from bot.store.hooks import HookReplayLedger
 from bot.store.jobs import BlockedUsers, PurgeJournal
 from bot.store.migrations import LATEST_VERSION, MIGRATIONS
 from bot.store.policies import PolicyStore
@@ -105,7 +107,16 @@ def _translates(what: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     return wrap
 
 
-class Store(AlertLedger, BanLedger, BlockedUsers, PurgeJournal, ReportLedger, PolicyStore, SanctionLedger):
+class Store(
+    AlertLedger,
+    BanLedger,
+    BlockedUsers,
+    HookReplayLedger,
+    PurgeJournal,
+    ReportLedger,
+    PolicyStore,
+    SanctionLedger,
+):
     def __init__(self, conn: sqlite3.Connection, *, clock: Callable[[], float] = time.time) -> None:
         self._db = conn
         self._clock = clock
@@ -269,9 +280,15 @@ class Store(AlertLedger, BanLedger, BlockedUsers, PurgeJournal, ReportLedger, Po
         reason: Mapping[str, Any] | None,
         outcome: str,
     ) -> AuditRecord:
-        """Append one record; the caller holds a write transaction (BEGIN IMMEDIATE)."""
+        """Append one record; the caller holds a write transaction (BEGIN IMMEDIATE). A record about
+        a case (a report, a purge, a message acted on) gets the case's number in ``targets.case``."""
         at = to_iso(datetime.fromtimestamp(self._clock(), tz=UTC))
-        targets_json = _canonical(dict(targets or {}))
+        targets = dict(targets or {})
+        if _case_of(targets, reason or {}) is None:
+            key = case_key(action, targets, reason or {})
+            if key is not None:
+                targets["case"] = self._case_in_tx(*key, at)
+        targets_json = _canonical(targets)
         reason_json = _canonical(dict(reason or {}))
         head = self._db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
         seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
@@ -324,6 +341,74 @@ class Store(AlertLedger, BanLedger, BlockedUsers, PurgeJournal, ReportLedger, Po
         if head is None and checked:
             return AuditVerification(False, checked, None, "the log head is missing")
         return AuditVerification(True, checked)
+
+    def _case_in_tx(self, kind: str, ref: str, at: str) -> int:
+        """The case number of (kind, ref), opened now if it has none; inside a write transaction."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO moderation_case (kind, ref, opened_at) VALUES (?, ?, ?)", (kind, ref, at)
+        )
+        row = self._db.execute(
+            "SELECT id FROM moderation_case WHERE kind = ? AND ref = ?", (kind, ref)
+        ).fetchone()
+        return int(row[0])
+
+    @_translates("reading cases")
+    def case_number(self, kind: str, ref: str | int) -> int | None:
+        """The case number of a report, purge or message (``kind``), if one was opened."""
+        row = self._db.execute(
+            "SELECT id FROM moderation_case WHERE kind = ? AND ref = ?", (kind, str(ref))
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    @_translates("reading cases")
+    def case_known(self, case: int) -> bool:
+        """Whether case ``case`` was ever opened, or is named by a record or evidence (older data)."""
+        if self._db.execute("SELECT 1 FROM moderation_case WHERE id = ?", (case,)).fetchone():
+            return True
+        if self._db.execute("SELECT 1 FROM evidence WHERE case_id = ? LIMIT 1", (case,)).fetchone():
+            return True
+        row = self._db.execute(
+            "SELECT 1 FROM audit_log WHERE json_extract(targets, '$.case') = ? "
+            "OR json_extract(reason, '$.case') = ? LIMIT 1",
+            (case, case),
+        ).fetchone()
+        return row is not None
+
+    # -- who a user is, from what the store recorded ---------------------------------------------
+
+    @_translates("looking up a user")
+    def user_id_known(self, user_id: str) -> bool:
+        """Whether anything kept is about this user id: evidence, reports, holds, audit records."""
+        queries = (
+            ("SELECT 1 FROM evidence WHERE author_id = ? LIMIT 1", (user_id,)),
+            ("SELECT 1 FROM report WHERE author_id = ? LIMIT 1", (user_id,)),
+            ("SELECT 1 FROM legal_hold WHERE kind = 'user' AND ref = ? LIMIT 1", (user_id,)),
+            (
+                "SELECT 1 FROM audit_log WHERE actor = ? OR json_extract(targets, '$.user') = ? LIMIT 1",
+                (user_id, user_id),
+            ),
+        )
+        return any(self._db.execute(sql, params).fetchone() for sql, params in queries)
+
+    @_translates("looking up a username")
+    def user_ids_for_username(self, username: str) -> set[str]:
+        """The user ids recorded with this username: in evidence (the message's ``u``) and reports."""
+        ids = {
+            str(r[0])
+            for r in self._db.execute(
+                "SELECT DISTINCT author_id FROM evidence WHERE content IS NOT NULL "
+                "AND json_extract(content, '$.u.username') = ? "
+                "AND json_extract(content, '$.u._id') = author_id",
+                (username,),
+            )
+        }
+        ids |= {
+            str(r[0])
+            for r in self._db.execute(
+                "SELECT DISTINCT author_id FROM report WHERE author_username = ?", (username,)
+            )
+        }
+        return ids
 
     # -- evidence --------------------------------------------------------------------------------
     #
@@ -380,10 +465,13 @@ class Store(AlertLedger, BanLedger, BlockedUsers, PurgeJournal, ReportLedger, Po
         reason = dict(reason or {})
         if case is not None:
             targets.setdefault("case", case)
-        case_id = _case_of(targets, reason)
         now = datetime.fromtimestamp(self._clock(), tz=UTC)
         self._db.execute("BEGIN IMMEDIATE")
         try:
+            case_id = _case_of(targets, reason)
+            key = case_key(action, targets, reason) if case_id is None else None
+            if key is not None:
+                case_id = targets["case"] = self._case_in_tx(*key, to_iso(now))
             cited: list[dict[str, Any]] = []
             for message in evidence:
                 content = _canonical(_evidence_content(message))

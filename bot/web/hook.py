@@ -5,11 +5,13 @@ sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>">`` with the shared secret; b
 ``{"command": "report"|"mod", "args", "user": {"id", "username"}, "room": {"id", "name"},
 "tmid", "trigger_id"}``; answer ``{"text": ...}`` for the app to show the sender privately.
 
-Answers: 413 above 64 KiB (checked before anything is parsed or hashed); 401 when the signature
-is wrong (compared in constant time), the timestamp is more than 300 s from now either way, or
-the same signature was already accepted within 300 s (a replay); 400 for a body that is not the
-contract's JSON; usage errors are 200 with the usage text. A refusal is logged with its reason,
-never with the body or the secret.
+Answers: 413 above 64 KiB (checked before anything is parsed or hashed); 415 unless the body
+is ``application/json``; 401 when the signature is wrong (compared in constant time), the timestamp
+is more than 300 s from now either way, or the same signature was already accepted within 300 s
+(a replay, refused after a restart too when the replays are kept in the store); 400 for a body
+that is not the contract's JSON (nesting too deep included); usage errors are 200 with the usage
+text. The whole body is read (it may arrive in several TCP segments) before it is verified. A
+refusal is logged with its reason, never with the body or the secret.
 """
 
 from __future__ import annotations
@@ -22,13 +24,26 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
 from bot.dispatch import Caller
 
-__all__ = ["MAX_BODY", "WINDOW", "HookPayload", "ReplayCache", "command_hook", "sign", "verify"]
+if TYPE_CHECKING:
+    from bot.store import Store
+
+__all__ = [
+    "MAX_BODY",
+    "WINDOW",
+    "HookPayload",
+    "ReplayCache",
+    "Replays",
+    "StoredReplays",
+    "command_hook",
+    "sign",
+    "verify",
+]
 
 log = logging.getLogger("rcmod.hook")
 
@@ -42,9 +57,32 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
+class Replays(Protocol):
+    """Signatures of accepted requests. A request whose timestamp is more than ``WINDOW`` old is
+    refused anyway, so a signature needs remembering only until ``timestamp + WINDOW``."""
+
+    def seen(self, signature: str) -> bool: ...
+
+    def remember(self, signature: str, timestamp: int) -> None: ...
+
+
+class StoredReplays:
+    """Replays kept in the store, so a request captured before a restart is still refused after."""
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time, window: float = WINDOW) -> None:
+        self._store = store
+        self._clock = clock
+        self._window = window
+
+    def seen(self, signature: str) -> bool:
+        return self._store.hook_signature_seen(signature, stale_before=self._clock() - self._window)
+
+    def remember(self, signature: str, timestamp: int) -> None:
+        self._store.remember_hook_signature(signature, timestamp, keep_at_most=_MAX_REMEMBERED)
+
+
 class ReplayCache:
-    """Signatures accepted in the last ``WINDOW`` seconds. An older timestamp is refused anyway,
-    so nothing needs remembering longer than that."""
+    """Replays in memory (forgotten on restart): for tests and offline checks."""
 
     def __init__(self, clock: Callable[[], float] = time.time, window: float = WINDOW) -> None:
         self._clock = clock
@@ -55,8 +93,8 @@ class ReplayCache:
         self._prune()
         return signature in self._seen
 
-    def remember(self, signature: str) -> None:
-        self._seen[signature] = self._clock() + self._window
+    def remember(self, signature: str, timestamp: int) -> None:
+        self._seen[signature] = timestamp + self._window
         while len(self._seen) > _MAX_REMEMBERED:
             self._seen.popitem(last=False)
 
@@ -70,7 +108,7 @@ class ReplayCache:
 
 
 def verify(
-    secret: str, timestamp: str | None, signature: str | None, body: bytes, now: float, replays: ReplayCache
+    secret: str, timestamp: str | None, signature: str | None, body: bytes, now: float, replays: Replays
 ) -> str | None:
     """None when the request is authentic and fresh, else the reason (for the log)."""
     if not timestamp or not signature:
@@ -107,6 +145,9 @@ class HookPayload:
             data = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             return "body is not JSON"
+        except RecursionError:
+            # json's C scanner stops at the interpreter's recursion limit; the contract nests 2 deep.
+            return "body is nested too deeply"
         if not isinstance(data, dict):
             return "body is not a JSON object"
         command, args = data.get("command"), data.get("args", "")
@@ -135,10 +176,28 @@ def _nonempty(value: Any) -> bool:
 Run = Callable[[str, str, Caller], Awaitable[str]]
 
 
+async def _read_body(request: web.Request) -> bytes | None:
+    """The whole body, however many segments it arrives in; None once it exceeds ``MAX_BODY``."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(MAX_BODY + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+
+
 def command_hook(
-    secret: Callable[[], str | None], run: Run, *, clock: Callable[[], float] = time.time
+    secret: Callable[[], str | None],
+    run: Run,
+    *,
+    clock: Callable[[], float] = time.time,
+    replays: Replays | None = None,
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
-    replays = ReplayCache(clock)
+    seen: Replays = replays if replays is not None else ReplayCache(clock)
 
     async def handle(request: web.Request) -> web.Response:
         key = secret()
@@ -147,15 +206,19 @@ def command_hook(
             return web.json_response({"error": "the companion app is not configured"}, status=503)
         if request.content_length is not None and request.content_length > MAX_BODY:
             return web.json_response({"error": "body too large"}, status=413)
-        body = await request.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
+        if request.content_type != "application/json":  # the media type, parameters aside
+            log.warning("hook refused (415): content type is not application/json")
+            return web.json_response({"error": "the body must be application/json"}, status=415)
+        body = await _read_body(request)
+        if body is None:
             return web.json_response({"error": "body too large"}, status=413)
         timestamp = request.headers.get("X-Rcmod-Timestamp")
-        reason = verify(key, timestamp, request.headers.get("X-Rcmod-Signature"), body, clock(), replays)
+        reason = verify(key, timestamp, request.headers.get("X-Rcmod-Signature"), body, clock(), seen)
         if reason is not None:
             log.warning("hook refused (401): %s", reason)
             return web.json_response({"error": "unauthorized"}, status=401)
-        replays.remember(sign(key, timestamp or "", body))  # accepted once; a replay is refused
+        assert timestamp is not None  # verify() refused a missing or non-integer one
+        seen.remember(sign(key, timestamp, body), int(timestamp))  # accepted once; a replay is refused
         payload = HookPayload.parse(body)
         if isinstance(payload, str):
             log.warning("hook refused (400): %s", payload)

@@ -18,7 +18,7 @@ from typing import TextIO
 
 from bot import __version__
 from bot.config import Settings, load_settings
-from bot.errors import AuthError, ConfigError, RcmodError, TwoFactorRequired
+from bot.errors import AuthError, ConfigError, DiskFull, RcmodError, TwoFactorRequired
 
 __all__ = ["main"]
 
@@ -154,6 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except RcmodError as exc:
         print(f"rcmod: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except DiskFull as exc:
+        print(f"rcmod: {exc}", file=sys.stderr)  # nothing was lost: a restart with space resumes
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED

@@ -8,6 +8,7 @@ at most the last transactions, never consistency.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import json
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from bot.audit import actions
-from bot.errors import ConfigError, RcmodError
+from bot.errors import ConfigError, DiskFull, RcmodError
 from bot.models import Message, to_iso
 from bot.store.alerts import AlertLedger
 from bot.store.bans import BanLedger
@@ -105,6 +106,32 @@ def _translates(what: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     return wrap
 
 
+class _Connection(sqlite3.Connection):
+    """sqlite3's connection, with the two things a full disk needs.
+
+    SQLITE_FULL becomes ``DiskFull`` (one clear message naming the folder to free space in), and a
+    ROLLBACK after SQLite has already ended the transaction itself (it does on a full disk or an
+    I/O error) is skipped: a second rollback raises "cannot rollback - no transaction is active",
+    which would hide the real error behind a misleading one.
+    """
+
+    folder = "."
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        if sql == "ROLLBACK" and not self.in_transaction:
+            return self.cursor()
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or _is_enospc(exc):
+                raise DiskFull(self.folder) from exc
+            raise
+
+
+def _is_enospc(exc: BaseException) -> bool:
+    return "disk is full" in str(exc) or "No space left" in str(exc)
+
+
 class Store(AlertLedger, BanLedger, BlockedUsers, PurgeJournal, ReportLedger, PolicyStore, SanctionLedger):
     def __init__(self, conn: sqlite3.Connection, *, clock: Callable[[], float] = time.time) -> None:
         self._db = conn
@@ -119,14 +146,19 @@ class Store(AlertLedger, BanLedger, BlockedUsers, PurgeJournal, ReportLedger, Po
     def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=_Connection)
+            conn.folder = str(path.parent)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=5000")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"store {path}: not a usable SQLite database: {exc}") from exc
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise DiskFull(str(path.parent)) from exc
+            raise StoreError(f"store {path}: cannot open: {exc.strerror or exc}") from exc
+        except sqlite3.Error as exc:
             raise StoreError(f"store {path}: cannot open: {exc}") from exc
         store = cls(conn, clock=clock)
         store._migrate(path)

@@ -383,6 +383,14 @@ def load_settings(config_path: Path | None, environ: Mapping[str, str]) -> Setti
             raise ConfigError(f"--config: no such file: {config_path}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{config_path}: not valid TOML: not UTF-8 text (byte {exc.start})") from None
+        except RecursionError:
+            # tomllib parses nested arrays and inline tables recursively.
+            raise ConfigError(f"{config_path}: not valid TOML: nested too deeply") from None
+        except ValueError:
+            # int() refuses more than 4300 digits (CVE-2020-10735); no option needs a number that long.
+            raise ConfigError(f"{config_path}: not valid TOML: a number too long to read") from None
         except OSError as exc:
             raise ConfigError(f"{config_path}: cannot read: {exc.strerror}") from exc
     for var, (section, key, parse) in ENV_OVERRIDES.items():

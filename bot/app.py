@@ -56,7 +56,7 @@ from bot.store import Store
 from bot.supervisor import Supervisor
 from bot.web.hook import command_hook
 from bot.web.metrics import Metrics
-from bot.web.server import WebServer, build_app
+from bot.web.server import WebServer, build_app, listen_problem
 
 __all__ = ["BotApp", "Extras"]
 
@@ -347,7 +347,12 @@ class BotApp:
                 clock=clock,
             )
             web_server = WebServer(build_app(self.metrics, self.readiness, hook), s.http.host, s.http.port)
-            port = await web_server.start()
+            try:
+                port = await web_server.start()
+            except OSError as exc:
+                raise RcmodError(
+                    f"cannot listen on {s.http.host}:{s.http.port} (http.port): {listen_problem(exc)}"
+                ) from None
             self.web = web_server
             log.info("http endpoints on %s:%d", s.http.host, port)
             loops = self.loops

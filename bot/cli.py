@@ -27,8 +27,19 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        # One line (every problem is one line; the usage is one --help away).
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 meaning any free one."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535)")
+    return port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="print only the summary")
 
     sandbox = sub.add_parser("sandbox", help="serve a local simulated Rocket.Chat workspace")
-    sandbox.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
+    sandbox.add_argument(
+        "--port", type=port_number, default=0, help="port on 127.0.0.1 (default: any free port)"
+    )
     sandbox.add_argument(
         "--version",
         dest="server_version",
@@ -207,7 +220,13 @@ def _run_sandbox(port: int, out: TextIO, version: str | None, err: TextIO) -> in
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    asyncio.run(go())
+    try:
+        asyncio.run(go())
+    except OSError as exc:
+        from bot.web.server import listen_problem
+
+        err.write(f"rcmod sandbox: cannot listen on 127.0.0.1:{port}: {listen_problem(exc)}\n")
+        return EXIT_FAILED
     return EXIT_OK
 
 

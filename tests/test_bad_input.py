@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 from pathlib import Path
 
 import pytest
 
+from bot.app import BotApp
 from bot.cli import main
 from bot.config import load_settings
-from bot.errors import ConfigError
+from bot.errors import ConfigError, RcmodError
 from bot.policies import read_policy_dir
+from bot.sandbox import Sandbox
+from tests.conftest import bot_settings
 from tests.test_notifier import write_lists
 
 HOSTILE_TOML = {
@@ -113,3 +117,34 @@ def test_match_bounds_the_line_length_and_goes_on(
     assert len(rows[0]["matches"]) == len(rows[2]["matches"]) == 1  # type: ignore[arg-type]
     [line] = err.splitlines()
     assert line.startswith("rcmod match: line 2: longer than")
+
+
+def test_sandbox_port_out_of_range_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["sandbox", "--port", "99999"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "--port" in err and "65535" in err, err
+
+
+def test_sandbox_port_busy_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["sandbox", "--port", str(port)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no seed line: nothing is served
+    [line] = captured.err.splitlines()
+    assert line == f"rcmod sandbox: cannot listen on 127.0.0.1:{port}: address already in use"
+
+
+async def test_bot_http_port_busy_is_one_line(sandbox: Sandbox, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = bot_settings(sandbox, tmp_path / "data", http={"port": port})
+        with pytest.raises(RcmodError) as info:
+            await BotApp(settings).run()
+    assert str(info.value) == f"cannot listen on 127.0.0.1:{port} (http.port): address already in use"

@@ -18,7 +18,7 @@ from typing import TextIO
 
 from bot import __version__
 from bot.config import Settings, load_settings
-from bot.errors import AuthError, ConfigError, DiskFull, RcmodError, TwoFactorRequired
+from bot.errors import AuthError, ConfigError, DiskFull, RcmodError, RetryableError, TwoFactorRequired
 
 __all__ = ["main"]
 
@@ -106,6 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command is None:
         # A bare `rcmod` runs the bot when a server is configured, the demo otherwise.
         command = "run" if (args.config or environ.get("RCMOD_SERVER_URL")) else "demo"
+    if command not in ("run", "demo"):
+        # The other commands speak through what they print: without a handler of their own, the
+        # library's warnings (retries, a policy problem they also print) would reach stderr raw
+        # through logging's last resort, and a problem would show twice.
+        logging.getLogger("rcmod").addHandler(logging.NullHandler())
     try:
         if command == "run":
             settings = load_settings(args.config, environ)
@@ -165,6 +170,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    except RetryableError as exc:
+        print(
+            f"rcmod: the server is unreachable or failing ({exc}); "
+            "check server.url and that Rocket.Chat is up",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     except RcmodError as exc:
         print(f"rcmod: {exc}", file=sys.stderr)
         return EXIT_FAILED

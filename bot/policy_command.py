@@ -53,6 +53,9 @@ async def _sync(settings: Settings, out: TextIO, *, dry_run: bool) -> int:
     )
     try:
         await rest.login()
+        # With nothing to keep, a sync asks the server nothing, and a server that is down would
+        # pass for "in sync": ask it who we are first, so an unreachable server fails the command.
+        await rest.me()
         # No notifier here: who unpinned what is printed below instead of DMed.
         keeper = PolicyKeeper(
             store=store, rest=rest, policy_dir=settings.policy.dir, bot_user_id=lambda: rest.user_id

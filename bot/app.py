@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.audit import actions
 from bot.config import Settings
@@ -193,6 +194,7 @@ class BotApp:
             with contextlib.suppress(Exception):
                 self.store.release_lease(self._holder)
             self.store.close()
+            log.info("stopped")
 
     async def _run_connected(self, url: str, clock: Callable[[], float]) -> None:
         s = self.settings
@@ -472,8 +474,25 @@ class BotApp:
             event = nxt.result()
             await ingest.handle(event)
             if isinstance(event, Connected):
+                if not self.ready.is_set():
+                    self._log_ready(realtime)
                 self.ready.set()
         stop.cancel()
+
+    def _log_ready(self, realtime: RealtimeClient) -> None:
+        """One line an operator can read: who the bot is, where, and what it watches for."""
+        matcher = self.matcher
+        lists = len(matcher.lists) if matcher else 0
+        terms = matcher.term_count if matcher else 0
+        log.info(
+            "ready: logged in as %s on %s; watching %d rooms with %d list%s of %d terms",
+            self.bot_username or f"user id {realtime.user_id}",
+            urlsplit(self.settings.server.url or "").netloc,
+            len(realtime.watched_rooms),
+            lists,
+            "" if lists == 1 else "s",
+            terms,
+        )
 
     async def _housekeeping(self) -> None:
         """Hourly: erase evidence past its preservation window (legal holds excepted), and forget

@@ -12,6 +12,7 @@ import errno
 import functools
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -128,6 +129,20 @@ class _Connection(sqlite3.Connection):
             raise
 
 
+def _make_private(path: Path) -> None:
+    """The store holds evidence (message copies) and the audit log: only the bot's account may
+    read it. The folder is 0700 and the file 0600 (SQLite gives its -wal and -shm files the
+    database file's mode), tightened when they already exist with wider modes."""
+    folder = path.parent
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if folder.stat().st_mode & 0o077:
+        folder.chmod(0o700)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if part.exists() and part.stat().st_mode & 0o077:
+            part.chmod(0o600)
+
+
 def _is_enospc(exc: BaseException) -> bool:
     return "disk is full" in str(exc) or "No space left" in str(exc)
 
@@ -145,7 +160,7 @@ class Store(AlertLedger, BanLedger, BlockedUsers, PurgeJournal, ReportLedger, Po
     @classmethod
     def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Store:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _make_private(path)
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=_Connection)
             conn.folder = str(path.parent)
             conn.execute("PRAGMA journal_mode=WAL")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
@@ -66,4 +67,9 @@ async def _sync(settings: Settings, out: TextIO, *, dry_run: bool) -> int:
         store.close()
     for line in report.lines():
         print(line, file=out)
-    return EXIT_OK if report.ok else EXIT_FAILED
+    if report.ok:
+        return EXIT_OK
+    count = len(report.problems)
+    # The verdict once, on stderr; the problems themselves are in the report above.
+    print(f"rcmod policy sync: {count} problem{'' if count == 1 else 's'} (listed above)", file=sys.stderr)
+    return EXIT_FAILED

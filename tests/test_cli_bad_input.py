@@ -10,6 +10,7 @@ import re
 import sys
 from pathlib import Path
 
+from bot.sandbox import Sandbox
 from tests.test_process import ROOT
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING) rcmod")
@@ -118,3 +119,35 @@ async def test_every_subcommand_with_bad_input_says_one_line_and_exits_as_docume
 
     failures = [f for f in await asyncio.gather(*(check(*case) for case in table)) if f]
     assert not failures, "\n\n".join(failures)
+
+
+async def test_a_problem_is_printed_once(sandbox: Sandbox, tmp_path: Path) -> None:
+    bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "bad.md").write_text("---\nrooms: [general\n---\ntext\n")
+    (folder / "good.md").write_text("---\nrooms: [general]\n---\nBe kind.\n")
+    env = {
+        "RCMOD_SERVER_URL": sandbox.url,
+        "RCMOD_USER_ID": bot["id"],
+        "RCMOD_AUTH_TOKEN": bot["token"],
+        "RCMOD_DATA_DIR": str(tmp_path / "data"),
+        "RCMOD_POLICY_DIR": str(folder),
+    }
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RCMOD_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "policy",
+        "sync",
+        cwd=tmp_path,
+        env={**clean, "PYTHONPATH": str(ROOT), **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1
+    both = out.decode() + err.decode()
+    assert both.count("bad.md: front matter is not valid YAML") == 1, both
+    assert err.decode().splitlines() == ["rcmod policy sync: 1 problem (listed above)"], err

@@ -183,6 +183,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DiskFull as exc:
         print(f"rcmod: {exc}", file=sys.stderr)  # nothing was lost: a restart with space resumes
         return EXIT_FAILED
+    except OSError as exc:
+        # A file or folder the command was pointed at cannot be used (permissions, a file where a
+        # folder should be, a full disk under an export): say which, in one line.
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"rcmod: {exc.strerror or type(exc).__name__}{where}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED
     print(f"rcmod: unknown command {command}", file=sys.stderr)

@@ -411,7 +411,10 @@ class BotApp:
             desk=desk,
             matcher=lambda: self.matcher,
             reload=self.reload_wordlists,
-            readiness=self.readiness,
+            # /mod status names a background loop only while it is down.
+            readiness=lambda: {
+                k: v for k, v in self.readiness().items() if not (v and k.startswith("loop:"))
+            },
             retention_days=s.storage.retention_days,
             dispatcher=lambda: holder[0] if holder else None,
             runtime_lists=self.runtime_lists(),

@@ -371,7 +371,10 @@ class BotApp:
             loops.start("enforcer", self.enforcer.run)
             loops.start("policies", self.policies.run)
             loops.start("sanctions", self.sanctioner.run)
-            loops.start("names", self.names.run)
+            # Two loops, supervised apart: under one gather, one's death would leave the other
+            # running while the pair was restarted, and sweeps would then run twice.
+            loops.start("names", self.names.run_sweeps)
+            loops.start("registrations", self.names.run_registrations)
             await self._consume(realtime)
         finally:
             # Graceful stop: no new events are taken (the consumer has returned); background tasks

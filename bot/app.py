@@ -13,12 +13,14 @@ import contextlib
 import functools
 import logging
 import os
+import shutil
 import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.audit import actions
 from bot.audit.checkpoints import checkpoint_head
@@ -28,7 +30,7 @@ from bot.config import Settings
 from bot.dispatch import CommandInbox, Dispatcher
 from bot.enforcement_commands import EnforcementCommands
 from bot.enforcer import Enforcer
-from bot.errors import ConfigError, RcmodError
+from bot.errors import ConfigError, DiskFull, RcmodError
 from bot.ingest import Ingest
 from bot.lookups import Lookups, RoleDirectory
 from bot.moderation import Matcher, load_matcher
@@ -55,9 +57,10 @@ from bot.router import Handler, Router
 from bot.sanction_commands import SanctionCommands
 from bot.sanctions import Sanctioner
 from bot.store import Store
+from bot.supervisor import Supervisor
 from bot.web.hook import StoredReplays, command_hook
 from bot.web.metrics import Metrics
-from bot.web.server import WebServer, build_app
+from bot.web.server import WebServer, build_app, listen_problem
 
 __all__ = ["BotApp", "Extras"]
 
@@ -65,6 +68,7 @@ log = logging.getLogger("rcmod.app")
 
 LEASE_TTL = 30.0
 HOUSEKEEPING_INTERVAL = 3600.0
+FREE_SPACE_INTERVAL = 60.0
 
 
 @dataclass
@@ -111,6 +115,17 @@ class BotApp:
         self.names: NameWatch | None = None
         self.site_url = settings.server.url or ""
         self.bot_username: str | None = None
+        # Every long-running task runs under it: restarted after a failure, shown in /readyz.
+        self.loops = Supervisor(
+            self.metrics,
+            backoff=functools.partial(
+                exponential_backoff,
+                initial=settings.realtime.backoff_initial,
+                maximum=settings.realtime.backoff_max,
+            ),
+            on_fatal=self._fatal_error,
+        )
+        self._fatal: DiskFull | None = None
 
     def runtime_lists(self) -> Path:
         """Lists moderators edit in chat (/mod allow, /mod deny): always loaded after the
@@ -156,7 +171,14 @@ class BotApp:
             "connected": bool(rt and rt.connected),
             "logged_in": bool(rt and rt.logged_in),
             "subscribed": bool(rt and rt.subscribed),
+            **self.loops.readiness(),
         }
+
+    def _fatal_error(self, exc: BaseException) -> None:
+        """A loop met an error no restart can cure (a full disk): stop, and let run() raise it."""
+        if isinstance(exc, DiskFull) and self._fatal is None:
+            self._fatal = exc
+        self.stop()
 
     async def run(self) -> None:
         s = self.settings
@@ -169,11 +191,14 @@ class BotApp:
             self.store.acquire_lease(self._holder, LEASE_TTL, is_dead=_holder_is_dead)
             self.store.on_audit = self.metrics.count_action
             await self._run_connected(s.server.url, clock)
+            if self._fatal is not None:
+                raise self._fatal
         finally:
             self._checkpoint_audit()  # the records of this run, anchored before the store closes
             with contextlib.suppress(Exception):
                 self.store.release_lease(self._holder)
             self.store.close()
+            log.info("stopped")
 
     async def _run_connected(self, url: str, clock: Callable[[], float]) -> None:
         s = self.settings
@@ -187,7 +212,6 @@ class BotApp:
             on_error=lambda kind: self.metrics.rest_errors.labels(kind).inc(),
         )
         web_server: WebServer | None = None
-        tasks: list[asyncio.Task[None]] = []
         try:
             await self.rest.login()
             self.server_info = await self.rest.server_info()
@@ -331,29 +355,38 @@ class BotApp:
                 replays=StoredReplays(self.store, clock),
             )
             web_server = WebServer(build_app(self.metrics, self.readiness, hook), s.http.host, s.http.port)
-            port = await web_server.start()
+            try:
+                port = await web_server.start()
+            except OSError as exc:
+                raise RcmodError(
+                    f"cannot listen on {s.http.host}:{s.http.port} (http.port): {listen_problem(exc)}"
+                ) from None
             self.web = web_server
             log.info("http endpoints on %s:%d", s.http.host, port)
-            tasks.append(asyncio.create_task(self._renew_lease()))
-            tasks.append(asyncio.create_task(self._housekeeping()))
-            tasks.append(asyncio.create_task(self.notifier.run()))
+            loops = self.loops
+            loops.start("lease", self._renew_lease)
+            loops.start("housekeeping", self._housekeeping)
+            loops.start("free-space", self._watch_free_space)
+            loops.start("outbox", self.notifier.run)
             if s.reports.poll_interval > 0:  # members' native reports (issue 7)
-                tasks.append(asyncio.create_task(self.commands.desk.run_native_poll(s.reports.poll_interval)))
+                desk = self.commands.desk
+                loops.start("reports", lambda: desk.run_native_poll(s.reports.poll_interval))
             # Purges a crash or restart interrupted resume where their journal stopped, and block
             # actions the server failed are retried from their evidence (issue 6).
-            tasks.append(asyncio.create_task(self._resume_purges()))
-            tasks.append(asyncio.create_task(self.enforcer.run()))
-            tasks.append(asyncio.create_task(self.policies.run()))
-            tasks.append(asyncio.create_task(self.sanctioner.run()))
-            tasks.append(asyncio.create_task(self.names.run()))
+            loops.start("resume-purges", self._resume_purges)
+            loops.start("enforcer", self.enforcer.run)
+            loops.start("policies", self.policies.run)
+            loops.start("sanctions", self.sanctioner.run)
+            # Two loops, supervised apart: under one gather, one's death would leave the other
+            # running while the pair was restarted, and sweeps would then run twice.
+            loops.start("names", self.names.run_sweeps)
+            loops.start("registrations", self.names.run_registrations)
             await self._consume(realtime)
         finally:
             # Graceful stop: no new events are taken (the consumer has returned); background tasks
             # stop; the outbox gets one last pass so decided alerts go out now rather than at the
             # next start (whatever does not make it stays queued in the store).
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.loops.stop()
             if self.notifier is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self.notifier.deliver_due(), timeout=5)
@@ -387,7 +420,10 @@ class BotApp:
             desk=desk,
             matcher=lambda: self.matcher,
             reload=self.reload_wordlists,
-            readiness=self.readiness,
+            # /mod status names a background loop only while it is down.
+            readiness=lambda: {
+                k: v for k, v in self.readiness().items() if not (v and k.startswith("loop:"))
+            },
             retention_days=s.storage.retention_days,
             dispatcher=lambda: holder[0] if holder else None,
             runtime_lists=self.runtime_lists(),
@@ -450,8 +486,25 @@ class BotApp:
             event = nxt.result()
             await ingest.handle(event)
             if isinstance(event, Connected):
+                if not self.ready.is_set():
+                    self._log_ready(realtime)
                 self.ready.set()
         stop.cancel()
+
+    def _log_ready(self, realtime: RealtimeClient) -> None:
+        """One line an operator can read: who the bot is, where, and what it watches for."""
+        matcher = self.matcher
+        lists = len(matcher.lists) if matcher else 0
+        terms = matcher.term_count if matcher else 0
+        log.info(
+            "ready: logged in as %s on %s; watching %d rooms with %d list%s of %d terms",
+            self.bot_username or f"user id {realtime.user_id}",
+            urlsplit(self.settings.server.url or "").netloc,
+            len(realtime.watched_rooms),
+            lists,
+            "" if lists == 1 else "s",
+            terms,
+        )
 
     async def _housekeeping(self) -> None:
         """Hourly: erase evidence past its preservation window (legal holds excepted), forget
@@ -491,6 +544,32 @@ class BotApp:
         head = self.store.audit_head()
         checkpoints, _ = checkpoints_in(data_dir)
         return any((c.seq, c.hash) == head for c in checkpoints)
+
+    async def _watch_free_space(self) -> None:
+        """Measure the data folder's free space, and warn below the threshold: a full disk stops the
+        bot (nothing lost, but nothing moderated either), so the operator hears of it before."""
+        folder = self.settings.storage.data_dir
+        threshold = self.settings.storage.free_space_warning_mb * 2**20
+        warned = False
+        while True:
+            try:
+                free = (await asyncio.to_thread(shutil.disk_usage, folder)).free
+            except OSError as exc:
+                log.warning("cannot measure free space in %s (%s)", folder, type(exc).__name__)
+            else:
+                self.metrics.data_free_bytes.set(free)
+                low = free < threshold
+                if low and not warned:
+                    log.warning(
+                        "low free space in %s: %d MB left (warning below %d MB); a full disk stops the bot",
+                        folder,
+                        free // 2**20,
+                        threshold // 2**20,
+                    )
+                elif warned and not low:
+                    log.info("free space in %s is back above %d MB", folder, threshold // 2**20)
+                warned = low
+            await asyncio.sleep(FREE_SPACE_INTERVAL)
 
     async def _resume_purges(self) -> None:
         """Finish confirmed purges a crash interrupted (one a live `rcmod purge` runs is left to it)."""

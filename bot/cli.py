@@ -18,7 +18,7 @@ from typing import TextIO
 
 from bot import __version__
 from bot.config import Settings, load_settings
-from bot.errors import AuthError, ConfigError, RcmodError, TwoFactorRequired
+from bot.errors import AuthError, ConfigError, DiskFull, RcmodError, RetryableError, TwoFactorRequired
 
 __all__ = ["main"]
 
@@ -27,8 +27,19 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        # One line (every problem is one line; the usage is one --help away).
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 meaning any free one."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535)")
+    return port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="print only the summary")
 
     sandbox = sub.add_parser("sandbox", help="serve a local simulated Rocket.Chat workspace")
-    sandbox.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
+    sandbox.add_argument(
+        "--port", type=port_number, default=0, help="port on 127.0.0.1 (default: any free port)"
+    )
     sandbox.add_argument(
         "--version",
         dest="server_version",
@@ -98,6 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command is None:
         # A bare `rcmod` runs the bot when a server is configured, the demo otherwise.
         command = "run" if (args.config or environ.get("RCMOD_SERVER_URL")) else "demo"
+    if command not in ("run", "demo"):
+        # The other commands speak through what they print: without a handler of their own, the
+        # library's warnings (retries, a policy problem they also print) would reach stderr raw
+        # through logging's last resort, and a problem would show twice.
+        logging.getLogger("rcmod").addHandler(logging.NullHandler())
     try:
         if command == "run":
             env_file = getattr(args, "env_file", None)
@@ -163,8 +181,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    except RetryableError as exc:
+        print(
+            f"rcmod: the server is unreachable or failing ({exc}); "
+            "check server.url and that Rocket.Chat is up",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     except RcmodError as exc:
         print(f"rcmod: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except DiskFull as exc:
+        print(f"rcmod: {exc}", file=sys.stderr)  # nothing was lost: a restart with space resumes
+        return EXIT_FAILED
+    except OSError as exc:
+        # A file or folder the command was pointed at cannot be used (permissions, a file where a
+        # folder should be, a full disk under an export): say which, in one line.
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"rcmod: {exc.strerror or type(exc).__name__}{where}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED
@@ -215,7 +249,13 @@ def _run_sandbox(port: int, out: TextIO, version: str | None, err: TextIO) -> in
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    asyncio.run(go())
+    try:
+        asyncio.run(go())
+    except OSError as exc:
+        from bot.web.server import listen_problem
+
+        err.write(f"rcmod sandbox: cannot listen on 127.0.0.1:{port}: {listen_problem(exc)}\n")
+        return EXIT_FAILED
     return EXIT_OK
 
 

@@ -30,7 +30,8 @@ __all__ = ["COMMAND_CHANNELS", "ENV_OVERRIDES", "CommandChannel", "Credentials",
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan are no durations: `ping_interval = inf` would never ping (TOML allows both).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ServerSettings(_Section):
@@ -67,6 +68,9 @@ class StorageSettings(_Section):
     data_dir: Path = Path("data")
     # Evidence is kept this long, then erased unless under legal hold.
     retention_days: int = Field(default=90, ge=1)
+    # Below this much free space on the data folder's disk, the bot warns (log and metric
+    # rcmod_data_free_bytes) before a full disk stops it. 0 turns the warning off.
+    free_space_warning_mb: int = Field(default=500, ge=0)
 
 
 class HttpSettings(_Section):
@@ -386,6 +390,14 @@ def load_settings(config_path: Path | None, environ: Mapping[str, str]) -> Setti
             raise ConfigError(f"--config: no such file: {config_path}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{config_path}: not valid TOML: not UTF-8 text (byte {exc.start})") from None
+        except RecursionError:
+            # tomllib parses nested arrays and inline tables recursively.
+            raise ConfigError(f"{config_path}: not valid TOML: nested too deeply") from None
+        except ValueError:
+            # int() refuses more than 4300 digits (CVE-2020-10735); no option needs a number that long.
+            raise ConfigError(f"{config_path}: not valid TOML: a number too long to read") from None
         except OSError as exc:
             raise ConfigError(f"{config_path}: cannot read: {exc.strerror}") from exc
     for var, (section, key, parse) in ENV_OVERRIDES.items():

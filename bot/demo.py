@@ -56,7 +56,8 @@ class Narrator:
         if isinstance(event, Connected):
             self.connects += 1
             self.say(
-                f"bot: {'reconnected' if event.reconnect else 'connected'}, logged in as {event.user_id}, "
+                f"bot: {'reconnected' if event.reconnect else 'connected'}, "
+                f"logged in as {self.names.get(event.user_id, event.user_id)}, "
                 "subscribed; catching up on every room"
             )
         elif isinstance(event, Disconnected):
@@ -80,7 +81,11 @@ class Narrator:
                 f"({len(m.text)} chars) — handled"
             )
         elif isinstance(event, SubscriptionChanged):
-            self.say(f"bot: subscription {event.action} for #{event.name or event.rid}")
+            if event.room_type == "d" and event.action == "inserted":
+                # A DM's subscription is named after the other person: say so, not "#mod1".
+                self.say(f"bot: joined a direct message with {event.name or 'someone'}")
+            elif event.room_type != "d":
+                self.say(f"bot: subscription {event.action} for #{event.name or event.rid}")
 
 
 async def _until(predicate: Callable[[], bool], within: float = 15.0) -> bool:
@@ -130,6 +135,7 @@ async def run_demo(out: TextIO, *, quiet: bool = False) -> int:
     info = sandbox.seed_info()
     bot_user = next(u for u in info["users"] if u["username"] == "rcmod.bot")
     names = {r["id"]: r["name"] for r in info["rooms"]}
+    names[bot_user["id"]] = bot_user["username"]
     narrator = Narrator(out, names, quiet, started)
     say = narrator.say
     failures: list[str] = []

@@ -11,6 +11,12 @@
     │   └── NotFound
     └── ProtocolError          stop this connection: the peer is not speaking the protocol
 
+    DiskFull                   stop the bot: the data folder's disk is full (exit status 1)
+
+``DiskFull`` stands outside ``RcmodError`` on purpose: loops and handlers catch ``RcmodError`` to
+report and go on, and going on without a store to write to would only fail again and again. It
+passes them by and ends the bot; what was not recorded stays unhandled, and nothing is lost.
+
 Modules that touch a foreign library translate its exceptions into these, chained with
 ``from``, so nothing above them needs to know about requests, websockets or sqlite3.
 Messages carry ids and error codes, never message content or secrets.
@@ -25,6 +31,15 @@ class RcmodError(Exception):
 
 class ConfigError(RcmodError):
     """The configuration (file, environment, wordlists) is unusable. Names the field."""
+
+
+class DiskFull(Exception):
+    """The store could not write: the disk holding the data folder is full (SQLITE_FULL, ENOSPC).
+    Fatal for the bot: what was not recorded stays unhandled, so a restart takes it up again."""
+
+    def __init__(self, folder: str) -> None:
+        super().__init__(f"disk full: the store cannot write; free space in {folder}")
+        self.folder = folder
 
 
 class RetryableError(RcmodError):

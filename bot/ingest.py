@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from bot.errors import ActionRefused, RcmodError
+from bot.errors import ActionRefused, DiskFull, RcmodError
 from bot.models import Message
 from bot.realtime.events import (
     BulkDeleted,
@@ -126,6 +126,8 @@ class Ingest:
         for watcher in self._state_watchers:
             try:
                 await watcher(event)
+            except DiskFull:
+                raise
             except Exception as exc:  # a watcher's failure must not stop ingest (ids only)
                 log.error("state watcher failed on message %s: %s", message.id, type(exc).__name__)
         if event.room.type:

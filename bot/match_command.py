@@ -6,15 +6,17 @@
 Each output line is ``{"line": N, "matches": [{"term", "list", "start", "end", "text",
 "severity", "categories"}]}`` with ``line`` counted from 1 and ``[start, end)`` code-point
 offsets into the input line. Lists come from ``--wordlists`` or ``RCMOD_WORDLISTS`` (paths
-separated by ``:``). Exit status: 0 done, 2 usage or configuration error (a bad wordlist, an
-input line with ``--jsonl`` that is not a JSON string).
+separated by ``:``). A line longer than ``MAX_LINE_CHARS`` is not scanned: its output object
+says so in ``error`` and the next line goes on. Exit status: 0 done, 1 a line was too long to
+scan, 2 usage or configuration error (a bad wordlist, an input line with ``--jsonl`` that is not
+a JSON string).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,7 +25,9 @@ from bot.moderation.explain import explain, format_explanation
 
 __all__ = ["add_arguments", "run"]
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# The longest input line scanned, in characters (a chat message is at most a few thousand).
+MAX_LINE_CHARS = 100_000
 MAX_WARNINGS_SHOWN = 20
 
 
@@ -94,14 +98,22 @@ def run(
         # instead of an exception halfway through a file.
         reconfigure(errors="surrogateescape")
     status = EXIT_OK
-    for number, raw in enumerate(stdin, start=1):
+    for number, raw, whole in _lines(stdin, MAX_LINE_CHARS):
+        if not whole:
+            # Scanning costs memory in proportion to the line (normalised copies, offsets): a
+            # 50 MB line took gigabytes. No chat message comes near this bound.
+            reason = f"longer than {MAX_LINE_CHARS} characters; not scanned"
+            print(f"rcmod match: line {number}: {reason}", file=stderr)
+            print(_dumps({"line": number, "matches": [], "error": reason}), file=stdout)
+            status = max(status, EXIT_FAILED)
+            continue
         line = raw[:-1] if raw.endswith("\n") else raw
         if line.endswith("\r"):
             line = line[:-1]
         if args.jsonl:
             try:
                 value = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: "[[[[…" thousands deep
                 value = None
             if not isinstance(value, str):
                 print(f"rcmod match: line {number}: not a JSON string", file=stderr)
@@ -112,3 +124,20 @@ def run(
         matches = matcher.scan(line, args.room)
         print(_dumps({"line": number, "matches": [_match_json(m, line) for m in matches]}), file=stdout)
     return status
+
+
+def _lines(stdin: TextIO, limit: int) -> Iterator[tuple[int, str, bool]]:
+    """(number, line, whole) for each input line, holding at most ``limit`` characters of one
+    line: a longer line is skipped to its end and given as ``("", False)``."""
+    number = 0
+    while True:
+        chunk = stdin.readline(limit + 2)  # room for the line's own "\r\n"
+        if not chunk:
+            return
+        number += 1
+        if chunk.endswith("\n") or len(chunk) <= limit:
+            yield number, chunk, True
+            continue
+        while chunk and not chunk.endswith("\n"):
+            chunk = stdin.readline(limit)
+        yield number, "", False

@@ -407,9 +407,9 @@ class NameWatch:
     # -- loops and status ----------------------------------------------------------------------
 
     async def run(self) -> None:
-        await asyncio.gather(self._sweep_loop(), self._registration_loop())
+        await asyncio.gather(self.run_sweeps(), self.run_registrations())
 
-    async def _sweep_loop(self) -> None:
+    async def run_sweeps(self) -> None:
         if self._sweep_interval <= 0:
             if not self.baseline_taken():
                 self._take_baseline(0)  # no sweep, no baseline: whatever the live routes see is news
@@ -419,7 +419,7 @@ class NameWatch:
             await _quietly(self.sweep, "name sweep")
             await asyncio.sleep(self._sweep_interval)
 
-    async def _registration_loop(self) -> None:
+    async def run_registrations(self) -> None:
         if self._registration_interval <= 0:
             self._registration_state = "not checked (moderation.registration_poll_interval = 0)"
             return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
@@ -53,6 +54,9 @@ async def _sync(settings: Settings, out: TextIO, *, dry_run: bool) -> int:
     )
     try:
         await rest.login()
+        # With nothing to keep, a sync asks the server nothing, and a server that is down would
+        # pass for "in sync": ask it who we are first, so an unreachable server fails the command.
+        await rest.me()
         # No notifier here: who unpinned what is printed below instead of DMed.
         keeper = PolicyKeeper(
             store=store, rest=rest, policy_dir=settings.policy.dir, bot_user_id=lambda: rest.user_id
@@ -63,4 +67,9 @@ async def _sync(settings: Settings, out: TextIO, *, dry_run: bool) -> int:
         store.close()
     for line in report.lines():
         print(line, file=out)
-    return EXIT_OK if report.ok else EXIT_FAILED
+    if report.ok:
+        return EXIT_OK
+    count = len(report.problems)
+    # The verdict once, on stderr; the problems themselves are in the report above.
+    print(f"rcmod policy sync: {count} problem{'' if count == 1 else 's'} (listed above)", file=sys.stderr)
+    return EXIT_FAILED

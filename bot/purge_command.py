@@ -129,7 +129,9 @@ async def _purge(
             bot_user_id=rest.user_id or str((await rest.me()).get("_id")),
             retention_days=settings.storage.retention_days,
         )
-        bar = _ProgressBar(err)
+        # A bar redraws itself with "\r" and an erase-line escape: only a terminal shows it;
+        # in a pipe or a log file it would be noise (the result line below says what was done).
+        bar = _ProgressBar(err) if _is_terminal(err) else None
         result: PurgeResult
         interrupted = purger.open_job_for(request)
         if interrupted is not None and not args.dry_run:
@@ -160,7 +162,8 @@ async def _purge(
                 if not plan.needs_token:
                     token = plan.token
             result = await purger.run(plan.job_id, token=token, progress=bar)
-        bar.finish()
+        if bar is not None:
+            bar.finish()
         out.write(
             f"purge job {result.job_id}: {result.deleted} deleted, {result.failed} failed of {result.total}\n"
         )
@@ -178,6 +181,11 @@ def _ask(total: int, needs_token: bool, stdin: TextIO, out: TextIO) -> str | Non
     out.flush()
     line = stdin.readline()
     return line.strip() or None
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 class _ProgressBar:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.errors import DiskFull
 from bot.realtime.events import Event
 from bot.web.metrics import Metrics
 
@@ -42,6 +43,8 @@ class Router:
                 continue
             try:
                 await route.handler(event)
+            except DiskFull:
+                raise  # not one handler's problem: nothing can be recorded, so the bot stops
             except Exception as exc:  # isolation is the point: log ids, count, go on
                 failures += 1
                 self._metrics.handler_errors.labels(route.name).inc()

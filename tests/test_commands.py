@@ -190,3 +190,14 @@ def test_each_command_is_declared_once() -> None:
     for command in COMMANDS:
         if command.room_from is not None:
             assert command.room_from in {a.name for a in command.args}
+
+
+def test_member_help_lists_only_what_a_member_may_use() -> None:
+    member = render_help(Privilege.MEMBER)
+    listed = [line.split("`")[1].split()[0:2] for line in member.splitlines()[1:]]
+    assert listed == [["/report", "[CATEGORY]"], ["/mod", "help"], ["/mod", "appeal"]], member
+    assert "/mod purge" not in member and "/mod confirm" not in member
+    room_moderator = render_help(Privilege.ROOM_MODERATOR)
+    assert "/mod purge" in room_moderator and "/mod confirm" in room_moderator
+    # Asking about one by name as a member says it is not theirs to use.
+    assert render_help(Privilege.MEMBER, "purge").startswith("No command `purge` that you may use")

@@ -15,3 +15,7 @@ async def test_demo_runs_and_its_checks_pass() -> None:
     assert "FAILED" not in text
     assert "missing 0, handled twice 0" in text
     assert "check: the flood was stopped: mallory muted in #general, the rest refused: ok" in text
+    # People and rooms by name: the bot's account, and a DM by whom it is with.
+    assert "connected, logged in as rcmod.bot," in text
+    assert "bot: joined a direct message with mod1" in text
+    assert "#mod1" not in text

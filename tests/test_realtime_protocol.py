@@ -606,3 +606,21 @@ def test_size_limit_is_configurable() -> None:
     assert proto.data_to_send() == []
     assert feed(proto, {"msg": "ping"}) == []
     assert sent(proto) == [{"msg": "pong"}]
+
+
+@pytest.mark.parametrize(
+    ("frame", "echoed"),
+    [
+        ('{"msg":"ping","id":"\\ud800"}', "\ud800"),  # a lone surrogate: valid JSON, not UTF-8
+        ('{"msg":"ping","id":"a\\udfffb"}', "a\udfffb"),
+        ('{"msg":"ping","id":{"x":1}}', None),  # not a string: a pong all the same, without it
+        ('{"msg":"ping","id":12}', None),
+    ],
+)
+def test_odd_ping_ids_are_answered_with_frames_that_can_be_sent(frame: str, echoed: str | None) -> None:
+    proto = DDPProtocol()
+    proto.receive_text(frame)
+    [pong] = proto.data_to_send()
+    pong.encode("utf-8")  # the websocket sends UTF-8: a frame that cannot be encoded forces a reconnect
+    assert json.loads(pong) == ({"msg": "pong", "id": echoed} if echoed is not None else {"msg": "pong"})
+    assert proto.events_received() == []

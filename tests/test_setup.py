@@ -156,9 +156,12 @@ def free_port() -> int:
 async def test_wrong_url_fails_fast_and_creates_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
     before = snapshot(sandbox)
     out = io.StringIO()
-    result = await run_setup(options(sandbox, tmp_path, server=f"http://127.0.0.1:{free_port()}"), out)
+    err = io.StringIO()
+    result = await run_setup(
+        options(sandbox, tmp_path, server=f"http://127.0.0.1:{free_port()}"), out, err=err
+    )
     assert result.code == 1
-    assert "cannot connect" in out.getvalue() and "nothing was created" in out.getvalue()
+    assert "cannot connect" in out.getvalue() and "nothing was created" in err.getvalue()
     assert snapshot(sandbox) == before
 
 

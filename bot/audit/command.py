@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -299,9 +300,13 @@ def _verify_export(args: argparse.Namespace, out: TextIO) -> int:
             file=out,
         )
         return EXIT_OK
-    print(f"export FAILED verification ({len(check.problems)} problems):", file=out)
     for problem in check.problems:
         print(f"  - {problem}", file=out)
+    # The verdict once, on stderr; the problems above are the report.
+    print(
+        f"rcmod audit verify-export: export FAILED verification ({len(check.problems)} problems)",
+        file=sys.stderr,
+    )
     return EXIT_FAILED
 
 

@@ -8,7 +8,7 @@ __all__ = ["render_help"]
 
 
 def render_help(have: Privilege, topic: str | None = None) -> str:
-    usable = [c for c in COMMANDS if c.privilege <= have]
+    usable = [c for c in COMMANDS if c.shown_from <= have]
     if topic:
         wanted = topic.lower().lstrip("/").removeprefix("mod ").strip()
         match = [c for c in usable if wanted in (c.sub, c.name)]
@@ -21,5 +21,5 @@ def render_help(have: Privilege, topic: str | None = None) -> str:
 
 
 def _line(command: Command) -> str:
-    need = "" if command.privilege is Privilege.MEMBER else f" · {command.privilege.label}"
+    need = "" if command.shown_from is Privilege.MEMBER else f" · {command.shown_from.label}"
     return f"`{command.usage}` — {command.help}{need}"

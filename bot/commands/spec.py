@@ -85,6 +85,14 @@ class Command:
     # The argument naming the room whose roles count for the privilege check (a message's room,
     # or #room); without it, the room the command was typed in.
     room_from: str | None = None
+    # Who help lists it for, when that differs from ``privilege``: a command whose handler
+    # checks the privilege itself (per room) is declared MEMBER for dispatch, but a member who
+    # reads help should not be offered what will only be refused.
+    listed_for: Privilege | None = None
+
+    @property
+    def shown_from(self) -> Privilege:
+        return self.listed_for if self.listed_for is not None else self.privilege
 
     @property
     def name(self) -> str:
@@ -220,6 +228,7 @@ COMMANDS: tuple[Command, ...] = (
         P.MEMBER,
         'preview a purge: user @x|term "text" [#room ...|everywhere] [since 30d] [until DATE]',
         flags=("include-pinned", "purge-threads", "dry-run"),
+        listed_for=P.ROOM_MODERATOR,
     ),
     Command(
         "mod",
@@ -227,6 +236,7 @@ COMMANDS: tuple[Command, ...] = (
         (Arg("job", K.INT), Arg("token", K.WORD, optional=True)),
         P.MEMBER,  # only the moderator whose preview passed the purger's checks may confirm it
         "run a previewed purge (the preview gives the token when one is needed)",
+        listed_for=P.ROOM_MODERATOR,
     ),
     Command(
         "mod",

@@ -153,6 +153,12 @@ def parse_policy_file(name: str, content: str, *, where: str) -> PolicySpec:
         mark = getattr(exc, "problem_mark", None)
         line = f" (line {mark.line + 2})" if mark is not None else ""
         raise PolicyError(f"{where}: front matter is not valid YAML{line}") from None
+    except RecursionError:
+        # PyYAML composes nested collections recursively: a few thousand '[' exhaust the stack.
+        raise PolicyError(f"{where}: front matter is nested too deeply") from None
+    except ValueError:
+        # int() refuses more than 4300 digits (CVE-2020-10735); no option needs a number that long.
+        raise PolicyError(f"{where}: front matter holds a number too long to read") from None
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):

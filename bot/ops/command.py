@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
@@ -113,7 +114,9 @@ def run_doctor_command(
         print(render(check), file=out)
     failed = sum(c.status is Status.FAIL for c in checks)
     warned = sum(c.status is Status.WARN for c in checks)
-    print(f"{len(checks)} checks: {failed} failed, {warned} warnings", file=out)
+    summary = f"{len(checks)} checks: {failed} failed, {warned} warnings"
+    # A failed doctor says so once, on stderr (the checks above are the report on stdout).
+    print(summary if not failed else f"rcmod doctor: {summary}", file=out if not failed else sys.stderr)
     return exit_code(checks)
 
 
@@ -193,6 +196,7 @@ def run_setup_command(
             rest_factory,
             confirm if interactive else None,
             ask_code if interactive else None,
+            err,
         )
     )
     return result.code

@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import shlex
+import sys
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -513,8 +514,10 @@ async def run_setup(
     rest_factory: RestFactory = default_rest,
     confirm: Callable[[], bool] | None = None,
     ask_code: AskCode | None = None,
+    err: TextIO | None = None,
 ) -> SetupResult:
-    """Preflight, show the plan, (ask,) then change; exit code and what was made in the result."""
+    """Preflight, show the plan, (ask,) then change; exit code and what was made in the result.
+    The verdict of a failed preflight goes to ``err`` (stderr), the report to ``out``."""
     run = _Run(opts, out, rest_factory, ask_code)
     admin = rest_factory(opts.server, Credentials(username=opts.admin_user, password=opts.admin_password))
     try:
@@ -524,7 +527,10 @@ async def run_setup(
             print(f"[FAIL] preflight: {describe(exc, _endpoint(exc), run.version)}", file=out)
             pre = EXIT_FAILED
         if isinstance(pre, int):
-            print("setup stopped before changing anything; nothing was created", file=out)
+            # The verdict once, on stderr; the [FAIL] lines above are the report.
+            print(
+                "rcmod setup: stopped before changing anything; nothing was created", file=err or sys.stderr
+            )
             return SetupResult(pre)
         rooms, table = pre
         for line in describe_plan(opts, plan_grants(table, opts.features, run.version), rooms):

@@ -456,7 +456,9 @@ class RealtimeClient:
                 if self._clock() - self._connected_at >= self._stable_after:
                     delays = self._backoff()
             delay = max(next(delays), at_least)
-            logger.warning("realtime connection lost (%s); reconnecting in %.2fs", reason, delay)
+            logger.warning(
+                "realtime connection to %s lost (%s); reconnecting in %.2fs", self._host, reason, delay
+            )
             await self._sleep(delay)
 
     async def _session(self) -> None:
@@ -597,7 +599,8 @@ class RealtimeClient:
         await self._subscribe_base(link, user_id)
         self._subscribed = True
         self._connected_at = self._clock()
-        logger.info("realtime session %s ready as user %s", session, user_id)
+        # Who the bot is, by name, is the app's line ("ready: logged in as ..."); this one is the link.
+        logger.info("realtime session %s ready on %s", session, self._host)
         # Connected goes out before any stream event that raced it, in one step.
         self._queue.put_nowait(Connected(session=session, user_id=user_id, reconnect=self._announced))
         self._announced = True

@@ -376,9 +376,12 @@ class DDPProtocol:
         self._events.append(SessionFailed(version if isinstance(version, str) else None))
 
     def _on_ping(self, frame: Mapping[str, Any]) -> None:
+        # The id is an optional string (DDP spec); anything else is not echoed, but still answered:
+        # the server's heartbeat only needs to hear from us.
         pong: dict[str, Any] = {"msg": "pong"}
-        if "id" in frame:
-            pong["id"] = frame["id"]
+        ping_id = frame.get("id")
+        if isinstance(ping_id, str):
+            pong["id"] = ping_id
         self._send(pong)
 
     def _on_pong(self, frame: Mapping[str, Any]) -> None:
@@ -504,7 +507,15 @@ class DDPProtocol:
         return str(self._next_id)
 
     def _send(self, frame: Mapping[str, Any]) -> None:
-        self._outgoing.append(json.dumps(frame, separators=(",", ":"), ensure_ascii=False))
+        text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                # A lone surrogate (echoed from a peer's "\ud800") cannot go out as UTF-8; as a JSON
+                # escape it can, and the peer reads back the same string.
+                text = json.dumps(frame, separators=(",", ":"))
+        self._outgoing.append(text)
 
     def _reject(self, reason: str, size: int) -> None:
         self._events.append(FrameRejected(reason=reason, size=size))

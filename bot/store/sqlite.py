@@ -8,9 +8,11 @@ at most the last transactions, never consistency.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -22,7 +24,7 @@ from typing import Any, Literal, ParamSpec, TypeVar
 
 from bot.audit import actions
 from bot.audit.selection import case_key
-from bot.errors import ConfigError, RcmodError
+from bot.errors import ConfigError, DiskFull, RcmodError
 from bot.models import Message, to_iso
 from bot.store.alerts import AlertLedger
 from bot.store.bans import BanLedger
@@ -107,6 +109,46 @@ def _translates(what: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     return wrap
 
 
+class _Connection(sqlite3.Connection):
+    """sqlite3's connection, with the two things a full disk needs.
+
+    SQLITE_FULL becomes ``DiskFull`` (one clear message naming the folder to free space in), and a
+    ROLLBACK after SQLite has already ended the transaction itself (it does on a full disk or an
+    I/O error) is skipped: a second rollback raises "cannot rollback - no transaction is active",
+    which would hide the real error behind a misleading one.
+    """
+
+    folder = "."
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        if sql == "ROLLBACK" and not self.in_transaction:
+            return self.cursor()
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or _is_enospc(exc):
+                raise DiskFull(self.folder) from exc
+            raise
+
+
+def _make_private(path: Path) -> None:
+    """The store holds evidence (message copies) and the audit log: only the bot's account may
+    read it. The folder is 0700 and the file 0600 (SQLite gives its -wal and -shm files the
+    database file's mode), tightened when they already exist with wider modes."""
+    folder = path.parent
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if folder.stat().st_mode & 0o077:
+        folder.chmod(0o700)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if part.exists() and part.stat().st_mode & 0o077:
+            part.chmod(0o600)
+
+
+def _is_enospc(exc: BaseException) -> bool:
+    return "disk is full" in str(exc) or "No space left" in str(exc)
+
+
 class Store(
     AlertLedger,
     BanLedger,
@@ -129,15 +171,20 @@ class Store(
     @classmethod
     def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Store:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            _make_private(path)
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=_Connection)
+            conn.folder = str(path.parent)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=5000")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"store {path}: not a usable SQLite database: {exc}") from exc
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise DiskFull(str(path.parent)) from exc
+            raise StoreError(f"store {path}: cannot open: {exc.strerror or exc}") from exc
+        except sqlite3.Error as exc:
             raise StoreError(f"store {path}: cannot open: {exc}") from exc
         store = cls(conn, clock=clock)
         store._migrate(path)

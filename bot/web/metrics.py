@@ -61,6 +61,24 @@ class Metrics:
             "rcmod_connected", "1 when connected, logged in and subscribed", registry=self.registry
         )
 
+        self.loop_up = Gauge(
+            "rcmod_loop_up",
+            "1 while a background loop runs, 0 while it waits to be restarted after a failure",
+            ["loop"],
+            registry=self.registry,
+        )
+        self.loop_restarts = Counter(
+            "rcmod_loop_restarts",
+            "Background loops restarted after an unexpected failure",
+            ["loop"],
+            registry=self.registry,
+        )
+        self.data_free_bytes = Gauge(
+            "rcmod_data_free_bytes",
+            "Free space on the filesystem of the data folder (store and evidence)",
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

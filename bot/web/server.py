@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
 from bot.web.metrics import Metrics
 
-__all__ = ["WebServer", "build_app"]
+__all__ = ["WebServer", "build_app", "listen_problem"]
 
 Readiness = Callable[[], Mapping[str, bool]]
 
@@ -58,3 +59,9 @@ class WebServer:
 
     async def stop(self) -> None:
         await self._runner.cleanup()
+
+
+def listen_problem(exc: OSError) -> str:
+    """Why a listening socket could not be opened, in the system's words (asyncio's own text
+    repeats the address and is not one short phrase)."""
+    return os.strerror(exc.errno).lower() if exc.errno else type(exc).__name__

@@ -294,6 +294,10 @@ class BotApp:
                 bot_user_id=lambda: realtime.user_id,
                 watch_room=realtime.watch_room,
                 clock=clock,
+                server_now=self.rest.server_now,
+                backoff=functools.partial(
+                    exponential_backoff, initial=s.realtime.backoff_initial, maximum=s.realtime.backoff_max
+                ),
             )
             for name, types, handler in self.extras.handlers:
                 self.router.add(name, types, handler)
@@ -329,6 +333,7 @@ class BotApp:
             self.web = web_server
             log.info("http endpoints on %s:%d", s.http.host, port)
             tasks.append(asyncio.create_task(self._renew_lease()))
+            tasks.append(asyncio.create_task(self.ingest.run()))  # rooms whose catch-up failed
             tasks.append(asyncio.create_task(self._housekeeping()))
             tasks.append(asyncio.create_task(self.notifier.run()))
             if s.reports.poll_interval > 0:  # members' native reports (issue 7)

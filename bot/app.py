@@ -223,11 +223,13 @@ class BotApp:
                 lookups=lookups,
             )
             self.router.add("notifier", (MessageEvent,), self.notifier.on_event)
-            # Block lists and blocked users (issue 6): evidence first, then delete or censor, then
-            # the author's notice. After the notifier, so the moderators' alert is decided first.
+            # Block lists and blocked users: evidence first, then delete or censor, then the
+            # author's notice (through the notifier's outbox). After the notifier, so the
+            # moderators' alert is decided first.
             self.enforcer = Enforcer(
                 store=self.store,
                 rest=self.rest,
+                notifier=self.notifier,
                 matcher=lambda: self.matcher,
                 moderation=s.moderation,
                 retention_days=s.storage.retention_days,

@@ -34,7 +34,7 @@ from bot.moderation import Match, Matcher
 from bot.moderation.alerts import RoomRef
 from bot.moderation.blocking import BlockDecision, author_notice, decide_block
 from bot.moderation.purge import PurgeUsageError
-from bot.notifier import Notifier
+from bot.notifier import Notifier, render_direct
 from bot.realtime.events import EditedMessage, Event, MessageEvent, NewMessage, RoomHint, ThreadReply
 from bot.rest import RestClient
 from bot.store import Store
@@ -67,6 +67,9 @@ class Enforcer:
         self._store = store
         self._rest = rest
         self._notifier = notifier
+        # Registered now, not when a notice is queued: this process may send notices that a
+        # crashed one queued, and without it they would go out as moderators' alerts.
+        notifier.register_renderer(AUTHOR_NOTICE_KIND, render_direct)
         self._matcher = matcher
         self._settings = moderation
         self._retention_days = retention_days

@@ -119,6 +119,10 @@ class Ingest:
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), tz=UTC)
 
+    def _server_time(self) -> datetime:
+        """The server's time as last seen, else ours: message times are the server's."""
+        return self._server_now() or self._now()
+
     def _ceiling(self) -> datetime:
         """The latest a cursor may be: the server's time as last seen, else ours with the margin."""
         server = self._server_now()
@@ -201,7 +205,7 @@ class Ingest:
             if event.room_type:
                 self._room_types[event.rid] = event.room_type
             if self._store.room_cursor(event.rid) is None:
-                self._move_cursor(event.rid, self._now() - _CLOCK_MARGIN)
+                self._move_cursor(event.rid, self._server_time() - _CLOCK_MARGIN)
             self._watch_room(event.rid)
         await self._router.dispatch(event)
 
@@ -218,7 +222,7 @@ class Ingest:
         cursors = self._store.room_cursors()
         # Every room has a gap now (the outage) until its catch-up succeeds.
         self._pending = set(cursors)
-        start = self._now() - _CLOCK_MARGIN
+        start = self._server_time() - _CLOCK_MARGIN
         for sub in subs:
             rid = sub.get("rid")
             if not isinstance(rid, str):

@@ -236,8 +236,13 @@ class Notifier:
         given buttons), through the same persisted outbox: queued durably, sent with an id chosen
         before the send, retried until it lands. ``incident`` names what it is about: queuing the
         same incident again (a replay after a crash) sends nothing more. ``text`` must already be
-        inert. True when newly queued."""
-        self._renderers.setdefault(kind, render_direct)
+        inert. True when newly queued.
+
+        ``kind`` must be registered (``register_renderer(kind, render_direct)``) when the
+        notifier is built, not here: a restarted process sends what an earlier one queued before
+        it queues anything itself."""
+        if kind not in self._renderers:
+            raise ValueError(f"direct message kind {kind!r} has no renderer registered")
         row: dict[str, object] = {
             "key": f"{kind}|{incident}",
             "kind": kind,

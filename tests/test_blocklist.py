@@ -353,3 +353,45 @@ async def test_a_server_outage_queues_the_block_and_a_retry_finishes_it(
     finally:
         await rest.close()
         store.close()
+
+
+async def test_a_notice_queued_before_a_restart_is_sent_as_the_authors_notice(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The process that queued the notice died before sending it: the next one sends it, as the
+    author's notice (not as a moderators' alert, not capped), once."""
+    from bot.config import Settings
+    from bot.enforcer import Enforcer
+    from bot.realtime.events import NewMessage, RoomHint
+    from bot.rest import RestClient
+
+    bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
+    rest = RestClient(sandbox.url, Credentials(user_id=bot["id"], token=bot["token"]))
+    store = Store.open(tmp_path / "rcmod.sqlite3")
+    matcher = load_matcher([block_lists(tmp_path)])
+
+    def enforcer(notifier: Notifier) -> Enforcer:
+        return Enforcer(
+            store=store,
+            rest=rest,
+            notifier=notifier,
+            matcher=lambda: matcher,
+            moderation=Settings().moderation,
+            retention_days=90,
+        )
+
+    try:
+        doc = sandbox.post_as("alice", "general", "a badword")
+        first = enforcer(outbox(store, rest))
+        await first.enforce(NewMessage(Message.from_wire(doc), RoomHint(True, "c", "general")))
+        assert doc["_id"] not in sandbox.workspace.messages
+        assert dms_from_bot(sandbox, "alice") == []  # queued, not sent: then the process died
+        restarted = outbox(store, rest)
+        enforcer(restarted)  # the composition root builds both at start
+        await restarted.deliver_due()
+        await restarted.deliver_due()
+        [notice] = dms_from_bot(sandbox, "alice")
+        assert notice["msg"].startswith(":no_entry: Your message in `#general` was removed")
+    finally:
+        await rest.close()
+        store.close()

@@ -143,10 +143,6 @@ class BlockedUsers(_Base):
             (mid, rid, self._clock()),
         )
 
-    def block_retry_pending(self, mid: str) -> bool:
-        """Whether an action on ``mid`` was started (or failed) and not finished."""
-        return self._db.execute("SELECT 1 FROM block_retry WHERE mid = ?", (mid,)).fetchone() is not None
-
     def due_block_retries(self) -> list[tuple[str, str, int]]:
         """(message id, room id, attempts so far) of the retries that are due."""
         rows = self._db.execute(

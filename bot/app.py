@@ -252,11 +252,13 @@ class BotApp:
                 ddp_call=realtime.call,
             )
             self.router.add("notifier", (MessageEvent,), self.notifier.on_event)
-            # Block lists and blocked users (issue 6): evidence first, then delete or censor, then
-            # the author's notice. After the notifier, so the moderators' alert is decided first.
+            # Block lists and blocked users: evidence first, then delete or censor, then the
+            # author's notice (through the notifier's outbox). After the notifier, so the
+            # moderators' alert is decided first.
             self.enforcer = Enforcer(
                 store=self.store,
                 rest=self.rest,
+                notifier=self.notifier,
                 matcher=lambda: self.matcher,
                 moderation=s.moderation,
                 retention_days=s.storage.retention_days,
@@ -323,6 +325,10 @@ class BotApp:
                 bot_user_id=lambda: realtime.user_id,
                 watch_room=realtime.watch_room,
                 clock=clock,
+                server_now=self.rest.server_now,
+                backoff=functools.partial(
+                    exponential_backoff, initial=s.realtime.backoff_initial, maximum=s.realtime.backoff_max
+                ),
             )
             for name, types, handler in self.extras.handlers:
                 self.router.add(name, types, handler)
@@ -365,6 +371,7 @@ class BotApp:
             log.info("http endpoints on %s:%d", s.http.host, port)
             loops = self.loops
             loops.start("lease", self._renew_lease)
+            loops.start("catch-up", self.ingest.run)  # retries the rooms whose catch-up failed
             loops.start("housekeeping", self._housekeeping)
             loops.start("free-space", self._watch_free_space)
             loops.start("outbox", self.notifier.run)

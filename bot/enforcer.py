@@ -1,13 +1,19 @@
 """The enforcer: carries out block-list and blocked-user decisions on arriving messages.
 
 The decision is pure (:func:`bot.moderation.blocking.decide_block`); this is the shell around it,
-and its order is the point: (1) the message is stored as evidence, with the audit record that
-cites it, in one transaction; (2) only then is it deleted (``chat.delete``) or censored in place
-(``chat.update``); (3) the author gets a private notice. The moderators' alert comes from the
-keyword notifier, which alerts on ``block`` lists as on ``notify`` lists.
+and its order is the point: (0) the action is noted as under way in the store's retry queue;
+(1) the message is stored as evidence, with the audit record that cites it, in one transaction;
+(2) only then is it deleted (``chat.delete``) or censored in place (``chat.update``); (3) the
+author's private notice is queued in the notifier's persisted outbox, which sends it exactly once;
+(4) the note of (0) is cleared. The moderators' alert comes from the keyword notifier, which alerts
+on ``block`` lists as on ``notify`` lists.
 
-If the bot dies between (1) and (2), ingest has not marked the message handled, so it comes back
-through catch-up; the evidence is found already stored and is not stored twice.
+A crash anywhere leaves the note of (0), so the next start takes the action up again from the
+evidence (the retry loop runs at once). If the message is found already gone and this bot had
+stored the evidence before, the earlier attempt landed (the crash came before its answer): the
+notice is queued then, and the outbox's incident key keeps a replay from queuing it twice. If the
+bot dies between (1) and (2), ingest has not marked the message handled either, so it may also come
+back through catch-up; the evidence is found already stored and is not stored twice.
 """
 
 from __future__ import annotations
@@ -24,11 +30,12 @@ from bot.commands import addressed_to_bot
 from bot.config import ModerationSettings
 from bot.errors import ActionRefused, RcmodError, RetryableError
 from bot.lookups import Lookups
-from bot.models import MalformedPayload, Message, UserRef
+from bot.models import MalformedPayload, Message
 from bot.moderation import Match, Matcher
 from bot.moderation.alerts import RoomRef
 from bot.moderation.blocking import BlockDecision, author_notice, decide_block
 from bot.moderation.purge import PurgeUsageError
+from bot.notifier import Notifier, render_direct
 from bot.realtime.events import EditedMessage, Event, MessageEvent, NewMessage, RoomHint, ThreadReply
 from bot.rest import RestClient
 from bot.store import Store
@@ -38,6 +45,7 @@ __all__ = ["Enforcer"]
 log = logging.getLogger("rcmod.enforcer")
 
 MAX_RETRIES = 20  # about ten minutes of retries at the default delay
+AUTHOR_NOTICE_KIND = "block-notice"
 
 
 class Enforcer:
@@ -46,6 +54,7 @@ class Enforcer:
         *,
         store: Store,
         rest: RestClient,
+        notifier: Notifier,
         matcher: Callable[[], Matcher | None],
         moderation: ModerationSettings,
         retention_days: int,
@@ -58,12 +67,19 @@ class Enforcer:
         self._dry_run = dry_run
         self._store = store
         self._rest = rest
+        self._notifier = notifier
+        # Registered now, not when a notice is queued: this process may send notices that a
+        # crashed one queued, and without it they would go out as moderators' alerts.
+        notifier.register_renderer(AUTHOR_NOTICE_KIND, render_direct)
         self._matcher = matcher
         self._settings = moderation
         self._retention_days = retention_days
         self._clock = clock
         self._retry_delay = retry_delay
         self._wake = asyncio.Event()
+        # Messages this process is acting on now: the retry loop and the event path must not
+        # act on one message at once (the retry queue holds it as "under way" meanwhile).
+        self._in_flight: set[str] = set()
 
     async def on_event(self, event: Event) -> None:
         if not isinstance(event, NewMessage | ThreadReply | EditedMessage):
@@ -113,11 +129,25 @@ class Enforcer:
     async def _act(
         self, message: Message, decision: BlockDecision, room_name: str | None, room_type: str | None
     ) -> None:
+        if message.id in self._in_flight:
+            return  # the other path (event or retry) is on it; the retry queue still holds it
+        self._in_flight.add(message.id)
+        try:
+            await self._act_once(message, decision, room_name, room_type)
+        finally:
+            self._in_flight.discard(message.id)
+
+    async def _act_once(
+        self, message: Message, decision: BlockDecision, room_name: str | None, room_type: str | None
+    ) -> None:
         action = actions.MESSAGE_DELETED if decision.action == "delete" else actions.MESSAGE_CENSORED
         actor = f"rule:{decision.reason.rule}"
         targets = {"room": message.rid, "message": message.id, "user": message.author.id}
+        # Under way before anything else: a crash from here on is finished by the next start.
+        self._store.note_block_in_flight(message.id, message.rid)
         # Evidence first, in one transaction with the audit record; not again after a crash.
-        if not self._store.has_enforcement_evidence(message.id, action):
+        acted_before = self._store.has_enforcement_evidence(message.id, action)
+        if not acted_before:
             self._store.record_action(
                 actor=actor,
                 action=action,
@@ -146,22 +176,49 @@ class Enforcer:
             self._wake.set()
             return
         except ActionRefused as exc:
-            # The message may already be gone (a moderator was faster), or the bot lacks the
-            # permission here: say so in the audit log, and tell nobody it was removed.
-            self._store.block_retry_done(message.id)
-            self._store.append_audit(
-                actor=actor,
-                action=action,
-                targets=targets,
-                outcome=f"failed: {exc.code or type(exc).__name__}",
-            )
-            log.warning(
-                "block %s of %s in %s refused (%s)", decision.action, message.id, message.rid, exc.code
-            )
-            return
+            if not (acted_before and decision.action == "delete" and await self._gone(message.id)):
+                # The message may already be gone (a moderator was faster), or the bot lacks the
+                # permission here: say so in the audit log, and tell nobody it was removed.
+                self._store.block_retry_done(message.id)
+                self._store.append_audit(
+                    actor=actor,
+                    action=action,
+                    targets=targets,
+                    outcome=f"failed: {exc.code or type(exc).__name__}",
+                )
+                log.warning(
+                    "block %s of %s in %s refused (%s)", decision.action, message.id, message.rid, exc.code
+                )
+                return
+            # Gone, and this bot had begun deleting it: an earlier attempt landed before a crash
+            # (or its answer was lost). Finish as if this one had.
+            log.info("block delete of %s had landed before; finishing it", message.id)
+        else:
+            log.info("block %s: message %s in room %s (%s)", decision.action, message.id, message.rid, actor)
+        self._queue_author_notice(message, decision, room_name if room_type != "d" else None, room_type)
         self._store.block_retry_done(message.id)
-        log.info("block %s: message %s in room %s (%s)", decision.action, message.id, message.rid, actor)
-        await self._notify_author(message.author, decision, room_name if room_type != "d" else None)
+
+    async def _gone(self, mid: str) -> bool:
+        try:
+            return not await self._rest.message_exists(mid)
+        except RcmodError:
+            return False  # cannot tell: the refusal stands
+
+    def _queue_author_notice(
+        self, message: Message, decision: BlockDecision, room_name: str | None, room_type: str | None
+    ) -> None:
+        author = message.author
+        if not author.username:
+            return
+        # Through the outbox, keyed by the message: exactly once across crashes and replays.
+        self._notifier.queue_direct(
+            kind=AUTHOR_NOTICE_KIND,
+            incident=message.id,
+            recipient=author.username,
+            text=author_notice(decision, room_name),
+            room=RoomRef(message.rid, room_name, room_type),
+            subject=author,
+        )
 
     # -- retrying after server failures ------------------------------------------------------------
 
@@ -255,12 +312,3 @@ class Enforcer:
             return await self._rest.user_info(username=username.lstrip("@"))
         except ActionRefused:
             raise PurgeUsageError(f"no user {username.lstrip('@')!r} on this workspace") from None
-
-    async def _notify_author(self, author: UserRef, decision: BlockDecision, room_name: str | None) -> None:
-        if not author.username:
-            return
-        try:
-            rid = await self._rest.dm_room(author.username)
-            await self._rest.send_message(rid, author_notice(decision, room_name))
-        except RcmodError as exc:
-            log.warning("cannot send the block notice to user %s (%s)", author.id, type(exc).__name__)

@@ -3,23 +3,34 @@
 The realtime stream says what happened; this layer decides whether it is news. It remembers each
 handled revision ``(message id, editedAt)`` in the store, so re-emits after reactions, previews or
 thread counters are dropped, and an edit is handled exactly when ``editedAt`` changes. It keeps a
-per-room cursor (the newest ``_updatedAt`` handled); after every (re)connection it catches up each
-room from its cursor with ``chat.syncMessages`` (updates and deletions) and room history (new
-messages), feeding what it finds through the same path as live events. Events are processed one at
-a time, so the live stream and catch-up cannot race: frames that arrive during catch-up wait in
-the socket and are deduplicated when their turn comes.
+per-room cursor, "caught up to": after every (re)connection it catches up each room from its
+cursor with ``chat.syncMessages`` (updates and deletions) and room history (new messages), feeding
+what it finds through the same path as live events. Events are processed one at a time (one lock
+for live events and catch-up retries), so the two cannot race: frames that arrive during catch-up
+wait in the socket and are deduplicated when their turn comes.
+
+Three rules keep a gap from being skipped:
+
+* The cursor is *inclusive*: catch-up asks from one millisecond before it, since another message
+  can share the last handled millisecond. Dedup by revision makes the overlap harmless.
+* A room whose catch-up failed stays *pending*: live events there are handled, but do not move its
+  cursor past the gap; the room is retried with backoff until its catch-up succeeds.
+* A cursor never passes the server's time as last seen (REST answers' ``Date`` header): one frame
+  dated in the far future (a wrong server clock, an injected frame) would otherwise pin it there.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.errors import ActionRefused, DiskFull, RcmodError
 from bot.models import Message
+from bot.realtime.backoff import exponential_backoff
 from bot.realtime.events import (
     BulkDeleted,
     Connected,
@@ -44,6 +55,9 @@ log = logging.getLogger("rcmod.ingest")
 # makes any overlap harmless.
 _CLOCK_MARGIN = timedelta(seconds=60)
 _DEDUP_KEEP = timedelta(days=30)
+# The server's history and sync queries are exclusive (``$gt``); one millisecond back makes them
+# inclusive of the cursor's own millisecond.
+_ONE_MS = timedelta(milliseconds=1)
 
 
 class RestForIngest(Protocol):
@@ -71,6 +85,9 @@ class Ingest:
         bot_user_id: Callable[[], str | None],
         watch_room: Callable[[str], None] = lambda rid: None,
         clock: Callable[[], float] = time.time,
+        server_now: Callable[[], datetime | None] = lambda: None,
+        backoff: Callable[[], Iterator[float]] = exponential_backoff,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._store = store
         self._rest = rest
@@ -79,7 +96,14 @@ class Ingest:
         self._bot_user_id = bot_user_id
         self._watch_room = watch_room
         self._clock = clock
+        self._server_now = server_now
+        self._backoff = backoff
+        self._sleep = sleep
         self._room_types: dict[str, str] = {}
+        # Rooms with a gap that catch-up has not filled yet: their cursors wait for catch-up.
+        self._pending: set[str] = set()
+        self._retry_wake = asyncio.Event()
+        self._lock = asyncio.Lock()
         self.catch_ups = 0
         self._state_watchers: list[Callable[[MessageEvent], Awaitable[None]]] = []
 
@@ -95,7 +119,28 @@ class Ingest:
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), tz=UTC)
 
+    def _server_time(self) -> datetime:
+        """The server's time as last seen, else ours: message times are the server's."""
+        return self._server_now() or self._now()
+
+    def _ceiling(self) -> datetime:
+        """The latest a cursor may be: the server's time as last seen, else ours with the margin."""
+        server = self._server_now()
+        return server if server is not None else self._now() + _CLOCK_MARGIN
+
+    def _move_cursor(self, rid: str, when: datetime) -> None:
+        self._store.advance_room_cursor(rid, min(when, self._ceiling()))
+
+    @property
+    def pending_rooms(self) -> frozenset[str]:
+        """Rooms whose catch-up has not succeeded since the last (re)connection."""
+        return frozenset(self._pending)
+
     async def handle(self, event: Event) -> None:
+        async with self._lock:
+            await self._handle(event)
+
+    async def _handle(self, event: Event) -> None:
         if isinstance(event, MessageEvent):
             await self._handle_message(event, live=True)
         elif isinstance(event, MessageDeleted):
@@ -141,17 +186,18 @@ class Ingest:
         else:
             outcome = "own"
         self._store.mark_handled(message.id, message.version, message.rid)
-        self._store.advance_room_cursor(message.rid, message.updated_at or message.ts)
+        if live and message.rid not in self._pending:  # catch-up moves its room's cursor when done
+            self._move_cursor(message.rid, message.updated_at or message.ts)
         self._metrics.messages_seen.labels(kind, outcome).inc()
         return True
 
-    async def _handle_deleted(self, event: MessageDeleted) -> bool:
+    async def _handle_deleted(self, event: MessageDeleted, *, live: bool = True) -> bool:
         # A deletion can be seen three ways (notify, tombstone, sync); handle it once.
         if not self._store.mark_handled(event.mid, "deleted", event.rid):
             self._metrics.messages_seen.labels("MessageDeleted", "duplicate").inc()
             return False
-        if event.at is not None:
-            self._store.advance_room_cursor(event.rid, event.at)
+        if event.at is not None and live and event.rid not in self._pending:
+            self._move_cursor(event.rid, event.at)
         self._metrics.messages_seen.labels("MessageDeleted", "handled").inc()
         await self._router.dispatch(event)
         return True
@@ -161,12 +207,13 @@ class Ingest:
             if event.room_type:
                 self._room_types[event.rid] = event.room_type
             if self._store.room_cursor(event.rid) is None:
-                self._store.advance_room_cursor(event.rid, self._now() - _CLOCK_MARGIN)
+                self._move_cursor(event.rid, self._server_time() - _CLOCK_MARGIN)
             self._watch_room(event.rid)
         await self._router.dispatch(event)
 
     async def catch_up(self) -> int:
-        """Recover what happened while disconnected; returns how many events were new."""
+        """Recover what happened while disconnected; returns how many events were new. Rooms
+        whose catch-up fails stay pending and are retried by :meth:`run`."""
         self.catch_ups += 1
         recovered = 0
         try:
@@ -175,7 +222,9 @@ class Ingest:
             log.warning("catch-up: cannot list subscriptions (%s); relying on cursors", type(exc).__name__)
             subs = []
         cursors = self._store.room_cursors()
-        start = self._now() - _CLOCK_MARGIN
+        # Every room has a gap now (the outage) until its catch-up succeeds.
+        self._pending = set(cursors)
+        start = self._server_time() - _CLOCK_MARGIN
         for sub in subs:
             rid = sub.get("rid")
             if not isinstance(rid, str):
@@ -185,39 +234,82 @@ class Ingest:
                 self._room_types[rid] = kind
             self._watch_room(rid)
             if rid not in cursors:
-                self._store.advance_room_cursor(rid, start)  # first sight: start from now
-        for rid, cursor in cursors.items():
-            recovered += await self._catch_up_room(rid, cursor)
+                self._move_cursor(rid, start)  # first sight: start from now
+        for rid in cursors:
+            recovered += await self._try_room(rid, "will retry")
         if recovered:
             self._metrics.caught_up.inc(recovered)
             log.info("catch-up recovered %d events in %d rooms", recovered, len(cursors))
+        if self._pending:
+            self._retry_wake.set()
         return recovered
 
-    async def _catch_up_room(self, rid: str, cursor: datetime) -> int:
+    async def run(self) -> None:
+        """Background loop: retry, with backoff, the rooms whose catch-up failed, without
+        waiting for the next connection (their cursors stay at the gap meanwhile)."""
+        while True:
+            await self._retry_wake.wait()
+            self._retry_wake.clear()
+            delays = self._backoff()
+            while self._pending:
+                await self._sleep(next(delays))
+                async with self._lock:
+                    recovered = 0
+                    for rid in sorted(self._pending):
+                        recovered += await self._try_room(rid, "retrying")
+                if recovered:
+                    self._metrics.caught_up.inc(recovered)
+                    log.info("catch-up retry recovered %d events", recovered)
+
+    async def _try_room(self, rid: str, then: str) -> int:
+        """Catch up one room; on success (or a refusal: the bot cannot read it) it is no longer
+        pending. Returns how many events were new."""
+        cursor = self._store.room_cursor(rid)
+        if cursor is None:
+            self._pending.discard(rid)
+            return 0
         try:
-            updated, deleted = await self._rest.sync_messages(rid, cursor)
-            fresh: dict[tuple[str, str], Message] = {(m.id, m.version): m for m in updated}
-            room_type = self._room_types.get(rid)
-            if room_type:
-                async for m in self._rest.history(rid, room_type, oldest=cursor):
-                    fresh.setdefault((m.id, m.version), m)
+            count = await self._catch_up_room(rid, cursor)
         except ActionRefused as exc:
             log.warning("catch-up: room %s refused (%s); skipping it", rid, exc.code or type(exc).__name__)
+            self._pending.discard(rid)
             return 0
         except RcmodError as exc:
-            log.warning(
-                "catch-up: room %s failed (%s); will retry on next connection", rid, type(exc).__name__
-            )
+            log.warning("catch-up: room %s failed (%s); %s", rid, type(exc).__name__, then)
             return 0
+        self._pending.discard(rid)
+        return count
+
+    async def _catch_up_room(self, rid: str, cursor: datetime) -> int:
+        ceiling = self._ceiling()
+        if cursor > ceiling:
+            # A cursor pinned in the future (before cursors were bounded) would hide every
+            # later message: bring it back to the server's present.
+            log.warning("catch-up: room %s had a cursor past the server's time; reset", rid)
+            self._store.lower_room_cursor(rid, ceiling)
+            cursor = ceiling
+        since = cursor - _ONE_MS
+        updated, deleted = await self._rest.sync_messages(rid, since)
+        fresh: dict[tuple[str, str], Message] = {(m.id, m.version): m for m in updated}
+        room_type = self._room_types.get(rid)
+        if room_type:
+            async for m in self._rest.history(rid, room_type, oldest=since):
+                fresh.setdefault((m.id, m.version), m)
         count = 0
+        reached = cursor
         for message in sorted(fresh.values(), key=lambda m: (m.ts, m.updated_at or m.ts)):
+            reached = max(reached, message.updated_at or message.ts)
             event = message_event(message, RoomHint(type=self._room_types.get(rid)))
             if isinstance(event, MessageEvent):
                 count += await self._handle_message(event, live=False)
             elif isinstance(event, MessageDeleted):
-                count += await self._handle_deleted(event)
+                count += await self._handle_deleted(event, live=False)
         for mid, at in deleted:
-            count += await self._handle_deleted(MessageDeleted(rid=rid, mid=mid, via="sync", at=at))
+            reached = max(reached, at)
+            gone = MessageDeleted(rid=rid, mid=mid, via="sync", at=at)
+            count += await self._handle_deleted(gone, live=False)
+        # Only now, with everything up to ``reached`` handled, does the cursor move.
+        self._move_cursor(rid, reached)
         return count
 
     def prune(self) -> int:

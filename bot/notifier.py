@@ -237,6 +237,41 @@ class Notifier:
             self._wake.set()
         return raised
 
+    def queue_direct(
+        self, *, kind: str, incident: str, recipient: str, text: str, room: RoomRef, subject: UserRef
+    ) -> bool:
+        """A private message to one person (not a moderators' alert, so never capped, coalesced or
+        given buttons), through the same persisted outbox: queued durably, sent with an id chosen
+        before the send, retried until it lands. ``incident`` names what it is about: queuing the
+        same incident again (a replay after a crash) sends nothing more. ``text`` must already be
+        inert. True when newly queued.
+
+        ``kind`` must be registered (``register_renderer(kind, render_direct)``) when the
+        notifier is built, not here: a restarted process sends what an earlier one queued before
+        it queues anything itself."""
+        if kind not in self._renderers:
+            raise ValueError(f"direct message kind {kind!r} has no renderer registered")
+        row: dict[str, object] = {
+            "key": f"{kind}|{incident}",
+            "kind": kind,
+            "list": kind,
+            "term": incident,
+            "severity": "low",
+            "categories": [],
+            "rid": room.id,
+            "room_name": room.name,
+            "room_type": room.type,
+            "mid": incident,
+            "author_id": subject.id,
+            "author_username": subject.username,
+            "message_ts": self._clock(),
+            "excerpt": text,
+        }
+        raised = self._store.raise_alert(row, recipients=[recipient], window=0.0, new_dm_id=new_message_id)
+        if raised is not None:
+            self._wake.set()
+        return raised is not None
+
     async def route(self, options: ListOptions, room: RoomRef, author: UserRef) -> list[str]:
         """The moderators an alert about ``author`` in ``room`` goes to (reports use this too)."""
         return await self._recipients(options, room, author)
@@ -406,6 +441,11 @@ class Notifier:
 
 
 NOTICE_KIND = "notice"
+
+
+def render_direct(d: Delivery) -> str:
+    """A private message queued with :meth:`Notifier.queue_direct`: its text as queued."""
+    return str(d.alert["excerpt"] or "rcmod notice (details expired)")
 
 
 def render_notice(d: Delivery) -> str:

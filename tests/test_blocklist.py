@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,6 +19,29 @@ from bot.sandbox.workspace import MessageChanged, RoomNotify
 from bot.store import Store
 from tests.conftest import bot_settings, start_bot, until
 from tests.test_notifier import dms_from_bot
+
+if TYPE_CHECKING:
+    from bot.notifier import Notifier
+    from bot.rest import RestClient
+
+
+def outbox(store: Store, rest: RestClient, clock: Any = None) -> Notifier:
+    """The notifier whose outbox carries the author's notice (delivered by ``deliver_due``)."""
+    import time
+
+    from bot.config import Settings
+    from bot.notifier import Notifier
+    from bot.web.metrics import Metrics
+
+    return Notifier(
+        store=store,
+        rest=rest,
+        matcher=lambda: None,
+        moderation=Settings().moderation,
+        site_url=lambda: "",
+        metrics=Metrics(),
+        clock=clock or time.time,
+    )
 
 
 def block_lists(root: Path, *, action: str = "delete", reveal: bool = False) -> Path:
@@ -248,8 +271,14 @@ async def test_a_crash_between_evidence_and_delete_stores_nothing_twice(
     rest = RestClient(sandbox.url, Credentials(user_id=bot["id"], token=bot["token"]))
     store = Store.open(tmp_path / "rcmod.sqlite3")
     matcher = load_matcher([block_lists(tmp_path)])
+    notifier = outbox(store, rest)
     enforcer = Enforcer(
-        store=store, rest=rest, matcher=lambda: matcher, moderation=Settings().moderation, retention_days=90
+        store=store,
+        rest=rest,
+        notifier=notifier,
+        matcher=lambda: matcher,
+        moderation=Settings().moderation,
+        retention_days=90,
     )
     try:
         doc = sandbox.post_as("alice", "general", "a badword")
@@ -271,7 +300,9 @@ async def test_a_crash_between_evidence_and_delete_stores_nothing_twice(
         await enforcer.enforce(NewMessage(Message.from_wire(doc2), RoomHint(True, "c", "general")))
         outcomes = [r.outcome for r in store.audit_records() if r.targets.get("message") == doc2["_id"]]
         assert outcomes[0] == "ok" and outcomes[-1].startswith("failed")
+        await notifier.deliver_due()
         assert dms_from_bot(sandbox, "bob") == []
+        assert len(dms_from_bot(sandbox, "alice")) == 1
     finally:
         await rest.close()
         store.close()
@@ -293,9 +324,11 @@ async def test_a_server_outage_queues_the_block_and_a_retry_finishes_it(
     )
     store = Store.open(tmp_path / "rcmod.sqlite3", clock=lambda: now[0])
     matcher = load_matcher([block_lists(tmp_path)])
+    notifier = outbox(store, rest, clock=lambda: now[0])
     enforcer = Enforcer(
         store=store,
         rest=rest,
+        notifier=notifier,
         matcher=lambda: matcher,
         moderation=Settings().moderation,
         retention_days=90,
@@ -313,9 +346,52 @@ async def test_a_server_outage_queues_the_block_and_a_retry_finishes_it(
         assert await enforcer.retry_due() == 1
         assert doc["_id"] not in sandbox.workspace.messages
         assert len(store.evidence_for_message(doc["_id"])) == 1  # not stored twice
+        await notifier.deliver_due()
         assert len(dms_from_bot(sandbox, "carol")) == 1  # told once, when it was done
         now[0] += 31
         assert await enforcer.retry_due() == 0  # nothing left queued
+    finally:
+        await rest.close()
+        store.close()
+
+
+async def test_a_notice_queued_before_a_restart_is_sent_as_the_authors_notice(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The process that queued the notice died before sending it: the next one sends it, as the
+    author's notice (not as a moderators' alert, not capped), once."""
+    from bot.config import Settings
+    from bot.enforcer import Enforcer
+    from bot.realtime.events import NewMessage, RoomHint
+    from bot.rest import RestClient
+
+    bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
+    rest = RestClient(sandbox.url, Credentials(user_id=bot["id"], token=bot["token"]))
+    store = Store.open(tmp_path / "rcmod.sqlite3")
+    matcher = load_matcher([block_lists(tmp_path)])
+
+    def enforcer(notifier: Notifier) -> Enforcer:
+        return Enforcer(
+            store=store,
+            rest=rest,
+            notifier=notifier,
+            matcher=lambda: matcher,
+            moderation=Settings().moderation,
+            retention_days=90,
+        )
+
+    try:
+        doc = sandbox.post_as("alice", "general", "a badword")
+        first = enforcer(outbox(store, rest))
+        await first.enforce(NewMessage(Message.from_wire(doc), RoomHint(True, "c", "general")))
+        assert doc["_id"] not in sandbox.workspace.messages
+        assert dms_from_bot(sandbox, "alice") == []  # queued, not sent: then the process died
+        restarted = outbox(store, rest)
+        enforcer(restarted)  # the composition root builds both at start
+        await restarted.deliver_due()
+        await restarted.deliver_due()
+        [notice] = dms_from_bot(sandbox, "alice")
+        assert notice["msg"].startswith(":no_entry: Your message in `#general` was removed")
     finally:
         await rest.close()
         store.close()

@@ -13,7 +13,9 @@ from pathlib import Path
 import aiohttp
 
 from bot.sandbox import Sandbox
+from bot.sandbox.workspace import Event, MessageChanged, RoomNotify
 from tests.conftest import until
+from tests.test_blocklist import block_lists
 from tests.test_notifier import dms_from_bot, write_lists
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +27,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def spawn(sandbox: Sandbox, tmp_path: Path, port: int) -> asyncio.subprocess.Process:
+async def spawn(
+    sandbox: Sandbox, tmp_path: Path, port: int, lists: Path | None = None
+) -> asyncio.subprocess.Process:
     bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
     env = {
         **os.environ,
@@ -34,7 +38,7 @@ async def spawn(sandbox: Sandbox, tmp_path: Path, port: int) -> asyncio.subproce
         "RCMOD_AUTH_TOKEN": bot["token"],
         "RCMOD_DATA_DIR": str(tmp_path / "data"),
         "RCMOD_HTTP_PORT": str(port),
-        "RCMOD_WORDLISTS": str(write_lists(tmp_path)),
+        "RCMOD_WORDLISTS": str(lists or write_lists(tmp_path)),
     }
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -129,3 +133,55 @@ async def test_rcmod_sandbox_prints_one_json_line_with_the_seed() -> None:
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def test_kill_9_around_removals_sends_each_authors_notice_exactly_once(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The bot is killed the moment the server deletes a blocked message (before the bot hears
+    back), or the moment its notice to the author lands; each removed message still gets
+    exactly one "your message was removed" notice once a bot runs again."""
+    lists = block_lists(tmp_path)
+    port = free_port()
+    ws = sandbox.workspace
+    bot_user, alice = ws.user_by_username("rcmod.bot"), ws.user_by_username("alice")
+    assert bot_user is not None and alice is not None
+    alice_dm = "".join(sorted({bot_user.id, alice.id}))
+    target: dict[str, object] = {}
+
+    def kill_at(event: Event) -> None:
+        proc = target.get("proc")
+        if not isinstance(proc, asyncio.subprocess.Process) or proc.returncode is not None:
+            return
+        if target.get("at") == "delete":
+            hit = isinstance(event, RoomNotify) and event.event == "deleteMessage"
+            hit = hit and isinstance(event, RoomNotify) and event.args[0].get("_id") == target.get("mid")
+        else:
+            hit = isinstance(event, MessageChanged) and event.message["rid"] == alice_dm
+        if hit:
+            proc.kill()
+
+    ws.listeners.append(kill_at)
+    removed: list[str] = []
+    for n, at in enumerate(["delete", "notice", "delete", "notice", "delete", "delete"]):
+        proc = await spawn(sandbox, tmp_path, port, lists)
+        assert await ready(port)
+        target.update(proc=proc, at=at, mid=None)
+        mid = sandbox.post_as("alice", "general", f"badword number {n}")["_id"]
+        target["mid"] = mid  # set before the loop runs again: the bot cannot have acted yet
+        removed.append(mid)
+        assert await asyncio.wait_for(proc.wait(), 30) == -signal.SIGKILL
+    target.clear()
+    last = await spawn(sandbox, tmp_path, port, lists)
+    try:
+        assert await ready(port)
+        assert await until(lambda: len(dms_from_bot(sandbox, "alice")) >= len(removed), within=30)
+        assert await until(lambda: all(mid not in ws.messages for mid in removed))
+        await asyncio.sleep(1.0)  # a second copy would show up now
+        notices = dms_from_bot(sandbox, "alice")
+        assert len(notices) == len(removed)
+        # Each as the author's notice, even when a later process sent what an earlier one queued.
+        assert all(n["msg"].startswith(":no_entry: Your message in `#general` was removed") for n in notices)
+    finally:
+        last.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(last.wait(), 15) == 0

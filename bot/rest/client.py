@@ -23,7 +23,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -148,6 +149,8 @@ class RestClient:
         self._login_lock = asyncio.Lock()
         self.user_id: str | None = credentials.user_id
         self._settings_cache: dict[str, tuple[float, Any]] = {}
+        # The server's clock as its last answer's Date header gave it, and when (monotonic).
+        self._server_date: tuple[datetime, float] | None = None
 
     async def close(self) -> None:
         await asyncio.to_thread(self._pool.shutdown, wait=True)
@@ -164,7 +167,28 @@ class RestClient:
         rc.headers = dict(self._auth)
         return rc
 
+    def server_now(self) -> datetime | None:
+        """The server's time now, from the last answer's ``Date`` header plus the time since;
+        None before any answer carried one. ``Date`` has whole seconds, so this errs early."""
+        seen = self._server_date
+        if seen is None:
+            return None
+        date, at = seen
+        return date + timedelta(seconds=max(0.0, time.monotonic() - at))
+
+    def _note_server_date(self, response: requests.Response) -> None:
+        header = response.headers.get("Date")
+        if not header:
+            return
+        try:
+            date = parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return  # a proxy's odd header: keep the last good one
+        if date.tzinfo is not None:
+            self._server_date = (date, time.monotonic())
+
     def _check_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self._note_server_date(response)
         if response.status_code >= 400:
             endpoint = response.url.split("?")[0].rsplit("/", 1)[-1] if response.url else "?"
             raise classify(
@@ -308,6 +332,9 @@ class RestClient:
             i for i in ids if now - self._settings_cache.get(i, (float("-inf"), None))[0] >= _SETTINGS_TTL
         ]
         if wanted:
+            # One call for every setting the bot reads, so a start (or a burst of restarts) costs
+            # one call, not one per feature that asks.
+            wanted = list(dict.fromkeys([*wanted, *_KNOWN_SETTINGS, *self._settings_cache]))
             settings = await self.walk("settings.public", "settings", _id=_q(",".join(wanted)))
             found = {s["_id"]: s.get("value") for s in settings if "_id" in s}
             for i in wanted:  # an id the server does not show is cached as absent, too
@@ -877,6 +904,15 @@ class RestClient:
 # of the replies rooms.cleanHistory still deletes, and scans, previews and catch-up would miss them.
 _WITH_THREAD_REPLIES = {"showThreadMessages": "true"}
 _SETTINGS_TTL = 60.0  # seconds a public setting is trusted (see RestClient.public_settings)
+# The public settings the running bot reads (start-up, policies, the approval watch): read together.
+_KNOWN_SETTINGS = (
+    "Site_Url",
+    "Message_AllowPinning",
+    "Message_AllowDeleting",
+    "Message_AllowEditing",
+    "Message_AllowUnrecognizedSlashCommand",
+    "Accounts_ManuallyApproveNewUsers",
+)
 _ABSENT = object()
 
 

@@ -133,6 +133,16 @@ class BlockedUsers(_Base):
         row = self._db.execute("SELECT attempts FROM block_retry WHERE mid = ?", (mid,)).fetchone()
         return int(row[0]) if row else 0
 
+    def note_block_in_flight(self, mid: str, rid: str) -> None:
+        """Say a block-list action on ``mid`` is under way, before it starts: if the process dies
+        before :meth:`block_retry_done`, the next start finds it due and finishes it (the notice to
+        the author included). Attempts are not counted here; failures count them."""
+        self._db.execute(
+            "INSERT INTO block_retry (mid, rid, attempts, next_at) VALUES (?, ?, 0, ?) "
+            "ON CONFLICT (mid) DO UPDATE SET next_at = min(next_at, excluded.next_at)",
+            (mid, rid, self._clock()),
+        )
+
     def due_block_retries(self) -> list[tuple[str, str, int]]:
         """(message id, room id, attempts so far) of the retries that are due."""
         rows = self._db.execute(

@@ -296,6 +296,11 @@ class Store(
             (rid, ms),
         )
 
+    def lower_room_cursor(self, rid: str, when: datetime) -> None:
+        """Move the cursor back to ``when`` if it is past it (a cursor pinned in the future)."""
+        ms = int(when.timestamp() * 1000)
+        self._db.execute("UPDATE room_cursor SET updated_ms = min(updated_ms, ?) WHERE rid = ?", (ms, rid))
+
     def forget_room(self, rid: str) -> None:
         self._db.execute("DELETE FROM room_cursor WHERE rid = ?", (rid,))
 

@@ -1,0 +1,133 @@
+"""kill -9 at random moments around block-list removals: is every removed message's author told
+exactly once? Real `rcmod run` processes against an in-process sandbox.
+
+    .venv/bin/python -m benchmarks.bench_kill_notices [KILLS]
+
+Each round starts the bot, posts one blocked message and kills the bot 0-300 ms later (anywhere
+between arrival, evidence, delete and notice). A last, clean run then catches up. Prints how many
+messages were removed, how many notices their author got, and the lost and duplicated counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+
+from benchmarks.common import machine_line
+from bot.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _lists(root: Path) -> Path:
+    lists = root / "lists"
+    lists.mkdir(parents=True, exist_ok=True)
+    (lists / "banned.txt").write_text("badword\n")
+    (lists / "banned.toml").write_text('kind = "block"\naction = "delete"\n\n[notify]\nusers = ["mod1"]\n')
+    return lists
+
+
+async def _spawn(sandbox: Sandbox, root: Path, port: int) -> asyncio.subprocess.Process:
+    bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
+    env = {
+        **os.environ,
+        "RCMOD_SERVER_URL": sandbox.url,
+        "RCMOD_USER_ID": bot["id"],
+        "RCMOD_AUTH_TOKEN": bot["token"],
+        "RCMOD_DATA_DIR": str(root / "data"),
+        "RCMOD_HTTP_PORT": str(port),
+        "RCMOD_WORDLISTS": str(_lists(root)),
+    }
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def _ready(port: int, within: float = 30.0) -> bool:
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
+                    if r.status == 200:
+                        return True
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    return False
+
+
+async def _until(predicate: Callable[[], bool], within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.2)
+    return predicate()
+
+
+def _notices(sandbox: Sandbox) -> int:
+    ws = sandbox.workspace
+    bot, alice = ws.user_by_username("rcmod.bot"), ws.user_by_username("alice")
+    assert bot is not None and alice is not None
+    rid = "".join(sorted({bot.id, alice.id}))
+    return sum(1 for m in ws.messages.values() if m["rid"] == rid and m["u"]["_id"] == bot.id)
+
+
+async def main(kills: int) -> None:
+    print(machine_line())
+    rng = random.Random(7)
+    sandbox = Sandbox()
+    await sandbox.start()
+    posted: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            root, port = Path(tmp), _free_port()
+            for n in range(kills):
+                proc = await _spawn(sandbox, root, port)
+                if not await _ready(port):
+                    raise SystemExit("the bot did not become ready")
+                posted.append(sandbox.post_as("alice", "general", f"badword {n}")["_id"])
+                await asyncio.sleep(rng.uniform(0.0, 0.3))
+                proc.kill()
+                await proc.wait()
+            proc = await _spawn(sandbox, root, port)
+            await _ready(port)
+            await _until(
+                lambda: (
+                    not any(mid in sandbox.workspace.messages for mid in posted)
+                    and _notices(sandbox) >= len(posted)
+                ),
+                within=60,
+            )
+            await asyncio.sleep(2.0)  # late duplicates would land now
+            proc.terminate()
+            await proc.wait()
+    finally:
+        await sandbox.stop()
+    removed = sum(1 for mid in posted if mid not in sandbox.workspace.messages)
+    told = _notices(sandbox)
+    print(
+        f"kills: {kills}; removed: {removed}/{len(posted)}; notices: {told}; "
+        f"lost: {max(0, removed - told)}; duplicated: {max(0, told - removed)}"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 30))

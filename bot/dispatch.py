@@ -107,14 +107,14 @@ class Dispatcher:
     async def _run(self, parsed: Invocation, caller: Caller) -> str:
         command = parsed.command
         privilege = await self.privilege(caller, await self._context_room(caller, parsed))
-        denied = check(command, privilege)
+        denied = check(command, privilege, everywhere=parsed.everywhere)
         if denied is not None:
             log.info("command %s refused for user %s (%s)", command.name, caller.user_id, privilege.label)
             self._store.append_audit(
                 actor=caller.user_id,
                 action=actions.COMMAND_REFUSED,
                 targets={"user": caller.user_id, "room": caller.rid},
-                reason={"command": command.name, "needs": command.privilege.label, "has": privilege.label},
+                reason={"command": command.name, "needs": denied.need.label, "has": privilege.label},
                 outcome="refused",
             )
             return denied.text
@@ -148,7 +148,10 @@ class Dispatcher:
         )
 
     async def _context_room(self, caller: Caller, invocation: Invocation) -> tuple[str, str] | None:
-        """The room whose roles count: the one the command names, else the one it was typed in."""
+        """The room whose roles count: the one the command names, else the one it was typed in;
+        none for a command acting everywhere (no single room's moderator may do that)."""
+        if invocation.everywhere:
+            return None
         name = invocation.command.room_from
         try:
             if name is not None:

@@ -42,16 +42,20 @@ def resolve(
 class Denied:
     command: Command
     have: Privilege
+    need: Privilege
 
     @property
     def text(self) -> str:
-        need = self.command.privilege
+        need = self.need
         where = " of that room" if need in (Privilege.ROOM_MODERATOR, Privilege.ROOM_OWNER) else ""
+        scope = " everywhere" if need > self.command.privilege else ""
         return (
-            f"`/{self.command.name}` needs {need.label}{where} or above; you are {self.have.label}"
+            f"`/{self.command.name}`{scope} needs {need.label}{where} or above; you are {self.have.label}"
             f"{' there' if where else ''}."
         )
 
 
-def check(command: Command, have: Privilege) -> Denied | None:
-    return None if have >= command.privilege else Denied(command, have)
+def check(command: Command, have: Privilege, *, everywhere: bool = False) -> Denied | None:
+    """``everywhere``: the invocation acts in every room, which no room's roles can allow."""
+    need = command.needs(everywhere=everywhere)
+    return None if have >= need else Denied(command, have, need)

@@ -85,6 +85,16 @@ class Command:
     # The argument naming the room whose roles count for the privilege check (a message's room,
     # or #room); without it, the room the command was typed in.
     room_from: str | None = None
+    # The argument whose value ``everywhere`` makes the command act in every room the bot is in:
+    # then no single room's roles can vouch for the caller, and it needs a bot moderator (or an
+    # admin) whatever its declared minimum — Rocket.Chat has no global moderator role.
+    scope_from: str | None = None
+    # Without the ``room_from`` room the command acts everywhere (a warning's ladder may mute).
+    no_room_is_everywhere: bool = False
+
+    def needs(self, *, everywhere: bool) -> Privilege:
+        """The minimum privilege for one invocation (``everywhere``: it acts in every room)."""
+        return max(self.privilege, Privilege.BOT_MODERATOR) if everywhere else self.privilege
 
     @property
     def name(self) -> str:
@@ -188,12 +198,13 @@ COMMANDS: tuple[Command, ...] = (
             *WHERE,
             Arg("reason", K.TEXT, optional=True),
         ),
-        # In #room a moderator of that room may; `everywhere` names no room, so only workspace
-        # roles count there (bot moderator or admin).
+        # In #room a moderator of that room may; `everywhere` needs a bot moderator or an admin
+        # (scope_from), even when a #room is named too.
         P.ROOM_MODERATOR,
         "remove a user's new messages on arrival, in #room or everywhere",
         flags=("deactivate", "confirm"),
         room_from="room",
+        scope_from="scope",
     ),
     Command(
         "mod",
@@ -205,6 +216,7 @@ COMMANDS: tuple[Command, ...] = (
         P.ROOM_MODERATOR,
         "lift a block (in #room or everywhere)",
         room_from="room",
+        scope_from="scope",
     ),
     Command(
         "mod",
@@ -240,8 +252,8 @@ COMMANDS: tuple[Command, ...] = (
         "the pinned policies: list, show NAME, set NAME TEXT, rooms NAME #room ...|*, remove NAME, "
         "sync (re-pin and re-set banners now)",
     ),
-    # Sanctions (issue 11). A sanction in #room needs a moderator of that room; `everywhere`
-    # names no room, so only workspace roles count there (bot moderator or admin).
+    # Sanctions. A sanction in #room needs a moderator of that room; `everywhere` needs a bot
+    # moderator or an admin (scope_from, no_room_is_everywhere).
     Command(
         "mod",
         "warn",
@@ -249,6 +261,7 @@ COMMANDS: tuple[Command, ...] = (
         P.ROOM_MODERATOR,
         "warn a user privately; it is a strike, and the strike ladder may mute (in #room or everywhere)",
         room_from="room",
+        no_room_is_everywhere=True,
     ),
     Command(
         "mod",
@@ -262,6 +275,7 @@ COMMANDS: tuple[Command, ...] = (
         P.ROOM_MODERATOR,
         "mute a user in #room or everywhere, for DURATION (10m, 24h, 7d) or until unmuted",
         room_from="room",
+        scope_from="scope",
     ),
     Command(
         "mod",
@@ -273,6 +287,7 @@ COMMANDS: tuple[Command, ...] = (
         P.ROOM_MODERATOR,
         "lift a mute in #room or everywhere",
         room_from="room",
+        scope_from="scope",
     ),
     Command(
         "mod",

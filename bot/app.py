@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.audit import actions
+from bot.bot_moderators import BotModerators
 from bot.config import Settings
 from bot.dispatch import CommandInbox, Dispatcher
 from bot.enforcement_commands import EnforcementCommands
@@ -108,6 +109,9 @@ class BotApp:
         self.names: NameWatch | None = None
         self.site_url = settings.server.url or ""
         self.bot_username: str | None = None
+        # Bound to user ids once per process (at the first connection), not at each reconnect:
+        # a name registered meanwhile must not become a moderator.
+        self.bot_moderators = BotModerators(settings.moderation.moderators)
 
     def runtime_lists(self) -> Path:
         """Lists moderators edit in chat (/mod allow, /mod deny): always loaded after the
@@ -188,6 +192,7 @@ class BotApp:
             await self.rest.login()
             self.server_info = await self.rest.server_info()
             self.bot_username = str((await self.rest.me()).get("username") or "") or None
+            await self.bot_moderators.resolve(self.rest)
             log.info("server version %s", self.server_info.version)
             for note in self.server_info.notes:
                 log.warning("%s", note)
@@ -221,6 +226,7 @@ class BotApp:
                 bot_username=lambda: self.bot_username,
                 clock=clock,
                 lookups=lookups,
+                bot_moderators=self.bot_moderators,
             )
             self.router.add("notifier", (MessageEvent,), self.notifier.on_event)
             # Block lists and blocked users (issue 6): evidence first, then delete or censor, then
@@ -251,6 +257,7 @@ class BotApp:
                 lookups=lookups,
                 ddp_call=None if self.server_info.features.mute_endpoints else realtime.call,
                 room_bans=lambda: self.server_info is not None and self.server_info.features.room_bans,
+                bot_moderators=self.bot_moderators,
             )
             # Bans on servers without them (before 8.3): a banned user's rejoin is undone.
             self.router.add("bans", (SystemMessage,), self.sanctioner.on_event)
@@ -386,6 +393,7 @@ class BotApp:
             dispatcher=lambda: holder[0] if holder else None,
             runtime_lists=self.runtime_lists(),
             more_status=lambda: [
+                *self.bot_moderators.status(),
                 *(self.protector.status() if self.protector else []),
                 *(self.names.status() if self.names else []),
             ],
@@ -400,7 +408,7 @@ class BotApp:
                 bot_user_id=self.rest.user_id or "",
                 retention_days=s.storage.retention_days,
                 clock=clock,
-                bot_moderators=tuple(s.moderation.moderators),
+                bot_moderators=self.bot_moderators.ids,
                 roles=self.roles,
             ),
             policies=lambda: self.policies,
@@ -421,7 +429,7 @@ class BotApp:
             rest=self.rest,
             store=store,
             handlers={**mod.handlers(), **enforcement.handlers(), **sanctions.handlers()},
-            bot_moderators=lambda: list(s.moderation.moderators),
+            bot_moderators=self.bot_moderators.ids,
             site_url=lambda: self.site_url,
             clock=clock,
             roles=self.roles,

@@ -15,6 +15,7 @@ check permissions. Logs carry ids and command names, never arguments (they may q
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -77,7 +78,7 @@ class Dispatcher:
         rest: RestClient,
         store: Store,
         handlers: Mapping[str, Handler],
-        bot_moderators: Callable[[], list[str]],
+        bot_moderators: Callable[[], frozenset[str]],  # their user ids
         site_url: Callable[[], str],
         clock: Callable[[], float] = time.time,
         roles: RoleDirectory | None = None,
@@ -99,6 +100,12 @@ class Dispatcher:
         if isinstance(parsed, UsageError):
             return parsed.text
         try:
+            if caller.transport == "hook":
+                known = await self._identify(caller)
+                if known is None:
+                    log.warning("hook command from unknown user %r refused", caller.user_id)
+                    return "I do not know your account; nothing was done."
+                caller = known
             return await self._run(parsed, caller)
         except RcmodError as exc:
             log.warning("command %s failed (%s)", parsed.command.name, type(exc).__name__)
@@ -128,6 +135,17 @@ class Dispatcher:
             log.warning("command %s refused by the server (%s)", command.name, exc.code or type(exc).__name__)
             return f"Rocket.Chat refused that ({exc.code or 'not allowed'}); nothing was changed."
 
+    async def _identify(self, caller: Caller) -> Caller | None:
+        """The hook's caller with the username the server gives for its id: the body's username
+        is not trusted apart from the id (rights, room roles and audit names follow the id)."""
+        user = await self._cached(
+            f"user:{caller.user_id}", lambda: self._rest.user_info(user_id=caller.user_id)
+        )
+        name = user.get("username") if isinstance(user, dict) else None
+        if not isinstance(name, str) or not name:
+            return None
+        return dataclasses.replace(caller, username=name)
+
     # -- privilege ---------------------------------------------------------------------------------
 
     async def privilege(self, caller: Caller, room: tuple[str, str] | None) -> Privilege:
@@ -141,7 +159,7 @@ class Dispatcher:
             by_user = await self._cached(f"roles:{room[0]}", lambda: self._rest.room_roles(room[0], room[1]))
             room_roles = list(by_user.get(caller.username, [])) if isinstance(by_user, dict) else []
         return resolve(
-            username=caller.username,
+            user_id=caller.user_id,
             global_roles=sorted(global_roles),
             room_roles=room_roles,
             bot_moderators=self._bot_moderators(),

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from bot.audit import actions
+from bot.bot_moderators import BotModerators
 from bot.config import ModerationSettings
 from bot.errors import ActionRefused, RcmodError
 from bot.lookups import Lookups
@@ -66,8 +67,12 @@ class Notifier:
         renderers: Mapping[str, Callable[[Delivery], str]] | None = None,
         lookups: Lookups | None = None,
         digest_interval: float = 3600.0,
+        bot_moderators: BotModerators | None = None,
     ) -> None:
         self._digest_interval = digest_interval
+        # Alerts go to the configured moderators' accounts (bound by id) under their current
+        # names: never to whoever holds a configured name now.
+        self._bot_moderators = bot_moderators or BotModerators(moderation.moderators, clock=clock)
         self._store = store
         self._rest = rest
         self._matcher = matcher
@@ -155,7 +160,7 @@ class Notifier:
                 f"mods:{room.id}", lambda: self._rest.room_moderators(room.id, room.type or "c"), []
             )
         if not names and not notify.room:
-            names = list(self._settings.moderators) or await self._role_holders(("admin",))
+            names = await self._bot_moderators.usernames(self._rest) or await self._role_holders(("admin",))
         if notify.room and options.severity == "critical":
             names.append(f"#{notify.room}")
         return self._others(names, author)

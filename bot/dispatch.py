@@ -157,7 +157,7 @@ class Dispatcher:
         room_roles: list[str] = []
         if room is not None and room[1] in ("c", "p"):
             by_user = await self._cached(f"roles:{room[0]}", lambda: self._rest.room_roles(room[0], room[1]))
-            room_roles = list(by_user.get(caller.username, [])) if isinstance(by_user, dict) else []
+            room_roles = list(by_user.get(caller.user_id, [])) if isinstance(by_user, dict) else []
         return resolve(
             user_id=caller.user_id,
             global_roles=sorted(global_roles),

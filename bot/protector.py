@@ -167,7 +167,7 @@ class Protector:
         roles: dict[str, list[str]] = await self._lookups.cached(
             f"roles:{room.id}", lambda: self._rest.room_roles(room.id, room.type or "c"), {}
         )
-        return bool(wanted & set(roles.get(message.author.username, [])))
+        return bool(wanted & set(roles.get(message.author.id, [])))
 
     # -- acting ----------------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from bot.commands import (
 )
 from bot.errors import ActionRefused, RcmodError
 from bot.lookups import RoleDirectory
+from bot.moderation.neutralize import defuse_everyone
 from bot.realtime.events import Event, NewMessage, ThreadReply
 from bot.rest import RestClient
 from bot.store import Store
@@ -96,6 +97,9 @@ class Dispatcher:
 
     async def run(self, root: str, args: str, caller: Caller) -> str:
         """The reply to one invocation; never raises for bad input or a server that fails."""
+        return defuse_everyone(await self._answer(root, args, caller))
+
+    async def _answer(self, root: str, args: str, caller: Caller) -> str:
         parsed = parse(root, args, site_url=self._site_url())
         if isinstance(parsed, UsageError):
             return parsed.text

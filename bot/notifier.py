@@ -36,6 +36,7 @@ from bot.moderation.alerts import (
     render_alert,
     render_digest,
 )
+from bot.moderation.neutralize import defuse_everyone
 from bot.moderation.wordlist import ListOptions
 from bot.realtime.events import EditedMessage, EncryptedMessage, Event, MessageEvent, NewMessage, ThreadReply
 from bot.rest import RestClient
@@ -272,8 +273,8 @@ class Notifier:
             )
             if digest is None:
                 continue
-            text = render_digest(
-                digest.items, cap=self._settings.alert_cap_per_hour, site_url=self._site_url()
+            text = defuse_everyone(
+                render_digest(digest.items, cap=self._settings.alert_cap_per_hour, site_url=self._site_url())
             )
             try:
                 await self._rest.send_message(await self._destination(recipient), text, mid=digest.dm_mid)
@@ -312,6 +313,9 @@ class Notifier:
                     outcome=str(d.alert["outcome"]) if d.alert["outcome"] else None,
                 )
             )
+            # Whatever a renderer let through, no mention of everyone goes out: the server would
+            # refuse the whole DM (the bot lacks mention-all) and the moderator would see nothing.
+            text = defuse_everyone(text)
             try:
                 rid = d.dm_rid or await self._destination(d.recipient)
                 if d.sent_version == 0:

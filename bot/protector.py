@@ -28,7 +28,7 @@ from bot.config import ModerationSettings, ProtectionSettings
 from bot.errors import ActionRefused, NotFound, RcmodError
 from bot.lookups import Lookups
 from bot.models import Message, UserRef
-from bot.moderation.alerts import RoomRef
+from bot.moderation.alerts import RoomRef, permalink
 from bot.moderation.neutralize import inline_literal
 from bot.moderation.protections import Join, Post, Protections, Trigger
 from bot.notifier import Notifier
@@ -236,9 +236,9 @@ class Protector:
                 f'Alert-only mode: I would {would} (set protections.{trigger.protection}.mode = "act").'
             )
         if trigger.mids and room.name:
-            lines.append(
-                f"Message: {self._site_url()}/{_route(room.type)}/{room.name}?msg={trigger.mids[-1]}"
-            )
+            # Built by permalink(): the room name and the message id (both chosen by members) are
+            # percent-encoded, so neither can close the link or add markdown.
+            lines.append(f"Message: {permalink(self._site_url(), room, trigger.mids[-1])}")
         return "\n".join(lines)
 
     async def _act(
@@ -366,10 +366,6 @@ class Protector:
 
 def _label(room: Room) -> str:
     return inline_literal("#" + (room.name or room.id))
-
-
-def _route(room_type: str | None) -> str:
-    return {"p": "group", "d": "direct"}.get(room_type or "c", "channel")
 
 
 def _epoch(value: Any) -> float | None:

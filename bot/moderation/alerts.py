@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from bot.models import Message, UserRef
 from bot.moderation.matcher import Match
-from bot.moderation.neutralize import excerpt, inline_literal
+from bot.moderation.neutralize import excerpt, id_literal, inline_literal, plain_id
 
 __all__ = [
     "Incident",
@@ -156,15 +156,30 @@ def render_alert(
         )
     else:
         lines.append(
-            f"Act: `/mod delete {incident.mid}` · `/mod dismiss {alert_id}` · "
+            f"Act: {_delete_hint(incident.mid)} · `/mod dismiss {alert_id}` · "
             f"`/mod allow {neutral_term(incident.term)}` (false positive)"
         )
     return "\n".join(lines)
 
 
+def _delete_hint(mid: str) -> str:
+    """``/mod delete ID`` for an id a command can carry; for any other (a member's client chose
+    it) the id is shown inert and the moderator deletes through the link."""
+    if plain_id(mid):
+        return f"`/mod delete {mid}`"
+    return (
+        f"delete it from the linked message's menu (its id {id_literal(mid)} was chosen by the "
+        "sender's client)"
+    )
+
+
 def keyword_actions(alert_id: int, incident: Incident) -> list[tuple[str, str]]:
     """The one-click buttons of a keyword alert: the same commands its text shows."""
-    acts = [] if incident.kind == "block" else [("Delete message", f"mod delete {incident.mid}")]
+    acts = (
+        [("Delete message", f"mod delete {incident.mid}")]
+        if incident.kind != "block" and plain_id(incident.mid)
+        else []
+    )
     acts.append(("Dismiss", f"mod dismiss {alert_id}"))
     if not any(c in incident.term for c in "@#\n`"):  # the command is sent as the moderator's message
         acts.append(("Allow term (false positive)", f"mod allow {incident.term}"))

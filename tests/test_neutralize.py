@@ -16,6 +16,8 @@ from bot.moderation.neutralize import (
     neutralize,
     one_line,
     plain_id,
+    plain_name,
+    shown_name,
 )
 
 # Rocket.Chat's server-side mention detection (RC-MENTIONS): (^|\s|>)@name
@@ -179,3 +181,33 @@ def test_an_alert_about_a_hostile_id_is_inert(mid: str) -> None:
     link = permalink("https://chat.example", incident.room, mid)
     assert link in text
     assert re.fullmatch(r"[0-9A-Za-z%._~-]+", link.split("?msg=")[1])  # percent-encoded
+
+
+@pytest.mark.parametrize("name", ["general", "mod2-away", "a.b_c", "Ελληνικά", "café"])
+def test_plain_names_are_shown_as_they_are(name: str) -> None:
+    assert plain_name(name) and shown_name(name) == name
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_names_are_shown_quoted_and_inert(name: str) -> None:
+    out = shown_name(name)
+    assert not plain_name(name)
+    assert out.startswith("`") and out.count("`") == 2 and "\n" not in out
+    assert not MENTION.search(out) and not INVISIBLE.search(out) and "://" not in out
+
+
+def test_a_purge_preview_shows_hostile_room_and_user_names_inert() -> None:
+    from bot.moderation.purge import Example, Preview, PurgeRequest
+
+    def render(room: str, user: str) -> str:
+        preview = Preview(
+            total=1,
+            per_room=((room, 1),),
+            per_user=((user, 1),),
+            examples=(Example(room=room, username=user, mid="qPSCPWmoXBYqBdNAF", excerpt="` hi `"),),
+        )
+        return preview.render(PurgeRequest("user", "bob", rooms=("general",)), token=None, dry_run=True)
+
+    plain, hostile = render("general", "bob"), render("x\n@here", "[me](http://evil.example)\nforged")
+    assert len(hostile.splitlines()) == len(plain.splitlines())
+    assert not MENTION.search(hostile) and "](http://" not in hostile

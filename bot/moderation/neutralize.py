@@ -30,11 +30,16 @@ __all__ = [
     "neutralize",
     "one_line",
     "plain_id",
+    "plain_name",
+    "shown_name",
 ]
 
 # Rocket.Chat's Random.id(): 17 characters of [23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz];
 # any 17 ASCII letters or digits are accepted as plain (an imported message may use others).
 _PLAIN_ID = re.compile(r"[0-9A-Za-z]{17}")
+# A username or room name as Rocket.Chat's default validation allows ([0-9a-zA-Z-_.]+), widened
+# to letters of any script: nothing in it can format, link, mention or break a line.
+_PLAIN_NAME = re.compile(r"[\w.-]{1,100}")
 # What the server may read as a mention of everyone: @all / @here after the start, a space, ">"
 # or "(" (a trailing "." or "," does not save it).
 _EVERYONE = re.compile(r"(^|[\s>(])@(all|here)(?![0-9A-Za-z_-])", re.IGNORECASE)
@@ -137,3 +142,14 @@ def one_line(text: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def plain_name(value: str) -> bool:
+    """Whether a username or room name is safe to paste as it is (in a command or a button);
+    an administrator may relax the server's name validation, so it is checked, not assumed."""
+    return _PLAIN_NAME.fullmatch(value) is not None
+
+
+def shown_name(value: str) -> str:
+    """A username or room name for text a moderator reads: as it is when plain, else quoted inert."""
+    return value if plain_name(value) else inline_literal(value)

@@ -6,8 +6,9 @@ must not follow a username, though: a member could register a listed name nobody
 rename into one a moderator gave up. So each name is looked up (users.info) the first time the
 bot is connected and from then on only the user id counts: a later rename neither takes rights
 away from the moderator nor hands them to whoever takes the old name. A name that does not exist
-at that moment is reported (log, ``/mod status``, ``rcmod doctor``) and stays powerless until
-the bot restarts. A lookup that failed for a transient reason is retried at the next use.
+at that moment is reported (log, ``/mod status``, ``rcmod doctor``) and stays powerless while
+the bot runs (whoever holds it at the next start is bound to it: the warning says to fix the
+list). A lookup that failed for a transient reason is retried at the next use.
 
 Alerts go to the bound users under their *current* usernames (users.info by id), never to the
 configured string.
@@ -72,8 +73,8 @@ class BotModerators:
                 self._missing.add(name)
                 log.warning(
                     "moderation.moderators lists %r, which is no user on this workspace: it grants "
-                    "nothing (a user who later takes that name does not become a moderator; restart "
-                    "the bot once the account exists)",
+                    "nothing while rcmod runs; fix or remove it (whoever holds the name at the next "
+                    "start is bound to it)",
                     name,
                 )
                 continue
@@ -117,8 +118,9 @@ class BotModerators:
         lines = []
         if self.missing:
             lines.append(
-                "bot moderators that are no users (they grant nothing until a restart after the account "
-                "exists): " + ", ".join(inline_literal(n) for n in self.missing)
+                "bot moderators that are no users (they grant nothing; fix or remove them, as whoever holds "
+                "the name at the next start is bound to it): "
+                + ", ".join(inline_literal(n) for n in self.missing)
             )
         if self.pending:
             lines.append(

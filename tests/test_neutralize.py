@@ -13,6 +13,7 @@ from bot.moderation.neutralize import (
     excerpt,
     id_literal,
     inline_literal,
+    link_label,
     neutralize,
     one_line,
     plain_id,
@@ -211,3 +212,22 @@ def test_a_purge_preview_shows_hostile_room_and_user_names_inert() -> None:
     plain, hostile = render("general", "bob"), render("x\n@here", "[me](http://evil.example)\nforged")
     assert len(hostile.splitlines()) == len(plain.splitlines())
     assert not MENTION.search(hostile) and "](http://" not in hostile
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_a_hostile_room_name_cannot_break_out_of_a_link_label(name: str) -> None:
+    label = link_label("#" + name)
+    assert not set(label) & set("[]()<>|`\n") and not MENTION.search(label) and not INVISIBLE.search(label)
+    incident = Incident(
+        mid="qPSCPWmoXBYqBdNAF",
+        room=RoomRef("R1", name, "c"),
+        author=UserRef("u1", "bob"),
+        ts=__import__("datetime").datetime(2026, 1, 1, tzinfo=__import__("datetime").UTC),
+        list="watch",
+        term="badword",
+        severity="high",
+        categories=(),
+        excerpt="` x `",
+    )
+    room_line = render_alert(1, incident, count=1, site_url="https://chat.example").splitlines()[1]
+    assert room_line.count("](") == 1 and room_line.count("[") == 1

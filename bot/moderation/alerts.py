@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from bot.models import Message, UserRef
 from bot.moderation.matcher import Match
-from bot.moderation.neutralize import excerpt, id_literal, inline_literal, plain_id
+from bot.moderation.neutralize import excerpt, id_literal, inline_literal, link_label, plain_id
 
 __all__ = [
     "Incident",
@@ -131,7 +131,7 @@ def render_alert(
     """The DM text. Everything taken from the message or its author is neutralised."""
     icon = SEVERITY_ICON.get(incident.severity, ":warning:")
     link = permalink(site_url, incident.room, incident.mid)
-    room_label = neutral_term(f"#{incident.room.name}") if incident.room.name else "a direct message"
+    room_label = link_label(f"#{incident.room.name}") if incident.room.name else "a direct message"
     cats = ", ".join(incident.categories) or "none"
     author = inline_literal(incident.author.username)
     when = incident.ts.strftime("%Y-%m-%d %H:%M UTC")
@@ -222,7 +222,7 @@ def render_digest(items: Sequence[Mapping[str, object]], *, cap: int, site_url: 
     ]
     for item in items[:shown]:
         room = RoomRef(str(item["rid"]), _opt(item.get("room_name")), _opt(item.get("room_type")))
-        label = neutral_term(f"#{room.name}") if room.name else "a direct message"
+        label = link_label(f"#{room.name}") if room.name else "a direct message"
         count = int(str(item.get("count") or 1))
         link = permalink(site_url, room, str(item["mid"]))
         lines.append(

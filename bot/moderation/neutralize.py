@@ -27,6 +27,7 @@ __all__ = [
     "excerpt",
     "id_literal",
     "inline_literal",
+    "link_label",
     "neutralize",
     "one_line",
     "plain_id",
@@ -153,3 +154,14 @@ def plain_name(value: str) -> bool:
 def shown_name(value: str) -> str:
     """A username or room name for text a moderator reads: as it is when plain, else quoted inert."""
     return value if plain_name(value) else inline_literal(value)
+
+
+def link_label(text: str) -> str:
+    """``text`` neutralised for the label of a markdown link ``[label](url)``: brackets and
+    parentheses are swapped for look-alikes too, so a room name cannot end the label early and
+    start a link of its own."""
+    body = neutralize(text).strip() or "…"
+    return body.translate(_LABEL_SWAPS)
+
+
+_LABEL_SWAPS = str.maketrans({"[": "［", "]": "］", "(": "（", ")": "）", "<": "‹", ">": "›", "|": "｜"})

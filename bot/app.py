@@ -429,7 +429,7 @@ class BotApp:
             rest=self.rest,
             store=store,
             handlers={**mod.handlers(), **enforcement.handlers(), **sanctions.handlers()},
-            bot_moderators=self.bot_moderators.ids,
+            bot_moderators=functools.partial(self.bot_moderators.current_ids, self.rest),
             site_url=lambda: self.site_url,
             clock=clock,
             roles=self.roles,

@@ -57,6 +57,12 @@ class BotModerators:
     def ids(self) -> frozenset[str]:
         return frozenset(self._ids.values())
 
+    async def current_ids(self, rest: RestClient) -> frozenset[str]:
+        """:meth:`ids`, after another try at names the server did not answer for at start."""
+        if self.pending:
+            await self.resolve(rest)
+        return self.ids()
+
     def has(self, user_id: str | None) -> bool:
         return bool(user_id) and user_id in self._ids.values()
 

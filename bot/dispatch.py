@@ -79,7 +79,7 @@ class Dispatcher:
         rest: RestClient,
         store: Store,
         handlers: Mapping[str, Handler],
-        bot_moderators: Callable[[], frozenset[str]],  # their user ids
+        bot_moderators: Callable[[], Awaitable[frozenset[str]]],  # their user ids
         site_url: Callable[[], str],
         clock: Callable[[], float] = time.time,
         roles: RoleDirectory | None = None,
@@ -166,7 +166,7 @@ class Dispatcher:
             user_id=caller.user_id,
             global_roles=sorted(global_roles),
             room_roles=room_roles,
-            bot_moderators=self._bot_moderators(),
+            bot_moderators=await self._bot_moderators(),
         )
 
     async def _context_room(self, caller: Caller, invocation: Invocation) -> tuple[str, str] | None:

@@ -91,3 +91,16 @@ async def test_the_hook_identifies_the_caller_by_id_alone(sandbox: Sandbox, tmp_
             )
     finally:
         await bot.stop()
+
+
+async def test_a_name_the_server_did_not_answer_for_at_start_is_bound_later(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # The first users.info (mod2's lookup at start) fails for a transient reason.
+    sandbox.fail_next("users.info", 200, {"success": True})  # an answer without the user
+    bot = await start_bot(settings(sandbox, tmp_path, ["mod2"]))
+    try:
+        status = await ask(sandbox, "mod2", "mod status")
+        assert "*rcmod status*" in status and "no users" not in status, status
+    finally:
+        await bot.stop()

@@ -149,7 +149,7 @@ class EnforcementCommands:
         job_id = call.invocation.number("job")
         job = self._purger.job(job_id)
         # Only the moderator whose privileges the preview was checked against may run it.
-        if job is None or job.actor != call.caller.username:
+        if job is None or job.actor != call.caller.user_id:
             return f"No purge {job_id} of yours is waiting for confirmation."
         try:
             result = await self._purger.run(

@@ -73,7 +73,9 @@ class Actor:
 
     @property
     def audit_name(self) -> str:
-        return "operator" if self.operator else self.username
+        """Who the audit and the purge job name: the user id when known (a username can change
+        hands; ``/mod confirm`` checks the job's actor against the confirming user's id)."""
+        return "operator" if self.operator else (self.user_id or self.username)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ rename; the companion app's hook is believed for the user id only. Against the s
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -102,5 +103,24 @@ async def test_a_name_the_server_did_not_answer_for_at_start_is_bound_later(
     try:
         status = await ask(sandbox, "mod2", "mod status")
         assert "*rcmod status*" in status and "no users" not in status, status
+    finally:
+        await bot.stop()
+
+
+async def test_a_purge_is_confirmed_by_its_moderator_not_by_who_took_their_name(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    bot = await start_bot(settings(sandbox, tmp_path, ["mod2"]))
+    try:
+        doomed = [sandbox.post_as("bob", "general", f"spam {i}")["_id"] for i in range(2)]
+        preview = await ask(sandbox, "mod2", "mod purge user @bob #general")
+        m = re.search(r"/mod confirm (\d+)", preview)
+        assert m is not None, preview
+        sandbox.rename_user_as("mod2", new_username="mod2-away")
+        sandbox.rename_user_as("alice", new_username="mod2")
+        assert "No purge" in await ask(sandbox, "mod2", f"mod confirm {m.group(1)}")
+        assert all(mid in sandbox.workspace.messages for mid in doomed)
+        await ask(sandbox, "mod2-away", f"mod confirm {m.group(1)}")
+        assert await until(lambda: not any(mid in sandbox.workspace.messages for mid in doomed))
     finally:
         await bot.stop()

@@ -10,6 +10,9 @@ is wrong (compared in constant time), the timestamp is more than 300 s from now 
 the same signature was already accepted within 300 s (a replay); 400 for a body that is not the
 contract's JSON; usage errors are 200 with the usage text. A refusal is logged with its reason,
 never with the body or the secret.
+
+Identity comes from ``user.id`` alone: the dispatcher looks the username up by that id
+(users.info), so a body whose ``user.username`` names someone else changes nothing.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from bot.audit import actions
 from bot.audit.checkpoints import checkpoint_head
 from bot.audit.integrity import checkpoints_in
 from bot.audit.signing import load_or_create_signing_key
+from bot.bot_moderators import BotModerators
 from bot.config import Settings
 from bot.dispatch import CommandInbox, Dispatcher
 from bot.enforcement_commands import EnforcementCommands
@@ -126,6 +127,9 @@ class BotApp:
             on_fatal=self._fatal_error,
         )
         self._fatal: DiskFull | None = None
+        # Bound to user ids once per process (at the first connection), not at each reconnect:
+        # a name registered meanwhile must not become a moderator.
+        self.bot_moderators = BotModerators(settings.moderation.moderators)
 
     def runtime_lists(self) -> Path:
         """Lists moderators edit in chat (/mod allow, /mod deny): always loaded after the
@@ -216,6 +220,7 @@ class BotApp:
             await self.rest.login()
             self.server_info = await self.rest.server_info()
             self.bot_username = str((await self.rest.me()).get("username") or "") or None
+            await self.bot_moderators.resolve(self.rest)
             log.info("server version %s", self.server_info.version)
             for note in self.server_info.notes:
                 log.warning("%s", note)
@@ -250,6 +255,7 @@ class BotApp:
                 clock=clock,
                 lookups=lookups,
                 ddp_call=realtime.call,
+                bot_moderators=self.bot_moderators,
             )
             self.router.add("notifier", (MessageEvent,), self.notifier.on_event)
             # Block lists and blocked users: evidence first, then delete or censor, then the
@@ -282,6 +288,7 @@ class BotApp:
                 lookups=lookups,
                 ddp_call=None if self.server_info.features.mute_endpoints else realtime.call,
                 room_bans=lambda: self.server_info is not None and self.server_info.features.room_bans,
+                bot_moderators=self.bot_moderators,
             )
             # Bans on servers without them (before 8.3): a banned user's rejoin is undone.
             self.router.add("bans", (SystemMessage,), self.sanctioner.on_event)
@@ -435,6 +442,7 @@ class BotApp:
             dispatcher=lambda: holder[0] if holder else None,
             runtime_lists=self.runtime_lists(),
             more_status=lambda: [
+                *self.bot_moderators.status(),
                 *(self.protector.status() if self.protector else []),
                 *(self.names.status() if self.names else []),
             ],
@@ -449,7 +457,7 @@ class BotApp:
                 bot_user_id=self.rest.user_id or "",
                 retention_days=s.storage.retention_days,
                 clock=clock,
-                bot_moderators=tuple(s.moderation.moderators),
+                bot_moderators=self.bot_moderators.ids,
                 roles=self.roles,
             ),
             policies=lambda: self.policies,
@@ -470,7 +478,7 @@ class BotApp:
             rest=self.rest,
             store=store,
             handlers={**mod.handlers(), **enforcement.handlers(), **sanctions.handlers()},
-            bot_moderators=lambda: list(s.moderation.moderators),
+            bot_moderators=functools.partial(self.bot_moderators.current_ids, self.rest),
             site_url=lambda: self.site_url,
             clock=clock,
             roles=self.roles,

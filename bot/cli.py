@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from bot import __version__
+from bot import __version__, logformat
 from bot.config import Settings, load_settings
 from bot.errors import AuthError, ConfigError, DiskFull, RcmodError, RetryableError, TwoFactorRequired
 
@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "demo":
             from bot.demo import run_demo
 
-            logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+            logformat.install(logging.WARNING, "%(levelname)s %(name)s: %(message)s")
             return asyncio.run(run_demo(sys.stdout, quiet=getattr(args, "quiet", False)))
         if command == "sandbox":
             return _run_sandbox(args.port, sys.stdout, args.server_version, sys.stderr)
@@ -207,11 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.logging.level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logformat.install(settings.logging.level, "%(asctime)s %(levelname)s %(name)s: %(message)s", sys.stderr)
 
 
 def _run_bot(settings: Settings) -> int:

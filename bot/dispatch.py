@@ -15,6 +15,7 @@ check permissions. Logs carry ids and command names, never arguments (they may q
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -36,6 +37,7 @@ from bot.commands import (
 )
 from bot.errors import ActionRefused, RcmodError
 from bot.lookups import RoleDirectory
+from bot.moderation.neutralize import defuse_everyone
 from bot.realtime.events import Event, NewMessage, ThreadReply
 from bot.rest import RestClient
 from bot.store import Store
@@ -78,7 +80,7 @@ class Dispatcher:
         rest: RestClient,
         store: Store,
         handlers: Mapping[str, Handler],
-        bot_moderators: Callable[[], list[str]],
+        bot_moderators: Callable[[], Awaitable[frozenset[str]]],  # their user ids
         site_url: Callable[[], str],
         clock: Callable[[], float] = time.time,
         roles: RoleDirectory | None = None,
@@ -96,10 +98,19 @@ class Dispatcher:
 
     async def run(self, root: str, args: str, caller: Caller) -> str:
         """The reply to one invocation; never raises for bad input or a server that fails."""
+        return defuse_everyone(await self._answer(root, args, caller))
+
+    async def _answer(self, root: str, args: str, caller: Caller) -> str:
         parsed = parse(root, args, site_url=self._site_url())
         if isinstance(parsed, UsageError):
             return parsed.text
         try:
+            if caller.transport == "hook":
+                known = await self._identify(caller)
+                if known is None:
+                    log.warning("hook command from unknown user %r refused", caller.user_id)
+                    return "I do not know your account; nothing was done."
+                caller = known
             return await self._run(parsed, caller)
         except RcmodError as exc:
             log.warning("command %s failed (%s)", parsed.command.name, type(exc).__name__)
@@ -108,14 +119,14 @@ class Dispatcher:
     async def _run(self, parsed: Invocation, caller: Caller) -> str:
         command = parsed.command
         privilege = await self.privilege(caller, await self._context_room(caller, parsed))
-        denied = check(command, privilege)
+        denied = check(command, privilege, everywhere=parsed.everywhere)
         if denied is not None:
             log.info("command %s refused for user %s (%s)", command.name, caller.user_id, privilege.label)
             self._store.append_audit(
                 actor=caller.user_id,
                 action=actions.COMMAND_REFUSED,
                 targets={"user": caller.user_id, "room": caller.rid},
-                reason={"command": command.name, "needs": command.privilege.label, "has": privilege.label},
+                reason={"command": command.name, "needs": denied.need.label, "has": privilege.label},
                 outcome="refused",
             )
             return denied.text
@@ -129,6 +140,17 @@ class Dispatcher:
             log.warning("command %s refused by the server (%s)", command.name, exc.code or type(exc).__name__)
             return f"Rocket.Chat refused that ({exc.code or 'not allowed'}); nothing was changed."
 
+    async def _identify(self, caller: Caller) -> Caller | None:
+        """The hook's caller with the username the server gives for its id: the body's username
+        is not trusted apart from the id (rights, room roles and audit names follow the id)."""
+        user = await self._cached(
+            f"user:{caller.user_id}", lambda: self._rest.user_info(user_id=caller.user_id)
+        )
+        name = user.get("username") if isinstance(user, dict) else None
+        if not isinstance(name, str) or not name:
+            return None
+        return dataclasses.replace(caller, username=name)
+
     # -- privilege ---------------------------------------------------------------------------------
 
     async def privilege(self, caller: Caller, room: tuple[str, str] | None) -> Privilege:
@@ -140,16 +162,19 @@ class Dispatcher:
         room_roles: list[str] = []
         if room is not None and room[1] in ("c", "p"):
             by_user = await self._cached(f"roles:{room[0]}", lambda: self._rest.room_roles(room[0], room[1]))
-            room_roles = list(by_user.get(caller.username, [])) if isinstance(by_user, dict) else []
+            room_roles = list(by_user.get(caller.user_id, [])) if isinstance(by_user, dict) else []
         return resolve(
-            username=caller.username,
+            user_id=caller.user_id,
             global_roles=sorted(global_roles),
             room_roles=room_roles,
-            bot_moderators=self._bot_moderators(),
+            bot_moderators=await self._bot_moderators(),
         )
 
     async def _context_room(self, caller: Caller, invocation: Invocation) -> tuple[str, str] | None:
-        """The room whose roles count: the one the command names, else the one it was typed in."""
+        """The room whose roles count: the one the command names, else the one it was typed in;
+        none for a command acting everywhere (no single room's moderator may do that)."""
+        if invocation.everywhere:
+            return None
         name = invocation.command.room_from
         try:
             if name is not None:

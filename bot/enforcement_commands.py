@@ -99,7 +99,7 @@ class EnforcementCommands:
         name = inline_literal(username)
         return f"Unblocked {name} {label}." if lifted else f"{name} was not blocked {label}."
 
-    async def for_report(self, action: str, username: str, report_id: int, actor: str) -> str:
+    async def for_report(self, action: str, username: str, report_id: int, actor: str, actor_id: str) -> str:
         """`/mod resolve ID block|purge`: block the reported user everywhere, or preview a purge of
         their messages everywhere (confirmed with `/mod confirm`, like any purge). The resolve
         command's own privilege (bot moderator) is what everywhere needs."""
@@ -115,7 +115,7 @@ class EnforcementCommands:
                 return str(exc)
         request = PurgeRequest(kind="user", target=username, everywhere=True)
         try:
-            plan = await self._purger.prepare(request, actor=Actor(actor))
+            plan = await self._purger.prepare(request, actor=Actor(actor, user_id=actor_id))
         except (PurgeUsageError, ConfigError) as exc:
             return str(exc)
         return _preview_reply(plan, dry_run=False)
@@ -135,7 +135,9 @@ class EnforcementCommands:
                 include_pinned="include-pinned" in inv.flags,
                 threads="purge" if "purge-threads" in inv.flags else "keep",
             )
-            plan = await self._purger.prepare(request, actor=Actor(call.caller.username))
+            plan = await self._purger.prepare(
+                request, actor=Actor(call.caller.username, user_id=call.caller.user_id)
+            )
         except (PurgeUsageError, ConfigError) as exc:
             return f"{exc}\nUsage: `{inv.command.usage}`"
         dry = "dry-run" in inv.flags or self._dry_run()
@@ -147,7 +149,7 @@ class EnforcementCommands:
         job_id = call.invocation.number("job")
         job = self._purger.job(job_id)
         # Only the moderator whose privileges the preview was checked against may run it.
-        if job is None or job.actor != call.caller.username:
+        if job is None or job.actor != call.caller.user_id:
             return f"No purge {job_id} of yours is waiting for confirmation."
         try:
             result = await self._purger.run(

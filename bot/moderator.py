@@ -103,7 +103,8 @@ class ModCommands:
             f"Open reports: {self._store.open_report_count()}",
             f"Queued alert DMs: {self._store.pending_deliveries()}"
             + (
-                f"; unreachable moderators: {', '.join(inline_literal(r) for r, _ in failed)}"
+                f"; undeliverable (refused by the server): {self._store.undeliverable_count()} — "
+                + ", ".join(f"to {inline_literal(r)}: {inline_literal(why)}" for r, why in failed)
                 if failed
                 else ""
             ),

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.audit import actions
+from bot.bot_moderators import BotModerators
 from bot.commands import addressed_to_bot
 from bot.config import ModerationSettings
 from bot.errors import ActionRefused, RcmodError
@@ -37,6 +38,7 @@ from bot.moderation.alerts import (
     render_alert,
     render_digest,
 )
+from bot.moderation.neutralize import defuse_everyone
 from bot.moderation.wordlist import ListOptions
 from bot.realtime.events import EditedMessage, EncryptedMessage, Event, MessageEvent, NewMessage, ThreadReply
 from bot.rest import RestClient
@@ -69,11 +71,15 @@ class Notifier:
         lookups: Lookups | None = None,
         digest_interval: float = 3600.0,
         ddp_call: Callable[..., Awaitable[Any]] | None = None,
+        bot_moderators: BotModerators | None = None,
     ) -> None:
         # chat.update edits the text only; the DDP method updateMessage also replaces the
         # attachments, so an alert's buttons follow its text (None: text-only edits).
         self._ddp_call = ddp_call
         self._digest_interval = digest_interval
+        # Alerts go to the configured moderators' accounts (bound by id) under their current
+        # names: never to whoever holds a configured name now.
+        self._bot_moderators = bot_moderators or BotModerators(moderation.moderators, clock=clock)
         self._store = store
         self._rest = rest
         self._matcher = matcher
@@ -163,7 +169,7 @@ class Notifier:
                 f"mods:{room.id}", lambda: self._rest.room_moderators(room.id, room.type or "c"), []
             )
         if not names and not notify.room:
-            names = list(self._settings.moderators) or await self._role_holders(("admin",))
+            names = await self._bot_moderators.usernames(self._rest) or await self._role_holders(("admin",))
         if notify.room and options.severity == "critical":
             names.append(f"#{notify.room}")
         return self._others(names, author)
@@ -310,8 +316,8 @@ class Notifier:
             )
             if digest is None:
                 continue
-            text = render_digest(
-                digest.items, cap=self._settings.alert_cap_per_hour, site_url=self._site_url()
+            text = defuse_everyone(
+                render_digest(digest.items, cap=self._settings.alert_cap_per_hour, site_url=self._site_url())
             )
             try:
                 await self._rest.send_message(await self._destination(recipient), text, mid=digest.dm_mid)
@@ -350,6 +356,9 @@ class Notifier:
                     outcome=str(d.alert["outcome"]) if d.alert["outcome"] else None,
                 )
             )
+            # Whatever a renderer let through, no mention of everyone goes out: the server would
+            # refuse the whole DM (the bot lacks mention-all) and the moderator would see nothing.
+            text = defuse_everyone(text)
             try:
                 rid = d.dm_rid or await self._destination(d.recipient)
                 if d.sent_version == 0:

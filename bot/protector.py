@@ -29,8 +29,8 @@ from bot.config import ModerationSettings, ProtectionSettings
 from bot.errors import ActionRefused, NotFound, RcmodError
 from bot.lookups import Lookups
 from bot.models import Message, UserRef
-from bot.moderation.alerts import RoomRef
-from bot.moderation.neutralize import inline_literal
+from bot.moderation.alerts import RoomRef, permalink
+from bot.moderation.neutralize import inline_literal, plain_name
 from bot.moderation.protections import Join, Post, Protections, Trigger
 from bot.notifier import Notifier
 from bot.realtime.events import Event, NewMessage, SystemMessage, ThreadReply
@@ -175,7 +175,7 @@ class Protector:
         roles: dict[str, list[str]] = await self._lookups.cached(
             f"roles:{room.id}", lambda: self._rest.room_roles(room.id, room.type or "c"), {}
         )
-        return bool(wanted & set(roles.get(message.author.username, [])))
+        return bool(wanted & set(roles.get(message.author.id, [])))
 
     # -- acting ----------------------------------------------------------------------------------
 
@@ -244,9 +244,9 @@ class Protector:
                 f'Alert-only mode: I would {would} (set protections.{trigger.protection}.mode = "act").'
             )
         if trigger.mids and room.name:
-            lines.append(
-                f"Message: {self._site_url()}/{_route(room.type)}/{room.name}?msg={trigger.mids[-1]}"
-            )
+            # Built by permalink(): the room name and the message id (both chosen by members) are
+            # percent-encoded, so neither can close the link or add markdown.
+            lines.append(f"Message: {permalink(self._site_url(), room, trigger.mids[-1])}")
         return "\n".join(lines)
 
     async def _act(
@@ -262,7 +262,10 @@ class Protector:
         if trigger.action == "lock":
             if not await self._sanctioner.lock_room(room, reason=trigger.detail, actor=actor):
                 return "room was already locked", []
-            unlock = [("Unlock room", f"mod unlock #{room.name}")] if room.name else []
+            # A button sends its command as the moderator's message: only plain names go in one.
+            unlock = (
+                [("Unlock room", f"mod unlock #{room.name}")] if room.name and plain_name(room.name) else []
+            )
             return "room made read-only; `/mod unlock #room` lifts it", unlock
         assert isinstance(target, Target)
         if trigger.action == "hold":
@@ -291,7 +294,8 @@ class Protector:
                 remedy_mute=remedy,
             )
         )
-        acts = [("Unmute", f"mod unmute @{target.username} #{room.name}")] if remedy and room.name else []
+        plain = room.name and plain_name(room.name) and plain_name(target.username)
+        acts = [("Unmute", f"mod unmute @{target.username} #{room.name}")] if remedy and plain else []
         return "; ".join(parts), acts
 
     async def _fetch(self, mid: str) -> Message | None:
@@ -364,7 +368,8 @@ class Protector:
         content = kept[-1]["content"]
         text = str(content.get("msg") or "") if isinstance(content, dict) else ""
         repost_id = derived_message_id(f"restore:{held.mid}")
-        body = f"_Restored message from @{held.username} (held for review, approved by a moderator):_\n{text}"
+        author = f"@{held.username}" if plain_name(held.username) else inline_literal(held.username)
+        body = f"_Restored message from {author} (held for review, approved by a moderator):_\n{text}"
         await self._rest.send_message(held.rid, body, mid=repost_id)
         self._store.mark_restored(held_id, restored_mid=repost_id, by=actor.id)
         self._store.append_audit(
@@ -378,10 +383,6 @@ class Protector:
 
 def _label(room: Room) -> str:
     return inline_literal("#" + (room.name or room.id))
-
-
-def _route(room_type: str | None) -> str:
-    return {"p": "group", "d": "direct"}.get(room_type or "c", "channel")
 
 
 def _epoch(value: Any) -> float | None:

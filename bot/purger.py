@@ -69,10 +69,13 @@ class Actor:
 
     username: str
     operator: bool = False
+    user_id: str | None = None  # who is a bot moderator is decided by id, never by username
 
     @property
     def audit_name(self) -> str:
-        return "operator" if self.operator else self.username
+        """Who the audit and the purge job name: the user id when known (a username can change
+        hands; ``/mod confirm`` checks the job's actor against the confirming user's id)."""
+        return "operator" if self.operator else (self.user_id or self.username)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,14 +123,14 @@ class Purger:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
         page: int = 100,
-        bot_moderators: tuple[str, ...] = (),
+        bot_moderators: Callable[[], frozenset[str]] = frozenset,
         roles: RoleDirectory | None = None,
     ) -> None:
         self._roles = roles or RoleDirectory(rest, clock=clock)
         self._store = store
-        # Names in moderation.moderators: Rocket.Chat has no global moderator role, so the
+        # The user ids of moderation.moderators: Rocket.Chat has no global moderator role, so the
         # configured bot moderators may purge anywhere, like workspace admins.
-        self._bot_moderators = frozenset(bot_moderators)
+        self._bot_moderators = bot_moderators
         self._rest = rest
         self._bot_user_id = bot_user_id
         self._retention_days = retention_days
@@ -201,9 +204,14 @@ class Purger:
     async def authorize(self, actor: Actor, rooms: list[RoomTarget]) -> None:
         """A workspace admin or bot moderator may purge anywhere; a room moderator (or owner) only
         their rooms (a direct message has no moderator: admins only)."""
-        if actor.operator or actor.username in self._bot_moderators:
+        if actor.operator or (actor.user_id and actor.user_id in self._bot_moderators()):
             return
-        if "admin" in await self._roles.roles(username=actor.username, fresh=True):
+        roles = (
+            await self._roles.roles(user_id=actor.user_id, fresh=True)
+            if actor.user_id
+            else await self._roles.roles(username=actor.username, fresh=True)
+        )
+        if "admin" in roles:
             return
         outside = []
         for room in rooms:

@@ -67,7 +67,7 @@ class ReportDesk:
         self._limits = RateLimits(settings.per_window, settings.window_seconds, settings.per_day)
         # `/mod resolve ID block|purge` act through the enforcement commands (issue 6), which the
         # composition root hands in once both exist: (action, username, report id, actor) -> reply.
-        self.enforce: Callable[[str, str, int, str], Awaitable[str]] | None = None
+        self.enforce: Callable[[str, str, int, str, str], Awaitable[str]] | None = None
 
     # -- /report -------------------------------------------------------------------------------------
 
@@ -308,7 +308,7 @@ class ReportDesk:
         if action in ("purge", "block"):
             if self.enforce is None or not report.author_username:
                 return f"`/mod resolve … {action}` is not available right now."
-            reply = await self.enforce(action, report.author_username, report_id, who)
+            reply = await self.enforce(action, report.author_username, report_id, who, call.caller.user_id)
             outcome = f"{'user blocked' if action == 'block' else 'purge previewed'} by {who}"
             if self._store.close_report(report_id, outcome):
                 self._store.append_audit(

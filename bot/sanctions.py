@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.audit import actions
+from bot.bot_moderators import BotModerators
 from bot.config import ModerationSettings, SanctionSettings
 from bot.errors import ActionRefused, NotFound, RcmodError
 from bot.lookups import Lookups
@@ -104,7 +105,9 @@ class Sanctioner:
         lookups: Lookups | None = None,
         ddp_call: Callable[..., Awaitable[Any]] | None = None,
         room_bans: Callable[[], bool] = lambda: True,
+        bot_moderators: BotModerators | None = None,
     ) -> None:
+        self._bot_moderators = bot_moderators or BotModerators(moderation.moderators, clock=clock)
         # Whether the server has rooms.banUser (8.3+); without it, bans are kept by kick-and-watch.
         self._room_bans = room_bans
         # Servers before 6.8 have no rooms.muteUser: there the realtime method does it.
@@ -159,7 +162,8 @@ class Sanctioner:
             username=user.username,
             roles=user.roles,
             bot_username=self._bot_username(),
-            bot_moderators=self._moderation.moderators,
+            bot_moderators=self._bot_moderators.ids(),
+            user_id=user.id,
             exempt_roles=self._moderation.exempt_roles,
         )
 

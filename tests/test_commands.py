@@ -133,7 +133,7 @@ def test_invocations_are_frozen_and_never_show_arguments() -> None:
 
 
 @pytest.mark.parametrize(
-    ("username", "global_roles", "room_roles", "moderators", "expected"),
+    ("user_id", "global_roles", "room_roles", "moderators", "expected"),
     [
         ("alice", ["user"], [], [], Privilege.MEMBER),
         ("mod1", ["user"], ["moderator"], [], Privilege.ROOM_MODERATOR),
@@ -144,12 +144,10 @@ def test_invocations_are_frozen_and_never_show_arguments() -> None:
     ],
 )
 def test_privilege_resolution(
-    username: str, global_roles: list[str], room_roles: list[str], moderators: list[str], expected: Privilege
+    user_id: str, global_roles: list[str], room_roles: list[str], moderators: list[str], expected: Privilege
 ) -> None:
     assert (
-        resolve(
-            username=username, global_roles=global_roles, room_roles=room_roles, bot_moderators=moderators
-        )
+        resolve(user_id=user_id, global_roles=global_roles, room_roles=room_roles, bot_moderators=moderators)
         == expected
     )
 

@@ -25,7 +25,7 @@ async def test_block_in_a_room_and_everywhere(sandbox: Sandbox, tmp_path: Path) 
     bot = await start_bot(settings(sandbox, tmp_path))
     assert "Say where" in await ask(sandbox, "mod1", "mod block @bob")
     # mod2 moderates #general (a room role), but is no bot moderator: not everywhere.
-    assert "needs room moderator" in await ask(sandbox, "mod2", "mod block @bob everywhere spam")
+    assert "everywhere needs bot moderator" in await ask(sandbox, "mod2", "mod block @bob everywhere spam")
     assert "needs room moderator" in await ask(sandbox, "carol", "mod block @bob #general")
     assert "bob" in await ask(sandbox, "mod2", "mod block @bob #general spamming")
     in_general = sandbox.post_as("bob", "general", "still here?")["_id"]

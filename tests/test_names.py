@@ -127,7 +127,7 @@ def test_the_alert_says_what_was_scanned_and_is_inert(matcher: Matcher) -> None:
     topic = NameField(room, "topic", "hey @here badword", changed_by=UserRef("U2", "bob"))
     [incident] = name_incidents(topic, matcher.scan(topic.value))
     text = render_name_alert(incident, when=WHEN, site_url="https://chat.example")
-    assert "Topic of [` #random `](https://chat.example/group/random)" in text
+    assert "Topic of [#random](https://chat.example/group/random)" in text
     assert "Set by ` ＠bob `" in text
     assert not MENTION.search(text)
 

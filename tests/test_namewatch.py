@@ -148,7 +148,7 @@ async def test_a_topic_alerts_once_inert_and_not_again_after_a_restart(
     sandbox.set_topic_as("mod2", "random", "@here read [this](https://evil.example) **now**: badword")
     assert await until(lambda: len(name_alerts(sandbox, "mod1", "Topic of")) == 1)
     [text] = name_alerts(sandbox, "mod1", "Topic of")
-    assert f"Topic of [` #random `]({sandbox.url}/channel/random)" in text
+    assert f"Topic of [#random]({sandbox.url}/channel/random)" in text
     assert "Set by ` ＠mod2 `" in text and "⟦badword⟧" in text
     assert not MENTION.search(text) and "https://evil" not in text
     # Quoted in a code span: the markdown and the link stay literal, the link defanged.
@@ -187,7 +187,7 @@ async def test_a_renamed_room_alerts_its_room_moderators(sandbox: Sandbox, tmp_p
     for moderator in ("mod1", "mod2"):
         assert await until(lambda m=moderator: len(name_alerts(sandbox, m, "Name of")) == 1)  # type: ignore[misc]
     [text] = name_alerts(sandbox, "mod1", "Name of")
-    assert f"Name of [` #lounge-of-shame `]({sandbox.url}/channel/lounge-of-shame)" in text
+    assert f"Name of [#lounge-of-shame]({sandbox.url}/channel/lounge-of-shame)" in text
     assert "list ` rooms `" in text and "Set by ` ＠admin `" in text
     await sweeps(bot, 2)
     await bot.stop()

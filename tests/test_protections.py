@@ -311,13 +311,13 @@ def test_mentions_everyone(allowed: bool, fires: bool) -> None:
     assert len(got) == fires
     if fires:
         assert (got[0].count, got[0].limit, got[0].action) == (1, 0, "delete")
-        assert "@all or @here" in got[0].detail
+        assert "＠all or ＠here" in got[0].detail
 
 
 def test_mentions_everyone_and_too_many_in_one_trigger() -> None:
     p = Protections(settings(mentions=MentionSettings(max_mentions=2)))
     (t,) = p.on_post(post(mentions=users(3), everyone=True))
-    assert (t.count, t.limit) == (3, 2) and "@all" in t.detail and "3 users" in t.detail
+    assert (t.count, t.limit) == (3, 2) and "＠all" in t.detail and "3 users" in t.detail
 
 
 # --- links ---------------------------------------------------------------------------------------

@@ -125,7 +125,9 @@ def test_protected_users() -> None:
     kw = {"bot_username": "rcmod", "bot_moderators": ["mia"]}
     assert protected(username="rcmod", roles=["bot"], **kw) == "I do not sanction myself."
     assert "administrator" in (protected(username="ann", roles=["user", "admin"], **kw) or "")
-    assert "bot moderator" in (protected(username="mia", roles=["user"], **kw) or "")
+    assert "bot moderator" in (protected(username="mia", roles=["user"], user_id="mia", **kw) or "")
+    # A name is not an identity: someone else called mia is no bot moderator.
+    assert protected(username="mia", roles=["user"], user_id="other", **kw) is None
     assert "exempt" in (protected(username="hook", roles=["bot"], **kw) or "")
     assert protected(username="sam", roles=["user"], **kw) is None
 

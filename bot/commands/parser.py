@@ -71,6 +71,14 @@ class Invocation:
     def get(self, name: str) -> Value:
         return dict(self.values).get(name)
 
+    @property
+    def everywhere(self) -> bool:
+        """Whether this invocation acts in every room (its privilege: see ``Command.needs``)."""
+        c = self.command
+        if c.scope_from is not None and self.get(c.scope_from) == "everywhere":
+            return True
+        return c.no_room_is_everywhere and c.room_from is not None and self.get(c.room_from) is None
+
     def text(self, name: str) -> str:
         value = self.get(name)
         return value if isinstance(value, str) else ""
@@ -197,6 +205,11 @@ def _parse_args(command: Command, raw: str, site_url: str) -> Invocation | Usage
         i += 1
     if i < len(kept):
         return UsageError(f"Unexpected argument `{_shown(kept[i].value)}`.", command.usage)
+    found = dict(values)
+    scope, room = command.scope_from, command.room_from
+    if scope and room and found.get(scope) == "everywhere" and found.get(room) is not None:
+        # Which one was meant cannot be guessed, and the answer decides whose privilege counts.
+        return UsageError("Say #room or everywhere, not both.", command.usage)
     return Invocation(command, tuple(values), frozenset(flags))
 
 

@@ -94,6 +94,17 @@ class Command:
     def shown_from(self) -> Privilege:
         return self.listed_for if self.listed_for is not None else self.privilege
 
+    # The argument whose value ``everywhere`` makes the command act in every room the bot is in:
+    # then no single room's roles can vouch for the caller, and it needs a bot moderator (or an
+    # admin) whatever its declared minimum — Rocket.Chat has no global moderator role.
+    scope_from: str | None = None
+    # Without the ``room_from`` room the command acts everywhere (a warning's ladder may mute).
+    no_room_is_everywhere: bool = False
+
+    def needs(self, *, everywhere: bool) -> Privilege:
+        """The minimum privilege for one invocation (``everywhere``: it acts in every room)."""
+        return max(self.privilege, Privilege.BOT_MODERATOR) if everywhere else self.privilege
+
     @property
     def name(self) -> str:
         return f"{self.root} {self.sub}".strip()
@@ -196,12 +207,13 @@ COMMANDS: tuple[Command, ...] = (
             *WHERE,
             Arg("reason", K.TEXT, optional=True),
         ),
-        # In #room a moderator of that room may; `everywhere` names no room, so only workspace
-        # roles count there (bot moderator or admin).
+        # In #room a moderator of that room may; `everywhere` needs a bot moderator or an admin
+        # (scope_from), even when a #room is named too.
         P.ROOM_MODERATOR,
         "remove a user's new messages on arrival, in #room or everywhere",
         flags=("deactivate", "confirm"),
         room_from="room",
+        scope_from="scope",
     ),
     Command(
         "mod",
@@ -213,6 +225,7 @@ COMMANDS: tuple[Command, ...] = (
         P.ROOM_MODERATOR,
         "lift a block (in #room or everywhere)",
         room_from="room",
+        scope_from="scope",
     ),
     Command(
         "mod",
@@ -250,8 +263,8 @@ COMMANDS: tuple[Command, ...] = (
         "the pinned policies: list, show NAME, set NAME TEXT, rooms NAME #room ...|*, remove NAME, "
         "sync (re-pin and re-set banners now)",
     ),
-    # Sanctions (issue 11). A sanction in #room needs a moderator of that room; `everywhere`
-    # names no room, so only workspace roles count there (bot moderator or admin).
+    # Sanctions. A sanction in #room needs a moderator of that room; `everywhere` needs a bot
+    # moderator or an admin (scope_from, no_room_is_everywhere).
     Command(
         "mod",
         "warn",
@@ -259,6 +272,7 @@ COMMANDS: tuple[Command, ...] = (
         P.ROOM_MODERATOR,
         "warn a user privately; it is a strike, and the strike ladder may mute (in #room or everywhere)",
         room_from="room",
+        no_room_is_everywhere=True,
     ),
     Command(
         "mod",
@@ -272,6 +286,7 @@ COMMANDS: tuple[Command, ...] = (
         P.ROOM_MODERATOR,
         "mute a user in #room or everywhere, for DURATION (10m, 24h, 7d) or until unmuted",
         room_from="room",
+        scope_from="scope",
     ),
     Command(
         "mod",
@@ -283,6 +298,7 @@ COMMANDS: tuple[Command, ...] = (
         P.ROOM_MODERATOR,
         "lift a mute in #room or everywhere",
         room_from="room",
+        scope_from="scope",
     ),
     Command(
         "mod",

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from bot.models import Message, UserRef
 from bot.moderation.matcher import Match
-from bot.moderation.neutralize import excerpt, inline_literal
+from bot.moderation.neutralize import excerpt, id_literal, inline_literal, link_label, plain_id
 
 __all__ = [
     "Incident",
@@ -131,7 +131,7 @@ def render_alert(
     """The DM text. Everything taken from the message or its author is neutralised."""
     icon = SEVERITY_ICON.get(incident.severity, ":warning:")
     link = permalink(site_url, incident.room, incident.mid)
-    room_label = neutral_term(f"#{incident.room.name}") if incident.room.name else "a direct message"
+    room_label = link_label(f"#{incident.room.name}") if incident.room.name else "a direct message"
     cats = ", ".join(incident.categories) or "none"
     author = inline_literal(incident.author.username)
     when = incident.ts.strftime("%Y-%m-%d %H:%M UTC")
@@ -156,15 +156,30 @@ def render_alert(
         )
     else:
         lines.append(
-            f"Act: `/mod delete {incident.mid}` · `/mod dismiss {alert_id}` · "
+            f"Act: {_delete_hint(incident.mid)} · `/mod dismiss {alert_id}` · "
             f"`/mod allow {neutral_term(incident.term)}` (false positive)"
         )
     return "\n".join(lines)
 
 
+def _delete_hint(mid: str) -> str:
+    """``/mod delete ID`` for an id a command can carry; for any other (a member's client chose
+    it) the id is shown inert and the moderator deletes through the link."""
+    if plain_id(mid):
+        return f"`/mod delete {mid}`"
+    return (
+        f"delete it from the linked message's menu (its id {id_literal(mid)} was chosen by the "
+        "sender's client)"
+    )
+
+
 def keyword_actions(alert_id: int, incident: Incident) -> list[tuple[str, str]]:
     """The one-click buttons of a keyword alert: the same commands its text shows."""
-    acts = [] if incident.kind == "block" else [("Delete message", f"mod delete {incident.mid}")]
+    acts = (
+        [("Delete message", f"mod delete {incident.mid}")]
+        if incident.kind != "block" and plain_id(incident.mid)
+        else []
+    )
     acts.append(("Dismiss", f"mod dismiss {alert_id}"))
     if not any(c in incident.term for c in "@#\n`"):  # the command is sent as the moderator's message
         acts.append(("Allow term (false positive)", f"mod allow {incident.term}"))
@@ -207,7 +222,7 @@ def render_digest(items: Sequence[Mapping[str, object]], *, cap: int, site_url: 
     ]
     for item in items[:shown]:
         room = RoomRef(str(item["rid"]), _opt(item.get("room_name")), _opt(item.get("room_type")))
-        label = neutral_term(f"#{room.name}") if room.name else "a direct message"
+        label = link_label(f"#{room.name}") if room.name else "a direct message"
         count = int(str(item.get("count") or 1))
         link = permalink(site_url, room, str(item["mid"]))
         lines.append(

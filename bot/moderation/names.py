@@ -24,7 +24,7 @@ from urllib.parse import quote
 from bot.models import UserRef
 from bot.moderation.alerts import ALERTING_KINDS, SEVERITY_ICON, neutral_term
 from bot.moderation.matcher import Match
-from bot.moderation.neutralize import excerpt, inline_literal
+from bot.moderation.neutralize import excerpt, inline_literal, link_label
 from bot.moderation.wordlist import ListOptions
 
 __all__ = [
@@ -217,7 +217,7 @@ def render_name_alert(incident: NameIncident, *, when: datetime, site_url: str) 
     cats = ", ".join(incident.categories) or "none"
     kind = " (block list)" if incident.kind == "block" else ""
     link = room_link(site_url, f.subject)
-    label = f"{_LABELS[f.field]} of [{inline_literal('#' + f.subject.name)}]({link})" if link else f.label
+    label = f"{_LABELS[f.field]} of [{link_label('#' + f.subject.name)}]({link})" if link else f.label
     lines = [
         f"{icon} *rcmod alert* · severity *{incident.severity}* · list {inline_literal(incident.list)}{kind}"
         f" · term {inline_literal(incident.term)} · categories: {cats}",

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import yaml
 
 from bot.models import UserRef
+from bot.moderation.neutralize import shown_name
 
 __all__ = [
     "BANNER_MAX",
@@ -424,13 +425,13 @@ def _room_of(action: Action) -> str:
 
 def describe(action: Action) -> str:
     """One line for a plan (dry run, command replies)."""
-    room = f"#{action.room.name}"
+    room = f"#{shown_name(action.room.name)}"
     if isinstance(action, JoinRoom):
         return f"{room}: join the room (needed to pin and unpin)"
     if isinstance(action, PostPolicy):
         return f"{room}: post {action.name} v{action.version} and pin it"
     if isinstance(action, PinPolicy):
-        who = f" (unpinned by {action.unpinned_by.username})" if action.unpinned_by else ""
+        who = f" (unpinned by {shown_name(action.unpinned_by.username)})" if action.unpinned_by else ""
         return f"{room}: pin {action.name} v{action.version} again{who}"
     if isinstance(action, RetirePolicyMessage):
         steps = [s for s, on in (("unpin", action.unpin), ("delete", action.delete)) if on] or ["forget"]

@@ -581,7 +581,7 @@ class Protections:
         if too_many:
             parts.append(f"{n} users mentioned (limit {limit}{on})")
         if everyone:
-            parts.append("@all or @here without a role allowed to use it")
+            parts.append("＠all or ＠here without a role allowed to use it")  # fullwidth: no live mention
         # With only @all/@here at fault, the count is that one mention of everyone and no more
         # than zero are allowed.
         count, lim = (n, limit) if too_many else (1, 0)

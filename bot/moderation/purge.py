@@ -23,7 +23,7 @@ from typing import Any, Literal
 from bot.errors import ConfigError
 from bot.models import Message
 from bot.moderation.matcher import Matcher, compile
-from bot.moderation.neutralize import inline_literal
+from bot.moderation.neutralize import inline_literal, shown_name
 from bot.moderation.wordlist import ListOptions, Wordlist, WordlistError, parse_terms
 
 __all__ = [
@@ -211,11 +211,11 @@ class Preview:
     def render(self, request: PurgeRequest, *, token: str | None, dry_run: bool) -> str:
         lines = [f"{request.describe()}: {self.total} message(s) selected"]
         if self.per_room:
-            lines.append("  by room: " + ", ".join(f"#{name} {n}" for name, n in self.per_room))
+            lines.append("  by room: " + ", ".join(f"#{shown_name(name)} {n}" for name, n in self.per_room))
         if self.per_user:
-            lines.append("  by user: " + ", ".join(f"{name} {n}" for name, n in self.per_user))
+            lines.append("  by user: " + ", ".join(f"{shown_name(name)} {n}" for name, n in self.per_user))
         for ex in self.examples:
-            lines.append(f"  e.g. #{ex.room} {ex.username}: {ex.excerpt}")
+            lines.append(f"  e.g. #{shown_name(ex.room)} {shown_name(ex.username)}: {ex.excerpt}")
         kept = "kept" if not request.include_pinned else "included"
         lines.append(
             f"  pinned messages {kept}; thread messages {request.threads}; the bot's own messages kept"

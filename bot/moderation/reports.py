@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.moderation.alerts import RoomRef, neutral_term, permalink
-from bot.moderation.neutralize import inline_literal
+from bot.moderation.alerts import RoomRef, permalink
+from bot.moderation.neutralize import inline_literal, link_label
 
 __all__ = [
     "RateLimits",
@@ -91,7 +91,7 @@ def render_report(view: ReportView, *, site_url: str) -> str:
         lines.append(f"Reported user: {author}")
     elif view.room is not None and view.mid is not None:
         link = permalink(site_url, view.room, view.mid)
-        label = neutral_term(f"#{view.room.name}") if view.room.name else "a room"
+        label = link_label(f"#{view.room.name}") if view.room.name else "a room"
         lines.append(f"Message by {author} in [{label}]({link})")
     else:
         lines.append(f"Message by {author}")

@@ -45,16 +45,18 @@ def protected(
     roles: Iterable[str],
     bot_username: str | None,
     bot_moderators: Iterable[str],
+    user_id: str = "",
     exempt_roles: Iterable[str] = (),
 ) -> str | None:
-    """Why ``username`` may not be sanctioned by the bot (None: they may)."""
+    """Why ``username`` may not be sanctioned by the bot (None: they may). ``bot_moderators``
+    holds user ids, matched with ``user_id`` (a username can be taken over)."""
     held = set(roles)
     name = inline_literal(username)
     if bot_username and username == bot_username:
         return "I do not sanction myself."
     if "admin" in held:
         return f"{name} is an administrator; administrators cannot be sanctioned through the bot."
-    if username in set(bot_moderators):
+    if user_id and user_id in set(bot_moderators):
         return f"{name} is a bot moderator; remove them from moderation.moderators first."
     shielded = (PROTECTED_ROLES | set(exempt_roles)) & held
     if shielded:

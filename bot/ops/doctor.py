@@ -291,7 +291,17 @@ async def _moderator_checks(rest: RestClient, settings: Settings) -> list[Check]
         try:
             user = await rest.user_info(username=name)
         except ActionRefused:
-            checks.append(Check(label, Status.FAIL, "no such user", "fix the name in moderation.moderators"))
+            # Rights are bound to the account the name has when the bot starts: a listed name
+            # nobody holds would go to whoever registers it before the next start.
+            checks.append(
+                Check(
+                    label,
+                    Status.FAIL,
+                    "no such user: it grants nothing now, but whoever registers the name before rcmod "
+                    "next starts becomes a bot moderator",
+                    "fix or remove the name in moderation.moderators (RCMOD_MODERATORS)",
+                )
+            )
             continue
         except RcmodError as exc:
             checks.append(Check(label, Status.FAIL, describe(exc, "users.info"), "see the message"))

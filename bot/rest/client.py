@@ -764,16 +764,17 @@ class RestClient:
         await self.call(endpoint, lambda rc: rc.call_api_post(endpoint, body=body))
 
     async def room_roles(self, rid: str, room_type: str) -> dict[str, list[str]]:
-        """username → room-scoped roles (owner, moderator, leader) in one room."""
+        """user id → room-scoped roles (owner, moderator, leader) in one room. Keyed by id: a
+        username can change hands between this answer and the question."""
         endpoint = "groups.roles" if room_type == "p" else "channels.roles"
         data = await self.call(endpoint, lambda rc: rc.call_api_get(endpoint, roomId=_q(rid)))
         out: dict[str, list[str]] = {}
         for entry in data.get("roles", []):
             if not isinstance(entry, dict) or not isinstance(entry.get("u"), dict):
                 continue
-            name = entry["u"].get("username")
-            if isinstance(name, str):
-                out[name] = [str(r) for r in entry.get("roles") or []]
+            uid = entry["u"].get("_id")
+            if isinstance(uid, str):
+                out[uid] = [str(r) for r in entry.get("roles") or []]
         return out
 
     # -- policy announcements (issue 8) ----------------------------------------------------------

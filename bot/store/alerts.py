@@ -290,6 +290,11 @@ class AlertLedger:
         ).fetchone()
         return int(row[0])
 
+    def undeliverable_count(self) -> int:
+        """Alert DMs the server refused for good (the moderator, the room or the text)."""
+        row = self._db.execute("SELECT count(*) FROM alert_delivery WHERE failed IS NOT NULL").fetchone()
+        return int(row[0])
+
     def failed_deliveries(self) -> list[tuple[str, str]]:
         """(recipient, reason) of moderators who could not be reached, for logs and /mod status."""
         rows = self._db.execute(

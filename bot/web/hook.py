@@ -12,6 +12,9 @@ is more than 300 s from now either way, or the same signature was already accept
 that is not the contract's JSON (nesting too deep included); usage errors are 200 with the usage
 text. The whole body is read (it may arrive in several TCP segments) before it is verified. A
 refusal is logged with its reason, never with the body or the secret.
+
+Identity comes from ``user.id`` alone: the dispatcher looks the username up by that id
+(users.info), so a body whose ``user.username`` names someone else changes nothing.
 """
 
 from __future__ import annotations

@@ -156,7 +156,7 @@ def render_alert(
         )
     else:
         lines.append(
-            f"Act: `/mod delete {incident.mid}` · `/mod dismiss {alert_id}` · "
+            f"Act: `/mod delete {neutral_term(incident.mid)}` · `/mod dismiss {alert_id}` · "
             f"`/mod allow {neutral_term(incident.term)}` (false positive)"
         )
     return "\n".join(lines)
@@ -164,7 +164,11 @@ def render_alert(
 
 def keyword_actions(alert_id: int, incident: Incident) -> list[tuple[str, str]]:
     """The one-click buttons of a keyword alert: the same commands its text shows."""
-    acts = [] if incident.kind == "block" else [("Delete message", f"mod delete {incident.mid}")]
+    acts = []
+    # Rocket.Chat takes any string a client picks as a message's `_id`: only a plain id goes into a
+    # command the moderator's click sends as their own message (anything else could mention).
+    if incident.kind != "block" and _plain_id(incident.mid):
+        acts.append(("Delete message", f"mod delete {incident.mid}"))
     acts.append(("Dismiss", f"mod dismiss {alert_id}"))
     if not any(c in incident.term for c in "@#\n`"):  # the command is sent as the moderator's message
         acts.append(("Allow term (false positive)", f"mod allow {incident.term}"))
@@ -191,6 +195,10 @@ def buttons(actions: Sequence[tuple[str, str]]) -> list[dict[str, object]]:
             ],
         }
     ]
+
+
+def _plain_id(mid: str) -> bool:
+    return mid.isascii() and mid.isalnum()
 
 
 def neutral_term(term: str) -> str:

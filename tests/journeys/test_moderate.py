@@ -94,3 +94,21 @@ async def test_moderate_delete_by_button_dismiss_and_allow_by_command(world: Wor
     raw = (out / "audit.jsonl").read_text()
     assert "badword" not in raw and "cryptocoins" not in raw  # the log holds no message text
     assert await bot.stop() == 0
+
+
+async def test_a_hostile_message_id_does_not_reach_the_alert_raw(world: World) -> None:
+    """Rocket.Chat takes any string a client picks as a message's `_id`; a member with their own
+    client picks one holding `@here`. Quoted raw, it made the server refuse the alert DM
+    (error-action-not-allowed: the bot may not notify a whole room), so no moderator heard of
+    the message at all; it could also have left the alert's code span."""
+    await world.bot()
+    alice, mod1 = await world.persons("alice", "mod1")
+    hostile = "x` @here `y"
+    await alice.call("sendMessage", {"_id": hostile, "rid": world.seed.room_id("general"), "msg": "a badword"})
+    assert await poll(lambda: len(mod1.alerts()) == 1, 15)
+    alert = mod1.alerts()[0]
+    assert "@" not in str(alert["msg"]), alert["msg"]
+    assert not alert.get("mentions"), alert.get("mentions")
+    for attachment in alert.get("attachments") or []:
+        for action in attachment.get("actions") or []:
+            assert "@" not in str(action.get("msg")), action

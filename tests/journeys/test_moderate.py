@@ -104,7 +104,8 @@ async def test_a_hostile_message_id_does_not_reach_the_alert_raw(world: World) -
     await world.bot()
     alice, mod1 = await world.persons("alice", "mod1")
     hostile = "x` @here `y"
-    await alice.call("sendMessage", {"_id": hostile, "rid": world.seed.room_id("general"), "msg": "a badword"})
+    general = world.seed.room_id("general")
+    await alice.call("sendMessage", {"_id": hostile, "rid": general, "msg": "a badword"})
     assert await poll(lambda: len(mod1.alerts()) == 1, 15)
     alert = mod1.alerts()[0]
     assert "@" not in str(alert["msg"]), alert["msg"]

@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from bot.audit import actions
 from bot.config import ModerationSettings, ProtectionSettings
@@ -236,9 +237,10 @@ class Protector:
                 f'Alert-only mode: I would {would} (set protections.{trigger.protection}.mode = "act").'
             )
         if trigger.mids and room.name:
-            lines.append(
-                f"Message: {self._site_url()}/{_route(room.type)}/{room.name}?msg={trigger.mids[-1]}"
-            )
+            # Rocket.Chat takes any string a client picks as a message's `_id`: quoted into the
+            # link, an id holding `@here` would make the server refuse this DM altogether.
+            name, mid = quote(room.name, safe=""), quote(trigger.mids[-1], safe="")
+            lines.append(f"Message: {self._site_url()}/{_route(room.type)}/{name}?msg={mid}")
         return "\n".join(lines)
 
     async def _act(

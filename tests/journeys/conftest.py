@@ -514,10 +514,13 @@ class Person:
             wait = (self._sends[0] + 10.6 - now) if len(self._sends) >= 9 else 0.3
             await asyncio.sleep(max(0.05, wait))
 
-    async def send(self, rid: str, text: str, *, within: float = 30.0, **extra: Any) -> str:
-        """Post a message as this person (DDP sendMessage, a client-chosen id); returns its id.
-        Reconnects and resends the same id when the server went away in between."""
-        mid = new_id()
+    async def send(
+        self, rid: str, text: str, *, within: float = 30.0, mid: str | None = None, **extra: Any
+    ) -> str:
+        """Post a message as this person (DDP sendMessage, a client-chosen id: a fresh one unless
+        `mid` is given); returns its id. Reconnects and resends the same id when the server went
+        away in between."""
+        mid = mid or new_id()
         deadline = time.monotonic() + within
         while True:
             try:

@@ -105,7 +105,7 @@ async def test_a_hostile_message_id_does_not_reach_the_alert_raw(world: World) -
     alice, mod1 = await world.persons("alice", "mod1")
     hostile = "x` @here `y"
     general = world.seed.room_id("general")
-    await alice.call("sendMessage", {"_id": hostile, "rid": general, "msg": "a badword"})
+    await alice.send(general, "a badword", mid=hostile)
     assert await poll(lambda: len(mod1.alerts()) == 1, 15)
     alert = mod1.alerts()[0]
     assert "@" not in str(alert["msg"]), alert["msg"]
@@ -113,3 +113,13 @@ async def test_a_hostile_message_id_does_not_reach_the_alert_raw(world: World) -
     for attachment in alert.get("attachments") or []:
         for action in attachment.get("actions") or []:
             assert "@" not in str(action.get("msg")), action
+
+
+async def test_hostile_message_ids_do_not_keep_a_flood_alert_from_the_moderators(world: World) -> None:
+    await world.bot()  # flood protection alerts by default
+    bob, mod1 = await world.persons("bob", "mod1")
+    general = world.seed.room_id("general")
+    for i in range(12):
+        await bob.send(general, f"line {i}", mid=f"f{i} @here x")
+    assert await poll(lambda: len(mod1.protection_alerts()) == 1, 15)
+    assert "@" not in str(mod1.protection_alerts()[0]["msg"])

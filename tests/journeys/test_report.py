@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.journeys.conftest import BOT, World, poll, quiet_for
+from tests.journeys.conftest import BOT, BotProcess, World, poll, quiet_for
 
 
 async def test_report_by_dm_resolved_by_a_moderator(world: World) -> None:
@@ -51,3 +51,24 @@ async def test_report_by_dm_resolved_by_a_moderator(world: World) -> None:
     )
     assert len(mod1.report_dms()) == 1 and len(mod2.report_dms()) == 1
     assert not alice.from_bot()
+
+
+async def test_a_hostile_message_id_reported_in_rocket_chat_still_lists(world: World) -> None:
+    """A member reports, with Rocket.Chat's own Report action, a message whose client-chosen id
+    holds `@here`; `/mod reports` must still answer the moderator."""
+    config = world.write_config("[reports]\npoll_interval = 1.0\n")
+    bot = BotProcess(world.procs, world.bot_env(), ["run", "--config", str(config)])
+    await bot.start()
+    alice, bob, mod1 = await world.persons("alice", "bob", "mod1")
+    general = world.seed.room_id("general")
+    hostile = "r1 @here x"
+    await alice.send(general, "rude words", mid=hostile)
+    filed = await bob.rest("POST", "chat.reportMessage", messageId=hostile, description="rude")
+    assert filed.get("success"), filed
+    assert await poll(lambda: len(mod1.report_dms()) == 1, 15)
+    dm = await mod1.dm_with(BOT)
+    await mod1.send(dm, "mod reports")
+    assert await poll(lambda: bool(mod1.replies_containing("open report")), 15), [
+        m.get("msg") for m in mod1.from_bot()
+    ]
+    assert all("@" not in str(m.get("msg")) for m in mod1.from_bot())

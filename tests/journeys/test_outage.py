@@ -3,7 +3,8 @@ the server itself restarts: every message that matches a notify list alerts exac
 
 Alerts coalesce: one author's matches in one room on one list within 10 minutes are one alert DM,
 edited with a counter. So "exactly once" reads, for each moderator: one alert per (author, room),
-whose counter is the number of matching messages sent there, linking the latest one."""
+whose counter is the number of matching messages sent there, linking the latest one, and no
+second alert number for the same (author, room)."""
 
 from __future__ import annotations
 
@@ -21,74 +22,102 @@ from tests.journeys.conftest import (
     quiet_for,
 )
 
+# Flood protection is about pace, not this journey: off, so only the wordlists speak.
+CONFIG = '[protections.flood]\nmode = "off"\n[realtime]\nbackoff_max = 2.0\n'
 
-async def test_outage_bot_killed_and_server_restarted(world: World) -> None:
-    # Flood protection is about pace, not this journey: off, so only the wordlists speak.
-    config = world.write_config('[protections.flood]\nmode = "off"\n[realtime]\nbackoff_max = 2.0\n')
-    env = world.bot_env()
-    bot = BotProcess(world.procs, env, ["run", "--config", str(config)])
-    await bot.start()
-    alice, bob, mod1, mod2 = await world.persons("alice", "bob", "mod1", "mod2")
-    rooms = {"general": world.seed.room_id("general"), "random": world.seed.room_id("random")}
-    sent: dict[tuple[str, str], list[str]] = defaultdict(list)
-    n = 0
 
-    async def chat(phase: str) -> None:
-        nonlocal n
-        for person in (alice, bob):
-            for name, rid in rooms.items():
-                n += 1
-                mid = await person.send(rid, f"{phase}: that is a badword ({n})")
-                sent[(person.username, name)].append(mid)
-                await person.send(rid, f"{phase}: an ordinary line ({n})")
+class Traffic:
+    """Alice and Bob each post one matching and one ordinary line in #general and #random per
+    round; the moderators' view of the alerts is checked against what was sent."""
 
-    def alerts_by_key(mod: Person) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    def __init__(self, world: World, members: list[Person], mods: list[Person]) -> None:
+        self.members, self.mods = members, mods
+        self.rooms = {"general": world.seed.room_id("general"), "random": world.seed.room_id("random")}
+        self.sent: dict[tuple[str, str], list[str]] = defaultdict(list)
+        self.n = 0
+
+    async def round(self, phase: str) -> None:
+        for person in self.members:
+            for name, rid in self.rooms.items():
+                self.n += 1
+                mid = await person.send(rid, f"{phase}: that is a badword ({self.n})")
+                self.sent[(person.username, name)].append(mid)
+                await person.send(rid, f"{phase}: an ordinary line ({self.n})")
+
+    def by_key(self, mod: Person) -> dict[tuple[str, str], list[dict[str, Any]]]:
         out: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for a in mod.alerts():
-            for (author, room), mids in sent.items():
+            for (author, room), mids in self.sent.items():
                 if alert_mid(a) in mids and f"#{room}" in str(a.get("msg")):
                     out[(author, room)].append(a)
         return out
 
-    def all_alerted() -> bool:
-        for mod in (mod1, mod2):
-            by_key = alerts_by_key(mod)
-            for key, mids in sent.items():
+    def all_alerted(self) -> bool:
+        for mod in self.mods:
+            by_key = self.by_key(mod)
+            for key, mids in self.sent.items():
                 latest = [a for a in by_key.get(key, []) if alert_mid(a) == mids[-1]]
                 if not latest or alert_count(latest[-1]) != len(mids):
                     return False
         return True
 
-    await chat("before")
-    assert await poll(all_alerted, 20)
+    def one_alert_per_key(self) -> bool:
+        return all(
+            len({alert_number(a) for a in self.by_key(mod).get(key, [])}) == 1
+            for mod in self.mods
+            for key in self.sent
+        )
+
+    def view(self) -> dict[str, dict[tuple[str, str], list[tuple[int, int, int]]]]:
+        """(alert number, counter, which message) per moderator and key: what a failure shows."""
+        return {
+            mod.username: {
+                key: [(alert_number(a), alert_count(a), self.sent[key].index(str(alert_mid(a)))) for a in alerts]
+                for key, alerts in self.by_key(mod).items()
+            }
+            for mod in self.mods
+        }
+
+
+async def start(world: World) -> tuple[BotProcess, Traffic, list[Person]]:
+    bot = BotProcess(world.procs, world.bot_env(), ["run", "--config", str(world.write_config(CONFIG))])
+    await bot.start()
+    alice, bob, mod1, mod2 = await world.persons("alice", "bob", "mod1", "mod2")
+    return bot, Traffic(world, [alice, bob], [mod1, mod2]), [alice, bob, mod1, mod2]
+
+
+async def test_outage_bot_killed_and_restarted(world: World) -> None:
+    bot, traffic, _ = await start(world)
+    await traffic.round("before")
+    assert await poll(traffic.all_alerted, 20), traffic.view()
 
     # The bot dies hard; the members go on; it comes back and catches up.
     bot.kill9()
-    await bot.proc.proc.wait()  # type: ignore[union-attr]
-    await chat("bot down")
+    assert bot.proc is not None
+    await bot.proc.proc.wait()
+    await traffic.round("bot down")
     await bot.start()
-    await chat("bot back")
-    assert await poll(all_alerted, 30), {m.username: alerts_by_key(m) for m in (mod1, mod2)}
+    await traffic.round("bot back")
+    assert await poll(traffic.all_alerted, 30), traffic.view()
+    assert traffic.one_alert_per_key(), traffic.view()
+    assert await quiet_for(lambda: traffic.all_alerted() and traffic.one_alert_per_key(), 2.0)
+    assert await bot.stop() == 0
 
-    # The server restarts on the same port. It keeps its workspace in memory (users, ids and
-    # tokens come back; history does not), so the members' clients reconnect by themselves.
+
+async def test_outage_server_restarted(world: World) -> None:
+    bot, traffic, people = await start(world)
+    await traffic.round("before")
+    assert await poll(traffic.all_alerted, 20), traffic.view()
+
+    # The server restarts on the same port. The sandbox keeps its workspace in memory (users,
+    # ids and tokens come back; history and DM rooms do not); the clients reconnect.
     await world.sandbox.restart()
-    for person in (alice, bob, mod1, mod2):
+    for person in people:
         person.forget_rooms()
         await person.connect()
     assert await bot.wait_ready(30)
-    await chat("server back")
-    assert await poll(all_alerted, 30), {m.username: alerts_by_key(m) for m in (mod1, mod2)}
-
-    # Exactly once: no second alert number for one (author, room), nothing more arriving.
-    def one_alert_per_key() -> bool:
-        for mod in (mod1, mod2):
-            for key in sent:
-                numbers = {alert_number(a) for a in alerts_by_key(mod).get(key, [])}
-                if len(numbers) != 1:
-                    return False
-        return True
-
-    assert one_alert_per_key(), {m.username: alerts_by_key(m) for m in (mod1, mod2)}
-    assert await quiet_for(lambda: all_alerted() and one_alert_per_key(), 2.0)
+    await traffic.round("server back")
+    assert await poll(traffic.all_alerted, 30), traffic.view()
+    assert traffic.one_alert_per_key(), traffic.view()
+    assert await quiet_for(lambda: traffic.all_alerted() and traffic.one_alert_per_key(), 2.0)
     assert await bot.stop() == 0

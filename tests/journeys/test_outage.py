@@ -70,11 +70,12 @@ class Traffic:
 
     def view(self) -> dict[str, dict[tuple[str, str], list[tuple[int, int, int]]]]:
         """(alert number, counter, which message) per moderator and key: what a failure shows."""
+
+        def row(key: tuple[str, str], a: dict[str, Any]) -> tuple[int, int, int]:
+            return alert_number(a), alert_count(a), self.sent[key].index(str(alert_mid(a)))
+
         return {
-            mod.username: {
-                key: [(alert_number(a), alert_count(a), self.sent[key].index(str(alert_mid(a)))) for a in alerts]
-                for key, alerts in self.by_key(mod).items()
-            }
+            mod.username: {key: [row(key, a) for a in alerts] for key, alerts in self.by_key(mod).items()}
             for mod in self.mods
         }
 

@@ -92,7 +92,8 @@ async def test_moderate_delete_by_button_dismiss_and_allow_by_command(world: Wor
     )
     assert by_action.get("list.edited"), sorted(by_action)
     raw = (out / "audit.jsonl").read_text()
-    assert "badword" not in raw and "cryptocoins" not in raw  # the log holds no message text
+    # The log names lists and terms, never what the member wrote around them.
+    assert "honestly" not in raw and "sorry" not in raw and "get free" not in raw
     assert await bot.stop() == 0
 
 

@@ -286,7 +286,8 @@ class ReportDesk:
             return "No open reports."
         lines = [f"*{len(reports)} open report{'s' if len(reports) != 1 else ''}:*"]
         for r in reports:
-            what = "user" if r.target_kind == "user" else f"message `{r.mid}`"
+            # Message ids are whatever the sender's client picked: quoted inert like any text.
+            what = "user" if r.target_kind == "user" else f"message {inline_literal(r.mid or '')}"
             lines.append(
                 f"#{r.id} · {r.category} · {what} by {inline_literal(r.author_username)} · "
                 f"{len(r.reporters)} reporter{'s' if len(r.reporters) != 1 else ''}"

@@ -55,6 +55,7 @@ log = logging.getLogger("rcmod.ingest")
 # makes any overlap harmless.
 _CLOCK_MARGIN = timedelta(seconds=60)
 _DEDUP_KEEP = timedelta(days=30)
+_REPAIR_MARGIN = timedelta(minutes=1)  # clock skew between the bot and the server
 # The server's history and sync queries are exclusive (``$gt``); one millisecond back makes them
 # inclusive of the cursor's own millisecond.
 _ONE_MS = timedelta(milliseconds=1)
@@ -280,14 +281,26 @@ class Ingest:
         self._pending.discard(rid)
         return count
 
+    def _repair_point(self, rid: str, ceiling: datetime) -> datetime:
+        handled = self._store.last_handled_at(rid)
+        if handled is not None:
+            return datetime.fromtimestamp(handled[1], UTC) - _REPAIR_MARGIN
+        anywhere = self._store.last_handled_at()
+        if anywhere is not None:
+            return datetime.fromtimestamp(anywhere[0], UTC) - _REPAIR_MARGIN
+        return ceiling
+
     async def _catch_up_room(self, rid: str, cursor: datetime) -> int:
         ceiling = self._ceiling()
         if cursor > ceiling:
             # A cursor pinned in the future (before cursors were bounded) would hide every
-            # later message: bring it back to the server's present.
+            # later message. The server's present would lose what was posted since the bot last
+            # handled something here: go back to then (less a margin for clock skew), or, for a
+            # room it never handled anything in, to when it first handled anything at all;
+            # dedup absorbs the overlap.
+            cursor = min(ceiling, self._repair_point(rid, ceiling))
             log.warning("catch-up: room %s had a cursor past the server's time; reset", rid)
-            self._store.lower_room_cursor(rid, ceiling)
-            cursor = ceiling
+            self._store.lower_room_cursor(rid, cursor)
         since = cursor - _ONE_MS
         updated, deleted = await self._rest.sync_messages(rid, since)
         fresh: dict[tuple[str, str], Message] = {(m.id, m.version): m for m in updated}

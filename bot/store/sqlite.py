@@ -296,6 +296,15 @@ class Store(
             (rid, ms),
         )
 
+    def last_handled_at(self, rid: str | None = None) -> tuple[float, float] | None:
+        """(oldest, newest) time the bot handled a message, in the room or anywhere (bot clock);
+        None when it has handled none. Used only to repair a cursor."""
+        where, args = ("WHERE rid = ?", (rid,)) if rid is not None else ("", ())
+        row = self._db.execute(
+            f"SELECT min(handled_at), max(handled_at) FROM handled_message {where}", args
+        ).fetchone()
+        return None if row is None or row[0] is None else (float(row[0]), float(row[1]))
+
     def lower_room_cursor(self, rid: str, when: datetime) -> None:
         """Move the cursor back to ``when`` if it is past it (a cursor pinned in the future)."""
         ms = int(when.timestamp() * 1000)

@@ -4,7 +4,7 @@
 
 Uses ../shared/data/matcher-dev (keywords.txt, corpus.jsonl, eval.jsonl). Every figure is
 measured in this run on this machine; ratios compare contenders measured side by side.
-Targets (issue 4): recall >= 99% per evasion class at every list size, no match on the
+Targets: recall >= 99% per evasion class at every list size, no match on the
 Scunthorpe controls, <= 0.1% false positives on clean messages, >= 0.7x the throughput of raw
 pyahocorasick over ``str.lower()`` at 100k terms with all normalisation on, 10k vs 100k within
 20%, build <= 3 s and <= 150 MiB added memory at 100k terms.

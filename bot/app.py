@@ -273,7 +273,7 @@ class BotApp:
                 lookups=lookups,
             )
             self.router.add("enforcer", (MessageEvent,), self.enforcer.on_event)
-            # Sanctions and automatic protections (issue 11): strikes, mutes that expire (the
+            # Sanctions and automatic protections: strikes, mutes that expire (the
             # expiry is in the store, so it fires on time after downtime), floods, repeats,
             # mention and link spam, raids. Alert-only until an admin sets a mode to "act".
             self.sanctioner = Sanctioner(
@@ -307,7 +307,7 @@ class BotApp:
                 lookups=lookups,
             )
             self.router.add("protector", (MessageEvent,), self.protector.on_event)
-            # Names and room texts, and accounts awaiting approval (issue 5): see bot.namewatch.
+            # Names and room texts, and accounts awaiting approval: see bot.namewatch.
             self.names = NameWatch(
                 store=self.store,
                 rest=self.rest,
@@ -339,7 +339,7 @@ class BotApp:
             )
             for name, types, handler in self.extras.handlers:
                 self.router.add(name, types, handler)
-            # Policy announcements (issue 8): pinned and kept pinned, banners in sync. The keeper
+            # Policy announcements: pinned and kept pinned, banners in sync. The keeper
             # syncs at startup and every policy.sync_interval; the bot joining a room, a banner
             # edit (router) and an unpin re-emit (seen before dedup, as it is the bot's own
             # unedited message) wake it early. Notices about who did it go through the outbox.
@@ -357,7 +357,7 @@ class BotApp:
             )
             self.router.add("policies", (SubscriptionChanged, SystemMessage), self.policies.on_event)
             self.ingest.watch_state(self.policies.on_message_state)
-            # /report and /mod (issue 7): one dispatcher behind three transports — DMs to the bot
+            # /report and /mod: one dispatcher behind three transports — DMs to the bot
             # and slash commands typed in rooms (via the router), and the companion app's hook.
             self.commands = self._build_commands(clock)
             self.router.add("commands", (MessageEvent,), self.commands.inbox.on_event)
@@ -382,11 +382,11 @@ class BotApp:
             loops.start("housekeeping", self._housekeeping)
             loops.start("free-space", self._watch_free_space)
             loops.start("outbox", self.notifier.run)
-            if s.reports.poll_interval > 0:  # members' native reports (issue 7)
+            if s.reports.poll_interval > 0:  # members' native reports
                 desk = self.commands.desk
                 loops.start("reports", lambda: desk.run_native_poll(s.reports.poll_interval))
             # Purges a crash or restart interrupted resume where their journal stopped, and block
-            # actions the server failed are retried from their evidence (issue 6).
+            # actions the server failed are retried from their evidence.
             loops.start("resume-purges", self._resume_purges)
             loops.start("enforcer", self.enforcer.run)
             loops.start("policies", self.policies.run)
@@ -448,7 +448,7 @@ class BotApp:
             ],
         )
         # /mod block|unblock|purge|confirm|policy: the chat front of the enforcer, a purger and
-        # the policy keeper (issues 6 and 8), declared in bot.commands.spec like the rest.
+        # the policy keeper, declared in bot.commands.spec like the rest.
         enforcement = EnforcementCommands(
             enforcer=lambda: self.enforcer,
             purger=Purger(

@@ -88,13 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check a configuration against the live server")
     ops_command.add_doctor_arguments(doctor)
 
-    # Policy announcements (issue 8).
+    # Policy announcements.
     from bot import policy_command
 
     policy = sub.add_parser("policy", help="pinned policy announcements: sync [--dry-run]")
     policy_command.add_arguments(policy)
 
-    # Block lists and purges (issue 6): read-only history scan, and purges as resumable jobs.
+    # Block lists and purges: read-only history scan, and purges as resumable jobs.
     from bot import purge_command
 
     scan = sub.add_parser("scan-history", help="report what the current lists would have caught")

@@ -118,7 +118,7 @@ class ModerationSettings(_Section):
 
 
 class ReportSettings(_Section):
-    """/report (issue 7): dedupe, escalation and per-reporter rate limits."""
+    """/report: dedupe, escalation and per-reporter rate limits."""
 
     # Distinct reporters of one message or user at which the report escalates (severity critical).
     escalate_at: int = Field(default=3, ge=1)
@@ -219,7 +219,7 @@ class RaidSettings(_Protection):
 
 
 class ProtectionSettings(_Section):
-    """Automatic protections (issue 11). Out of the box flood, repeated content and mention spam
+    """Automatic protections. Out of the box flood, repeated content and mention spam
     alert only; links and raids are off. Nothing acts until an admin sets a mode to ``act``."""
 
     # Accounts younger than this many days are on probation (stricter thresholds; 0: nobody).
@@ -259,7 +259,7 @@ def _default_ladder() -> list[LadderStep]:
 
 
 class SanctionSettings(_Section):
-    """Strikes and the ladder they climb (issue 11)."""
+    """Strikes and the ladder they climb."""
 
     # A strike stops counting after this many days.
     decay_days: float = Field(default=30.0, gt=0)

@@ -65,7 +65,7 @@ class ReportDesk:
         self._dry_run = dry_run
         self._clock = clock
         self._limits = RateLimits(settings.per_window, settings.window_seconds, settings.per_day)
-        # `/mod resolve ID block|purge` act through the enforcement commands (issue 6), which the
+        # `/mod resolve ID block|purge` act through the enforcement commands, which the
         # composition root hands in once both exist: (action, username, report id, actor) -> reply.
         self.enforce: Callable[[str, str, int, str, str], Awaitable[str]] | None = None
 

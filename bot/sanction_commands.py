@@ -1,5 +1,5 @@
 """`/mod warn|mute|unmute|kick|ban|unban|strikes|unlock|restore|appeal`: the chat front of the sanctions
-shell and the protections (issue 11). Declared in :mod:`bot.commands.spec`; the dispatcher has
+shell and the protections. Declared in :mod:`bot.commands.spec`; the dispatcher has
 parsed the arguments and checked the declared privilege (in the named room) before a handler
 runs. Bad input — an unknown user or room, an administrator, the bot itself, a bad duration —
 gets a clear answer and changes nothing."""

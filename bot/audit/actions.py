@@ -29,7 +29,7 @@ POLICY_CHANGED = "policy.changed"
 LIST_EDITED = "list.edited"
 CONFIG_RELOADED = "config.reloaded"
 COMMAND_REFUSED = "command.refused"
-# Sanctions and protections (issue 11).
+# Sanctions and protections.
 USER_WARNED = "user.warned"
 USER_MUTED = "user.muted"
 USER_UNMUTED = "user.unmuted"

@@ -1,4 +1,4 @@
-"""Automatic anti-spam protections (issue 11): flood, repeated content, mention spam, links, raids.
+"""Automatic anti-spam protections: flood, repeated content, mention spam, links, raids.
 
 Pure core: the shell turns each new message into a :class:`Post` and each join into a
 :class:`Join`; :meth:`Protections.on_post` and :meth:`Protections.on_join` return the decisions as

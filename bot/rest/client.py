@@ -606,7 +606,7 @@ class RestClient:
                 out.append(str(user["username"]))
         return out
 
-    # -- history walking and purges (issue 6) ------------------------------------------------------
+    # -- history walking and purges ------------------------------------------------------
 
     async def history_page(
         self,
@@ -674,7 +674,7 @@ class RestClient:
         count = data.get("count")
         return count if isinstance(count, int) else None
 
-    # -- reports and moderator commands (issue 7) ------------------------------------------------
+    # -- reports and moderator commands ------------------------------------------------
 
     async def get_message(self, mid: str) -> Message:
         """chat.getMessage: NotFound for no such message, PermissionDenied for a room the bot
@@ -777,7 +777,7 @@ class RestClient:
                 out[uid] = [str(r) for r in entry.get("roles") or []]
         return out
 
-    # -- policy announcements (issue 8) ----------------------------------------------------------
+    # -- policy announcements ----------------------------------------------------------
 
     async def pin_message(self, mid: str) -> dict[str, Any]:
         """chat.pinMessage. The answer is the new ``message_pinned`` system message, or the

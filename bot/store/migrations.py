@@ -197,7 +197,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (
         4,
         """
-        -- Blocked users (issue 6): their new messages are removed on arrival. `rid` is '' for
+        -- Blocked users: their new messages are removed on arrival. `rid` is '' for
         -- everywhere, else the one room the block covers.
         CREATE TABLE blocked_user (
             user_id TEXT NOT NULL,
@@ -264,7 +264,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (
         5,
         """
-        -- /report (issue 7). A report is one target (a message, or a user) while it is open; the
+        -- /report. A report is one target (a message, or a user) while it is open; the
         -- `id` is the number reporters and moderators see. Its moderator DMs are an `alert` row
         -- (kind 'report') so they go through the same outbox as keyword alerts.
         CREATE TABLE report (
@@ -311,7 +311,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (
         6,
         """
-        -- Policy announcements (issue 8). Every change to a policy is a new version; a removal is
+        -- Policy announcements. Every change to a policy is a new version; a removal is
         -- a version with `removed` = 1, so the history is kept. `targets` is JSON
         -- ({"rooms": [...], "all_public": bool, "pattern": glob|null}); `source` says whether the
         -- version came from a file in policy.dir (which wins over a command) or from /mod policy.
@@ -382,7 +382,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (
         8,
         """
-        -- Strikes (issue 11): one row per warning, by a moderator or a protection's rule. A strike
+        -- Strikes: one row per warning, by a moderator or a protection's rule. A strike
         -- counts while younger than sanctions.decay_days and not pardoned; `step` is the ladder
         -- step it brought (warn, mute, kick, notify_admins).
         CREATE TABLE strike (

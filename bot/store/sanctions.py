@@ -1,4 +1,4 @@
-"""Strikes, mutes, raid locks and held messages (issue 11), mixed into Store.
+"""Strikes, mutes, raid locks and held messages, mixed into Store.
 
 Everything the sanctions shell must remember across restarts lives here: the strike history the
 ladder counts, each mute with its expiry (so a timed mute is lifted on time after downtime), the

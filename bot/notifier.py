@@ -215,23 +215,18 @@ class Notifier:
         if not recipients:
             log.warning("%s notice in room %s has no recipient; set moderation.moderators", kind, room.id)
             return None
-        row: dict[str, object] = {
-            "key": f"{kind}|{key}",
-            "kind": NOTICE_KIND,
-            "list": kind,
-            "term": key,
-            "severity": severity,
-            "categories": [],
-            "rid": room.id,
-            "room_name": room.name,
-            "room_type": room.type,
-            "mid": incident,
-            "author_id": subject.id,
-            "author_username": subject.username,
-            "message_ts": self._clock(),
-            "excerpt": text,
-            "actions": [list(a) for a in actions],
-        }
+        row = self._row(
+            key=f"{kind}|{key}",
+            kind=NOTICE_KIND,
+            list_name=kind,
+            term=key,
+            severity=severity,
+            room=room,
+            incident=incident,
+            subject=subject,
+            text=text,
+        )
+        row["actions"] = [list(a) for a in actions]
         raised = self._store.raise_alert(
             row,
             recipients=recipients,
@@ -257,12 +252,43 @@ class Notifier:
         it queues anything itself."""
         if kind not in self._renderers:
             raise ValueError(f"direct message kind {kind!r} has no renderer registered")
-        row: dict[str, object] = {
-            "key": f"{kind}|{incident}",
+        row = self._row(
+            key=f"{kind}|{incident}",
+            kind=kind,
+            list_name=kind,
+            term=incident,
+            severity="low",
+            room=room,
+            incident=incident,
+            subject=subject,
+            text=text,
+        )
+        raised = self._store.raise_alert(row, recipients=[recipient], window=0.0, new_dm_id=new_message_id)
+        if raised is not None:
+            self._wake.set()
+        return raised is not None
+
+    def _row(
+        self,
+        *,
+        key: str,
+        kind: str,
+        list_name: str,
+        term: str,
+        severity: str,
+        room: RoomRef,
+        incident: str,
+        subject: UserRef,
+        text: str,
+    ) -> dict[str, object]:
+        """The alert row of a message that is not a wordlist match (a notice, a direct message):
+        ``incident`` stands where a keyword alert has the message id."""
+        return {
+            "key": key,
             "kind": kind,
-            "list": kind,
-            "term": incident,
-            "severity": "low",
+            "list": list_name,
+            "term": term,
+            "severity": severity,
             "categories": [],
             "rid": room.id,
             "room_name": room.name,
@@ -273,10 +299,6 @@ class Notifier:
             "message_ts": self._clock(),
             "excerpt": text,
         }
-        raised = self._store.raise_alert(row, recipients=[recipient], window=0.0, new_dm_id=new_message_id)
-        if raised is not None:
-            self._wake.set()
-        return raised is not None
 
     async def route(self, options: ListOptions, room: RoomRef, author: UserRef) -> list[str]:
         """The moderators an alert about ``author`` in ``room`` goes to (reports use this too)."""

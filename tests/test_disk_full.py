@@ -45,7 +45,9 @@ async def test_disk_full_stops_the_bot_and_loses_nothing(sandbox: Sandbox, tmp_p
     sent: list[str] = []
     while not running.task.done() and len(sent) < 400:
         sent.append(sandbox.post_as("alice", "general", f"a badword number {len(sent)}")["_id"])
-        await asyncio.sleep(0.02)  # let the bot keep up: one message at a time reaches the store
+        # One message at a time reaches the store: the next goes once the bot handled this one
+        # (or died trying).
+        assert await until(lambda: sent[-1] in running.recorder.message_ids() or running.task.done())
     assert await until(running.task.done, within=15)
     exc = running.task.exception()
     assert exc is not None and type(exc).__name__ == "DiskFull", repr(exc)
@@ -118,7 +120,7 @@ async def test_rcmod_run_on_a_full_disk_says_so_in_one_line(sandbox: Sandbox, tm
                 if proc.returncode is not None:
                     break
                 sandbox.post_as("bob", "general", f"a badword {attempt} {n}")
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.02)  # a member's pace, not a wait: the process is only watched
         code = await asyncio.wait_for(proc.wait(), 20)
         assert proc.stderr is not None
         err = (await proc.stderr.read()).decode()

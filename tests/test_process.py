@@ -14,6 +14,7 @@ import aiohttp
 
 from bot.sandbox import Sandbox
 from bot.sandbox.workspace import Event, MessageChanged, RoomNotify
+from bot.store import Store
 from tests.conftest import until
 from tests.test_blocklist import block_lists
 from tests.test_notifier import dms_from_bot, write_lists
@@ -177,11 +178,19 @@ async def test_kill_9_around_removals_sends_each_authors_notice_exactly_once(
         assert await ready(port)
         assert await until(lambda: len(dms_from_bot(sandbox, "alice")) >= len(removed), within=30)
         assert await until(lambda: all(mid not in ws.messages for mid in removed))
-        await asyncio.sleep(1.0)  # a second copy would show up now
-        notices = dms_from_bot(sandbox, "alice")
-        assert len(notices) == len(removed)
-        # Each as the author's notice, even when a later process sent what an earlier one queued.
-        assert all(n["msg"].startswith(":no_entry: Your message in `#general` was removed") for n in notices)
+        # A second copy could only come from something still due: wait until the bot's store (read
+        # from outside, committed rows only) has no unsent delivery and no action left to finish.
+        store = Store.open(tmp_path / "data" / "rcmod.sqlite3")
+        try:
+            assert await until(
+                lambda: store.pending_deliveries() == 0 and store.due_block_retries() == [], within=30
+            )
+        finally:
+            store.close()
     finally:
         last.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(last.wait(), 15) == 0
+    notices = dms_from_bot(sandbox, "alice")
+    assert len(notices) == len(removed)
+    # Each as the author's notice, even when a later process sent what an earlier one queued.
+    assert all(n["msg"].startswith(":no_entry: Your message in `#general` was removed") for n in notices)

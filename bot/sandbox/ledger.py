@@ -743,7 +743,10 @@ LEDGER: tuple[Entry, ...] = (
             "success; only public, non-hidden settings, sorted by _id."
         ),
         errors="none specific.",
-        rate_limit=REST_RATE,
+        rate_limit=REST_RATE
+        + " authRequired is false, so the limiter sees no user: the api-bypass-rate-limit of the caller's"
+        " headers does not apply and every caller, the bot included, gets 10 calls a minute per"
+        " address (the bot reads every setting it needs in one call, at most once a minute).",
         releases=(
             "The comma-separated _id filter exists on recent servers (reference C.6; release "
             "unconfirmed); the 6.x file read filters through the deprecated query parameter only."
@@ -751,6 +754,7 @@ LEDGER: tuple[Entry, ...] = (
         tests=(
             "tests/test_sandbox_client.py::test_history_announcements_moderators_and_dm",
             "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
+            "tests/test_rest_client.py::test_public_settings_are_read_once_a_minute_whatever_the_callers",
         ),
     ),
     Entry(

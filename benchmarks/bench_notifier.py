@@ -20,13 +20,13 @@ from pathlib import Path
 from benchmarks.bench_protocol import SHARED, NoRest, frame, open_protocol
 from benchmarks.common import machine_line
 from bot.config import ModerationSettings
-from bot.ingest import Ingest
+from bot.metrics import Metrics
 from bot.moderation import load_matcher
-from bot.notifier import Notifier
 from bot.realtime.events import Event, MessageEvent
-from bot.router import Router
+from bot.services.alerts import Notifier
+from bot.services.ingest import Ingest
+from bot.services.router import Router
 from bot.store import Store
-from bot.web.metrics import Metrics
 
 
 def build_frames(n: int, keywords: list[str], rate: float, seed: int = 7) -> tuple[list[str], int]:

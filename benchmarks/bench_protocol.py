@@ -19,13 +19,13 @@ from datetime import datetime
 from pathlib import Path
 
 from benchmarks.common import machine_line
-from bot.ingest import Ingest
+from bot.metrics import Metrics
 from bot.models import Message
 from bot.realtime.events import Event, MessageEvent
 from bot.realtime.protocol import DDPProtocol
-from bot.router import Router
+from bot.services.ingest import Ingest
+from bot.services.router import Router
 from bot.store import Store
-from bot.web.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -24,10 +24,10 @@ from pathlib import Path
 from benchmarks.common import machine_line
 from bot.config import Credentials
 from bot.moderation.purge import PurgeRequest
-from bot.purger import Actor, Purger
 from bot.rest import RestClient
 from bot.sandbox import Sandbox
 from bot.sandbox.ratelimit import RateLimits
+from bot.services.purge import Actor, Purger
 from bot.store import Store
 
 OPERATOR = Actor("operator", operator=True)

@@ -26,22 +26,15 @@ from bot.audit import actions
 from bot.audit.checkpoints import checkpoint_head
 from bot.audit.integrity import checkpoints_in
 from bot.audit.signing import load_or_create_signing_key
-from bot.bot_moderators import BotModerators
+from bot.commands.handlers.dispatch import CommandInbox, Dispatcher
+from bot.commands.handlers.enforcement import EnforcementCommands
+from bot.commands.handlers.mod import DRY_RUN_KEY, ModCommands
+from bot.commands.handlers.sanctions import SanctionCommands
 from bot.config import Settings
-from bot.dispatch import CommandInbox, Dispatcher
-from bot.enforcement_commands import EnforcementCommands
-from bot.enforcer import Enforcer
 from bot.errors import ConfigError, DiskFull, RcmodError
-from bot.ingest import Ingest
-from bot.lookups import Lookups, RoleDirectory
+from bot.metrics import Metrics
 from bot.moderation import Matcher, load_matcher
 from bot.moderation.normalize import warm_up
-from bot.moderator import DRY_RUN_KEY, ModCommands
-from bot.namewatch import NameWatch
-from bot.notifier import Notifier
-from bot.policies import PolicyKeeper, outbox_notify
-from bot.protector import Protector
-from bot.purger import Purger
 from bot.realtime.backoff import exponential_backoff
 from bot.realtime.client import RealtimeClient
 from bot.realtime.events import (
@@ -52,15 +45,23 @@ from bot.realtime.events import (
     SubscriptionChanged,
     SystemMessage,
 )
-from bot.reports import ReportDesk
 from bot.rest import RestClient, ServerInfo
-from bot.router import Handler, Router
-from bot.sanction_commands import SanctionCommands
-from bot.sanctions import Sanctioner
+from bot.services.alerts import Notifier
+from bot.services.enforcement import Enforcer
+from bot.services.executor import Executor
+from bot.services.ingest import Ingest
+from bot.services.lookups import Lookups, RoleDirectory
+from bot.services.moderators import BotModerators
+from bot.services.names import NameWatch
+from bot.services.policies import PolicyKeeper, outbox_notify
+from bot.services.protections import Protector
+from bot.services.purge import Purger
+from bot.services.reports import ReportDesk
+from bot.services.router import Handler, Router
+from bot.services.sanctions import Sanctioner
+from bot.services.supervisor import Supervisor
 from bot.store import Store
-from bot.supervisor import Supervisor
 from bot.web.hook import StoredReplays, command_hook
-from bot.web.metrics import Metrics
 from bot.web.server import WebServer, build_app, listen_problem
 
 __all__ = ["BotApp", "Extras"]
@@ -243,6 +244,14 @@ class BotApp:
                     self.site_url = site  # permalinks use the workspace's own address
             # One users.list snapshot of workspace roles for every guard (users.info hides them).
             self.roles = RoleDirectory(self.rest, clock=clock)
+            # The one place an action is carried out (evidence first, audited, dry-run honoured).
+            self.executor = Executor(
+                rest=self.rest,
+                store=self.store,
+                retention_days=s.storage.retention_days,
+                dry_run=self.dry_run,
+                ddp_call=None if self.server_info.features.mute_endpoints else realtime.call,
+            )
             lookups = Lookups(self.rest, clock=clock, roles=self.roles)  # one cache of rooms and users
             self.notifier = Notifier(
                 store=self.store,
@@ -307,7 +316,7 @@ class BotApp:
                 lookups=lookups,
             )
             self.router.add("protector", (MessageEvent,), self.protector.on_event)
-            # Names and room texts, and accounts awaiting approval: see bot.namewatch.
+            # Names and room texts, and accounts awaiting approval: see bot.services.names.
             self.names = NameWatch(
                 store=self.store,
                 rest=self.rest,

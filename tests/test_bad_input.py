@@ -16,8 +16,8 @@ from bot.app import BotApp
 from bot.cli import main
 from bot.config import load_settings
 from bot.errors import ConfigError, RcmodError
-from bot.policies import read_policy_dir
 from bot.sandbox import Sandbox
+from bot.services.policies import read_policy_dir
 from tests.conftest import bot_settings
 from tests.test_notifier import write_lists
 
@@ -105,7 +105,7 @@ def test_match_jsonl_deeply_nested_line_is_reported_and_scanning_goes_on(
 def test_match_bounds_the_line_length_and_goes_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.match_command import MAX_LINE_CHARS
+    from bot.cli.match import MAX_LINE_CHARS
 
     lists = write_lists(tmp_path)
     long = "badword " * (MAX_LINE_CHARS // 8 + 10)

@@ -21,8 +21,8 @@ from tests.conftest import bot_settings, start_bot, until
 from tests.test_notifier import dms_from_bot
 
 if TYPE_CHECKING:
-    from bot.notifier import Notifier
     from bot.rest import RestClient
+    from bot.services.alerts import Notifier
 
 
 def outbox(store: Store, rest: RestClient, clock: Any = None) -> Notifier:
@@ -30,8 +30,8 @@ def outbox(store: Store, rest: RestClient, clock: Any = None) -> Notifier:
     import time
 
     from bot.config import Settings
-    from bot.notifier import Notifier
-    from bot.web.metrics import Metrics
+    from bot.metrics import Metrics
+    from bot.services.alerts import Notifier
 
     return Notifier(
         store=store,
@@ -263,9 +263,9 @@ async def test_a_crash_between_evidence_and_delete_stores_nothing_twice(
     """Ingest marks a message handled only after its handlers ran, so a crash after the evidence
     commit brings the message back through catch-up: the enforcer must not store it again."""
     from bot.config import Settings
-    from bot.enforcer import Enforcer
     from bot.realtime.events import NewMessage, RoomHint
     from bot.rest import RestClient
+    from bot.services.enforcement import Enforcer
 
     bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
     rest = RestClient(sandbox.url, Credentials(user_id=bot["id"], token=bot["token"]))
@@ -312,10 +312,10 @@ async def test_a_server_outage_queues_the_block_and_a_retry_finishes_it(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     from bot.config import Settings
-    from bot.enforcer import Enforcer
     from bot.realtime.events import NewMessage, RoomHint
     from bot.rest import RestClient
     from bot.rest.client import RetryPolicy
+    from bot.services.enforcement import Enforcer
 
     now = [1_000.0]
     bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
@@ -361,9 +361,9 @@ async def test_a_notice_queued_before_a_restart_is_sent_as_the_authors_notice(
     """The process that queued the notice died before sending it: the next one sends it, as the
     author's notice (not as a moderators' alert, not capped), once."""
     from bot.config import Settings
-    from bot.enforcer import Enforcer
     from bot.realtime.events import NewMessage, RoomHint
     from bot.rest import RestClient
+    from bot.services.enforcement import Enforcer
 
     bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
     rest = RestClient(sandbox.url, Credentials(user_id=bot["id"], token=bot["token"]))

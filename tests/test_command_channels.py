@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from bot.cli.ops import add_setup_arguments, read_env_file, run_setup_command
 from bot.config import load_settings
 from bot.ops.checks import ALL_FEATURES, Status
-from bot.ops.command import add_setup_arguments, read_env_file, run_setup_command
 from bot.ops.doctor import run_doctor
 from bot.sandbox import Sandbox
 from tests.test_doctor import by_name, seeded_bot

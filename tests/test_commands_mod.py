@@ -181,7 +181,7 @@ def test_rcmod_match_loads_the_runtime_lists_like_the_bot(tmp_path: Path) -> Non
     import io
     import json
 
-    from bot import match_command
+    from bot.cli import match as match_command
 
     lists = tmp_path / "lists"
     lists.mkdir()

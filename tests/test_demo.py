@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from bot.demo import run_demo
+from bot.cli.demo import run_demo
 
 
 async def test_demo_runs_and_its_checks_pass() -> None:

@@ -23,9 +23,9 @@ import pytest
 
 from bot.config import Credentials
 from bot.moderation.purge import PurgeRequest
-from bot.purger import Actor, Purger
 from bot.rest import RestClient
 from bot.sandbox import Sandbox
+from bot.services.purge import Actor, Purger
 from bot.store import Store
 from tests.test_blocklist import block_lists
 from tests.test_notifier import write_lists

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.dispatch import Caller
+from bot.commands.handlers.dispatch import Caller
 from bot.sandbox import Sandbox
 from bot.web.hook import MAX_BODY, HookPayload, command_hook, sign
 from tests.conftest import bot_settings, start_bot, until

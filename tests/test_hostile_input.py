@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bot.logformat import OneLineFormatter
+from bot.cli.logformat import OneLineFormatter
 from bot.sandbox import Sandbox
 from tests.conftest import Recorder, bot_settings, start_bot, until
 from tests.test_notifier import write_lists

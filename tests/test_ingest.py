@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.ingest import Ingest
+from bot.metrics import Metrics
 from bot.models import Message, UserRef
 from bot.realtime.events import (
     Connected,
@@ -18,9 +18,9 @@ from bot.realtime.events import (
     SubscriptionChanged,
     message_event,
 )
-from bot.router import Handler, Router
+from bot.services.ingest import Ingest
+from bot.services.router import Handler, Router
 from bot.store import Store
-from bot.web.metrics import Metrics
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 BOT = "botuserid00000001"

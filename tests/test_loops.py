@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-import bot.policies
+import bot.services.policies
 from bot.sandbox import Sandbox
 from tests.conftest import bot_settings, start_bot, until
 from tests.test_policies import CONDUCT, write_policy
@@ -20,7 +20,7 @@ async def test_a_loop_that_dies_is_logged_shown_and_restarted(
 ) -> None:
     folder = tmp_path / "policies"
     write_policy(folder, "conduct", CONDUCT)
-    real = bot.policies.read_policy_dir
+    real = bot.services.policies.read_policy_dir
     broken = {"on": True}
 
     def read_policy_dir(path: Path) -> object:
@@ -29,7 +29,7 @@ async def test_a_loop_that_dies_is_logged_shown_and_restarted(
             raise RuntimeError("member text that must not reach the log")
         return real(path)
 
-    monkeypatch.setattr(bot.policies, "read_policy_dir", read_policy_dir)
+    monkeypatch.setattr(bot.services.policies, "read_policy_dir", read_policy_dir)
     caplog.set_level(logging.INFO)
     settings = bot_settings(sandbox, tmp_path / "data", policy={"dir": str(folder), "sync_interval": 600})
     running = await start_bot(settings)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import match_command
+from bot.cli import match as match_command
 
 
 def run(argv: list[str], stdin: str = "", environ: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -140,7 +140,7 @@ def test_undecodable_stdin_through_the_real_cli(lists: Path) -> None:
         [
             sys.executable,
             "-c",
-            "from bot import match_command, cli; raise SystemExit(cli.main())",
+            "from bot.cli import match as match_command, cli; raise SystemExit(cli.main())",
             "match",
             "--wordlists",
             str(lists),

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from bot.app import BotApp
+from bot.metrics import Metrics
 from bot.models import Message, UserRef
 from bot.realtime.events import EncryptedMessage, NewMessage, RoomHint
 from bot.sandbox import Sandbox
 from bot.store import Store
-from bot.web.metrics import Metrics
 from tests.conftest import bot_settings, start_bot, until
 
 MENTION = re.compile(r"(^|\s|>)@([\w.-]+)")
@@ -117,8 +117,8 @@ async def decide_then_crash(sandbox: Sandbox, settings: Any, text: str, *, send_
     With ``send_first`` the DM does go out (with the outbox's pre-chosen id) but the crash comes
     before the store hears of it — the nastiest window.
     """
-    from bot.notifier import Notifier
     from bot.rest import RestClient
+    from bot.services.alerts import Notifier
 
     matcher = await BotApp(settings)._build_matcher()
     store = Store.open(settings.storage.data_dir / "rcmod.sqlite3")
@@ -170,8 +170,8 @@ async def test_decided_but_unsent_alert_is_sent_after_restart(sandbox: Sandbox, 
 
 async def test_encrypted_messages_are_counted_not_scanned(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "s.sqlite3")
-    from bot.notifier import Notifier
-    from bot.web.metrics import Metrics
+    from bot.metrics import Metrics
+    from bot.services.alerts import Notifier
 
     metrics = Metrics()
     notifier = Notifier(
@@ -229,8 +229,8 @@ async def test_erasure_edits_the_quoted_text_out_of_delivered_alerts(
 async def test_the_hourly_cap_turns_the_excess_into_one_digest(sandbox: Sandbox, tmp_path: Path) -> None:
     from bot.config import ModerationSettings
     from bot.moderation import load_matcher
-    from bot.notifier import Notifier
     from bot.rest import RestClient
+    from bot.services.alerts import Notifier
 
     matcher = load_matcher([write_lists(tmp_path)])
     store = Store.open(tmp_path / "s.sqlite3")

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 
 from bot.config import Credentials
-from bot.history import RoomTarget, walk_room
 from bot.rest import RestClient
+from bot.rest.history import RoomTarget, walk_room
 from bot.sandbox import Sandbox
 
 LIMIT = 7

@@ -13,9 +13,9 @@ import pytest
 
 from bot.config import Credentials
 from bot.moderation.policy import PolicyError, Targets
-from bot.policies import PolicyKeeper, PolicyNotice
 from bot.rest import RestClient
 from bot.sandbox import Sandbox
+from bot.services.policies import PolicyKeeper, PolicyNotice
 from bot.store import Store
 
 CONDUCT = """---

@@ -14,10 +14,10 @@ import pytest
 
 from bot.config import Credentials
 from bot.moderation.purge import PurgeRequest, PurgeUsageError, confirmation_token, parse_when, summarize
-from bot.purger import Actor, DmProgress, Purger, PurgeRefused
 from bot.rest import RestClient
 from bot.sandbox import Sandbox
 from bot.sandbox.workspace import RoomNotify
+from bot.services.purge import Actor, DmProgress, Purger, PurgeRefused
 from bot.store import Store
 from tests.conftest import bot_settings, start_bot, until
 

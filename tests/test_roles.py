@@ -14,13 +14,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot import lookups
+from bot.services import lookups
 from bot.config import Credentials
 from bot.models import UserRef
 from bot.moderation.purge import PurgeRequest
-from bot.purger import Actor, Purger
 from bot.rest import RestClient
 from bot.sandbox import Sandbox
+from bot.services.purge import Actor, Purger
 from bot.store import Store
 from tests.conftest import Recorder, bot_settings, start_bot, until
 from tests.test_notifier import dms_from_bot, write_lists

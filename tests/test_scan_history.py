@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from bot.config import Credentials
-from bot.history import RoomTarget, walk_room
 from bot.rest import RestClient
+from bot.rest.history import RoomTarget, walk_room
 from bot.sandbox import Sandbox
 from tests.test_blocklist import block_lists
 from tests.test_notifier import write_lists

@@ -17,9 +17,9 @@ import pytest
 from pydantic import SecretStr
 
 from bot import cli
+from bot.cli.ops import add_setup_arguments, read_env_file, run_setup_command
 from bot.config import load_settings
 from bot.ops.checks import ALL_FEATURES, plan_grants, required_permissions
-from bot.ops.command import add_setup_arguments, read_env_file, run_setup_command
 from bot.ops.doctor import run_doctor
 from bot.ops.setup import SetupOptions, render_config, render_env, run_setup
 from bot.sandbox import Sandbox

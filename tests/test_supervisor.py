@@ -7,8 +7,8 @@ import asyncio
 from collections.abc import Iterator
 
 from bot.errors import DiskFull
-from bot.supervisor import Supervisor
-from bot.web.metrics import Metrics
+from bot.metrics import Metrics
+from bot.services.supervisor import Supervisor
 
 
 def delays() -> Iterator[float]:

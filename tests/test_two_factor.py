@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.ops.command import add_setup_arguments, run_setup_command
+from bot.cli.ops import add_setup_arguments, run_setup_command
 from bot.sandbox import Sandbox
 from tests.test_setup import admin_password, allow_slash_commands, options
 

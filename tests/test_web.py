@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from bot.web.metrics import Metrics
+from bot.metrics import Metrics
 from bot.web.server import WebServer, build_app
 
 

@@ -1,7 +1,7 @@
 """Chat commands (pure): declarations, parser, privilege model and help.
 
 Three transports reach the same parser — the companion app's ``POST /hooks/command``, a DM to the
-bot, and ``/report``/``/mod`` typed in a room — see :mod:`bot.dispatch` for the I/O shell.
+bot, and ``/report``/``/mod`` typed in a room — see :mod:`bot.commands.handlers.dispatch` for the I/O shell.
 """
 
 from bot.commands.help import render_help

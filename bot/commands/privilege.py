@@ -6,7 +6,7 @@ Levels are ordered member < room moderator < room owner < bot moderator < admin.
 and ``owner`` are room roles in Rocket.Chat, so they count only for the room a command acts on;
 ``admin`` is a workspace role; a bot moderator is a user named in ``moderation.moderators``
 (``RCMOD_MODERATORS``) because Rocket.Chat has no global moderator role — matched by user id
-(the names are bound to ids at start, :mod:`bot.bot_moderators`), never by the caller's
+(the names are bound to ids at start, :mod:`bot.services.moderators`), never by the caller's
 username, which a member chooses.
 """
 

@@ -1,5 +1,5 @@
 """Alerts for moderators, as data: which incidents a message raises, how a burst coalesces, and
-the DM text. Pure code — the outbox and the REST calls live in :mod:`bot.notifier`.
+the DM text. Pure code — the outbox and the REST calls live in :mod:`bot.services.alerts`.
 
 An *incident* is one list and term found in one message. Incidents from the same author, in the
 same room, for the same list, within the coalescing window, belong to one *alert*: the first

@@ -1,7 +1,7 @@
 """Block lists and blocked users, as data: what to do with a message that arrives (pure).
 
 A rule takes a message, the matches found in it and the author's block state, and returns a
-:class:`BlockDecision` — frozen actions the enforcer (:mod:`bot.enforcer`) carries out in order:
+:class:`BlockDecision` — frozen actions the enforcer (:mod:`bot.services.enforcement`) carries out in order:
 keep the evidence, then delete (``chat.delete``) or censor in place (``chat.update`` with the
 matched spans replaced by ``*``), then tell the author privately. The moderators' alert is not
 decided here: the keyword notifier already alerts on ``block`` lists like on ``notify`` lists.

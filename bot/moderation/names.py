@@ -1,7 +1,7 @@
 """Names and room texts as things to moderate: usernames, display names, the reason given at
 sign-up, room names, topics, announcements and descriptions. Pure code — which fields a user or
 room document has, the id an incident is recorded under, and the alert text; when to look and
-the I/O live in :mod:`bot.namewatch`.
+the I/O live in :mod:`bot.services.names`.
 
 A field has no message id, so each scanned *value* gets a stable pseudo id built from the
 subject, the field and a digest of the value — ``user:<uid>:name:<digest>``. The alert ledger

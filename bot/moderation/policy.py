@@ -7,7 +7,7 @@ policy messages are pinned, the room's announcement) and returns actions as froz
 pin, re-pin, retire an old version's message, set the banner — plus problems to report per room.
 It is idempotent: given the state that results from its own actions it plans nothing.
 
-Nothing here touches the network, the store or the clock; :mod:`bot.policies` is the shell.
+Nothing here touches the network, the store or the clock; :mod:`bot.services.policies` is the shell.
 """
 
 from __future__ import annotations

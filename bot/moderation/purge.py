@@ -1,7 +1,7 @@
 """Purges as data: the request, its validation, which messages it selects, the preview and the
 confirmation token (pure).
 
-The shell (:mod:`bot.purger`) walks room history, asks :func:`selects` about each message,
+The shell (:mod:`bot.services.purge`) walks room history, asks :func:`selects` about each message,
 journals what it selected, shows :func:`summarize`'s preview, and deletes only after the
 confirmation. A user purge selects exactly what ``rooms.cleanHistory`` would delete with the
 same switches (the user's messages, minus pins unless ``include_pinned``, minus thread messages

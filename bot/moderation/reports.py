@@ -1,5 +1,5 @@
 """Reports as data: severity by category, per-reporter rate limits, and the texts (the moderators'
-DM, the reporter's acknowledgement). Pure code — filing and delivery live in :mod:`bot.reports`.
+DM, the reporter's acknowledgement). Pure code — filing and delivery live in :mod:`bot.services.reports`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Sanction decisions (pure): which ladder step a strike brings, who may not be sanctioned, and
-the private notice the sanctioned user gets. The shell (:mod:`bot.sanctions`) carries them out.
+the private notice the sanctioned user gets. The shell (:mod:`bot.services.sanctions`) carries them out.
 
 The ladder is data (``sanctions.ladder`` in the config): the n-th live strike brings the step
 with the largest ``strikes`` not above n, so counts past the last step repeat it. A moderator's

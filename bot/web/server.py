@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
-from bot.web.metrics import Metrics
+from bot.metrics import Metrics
 
 __all__ = ["WebServer", "build_app", "listen_problem"]
 

@@ -44,7 +44,6 @@ from typing import Any
 
 from bot.config import ModerationSettings
 from bot.errors import ActionRefused, NotFound, RcmodError
-from bot.lookups import Lookups
 from bot.models import UserRef
 from bot.moderation import Matcher
 from bot.moderation.alerts import RoomRef
@@ -61,10 +60,11 @@ from bot.moderation.names import (
     room_fields,
     user_fields,
 )
-from bot.notifier import NOTICE_KIND, Notifier
 from bot.realtime.events import Event, MessageEvent, RoomChanged
 from bot.rest import RestClient
 from bot.rest.client import new_message_id
+from bot.services.alerts import NOTICE_KIND, Notifier
+from bot.services.lookups import Lookups
 from bot.store import Store
 
 __all__ = ["APPROVAL_SETTING", "BASELINE_KEY", "NameWatch"]

@@ -22,11 +22,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.audit import actions
-from bot.bot_moderators import BotModerators
 from bot.commands import addressed_to_bot
 from bot.config import ModerationSettings
 from bot.errors import ActionRefused, RcmodError
-from bot.lookups import Lookups
+from bot.metrics import Metrics
 from bot.models import UserRef
 from bot.moderation import Match, Matcher
 from bot.moderation.alerts import (
@@ -43,9 +42,10 @@ from bot.moderation.wordlist import ListOptions
 from bot.realtime.events import EditedMessage, EncryptedMessage, Event, MessageEvent, NewMessage, ThreadReply
 from bot.rest import RestClient
 from bot.rest.client import new_message_id
+from bot.services.lookups import Lookups
+from bot.services.moderators import BotModerators
 from bot.store import Store
 from bot.store.alerts import Delivery, RaisedAlert
-from bot.web.metrics import Metrics
 
 __all__ = ["Notifier"]
 
@@ -91,7 +91,7 @@ class Notifier:
         self._window = window
         self._retry_initial = retry_initial
         self._retry_max = retry_max
-        # Alert kinds rendered elsewhere (kind "report": bot.reports), delivered by this outbox.
+        # Alert kinds rendered elsewhere (kind "report": bot.services.reports), delivered by this outbox.
         self._renderers = {NOTICE_KIND: render_notice, **(renderers or {})}
         self._wake = asyncio.Event()
         self._dm_rooms: dict[str, str] = {}

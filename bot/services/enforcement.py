@@ -29,15 +29,15 @@ from bot.audit import actions
 from bot.commands import addressed_to_bot
 from bot.config import ModerationSettings
 from bot.errors import ActionRefused, RcmodError, RetryableError
-from bot.lookups import Lookups
 from bot.models import MalformedPayload, Message
 from bot.moderation import Match, Matcher
 from bot.moderation.alerts import RoomRef
 from bot.moderation.blocking import BlockDecision, author_notice, decide_block
 from bot.moderation.purge import PurgeUsageError
-from bot.notifier import Notifier, render_direct
 from bot.realtime.events import EditedMessage, Event, MessageEvent, NewMessage, RoomHint, ThreadReply
 from bot.rest import RestClient
+from bot.services.alerts import Notifier, render_direct
+from bot.services.lookups import Lookups
 from bot.store import Store
 
 __all__ = ["Enforcer"]

@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from bot.errors import DiskFull
+from bot.metrics import Metrics
 from bot.realtime.backoff import BackoffPolicy, exponential_backoff
-from bot.web.metrics import Metrics
 
 __all__ = ["Supervisor"]
 

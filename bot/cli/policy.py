@@ -34,8 +34,8 @@ def run(args: argparse.Namespace, settings: Callable[[], Settings], out: TextIO)
 
 async def _sync(settings: Settings, out: TextIO, *, dry_run: bool) -> int:
     # Imported here: the rest of the CLI (match, demo) must not pay for the REST stack.
-    from bot.policies import PolicyKeeper
     from bot.rest import RestClient
+    from bot.services.policies import PolicyKeeper
     from bot.store import Store
 
     credentials = settings.credentials()  # ConfigError (exit 2) before any connection opens

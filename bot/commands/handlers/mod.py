@@ -1,6 +1,6 @@
 """``/mod`` handlers: the I/O behind each declared moderator command.
 
-Each handler gets a parsed, permitted :class:`~bot.dispatch.Call` and returns the reply; the
+Each handler gets a parsed, permitted :class:`~bot.commands.handlers.dispatch.Call` and returns the reply; the
 declarations (:mod:`bot.commands.spec`) own the grammar and the minimum privilege. Every change
 a moderator makes is audited with the moderator's user id as the actor.
 """
@@ -14,14 +14,14 @@ from pathlib import Path
 
 from bot.audit import actions
 from bot.commands import MessageRef, RoomName, UserName, render_help
-from bot.dispatch import Call, Dispatcher, Handler
+from bot.commands.handlers.dispatch import Call, Dispatcher, Handler
 from bot.errors import NotFound, RcmodError
 from bot.moderation import Matcher
 from bot.moderation.explain import explain, format_explanation
 from bot.moderation.neutralize import inline_literal
-from bot.notifier import Notifier
-from bot.reports import ReportDesk
 from bot.rest import RestClient
+from bot.services.alerts import Notifier
+from bot.services.reports import ReportDesk
 from bot.store import Store
 
 __all__ = ["DRY_RUN_KEY", "ModCommands"]

@@ -11,14 +11,14 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from bot.audit import actions
+from bot.commands.handlers.dispatch import Call, Handler
 from bot.commands.parser import RoomName, UserName
-from bot.dispatch import Call, Handler
 from bot.models import UserRef
 from bot.moderation.alerts import RoomRef
 from bot.moderation.durations import format_duration
 from bot.moderation.neutralize import inline_literal
-from bot.notifier import Notifier
-from bot.sanctions import Actor, Room, Sanctioner, Target
+from bot.services.alerts import Notifier
+from bot.services.sanctions import Actor, Room, Sanctioner, Target
 from bot.store import Store
 
 __all__ = ["SanctionCommands"]

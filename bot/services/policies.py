@@ -50,11 +50,11 @@ from bot.moderation.policy import (
     validate_spec,
 )
 from bot.moderation.wordlist import ListOptions
-from bot.notifier import Notifier
 from bot.realtime.events import Event, MessageEvent, SubscriptionChanged, SystemMessage
 from bot.rest import RestClient
 from bot.rest.client import new_message_id
 from bot.rest.errors import READ_ONLY_CODE
+from bot.services.alerts import Notifier
 from bot.store import Store
 
 __all__ = [

@@ -14,8 +14,8 @@ back (a ``uj``/``ujt``/``ut`` join or an ``au`` addition the bot sees in the roo
 again, until a moderator lifts the ban. The watch reads the store on each join, so it survives a
 restart, and at start it removes anyone who came back while the bot was down.
 
-Used by the moderators' commands (:mod:`bot.sanction_commands`) and by the automatic
-protections (:mod:`bot.protector`) alike.
+Used by the moderators' commands (:mod:`bot.commands.handlers.sanctions`) and by the automatic
+protections (:mod:`bot.services.protections`) alike.
 """
 
 from __future__ import annotations
@@ -29,18 +29,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.audit import actions
-from bot.bot_moderators import BotModerators
 from bot.config import ModerationSettings, SanctionSettings
 from bot.errors import ActionRefused, NotFound, RcmodError
-from bot.lookups import Lookups
 from bot.models import UserRef
 from bot.moderation.alerts import RoomRef
 from bot.moderation.durations import format_duration
 from bot.moderation.neutralize import inline_literal
 from bot.moderation.sanctions import Notice, ladder_step, protected, render_notice, step_label
-from bot.notifier import Notifier
 from bot.realtime.events import SystemMessage
 from bot.rest import RestClient
+from bot.services.alerts import Notifier
+from bot.services.lookups import Lookups
+from bot.services.moderators import BotModerators
 from bot.store import Store
 from bot.store.bans import BanRow
 from bot.store.sanctions import MuteRow

@@ -61,9 +61,9 @@ def run_scan_history(args: argparse.Namespace, settings: Callable[[], Settings],
 async def _scan_history(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     import json
 
-    from bot.history import resolve_rooms, walk_room
     from bot.moderation import load_matcher
     from bot.moderation.history_report import HistoryReport
+    from bot.rest.history import resolve_rooms, walk_room
 
     if not settings.moderation.wordlists:
         raise ConfigError("moderation.wordlists: none configured, so there is nothing to scan for")
@@ -117,7 +117,7 @@ async def _purge(
     out: TextIO,
     err: TextIO,
 ) -> int:
-    from bot.purger import Actor, Purger, PurgeResult
+    from bot.services.purge import Actor, Purger, PurgeResult
     from bot.store import Store
 
     store = Store.open(settings.storage.data_dir / "rcmod.sqlite3")
@@ -197,7 +197,7 @@ class _ProgressBar:
         self._drawn = False
 
     def __call__(self, p: object) -> None:
-        from bot.purger import PurgeProgress
+        from bot.services.purge import PurgeProgress
 
         assert isinstance(p, PurgeProgress)
         filled = self._width * p.done // p.total if p.total else self._width

@@ -36,10 +36,10 @@ from bot.commands import (
     split_command,
 )
 from bot.errors import ActionRefused, RcmodError
-from bot.lookups import RoleDirectory
 from bot.moderation.neutralize import defuse_everyone
 from bot.realtime.events import Event, NewMessage, ThreadReply
 from bot.rest import RestClient
+from bot.services.lookups import RoleDirectory
 from bot.store import Store
 
 __all__ = ["Call", "Caller", "CommandInbox", "Dispatcher", "Handler"]

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.errors import ActionRefused, DiskFull, RcmodError
+from bot.metrics import Metrics
 from bot.models import Message
 from bot.realtime.backoff import exponential_backoff
 from bot.realtime.events import (
@@ -43,9 +44,8 @@ from bot.realtime.events import (
     SubscriptionChanged,
     message_event,
 )
-from bot.router import Router
+from bot.services.router import Router
 from bot.store import Store
-from bot.web.metrics import Metrics
 
 __all__ = ["Ingest", "RestForIngest"]
 

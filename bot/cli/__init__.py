@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from bot import __version__, logformat
+from bot import __version__
+from bot.cli import logformat
 from bot.config import Settings, load_settings
 from bot.errors import AuthError, ConfigError, DiskFull, RcmodError, RetryableError, TwoFactorRequired
 
@@ -71,17 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="the Rocket.Chat release to answer as (default: 7.10.0; see bot/sandbox/releases.py)",
     )
 
-    from bot import match_command
+    from bot.cli import match as match_command
 
     match = sub.add_parser("match", help="scan text from stdin against wordlists")
     match_command.add_arguments(match)
 
-    from bot.audit import command as audit_command
+    from bot.cli import audit as audit_command
 
     audit = sub.add_parser("audit", help="the audit log and evidence archive: verify, export, holds, erasure")
     audit_command.add_arguments(audit)
 
-    from bot.ops import command as ops_command
+    from bot.cli import ops as ops_command
 
     setup = sub.add_parser("setup", help="create the bot's account on a workspace and write its config")
     ops_command.add_setup_arguments(setup)
@@ -89,13 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     ops_command.add_doctor_arguments(doctor)
 
     # Policy announcements.
-    from bot import policy_command
+    from bot.cli import policy as policy_command
 
     policy = sub.add_parser("policy", help="pinned policy announcements: sync [--dry-run]")
     policy_command.add_arguments(policy)
 
     # Block lists and purges: read-only history scan, and purges as resumable jobs.
-    from bot import purge_command
+    from bot.cli import purge as purge_command
 
     scan = sub.add_parser("scan-history", help="report what the current lists would have caught")
     purge_command.add_scan_arguments(scan)
@@ -120,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "run":
             env_file = getattr(args, "env_file", None)
             if env_file is not None:
-                from bot.ops.command import read_env_file
+                from bot.cli.ops import read_env_file
 
                 # Given explicitly, so it wins; its values go into the settings, never to a log.
                 environ = {**environ, **read_env_file(env_file)}
@@ -128,24 +129,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             _setup_logging(settings)
             return _run_bot(settings)
         if command == "demo":
-            from bot.demo import run_demo
+            from bot.cli.demo import run_demo
 
             logformat.install(logging.WARNING, "%(levelname)s %(name)s: %(message)s")
             return asyncio.run(run_demo(sys.stdout, quiet=getattr(args, "quiet", False)))
         if command == "sandbox":
             return _run_sandbox(args.port, sys.stdout, args.server_version, sys.stderr)
         if command == "match":
-            from bot import match_command
+            from bot.cli import match as match_command
 
             return match_command.run(args, sys.stdin, sys.stdout, sys.stderr, environ)
         if command == "audit":
             return _audit(args, environ, sys.stdout)
         if command == "policy":
-            from bot import policy_command
+            from bot.cli import policy as policy_command
 
             return policy_command.run(args, lambda: load_settings(args.config, environ), sys.stdout)
         if command in ("scan-history", "purge"):
-            from bot import purge_command
+            from bot.cli import purge as purge_command
 
             if command == "scan-history":
                 return purge_command.run_scan_history(
@@ -155,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args, lambda: load_settings(args.config, environ), sys.stdin, sys.stdout, sys.stderr
             )
         if command in ("setup", "doctor"):
-            from bot.ops import command as ops_command
+            from bot.cli import ops as ops_command
 
             if command == "setup":
                 return ops_command.run_setup_command(args, sys.stdin, sys.stdout, sys.stderr, environ)
@@ -256,7 +257,7 @@ def _run_sandbox(port: int, out: TextIO, version: str | None, err: TextIO) -> in
 
 
 def _audit(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO) -> int:
-    from bot.audit import command as audit_command
+    from bot.cli import audit as audit_command
 
     # Settings are loaded only by the subcommands that need them: verify-export works offline.
     return audit_command.run(args, lambda: load_settings(args.config, environ), out)

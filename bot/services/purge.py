@@ -31,8 +31,6 @@ from typing import TypeVar
 
 from bot.audit import actions
 from bot.errors import ActionRefused, RateLimited, RcmodError, RetryableError
-from bot.history import RoomTarget, resolve_rooms, walk_room
-from bot.lookups import RoleDirectory
 from bot.models import Message, to_iso, to_ms
 from bot.moderation.purge import (
     DEFAULT_CONFIRM_THRESHOLD,
@@ -46,6 +44,8 @@ from bot.moderation.purge import (
     term_matcher,
 )
 from bot.rest import RestClient
+from bot.rest.history import RoomTarget, resolve_rooms, walk_room
+from bot.services.lookups import RoleDirectory
 from bot.store import LeaseHeld, Store
 from bot.store.jobs import PurgeItem, PurgeJob, PurgeRoom
 

@@ -9,16 +9,16 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from bot.commands.handlers.dispatch import Call, Caller, Handler
 from bot.commands.parser import RoomName, UserName
-from bot.dispatch import Call, Caller, Handler
-from bot.enforcer import Enforcer
 from bot.errors import ConfigError, RcmodError
 from bot.moderation.neutralize import inline_literal
 from bot.moderation.policy import PolicyError, PolicyVersion, Targets
 from bot.moderation.purge import PurgeRequest, PurgeUsageError, parse_scope
-from bot.policies import PolicyKeeper
-from bot.purger import Actor, DmProgress, Plan, Purger
 from bot.rest import RestClient
+from bot.services.enforcement import Enforcer
+from bot.services.policies import PolicyKeeper
+from bot.services.purge import Actor, DmProgress, Plan, Purger
 
 __all__ = ["EnforcementCommands"]
 

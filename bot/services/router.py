@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.errors import DiskFull
+from bot.metrics import Metrics
 from bot.realtime.events import Event
-from bot.web.metrics import Metrics
 
 __all__ = ["Handler", "Router"]
 

@@ -21,17 +21,17 @@ from typing import Any
 
 from bot.audit import actions
 from bot.commands import MessageRef, UserName
+from bot.commands.handlers.dispatch import Call
 from bot.config import ReportSettings
-from bot.dispatch import Call
 from bot.errors import ActionRefused, NotFound, PermissionDenied, RcmodError
 from bot.models import MalformedPayload, Message, UserRef, parse_date
 from bot.moderation.alerts import RoomRef
 from bot.moderation.neutralize import inline_literal, neutralize
 from bot.moderation.reports import RateLimits, ReportView, rate_refusal, render_report, severity_for
 from bot.moderation.wordlist import ListOptions
-from bot.notifier import Notifier
 from bot.rest import RestClient
 from bot.rest.client import new_message_id
+from bot.services.alerts import Notifier
 from bot.store import Store
 from bot.store.alerts import Delivery
 from bot.store.reports import Reporter, ReportRow

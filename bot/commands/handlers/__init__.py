@@ -1,0 +1,1 @@
+"""Chat command handlers: the I/O behind each command declared in :mod:`bot.commands.spec`."""

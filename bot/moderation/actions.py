@@ -1,0 +1,186 @@
+"""What the bot does to a workspace, as data (pure).
+
+A rule or a shell decides; it does not act. It returns an :class:`Action`: one change to make on
+the server (delete a message, mute a member, lock a room, pin a policy …) together with how the
+change is accounted for: who decided it, the audit action and targets, and the messages to keep
+as evidence *before* the change is made. One executor (:mod:`bot.services.executor`) carries
+every action out, so evidence-first order, the audit record, the dry-run switch and the way a
+refusal is recorded exist once.
+
+The changes are named after the server's own verbs; each is one REST (or DDP) call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from bot.models import Message
+
+__all__ = [
+    "Action",
+    "AddRoomModerator",
+    "BanUser",
+    "Change",
+    "DeleteMessage",
+    "DismissReports",
+    "EditMessage",
+    "JoinChannel",
+    "KickUser",
+    "MuteUser",
+    "PinMessage",
+    "PostMessage",
+    "SetAnnouncement",
+    "SetReadOnly",
+    "SetUserActive",
+    "UnbanUser",
+    "UnmuteUser",
+    "UnpinMessage",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMessage:
+    rid: str
+    mid: str
+
+
+@dataclass(frozen=True, slots=True)
+class EditMessage:
+    """``chat.update``: censor a message in place, or refresh one the bot posted."""
+
+    rid: str
+    mid: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PostMessage:
+    """``chat.sendMessage`` as the bot; ``mid`` chosen by the caller makes a retry idempotent."""
+
+    rid: str
+    text: str
+    mid: str | None = None
+    tmid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MuteUser:
+    rid: str
+    user_id: str
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnmuteUser:
+    rid: str
+    user_id: str
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class KickUser:
+    rid: str
+    room_type: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BanUser:
+    rid: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnbanUser:
+    rid: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetReadOnly:
+    rid: str
+    read_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SetUserActive:
+    user_id: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PinMessage:
+    mid: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnpinMessage:
+    mid: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetAnnouncement:
+    rid: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DismissReports:
+    mid: str
+    reason: str = ""
+    action: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AddRoomModerator:
+    rid: str
+    room_type: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class JoinChannel:
+    rid: str
+
+
+Change = (
+    DeleteMessage
+    | EditMessage
+    | PostMessage
+    | MuteUser
+    | UnmuteUser
+    | KickUser
+    | BanUser
+    | UnbanUser
+    | SetReadOnly
+    | SetUserActive
+    | PinMessage
+    | UnpinMessage
+    | SetAnnouncement
+    | DismissReports
+    | AddRoomModerator
+    | JoinChannel
+)
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One decision: the change, and how it is accounted for.
+
+    ``audit`` names the audit action (:mod:`bot.audit.actions`); None for upkeep the audit log
+    does not record (a policy message refreshed, a channel joined to post in). ``evidence`` is
+    stored, in one transaction with the audit record that cites it, before the change is made.
+    """
+
+    change: Change
+    actor: str
+    audit: str | None = None
+    targets: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    reason: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    evidence: tuple[Message, ...] = ()
+    case: int | None = None

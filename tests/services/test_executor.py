@@ -1,0 +1,124 @@
+"""The executor against the sandbox: evidence before the change, one audit record per outcome,
+a refusal recorded with the server's code, and dry-run acting on nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import Credentials
+from bot.models import Message
+from bot.moderation import actions as change
+from bot.moderation.actions import Action
+from bot.rest import RestClient
+from bot.sandbox import Sandbox
+from bot.services.executor import Executor, RecordingExecutor, Status
+from bot.store import Store
+
+
+@pytest.fixture
+async def rest(sandbox: Sandbox) -> AsyncIterator[RestClient]:
+    bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
+    client = RestClient(sandbox.url, Credentials(user_id=bot["id"], token=bot["token"]))
+    yield client
+    await client.close()
+
+
+def _delete(doc: dict[str, object], message: Message) -> Action:
+    return Action(
+        change.DeleteMessage(str(doc["rid"]), str(doc["_id"])),
+        actor="rule:test",
+        audit="message.deleted",
+        targets={"message": message.id, "room": message.rid},
+        evidence=(message,),
+    )
+
+
+async def test_evidence_is_stored_before_the_message_is_deleted(
+    sandbox: Sandbox, rest: RestClient, tmp_path: Path
+) -> None:
+    store = Store.open(tmp_path / "s.sqlite3")
+    doc = sandbox.post_as("alice", "general", "evidence of this")
+    message = Message.from_wire(doc)
+    seen_when_deleting: list[int] = []
+    original = rest.delete_message
+
+    async def delete_watching(rid: str, mid: str) -> None:
+        seen_when_deleting.append(len(store.evidence_for_message(mid)))
+        await original(rid, mid)
+
+    rest.delete_message = delete_watching  # type: ignore[method-assign]
+    result = await Executor(rest=rest, store=store, retention_days=30).execute(_delete(doc, message))
+    assert result.status is Status.DONE and len(result.evidence_ids) == 1
+    assert seen_when_deleting == [1]
+    assert doc["_id"] not in sandbox.workspace.messages
+    outcomes = [r.outcome for r in store.audit_records() if r.targets.get("message") == message.id]
+    assert outcomes == ["ok"]
+
+
+async def test_a_refusal_is_recorded_with_the_servers_code(
+    sandbox: Sandbox, rest: RestClient, tmp_path: Path
+) -> None:
+    store = Store.open(tmp_path / "s.sqlite3")
+    doc = sandbox.post_as("alice", "general", "gone before the bot acts")
+    message = Message.from_wire(doc)
+    sandbox.delete_as("admin", str(doc["_id"]))
+    result = await Executor(rest=rest, store=store, retention_days=30).execute(_delete(doc, message))
+    assert result.status is Status.REFUSED and result.code
+    outcomes = [r.outcome for r in store.audit_records() if r.targets.get("message") == message.id]
+    assert outcomes == ["ok", f"failed: {result.code}"]  # the evidence record, then the refusal
+
+
+async def test_evidence_kept_by_a_crashed_attempt_is_not_stored_twice(
+    sandbox: Sandbox, rest: RestClient, tmp_path: Path
+) -> None:
+    store = Store.open(tmp_path / "s.sqlite3")
+    doc = sandbox.post_as("alice", "general", "the first attempt crashed")
+    message = Message.from_wire(doc)
+    executor = Executor(rest=rest, store=store, retention_days=30)
+    result = await executor.execute(_delete(doc, message), evidence_kept=True)
+    assert result.done and store.evidence_for_message(message.id) == []
+
+
+async def test_dry_run_acts_on_nothing(sandbox: Sandbox, rest: RestClient, tmp_path: Path) -> None:
+    """Every kind of change, through the real executor with dry-run on: the workspace is exactly
+    as before, nothing is stored as evidence, and the audit log says dry-run for each."""
+    store = Store.open(tmp_path / "s.sqlite3")
+    doc = sandbox.post_as("alice", "general", "keep me")
+    message = Message.from_wire(doc)
+    rid, mid = str(doc["rid"]), str(doc["_id"])
+    alice = next(u for u in sandbox.seed_info()["users"] if u["username"] == "alice")
+    every_change: list[change.Change] = [
+        change.DeleteMessage(rid, mid),
+        change.EditMessage(rid, mid, "censored"),
+        change.PostMessage(rid, "posted"),
+        change.MuteUser(rid, alice["id"], "alice"),
+        change.UnmuteUser(rid, alice["id"], "alice"),
+        change.KickUser(rid, "c", alice["id"]),
+        change.BanUser(rid, alice["id"]),
+        change.UnbanUser(rid, alice["id"]),
+        change.SetReadOnly(rid, True),
+        change.SetUserActive(alice["id"], False),
+        change.PinMessage(mid),
+        change.UnpinMessage(mid),
+        change.SetAnnouncement(rid, "policy"),
+        change.DismissReports(mid),
+        change.AddRoomModerator(rid, "c", alice["id"]),
+        change.JoinChannel(rid),
+    ]
+    before = repr(sandbox.workspace.messages), repr(sandbox.workspace.rooms), repr(sandbox.workspace.users)
+    executor = Executor(rest=rest, store=store, retention_days=30, dry_run=lambda: True)
+    for c in every_change:
+        action = Action(
+            c, actor="rule:test", audit="test.action", targets={"message": mid}, evidence=(message,)
+        )
+        assert (await executor.execute(action)).status is Status.DRY_RUN
+    after = repr(sandbox.workspace.messages), repr(sandbox.workspace.rooms), repr(sandbox.workspace.users)
+    assert after == before
+    assert store.evidence_for_message(mid) == []
+    outcomes = [r.outcome for r in store.audit_records() if r.action == "test.action"]
+    assert outcomes == ["dry-run"] * len(every_change)
+    recorder = RecordingExecutor()
+    assert (await recorder.execute(action)).status is Status.DRY_RUN and recorder.actions == [action]

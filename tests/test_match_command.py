@@ -140,7 +140,7 @@ def test_undecodable_stdin_through_the_real_cli(lists: Path) -> None:
         [
             sys.executable,
             "-c",
-            "from bot.cli import match as match_command, cli; raise SystemExit(cli.main())",
+            "from bot import cli; raise SystemExit(cli.main())",
             "match",
             "--wordlists",
             str(lists),

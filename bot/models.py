@@ -17,9 +17,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "Actor",
     "AttachmentText",
     "MalformedPayload",
     "Message",
+    "Room",
     "UserRef",
     "parse_date",
 ]
@@ -69,6 +71,31 @@ def to_iso(when: datetime) -> str:
 class UserRef:
     id: str
     username: str
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    """A room as the bot knows it: always its id (``rid``); its name and type when known.
+    Types as Rocket.Chat names them: ``c`` public channel, ``p`` private group, ``d`` direct."""
+
+    id: str
+    name: str | None = None
+    type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who decided an action. ``id`` is what the audit log names: ``rule:<name>`` for a rule, a
+    user id for a moderator (a username can change hands), ``operator`` for the command line.
+    ``name`` is what people are shown: the rule's or the moderator's name."""
+
+    id: str
+    name: str
+    operator: bool = False
+
+    @property
+    def is_rule(self) -> bool:
+        return self.id.startswith("rule:")
 
 
 @dataclass(frozen=True, slots=True)

@@ -321,7 +321,7 @@ class Protector:
         )
         if not result.done:
             log.warning(
-                "protection %s could not delete %s (%s)", why, message.id, result.code or result.status
+                "protection %s could not delete %s (%s)", why, message.id, result.code or result.status.value
             )
         return result.done
 
@@ -340,8 +340,8 @@ class Protector:
         )
         if result.status is Status.DRY_RUN:
             return None, "dry run: not held"  # turned on while this trigger was being handled
-        # Held even when the deletion did not go through: its evidence is kept, and a moderator
-        # told so decides (the evidence cites the hold's message id).
+        # Held even when the deletion did not go through: its evidence is kept, and the alert
+        # tells the moderators so.
         held_id = self._store.hold_message(
             mid=message.id,
             rid=message.rid,

@@ -97,3 +97,46 @@ async def test_upkeep_exempt_from_the_dry_run_is_carried_out_unaudited(
     upkeep = Action(DeleteMessage(message.rid, message.id), actor="alice", dry_run_applies=False)
     assert (await executor.execute(upkeep)).done
     assert doc["_id"] not in sandbox.workspace.messages and list(store.audit_records()) == []
+
+
+async def test_moderators_changes_in_a_dry_run_are_recorded_not_made(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """`/mod appoint`, a block with deactivation and `/mod restore` answer what they would do."""
+    links = {"mode": "act", "block_domains": ["spam.example"], "hold_probation": False}
+    settings = bot_settings(
+        sandbox,
+        tmp_path / "data",
+        moderation={"moderators": ["mod1"]},
+        protections={"probation_days": 0, "flood": {"mode": "off"}, "links": links},
+    )
+    sandbox.workspace.grant_permission_to_role("edit-other-user-active-status", "bot")
+    bot = await start_bot(settings, Recorder())
+    enforcer, store = bot.app.enforcer, bot.app.store
+    carol, bob = sandbox.workspace.user_by_username("carol"), sandbox.workspace.user_by_username("bob")
+    random = sandbox.workspace.room_by_id_or_name(name="random")
+    assert enforcer is not None and store is not None and carol is not None and bob is not None
+    assert random is not None
+    try:
+        held = await post(bot, sandbox, "alice", "general", "deals at https://spam.example/x")
+        assert await until(lambda: held not in sandbox.workspace.messages)  # held before the dry run
+        assert "Dry run is on" in await ask(sandbox, "admin", "mod dryrun on")
+        assert "would be made a moderator" in await ask(sandbox, "mod1", "mod appoint @carol #random")
+        assert "moderator" not in sandbox.workspace.subscriptions[(random["_id"], carol.id)].get("roles", [])
+        line = await enforcer.block_user(
+            "bob", rid=None, reason="spam", actor="admin", deactivate=True, confirmed=True
+        )
+        assert "would be deactivated" in line and bob.active
+        assert "would be restored" in await ask(sandbox, "mod1", "mod restore 1")
+        outcomes = {
+            r.action: r.outcome
+            for r in store.audit_records()
+            if r.action in ("moderator.appointed", "user.blocked", "message.restored") and r.outcome != "ok"
+        }
+        assert outcomes == dict.fromkeys(
+            ("moderator.appointed", "user.blocked", "message.restored"), "dry-run"
+        )
+        assert "Dry run is off" in await ask(sandbox, "admin", "mod dryrun off")
+        assert "restored in its room" in await ask(sandbox, "mod1", "mod restore 1")  # still held
+    finally:
+        await bot.stop()

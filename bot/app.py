@@ -273,12 +273,11 @@ class BotApp:
             self.enforcer = Enforcer(
                 store=self.store,
                 rest=self.rest,
+                executor=self.executor,
                 notifier=self.notifier,
                 matcher=lambda: self.matcher,
                 moderation=s.moderation,
-                retention_days=s.storage.retention_days,
                 clock=clock,
-                dry_run=self.dry_run,
                 lookups=lookups,
             )
             self.router.add("enforcer", (MessageEvent,), self.enforcer.on_event)
@@ -304,14 +303,13 @@ class BotApp:
             self.protector = Protector(
                 store=self.store,
                 rest=self.rest,
+                executor=self.executor,
                 notifier=self.notifier,
                 sanctioner=self.sanctioner,
                 settings=s.protections,
                 moderation=s.moderation,
                 bot_username=lambda: self.bot_username,
                 site_url=lambda: self.site_url,
-                dry_run=self.dry_run,
-                retention_days=s.storage.retention_days,
                 clock=clock,
                 lookups=lookups,
             )
@@ -439,6 +437,7 @@ class BotApp:
         mod = ModCommands(
             store=store,
             rest=self.rest,
+            executor=self.executor,
             notifier=self.notifier,
             desk=desk,
             matcher=lambda: self.matcher,
@@ -447,7 +446,6 @@ class BotApp:
             readiness=lambda: {
                 k: v for k, v in self.readiness().items() if not (v and k.startswith("loop:"))
             },
-            retention_days=s.storage.retention_days,
             dispatcher=lambda: holder[0] if holder else None,
             runtime_lists=self.runtime_lists(),
             more_status=lambda: [
@@ -493,7 +491,12 @@ class BotApp:
             roles=self.roles,
         )
         holder.append(dispatcher)
-        inbox = CommandInbox(dispatcher=dispatcher, rest=self.rest, bot_username=lambda: self.bot_username)
+        inbox = CommandInbox(
+            dispatcher=dispatcher,
+            rest=self.rest,
+            executor=self.executor,
+            bot_username=lambda: self.bot_username,
+        )
         return CommandWiring(desk, mod, dispatcher, inbox)
 
     async def _consume(self, realtime: RealtimeClient) -> None:

@@ -266,6 +266,7 @@ async def test_a_crash_between_evidence_and_delete_stores_nothing_twice(
     from bot.realtime.events import NewMessage, RoomHint
     from bot.rest import RestClient
     from bot.services.enforcement import Enforcer
+    from bot.services.executor import Executor
 
     bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
     rest = RestClient(sandbox.url, Credentials(user_id=bot["id"], token=bot["token"]))
@@ -275,10 +276,10 @@ async def test_a_crash_between_evidence_and_delete_stores_nothing_twice(
     enforcer = Enforcer(
         store=store,
         rest=rest,
+        executor=Executor(rest=rest, store=store, retention_days=90),
         notifier=notifier,
         matcher=lambda: matcher,
         moderation=Settings().moderation,
-        retention_days=90,
     )
     try:
         doc = sandbox.post_as("alice", "general", "a badword")
@@ -316,6 +317,7 @@ async def test_a_server_outage_queues_the_block_and_a_retry_finishes_it(
     from bot.rest import RestClient
     from bot.rest.client import RetryPolicy
     from bot.services.enforcement import Enforcer
+    from bot.services.executor import Executor
 
     now = [1_000.0]
     bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
@@ -328,10 +330,10 @@ async def test_a_server_outage_queues_the_block_and_a_retry_finishes_it(
     enforcer = Enforcer(
         store=store,
         rest=rest,
+        executor=Executor(rest=rest, store=store, retention_days=90),
         notifier=notifier,
         matcher=lambda: matcher,
         moderation=Settings().moderation,
-        retention_days=90,
         clock=lambda: now[0],
         retry_delay=30,
     )
@@ -364,6 +366,7 @@ async def test_a_notice_queued_before_a_restart_is_sent_as_the_authors_notice(
     from bot.realtime.events import NewMessage, RoomHint
     from bot.rest import RestClient
     from bot.services.enforcement import Enforcer
+    from bot.services.executor import Executor
 
     bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
     rest = RestClient(sandbox.url, Credentials(user_id=bot["id"], token=bot["token"]))
@@ -374,10 +377,10 @@ async def test_a_notice_queued_before_a_restart_is_sent_as_the_authors_notice(
         return Enforcer(
             store=store,
             rest=rest,
+            executor=Executor(rest=rest, store=store, retention_days=90),
             notifier=notifier,
             matcher=lambda: matcher,
             moderation=Settings().moderation,
-            retention_days=90,
         )
 
     try:

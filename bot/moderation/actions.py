@@ -175,6 +175,8 @@ class Action:
     ``audit`` names the audit action (:mod:`bot.audit.actions`); None for upkeep the audit log
     does not record (a policy message refreshed, a channel joined to post in). ``evidence`` is
     stored, in one transaction with the audit record that cites it, before the change is made.
+    ``dry_run_applies`` False: upkeep carried out even in a dry run, which holds back what
+    moderation does to members, not the bot's housekeeping (a command removed from its room).
     """
 
     change: Change
@@ -184,3 +186,4 @@ class Action:
     reason: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     evidence: tuple[Message, ...] = ()
     case: int | None = None
+    dry_run_applies: bool = True

@@ -2,11 +2,12 @@
 
 The decision is pure (:func:`bot.moderation.blocking.decide_block`); this is the shell around it,
 and its order is the point: (0) the action is noted as under way in the store's retry queue;
-(1) the message is stored as evidence, with the audit record that cites it, in one transaction;
-(2) only then is it deleted (``chat.delete``) or censored in place (``chat.update``); (3) the
-author's private notice is queued in the notifier's persisted outbox, which sends it exactly once;
-(4) the note of (0) is cleared. The moderators' alert comes from the keyword notifier, which alerts
-on ``block`` lists as on ``notify`` lists.
+(1)+(2) the executor (:mod:`bot.services.executor`) stores the message as evidence, with the audit
+record that cites it, in one transaction, and only then deletes it (``chat.delete``) or censors it
+in place (``chat.update``); (3) the author's private notice is queued in the notifier's persisted
+outbox, which sends it exactly once; (4) the note of (0) is cleared. The moderators' alert comes
+from the keyword notifier, which alerts on ``block`` lists as on ``notify`` lists. In a dry run the
+executor records what would have been done and nothing is noted, deleted or told.
 
 A crash anywhere leaves the note of (0), so the next start takes the action up again from the
 evidence (the retry loop runs at once). If the message is found already gone and this bot had
@@ -28,15 +29,17 @@ from typing import Any
 from bot.audit import actions
 from bot.commands import addressed_to_bot
 from bot.config import ModerationSettings
-from bot.errors import ActionRefused, RcmodError, RetryableError
+from bot.errors import ActionRefused, RcmodError
 from bot.models import MalformedPayload, Message
 from bot.moderation import Match, Matcher
+from bot.moderation.actions import Action, DeleteMessage, EditMessage, SetUserActive
 from bot.moderation.alerts import RoomRef
 from bot.moderation.blocking import BlockDecision, author_notice, decide_block
 from bot.moderation.purge import PurgeUsageError
 from bot.realtime.events import EditedMessage, Event, MessageEvent, NewMessage, RoomHint, ThreadReply
 from bot.rest import RestClient
 from bot.services.alerts import Notifier, render_direct
+from bot.services.executor import Act, Status
 from bot.services.lookups import Lookups
 from bot.store import Store
 
@@ -54,26 +57,24 @@ class Enforcer:
         *,
         store: Store,
         rest: RestClient,
+        executor: Act,
         notifier: Notifier,
         matcher: Callable[[], Matcher | None],
         moderation: ModerationSettings,
-        retention_days: int,
         clock: Callable[[], float] = time.time,
         retry_delay: float = 30.0,
-        dry_run: Callable[[], bool] = lambda: False,
         lookups: Lookups | None = None,
     ) -> None:
         self._lookups = lookups or Lookups(rest, clock=clock)
-        self._dry_run = dry_run
         self._store = store
-        self._rest = rest
+        self._rest = rest  # reads only: every change goes through the executor
+        self._executor = executor
         self._notifier = notifier
         # Registered now, not when a notice is queued: this process may send notices that a
         # crashed one queued, and without it they would go out as moderators' alerts.
         notifier.register_renderer(AUTHOR_NOTICE_KIND, render_direct)
         self._matcher = matcher
         self._settings = moderation
-        self._retention_days = retention_days
         self._clock = clock
         self._retry_delay = retry_delay
         self._wake = asyncio.Event()
@@ -114,15 +115,6 @@ class Enforcer:
         decision = decide_block(message, found, blocked=blocked)
         if decision is None:
             return None
-        if self._dry_run():  # `/mod dryrun on`: record what would happen, touch nothing
-            self._store.append_audit(
-                actor=f"rule:{decision.reason.rule}",
-                action=actions.MESSAGE_DELETED if decision.action == "delete" else actions.MESSAGE_CENSORED,
-                targets={"room": message.rid, "message": message.id, "user": message.author.id},
-                reason=decision.audit_reason,
-                outcome="dry-run",
-            )
-            return decision
         await self._act(message, decision, room_name, room_type)
         return decision
 
@@ -140,29 +132,18 @@ class Enforcer:
     async def _act_once(
         self, message: Message, decision: BlockDecision, room_name: str | None, room_type: str | None
     ) -> None:
-        action = actions.MESSAGE_DELETED if decision.action == "delete" else actions.MESSAGE_CENSORED
-        actor = f"rule:{decision.reason.rule}"
-        targets = {"room": message.rid, "message": message.id, "user": message.author.id}
-        # Under way before anything else: a crash from here on is finished by the next start.
-        self._store.note_block_in_flight(message.id, message.rid)
+        action = _action(message, decision)
+        assert action.audit is not None
+        # Under way before anything else: a crash from here on is finished by the next start. A
+        # dry run has nothing under way (and a retry queued before it waits for its end).
+        if not self._executor.dry_run():
+            self._store.note_block_in_flight(message.id, message.rid)
         # Evidence first, in one transaction with the audit record; not again after a crash.
-        acted_before = self._store.has_enforcement_evidence(message.id, action)
-        if not acted_before:
-            self._store.record_action(
-                actor=actor,
-                action=action,
-                targets=targets,
-                reason=decision.audit_reason,
-                evidence=[message],
-                retention_days=self._retention_days,
-            )
-        try:
-            if decision.action == "delete":
-                await self._rest.delete_message(message.rid, message.id)
-            else:
-                assert decision.censored_text is not None
-                await self._rest.update_message(message.rid, message.id, decision.censored_text)
-        except RetryableError as exc:
+        acted_before = self._store.has_enforcement_evidence(message.id, action.audit)
+        result = await self._executor.execute(action, evidence_kept=acted_before)
+        if result.status is Status.DRY_RUN:
+            return  # the executor recorded what would have been done
+        if result.status is Status.FAILED:
             # The server is failing (the REST client already retried): try again later from the
             # evidence just kept, rather than leave a blocked message standing.
             attempts = self._store.queue_block_retry(message.id, message.rid, self._retry_delay)
@@ -170,31 +151,27 @@ class Enforcer:
                 "block %s of %s failed (%s); retry %d queued",
                 decision.action,
                 message.id,
-                type(exc).__name__,
+                result.code,
                 attempts,
             )
             self._wake.set()
             return
-        except ActionRefused as exc:
+        if result.status is Status.REFUSED:
             if not (acted_before and decision.action == "delete" and await self._gone(message.id)):
                 # The message may already be gone (a moderator was faster), or the bot lacks the
-                # permission here: say so in the audit log, and tell nobody it was removed.
+                # permission here: the executor said so in the audit log; tell nobody it was removed.
                 self._store.block_retry_done(message.id)
-                self._store.append_audit(
-                    actor=actor,
-                    action=action,
-                    targets=targets,
-                    outcome=f"failed: {exc.code or type(exc).__name__}",
-                )
                 log.warning(
-                    "block %s of %s in %s refused (%s)", decision.action, message.id, message.rid, exc.code
+                    "block %s of %s in %s refused (%s)", decision.action, message.id, message.rid, result.code
                 )
                 return
             # Gone, and this bot had begun deleting it: an earlier attempt landed before a crash
             # (or its answer was lost). Finish as if this one had.
             log.info("block delete of %s had landed before; finishing it", message.id)
         else:
-            log.info("block %s: message %s in room %s (%s)", decision.action, message.id, message.rid, actor)
+            log.info(
+                "block %s: message %s in room %s (%s)", decision.action, message.id, message.rid, action.actor
+            )
         self._queue_author_notice(message, decision, room_name if room_type != "d" else None, room_type)
         self._store.block_retry_done(message.id)
 
@@ -286,21 +263,21 @@ class Enforcer:
         where = "everywhere" if rid is None else "in that room"
         line = f"{username} is {'now' if changed else 'already'} blocked {where}"
         if deactivate:
-            try:
-                await self._rest.set_user_active(uid, False)
-            except ActionRefused as exc:
-                self._store.append_audit(
+            result = await self._executor.execute(
+                Action(
+                    SetUserActive(uid, False),
                     actor=actor,
-                    action=actions.USER_BLOCKED,
+                    audit=actions.USER_BLOCKED,
                     targets={"user": uid},
                     reason={"deactivate": True},
-                    outcome=f"failed: {exc.code or type(exc).__name__}",
                 )
-                return line + "; the account could not be deactivated (the bot lacks the permission)"
-            self._store.append_audit(
-                actor=actor, action=actions.USER_BLOCKED, targets={"user": uid}, reason={"deactivate": True}
             )
-            line += "; the account is deactivated"
+            line += {
+                Status.DONE: "; the account is deactivated",
+                Status.DRY_RUN: "; dry run: the account would be deactivated (recorded, not done)",
+                Status.REFUSED: "; the account could not be deactivated (the bot lacks the permission)",
+                Status.FAILED: "; the account could not be deactivated (Rocket.Chat failed; try again)",
+            }[result.status]
         return line
 
     async def unblock_user(self, username: str, *, rid: str | None, actor: str) -> bool:
@@ -312,3 +289,20 @@ class Enforcer:
             return await self._rest.user_info(username=username.lstrip("@"))
         except ActionRefused:
             raise PurgeUsageError(f"no user {username.lstrip('@')!r} on this workspace") from None
+
+
+def _action(message: Message, decision: BlockDecision) -> Action:
+    """Delete or censor ``message`` in place, evidence first, in the name of the rule."""
+    if decision.action == "delete":
+        change: DeleteMessage | EditMessage = DeleteMessage(message.rid, message.id)
+    else:
+        assert decision.censored_text is not None
+        change = EditMessage(message.rid, message.id, decision.censored_text)
+    return Action(
+        change,
+        actor=f"rule:{decision.reason.rule}",
+        audit=actions.MESSAGE_DELETED if decision.action == "delete" else actions.MESSAGE_CENSORED,
+        targets={"room": message.rid, "message": message.id, "user": message.author.id},
+        reason=decision.audit_reason,
+        evidence=(message,),
+    )

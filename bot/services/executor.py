@@ -95,7 +95,7 @@ class Executor:
     async def execute(self, action: Action, *, evidence_kept: bool = False) -> Result:
         """Carry out ``action``. ``evidence_kept``: an earlier attempt (before a crash) already
         stored its evidence and audit record; they are not stored twice."""
-        if self._dry_run():
+        if action.dry_run_applies and self._dry_run():
             return Result(Status.DRY_RUN, audit_seq=self._audit(action, "dry-run"))
         evidence_ids: tuple[int, ...] = ()
         seq: int | None = None

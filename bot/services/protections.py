@@ -27,7 +27,8 @@ from bot.audit import actions
 from bot.commands import addressed_to_bot
 from bot.config import ModerationSettings, ProtectionSettings
 from bot.errors import ActionRefused, NotFound, RcmodError
-from bot.models import Message, UserRef
+from bot.models import Actor, Message, Room, UserRef
+from bot.moderation.actions import Action, DeleteMessage, PostMessage
 from bot.moderation.alerts import RoomRef, permalink
 from bot.moderation.neutralize import inline_literal, plain_name
 from bot.moderation.protections import Join, Post, Protections, Trigger
@@ -35,8 +36,9 @@ from bot.realtime.events import Event, NewMessage, SystemMessage, ThreadReply
 from bot.rest import RestClient
 from bot.rest.client import derived_message_id
 from bot.services.alerts import Notifier
+from bot.services.executor import Act, Status
 from bot.services.lookups import Lookups
-from bot.services.sanctions import Actor, Room, Sanctioner, Target
+from bot.services.sanctions import Sanctioner, Target
 from bot.store import Store
 
 __all__ = ["Protector"]
@@ -54,27 +56,25 @@ class Protector:
         *,
         store: Store,
         rest: RestClient,
+        executor: Act,
         notifier: Notifier,
         sanctioner: Sanctioner,
         settings: ProtectionSettings,
         moderation: ModerationSettings,
         bot_username: Callable[[], str | None],
         site_url: Callable[[], str],
-        dry_run: Callable[[], bool] = lambda: False,
-        retention_days: int = 90,
         clock: Callable[[], float] = time.time,
         lookups: Lookups | None = None,
     ) -> None:
         self._store = store
-        self._rest = rest
+        self._rest = rest  # reads only: every change goes through the executor or the sanctioner
+        self._executor = executor
         self._notifier = notifier
         self._sanctioner = sanctioner
         self._settings = settings
         self._moderation = moderation
         self._bot_username = bot_username
         self._site_url = site_url
-        self._dry_run = dry_run
-        self._retention_days = retention_days
         self._clock = clock
         self._lookups = lookups or Lookups(rest, clock=clock)
         self.engine = Protections(settings)
@@ -92,7 +92,8 @@ class Protector:
         locked = self._store.locked_rooms()
         rooms = ", ".join(inline_literal("#" + (name or rid)) for rid, name in locked) or "none"
         return [
-            f"Protections: {modes}" + (" (dry run: acting ones only alert)" if self._dry_run() else ""),
+            f"Protections: {modes}"
+            + (" (dry run: acting ones only alert)" if self._executor.dry_run() else ""),
             f"Live mutes: {len(self._store.live_mutes())}; rooms locked against a raid: {rooms}",
         ]
 
@@ -189,7 +190,9 @@ class Protector:
                 return  # bots and exempt roles are not watched, as by the notifier
             # An administrator or a bot moderator comes back as a refusal: alerted, never acted on.
             target = (self._sanctioner.refusal(found) or found) if isinstance(found, Target) else found
-        acting = trigger.mode == "act" and not self._dry_run() and trigger.action != "none"
+        # Asked before acting, not left to the executor: a dry run turns the whole response into
+        # an alert (no strike, no lock), and the alert says what would have been done.
+        acting = trigger.mode == "act" and not self._executor.dry_run() and trigger.action != "none"
         if acting and isinstance(target, str):
             acting = False  # an administrator, a bot moderator: tell, never act
         done = "alert only"
@@ -306,47 +309,53 @@ class Protector:
 
     async def _remove(self, message: Message, actor: Actor, why: str) -> bool:
         """Evidence first, then chat.delete; True when the message is gone."""
-        targets = {"message": message.id, "room": message.rid, "user": message.author.id}
-        self._store.record_action(
-            actor=actor.id,
-            action=actions.MESSAGE_DELETED,
-            targets=targets,
-            reason={"protection": why},
-            evidence=[message],
-            retention_days=self._retention_days,
+        result = await self._executor.execute(
+            Action(
+                DeleteMessage(message.rid, message.id),
+                actor=actor.id,
+                audit=actions.MESSAGE_DELETED,
+                targets={"message": message.id, "room": message.rid, "user": message.author.id},
+                reason={"protection": why},
+                evidence=(message,),
+            )
         )
-        try:
-            await self._rest.delete_message(message.rid, message.id)
-        except ActionRefused as exc:
-            log.warning("protection %s could not delete %s (%s)", why, message.id, exc.code)
-            return False
-        return True
+        if not result.done:
+            log.warning(
+                "protection %s could not delete %s (%s)", why, message.id, result.code or result.status.value
+            )
+        return result.done
 
     async def _hold(self, message: Message, user: Target, room: Room) -> tuple[int | None, str]:
         if self._store.held_by_mid(message.id) is not None:
             return None, "already held"
-        _, evidence = self._store.record_action(
-            actor="rule:links",
-            action=actions.MESSAGE_HELD,
-            targets={"message": message.id, "room": message.rid, "user": user.id},
-            reason={"protection": "links"},
-            evidence=[message],
-            retention_days=self._retention_days,
+        result = await self._executor.execute(
+            Action(
+                DeleteMessage(message.rid, message.id),
+                actor="rule:links",
+                audit=actions.MESSAGE_HELD,
+                targets={"message": message.id, "room": message.rid, "user": user.id},
+                reason={"protection": "links"},
+                evidence=(message,),
+            )
         )
+        if result.status is Status.DRY_RUN:
+            return None, "dry run: not held"  # turned on while this trigger was being handled
+        # Held even when the deletion did not go through: its evidence is kept, and the alert
+        # tells the moderators so.
         held_id = self._store.hold_message(
             mid=message.id,
             rid=message.rid,
             user_id=user.id,
             username=user.username,
-            evidence_id=evidence[0] if evidence else None,
+            evidence_id=result.evidence_ids[0] if result.evidence_ids else None,
         )
-        try:
-            await self._rest.delete_message(message.rid, message.id)
-        except ActionRefused as exc:
+        if result.status is Status.REFUSED:
             return (
                 held_id,
-                f"held as {held_id} but Rocket.Chat refused the deletion ({exc.code or 'not allowed'})",
+                f"held as {held_id} but Rocket.Chat refused the deletion ({result.code or 'not allowed'})",
             )
+        if result.status is Status.FAILED:
+            return held_id, f"held as {held_id} but the deletion failed ({result.code}); please check"
         await self._sanctioner.tell_text(
             user,
             f"Your message in {_label(room)} contains a link and is held for a "
@@ -370,14 +379,22 @@ class Protector:
         repost_id = derived_message_id(f"restore:{held.mid}")
         author = f"@{held.username}" if plain_name(held.username) else inline_literal(held.username)
         body = f"_Restored message from {author} (held for review, approved by a moderator):_\n{text}"
-        await self._rest.send_message(held.rid, body, mid=repost_id)
-        self._store.mark_restored(held_id, restored_mid=repost_id, by=actor.id)
-        self._store.append_audit(
-            actor=actor.id,
-            action=actions.MESSAGE_RESTORED,
-            targets={"message": held.mid, "room": held.rid, "user": held.user_id},
-            reason={"held": held_id, "repost": repost_id},
+        result = await self._executor.execute(
+            Action(
+                PostMessage(held.rid, body, mid=repost_id),
+                actor=actor.id,
+                audit=actions.MESSAGE_RESTORED,
+                targets={"message": held.mid, "room": held.rid, "user": held.user_id},
+                reason={"held": held_id, "repost": repost_id},
+            )
         )
+        if result.status is Status.DRY_RUN:
+            return f"Dry run: held message {held_id} would be restored (recorded, not posted)."
+        if not result.done:
+            return (
+                f"Held message {held_id} could not be restored ({result.code}); it is still held, try again."
+            )
+        self._store.mark_restored(held_id, restored_mid=repost_id, by=actor.id)
         return f"Held message {held_id} restored in its room, attributed to {inline_literal(held.username)}."
 
 

@@ -36,13 +36,15 @@ from bot.commands import (
     split_command,
 )
 from bot.errors import ActionRefused, RcmodError
+from bot.moderation.actions import Action, DeleteMessage, PostMessage
 from bot.moderation.neutralize import defuse_everyone
 from bot.realtime.events import Event, NewMessage, ThreadReply
 from bot.rest import RestClient
+from bot.services.executor import Act, Result, Status
 from bot.services.lookups import RoleDirectory
 from bot.store import Store
 
-__all__ = ["Call", "Caller", "CommandInbox", "Dispatcher", "Handler"]
+__all__ = ["Call", "Caller", "CommandInbox", "Dispatcher", "Handler", "not_done"]
 
 log = logging.getLogger("rcmod.commands")
 
@@ -71,6 +73,18 @@ class Call:
 
 
 Handler = Callable[[Call], Awaitable[str]]
+
+_TIMED_OUT = "That did not work: Rocket.Chat did not answer in time. Please try again in a moment."
+
+
+def _refused(code: str | None) -> str:
+    return f"Rocket.Chat refused that ({code or 'not allowed'}); nothing was changed."
+
+
+def not_done(result: Result) -> str:
+    """The reply to a moderator when the executor could not make the change: the words the
+    dispatcher uses for a refused or failed call."""
+    return _refused(result.code) if result.status is Status.REFUSED else _TIMED_OUT
 
 
 class Dispatcher:
@@ -114,7 +128,7 @@ class Dispatcher:
             return await self._run(parsed, caller)
         except RcmodError as exc:
             log.warning("command %s failed (%s)", parsed.command.name, type(exc).__name__)
-            return "That did not work: Rocket.Chat did not answer in time. Please try again in a moment."
+            return _TIMED_OUT
 
     async def _run(self, parsed: Invocation, caller: Caller) -> str:
         command = parsed.command
@@ -138,7 +152,7 @@ class Dispatcher:
             return await handler(Call(caller, parsed, privilege))
         except ActionRefused as exc:
             log.warning("command %s refused by the server (%s)", command.name, exc.code or type(exc).__name__)
-            return f"Rocket.Chat refused that ({exc.code or 'not allowed'}); nothing was changed."
+            return _refused(exc.code)
 
     async def _identify(self, caller: Caller) -> Caller | None:
         """The hook's caller with the username the server gives for its id: the body's username
@@ -226,11 +240,13 @@ class CommandInbox:
         *,
         dispatcher: Dispatcher,
         rest: RestClient,
+        executor: Act,
         bot_username: Callable[[], str | None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._dispatcher = dispatcher
         self._rest = rest
+        self._executor = executor
         self._bot_username = bot_username
         self._clock = clock
         self._hinted: dict[str, float] = {}
@@ -266,13 +282,13 @@ class CommandInbox:
         root, args = split_command(text, slash_required=True)
         if root is None:
             return
-        # Typed in a room: the command (and what it quotes) should not stay visible there.
-        try:
-            await self._rest.delete_message(message.rid, message.id)
-        except RcmodError as exc:
-            log.info(
-                "could not remove command message %s in %s (%s)", message.id, message.rid, type(exc).__name__
-            )
+        # Typed in a room: the command (and what it quotes) should not stay visible there, in a
+        # dry run too. Upkeep, not moderation: not audited.
+        removed = await self._executor.execute(
+            Action(DeleteMessage(message.rid, message.id), actor=message.author.id, dry_run_applies=False)
+        )
+        if not removed.done:
+            log.info("could not remove command message %s in %s (%s)", message.id, message.rid, removed.code)
         caller = Caller(
             message.author.id,
             message.author.username,
@@ -289,4 +305,9 @@ class CommandInbox:
             log.warning("could not answer user %s by DM (%s)", message.author.id, type(exc).__name__)
 
     async def _reply(self, rid: str, text: str, tmid: str | None = None) -> None:
-        await self._rest.send_message(rid, text, tmid=tmid)
+        # Answers go out in a dry run too (it holds back moderation, not conversation).
+        sent = await self._executor.execute(
+            Action(PostMessage(rid, text, tmid=tmid), actor="rcmod", dry_run_applies=False)
+        )
+        if not sent.done:
+            log.warning("could not answer in %s (%s)", rid, sent.code)

@@ -14,13 +14,15 @@ from pathlib import Path
 
 from bot.audit import actions
 from bot.commands import MessageRef, RoomName, UserName, render_help
-from bot.commands.handlers.dispatch import Call, Dispatcher, Handler
+from bot.commands.handlers.dispatch import Call, Dispatcher, Handler, not_done
 from bot.errors import NotFound, RcmodError
 from bot.moderation import Matcher
+from bot.moderation.actions import Action, AddRoomModerator, DeleteMessage
 from bot.moderation.explain import explain, format_explanation
 from bot.moderation.neutralize import inline_literal
 from bot.rest import RestClient
 from bot.services.alerts import Notifier
+from bot.services.executor import Act, Status
 from bot.services.reports import ReportDesk
 from bot.store import Store
 
@@ -39,25 +41,25 @@ class ModCommands:
         *,
         store: Store,
         rest: RestClient,
+        executor: Act,
         notifier: Notifier,
         desk: ReportDesk,
         matcher: Callable[[], Matcher | None],
         reload: Callable[[], Awaitable[bool]],
         readiness: Callable[[], Mapping[str, bool]],
-        retention_days: int,
         dispatcher: Callable[[], Dispatcher | None],
         runtime_lists: Path,
         more_status: Callable[[], list[str]] = list,
     ) -> None:
         self._more_status = more_status
         self._store = store
-        self._rest = rest
+        self._rest = rest  # reads only: every change goes through the executor
+        self._executor = executor
         self._notifier = notifier
         self._desk = desk
         self._matcher = matcher
         self._reload = reload
         self._readiness = readiness
-        self._retention_days = retention_days
         self._dispatcher = dispatcher
         self._runtime = runtime_lists
 
@@ -77,9 +79,6 @@ class ModCommands:
             "mod appoint": self.appoint,
             "mod dryrun": self.dryrun,
         }
-
-    def dry_run(self) -> bool:
-        return self._store.state_get(DRY_RUN_KEY) == "on"
 
     async def help(self, call: Call) -> str:
         topic = call.invocation.get("command")
@@ -108,7 +107,7 @@ class ModCommands:
                 if failed
                 else ""
             ),
-            f"Dry run: {'on' if self.dry_run() else 'off'}",
+            f"Dry run: {'on' if self._executor.dry_run() else 'off'}",
             *self._more_status(),
         ]
         return "\n".join(lines)
@@ -131,27 +130,21 @@ class ModCommands:
             message = await self._rest.get_message(ref.mid)
         except NotFound:
             return f"I found no message `{ref.mid}` (already deleted?)."
-        targets = {"message": message.id, "room": message.rid, "user": message.author.id}
-        why = {"command": "mod delete", "reason_given": bool(reason)}
-        if self.dry_run():
-            self._store.append_audit(
+        # Evidence first (the executor's order): once chat.delete succeeds the text is gone.
+        result = await self._executor.execute(
+            Action(
+                DeleteMessage(message.rid, message.id),
                 actor=call.caller.user_id,
-                action=actions.MESSAGE_DELETED,
-                targets=targets,
-                reason=why,
-                outcome="dry-run",
+                audit=actions.MESSAGE_DELETED,
+                targets={"message": message.id, "room": message.rid, "user": message.author.id},
+                reason={"command": "mod delete", "reason_given": bool(reason)},
+                evidence=(message,),
             )
-            return f"Dry run: message `{message.id}` would be deleted (recorded, not deleted)."
-        # Evidence first: once chat.delete succeeds the text is gone from the server.
-        self._store.record_action(
-            actor=call.caller.user_id,
-            action=actions.MESSAGE_DELETED,
-            targets=targets,
-            reason=why,
-            evidence=[message],
-            retention_days=self._retention_days,
         )
-        await self._rest.delete_message(message.rid, message.id)
+        if result.status is Status.DRY_RUN:
+            return f"Dry run: message `{message.id}` would be deleted (recorded, not deleted)."
+        if not result.done:
+            return not_done(result)
         return f"Deleted message `{message.id}`; its evidence is kept."
 
     async def dismiss(self, call: Call) -> str:
@@ -242,17 +235,24 @@ class ModCommands:
         rid, kind = str(target["_id"]), str(target.get("t") or "c")
         if kind not in ("c", "p"):
             return "Moderators can be appointed in channels and private groups only."
-        await self._rest.add_room_moderator(rid, kind, str(info["_id"]))
+        result = await self._executor.execute(
+            Action(
+                AddRoomModerator(rid, kind, str(info["_id"])),
+                actor=call.caller.user_id,
+                audit=actions.MODERATOR_APPOINTED,
+                targets={"user": str(info["_id"]), "room": rid},
+                reason={"command": "mod appoint"},
+            )
+        )
+        who, where = inline_literal(user.username), inline_literal("#" + room.name)
+        if result.status is Status.DRY_RUN:
+            return f"Dry run: {who} would be made a moderator of {where} (recorded, not done)."
+        if not result.done:
+            return not_done(result)
         dispatcher = self._dispatcher()
         if dispatcher is not None:
             dispatcher.forget(f"roles:{rid}")
-        self._store.append_audit(
-            actor=call.caller.user_id,
-            action=actions.MODERATOR_APPOINTED,
-            targets={"user": str(info["_id"]), "room": rid},
-            reason={"command": "mod appoint"},
-        )
-        return f"{inline_literal(user.username)} is now a moderator of {inline_literal('#' + room.name)}."
+        return f"{who} is now a moderator of {where}."
 
     async def dryrun(self, call: Call) -> str:
         state = call.invocation.text("state")

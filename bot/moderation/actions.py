@@ -175,6 +175,8 @@ class Action:
     ``audit`` names the audit action (:mod:`bot.audit.actions`); None for upkeep the audit log
     does not record (a policy message refreshed, a channel joined to post in). ``evidence`` is
     stored, in one transaction with the audit record that cites it, before the change is made.
+    ``moot`` names refusals that mean there was nothing to change (the user is not in the room):
+    they come back as refusals like any other, but are not audited as failures.
     """
 
     change: Change
@@ -184,3 +186,4 @@ class Action:
     reason: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     evidence: tuple[Message, ...] = ()
     case: int | None = None
+    moot: frozenset[str] = frozenset()

@@ -27,7 +27,7 @@ from bot.audit import actions
 from bot.commands import addressed_to_bot
 from bot.config import ModerationSettings, ProtectionSettings
 from bot.errors import ActionRefused, NotFound, RcmodError
-from bot.models import Message, UserRef
+from bot.models import Actor, Message, Room, UserRef
 from bot.moderation.alerts import RoomRef, permalink
 from bot.moderation.neutralize import inline_literal, plain_name
 from bot.moderation.protections import Join, Post, Protections, Trigger
@@ -36,7 +36,7 @@ from bot.rest import RestClient
 from bot.rest.client import derived_message_id
 from bot.services.alerts import Notifier
 from bot.services.lookups import Lookups
-from bot.services.sanctions import Actor, Room, Sanctioner, Target
+from bot.services.sanctions import Sanctioner, Target
 from bot.store import Store
 
 __all__ = ["Protector"]

@@ -287,14 +287,13 @@ class BotApp:
             self.sanctioner = Sanctioner(
                 store=self.store,
                 rest=self.rest,
+                executor=self.executor,
                 notifier=self.notifier,
                 settings=s.sanctions,
                 moderation=s.moderation,
                 bot_username=lambda: self.bot_username,
-                dry_run=self.dry_run,
                 clock=clock,
                 lookups=lookups,
-                ddp_call=None if self.server_info.features.mute_endpoints else realtime.call,
                 room_bans=lambda: self.server_info is not None and self.server_info.features.room_bans,
                 bot_moderators=self.bot_moderators,
             )

@@ -11,7 +11,14 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.config import Credentials, Settings
+from bot.metrics import Metrics
+from bot.models import Actor
+from bot.rest import RestClient
 from bot.sandbox import Sandbox
+from bot.services.alerts import Notifier
+from bot.services.executor import Executor
+from bot.services.sanctions import Sanctioner, Target
 from bot.store import Store
 from tests.conftest import RunningBot, bot_settings, start_bot, until
 from tests.test_report import ask, dms_from_bot
@@ -205,6 +212,9 @@ async def test_an_appeal_reaches_the_moderators_and_a_pardon_resets(sandbox: San
     bot = await start_bot(settings(sandbox, tmp_path))
     try:
         await ask(sandbox, "mod2", "mod warn @bob #general rude")
+        # The warning comes through the outbox: let it land before bob writes, so the answer
+        # read next is the bot's reply to the appeal.
+        assert await until(lambda: told(sandbox, "bob", "You have received a warning"))
         answer = await ask(sandbox, "bob", "mod appeal I was quoting someone @all")
         assert "passed to the moderators" in answer
         assert await until(lambda: told(sandbox, "mod2", "appeals (1 live strike(s)"))
@@ -284,10 +294,139 @@ async def test_a_mute_the_server_fails_is_reported_and_never_applied_later(
         assert store is not None
         assert store.live_mutes() == []
         [record] = [r for r in store.audit_records() if r.action == "user.muted"]
-        assert record.outcome == "failed"
+        assert record.outcome == "failed: RetryableError"  # the executor's outcome: failed, with why
         await ask(sandbox, "mod2", "mod help")
         assert muted(sandbox, "general") == []
         assert "muted for 10m" in await ask(sandbox, "mod2", "mod mute @bob #general 10m")  # a retry works
         assert muted(sandbox, "general") == ["bob"]
     finally:
         await bot.stop()
+
+
+# -- the shell alone, on the real executor and outbox ----------------------------------------------
+
+
+def shell(
+    sb: Sandbox, store: Store, rest: RestClient, *, dry_run: bool = False
+) -> tuple[Sanctioner, Notifier]:
+    """The sanctions shell as the bot builds it, without the rest of the bot: a process of its own."""
+    s = Settings()
+    notifier = Notifier(
+        store=store,
+        rest=rest,
+        matcher=lambda: None,
+        moderation=s.moderation,
+        site_url=lambda: sb.url,
+        metrics=Metrics(),
+    )
+    executor = Executor(rest=rest, store=store, retention_days=30, dry_run=lambda: dry_run)
+    sanctioner = Sanctioner(
+        store=store,
+        rest=rest,
+        executor=executor,
+        notifier=notifier,
+        settings=s.sanctions,
+        moderation=s.moderation,
+        bot_username=lambda: "rcmod.bot",
+    )
+    return sanctioner, notifier
+
+
+def bot_rest(sb: Sandbox) -> RestClient:
+    me = next(u for u in sb.seed_info()["users"] if u["username"] == "rcmod.bot")
+    return RestClient(sb.url, Credentials(user_id=me["id"], token=me["token"]))
+
+
+def moderator(sb: Sandbox) -> Actor:
+    mod = sb.workspace.user_by_username("mod2")
+    assert mod is not None
+    return Actor(mod.id, "mod2")
+
+
+async def users(sanctioner: Sanctioner, *names: str) -> list[Target]:
+    found = [await sanctioner.target(n) for n in names]
+    assert all(isinstance(t, Target) for t in found), found
+    return [t for t in found if isinstance(t, Target)]
+
+
+async def test_a_notice_goes_out_once_across_a_crash_and_replay(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The kick, ban and mute notices are queued in the outbox. The process sends each, then
+    crashes before marking it sent; the next process queues each again under the same key (a
+    replay) and delivers: every user has the one notice, not two."""
+    path = tmp_path / "s.sqlite3"
+    rest = bot_rest(sandbox)
+    try:
+        store = Store.open(path)
+        sanctioner, _ = shell(sandbox, store, rest)
+        carol, bob, alice = await users(sanctioner, "carol", "bob", "alice")
+        general, random = (await sanctioner.room("general"), await sanctioner.room("random"))
+        assert not isinstance(general, str) and not isinstance(random, str)
+        mod = moderator(sandbox)
+        assert "removed from" in await sanctioner.kick(carol, random, reason="off topic", actor=mod)
+        assert "banned from" in await sanctioner.ban(bob, random, reason="spam", actor=mod)
+        assert "muted for 10m" in await sanctioner.mute(
+            alice, [general], duration=600, reason="flood", actor=mod
+        )
+        queued = store.due_deliveries()
+        assert sorted(d.recipient for d in queued) == ["alice", "bob", "carol"]
+        for d in queued:  # sent with the id chosen before the send; the crash comes before the mark
+            await rest.send_message(await rest.dm_room(d.recipient), str(d.alert["excerpt"]), mid=d.dm_mid)
+        replay = [(d.recipient, str(d.alert["mid"]), str(d.alert["excerpt"])) for d in queued]
+        store.close()
+
+        store = Store.open(path)
+        sanctioner, notifier = shell(sandbox, store, rest)
+        who = {t.username: t for t in (carol, bob, alice)}
+        for recipient, key, text in replay:
+            await sanctioner.tell_text(who[recipient], text, key=key)
+        await notifier.deliver_due()
+        await notifier.deliver_due()
+        assert store.pending_deliveries() == 0
+        for name, words in (("carol", "removed from"), ("bob", "banned from"), ("alice", "muted")):
+            assert len([m for m in dms_from_bot(sandbox, name) if words in str(m["msg"])]) == 1, name
+        store.close()
+    finally:
+        await rest.close()
+
+
+async def test_a_dry_run_kicks_bans_and_mutes_nobody(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Through the real executor with dry-run on: every sanction answers what it would do, the
+    workspace is exactly as before, nothing is kept as a mute, ban or strike, nobody is told,
+    and the audit log says dry-run for each."""
+    rest = bot_rest(sandbox)
+    store = Store.open(tmp_path / "s.sqlite3")
+    try:
+        sanctioner, _ = shell(sandbox, store, rest, dry_run=True)
+        carol, bob = await users(sanctioner, "carol", "bob")
+        general, random = (await sanctioner.room("general"), await sanctioner.room("random"))
+        assert not isinstance(general, str) and not isinstance(random, str)
+        mod = moderator(sandbox)
+        ws = sandbox.workspace
+        before = repr(ws.rooms), repr(ws.subscriptions), repr(ws.banned), len(ws.messages)
+        replies = [
+            await sanctioner.kick(carol, random, reason="off topic", actor=mod),
+            await sanctioner.ban(bob, random, reason="spam", actor=mod),
+            await sanctioner.mute(bob, [general, random], duration=600, reason="flood", actor=mod),
+            await sanctioner.unmute(bob, [general], actor=mod),
+            await sanctioner.unban(bob, random, actor=mod),
+            await sanctioner.strike(carol, room=general, reason="rude", actor=mod),
+        ]
+        assert all(r.startswith("Dry run: ") for r in replies), replies
+        assert (repr(ws.rooms), repr(ws.subscriptions), repr(ws.banned), len(ws.messages)) == before
+        assert (
+            store.live_mutes() == [] and store.active_bans() == [] and sanctioner.live_strikes(carol.id) == 0
+        )
+        assert store.due_deliveries() == []
+        records = [(r.action, r.outcome) for r in store.audit_records()]
+        assert records == [
+            ("user.kicked", "dry-run"),
+            ("user.banned", "dry-run"),
+            ("user.muted", "dry-run"),
+            ("user.muted", "dry-run"),
+            ("user.unmuted", "dry-run"),
+            ("user.unbanned", "dry-run"),
+            ("user.warned", "dry-run"),
+        ]
+    finally:
+        store.close()
+        await rest.close()

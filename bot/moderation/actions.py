@@ -177,6 +177,8 @@ class Action:
     stored, in one transaction with the audit record that cites it, before the change is made.
     ``dry_run_applies`` False: upkeep carried out even in a dry run, which holds back what
     moderation does to members, not the bot's housekeeping (a command removed from its room).
+    ``moot`` names refusals that mean there was nothing to change (the user is not in the room):
+    they come back as refusals like any other, but are not audited as failures.
     """
 
     change: Change
@@ -187,3 +189,4 @@ class Action:
     evidence: tuple[Message, ...] = ()
     case: int | None = None
     dry_run_applies: bool = True
+    moot: frozenset[str] = frozenset()

@@ -116,7 +116,8 @@ class Executor:
             value = await self._call(action.change)
         except ActionRefused as exc:
             code = exc.code or type(exc).__name__
-            self._audit(action, f"failed: {code}")
+            if code not in action.moot:
+                self._audit(action, f"failed: {code}")
             return Result(Status.REFUSED, code, evidence_ids, seq)
         except RcmodError as exc:
             code = getattr(exc, "code", None) or type(exc).__name__

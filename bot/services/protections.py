@@ -360,6 +360,8 @@ class Protector:
             user,
             f"Your message in {_label(room)} contains a link and is held for a "
             "moderator to review. It is not lost: if it is fine, it will be posted again.",
+            key=f"held:{held_id}",
+            room=room,
         )
         return held_id, f"held for review as {held_id}: `/mod restore {held_id}` reposts it"
 

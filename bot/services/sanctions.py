@@ -5,8 +5,10 @@ Decisions are pure (:mod:`bot.moderation.sanctions`); this carries them out, in 
 loses nothing: every mute is written to the store (``pending``) before ``rooms.muteUser`` and
 made ``active`` after it, so a crash in between is finished at the next start; the expiry loop
 lifts every active mute whose time has come — at once after downtime, because expiry is a time
-in the store, not a timer in memory. Every step is audited with who asked for it, and the user
-is told privately, with the reason and how to appeal.
+in the store, not a timer in memory. Every change on the server goes through the executor
+(:mod:`bot.services.executor`), which honours dry-run and audits it with who asked for it; the
+user is told privately, with the reason and how to appeal, through the notifier's persisted
+outbox, so a notice is neither lost in a crash nor sent twice after one.
 
 A ban uses Rocket.Chat's own (rooms.banUser, 8.3+) where the server has it. On an older server
 (no such route) the bot kicks the user and keeps the ban in its store; every time the user comes
@@ -30,31 +32,50 @@ from typing import Any
 
 from bot.audit import actions
 from bot.config import ModerationSettings, SanctionSettings
-from bot.errors import ActionRefused, NotFound, RcmodError
-from bot.models import UserRef
+from bot.errors import ActionRefused, NotFound, RcmodError, RetryableError
+from bot.models import Actor, Room, UserRef
+from bot.moderation.actions import (
+    Action,
+    BanUser,
+    Change,
+    KickUser,
+    MuteUser,
+    SetReadOnly,
+    UnbanUser,
+    UnmuteUser,
+)
 from bot.moderation.alerts import RoomRef
 from bot.moderation.durations import format_duration
 from bot.moderation.neutralize import inline_literal
 from bot.moderation.sanctions import Notice, ladder_step, protected, render_notice, step_label
 from bot.realtime.events import SystemMessage
 from bot.rest import RestClient
-from bot.services.alerts import Notifier
+from bot.services.alerts import Notifier, render_direct
+from bot.services.executor import Act, Result, Status
 from bot.services.lookups import Lookups
 from bot.services.moderators import BotModerators
 from bot.store import Store
 from bot.store.bans import BanRow
 from bot.store.sanctions import MuteRow
 
-__all__ = ["Room", "Sanctioner", "Target"]
+__all__ = ["Sanctioner", "Target"]
 
 log = logging.getLogger("rcmod.sanctions")
 
 EXPIRY_POLL = 30.0  # the longest the expiry loop sleeps; it is woken early when a mute is added
 NOT_A_MEMBER = frozenset({"error-user-not-in-room", "error-invalid-user"})
+ALREADY_BANNED = "error-user-already-banned"
+NOT_BANNED = "error-user-not-banned"
+# The executor names a refusal that carries no server code by its error class: a bare 404 from
+# rooms.banUser is a server without the route.
+MISSING_ROUTE = NotFound.__name__
+# The users' private notices: one outbox kind, each notice keyed by what it is about.
+NOTICE_KIND = "sanction-notice"
 # System messages that put a user (back) in a room: joined (uj; ujt for a team's main room; ut a
 # discussion) — the author is the user — or added by someone (au), naming the user in ``msg``.
 JOINS = frozenset({"uj", "ujt", "ut"})
 ADDED = "au"
+RCMOD = Actor("rcmod", "rcmod")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,57 +92,40 @@ class Target:
         return UserRef(self.id, self.username)
 
 
-@dataclass(frozen=True, slots=True)
-class Room:
-    id: str
-    name: str | None
-    type: str  # c or p: the kinds of room a user can be muted or kicked in
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who asked: a moderator (user id and name) or a rule (``rule:flood``)."""
-
-    id: str
-    name: str
-
-    @property
-    def is_rule(self) -> bool:
-        return self.id.startswith("rule:")
-
-
 class Sanctioner:
     def __init__(
         self,
         *,
         store: Store,
         rest: RestClient,
+        executor: Act,
         notifier: Notifier,
         settings: SanctionSettings,
         moderation: ModerationSettings,
         bot_username: Callable[[], str | None],
-        dry_run: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.time,
         lookups: Lookups | None = None,
-        ddp_call: Callable[..., Awaitable[Any]] | None = None,
         room_bans: Callable[[], bool] = lambda: True,
         bot_moderators: BotModerators | None = None,
     ) -> None:
         self._bot_moderators = bot_moderators or BotModerators(moderation.moderators, clock=clock)
         # Whether the server has rooms.banUser (8.3+); without it, bans are kept by kick-and-watch.
         self._room_bans = room_bans
-        # Servers before 6.8 have no rooms.muteUser: there the realtime method does it.
-        self._ddp_call = ddp_call
         self._store = store
-        self._rest = rest
+        self._rest = rest  # lookups only: every change goes through the executor
+        self._executor = executor
         self._notifier = notifier
+        # Registered now, not when a notice is queued: this process may send notices that a
+        # crashed one queued.
+        notifier.register_renderer(NOTICE_KIND, render_direct)
         self._settings = settings
         self._moderation = moderation
         self._bot_username = bot_username
-        self._dry_run = dry_run
         self._clock = clock
         self._lookups = lookups or Lookups(rest, clock=clock)
         self._wake = asyncio.Event()
+        # Expired mutes the server would not lift: when each is tried again (not in a tight loop).
+        self._expiry_retry: dict[int, float] = {}
 
     # -- who and where -----------------------------------------------------------------------------
 
@@ -209,10 +213,12 @@ class Sanctioner:
         the user's live strikes (in ``room``, or everywhere when None). A protection passes its own
         ``remedy_mute`` (a flood's short mute): the user is muted at least that long, and the
         ladder's mute, when longer, wins. Returns a summary line."""
-        if self._dry_run():
+        if self._executor.dry_run():
+            # A strike is the bot's own record, not a change on the server: in a dry run it is
+            # not written, only audited as what would have happened.
             count = self.live_strikes(user.id) + 1
             step = ladder_step(self._settings.ladder, count)
-            self._audit(
+            self._record(
                 actor, actions.USER_WARNED, user, room, reason, outcome="dry-run", step=step_label(step)
             )
             return f"Dry run: {inline_literal(user.username)} would get strike {count} ({step_label(step)})."
@@ -228,8 +234,15 @@ class Sanctioner:
         step = ladder_step(self._settings.ladder, count)
         label = step_label(step)
         self._store.set_strike_step(strike_id, label)
-        self._audit(actor, actions.USER_WARNED, user, room, reason, strike=strike_id, step=label, count=count)
-        await self.tell(user, Notice("warn", reason, live_strikes=count, appeal=self._settings.appeal))
+        self._record(
+            actor, actions.USER_WARNED, user, room, reason, strike=strike_id, step=label, count=count
+        )
+        await self.tell(
+            user,
+            Notice("warn", reason, live_strikes=count, appeal=self._settings.appeal),
+            key=f"strike:{strike_id}",
+            room=room,
+        )
         summary = f"{inline_literal(user.username)} warned (strike {count}, {label})"
         why = f"strike {count}: {reason}"
         mute_for = max(
@@ -258,17 +271,17 @@ class Sanctioner:
                 f"{inline_literal(reason)}). Consider `/mod block @{user.username} everywhere --deactivate`; "
                 f"history: `/mod strikes @{user.username}`."
             ),
-            room=RoomRef(room.id if room else "", room.name if room else None, room.type if room else None),
+            room=_room_ref(room),
             subject=user.ref,
             severity="critical",
             roles=("admin",),
         )
-        self._audit(actor, actions.SANCTION_ESCALATED, user, room, reason, strike=strike_id, count=count)
+        self._record(actor, actions.SANCTION_ESCALATED, user, room, reason, strike=strike_id, count=count)
         return f"{summary}: the administrators were asked to decide."
 
     def pardon(self, user: Target, actor: Actor) -> int:
         cleared = self._store.pardon_strikes(user.id)
-        self._audit(actor, actions.STRIKES_PARDONED, user, None, "pardon", cleared=cleared)
+        self._record(actor, actions.STRIKES_PARDONED, user, None, "pardon", cleared=cleared)
         return cleared
 
     # -- mutes ---------------------------------------------------------------------------------------
@@ -291,34 +304,37 @@ class Sanctioner:
             )
         until = None if duration is None else self._clock() + duration
         length = "until unmuted" if duration is None else f"for {format_duration(duration)}"
-        if self._dry_run():
+        if self._executor.dry_run():
+            # Nothing is written to the store in a dry run: the executor records what it would do.
             for room in rooms:
-                self._audit(actor, actions.USER_MUTED, user, room, reason, outcome="dry-run", until=until)
+                await self._act(
+                    _mute(room, user, True), actor, actions.USER_MUTED, user, room, reason, until=until
+                )
             return (
                 f"Dry run: {inline_literal(user.username)} would be muted {length} in {len(rooms)} room(s)."
             )
         muted: list[Room] = []
         refused: list[str] = []
+        seqs: list[int] = []
         for room in rooms:
             outcome = await self._mute_one(user, room, until=until, reason=reason, actor=actor)
-            if outcome is None:
+            if isinstance(outcome, int):
                 muted.append(room)
+                seqs.append(outcome)
             elif outcome:
                 refused.append(f"{_room_label(room)} ({outcome})")
         if muted:
             self._wake.set()
-            await self.tell(
-                user,
-                Notice(
-                    "mute",
-                    reason,
-                    rooms=tuple(r.name or r.id for r in muted),
-                    everywhere=everywhere,
-                    until=until,
-                    live_strikes=self.live_strikes(user.id),
-                    appeal=self._settings.appeal,
-                ),
+            notice = Notice(
+                "mute",
+                reason,
+                rooms=tuple(r.name or r.id for r in muted),
+                everywhere=everywhere,
+                until=until,
+                live_strikes=self.live_strikes(user.id),
+                appeal=self._settings.appeal,
             )
+            await self.tell(user, notice, key=f"audit:{seqs[0]}", room=muted[0])
         name = inline_literal(user.username)
         line = (
             f"{name} muted {length} in {_rooms_label(muted, everywhere)}"
@@ -331,8 +347,9 @@ class Sanctioner:
 
     async def _mute_one(
         self, user: Target, room: Room, *, until: float | None, reason: str, actor: Actor
-    ) -> str | None:
-        """None when muted; '' when the user is not in the room (skipped quietly); else why not."""
+    ) -> int | str:
+        """The audit record of the mute when muted; '' when the user is not in the room (skipped
+        quietly); else why not."""
         row, new = self._store.begin_mute(
             user_id=user.id,
             username=user.username,
@@ -343,32 +360,39 @@ class Sanctioner:
             actor=actor.id,
         )
         if not new and row.state == "active":
-            self._audit(
+            # Only the bot's record changes (a later expiry): the server has the user muted already.
+            return self._record(
                 actor, actions.USER_MUTED, user, room, reason, mute=row.id, until=row.until, extended=True
             )
-            return None
         return await self._apply_mute(row, user, room, actor)
 
-    async def _apply_mute(self, row: MuteRow, user: Target, room: Room, actor: Actor) -> str | None:
-        try:
-            await self._set_muted(room.id, user, True)
-        except ActionRefused as exc:
-            if exc.code in NOT_A_MEMBER:
-                self._store.discard_mute(row.id)
-                return ""
-            self._store.set_mute_state(row.id, "failed", by=actor.id)
-            log.warning("mute of user %s in %s refused (%s)", user.id, room.id, exc.code)
-            self._audit(actor, actions.USER_MUTED, user, room, row.reason, outcome="refused", code=exc.code)
-            return exc.code or "not allowed"
-        except RcmodError:
-            # The server did not answer even after the REST layer's retries: the caller is told
-            # it failed, so the mute must not quietly take effect later.
-            self._store.set_mute_state(row.id, "failed", by=actor.id)
-            self._audit(actor, actions.USER_MUTED, user, room, row.reason, outcome="failed")
-            raise
-        self._store.set_mute_state(row.id, "active")
-        self._audit(actor, actions.USER_MUTED, user, room, row.reason, mute=row.id, until=row.until)
-        return None
+    async def _apply_mute(self, row: MuteRow, user: Target, room: Room, actor: Actor) -> int | str:
+        result = await self._act(
+            _mute(room, user, True),
+            actor,
+            actions.USER_MUTED,
+            user,
+            room,
+            row.reason,
+            moot=NOT_A_MEMBER,
+            mute=row.id,
+            until=row.until,
+        )
+        if result.status is Status.DONE:
+            self._store.set_mute_state(row.id, "active")
+            return result.audit_seq or 0
+        if result.status is Status.DRY_RUN:
+            return "dry run"  # switched on meanwhile: left pending, applied when it is off
+        if result.code in NOT_A_MEMBER:
+            self._store.discard_mute(row.id)
+            return ""
+        # Refused, or the server did not answer even after the REST layer's retries: the caller is
+        # told it failed, so the mute must not quietly take effect later.
+        self._store.set_mute_state(row.id, "failed", by=actor.id)
+        if result.status is Status.FAILED:
+            raise _failure(result, "mute")
+        log.warning("mute of user %s in %s refused (%s)", user.id, room.id, result.code)
+        return result.code or "not allowed"
 
     async def unmute(self, user: Target, rooms: Sequence[Room] | None, *, actor: Actor) -> str:
         """Lift ``user``'s mutes in ``rooms`` (None: every mute the bot holds on them, everywhere).
@@ -377,27 +401,42 @@ class Sanctioner:
         targets = list(rooms) if rooms is not None else [Room(m.rid, m.room_name, "c") for m in live.values()]
         if not targets:
             return f"{inline_literal(user.username)} has no mutes from me."
-        if self._dry_run():
-            for room in targets:
-                self._audit(actor, actions.USER_UNMUTED, user, room, "unmute", outcome="dry-run")
-            return f"Dry run: {inline_literal(user.username)} would be unmuted in {len(targets)} room(s)."
         lifted: list[Room] = []
         failed: list[str] = []
+        seqs: list[int] = []
+        previewed = 0
         for room in targets:
-            try:
-                await self._set_muted(room.id, user, False)
-            except ActionRefused as exc:
-                if exc.code not in NOT_A_MEMBER:
-                    failed.append(f"{_room_label(room)} ({exc.code or 'not allowed'})")
-                    continue
             row = live.get(room.id)
+            result = await self._act(
+                _mute(room, user, False),
+                actor,
+                actions.USER_UNMUTED,
+                user,
+                room,
+                "unmute",
+                mute=row.id if row else None,
+            )
+            if result.status is Status.DRY_RUN:
+                previewed += 1
+                continue
+            if result.status is Status.FAILED:
+                raise _failure(result, "unmute")
+            if result.status is Status.REFUSED and result.code not in NOT_A_MEMBER:
+                failed.append(f"{_room_label(room)} ({result.code or 'not allowed'})")
+                continue
             if row is not None:
                 self._store.set_mute_state(row.id, "lifted", by=actor.id)
             lifted.append(room)
-            self._audit(actor, actions.USER_UNMUTED, user, room, "unmute", mute=row.id if row else None)
+            if result.audit_seq is not None:
+                seqs.append(result.audit_seq)
+        if previewed == len(targets):
+            return f"Dry run: {inline_literal(user.username)} would be unmuted in {len(targets)} room(s)."
         if lifted:
             names = tuple(r.name or r.id for r in lifted)
-            await self.tell(user, Notice("unmute", "", rooms=names, everywhere=rooms is None))
+            notice = Notice("unmute", "", rooms=names, everywhere=rooms is None)
+            await self.tell(
+                user, notice, key=f"audit:{seqs[0]}" if seqs else f"at:{self._clock()}", room=lifted[0]
+            )
         line = f"{inline_literal(user.username)} unmuted in {_rooms_label(lifted, False)}" if lifted else ""
         if failed:
             line += ("; " if line else "Could not unmute: ") + ", ".join(failed)
@@ -405,22 +444,37 @@ class Sanctioner:
 
     async def expire_due(self) -> int:
         """Lift every active mute whose time has come; returns how many were lifted."""
+        if self._executor.dry_run():
+            return 0  # nothing is lifted in a dry run: the mutes still due are lifted once it is off
         lifted = 0
-        for row in self._store.due_mutes(self._clock()):
+        now = self._clock()
+        for row in self._store.due_mutes(now):
+            if self._expiry_retry.get(row.id, now) > now:
+                continue
             user = Target(row.user_id, row.username, ())
             room = Room(row.rid, row.room_name, "c")
-            try:
-                await self._set_muted(row.rid, user, False)
-            except ActionRefused as exc:
-                if exc.code not in NOT_A_MEMBER and exc.code != "error-invalid-room":
-                    log.warning("expired mute %d could not be lifted (%s); will retry", row.id, exc.code)
-                    continue
-            except RcmodError as exc:
-                log.warning("expired mute %d not lifted yet (%s); will retry", row.id, type(exc).__name__)
+            result = await self._act(
+                _mute(room, user, False), RCMOD, actions.MUTE_EXPIRED, user, room, row.reason, mute=row.id
+            )
+            gone = result.code in NOT_A_MEMBER or result.code == "error-invalid-room"
+            if not (result.done or (result.status is Status.REFUSED and gone)):
+                # Refused, or not answering: tried again at the next poll, not at once (the mute
+                # stays due, and the loop would spin on it).
+                self._expiry_retry[row.id] = now + EXPIRY_POLL
+                log.warning(
+                    "expired mute %d not lifted yet (%s); will retry", row.id, result.code or "dry run"
+                )
                 continue
-            self._store.set_mute_state(row.id, "expired", by="rcmod")
-            self._audit(Actor("rcmod", "rcmod"), actions.MUTE_EXPIRED, user, room, row.reason, mute=row.id)
-            await self.tell(user, Notice("expired", "", rooms=(row.room_name or row.rid,)))
+            self._expiry_retry.pop(row.id, None)
+            # Queued before the row is closed: a crash in between re-queues the same notice, which
+            # the outbox sends once.
+            await self.tell(
+                user,
+                Notice("expired", "", rooms=(row.room_name or row.rid,)),
+                key=f"mute:{row.id}",
+                room=room,
+            )
+            self._store.set_mute_state(row.id, "expired", by=RCMOD.id)
             lifted += 1
         return lifted
 
@@ -449,41 +503,41 @@ class Sanctioner:
                 await self.expire_due()
             except RcmodError as exc:
                 log.error("mute expiry pass failed (%s); will retry", type(exc).__name__)
-            due = self._store.next_mute_due()
-            wait = EXPIRY_POLL if due is None else min(EXPIRY_POLL, max(0.05, due - self._clock()))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
+                async with asyncio.timeout(self._next_wait()):
                     await self._wake.wait()
 
-    async def _set_muted(self, rid: str, user: Target, muted: bool) -> None:
-        if self._ddp_call is not None:
-            await self._ddp_call(
-                "muteUserInRoom" if muted else "unmuteUserInRoom", {"rid": rid, "username": user.username}
-            )
-        elif muted:
-            await self._rest.mute_user(rid, user.id)
-        else:
-            await self._rest.unmute_user(rid, user.id)
+    def _next_wait(self) -> float:
+        """Until the next mute falls due; a due mute the server would not lift waits for its retry."""
+        if self._executor.dry_run():
+            return EXPIRY_POLL
+        now = self._clock()
+        due = self._store.next_mute_due()
+        if due is not None and due <= now and self._expiry_retry:
+            due = min(self._expiry_retry.values())
+        return EXPIRY_POLL if due is None else min(EXPIRY_POLL, max(0.05, due - now))
 
     # -- kicks and locks -----------------------------------------------------------------------------
 
     async def kick(self, user: Target, room: Room, *, reason: str, actor: Actor) -> str:
         name = inline_literal(user.username)
-        if self._dry_run():
-            self._audit(actor, actions.USER_KICKED, user, room, reason, outcome="dry-run")
+        result = await self._act(
+            _kick(room, user.id), actor, actions.USER_KICKED, user, room, reason, moot=NOT_A_MEMBER
+        )
+        if result.status is Status.DRY_RUN:
             return f"Dry run: {name} would be removed from {_room_label(room)}."
-        try:
-            await self._rest.kick_user(room.id, room.type, user.id)
-        except ActionRefused as exc:
-            if exc.code in NOT_A_MEMBER:
+        if result.status is Status.FAILED:
+            raise _failure(result, "kick")
+        if result.status is Status.REFUSED:
+            if result.code in NOT_A_MEMBER:
                 return f"{name} is not in {_room_label(room)}."
-            self._audit(actor, actions.USER_KICKED, user, room, reason, outcome="refused", code=exc.code)
-            code = exc.code or "not allowed"
-            return f"Rocket.Chat refused to remove {name} from {_room_label(room)} ({code})."
-        self._audit(actor, actions.USER_KICKED, user, room, reason)
+            return f"Rocket.Chat refused to remove {name} from {_room_label(room)} ({result.code})."
         await self.tell(
-            user, Notice("kick", reason, rooms=(room.name or room.id,), appeal=self._settings.appeal)
+            user,
+            Notice("kick", reason, rooms=(room.name or room.id,), appeal=self._settings.appeal),
+            key=f"audit:{result.audit_seq}",
+            room=room,
         )
         return f"{name} removed from {_room_label(room)}."
 
@@ -492,73 +546,111 @@ class Sanctioner:
     async def ban(self, user: Target, room: Room, *, reason: str, actor: Actor) -> str:
         """Ban ``user`` from ``room``: the server's ban where it has one, else kick-and-watch."""
         name = inline_literal(user.username)
-        if self._dry_run():
-            self._audit(actor, actions.USER_BANNED, user, room, reason, outcome="dry-run")
+        via = "server" if self._room_bans() else "watch"
+        if self._executor.dry_run():
+            # No ban is written in a dry run: the executor records what it would do.
+            await self._act(_ban(via, room, user.id), actor, actions.USER_BANNED, user, room, reason, via=via)
             return f"Dry run: {name} would be banned from {_room_label(room)}."
         if self._store.active_ban(room.id, user_id=user.id) is not None:
             return f"{name} is already banned from {_room_label(room)}."
-        via = "server" if self._room_bans() else "watch"
-        try:
-            if via == "server":
-                try:
-                    await self._rest.ban_user(room.id, user.id)
-                except NotFound:
-                    # The version said bans exist, the route says not (a proxy, a patched build):
-                    # keep the user out the other way.
-                    via = "watch"
-            if via == "watch":
-                await self._rest.kick_user(room.id, room.type, user.id)
-        except ActionRefused as exc:
-            if exc.code in NOT_A_MEMBER:
+        row, result = await self._ban_via(via, user, room, reason=reason, actor=actor)
+        if not result.done:
+            self._store.discard_ban(row.id)
+        if result.status is Status.FAILED:
+            raise _failure(result, "ban")
+        if result.status is Status.DRY_RUN:
+            return f"Dry run: {name} would be banned from {_room_label(room)}."
+        if result.status is Status.REFUSED:
+            if result.code in NOT_A_MEMBER:
                 return f"{name} is not in {_room_label(room)}."
-            if exc.code == "error-user-already-banned":
+            if result.code == ALREADY_BANNED:
                 # Banned in Rocket.Chat itself; `/mod unban` lifts that one too.
                 return f"{name} is already banned from {_room_label(room)} (in Rocket.Chat)."
-            self._audit(actor, actions.USER_BANNED, user, room, reason, outcome="refused", code=exc.code)
-            code = exc.code or "not allowed"
-            return f"Rocket.Chat refused to ban {name} from {_room_label(room)} ({code})."
+            return f"Rocket.Chat refused to ban {name} from {_room_label(room)} ({result.code})."
+        await self.tell(
+            user,
+            Notice("ban", reason, rooms=(room.name or room.id,), appeal=self._settings.appeal),
+            key=f"ban:{row.id}",
+            room=room,
+        )
+        how = "" if row.via == "server" else " (this server has no bans: I remove them whenever they rejoin)"
+        return f"{name} banned from {_room_label(room)}{how}."
+
+    async def _ban_via(
+        self, via: str, user: Target, room: Room, *, reason: str, actor: Actor
+    ) -> tuple[BanRow, Result]:
+        """Write the ban, then ask the server for it; the ban's row is written first so that its
+        audit record can cite it."""
         row = self._store.add_ban(
             user_id=user.id,
             username=user.username,
             rid=room.id,
             room_name=room.name,
-            room_type=room.type,
+            room_type=room.type or "c",
             reason=reason,
             actor=actor.id,
             via=via,
         )
-        self._audit(actor, actions.USER_BANNED, user, room, reason, ban=row.id, via=via)
-        await self.tell(
-            user, Notice("ban", reason, rooms=(room.name or room.id,), appeal=self._settings.appeal)
+        moot = NOT_A_MEMBER | {ALREADY_BANNED}
+        result = await self._act(
+            _ban(via, room, user.id),
+            actor,
+            actions.USER_BANNED,
+            user,
+            room,
+            reason,
+            moot=moot,
+            ban=row.id,
+            via=via,
         )
-        how = "" if via == "server" else " (this server has no bans: I remove them whenever they rejoin)"
-        return f"{name} banned from {_room_label(room)}{how}."
+        if via == "server" and result.status is Status.REFUSED and result.code == MISSING_ROUTE:
+            # The version said bans exist, the route says not (a proxy, a patched build): keep
+            # the user out the other way.
+            self._store.discard_ban(row.id)
+            return await self._ban_via("watch", user, room, reason=reason, actor=actor)
+        return row, result
 
     async def unban(self, user: Target, room: Room, *, actor: Actor) -> str:
         """Lift a ban, the bot's or one set in Rocket.Chat itself; the user may join again."""
         name = inline_literal(user.username)
         row = self._store.active_ban(room.id, user_id=user.id)
-        if self._dry_run():
-            self._audit(actor, actions.USER_UNBANNED, user, room, "unban", outcome="dry-run")
-            return f"Dry run: {name} would be unbanned from {_room_label(room)}."
         server_side = row.via == "server" if row is not None else self._room_bans()
+        ban_id = row.id if row else None
         if server_side:
-            try:
-                await self._rest.unban_user(room.id, user.id)
-            except NotFound:
-                pass  # no bans on this server: only the bot's watch can hold them
-            except ActionRefused as exc:
-                if exc.code != "error-user-not-banned":
-                    code = exc.code or "not allowed"
-                    return f"Rocket.Chat refused to unban {name} from {_room_label(room)} ({code})."
+            # Not banned, and the bot holds no ban either: nothing to lift, nothing to audit.
+            moot = frozenset({NOT_BANNED}) if row is None else frozenset()
+            result = await self._act(
+                UnbanUser(room.id, user.id),
+                actor,
+                actions.USER_UNBANNED,
+                user,
+                room,
+                "unban",
+                moot=moot,
+                ban=ban_id,
+            )
+            if result.status is Status.FAILED:
+                raise _failure(result, "unban")
+            if result.status is Status.REFUSED and result.code != MISSING_ROUTE:
+                # MISSING_ROUTE: no bans on this server; only the bot's watch can hold them.
+                if result.code != NOT_BANNED:
+                    return f"Rocket.Chat refused to unban {name} from {_room_label(room)} ({result.code})."
                 if row is None:
                     return f"{name} is not banned from {_room_label(room)}."
         elif row is None:
             return f"{name} is not banned from {_room_label(room)}."
+        else:
+            # A watched ban is the bot's alone: lifting it changes nothing on the server.
+            dry = self._executor.dry_run()
+            outcome = "dry-run" if dry else "ok"
+            seq = self._record(actor, actions.USER_UNBANNED, user, room, "unban", outcome=outcome, ban=ban_id)
+            result = Result(Status.DRY_RUN if dry else Status.DONE, audit_seq=seq)
+        if result.status is Status.DRY_RUN:
+            return f"Dry run: {name} would be unbanned from {_room_label(room)}."
         if row is not None:
             self._store.lift_ban(row.id, by=actor.id)
-        self._audit(actor, actions.USER_UNBANNED, user, room, "unban", ban=row.id if row else None)
-        await self.tell(user, Notice("unban", "", rooms=(room.name or room.id,)))
+        key = f"ban:{row.id}" if row is not None else f"audit:{result.audit_seq or self._clock()}"
+        await self.tell(user, Notice("unban", "", rooms=(room.name or room.id,)), key=key, room=room)
         return f"{name} unbanned from {_room_label(room)}; they may join again."
 
     async def on_event(self, event: object) -> None:
@@ -579,44 +671,24 @@ class Sanctioner:
         """Kick a watched user out again; False when they were not in the room."""
         user = Target(row.user_id, row.username, ())
         room = Room(row.rid, row.room_name, row.room_type)
-        if self._dry_run():
-            self._audit(
-                Actor("rcmod", "rcmod"),
-                actions.USER_KICKED,
-                user,
-                room,
-                row.reason,
-                outcome="dry-run",
-                ban=row.id,
-            )
-            return False
-        try:
-            await self._rest.kick_user(row.rid, row.room_type, row.user_id)
-        except ActionRefused as exc:
-            if exc.code not in NOT_A_MEMBER:
-                log.warning(
-                    "banned user %s could not be removed from %s (%s)", row.user_id, row.rid, exc.code
-                )
-                self._audit(
-                    Actor("rcmod", "rcmod"),
-                    actions.USER_KICKED,
-                    user,
-                    room,
-                    row.reason,
-                    outcome="refused",
-                    code=exc.code,
-                    ban=row.id,
-                )
-            return False
-        except RcmodError as exc:
-            log.warning(
-                "banned user %s not removed from %s yet (%s)", row.user_id, row.rid, type(exc).__name__
-            )
+        result = await self._act(
+            _kick(room, user.id),
+            RCMOD,
+            actions.USER_KICKED,
+            user,
+            room,
+            row.reason,
+            moot=NOT_A_MEMBER,
+            ban=row.id,
+            rejoined=True,
+        )
+        if result.status is Status.REFUSED and result.code not in NOT_A_MEMBER:
+            log.warning("banned user %s could not be removed from %s (%s)", row.user_id, row.rid, result.code)
+        elif result.status is Status.FAILED:
+            log.warning("banned user %s not removed from %s yet (%s)", row.user_id, row.rid, result.code)
+        if not result.done:
             return False
         log.info("banned user %s rejoined %s and was removed again (ban %d)", row.user_id, row.rid, row.id)
-        self._audit(
-            Actor("rcmod", "rcmod"), actions.USER_KICKED, user, room, row.reason, ban=row.id, rejoined=True
-        )
         return True
 
     async def enforce_watched_bans(self) -> int:
@@ -631,41 +703,79 @@ class Sanctioner:
         """Make ``room`` read-only for members (a raid); True if this call locked it."""
         if not self._store.begin_room_lock(room.id, room.name, reason):
             return False
-        try:
-            await self._rest.set_read_only(room.id, True)
-        except RcmodError:
-            self._store.end_room_lock(room.id)
-            raise
-        self._store.room_locked(room.id)
-        self._store.append_audit(
-            actor=actor.id, action=actions.ROOM_LOCKED, targets={"room": room.id}, reason={"why": reason}
+        result = await self._executor.execute(
+            Action(
+                SetReadOnly(room.id, True), actor.id, actions.ROOM_LOCKED, {"room": room.id}, {"why": reason}
+            )
         )
+        if not result.done:
+            self._store.end_room_lock(room.id)
+            if result.status is Status.DRY_RUN:
+                return False
+            raise _failure(result, "lock")
+        self._store.room_locked(room.id)
         return True
 
-    async def unlock_room(self, room: Room, *, actor: Actor) -> bool:
-        """Lift a raid lock; False if the bot had not locked the room."""
+    async def unlock_room(self, room: Room, *, actor: Actor) -> str:
+        """Lift a raid lock; the moderator's answer."""
+        label = inline_literal("#" + (room.name or room.id))
         if self._store.room_lock(room.id) is None:
-            return False
-        await self._rest.set_read_only(room.id, False)
-        self._store.end_room_lock(room.id)
-        self._store.append_audit(
-            actor=actor.id, action=actions.ROOM_UNLOCKED, targets={"room": room.id}, reason={}
+            return f"{label} was not locked by me."
+        result = await self._executor.execute(
+            Action(SetReadOnly(room.id, False), actor.id, actions.ROOM_UNLOCKED, {"room": room.id}, {})
         )
-        return True
+        if result.status is Status.DRY_RUN:
+            return f"Dry run: {label} would be made writable for members again."
+        if result.status is Status.FAILED:
+            raise _failure(result, "unlock")
+        if result.status is Status.REFUSED:
+            return f"Rocket.Chat refused to unlock {label} ({result.code})."
+        self._store.end_room_lock(room.id)
+        return f"{label} is writable for members again."
 
     # -- telling -------------------------------------------------------------------------------------
 
-    async def tell(self, user: Target, notice: Notice) -> None:
-        """The user's private notice; a failure is logged, never fatal (the sanction stands)."""
-        await self.tell_text(user, render_notice(notice))
+    async def tell(self, user: Target, notice: Notice, *, key: str, room: Room | None = None) -> None:
+        """The user's private notice, through the outbox. ``key`` names what it is about (a strike,
+        a ban, an audit record): the same key queued again sends nothing more."""
+        await self.tell_text(user, render_notice(notice), key=f"{notice.kind}:{key}", room=room)
 
-    async def tell_text(self, user: Target, text: str) -> None:
-        try:
-            await self._rest.send_message(await self._rest.dm_room(user.username), text)
-        except RcmodError as exc:
-            log.warning("could not tell user %s privately (%s)", user.id, type(exc).__name__)
+    async def tell_text(
+        self, user: Target, text: str, *, key: str | None = None, room: Room | None = None
+    ) -> None:
+        """A private message to ``user`` through the outbox; a failure to send is retried there,
+        never fatal here (the sanction stands). Without a ``key`` the message is its own."""
+        self._queue_notice(user, text, key=key or f"text:{user.id}:{self._clock()}", room=room)
 
-    def _audit(
+    def _queue_notice(self, user: Target, text: str, *, key: str, room: Room | None) -> None:
+        self._notifier.queue_direct(
+            kind=NOTICE_KIND,
+            incident=key,
+            recipient=user.username,
+            text=text,
+            room=_room_ref(room),
+            subject=user.ref,
+        )
+
+    # -- acting and recording ------------------------------------------------------------------------
+
+    async def _act(
+        self,
+        change: Change,
+        actor: Actor,
+        audit: str,
+        user: Target,
+        room: Room | None,
+        reason: str,
+        *,
+        moot: frozenset[str] = frozenset(),
+        **details: Any,
+    ) -> Result:
+        """Carry out one change on ``user`` through the executor, which audits it."""
+        action = Action(change, actor.id, audit, _targets(user, room), _why(reason, details), moot=moot)
+        return await self._executor.execute(action)
+
+    def _record(
         self,
         actor: Actor,
         action: str,
@@ -675,14 +785,52 @@ class Sanctioner:
         *,
         outcome: str = "ok",
         **details: Any,
-    ) -> None:
-        targets: dict[str, Any] = {"user": user.id}
-        if room is not None:
-            targets["room"] = room.id
-        # The reason is a moderator's words about a user, not message text; it is kept with the
-        # sanction so the user's appeal and the audit tell the same story.
-        why = {"reason": reason[:500], **{k: v for k, v in details.items() if v is not None}}
-        self._store.append_audit(actor=actor.id, action=action, targets=targets, reason=why, outcome=outcome)
+    ) -> int:
+        """Audit what is the bot's own record, not a change on the server (a strike, a pardon, a
+        mute's later expiry); returns the record's number."""
+        record = self._store.append_audit(
+            actor=actor.id,
+            action=action,
+            targets=_targets(user, room),
+            reason=_why(reason, details),
+            outcome=outcome,
+        )
+        return record.seq
+
+
+def _targets(user: Target, room: Room | None) -> dict[str, Any]:
+    return {"user": user.id} if room is None else {"user": user.id, "room": room.id}
+
+
+def _why(reason: str, details: dict[str, Any]) -> dict[str, Any]:
+    # The reason is a moderator's words about a user, not message text; it is kept with the
+    # sanction so the user's appeal and the audit tell the same story.
+    return {"reason": reason[:500], **{k: v for k, v in details.items() if v is not None}}
+
+
+def _mute(room: Room, user: Target, muted: bool) -> MuteUser | UnmuteUser:
+    # The executor chooses rooms.muteUser or, before 6.8, the realtime method.
+    return (MuteUser if muted else UnmuteUser)(room.id, user.id, user.username)
+
+
+def _kick(room: Room, user_id: str) -> KickUser:
+    return KickUser(room.id, room.type or "c", user_id)
+
+
+def _ban(via: str, room: Room, user_id: str) -> BanUser | KickUser:
+    return BanUser(room.id, user_id) if via == "server" else _kick(room, user_id)
+
+
+def _failure(result: Result, what: str) -> RcmodError:
+    """The error a caller gets when the server did not carry out ``what``, as the REST client
+    would have raised it: a refusal, or a server that did not answer."""
+    if result.status is Status.REFUSED:
+        return ActionRefused(f"{what} refused [{result.code}]", code=result.code)
+    return RetryableError(f"{what} failed [{result.code}]")
+
+
+def _room_ref(room: Room | None) -> RoomRef:
+    return RoomRef("", None, None) if room is None else RoomRef(room.id, room.name, room.type)
 
 
 def _opt(value: object) -> str | None:

@@ -102,3 +102,8 @@ class BanLedger:
             (self._clock(), by, ban_id),
         )
         return cur.rowcount == 1
+
+    def discard_ban(self, ban_id: int) -> None:
+        """Forget a ban the server did not carry out (refused, or not answering): written before
+        the call so the audit record can cite it, it never took effect."""
+        self._db.execute("DELETE FROM room_ban WHERE id = ? AND state = 'active'", (ban_id,))

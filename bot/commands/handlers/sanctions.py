@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from bot.audit import actions
 from bot.commands.handlers.dispatch import Call, Handler
 from bot.commands.parser import RoomName, UserName
-from bot.models import UserRef
+from bot.models import Actor, Room, UserRef
 from bot.moderation.alerts import RoomRef
 from bot.moderation.durations import format_duration
 from bot.moderation.neutralize import inline_literal
 from bot.services.alerts import Notifier
-from bot.services.sanctions import Actor, Room, Sanctioner, Target
+from bot.services.sanctions import Sanctioner, Target
 from bot.store import Store
 
 __all__ = ["SanctionCommands"]
@@ -180,9 +180,7 @@ class SanctionCommands:
         room = await self._room(call)
         if not isinstance(room, Room):
             return room or "Say which room: `/mod unlock #room`."
-        if not await self._s.unlock_room(room, actor=self._actor(call)):
-            return f"{inline_literal('#' + (room.name or room.id))} was not locked by me."
-        return f"{inline_literal('#' + (room.name or room.id))} is writable for members again."
+        return await self._s.unlock_room(room, actor=self._actor(call))
 
     async def restore(self, call: Call) -> str:
         return await self._restore(call.invocation.number("held"), self._actor(call))

@@ -38,9 +38,10 @@ from bot.moderation.neutralize import inline_literal
 from bot.moderation.sanctions import Notice, ladder_step, protected, render_notice, step_label
 from bot.realtime.events import SystemMessage
 from bot.rest import RestClient
-from bot.services.alerts import Notifier
 from bot.services.lookups import Lookups
 from bot.services.moderators import BotModerators
+from bot.services.outbox import Notice as OutboxNotice
+from bot.services.outbox import Outbox
 from bot.store import Store
 from bot.store.bans import BanRow
 from bot.store.sanctions import MuteRow
@@ -96,7 +97,7 @@ class Sanctioner:
         *,
         store: Store,
         rest: RestClient,
-        notifier: Notifier,
+        outbox: Outbox,
         settings: SanctionSettings,
         moderation: ModerationSettings,
         bot_username: Callable[[], str | None],
@@ -114,7 +115,7 @@ class Sanctioner:
         self._ddp_call = ddp_call
         self._store = store
         self._rest = rest
-        self._notifier = notifier
+        self._outbox = outbox
         self._settings = settings
         self._moderation = moderation
         self._bot_username = bot_username
@@ -249,8 +250,8 @@ class Sanctioner:
         if step.action == "ban" and room is not None:
             return f"{summary}: {await self.ban(user, room, reason=why, actor=actor)}"
         # notify_admins, or a kick or ban with no room to act in: the administrators decide.
-        await self._notifier.notice(
-            kind="sanction",
+        notice = OutboxNotice.about(
+            "sanction",
             key=f"escalate|{user.id}",
             incident=f"strike:{strike_id}",
             text=(
@@ -263,6 +264,7 @@ class Sanctioner:
             severity="critical",
             roles=("admin",),
         )
+        await self._outbox.notify(notice)
         self._audit(actor, actions.SANCTION_ESCALATED, user, room, reason, strike=strike_id, count=count)
         return f"{summary}: the administrators were asked to decide."
 

@@ -20,7 +20,7 @@ from bot.moderation import Matcher
 from bot.moderation.explain import explain, format_explanation
 from bot.moderation.neutralize import inline_literal
 from bot.rest import RestClient
-from bot.services.alerts import Notifier
+from bot.services.outbox import Outbox
 from bot.services.reports import ReportDesk
 from bot.store import Store
 
@@ -39,7 +39,7 @@ class ModCommands:
         *,
         store: Store,
         rest: RestClient,
-        notifier: Notifier,
+        outbox: Outbox,
         desk: ReportDesk,
         matcher: Callable[[], Matcher | None],
         reload: Callable[[], Awaitable[bool]],
@@ -52,7 +52,7 @@ class ModCommands:
         self._more_status = more_status
         self._store = store
         self._rest = rest
-        self._notifier = notifier
+        self._outbox = outbox
         self._desk = desk
         self._matcher = matcher
         self._reload = reload
@@ -171,7 +171,7 @@ class ModCommands:
             targets={"alert": alert_id},
             reason={"command": "mod dismiss"},
         )
-        self._notifier.wake()  # every moderator's copy is edited to show the outcome
+        self._outbox.wake()  # every moderator's copy is edited to show the outcome
         return f"Alert {alert_id} dismissed; every moderator's copy will say so."
 
     async def allow(self, call: Call) -> str:

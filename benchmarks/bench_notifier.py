@@ -23,8 +23,11 @@ from bot.config import ModerationSettings
 from bot.metrics import Metrics
 from bot.moderation import load_matcher
 from bot.realtime.events import Event, MessageEvent
-from bot.services.alerts import Notifier
+from bot.services.alerts import KeywordAlerts
+from bot.services.executor import RecordingExecutor
 from bot.services.ingest import Ingest
+from bot.services.lookups import Lookups
+from bot.services.outbox import Outbox
 from bot.services.router import Router
 from bot.store import Store
 
@@ -59,15 +62,24 @@ async def run(args: argparse.Namespace) -> None:
         store = Store.open(Path(tmp) / "bench.sqlite3")
         metrics = Metrics()
         router = Router(metrics)
-        notifier = Notifier(
+        moderation = ModerationSettings(exempt_roles=[])
+        outbox = Outbox(
             store=store,
-            rest=NoRest(),
-            matcher=lambda: matcher,  # type: ignore[arg-type]
-            moderation=ModerationSettings(exempt_roles=[]),
+            rest=NoRest(),  # type: ignore[arg-type]
+            executor=RecordingExecutor(),  # the outbox loop does not run here: nothing is sent
+            moderation=moderation,
             site_url=lambda: "https://chat",
             metrics=metrics,
         )
-        router.add("notifier", (MessageEvent,), notifier.on_event)
+        alerts = KeywordAlerts(
+            store=store,
+            outbox=outbox,
+            matcher=lambda: matcher,
+            moderation=moderation,
+            metrics=metrics,
+            lookups=Lookups(NoRest()),  # type: ignore[arg-type]
+        )
+        router.add("alerts", (MessageEvent,), alerts.on_event)
         ingest = Ingest(store=store, rest=NoRest(), router=router, metrics=metrics, bot_user_id=lambda: "bot")
         proto = open_protocol()
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)

@@ -46,13 +46,14 @@ from bot.realtime.events import (
     SystemMessage,
 )
 from bot.rest import RestClient, ServerInfo
-from bot.services.alerts import Notifier
+from bot.services.alerts import KeywordAlerts
 from bot.services.enforcement import Enforcer
 from bot.services.executor import Executor
 from bot.services.ingest import Ingest
 from bot.services.lookups import Lookups, RoleDirectory
 from bot.services.moderators import BotModerators
 from bot.services.names import NameWatch
+from bot.services.outbox import Outbox
 from bot.services.policies import PolicyKeeper, outbox_notify
 from bot.services.protections import Protector
 from bot.services.purge import Purger
@@ -108,7 +109,7 @@ class BotApp:
         self._holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._stopping = asyncio.Event()
         self.matcher: Matcher | None = None
-        self.notifier: Notifier | None = None
+        self.outbox: Outbox | None = None
         self.commands: CommandWiring | None = None
         self.enforcer: Enforcer | None = None
         self.policies: PolicyKeeper | None = None
@@ -253,28 +254,43 @@ class BotApp:
                 ddp_call=None if self.server_info.features.mute_endpoints else realtime.call,
             )
             lookups = Lookups(self.rest, clock=clock, roles=self.roles)  # one cache of rooms and users
-            self.notifier = Notifier(
+            # Alerts and notices to people go out even in a dry run (they are how one is watched):
+            # through an executor of their own that never runs dry. Its DDP connection lets an
+            # alert's edit replace its buttons with its text.
+            self.outbox = Outbox(
                 store=self.store,
                 rest=self.rest,
-                matcher=lambda: self.matcher,
+                executor=Executor(
+                    rest=self.rest,
+                    store=self.store,
+                    retention_days=s.storage.retention_days,
+                    ddp_call=realtime.call,
+                ),
                 moderation=s.moderation,
                 site_url=lambda: self.site_url,
                 metrics=self.metrics,
                 bot_username=lambda: self.bot_username,
                 clock=clock,
                 lookups=lookups,
-                ddp_call=realtime.call,
                 bot_moderators=self.bot_moderators,
             )
-            self.router.add("notifier", (MessageEvent,), self.notifier.on_event)
+            keyword_alerts = KeywordAlerts(
+                store=self.store,
+                outbox=self.outbox,
+                matcher=lambda: self.matcher,
+                moderation=s.moderation,
+                metrics=self.metrics,
+                lookups=lookups,
+            )
+            self.router.add("alerts", (MessageEvent,), keyword_alerts.on_event)
             # Block lists and blocked users: evidence first, then delete or censor, then the
-            # author's notice (through the notifier's outbox). After the notifier, so the
+            # author's notice (through the outbox). After the keyword alerts, so the
             # moderators' alert is decided first.
             self.enforcer = Enforcer(
                 store=self.store,
                 rest=self.rest,
                 executor=self.executor,
-                notifier=self.notifier,
+                outbox=self.outbox,
                 matcher=lambda: self.matcher,
                 moderation=s.moderation,
                 clock=clock,
@@ -288,7 +304,7 @@ class BotApp:
                 store=self.store,
                 rest=self.rest,
                 executor=self.executor,
-                notifier=self.notifier,
+                outbox=self.outbox,
                 settings=s.sanctions,
                 moderation=s.moderation,
                 bot_username=lambda: self.bot_username,
@@ -303,7 +319,7 @@ class BotApp:
                 store=self.store,
                 rest=self.rest,
                 executor=self.executor,
-                notifier=self.notifier,
+                outbox=self.outbox,
                 sanctioner=self.sanctioner,
                 settings=s.protections,
                 moderation=s.moderation,
@@ -317,7 +333,7 @@ class BotApp:
             self.names = NameWatch(
                 store=self.store,
                 rest=self.rest,
-                notifier=self.notifier,
+                outbox=self.outbox,
                 matcher=lambda: self.matcher,
                 moderation=s.moderation,
                 site_url=lambda: self.site_url,
@@ -355,7 +371,7 @@ class BotApp:
                 rest=rest,
                 policy_dir=s.policy.dir,
                 bot_user_id=lambda: rest.user_id,
-                notify=outbox_notify(self.notifier, self.store, clock),
+                notify=outbox_notify(self.outbox),
                 interval=s.policy.sync_interval,
                 dm_on_join=s.policy.dm_on_join,
                 bot_username=lambda: self.bot_username,
@@ -387,7 +403,7 @@ class BotApp:
             loops.start("catch-up", self.ingest.run)  # retries the rooms whose catch-up failed
             loops.start("housekeeping", self._housekeeping)
             loops.start("free-space", self._watch_free_space)
-            loops.start("outbox", self.notifier.run)
+            loops.start("outbox", self.outbox.run)
             if s.reports.poll_interval > 0:  # members' native reports
                 desk = self.commands.desk
                 loops.start("reports", lambda: desk.run_native_poll(s.reports.poll_interval))
@@ -407,9 +423,9 @@ class BotApp:
             # stop; the outbox gets one last pass so decided alerts go out now rather than at the
             # next start (whatever does not make it stays queued in the store).
             await self.loops.stop()
-            if self.notifier is not None:
+            if self.outbox is not None:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self.notifier.deliver_due(), timeout=5)
+                    await asyncio.wait_for(self.outbox.deliver_due(), timeout=5)
             if self.realtime is not None:
                 await self.realtime.close()
             if web_server is not None:
@@ -418,26 +434,26 @@ class BotApp:
 
     def _build_commands(self, clock: Callable[[], float]) -> CommandWiring:
         """The report desk, the /mod handlers, the dispatcher and the message transport."""
-        assert self.store is not None and self.rest is not None and self.notifier is not None
+        assert self.store is not None and self.rest is not None and self.outbox is not None
         s = self.settings
         store = self.store
         desk = ReportDesk(
             store=store,
             rest=self.rest,
-            notifier=self.notifier,
+            outbox=self.outbox,
             settings=s.reports,
             retention_days=s.storage.retention_days,
             site_url=lambda: self.site_url,
             dry_run=self.dry_run,
             clock=clock,
         )
-        self.notifier.register_renderer("report", desk.render)
+        self.outbox.register_renderer("report", desk.render)
         holder: list[Dispatcher] = []
         mod = ModCommands(
             store=store,
             rest=self.rest,
             executor=self.executor,
-            notifier=self.notifier,
+            outbox=self.outbox,
             desk=desk,
             matcher=lambda: self.matcher,
             reload=self.reload_wordlists,
@@ -476,7 +492,7 @@ class BotApp:
         sanctions = SanctionCommands(
             sanctioner=self.sanctioner,
             store=store,
-            notifier=self.notifier,
+            outbox=self.outbox,
             restore=self.protector.restore,
             clock=clock,
         )

@@ -22,21 +22,22 @@ from tests.test_notifier import dms_from_bot
 
 if TYPE_CHECKING:
     from bot.rest import RestClient
-    from bot.services.alerts import Notifier
+    from bot.services.outbox import Outbox
 
 
-def outbox(store: Store, rest: RestClient, clock: Any = None) -> Notifier:
-    """The notifier whose outbox carries the author's notice (delivered by ``deliver_due``)."""
+def outbox(store: Store, rest: RestClient, clock: Any = None) -> Outbox:
+    """The outbox that carries the author's notice (delivered by ``deliver_due``)."""
     import time
 
     from bot.config import Settings
     from bot.metrics import Metrics
-    from bot.services.alerts import Notifier
+    from bot.services.executor import Executor
+    from bot.services.outbox import Outbox
 
-    return Notifier(
+    return Outbox(
         store=store,
         rest=rest,
-        matcher=lambda: None,
+        executor=Executor(rest=rest, store=store, retention_days=90),
         moderation=Settings().moderation,
         site_url=lambda: "",
         metrics=Metrics(),
@@ -277,7 +278,7 @@ async def test_a_crash_between_evidence_and_delete_stores_nothing_twice(
         store=store,
         rest=rest,
         executor=Executor(rest=rest, store=store, retention_days=90),
-        notifier=notifier,
+        outbox=notifier,
         matcher=lambda: matcher,
         moderation=Settings().moderation,
     )
@@ -331,7 +332,7 @@ async def test_a_server_outage_queues_the_block_and_a_retry_finishes_it(
         store=store,
         rest=rest,
         executor=Executor(rest=rest, store=store, retention_days=90),
-        notifier=notifier,
+        outbox=notifier,
         matcher=lambda: matcher,
         moderation=Settings().moderation,
         clock=lambda: now[0],
@@ -373,12 +374,12 @@ async def test_a_notice_queued_before_a_restart_is_sent_as_the_authors_notice(
     store = Store.open(tmp_path / "rcmod.sqlite3")
     matcher = load_matcher([block_lists(tmp_path)])
 
-    def enforcer(notifier: Notifier) -> Enforcer:
+    def enforcer(notifier: Outbox) -> Enforcer:
         return Enforcer(
             store=store,
             rest=rest,
             executor=Executor(rest=rest, store=store, retention_days=90),
-            notifier=notifier,
+            outbox=notifier,
             matcher=lambda: matcher,
             moderation=Settings().moderation,
         )

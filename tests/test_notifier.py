@@ -1,5 +1,6 @@
-"""The keyword notifier against the sandbox: right moderators, inert excerpts, one DM per burst,
-exactly once across a crash, edits that do not re-alert, unreachable moderators, E2E counted."""
+"""Keyword alerts and the outbox against the sandbox: right moderators, inert excerpts, one DM per
+burst, exactly once across a crash, edits that do not re-alert, unreachable moderators, E2E
+counted, delivered in a dry run."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -18,6 +19,12 @@ from bot.realtime.events import EncryptedMessage, NewMessage, RoomHint
 from bot.sandbox import Sandbox
 from bot.store import Store
 from tests.conftest import bot_settings, start_bot, until
+
+if TYPE_CHECKING:
+    from bot.config import ModerationSettings
+    from bot.rest import RestClient
+    from bot.services.alerts import KeywordAlerts
+    from bot.services.outbox import Outbox
 
 MENTION = re.compile(r"(^|\s|>)@([\w.-]+)")
 
@@ -41,6 +48,41 @@ def dms_from_bot(sb: Sandbox, username: str) -> list[dict[str, Any]]:
     assert bot is not None and other is not None
     rid = "".join(sorted({bot.id, other.id}))
     return [m for m in ws.messages.values() if m["rid"] == rid and m["u"]["_id"] == bot.id]
+
+
+def outbox(
+    store: Store, rest: RestClient, moderation: ModerationSettings, *, site_url: str, **kw: Any
+) -> Outbox:
+    """An outbox as the composition root builds one: its own executor, which never runs dry."""
+    from bot.services.executor import Executor
+    from bot.services.outbox import Outbox
+
+    executor = Executor(rest=rest, store=store, retention_days=90)
+    return Outbox(
+        store=store,
+        rest=rest,
+        executor=executor,
+        moderation=moderation,
+        site_url=lambda: site_url,
+        metrics=Metrics(),
+        **kw,
+    )
+
+
+def keyword_alerts(
+    store: Store, rest: RestClient, box: Outbox, matcher: Any, moderation: ModerationSettings
+) -> KeywordAlerts:
+    from bot.services.alerts import KeywordAlerts
+    from bot.services.lookups import Lookups
+
+    return KeywordAlerts(
+        store=store,
+        outbox=box,
+        matcher=matcher,
+        moderation=moderation,
+        metrics=Metrics(),
+        lookups=Lookups(rest),
+    )
 
 
 def settings_for(sb: Sandbox, tmp_path: Path, **lists_kw: Any) -> Any:
@@ -112,25 +154,18 @@ async def test_unreachable_moderator_does_not_stop_the_others(sandbox: Sandbox, 
 
 
 async def decide_then_crash(sandbox: Sandbox, settings: Any, text: str, *, send_first: bool) -> None:
-    """Run the notifier's decision for one message and stop dead before the outbox records a send.
+    """Run the keyword alert's decision for one message and stop dead before the outbox records a send.
 
     With ``send_first`` the DM does go out (with the outbox's pre-chosen id) but the crash comes
     before the store hears of it — the nastiest window.
     """
     from bot.rest import RestClient
-    from bot.services.alerts import Notifier
 
     matcher = await BotApp(settings)._build_matcher()
     store = Store.open(settings.storage.data_dir / "rcmod.sqlite3")
     rest = RestClient(sandbox.url, settings.credentials())
-    notifier = Notifier(
-        store=store,
-        rest=rest,
-        matcher=lambda: matcher,
-        moderation=settings.moderation,
-        site_url=lambda: sandbox.url,
-        metrics=Metrics(),
-    )
+    box = outbox(store, rest, settings.moderation, site_url=sandbox.url)
+    notifier = keyword_alerts(store, rest, box, lambda: matcher, settings.moderation)
     sent = sandbox.post_as("alice", "general", text)
     await notifier.on_event(NewMessage(Message.from_wire(sent), RoomHint(True, "c", "general")))
     if send_first:
@@ -169,18 +204,28 @@ async def test_decided_but_unsent_alert_is_sent_after_restart(sandbox: Sandbox, 
 
 
 async def test_encrypted_messages_are_counted_not_scanned(tmp_path: Path) -> None:
-    store = Store.open(tmp_path / "s.sqlite3")
-    from bot.metrics import Metrics
-    from bot.services.alerts import Notifier
+    from bot.services.alerts import KeywordAlerts
+    from bot.services.executor import RecordingExecutor
+    from bot.services.lookups import Lookups
+    from bot.services.outbox import Outbox
 
+    store = Store.open(tmp_path / "s.sqlite3")
     metrics = Metrics()
-    notifier = Notifier(
+    box = Outbox(
         store=store,
-        rest=None,
-        matcher=lambda: None,  # type: ignore[arg-type]
+        rest=None,  # type: ignore[arg-type]
+        executor=RecordingExecutor(),
         moderation=bot_settings_stub(),
         site_url=lambda: "",
         metrics=metrics,
+    )
+    notifier = KeywordAlerts(
+        store=store,
+        outbox=box,
+        matcher=lambda: None,
+        moderation=bot_settings_stub(),
+        metrics=metrics,
+        lookups=Lookups(None),  # type: ignore[arg-type]
     )
     e2e = Message(
         id="m1", rid="SECRET", text="", ts=datetime.now(UTC), author=UserRef("u", "alice"), type="e2e"
@@ -230,24 +275,17 @@ async def test_the_hourly_cap_turns_the_excess_into_one_digest(sandbox: Sandbox,
     from bot.config import ModerationSettings
     from bot.moderation import load_matcher
     from bot.rest import RestClient
-    from bot.services.alerts import Notifier
 
     matcher = load_matcher([write_lists(tmp_path)])
     store = Store.open(tmp_path / "s.sqlite3")
     rest = RestClient(sandbox.url, settings_for(sandbox, tmp_path).credentials())
-    notifier = Notifier(
-        store=store,
-        rest=rest,
-        matcher=lambda: matcher,
-        site_url=lambda: sandbox.url,
-        moderation=ModerationSettings(alert_cap_per_hour=2, exempt_roles=[]),
-        metrics=Metrics(),
-        digest_interval=0.0,
-    )
+    moderation = ModerationSettings(alert_cap_per_hour=2, exempt_roles=[])
+    notifier = outbox(store, rest, moderation, site_url=sandbox.url, digest_interval=0.0)
+    alerts = keyword_alerts(store, rest, notifier, lambda: matcher, moderation)
 
     async def post(user: str, room: str, text: str = "badword") -> None:
         sent = sandbox.post_as(user, room, text)
-        await notifier.on_event(NewMessage(Message.from_wire(sent), RoomHint(True, "c", room)))
+        await alerts.on_event(NewMessage(Message.from_wire(sent), RoomHint(True, "c", room)))
 
     try:
         # five separate alerts (author and room differ, so none coalesces into another)
@@ -312,5 +350,31 @@ async def test_alert_buttons_act_in_one_click(sandbox: Sandbox, tmp_path: Path) 
         assert await until(lambda: msg["_id"] not in sandbox.workspace.messages)
         store = bot.app.store
         assert store is not None and len(store.evidence_for_message(msg["_id"])) == 1
+    finally:
+        await bot.stop()
+
+
+async def test_alerts_are_delivered_in_a_dry_run(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A dry run is watched through the moderators' alerts: they still go out, buttons and all,
+    and a dismissal still edits them; only the moderation actions are recorded, not carried out."""
+    from tests.test_report import ask
+
+    config = settings_for(sandbox, tmp_path)
+    config = config.model_copy(
+        update={"moderation": config.moderation.model_copy(update={"moderators": ["mod1"]})}
+    )
+    bot = await start_bot(config)
+    try:
+        assert "Dry run is on" in await ask(sandbox, "admin", "mod dryrun on")
+        assert bot.app.dry_run()
+        msg = sandbox.post_as("alice", "general", "a badword while nothing is enforced")
+        assert await until(lambda: len(dms_from_bot(sandbox, "mod1")) == 1)
+        [dm] = dms_from_bot(sandbox, "mod1")
+        assert dm["attachments"][0]["actions"]
+        found = re.search(r"rcmod alert (\d+)", str(dm["msg"]))
+        assert found
+        assert "dismissed" in await ask(sandbox, "mod1", f"mod dismiss {found.group(1)}")
+        assert await until(lambda: "dismissed by mod1" in str(dms_from_bot(sandbox, "mod1")[0]["msg"]))
+        assert msg["_id"] in sandbox.workspace.messages
     finally:
         await bot.stop()

@@ -16,8 +16,8 @@ from bot.metrics import Metrics
 from bot.models import Actor
 from bot.rest import RestClient
 from bot.sandbox import Sandbox
-from bot.services.alerts import Notifier
 from bot.services.executor import Executor
+from bot.services.outbox import Outbox
 from bot.services.sanctions import Sanctioner, Target
 from bot.store import Store
 from tests.conftest import RunningBot, bot_settings, start_bot, until
@@ -306,15 +306,13 @@ async def test_a_mute_the_server_fails_is_reported_and_never_applied_later(
 # -- the shell alone, on the real executor and outbox ----------------------------------------------
 
 
-def shell(
-    sb: Sandbox, store: Store, rest: RestClient, *, dry_run: bool = False
-) -> tuple[Sanctioner, Notifier]:
+def shell(sb: Sandbox, store: Store, rest: RestClient, *, dry_run: bool = False) -> tuple[Sanctioner, Outbox]:
     """The sanctions shell as the bot builds it, without the rest of the bot: a process of its own."""
     s = Settings()
-    notifier = Notifier(
+    notifier = Outbox(
         store=store,
         rest=rest,
-        matcher=lambda: None,
+        executor=Executor(rest=rest, store=store, retention_days=30),
         moderation=s.moderation,
         site_url=lambda: sb.url,
         metrics=Metrics(),
@@ -324,7 +322,7 @@ def shell(
         store=store,
         rest=rest,
         executor=executor,
-        notifier=notifier,
+        outbox=notifier,
         settings=s.sanctions,
         moderation=s.moderation,
         bot_username=lambda: "rcmod.bot",
@@ -370,8 +368,8 @@ async def test_a_notice_goes_out_once_across_a_crash_and_replay(sandbox: Sandbox
         queued = store.due_deliveries()
         assert sorted(d.recipient for d in queued) == ["alice", "bob", "carol"]
         for d in queued:  # sent with the id chosen before the send; the crash comes before the mark
-            await rest.send_message(await rest.dm_room(d.recipient), str(d.alert["excerpt"]), mid=d.dm_mid)
-        replay = [(d.recipient, str(d.alert["mid"]), str(d.alert["excerpt"])) for d in queued]
+            await rest.send_message(await rest.dm_room(d.recipient), str(d.alert.excerpt), mid=d.dm_mid)
+        replay = [(d.recipient, str(d.alert.mid), str(d.alert.excerpt)) for d in queued]
         store.close()
 
         store = Store.open(path)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.models import Message, UserRef
+from bot.models import Message, Room, UserRef
+from bot.moderation.alerts import Alert
 from bot.store import LeaseHeld, Store, StoreError
 from bot.store.migrations import LATEST_VERSION
 
@@ -153,22 +154,18 @@ def test_lease_stops_a_second_instance(tmp_path: Path) -> None:
 def test_alert_excerpts_expire_with_the_window(tmp_path: Path) -> None:
     clock = Clock()
     store = Store.open(tmp_path / "s.sqlite3", clock=clock)
-    incident: dict[str, object] = {
-        "key": "u|r|l",
-        "kind": "notify",
-        "list": "l",
-        "term": "t",
-        "severity": "low",
-        "categories": [],
-        "rid": "r",
-        "room_name": "general",
-        "room_type": "c",
-        "mid": "m1",
-        "author_id": "u",
-        "author_username": "alice",
-        "message_ts": clock.now,
-        "excerpt": "` ⟦t⟧ `",
-    }
+    incident = Alert(
+        kind="notify",
+        key="u|r|l",
+        list="l",
+        term="t",
+        mid="m1",
+        room=Room("r", "general", "c"),
+        author=UserRef("u", "alice"),
+        excerpt="` ⟦t⟧ `",
+        severity="low",
+        ts=clock.now,
+    )
     raised = store.raise_alert(
         incident, recipients=["mod1"], window=600, new_dm_id=lambda: "DM0000000000000001"
     )
@@ -179,7 +176,7 @@ def test_alert_excerpts_expire_with_the_window(tmp_path: Path) -> None:
     clock.now += 2 * 86400
     assert store.expire_alert_excerpts(90) == 1
     [delivery] = store.due_deliveries()
-    assert delivery.alert["excerpt"] is None and delivery.dm_mid == "DM0000000000000001"
+    assert delivery.alert.excerpt is None and delivery.dm_mid == "DM0000000000000001"
 
 
 def test_migrations_are_numbered_one_to_n_without_gaps() -> None:

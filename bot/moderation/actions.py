@@ -49,21 +49,29 @@ class DeleteMessage:
 
 @dataclass(frozen=True, slots=True)
 class EditMessage:
-    """``chat.update``: censor a message in place, or refresh one the bot posted."""
+    """``chat.update``: censor a message in place, or refresh one the bot posted.
+
+    ``attachments`` (not None) replace the message's attachments with its text, so the buttons
+    of a message the bot posted follow its text; chat.update cannot, so that edit is the DDP
+    method ``updateMessage``, where the executor has a DDP connection (without one, text only).
+    """
 
     rid: str
     mid: str
     text: str
+    attachments: tuple[Mapping[str, Any], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PostMessage:
-    """``chat.sendMessage`` as the bot; ``mid`` chosen by the caller makes a retry idempotent."""
+    """``chat.sendMessage`` as the bot; ``mid`` chosen by the caller makes a retry idempotent.
+    ``attachments``: message attachments (an alert's buttons)."""
 
     rid: str
     text: str
     mid: str | None = None
     tmid: str | None = None
+    attachments: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

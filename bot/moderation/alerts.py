@@ -1,5 +1,6 @@
 """Alerts for moderators, as data: which incidents a message raises, how a burst coalesces, and
-the DM text. Pure code — the outbox and the REST calls live in :mod:`bot.services.alerts`.
+the DM text. Pure code — the keyword scan lives in :mod:`bot.services.alerts`, the persisted
+outbox that delivers every alert and notice in :mod:`bot.services.outbox`.
 
 An *incident* is one list and term found in one message. Incidents from the same author, in the
 same room, for the same list, within the coalescing window, belong to one *alert*: the first
@@ -9,16 +10,18 @@ burst of 100 messages is one DM that says 100, not 100 DMs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
-from bot.models import Message, UserRef
+from bot.models import Message, Room, UserRef
 from bot.moderation.matcher import Match
 from bot.moderation.neutralize import excerpt, id_literal, inline_literal, link_label, plain_id
 
 __all__ = [
+    "Alert",
+    "DigestItem",
     "Incident",
     "OpenAlert",
     "RoomRef",
@@ -40,17 +43,14 @@ SEVERITY_ICON = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class RoomRef:
-    id: str
-    name: str | None = None
-    type: str | None = None  # c, p, d
+# The room an alert is about: the one Room of every layer (its id; its name and type when known).
+RoomRef = Room
 
 
 @dataclass(frozen=True, slots=True)
 class Incident:
     mid: str
-    room: RoomRef
+    room: Room
     author: UserRef
     ts: datetime
     list: str
@@ -67,6 +67,75 @@ class Incident:
 
 
 @dataclass(frozen=True, slots=True)
+class Alert:
+    """One occurrence to tell people about, as the outbox keeps it (an ``alert`` row): a keyword
+    incident, a notice (a protection firing, a sanction step, a name, a policy unpinned), a report,
+    or a private message to one member.
+
+    Alerts with the same ``key`` within the coalescing window are one message with a counter that
+    shows the newest occurrence. ``(mid, list, term)`` names the occurrence: raising it again (an
+    edit, a replay, a restart) tells no one twice.
+    """
+
+    kind: str  # how it reads: "notify"/"block" (a keyword alert) or a kind with its own renderer
+    key: str  # what coalesces
+    list: str  # the wordlist, or what raised it ("protection", "policy", "block-notice")
+    term: str
+    mid: str  # the message it is about, or an id naming the occurrence
+    room: Room
+    author: UserRef  # whom it is about
+    excerpt: str | None  # the quoted text or the whole body, already inert; None once expired
+    severity: str = "high"
+    categories: tuple[str, ...] = ()
+    actions: tuple[tuple[str, str], ...] = ()  # a notice's buttons (label, command), Dismiss aside
+    ts: float | None = None  # when it happened (epoch seconds); None: when it is raised
+
+    @classmethod
+    def of(cls, incident: Incident) -> Alert:
+        return cls(
+            kind=incident.kind,
+            key=incident.key,
+            list=incident.list,
+            term=incident.term,
+            mid=incident.mid,
+            room=incident.room,
+            author=incident.author,
+            excerpt=incident.excerpt,
+            severity=incident.severity,
+            categories=incident.categories,
+            ts=incident.ts.timestamp(),
+        )
+
+    def incident(self) -> Incident:
+        """The keyword incident this alert now shows (its newest message, after a burst)."""
+        return Incident(
+            mid=self.mid,
+            room=self.room,
+            author=self.author,
+            ts=datetime.fromtimestamp(self.ts or 0.0, UTC),
+            list=self.list,
+            term=self.term,
+            severity=self.severity,
+            categories=self.categories,
+            excerpt=self.excerpt or "` (excerpt removed) `",
+            kind=self.kind,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DigestItem:
+    """One alert held back by the per-moderator cap, as the hourly digest lists it."""
+
+    alert_id: int
+    severity: str
+    list: str
+    term: str
+    room: Room
+    mid: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class OpenAlert:
     id: int
     key: str
@@ -75,7 +144,7 @@ class OpenAlert:
     last_at: datetime
 
 
-def incidents_for(message: Message, matches: Iterable[Match], room: RoomRef) -> list[Incident]:
+def incidents_for(message: Message, matches: Iterable[Match], room: Room) -> list[Incident]:
     """One incident per (list, term) in the message, at the term's first occurrence."""
     seen: set[tuple[str, str]] = set()
     out = []
@@ -110,7 +179,7 @@ def coalesce(
     return None
 
 
-def permalink(site_url: str, room: RoomRef, mid: str) -> str:
+def permalink(site_url: str, room: Room, mid: str) -> str:
     """The web client's link to a message (protocol reference E.4)."""
     base = site_url.rstrip("/")
     if room.type == "d" or not room.name:
@@ -213,7 +282,7 @@ def neutral_term(term: str) -> str:
     return inline_literal(term)[2:-2]
 
 
-def render_digest(items: Sequence[Mapping[str, object]], *, cap: int, site_url: str, shown: int = 25) -> str:
+def render_digest(items: Sequence[DigestItem], *, cap: int, site_url: str, shown: int = 25) -> str:
     """The hourly digest: alerts held back by the per-moderator cap, one line each, no excerpts
     (the permalinks lead to the messages; the alerts themselves are in the store)."""
     lines = [
@@ -221,20 +290,14 @@ def render_digest(items: Sequence[Mapping[str, object]], *, cap: int, site_url: 
         "DMs per hour)"
     ]
     for item in items[:shown]:
-        room = RoomRef(str(item["rid"]), _opt(item.get("room_name")), _opt(item.get("room_type")))
-        label = link_label(f"#{room.name}") if room.name else "a direct message"
-        count = int(str(item.get("count") or 1))
-        link = permalink(site_url, room, str(item["mid"]))
+        label = link_label(f"#{item.room.name}") if item.room.name else "a direct message"
+        link = permalink(site_url, item.room, item.mid)
         lines.append(
-            f"- alert {item['alert_id']} · *{item['severity']}* · list {inline_literal(str(item['list']))} · "
-            f"term {inline_literal(str(item['term']))} · [{label}]({link})"
-            + (f" · {count} messages" if count > 1 else "")
+            f"- alert {item.alert_id} · *{item.severity}* · list {inline_literal(item.list)} · "
+            f"term {inline_literal(item.term)} · [{label}]({link})"
+            + (f" · {item.count} messages" if item.count > 1 else "")
         )
     if len(items) > shown:
         lines.append(f"…and {len(items) - shown} more (`/mod status`).")
     lines.append("Act on one with `/mod dismiss ALERT` or follow its link.")
     return "\n".join(lines)
-
-
-def _opt(value: object) -> str | None:
-    return None if value is None else str(value)

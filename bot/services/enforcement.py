@@ -4,10 +4,10 @@ The decision is pure (:func:`bot.moderation.blocking.decide_block`); this is the
 and its order is the point: (0) the action is noted as under way in the store's retry queue;
 (1)+(2) the executor (:mod:`bot.services.executor`) stores the message as evidence, with the audit
 record that cites it, in one transaction, and only then deletes it (``chat.delete``) or censors it
-in place (``chat.update``); (3) the author's private notice is queued in the notifier's persisted
-outbox, which sends it exactly once; (4) the note of (0) is cleared. The moderators' alert comes
-from the keyword notifier, which alerts on ``block`` lists as on ``notify`` lists. In a dry run the
-executor records what would have been done and nothing is noted, deleted or told.
+in place (``chat.update``); (3) the author's private notice is queued in the persisted outbox,
+which sends it exactly once; (4) the note of (0) is cleared. The moderators' alert comes from the
+keyword alerts, which alert on ``block`` lists as on ``notify`` lists. In a dry run the executor
+records what would have been done and nothing is noted, deleted or told.
 
 A crash anywhere leaves the note of (0), so the next start takes the action up again from the
 evidence (the retry loop runs at once). If the message is found already gone and this bot had
@@ -38,9 +38,9 @@ from bot.moderation.blocking import BlockDecision, author_notice, decide_block
 from bot.moderation.purge import PurgeUsageError
 from bot.realtime.events import EditedMessage, Event, MessageEvent, NewMessage, RoomHint, ThreadReply
 from bot.rest import RestClient
-from bot.services.alerts import Notifier, render_direct
 from bot.services.executor import Act, Status
 from bot.services.lookups import Lookups
+from bot.services.outbox import Notice, Outbox, render_direct
 from bot.store import Store
 
 __all__ = ["Enforcer"]
@@ -58,7 +58,7 @@ class Enforcer:
         store: Store,
         rest: RestClient,
         executor: Act,
-        notifier: Notifier,
+        outbox: Outbox,
         matcher: Callable[[], Matcher | None],
         moderation: ModerationSettings,
         clock: Callable[[], float] = time.time,
@@ -69,10 +69,10 @@ class Enforcer:
         self._store = store
         self._rest = rest  # reads only: every change goes through the executor
         self._executor = executor
-        self._notifier = notifier
+        self._outbox = outbox
         # Registered now, not when a notice is queued: this process may send notices that a
         # crashed one queued, and without it they would go out as moderators' alerts.
-        notifier.register_renderer(AUTHOR_NOTICE_KIND, render_direct)
+        outbox.register_renderer(AUTHOR_NOTICE_KIND, render_direct)
         self._matcher = matcher
         self._settings = moderation
         self._clock = clock
@@ -172,7 +172,7 @@ class Enforcer:
             log.info(
                 "block %s: message %s in room %s (%s)", decision.action, message.id, message.rid, action.actor
             )
-        self._queue_author_notice(message, decision, room_name if room_type != "d" else None, room_type)
+        await self._queue_author_notice(message, decision, room_name if room_type != "d" else None, room_type)
         self._store.block_retry_done(message.id)
 
     async def _gone(self, mid: str) -> bool:
@@ -181,20 +181,22 @@ class Enforcer:
         except RcmodError:
             return False  # cannot tell: the refusal stands
 
-    def _queue_author_notice(
+    async def _queue_author_notice(
         self, message: Message, decision: BlockDecision, room_name: str | None, room_type: str | None
     ) -> None:
         author = message.author
         if not author.username:
             return
         # Through the outbox, keyed by the message: exactly once across crashes and replays.
-        self._notifier.queue_direct(
-            kind=AUTHOR_NOTICE_KIND,
-            incident=message.id,
-            recipient=author.username,
-            text=author_notice(decision, room_name),
-            room=RoomRef(message.rid, room_name, room_type),
-            subject=author,
+        await self._outbox.notify(
+            Notice.direct(
+                AUTHOR_NOTICE_KIND,
+                incident=message.id,
+                recipient=author.username,
+                text=author_notice(decision, room_name),
+                room=RoomRef(message.rid, room_name, room_type),
+                subject=author,
+            )
         )
 
     # -- retrying after server failures ------------------------------------------------------------

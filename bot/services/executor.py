@@ -87,6 +87,8 @@ class Executor:
         self._store = store
         self._retention_days = retention_days
         self._dry_run = dry_run
+        # With a DDP connection: mutes by username (where the REST route is missing), and edits
+        # that replace a message's attachments (which chat.update cannot).
         self._ddp_call = ddp_call
 
     def dry_run(self) -> bool:
@@ -144,10 +146,20 @@ class Executor:
         match c:
             case change.DeleteMessage(rid, mid):
                 return await rest.delete_message(rid, mid)
-            case change.EditMessage(rid, mid, text):
+            case change.EditMessage(rid, mid, text, attachments):
+                if attachments is not None and self._ddp_call is not None:
+                    message = {
+                        "_id": mid,
+                        "rid": rid,
+                        "msg": text,
+                        "attachments": [dict(a) for a in attachments],
+                    }
+                    return await self._ddp_call("updateMessage", message)
                 return await rest.update_message(rid, mid, text)
-            case change.PostMessage(rid, text, mid, tmid):
-                return await rest.send_message(rid, text, mid=mid, tmid=tmid)
+            case change.PostMessage(rid, text, mid, tmid, attachments):
+                return await rest.send_message(
+                    rid, text, mid=mid, tmid=tmid, attachments=[dict(a) for a in attachments] or None
+                )
             case change.MuteUser(rid, user_id, username) | change.UnmuteUser(rid, user_id, username):
                 return await self._mute(c, rid, user_id, username)
             case change.KickUser(rid, room_type, user_id):

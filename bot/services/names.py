@@ -1,8 +1,8 @@
 """Watching names: usernames and display names, room names, topics, announcements and
 descriptions, and accounts awaiting an admin's approval. What to scan, the incident ids and the
 alert text are pure code in :mod:`bot.moderation.names`; this module decides when to look, does
-the I/O, and raises the alerts through the notifier's persisted outbox (exactly once, routed per
-list and severity like keyword alerts, bursts on one user or room coalesced).
+the I/O, and raises the alerts through the persisted outbox (exactly once, routed per list and
+severity like keyword alerts, bursts on one user or room coalesced).
 
 How each reaches the bot, and why that route:
 
@@ -44,9 +44,9 @@ from typing import Any
 
 from bot.config import ModerationSettings
 from bot.errors import ActionRefused, NotFound, RcmodError
-from bot.models import UserRef
+from bot.models import Room, UserRef
 from bot.moderation import Matcher
-from bot.moderation.alerts import RoomRef
+from bot.moderation.alerts import Alert
 from bot.moderation.names import (
     ROOM_FIELD_MESSAGES,
     SCANNED_ROOM_TYPES,
@@ -62,9 +62,8 @@ from bot.moderation.names import (
 )
 from bot.realtime.events import Event, MessageEvent, RoomChanged
 from bot.rest import RestClient
-from bot.rest.client import new_message_id
-from bot.services.alerts import NOTICE_KIND, Notifier
 from bot.services.lookups import Lookups
+from bot.services.outbox import NOTICE, Moderators, Notice, Outbox
 from bot.store import Store
 
 __all__ = ["APPROVAL_SETTING", "BASELINE_KEY", "NameWatch"]
@@ -87,7 +86,7 @@ class NameWatch:
         *,
         store: Store,
         rest: RestClient,
-        notifier: Notifier,
+        outbox: Outbox,
         matcher: Callable[[], Matcher | None],
         moderation: ModerationSettings,
         site_url: Callable[[], str],
@@ -97,7 +96,7 @@ class NameWatch:
     ) -> None:
         self._store = store
         self._rest = rest
-        self._notifier = notifier
+        self._outbox = outbox
         self._matcher = matcher
         self._settings = moderation
         self._site_url = site_url
@@ -140,7 +139,7 @@ class NameWatch:
         if not message.author.id or message.author.id == self._bot_user_id():
             return
         if message.type in ROOM_FIELD_MESSAGES and message.text.strip():
-            room = await self._lookups.room(RoomRef(message.rid, event.room.name, event.room.type))
+            room = await self._lookups.room(Room(message.rid, event.room.name, event.room.type))
             if room.type in SCANNED_ROOM_TYPES:
                 name = message.text if message.type == "r" else (room.name or "")
                 handle = event.room.name or room.name
@@ -230,39 +229,32 @@ class NameWatch:
                 return
         subject = f.subject
         if subject.kind == "room":
-            room = RoomRef(subject.id, subject.handle or subject.name, subject.room_type)
+            room = Room(subject.id, subject.handle or subject.name, subject.room_type)
             author = f.changed_by or UserRef("", "")
         else:
-            room = RoomRef("", None, None)
+            room = Room("")
             author = UserRef(subject.id, subject.name)
-        recipients = await self._notifier.route(incident.options, room, author)
-        if not recipients:
-            log.warning("name alert for list %s has no recipient; set moderation.moderators", incident.list)
-            return
         now = self._clock()
-        row: dict[str, object] = {
-            "key": incident.key,
-            "kind": NOTICE_KIND,
-            "list": incident.list,
-            "term": incident.term,
-            "severity": incident.severity,
-            "categories": list(incident.categories),
-            "rid": room.id,
-            "room_name": room.name,
-            "room_type": room.type,
-            "mid": f.pseudo_id,
-            "author_id": author.id,
-            "author_username": author.username,
-            "message_ts": now,
-            "excerpt": render_name_alert(
+        alert = Alert(
+            kind=NOTICE,
+            key=incident.key,
+            list=incident.list,
+            term=incident.term,
+            mid=f.pseudo_id,
+            room=room,
+            author=author,
+            excerpt=render_name_alert(
                 incident, when=datetime.fromtimestamp(now, UTC), site_url=self._site_url()
             ),
-            "actions": [list(a) for a in allow_action(incident.term)],
-        }
-        raised = self._store.raise_alert(
-            row, recipients=recipients, window=COALESCE_WINDOW, new_dm_id=new_message_id
+            severity=incident.severity,
+            categories=incident.categories,
+            actions=tuple(allow_action(incident.term)),
+            ts=now,
         )
-        if raised is not None:  # None: this value, list and term were alerted before
+        raised = await self._outbox.notify(
+            Notice(alert, Moderators(incident.options), window=COALESCE_WINDOW)
+        )
+        if raised is not None:  # None: no recipient, or this value, list and term were alerted before
             self.alerts_raised += 1
             log.info(
                 "name alert %d: %s %s %s, list %s",
@@ -272,7 +264,6 @@ class NameWatch:
                 f.field,
                 incident.list,
             )
-            self._notifier.wake()
 
     # -- the sweep -----------------------------------------------------------------------------
 
@@ -388,16 +379,18 @@ class NameWatch:
             return 0
         self._announced.add(uid)
         flagged = await self._scan_user(user, reason=True, fresh=True)
-        raised = await self._notifier.notice(
-            kind="registration",
-            key=uid,
-            incident=f"user:{uid}:pending",
-            text=render_pending(user, flagged),
-            room=RoomRef("", None, None),
-            subject=UserRef(uid, str(username or "")),
-            severity="high" if flagged else "medium",
-            roles=("admin",),
-            window=0.0,
+        raised = await self._outbox.notify(
+            Notice.about(
+                "registration",
+                key=uid,
+                incident=f"user:{uid}:pending",
+                text=render_pending(user, flagged),
+                room=None,
+                subject=UserRef(uid, str(username or "")),
+                severity="high" if flagged else "medium",
+                roles=("admin",),
+                window=0.0,
+            )
         )
         if raised is None:
             return 0  # announced before (a restart), or no admin to tell

@@ -24,6 +24,7 @@ from typing import Any
 from bot.audit import actions as audit_actions
 from bot.errors import ActionRefused, NotFound, RcmodError
 from bot.models import UserRef
+from bot.moderation.alerts import Alert
 from bot.moderation.alerts import RoomRef as AlertRoom
 from bot.moderation.neutralize import inline_literal
 from bot.moderation.policy import (
@@ -49,12 +50,11 @@ from bot.moderation.policy import (
     resolve_targets,
     validate_spec,
 )
-from bot.moderation.wordlist import ListOptions
 from bot.realtime.events import Event, MessageEvent, SubscriptionChanged, SystemMessage
 from bot.rest import RestClient
 from bot.rest.client import new_message_id
 from bot.rest.errors import READ_ONLY_CODE
-from bot.services.alerts import Notifier
+from bot.services.outbox import Notice, Outbox
 from bot.store import Store
 
 __all__ = [
@@ -89,35 +89,26 @@ Notify = Callable[[PolicyNotice], Awaitable[None]]
 NOTICE_KIND = "policy"
 
 
-def outbox_notify(notifier: Notifier, store: Store, clock: Callable[[], float] = time.time) -> Notify:
-    """Deliver notices through the notifier's persisted outbox, to the default moderators (the
-    one who acted excluded), exactly once like an alert."""
-    notifier.register_renderer(
-        NOTICE_KIND, lambda d: str(d.alert["excerpt"] or "rcmod policy notice (details expired)")
+def outbox_notify(outbox: Outbox) -> Notify:
+    """Deliver notices through the persisted outbox, to the default moderators (the one who
+    acted excluded), exactly once like an alert."""
+    outbox.register_renderer(
+        NOTICE_KIND, lambda d: d.alert.excerpt or "rcmod policy notice (details expired)"
     )
 
     async def notify(notice: PolicyNotice) -> None:
-        actor = UserRef(notice.actor_id, notice.actor_username)
-        recipients = await notifier.route(ListOptions(name=NOTICE_KIND), AlertRoom(notice.rid), actor)
-        incident: dict[str, object] = {
-            "key": f"{NOTICE_KIND}|{notice.key}",
-            "kind": NOTICE_KIND,
-            "list": NOTICE_KIND,
-            "term": notice.key,
-            "severity": "medium",
-            "categories": [],
-            "rid": notice.rid,
-            "room_name": notice.room_name,
-            "room_type": None,
-            "mid": notice.key,
-            "author_id": notice.actor_id,
-            "author_username": notice.actor_username,
-            "message_ts": clock(),
-            "excerpt": notice.text,
-        }
-        if recipients:
-            store.raise_alert(incident, recipients=recipients, window=0.0, new_dm_id=new_message_id)
-            notifier.wake()
+        alert = Alert(
+            kind=NOTICE_KIND,
+            key=f"{NOTICE_KIND}|{notice.key}",
+            list=NOTICE_KIND,
+            term=notice.key,
+            mid=notice.key,
+            room=AlertRoom(notice.rid, notice.room_name),
+            author=UserRef(notice.actor_id, notice.actor_username),
+            excerpt=notice.text,
+            severity="medium",
+        )
+        await outbox.notify(Notice(alert, window=0.0))
 
     return notify
 

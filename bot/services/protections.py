@@ -35,9 +35,9 @@ from bot.moderation.protections import Join, Post, Protections, Trigger
 from bot.realtime.events import Event, NewMessage, SystemMessage, ThreadReply
 from bot.rest import RestClient
 from bot.rest.client import derived_message_id
-from bot.services.alerts import Notifier
 from bot.services.executor import Act, Status
 from bot.services.lookups import Lookups
+from bot.services.outbox import Notice, Outbox
 from bot.services.sanctions import Sanctioner, Target
 from bot.store import Store
 
@@ -57,7 +57,7 @@ class Protector:
         store: Store,
         rest: RestClient,
         executor: Act,
-        notifier: Notifier,
+        outbox: Outbox,
         sanctioner: Sanctioner,
         settings: ProtectionSettings,
         moderation: ModerationSettings,
@@ -69,7 +69,7 @@ class Protector:
         self._store = store
         self._rest = rest  # reads only: every change goes through the executor or the sanctioner
         self._executor = executor
-        self._notifier = notifier
+        self._outbox = outbox
         self._sanctioner = sanctioner
         self._settings = settings
         self._moderation = moderation
@@ -216,8 +216,8 @@ class Protector:
             outcome="ok" if acting else ("dry-run" if trigger.mode == "act" else "alert"),
         )
         first = trigger.mids[0] if trigger.mids else trigger.rid
-        await self._notifier.notice(
-            kind="protection",
+        notice = Notice.about(
+            "protection",
             key=f"{trigger.protection}|{trigger.rid}|{trigger.user_id or ''}",
             incident=f"{trigger.protection}:{first}:{trigger.count}",
             text=self._alert_text(trigger, room, done, acting),
@@ -226,6 +226,7 @@ class Protector:
             severity="high",
             actions=acts,
         )
+        await self._outbox.notify(notice)
 
     def _alert_text(self, trigger: Trigger, room: RoomRef, done: str, acting: bool) -> str:
         where = inline_literal("#" + room.name) if room.name else inline_literal(room.id)

@@ -1,5 +1,5 @@
 """The report desk: ``/report`` filed natively, kept as evidence, routed to the moderators' DMs
-through the notifier's outbox, acknowledged with a number, deduplicated, escalated and
+through the outbox, acknowledged with a number, deduplicated, escalated and
 rate-limited; and ``/mod resolve``, which closes a report and tells its reporters.
 
 Order of a new report, so nothing is filed twice: the report row and its moderator deliveries
@@ -28,10 +28,9 @@ from bot.models import MalformedPayload, Message, UserRef, parse_date
 from bot.moderation.alerts import RoomRef
 from bot.moderation.neutralize import inline_literal, neutralize
 from bot.moderation.reports import RateLimits, ReportView, rate_refusal, render_report, severity_for
-from bot.moderation.wordlist import ListOptions
 from bot.rest import RestClient
 from bot.rest.client import new_message_id
-from bot.services.alerts import Notifier
+from bot.services.outbox import Moderators, Outbox
 from bot.store import Store
 from bot.store.alerts import Delivery
 from bot.store.reports import Reporter, ReportRow
@@ -49,7 +48,7 @@ class ReportDesk:
         *,
         store: Store,
         rest: RestClient,
-        notifier: Notifier,
+        outbox: Outbox,
         settings: ReportSettings,
         retention_days: int,
         site_url: Callable[[], str],
@@ -58,7 +57,7 @@ class ReportDesk:
     ) -> None:
         self._store = store
         self._rest = rest
-        self._notifier = notifier
+        self._outbox = outbox
         self._settings = settings
         self._retention_days = retention_days
         self._site_url = site_url
@@ -139,7 +138,7 @@ class ReportDesk:
                 "native": "pending" if message else "unreachable",
             },
             reporter=Reporter(caller.user_id, caller.username, anonymous, category, self._clock()),
-            recipients=await self._notifier.route(ListOptions(name="report"), room, author),
+            recipients=await self._outbox.recipients(Moderators(), room, author),
             alert={
                 "severity": severity_for(category),
                 "message_ts": (message.ts.timestamp() if message else self._clock()),
@@ -165,7 +164,7 @@ class ReportDesk:
             )
         if filed.escalated_now:
             await self._escalate(report, message)
-        self._notifier.wake()
+        self._outbox.wake()
         ack = f"Thank you. Your report is #{report.id} ({category}); the moderators have been told."
         if message is None:
             ack += (
@@ -200,7 +199,7 @@ class ReportDesk:
                 "native": "pending",
             },
             reporter=Reporter(caller.user_id, caller.username, anonymous, category, self._clock()),
-            recipients=await self._notifier.route(ListOptions(name="report"), room, author),
+            recipients=await self._outbox.recipients(Moderators(), room, author),
             alert={"severity": severity_for(category), "message_ts": self._clock(), "excerpt": None},
             escalate_at=self._settings.escalate_at,
             new_dm_id=new_message_id,
@@ -220,7 +219,7 @@ class ReportDesk:
             )
         if filed.escalated_now:
             await self._escalate(report, None)
-        self._notifier.wake()
+        self._outbox.wake()
         return f"Thank you. Your report is #{report.id} ({category}); the moderators have been told."
 
     async def _file_natively(self, report: ReportRow, file: Callable[[], Awaitable[None]]) -> None:
@@ -318,7 +317,7 @@ class ReportDesk:
                     targets={"report": report_id, "user": report.author_id},
                     reason={"action": action, "note_given": bool(note)},
                 )
-                self._notifier.wake()
+                self._outbox.wake()
                 await self._tell_reporters(report, action)
             return reply
         if action == "delete":
@@ -359,7 +358,7 @@ class ReportDesk:
             },
             reason={"action": action, "note_given": bool(note)},
         )
-        self._notifier.wake()
+        self._outbox.wake()
         await self._tell_reporters(report, action)
         case = self._store.case_number("report", report_id)
         where = f" Audit case {case}." if case is not None else ""
@@ -427,7 +426,7 @@ class ReportDesk:
                 if not self._taken(mid, entry):
                     changed += await self._take_native(entry, mid, uid)
         if changed:
-            self._notifier.wake()
+            self._outbox.wake()
         return changed
 
     def _taken(self, mid: str, entry: dict[str, Any]) -> bool:
@@ -480,7 +479,7 @@ class ReportDesk:
                 "native": "filed",
             },
             reporter=NATIVE_REPORTER,
-            recipients=await self._notifier.route(ListOptions(name="report"), room, author),
+            recipients=await self._outbox.recipients(Moderators(), room, author),
             alert={
                 "severity": severity_for("other"),
                 "message_ts": message.ts.timestamp() if message else self._clock(),
@@ -517,7 +516,7 @@ class ReportDesk:
                 log.warning("moderation console poll failed (%s); will retry", type(exc).__name__)
             await asyncio.sleep(interval)
 
-    # -- the moderators' DM, for the notifier's outbox --------------------------------------------
+    # -- the moderators' DM, for the outbox ----------------------------------------------------
 
     def render(self, delivery: Delivery) -> str:
         report = self._store.report_for_alert(delivery.alert_id)
@@ -530,7 +529,7 @@ class ReportDesk:
             id=report.id,
             target_kind=report.target_kind,
             category=report.category,
-            severity=str(alert["severity"]),
+            severity=alert.severity,
             room=room,
             mid=report.mid,
             author_username=report.author_username,
@@ -538,11 +537,11 @@ class ReportDesk:
                 "anonymous" if r.anonymous and self._settings.allow_anonymous else r.username
                 for r in report.reporters
             ),
-            excerpt=str(alert["excerpt"]) if alert["excerpt"] else None,
+            excerpt=alert.excerpt or None,
             native=report.native,
             escalated=report.escalated,
             opened_at=datetime.fromtimestamp(report.opened_at, UTC),
-            outcome=str(alert["outcome"]) if alert["outcome"] else None,
+            outcome=delivery.outcome or None,
         )
         return render_report(view, site_url=self._site_url())
 

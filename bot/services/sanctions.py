@@ -50,10 +50,11 @@ from bot.moderation.neutralize import inline_literal
 from bot.moderation.sanctions import Notice, ladder_step, protected, render_notice, step_label
 from bot.realtime.events import SystemMessage
 from bot.rest import RestClient
-from bot.services.alerts import Notifier, render_direct
 from bot.services.executor import Act, Result, Status
 from bot.services.lookups import Lookups
 from bot.services.moderators import BotModerators
+from bot.services.outbox import Notice as OutboxNotice
+from bot.services.outbox import Outbox, render_direct
 from bot.store import Store
 from bot.store.bans import BanRow
 from bot.store.sanctions import MuteRow
@@ -99,7 +100,7 @@ class Sanctioner:
         store: Store,
         rest: RestClient,
         executor: Act,
-        notifier: Notifier,
+        outbox: Outbox,
         settings: SanctionSettings,
         moderation: ModerationSettings,
         bot_username: Callable[[], str | None],
@@ -114,10 +115,10 @@ class Sanctioner:
         self._store = store
         self._rest = rest  # lookups only: every change goes through the executor
         self._executor = executor
-        self._notifier = notifier
+        self._outbox = outbox
         # Registered now, not when a notice is queued: this process may send notices that a
         # crashed one queued.
-        notifier.register_renderer(NOTICE_KIND, render_direct)
+        outbox.register_renderer(NOTICE_KIND, render_direct)
         self._settings = settings
         self._moderation = moderation
         self._bot_username = bot_username
@@ -262,8 +263,8 @@ class Sanctioner:
         if step.action == "ban" and room is not None:
             return f"{summary}: {await self.ban(user, room, reason=why, actor=actor)}"
         # notify_admins, or a kick or ban with no room to act in: the administrators decide.
-        await self._notifier.notice(
-            kind="sanction",
+        notice = OutboxNotice.about(
+            "sanction",
             key=f"escalate|{user.id}",
             incident=f"strike:{strike_id}",
             text=(
@@ -276,6 +277,7 @@ class Sanctioner:
             severity="critical",
             roles=("admin",),
         )
+        await self._outbox.notify(notice)
         self._record(actor, actions.SANCTION_ESCALATED, user, room, reason, strike=strike_id, count=count)
         return f"{summary}: the administrators were asked to decide."
 
@@ -745,16 +747,18 @@ class Sanctioner:
     ) -> None:
         """A private message to ``user`` through the outbox; a failure to send is retried there,
         never fatal here (the sanction stands). Without a ``key`` the message is its own."""
-        self._queue_notice(user, text, key=key or f"text:{user.id}:{self._clock()}", room=room)
+        await self._queue_notice(user, text, key=key or f"text:{user.id}:{self._clock()}", room=room)
 
-    def _queue_notice(self, user: Target, text: str, *, key: str, room: Room | None) -> None:
-        self._notifier.queue_direct(
-            kind=NOTICE_KIND,
-            incident=key,
-            recipient=user.username,
-            text=text,
-            room=_room_ref(room),
-            subject=user.ref,
+    async def _queue_notice(self, user: Target, text: str, *, key: str, room: Room | None) -> None:
+        await self._outbox.notify(
+            OutboxNotice.direct(
+                NOTICE_KIND,
+                incident=key,
+                recipient=user.username,
+                text=text,
+                room=_room_ref(room),
+                subject=user.ref,
+            )
         )
 
     # -- acting and recording ------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The alert ledger and outbox: the store verbs the keyword notifier uses (mixed into Store)."""
+"""The alert ledger and outbox: the store verbs of :mod:`bot.services.outbox` (mixed into Store)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from bot.models import Room, UserRef
+from bot.moderation.alerts import Alert, DigestItem
 
 __all__ = ["AlertLedger", "Delivery", "Digest", "RaisedAlert"]
 
@@ -19,17 +22,20 @@ class RaisedAlert:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One moderator's copy of an alert that is behind the alert's current version."""
+    """One recipient's copy of an alert that is behind the alert's current version."""
 
     id: int
     alert_id: int
-    recipient: str
+    recipient: str  # a username, or "#room"
     dm_rid: str | None
-    dm_mid: str
+    dm_mid: str  # chosen when the alert was raised, so a resend after a crash is the same message
     sent_version: int
     attempts: int
     version: int
-    alert: dict[str, object]
+    alert: Alert  # as it stands now: after a burst, its newest occurrence
+    count: int  # occurrences (messages) coalesced into it
+    first_at: float
+    outcome: str | None  # how it was closed ("dismissed by …"); None while open
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +45,7 @@ class Digest:
     id: int
     recipient: str
     dm_mid: str
-    items: list[dict[str, object]]
+    items: list[DigestItem]
 
 
 class AlertLedger:
@@ -48,23 +54,24 @@ class AlertLedger:
 
     def raise_alert(
         self,
-        incident: dict[str, object],
+        alert: Alert,
         *,
         recipients: Sequence[str],
         window: float,
         new_dm_id: Callable[[], str],
     ) -> RaisedAlert | None:
-        """Record an incident; join the open alert for its key or open a new one with deliveries.
+        """Record an occurrence; join the open alert for its key or open a new one with deliveries.
 
         Returns None when this (message, list, term) was alerted before. One transaction, so a
         crash leaves either nothing or the incident with all its deliveries queued.
         """
         now = self._clock()
+        ts = now if alert.ts is None else alert.ts
         self._db.execute("BEGIN IMMEDIATE")
         try:
             seen = self._db.execute(
                 "SELECT 1 FROM alert_incident WHERE mid = ? AND list = ? AND term = ?",
-                (incident["mid"], incident["list"], incident["term"]),
+                (alert.mid, alert.list, alert.term),
             ).fetchone()
             if seen:
                 self._db.execute("ROLLBACK")
@@ -72,13 +79,13 @@ class AlertLedger:
             row = self._db.execute(
                 "SELECT id, count FROM alert WHERE key = ? AND last_at >= ? AND outcome IS NULL "
                 "ORDER BY last_at DESC LIMIT 1",
-                (incident["key"], now - window),
+                (alert.key, now - window),
             ).fetchone()
             if row is not None:
                 alert_id, count = int(row[0]), int(row[1])
                 counted = self._db.execute(
                     "SELECT 1 FROM alert_incident WHERE alert_id = ? AND mid = ? LIMIT 1",
-                    (alert_id, incident["mid"]),
+                    (alert_id, alert.mid),
                 ).fetchone()
                 if counted is None:
                     # A newer message: the alert now shows it, its term and its excerpt together,
@@ -87,15 +94,7 @@ class AlertLedger:
                     self._db.execute(
                         "UPDATE alert SET count = ?, version = version + 1, last_at = ?, mid = ?, term = ?, "
                         "excerpt = ?, message_ts = ? WHERE id = ?",
-                        (
-                            count,
-                            now,
-                            incident["mid"],
-                            incident["term"],
-                            incident["excerpt"],
-                            incident["message_ts"],
-                            alert_id,
-                        ),
+                        (count, now, alert.mid, alert.term, alert.excerpt, ts, alert_id),
                     )
                 # else: another term of the message already shown; it counts messages, not terms.
                 created = False
@@ -105,23 +104,23 @@ class AlertLedger:
                     "room_type, mid, author_id, author_username, message_ts, excerpt, first_at, last_at, "
                     "actions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        incident["key"],
-                        incident["kind"],
-                        incident["list"],
-                        incident["term"],
-                        incident["severity"],
-                        json.dumps(incident["categories"]),
-                        incident["rid"],
-                        incident["room_name"],
-                        incident["room_type"],
-                        incident["mid"],
-                        incident["author_id"],
-                        incident["author_username"],
-                        incident["message_ts"],
-                        incident["excerpt"],
+                        alert.key,
+                        alert.kind,
+                        alert.list,
+                        alert.term,
+                        alert.severity,
+                        json.dumps(list(alert.categories)),
+                        alert.room.id,
+                        alert.room.name,
+                        alert.room.type,
+                        alert.mid,
+                        alert.author.id,
+                        alert.author.username,
+                        ts,
+                        alert.excerpt,
                         now,
                         now,
-                        json.dumps(incident["actions"]) if incident.get("actions") else None,
+                        json.dumps([list(a) for a in alert.actions]) if alert.actions else None,
                     ),
                 )
                 alert_id, count, created = int(cur.lastrowid or 0), 1, True
@@ -132,7 +131,7 @@ class AlertLedger:
                     )
             self._db.execute(
                 "INSERT INTO alert_incident (mid, list, term, alert_id) VALUES (?, ?, ?, ?)",
-                (incident["mid"], incident["list"], incident["term"], alert_id),
+                (alert.mid, alert.list, alert.term, alert_id),
             )
             self._db.execute("COMMIT")
         except BaseException:
@@ -146,41 +145,30 @@ class AlertLedger:
             "SELECT d.id, d.alert_id, d.recipient, d.dm_rid, d.dm_mid, d.sent_version, d.attempts, "
             "a.version, "
             "a.kind, a.list, a.term, a.severity, a.categories, a.rid, a.room_name, a.room_type, a.mid, "
-            "a.author_id, a.author_username, a.message_ts, a.excerpt, a.first_at, a.count, a.outcome, "
-            "a.actions "
+            "a.author_id, a.author_username, a.message_ts, a.excerpt, a.actions, a.key, "
+            "a.first_at, a.count, a.outcome "
             "FROM alert_delivery d JOIN alert a ON a.id = d.alert_id "
             "WHERE d.failed IS NULL AND d.sent_version < a.version AND d.next_at <= ? "
             "AND d.held = 0 AND d.digest_id IS NULL ORDER BY d.id LIMIT ?",
             (now, limit),
         ).fetchall()
-        keys = (
-            "kind",
-            "list",
-            "term",
-            "severity",
-            "categories",
-            "rid",
-            "room_name",
-            "room_type",
-            "mid",
-            "author_id",
-            "author_username",
-            "message_ts",
-            "excerpt",
-            "first_at",
-            "count",
-            "outcome",
-            "actions",
-        )
-        out = []
-        for r in rows:
-            alert = dict(zip(keys, r[8:], strict=True))
-            alert["categories"] = tuple(json.loads(str(alert["categories"])))
-            alert["actions"] = (
-                tuple(tuple(a) for a in json.loads(str(alert["actions"]))) if alert["actions"] else ()
+        return [
+            Delivery(
+                id=int(r[0]),
+                alert_id=int(r[1]),
+                recipient=str(r[2]),
+                dm_rid=_opt(r[3]),
+                dm_mid=str(r[4]),
+                sent_version=int(r[5]),
+                attempts=int(r[6]),
+                version=int(r[7]),
+                alert=_alert(r[8:23]),
+                first_at=float(r[23]),
+                count=int(r[24]),
+                outcome=_opt(r[25]),
             )
-            out.append(Delivery(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], alert))
-        return out
+            for r in rows
+        ]
 
     def delivery_done(self, delivery_id: int, version: int, dm_rid: str) -> None:
         self._db.execute(
@@ -259,8 +247,12 @@ class AlertLedger:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        keys = ("alert_id", "severity", "list", "term", "rid", "room_name", "room_type", "mid", "count")
-        return Digest(int(row[0]), recipient, str(row[1]), [dict(zip(keys, r, strict=True)) for r in items])
+        return Digest(
+            int(row[0]),
+            recipient,
+            str(row[1]),
+            [DigestItem(r[0], r[1], r[2], r[3], Room(r[4], r[5], r[6]), r[7], int(r[8] or 1)) for r in items],
+        )
 
     def digest_sent(self, digest_id: int) -> None:
         self._db.execute("UPDATE alert_digest SET sent_at = ? WHERE id = ?", (self._clock(), digest_id))
@@ -339,3 +331,27 @@ class AlertLedger:
 
     def unscannable_rooms(self) -> dict[str, int]:
         return {str(r[0]): int(r[1]) for r in self._db.execute("SELECT rid, count FROM unscannable_room")}
+
+
+def _alert(r: Sequence[object]) -> Alert:
+    """An alert from its columns: kind, list, term, severity, categories, rid, room_name,
+    room_type, mid, author_id, author_username, message_ts, excerpt, actions, key."""
+    actions = json.loads(str(r[13])) if r[13] else ()
+    return Alert(
+        kind=str(r[0]),
+        key=str(r[14]),
+        list=str(r[1]),
+        term=str(r[2]),
+        mid=str(r[8]),
+        room=Room(str(r[5]), _opt(r[6]), _opt(r[7])),
+        author=UserRef(str(r[9]), str(r[10])),
+        excerpt=_opt(r[12]),
+        severity=str(r[3]),
+        categories=tuple(str(c) for c in json.loads(str(r[4]))),
+        actions=tuple((str(a[0]), str(a[1])) for a in actions),
+        ts=float(str(r[11])),
+    )
+
+
+def _opt(value: object) -> str | None:
+    return None if value is None else str(value)

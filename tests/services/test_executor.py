@@ -13,6 +13,7 @@ from bot.models import Message
 from bot.moderation import actions as change
 from bot.moderation.actions import Action
 from bot.rest import RestClient
+from bot.rest.client import new_message_id
 from bot.sandbox import Sandbox
 from bot.services.executor import Executor, RecordingExecutor, Status
 from bot.store import Store
@@ -122,3 +123,23 @@ async def test_dry_run_acts_on_nothing(sandbox: Sandbox, rest: RestClient, tmp_p
     assert outcomes == ["dry-run"] * len(every_change)
     recorder = RecordingExecutor()
     assert (await recorder.execute(action)).status is Status.DRY_RUN and recorder.actions == [action]
+
+
+async def test_a_post_carries_its_attachments_and_an_edit_without_ddp_keeps_them(
+    sandbox: Sandbox, rest: RestClient, tmp_path: Path
+) -> None:
+    """An alert's buttons go out with it; chat.update cannot replace attachments, so an executor
+    without a DDP connection edits the text only (the alert rendering tests cover DDP)."""
+    store = Store.open(tmp_path / "s.sqlite3")
+    rid = await rest.dm_room("mod1")
+    buttons = ({"actions": [{"type": "button", "text": "Dismiss", "msg": "mod dismiss 1"}]},)
+    executor = Executor(rest=rest, store=store, retention_days=30)
+    mid = new_message_id()
+    posted = change.PostMessage(rid, "alert", mid=mid, attachments=buttons)
+    assert (await executor.execute(Action(posted, actor="rule:test"))).done
+    assert sandbox.workspace.messages[mid]["attachments"][0]["actions"][0]["text"] == "Dismiss"
+    edited = change.EditMessage(rid, mid, "alert, closed", attachments=())
+    assert (await executor.execute(Action(edited, actor="rule:test"))).done
+    message = sandbox.workspace.messages[mid]
+    assert message["msg"] == "alert, closed" and message["attachments"]
+    assert list(store.audit_records()) == []  # audit=None: upkeep, not recorded

@@ -21,8 +21,8 @@ from bot.moderation.actions import Action, AddRoomModerator, DeleteMessage
 from bot.moderation.explain import explain, format_explanation
 from bot.moderation.neutralize import inline_literal
 from bot.rest import RestClient
-from bot.services.alerts import Notifier
 from bot.services.executor import Act, Status
+from bot.services.outbox import Outbox
 from bot.services.reports import ReportDesk
 from bot.store import Store
 
@@ -42,7 +42,7 @@ class ModCommands:
         store: Store,
         rest: RestClient,
         executor: Act,
-        notifier: Notifier,
+        outbox: Outbox,
         desk: ReportDesk,
         matcher: Callable[[], Matcher | None],
         reload: Callable[[], Awaitable[bool]],
@@ -55,7 +55,7 @@ class ModCommands:
         self._store = store
         self._rest = rest  # reads only: every change goes through the executor
         self._executor = executor
-        self._notifier = notifier
+        self._outbox = outbox
         self._desk = desk
         self._matcher = matcher
         self._reload = reload
@@ -164,7 +164,7 @@ class ModCommands:
             targets={"alert": alert_id},
             reason={"command": "mod dismiss"},
         )
-        self._notifier.wake()  # every moderator's copy is edited to show the outcome
+        self._outbox.wake()  # every moderator's copy is edited to show the outcome
         return f"Alert {alert_id} dismissed; every moderator's copy will say so."
 
     async def allow(self, call: Call) -> str:

@@ -17,7 +17,7 @@ from bot.models import Actor, Room, UserRef
 from bot.moderation.alerts import RoomRef
 from bot.moderation.durations import format_duration
 from bot.moderation.neutralize import inline_literal
-from bot.services.alerts import Notifier
+from bot.services.outbox import Notice, Outbox
 from bot.services.sanctions import Sanctioner, Target
 from bot.store import Store
 
@@ -32,13 +32,13 @@ class SanctionCommands:
         *,
         sanctioner: Sanctioner,
         store: Store,
-        notifier: Notifier,
+        outbox: Outbox,
         restore: Restore,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._s = sanctioner
         self._store = store
-        self._notifier = notifier
+        self._outbox = outbox
         self._restore = restore
         self._clock = clock
 
@@ -190,8 +190,8 @@ class SanctionCommands:
         text = call.invocation.text("text")
         live = self._s.live_strikes(caller.user_id)
         mutes = self._store.live_mutes(caller.user_id)
-        raised = await self._notifier.notice(
-            kind="appeal",
+        notice = Notice.about(
+            "appeal",
             key=caller.user_id,
             incident=f"appeal:{caller.user_id}:{int(self._clock())}",
             text=(
@@ -205,6 +205,7 @@ class SanctionCommands:
             severity="medium",
             window=3600.0,  # repeated appeals within the hour update one DM
         )
+        raised = await self._outbox.notify(notice)
         self._store.append_audit(
             actor=caller.user_id,
             action=actions.APPEAL_FILED,

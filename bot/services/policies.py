@@ -574,9 +574,10 @@ class PolicyKeeper:
                 continue
             try:
                 await self._apply(action, latest, report)
-            except _Failed as exc:
+            except (_Failed, RcmodError) as exc:
+                code = exc.code if isinstance(exc, _Failed) else _reason(exc)
                 report.problems.append(
-                    RoomProblem(room_name(room), getattr(action, "name", None), _refusal(action, exc.code))
+                    RoomProblem(room_name(room), getattr(action, "name", None), _refusal(action, code))
                 )
                 if isinstance(action, JoinRoom):
                     failed_rooms.add(room.id)

@@ -4,8 +4,9 @@ A purge is a job with a journal: the messages it selected (``purge_item``), each
 ``selected -> evidence -> deleted`` (or ``failed``), and the rooms it touches (``purge_room``).
 Evidence is written by the executor with :meth:`Store.record_action` (a ``purge.progressed``
 audit record per deletion, or per room for a bulk deletion, citing each item's evidence);
-:meth:`PurgeJournal.reconcile_purge_evidence` then marks the items it covers. If the process dies between the two, reconciling at resume finds the evidence by
-the audit record, so no message gets two evidence records and none is deleted without one.
+:meth:`PurgeJournal.reconcile_purge_evidence` then marks the items it covers. If the process dies
+between the two, reconciling at resume finds the evidence by the audit record, so no message gets
+two evidence records and none is deleted without one.
 """
 
 from __future__ import annotations

@@ -23,14 +23,16 @@ from pathlib import Path
 
 from benchmarks.common import machine_line
 from bot.config import Credentials
+from bot.models import Actor
 from bot.moderation.purge import PurgeRequest
 from bot.rest import RestClient
 from bot.sandbox import Sandbox
 from bot.sandbox.ratelimit import RateLimits
-from bot.services.purge import Actor, Purger
+from bot.services.executor import Executor
+from bot.services.purge import Purger
 from bot.store import Store
 
-OPERATOR = Actor("operator", operator=True)
+OPERATOR = Actor("operator", "operator", operator=True)
 
 
 class SandboxThread:
@@ -77,7 +79,8 @@ async def one_run(
     rest = RestClient(url, Credentials(user_id=bot["id"], token=bot["token"]))
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(Path(tmp) / "rcmod.sqlite3")
-        purger = Purger(store=store, rest=rest, bot_user_id=bot["id"])
+        executor = Executor(rest=rest, store=store, retention_days=90)
+        purger = Purger(store=store, rest=rest, executor=executor, bot_user_id=bot["id"])
         t0 = time.perf_counter()
         plan = await purger.prepare(request, actor=OPERATOR)
         t1 = time.perf_counter()

@@ -56,7 +56,7 @@ from bot.services.names import NameWatch
 from bot.services.outbox import Outbox
 from bot.services.policies import PolicyKeeper, outbox_notify
 from bot.services.protections import Protector
-from bot.services.purge import Purger
+from bot.services.purge import Purger, holder_is_dead
 from bot.services.reports import ReportDesk
 from bot.services.router import Handler, Router
 from bot.services.sanctions import Sanctioner
@@ -194,7 +194,7 @@ class BotApp:
         self.matcher = await self._build_matcher()
         self.store = Store.open(s.storage.data_dir / "rcmod.sqlite3", clock=clock)
         try:
-            self.store.acquire_lease(self._holder, LEASE_TTL, is_dead=_holder_is_dead)
+            self.store.acquire_lease(self._holder, LEASE_TTL, is_dead=holder_is_dead)
             self.store.on_audit = self.metrics.count_action
             await self._run_connected(s.server.url, clock)
             if self._fatal is not None:
@@ -369,6 +369,7 @@ class BotApp:
             self.policies = PolicyKeeper(
                 store=self.store,
                 rest=rest,
+                executor=self.executor,
                 policy_dir=s.policy.dir,
                 bot_user_id=lambda: rest.user_id,
                 notify=outbox_notify(self.outbox),
@@ -443,8 +444,8 @@ class BotApp:
             outbox=self.outbox,
             settings=s.reports,
             retention_days=s.storage.retention_days,
+            executor=self.executor,
             site_url=lambda: self.site_url,
-            dry_run=self.dry_run,
             clock=clock,
         )
         self.outbox.register_renderer("report", desk.render)
@@ -476,15 +477,15 @@ class BotApp:
             purger=Purger(
                 store=store,
                 rest=self.rest,
+                executor=self.executor,
                 bot_user_id=self.rest.user_id or "",
-                retention_days=s.storage.retention_days,
                 clock=clock,
                 bot_moderators=self.bot_moderators.ids,
                 roles=self.roles,
             ),
             policies=lambda: self.policies,
             rest=self.rest,
-            dry_run=self.dry_run,
+            executor=self.executor,
             clock=clock,
         )
         desk.enforce = enforcement.for_report
@@ -619,8 +620,8 @@ class BotApp:
         purger = Purger(
             store=self.store,
             rest=self.rest,
+            executor=self.executor,
             bot_user_id=self.rest.user_id or "",
-            retention_days=self.settings.storage.retention_days,
             clock=self.extras.clock,
         )
         try:
@@ -644,18 +645,3 @@ class BotApp:
 
     def stop(self) -> None:
         self._stopping.set()
-
-
-def _holder_is_dead(holder: str) -> bool:
-    """A lease holder on this host whose process no longer exists has crashed (kill -9, OOM)."""
-    host, _, rest = holder.partition(":")
-    pid_text = rest.split(":", 1)[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False  # another machine: only the lease's expiry can tell
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, owned by someone else
-    return False

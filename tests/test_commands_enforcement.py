@@ -190,3 +190,33 @@ async def test_resolve_block_and_purge(sandbox: Sandbox, tmp_path: Path) -> None
     assert "1/1" in (done := await ask(sandbox, "mod1", f"mod confirm {m.group(1)}")) or "1 of 1" in done
     assert second["_id"] not in sandbox.workspace.messages
     await bot.stop()
+
+
+async def test_purge_and_policy_sync_in_dry_run_mode_act_on_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Dry-run mode is the executor's: a purge is only previewed, a policy sync through the real
+    executor records what it would do and changes nothing on the server."""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    bot = await start_bot(settings(sandbox, tmp_path, policy={"dir": str(folder), "sync_interval": 600}))
+    store = bot.app.store
+    assert store is not None
+    assert "on" in (await ask(sandbox, "admin", "mod dryrun on")).lower()
+    doomed = [sandbox.post_as("bob", "general", f"spam {i}")["_id"] for i in range(3)]
+    preview = await ask(sandbox, "mod2", "mod purge user @bob #general")
+    assert "3 message(s)" in preview and "nothing was deleted" in preview and "/mod confirm" not in preview
+    assert all(mid in sandbox.workspace.messages for mid in doomed)
+    assert not any(store.evidence_for_message(mid) for mid in doomed)
+
+    write_policy(folder, "conduct", CONDUCT)
+    synced = await ask(sandbox, "mod1", "mod policy sync")
+    assert "dry-run: would #general: post conduct v1 and pin it" in synced
+    assert pinned_in(sandbox, "general") == [] and store.live_policy_messages() == []
+    assert not any(CONDUCT_TEXT in str(m["msg"]) for m in sandbox.workspace.messages.values())
+    pins = [r for r in store.audit_records() if r.action == "policy.pinned"]
+    assert pins and {r.outcome for r in pins} == {"dry-run"}
+    assert not store.all_evidence_rows()
+
+    assert "off" in (await ask(sandbox, "admin", "mod dryrun off")).lower()
+    await ask(sandbox, "mod1", "mod policy sync")
+    assert len(pinned_in(sandbox, "general")) == 1  # the dry run left nothing half done
+    await bot.stop()

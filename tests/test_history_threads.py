@@ -22,10 +22,12 @@ import aiohttp
 import pytest
 
 from bot.config import Credentials
+from bot.models import Actor
 from bot.moderation.purge import PurgeRequest
 from bot.rest import RestClient
 from bot.sandbox import Sandbox
-from bot.services.purge import Actor, Purger
+from bot.services.executor import Executor
+from bot.services.purge import Purger
 from bot.store import Store
 from tests.test_blocklist import block_lists
 from tests.test_notifier import write_lists
@@ -33,7 +35,7 @@ from tests.test_purge_cli import env_for, evidence, finish, rcmod
 from tests.test_sandbox_rest import Api
 from tests.test_sandbox_support import FakeClock, running
 
-OPERATOR = Actor("operator", operator=True)
+OPERATOR = Actor("operator", "operator", operator=True)
 
 
 def bot_rest(sb: Sandbox) -> RestClient:
@@ -140,7 +142,8 @@ async def env(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[tuple[Sandbox, 
     rest = bot_rest(sandbox)
     store = Store.open(tmp_path / "rcmod.sqlite3")
     try:
-        yield sandbox, Purger(store=store, rest=rest, bot_user_id=rest.user_id), store
+        executor = Executor(rest=rest, store=store, retention_days=90)
+        yield sandbox, Purger(store=store, rest=rest, executor=executor, bot_user_id=rest.user_id), store
     finally:
         await rest.close()
         store.close()

@@ -12,8 +12,9 @@ import aiohttp
 import pytest
 
 from bot.config import Credentials
+from bot.models import Room
 from bot.rest import RestClient
-from bot.rest.history import RoomTarget, walk_room
+from bot.rest.history import walk_room
 from bot.sandbox import Sandbox
 
 LIMIT = 7
@@ -114,7 +115,7 @@ async def test_history_walks_are_complete(limited: Sandbox, rest: RestClient) ->
     posted = {str(limited.post_as("bob", "random", f"message {i}")["_id"]) for i in range(20)}
     random = limited.workspace.room_by_id_or_name(name="random")
     assert random is not None
-    room = RoomTarget(random["_id"], "random", "c")
+    room = Room(random["_id"], "random", "c")
     walked = [m.id async for m in walk_room(rest, room, oldest=None, latest=None)]
     assert posted <= set(walked) and len(walked) == len(set(walked))
     caught_up = [m.id async for m in rest.history(random["_id"], "c", oldest=start)]

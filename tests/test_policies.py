@@ -15,6 +15,7 @@ from bot.config import Credentials
 from bot.moderation.policy import PolicyError, Targets
 from bot.rest import RestClient
 from bot.sandbox import Sandbox
+from bot.services.executor import Executor
 from bot.services.policies import PolicyKeeper, PolicyNotice
 from bot.store import Store
 
@@ -64,6 +65,7 @@ class Harness:
             sb.url, Credentials.model_validate({"user_id": bot["id"], "token": bot["token"]})
         )
         self.notices: list[PolicyNotice] = []
+        self.executor = Executor(rest=self.rest, store=self.store, retention_days=90)
 
         async def notify(notice: PolicyNotice) -> None:
             self.notices.append(notice)
@@ -71,6 +73,7 @@ class Harness:
         self.keeper = PolicyKeeper(
             store=self.store,
             rest=self.rest,
+            executor=self.executor,
             policy_dir=self.folder,
             bot_user_id=lambda: self.bot_id,
             notify=notify,
@@ -311,6 +314,12 @@ async def test_cli_dry_run_prints_the_plan_and_changes_nothing(
     assert "would #general: post conduct v1 and pin it" in out
     assert "would #random: set the announcement banner" in out
     assert writes(sandbox) == [] and pinned_in(sandbox, "general") == []
+    store = Store.open(tmp_path / "data" / "rcmod.sqlite3")
+    try:  # nothing was acted on, so nothing audited or kept either
+        assert store.live_policy_messages() == [] and store.all_evidence_rows() == []
+        assert not [r for r in store.audit_records() if r.action.startswith("policy.")]
+    finally:
+        store.close()
     code = await asyncio.to_thread(cli.main, ["policy", "sync"])
     assert code == 0 and len(pinned_in(sandbox, "general")) == 1
     capsys.readouterr()

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from bot.models import UserRef
+from bot.models import Room, UserRef
 from bot.moderation.policy import (
     BANNER_MAX,
     Action,
@@ -23,7 +23,6 @@ from bot.moderation.policy import (
     PostedPolicy,
     PostPolicy,
     RetirePolicyMessage,
-    RoomRef,
     RoomState,
     SetBanner,
     Targets,
@@ -33,10 +32,10 @@ from bot.moderation.policy import (
     resolve_targets,
 )
 
-GENERAL = RoomRef("GEN", "general", "c")
-RANDOM = RoomRef("RND", "random", "c")
-STAFF = RoomRef("STF", "staff", "p")
-TEAM_A = RoomRef("TA", "team-a", "c")
+GENERAL = Room("GEN", "general", "c")
+RANDOM = Room("RND", "random", "c")
+STAFF = Room("STF", "staff", "p")
+TEAM_A = Room("TA", "team-a", "c")
 BOB = UserRef("u-bob", "bob")
 
 
@@ -111,7 +110,7 @@ def test_unknown_rooms_and_empty_patterns_are_reported_one_by_one() -> None:
 # -- the reconciler ------------------------------------------------------------------------------
 
 
-def state(room: RoomRef = GENERAL, *messages: PostedPolicy, **kw: object) -> RoomState:
+def state(room: Room = GENERAL, *messages: PostedPolicy, **kw: object) -> RoomState:
     return RoomState(room, member=bool(kw.pop("member", True)), messages=messages, **kw)  # type: ignore[arg-type]
 
 

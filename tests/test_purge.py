@@ -13,15 +13,17 @@ from typing import Any
 import pytest
 
 from bot.config import Credentials
+from bot.models import Actor
 from bot.moderation.purge import PurgeRequest, PurgeUsageError, confirmation_token, parse_when, summarize
 from bot.rest import RestClient
 from bot.sandbox import Sandbox
 from bot.sandbox.workspace import RoomNotify
-from bot.services.purge import Actor, DmProgress, Purger, PurgeRefused
+from bot.services.executor import Executor
+from bot.services.purge import DmProgress, Purger, PurgeRefused
 from bot.store import Store
 from tests.conftest import bot_settings, start_bot, until
 
-OPERATOR = Actor("operator", operator=True)
+OPERATOR = Actor("operator", "operator", operator=True)
 
 
 @pytest.fixture
@@ -30,10 +32,21 @@ async def env(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[tuple[Sandbox, 
     rest = RestClient(sandbox.url, Credentials(user_id=bot["id"], token=bot["token"]))
     store = Store.open(tmp_path / "rcmod.sqlite3")
     try:
-        yield sandbox, Purger(store=store, rest=rest, bot_user_id=bot["id"]), store
+        yield sandbox, purger_for(store, rest, bot["id"]), store
     finally:
         await rest.close()
         store.close()
+
+
+def purger_for(store: Store, rest: RestClient, bot_id: str, **kw: Any) -> Purger:
+    """A purger acting through the bot's real executor (dry-run mode off)."""
+    return Purger(
+        store=store,
+        rest=rest,
+        executor=Executor(rest=rest, store=store, retention_days=90),
+        bot_user_id=bot_id,
+        **kw,
+    )
 
 
 def uid(sb: Sandbox, username: str) -> str:
@@ -205,29 +218,43 @@ async def test_room_moderator_is_refused_outside_their_rooms(env: tuple[Sandbox,
     general = sb.post_as("bob", "general", "bob in general")["_id"]
 
     with pytest.raises(PurgeRefused, match="#side"):
-        await purger.prepare(PurgeRequest("user", "bob", rooms=("general", "side")), actor=Actor("mod1"))
+        await purger.prepare(
+            PurgeRequest("user", "bob", rooms=("general", "side")), actor=Actor("mod1", "mod1")
+        )
     assert side in ws.messages and general in ws.messages
     refused = [r for r in store.audit_records() if r.action == "command.refused"]
     assert len(refused) == 1 and refused[0].actor == "mod1"
 
-    plan = await purger.prepare(PurgeRequest("user", "bob", rooms=("general",)), actor=Actor("mod1"))
+    plan = await purger.prepare(PurgeRequest("user", "bob", rooms=("general",)), actor=Actor("mod1", "mod1"))
     assert (await purger.run(plan.job_id, token=None)).ok
     assert general not in ws.messages and side in ws.messages
-    admin_plan = await purger.prepare(PurgeRequest("user", "bob", rooms=("side",)), actor=Actor("admin"))
+    admin_plan = await purger.prepare(
+        PurgeRequest("user", "bob", rooms=("side",)), actor=Actor("admin", "admin")
+    )
     assert admin_plan.preview.total == 1  # a workspace admin may purge anywhere
 
 
 async def test_progress_goes_to_the_moderators_dm_as_one_edited_message(
     env: tuple[Sandbox, Purger, Store],
 ) -> None:
-    sb, purger, _store = env
+    sb, purger, store = env
     for i in range(45):
         sb.post_as("bob", "general", f"badword {i}")
-    plan = await purger.prepare(PurgeRequest("term", "badword", rooms=("general",)), actor=Actor("mod1"))
+    plan = await purger.prepare(
+        PurgeRequest("term", "badword", rooms=("general",)), actor=Actor("mod1", "mod1")
+    )
     bot = next(u for u in sb.seed_info()["users"] if u["username"] == "rcmod.bot")
     rest = RestClient(sb.url, Credentials(user_id=bot["id"], token=bot["token"]))
     try:
-        assert (await purger.run(plan.job_id, token=None, progress=DmProgress(rest, "mod1", interval=0))).ok
+        assert (
+            await purger.run(
+                plan.job_id,
+                token=None,
+                progress=DmProgress(
+                    Executor(rest=rest, store=store, retention_days=90), rest, "mod1", interval=0
+                ),
+            )
+        ).ok
     finally:
         await rest.close()
     dm_rid = "".join(sorted({bot["id"], uid(sb, "mod1")}))
@@ -283,7 +310,7 @@ async def test_since_and_until_bound_the_purge_and_the_bots_messages_stay(tmp_pa
     bot = next(u for u in sb.seed_info()["users"] if u["username"] == "rcmod.bot")
     rest = RestClient(sb.url, Credentials(user_id=bot["id"], token=bot["token"]))
     store = Store.open(tmp_path / "rcmod.sqlite3")
-    purger = Purger(store=store, rest=rest, bot_user_id=bot["id"], clock=lambda: now[0])
+    purger = purger_for(store, rest, bot["id"], clock=lambda: now[0])
     try:
         by_day = {}
         for day in range(10):  # one message a day, 1 to 10 March
@@ -325,7 +352,7 @@ async def test_rate_limits_and_server_faults_slow_a_purge_never_fail_it(
         retry=RetryPolicy(initial_delay=0.01, max_delay=0.02),
     )
     store = Store.open(tmp_path / "rcmod.sqlite3")
-    purger = Purger(store=store, rest=rest, bot_user_id=bot["id"])
+    purger = purger_for(store, rest, bot["id"])
     try:
         hits = {sandbox.post_as("bob", "general", f"badword {i}")["_id"] for i in range(10)}
         plan = await purger.prepare(PurgeRequest("term", "badword", rooms=("general",)), actor=OPERATOR)
@@ -339,3 +366,27 @@ async def test_rate_limits_and_server_faults_slow_a_purge_never_fail_it(
     finally:
         await rest.close()
         store.close()
+
+
+async def test_a_confirmed_purge_in_dry_run_mode_deletes_and_keeps_nothing(
+    env: tuple[Sandbox, Purger, Store],
+) -> None:
+    """Dry-run mode switched on between the preview and the confirmation: the real executor acts
+    on nothing, no evidence is stored, and the job stops without a copy of anyone's messages."""
+    sb, _purger, store = env
+    hits = {sb.post_as("bob", "general", f"badword {i}")["_id"] for i in range(5)}
+    bot = next(u for u in sb.seed_info()["users"] if u["username"] == "rcmod.bot")
+    rest = RestClient(sb.url, Credentials(user_id=bot["id"], token=bot["token"]))
+    try:
+        executor = Executor(rest=rest, store=store, retention_days=90, dry_run=lambda: True)
+        purger = Purger(store=store, rest=rest, executor=executor, bot_user_id=bot["id"])
+        plan = await purger.prepare(PurgeRequest("term", "badword", rooms=("general",)), actor=OPERATOR)
+        result = await purger.run(plan.job_id, token=None)
+    finally:
+        await rest.close()
+    assert result.dry_run and result.deleted == 0 and not result.ok
+    assert hits <= set(sb.workspace.messages)
+    assert evidence_per_message(store, hits) == Counter()
+    assert store.purge_job(plan.job_id).state == "dry_run"  # type: ignore[union-attr]
+    assert all(i.message is None for i in store.purge_items(plan.job_id))  # no copy kept
+    assert "dry-run" in {r.outcome for r in store.audit_records() if r.action == "purge.progressed"}

@@ -15,12 +15,13 @@ import aiohttp
 import pytest
 
 from bot.config import Credentials
-from bot.models import UserRef
+from bot.models import Actor, UserRef
 from bot.moderation.purge import PurgeRequest
 from bot.rest import RestClient
 from bot.sandbox import Sandbox
 from bot.services import lookups
-from bot.services.purge import Actor, Purger
+from bot.services.executor import Executor
+from bot.services.purge import Purger
 from bot.store import Store
 from tests.conftest import Recorder, bot_settings, start_bot, until
 from tests.test_notifier import dms_from_bot, write_lists
@@ -186,8 +187,13 @@ async def test_a_workspace_admin_may_purge_where_they_moderate_nothing(
     sandbox.post_as("bob", "side", "bob in side")
     store = Store.open(tmp_path / "rcmod.sqlite3")
     try:
-        purger = Purger(store=store, rest=rest, bot_user_id=seed_user(sandbox, "rcmod.bot")["id"])
-        plan = await purger.prepare(PurgeRequest("user", "bob", rooms=("side",)), actor=Actor("admin"))
+        executor = Executor(rest=rest, store=store, retention_days=90)
+        purger = Purger(
+            store=store, rest=rest, executor=executor, bot_user_id=seed_user(sandbox, "rcmod.bot")["id"]
+        )
+        plan = await purger.prepare(
+            PurgeRequest("user", "bob", rooms=("side",)), actor=Actor("admin", "admin")
+        )
         assert plan.preview.total == 1
     finally:
         store.close()

@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 from bot.config import Credentials
+from bot.models import Room
 from bot.rest import RestClient
-from bot.rest.history import RoomTarget, walk_room
+from bot.rest.history import walk_room
 from bot.sandbox import Sandbox
 from tests.test_blocklist import block_lists
 from tests.test_notifier import write_lists
@@ -34,7 +35,7 @@ async def test_walker_sees_each_message_once_across_a_millisecond_page_boundary(
         for i in range(45):
             now[0] += 0.001
             posted.append(sb.post_as("bob", "general", f"later {i}")["_id"])
-        target = RoomTarget(room["_id"], "general", "c")
+        target = Room(room["_id"], "general", "c")
         walked = [m.id async for m in walk_room(rest, target, oldest=None, latest=None, page=50)]
         assert sorted(walked) == sorted(posted)  # nothing lost, nothing twice
         newest = [m.id async for m in walk_room(rest, target, oldest=None, latest=None, page=50)][:45]

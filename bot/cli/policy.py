@@ -34,6 +34,7 @@ def run(args: argparse.Namespace, settings: Callable[[], Settings], out: TextIO)
 
 async def _sync(settings: Settings, out: TextIO, *, dry_run: bool) -> int:
     # Imported here: the rest of the CLI (match, demo) must not pay for the REST stack.
+    from bot.cli.purge import build_executor
     from bot.rest import RestClient
     from bot.services.policies import PolicyKeeper
     from bot.store import Store
@@ -57,9 +58,14 @@ async def _sync(settings: Settings, out: TextIO, *, dry_run: bool) -> int:
         # With nothing to keep, a sync asks the server nothing, and a server that is down would
         # pass for "in sync": ask it who we are first, so an unreachable server fails the command.
         await rest.me()
-        # No notifier here: who unpinned what is printed below instead of DMed.
+        # No notifier here: who unpinned what is printed below instead of DMed. A dry run
+        # only plans (the executor, in dry-run mode as well, could not act if it were asked).
         keeper = PolicyKeeper(
-            store=store, rest=rest, policy_dir=settings.policy.dir, bot_user_id=lambda: rest.user_id
+            store=store,
+            rest=rest,
+            executor=build_executor(settings, rest, store, dry_run=dry_run),
+            policy_dir=settings.policy.dir,
+            bot_user_id=lambda: rest.user_id,
         )
         report = await keeper.sync(dry_run=dry_run)
     finally:

@@ -24,8 +24,10 @@ from bot.moderation.purge import PurgeRequest, parse_when
 
 if TYPE_CHECKING:
     from bot.rest import RestClient
+    from bot.services.executor import Executor
+    from bot.store import Store
 
-__all__ = ["add_purge_arguments", "add_scan_arguments", "run_purge", "run_scan_history"]
+__all__ = ["add_purge_arguments", "add_scan_arguments", "build_executor", "run_purge", "run_scan_history"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -78,8 +80,9 @@ async def _scan_history(args: argparse.Namespace, settings: Settings, out: TextI
             async for message in walk_room(rest, room, oldest=since, latest=None):
                 if message.author.id == bot_id or (message.is_system and not message.is_encrypted):
                     continue
-                matches = [m for t in message.scannable_texts() for m in matcher.scan(t, room=room.name)]
-                report.add(room.name, message, matches)
+                name = room.name or room.id
+                matches = [m for t in message.scannable_texts() for m in matcher.scan(t, room=name)]
+                report.add(name, message, matches)
     finally:
         await rest.close()
     out.write((json.dumps(report.to_json()) if args.json else report.render()) + "\n")
@@ -117,7 +120,8 @@ async def _purge(
     out: TextIO,
     err: TextIO,
 ) -> int:
-    from bot.services.purge import Actor, Purger, PurgeResult
+    from bot.models import Actor
+    from bot.services.purge import Purger, PurgeResult
     from bot.store import Store
 
     store = Store.open(settings.storage.data_dir / "rcmod.sqlite3")
@@ -126,8 +130,8 @@ async def _purge(
         purger = Purger(
             store=store,
             rest=rest,
+            executor=build_executor(settings, rest, store),
             bot_user_id=rest.user_id or str((await rest.me()).get("_id")),
-            retention_days=settings.storage.retention_days,
         )
         # A bar redraws itself with "\r" and an erase-line escape: only a terminal shows it;
         # in a pipe or a log file it would be noise (the result line below says what was done).
@@ -138,7 +142,7 @@ async def _purge(
             out.write(f"resuming purge job {interrupted.id}, interrupted before it finished\n")
             result = await purger.resume_job(interrupted.id, progress=bar)
         else:
-            plan = await purger.prepare(request, actor=Actor("operator", operator=True))
+            plan = await purger.prepare(request, actor=Actor("operator", "operator", operator=True))
             out.write(
                 plan.preview.render(
                     request, token=plan.token if plan.needs_token else None, dry_run=args.dry_run
@@ -210,6 +214,16 @@ class _ProgressBar:
         if self._drawn:
             self._err.write("\n")
             self._err.flush()
+
+
+def build_executor(settings: Settings, rest: RestClient, store: Store, *, dry_run: bool = False) -> Executor:
+    """The executor of a command-line run, as the bot builds its own (without the realtime
+    connection: muting goes through REST)."""
+    from bot.services.executor import Executor
+
+    return Executor(
+        rest=rest, store=store, retention_days=settings.storage.retention_days, dry_run=lambda: dry_run
+    )
 
 
 async def _rest(settings: Settings) -> RestClient:

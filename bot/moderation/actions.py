@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "AddRoomModerator",
     "BanUser",
     "Change",
+    "CleanHistory",
     "DeleteMessage",
     "DismissReports",
     "EditMessage",
@@ -45,6 +47,21 @@ __all__ = [
 class DeleteMessage:
     rid: str
     mid: str
+
+
+@dataclass(frozen=True, slots=True)
+class CleanHistory:
+    """``rooms.cleanHistory``: delete in bulk the messages of ``users`` (usernames) posted in
+    ``[oldest, latest]``, pins and threads kept unless told otherwise. The call answers how many
+    it deleted (None from servers that do not say)."""
+
+    rid: str
+    oldest: datetime
+    latest: datetime
+    users: tuple[str, ...]
+    exclude_pinned: bool = True
+    ignore_threads: bool = True
+    ignore_discussion: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +173,7 @@ class JoinChannel:
 
 Change = (
     DeleteMessage
+    | CleanHistory
     | EditMessage
     | PostMessage
     | MuteUser

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
-from bot.models import UserRef
+from bot.models import Room, UserRef
 from bot.moderation.neutralize import shown_name
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
     "PostedPolicy",
     "RetirePolicyMessage",
     "RoomProblem",
-    "RoomRef",
     "RoomState",
     "SetBanner",
     "Targets",
@@ -46,6 +45,7 @@ __all__ = [
     "parse_policy_file",
     "reconcile",
     "resolve_targets",
+    "room_name",
     "validate_spec",
 ]
 
@@ -200,18 +200,17 @@ def parse_policy_file(name: str, content: str, *, where: str) -> PolicySpec:
 # -- target rooms --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RoomRef:
-    id: str
-    name: str
-    type: str  # c (public channel) or p (private group)
+def room_name(room: Room) -> str:
+    """How a policy names a room: its name (the keeper always knows it), else its id."""
+    return room.name or room.id
 
 
-def resolve_targets(targets: Targets, known: Sequence[RoomRef]) -> tuple[list[RoomRef], list[str]]:
-    """The rooms a policy targets among ``known``, and one problem per name or pattern that
-    matches nothing (so one bad name does not stop the others)."""
-    by_name = {r.name: r for r in known}
-    out: dict[str, RoomRef] = {}
+def resolve_targets(targets: Targets, known: Sequence[Room]) -> tuple[list[Room], list[str]]:
+    """The rooms a policy targets among ``known`` (public channels ``c`` and private groups ``p``),
+    and one problem per name or pattern that matches nothing (so one bad name does not stop the
+    others)."""
+    by_name = {room_name(r): r for r in known}
+    out: dict[str, Room] = {}
     problems: list[str] = []
     for name in targets.rooms:
         room = by_name.get(name)
@@ -224,12 +223,12 @@ def resolve_targets(targets: Targets, known: Sequence[RoomRef]) -> tuple[list[Ro
             if room.type == "c":
                 out.setdefault(room.id, room)
     if targets.pattern:
-        hits = [r for r in known if fnmatch.fnmatchcase(r.name, targets.pattern)]
+        hits = [r for r in known if fnmatch.fnmatchcase(room_name(r), targets.pattern)]
         if not hits:
             problems.append(f"pattern {targets.pattern!r} matches no room the bot can see")
         for room in hits:
             out.setdefault(room.id, room)
-    return sorted(out.values(), key=lambda r: r.name), problems
+    return sorted(out.values(), key=room_name), problems
 
 
 # -- actual state --------------------------------------------------------------------------------
@@ -249,7 +248,7 @@ class PostedPolicy:
 
 @dataclass(frozen=True, slots=True)
 class RoomState:
-    room: RoomRef
+    room: Room
     member: bool  # the bot is subscribed (unpinning needs it; posting in a private group too)
     announcement: str = ""
     our_banner: str | None = None  # the announcement the bot last set here, if any
@@ -261,14 +260,14 @@ class RoomState:
 
 @dataclass(frozen=True, slots=True)
 class JoinRoom:
-    room: RoomRef
+    room: Room
 
 
 @dataclass(frozen=True, slots=True)
 class PostPolicy:
     """Post this version's text and pin the new message."""
 
-    room: RoomRef
+    room: Room
     name: str
     version: int
 
@@ -277,7 +276,7 @@ class PostPolicy:
 class PinPolicy:
     """Pin the current version's message again (someone unpinned it, or a pin failed before)."""
 
-    room: RoomRef
+    room: Room
     mid: str
     name: str
     version: int
@@ -289,7 +288,7 @@ class RetirePolicyMessage:
     """An old version's (or a removed policy's) message: unpin it if pinned, delete it if asked,
     and forget it."""
 
-    room: RoomRef
+    room: Room
     mid: str
     name: str
     version: int
@@ -299,7 +298,7 @@ class RetirePolicyMessage:
 
 @dataclass(frozen=True, slots=True)
 class SetBanner:
-    room: RoomRef
+    room: Room
     text: str  # "" clears the banner the bot had set
     previous: str
 
@@ -352,7 +351,9 @@ def reconcile(
     retires: list[Action] = []
     banners: list[Action] = []
     problems: list[RoomProblem] = []
-    for rid in sorted(set(desired) | set(actual), key=lambda r: actual[r].room.name if r in actual else r):
+    for rid in sorted(
+        set(desired) | set(actual), key=lambda r: room_name(actual[r].room) if r in actual else r
+    ):
         state = actual.get(rid)
         wanted = {p.name: p for p in desired.get(rid, ())}
         if state is None:
@@ -363,7 +364,7 @@ def reconcile(
             if wanted:
                 problems.append(
                     RoomProblem(
-                        room.name, None, "pinning is disabled on this workspace (Message_AllowPinning)"
+                        room_name(room), None, "pinning is disabled on this workspace (Message_AllowPinning)"
                     )
                 )
         else:
@@ -406,7 +407,7 @@ def reconcile(
                 else:
                     problems.append(
                         RoomProblem(
-                            room.name, None, "the bot is not a member of this private group; invite it"
+                            room_name(room), None, "the bot is not a member of this private group; invite it"
                         )
                     )
                     pins = [a for a in pins if _room_of(a) != rid]
@@ -425,7 +426,7 @@ def _room_of(action: Action) -> str:
 
 def describe(action: Action) -> str:
     """One line for a plan (dry run, command replies)."""
-    room = f"#{shown_name(action.room.name)}"
+    room = f"#{shown_name(room_name(action.room))}"
     if isinstance(action, JoinRoom):
         return f"{room}: join the room (needed to pin and unpin)"
     if isinstance(action, PostPolicy):

@@ -12,40 +12,33 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from bot.errors import ActionRefused
-from bot.models import Message
+from bot.models import Message, Room
 from bot.moderation.purge import PurgeUsageError
 from bot.rest import RestClient
 
-__all__ = ["RoomTarget", "resolve_rooms", "walk_room"]
+__all__ = ["resolve_rooms", "walk_room"]
 
 log = logging.getLogger("rcmod.history")
 
 
-@dataclass(frozen=True, slots=True)
-class RoomTarget:
-    rid: str
-    name: str
-    type: str  # c, p, d
-
-
 async def walk_room(
     rest: RestClient,
-    room: RoomTarget,
+    room: Room,
     *,
     oldest: datetime | None,
     latest: datetime | None,
     page: int = 100,
 ) -> AsyncIterator[Message]:
-    """Messages of ``room`` with ``oldest <= ts <= latest``, newest first, each once."""
+    """Messages of ``room`` with ``oldest <= ts <= latest``, newest first, each once. The room's
+    type picks the history endpoint; a room of unknown type is read as a channel."""
     seen: set[str] = set()
     cursor, skip = latest, 0
     while True:
         batch = await rest.history_page(
-            room.rid, room.type, oldest=oldest, latest=cursor, offset=skip, count=page
+            room.id, room.type or "c", oldest=oldest, latest=cursor, offset=skip, count=page
         )
         for message in batch:
             if message.id not in seen:
@@ -63,7 +56,7 @@ async def walk_room(
             cursor, skip = boundary, at_boundary
 
 
-async def resolve_rooms(rest: RestClient, names: Sequence[str], *, everywhere: bool) -> list[RoomTarget]:
+async def resolve_rooms(rest: RestClient, names: Sequence[str], *, everywhere: bool) -> list[Room]:
     """The named rooms (each must exist and be visible to the bot), or with ``everywhere`` every
     room the bot is in plus every public channel. Unknown or invisible rooms are usage errors.
 
@@ -71,16 +64,16 @@ async def resolve_rooms(rest: RestClient, names: Sequence[str], *, everywhere: b
     moderators and reporters (``/mod`` commands, alerts, reports), not the workspace's rooms.
     """
     if everywhere:
-        found: dict[str, RoomTarget] = {}
+        found: dict[str, Room] = {}
         for sub in await rest.subscriptions():
             rid, kind = sub.get("rid"), sub.get("t")
             if isinstance(rid, str) and kind in ("c", "p"):
-                found[rid] = RoomTarget(rid, str(sub.get("name") or rid), str(kind))
+                found[rid] = Room(rid, str(sub.get("name") or rid), str(kind))
         for ch in await rest.public_channels():
             rid = ch.get("_id")
             if isinstance(rid, str) and rid not in found:
-                found[rid] = RoomTarget(rid, str(ch.get("name") or rid), "c")
-        return sorted(found.values(), key=lambda r: r.name)
+                found[rid] = Room(rid, str(ch.get("name") or rid), "c")
+        return sorted(found.values(), key=lambda r: r.name or r.id)
     rooms = []
     for raw in names:
         name = raw.lstrip("#")
@@ -93,5 +86,5 @@ async def resolve_rooms(rest: RestClient, names: Sequence[str], *, everywhere: b
         kind = info.get("t")
         if kind not in ("c", "p", "d"):
             raise PurgeUsageError(f"room #{name} is of a type the bot cannot walk ({kind})")
-        rooms.append(RoomTarget(str(info["_id"]), str(info.get("name") or name), str(kind)))
+        rooms.append(Room(str(info["_id"]), str(info.get("name") or name), str(kind)))
     return rooms

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
-from bot.errors import ActionRefused, RcmodError
+from bot.errors import ActionRefused, RateLimited, RcmodError
 from bot.moderation import actions as change
 from bot.moderation.actions import Action, Change
 from bot.rest import RestClient
@@ -54,6 +54,7 @@ class Result:
     evidence_ids: tuple[int, ...] = ()
     audit_seq: int | None = None
     value: Any = None  # what the call answered (a posted message's id)
+    retry_after: float | None = None  # FAILED on a rate limit: seconds the server asked to wait
 
     @property
     def done(self) -> bool:
@@ -125,7 +126,8 @@ class Executor:
             code = getattr(exc, "code", None) or type(exc).__name__
             self._audit(action, f"failed: {code}")
             log.warning("%s by %s failed (%s)", type(action.change).__name__, action.actor, code)
-            return Result(Status.FAILED, code, evidence_ids, seq)
+            wait = exc.retry_after if isinstance(exc, RateLimited) else None
+            return Result(Status.FAILED, code, evidence_ids, seq, retry_after=wait)
         if not action.evidence:
             seq = self._audit(action, "ok")
         return Result(Status.DONE, None, evidence_ids, seq, value)
@@ -146,6 +148,16 @@ class Executor:
         match c:
             case change.DeleteMessage(rid, mid):
                 return await rest.delete_message(rid, mid)
+            case change.CleanHistory(rid, oldest, latest, users, pinned, threads, discussion):
+                return await rest.clean_history(
+                    rid,
+                    oldest=oldest,
+                    latest=latest,
+                    users=list(users),
+                    exclude_pinned=pinned,
+                    ignore_threads=threads,
+                    ignore_discussion=discussion,
+                )
             case change.EditMessage(rid, mid, text, attachments):
                 if attachments is not None and self._ddp_call is not None:
                     message = {

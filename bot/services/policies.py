@@ -23,7 +23,8 @@ from typing import Any
 
 from bot.audit import actions as audit_actions
 from bot.errors import ActionRefused, NotFound, RcmodError
-from bot.models import UserRef
+from bot.models import Room, UserRef
+from bot.moderation import actions as server
 from bot.moderation.alerts import Alert
 from bot.moderation.alerts import RoomRef as AlertRoom
 from bot.moderation.neutralize import inline_literal
@@ -39,7 +40,6 @@ from bot.moderation.policy import (
     PostPolicy,
     RetirePolicyMessage,
     RoomProblem,
-    RoomRef,
     RoomState,
     SetBanner,
     Targets,
@@ -48,12 +48,14 @@ from bot.moderation.policy import (
     parse_policy_file,
     reconcile,
     resolve_targets,
+    room_name,
     validate_spec,
 )
 from bot.realtime.events import Event, MessageEvent, SubscriptionChanged, SystemMessage
 from bot.rest import RestClient
-from bot.rest.client import new_message_id
+from bot.rest.client import derived_message_id, new_message_id
 from bot.rest.errors import READ_ONLY_CODE
+from bot.services.executor import Act
 from bot.services.outbox import Notice, Outbox
 from bot.store import Store
 
@@ -162,6 +164,7 @@ class PolicyKeeper:
         *,
         store: Store,
         rest: RestClient,
+        executor: Act,
         policy_dir: Path | None,
         bot_user_id: Callable[[], str | None],
         notify: Notify | None = None,
@@ -171,7 +174,8 @@ class PolicyKeeper:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
-        self._rest = rest
+        self._rest = rest  # reads only: rooms, pins, settings
+        self._executor = executor
         self._dir = policy_dir
         self._bot_user_id = bot_user_id
         self._notify = notify
@@ -378,12 +382,20 @@ class PolicyKeeper:
         for policy in sorted(self._desired.get(rid, []), key=lambda p: p.name):
             if not self._store.claim_policy_dm(username, policy.name, policy.version):
                 continue  # this member has had this version already
+            # The id follows from member and version: a retry cannot DM the same text twice.
+            mid = derived_message_id(f"policy-dm:{username}:{policy.name}:{policy.version}")
             try:
                 dm = await self._rest.dm_room(username)
-                await self._rest.send_message(dm, policy.spec.text)
+                sent = await self._do(server.PostMessage(dm, policy.spec.text, mid=mid))
             except RcmodError as exc:
+                sent, why = False, _reason(exc)
+            except _Failed as exc:
+                sent, why = False, exc.code
+            else:
+                why = "dry-run"
+            if not sent:
                 self._store.release_policy_dm(username, policy.name, policy.version)
-                log.warning("policy %s: DM to a new member failed (%s)", policy.name, _reason(exc))
+                log.warning("policy %s: DM to a new member not sent (%s)", policy.name, why)
 
     # -- reconciling -----------------------------------------------------------------------------
 
@@ -461,7 +473,7 @@ class PolicyKeeper:
     ) -> tuple[dict[str, list[PolicyVersion]], dict[str, RoomState], bool]:
         known, members = await self._known_rooms(report)
         desired: dict[str, list[PolicyVersion]] = {}
-        rooms: dict[str, RoomRef] = {r.id: r for r in known}
+        rooms: dict[str, Room] = {r.id: r for r in known}
         for policy in latest.values():
             if policy.removed:
                 continue
@@ -478,11 +490,11 @@ class PolicyKeeper:
         for rid in sorted(set(desired) | set(by_room) | set(banners)):
             try:
                 info = await self._rest.room_info(rid)
-                room = rooms.get(rid) or RoomRef(rid, str(info.get("name") or rid), str(info.get("t") or "c"))
+                room = rooms.get(rid) or Room(rid, str(info.get("name") or rid), str(info.get("t") or "c"))
                 pinned = await self._rest.pinned_message_ids(rid)
                 messages = [await self._observe(row, pinned) for row in by_room.get(rid, [])]
             except RcmodError as exc:
-                name = rooms[rid].name if rid in rooms else rid
+                name = room_name(rooms[rid]) if rid in rooms else rid
                 report.problems.append(RoomProblem(name, None, f"cannot read the room ({_reason(exc)})"))
                 desired.pop(rid, None)
                 continue
@@ -500,26 +512,26 @@ class PolicyKeeper:
             pinning_allowed = value is not False
         return desired, actual, pinning_allowed
 
-    async def _known_rooms(self, report: SyncReport) -> tuple[list[RoomRef], set[str]]:
+    async def _known_rooms(self, report: SyncReport) -> tuple[list[Room], set[str]]:
         """Rooms a policy can target: every public channel, and the private groups the bot is in."""
-        rooms: dict[str, RoomRef] = {}
+        rooms: dict[str, Room] = {}
         members: set[str] = set()
         try:
             for sub in await self._rest.subscriptions():
                 rid, kind, name = sub.get("rid"), sub.get("t"), sub.get("name")
                 if isinstance(rid, str) and kind in ("c", "p") and isinstance(name, str):
                     members.add(rid)
-                    rooms[rid] = RoomRef(rid, name, str(kind))
+                    rooms[rid] = Room(rid, name, str(kind))
         except RcmodError as exc:
             report.problems.append(RoomProblem("", None, f"cannot list the bot's rooms ({_reason(exc)})"))
         try:
             for channel in await self._rest.public_channels():
                 rid, name = channel.get("_id"), channel.get("name")
                 if isinstance(rid, str) and isinstance(name, str):
-                    rooms.setdefault(rid, RoomRef(rid, name, "c"))
+                    rooms.setdefault(rid, Room(rid, name, "c"))
         except RcmodError as exc:
             report.problems.append(RoomProblem("", None, f"cannot list public channels ({_reason(exc)})"))
-        return sorted(rooms.values(), key=lambda r: r.name), members
+        return sorted(rooms.values(), key=room_name), members
 
     async def _observe(self, row: Any, pinned: set[str]) -> PostedPolicy:
         if row.mid in pinned:
@@ -553,83 +565,125 @@ class PolicyKeeper:
                 continue
             try:
                 await self._apply(action, latest, report)
-            except RcmodError as exc:
+            except (_Failed, RcmodError) as exc:
+                code = exc.code if isinstance(exc, _Failed) else _reason(exc)
                 report.problems.append(
-                    RoomProblem(room.name, getattr(action, "name", None), _refusal(action, exc))
+                    RoomProblem(room_name(room), getattr(action, "name", None), _refusal(action, code))
                 )
                 if isinstance(action, JoinRoom):
                     failed_rooms.add(room.id)
                 elif isinstance(action, PostPolicy | PinPolicy):
                     failed_policies.add((room.id, action.name))
 
+    async def _do(
+        self,
+        change: server.Change,
+        audit: str | None = None,
+        *,
+        targets: Mapping[str, Any] | None = None,
+        reason: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Carry out one change through the executor: True if made, False in dry-run mode;
+        raises _Failed with the server's code when it was not."""
+        result = await self._executor.execute(
+            server.Action(change, actor="rcmod", audit=audit, targets=targets or {}, reason=reason or {})
+        )
+        if not result.acted:
+            raise _Failed(result.code or result.status.value)
+        return result.done
+
     async def _apply(self, action: Action, latest: Mapping[str, PolicyVersion], report: SyncReport) -> None:
         room = action.room
+        done = True
         if isinstance(action, JoinRoom):
-            await self._rest.join_channel(room.id)
+            done = await self._do(server.JoinChannel(room.id))
         elif isinstance(action, PostPolicy):
-            spec = latest[action.name].spec
-            mid = new_message_id()
-            # Recorded before the send: after a crash the next sync finds it (and pins it) rather
-            # than posting a second copy.
-            self._store.record_policy_message(mid, room.id, action.name, action.version)
-            try:
-                await self._rest.send_message(room.id, spec.text, mid=mid)
-            except RcmodError:
-                self._store.retire_policy_message(mid)  # send_message confirmed it did not land
-                raise
-            await self._rest.pin_message(mid)  # the answer is a system message: keep our own id
-            self._audit(audit_actions.POLICY_PINNED, action, mid, {"version": action.version})
+            done = await self._post(action, latest[action.name].spec)
         elif isinstance(action, PinPolicy):
-            await self._rest.pin_message(action.mid)
-            self._audit(
-                audit_actions.POLICY_PINNED,
-                action,
-                action.mid,
-                {
-                    "version": action.version,
-                    "restored": True,
-                    "unpinned_by": action.unpinned_by.id if action.unpinned_by else None,
-                },
-            )
-            if action.unpinned_by and action.unpinned_by.id != self._bot_user_id():
-                who_id, who = action.unpinned_by.id, action.unpinned_by.username
-                await self._tell(
-                    PolicyNotice(
-                        f":pushpin: Policy {inline_literal(action.name)} (v{action.version}) was unpinned in "
-                        f"{_room_label(room.id, room.name)} by {inline_literal(who)}; rcmod pinned it again.",
-                        f"unpinned:{action.mid}:{self._clock():.3f}",
-                        room.id,
-                        room.name,
-                        who_id,
-                        who,
-                    )
-                )
+            done = await self._repin(action)
         elif isinstance(action, RetirePolicyMessage):
-            if action.unpin:
-                await self._rest.unpin_message(action.mid)
-            if action.delete:
-                with contextlib.suppress(NotFound):  # already gone: what we wanted
-                    await self._rest.delete_message(room.id, action.mid)
-            self._store.retire_policy_message(action.mid)
-            if action.unpin or action.delete:
-                self._audit(
-                    audit_actions.POLICY_UNPINNED,
-                    action,
-                    action.mid,
-                    {"version": action.version, "deleted": action.delete},
-                )
+            done = await self._retire(action)
         elif isinstance(action, SetBanner):
-            await self._rest.save_room_settings(room.id, roomAnnouncement=action.text)
-            self._store.set_policy_banner(room.id, action.text)
-        report.done.append(describe(action))
+            done = await self._do(server.SetAnnouncement(room.id, action.text))
+            if done:
+                self._store.set_policy_banner(room.id, action.text)
+        report.done.append(describe(action) if done else f"dry-run: would {describe(action)}")
 
-    def _audit(self, what: str, action: Action, mid: str, reason: dict[str, Any]) -> None:
-        self._store.append_audit(
-            actor="rcmod",
-            action=what,
-            targets={"room": action.room.id, "message": mid},
-            reason={"policy": getattr(action, "name", ""), **reason},
+    async def _post(self, action: PostPolicy, spec: PolicySpec) -> bool:
+        room, mid = action.room, new_message_id()
+        # Recorded before the send: after a crash the next sync finds it (and pins it) rather
+        # than posting a second copy.
+        self._store.record_policy_message(mid, room.id, action.name, action.version)
+        try:
+            posted = await self._do(server.PostMessage(room.id, spec.text, mid=mid))
+        except _Failed:
+            self._store.retire_policy_message(mid)  # the send was refused: it did not land
+            raise
+        if not posted:
+            self._store.retire_policy_message(mid)  # dry-run mode: nothing was posted
+        # The pin's answer is a system message: the policy message keeps our own id.
+        return await self._do(
+            server.PinMessage(mid),
+            audit_actions.POLICY_PINNED,
+            **self._audited(action, mid, {"version": action.version}),
         )
+
+    async def _repin(self, action: PinPolicy) -> bool:
+        room = action.room
+        reason = {
+            "version": action.version,
+            "restored": True,
+            "unpinned_by": action.unpinned_by.id if action.unpinned_by else None,
+        }
+        done = await self._do(
+            server.PinMessage(action.mid),
+            audit_actions.POLICY_PINNED,
+            **self._audited(action, action.mid, reason),
+        )
+        if done and action.unpinned_by and action.unpinned_by.id != self._bot_user_id():
+            who_id, who = action.unpinned_by.id, action.unpinned_by.username
+            await self._tell(
+                PolicyNotice(
+                    f":pushpin: Policy {inline_literal(action.name)} (v{action.version}) was unpinned in "
+                    f"{_room_label(room.id, room.name)} by {inline_literal(who)}; rcmod pinned it again.",
+                    f"unpinned:{action.mid}:{self._clock():.3f}",
+                    room.id,
+                    room.name,
+                    who_id,
+                    who,
+                )
+            )
+        return done
+
+    async def _retire(self, action: RetirePolicyMessage) -> bool:
+        room, mid = action.room, action.mid
+        audited = self._audited(action, mid, {"version": action.version, "deleted": action.delete})
+        done = True
+        if action.unpin:
+            # The unpin carries the audit record; a deletion after it is upkeep.
+            done = await self._do(server.UnpinMessage(mid), audit_actions.POLICY_UNPINNED, **audited)
+        if action.delete:
+            try:
+                deleted = await self._do(
+                    server.DeleteMessage(room.id, mid),
+                    None if action.unpin else audit_actions.POLICY_UNPINNED,
+                    **audited,
+                )
+                done = done and deleted
+            except _Failed:
+                if await self._rest.message_exists(mid):
+                    raise
+                # already gone: what we wanted
+        if done:
+            self._store.retire_policy_message(mid)
+        return done
+
+    @staticmethod
+    def _audited(action: Action, mid: str, reason: dict[str, Any]) -> dict[str, Mapping[str, Any]]:
+        return {
+            "targets": {"room": action.room.id, "message": mid},
+            "reason": {"policy": getattr(action, "name", ""), **reason},
+        }
 
     async def _tell(self, notice: PolicyNotice) -> None:
         self.notices.append(notice.text)
@@ -660,9 +714,16 @@ def _reason(exc: RcmodError) -> str:
     return code or type(exc).__name__
 
 
-def _refusal(action: Action, exc: RcmodError) -> str:
+class _Failed(Exception):
+    """The executor did not make a change: the server refused it (or it failed); ``code`` says why."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _refusal(action: Action, code: str) -> str:
     """Say which setting or permission stopped an action, in the administrator's words."""
-    code = exc.code if isinstance(exc, ActionRefused) else None
     if isinstance(action, PostPolicy | PinPolicy | RetirePolicyMessage):
         if code == "error-action-not-allowed":
             return "pinning is disabled on this workspace (Message_AllowPinning)"
@@ -673,5 +734,5 @@ def _refusal(action: Action, exc: RcmodError) -> str:
     if isinstance(action, SetBanner) and code in ("error-action-not-allowed", "not-authorized"):
         return "the bot lacks the edit-room permission in this room (banner not set)"
     if isinstance(action, JoinRoom):
-        return f"the bot cannot join this room ({_reason(exc)})"
-    return f"{describe(action)} failed ({_reason(exc)})"
+        return f"the bot cannot join this room ({code})"
+    return f"{describe(action)} failed ({code})"

@@ -25,11 +25,13 @@ from bot.commands.handlers.dispatch import Call
 from bot.config import ReportSettings
 from bot.errors import ActionRefused, NotFound, PermissionDenied, RcmodError
 from bot.models import MalformedPayload, Message, UserRef, parse_date
+from bot.moderation.actions import Action, DeleteMessage, DismissReports, PostMessage
 from bot.moderation.alerts import RoomRef
 from bot.moderation.neutralize import inline_literal, neutralize
 from bot.moderation.reports import RateLimits, ReportView, rate_refusal, render_report, severity_for
 from bot.rest import RestClient
-from bot.rest.client import new_message_id
+from bot.rest.client import derived_message_id, new_message_id
+from bot.services.executor import Act, Status
 from bot.services.outbox import Moderators, Outbox
 from bot.store import Store
 from bot.store.alerts import Delivery
@@ -51,8 +53,8 @@ class ReportDesk:
         outbox: Outbox,
         settings: ReportSettings,
         retention_days: int,
+        executor: Act,
         site_url: Callable[[], str],
-        dry_run: Callable[[], bool],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -61,7 +63,7 @@ class ReportDesk:
         self._settings = settings
         self._retention_days = retention_days
         self._site_url = site_url
-        self._dry_run = dry_run
+        self._executor = executor
         self._clock = clock
         self._limits = RateLimits(settings.per_window, settings.window_seconds, settings.per_day)
         # `/mod resolve ID block|purge` act through the enforcement commands, which the
@@ -242,28 +244,19 @@ class ReportDesk:
         log.info("report %d escalated", report.id)
         if self._settings.escalate_action != "delete" or message is None:
             return
-        if self._dry_run():
-            self._store.append_audit(
+        # Evidence first: it was stored when the report was opened; keep the latest revision too.
+        result = await self._executor.execute(
+            Action(
+                DeleteMessage(message.rid, message.id),
                 actor="rule:report-escalation",
-                action=actions.MESSAGE_DELETED,
+                audit=actions.MESSAGE_DELETED,
                 targets={"message": message.id, "room": message.rid, "user": message.author.id},
                 reason={"report": report.id, "escalated": True},
-                outcome="dry-run",
+                evidence=(message,),
             )
-            return
-        # Evidence first: it was stored when the report was opened; keep the latest revision too.
-        self._store.record_action(
-            actor="rule:report-escalation",
-            action=actions.MESSAGE_DELETED,
-            targets={"message": message.id, "room": message.rid, "user": message.author.id},
-            reason={"report": report.id, "escalated": True},
-            evidence=[message],
-            retention_days=self._retention_days,
         )
-        try:
-            await self._rest.delete_message(message.rid, message.id)
-        except RcmodError as exc:
-            log.warning("report %d: escalation could not delete (%s)", report.id, type(exc).__name__)
+        if not result.acted:
+            log.warning("report %d: escalation could not delete (%s)", report.id, result.code)
 
     async def _room(self, rid: str | None, name: str | None) -> RoomRef | None:
         try:
@@ -323,28 +316,18 @@ class ReportDesk:
         if action == "delete":
             if report.target_kind != "message" or not report.mid or not report.rid:
                 return f"Report #{report_id} is about a user, not a message; use dismiss."
-            if self._dry_run():
-                outcome_note = " (dry run: not deleted)"
-            else:
-                try:
-                    message = await self._rest.get_message(report.mid)
-                except NotFound:
-                    message = None  # already gone
-                if message is not None:
-                    self._store.record_action(
-                        actor=call.caller.user_id,
-                        action=actions.MESSAGE_DELETED,
-                        targets={"message": message.id, "room": message.rid, "user": message.author.id},
-                        reason={"report": report_id, "note_given": bool(note)},
-                        evidence=[message],
-                        retention_days=self._retention_days,
-                    )
-                    await self._rest.delete_message(message.rid, message.id)
-                outcome_note = ""
+            deleted = await self._delete_reported(report, call.caller.user_id, note)
+            if isinstance(deleted, str):
+                return deleted
+            outcome_note = "" if deleted is Status.DONE else " (dry run: not deleted)"
         else:
             outcome_note = ""
         if report.target_kind == "message" and report.mid and report.native == "filed":
-            await self._rest.dismiss_reports(msg_id=report.mid, reason=note, action=action)
+            # Closing it in Rocket.Chat's moderation console too: upkeep, audited as the resolution.
+            change = DismissReports(report.mid, reason=note, action=action)
+            dismissed = await self._executor.execute(Action(change, actor=call.caller.user_id))
+            if not dismissed.acted:
+                return f"Report #{report_id} stays open: the moderation console refused ({dismissed.code})."
         outcome = f"{'deleted' if action == 'delete' else 'dismissed'} by {who}{outcome_note}"
         if not self._store.close_report(report_id, outcome):
             return f"Report #{report_id} is already closed."
@@ -364,16 +347,44 @@ class ReportDesk:
         where = f" Audit case {case}." if case is not None else ""
         return f"Report #{report_id} closed: {outcome}. Its reporters have been told.{where}"
 
+    async def _delete_reported(self, report: ReportRow, actor: str, note: str) -> Status | str:
+        """``/mod resolve ID delete``: the reported message deleted, its evidence kept first.
+        DONE (or gone already), DRY_RUN, or the reply when the server refused."""
+        assert report.mid is not None
+        try:
+            message = await self._rest.get_message(report.mid)
+        except NotFound:
+            return Status.DONE  # already gone
+        result = await self._executor.execute(
+            Action(
+                DeleteMessage(message.rid, message.id),
+                actor=actor,
+                audit=actions.MESSAGE_DELETED,
+                targets={"message": message.id, "room": message.rid, "user": message.author.id},
+                reason={"report": report.id, "note_given": bool(note)},
+                evidence=(message,),
+            )
+        )
+        if not result.acted:
+            return f"I could not delete the message of report #{report.id} ({result.code}); it stays open."
+        return result.status
+
     async def _tell_reporters(self, report: ReportRow, action: str) -> None:
         done = "the message was removed" if action == "delete" else "the moderators reviewed it"
         text = f"Your report #{report.id} ({report.category}) was handled: {done}. Thank you for reporting."
         for r in report.reporters:
             if r.user_id == NATIVE_REPORTER.user_id:
                 continue  # reported in Rocket.Chat itself: the bot does not know who
+            # The id follows from report and reporter: a retried resolution tells nobody twice.
+            mid = derived_message_id(f"report-outcome:{report.id}:{r.user_id}")
             try:
-                await self._rest.send_message(await self._rest.dm_room(r.username), text)
+                dm = await self._rest.dm_room(r.username)
             except RcmodError as exc:
                 log.warning("report %d: reporter %s not told (%s)", report.id, r.user_id, type(exc).__name__)
+                continue
+            told = await self._executor.execute(Action(PostMessage(dm, text, mid=mid), actor="rcmod"))
+            if not told.acted:
+                log.warning("report %d: reporter %s not told (%s)", report.id, r.user_id, told.code)
 
     # -- native reports (Rocket.Chat's own "Report" message action) -------------------------------
 

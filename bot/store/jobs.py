@@ -2,10 +2,11 @@
 
 A purge is a job with a journal: the messages it selected (``purge_item``), each moving
 ``selected -> evidence -> deleted`` (or ``failed``), and the rooms it touches (``purge_room``).
-Evidence is written with :meth:`Store.record_action` (one ``purge.progressed`` audit record per
-batch, citing each item's evidence); :meth:`PurgeJournal.reconcile_purge_evidence` then marks the
-items it covers. If the process dies between the two, reconciling at resume finds the evidence by
-the audit record, so no message gets two evidence records and none is deleted without one.
+Evidence is written by the executor with :meth:`Store.record_action` (a ``purge.progressed``
+audit record per deletion, or per room for a bulk deletion, citing each item's evidence);
+:meth:`PurgeJournal.reconcile_purge_evidence` then marks the items it covers. If the process dies
+between the two, reconciling at resume finds the evidence by the audit record, so no message gets
+two evidence records and none is deleted without one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.audit import actions
-from bot.models import to_iso
+from bot.models import Room, to_iso
 from bot.moderation.blocking import BlockedUser
 
 __all__ = ["BlockedUsers", "PurgeItem", "PurgeJob", "PurgeJournal", "PurgeRoom"]
@@ -53,9 +54,10 @@ class PurgeItem:
 
 @dataclass(frozen=True, slots=True)
 class PurgeRoom:
-    rid: str
-    name: str
-    type: str
+    """A room of a purge job, and how its messages are deleted there: ``clean`` (in bulk) or
+    ``each`` (one by one)."""
+
+    room: Room
     method: str
 
 
@@ -202,14 +204,14 @@ class PurgeJournal(_Base):
         self._db.execute(
             "INSERT INTO purge_room (job_id, rid, name, type, method) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (job_id, rid) DO UPDATE SET method = excluded.method",
-            (job_id, room.rid, room.name, room.type, room.method),
+            (job_id, room.room.id, room.room.name or room.room.id, room.room.type or "c", room.method),
         )
 
     def purge_rooms(self, job_id: int) -> list[PurgeRoom]:
         rows = self._db.execute(
             "SELECT rid, name, type, method FROM purge_room WHERE job_id = ? ORDER BY name", (job_id,)
         )
-        return [PurgeRoom(*r) for r in rows]
+        return [PurgeRoom(Room(r[0], r[1], r[2]), r[3]) for r in rows]
 
     def add_purge_items(self, job_id: int, items: Iterable[PurgeItem]) -> int:
         """Journal selected messages; a message already journalled is left as it is. Returns how

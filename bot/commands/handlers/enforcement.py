@@ -12,13 +12,15 @@ from datetime import UTC, datetime
 from bot.commands.handlers.dispatch import Call, Caller, Handler
 from bot.commands.parser import RoomName, UserName
 from bot.errors import ConfigError, RcmodError
+from bot.models import Actor
 from bot.moderation.neutralize import inline_literal
 from bot.moderation.policy import PolicyError, PolicyVersion, Targets
 from bot.moderation.purge import PurgeRequest, PurgeUsageError, parse_scope
 from bot.rest import RestClient
 from bot.services.enforcement import Enforcer
+from bot.services.executor import Act
 from bot.services.policies import PolicyKeeper
-from bot.services.purge import Actor, DmProgress, Plan, Purger
+from bot.services.purge import DmProgress, Plan, Purger
 
 __all__ = ["EnforcementCommands"]
 
@@ -31,14 +33,14 @@ class EnforcementCommands:
         purger: Purger,
         policies: Callable[[], PolicyKeeper | None],
         rest: RestClient,
-        dry_run: Callable[[], bool],
+        executor: Act,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._enforcer = enforcer
         self._purger = purger
         self._policies = policies
         self._rest = rest
-        self._dry_run = dry_run
+        self._executor = executor
         self._clock = clock
 
     def handlers(self) -> dict[str, Handler]:
@@ -115,7 +117,7 @@ class EnforcementCommands:
                 return str(exc)
         request = PurgeRequest(kind="user", target=username, everywhere=True)
         try:
-            plan = await self._purger.prepare(request, actor=Actor(actor, user_id=actor_id))
+            plan = await self._purger.prepare(request, actor=Actor(actor_id or actor, actor))
         except (PurgeUsageError, ConfigError) as exc:
             return str(exc)
         return _preview_reply(plan, dry_run=False)
@@ -135,12 +137,14 @@ class EnforcementCommands:
                 include_pinned="include-pinned" in inv.flags,
                 threads="purge" if "purge-threads" in inv.flags else "keep",
             )
+            caller = call.caller
             plan = await self._purger.prepare(
-                request, actor=Actor(call.caller.username, user_id=call.caller.user_id)
+                request, actor=Actor(caller.user_id or caller.username, caller.username)
             )
         except (PurgeUsageError, ConfigError) as exc:
             return f"{exc}\nUsage: `{inv.command.usage}`"
-        dry = "dry-run" in inv.flags or self._dry_run()
+        # In dry-run mode (/mod dryrun on) a purge is only ever previewed.
+        dry = "dry-run" in inv.flags or self._executor.dry_run()
         if dry:
             self._purger.decline(plan.job_id, dry_run=True)
         return _preview_reply(plan, dry_run=dry)
@@ -155,10 +159,12 @@ class EnforcementCommands:
             result = await self._purger.run(
                 job_id,
                 token=call.invocation.text("token") or None,
-                progress=DmProgress(self._rest, call.caller.username, clock=self._clock),
+                progress=DmProgress(self._executor, self._rest, call.caller.username, clock=self._clock),
             )
         except (PurgeUsageError, ConfigError) as exc:
             return str(exc)
+        if result.dry_run:
+            return f"Purge {job_id}: dry-run mode is on, so it stopped; {result.deleted} message(s) deleted."
         outcome = "done" if result.ok else f"{result.failed} could not be deleted"
         done = f"{result.deleted} of {result.total} message(s) deleted"
         return f"Purge {job_id}: {done}, evidence kept ({outcome})."

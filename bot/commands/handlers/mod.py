@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bot.audit import actions
 from bot.commands import MessageRef, RoomName, UserName, render_help
-from bot.commands.handlers.dispatch import Call, Dispatcher, Handler
+from bot.commands.handlers.dispatch import Call, Handler
 from bot.errors import NotFound, RcmodError
 from bot.moderation import Matcher
 from bot.moderation.explain import explain, format_explanation
@@ -45,7 +45,7 @@ class ModCommands:
         reload: Callable[[], Awaitable[bool]],
         readiness: Callable[[], Mapping[str, bool]],
         retention_days: int,
-        dispatcher: Callable[[], Dispatcher | None],
+        forget_lookups: Callable[[str], None],  # the dispatcher's cache (roles:RID after /mod appoint)
         runtime_lists: Path,
         more_status: Callable[[], list[str]] = list,
     ) -> None:
@@ -58,7 +58,7 @@ class ModCommands:
         self._reload = reload
         self._readiness = readiness
         self._retention_days = retention_days
-        self._dispatcher = dispatcher
+        self._forget_lookups = forget_lookups
         self._runtime = runtime_lists
 
     def handlers(self) -> dict[str, Handler]:
@@ -243,9 +243,7 @@ class ModCommands:
         if kind not in ("c", "p"):
             return "Moderators can be appointed in channels and private groups only."
         await self._rest.add_room_moderator(rid, kind, str(info["_id"]))
-        dispatcher = self._dispatcher()
-        if dispatcher is not None:
-            dispatcher.forget(f"roles:{rid}")
+        self._forget_lookups(f"roles:{rid}")
         self._store.append_audit(
             actor=call.caller.user_id,
             action=actions.MODERATOR_APPOINTED,

@@ -456,17 +456,15 @@ def _down_loops_only(readiness: Callable[[], Mapping[str, bool]]) -> Mapping[str
 def build_commands(
     base: Shared,
     notifier: Notifier,
+    desk: ReportDesk,
+    mod: ModCommands,
     enforcement: EnforcementCommands,
     sanctioner: Sanctioner,
     protector: Protector,
-    *,
-    mod: Callable[[ReportDesk, LookupCache], ModCommands],
+    lookups: LookupCache,
 ) -> CommandWiring:
     """/report and /mod: one dispatcher behind three transports — DMs to the bot and slash
     commands typed in rooms (via the router), and the companion app's hook."""
-    desk = build_report_desk(base, notifier, enforcement)
-    lookups = LookupCache(base.clock)
-    mod_commands = mod(desk, lookups)
     sanctions = SanctionCommands(
         sanctioner=sanctioner,
         store=base.store,
@@ -477,7 +475,7 @@ def build_commands(
     dispatcher = Dispatcher(
         rest=base.rest,
         store=base.store,
-        handlers={**mod_commands.handlers(), **enforcement.handlers(), **sanctions.handlers()},
+        handlers={**mod.handlers(), **enforcement.handlers(), **sanctions.handlers()},
         bot_moderators=functools.partial(base.bot_moderators.current_ids, base.rest),
         site_url=base.site_url,
         clock=base.clock,
@@ -485,7 +483,7 @@ def build_commands(
         cache=lookups,
     )
     inbox = CommandInbox(dispatcher=dispatcher, rest=base.rest, bot_username=base.bot_username)
-    return CommandWiring(desk, mod_commands, dispatcher, inbox)
+    return CommandWiring(desk, mod, dispatcher, inbox)
 
 
 def build_ingest(base: Shared, router: Router, policies: PolicyKeeper) -> Ingest:
@@ -539,11 +537,11 @@ def build_services(
     policies = build_policies(base, notifier)
     purger = build_purger(base, bot_moderators=base.bot_moderators.ids, roles=base.roles)
     enforcement = build_enforcement_commands(base, enforcer, purger, policies)
+    desk = build_report_desk(base, notifier, enforcement)
+    lookups = LookupCache(base.clock)  # the dispatcher's; /mod appoint drops what it changed
     status = functools.partial(_status_lines, base.bot_moderators, protector, names)
-    mod = functools.partial(
-        build_mod_commands, base, notifier, reload=reload, readiness=readiness, status=status
-    )
-    commands = build_commands(base, notifier, enforcement, sanctioner, protector, mod=mod)
+    mod = build_mod_commands(base, notifier, desk, lookups, reload=reload, readiness=readiness, status=status)
+    commands = build_commands(base, notifier, desk, mod, enforcement, sanctioner, protector, lookups)
     router = Router(
         base.metrics,
         routes=[

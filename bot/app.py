@@ -78,7 +78,6 @@ __all__ = [
     "build_purger",
     "build_services",
     "command_session",
-    "connect_rest",
     "logged_in",
     "open_store",
 ]
@@ -150,7 +149,7 @@ def dry_run_on(store: Store) -> bool:
     return store.state_get(DRY_RUN_KEY) == "on"
 
 
-def connect_rest(
+def rest_client(
     settings: Settings,
     credentials: Credentials | None = None,
     *,
@@ -172,7 +171,7 @@ def connect_rest(
 @contextlib.asynccontextmanager
 async def logged_in(settings: Settings) -> AsyncIterator[RestClient]:
     """A logged-in REST client for one command, closed after it (a failed login included)."""
-    rest = connect_rest(settings)
+    rest = rest_client(settings)
     try:
         await rest.login()
         yield rest
@@ -213,7 +212,7 @@ class Session:
 @contextlib.asynccontextmanager
 async def command_session(settings: Settings) -> AsyncIterator[Session]:
     """For `rcmod purge` and `rcmod policy sync`: the bot's own clients and executor, without
-    realtime or loops. It acts whatever `/mod dryrun` says: a command has its own --dry-run."""
+    realtime or loops. Its executor does not follow `/mod dryrun`: a command has its own --dry-run."""
     settings.credentials()  # ConfigError (exit 2) before the store or a connection opens
     store = open_store(settings)
     try:
@@ -259,11 +258,8 @@ class Shared(Session):
     site_url: Callable[[], str]  # permalinks use the workspace's own address
     bot_username: Callable[[], str | None]
     bot_user_id: Callable[[], str | None]
-
-    @property
-    def mute_call(self) -> Callable[..., Awaitable[Any]] | None:
-        """Servers before 6.8 have no rooms.muteUser: there the realtime method does it."""
-        return None if self.server.features.mute_endpoints else self.realtime.call
+    # Servers before 6.8 have no rooms.muteUser: there the realtime method does it.
+    mute_call: Callable[..., Awaitable[Any]] | None
 
 
 @dataclass(frozen=True)
@@ -708,7 +704,7 @@ class BotApp:
         """REST login, what the server is and who the bot is; the realtime client (not connected
         yet); the executor. Everything the services share."""
         s, clock, metrics = self.settings, self.extras.clock, self.metrics
-        rest = connect_rest(
+        rest = rest_client(
             s, self.credentials, clock=clock, on_error=lambda kind: metrics.rest_errors.labels(kind).inc()
         )
         running.push_async_callback(rest.close)
@@ -726,13 +722,13 @@ class BotApp:
             if isinstance(site, str) and site.startswith("http"):
                 site_url = site
         dry_run = functools.partial(dry_run_on, store)
-        ddp_call = None if server.features.mute_endpoints else realtime.call
+        mute_call = None if server.features.mute_endpoints else realtime.call
         roles = RoleDirectory(rest, clock=clock)
         return Shared(
             settings=s,
             store=store,
             rest=rest,
-            executor=build_executor(s, store, rest, dry_run=dry_run, ddp_call=ddp_call),
+            executor=build_executor(s, store, rest, dry_run=dry_run, ddp_call=mute_call),
             clock=clock,
             realtime=realtime,
             server=server,
@@ -745,6 +741,7 @@ class BotApp:
             site_url=always(site_url),
             bot_username=always(bot_username),
             bot_user_id=always(rest.user_id),
+            mute_call=mute_call,
         )
 
     def _realtime_client(self) -> RealtimeClient:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import BotApp
+from bot.app import load_wordlists
 from bot.metrics import Metrics
 from bot.models import Message, UserRef
 from bot.realtime.events import EncryptedMessage, NewMessage, RoomHint
@@ -120,7 +120,7 @@ async def decide_then_crash(sandbox: Sandbox, settings: Any, text: str, *, send_
     from bot.rest import RestClient
     from bot.services.alerts import Notifier
 
-    matcher = await BotApp(settings)._build_matcher()
+    matcher = await load_wordlists(settings)
     store = Store.open(settings.storage.data_dir / "rcmod.sqlite3")
     rest = RestClient(sandbox.url, settings.credentials())
     notifier = Notifier(

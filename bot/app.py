@@ -1,9 +1,14 @@
-"""The composition root: the one place that builds settings, clients, store, router and web app,
-and owns the order they start and stop in. Nothing else constructs clients.
+"""The composition root: the one place that builds settings, clients, store, executor, services
+and web app, and owns the order they start and stop in. Nothing else constructs clients: the
+command line's one-shot commands get theirs here too (:func:`logged_in`, :func:`command_session`).
 
-Start order: validate configuration (no connection before that) → open the store and take the
-lease → REST (server version, feature switches) → web endpoints → realtime loop. Stop order is
-the reverse, and the lease is released last so a restart can take over at once.
+Build (each step a small named function, each service built once, never changed afterwards):
+validate configuration and load the wordlists (no connection before that) → open the store and
+take the lease → REST (login, server version, feature switches, the bot's identity) → the
+executor → the services (:func:`build_services`, one frozen :class:`Services`).
+Start: web endpoints → realtime (connects when its events are read) → the background loops
+(:meth:`BotApp._loops`, in order). Stop is the reverse, and the lease is released last so a
+restart can take over at once.
 """
 
 from __future__ import annotations
@@ -16,21 +21,21 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from bot.audit import actions
 from bot.audit.checkpoints import checkpoint_head
 from bot.audit.integrity import checkpoints_in
 from bot.audit.signing import load_or_create_signing_key
-from bot.commands.handlers.dispatch import CommandInbox, Dispatcher
+from bot.commands.handlers.dispatch import CommandInbox, Dispatcher, LookupCache
 from bot.commands.handlers.enforcement import EnforcementCommands
 from bot.commands.handlers.mod import DRY_RUN_KEY, ModCommands
 from bot.commands.handlers.sanctions import SanctionCommands
-from bot.config import Settings
+from bot.config import Credentials, Settings
 from bot.errors import ConfigError, DiskFull, RcmodError
 from bot.metrics import Metrics
 from bot.moderation import Matcher, load_matcher
@@ -65,7 +70,18 @@ from bot.store import Store
 from bot.web.hook import StoredReplays, command_hook
 from bot.web.server import WebServer, build_app, listen_problem
 
-__all__ = ["BotApp", "Extras"]
+__all__ = [
+    "BotApp",
+    "Extras",
+    "Services",
+    "Session",
+    "Shared",
+    "build_purger",
+    "build_services",
+    "command_session",
+    "logged_in",
+    "open_store",
+]
 
 log = logging.getLogger("rcmod.app")
 
@@ -73,14 +89,178 @@ LEASE_TTL = 30.0
 HOUSEKEEPING_INTERVAL = 3600.0
 FREE_SPACE_INTERVAL = 60.0
 
+T = TypeVar("T")
+Route = tuple[str, tuple[type, ...], Handler]
+
 
 @dataclass
 class Extras:
     """What a caller (the demo, a test) may add: more handlers, and injected I/O edges."""
 
-    handlers: list[tuple[str, tuple[type, ...], Handler]] = field(default_factory=list)
+    handlers: list[Route] = field(default_factory=list)
     realtime_options: dict[str, Any] = field(default_factory=dict)
     clock: Callable[[], float] = time.time
+
+
+def always(value: T) -> Callable[[], T]:
+    """For a service that asks for a value by calling: one learnt at login, fixed afterwards."""
+    return lambda: value
+
+
+def never() -> bool:
+    return False
+
+
+# -- build: settings → clients → store → executor ---------------------------------------------------
+
+
+def runtime_lists(settings: Settings) -> Path:
+    """Lists moderators edit in chat (/mod allow, /mod deny): always loaded after the
+    configured ones, so an edit survives restarts and reloads."""
+    return settings.storage.data_dir / "lists"
+
+
+async def load_wordlists(settings: Settings) -> Matcher | None:
+    """The configured lists and the chat-edited ones, compiled off the loop (CPU-heavy at 100k
+    terms). ConfigError on a broken list."""
+    paths = list(settings.moderation.wordlists)
+    runtime = runtime_lists(settings)
+    if runtime.is_dir() and any(runtime.glob("*.txt")):
+        paths.append(runtime)
+    if not paths:
+        log.warning("no wordlists configured: messages are watched but nothing is matched")
+        return None
+    matcher = await asyncio.to_thread(load_matcher, paths)
+    log.info("wordlists loaded from %d path(s)", len(paths))
+    return matcher
+
+
+def open_store(
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.time,
+    on_audit: Callable[[str, str], None] | None = None,
+) -> Store:
+    return Store.open(settings.storage.data_dir / "rcmod.sqlite3", clock=clock, on_audit=on_audit)
+
+
+def dry_run_on(store: Store) -> bool:
+    """`/mod dryrun on`: deletions and sanctions are recorded, not carried out (every part
+    that acts asks this one question)."""
+    return store.state_get(DRY_RUN_KEY) == "on"
+
+
+def rest_client(
+    settings: Settings,
+    credentials: Credentials | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    on_error: Callable[[str], None] | None = None,
+) -> RestClient:
+    """The REST client, not logged in yet (the one place one is built from settings)."""
+    assert settings.server.url is not None  # credentials() checks it
+    return RestClient(
+        settings.server.url,
+        credentials or settings.credentials(),  # ConfigError before any connection opens
+        threads=settings.server.rest_threads,
+        timeout=settings.server.rest_timeout,
+        clock=clock,
+        on_error=on_error,
+    )
+
+
+@contextlib.asynccontextmanager
+async def logged_in(settings: Settings) -> AsyncIterator[RestClient]:
+    """A logged-in REST client for one command, closed after it (a failed login included)."""
+    rest = rest_client(settings)
+    try:
+        await rest.login()
+        yield rest
+    finally:
+        await rest.close()
+
+
+def build_executor(
+    settings: Settings,
+    store: Store,
+    rest: RestClient,
+    *,
+    dry_run: Callable[[], bool],
+    ddp_call: Callable[..., Awaitable[Any]] | None = None,
+) -> Executor:
+    """The one place an action is carried out (evidence first, audited, dry-run honoured)."""
+    return Executor(
+        rest=rest,
+        store=store,
+        retention_days=settings.storage.retention_days,
+        dry_run=dry_run,
+        ddp_call=ddp_call,
+    )
+
+
+@dataclass(frozen=True)
+class Session:
+    """The store, a logged-in REST client and the executor: what a one-shot command needs, and
+    what the bot's services are built on."""
+
+    settings: Settings
+    store: Store
+    rest: RestClient
+    executor: Executor
+    clock: Callable[[], float]
+
+
+@contextlib.asynccontextmanager
+async def command_session(settings: Settings) -> AsyncIterator[Session]:
+    """For `rcmod purge` and `rcmod policy sync`: the bot's own clients and executor, without
+    realtime or loops. Its executor does not follow `/mod dryrun`: a command has its own --dry-run."""
+    settings.credentials()  # ConfigError (exit 2) before the store or a connection opens
+    store = open_store(settings)
+    try:
+        async with logged_in(settings) as rest:
+            executor = build_executor(settings, store, rest, dry_run=never)
+            yield Session(settings=settings, store=store, rest=rest, executor=executor, clock=time.time)
+    finally:
+        store.close()
+
+
+def build_purger(
+    session: Session,
+    *,
+    bot_moderators: Callable[[], frozenset[str]] = frozenset,
+    roles: RoleDirectory | None = None,
+) -> Purger:
+    return Purger(
+        store=session.store,
+        rest=session.rest,
+        executor=session.executor,
+        bot_user_id=session.rest.user_id or "",
+        clock=session.clock,
+        bot_moderators=bot_moderators,
+        roles=roles,
+    )
+
+
+# -- build: the bot's services ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shared(Session):
+    """What every service of the running bot is built on, one of each."""
+
+    realtime: RealtimeClient
+    server: ServerInfo
+    metrics: Metrics
+    bot_moderators: BotModerators  # bound to user ids once per process, at the first connection
+    roles: RoleDirectory  # one users.list snapshot of workspace roles for every guard
+    lookups: Lookups  # one cache of rooms and users
+    matcher: Callable[[], Matcher | None]  # the current one: a reload swaps it whole
+    dry_run: Callable[[], bool]
+    site_url: Callable[[], str]  # permalinks use the workspace's own address
+    bot_username: Callable[[], str | None]
+    bot_user_id: Callable[[], str | None]
+    # Servers before 6.8 have no rooms.muteUser: there the realtime method does it.
+    mute_call: Callable[..., Awaitable[Any]] | None
 
 
 @dataclass(frozen=True)
@@ -91,69 +271,397 @@ class CommandWiring:
     inbox: CommandInbox
 
 
+@dataclass(frozen=True)
+class Services:
+    """Everything the running bot is made of, built once, in dependency order."""
+
+    shared: Shared
+    outbox: Outbox
+    alerts: KeywordAlerts
+    enforcer: Enforcer
+    sanctioner: Sanctioner
+    protector: Protector
+    names: NameWatch
+    policies: PolicyKeeper
+    purger: Purger
+    commands: CommandWiring
+    router: Router
+    ingest: Ingest
+    web: WebServer
+
+
+def build_outbox(base: Shared) -> Outbox:
+    """Alerts and notices to people, delivered once. They go out even in a dry run (they are how
+    one is watched): through an executor of their own that never runs dry, whose DDP connection
+    lets an alert's edit replace its buttons with its text."""
+    return Outbox(
+        store=base.store,
+        rest=base.rest,
+        executor=build_executor(
+            base.settings, base.store, base.rest, dry_run=never, ddp_call=base.realtime.call
+        ),
+        moderation=base.settings.moderation,
+        site_url=base.site_url,
+        metrics=base.metrics,
+        bot_username=base.bot_username,
+        clock=base.clock,
+        lookups=base.lookups,
+        bot_moderators=base.bot_moderators,
+    )
+
+
+def build_alerts(base: Shared, outbox: Outbox) -> KeywordAlerts:
+    return KeywordAlerts(
+        store=base.store,
+        outbox=outbox,
+        matcher=base.matcher,
+        moderation=base.settings.moderation,
+        metrics=base.metrics,
+        lookups=base.lookups,
+    )
+
+
+def build_enforcer(base: Shared, outbox: Outbox) -> Enforcer:
+    """Block lists and blocked users: evidence first, then delete or censor, then the author's
+    notice (through the outbox)."""
+    return Enforcer(
+        store=base.store,
+        rest=base.rest,
+        executor=base.executor,
+        outbox=outbox,
+        matcher=base.matcher,
+        moderation=base.settings.moderation,
+        clock=base.clock,
+        lookups=base.lookups,
+    )
+
+
+def build_sanctioner(base: Shared, outbox: Outbox) -> Sanctioner:
+    """Strikes, mutes that expire (the expiry is in the store, so it fires on time after
+    downtime), bans. Alert-only until an admin sets a mode to "act"."""
+    return Sanctioner(
+        store=base.store,
+        rest=base.rest,
+        executor=base.executor,
+        outbox=outbox,
+        settings=base.settings.sanctions,
+        moderation=base.settings.moderation,
+        bot_username=base.bot_username,
+        clock=base.clock,
+        lookups=base.lookups,
+        room_bans=always(base.server.features.room_bans),
+        bot_moderators=base.bot_moderators,
+    )
+
+
+def build_protector(base: Shared, outbox: Outbox, sanctioner: Sanctioner) -> Protector:
+    """Floods, repeats, mention and link spam, raids."""
+    return Protector(
+        store=base.store,
+        rest=base.rest,
+        executor=base.executor,
+        outbox=outbox,
+        sanctioner=sanctioner,
+        settings=base.settings.protections,
+        moderation=base.settings.moderation,
+        bot_username=base.bot_username,
+        site_url=base.site_url,
+        clock=base.clock,
+        lookups=base.lookups,
+    )
+
+
+def build_names(base: Shared, outbox: Outbox) -> NameWatch:
+    """Names and room texts, and accounts awaiting approval: see bot.services.names."""
+    return NameWatch(
+        store=base.store,
+        rest=base.rest,
+        outbox=outbox,
+        matcher=base.matcher,
+        moderation=base.settings.moderation,
+        site_url=base.site_url,
+        bot_user_id=base.bot_user_id,
+        lookups=base.lookups,
+        clock=base.clock,
+    )
+
+
+def build_policies(base: Shared, outbox: Outbox) -> PolicyKeeper:
+    """Policy announcements: pinned and kept pinned, banners in sync. The keeper syncs at startup
+    and every policy.sync_interval; the bot joining a room, a banner edit (router) and an unpin
+    re-emit (seen before dedup, as it is the bot's own unedited message) wake it early. Notices
+    about who did it go through the outbox."""
+    return PolicyKeeper(
+        store=base.store,
+        rest=base.rest,
+        executor=base.executor,
+        policy_dir=base.settings.policy.dir,
+        bot_user_id=base.bot_user_id,
+        notify=outbox_notify(outbox),
+        interval=base.settings.policy.sync_interval,
+        dm_on_join=base.settings.policy.dm_on_join,
+        bot_username=base.bot_username,
+        clock=base.clock,
+    )
+
+
+def build_enforcement_commands(
+    base: Shared, enforcer: Enforcer, purger: Purger, policies: PolicyKeeper
+) -> EnforcementCommands:
+    """/mod block|unblock|purge|confirm|policy: the chat front of the enforcer, the purger and the
+    policy keeper, declared in bot.commands.spec like the rest."""
+    return EnforcementCommands(
+        enforcer=always(enforcer),
+        purger=purger,
+        policies=always(policies),
+        rest=base.rest,
+        executor=base.executor,
+        clock=base.clock,
+    )
+
+
+def build_report_desk(base: Shared, outbox: Outbox, enforcement: EnforcementCommands) -> ReportDesk:
+    return ReportDesk(
+        store=base.store,
+        rest=base.rest,
+        outbox=outbox,
+        settings=base.settings.reports,
+        retention_days=base.settings.storage.retention_days,
+        executor=base.executor,
+        site_url=base.site_url,
+        clock=base.clock,
+        enforce=enforcement.for_report,
+    )
+
+
+def build_mod_commands(
+    base: Shared,
+    outbox: Outbox,
+    desk: ReportDesk,
+    lookups: LookupCache,
+    *,
+    reload: Callable[[], Awaitable[bool]],
+    readiness: Callable[[], Mapping[str, bool]],
+    status: Callable[[], list[str]],
+) -> ModCommands:
+    return ModCommands(
+        store=base.store,
+        rest=base.rest,
+        executor=base.executor,
+        outbox=outbox,
+        desk=desk,
+        matcher=base.matcher,
+        reload=reload,
+        # /mod status names a background loop only while it is down.
+        readiness=functools.partial(_down_loops_only, readiness),
+        retention_days=base.settings.storage.retention_days,
+        forget_lookups=lookups.forget,
+        runtime_lists=runtime_lists(base.settings),
+        more_status=status,
+    )
+
+
+def _down_loops_only(readiness: Callable[[], Mapping[str, bool]]) -> Mapping[str, bool]:
+    return {k: v for k, v in readiness().items() if not (v and k.startswith("loop:"))}
+
+
+def build_commands(
+    base: Shared,
+    outbox: Outbox,
+    desk: ReportDesk,
+    mod: ModCommands,
+    enforcement: EnforcementCommands,
+    sanctioner: Sanctioner,
+    protector: Protector,
+    lookups: LookupCache,
+) -> CommandWiring:
+    """/report and /mod: one dispatcher behind three transports — DMs to the bot and slash
+    commands typed in rooms (via the router), and the companion app's hook."""
+    sanctions = SanctionCommands(
+        sanctioner=sanctioner,
+        store=base.store,
+        outbox=outbox,
+        restore=protector.restore,
+        clock=base.clock,
+    )
+    dispatcher = Dispatcher(
+        rest=base.rest,
+        store=base.store,
+        handlers={**mod.handlers(), **enforcement.handlers(), **sanctions.handlers()},
+        bot_moderators=functools.partial(base.bot_moderators.current_ids, base.rest),
+        site_url=base.site_url,
+        clock=base.clock,
+        roles=base.roles,
+        cache=lookups,
+    )
+    inbox = CommandInbox(
+        dispatcher=dispatcher, rest=base.rest, executor=base.executor, bot_username=base.bot_username
+    )
+    return CommandWiring(desk, mod, dispatcher, inbox)
+
+
+def build_ingest(base: Shared, router: Router, policies: PolicyKeeper) -> Ingest:
+    return Ingest(
+        store=base.store,
+        rest=base.rest,
+        router=router,
+        metrics=base.metrics,
+        bot_user_id=base.bot_user_id,
+        watch_room=base.realtime.watch_room,
+        clock=base.clock,
+        server_now=base.rest.server_now,
+        backoff=realtime_backoff(base.settings),
+        state_watchers=[policies.on_message_state],
+    )
+
+
+def build_web(base: Shared, dispatcher: Dispatcher, readiness: Callable[[], Mapping[str, bool]]) -> WebServer:
+    """/healthz, /readyz, /metrics and the companion app's command hook (not listening yet)."""
+    http = base.settings.http
+    hook = command_hook(
+        always(http.webhook_secret.get_secret_value() if http.webhook_secret else None),
+        dispatcher.run,
+        clock=base.clock,
+        replays=StoredReplays(base.store, base.clock),
+    )
+    return WebServer(build_app(base.metrics, readiness, hook), http.host, http.port)
+
+
+def realtime_backoff(settings: Settings) -> Callable[[], Any]:
+    return functools.partial(
+        exponential_backoff,
+        initial=settings.realtime.backoff_initial,
+        maximum=settings.realtime.backoff_max,
+    )
+
+
+def build_services(
+    base: Shared,
+    *,
+    reload: Callable[[], Awaitable[bool]],
+    readiness: Callable[[], Mapping[str, bool]],
+    more_handlers: list[Route],
+) -> Services:
+    """Each service once, in dependency order; the router's order is the order handlers run in."""
+    outbox = build_outbox(base)
+    alerts = build_alerts(base, outbox)
+    enforcer = build_enforcer(base, outbox)
+    sanctioner = build_sanctioner(base, outbox)
+    protector = build_protector(base, outbox, sanctioner)
+    names = build_names(base, outbox)
+    policies = build_policies(base, outbox)
+    purger = build_purger(base, bot_moderators=base.bot_moderators.ids, roles=base.roles)
+    enforcement = build_enforcement_commands(base, enforcer, purger, policies)
+    desk = build_report_desk(base, outbox, enforcement)
+    lookups = LookupCache(base.clock)  # the dispatcher's; /mod appoint drops what it changed
+    status = functools.partial(_status_lines, base.bot_moderators, protector, names)
+    mod = build_mod_commands(base, outbox, desk, lookups, reload=reload, readiness=readiness, status=status)
+    commands = build_commands(base, outbox, desk, mod, enforcement, sanctioner, protector, lookups)
+    router = Router(
+        base.metrics,
+        routes=[
+            ("alerts", (MessageEvent,), alerts.on_event),
+            # After the keyword alerts, so the moderators' alert is decided first.
+            ("enforcer", (MessageEvent,), enforcer.on_event),
+            # Bans on servers without them (before 8.3): a banned user's rejoin is undone.
+            ("bans", (SystemMessage,), sanctioner.on_event),
+            ("protector", (MessageEvent,), protector.on_event),
+            ("names", (MessageEvent, RoomChanged), names.on_event),
+            *more_handlers,
+            ("policies", (SubscriptionChanged, SystemMessage), policies.on_event),
+            ("commands", (MessageEvent,), commands.inbox.on_event),
+        ],
+    )
+    ingest = build_ingest(base, router, policies)
+    web = build_web(base, commands.dispatcher, readiness)
+    return Services(
+        shared=base,
+        outbox=outbox,
+        alerts=alerts,
+        enforcer=enforcer,
+        sanctioner=sanctioner,
+        protector=protector,
+        names=names,
+        policies=policies,
+        purger=purger,
+        commands=commands,
+        router=router,
+        ingest=ingest,
+        web=web,
+    )
+
+
+def _status_lines(moderators: BotModerators, protector: Protector, names: NameWatch) -> list[str]:
+    return [*moderators.status(), *protector.status(), *names.status()]
+
+
+# -- the running bot: build, start, consume, stop ------------------------------------------------
+
+
 class BotApp:
     def __init__(self, settings: Settings, extras: Extras | None = None) -> None:
         self.settings = settings
         self.extras = extras or Extras()
         self.credentials = settings.credentials()  # ConfigError before any connection opens
         self.metrics = Metrics()
-        self.router = Router(self.metrics)
-        self.store: Store | None = None
-        self.rest: RestClient | None = None
-        self.roles: RoleDirectory | None = None
-        self.realtime: RealtimeClient | None = None
-        self.ingest: Ingest | None = None
-        self.web: WebServer | None = None
-        self.server_info: ServerInfo | None = None
         self.ready = asyncio.Event()
         self._holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._stopping = asyncio.Event()
+        # The one reference a wordlist reload swaps (a new matcher, whole); services read it.
         self.matcher: Matcher | None = None
-        self.outbox: Outbox | None = None
-        self.commands: CommandWiring | None = None
-        self.enforcer: Enforcer | None = None
-        self.policies: PolicyKeeper | None = None
-        self.sanctioner: Sanctioner | None = None
-        self.protector: Protector | None = None
-        self.names: NameWatch | None = None
-        self.site_url = settings.server.url or ""
-        self.bot_username: str | None = None
+        # Built once, when connected (run()); None before.
+        self.services: Services | None = None
         # Every long-running task runs under it: restarted after a failure, shown in /readyz.
-        self.loops = Supervisor(
-            self.metrics,
-            backoff=functools.partial(
-                exponential_backoff,
-                initial=settings.realtime.backoff_initial,
-                maximum=settings.realtime.backoff_max,
-            ),
-            on_fatal=self._fatal_error,
-        )
+        self.loops = Supervisor(self.metrics, backoff=realtime_backoff(settings), on_fatal=self._fatal_error)
         self._fatal: DiskFull | None = None
         # Bound to user ids once per process (at the first connection), not at each reconnect:
         # a name registered meanwhile must not become a moderator.
         self.bot_moderators = BotModerators(settings.moderation.moderators)
 
-    def runtime_lists(self) -> Path:
-        """Lists moderators edit in chat (/mod allow, /mod deny): always loaded after the
-        configured ones, so an edit survives restarts and reloads."""
-        return self.settings.storage.data_dir / "lists"
+    # What tests and the demo look at; None until the services are built.
+    @property
+    def store(self) -> Store | None:
+        return self.services.shared.store if self.services else None
 
-    async def _build_matcher(self) -> Matcher | None:
-        paths = list(self.settings.moderation.wordlists)
-        runtime = self.runtime_lists()
-        if runtime.is_dir() and any(runtime.glob("*.txt")):
-            paths.append(runtime)
-        if not paths:
-            log.warning("no wordlists configured: messages are watched but nothing is matched")
-            return None
-        matcher = await asyncio.to_thread(load_matcher, paths)  # CPU-heavy at 100k terms: off the loop
-        log.info("wordlists loaded from %d path(s)", len(paths))
-        return matcher
+    @property
+    def rest(self) -> RestClient | None:
+        return self.services.shared.rest if self.services else None
+
+    @property
+    def executor(self) -> Executor | None:
+        return self.services.shared.executor if self.services else None
+
+    @property
+    def ingest(self) -> Ingest | None:
+        return self.services.ingest if self.services else None
+
+    @property
+    def web(self) -> WebServer | None:
+        return self.services.web if self.services else None
+
+    @property
+    def enforcer(self) -> Enforcer | None:
+        return self.services.enforcer if self.services else None
+
+    @property
+    def sanctioner(self) -> Sanctioner | None:
+        return self.services.sanctioner if self.services else None
+
+    @property
+    def names(self) -> NameWatch | None:
+        return self.services.names if self.services else None
+
+    @property
+    def policies(self) -> PolicyKeeper | None:
+        return self.services.policies if self.services else None
+
+    def current_matcher(self) -> Matcher | None:
+        return self.matcher
 
     async def reload_wordlists(self) -> bool:
         """Build a new matcher off the loop and swap it in whole; a broken list keeps the old one."""
         try:
-            new = await self._build_matcher()
+            new = await load_wordlists(self.settings)
         except ConfigError as exc:
             log.error("wordlist reload failed, keeping the current lists: %s", exc)
             return False
@@ -166,13 +674,8 @@ class BotApp:
             )
         return True
 
-    def dry_run(self) -> bool:
-        """`/mod dryrun on`: deletions and sanctions are recorded, not carried out (every part
-        that acts asks this one question)."""
-        return self.store is not None and self.store.state_get(DRY_RUN_KEY) == "on"
-
     def readiness(self) -> Mapping[str, bool]:
-        rt = self.realtime
+        rt = self.services.shared.realtime if self.services else None
         return {
             "connected": bool(rt and rt.connected),
             "logged_in": bool(rt and rt.logged_in),
@@ -187,337 +690,147 @@ class BotApp:
         self.stop()
 
     async def run(self) -> None:
-        s = self.settings
-        assert s.server.url is not None  # credentials() checked it
-        clock = self.extras.clock
         # A broken wordlist is a configuration error: fail before opening anything.
-        self.matcher = await self._build_matcher()
-        self.store = Store.open(s.storage.data_dir / "rcmod.sqlite3", clock=clock)
+        self.matcher = await load_wordlists(self.settings)
+        store = open_store(self.settings, clock=self.extras.clock, on_audit=self.metrics.count_action)
         try:
-            self.store.acquire_lease(self._holder, LEASE_TTL, is_dead=holder_is_dead)
-            self.store.on_audit = self.metrics.count_action
-            await self._run_connected(s.server.url, clock)
+            store.acquire_lease(self._holder, LEASE_TTL, is_dead=holder_is_dead)
+            async with contextlib.AsyncExitStack() as running:  # unwinds in reverse: the stop order
+                services = await self._build(store, running)
+                await self._start(services, running)
+                await self._consume(services)
             if self._fatal is not None:
                 raise self._fatal
         finally:
-            self._checkpoint_audit()  # the records of this run, anchored before the store closes
+            self._checkpoint_audit(store)  # the records of this run, anchored before the store closes
             with contextlib.suppress(Exception):
-                self.store.release_lease(self._holder)
-            self.store.close()
+                store.release_lease(self._holder)
+            store.close()
             log.info("stopped")
 
-    async def _run_connected(self, url: str, clock: Callable[[], float]) -> None:
-        s = self.settings
-        assert self.store is not None
-        self.rest = RestClient(
-            url,
-            self.credentials,
-            threads=s.server.rest_threads,
-            timeout=s.server.rest_timeout,
-            clock=clock,
-            on_error=lambda kind: self.metrics.rest_errors.labels(kind).inc(),
+    async def _build(self, store: Store, running: contextlib.AsyncExitStack) -> Services:
+        base = await self._connect(store, running)
+        if self.settings.protections.repeat.mode != "off":
+            # The repeat check folds text with the matcher's tables; build them now, off the
+            # loop, or the first message pays ~150 ms for it (no wordlists: no matcher built them).
+            await asyncio.to_thread(warm_up)
+        services = build_services(
+            base, reload=self.reload_wordlists, readiness=self.readiness, more_handlers=self.extras.handlers
         )
-        web_server: WebServer | None = None
+        self.services = services
+        return services
+
+    async def _connect(self, store: Store, running: contextlib.AsyncExitStack) -> Shared:
+        """REST login, what the server is and who the bot is; the realtime client (not connected
+        yet); the executor. Everything the services share."""
+        s, clock, metrics = self.settings, self.extras.clock, self.metrics
+        rest = rest_client(
+            s, self.credentials, clock=clock, on_error=lambda kind: metrics.rest_errors.labels(kind).inc()
+        )
+        running.push_async_callback(rest.close)
+        await rest.login()
+        server = await rest.server_info()
+        bot_username = str((await rest.me()).get("username") or "") or None
+        await self.bot_moderators.resolve(rest)
+        log.info("server version %s", server.version)
+        for note in server.notes:
+            log.warning("%s", note)
+        realtime = self._realtime_client()
+        site_url = s.server.url or ""
+        with contextlib.suppress(RcmodError):
+            site = (await rest.public_settings("Site_Url")).get("Site_Url")
+            if isinstance(site, str) and site.startswith("http"):
+                site_url = site
+        dry_run = functools.partial(dry_run_on, store)
+        mute_call = None if server.features.mute_endpoints else realtime.call
+        roles = RoleDirectory(rest, clock=clock)
+        return Shared(
+            settings=s,
+            store=store,
+            rest=rest,
+            executor=build_executor(s, store, rest, dry_run=dry_run, ddp_call=mute_call),
+            clock=clock,
+            realtime=realtime,
+            server=server,
+            metrics=metrics,
+            bot_moderators=self.bot_moderators,
+            roles=roles,
+            lookups=Lookups(rest, clock=clock, roles=roles),
+            matcher=self.current_matcher,
+            dry_run=dry_run,
+            site_url=always(site_url),
+            bot_username=always(bot_username),
+            bot_user_id=always(rest.user_id),
+            mute_call=mute_call,
+        )
+
+    def _realtime_client(self) -> RealtimeClient:
+        s = self.settings.realtime
+        assert self.settings.server.url is not None  # credentials() checked it
+        return RealtimeClient(
+            self.settings.server.url,
+            self.credentials,
+            ping_interval=s.ping_interval,
+            pong_timeout=s.pong_timeout,
+            call_timeout=s.call_timeout,
+            backoff=realtime_backoff(self.settings),
+            room_sub_interval=s.room_sub_interval,
+            **self.extras.realtime_options,
+        )
+
+    async def _start(self, services: Services, running: contextlib.AsyncExitStack) -> None:
+        """Web endpoints, then realtime (it connects when _consume reads it), then the loops."""
+        http = self.settings.http
         try:
-            await self.rest.login()
-            self.server_info = await self.rest.server_info()
-            self.bot_username = str((await self.rest.me()).get("username") or "") or None
-            await self.bot_moderators.resolve(self.rest)
-            log.info("server version %s", self.server_info.version)
-            for note in self.server_info.notes:
-                log.warning("%s", note)
-            self.realtime = RealtimeClient(
-                url,
-                self.credentials,
-                ping_interval=s.realtime.ping_interval,
-                pong_timeout=s.realtime.pong_timeout,
-                call_timeout=s.realtime.call_timeout,
-                backoff=functools.partial(
-                    exponential_backoff, initial=s.realtime.backoff_initial, maximum=s.realtime.backoff_max
-                ),
-                room_sub_interval=s.realtime.room_sub_interval,
-                **self.extras.realtime_options,
-            )
-            realtime = self.realtime
-            with contextlib.suppress(RcmodError):
-                site = (await self.rest.public_settings("Site_Url")).get("Site_Url")
-                if isinstance(site, str) and site.startswith("http"):
-                    self.site_url = site  # permalinks use the workspace's own address
-            # One users.list snapshot of workspace roles for every guard (users.info hides them).
-            self.roles = RoleDirectory(self.rest, clock=clock)
-            # The one place an action is carried out (evidence first, audited, dry-run honoured).
-            self.executor = Executor(
-                rest=self.rest,
-                store=self.store,
-                retention_days=s.storage.retention_days,
-                dry_run=self.dry_run,
-                ddp_call=None if self.server_info.features.mute_endpoints else realtime.call,
-            )
-            lookups = Lookups(self.rest, clock=clock, roles=self.roles)  # one cache of rooms and users
-            # Alerts and notices to people go out even in a dry run (they are how one is watched):
-            # through an executor of their own that never runs dry. Its DDP connection lets an
-            # alert's edit replace its buttons with its text.
-            self.outbox = Outbox(
-                store=self.store,
-                rest=self.rest,
-                executor=Executor(
-                    rest=self.rest,
-                    store=self.store,
-                    retention_days=s.storage.retention_days,
-                    ddp_call=realtime.call,
-                ),
-                moderation=s.moderation,
-                site_url=lambda: self.site_url,
-                metrics=self.metrics,
-                bot_username=lambda: self.bot_username,
-                clock=clock,
-                lookups=lookups,
-                bot_moderators=self.bot_moderators,
-            )
-            keyword_alerts = KeywordAlerts(
-                store=self.store,
-                outbox=self.outbox,
-                matcher=lambda: self.matcher,
-                moderation=s.moderation,
-                metrics=self.metrics,
-                lookups=lookups,
-            )
-            self.router.add("alerts", (MessageEvent,), keyword_alerts.on_event)
-            # Block lists and blocked users: evidence first, then delete or censor, then the
-            # author's notice (through the outbox). After the keyword alerts, so the
-            # moderators' alert is decided first.
-            self.enforcer = Enforcer(
-                store=self.store,
-                rest=self.rest,
-                executor=self.executor,
-                outbox=self.outbox,
-                matcher=lambda: self.matcher,
-                moderation=s.moderation,
-                clock=clock,
-                lookups=lookups,
-            )
-            self.router.add("enforcer", (MessageEvent,), self.enforcer.on_event)
-            # Sanctions and automatic protections: strikes, mutes that expire (the
-            # expiry is in the store, so it fires on time after downtime), floods, repeats,
-            # mention and link spam, raids. Alert-only until an admin sets a mode to "act".
-            self.sanctioner = Sanctioner(
-                store=self.store,
-                rest=self.rest,
-                executor=self.executor,
-                outbox=self.outbox,
-                settings=s.sanctions,
-                moderation=s.moderation,
-                bot_username=lambda: self.bot_username,
-                clock=clock,
-                lookups=lookups,
-                room_bans=lambda: self.server_info is not None and self.server_info.features.room_bans,
-                bot_moderators=self.bot_moderators,
-            )
-            # Bans on servers without them (before 8.3): a banned user's rejoin is undone.
-            self.router.add("bans", (SystemMessage,), self.sanctioner.on_event)
-            self.protector = Protector(
-                store=self.store,
-                rest=self.rest,
-                executor=self.executor,
-                outbox=self.outbox,
-                sanctioner=self.sanctioner,
-                settings=s.protections,
-                moderation=s.moderation,
-                bot_username=lambda: self.bot_username,
-                site_url=lambda: self.site_url,
-                clock=clock,
-                lookups=lookups,
-            )
-            self.router.add("protector", (MessageEvent,), self.protector.on_event)
-            # Names and room texts, and accounts awaiting approval: see bot.services.names.
-            self.names = NameWatch(
-                store=self.store,
-                rest=self.rest,
-                outbox=self.outbox,
-                matcher=lambda: self.matcher,
-                moderation=s.moderation,
-                site_url=lambda: self.site_url,
-                bot_user_id=lambda: realtime.user_id,
-                lookups=lookups,
-                clock=clock,
-            )
-            self.router.add("names", (MessageEvent, RoomChanged), self.names.on_event)
-            if s.protections.repeat.mode != "off":
-                # The repeat check folds text with the matcher's tables; build them now, off the
-                # loop, or the first message pays ~150 ms for it (no wordlists: no matcher built them).
-                await asyncio.to_thread(warm_up)
-            self.ingest = Ingest(
-                store=self.store,
-                rest=self.rest,
-                router=self.router,
-                metrics=self.metrics,
-                bot_user_id=lambda: realtime.user_id,
-                watch_room=realtime.watch_room,
-                clock=clock,
-                server_now=self.rest.server_now,
-                backoff=functools.partial(
-                    exponential_backoff, initial=s.realtime.backoff_initial, maximum=s.realtime.backoff_max
-                ),
-            )
-            for name, types, handler in self.extras.handlers:
-                self.router.add(name, types, handler)
-            # Policy announcements: pinned and kept pinned, banners in sync. The keeper
-            # syncs at startup and every policy.sync_interval; the bot joining a room, a banner
-            # edit (router) and an unpin re-emit (seen before dedup, as it is the bot's own
-            # unedited message) wake it early. Notices about who did it go through the outbox.
-            rest = self.rest
-            self.policies = PolicyKeeper(
-                store=self.store,
-                rest=rest,
-                executor=self.executor,
-                policy_dir=s.policy.dir,
-                bot_user_id=lambda: rest.user_id,
-                notify=outbox_notify(self.outbox),
-                interval=s.policy.sync_interval,
-                dm_on_join=s.policy.dm_on_join,
-                bot_username=lambda: self.bot_username,
-                clock=clock,
-            )
-            self.router.add("policies", (SubscriptionChanged, SystemMessage), self.policies.on_event)
-            self.ingest.watch_state(self.policies.on_message_state)
-            # /report and /mod: one dispatcher behind three transports — DMs to the bot
-            # and slash commands typed in rooms (via the router), and the companion app's hook.
-            self.commands = self._build_commands(clock)
-            self.router.add("commands", (MessageEvent,), self.commands.inbox.on_event)
-            hook = command_hook(
-                lambda: s.http.webhook_secret.get_secret_value() if s.http.webhook_secret else None,
-                self.commands.dispatcher.run,
-                clock=clock,
-                replays=StoredReplays(self.store, clock),
-            )
-            web_server = WebServer(build_app(self.metrics, self.readiness, hook), s.http.host, s.http.port)
-            try:
-                port = await web_server.start()
-            except OSError as exc:
-                raise RcmodError(
-                    f"cannot listen on {s.http.host}:{s.http.port} (http.port): {listen_problem(exc)}"
-                ) from None
-            self.web = web_server
-            log.info("http endpoints on %s:%d", s.http.host, port)
-            loops = self.loops
-            loops.start("lease", self._renew_lease)
-            loops.start("catch-up", self.ingest.run)  # retries the rooms whose catch-up failed
-            loops.start("housekeeping", self._housekeeping)
-            loops.start("free-space", self._watch_free_space)
-            loops.start("outbox", self.outbox.run)
-            if s.reports.poll_interval > 0:  # members' native reports
-                desk = self.commands.desk
-                loops.start("reports", lambda: desk.run_native_poll(s.reports.poll_interval))
+            port = await services.web.start()
+        except OSError as exc:
+            raise RcmodError(
+                f"cannot listen on {http.host}:{http.port} (http.port): {listen_problem(exc)}"
+            ) from None
+        running.push_async_callback(services.web.stop)
+        log.info("http endpoints on %s:%d", http.host, port)
+        running.push_async_callback(services.shared.realtime.close)
+        for name, loop in self._loops(services):
+            self.loops.start(name, loop)
+        running.push_async_callback(self._stop_loops, services.outbox)
+
+    def _loops(self, services: Services) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+        """The background loops, in the order they start."""
+        store, interval = services.shared.store, self.settings.reports.poll_interval
+        return [
+            ("lease", functools.partial(self._renew_lease, store)),
+            ("catch-up", services.ingest.run),  # retries the rooms whose catch-up failed
+            ("housekeeping", functools.partial(self._housekeeping, store, services.ingest)),
+            ("free-space", self._watch_free_space),
+            ("outbox", services.outbox.run),
+            # Members' native reports.
+            *(
+                [("reports", functools.partial(services.commands.desk.run_native_poll, interval))]
+                if interval > 0
+                else []
+            ),
             # Purges a crash or restart interrupted resume where their journal stopped, and block
             # actions the server failed are retried from their evidence.
-            loops.start("resume-purges", self._resume_purges)
-            loops.start("enforcer", self.enforcer.run)
-            loops.start("policies", self.policies.run)
-            loops.start("sanctions", self.sanctioner.run)
+            ("resume-purges", functools.partial(_resume_purges, services.purger)),
+            ("enforcer", services.enforcer.run),
+            ("policies", services.policies.run),
+            ("sanctions", services.sanctioner.run),
             # Two loops, supervised apart: under one gather, one's death would leave the other
             # running while the pair was restarted, and sweeps would then run twice.
-            loops.start("names", self.names.run_sweeps)
-            loops.start("registrations", self.names.run_registrations)
-            await self._consume(realtime)
-        finally:
-            # Graceful stop: no new events are taken (the consumer has returned); background tasks
-            # stop; the outbox gets one last pass so decided alerts go out now rather than at the
-            # next start (whatever does not make it stays queued in the store).
-            await self.loops.stop()
-            if self.outbox is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self.outbox.deliver_due(), timeout=5)
-            if self.realtime is not None:
-                await self.realtime.close()
-            if web_server is not None:
-                await web_server.stop()
-            await self.rest.close()
+            ("names", services.names.run_sweeps),
+            ("registrations", services.names.run_registrations),
+        ]
 
-    def _build_commands(self, clock: Callable[[], float]) -> CommandWiring:
-        """The report desk, the /mod handlers, the dispatcher and the message transport."""
-        assert self.store is not None and self.rest is not None and self.outbox is not None
-        s = self.settings
-        store = self.store
-        desk = ReportDesk(
-            store=store,
-            rest=self.rest,
-            outbox=self.outbox,
-            settings=s.reports,
-            retention_days=s.storage.retention_days,
-            executor=self.executor,
-            site_url=lambda: self.site_url,
-            clock=clock,
-        )
-        self.outbox.register_renderer("report", desk.render)
-        holder: list[Dispatcher] = []
-        mod = ModCommands(
-            store=store,
-            rest=self.rest,
-            executor=self.executor,
-            outbox=self.outbox,
-            desk=desk,
-            matcher=lambda: self.matcher,
-            reload=self.reload_wordlists,
-            # /mod status names a background loop only while it is down.
-            readiness=lambda: {
-                k: v for k, v in self.readiness().items() if not (v and k.startswith("loop:"))
-            },
-            dispatcher=lambda: holder[0] if holder else None,
-            runtime_lists=self.runtime_lists(),
-            more_status=lambda: [
-                *self.bot_moderators.status(),
-                *(self.protector.status() if self.protector else []),
-                *(self.names.status() if self.names else []),
-            ],
-        )
-        # /mod block|unblock|purge|confirm|policy: the chat front of the enforcer, a purger and
-        # the policy keeper, declared in bot.commands.spec like the rest.
-        enforcement = EnforcementCommands(
-            enforcer=lambda: self.enforcer,
-            purger=Purger(
-                store=store,
-                rest=self.rest,
-                executor=self.executor,
-                bot_user_id=self.rest.user_id or "",
-                clock=clock,
-                bot_moderators=self.bot_moderators.ids,
-                roles=self.roles,
-            ),
-            policies=lambda: self.policies,
-            rest=self.rest,
-            executor=self.executor,
-            clock=clock,
-        )
-        desk.enforce = enforcement.for_report
-        assert self.sanctioner is not None and self.protector is not None
-        sanctions = SanctionCommands(
-            sanctioner=self.sanctioner,
-            store=store,
-            outbox=self.outbox,
-            restore=self.protector.restore,
-            clock=clock,
-        )
-        dispatcher = Dispatcher(
-            rest=self.rest,
-            store=store,
-            handlers={**mod.handlers(), **enforcement.handlers(), **sanctions.handlers()},
-            bot_moderators=functools.partial(self.bot_moderators.current_ids, self.rest),
-            site_url=lambda: self.site_url,
-            clock=clock,
-            roles=self.roles,
-        )
-        holder.append(dispatcher)
-        inbox = CommandInbox(
-            dispatcher=dispatcher,
-            rest=self.rest,
-            executor=self.executor,
-            bot_username=lambda: self.bot_username,
-        )
-        return CommandWiring(desk, mod, dispatcher, inbox)
+    async def _stop_loops(self, outbox: Outbox) -> None:
+        """Graceful stop: no new events are taken (the consumer has returned); background tasks
+        stop; the outbox gets one last pass so decided alerts go out now rather than at the next
+        start (whatever does not make it stays queued in the store)."""
+        await self.loops.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(outbox.deliver_due(), timeout=5)
 
-    async def _consume(self, realtime: RealtimeClient) -> None:
-        assert self.ingest is not None
-        ingest = self.ingest
+    async def _consume(self, services: Services) -> None:
+        ingest, realtime = services.ingest, services.shared.realtime
         stop = asyncio.create_task(self._stopping.wait())
         events = realtime.events().__aiter__()
         while not self._stopping.is_set():
@@ -530,63 +843,54 @@ class BotApp:
             await ingest.handle(event)
             if isinstance(event, Connected):
                 if not self.ready.is_set():
-                    self._log_ready(realtime)
+                    self._log_ready(services.shared)
                 self.ready.set()
         stop.cancel()
 
-    def _log_ready(self, realtime: RealtimeClient) -> None:
+    def _log_ready(self, base: Shared) -> None:
         """One line an operator can read: who the bot is, where, and what it watches for."""
         matcher = self.matcher
         lists = len(matcher.lists) if matcher else 0
         terms = matcher.term_count if matcher else 0
         log.info(
             "ready: logged in as %s on %s; watching %d rooms with %d list%s of %d terms",
-            self.bot_username or f"user id {realtime.user_id}",
+            base.bot_username() or f"user id {base.realtime.user_id}",
             urlsplit(self.settings.server.url or "").netloc,
-            len(realtime.watched_rooms),
+            len(base.realtime.watched_rooms),
             lists,
             "" if lists == 1 else "s",
             terms,
         )
 
-    async def _housekeeping(self) -> None:
+    async def _housekeeping(self, store: Store, ingest: Ingest) -> None:
         """Hourly: erase evidence past its preservation window (legal holds excepted), forget
         dedup records older than catch-up could reach, and sign the audit head."""
-        assert self.store is not None and self.ingest is not None
         while True:
             try:
-                erased = self.store.erase_expired_evidence()
-                self.store.expire_alert_excerpts(self.settings.storage.retention_days)
+                erased = store.erase_expired_evidence()
+                store.expire_alert_excerpts(self.settings.storage.retention_days)
                 if erased:
                     log.info("retention: erased %d evidence item(s) past the window", erased)
-                self.ingest.prune()
+                ingest.prune()
             except RcmodError as exc:
                 log.error("housekeeping failed (%s); will retry", type(exc).__name__)
-            self._checkpoint_audit()
+            self._checkpoint_audit(store)
             await asyncio.sleep(HOUSEKEEPING_INTERVAL)
 
-    def _checkpoint_audit(self) -> None:
+    def _checkpoint_audit(self, store: Store) -> None:
         """Sign the audit head into the checkpoint file beside the key (bot.audit.checkpoints), so a
         database rewritten later cannot pass `rcmod audit verify`. Never fatal."""
-        if self.store is None:
-            return
         data_dir = self.settings.storage.data_dir
         try:
             key, _ = load_or_create_signing_key(data_dir)
-            written = checkpoint_head(self.store, data_dir, key)
+            written = checkpoint_head(store, data_dir, key)
         except RcmodError as exc:
             log.error("audit checkpoint failed (%s); will retry", type(exc).__name__)
             return
         if written is not None:
             log.info("audit checkpoint signed at record %d", written.seq)
-        elif self.store.audit_head() is not None and not self._audit_head_checkpointed(data_dir):
+        elif store.audit_head() is not None and not _audit_head_checkpointed(store, data_dir):
             log.error("audit log does not verify: its head was not signed; run rcmod audit verify")
-
-    def _audit_head_checkpointed(self, data_dir: Path) -> bool:
-        assert self.store is not None
-        head = self.store.audit_head()
-        checkpoints, _ = checkpoints_in(data_dir)
-        return any((c.seq, c.hash) == head for c in checkpoints)
 
     async def _watch_free_space(self) -> None:
         """Measure the data folder's free space, and warn below the threshold: a full disk stops the
@@ -614,30 +918,11 @@ class BotApp:
                 warned = low
             await asyncio.sleep(FREE_SPACE_INTERVAL)
 
-    async def _resume_purges(self) -> None:
-        """Finish confirmed purges a crash interrupted (one a live `rcmod purge` runs is left to it)."""
-        assert self.store is not None and self.rest is not None
-        purger = Purger(
-            store=self.store,
-            rest=self.rest,
-            executor=self.executor,
-            bot_user_id=self.rest.user_id or "",
-            clock=self.extras.clock,
-        )
-        try:
-            for result in await purger.resume():
-                log.info(
-                    "purge %d resumed: %d deleted, %d failed", result.job_id, result.deleted, result.failed
-                )
-        except RcmodError as exc:
-            log.error("resuming purges failed (%s); they stay open for the next start", type(exc).__name__)
-
-    async def _renew_lease(self) -> None:
-        assert self.store is not None
+    async def _renew_lease(self, store: Store) -> None:
         while True:
             await asyncio.sleep(LEASE_TTL / 3)
             try:
-                self.store.renew_lease(self._holder, LEASE_TTL)
+                store.renew_lease(self._holder, LEASE_TTL)
             except ConfigError:
                 log.error("lost the store lease to another instance; stopping")
                 self.stop()
@@ -645,3 +930,18 @@ class BotApp:
 
     def stop(self) -> None:
         self._stopping.set()
+
+
+def _audit_head_checkpointed(store: Store, data_dir: Path) -> bool:
+    head = store.audit_head()
+    checkpoints, _ = checkpoints_in(data_dir)
+    return any((c.seq, c.hash) == head for c in checkpoints)
+
+
+async def _resume_purges(purger: Purger) -> None:
+    """Finish confirmed purges a crash interrupted (one a live `rcmod purge` runs is left to it)."""
+    try:
+        for result in await purger.resume():
+            log.info("purge %d resumed: %d deleted, %d failed", result.job_id, result.deleted, result.failed)
+    except RcmodError as exc:
+        log.error("resuming purges failed (%s); they stay open for the next start", type(exc).__name__)

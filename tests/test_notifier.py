@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from bot.app import BotApp
+from bot.app import load_wordlists
 from bot.metrics import Metrics
 from bot.models import Message, UserRef
 from bot.realtime.events import EncryptedMessage, NewMessage, RoomHint
@@ -161,7 +161,7 @@ async def decide_then_crash(sandbox: Sandbox, settings: Any, text: str, *, send_
     """
     from bot.rest import RestClient
 
-    matcher = await BotApp(settings)._build_matcher()
+    matcher = await load_wordlists(settings)
     store = Store.open(settings.storage.data_dir / "rcmod.sqlite3")
     rest = RestClient(sandbox.url, settings.credentials())
     box = outbox(store, rest, settings.moderation, site_url=sandbox.url)

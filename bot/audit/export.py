@@ -109,36 +109,25 @@ def write_export(
     records, evidence = _select(store, selection)
     public = key.public_key()
     fp = fingerprint(public)
-
-    parent = out_dir.absolute().parent
+    chain = {
+        "head_seq": head[0] if head else 0,
+        "head_hash": head[1] if head else None,
+        "verified": chain_ok,
+        "problem": chain_problem,
+    }
+    parent, tmp = _partial_folder(out_dir)
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = parent / f".{out_dir.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
-        tmp.mkdir(mode=0o700)
-    except OSError as exc:
-        raise ConfigError(f"--out: cannot create a folder in {parent}: {exc.strerror}") from exc
-    try:
-        files = {
-            AUDIT_FILE: _write(tmp, AUDIT_FILE, _jsonl(record_json(r) for r in records), after_file),
-            EVIDENCE_FILE: _write(tmp, EVIDENCE_FILE, _jsonl(evidence_json(e) for e in evidence), after_file),
-            PUBLIC_KEY_FILE: _write(tmp, PUBLIC_KEY_FILE, public_key_pem(public), after_file),
-            CHECKPOINTS_FILE: _write(tmp, CHECKPOINTS_FILE, checkpoints, after_file),
-        }
-        manifest = build_manifest(
+        _write_signed(
+            tmp,
+            key,
+            records=records,
+            evidence=evidence,
+            checkpoints=checkpoints,
             created_at=to_iso(now),
-            selection=selection.describe(),
-            chain={
-                "head_seq": head[0] if head else 0,
-                "head_hash": head[1] if head else None,
-                "verified": chain_ok,
-                "problem": chain_problem,
-            },
-            fingerprint=fp,
-            files=files,
-            counts={"audit_records": len(records), "evidence": len(evidence)},
+            selection=selection,
+            chain=chain,
+            after_file=after_file,
         )
-        _write(tmp, MANIFEST_FILE, manifest, after_file)
-        _write(tmp, SIGNATURE_FILE, (sign(key, manifest) + "\n").encode("ascii"), after_file)
         _fsync_dir(tmp)
         if out_dir.exists():
             out_dir.rmdir()  # checked empty above
@@ -165,6 +154,51 @@ def write_export(
         fp,
         public_key_pem(public).decode("ascii"),
     )
+
+
+def _partial_folder(out_dir: Path) -> tuple[Path, Path]:
+    """(parent, a private folder beside ``out_dir``): the export is written there, then renamed
+    into place, so ``out_dir`` never holds half an export."""
+    parent = out_dir.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = parent / f".{out_dir.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+        tmp.mkdir(mode=0o700)
+    except OSError as exc:
+        raise ConfigError(f"--out: cannot create a folder in {parent}: {exc.strerror}") from exc
+    return parent, tmp
+
+
+def _write_signed(
+    tmp: Path,
+    key: Ed25519PrivateKey,
+    *,
+    records: list[AuditRecord],
+    evidence: list[EvidenceRow],
+    checkpoints: bytes,
+    created_at: str,
+    selection: Selection,
+    chain: dict[str, Any],
+    after_file: Callable[[str], None] | None,
+) -> None:
+    """The data files, then the manifest that names their digests, then its signature."""
+    public = key.public_key()
+    files = {
+        AUDIT_FILE: _write(tmp, AUDIT_FILE, _jsonl(record_json(r) for r in records), after_file),
+        EVIDENCE_FILE: _write(tmp, EVIDENCE_FILE, _jsonl(evidence_json(e) for e in evidence), after_file),
+        PUBLIC_KEY_FILE: _write(tmp, PUBLIC_KEY_FILE, public_key_pem(public), after_file),
+        CHECKPOINTS_FILE: _write(tmp, CHECKPOINTS_FILE, checkpoints, after_file),
+    }
+    manifest = build_manifest(
+        created_at=created_at,
+        selection=selection.describe(),
+        chain=chain,
+        fingerprint=fingerprint(public),
+        files=files,
+        counts={"audit_records": len(records), "evidence": len(evidence)},
+    )
+    _write(tmp, MANIFEST_FILE, manifest, after_file)
+    _write(tmp, SIGNATURE_FILE, (sign(key, manifest) + "\n").encode("ascii"), after_file)
 
 
 def _verification(store: Store, data_dir: Path | None) -> tuple[bool, str]:
@@ -280,45 +314,17 @@ def verify_export(directory: Path, public_key: Ed25519PublicKey | None = None) -
     ``directory`` is not a folder; everything else is a problem in the result."""
     if not directory.is_dir():
         raise ConfigError(f"{directory}: not a folder")
-    problems: list[str] = []
-    present: dict[str, bytes] = {}
-    for entry in sorted(directory.iterdir()):
-        if entry.is_file() and not entry.is_symlink():
-            present[entry.name] = entry.read_bytes()
-        else:
-            problems.append(f"{entry.name}: unexpected (an export holds plain files only)")
-
-    key_source = "the key given"
-    if public_key is None:
-        key_source = f"the export's {PUBLIC_KEY_FILE}"
-        if PUBLIC_KEY_FILE not in present:
-            problems.append(f"{PUBLIC_KEY_FILE}: missing, and no --public-key given")
-        else:
-            try:
-                public_key = parse_public_key(present[PUBLIC_KEY_FILE])
-            except ValueError as exc:
-                problems.append(f"{PUBLIC_KEY_FILE}: {exc}")
+    present, problems = _read_export(directory)
+    public_key, key_source = _export_key(present, public_key, problems)
     fp = fingerprint(public_key) if public_key is not None else None
 
     manifest_bytes = present.get(MANIFEST_FILE)
-    signature = present.get(SIGNATURE_FILE)
     if manifest_bytes is None:
         problems.append(
             f"{MANIFEST_FILE}: missing; the export is incomplete (interrupted before it finished?)"
         )
         return ExportCheck(False, problems, fp, key_source)
-    if signature is None:
-        problems.append(f"{SIGNATURE_FILE}: missing; the export is unsigned or incomplete")
-    elif not _SIGNATURE_FORM.fullmatch(signature):
-        problems.append(f"{SIGNATURE_FILE}: not one line of 128 lowercase hex digits")
-    elif public_key is not None and not verify_signature(
-        public_key, signature.decode("ascii"), manifest_bytes
-    ):
-        problems.append(
-            f"{SIGNATURE_FILE}: the signature of {MANIFEST_FILE} does not verify with public key {fp} "
-            f"(a wrong key, or {MANIFEST_FILE} was changed)"
-        )
-
+    problems.extend(_check_signature(present.get(SIGNATURE_FILE), manifest_bytes, public_key, fp))
     try:
         manifest = json.loads(manifest_bytes)
     except (ValueError, UnicodeDecodeError):
@@ -332,7 +338,71 @@ def verify_export(directory: Path, public_key: Ed25519PublicKey | None = None) -
     signed_fp = manifest.get("public_key_fingerprint")
     if fp is not None and signed_fp != fp:
         problems.append(f"{MANIFEST_FILE}: names signing key {signed_fp}, but the key checked is {fp}")
+    records, evidence = _check_contents(manifest, present, public_key, problems)
+    selection = manifest.get("selection")
+    return ExportCheck(
+        not problems,
+        problems,
+        fp,
+        key_source,
+        len(records),
+        len(evidence),
+        selection if isinstance(selection, dict) else {},
+    )
 
+
+def _read_export(directory: Path) -> tuple[dict[str, bytes], list[str]]:
+    """The export's files by name, and a problem for anything that is not a plain file."""
+    problems: list[str] = []
+    present: dict[str, bytes] = {}
+    for entry in sorted(directory.iterdir()):
+        if entry.is_file() and not entry.is_symlink():
+            present[entry.name] = entry.read_bytes()
+        else:
+            problems.append(f"{entry.name}: unexpected (an export holds plain files only)")
+    return present, problems
+
+
+def _export_key(
+    present: Mapping[str, bytes], given: Ed25519PublicKey | None, problems: list[str]
+) -> tuple[Ed25519PublicKey | None, str]:
+    """The key to check with, and where it came from: the one given, else the export's own."""
+    if given is not None:
+        return given, "the key given"
+    key_source = f"the export's {PUBLIC_KEY_FILE}"
+    if PUBLIC_KEY_FILE not in present:
+        problems.append(f"{PUBLIC_KEY_FILE}: missing, and no --public-key given")
+        return None, key_source
+    try:
+        return parse_public_key(present[PUBLIC_KEY_FILE]), key_source
+    except ValueError as exc:
+        problems.append(f"{PUBLIC_KEY_FILE}: {exc}")
+        return None, key_source
+
+
+def _check_signature(
+    signature: bytes | None, manifest_bytes: bytes, public_key: Ed25519PublicKey | None, fp: str | None
+) -> list[str]:
+    if signature is None:
+        return [f"{SIGNATURE_FILE}: missing; the export is unsigned or incomplete"]
+    if not _SIGNATURE_FORM.fullmatch(signature):
+        return [f"{SIGNATURE_FILE}: not one line of 128 lowercase hex digits"]
+    if public_key is not None and not verify_signature(public_key, signature.decode("ascii"), manifest_bytes):
+        return [
+            f"{SIGNATURE_FILE}: the signature of {MANIFEST_FILE} does not verify with public key {fp} "
+            f"(a wrong key, or {MANIFEST_FILE} was changed)"
+        ]
+    return []
+
+
+def _check_contents(
+    manifest: dict[str, Any],
+    present: Mapping[str, bytes],
+    public_key: Ed25519PublicKey | None,
+    problems: list[str],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The files against the manifest's digests, the audit chain, the checkpoints and the
+    evidence hashes; problems are appended. Returns the records and evidence read."""
     digests = {name: FileDigest.of(data) for name, data in present.items()}
     problems.extend(check_files(manifest, digests, present))
 
@@ -348,16 +418,7 @@ def verify_export(directory: Path, public_key: Ed25519PublicKey | None = None) -
     evidence, bad = parse_jsonl(present.get(EVIDENCE_FILE, b""), EVIDENCE_FILE)
     problems.extend(bad)
     problems.extend(check_evidence(evidence, records))
-    selection = manifest.get("selection")
-    return ExportCheck(
-        not problems,
-        problems,
-        fp,
-        key_source,
-        len(records),
-        len(evidence),
-        selection if isinstance(selection, dict) else {},
-    )
+    return records, evidence
 
 
 def _check_checkpoints(

@@ -47,17 +47,9 @@ def resolve_user(settings: Settings, store: Store, given: str) -> tuple[str, str
 async def _ask_server(
     settings: Settings, user_id: str | None, username: str
 ) -> tuple[str, str | None] | None:
-    from bot.rest import RestClient
+    from bot.app import logged_in
 
-    assert settings.server.url is not None
-    rest = RestClient(
-        settings.server.url,
-        settings.credentials(),
-        threads=settings.server.rest_threads,
-        timeout=settings.server.rest_timeout,
-    )
-    try:
-        await rest.login()
+    async with logged_in(settings) as rest:
         for query in ({"user_id": user_id}, {"username": username}):
             if not any(query.values()):
                 continue
@@ -69,8 +61,6 @@ async def _ask_server(
             if isinstance(uid, str) and uid:
                 return uid, _printable(name) if isinstance(name, str) else None
         return None
-    finally:
-        await rest.close()
 
 
 def _printable(name: str) -> str:

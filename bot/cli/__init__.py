@@ -12,12 +12,18 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from bot import __version__
+from bot.cli import audit as audit_command
 from bot.cli import logformat
+from bot.cli import match as match_command
+from bot.cli import ops as ops_command
+from bot.cli import policy as policy_command
+from bot.cli import purge as purge_command
 from bot.config import Settings, load_settings
 from bot.errors import AuthError, ConfigError, DiskFull, RcmodError, RetryableError, TwoFactorRequired
 
@@ -43,13 +49,7 @@ def port_number(text: str) -> int:
     return port
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="rcmod", description="A moderation bot for Rocket.Chat.")
-    parser.add_argument("--version", action="version", version=f"rcmod {__version__}")
-    parser.add_argument("--config", type=Path, help="TOML config file (default: environment only)")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-
-    run = sub.add_parser("run", help="run the bot against the configured workspace")
+def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--config", type=Path, default=argparse.SUPPRESS)
     run.add_argument(
         "--env-file",
@@ -57,10 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="KEY=VALUE file with secrets, as `rcmod setup` writes it (its values win over the environment)",
     )
 
-    demo = sub.add_parser("demo", help="sandbox + bot + a scripted conversation, narrated")
+
+def _add_demo_arguments(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--quiet", action="store_true", help="print only the summary")
 
-    sandbox = sub.add_parser("sandbox", help="serve a local simulated Rocket.Chat workspace")
+
+def _add_sandbox_arguments(sandbox: argparse.ArgumentParser) -> None:
     sandbox.add_argument(
         "--port", type=port_number, default=0, help="port on 127.0.0.1 (default: any free port)"
     )
@@ -72,99 +74,138 @@ def build_parser() -> argparse.ArgumentParser:
         help="the Rocket.Chat release to answer as (default: 7.10.0; see bot/sandbox/releases.py)",
     )
 
-    from bot.cli import match as match_command
 
-    match = sub.add_parser("match", help="scan text from stdin against wordlists")
-    match_command.add_arguments(match)
+def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    env_file = getattr(args, "env_file", None)
+    if env_file is not None:
+        # Given explicitly, so it wins; its values go into the settings, never to a log.
+        environ = {**environ, **ops_command.read_env_file(env_file)}
+    settings = load_settings(args.config, environ)
+    _setup_logging(settings)
+    return _run_bot(settings)
 
-    from bot.cli import audit as audit_command
 
-    audit = sub.add_parser("audit", help="the audit log and evidence archive: verify, export, holds, erasure")
-    audit_command.add_arguments(audit)
+def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from bot.cli.demo import run_demo
 
-    from bot.cli import ops as ops_command
+    logformat.install(logging.WARNING, "%(levelname)s %(name)s: %(message)s")
+    return asyncio.run(run_demo(sys.stdout, quiet=getattr(args, "quiet", False)))
 
-    setup = sub.add_parser("setup", help="create the bot's account on a workspace and write its config")
-    ops_command.add_setup_arguments(setup)
-    doctor = sub.add_parser("doctor", help="check a configuration against the live server")
-    ops_command.add_doctor_arguments(doctor)
 
+def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Callable[[], Settings]:
+    """Settings are loaded only by the commands that need them (audit verify-export works offline)."""
+    return lambda: load_settings(args.config, environ)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand, declared once: its name and help line, its arguments, what runs it."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Mapping[str, str]], int]
+    # run and demo set up logging themselves; the others speak through what they print.
+    logs: bool = False
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("run", "run the bot against the configured workspace", _add_run_arguments, _run, logs=True),
+    Command(
+        "demo", "sandbox + bot + a scripted conversation, narrated", _add_demo_arguments, _demo, logs=True
+    ),
+    Command(
+        "sandbox",
+        "serve a local simulated Rocket.Chat workspace",
+        _add_sandbox_arguments,
+        lambda args, env: _run_sandbox(args.port, sys.stdout, args.server_version, sys.stderr),
+    ),
+    Command(
+        "match",
+        "scan text from stdin against wordlists",
+        match_command.add_arguments,
+        lambda args, env: match_command.run(args, sys.stdin, sys.stdout, sys.stderr, env),
+    ),
+    Command(
+        "audit",
+        "the audit log and evidence archive: verify, export, holds, erasure",
+        audit_command.add_arguments,
+        lambda args, env: audit_command.run(args, _settings(args, env), sys.stdout),
+    ),
+    Command(
+        "setup",
+        "create the bot's account on a workspace and write its config",
+        ops_command.add_setup_arguments,
+        lambda args, env: ops_command.run_setup_command(args, sys.stdin, sys.stdout, sys.stderr, env),
+    ),
+    Command(
+        "doctor",
+        "check a configuration against the live server",
+        ops_command.add_doctor_arguments,
+        lambda args, env: ops_command.run_doctor_command(args, sys.stdout, env),
+    ),
     # Policy announcements.
-    from bot.cli import policy as policy_command
-
-    policy = sub.add_parser("policy", help="pinned policy announcements: sync [--dry-run]")
-    policy_command.add_arguments(policy)
-
+    Command(
+        "policy",
+        "pinned policy announcements: sync [--dry-run]",
+        policy_command.add_arguments,
+        lambda args, env: policy_command.run(args, _settings(args, env), sys.stdout),
+    ),
     # Block lists and purges: read-only history scan, and purges as resumable jobs.
-    from bot.cli import purge as purge_command
+    Command(
+        "scan-history",
+        "report what the current lists would have caught",
+        purge_command.add_scan_arguments,
+        lambda args, env: purge_command.run_scan_history(args, _settings(args, env), sys.stdout),
+    ),
+    Command(
+        "purge",
+        "purge a user's or a term's messages (preview, confirm, resume)",
+        purge_command.add_purge_arguments,
+        lambda args, env: purge_command.run_purge(
+            args, _settings(args, env), sys.stdin, sys.stdout, sys.stderr
+        ),
+    ),
+)
+_BY_NAME = {command.name: command for command in COMMANDS}
 
-    scan = sub.add_parser("scan-history", help="report what the current lists would have caught")
-    purge_command.add_scan_arguments(scan)
-    purge = sub.add_parser("purge", help="purge a user's or a term's messages (preview, confirm, resume)")
-    purge_command.add_purge_arguments(purge)
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rcmod", description="A moderation bot for Rocket.Chat.")
+    parser.add_argument("--version", action="version", version=f"rcmod {__version__}")
+    parser.add_argument("--config", type=Path, help="TOML config file (default: environment only)")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    for command in COMMANDS:
+        command.add_arguments(sub.add_parser(command.name, help=command.help))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     environ: Mapping[str, str] = os.environ
-    command = args.command
+    # A bare `rcmod` runs the bot when a server is configured, the demo otherwise.
+    name = args.command or ("run" if (args.config or environ.get("RCMOD_SERVER_URL")) else "demo")
+    command = _BY_NAME.get(name)
     if command is None:
-        # A bare `rcmod` runs the bot when a server is configured, the demo otherwise.
-        command = "run" if (args.config or environ.get("RCMOD_SERVER_URL")) else "demo"
-    if command not in ("run", "demo"):
-        # The other commands speak through what they print: without a handler of their own, the
-        # library's warnings (retries, a policy problem they also print) would reach stderr raw
-        # through logging's last resort, and a problem would show twice.
+        print(f"rcmod: unknown command {name}", file=sys.stderr)
+        return EXIT_USAGE
+    if not command.logs:
+        # Without a handler of their own, the library's warnings (retries, a policy problem they
+        # also print) would reach stderr raw through logging's last resort, and a problem would
+        # show twice.
         logging.getLogger("rcmod").addHandler(logging.NullHandler())
     try:
-        if command == "run":
-            env_file = getattr(args, "env_file", None)
-            if env_file is not None:
-                from bot.cli.ops import read_env_file
+        return command.run(args, environ)
+    except (RcmodError, DiskFull, OSError, KeyboardInterrupt) as exc:
+        return _failed(exc)
 
-                # Given explicitly, so it wins; its values go into the settings, never to a log.
-                environ = {**environ, **read_env_file(env_file)}
-            settings = load_settings(args.config, environ)
-            _setup_logging(settings)
-            return _run_bot(settings)
-        if command == "demo":
-            from bot.cli.demo import run_demo
 
-            logformat.install(logging.WARNING, "%(levelname)s %(name)s: %(message)s")
-            return asyncio.run(run_demo(sys.stdout, quiet=getattr(args, "quiet", False)))
-        if command == "sandbox":
-            return _run_sandbox(args.port, sys.stdout, args.server_version, sys.stderr)
-        if command == "match":
-            from bot.cli import match as match_command
-
-            return match_command.run(args, sys.stdin, sys.stdout, sys.stderr, environ)
-        if command == "audit":
-            return _audit(args, environ, sys.stdout)
-        if command == "policy":
-            from bot.cli import policy as policy_command
-
-            return policy_command.run(args, lambda: load_settings(args.config, environ), sys.stdout)
-        if command in ("scan-history", "purge"):
-            from bot.cli import purge as purge_command
-
-            if command == "scan-history":
-                return purge_command.run_scan_history(
-                    args, lambda: load_settings(args.config, environ), sys.stdout
-                )
-            return purge_command.run_purge(
-                args, lambda: load_settings(args.config, environ), sys.stdin, sys.stdout, sys.stderr
-            )
-        if command in ("setup", "doctor"):
-            from bot.cli import ops as ops_command
-
-            if command == "setup":
-                return ops_command.run_setup_command(args, sys.stdin, sys.stdout, sys.stderr, environ)
-            return ops_command.run_doctor_command(args, sys.stdout, environ)
-    except ConfigError as exc:
+def _failed(exc: BaseException) -> int:
+    """One line on stderr for what stopped a command, and its exit status."""
+    if isinstance(exc, ConfigError):
         print(f"rcmod: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except TwoFactorRequired:
+    if isinstance(exc, TwoFactorRequired):
         # Rocket.Chat e-mails new users with a verified address a login code (e-mail 2FA is on by
         # default); a bot cannot read it, so retrying would only mail more codes.
         print(
@@ -175,36 +216,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    except AuthError as exc:
+    if isinstance(exc, AuthError):
         # The server refused the configured credential: a configuration problem, not a crash.
         print(
             f"rcmod: configuration error: login refused ({exc}); check server.auth_token or server.password",
             file=sys.stderr,
         )
         return EXIT_USAGE
-    except RetryableError as exc:
+    if isinstance(exc, RetryableError):
         print(
             f"rcmod: the server is unreachable or failing ({exc}); "
             "check server.url and that Rocket.Chat is up",
             file=sys.stderr,
         )
         return EXIT_FAILED
-    except RcmodError as exc:
-        print(f"rcmod: {exc}", file=sys.stderr)
+    if isinstance(exc, RcmodError | DiskFull):
+        print(f"rcmod: {exc}", file=sys.stderr)  # a full disk lost nothing: a restart with space resumes
         return EXIT_FAILED
-    except DiskFull as exc:
-        print(f"rcmod: {exc}", file=sys.stderr)  # nothing was lost: a restart with space resumes
-        return EXIT_FAILED
-    except OSError as exc:
+    if isinstance(exc, OSError):
         # A file or folder the command was pointed at cannot be used (permissions, a file where a
         # folder should be, a full disk under an export): say which, in one line.
         where = f": {exc.filename}" if exc.filename else ""
         print(f"rcmod: {exc.strerror or type(exc).__name__}{where}", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        return EXIT_FAILED
-    print(f"rcmod: unknown command {command}", file=sys.stderr)
-    return EXIT_USAGE
+    return EXIT_FAILED  # KeyboardInterrupt
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -254,10 +288,3 @@ def _run_sandbox(port: int, out: TextIO, version: str | None, err: TextIO) -> in
         err.write(f"rcmod sandbox: cannot listen on 127.0.0.1:{port}: {listen_problem(exc)}\n")
         return EXIT_FAILED
     return EXIT_OK
-
-
-def _audit(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO) -> int:
-    from bot.cli import audit as audit_command
-
-    # Settings are loaded only by the subcommands that need them: verify-export works offline.
-    return audit_command.run(args, lambda: load_settings(args.config, environ), out)

@@ -242,8 +242,8 @@ async def run_demo(out: TextIO, *, quiet: bool = False) -> int:
             say("-- act 2b: a policy announcement, pinned and kept pinned --")
             (policies / "conduct.md").write_text(POLICY)
             say("the admin adds policies/conduct.md (rooms: general, random; banner: one line)")
-            assert app.policies is not None
-            app.policies.request_sync()
+            assert app.services is not None
+            app.services.policies.request_sync()
             check(
                 await _until(
                     lambda: all(

@@ -34,43 +34,30 @@ def run(args: argparse.Namespace, settings: Callable[[], Settings], out: TextIO)
 
 async def _sync(settings: Settings, out: TextIO, *, dry_run: bool) -> int:
     # Imported here: the rest of the CLI (match, demo) must not pay for the REST stack.
-    from bot.cli.purge import build_executor
-    from bot.rest import RestClient
+    from bot.app import build_executor, command_session
     from bot.services.policies import PolicyKeeper
-    from bot.store import Store
 
-    credentials = settings.credentials()  # ConfigError (exit 2) before any connection opens
-    assert settings.server.url is not None
+    settings.credentials()  # ConfigError (exit 2) before any connection opens
     if settings.policy.dir is None:
         print(
             "note: no policy folder configured (policy.dir / RCMOD_POLICY_DIR); stored policies only",
             file=out,
         )
-    store = Store.open(settings.storage.data_dir / "rcmod.sqlite3")
-    rest = RestClient(
-        settings.server.url,
-        credentials,
-        threads=settings.server.rest_threads,
-        timeout=settings.server.rest_timeout,
-    )
-    try:
-        await rest.login()
+    async with command_session(settings) as session:
+        rest = session.rest
         # With nothing to keep, a sync asks the server nothing, and a server that is down would
         # pass for "in sync": ask it who we are first, so an unreachable server fails the command.
         await rest.me()
         # No notifier here: who unpinned what is printed below instead of DMed. A dry run
         # only plans (the executor, in dry-run mode as well, could not act if it were asked).
         keeper = PolicyKeeper(
-            store=store,
+            store=session.store,
             rest=rest,
-            executor=build_executor(settings, rest, store, dry_run=dry_run),
+            executor=build_executor(settings, session.store, rest, dry_run=lambda: dry_run),
             policy_dir=settings.policy.dir,
             bot_user_id=lambda: rest.user_id,
         )
         report = await keeper.sync(dry_run=dry_run)
-    finally:
-        await rest.close()
-        store.close()
     for line in report.lines():
         print(line, file=out)
     if report.ok:

@@ -16,18 +16,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.moderation.purge import PurgeRequest, parse_when
 
-if TYPE_CHECKING:
-    from bot.rest import RestClient
-    from bot.services.executor import Executor
-    from bot.store import Store
-
-__all__ = ["add_purge_arguments", "add_scan_arguments", "build_executor", "run_purge", "run_scan_history"]
+__all__ = ["add_purge_arguments", "add_scan_arguments", "run_purge", "run_scan_history"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -63,6 +58,7 @@ def run_scan_history(args: argparse.Namespace, settings: Callable[[], Settings],
 async def _scan_history(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     import json
 
+    from bot.app import logged_in
     from bot.moderation import load_matcher
     from bot.moderation.history_report import HistoryReport
     from bot.rest.history import resolve_rooms, walk_room
@@ -71,8 +67,7 @@ async def _scan_history(args: argparse.Namespace, settings: Settings, out: TextI
         raise ConfigError("moderation.wordlists: none configured, so there is nothing to scan for")
     matcher = load_matcher(settings.moderation.wordlists)
     since = parse_when(args.since, datetime.now(UTC))
-    rest = await _rest(settings)
-    try:
+    async with logged_in(settings) as rest:
         rooms = await resolve_rooms(rest, args.room, everywhere=not args.room)
         report = HistoryReport()
         bot_id = rest.user_id
@@ -83,8 +78,6 @@ async def _scan_history(args: argparse.Namespace, settings: Settings, out: TextI
                 name = room.name or room.id
                 matches = [m for t in message.scannable_texts() for m in matcher.scan(t, room=name)]
                 report.add(name, message, matches)
-    finally:
-        await rest.close()
     out.write((json.dumps(report.to_json()) if args.json else report.render()) + "\n")
     return EXIT_OK
 
@@ -120,19 +113,12 @@ async def _purge(
     out: TextIO,
     err: TextIO,
 ) -> int:
+    from bot.app import build_purger, command_session
     from bot.models import Actor
-    from bot.services.purge import Purger, PurgeResult
-    from bot.store import Store
+    from bot.services.purge import PurgeResult
 
-    store = Store.open(settings.storage.data_dir / "rcmod.sqlite3")
-    rest = await _rest(settings)
-    try:
-        purger = Purger(
-            store=store,
-            rest=rest,
-            executor=build_executor(settings, rest, store),
-            bot_user_id=rest.user_id or str((await rest.me()).get("_id")),
-        )
+    async with command_session(settings) as session:
+        purger = build_purger(session)
         # A bar redraws itself with "\r" and an erase-line escape: only a terminal shows it;
         # in a pipe or a log file it would be noise (the result line below says what was done).
         bar = _ProgressBar(err) if _is_terminal(err) else None
@@ -172,9 +158,6 @@ async def _purge(
             f"purge job {result.job_id}: {result.deleted} deleted, {result.failed} failed of {result.total}\n"
         )
         return EXIT_OK if result.ok else EXIT_FAILED
-    finally:
-        await rest.close()
-        store.close()
 
 
 def _ask(total: int, needs_token: bool, stdin: TextIO, out: TextIO) -> str | None:
@@ -214,27 +197,3 @@ class _ProgressBar:
         if self._drawn:
             self._err.write("\n")
             self._err.flush()
-
-
-def build_executor(settings: Settings, rest: RestClient, store: Store, *, dry_run: bool = False) -> Executor:
-    """The executor of a command-line run, as the bot builds its own (without the realtime
-    connection: muting goes through REST)."""
-    from bot.services.executor import Executor
-
-    return Executor(
-        rest=rest, store=store, retention_days=settings.storage.retention_days, dry_run=lambda: dry_run
-    )
-
-
-async def _rest(settings: Settings) -> RestClient:
-    from bot.rest import RestClient
-
-    assert settings.server.url is not None
-    rest = RestClient(
-        settings.server.url,
-        settings.credentials(),
-        threads=settings.server.rest_threads,
-        timeout=settings.server.rest_timeout,
-    )
-    await rest.login()
-    return rest

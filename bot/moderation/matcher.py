@@ -651,41 +651,7 @@ class Matcher:
                         found.append((match, reading))
                     elif detail:
                         candidates.append(Candidate(match, reading, verdict))
-        # Readings of split letters also try the run without a letter or two at its ends, so a
-        # wildcard can take a word and a shorter one inside it ("s c a m m e r s" holds
-        # "scammers" and "scammer" for scam*): of one term's nested matches the outer one stays.
-        found.sort(key=lambda f: (f[0].list, f[0].line, f[0].start, -f[0].end))
-        outer: list[tuple[Match, Reading]] = []
-        for m, reading in found:
-            last = outer[-1][0] if outer else None
-            if last is not None and (last.list, last.line) == (m.list, m.line) and m.end <= last.end:
-                continue
-            outer.append((m, reading))
-        found = outer
-        # An allow match covers a match if it starts at or before it and ends at or after it:
-        # among the allow spans starting at or before, the furthest end decides.
-        allowed = sorted((m for m, _ in found if m.options.kind == "allow"), key=lambda a: a.start)
-        allow_starts = [a.start for a in allowed]
-        furthest: list[Match] = []
-        for a in allowed:
-            furthest.append(a if not furthest or a.end > furthest[-1].end else furthest[-1])
-        matches: list[Match] = []
-        for m, reading in found:
-            if m.options.kind == "allow":
-                if detail:
-                    candidates.append(Candidate(m, reading, "allow-list match"))
-                continue
-            i = bisect.bisect_right(allow_starts, m.start) - 1
-            cover = furthest[i] if i >= 0 and furthest[i].end >= m.end else None
-            if cover is not None:
-                if detail:
-                    verdict = f"suppressed: inside {cover.term!r} from allow list {cover.list!r}"
-                    candidates.append(Candidate(m, reading, verdict))
-                continue
-            matches.append(m)
-            if detail:
-                candidates.append(Candidate(m, reading, "match"))
-        matches.sort(key=lambda m: (m.start, m.end, m.list, m.term))
+        matches = _allow_lists_applied(_outermost(found), candidates if detail else None)
         return ScanDetail(tuple(matches), tuple(candidates))
 
     def _verify(
@@ -714,6 +680,52 @@ class Matcher:
         return "match"
 
 
+def _outermost(found: list[tuple[Match, Reading]]) -> list[tuple[Match, Reading]]:
+    """Readings of split letters also try the run without a letter or two at its ends, so a
+    wildcard can take a word and a shorter one inside it ("s c a m m e r s" holds "scammers" and
+    "scammer" for scam*): of one term's nested matches the outer one stays."""
+    found.sort(key=lambda f: (f[0].list, f[0].line, f[0].start, -f[0].end))
+    outer: list[tuple[Match, Reading]] = []
+    for m, reading in found:
+        last = outer[-1][0] if outer else None
+        if last is not None and (last.list, last.line) == (m.list, m.line) and m.end <= last.end:
+            continue
+        outer.append((m, reading))
+    return outer
+
+
+def _allow_lists_applied(
+    found: list[tuple[Match, Reading]], candidates: list[Candidate] | None
+) -> list[Match]:
+    """The matches no allow match covers, sorted by position; with ``candidates`` (explain), the
+    verdict on each is appended there."""
+    # An allow match covers a match if it starts at or before it and ends at or after it:
+    # among the allow spans starting at or before, the furthest end decides.
+    allowed = sorted((m for m, _ in found if m.options.kind == "allow"), key=lambda a: a.start)
+    allow_starts = [a.start for a in allowed]
+    furthest: list[Match] = []
+    for a in allowed:
+        furthest.append(a if not furthest or a.end > furthest[-1].end else furthest[-1])
+    matches: list[Match] = []
+    for m, reading in found:
+        if m.options.kind == "allow":
+            if candidates is not None:
+                candidates.append(Candidate(m, reading, "allow-list match"))
+            continue
+        i = bisect.bisect_right(allow_starts, m.start) - 1
+        cover = furthest[i] if i >= 0 and furthest[i].end >= m.end else None
+        if cover is not None:
+            if candidates is not None:
+                verdict = f"suppressed: inside {cover.term!r} from allow list {cover.list!r}"
+                candidates.append(Candidate(m, reading, verdict))
+            continue
+        matches.append(m)
+        if candidates is not None:
+            candidates.append(Candidate(m, reading, "match"))
+    matches.sort(key=lambda m: (m.start, m.end, m.list, m.term))
+    return matches
+
+
 def _why_not(got: Sequence[frozenset[str]], want: Sequence[frozenset[str]], opts: NormalizeOptions) -> str:
     if len(got) == len(want):
         for g, w in zip(got, want, strict=True):
@@ -740,6 +752,42 @@ def _term_readings(body: str, opts: NormalizeOptions) -> list[frozenset[str]]:
 def compile(lists: Iterable[Wordlist]) -> Matcher:
     """Build a matcher from parsed lists. Raises :class:`WordlistError` on an unusable term."""
     lists = tuple(lists)
+    _check_lists(lists)
+    normalize.warm_up()
+    by_key, warnings, count = _index_terms(lists)
+    allow_lists = {i for i, wl in enumerate(lists) if wl.options.kind == "allow"}
+    allow_only = {k for k, entries in by_key.items() if all(e.list_index in allow_lists for e in entries)}
+    # Allow-only keys get the low values, so the fast path tells them apart with one comparison.
+    keys = sorted(by_key, key=lambda k: k not in allow_only)
+    groups: list[tuple[_Entry, ...] | None] = [None, *(tuple(by_key[k]) for k in keys)]
+    values = {k: v for v, k in enumerate(keys, start=1)}
+    automaton = _automaton(values)
+    words, partial_keys = _index_words(keys[len(allow_only) :])
+    partial = _automaton(dict.fromkeys(partial_keys, 1)) if partial_keys else None
+    ascii_tables = normalize._coarse_tables()[1]
+    return Matcher(
+        lists=tuple(wl.options for wl in lists),
+        warnings=tuple(warnings),
+        term_count=count,
+        _automaton=automaton,
+        _groups=tuple(groups),
+        _key_lengths=(0, *(len(k) for k in keys)),
+        _first_active=1 + len(allow_only),
+        _words=words,
+        _max_words=max((len(k.split()) for k in keys), default=1),
+        _partial=partial,
+        _partial_phrases=any(" " in k.strip(" ") for k in partial_keys),
+        _table=normalize._coarse_tables()[0][normalize.PLAIN],
+        _ascii_table=ascii_tables[normalize.PLAIN],
+        _ascii_tables=ascii_tables,
+        _ascii_breaks=tuple(bytes(i for i in range(256) if table[i] == 32) for table in ascii_tables),
+        _ascii_words=frozenset(w.encode("ascii") for w in words if w.isascii()),
+        _not_a_word_break=normalize.not_a_word_break(),
+        _stretch=any(wl.options.normalize.repeats for wl in lists),
+    )
+
+
+def _check_lists(lists: tuple[Wordlist, ...]) -> None:
     names: dict[str, str] = {}
     for wl in lists:
         if wl.options.name in names:
@@ -748,8 +796,14 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:
     total = sum(len(wl.terms) for wl in lists)
     if total > MAX_TOTAL_TERMS:
         raise WordlistError(lists[-1].options.source, None, f"more than {MAX_TOTAL_TERMS} terms in all lists")
-    normalize.warm_up()
 
+
+def _index_terms(
+    lists: tuple[Wordlist, ...],
+) -> tuple[dict[str, list[_Entry]], list[WordlistWarning], int]:
+    """Every term under each of its coarse keys (a key is padded with a space where the term
+    has no wildcard); a term that duplicates an earlier one of its list once normalised is
+    merged into it, with a warning. Returns (entries by key, warnings, terms kept)."""
     by_key: dict[str, list[_Entry]] = {}
     warnings: list[WordlistWarning] = []
     count = 0
@@ -781,14 +835,10 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:
                 key = f"{'' if term.suffix else ' '}{variant}{'' if term.prefix else ' '}"
                 by_key.setdefault(key, []).append(entry)
             count += 1
+    return by_key, warnings, count
 
-    allow_lists = {i for i, wl in enumerate(lists) if wl.options.kind == "allow"}
-    allow_only = {k for k, entries in by_key.items() if all(e.list_index in allow_lists for e in entries)}
-    # Allow-only keys get the low values, so the fast path tells them apart with one comparison.
-    keys = sorted(by_key, key=lambda k: k not in allow_only)
-    groups: list[tuple[_Entry, ...] | None] = [None, *(tuple(by_key[k]) for k in keys)]
-    first_active = 1 + len(allow_only)
-    values = {k: v for v, k in enumerate(keys, start=1)}
+
+def _automaton(values: dict[str, int]) -> Any:
     automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
     # Keys go in sorted, so the trie's nodes are allocated in the order a scan walks them and
     # the scan misses the CPU cache less (about 15% faster at 100k terms than insertion order).
@@ -799,34 +849,7 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:
         # keeps "no lists" a valid (if useless) matcher.
         automaton.add_word("\x00", 0)
     automaton.make_automaton()
-    words, partial_keys = _index_words(keys[len(allow_only) :])
-    partial: Any = None
-    if partial_keys:
-        partial = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-        for key in sorted(partial_keys):
-            partial.add_word(key, 1)
-        partial.make_automaton()
-    ascii_tables = normalize._coarse_tables()[1]
-    return Matcher(
-        lists=tuple(wl.options for wl in lists),
-        warnings=tuple(warnings),
-        term_count=count,
-        _automaton=automaton,
-        _groups=tuple(groups),
-        _key_lengths=(0, *(len(k) for k in keys)),
-        _first_active=first_active,
-        _words=words,
-        _max_words=max((len(k.split()) for k in keys), default=1),
-        _partial=partial,
-        _partial_phrases=any(" " in k.strip(" ") for k in partial_keys),
-        _table=normalize._coarse_tables()[0][normalize.PLAIN],
-        _ascii_table=ascii_tables[normalize.PLAIN],
-        _ascii_tables=ascii_tables,
-        _ascii_breaks=tuple(bytes(i for i in range(256) if table[i] == 32) for table in ascii_tables),
-        _ascii_words=frozenset(w.encode("ascii") for w in words if w.isascii()),
-        _not_a_word_break=normalize.not_a_word_break(),
-        _stretch=any(wl.options.normalize.repeats for wl in lists),
-    )
+    return automaton
 
 
 def _index_words(keys: Iterable[str]) -> tuple[frozenset[str], list[str]]:

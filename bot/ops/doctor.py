@@ -11,7 +11,7 @@ import os
 import tempfile
 from collections.abc import Awaitable, Iterable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bot.config import COMMAND_CHANNELS, Settings
 from bot.errors import ActionRefused, AuthError, ConfigError, RcmodError, TwoFactorRequired
@@ -71,48 +71,12 @@ async def _server_checks(
     )
     if not probed.ok:
         return [*checks, Check("server checks", Status.SKIP, "skipped: the server is not reachable")]
-    try:
-        await rest.login()
-        me = await rest.me()
-    except TwoFactorRequired:
-        checks.append(
-            Check(
-                "logged in",
-                Status.FAIL,
-                "the bot's password login asks for a two-factor code (e-mail 2FA), which a bot cannot answer",
-                "log in with a personal access token instead: server.user_id and RCMOD_AUTH_TOKEN "
-                "(rcmod setup makes one)",
-            )
-        )
+    logged_in, me = await _login_check(rest)
+    checks.append(logged_in)
+    if me is None:
         return [*checks, Check("server checks", Status.SKIP, "skipped: not logged in")]
-    except AuthError:
-        checks.append(
-            Check(
-                "logged in",
-                Status.FAIL,
-                "the server refused the configured credential",
-                "check server.user_id and RCMOD_AUTH_TOKEN (or the password); a deleted or "
-                "regenerated token must be replaced (RUNBOOK: rotate the token)",
-            )
-        )
-        return [*checks, Check("server checks", Status.SKIP, "skipped: not logged in")]
-    except RcmodError as exc:
-        checks.append(Check("logged in", Status.FAIL, describe(exc, "me"), "see the message"))
-        return [*checks, Check("server checks", Status.SKIP, "skipped: not logged in")]
-    username = str(me.get("username", "?"))
     roles = [str(r) for r in me.get("roles") or []]
-    checks.append(Check("logged in", Status.OK, f"as {username} (roles: {', '.join(roles) or 'none'})"))
-    if "bot" in roles:
-        checks.append(Check("role bot", Status.OK, "the bot user has the bot role"))
-    else:
-        checks.append(
-            Check(
-                "role bot",
-                Status.WARN,
-                "the bot user lacks the bot role: REST rate limits and the DDP limits apply to it",
-                f"Administration > Users > {username}: add the role bot",
-            )
-        )
+    checks.append(_bot_role_check(str(me.get("username", "?")), roles))
 
     version = await _step(checks, "server version", rest.server_info())
     if version is not None:
@@ -124,6 +88,59 @@ async def _server_checks(
     if table is not None:
         checks += permission_checks(table, roles, features, version.version if version else None)
 
+    checks += await _command_checks(rest, settings)
+
+    values = await _step(checks, "settings", rest.public_settings(*SETTING_IDS))
+    if values is not None:
+        checks += setting_checks(values, features, commands=settings.commands.via)
+
+    checks += await _room_checks(rest, settings, rooms)
+    checks += await _moderator_checks(rest, settings)
+    return checks
+
+
+async def _login_check(rest: RestClient) -> tuple[Check, dict[str, Any] | None]:
+    """The "logged in" check, and the bot's ``me`` when it did log in."""
+    try:
+        await rest.login()
+        me = await rest.me()
+    except TwoFactorRequired:
+        return Check(
+            "logged in",
+            Status.FAIL,
+            "the bot's password login asks for a two-factor code (e-mail 2FA), which a bot cannot answer",
+            "log in with a personal access token instead: server.user_id and RCMOD_AUTH_TOKEN "
+            "(rcmod setup makes one)",
+        ), None
+    except AuthError:
+        return Check(
+            "logged in",
+            Status.FAIL,
+            "the server refused the configured credential",
+            "check server.user_id and RCMOD_AUTH_TOKEN (or the password); a deleted or "
+            "regenerated token must be replaced (RUNBOOK: rotate the token)",
+        ), None
+    except RcmodError as exc:
+        return Check("logged in", Status.FAIL, describe(exc, "me"), "see the message"), None
+    username = str(me.get("username", "?"))
+    roles = [str(r) for r in me.get("roles") or []]
+    return Check("logged in", Status.OK, f"as {username} (roles: {', '.join(roles) or 'none'})"), me
+
+
+def _bot_role_check(username: str, roles: list[str]) -> Check:
+    if "bot" in roles:
+        return Check("role bot", Status.OK, "the bot user has the bot role")
+    return Check(
+        "role bot",
+        Status.WARN,
+        "the bot user lacks the bot role: REST rate limits and the DDP limits apply to it",
+        f"Administration > Users > {username}: add the role bot",
+    )
+
+
+async def _command_checks(rest: RestClient, settings: Settings) -> list[Check]:
+    """How commands reach the bot (settings.commands.via), and whether that path is set up."""
+    checks: list[Check] = []
     via = settings.commands.via
     commands = await _step(checks, "slash commands", rest.command_names(), quiet=True)
     secret = settings.http.webhook_secret is not None and bool(
@@ -134,13 +151,6 @@ async def _server_checks(
     checks.append(_webhook_check(secret, app_installed, commands is not None, via))
     if via == "app":
         checks.append(_app_check(app_installed, commands is not None))
-
-    values = await _step(checks, "settings", rest.public_settings(*SETTING_IDS))
-    if values is not None:
-        checks += setting_checks(values, features, commands=via)
-
-    checks += await _room_checks(rest, settings, rooms)
-    checks += await _moderator_checks(rest, settings)
     return checks
 
 

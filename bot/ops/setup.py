@@ -274,6 +274,31 @@ class _Run:
         print(render(check), file=self.out)
 
     async def preflight(self, admin: RestClient) -> tuple[list[dict[str, Any]], dict[str, list[str]]] | int:
+        logged_in = await self._reach_and_log_in(admin)
+        if isinstance(logged_in, int):
+            return logged_in
+        me = logged_in
+        info = await admin.server_info()
+        self.version = info.version
+        for check in version_checks(info.version, self.opts.features):
+            self.say(check)
+        if parse_version(info.version) < (6, 0):
+            return EXIT_FAILED
+        table = await admin.permissions()
+        admin_rids = {str(s.get("rid")) for s in await admin.subscriptions()} if self.opts.rooms else set()
+        rooms = await self._check_rooms(admin)
+        for check in admin_checks(table, [str(r) for r in me.get("roles") or []], rooms, admin_rids):
+            self.say(check)
+        await self._check_bot_username(admin)
+        await self._check_settings(admin)
+        self._check_files()
+        if self.failed:
+            return EXIT_FAILED
+        return rooms, table
+
+    async def _reach_and_log_in(self, admin: RestClient) -> dict[str, Any] | int:
+        """The server answers like Rocket.Chat and the admin logs in: the admin's ``me``, or the
+        exit status."""
         o = self.opts
         probed = await probe(admin, o.server)
         self.say(
@@ -298,16 +323,12 @@ class _Run:
             )
             return EXIT_USAGE
         self.say(Check("admin login", Status.OK, f"as {o.admin_user}"))
-        info = await admin.server_info()
-        self.version = info.version
-        for check in version_checks(info.version, o.features):
-            self.say(check)
-        if parse_version(info.version) < (6, 0):
-            return EXIT_FAILED
-        table = await admin.permissions()
+        return me
+
+    async def _check_rooms(self, admin: RestClient) -> list[dict[str, Any]]:
+        """The rooms named with --rooms that the admin can see."""
         rooms: list[dict[str, Any]] = []
-        admin_rids = {str(s.get("rid")) for s in await admin.subscriptions()} if o.rooms else set()
-        for name in o.rooms:
+        for name in self.opts.rooms:
             try:
                 room = await admin.room_info_by_name(name)
             except ActionRefused:
@@ -328,8 +349,10 @@ class _Run:
                     {"c": "public channel", "p": "private group"}.get(room["t"], ""),
                 )
             )
-        for check in admin_checks(table, [str(r) for r in me.get("roles") or []], rooms, admin_rids):
-            self.say(check)
+        return rooms
+
+    async def _check_bot_username(self, admin: RestClient) -> None:
+        o = self.opts
         try:
             await admin.user_info(username=o.bot_user)
         except PermissionDenied:
@@ -352,6 +375,9 @@ class _Run:
                     "choose another --bot-user, or delete the old account first",
                 )
             )
+
+    async def _check_settings(self, admin: RestClient) -> None:
+        o = self.opts
         values = await admin.public_settings(*SETTING_IDS, EMAIL_VERIFICATION)
         self.email_verification = values.get(EMAIL_VERIFICATION) is True
         self.say(Check("commands", Status.OK, f"via {o.commands}: {COMMAND_CHANNELS[o.commands]}"))
@@ -372,12 +398,12 @@ class _Run:
                     "Accounts_TwoFactorAuthentication_By_Email_Auto_Opt_In off and run it again",
                 )
             )
+
+    def _check_files(self) -> None:
+        o = self.opts
         for path in (o.out, o.env_file):
             if path.exists() and not o.force:
                 self.say(Check(f"file {path}", Status.FAIL, "exists", "choose another --out or pass --force"))
-        if self.failed:
-            return EXIT_FAILED
-        return rooms, table
 
     async def changes(
         self, admin: RestClient, rooms: list[dict[str, Any]], table: dict[str, list[str]]

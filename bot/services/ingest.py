@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -89,6 +89,7 @@ class Ingest:
         server_now: Callable[[], datetime | None] = lambda: None,
         backoff: Callable[[], Iterator[float]] = exponential_backoff,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        state_watchers: Iterable[Callable[[MessageEvent], Awaitable[None]]] = (),
     ) -> None:
         self._store = store
         self._rest = rest
@@ -106,16 +107,11 @@ class Ingest:
         self._retry_wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self.catch_ups = 0
-        self._state_watchers: list[Callable[[MessageEvent], Awaitable[None]]] = []
-
-    def watch_state(self, watcher: Callable[[MessageEvent], Awaitable[None]]) -> None:
-        """See every message event *before* deduplication, the bot's own messages included.
-
-        For watchers of message state rather than content: unpinning a policy message re-emits
-        the bot's own, unedited message with ``pinned: false``, which dedup would drop as a
-        repeat. A watcher must be cheap and must not assume it sees a revision once.
-        """
-        self._state_watchers.append(watcher)
+        # They see every message event *before* deduplication, the bot's own messages included:
+        # they watch message state rather than content (unpinning a policy message re-emits the
+        # bot's own, unedited message with ``pinned: false``, which dedup would drop as a repeat).
+        # A watcher must be cheap and must not assume it sees a revision once.
+        self._state_watchers = tuple(state_watchers)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), tz=UTC)

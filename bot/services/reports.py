@@ -56,19 +56,21 @@ class ReportDesk:
         executor: Act,
         site_url: Callable[[], str],
         clock: Callable[[], float] = time.time,
+        enforce: Callable[[str, str, int, str, str], Awaitable[str]] | None = None,
     ) -> None:
         self._store = store
         self._rest = rest
         self._outbox = outbox
+        outbox.register_renderer("report", self.render)
         self._settings = settings
         self._retention_days = retention_days
         self._site_url = site_url
         self._executor = executor
         self._clock = clock
         self._limits = RateLimits(settings.per_window, settings.window_seconds, settings.per_day)
-        # `/mod resolve ID block|purge` act through the enforcement commands, which the
-        # composition root hands in once both exist: (action, username, report id, actor) -> reply.
-        self.enforce: Callable[[str, str, int, str, str], Awaitable[str]] | None = None
+        # `/mod resolve ID block|purge` act through the enforcement commands:
+        # (action, username, report id, actor) -> reply.
+        self.enforce = enforce
 
     # -- /report -------------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from bot.errors import DiskFull
@@ -26,8 +26,13 @@ class _Route:
 
 
 class Router:
-    def __init__(self, metrics: Metrics, clock: Callable[[], float] = time.perf_counter) -> None:
-        self._routes: list[_Route] = []
+    def __init__(
+        self,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.perf_counter,
+        routes: Iterable[tuple[str, tuple[type, ...], Handler]] = (),
+    ) -> None:
+        self._routes: list[_Route] = [_Route(*route) for route in routes]
         self._metrics = metrics
         self._clock = clock
 

@@ -11,6 +11,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["FiledReport", "ReportLedger", "ReportRow", "Reporter"]
 
@@ -91,80 +92,16 @@ class ReportLedger:
                 f"SELECT {_COLUMNS} FROM report WHERE target_key = ? AND closed_at IS NULL",
                 (report["target_key"],),
             ).fetchone()
-            created = duplicate = escalated_now = False
+            created = duplicate = False
             if row is not None:
-                report_id, alert_id = int(row[0]), row[12]
-                seen = self._db.execute(
-                    "SELECT 1 FROM report_reporter WHERE report_id = ? AND reporter_id = ?",
-                    (report_id, reporter.user_id),
-                ).fetchone()
-                if seen:
-                    duplicate = True
-                else:
-                    self._insert_reporter(report_id, reporter, now)
-                    count = self._reporter_count(report_id)
-                    escalated_now = count >= escalate_at and not row[11]
-                    if escalated_now:
-                        self._db.execute("UPDATE report SET escalated = 1 WHERE id = ?", (report_id,))
-                    if alert_id is not None:
-                        self._db.execute(
-                            "UPDATE alert SET count = ?, version = version + 1, last_at = ?, "
-                            "severity = CASE WHEN ? THEN 'critical' ELSE severity END WHERE id = ?",
-                            (count, now, escalated_now, alert_id),
-                        )
+                report_id, duplicate, escalated_now = self._join_report(row, reporter, escalate_at, now)
             else:
                 created = True
-                cur = self._db.execute(
-                    "INSERT INTO alert (key, kind, list, term, severity, categories, rid, room_name, "
-                    "room_type, mid, author_id, author_username, message_ts, excerpt, first_at, last_at) "
-                    "VALUES (?, 'report', 'report', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        f"report:{report['target_key']}:{now}",
-                        report["category"],
-                        alert["severity"],
-                        json.dumps([report["category"]]),
-                        report.get("rid") or "",
-                        report.get("room_name"),
-                        report.get("room_type"),
-                        report.get("mid") or f"user:{report['author_id']}",
-                        report["author_id"],
-                        report["author_username"],
-                        alert["message_ts"],
-                        alert["excerpt"],
-                        now,
-                        now,
-                    ),
-                )
-                alert_id = int(cur.lastrowid or 0)
-                for recipient in dict.fromkeys(recipients):
-                    self._db.execute(
-                        "INSERT INTO alert_delivery (alert_id, recipient, dm_mid) VALUES (?, ?, ?)",
-                        (alert_id, recipient, new_dm_id()),
-                    )
-                cur = self._db.execute(
-                    "INSERT INTO report (target_kind, target_key, mid, rid, room_name, room_type, author_id, "
-                    "author_username, category, source, native, alert_id, opened_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        report["target_kind"],
-                        report["target_key"],
-                        report.get("mid"),
-                        report.get("rid"),
-                        report.get("room_name"),
-                        report.get("room_type"),
-                        report["author_id"],
-                        report["author_username"],
-                        report["category"],
-                        report["source"],
-                        report.get("native"),
-                        alert_id,
-                        now,
-                    ),
-                )
-                report_id = int(cur.lastrowid or 0)
+                alert_id = self._insert_report_alert(report, alert, recipients, new_dm_id, now)
+                report_id = self._insert_report(report, alert_id, now)
                 self._insert_reporter(report_id, reporter, now)
-                if escalate_at <= 1:
-                    escalated_now = True
+                escalated_now = escalate_at <= 1
+                if escalated_now:
                     self._db.execute("UPDATE report SET escalated = 1 WHERE id = ?", (report_id,))
             self._db.execute("COMMIT")
         except BaseException:
@@ -173,6 +110,92 @@ class ReportLedger:
         found = self.report(report_id)
         assert found is not None
         return FiledReport(found, created, duplicate, escalated_now)
+
+    def _join_report(
+        self, row: tuple[Any, ...], reporter: Reporter, escalate_at: int, now: float
+    ) -> tuple[int, bool, bool]:
+        """Another reporter joins the open report (a repeat from one already on it changes
+        nothing): (report id, duplicate, escalated now). Inside file_report's transaction."""
+        report_id, alert_id = int(row[0]), row[12]
+        seen = self._db.execute(
+            "SELECT 1 FROM report_reporter WHERE report_id = ? AND reporter_id = ?",
+            (report_id, reporter.user_id),
+        ).fetchone()
+        if seen:
+            return report_id, True, False
+        self._insert_reporter(report_id, reporter, now)
+        count = self._reporter_count(report_id)
+        escalated_now = count >= escalate_at and not row[11]
+        if escalated_now:
+            self._db.execute("UPDATE report SET escalated = 1 WHERE id = ?", (report_id,))
+        if alert_id is not None:
+            self._db.execute(
+                "UPDATE alert SET count = ?, version = version + 1, last_at = ?, "
+                "severity = CASE WHEN ? THEN 'critical' ELSE severity END WHERE id = ?",
+                (count, now, escalated_now, alert_id),
+            )
+        return report_id, False, escalated_now
+
+    def _insert_report_alert(
+        self,
+        report: dict[str, object],
+        alert: dict[str, object],
+        recipients: Sequence[str],
+        new_dm_id: Callable[[], str],
+        now: float,
+    ) -> int:
+        """A new report's alert and one delivery per moderator; returns the alert id."""
+        cur = self._db.execute(
+            "INSERT INTO alert (key, kind, list, term, severity, categories, rid, room_name, "
+            "room_type, mid, author_id, author_username, message_ts, excerpt, first_at, last_at) "
+            "VALUES (?, 'report', 'report', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                f"report:{report['target_key']}:{now}",
+                report["category"],
+                alert["severity"],
+                json.dumps([report["category"]]),
+                report.get("rid") or "",
+                report.get("room_name"),
+                report.get("room_type"),
+                report.get("mid") or f"user:{report['author_id']}",
+                report["author_id"],
+                report["author_username"],
+                alert["message_ts"],
+                alert["excerpt"],
+                now,
+                now,
+            ),
+        )
+        alert_id = int(cur.lastrowid or 0)
+        for recipient in dict.fromkeys(recipients):
+            self._db.execute(
+                "INSERT INTO alert_delivery (alert_id, recipient, dm_mid) VALUES (?, ?, ?)",
+                (alert_id, recipient, new_dm_id()),
+            )
+        return alert_id
+
+    def _insert_report(self, report: dict[str, object], alert_id: int, now: float) -> int:
+        cur = self._db.execute(
+            "INSERT INTO report (target_kind, target_key, mid, rid, room_name, room_type, author_id, "
+            "author_username, category, source, native, alert_id, opened_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                report["target_kind"],
+                report["target_key"],
+                report.get("mid"),
+                report.get("rid"),
+                report.get("room_name"),
+                report.get("room_type"),
+                report["author_id"],
+                report["author_username"],
+                report["category"],
+                report["source"],
+                report.get("native"),
+                alert_id,
+                now,
+            ),
+        )
+        return int(cur.lastrowid or 0)
 
     def _insert_reporter(self, report_id: int, reporter: Reporter, now: float) -> None:
         self._db.execute(

@@ -159,17 +159,29 @@ class Store(
     PolicyStore,
     SanctionLedger,
 ):
-    def __init__(self, conn: sqlite3.Connection, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_audit: Callable[[str, str], None] | None = None,
+    ) -> None:
         self._db = conn
         self._clock = clock
         # Told of every audit record (action, outcome): the bot feeds its metrics from it, so every
         # action it takes is counted where it is recorded, not at a second set of call sites.
-        self.on_audit: Callable[[str, str], None] | None = None
+        self.on_audit = on_audit
 
     # -- opening ---------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Store:
+    def open(
+        cls,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_audit: Callable[[str, str], None] | None = None,
+    ) -> Store:
         try:
             _make_private(path)
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=_Connection)
@@ -186,7 +198,7 @@ class Store(
             raise StoreError(f"store {path}: cannot open: {exc.strerror or exc}") from exc
         except sqlite3.Error as exc:
             raise StoreError(f"store {path}: cannot open: {exc}") from exc
-        store = cls(conn, clock=clock)
+        store = cls(conn, clock=clock, on_audit=on_audit)
         store._migrate(path)
         return store
 

@@ -44,7 +44,7 @@ from bot.services.executor import Act, Result, Status
 from bot.services.lookups import RoleDirectory
 from bot.store import Store
 
-__all__ = ["Call", "Caller", "CommandInbox", "Dispatcher", "Handler", "not_done"]
+__all__ = ["Call", "Caller", "CommandInbox", "Dispatcher", "Handler", "LookupCache", "not_done"]
 
 log = logging.getLogger("rcmod.commands")
 
@@ -98,6 +98,7 @@ class Dispatcher:
         site_url: Callable[[], str],
         clock: Callable[[], float] = time.time,
         roles: RoleDirectory | None = None,
+        cache: LookupCache | None = None,
     ) -> None:
         self._rest = rest
         self._roles = roles or RoleDirectory(rest, clock=clock)
@@ -106,7 +107,7 @@ class Dispatcher:
         self._bot_moderators = bot_moderators
         self._site_url = site_url
         self._clock = clock
-        self._cache: dict[str, tuple[float, Any]] = {}
+        self._cache = cache or LookupCache(clock)
         # A declared command without a handler yet answers so, rather than failing.
         self.missing = sorted(c.name for c in COMMANDS if c.name not in self._handlers)
 
@@ -215,21 +216,37 @@ class Dispatcher:
         return (rid, str(info.get("t") or "c")) if isinstance(info, dict) and info else None
 
     async def _cached(self, key: str, fetch: Callable[[], Awaitable[Any]]) -> Any:
+        return await self._cache.get(key, fetch)
+
+    def forget(self, prefix: str = "") -> None:
+        """Drop cached lookups (after /mod appoint changes a room's roles)."""
+        self._cache.forget(prefix)
+
+
+class LookupCache:
+    """What the dispatcher asked the server (users, rooms, roles), kept for a minute. Its own
+    object so a handler that changes roles (/mod appoint) can drop an entry without holding the
+    dispatcher it is part of."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._entries: dict[str, tuple[float, Any]] = {}
+
+    async def get(self, key: str, fetch: Callable[[], Awaitable[Any]]) -> Any:
         now = self._clock()
-        hit = self._cache.get(key)
+        hit = self._entries.get(key)
         if hit and now - hit[0] < _CACHE_TTL:
             return hit[1]
         try:
             value = await fetch()
         except ActionRefused:
             value = None  # not found / not allowed: remembered briefly too
-        self._cache[key] = (now, value)
+        self._entries[key] = (now, value)
         return value
 
     def forget(self, prefix: str = "") -> None:
-        """Drop cached lookups (after /mod appoint changes a room's roles)."""
-        for key in [k for k in self._cache if k.startswith(prefix)]:
-            del self._cache[key]
+        for key in [k for k in self._entries if k.startswith(prefix)]:
+            del self._entries[key]
 
 
 class CommandInbox:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bot.audit import actions
 from bot.commands import MessageRef, RoomName, UserName, render_help
-from bot.commands.handlers.dispatch import Call, Dispatcher, Handler, not_done
+from bot.commands.handlers.dispatch import Call, Handler, not_done
 from bot.errors import NotFound, RcmodError
 from bot.moderation import Matcher
 from bot.moderation.actions import Action, AddRoomModerator, DeleteMessage
@@ -47,7 +47,8 @@ class ModCommands:
         matcher: Callable[[], Matcher | None],
         reload: Callable[[], Awaitable[bool]],
         readiness: Callable[[], Mapping[str, bool]],
-        dispatcher: Callable[[], Dispatcher | None],
+        retention_days: int,
+        forget_lookups: Callable[[str], None],  # the dispatcher's cache (roles:RID after /mod appoint)
         runtime_lists: Path,
         more_status: Callable[[], list[str]] = list,
     ) -> None:
@@ -60,7 +61,8 @@ class ModCommands:
         self._matcher = matcher
         self._reload = reload
         self._readiness = readiness
-        self._dispatcher = dispatcher
+        self._retention_days = retention_days
+        self._forget_lookups = forget_lookups
         self._runtime = runtime_lists
 
     def handlers(self) -> dict[str, Handler]:
@@ -249,9 +251,7 @@ class ModCommands:
             return f"Dry run: {who} would be made a moderator of {where} (recorded, not done)."
         if not result.done:
             return not_done(result)
-        dispatcher = self._dispatcher()
-        if dispatcher is not None:
-            dispatcher.forget(f"roles:{rid}")
+        self._forget_lookups(f"roles:{rid}")
         return f"{who} is now a moderator of {where}."
 
     async def dryrun(self, call: Call) -> str:

@@ -366,7 +366,7 @@ async def test_alerts_are_delivered_in_a_dry_run(sandbox: Sandbox, tmp_path: Pat
     bot = await start_bot(config)
     try:
         assert "Dry run is on" in await ask(sandbox, "admin", "mod dryrun on")
-        assert bot.app.dry_run()
+        assert bot.app.executor is not None and bot.app.executor.dry_run()
         msg = sandbox.post_as("alice", "general", "a badword while nothing is enforced")
         assert await until(lambda: len(dms_from_bot(sandbox, "mod1")) == 1)
         [dm] = dms_from_bot(sandbox, "mod1")

@@ -47,7 +47,7 @@ from bot.services.moderators import BotModerators
 from bot.store import Store
 from bot.store.alerts import Delivery, RaisedAlert
 
-__all__ = ["Notifier"]
+__all__ = ["NOTICE_KIND", "Notifier", "render_direct"]
 
 log = logging.getLogger("rcmod.notifier")
 

@@ -45,7 +45,7 @@ from bot.store import Store
 from bot.store.bans import BanRow
 from bot.store.sanctions import MuteRow
 
-__all__ = ["Room", "Sanctioner", "Target"]
+__all__ = ["Actor", "Room", "Sanctioner", "Target"]
 
 log = logging.getLogger("rcmod.sanctions")
 

@@ -15,7 +15,7 @@ import aiohttp
 from bot.sandbox import Sandbox
 from bot.sandbox.workspace import Event, MessageChanged, RoomNotify
 from bot.store import Store
-from tests.conftest import until
+from tests.conftest import handled, until
 from tests.test_blocklist import block_lists
 from tests.test_notifier import dms_from_bot, write_lists
 
@@ -95,7 +95,14 @@ async def test_kill_9_then_restart_catches_up_once(sandbox: Sandbox, tmp_path: P
     try:
         assert await ready(port, within=10)  # no waiting for the dead instance's lease to expire
         assert await until(lambda: len(dms_from_bot(sandbox, "mod1")) == 2, within=15)
-        await asyncio.sleep(0.5)
+        # A last, ordinary message: once it is done with (handled after catch-up, nothing left to
+        # send), a second alert for bob's would have been sent.
+        last = sandbox.post_as("alice", "general", "back to work")["_id"]
+        store = Store.open(tmp_path / "data" / "rcmod.sqlite3")
+        try:
+            assert await until(lambda: handled(store, last), within=15)
+        finally:
+            store.close()
         assert len(dms_from_bot(sandbox, "mod1")) == 2  # carol's alert once; bob's not again
     finally:
         second.send_signal(signal.SIGTERM)

@@ -14,12 +14,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.services import lookups
 from bot.config import Credentials
 from bot.models import UserRef
 from bot.moderation.purge import PurgeRequest
 from bot.rest import RestClient
 from bot.sandbox import Sandbox
+from bot.services import lookups
 from bot.services.purge import Actor, Purger
 from bot.store import Store
 from tests.conftest import Recorder, bot_settings, start_bot, until

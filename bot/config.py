@@ -23,42 +23,16 @@ from pydantic import (
 )
 
 from bot.errors import ConfigError
+from bot.moderation import settings as core
 from bot.moderation.durations import MAX_DURATION
-from bot.moderation.settings import (
-    FloodSettings,
-    LadderAction,
-    LadderStep,
-    LinkSettings,
-    MentionSettings,
-    Mode,
-    ProtectionSettings,
-    RaidSettings,
-    RepeatSettings,
-    Section,
-    default_ladder,
-    duration_seconds,
-)
+# The core's sections, re-exported: callers read every setting from here.
+from bot.moderation.settings import *  # noqa: F403
 
-__all__ = [
-    "COMMAND_CHANNELS",
-    "ENV_OVERRIDES",
-    "CommandChannel",
-    "Credentials",
-    "FloodSettings",
-    "LadderAction",
-    "LadderStep",
-    "LinkSettings",
-    "MentionSettings",
-    "Mode",
-    "ProtectionSettings",
-    "RaidSettings",
-    "RepeatSettings",
-    "Settings",
-    "load_settings",
-]
+__all__ = ["COMMAND_CHANNELS", "ENV_OVERRIDES", "CommandChannel", "Credentials", "Settings", "load_settings"]
+__all__ += core.__all__
 
 
-class ServerSettings(Section):
+class ServerSettings(core.Section):
     url: str | None = None
     user_id: str | None = None
     auth_token: SecretStr | None = None
@@ -78,7 +52,7 @@ class ServerSettings(Section):
         return value.rstrip("/")
 
 
-class RealtimeSettings(Section):
+class RealtimeSettings(core.Section):
     ping_interval: float = Field(default=10.0, gt=0)
     pong_timeout: float = Field(default=15.0, gt=0)
     call_timeout: float = Field(default=30.0, gt=0)
@@ -88,7 +62,7 @@ class RealtimeSettings(Section):
     room_sub_interval: float = Field(default=1.0, ge=0)
 
 
-class StorageSettings(Section):
+class StorageSettings(core.Section):
     data_dir: Path = Path("data")
     # Evidence is kept this long, then erased unless under legal hold.
     retention_days: int = Field(default=90, ge=1)
@@ -97,7 +71,7 @@ class StorageSettings(Section):
     free_space_warning_mb: int = Field(default=500, ge=0)
 
 
-class HttpSettings(Section):
+class HttpSettings(core.Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8787, ge=0, le=65535)
     webhook_secret: SecretStr | None = None
@@ -115,13 +89,13 @@ COMMAND_CHANNELS: dict[str, str] = {
 }
 
 
-class CommandsSettings(Section):
+class CommandsSettings(core.Section):
     # How commands arrive besides DMs to the bot, which always work. `rcmod setup --commands`
     # writes it; `rcmod doctor` checks only what it needs.
     via: CommandChannel = "dm"
 
 
-class ModerationSettings(Section):
+class ModerationSettings(core.Section):
     wordlists: list[Path] = Field(default_factory=list)
     # Usernames alerted by default; empty means the users holding the admin role.
     moderators: list[str] = Field(default_factory=list)
@@ -141,7 +115,7 @@ class ModerationSettings(Section):
     registration_poll_interval: float = Field(default=60.0, ge=0)
 
 
-class ReportSettings(Section):
+class ReportSettings(core.Section):
     """/report: dedupe, escalation and per-reporter rate limits."""
 
     # Distinct reporters of one message or user at which the report escalates (severity critical).
@@ -158,7 +132,7 @@ class ReportSettings(Section):
     poll_interval: float = Field(default=60.0, ge=0)
 
 
-class PolicySettings(Section):
+class PolicySettings(core.Section):
     dir: Path | None = None
     # Seconds between reconciliations; unpins seen on the stream are repaired at once anyway.
     sync_interval: float = Field(default=600.0, gt=0)
@@ -166,30 +140,30 @@ class PolicySettings(Section):
     dm_on_join: bool = False
 
 
-class SanctionSettings(Section):
+class SanctionSettings(core.Section):
     """Strikes and the ladder they climb."""
 
     # A strike stops counting after this many days.
     decay_days: float = Field(default=30.0, gt=0)
     # What the n-th live strike brings; counts past the last step repeat the last step.
-    ladder: list[LadderStep] = Field(default_factory=default_ladder)
+    ladder: list[core.LadderStep] = Field(default_factory=core.default_ladder)
     # The longest mute a moderator may give (a longer one is refused, not shortened).
     max_mute: float = Field(default=30 * 86400.0, gt=0, le=MAX_DURATION)
     # Told to every sanctioned user, after the reason.
     appeal: str = "To appeal, answer here with `mod appeal` and why; a moderator will review it."
 
-    _d = field_validator("max_mute", mode="before")(duration_seconds)
+    _d = field_validator("max_mute", mode="before")(core.duration_seconds)
 
     @field_validator("ladder")
     @classmethod
-    def _ladder_order(cls, steps: list[LadderStep]) -> list[LadderStep]:
+    def _ladder_order(cls, steps: list[core.LadderStep]) -> list[core.LadderStep]:
         counts = [s.strikes for s in steps]
         if counts != sorted(set(counts)):
             raise ValueError("steps must have distinct strike counts in increasing order")
         return steps
 
 
-class LoggingSettings(Section):
+class LoggingSettings(core.Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
@@ -208,7 +182,7 @@ class Credentials(BaseModel):
         return self.token is not None
 
 
-class Settings(Section):
+class Settings(core.Section):
     server: ServerSettings = ServerSettings()
     realtime: RealtimeSettings = RealtimeSettings()
     storage: StorageSettings = StorageSettings()
@@ -217,7 +191,7 @@ class Settings(Section):
     moderation: ModerationSettings = ModerationSettings()
     reports: ReportSettings = ReportSettings()
     policy: PolicySettings = PolicySettings()
-    protections: ProtectionSettings = ProtectionSettings()
+    protections: core.ProtectionSettings = core.ProtectionSettings()
     sanctions: SanctionSettings = SanctionSettings()
     logging: LoggingSettings = LoggingSettings()
 

@@ -25,6 +25,7 @@ from pydantic import (
 from bot.errors import ConfigError
 from bot.moderation import settings as core
 from bot.moderation.durations import MAX_DURATION
+
 # The core's sections, re-exported: callers read every setting from here.
 from bot.moderation.settings import *  # noqa: F403
 

@@ -7,16 +7,48 @@ import os
 import socket
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from bot.models import Message, UserRef
 from bot.sandbox import Sandbox
 
-__all__ = ["ROOT", "bot_login_env", "free_port", "rcmod_process", "ready"]
+__all__ = ["ROOT", "Clock", "bot_login_env", "chat_message", "free_port", "rcmod_process", "ready"]
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+class Clock:
+    """A clock the test sets: ``clock.now`` is what the code under test reads."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def chat_message(
+    mid: str,
+    author: str = "u1",
+    text: str = "offending text",
+    *,
+    rid: str = "r1",
+    username: str | None = None,
+) -> Message:
+    """A plain chat message as the server would send it (author ``username`` defaults to the id)."""
+    name = username or author
+    return Message(
+        id=mid,
+        rid=rid,
+        text=text,
+        ts=datetime(2026, 1, 1, tzinfo=UTC),
+        author=UserRef(author, name),
+        raw={"_id": mid, "rid": rid, "msg": text, "u": {"_id": author, "username": name}},
+    )
 
 
 def free_port() -> int:

@@ -14,16 +14,9 @@ from bot.models import Message, UserRef
 from bot.store import Store
 from bot.store import sqlite as store_module
 from bot.store.migrations import MIGRATIONS
+from tests.helpers import Clock
 
 DAY = 86400.0
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _message(mid: str, author: str = "u1", text: str = "offending text", rid: str = "r1") -> Message:

@@ -23,7 +23,14 @@ from bot.sandbox.errors import MeteorError, PlainError, RestFailure
 from bot.sandbox.ratelimit import FixedWindowLimiter, RateLimits
 from bot.sandbox.releases import Release
 from bot.sandbox.wire import from_iso, ms, to_rest
-from bot.sandbox.workspace import NAME_FORBIDDEN_CHARS, USERNAME_PATTERN, Doc, User, Workspace
+from bot.sandbox.workspace import (
+    NAME_FORBIDDEN_CHARS,
+    USERNAME_PATTERN,
+    Doc,
+    User,
+    Workspace,
+    message_options,
+)
 
 __all__ = ["ROUTES", "RestApi", "Route", "json_answer", "parse_query"]
 
@@ -485,12 +492,7 @@ def chat_post_message(api: RestApi, call: Call) -> dict[str, Any]:
         call.uid,
         room["_id"],
         str(p.get("text") or ""),
-        tmid=p.get("tmid"),
-        tshow=p.get("tshow"),
-        alias=p.get("alias"),
-        emoji=p.get("emoji"),
-        avatar=p.get("avatar"),
-        attachments=p.get("attachments"),
+        **message_options(p),
     )
     # The spec's `channel` is a string; the room's name (its id for a DM) as the docs show.
     return {"ts": ms(message["ts"]), "channel": room.get("name") or room["_id"], "message": message}
@@ -511,12 +513,7 @@ def chat_send_message(api: RestApi, call: Call) -> dict[str, Any]:
         str(body["rid"]),
         str(body.get("msg") or ""),
         mid=body.get("_id"),
-        tmid=body.get("tmid"),
-        tshow=body.get("tshow"),
-        alias=body.get("alias"),
-        emoji=body.get("emoji"),
-        avatar=body.get("avatar"),
-        attachments=body.get("attachments"),
+        **message_options(body),
     )
     return {"message": message}
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -2042,6 +2042,12 @@ class Workspace:
             target.tokens.clear()
             self._emit(UserNotify(target_uid, "force_logout", []))
         return target
+
+
+def message_options(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The optional fields of a message to send, as chat.postMessage, chat.sendMessage and the
+    sendMessage method all take them (missing ones None)."""
+    return {key: body.get(key) for key in ("tmid", "tshow", "alias", "emoji", "avatar", "attachments")}
 
 
 def _reporter(user: User) -> Doc:

@@ -11,27 +11,16 @@ messages were removed, how many notices their author got, and the lost and dupli
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import socket
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-
-import aiohttp
 
 from benchmarks.common import machine_line
 from bot.sandbox import RateLimits, Sandbox
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from bot.store import Store
+from tests.conftest import until
+from tests.helpers import bot_login_env, free_port, rcmod_process, ready
 
 
 def _lists(root: Path) -> Path:
@@ -43,43 +32,23 @@ def _lists(root: Path) -> Path:
 
 
 async def _spawn(sandbox: Sandbox, root: Path, port: int) -> asyncio.subprocess.Process:
-    bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
     env = {
-        **os.environ,
-        "RCMOD_SERVER_URL": sandbox.url,
-        "RCMOD_USER_ID": bot["id"],
-        "RCMOD_AUTH_TOKEN": bot["token"],
-        "RCMOD_DATA_DIR": str(root / "data"),
+        **bot_login_env(sandbox, root / "data"),
         "RCMOD_HTTP_PORT": str(port),
         "RCMOD_WORDLISTS": str(_lists(root)),
     }
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    quiet = asyncio.subprocess.DEVNULL
+    return await rcmod_process("run", env=env, stdout=quiet, stderr=quiet)
 
 
-async def _ready(port: int, within: float = 30.0) -> bool:
-    deadline = time.monotonic() + within
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
-                    if r.status == 200:
-                        return True
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    return False
-
-
-async def _until(predicate: Callable[[], bool], within: float) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.2)
-    return predicate()
+async def _settled(root: Path) -> None:
+    """Wait until the bot's store (read from outside) has nothing left to send or finish: a late
+    duplicate notice could only come from there."""
+    store = Store.open(root / "data" / "rcmod.sqlite3")
+    try:
+        await until(lambda: store.pending_deliveries() == 0 and store.due_block_retries() == [], within=30)
+    finally:
+        store.close()
 
 
 def _notices(sandbox: Sandbox) -> int:
@@ -101,25 +70,25 @@ async def main(kills: int) -> None:
     posted: list[str] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            root, port = Path(tmp), _free_port()
+            root, port = Path(tmp), free_port()
             for n in range(kills):
                 proc = await _spawn(sandbox, root, port)
-                if not await _ready(port):
+                if not await ready(port, within=30, every=0.05):
                     raise SystemExit("the bot did not become ready")
                 posted.append(sandbox.post_as("alice", "general", f"badword {n}")["_id"])
                 await asyncio.sleep(rng.uniform(0.0, 0.3))
                 proc.kill()
                 await proc.wait()
             proc = await _spawn(sandbox, root, port)
-            await _ready(port)
-            await _until(
+            await ready(port, within=30)
+            await until(
                 lambda: (
                     not any(mid in sandbox.workspace.messages for mid in posted)
                     and _notices(sandbox) >= len(posted)
                 ),
                 within=60,
             )
-            await asyncio.sleep(2.0)  # late duplicates would land now
+            await _settled(root)
             proc.terminate()
             await proc.wait()
     finally:

@@ -1,5 +1,6 @@
-"""Issue 5's in-process target: recorded frames through the protocol core, ingest, routing, the
-matcher and the alert rules, with a 100,000-term notify list and 1% of messages matching.
+"""The in-process throughput target (>= 5,000 msg/s): recorded frames through the protocol core,
+ingest, routing, the matcher and the alert rules, with a 100,000-term notify list and 1% of
+messages matching.
 
 Run: .venv/bin/python -m benchmarks.bench_notifier [--messages 30000] [--terms 100000] [--rate 0.01]
 Needs ../shared/data/matcher-dev (the keyword list and the chat corpus). Alerts are decided and

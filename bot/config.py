@@ -20,21 +20,20 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from bot.errors import ConfigError
-from bot.moderation.durations import MAX_DURATION, DurationError, parse_duration
+from bot.moderation import settings as core
+from bot.moderation.durations import MAX_DURATION
+
+# The core's sections, re-exported: callers read every setting from here.
+from bot.moderation.settings import *  # noqa: F403
 
 __all__ = ["COMMAND_CHANNELS", "ENV_OVERRIDES", "CommandChannel", "Credentials", "Settings", "load_settings"]
+__all__ += core.__all__
 
 
-class _Section(BaseModel):
-    # inf and nan are no durations: `ping_interval = inf` would never ping (TOML allows both).
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class ServerSettings(_Section):
+class ServerSettings(core.Section):
     url: str | None = None
     user_id: str | None = None
     auth_token: SecretStr | None = None
@@ -54,7 +53,7 @@ class ServerSettings(_Section):
         return value.rstrip("/")
 
 
-class RealtimeSettings(_Section):
+class RealtimeSettings(core.Section):
     ping_interval: float = Field(default=10.0, gt=0)
     pong_timeout: float = Field(default=15.0, gt=0)
     call_timeout: float = Field(default=30.0, gt=0)
@@ -64,7 +63,7 @@ class RealtimeSettings(_Section):
     room_sub_interval: float = Field(default=1.0, ge=0)
 
 
-class StorageSettings(_Section):
+class StorageSettings(core.Section):
     data_dir: Path = Path("data")
     # Evidence is kept this long, then erased unless under legal hold.
     retention_days: int = Field(default=90, ge=1)
@@ -73,7 +72,7 @@ class StorageSettings(_Section):
     free_space_warning_mb: int = Field(default=500, ge=0)
 
 
-class HttpSettings(_Section):
+class HttpSettings(core.Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8787, ge=0, le=65535)
     webhook_secret: SecretStr | None = None
@@ -91,13 +90,13 @@ COMMAND_CHANNELS: dict[str, str] = {
 }
 
 
-class CommandsSettings(_Section):
+class CommandsSettings(core.Section):
     # How commands arrive besides DMs to the bot, which always work. `rcmod setup --commands`
     # writes it; `rcmod doctor` checks only what it needs.
     via: CommandChannel = "dm"
 
 
-class ModerationSettings(_Section):
+class ModerationSettings(core.Section):
     wordlists: list[Path] = Field(default_factory=list)
     # Usernames alerted by default; empty means the users holding the admin role.
     moderators: list[str] = Field(default_factory=list)
@@ -117,7 +116,7 @@ class ModerationSettings(_Section):
     registration_poll_interval: float = Field(default=60.0, ge=0)
 
 
-class ReportSettings(_Section):
+class ReportSettings(core.Section):
     """/report: dedupe, escalation and per-reporter rate limits."""
 
     # Distinct reporters of one message or user at which the report escalates (severity critical).
@@ -134,7 +133,7 @@ class ReportSettings(_Section):
     poll_interval: float = Field(default=60.0, ge=0)
 
 
-class PolicySettings(_Section):
+class PolicySettings(core.Section):
     dir: Path | None = None
     # Seconds between reconciliations; unpins seen on the stream are repaired at once anyway.
     sync_interval: float = Field(default=600.0, gt=0)
@@ -142,146 +141,30 @@ class PolicySettings(_Section):
     dm_on_join: bool = False
 
 
-Mode = Literal["off", "alert", "act"]
-
-
-def _seconds(value: Any) -> Any:
-    """Durations may be written as in chat (``10m``, ``24h``) or as a number of seconds."""
-    if isinstance(value, str):
-        try:
-            return parse_duration(value)
-        except DurationError as exc:
-            raise ValueError(str(exc).split(": ", 1)[-1]) from None  # never echo the value
-    return value
-
-
-class _Protection(_Section):
-    """Each automatic protection: ``off``; ``alert`` (dry run: moderators are told what it would
-    do, nothing is done); ``act`` (it acts, then tells them). ``/mod dryrun on`` turns every
-    ``act`` into ``alert`` until it is turned off."""
-
-    mode: Mode = "alert"
-
-
-class FloodSettings(_Protection):
-    # More than `messages` messages by one user in one room within `seconds` is a flood.
-    messages: int = Field(default=10, ge=1, le=1000)
-    seconds: float = Field(default=60.0, gt=0, le=3600)
-    probation_messages: int = Field(default=5, ge=1, le=1000)  # the same, for accounts on probation
-    mute: float = Field(default=600.0, gt=0, le=MAX_DURATION)  # how long `act` mutes (10m)
-
-    _d = field_validator("mute", mode="before")(_seconds)
-
-
-class RepeatSettings(_Protection):
-    # The same (normalised) text in `rooms` different rooms, or `copies` times in one room,
-    # within `seconds`, is repeated content. Shorter texts ("ok", "thanks") never count.
-    rooms: int = Field(default=3, ge=2, le=1000)
-    copies: int = Field(default=4, ge=2, le=1000)
-    seconds: float = Field(default=300.0, gt=0, le=86400)
-    min_length: int = Field(default=12, ge=1)
-
-
-class MentionSettings(_Protection):
-    # More than `max_mentions` distinct users mentioned in one message is mention spam, and so is
-    # @all/@here from anyone holding none of `everyone_roles` (workspace or room roles).
-    max_mentions: int = Field(default=10, ge=1)
-    probation_mentions: int = Field(default=5, ge=1)
-    everyone_roles: list[str] = Field(default_factory=lambda: ["admin", "owner", "moderator"])
-
-
-class LinkSettings(_Protection):
-    mode: Mode = "off"
-    # Links to these domains (and their subdomains) are held for review; so is any link from an
-    # account on probation when `hold_probation` is on.
-    block_domains: list[str] = Field(default_factory=list)
-    hold_probation: bool = True
-
-    @field_validator("block_domains")
-    @classmethod
-    def _domains(cls, domains: list[str]) -> list[str]:
-        # A pasted link is fine (its host is used); a word without a dot is a mistake.
-        for entry in domains:
-            host = entry.strip().lower().split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
-            host = host.split(":", 1)[0].lstrip("*").strip(".")
-            if "." not in host or any(c.isspace() for c in host):
-                raise ValueError("each entry must be a domain name like spam.example")
-        return domains
-
-
-class RaidSettings(_Protection):
-    mode: Mode = "off"
-    # More than `joins` members joining one room within `seconds` is a raid.
-    joins: int = Field(default=10, ge=1, le=10000)
-    seconds: float = Field(default=300.0, gt=0, le=86400)
-    # With mode `act`: make the room read-only for members until `/mod unlock #room`.
-    lock: bool = False
-
-
-class ProtectionSettings(_Section):
-    """Automatic protections. Out of the box flood, repeated content and mention spam
-    alert only; links and raids are off. Nothing acts until an admin sets a mode to ``act``."""
-
-    # Accounts younger than this many days are on probation (stricter thresholds; 0: nobody).
-    probation_days: float = Field(default=3.0, ge=0)
-    exempt_rooms: list[str] = Field(default_factory=list)
-    flood: FloodSettings = FloodSettings()
-    repeat: RepeatSettings = RepeatSettings()
-    mentions: MentionSettings = MentionSettings()
-    links: LinkSettings = LinkSettings(mode="off")
-    raid: RaidSettings = RaidSettings(mode="off")
-
-
-LadderAction = Literal["warn", "mute", "kick", "ban", "notify_admins"]
-
-
-class LadderStep(_Section):
-    strikes: int = Field(ge=1)
-    action: LadderAction
-    duration: float | None = Field(default=None, gt=0, le=MAX_DURATION)  # for `mute`
-
-    _d = field_validator("duration", mode="before")(_seconds)
-
-    @model_validator(mode="after")
-    def _mute_needs_duration(self) -> LadderStep:
-        if self.action == "mute" and self.duration is None:
-            raise ValueError('a mute step needs a duration (for example duration = "10m")')
-        return self
-
-
-def _default_ladder() -> list[LadderStep]:
-    return [
-        LadderStep(strikes=1, action="warn"),
-        LadderStep(strikes=2, action="mute", duration=600),
-        LadderStep(strikes=3, action="mute", duration=86400),
-        LadderStep(strikes=4, action="notify_admins"),
-    ]
-
-
-class SanctionSettings(_Section):
+class SanctionSettings(core.Section):
     """Strikes and the ladder they climb."""
 
     # A strike stops counting after this many days.
     decay_days: float = Field(default=30.0, gt=0)
     # What the n-th live strike brings; counts past the last step repeat the last step.
-    ladder: list[LadderStep] = Field(default_factory=_default_ladder)
+    ladder: list[core.LadderStep] = Field(default_factory=core.default_ladder)
     # The longest mute a moderator may give (a longer one is refused, not shortened).
     max_mute: float = Field(default=30 * 86400.0, gt=0, le=MAX_DURATION)
     # Told to every sanctioned user, after the reason.
     appeal: str = "To appeal, answer here with `mod appeal` and why; a moderator will review it."
 
-    _d = field_validator("max_mute", mode="before")(_seconds)
+    _d = field_validator("max_mute", mode="before")(core.duration_seconds)
 
     @field_validator("ladder")
     @classmethod
-    def _ladder_order(cls, steps: list[LadderStep]) -> list[LadderStep]:
+    def _ladder_order(cls, steps: list[core.LadderStep]) -> list[core.LadderStep]:
         counts = [s.strikes for s in steps]
         if counts != sorted(set(counts)):
             raise ValueError("steps must have distinct strike counts in increasing order")
         return steps
 
 
-class LoggingSettings(_Section):
+class LoggingSettings(core.Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
@@ -300,7 +183,7 @@ class Credentials(BaseModel):
         return self.token is not None
 
 
-class Settings(_Section):
+class Settings(core.Section):
     server: ServerSettings = ServerSettings()
     realtime: RealtimeSettings = RealtimeSettings()
     storage: StorageSettings = StorageSettings()
@@ -309,7 +192,7 @@ class Settings(_Section):
     moderation: ModerationSettings = ModerationSettings()
     reports: ReportSettings = ReportSettings()
     policy: PolicySettings = PolicySettings()
-    protections: ProtectionSettings = ProtectionSettings()
+    protections: core.ProtectionSettings = core.ProtectionSettings()
     sanctions: SanctionSettings = SanctionSettings()
     logging: LoggingSettings = LoggingSettings()
 

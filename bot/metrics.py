@@ -82,6 +82,30 @@ class Metrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
+    # The counters the event core reports through (bot.services.ingest.IngestCounters,
+    # bot.services.router.RouteCounters): the core calls these, never prometheus_client.
+
+    def set_connected(self, up: bool) -> None:
+        self.connected.set(1 if up else 0)
+
+    def count_reconnect(self) -> None:
+        self.reconnects.inc()
+
+    def count_frame_rejected(self) -> None:
+        self.frames_rejected.inc()
+
+    def count_message(self, kind: str, outcome: str) -> None:
+        self.messages_seen.labels(kind, outcome).inc()
+
+    def count_caught_up(self, messages: int) -> None:
+        self.caught_up.inc(messages)
+
+    def count_handler_error(self, handler: str) -> None:
+        self.handler_errors.labels(handler).inc()
+
+    def observe_handler_latency(self, seconds: float) -> None:
+        self.handler_latency.observe(seconds)
+
     def count_action(self, action: str, outcome: str) -> None:
         """One audit record; free-text outcomes are folded into a few kinds (bounded labels)."""
         text = outcome.lower()

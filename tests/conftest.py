@@ -15,6 +15,7 @@ from bot.app import BotApp, Extras
 from bot.config import Settings
 from bot.realtime.events import Connected, Disconnected, Event, MessageDeleted, MessageEvent
 from bot.sandbox import Sandbox
+from bot.store import Store
 
 
 class Recorder:
@@ -46,6 +47,17 @@ async def until(predicate: Callable[[], bool], within: float = 10.0) -> bool:
             return True
         await asyncio.sleep(0.01)
     return predicate()
+
+
+def handled(store: Store | None, *mids: str) -> bool:
+    """The bot is done with these (unedited) messages: ingest marks a message handled only after
+    every handler ran on it, and nothing it queued is left to send. Wait for this on a last message
+    before asserting that nothing more arrives (events are handled in order, after catch-up)."""
+    return (
+        store is not None
+        and all(store.is_handled(mid, "") for mid in mids)
+        and store.pending_deliveries() == 0
+    )
 
 
 class RunningBot:
@@ -104,4 +116,13 @@ async def sandbox() -> AsyncIterator[Sandbox]:
         await sb.stop()
 
 
-__all__ = ["Connected", "Disconnected", "Recorder", "RunningBot", "bot_settings", "start_bot", "until"]
+__all__ = [
+    "Connected",
+    "Disconnected",
+    "Recorder",
+    "RunningBot",
+    "bot_settings",
+    "handled",
+    "start_bot",
+    "until",
+]

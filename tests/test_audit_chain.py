@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,28 +11,10 @@ from bot import cli
 from bot.audit import check_records, record_hash
 from bot.audit.actions import ACTIONS
 from bot.audit.chain import GENESIS_HASH, sha256_text
-from bot.models import Message, UserRef
 from bot.store import Store
+from tests.helpers import Clock
+from tests.helpers import chat_message as _message
 from tests.test_architecture import IO_LIBRARIES, ROOT, _imports
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _message(mid: str, author: str = "u1", text: str = "offending text") -> Message:
-    return Message(
-        id=mid,
-        rid="r1",
-        text=text,
-        ts=datetime(2026, 1, 1, tzinfo=UTC),
-        author=UserRef(author, author),
-        raw={"_id": mid, "rid": "r1", "msg": text, "u": {"_id": author, "username": author}},
-    )
 
 
 def _normal_use(store: Store, clock: Clock) -> None:

@@ -14,16 +14,9 @@ from bot.models import Message, UserRef
 from bot.store import Store
 from bot.store import sqlite as store_module
 from bot.store.migrations import MIGRATIONS
+from tests.helpers import Clock
 
 DAY = 86400.0
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _message(mid: str, author: str = "u1", text: str = "offending text", rid: str = "r1") -> Message:
@@ -160,19 +153,6 @@ def test_erasure_spares_held_content_and_keeps_the_chain_valid(store: Store) -> 
     assert again.erased == (held,) and again.kept_held == ()
     assert store.verify_audit().ok
     assert all(r.content is None for r in store.evidence_rows(author_id="u1"))
-
-
-def test_bot_copies_are_due_for_redaction_once_their_evidence_goes(store: Store, clock: Clock) -> None:
-    eid = _delete(store, "m1", "u1", days=1)
-    copy = store.record_bot_copy(rid="dm-mod1", mid="alert-1", evidence_id=eid)
-    assert store.record_bot_copy(rid="dm-mod1", mid="alert-1", evidence_id=eid) == copy  # idempotent
-    assert store.bot_copies_to_redact() == []
-    clock.now += 2 * DAY
-    store.erase_expired_evidence()
-    [due] = store.bot_copies_to_redact()
-    assert (due.id, due.rid, due.mid, due.evidence_id) == (copy, "dm-mod1", "alert-1", eid)
-    store.mark_bot_copy_redacted(copy)
-    assert store.bot_copies_to_redact() == []
 
 
 def test_upgrade_keeps_evidence_from_before_the_migration(

@@ -20,30 +20,12 @@ from bot.audit.export import verify_export, write_export
 from bot.audit.selection import Selection
 from bot.audit.signing import PRIVATE_KEY_FILE, fingerprint, load_or_create_signing_key, public_key_pem
 from bot.errors import ConfigError
-from bot.models import Message, UserRef
 from bot.store import Store
+from tests.helpers import Clock
+from tests.helpers import chat_message as _message
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _message(mid: str, author: str, text: str) -> Message:
-    return Message(
-        id=mid,
-        rid="r1",
-        text=text,
-        ts=datetime(2026, 1, 1, tzinfo=UTC),
-        author=UserRef(author, author),
-        raw={"_id": mid, "rid": "r1", "msg": text, "u": {"_id": author, "username": author}},
-    )
 
 
 def _populate(store: Store) -> None:

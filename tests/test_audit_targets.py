@@ -8,27 +8,20 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from bot import cli
 from bot.audit.export import verify_export
-from bot.models import Message, UserRef
+from bot.models import Message
 from bot.sandbox import Sandbox
 from bot.store import Store
+from tests.helpers import chat_message
 
 
 def _message(mid: str, uid: str, username: str, text: str = "offending text") -> Message:
-    return Message(
-        id=mid,
-        rid="r1",
-        text=text,
-        ts=datetime(2026, 1, 1, tzinfo=UTC),
-        author=UserRef(uid, username),
-        raw={"_id": mid, "rid": "r1", "msg": text, "u": {"_id": uid, "username": username}},
-    )
+    return chat_message(mid, uid, text, username=username)
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:

@@ -5,13 +5,11 @@ configuration, 1 failed). Real processes, so whatever reaches a user's terminal 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import sys
 from pathlib import Path
 
 from bot.sandbox import Sandbox
-from tests.test_process import ROOT
+from tests.helpers import bot_login_env, rcmod_process
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING) rcmod")
 DOWN = "http://127.0.0.1:9"  # the discard port: nothing listens
@@ -85,14 +83,10 @@ def cases(tmp: Path) -> list[tuple[list[str], dict[str, str], int]]:
 
 
 async def run_one(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("RCMOD_")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
+    proc = await rcmod_process(
         *args,
+        env=env,
         cwd=cwd,
-        env={**clean, "PYTHONPATH": str(ROOT), **env},
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
@@ -122,27 +116,16 @@ async def test_every_subcommand_with_bad_input_says_one_line_and_exits_as_docume
 
 
 async def test_a_problem_is_printed_once(sandbox: Sandbox, tmp_path: Path) -> None:
-    bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
     folder = tmp_path / "policies"
     folder.mkdir()
     (folder / "bad.md").write_text("---\nrooms: [general\n---\ntext\n")
     (folder / "good.md").write_text("---\nrooms: [general]\n---\nBe kind.\n")
-    env = {
-        "RCMOD_SERVER_URL": sandbox.url,
-        "RCMOD_USER_ID": bot["id"],
-        "RCMOD_AUTH_TOKEN": bot["token"],
-        "RCMOD_DATA_DIR": str(tmp_path / "data"),
-        "RCMOD_POLICY_DIR": str(folder),
-    }
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("RCMOD_")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
+    env = {**bot_login_env(sandbox, tmp_path / "data"), "RCMOD_POLICY_DIR": str(folder)}
+    proc = await rcmod_process(
         "policy",
         "sync",
+        env=env,
         cwd=tmp_path,
-        env={**clean, "PYTHONPATH": str(ROOT), **env},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -3,13 +3,12 @@ their room), and the actions land: delete, resolve, dismiss, appoint, dry run, t
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 from bot.audit import actions
 from bot.sandbox import Sandbox
-from tests.conftest import bot_settings, start_bot, until
+from tests.conftest import bot_settings, handled, start_bot, until
 from tests.test_report import ask, dms_from_bot
 
 
@@ -39,8 +38,8 @@ async def test_privileges_are_checked_and_denials_say_what_is_needed(
     assert "Unknown command" in await ask(sandbox, "mod1", "mod frobnicate")
     assert "I understand" in await ask(sandbox, "alice", "hello bot")
     answered = len(dms_from_bot(sandbox, "alice"))
-    sandbox.dm_as("alice", "rcmod.bot", "hello again")  # one hint per conversation, not a loop
-    await asyncio.sleep(0.3)
+    again = sandbox.dm_as("alice", "rcmod.bot", "hello again")["_id"]  # one hint per conversation, not a loop
+    assert await until(lambda: handled(bot.app.store, again))
     assert len(dms_from_bot(sandbox, "alice")) == answered
     assert "/report" in await ask(sandbox, "alice", "help")  # commands are still answered
     store = bot.app.store

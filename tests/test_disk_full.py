@@ -20,8 +20,8 @@ import pytest
 
 from bot.sandbox import Sandbox
 from tests.conftest import bot_settings, start_bot, until
+from tests.helpers import ROOT, free_port, ready
 from tests.test_notifier import dms_from_bot, write_lists
-from tests.test_process import ROOT, free_port, ready
 
 
 def fill(db: sqlite3.Connection) -> None:

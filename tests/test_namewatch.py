@@ -5,7 +5,6 @@ cannot check is said in /mod status."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.sandbox import Sandbox
-from tests.conftest import RunningBot, bot_settings, start_bot, until
+from tests.conftest import RunningBot, bot_settings, handled, start_bot, until
 from tests.test_notifier import dms_from_bot, write_lists
 from tests.test_report import ask
 
@@ -101,8 +100,8 @@ async def test_a_display_name_alerts_the_routed_moderator_once_not_again_after_a
 
     bot = await start_bot(settings)
     await sweeps(bot, 2)
-    sandbox.post_as("alice", "general", "hello again")
-    await asyncio.sleep(0.3)
+    again = sandbox.post_as("alice", "general", "hello again")["_id"]
+    assert await until(lambda: handled(bot.app.store, again))
     await bot.stop()
     assert untouched(sandbox, "mod1", "Display name of")
     # Routed per list: "watch" names mod1 only; the subject is never told about herself.

@@ -4,10 +4,7 @@ over at once and catches up, handling nothing twice."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -15,57 +12,23 @@ import aiohttp
 from bot.sandbox import Sandbox
 from bot.sandbox.workspace import Event, MessageChanged, RoomNotify
 from bot.store import Store
-from tests.conftest import until
+from tests.conftest import handled, until
+from tests.helpers import bot_login_env, free_port, rcmod_process, ready
 from tests.test_blocklist import block_lists
 from tests.test_notifier import dms_from_bot, write_lists
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def spawn(
     sandbox: Sandbox, tmp_path: Path, port: int, lists: Path | None = None
 ) -> asyncio.subprocess.Process:
-    bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
     env = {
-        **os.environ,
-        "RCMOD_SERVER_URL": sandbox.url,
-        "RCMOD_USER_ID": bot["id"],
-        "RCMOD_AUTH_TOKEN": bot["token"],
-        "RCMOD_DATA_DIR": str(tmp_path / "data"),
+        **bot_login_env(sandbox, tmp_path / "data"),
         "RCMOD_HTTP_PORT": str(port),
         "RCMOD_WORDLISTS": str(lists or write_lists(tmp_path)),
     }
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+    return await rcmod_process(
+        "run", env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
     )
-
-
-async def ready(port: int, within: float = 20.0) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    async with aiohttp.ClientSession() as http:
-        while loop.time() < deadline:
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
-                    if r.status == 200:
-                        return True
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    return False
 
 
 async def test_sigterm_stops_cleanly(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -95,7 +58,14 @@ async def test_kill_9_then_restart_catches_up_once(sandbox: Sandbox, tmp_path: P
     try:
         assert await ready(port, within=10)  # no waiting for the dead instance's lease to expire
         assert await until(lambda: len(dms_from_bot(sandbox, "mod1")) == 2, within=15)
-        await asyncio.sleep(0.5)
+        # A last, ordinary message: once it is done with (handled after catch-up, nothing left to
+        # send), a second alert for bob's would have been sent.
+        last = sandbox.post_as("alice", "general", "back to work")["_id"]
+        store = Store.open(tmp_path / "data" / "rcmod.sqlite3")
+        try:
+            assert await until(lambda: handled(store, last), within=15)
+        finally:
+            store.close()
         assert len(dms_from_bot(sandbox, "mod1")) == 2  # carol's alert once; bob's not again
     finally:
         second.send_signal(signal.SIGTERM)
@@ -105,16 +75,8 @@ async def test_kill_9_then_restart_catches_up_once(sandbox: Sandbox, tmp_path: P
 async def test_rcmod_sandbox_prints_one_json_line_with_the_seed() -> None:
     import json
 
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "sandbox",
-        "--port",
-        "0",
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
+    proc = await rcmod_process(
+        "sandbox", "--port", "0", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
     )
     try:
         assert proc.stdout is not None

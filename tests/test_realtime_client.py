@@ -569,10 +569,11 @@ async def test_unwatch_room_unsubscribes(server: FakeRocketChat) -> None:
         await until(lambda: sum(f.get("msg") == "unsub" for f in server.received[0]) == 2)
         assert [f["id"] for f in server.received[0] if f.get("msg") == "unsub"] == sub_ids
         assert client.watched_rooms == ()
+        client.watch_room("ROOM2")  # watched after ROOM1: its subscriptions come after ROOM1's would
         server.drop()
         await expect(events, Disconnected)
         await expect(events, Connected)
-        await asyncio.sleep(0.05)
+        await until(lambda: "ROOM2/deleteMessageBulk" in server.subs(1))
         assert not any(s.startswith("ROOM1/") for s in server.subs(1))
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,7 +18,7 @@ from bot.rest import RestClient
 from bot.rest.errors import classify
 from bot.sandbox import Sandbox
 from bot.sandbox.releases import Release, ReleaseError
-from tests.test_process import ROOT
+from tests.helpers import rcmod_process
 
 NOW_MS = 1_700_000_000_000
 NOT_LOGGED_IN = "You must be logged in to do this."
@@ -169,16 +168,8 @@ def test_a_version_the_sandbox_cannot_act_as_is_refused(version: str) -> None:
 
 
 async def test_rcmod_sandbox_version_picks_the_release() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "sandbox",
-        "--version",
-        "6.5.0",
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    proc = await rcmod_process(
+        "sandbox", "--version", "6.5.0", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     try:
         assert proc.stdout is not None
@@ -192,16 +183,8 @@ async def test_rcmod_sandbox_version_picks_the_release() -> None:
 
 
 async def test_rcmod_sandbox_refuses_an_unknown_version() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "sandbox",
-        "--version",
-        "seven",
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    proc = await rcmod_process(
+        "sandbox", "--version", "seven", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     out, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 2 and out == b""

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from bot.sandbox import RateLimits, Sandbox, serve
+from tests.conftest import until
 from tests.test_sandbox_support import FIXTURES, FakeClock, Seed, running
 
 
@@ -303,10 +304,7 @@ async def test_serve_prints_one_json_line_then_serves() -> None:
     out = io.StringIO()
     task = asyncio.create_task(serve(0, out))
     try:
-        for _ in range(100):
-            if out.getvalue().endswith("\n"):
-                break
-            await asyncio.sleep(0.01)
+        assert await until(lambda: out.getvalue().endswith("\n"), within=1.0)
         lines = out.getvalue().splitlines()
         assert len(lines) == 1
         info = json.loads(lines[0])

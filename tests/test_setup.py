@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import socket
 import stat
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from bot.ops.checks import ALL_FEATURES, plan_grants, required_permissions
 from bot.ops.doctor import run_doctor
 from bot.ops.setup import SetupOptions, render_config, render_env, run_setup
 from bot.sandbox import Sandbox
+from tests.helpers import free_port
 from tests.test_sandbox_support import running
 
 
@@ -145,12 +145,6 @@ async def test_setup_cli_non_interactive_with_companion_app(
     text = capsys.readouterr().out
     assert code == 0, text
     assert "[FAIL]" not in text and "checks: 0 failed" in text
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_wrong_url_fails_fast_and_creates_nothing(sandbox: Sandbox, tmp_path: Path) -> None:

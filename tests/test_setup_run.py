@@ -19,7 +19,7 @@ from bot.ops.checks import ALL_FEATURES
 from bot.ops.setup import render_config, run_setup
 from bot.sandbox import Sandbox
 from tests.conftest import until
-from tests.test_process import ROOT, free_port, ready
+from tests.helpers import ROOT, free_port, ready
 from tests.test_setup import options
 
 

@@ -12,25 +12,11 @@ from bot.models import Message, Room, UserRef
 from bot.moderation.alerts import Alert
 from bot.store import LeaseHeld, Store, StoreError
 from bot.store.migrations import LATEST_VERSION
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers import Clock, chat_message
 
 
 def _message(mid: str = "m1", text: str = "hello") -> Message:
-    return Message(
-        id=mid,
-        rid="r1",
-        text=text,
-        ts=datetime(2026, 1, 1, tzinfo=UTC),
-        author=UserRef("u1", "alice"),
-        raw={"_id": mid, "rid": "r1", "msg": text, "u": {"_id": "u1", "username": "alice"}},
-    )
+    return chat_message(mid, "u1", text, username="alice")
 
 
 def test_migrates_fresh_and_reopens(tmp_path: Path) -> None:

@@ -2,8 +2,8 @@
 
 A record's hash covers ``[prev_hash, seq, at, actor, action, targets, reason, outcome]`` as
 canonical JSON (sorted keys, no spaces, UTF-8), ``targets`` and ``reason`` themselves being
-canonical JSON strings. The store computes the same thing when it appends; a test checks that
-the two agree, so an export can be checked offline without rcmod's database.
+canonical JSON strings. The store appends and verifies with these same functions, so an export
+can be checked offline without rcmod's database and the two can never disagree.
 """
 
 from __future__ import annotations
@@ -13,7 +13,15 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["GENESIS_HASH", "RECORD_FIELDS", "canonical", "check_records", "record_hash", "sha256_text"]
+__all__ = [
+    "GENESIS_HASH",
+    "RECORD_FIELDS",
+    "canonical",
+    "chain_hash",
+    "check_records",
+    "record_hash",
+    "sha256_text",
+]
 
 GENESIS_HASH = "0" * 64
 RECORD_FIELDS = ("seq", "at", "actor", "action", "targets", "reason", "outcome", "prev_hash", "hash")
@@ -27,21 +35,25 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def chain_hash(
+    prev_hash: str, seq: int, at: str, actor: str, action: str, targets: str, reason: str, outcome: str
+) -> str:
+    """The hash of one record as stored: ``targets`` and ``reason`` already canonical JSON strings."""
+    return sha256_text(canonical([prev_hash, seq, at, actor, action, targets, reason, outcome]))
+
+
 def record_hash(record: Mapping[str, Any]) -> str:
     """The hash a record should carry, from its exported fields (targets/reason as objects)."""
-    body = canonical(
-        [
-            record["prev_hash"],
-            record["seq"],
-            record["at"],
-            record["actor"],
-            record["action"],
-            canonical(record["targets"]),
-            canonical(record["reason"]),
-            record["outcome"],
-        ]
+    return chain_hash(
+        record["prev_hash"],
+        record["seq"],
+        record["at"],
+        record["actor"],
+        record["action"],
+        canonical(record["targets"]),
+        canonical(record["reason"]),
+        record["outcome"],
     )
-    return sha256_text(body)
 
 
 def check_records(records: Sequence[Mapping[str, Any]], *, where: str = "audit.jsonl") -> list[str]:

@@ -23,7 +23,6 @@ the canonical JSON of ``{"at", "format", "hash", "seq"}`` with ``format`` = :dat
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from bot.audit.chain import canonical, check_records
+from bot.audit.manifest import jsonl_lines
 from bot.audit.signing import sign, verify_signature
 from bot.errors import ConfigError
 from bot.models import to_iso
@@ -79,14 +79,7 @@ def parse_checkpoints(
     """The checkpoints whose signature verifies, and the problems with every other line."""
     checkpoints: list[Checkpoint] = []
     problems: list[str] = []
-    if data and not data.endswith(b"\n"):
-        problems.append(f"{where}: the last line is incomplete (truncated?)")
-    for number, line in enumerate(data.splitlines(), start=1):
-        try:
-            obj = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
-            problems.append(f"{where} line {number}: not valid JSON")
-            continue
+    for number, obj in jsonl_lines(data, where, problems):
         seq, digest, at, sig = (
             (obj.get(k) for k in ("seq", "hash", "at", "sig"))
             if isinstance(obj, dict)

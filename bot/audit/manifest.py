@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ __all__ = [
     "check_evidence",
     "check_files",
     "check_links",
+    "jsonl_lines",
     "parse_jsonl",
 ]
 
@@ -118,22 +119,30 @@ def check_files(
     return problems
 
 
-def parse_jsonl(data: bytes, where: str) -> tuple[list[dict[str, Any]], list[str]]:
-    """Objects, one per line, and the problems with lines that are not JSON objects."""
-    objects: list[dict[str, Any]] = []
-    problems: list[str] = []
+def jsonl_lines(data: bytes, where: str, problems: list[str]) -> Iterator[tuple[int, Any]]:
+    """Each line's JSON value with its line number; a truncated last line and lines that are not
+    JSON go to ``problems`` as they are met, so problems stay in line order. The one JSONL reader
+    of an export and of the checkpoint file."""
     if data and not data.endswith(b"\n"):
         problems.append(f"{where}: the last line is incomplete (truncated?)")
     for number, line in enumerate(data.splitlines(), start=1):
         try:
-            obj = json.loads(line)
+            value = json.loads(line)
         except (ValueError, UnicodeDecodeError):
             problems.append(f"{where} line {number}: not valid JSON")
             continue
-        if not isinstance(obj, dict):
+        yield number, value
+
+
+def parse_jsonl(data: bytes, where: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """Objects, one per line, and the problems with lines that are not JSON objects."""
+    objects: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for number, obj in jsonl_lines(data, where, problems):
+        if isinstance(obj, dict):
+            objects.append(obj)
+        else:
             problems.append(f"{where} line {number}: not a JSON object")
-            continue
-        objects.append(obj)
     return objects, problems
 
 

@@ -144,7 +144,7 @@ def _resolve_target(
         return None
     if release and any(h.kind == "user" and h.ref == given for h in store.active_holds()):
         return None  # release exactly what was held
-    from bot.audit.who import resolve_user
+    from bot.cli.who import resolve_user
 
     found = resolve_user(settings, store, given)
     if isinstance(found, str):

@@ -4,6 +4,7 @@ Three transports reach the same parser — the companion app's ``POST /hooks/com
 bot, and ``/report``/``/mod`` typed in a room — see :mod:`bot.commands.handlers.dispatch` for the I/O shell.
 """
 
+from bot.commands.call import Call, Caller, Handler
 from bot.commands.help import render_help
 from bot.commands.parser import (
     MAX_ARGS,
@@ -26,8 +27,11 @@ __all__ = [
     "REPORT_CATEGORIES",
     "Arg",
     "ArgKind",
+    "Call",
+    "Caller",
     "Command",
     "Denied",
+    "Handler",
     "Invocation",
     "MessageRef",
     "Privilege",

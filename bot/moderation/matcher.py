@@ -160,10 +160,6 @@ def _variant_bounds(n: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def _is_letter_token(padded: str, start: int, end: int) -> bool:
-    return end - start == 1 and padded[start].isalnum() and not normalize._is_no_space_script(padded[start])
-
-
 def _tokens(text: str) -> Iterator[tuple[int, int, int]]:
     """Start, end and the number of spaces before each run of non-spaces in ``text``."""
     i, n, gap = 0, len(text), 0

@@ -53,8 +53,8 @@ from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 from urllib.parse import unquote
 
-from bot.config import Mode, ProtectionSettings
 from bot.moderation.normalize import base_fold, coarse
+from bot.moderation.settings import Mode, ProtectionSettings
 
 __all__ = ["Join", "Post", "Protections", "Trigger", "find_domains"]
 

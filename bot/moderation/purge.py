@@ -252,8 +252,3 @@ def confirmation_token(job_id: int, request: PurgeRequest, total: int) -> str:
 
 def needs_token(total: int, threshold: int = DEFAULT_CONFIRM_THRESHOLD) -> bool:
     return total > threshold
-
-
-def first_and_last(timestamps: Sequence[int]) -> tuple[int, int]:
-    """The range (ms) a bulk delete is fixed to: exactly what was stored as evidence."""
-    return min(timestamps), max(timestamps)

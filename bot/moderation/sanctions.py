@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.config import LadderStep
 from bot.moderation.durations import format_duration
 from bot.moderation.neutralize import inline_literal
+from bot.moderation.settings import LadderStep
 
 __all__ = ["Notice", "ladder_step", "protected", "render_notice", "step_label"]
 

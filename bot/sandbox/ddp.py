@@ -28,7 +28,15 @@ from bot.sandbox.errors import MeteorError, PlainError, meteor_error_object
 from bot.sandbox.faults import Faults
 from bot.sandbox.ratelimit import FixedWindowLimiter, RateLimits
 from bot.sandbox.wire import IdSource, ms, to_ejson
-from bot.sandbox.workspace import Event, MessageChanged, RoomNotify, User, UserNotify, Workspace
+from bot.sandbox.workspace import (
+    Event,
+    MessageChanged,
+    RoomNotify,
+    User,
+    UserNotify,
+    Workspace,
+    message_options,
+)
 
 __all__ = ["DDPServer", "DDPSession"]
 
@@ -363,12 +371,7 @@ def _send_message(session: DDPSession, params: list[Any]) -> Any:
             str(body.get("rid") or ""),
             str(body.get("msg") or ""),
             mid=body.get("_id"),
-            tmid=body.get("tmid"),
-            tshow=body.get("tshow"),
-            alias=body.get("alias"),
-            emoji=body.get("emoji"),
-            avatar=body.get("avatar"),
-            attachments=body.get("attachments"),
+            **message_options(body),
         )
     except MeteorError as exc:
         # The method rethrows only these; every other failure resolves with no result and the

@@ -17,7 +17,7 @@ Data only: nothing here runs on a request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 __all__ = ["LEDGER", "Entry", "entry_for"]
@@ -92,6 +92,8 @@ FORBIDDEN = (
     "tests assert it)."
 )
 
+# The short form most REST lines give (REST_RATE above spells the rule out).
+_REST_DEFAULT = "REST default 10/min per route and user"
 _API = "apps/meteor/app/api/server/ApiClass.ts"
 _PAGES = "apps/meteor/app/api/server/helpers/getPaginationItems.ts"
 _PERMS = "apps/meteor/app/api/server/middlewares/permissions.ts"
@@ -129,6 +131,47 @@ _SETUP_EMAIL_2FA = (
     "Accounts_TwoFactorAuthentication_By_Email_Code_Expiration (3600 s), works once, non-digits "
     "are ignored (123-456). E-mail 2FA applies only with Accounts_TwoFactorAuthentication_Enabled "
     "and _By_Email_Enabled on, services.email2fa.enabled and a verified address (EmailCheck.isEnabled)"
+)
+
+
+# Routes registered under two names with one handler (im.ts: dm.* and im.*): one line each,
+# the alias differing only in its tests.
+_DM_CREATE = Entry(
+    kind="rest",
+    name="POST dm.create",
+    server=("apps/meteor/app/api/server/v1/im.ts", "apps/meteor/server/methods/createDirectMessage.ts"),
+    permissions="create-d",
+    fields=(
+        "room: the direct room with rid; excludeSelf drops the caller from the members (no "
+        "subscription for the caller), so an admin can open a DM between others"
+    ),
+    errors=(
+        "400 error-invalid-params without username/usernames; error-invalid-user for an unknown "
+        "username; invalid-params 'must be boolean' for a non-boolean excludeSelf; excludeSelf with "
+        "nobody else answers error-invalid-user here (UNCONFIRMED)"
+    ),
+    rate_limit=f"{_REST_DEFAULT}; the method's own 10/min without send-many-messages",
+    releases="",
+    tests=(
+        "tests/test_sandbox_fidelity_small.py::test_im_create_with_exclude_self_leaves_the_caller_out",
+        "tests/test_sandbox_openapi.py::test_openapi_messaging",
+    ),
+)
+
+
+_DM_LIST = Entry(
+    kind="rest",
+    name="GET dm.list",
+    server=("apps/meteor/app/api/server/v1/im.ts",),
+    permissions="",
+    fields=("ims (the caller's direct rooms, with lastMessage), count, offset, total; default sort by name"),
+    errors="",
+    rate_limit=_REST_DEFAULT,
+    releases="",
+    tests=(
+        "tests/test_sandbox_admin.py::test_dm_list_shows_the_callers_direct_rooms",
+        "tests/test_sandbox_openapi.py::test_openapi_workspace_administration",
+    ),
 )
 
 
@@ -1151,7 +1194,7 @@ LEDGER: tuple[Entry, ...] = (
         "reads roles here (no createdAt, no reason); query/fields are ignored since 7.0 unless "
         "ALLOW_UNSAFE_QUERY_AND_FIELDS_API_PARAMS; sorted by username; " + _PAGINATION,
         errors="403 permissionsRequired (see releases); " + _NOT_LOGGED_IN,
-        rate_limit="REST default 10/min per route and user (bot bypasses)",
+        rate_limit=f"{_REST_DEFAULT} (bot bypasses)",
         releases=_RELEASES_REFUSALS,
         tests=(
             "tests/test_roles.py::test_the_role_directory_reads_roles_from_users_list",
@@ -1169,7 +1212,7 @@ LEDGER: tuple[Entry, ...] = (
         permissions="view-c-room",
         fields="channels sorted by name; " + _PAGINATION,
         errors="403 permissionsRequired (see releases); " + _NOT_LOGGED_IN,
-        rate_limit="REST default 10/min per route and user (bot bypasses)",
+        rate_limit=f"{_REST_DEFAULT} (bot bypasses)",
         releases=_RELEASES_REFUSALS,
         tests=(
             "tests/test_pagination.py::test_channels_are_complete",
@@ -1183,7 +1226,7 @@ LEDGER: tuple[Entry, ...] = (
         permissions="the caller can access the room",
         fields="pinned messages newest first; " + _PAGINATION,
         errors="400 error-roomId-param-not-provided; 400 error-not-allowed; " + _NOT_LOGGED_IN,
-        rate_limit="REST default 10/min per route and user (bot bypasses)",
+        rate_limit=f"{_REST_DEFAULT} (bot bypasses)",
         releases="",
         tests=(
             "tests/test_pagination.py::test_reports_and_pins_are_complete",
@@ -1200,7 +1243,7 @@ LEDGER: tuple[Entry, ...] = (
         errors="403 the route's own refusal: {success:false, error:'unauthorized'} (unauthorized() was "
         "403 until it was renamed forbidden(); unauthorized() answers 401 since), {error:'forbidden'} "
         "from 9.0; " + _NOT_LOGGED_IN,
-        rate_limit="REST default 10/min per route and user (bot bypasses)",
+        rate_limit=f"{_REST_DEFAULT} (bot bypasses)",
         releases=_RELEASES_REFUSALS,
         tests=(
             "tests/test_releases.py::test_refusals_by_release",
@@ -1215,7 +1258,7 @@ LEDGER: tuple[Entry, ...] = (
         permissions="any logged-in user",
         fields="the caller's own user document",
         errors=_NOT_LOGGED_IN + "; every authRequired route answers the same",
-        rate_limit="REST default 10/min per route and user (bot bypasses)",
+        rate_limit=f"{_REST_DEFAULT} (bot bypasses)",
         releases="not-logged-in body by release in bot/sandbox/releases.py",
         tests=(
             "tests/test_releases.py::test_refusals_by_release",
@@ -1232,7 +1275,7 @@ LEDGER: tuple[Entry, ...] = (
         permissions="mute-user in the room",
         fields="{success:true}",
         errors="404 'Resource not found' on a release before 6.8 (route unknown)",
-        rate_limit="REST default 10/min per route and user (bot bypasses)",
+        rate_limit=f"{_REST_DEFAULT} (bot bypasses)",
         releases="added in 6.8 (ROUTES_SINCE in bot/sandbox/releases.py)",
         tests=(
             "tests/test_releases.py::test_routes_a_release_does_not_have_answer_404",
@@ -1273,7 +1316,7 @@ LEDGER: tuple[Entry, ...] = (
             "400 error-user-not-found (method-level lookup); 400 error-user-not-in-room; "
             "400 error-user-already-banned; 400 error-you-are-last-owner; 401 without a login"
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases=(
             "added in 8.3 (server PR 'feat: Ban user', merged 2026-03-04; a 'regression:' fix of "
             "2026-03-30 shows it was unreleased then; the 8.3.x line exists — the release is inferred, "
@@ -1310,7 +1353,7 @@ LEDGER: tuple[Entry, ...] = (
             "400 invalid-params; 400 error-invalid-user; 400 error-not-allowed; 400 error-room-not-found; "
             "400 error-user-not-banned (not banned); 401 without a login"
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases=(
             "added in 8.3 with rooms.banUser; 404 before. An early copy restored the membership on unban "
             "(and the e2e suite of that time expects the room back in subscriptions.get); the copy read "
@@ -1336,7 +1379,7 @@ LEDGER: tuple[Entry, ...] = (
             "total}, earliest ban first (subscriptions sorted by ts)"
         ),
         errors="no access: API.v1.unauthorized() (sandbox: 403, see releases); 401 without a login",
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases=(
             "added in 8.3; 404 before. The first releases answered 401 for no access and ignored "
             "offset/count; later changesets made it 403 and paginated (the sandbox paginates and "
@@ -1407,7 +1450,7 @@ LEDGER: tuple[Entry, ...] = (
             "non-empty string, even 'false', was on)"
         ),
         errors="400 error-room-not-found for a group the caller is not in (it looks like no group)",
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases=(
             "groups.history 0.48; `!== 'false'` in every groups.ts version read (6.x JS and TS to the "
             "newest API.v1.get form); inclusive became `=== 'true'` in the newest"
@@ -1436,7 +1479,7 @@ LEDGER: tuple[Entry, ...] = (
             "400 error-room-param-not-provided 'Query param \"roomId\" is required'; 400 "
             "error-room-not-found; getChannelHistory false -> 403"
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="im.history 0.48, dm.* aliases later; showThreadMessages as for channels.history",
         tests=(
             "tests/test_history_threads.py::test_history_routes_read_thread_replies_as_each_route_does",
@@ -1452,7 +1495,7 @@ LEDGER: tuple[Entry, ...] = (
         permissions="as dm.history (one handler for both names)",
         fields="as dm.history",
         errors="as dm.history",
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="as dm.history; the OpenAPI files document only the dm.* names",
         tests=(
             "tests/test_history_threads.py::test_history_routes_read_thread_replies_as_each_route_does",
@@ -1484,7 +1527,7 @@ LEDGER: tuple[Entry, ...] = (
             "403 error-unauthorized without the permission; 400 invalid-params for a latest/oldest "
             "that is not a date-time or an unknown query key; 400 error-invalid-sort"
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases=(
             "moderation console 6.2 (an earlier naming, moderation.getReports, existed while it was "
             "built); older total = number of reports (countMessageReportsInRange), newer = number "
@@ -1523,7 +1566,7 @@ LEDGER: tuple[Entry, ...] = (
             "400 invalid-params: userId missing or empty (minLength 1), unknown query key; 403 "
             "error-unauthorized"
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases=(
             "6.2-era as moderation.user.getMessageHistory (no dedupe, 'error-invalid-user' for an unknown "
             "user); the current name and shape: not confirmed which release; `user` added later"
@@ -1550,7 +1593,7 @@ LEDGER: tuple[Entry, ...] = (
             "reports of msgId, newest first (findReportsByMessageId), selector as reportsByUsers"
         ),
         errors="400 invalid-params: msgId missing or empty (minLength 1); 403 error-unauthorized",
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="6.2-era name moderation.reportsByMessage; msgId minLength added later",
         tests=(
             "tests/test_moderation_console.py::test_reports_of_one_message",
@@ -1580,7 +1623,7 @@ LEDGER: tuple[Entry, ...] = (
             "userId alone passes and hides by an undefined message id (the server may then match user "
             "reports)"
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="6.2-era name moderation.markChecked (reasonForHiding, actionTaken)",
         tests=(
             "tests/test_moderation_console.py::test_dismissing_message_reports",
@@ -1605,7 +1648,7 @@ LEDGER: tuple[Entry, ...] = (
             "reportedUser username or name; total = number of reported users"
         ),
         errors="403 error-unauthorized; 400 invalid-params (dates, unknown keys)",
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="the reported-users tab of the console, merged Oct 2023: probably 6.5 (not confirmed)",
         tests=(
             "tests/test_moderation_console.py::test_user_reports_list_read_and_dismiss",
@@ -1629,7 +1672,7 @@ LEDGER: tuple[Entry, ...] = (
             "first e-mails the page's reports recorded (reportUser stores the reported user's emails)"
         ),
         errors="400 invalid-params: userId missing or empty; 403 error-unauthorized",
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="as moderation.userReports (probably 6.5)",
         tests=(
             "tests/test_moderation_console.py::test_user_reports_list_read_and_dismiss",
@@ -1656,7 +1699,7 @@ LEDGER: tuple[Entry, ...] = (
             "400 invalid-params (the oneOf text); 400 {error: 'error-user-id-param-not-provided'} for an "
             "empty or absent userId; 403 error-unauthorized"
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="as moderation.userReports (probably 6.5)",
         tests=(
             "tests/test_moderation_console.py::test_user_reports_list_read_and_dismiss",
@@ -1679,7 +1722,7 @@ LEDGER: tuple[Entry, ...] = (
             "400 'Invalid user id provided.' (plain failure); 400 invalid-params without userId or "
             "description"
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="6.4",
         tests=(
             "tests/test_moderation_console.py::test_user_reports_list_read_and_dismiss",
@@ -1715,7 +1758,7 @@ LEDGER: tuple[Entry, ...] = (
             "modelled: every teamId); 400 error-invalid-room-name / error-duplicate-channel-name "
             "(getValidRoomName); 400 'Match failed [400]' for non-string members"
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases=(
             "newest servers validate the body with ajv isChannelsCreateProps (extraData closed); not modelled"
         ),
@@ -1735,7 +1778,7 @@ LEDGER: tuple[Entry, ...] = (
             '400 error-room-not-found \'The required "roomId" or "roomName" param provided does not '
             "match any channel' for a private room, an unknown one, or neither parameter"
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="",
         tests=(
             "tests/test_sandbox_admin.py::test_channels_info_shows_any_public_channel_and_nothing_else",
@@ -1759,7 +1802,7 @@ LEDGER: tuple[Entry, ...] = (
             "'createPrivateGroup'}: the route maps to 401 only an error whose reason is "
             "'error-not-allowed', and the method's reason is 'Not allowed'; name errors as channels.create"
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases=(
             "6.x: the route checked create-p itself and answered unauthorized (UNCONFIRMED "
             "which release changed it)"
@@ -1780,7 +1823,7 @@ LEDGER: tuple[Entry, ...] = (
             "400 error-room-param-not-provided without roomId/roomName; 400 error-room-not-found '... does "
             "not match any group' for a group the caller cannot access (indistinguishable from none)"
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="",
         tests=(
             "tests/test_sandbox_admin.py::test_groups_create_info_and_list",
@@ -1794,40 +1837,17 @@ LEDGER: tuple[Entry, ...] = (
         permissions="",
         fields="groups (the caller's private groups, by name), count, offset, total",
         errors="",
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="6.x answered 404 notFound() when the caller had no group; 7.x an empty page",
         tests=(
             "tests/test_sandbox_admin.py::test_groups_create_info_and_list",
             "tests/test_sandbox_openapi.py::test_openapi_workspace_administration",
         ),
     ),
-    Entry(
-        kind="rest",
-        name="GET dm.list",
-        server=("apps/meteor/app/api/server/v1/im.ts",),
-        permissions="",
-        fields=(
-            "ims (the caller's direct rooms, with lastMessage), count, offset, total; default sort by name"
-        ),
-        errors="",
-        rate_limit="REST default 10/min per route and user",
-        releases="",
-        tests=(
-            "tests/test_sandbox_admin.py::test_dm_list_shows_the_callers_direct_rooms",
-            "tests/test_sandbox_openapi.py::test_openapi_workspace_administration",
-        ),
-    ),
-    Entry(
-        kind="rest",
+    _DM_LIST,
+    replace(
+        _DM_LIST,
         name="GET im.list",
-        server=("apps/meteor/app/api/server/v1/im.ts",),
-        permissions="",
-        fields=(
-            "ims (the caller's direct rooms, with lastMessage), count, offset, total; default sort by name"
-        ),
-        errors="",
-        rate_limit="REST default 10/min per route and user",
-        releases="",
         tests=(
             "tests/test_sandbox_admin.py::test_dm_list_shows_the_callers_direct_rooms",
             "tests/test_sandbox_openapi.py::test_openapi_workspace_administration",
@@ -1844,7 +1864,7 @@ LEDGER: tuple[Entry, ...] = (
             "unknown id 400 {success:false} (API.v1.failure() with nothing in it); settings/a/b "
             "is no route (404)"
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="older servers checked the permission inline and answered unauthorized()",
         tests=(
             "tests/test_sandbox_admin.py::test_settings_by_id_read_and_write",
@@ -1865,7 +1885,7 @@ LEDGER: tuple[Entry, ...] = (
             "403 as GET; 400 totp-required / totp-invalid from the 2FA check; an unknown id or a body "
             "without value 400 {success:false}"
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="",
         tests=(
             "tests/test_sandbox_admin.py::test_settings_by_id_read_and_write",
@@ -1903,7 +1923,7 @@ LEDGER: tuple[Entry, ...] = (
             "error-invalid-email; error-field-unavailable; totp-required; an unknown userId answers "
             "error-invalid-user here (the server's saveUser falls into saveNewUser: UNCONFIRMED)"
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="7.0.0 removed the upsert behaviour and the joinDefaultChannels param (OpenAPI changelog)",
         tests=(
             "tests/test_sandbox_admin.py::test_users_update_by_an_admin",
@@ -1918,54 +1938,17 @@ LEDGER: tuple[Entry, ...] = (
         permissions="",
         fields="subscription: the caller's subscription to roomId, or null",
         errors="400 invalid-params \"must have required property 'roomId'\" (isSubscriptionsGetOneProps)",
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="",
         tests=(
             "tests/test_sandbox_admin.py::test_subscriptions_get_one",
             "tests/test_sandbox_openapi.py::test_openapi_workspace_administration",
         ),
     ),
-    Entry(
-        kind="rest",
-        name="POST dm.create",
-        server=("apps/meteor/app/api/server/v1/im.ts", "apps/meteor/server/methods/createDirectMessage.ts"),
-        permissions="create-d",
-        fields=(
-            "room: the direct room with rid; excludeSelf drops the caller from the members (no "
-            "subscription for the caller), so an admin can open a DM between others"
-        ),
-        errors=(
-            "400 error-invalid-params without username/usernames; error-invalid-user for an unknown "
-            "username; invalid-params 'must be boolean' for a non-boolean excludeSelf; excludeSelf with "
-            "nobody else answers error-invalid-user here (UNCONFIRMED)"
-        ),
-        rate_limit=(
-            "REST default 10/min per route and user; the method's own 10/min without send-many-messages"
-        ),
-        releases="",
-        tests=(
-            "tests/test_sandbox_fidelity_small.py::test_im_create_with_exclude_self_leaves_the_caller_out",
-            "tests/test_sandbox_openapi.py::test_openapi_messaging",
-        ),
-    ),
-    Entry(
-        kind="rest",
+    _DM_CREATE,
+    replace(
+        _DM_CREATE,
         name="POST im.create",
-        server=("apps/meteor/app/api/server/v1/im.ts", "apps/meteor/server/methods/createDirectMessage.ts"),
-        permissions="create-d",
-        fields=(
-            "room: the direct room with rid; excludeSelf drops the caller from the members (no "
-            "subscription for the caller), so an admin can open a DM between others"
-        ),
-        errors=(
-            "400 error-invalid-params without username/usernames; error-invalid-user for an unknown "
-            "username; invalid-params 'must be boolean' for a non-boolean excludeSelf; excludeSelf with "
-            "nobody else answers error-invalid-user here (UNCONFIRMED)"
-        ),
-        rate_limit=(
-            "REST default 10/min per route and user; the method's own 10/min without send-many-messages"
-        ),
-        releases="",
         tests=(
             "tests/test_sandbox_fidelity_small.py::test_im_create_with_exclude_self_leaves_the_caller_out",
             "tests/test_sandbox_fidelity.py::test_im_create_answers_like_dm_create",
@@ -2008,7 +1991,7 @@ LEDGER: tuple[Entry, ...] = (
             "400 'Invalid permission' errorType error-invalid-permission when an id is not in the table; "
             "400 'Invalid role' error-invalid-role"
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases=(
             "the default table grows with releases (federated-external, mark-message-as-important are recent)"
         ),
@@ -2034,7 +2017,7 @@ LEDGER: tuple[Entry, ...] = (
             "400 invalid-params 'must be array' for roles=admin; 400 'Invalid query "
             "parameters' past 500 items"
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="added in 6.8; the roles filter's $in semantics are UNCONFIRMED",
         tests=(
             "tests/test_sandbox_fidelity_small.py::test_array_query_parameters_reach_the_route",
@@ -2119,7 +2102,7 @@ LEDGER: tuple[Entry, ...] = (
             "on (default on, not public): with verified: true the new user gets e-mail 2FA"
         ),
         errors="400 error-field-unavailable '<username|email> is already in use :(', invalid-params (ajv)",
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="",
         tests=(
             "tests/test_two_factor.py::test_a_verified_user_gets_an_emailed_code_and_logs_in_with_it",
@@ -2139,7 +2122,7 @@ LEDGER: tuple[Entry, ...] = (
             "is the user's first enabled one (e-mail before the password fallback, whatever "
             "x-2fa-method says, since 'password' is not a check method by name)"
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="",
         tests=(
             "tests/test_setup.py::test_setup_then_doctor_is_green",
@@ -2164,7 +2147,7 @@ LEDGER: tuple[Entry, ...] = (
             "400 error-action-not-allowed 'Not allowed'; read-only: a plain Error -> 400 {success: "
             'false, error: "You can\'t delete messages because the room is readonly."} (no errorType)'
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases=(
             "older canDeleteMessage checked room.unmuted against the message author's username, newer "
             "against the deleting user's (modelled)"
@@ -2190,7 +2173,7 @@ LEDGER: tuple[Entry, ...] = (
             "400 error-action-not-allowed 'Message editing not allowed'; read-only: plain Error "
             "\"You can't send messages because the room is readonly.\"; muted: 'You_have_been_muted'"
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="",
         tests=(
             "tests/test_read_only_rooms.py::test_without_post_readonly_delete_edit_and_post_are_refused_with_the_servers_texts",
@@ -2211,7 +2194,7 @@ LEDGER: tuple[Entry, ...] = (
             'room is readonly."}, and the sender gets it as an ephemeral message; muted: '
             "'You_have_been_muted'"
         ),
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="",
         tests=(
             "tests/test_sandbox_moderation_actions.py::test_read_only_room_lets_only_privileged_and_unmuted_members_post",
@@ -2227,7 +2210,7 @@ LEDGER: tuple[Entry, ...] = (
         permissions="as chat.sendMessage (the same canSendMessage checks)",
         fields="{ts, channel, message}",
         errors="as chat.sendMessage",
-        rate_limit="REST default 10/min per route and user",
+        rate_limit=_REST_DEFAULT,
         releases="",
         tests=(
             "tests/test_sandbox_moderation_actions.py::test_read_only_room_lets_only_privileged_and_unmuted_members_post",

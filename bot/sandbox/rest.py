@@ -23,7 +23,14 @@ from bot.sandbox.errors import MeteorError, PlainError, RestFailure
 from bot.sandbox.ratelimit import FixedWindowLimiter, RateLimits
 from bot.sandbox.releases import Release
 from bot.sandbox.wire import from_iso, ms, to_rest
-from bot.sandbox.workspace import NAME_FORBIDDEN_CHARS, USERNAME_PATTERN, Doc, User, Workspace
+from bot.sandbox.workspace import (
+    NAME_FORBIDDEN_CHARS,
+    USERNAME_PATTERN,
+    Doc,
+    User,
+    Workspace,
+    message_options,
+)
 
 __all__ = ["ROUTES", "RestApi", "Route", "json_answer", "parse_query"]
 
@@ -485,12 +492,7 @@ def chat_post_message(api: RestApi, call: Call) -> dict[str, Any]:
         call.uid,
         room["_id"],
         str(p.get("text") or ""),
-        tmid=p.get("tmid"),
-        tshow=p.get("tshow"),
-        alias=p.get("alias"),
-        emoji=p.get("emoji"),
-        avatar=p.get("avatar"),
-        attachments=p.get("attachments"),
+        **message_options(p),
     )
     # The spec's `channel` is a string; the room's name (its id for a DM) as the docs show.
     return {"ts": ms(message["ts"]), "channel": room.get("name") or room["_id"], "message": message}
@@ -511,12 +513,7 @@ def chat_send_message(api: RestApi, call: Call) -> dict[str, Any]:
         str(body["rid"]),
         str(body.get("msg") or ""),
         mid=body.get("_id"),
-        tmid=body.get("tmid"),
-        tshow=body.get("tshow"),
-        alias=body.get("alias"),
-        emoji=body.get("emoji"),
-        avatar=body.get("avatar"),
-        attachments=body.get("attachments"),
+        **message_options(body),
     )
     return {"message": message}
 
@@ -575,7 +572,8 @@ def chat_sync_messages(api: RestApi, call: Call) -> dict[str, Any]:
     return {"result": {"updated": updated, "deleted": deleted}}
 
 
-def chat_pin_message(api: RestApi, call: Call) -> dict[str, Any]:
+def _message_id(api: RestApi, call: Call) -> str:
+    """chat.pinMessage / unPinMessage / react: the ``messageId`` param, of a message that exists."""
     mid = call.params.get("messageId")
     if not mid:
         raise MeteorError("error-messageid-param-not-provided", 'The required "messageId" param is missing.')
@@ -583,34 +581,25 @@ def chat_pin_message(api: RestApi, call: Call) -> dict[str, Any]:
         raise MeteorError(
             "error-message-not-found", 'The provided "messageId" does not match any existing message.'
         )
-    return {"message": api.ws.pin_message(call.uid, str(mid))}
+    return str(mid)
+
+
+def chat_pin_message(api: RestApi, call: Call) -> dict[str, Any]:
+    return {"message": api.ws.pin_message(call.uid, _message_id(api, call))}
 
 
 def chat_unpin_message(api: RestApi, call: Call) -> dict[str, Any]:
-    mid = call.params.get("messageId")
-    if not mid:
-        raise MeteorError("error-messageid-param-not-provided", 'The required "messageId" param is missing.')
-    if mid not in api.ws.messages:
-        raise MeteorError(
-            "error-message-not-found", 'The provided "messageId" does not match any existing message.'
-        )
-    api.ws.unpin_message(call.uid, str(mid))
+    api.ws.unpin_message(call.uid, _message_id(api, call))
     return {}
 
 
 def chat_react(api: RestApi, call: Call) -> dict[str, Any]:
-    mid = call.params.get("messageId")
-    if not mid:
-        raise MeteorError("error-messageid-param-not-provided", 'The required "messageId" param is missing.')
-    if mid not in api.ws.messages:
-        raise MeteorError(
-            "error-message-not-found", 'The provided "messageId" does not match any existing message.'
-        )
+    mid = _message_id(api, call)
     emoji = call.params.get("emoji") or call.params.get("reaction")
     if not emoji:
         raise MeteorError("error-emoji-param-not-provided", 'The required "emoji" param is missing.')
     should = call.params.get("shouldReact")
-    api.ws.set_reaction(call.uid, str(mid), str(emoji), None if should is None else as_bool(should))
+    api.ws.set_reaction(call.uid, mid, str(emoji), None if should is None else as_bool(should))
     return {}
 
 
@@ -915,7 +904,8 @@ def groups_roles(api: RestApi, call: Call) -> dict[str, Any]:
 # ---------------------------------------------------------------- users, settings, permissions
 
 
-def users_info(api: RestApi, call: Call) -> dict[str, Any]:
+def _user_param(api: RestApi, call: Call) -> User:
+    """users.info / users.delete: the user named by ``userId`` or ``username``."""
     uid, username = call.params.get("userId"), call.params.get("username")
     if not uid and not username:
         raise MeteorError(
@@ -924,6 +914,11 @@ def users_info(api: RestApi, call: Call) -> dict[str, Any]:
     user = api.ws.users.get(str(uid)) if uid else api.ws.user_by_username(str(username))
     if user is None:
         raise RestFailure.failure("User not found.")
+    return user
+
+
+def users_info(api: RestApi, call: Call) -> dict[str, Any]:
+    user = _user_param(api, call)
     # getFullUserData: another user's full fields (roles among them) need the permission.
     full = user.id == call.uid or api.ws.has_permission(call.uid, "view-full-other-user-info")
     doc = api.user_public(user, full=full)
@@ -1088,14 +1083,7 @@ def users_create(api: RestApi, call: Call) -> dict[str, Any]:
 def users_delete(api: RestApi, call: Call) -> dict[str, Any]:
     if not api.ws.has_permission(call.uid, "delete-user"):
         raise RestFailure.forbidden()
-    uid, username = call.params.get("userId"), call.params.get("username")
-    if not uid and not username:
-        raise MeteorError(
-            "error-user-param-not-provided", 'The required "userId" or "username" param was not provided'
-        )
-    user = api.ws.users.get(str(uid)) if uid else api.ws.user_by_username(str(username))
-    if user is None:
-        raise RestFailure.failure("User not found.")
+    user = _user_param(api, call)
     api.ws.delete_user(call.uid, user.id)
     return {"deletedRooms": []}
 
@@ -1256,27 +1244,24 @@ def _exactly_one_of_user_or_message(call: Call) -> None:
     raise MeteorError("invalid-params", "must match exactly one schema in oneOf")
 
 
-def moderation_reports_by_users(api: RestApi, call: Call) -> dict[str, Any]:
+def _report_groups(api: RestApi, call: Call, grouped: Callable[..., list[Doc]]) -> dict[str, Any]:
     _console_viewer(api, call)
-    groups = api.ws.reports_by_users(
+    groups = grouped(
         _date_time(call, "latest"),
         _date_time(call, "oldest"),
         selector=str(call.params.get("selector") or ""),
         sort=json_sort(call),
     )
-    # total: getTotalUniqueReportedUsers, i.e. the number of groups (0 when the page is empty).
     return page(api, groups, call, "reports")
+
+
+def moderation_reports_by_users(api: RestApi, call: Call) -> dict[str, Any]:
+    # total: getTotalUniqueReportedUsers, i.e. the number of groups (0 when the page is empty).
+    return _report_groups(api, call, api.ws.reports_by_users)
 
 
 def moderation_user_reports(api: RestApi, call: Call) -> dict[str, Any]:
-    _console_viewer(api, call)
-    groups = api.ws.user_reports_grouped(
-        _date_time(call, "latest"),
-        _date_time(call, "oldest"),
-        selector=str(call.params.get("selector") or ""),
-        sort=json_sort(call),
-    )
-    return page(api, groups, call, "reports")
+    return _report_groups(api, call, api.ws.user_reports_grouped)
 
 
 def moderation_user_reported_messages(api: RestApi, call: Call) -> dict[str, Any]:

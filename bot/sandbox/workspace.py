@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -1797,12 +1797,7 @@ class Workspace:
             "message": copy.deepcopy(message),
             "description": description,
             "ts": now,
-            "reportedBy": {
-                "_id": user.id,
-                "username": user.username,
-                "name": user.name,
-                "createdAt": user.created_at,
-            },
+            "reportedBy": _reporter(user),
             "room": {
                 "_id": room["_id"],
                 "name": room.get("name", ""),
@@ -1833,12 +1828,7 @@ class Workspace:
                 "emails": [{"address": target.email(), "verified": True}],
                 "createdAt": target.created_at,
             },
-            "reportedBy": {
-                "_id": user.id,
-                "username": user.username,
-                "name": user.name,
-                "createdAt": user.created_at,
-            },
+            "reportedBy": _reporter(user),
             "ts": now,
             "_hidden": False,
             "_updatedAt": now,
@@ -2052,6 +2042,17 @@ class Workspace:
             target.tokens.clear()
             self._emit(UserNotify(target_uid, "force_logout", []))
         return target
+
+
+def message_options(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The optional fields of a message to send, as chat.postMessage, chat.sendMessage and the
+    sendMessage method all take them (missing ones None)."""
+    return {key: body.get(key) for key in ("tmid", "tshow", "alias", "emoji", "avatar", "attachments")}
+
+
+def _reporter(user: User) -> Doc:
+    """A report's ``reportedBy``: the reporter as both report methods store them."""
+    return {"_id": user.id, "username": user.username, "name": user.name, "createdAt": user.created_at}
 
 
 def _in_range(ts: datetime, latest: datetime | None, oldest: datetime | None) -> bool:

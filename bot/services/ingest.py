@@ -29,7 +29,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.errors import ActionRefused, DiskFull, RcmodError
-from bot.metrics import Metrics
 from bot.models import Message
 from bot.realtime.backoff import exponential_backoff
 from bot.realtime.events import (
@@ -47,7 +46,7 @@ from bot.realtime.events import (
 from bot.services.router import Router
 from bot.store import Store
 
-__all__ = ["Ingest", "RestForIngest"]
+__all__ = ["Ingest", "IngestCounters", "RestForIngest"]
 
 log = logging.getLogger("rcmod.ingest")
 
@@ -59,6 +58,20 @@ _REPAIR_MARGIN = timedelta(minutes=1)  # clock skew between the bot and the serv
 # The server's history and sync queries are exclusive (``$gt``); one millisecond back makes them
 # inclusive of the cursor's own millisecond.
 _ONE_MS = timedelta(milliseconds=1)
+
+
+class IngestCounters(Protocol):
+    """What ingest counts (``bot.metrics.Metrics`` is one); ingest needs no metrics library."""
+
+    def set_connected(self, up: bool) -> None: ...
+
+    def count_reconnect(self) -> None: ...
+
+    def count_frame_rejected(self) -> None: ...
+
+    def count_message(self, kind: str, outcome: str) -> None: ...
+
+    def count_caught_up(self, messages: int) -> None: ...
 
 
 class RestForIngest(Protocol):
@@ -82,7 +95,7 @@ class Ingest:
         store: Store,
         rest: RestForIngest,
         router: Router,
-        metrics: Metrics,
+        metrics: IngestCounters,
         bot_user_id: Callable[[], str | None],
         watch_room: Callable[[str], None] = lambda rid: None,
         clock: Callable[[], float] = time.time,
@@ -143,23 +156,23 @@ class Ingest:
         elif isinstance(event, MessageDeleted):
             await self._handle_deleted(event)
         elif isinstance(event, Connected):
-            self._metrics.connected.set(1)
+            self._metrics.set_connected(True)
             if event.reconnect:
-                self._metrics.reconnects.inc()
+                self._metrics.count_reconnect()
             await self._router.dispatch(event)
             await self.catch_up()
         elif isinstance(event, Disconnected):
-            self._metrics.connected.set(0)
+            self._metrics.set_connected(False)
             await self._router.dispatch(event)
         elif isinstance(event, SubscriptionChanged):
             await self._handle_subscription(event)
         elif isinstance(event, FrameRejected):
-            self._metrics.frames_rejected.inc()
+            self._metrics.count_frame_rejected()
             log.warning("realtime frame rejected: %s (%d bytes)", event.reason, event.size)
             await self._router.dispatch(event)
         else:
             if isinstance(event, BulkDeleted):
-                self._metrics.messages_seen.labels("bulk_deleted", "handled").inc()
+                self._metrics.count_message("bulk_deleted", "handled")
             await self._router.dispatch(event)
 
     async def _handle_message(self, event: MessageEvent, *, live: bool) -> bool:
@@ -175,7 +188,7 @@ class Ingest:
         if event.room.type:
             self._room_types.setdefault(message.rid, event.room.type)
         if self._store.is_handled(message.id, message.version):
-            self._metrics.messages_seen.labels(kind, "duplicate").inc()
+            self._metrics.count_message(kind, "duplicate")
             return False
         if message.author.id != self._bot_user_id():  # the bot ignores its own messages
             await self._router.dispatch(event)
@@ -185,17 +198,17 @@ class Ingest:
         self._store.mark_handled(message.id, message.version, message.rid)
         if live and message.rid not in self._pending:  # catch-up moves its room's cursor when done
             self._move_cursor(message.rid, message.updated_at or message.ts)
-        self._metrics.messages_seen.labels(kind, outcome).inc()
+        self._metrics.count_message(kind, outcome)
         return True
 
     async def _handle_deleted(self, event: MessageDeleted, *, live: bool = True) -> bool:
         # A deletion can be seen three ways (notify, tombstone, sync); handle it once.
         if not self._store.mark_handled(event.mid, "deleted", event.rid):
-            self._metrics.messages_seen.labels("MessageDeleted", "duplicate").inc()
+            self._metrics.count_message("MessageDeleted", "duplicate")
             return False
         if event.at is not None and live and event.rid not in self._pending:
             self._move_cursor(event.rid, event.at)
-        self._metrics.messages_seen.labels("MessageDeleted", "handled").inc()
+        self._metrics.count_message("MessageDeleted", "handled")
         await self._router.dispatch(event)
         return True
 
@@ -235,7 +248,7 @@ class Ingest:
         for rid in cursors:
             recovered += await self._try_room(rid, "will retry")
         if recovered:
-            self._metrics.caught_up.inc(recovered)
+            self._metrics.count_caught_up(recovered)
             log.info("catch-up recovered %d events in %d rooms", recovered, len(cursors))
         if self._pending:
             self._retry_wake.set()
@@ -255,7 +268,7 @@ class Ingest:
                     for rid in sorted(self._pending):
                         recovered += await self._try_room(rid, "retrying")
                 if recovered:
-                    self._metrics.caught_up.inc(recovered)
+                    self._metrics.count_caught_up(recovered)
                     log.info("catch-up retry recovered %d events", recovered)
 
     async def _try_room(self, rid: str, then: str) -> int:

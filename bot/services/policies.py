@@ -310,15 +310,6 @@ class PolicyKeeper:
             },
         )
 
-    def status_lines(self) -> list[str]:
-        """For ``/mod status``: what the last sync could not do, per room."""
-        report = self.last_report
-        if report is None:
-            return ["policies: not synced yet"]
-        if report.ok:
-            return [f"policies: {len(self.list_policies())} kept pinned, no problems"]
-        return [f"policies: {p}" for p in report.problems]
-
     # -- triggers --------------------------------------------------------------------------------
 
     def request_sync(self) -> None:

@@ -20,8 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.audit import actions
-from bot.commands import MessageRef, UserName
-from bot.commands.handlers.dispatch import Call
+from bot.commands import Call, MessageRef, UserName
 from bot.config import ReportSettings
 from bot.errors import ActionRefused, NotFound, PermissionDenied, RcmodError
 from bot.models import MalformedPayload, Message, UserRef, parse_date

@@ -6,16 +6,24 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from bot.errors import DiskFull
-from bot.metrics import Metrics
 from bot.realtime.events import Event
 
-__all__ = ["Handler", "Router"]
+__all__ = ["Handler", "RouteCounters", "Router"]
 
 log = logging.getLogger("rcmod.router")
 
 Handler = Callable[[Event], Awaitable[None]]
+
+
+class RouteCounters(Protocol):
+    """What routing counts (``bot.metrics.Metrics`` is one); the router needs no metrics library."""
+
+    def count_handler_error(self, handler: str) -> None: ...
+
+    def observe_handler_latency(self, seconds: float) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +36,7 @@ class _Route:
 class Router:
     def __init__(
         self,
-        metrics: Metrics,
+        metrics: RouteCounters,
         clock: Callable[[], float] = time.perf_counter,
         routes: Iterable[tuple[str, tuple[type, ...], Handler]] = (),
     ) -> None:
@@ -52,7 +60,7 @@ class Router:
                 raise  # not one handler's problem: nothing can be recorded, so the bot stops
             except Exception as exc:  # isolation is the point: log ids, count, go on
                 failures += 1
-                self._metrics.handler_errors.labels(route.name).inc()
+                self._metrics.count_handler_error(route.name)
                 log.error(
                     "handler %s failed on %s: %s",
                     route.name,
@@ -60,7 +68,7 @@ class Router:
                     type(exc).__name__,
                     exc_info=log.isEnabledFor(logging.DEBUG),
                 )
-        self._metrics.handler_latency.observe(self._clock() - started)
+        self._metrics.observe_handler_latency(self._clock() - started)
         return failures
 
 

@@ -1,27 +1,4 @@
 """Persistence: the SQLite store and its migrations. No SQL lives outside this package."""
 
-from bot.store.sqlite import (
-    AuditRecord,
-    AuditVerification,
-    BotCopy,
-    ErasureResult,
-    EvidenceRow,
-    HoldKind,
-    LeaseHeld,
-    LegalHold,
-    Store,
-    StoreError,
-)
-
-__all__ = [
-    "AuditRecord",
-    "AuditVerification",
-    "BotCopy",
-    "ErasureResult",
-    "EvidenceRow",
-    "HoldKind",
-    "LeaseHeld",
-    "LegalHold",
-    "Store",
-    "StoreError",
-]
+from bot.store.sqlite import *  # noqa: F403  (the public names are sqlite's __all__)
+from bot.store.sqlite import __all__ as __all__

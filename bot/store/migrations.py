@@ -117,9 +117,8 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX evidence_case ON evidence (case_id) WHERE case_id IS NOT NULL;
         CREATE INDEX legal_hold_active ON legal_hold (kind, ref) WHERE released_at IS NULL;
 
-        -- The bot's own copies of offending text (alert and report DMs quote an excerpt). When the
-        -- evidence they quote is erased, the bot edits the DM to drop the excerpt; `redacted_at`
-        -- records that it did.
+        -- Meant for the bot's own DMs quoting evidence, to redact them once it is erased; nothing
+        -- records into it. Kept: migrations are history, and existing databases have the table.
         CREATE TABLE bot_copy (
             id INTEGER PRIMARY KEY,
             rid TEXT NOT NULL,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import hashlib
 import json
 import os
 import sqlite3
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from bot.audit import actions
+from bot.audit.chain import GENESIS_HASH, canonical, chain_hash, sha256_text
 from bot.audit.selection import case_key
 from bot.errors import ConfigError, DiskFull, RcmodError
 from bot.models import Message, to_iso
@@ -38,7 +38,6 @@ from bot.store.sanctions import SanctionLedger
 __all__ = [
     "AuditRecord",
     "AuditVerification",
-    "BotCopy",
     "ErasureResult",
     "EvidenceRow",
     "HoldKind",
@@ -47,8 +46,6 @@ __all__ = [
     "Store",
     "StoreError",
 ]
-
-GENESIS_HASH = "0" * 64
 
 
 class StoreError(RcmodError):
@@ -78,17 +75,6 @@ class AuditVerification:
     checked: int
     bad_seq: int | None = None
     problem: str = ""
-
-
-def _canonical(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _record_hash(
-    prev_hash: str, seq: int, at: str, actor: str, action: str, targets: str, reason: str, outcome: str
-) -> str:
-    body = _canonical([prev_hash, seq, at, actor, action, targets, reason, outcome])
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 _P = ParamSpec("_P")
@@ -361,11 +347,11 @@ class Store(
             key = case_key(action, targets, reason or {})
             if key is not None:
                 targets["case"] = self._case_in_tx(*key, at)
-        targets_json = _canonical(targets)
-        reason_json = _canonical(dict(reason or {}))
+        targets_json = canonical(targets)
+        reason_json = canonical(dict(reason or {}))
         head = self._db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
         seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
-        digest = _record_hash(prev, seq, at, actor, action, targets_json, reason_json, outcome)
+        digest = chain_hash(prev, seq, at, actor, action, targets_json, reason_json, outcome)
         self._db.execute(
             "INSERT INTO audit_log (seq, at, actor, action, targets, reason, outcome, prev_hash, hash) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -405,7 +391,7 @@ class Store(
                 return AuditVerification(
                     False, checked, seq, f"record {seq} does not follow record {seq - 1}"
                 )
-            if _record_hash(prev, seq, at, actor, action, targets, reason, outcome) != digest:
+            if chain_hash(prev, seq, at, actor, action, targets, reason, outcome) != digest:
                 return AuditVerification(False, checked, seq, f"record {seq} was altered")
             prev, expected_seq, checked = digest, seq + 1, checked + 1
         head = self._db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
@@ -496,7 +482,7 @@ class Store(
         Prefer :meth:`record_action`, which also writes the content's hash into the audit record.
         """
         now = datetime.fromtimestamp(self._clock(), tz=UTC)
-        content = _canonical(
+        content = canonical(
             _json_safe(dict(message.raw)) if message.raw else {"_id": message.id, "msg": message.text}
         )
         cur = self._db.execute(
@@ -510,7 +496,7 @@ class Store(
                 to_iso(now + timedelta(days=retention_days)),
                 audit_seq,
                 content,
-                _sha256(content),
+                sha256_text(content),
             ),
         )
         return int(cur.lastrowid or 0)
@@ -547,8 +533,8 @@ class Store(
                 case_id = targets["case"] = self._case_in_tx(*key, to_iso(now))
             cited: list[dict[str, Any]] = []
             for message in evidence:
-                content = _canonical(_evidence_content(message))
-                digest = _sha256(content)
+                content = canonical(_evidence_content(message))
+                digest = sha256_text(content)
                 cur = self._db.execute(
                     "INSERT INTO evidence (mid, rid, author_id, captured_at, expires_at, content, sha256, "
                     "case_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -754,34 +740,6 @@ class Store(
         )
         return [LegalHold(r[0], r[1], r[2], r[3]) for r in rows]
 
-    # -- the bot's own copies (alert and report DMs that quote evidence) --------------------------
-
-    def record_bot_copy(
-        self, *, rid: str, mid: str, audit_seq: int | None = None, evidence_id: int | None = None
-    ) -> int:
-        """Remember a DM the bot posted that quotes evidence, so it can be redacted later."""
-        now = to_iso(datetime.fromtimestamp(self._clock(), tz=UTC))
-        cur = self._db.execute(
-            "INSERT INTO bot_copy (rid, mid, audit_seq, evidence_id, posted_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (rid, mid) DO UPDATE SET evidence_id = coalesce(excluded.evidence_id, evidence_id)",
-            (rid, mid, audit_seq, evidence_id, now),
-        )
-        row = self._db.execute("SELECT id FROM bot_copy WHERE rid = ? AND mid = ?", (rid, mid)).fetchone()
-        return int(row[0]) if row else int(cur.lastrowid or 0)
-
-    def bot_copies_to_redact(self) -> list[BotCopy]:
-        """DMs still quoting evidence that has since been erased (expired or on request)."""
-        rows = self._db.execute(
-            "SELECT b.id, b.rid, b.mid, b.audit_seq, b.evidence_id FROM bot_copy b "
-            "JOIN evidence e ON e.id = b.evidence_id "
-            "WHERE b.redacted_at IS NULL AND e.erased_at IS NOT NULL ORDER BY b.id"
-        )
-        return [BotCopy(r[0], r[1], r[2], r[3], r[4]) for r in rows]
-
-    def mark_bot_copy_redacted(self, copy_id: int) -> None:
-        now = to_iso(datetime.fromtimestamp(self._clock(), tz=UTC))
-        self._db.execute("UPDATE bot_copy SET redacted_at = ? WHERE id = ?", (now, copy_id))
-
     # -- integrity -------------------------------------------------------------------------------
 
     def audit_head(self) -> tuple[int, str] | None:
@@ -859,15 +817,6 @@ class LegalHold:
     released_at: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class BotCopy:
-    id: int
-    rid: str
-    mid: str
-    audit_seq: int | None
-    evidence_id: int | None
-
-
 def _evidence_row(r: Sequence[Any]) -> EvidenceRow:
     return EvidenceRow(
         id=r[0],
@@ -878,7 +827,7 @@ def _evidence_row(r: Sequence[Any]) -> EvidenceRow:
         expires_at=r[5],
         audit_seq=r[6],
         case=r[7],
-        sha256=r[8] if r[8] is not None else (_sha256(r[9]) if r[9] is not None else None),
+        sha256=r[8] if r[8] is not None else (sha256_text(r[9]) if r[9] is not None else None),
         content=json.loads(r[9]) if r[9] is not None else None,
         erased_at=r[10],
         erased_reason=r[11],
@@ -914,10 +863,6 @@ def _case_of(targets: Mapping[str, Any], reason: Mapping[str, Any]) -> int | Non
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     return None
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @contextmanager

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
-from bot.commands.handlers.dispatch import Caller
+from bot.commands import Caller
 
 if TYPE_CHECKING:
     from bot.store import Store

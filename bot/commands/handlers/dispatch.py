@@ -19,12 +19,13 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from bot.audit import actions
 from bot.commands import (
-    COMMANDS,
+    Call,
+    Caller,
+    Handler,
     Invocation,
     MessageRef,
     Privilege,
@@ -51,28 +52,6 @@ log = logging.getLogger("rcmod.commands")
 _CACHE_TTL = 60.0
 _HINT_EVERY = 600.0  # roles change rarely; a minute-old answer is fine for a privilege check
 
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who typed the command, and where (as the transport knows it)."""
-
-    user_id: str
-    username: str
-    rid: str
-    room_name: str | None = None
-    room_type: str | None = None  # c, p, d; None when the transport did not say
-    tmid: str | None = None
-    transport: str = "dm"  # hook | dm | room
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    caller: Caller
-    invocation: Invocation
-    privilege: Privilege
-
-
-Handler = Callable[[Call], Awaitable[str]]
 
 _TIMED_OUT = "That did not work: Rocket.Chat did not answer in time. Please try again in a moment."
 
@@ -108,8 +87,6 @@ class Dispatcher:
         self._site_url = site_url
         self._clock = clock
         self._cache = cache or LookupCache(clock)
-        # A declared command without a handler yet answers so, rather than failing.
-        self.missing = sorted(c.name for c in COMMANDS if c.name not in self._handlers)
 
     async def run(self, root: str, args: str, caller: Caller) -> str:
         """The reply to one invocation; never raises for bad input or a server that fails."""

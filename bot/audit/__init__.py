@@ -8,9 +8,10 @@
     checkpoints.py  the chain head signed at intervals into a file beside the key (threat model there)
     integrity.py  everything `rcmod audit verify` checks: pages, chain, checkpoints, evidence links
 
-(``--user @NAME|ID`` is resolved by :mod:`bot.cli.who`.) The hash-chained log itself, evidence, legal holds, retention and erasure are store verbs
+The hash-chained log itself, evidence, legal holds, retention and erasure are store verbs
 (``bot.store.Store``: ``append_audit``, ``record_action``, ``place_hold``, ``release_hold``,
 ``erase_user_evidence``, ``erase_expired_evidence``); this package never speaks SQL.
+``--user @NAME|ID`` is resolved by :mod:`bot.cli.who`.
 
 Two layers live here (the import contract in pyproject.toml holds them apart): actions, chain,
 selection, manifest and signing are below the store, which uses the action names, the case keys

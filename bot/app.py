@@ -158,7 +158,7 @@ class BotApp:
             return False
         self.matcher = new
         if self.store is not None:
-            self.store.append_audit(
+            self.store.audit.append_audit(
                 actor="operator",
                 action=actions.CONFIG_RELOADED,
                 targets={"paths": [str(p) for p in self.settings.moderation.wordlists]},
@@ -168,7 +168,7 @@ class BotApp:
     def dry_run(self) -> bool:
         """`/mod dryrun on`: deletions and sanctions are recorded, not carried out (every part
         that acts asks this one question)."""
-        return self.store is not None and self.store.state_get(DRY_RUN_KEY) == "on"
+        return self.store is not None and self.store.state.state_get(DRY_RUN_KEY) == "on"
 
     def readiness(self) -> Mapping[str, bool]:
         rt = self.realtime
@@ -193,15 +193,15 @@ class BotApp:
         self.matcher = await self._build_matcher()
         self.store = Store.open(s.storage.data_dir / "rcmod.sqlite3", clock=clock)
         try:
-            self.store.acquire_lease(self._holder, LEASE_TTL, is_dead=_holder_is_dead)
-            self.store.on_audit = self.metrics.count_action
+            self.store.lease.acquire_lease(self._holder, LEASE_TTL, is_dead=_holder_is_dead)
+            self.store.db.on_audit = self.metrics.count_action
             await self._run_connected(s.server.url, clock)
             if self._fatal is not None:
                 raise self._fatal
         finally:
             self._checkpoint_audit()  # the records of this run, anchored before the store closes
             with contextlib.suppress(Exception):
-                self.store.release_lease(self._holder)
+                self.store.lease.release_lease(self._holder)
             self.store.close()
             log.info("stopped")
 
@@ -536,8 +536,8 @@ class BotApp:
         assert self.store is not None and self.ingest is not None
         while True:
             try:
-                erased = self.store.erase_expired_evidence()
-                self.store.expire_alert_excerpts(self.settings.storage.retention_days)
+                erased = self.store.evidence.erase_expired_evidence()
+                self.store.alerts.expire_alert_excerpts(self.settings.storage.retention_days)
                 if erased:
                     log.info("retention: erased %d evidence item(s) past the window", erased)
                 self.ingest.prune()
@@ -560,12 +560,12 @@ class BotApp:
             return
         if written is not None:
             log.info("audit checkpoint signed at record %d", written.seq)
-        elif self.store.audit_head() is not None and not self._audit_head_checkpointed(data_dir):
+        elif self.store.audit.audit_head() is not None and not self._audit_head_checkpointed(data_dir):
             log.error("audit log does not verify: its head was not signed; run rcmod audit verify")
 
     def _audit_head_checkpointed(self, data_dir: Path) -> bool:
         assert self.store is not None
-        head = self.store.audit_head()
+        head = self.store.audit.audit_head()
         checkpoints, _ = checkpoints_in(data_dir)
         return any((c.seq, c.hash) == head for c in checkpoints)
 
@@ -618,7 +618,7 @@ class BotApp:
         while True:
             await asyncio.sleep(LEASE_TTL / 3)
             try:
-                self.store.renew_lease(self._holder, LEASE_TTL)
+                self.store.lease.renew_lease(self._holder, LEASE_TTL)
             except ConfigError:
                 log.error("lost the store lease to another instance; stopping")
                 self.stop()

@@ -49,7 +49,7 @@ def rid(sb: Sandbox, room: str) -> str:
 def audit(bot: RunningBot, action: str) -> list[Any]:
     store = bot.app.store
     assert store is not None
-    return [r for r in store.audit_records() if r.action == action]
+    return [r for r in store.audit.audit_records() if r.action == action]
 
 
 def told(sb: Sandbox, username: str, words: str) -> bool:
@@ -140,7 +140,7 @@ async def test_mute_everywhere_unmute_and_kick(sandbox: Sandbox, tmp_path: Path)
         assert "bob" not in muted(sandbox, "staff")  # not a member there: skipped quietly
         store = bot.app.store
         assert store is not None  # and nothing is kept for the rooms where it did not apply
-        assert sorted(m.room_name or "" for m in store.live_mutes()) == ["general", "random"]
+        assert sorted(m.room_name or "" for m in store.sanctions.live_mutes()) == ["general", "random"]
         lifted = await ask(sandbox, "mod2", "mod unmute @bob everywhere")
         assert "unmuted in" in lifted
         assert muted(sandbox, "general") == [] and muted(sandbox, "random") == []
@@ -196,7 +196,7 @@ async def test_bad_input_gets_a_clear_answer_and_changes_nothing(
         store = bot.app.store
         assert store is not None
         changed = {"user.muted", "user.kicked", "user.warned"}
-        assert [r for r in store.audit_records() if r.action in changed] == []
+        assert [r for r in store.audit.audit_records() if r.action in changed] == []
     finally:
         await bot.stop()
 
@@ -227,7 +227,7 @@ async def test_a_mute_recorded_but_not_applied_is_finished_at_the_next_start(
     store = Store.open(config.storage.data_dir / "rcmod.sqlite3")
     bob = sandbox.workspace.user_by_username("bob")
     assert bob is not None
-    store.begin_mute(
+    store.sanctions.begin_mute(
         user_id=bob.id,
         username="bob",
         rid=rid(sandbox, "general"),
@@ -242,7 +242,7 @@ async def test_a_mute_recorded_but_not_applied_is_finished_at_the_next_start(
         assert await until(lambda: muted(sandbox, "general") == ["bob"])
         store2 = bot.app.store
         assert store2 is not None
-        assert [m.state for m in store2.live_mutes(bob.id)] == ["active"]
+        assert [m.state for m in store2.sanctions.live_mutes(bob.id)] == ["active"]
     finally:
         await bot.stop()
 
@@ -282,8 +282,8 @@ async def test_a_mute_the_server_fails_is_reported_and_never_applied_later(
         assert "did not work" in answer
         store = bot.app.store
         assert store is not None
-        assert store.live_mutes() == []
-        [record] = [r for r in store.audit_records() if r.action == "user.muted"]
+        assert store.sanctions.live_mutes() == []
+        [record] = [r for r in store.audit.audit_records() if r.action == "user.muted"]
         assert record.outcome == "failed"
         await ask(sandbox, "mod2", "mod help")
         assert muted(sandbox, "general") == []

@@ -9,9 +9,10 @@
     integrity.py  everything `rcmod audit verify` checks: pages, chain, checkpoints, evidence links
     who.py        `--user @NAME|ID` resolved through the server or the store
 
-The hash-chained log itself, evidence, legal holds, retention and erasure are store verbs
-(``bot.store.Store``: ``append_audit``, ``record_action``, ``place_hold``, ``release_hold``,
-``erase_user_evidence``, ``erase_expired_evidence``); this package never speaks SQL.
+The hash-chained log itself, evidence, legal holds, retention and erasure are store repositories
+(``bot.store.AuditLog``: ``append_audit``, ``record_action``; ``bot.store.evidence.EvidenceArchive``:
+``place_hold``, ``release_hold``, ``erase_user_evidence``, ``erase_expired_evidence``); this package
+never speaks SQL.
 """
 
 from bot.audit.chain import canonical, check_records, record_hash

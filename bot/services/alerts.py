@@ -101,7 +101,7 @@ class Notifier:
 
     async def on_event(self, event: Event) -> None:
         if isinstance(event, EncryptedMessage):
-            self._store.count_unscannable(event.message.rid)
+            self._store.alerts.count_unscannable(event.message.rid)
             self._metrics.unscannable.inc()
             return
         if not isinstance(event, NewMessage | ThreadReply | EditedMessage):
@@ -148,7 +148,7 @@ class Notifier:
                         room.id,
                     )
                     continue
-                result = self._store.raise_alert(
+                result = self._store.alerts.raise_alert(
                     _incident_row(incident),
                     recipients=recipients,
                     window=self._window,
@@ -227,7 +227,7 @@ class Notifier:
             text=text,
         )
         row["actions"] = [list(a) for a in actions]
-        raised = self._store.raise_alert(
+        raised = self._store.alerts.raise_alert(
             row,
             recipients=recipients,
             window=self._window if window is None else window,
@@ -263,7 +263,9 @@ class Notifier:
             subject=subject,
             text=text,
         )
-        raised = self._store.raise_alert(row, recipients=[recipient], window=0.0, new_dm_id=new_message_id)
+        raised = self._store.alerts.raise_alert(
+            row, recipients=[recipient], window=0.0, new_dm_id=new_message_id
+        )
         if raised is not None:
             self._wake.set()
         return raised is not None
@@ -332,8 +334,8 @@ class Notifier:
         """Send each moderator the digest of alerts the cap held back, once the oldest has waited
         the digest interval (an hour). The digest's id is chosen before the send: exactly once."""
         sent = 0
-        for recipient in self._store.digest_recipients():
-            digest = self._store.open_digest(
+        for recipient in self._store.alerts.digest_recipients():
+            digest = self._store.alerts.open_digest(
                 recipient, min_gap=self._digest_interval, new_dm_id=new_message_id
             )
             if digest is None:
@@ -348,7 +350,7 @@ class Notifier:
                     "digest %d to %s failed (%s); it stays queued", digest.id, recipient, type(exc).__name__
                 )
                 continue
-            self._store.digest_sent(digest.id)
+            self._store.alerts.digest_sent(digest.id)
             self._metrics.alerts.labels("digest").inc()
             sent += 1
         return sent
@@ -356,13 +358,13 @@ class Notifier:
     async def deliver_due(self) -> int:
         delivered = 0
         cap = self._settings.alert_cap_per_hour
-        for d in self._store.due_deliveries():
+        for d in self._store.alerts.due_deliveries():
             renderer = self._renderers.get(str(d.alert["kind"]))
             # The per-moderator cap counts new keyword-alert DMs only: edits of a DM already sent,
             # reports and room deliveries always go. Over it, the alert waits for the digest.
             capped = cap and d.sent_version == 0 and renderer is None and not d.recipient.startswith("#")
-            if capped and self._store.sent_since(d.recipient, self._clock() - 3600) >= cap:
-                self._store.hold_delivery(d.id)
+            if capped and self._store.alerts.sent_since(d.recipient, self._clock() - 3600) >= cap:
+                self._store.alerts.hold_delivery(d.id)
                 self._metrics.alerts.labels("held").inc()
                 continue
             incident = _incident_from(d.alert)
@@ -393,7 +395,7 @@ class Notifier:
                     self._metrics.alerts.labels("updated").inc()
             except ActionRefused as exc:
                 # Deactivated or unknown moderator, or a room the bot may not post in.
-                self._store.delivery_failed(d.id, exc.code or type(exc).__name__)
+                self._store.alerts.delivery_failed(d.id, exc.code or type(exc).__name__)
                 self._metrics.alerts.labels("undeliverable").inc()
                 log.warning(
                     "alert %d cannot reach %s (%s); other moderators still get it",
@@ -404,7 +406,7 @@ class Notifier:
                 continue
             except RcmodError as exc:
                 delay = min(self._retry_max, self._retry_initial * 2**d.attempts)
-                self._store.delivery_retry(d.id, delay)
+                self._store.alerts.delivery_retry(d.id, delay)
                 log.warning(
                     "alert %d to %s failed (%s); retry in %.0f s",
                     d.alert_id,
@@ -413,9 +415,9 @@ class Notifier:
                     delay,
                 )
                 continue
-            self._store.delivery_done(d.id, d.version, rid)
+            self._store.alerts.delivery_done(d.id, d.version, rid)
             if d.sent_version == 0:  # the first copy to this moderator: an action, audited
-                self._store.append_audit(
+                self._store.audit.append_audit(
                     actor=f"rule:{d.alert['list']}",
                     action=actions.ALERT_SENT,
                     targets={

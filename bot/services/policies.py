@@ -116,7 +116,7 @@ def outbox_notify(notifier: Notifier, store: Store, clock: Callable[[], float] =
             "excerpt": notice.text,
         }
         if recipients:
-            store.raise_alert(incident, recipients=recipients, window=0.0, new_dm_id=new_message_id)
+            store.alerts.raise_alert(incident, recipients=recipients, window=0.0, new_dm_id=new_message_id)
             notifier.wake()
 
     return notify
@@ -200,16 +200,16 @@ class PolicyKeeper:
 
     def list_policies(self) -> list[PolicyVersion]:
         """The latest version of every policy that is not removed, by name."""
-        return [v for v in self._store.latest_policy_versions().values() if not v.removed]
+        return [v for v in self._store.policies.latest_policy_versions().values() if not v.removed]
 
     def show(self, name: str) -> PolicyVersion:
-        latest = self._store.latest_policy_versions().get(name)
+        latest = self._store.policies.latest_policy_versions().get(name)
         if latest is None or latest.removed:
             raise PolicyError(f"no policy named {name!r}")
         return latest
 
     def history(self, name: str) -> list[PolicyVersion]:
-        return self._store.policy_history(name)
+        return self._store.policies.policy_history(name)
 
     def set_policy(
         self,
@@ -229,7 +229,7 @@ class PolicyKeeper:
         here (the file wins at every sync): PolicyError says so, and the refusal is audited.
         ``actor`` is recorded with the version, ``actor_id`` (a user id) in the audit log."""
         self._refuse_if_file(name, "set", actor, actor_id)
-        latest = self._store.latest_policy_versions().get(name)
+        latest = self._store.policies.latest_policy_versions().get(name)
         previous = latest if latest is not None and not latest.removed else None
         spec = PolicySpec(
             name=name,
@@ -240,7 +240,7 @@ class PolicyKeeper:
             if delete_old is not None
             else (previous.spec.delete_old if previous else False),
         )
-        version = self._store.add_policy_version(
+        version = self._store.policies.add_policy_version(
             _checked(spec, f"policy {name}"), source="command", actor=actor
         )
         self._audit_change("set", version, actor, actor_id)
@@ -259,7 +259,7 @@ class PolicyKeeper:
             PolicySpec(name, current.spec.text, targets, current.spec.banner, current.spec.delete_old),
             f"policy {name}",
         )
-        version = self._store.add_policy_version(spec, source="command", actor=actor)
+        version = self._store.policies.add_policy_version(spec, source="command", actor=actor)
         self._audit_change("rooms", version, actor, actor_id)
         self.request_sync()
         return version
@@ -269,7 +269,9 @@ class PolicyKeeper:
         the policy's messages (deleting them with delete_old) and clears its banner line."""
         self._refuse_if_file(name, "remove", actor, actor_id)
         current = self.show(name)
-        version = self._store.add_policy_version(current.spec, source="command", actor=actor, removed=True)
+        version = self._store.policies.add_policy_version(
+            current.spec, source="command", actor=actor, removed=True
+        )
         self._audit_change("remove", version, actor, actor_id)
         self.request_sync()
         return version
@@ -286,7 +288,7 @@ class PolicyKeeper:
         validate_spec(PolicySpec(name, "-", Targets(all_public=True)), f"policy {name}")
         if self.file_for(name) is None:
             return
-        self._store.append_audit(
+        self._store.audit.append_audit(
             actor=actor_id or actor,
             action=audit_actions.POLICY_CHANGED,
             targets={"policy": name},
@@ -301,7 +303,7 @@ class PolicyKeeper:
     def _audit_change(self, change: str, version: PolicyVersion, actor: str, actor_id: str | None) -> None:
         # The text itself stays out of the log (kept in the store's versions): its size and hash.
         text = version.spec.text.encode("utf-8")
-        self._store.append_audit(
+        self._store.audit.append_audit(
             actor=actor_id or actor,
             action=audit_actions.POLICY_CHANGED,
             targets={"policy": version.name},
@@ -374,7 +376,7 @@ class PolicyKeeper:
     async def on_message_state(self, event: MessageEvent) -> None:
         """Ingest state watcher: a current policy message re-emitted with ``pinned: false``."""
         m = event.message
-        if m.pinned or m.author.id != self._bot_user_id() or not self._store.is_policy_message(m.id):
+        if m.pinned or m.author.id != self._bot_user_id() or not self._store.policies.is_policy_message(m.id):
             return
         unpinner = m.raw.get("pinnedBy") if isinstance(m.raw, Mapping) else None
         if isinstance(unpinner, Mapping) and unpinner.get("_id") == self._bot_user_id():
@@ -385,13 +387,13 @@ class PolicyKeeper:
         if not username or username == self._bot_username():
             return
         for policy in sorted(self._desired.get(rid, []), key=lambda p: p.name):
-            if not self._store.claim_policy_dm(username, policy.name, policy.version):
+            if not self._store.policies.claim_policy_dm(username, policy.name, policy.version):
                 continue  # this member has had this version already
             try:
                 dm = await self._rest.dm_room(username)
                 await self._rest.send_message(dm, policy.spec.text)
             except RcmodError as exc:
-                self._store.release_policy_dm(username, policy.name, policy.version)
+                self._store.policies.release_policy_dm(username, policy.name, policy.version)
                 log.warning("policy %s: DM to a new member failed (%s)", policy.name, _reason(exc))
 
     # -- reconciling -----------------------------------------------------------------------------
@@ -425,13 +427,13 @@ class PolicyKeeper:
     def _anything_to_keep(self, latest: Mapping[str, PolicyVersion]) -> bool:
         return (
             any(not v.removed for v in latest.values())
-            or bool(self._store.live_policy_messages())
-            or bool(self._store.policy_banners())
+            or bool(self._store.policies.live_policy_messages())
+            or bool(self._store.policies.policy_banners())
         )
 
     def _load_files(self, report: SyncReport, *, dry_run: bool) -> dict[str, PolicyVersion]:
         """Latest version per policy name, after taking in the policy folder (files win)."""
-        latest = dict(self._store.latest_policy_versions())
+        latest = dict(self._store.policies.latest_policy_versions())
         if self._dir is None:
             return latest
         if not self._dir.is_dir():
@@ -453,14 +455,16 @@ class PolicyKeeper:
             if dry_run:
                 latest[name] = PolicyVersion(spec, (before.version if before else 0) + 1, "file")
             else:
-                latest[name] = self._store.add_policy_version(spec, source="file", actor="policy-file")
+                latest[name] = self._store.policies.add_policy_version(
+                    spec, source="file", actor="policy-file"
+                )
         for name, before in list(latest.items()):
             if before.source == "file" and not before.removed and name not in specs and name not in broken:
                 # The file was deleted: the policy goes, and the next steps unpin its messages.
                 if dry_run:
                     latest[name] = PolicyVersion(before.spec, before.version + 1, "file", removed=True)
                 else:
-                    latest[name] = self._store.add_policy_version(
+                    latest[name] = self._store.policies.add_policy_version(
                         before.spec, source="file", actor="policy-file", removed=True
                     )
         return latest
@@ -478,11 +482,11 @@ class PolicyKeeper:
             report.problems += [RoomProblem("", policy.name, p) for p in problems]
             for room in targets:
                 desired.setdefault(room.id, []).append(policy)
-        live = self._store.live_policy_messages()
+        live = self._store.policies.live_policy_messages()
         by_room: dict[str, list[Any]] = {}
         for row in live:
             by_room.setdefault(row.rid, []).append(row)
-        banners = self._store.policy_banners()
+        banners = self._store.policies.policy_banners()
         actual: dict[str, RoomState] = {}
         for rid in sorted(set(desired) | set(by_room) | set(banners)):
             try:
@@ -580,11 +584,11 @@ class PolicyKeeper:
             mid = new_message_id()
             # Recorded before the send: after a crash the next sync finds it (and pins it) rather
             # than posting a second copy.
-            self._store.record_policy_message(mid, room.id, action.name, action.version)
+            self._store.policies.record_policy_message(mid, room.id, action.name, action.version)
             try:
                 await self._rest.send_message(room.id, spec.text, mid=mid)
             except RcmodError:
-                self._store.retire_policy_message(mid)  # send_message confirmed it did not land
+                self._store.policies.retire_policy_message(mid)  # send_message confirmed it did not land
                 raise
             await self._rest.pin_message(mid)  # the answer is a system message: keep our own id
             self._audit(audit_actions.POLICY_PINNED, action, mid, {"version": action.version})
@@ -619,7 +623,7 @@ class PolicyKeeper:
             if action.delete:
                 with contextlib.suppress(NotFound):  # already gone: what we wanted
                     await self._rest.delete_message(room.id, action.mid)
-            self._store.retire_policy_message(action.mid)
+            self._store.policies.retire_policy_message(action.mid)
             if action.unpin or action.delete:
                 self._audit(
                     audit_actions.POLICY_UNPINNED,
@@ -629,11 +633,11 @@ class PolicyKeeper:
                 )
         elif isinstance(action, SetBanner):
             await self._rest.save_room_settings(room.id, roomAnnouncement=action.text)
-            self._store.set_policy_banner(room.id, action.text)
+            self._store.policies.set_policy_banner(room.id, action.text)
         report.done.append(describe(action))
 
     def _audit(self, what: str, action: Action, mid: str, reason: dict[str, Any]) -> None:
-        self._store.append_audit(
+        self._store.audit.append_audit(
             actor="rcmod",
             action=what,
             targets={"room": action.room.id, "message": mid},

@@ -89,11 +89,11 @@ class Protector:
         modes = ", ".join(
             f"{name} {getattr(s, name).mode}" for name in ("flood", "repeat", "mentions", "links", "raid")
         )
-        locked = self._store.locked_rooms()
+        locked = self._store.sanctions.locked_rooms()
         rooms = ", ".join(inline_literal("#" + (name or rid)) for rid, name in locked) or "none"
         return [
             f"Protections: {modes}" + (" (dry run: acting ones only alert)" if self._dry_run() else ""),
-            f"Live mutes: {len(self._store.live_mutes())}; rooms locked against a raid: {rooms}",
+            f"Live mutes: {len(self._store.sanctions.live_mutes())}; rooms locked against a raid: {rooms}",
         ]
 
     # -- observing -------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ class Protector:
             except RcmodError as exc:
                 done = f"could not act ({type(exc).__name__}); please check"
                 log.warning("protection %s could not act (%s)", trigger.protection, type(exc).__name__)
-        self._store.append_audit(
+        self._store.audit.append_audit(
             actor=f"rule:{trigger.protection}",
             action=actions.PROTECTION_TRIGGERED,
             targets={k: v for k, v in {"user": trigger.user_id, "room": trigger.rid}.items() if v},
@@ -307,7 +307,7 @@ class Protector:
     async def _remove(self, message: Message, actor: Actor, why: str) -> bool:
         """Evidence first, then chat.delete; True when the message is gone."""
         targets = {"message": message.id, "room": message.rid, "user": message.author.id}
-        self._store.record_action(
+        self._store.audit.record_action(
             actor=actor.id,
             action=actions.MESSAGE_DELETED,
             targets=targets,
@@ -323,9 +323,9 @@ class Protector:
         return True
 
     async def _hold(self, message: Message, user: Target, room: Room) -> tuple[int | None, str]:
-        if self._store.held_by_mid(message.id) is not None:
+        if self._store.sanctions.held_by_mid(message.id) is not None:
             return None, "already held"
-        _, evidence = self._store.record_action(
+        _, evidence = self._store.audit.record_action(
             actor="rule:links",
             action=actions.MESSAGE_HELD,
             targets={"message": message.id, "room": message.rid, "user": user.id},
@@ -333,7 +333,7 @@ class Protector:
             evidence=[message],
             retention_days=self._retention_days,
         )
-        held_id = self._store.hold_message(
+        held_id = self._store.sanctions.hold_message(
             mid=message.id,
             rid=message.rid,
             user_id=user.id,
@@ -357,12 +357,12 @@ class Protector:
     async def restore(self, held_id: int, actor: Actor) -> str:
         """`/mod restore N`: repost a held message's text in its room, attributed to its author.
         The repost's id is derived from the held message, so a retry never posts it twice."""
-        held = self._store.held_message(held_id)
+        held = self._store.sanctions.held_message(held_id)
         if held is None:
             return f"No held message {held_id}."
         if held.state != "held":
             return f"Held message {held_id} was already restored."
-        kept = self._store.evidence_for_message(held.mid)
+        kept = self._store.evidence.evidence_for_message(held.mid)
         if not kept:
             return f"The text of held message {held_id} is no longer kept (past the retention window)."
         content = kept[-1]["content"]
@@ -371,8 +371,8 @@ class Protector:
         author = f"@{held.username}" if plain_name(held.username) else inline_literal(held.username)
         body = f"_Restored message from {author} (held for review, approved by a moderator):_\n{text}"
         await self._rest.send_message(held.rid, body, mid=repost_id)
-        self._store.mark_restored(held_id, restored_mid=repost_id, by=actor.id)
-        self._store.append_audit(
+        self._store.sanctions.mark_restored(held_id, restored_mid=repost_id, by=actor.id)
+        self._store.audit.append_audit(
             actor=actor.id,
             action=actions.MESSAGE_RESTORED,
             targets={"message": held.mid, "room": held.rid, "user": held.user_id},

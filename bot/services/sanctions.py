@@ -193,7 +193,7 @@ class Sanctioner:
 
     def live_strikes(self, user_id: str) -> int:
         since = self._clock() - self.decay_seconds
-        return self._store.live_strike_count(user_id, since=since)
+        return self._store.sanctions.live_strike_count(user_id, since=since)
 
     async def strike(
         self,
@@ -216,7 +216,7 @@ class Sanctioner:
                 actor, actions.USER_WARNED, user, room, reason, outcome="dry-run", step=step_label(step)
             )
             return f"Dry run: {inline_literal(user.username)} would get strike {count} ({step_label(step)})."
-        strike_id = self._store.add_strike(
+        strike_id = self._store.sanctions.add_strike(
             user_id=user.id,
             username=user.username,
             source=source,
@@ -227,7 +227,7 @@ class Sanctioner:
         count = self.live_strikes(user.id)
         step = ladder_step(self._settings.ladder, count)
         label = step_label(step)
-        self._store.set_strike_step(strike_id, label)
+        self._store.sanctions.set_strike_step(strike_id, label)
         self._audit(actor, actions.USER_WARNED, user, room, reason, strike=strike_id, step=label, count=count)
         await self.tell(user, Notice("warn", reason, live_strikes=count, appeal=self._settings.appeal))
         summary = f"{inline_literal(user.username)} warned (strike {count}, {label})"
@@ -267,7 +267,7 @@ class Sanctioner:
         return f"{summary}: the administrators were asked to decide."
 
     def pardon(self, user: Target, actor: Actor) -> int:
-        cleared = self._store.pardon_strikes(user.id)
+        cleared = self._store.sanctions.pardon_strikes(user.id)
         self._audit(actor, actions.STRIKES_PARDONED, user, None, "pardon", cleared=cleared)
         return cleared
 
@@ -333,7 +333,7 @@ class Sanctioner:
         self, user: Target, room: Room, *, until: float | None, reason: str, actor: Actor
     ) -> str | None:
         """None when muted; '' when the user is not in the room (skipped quietly); else why not."""
-        row, new = self._store.begin_mute(
+        row, new = self._store.sanctions.begin_mute(
             user_id=user.id,
             username=user.username,
             rid=room.id,
@@ -354,26 +354,26 @@ class Sanctioner:
             await self._set_muted(room.id, user, True)
         except ActionRefused as exc:
             if exc.code in NOT_A_MEMBER:
-                self._store.discard_mute(row.id)
+                self._store.sanctions.discard_mute(row.id)
                 return ""
-            self._store.set_mute_state(row.id, "failed", by=actor.id)
+            self._store.sanctions.set_mute_state(row.id, "failed", by=actor.id)
             log.warning("mute of user %s in %s refused (%s)", user.id, room.id, exc.code)
             self._audit(actor, actions.USER_MUTED, user, room, row.reason, outcome="refused", code=exc.code)
             return exc.code or "not allowed"
         except RcmodError:
             # The server did not answer even after the REST layer's retries: the caller is told
             # it failed, so the mute must not quietly take effect later.
-            self._store.set_mute_state(row.id, "failed", by=actor.id)
+            self._store.sanctions.set_mute_state(row.id, "failed", by=actor.id)
             self._audit(actor, actions.USER_MUTED, user, room, row.reason, outcome="failed")
             raise
-        self._store.set_mute_state(row.id, "active")
+        self._store.sanctions.set_mute_state(row.id, "active")
         self._audit(actor, actions.USER_MUTED, user, room, row.reason, mute=row.id, until=row.until)
         return None
 
     async def unmute(self, user: Target, rooms: Sequence[Room] | None, *, actor: Actor) -> str:
         """Lift ``user``'s mutes in ``rooms`` (None: every mute the bot holds on them, everywhere).
         A mute someone set in Rocket.Chat itself is lifted too when its room is named."""
-        live = {m.rid: m for m in self._store.live_mutes(user.id)}
+        live = {m.rid: m for m in self._store.sanctions.live_mutes(user.id)}
         targets = list(rooms) if rooms is not None else [Room(m.rid, m.room_name, "c") for m in live.values()]
         if not targets:
             return f"{inline_literal(user.username)} has no mutes from me."
@@ -392,7 +392,7 @@ class Sanctioner:
                     continue
             row = live.get(room.id)
             if row is not None:
-                self._store.set_mute_state(row.id, "lifted", by=actor.id)
+                self._store.sanctions.set_mute_state(row.id, "lifted", by=actor.id)
             lifted.append(room)
             self._audit(actor, actions.USER_UNMUTED, user, room, "unmute", mute=row.id if row else None)
         if lifted:
@@ -406,7 +406,7 @@ class Sanctioner:
     async def expire_due(self) -> int:
         """Lift every active mute whose time has come; returns how many were lifted."""
         lifted = 0
-        for row in self._store.due_mutes(self._clock()):
+        for row in self._store.sanctions.due_mutes(self._clock()):
             user = Target(row.user_id, row.username, ())
             room = Room(row.rid, row.room_name, "c")
             try:
@@ -418,7 +418,7 @@ class Sanctioner:
             except RcmodError as exc:
                 log.warning("expired mute %d not lifted yet (%s); will retry", row.id, type(exc).__name__)
                 continue
-            self._store.set_mute_state(row.id, "expired", by="rcmod")
+            self._store.sanctions.set_mute_state(row.id, "expired", by="rcmod")
             self._audit(Actor("rcmod", "rcmod"), actions.MUTE_EXPIRED, user, room, row.reason, mute=row.id)
             await self.tell(user, Notice("expired", "", rooms=(row.room_name or row.rid,)))
             lifted += 1
@@ -426,7 +426,7 @@ class Sanctioner:
 
     async def resume(self) -> None:
         """Finish what a crash interrupted: mutes recorded but not yet applied."""
-        for row in self._store.live_mutes():
+        for row in self._store.sanctions.live_mutes():
             if row.state != "pending":
                 continue
             user = Target(row.user_id, row.username, ())
@@ -449,7 +449,7 @@ class Sanctioner:
                 await self.expire_due()
             except RcmodError as exc:
                 log.error("mute expiry pass failed (%s); will retry", type(exc).__name__)
-            due = self._store.next_mute_due()
+            due = self._store.sanctions.next_mute_due()
             wait = EXPIRY_POLL if due is None else min(EXPIRY_POLL, max(0.05, due - self._clock()))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -495,7 +495,7 @@ class Sanctioner:
         if self._dry_run():
             self._audit(actor, actions.USER_BANNED, user, room, reason, outcome="dry-run")
             return f"Dry run: {name} would be banned from {_room_label(room)}."
-        if self._store.active_ban(room.id, user_id=user.id) is not None:
+        if self._store.bans.active_ban(room.id, user_id=user.id) is not None:
             return f"{name} is already banned from {_room_label(room)}."
         via = "server" if self._room_bans() else "watch"
         try:
@@ -517,7 +517,7 @@ class Sanctioner:
             self._audit(actor, actions.USER_BANNED, user, room, reason, outcome="refused", code=exc.code)
             code = exc.code or "not allowed"
             return f"Rocket.Chat refused to ban {name} from {_room_label(room)} ({code})."
-        row = self._store.add_ban(
+        row = self._store.bans.add_ban(
             user_id=user.id,
             username=user.username,
             rid=room.id,
@@ -537,7 +537,7 @@ class Sanctioner:
     async def unban(self, user: Target, room: Room, *, actor: Actor) -> str:
         """Lift a ban, the bot's or one set in Rocket.Chat itself; the user may join again."""
         name = inline_literal(user.username)
-        row = self._store.active_ban(room.id, user_id=user.id)
+        row = self._store.bans.active_ban(room.id, user_id=user.id)
         if self._dry_run():
             self._audit(actor, actions.USER_UNBANNED, user, room, "unban", outcome="dry-run")
             return f"Dry run: {name} would be unbanned from {_room_label(room)}."
@@ -556,7 +556,7 @@ class Sanctioner:
         elif row is None:
             return f"{name} is not banned from {_room_label(room)}."
         if row is not None:
-            self._store.lift_ban(row.id, by=actor.id)
+            self._store.bans.lift_ban(row.id, by=actor.id)
         self._audit(actor, actions.USER_UNBANNED, user, room, "unban", ban=row.id if row else None)
         await self.tell(user, Notice("unban", "", rooms=(room.name or room.id,)))
         return f"{name} unbanned from {_room_label(room)}; they may join again."
@@ -567,9 +567,9 @@ class Sanctioner:
             return
         m = event.message
         if m.type in JOINS:
-            row = self._store.active_ban(m.rid, user_id=m.author.id)
+            row = self._store.bans.active_ban(m.rid, user_id=m.author.id)
         elif m.type == ADDED:
-            row = self._store.active_ban(m.rid, username=m.text.strip().lstrip("@"))
+            row = self._store.bans.active_ban(m.rid, username=m.text.strip().lstrip("@"))
         else:
             return
         if row is not None and row.via == "watch":
@@ -623,32 +623,32 @@ class Sanctioner:
         """Remove every watched user who is back in their room (e.g. rejoined while the bot was
         down); returns how many were removed."""
         removed = 0
-        for row in self._store.active_bans(via="watch"):
+        for row in self._store.bans.active_bans(via="watch"):
             removed += await self._remove_again(row)
         return removed
 
     async def lock_room(self, room: Room, *, reason: str, actor: Actor) -> bool:
         """Make ``room`` read-only for members (a raid); True if this call locked it."""
-        if not self._store.begin_room_lock(room.id, room.name, reason):
+        if not self._store.sanctions.begin_room_lock(room.id, room.name, reason):
             return False
         try:
             await self._rest.set_read_only(room.id, True)
         except RcmodError:
-            self._store.end_room_lock(room.id)
+            self._store.sanctions.end_room_lock(room.id)
             raise
-        self._store.room_locked(room.id)
-        self._store.append_audit(
+        self._store.sanctions.room_locked(room.id)
+        self._store.audit.append_audit(
             actor=actor.id, action=actions.ROOM_LOCKED, targets={"room": room.id}, reason={"why": reason}
         )
         return True
 
     async def unlock_room(self, room: Room, *, actor: Actor) -> bool:
         """Lift a raid lock; False if the bot had not locked the room."""
-        if self._store.room_lock(room.id) is None:
+        if self._store.sanctions.room_lock(room.id) is None:
             return False
         await self._rest.set_read_only(room.id, False)
-        self._store.end_room_lock(room.id)
-        self._store.append_audit(
+        self._store.sanctions.end_room_lock(room.id)
+        self._store.audit.append_audit(
             actor=actor.id, action=actions.ROOM_UNLOCKED, targets={"room": room.id}, reason={}
         )
         return True
@@ -682,7 +682,9 @@ class Sanctioner:
         # The reason is a moderator's words about a user, not message text; it is kept with the
         # sanction so the user's appeal and the audit tell the same story.
         why = {"reason": reason[:500], **{k: v for k, v in details.items() if v is not None}}
-        self._store.append_audit(actor=actor.id, action=action, targets=targets, reason=why, outcome=outcome)
+        self._store.audit.append_audit(
+            actor=actor.id, action=action, targets=targets, reason=why, outcome=outcome
+        )
 
 
 def _opt(value: object) -> str | None:

@@ -46,7 +46,10 @@ async def _settled(root: Path) -> None:
     duplicate notice could only come from there."""
     store = Store.open(root / "data" / "rcmod.sqlite3")
     try:
-        await until(lambda: store.pending_deliveries() == 0 and store.due_block_retries() == [], within=30)
+        await until(
+            lambda: store.alerts.pending_deliveries() == 0 and store.blocks.due_block_retries() == [],
+            within=30,
+        )
     finally:
         store.close()
 

@@ -86,7 +86,7 @@ async def one_run(
         t1 = time.perf_counter()
         result = await purger.run(plan.job_id, token=plan.token)
         t2 = time.perf_counter()
-        evidence = Counter(r.mid for r in store.all_evidence_rows())
+        evidence = Counter(r.mid for r in store.evidence.all_evidence_rows())
         store.close()
     await rest.close()
     left = set(server.sandbox.workspace.messages)

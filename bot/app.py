@@ -147,7 +147,7 @@ def open_store(
 def dry_run_on(store: Store) -> bool:
     """`/mod dryrun on`: deletions and sanctions are recorded, not carried out (every part
     that acts asks this one question)."""
-    return store.state_get(DRY_RUN_KEY) == "on"
+    return store.state.state_get(DRY_RUN_KEY) == "on"
 
 
 def rest_client(
@@ -667,7 +667,7 @@ class BotApp:
             return False
         self.matcher = new
         if self.store is not None:
-            self.store.append_audit(
+            self.store.audit.append_audit(
                 actor="operator",
                 action=actions.CONFIG_RELOADED,
                 targets={"paths": [str(p) for p in self.settings.moderation.wordlists]},
@@ -694,7 +694,7 @@ class BotApp:
         self.matcher = await load_wordlists(self.settings)
         store = open_store(self.settings, clock=self.extras.clock, on_audit=self.metrics.count_action)
         try:
-            store.acquire_lease(self._holder, LEASE_TTL, is_dead=holder_is_dead)
+            store.lease.acquire_lease(self._holder, LEASE_TTL, is_dead=holder_is_dead)
             async with contextlib.AsyncExitStack() as running:  # unwinds in reverse: the stop order
                 services = await self._build(store, running)
                 await self._start(services, running)
@@ -704,7 +704,7 @@ class BotApp:
         finally:
             self._checkpoint_audit(store)  # the records of this run, anchored before the store closes
             with contextlib.suppress(Exception):
-                store.release_lease(self._holder)
+                store.lease.release_lease(self._holder)
             store.close()
             log.info("stopped")
 
@@ -867,8 +867,8 @@ class BotApp:
         dedup records older than catch-up could reach, and sign the audit head."""
         while True:
             try:
-                erased = store.erase_expired_evidence()
-                store.expire_alert_excerpts(self.settings.storage.retention_days)
+                erased = store.evidence.erase_expired_evidence()
+                store.alerts.expire_alert_excerpts(self.settings.storage.retention_days)
                 if erased:
                     log.info("retention: erased %d evidence item(s) past the window", erased)
                 ingest.prune()
@@ -889,7 +889,7 @@ class BotApp:
             return
         if written is not None:
             log.info("audit checkpoint signed at record %d", written.seq)
-        elif store.audit_head() is not None and not _audit_head_checkpointed(store, data_dir):
+        elif store.audit.audit_head() is not None and not _audit_head_checkpointed(store, data_dir):
             log.error("audit log does not verify: its head was not signed; run rcmod audit verify")
 
     async def _watch_free_space(self) -> None:
@@ -922,7 +922,7 @@ class BotApp:
         while True:
             await asyncio.sleep(LEASE_TTL / 3)
             try:
-                store.renew_lease(self._holder, LEASE_TTL)
+                store.lease.renew_lease(self._holder, LEASE_TTL)
             except ConfigError:
                 log.error("lost the store lease to another instance; stopping")
                 self.stop()
@@ -933,7 +933,7 @@ class BotApp:
 
 
 def _audit_head_checkpointed(store: Store, data_dir: Path) -> bool:
-    head = store.audit_head()
+    head = store.audit.audit_head()
     checkpoints, _ = checkpoints_in(data_dir)
     return any((c.seq, c.hash) == head for c in checkpoints)
 

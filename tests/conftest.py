@@ -55,8 +55,8 @@ def handled(store: Store | None, *mids: str) -> bool:
     before asserting that nothing more arrives (events are handled in order, after catch-up)."""
     return (
         store is not None
-        and all(store.is_handled(mid, "") for mid in mids)
-        and store.pending_deliveries() == 0
+        and all(store.messages.is_handled(mid, "") for mid in mids)
+        and store.alerts.pending_deliveries() == 0
     )
 
 

@@ -47,7 +47,7 @@ def protection_alerts_to(sb: Sandbox, username: str) -> list[str]:
 async def settled(bot: RunningBot) -> None:
     store = bot.app.store
     assert store is not None
-    assert await until(lambda: store.pending_deliveries() == 0)
+    assert await until(lambda: store.alerts.pending_deliveries() == 0)
 
 
 async def test_a_new_member_asking_the_bot_for_help_is_not_a_flood(sandbox: Sandbox, tmp_path: Path) -> None:

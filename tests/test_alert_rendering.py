@@ -45,7 +45,7 @@ def button_commands(dm: dict[str, Any]) -> list[str]:
 async def settled(bot: RunningBot) -> None:
     store = bot.app.store
     assert store is not None
-    assert await until(lambda: store.pending_deliveries() == 0)
+    assert await until(lambda: store.alerts.pending_deliveries() == 0)
 
 
 async def test_one_message_with_three_terms_is_one_message(sandbox: Sandbox, tmp_path: Path) -> None:

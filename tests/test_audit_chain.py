@@ -19,15 +19,15 @@ from tests.test_architecture import IO_LIBRARIES, ROOT, _imports
 
 def _normal_use(store: Store, clock: Clock) -> None:
     """A day in the life: every kind of action the issue lists, evidence, holds, erasure, expiry."""
-    store.append_audit(actor="rule:slurs", action="alert.sent", targets={"user": "u1", "room": "r1"})
-    store.record_action(
+    store.audit.append_audit(actor="rule:slurs", action="alert.sent", targets={"user": "u1", "room": "r1"})
+    store.audit.record_action(
         actor="rule:block",
         action="message.deleted",
         targets={"user": "u1", "room": "r1", "message": "m1"},
         reason={"list": "block", "term": "x"},
         evidence=[_message("m1")],
     )
-    store.record_action(
+    store.audit.record_action(
         actor="u9",
         action="report.filed",
         targets={"user": "u2", "message": "m2", "reporter": "u3"},
@@ -36,20 +36,20 @@ def _normal_use(store: Store, clock: Clock) -> None:
         case=7,
     )
     for action in ("purge.started", "purge.progressed", "purge.finished"):
-        store.append_audit(actor="mod1", action=action, targets={"case": 8, "room": "r1"})
-    store.append_audit(actor="mod1", action="user.blocked", targets={"user": "u2"})
-    store.append_audit(actor="mod1", action="policy.pinned", targets={"room": "r1", "message": "p1"})
-    store.append_audit(actor="admin", action="config.reloaded")
-    store.append_audit(
+        store.audit.append_audit(actor="mod1", action=action, targets={"case": 8, "room": "r1"})
+    store.audit.append_audit(actor="mod1", action="user.blocked", targets={"user": "u2"})
+    store.audit.append_audit(actor="mod1", action="policy.pinned", targets={"room": "r1", "message": "p1"})
+    store.audit.append_audit(actor="admin", action="config.reloaded")
+    store.audit.append_audit(
         actor="u3", action="command.refused", reason={"why": "not a moderator"}, outcome="refused"
     )
-    store.place_hold("case", 7, actor="cli:op")
-    store.erase_user_evidence("u2", actor="cli:op")  # held by case 7: kept
-    store.erase_user_evidence("u1", actor="cli:op")
+    store.evidence.place_hold("case", 7, actor="cli:op")
+    store.evidence.erase_user_evidence("u2", actor="cli:op")  # held by case 7: kept
+    store.evidence.erase_user_evidence("u1", actor="cli:op")
     clock.now += 100 * 86400
-    store.erase_expired_evidence()
-    store.release_hold("case", 7, actor="cli:op")
-    store.erase_expired_evidence()
+    store.evidence.erase_expired_evidence()
+    store.evidence.release_hold("case", 7, actor="cli:op")
+    store.evidence.erase_expired_evidence()
 
 
 @pytest.fixture
@@ -70,13 +70,13 @@ def _drop_triggers(conn: sqlite3.Connection) -> None:
 
 def test_chain_verifies_after_normal_use(used: Path) -> None:
     store = Store.open(used)
-    result = store.verify_audit()
+    result = store.audit.verify_audit()
     assert result.ok, result.problem
-    actions = [r.action for r in store.audit_records()]
+    actions = [r.action for r in store.audit.audit_records()]
     assert set(actions) <= ACTIONS
     assert actions.count("evidence.erased") == 2
     assert actions.count("evidence.expired") == 1  # m1 erased on request, m2 only after the release
-    assert store.check_integrity() == []
+    assert store.db.check_integrity() == []
 
 
 def test_pure_hash_agrees_with_the_store(used: Path) -> None:
@@ -93,7 +93,7 @@ def test_pure_hash_agrees_with_the_store(used: Path) -> None:
             "prev_hash": r.prev_hash,
             "hash": r.hash,
         }
-        for r in store.audit_records()
+        for r in store.audit.audit_records()
     ]
     assert records[0]["prev_hash"] == GENESIS_HASH
     assert all(record_hash(r) == r["hash"] for r in records)
@@ -126,7 +126,7 @@ def test_chain_fails_at_the_right_record(used: Path, tamper: str, bad_seq: int, 
     conn.executescript(tamper)
     conn.commit()
     conn.close()
-    result = Store.open(used).verify_audit()
+    result = Store.open(used).audit.verify_audit()
     assert not result.ok
     assert result.bad_seq == bad_seq
     assert words in result.problem
@@ -163,7 +163,7 @@ def test_a_corrupted_page_is_reported_not_crashed_on(
     path = tmp_path / "rcmod.sqlite3"
     store = Store.open(path)
     for i in range(300):
-        store.append_audit(
+        store.audit.append_audit(
             actor="rule", action="message.deleted", targets={"message": f"m{i}", "pad": "x" * 80}
         )
     store.close()
@@ -200,7 +200,7 @@ def test_cli_verify_checks_evidence_against_the_attested_hashes(
     used: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = Store.open(used)
-    _, [eid] = store.record_action(
+    _, [eid] = store.audit.record_action(
         actor="rule:block", action="message.deleted", targets={"user": "u4"}, evidence=[_message("m9", "u4")]
     )
     store.close()

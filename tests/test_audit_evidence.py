@@ -12,7 +12,7 @@ from bot import cli
 from bot.audit.chain import canonical, sha256_text
 from bot.models import Message, UserRef
 from bot.store import Store
-from bot.store import sqlite as store_module
+from bot.store import migrations as store_module
 from bot.store.migrations import MIGRATIONS
 from tests.helpers import Clock
 
@@ -48,7 +48,7 @@ def store(tmp_path: Path, clock: Clock) -> Store:
 
 
 def _delete(store: Store, mid: str, author: str, *, case: int | None = None, days: int = 90) -> int:
-    _, [eid] = store.record_action(
+    _, [eid] = store.audit.record_action(
         actor="rule:block",
         action="message.deleted",
         targets={"user": author, "room": "r1", "message": mid},
@@ -61,7 +61,7 @@ def _delete(store: Store, mid: str, author: str, *, case: int | None = None, day
 
 
 def test_record_action_attests_each_revision(store: Store) -> None:
-    record, ids = store.record_action(
+    record, ids = store.audit.record_action(
         actor="u9",
         action="report.filed",
         targets={"message": "m1", "user": "u1"},
@@ -69,11 +69,11 @@ def test_record_action_attests_each_revision(store: Store) -> None:
         case=12,
     )
     assert len(ids) == 2 and record.targets["case"] == 12
-    kept = store.evidence_for_message("m1")
+    kept = store.evidence.evidence_for_message("m1")
     assert [k["content"]["msg"] for k in kept] == ["before edit", "after edit"]
     assert kept[0]["content"]["attachments"][0]["image_type"] == "image/png"
     assert kept[0]["content"]["ts"] == "2026-01-01T00:00:00.000Z"
-    rows = store.evidence_rows(case=12)
+    rows = store.evidence.evidence_rows(case=12)
     for row, cited in zip(rows, record.targets["evidence"], strict=True):
         assert row.audit_seq == record.seq and row.case == 12
         assert cited == {"id": row.id, "mid": "m1", "sha256": row.sha256}
@@ -84,75 +84,80 @@ def test_record_action_attests_each_revision(store: Store) -> None:
 def test_record_action_is_atomic(store: Store) -> None:
     bad = Message(id="m1", rid="r1", text="x", ts=datetime(2026, 1, 1, tzinfo=UTC), author=UserRef("u1", "a"))
     with pytest.raises(TypeError):
-        store.record_action(actor="a", action="b", targets={"x": object()}, evidence=[bad])
-    assert store.evidence_rows(author_id="u1") == []
-    assert list(store.audit_records()) == []
+        store.audit.record_action(actor="a", action="b", targets={"x": object()}, evidence=[bad])
+    assert store.evidence.evidence_rows(author_id="u1") == []
+    assert list(store.audit.audit_records()) == []
 
 
 def test_content_expires_after_the_window(store: Store, clock: Clock) -> None:
     eid = _delete(store, "m1", "u1", days=30)
     clock.now += 29 * DAY
-    assert store.erase_expired_evidence() == 0
+    assert store.evidence.erase_expired_evidence() == 0
     clock.now += 2 * DAY
-    assert store.erase_expired_evidence() == 1
-    assert store.evidence_for_message("m1") == []
-    [tomb] = store.evidence_rows(author_id="u1")
+    assert store.evidence.erase_expired_evidence() == 1
+    assert store.evidence.evidence_for_message("m1") == []
+    [tomb] = store.evidence.evidence_rows(author_id="u1")
     assert tomb.id == eid and tomb.content is None and tomb.erased_reason == "expired"
     assert tomb.sha256 is not None  # the hash stays, so the log's attestation still means something
-    last = list(store.audit_records())[-1]
+    last = list(store.audit.audit_records())[-1]
     assert (last.actor, last.action, last.targets) == ("retention", "evidence.expired", {"evidence": [eid]})
-    assert store.erase_expired_evidence() == 0  # nothing twice, no empty records
-    assert store.verify_audit().ok
+    assert store.evidence.erase_expired_evidence() == 0  # nothing twice, no empty records
+    assert store.audit.verify_audit().ok
 
 
 @pytest.mark.parametrize("kind", ["user", "case"])
 def test_a_hold_keeps_content_until_released(store: Store, clock: Clock, kind: str) -> None:
     _delete(store, "m1", "u1", case=5)
     _delete(store, "m2", "u2", case=6)
-    assert store.place_hold(kind, "u1" if kind == "user" else 5, actor="op")  # type: ignore[arg-type]
-    assert not store.place_hold(kind, "u1" if kind == "user" else 5, actor="op")  # type: ignore[arg-type]
-    assert [h.kind for h in store.active_holds()] == [kind]
+    assert store.evidence.place_hold(kind, "u1" if kind == "user" else 5, actor="op")  # type: ignore[arg-type]
+    assert not store.evidence.place_hold(kind, "u1" if kind == "user" else 5, actor="op")  # type: ignore[arg-type]
+    assert [h.kind for h in store.evidence.active_holds()] == [kind]
     clock.now += 91 * DAY
-    assert store.erase_expired_evidence() == 1  # only m2
-    assert len(store.evidence_for_message("m1")) == 1 and store.evidence_for_message("m2") == []
+    assert store.evidence.erase_expired_evidence() == 1  # only m2
+    assert (
+        len(store.evidence.evidence_for_message("m1")) == 1
+        and store.evidence.evidence_for_message("m2") == []
+    )
     clock.now += 365 * DAY
-    assert store.erase_expired_evidence() == 0
-    assert store.release_hold(kind, "u1" if kind == "user" else 5, actor="op")  # type: ignore[arg-type]
-    assert not store.release_hold(kind, "u1" if kind == "user" else 5, actor="op")  # type: ignore[arg-type]
-    assert store.active_holds() == []
-    assert store.erase_expired_evidence() == 1
-    assert store.evidence_for_message("m1") == []
-    outcomes = [(r.action, r.outcome) for r in store.audit_records() if r.action.startswith("legal_hold")]
+    assert store.evidence.erase_expired_evidence() == 0
+    assert store.evidence.release_hold(kind, "u1" if kind == "user" else 5, actor="op")  # type: ignore[arg-type]
+    assert not store.evidence.release_hold(kind, "u1" if kind == "user" else 5, actor="op")  # type: ignore[arg-type]
+    assert store.evidence.active_holds() == []
+    assert store.evidence.erase_expired_evidence() == 1
+    assert store.evidence.evidence_for_message("m1") == []
+    outcomes = [
+        (r.action, r.outcome) for r in store.audit.audit_records() if r.action.startswith("legal_hold")
+    ]
     assert outcomes == [
         ("legal_hold.placed", "ok"),
         ("legal_hold.placed", "noop: already held"),
         ("legal_hold.released", "ok"),
         ("legal_hold.released", "noop: no active hold"),
     ]
-    assert store.verify_audit().ok
+    assert store.audit.verify_audit().ok
 
 
 def test_erasure_spares_held_content_and_keeps_the_chain_valid(store: Store) -> None:
     free = _delete(store, "m1", "u1")
     held = _delete(store, "m2", "u1", case=9)
     other = _delete(store, "m3", "u2")
-    store.place_hold("case", 9, actor="op")
-    result = store.erase_user_evidence("u1", actor="cli:op")
+    store.evidence.place_hold("case", 9, actor="op")
+    result = store.evidence.erase_user_evidence("u1", actor="cli:op")
     assert result.erased == (free,) and result.kept_held == (held,)
-    assert store.evidence_for_message("m1") == []
-    assert len(store.evidence_for_message("m2")) == 1
-    assert len(store.evidence_for_message("m3")) == 1 and other
-    record = list(store.audit_records())[-1]
+    assert store.evidence.evidence_for_message("m1") == []
+    assert len(store.evidence.evidence_for_message("m2")) == 1
+    assert len(store.evidence.evidence_for_message("m3")) == 1 and other
+    record = list(store.audit.audit_records())[-1]
     assert record.seq == result.audit_seq and record.action == "evidence.erased"
     assert record.targets == {"user": "u1", "evidence": [free], "alerts_redacted": 0}
     assert record.outcome == "partial: 1 kept under legal hold"
-    assert store.verify_audit().ok
+    assert store.audit.verify_audit().ok
     # Released, erased again: now everything of u1 goes, and the chain still verifies.
-    store.release_hold("case", 9, actor="op")
-    again = store.erase_user_evidence("u1", actor="cli:op")
+    store.evidence.release_hold("case", 9, actor="op")
+    again = store.evidence.erase_user_evidence("u1", actor="cli:op")
     assert again.erased == (held,) and again.kept_held == ()
-    assert store.verify_audit().ok
-    assert all(r.content is None for r in store.evidence_rows(author_id="u1"))
+    assert store.audit.verify_audit().ok
+    assert all(r.content is None for r in store.evidence.evidence_rows(author_id="u1"))
 
 
 def test_upgrade_keeps_evidence_from_before_the_migration(
@@ -172,10 +177,10 @@ def test_upgrade_keeps_evidence_from_before_the_migration(
     conn.commit()
     conn.close()
     store = Store.open(path, clock=clock)
-    [row] = store.evidence_rows(author_id="u1")
+    [row] = store.evidence.evidence_rows(author_id="u1")
     assert row.content == {"msg": "old"} and row.sha256 == sha256_text('{"msg":"old"}')
-    assert store.erase_expired_evidence() == 1
-    assert store.evidence_rows(author_id="u1")[0].content is None
+    assert store.evidence.erase_expired_evidence() == 1
+    assert store.evidence.evidence_rows(author_id="u1")[0].content is None
 
 
 def test_cli_hold_release_erase(

@@ -29,29 +29,29 @@ NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def _populate(store: Store) -> None:
-    store.append_audit(actor="rule:slurs", action="alert.sent", targets={"user": "u1", "message": "m1"})
-    store.record_action(
+    store.audit.append_audit(actor="rule:slurs", action="alert.sent", targets={"user": "u1", "message": "m1"})
+    store.audit.record_action(
         actor="rule:block",
         action="message.deleted",
         targets={"user": "u1", "message": "m1"},
         reason={"list": "block"},
         evidence=[_message("m1", "u1", "héllo wörld")],
     )
-    store.record_action(
+    store.audit.record_action(
         actor="u3",
         action="report.filed",
         targets={"user": "u2", "message": "m2", "reporter": "u3"},
         evidence=[_message("m2", "u2", "reported text")],
         case=4,
     )
-    store.append_audit(actor="mod1", action="user.blocked", targets={"user": "u2", "case": 4})
-    store.record_action(
+    store.audit.append_audit(actor="mod1", action="user.blocked", targets={"user": "u2", "case": 4})
+    store.audit.record_action(
         actor="rule:block",
         action="message.deleted",
         targets={"user": "u1", "message": "m3"},
         evidence=[_message("m3", "u1", "to be erased")],
     )
-    store.erase_user_evidence("u1", actor="cli:op")  # leaves m1 and m3 as tombstones
+    store.evidence.erase_user_evidence("u1", actor="cli:op")  # leaves m1 and m3 as tombstones
 
 
 @pytest.fixture
@@ -252,8 +252,8 @@ def test_cli_export_generates_the_key_once_and_keeps_it_private(
     assert fingerprint(key.public_key()) in capsys.readouterr().out
     # Exports are themselves audited, and the log stays intact.
     store = Store.open(data_dir / "rcmod.sqlite3")
-    assert [r.action for r in store.audit_records()][-2:] == ["audit.exported", "audit.exported"]
-    assert store.verify_audit().ok
+    assert [r.action for r in store.audit.audit_records()][-2:] == ["audit.exported", "audit.exported"]
+    assert store.audit.verify_audit().ok
 
 
 def test_cli_export_refuses_a_non_empty_out_and_bad_arguments(

@@ -28,7 +28,7 @@ def data_dir(tmp_path: Path) -> Path:
     clock = Clock()
     store = Store.open(folder / "rcmod.sqlite3", clock=clock)
     _normal_use(store, clock)
-    store.record_action(
+    store.audit.record_action(
         actor="rule:block",
         action="message.deleted",
         targets={"user": "u5", "room": "r1", "message": "m5"},
@@ -84,7 +84,7 @@ def test_a_chain_rewritten_with_recomputed_hashes_is_caught(
     conn.commit()
     conn.close()
     store = Store.open(data_dir / "rcmod.sqlite3")
-    assert store.verify_audit().ok  # the chain alone cannot tell
+    assert store.audit.verify_audit().ok  # the chain alone cannot tell
     store.close()
     code, out = _verify(data_dir, monkeypatch, capsys)
     assert code == 1
@@ -213,7 +213,7 @@ def test_no_checkpoint_is_signed_over_a_rewritten_chain(data_dir: Path) -> None:
     conn.commit()
     conn.close()
     store = Store.open(data_dir / "rcmod.sqlite3")
-    store.append_audit(actor="a", action="config.reloaded")
+    store.audit.append_audit(actor="a", action="config.reloaded")
     key, _ = load_or_create_signing_key(data_dir)
     assert checkpoint_head(store, data_dir, key) is None
     store.close()
@@ -223,7 +223,7 @@ def test_no_checkpoint_is_signed_over_a_rewritten_chain(data_dir: Path) -> None:
 def test_a_first_checkpoint_is_not_signed_over_a_broken_chain(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "rcmod.sqlite3")
     for _ in range(3):
-        store.append_audit(actor="a", action="config.reloaded")
+        store.audit.append_audit(actor="a", action="config.reloaded")
     store.close()
     _sql(tmp_path, "UPDATE audit_log SET outcome = 'x' WHERE seq = 2")
     store = Store.open(tmp_path / "rcmod.sqlite3")
@@ -239,7 +239,7 @@ def test_cli_commands_that_append_records_checkpoint_the_head(
     monkeypatch.setenv("RCMOD_DATA_DIR", str(data_dir))
     assert cli.main(["audit", "hold", "--user", "u5"]) == 0
     store = Store.open(data_dir / "rcmod.sqlite3")
-    head = store.audit_head()
+    head = store.audit.audit_head()
     store.close()
     assert head is not None
     last = json.loads((data_dir / CHECKPOINT_FILE).read_text().splitlines()[-1])
@@ -273,7 +273,7 @@ def test_exports_carry_the_checkpoints_and_verify_export_checks_them(
 async def test_the_running_bot_signs_the_head(sandbox: Sandbox, tmp_path: Path) -> None:
     data = tmp_path / "data"
     store = Store.open(data / "rcmod.sqlite3")
-    record = store.append_audit(actor="admin", action="config.reloaded")
+    record = store.audit.append_audit(actor="admin", action="config.reloaded")
     store.close()
     bot = await start_bot(bot_settings(sandbox, data))
     try:

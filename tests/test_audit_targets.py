@@ -37,7 +37,7 @@ def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RCMOD_DATA_DIR", str(tmp_path))
     store = Store.open(tmp_path / "rcmod.sqlite3")
-    store.record_action(
+    store.audit.record_action(
         actor="rule:block",
         action="message.deleted",
         targets={"user": "UBOB", "room": "r1", "message": "m1"},
@@ -50,7 +50,7 @@ def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _holds(data_dir: Path) -> list[tuple[str, str]]:
     store = Store.open(data_dir / "rcmod.sqlite3")
     try:
-        return [(h.kind, h.ref) for h in store.active_holds()]
+        return [(h.kind, h.ref) for h in store.evidence.active_holds()]
     finally:
         store.close()
 
@@ -71,13 +71,13 @@ def test_a_user_matching_nothing_is_refused_in_one_line(
     offline: Path, capsys: pytest.CaptureFixture[str], command: str, given: str
 ) -> None:
     store = Store.open(offline / "rcmod.sqlite3")
-    before = store.audit_head()
+    before = store.audit.audit_head()
     store.close()
     code, lines = _run(["audit", command, "--user", given], capsys)
     assert code == 1
     assert len(lines) == 1 and "no user" in lines[0] and "nobody" in lines[0]
     store = Store.open(offline / "rcmod.sqlite3")
-    assert store.audit_head() == before  # nothing recorded
+    assert store.audit.audit_head() == before  # nothing recorded
     store.close()
     assert _holds(offline) == []
 
@@ -119,26 +119,26 @@ async def test_hold_by_username_resolves_through_the_server(
 
 def test_reports_purges_and_message_actions_get_case_numbers(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "rcmod.sqlite3")
-    filed, [eid] = store.record_action(
+    filed, [eid] = store.audit.record_action(
         actor="U3",
         action="report.filed",
         targets={"report": 1, "message": "m1", "room": "r1", "user": "UBOB"},
         evidence=[_message("m1", "UBOB", "bob")],
     )
-    resolved = store.append_audit(actor="MOD", action="report.resolved", targets={"report": 1})
-    deleted, [eid2] = store.record_action(
+    resolved = store.audit.append_audit(actor="MOD", action="report.resolved", targets={"report": 1})
+    deleted, [eid2] = store.audit.record_action(
         actor="rule:block",
         action="message.deleted",
         targets={"message": "m2", "room": "r1", "user": "UBOB"},
         evidence=[_message("m2", "UBOB", "bob")],
     )
-    purge = store.append_audit(actor="MOD", action="purge.started", targets={"purge": 3})
+    purge = store.audit.append_audit(actor="MOD", action="purge.started", targets={"purge": 3})
     case = filed.targets["case"]
     assert isinstance(case, int)
     assert resolved.targets["case"] == case
     assert deleted.targets["case"] not in (case, None)
     assert purge.targets["case"] not in (case, deleted.targets["case"], None)
-    rows = {e.id: e.case for e in store.all_evidence_rows()}
+    rows = {e.id: e.case for e in store.evidence.all_evidence_rows()}
     assert rows == {eid: case, eid2: deleted.targets["case"]}
     store.close()
 
@@ -148,7 +148,7 @@ def test_export_and_hold_by_case_find_the_reports_evidence(
 ) -> None:
     monkeypatch.setenv("RCMOD_DATA_DIR", str(tmp_path / "data"))
     store = Store.open(tmp_path / "data" / "rcmod.sqlite3")
-    filed, _ = store.record_action(
+    filed, _ = store.audit.record_action(
         actor="U3",
         action="report.filed",
         targets={"report": 1, "message": "m1", "room": "r1", "user": "UBOB"},

@@ -160,7 +160,7 @@ async def test_block_list_deletes_with_evidence_stored_first(sandbox: Sandbox, t
     assert "banned" in notice["msg"] and "badword" not in notice["msg"]  # reveal_term is off
     assert "badword" in dms_from_bot(sandbox, "mod1")[0]["msg"]  # the moderators' alert
     store = Store.open(db)
-    records = [r for r in store.audit_records() if r.action == "message.deleted"]
+    records = [r for r in store.audit.audit_records() if r.action == "message.deleted"]
     assert len(records) == 1
     assert records[0].targets["message"] == bad["_id"] and records[0].reason["list"] == "banned"
     assert records[0].targets["evidence"][0]["mid"] == bad["_id"]
@@ -193,7 +193,7 @@ async def test_censor_list_edits_the_message_in_place(sandbox: Sandbox, tmp_path
     [notice] = dms_from_bot(sandbox, "bob")
     assert "scam link" in notice["msg"] and "edited" in notice["msg"]  # reveal_term is on
     store = Store.open(db)
-    assert [r.action for r in store.audit_records() if r.action.startswith("message.")] == [
+    assert [r.action for r in store.audit.audit_records() if r.action.startswith("message.")] == [
         "message.censored"
     ]
 
@@ -205,15 +205,15 @@ async def test_blocked_user_messages_are_removed_on_arrival(sandbox: Sandbox, tm
     carol = sandbox.workspace.user_by_username("carol")
     staff = sandbox.workspace.room_by_id_or_name(name="random")
     assert carol is not None and staff is not None
-    assert store.block_user(carol.id, "carol", staff["_id"], reason="spamming", actor="mod1")
-    assert not store.block_user(carol.id, "carol", staff["_id"], reason="again", actor="mod1")
+    assert store.blocks.block_user(carol.id, "carol", staff["_id"], reason="spamming", actor="mod1")
+    assert not store.blocks.block_user(carol.id, "carol", staff["_id"], reason="again", actor="mod1")
     try:
         gone = sandbox.post_as("carol", "random", "hello, I am back")
         kept = sandbox.post_as("carol", "general", "this room is not covered")
         other = sandbox.post_as("alice", "random", "alice is not blocked")
         assert await until(lambda: gone["_id"] not in sandbox.workspace.messages, within=30)
         assert await until(lambda: len(dms_from_bot(sandbox, "carol")) == 1, within=30)
-        assert store.unblock_user(carol.id, staff["_id"], actor="mod1")
+        assert store.blocks.unblock_user(carol.id, staff["_id"], actor="mod1")
         again = sandbox.post_as("carol", "random", "unblocked now")
         # The recorder runs after the enforcer: once it has the message, the enforcer decided.
         assert await until(lambda: bot.recorder.message_ids()[again["_id"]] == 1, within=30)
@@ -223,8 +223,8 @@ async def test_blocked_user_messages_are_removed_on_arrival(sandbox: Sandbox, tm
     assert kept["_id"] in ws and other["_id"] in ws and again["_id"] in ws
     assert "blocked" in dms_from_bot(sandbox, "carol")[0]["msg"]
     store = Store.open(tmp_path / "data" / "rcmod.sqlite3")
-    assert len(store.evidence_for_message(gone["_id"])) == 1
-    acts = [r.action for r in store.audit_records()]
+    assert len(store.evidence.evidence_for_message(gone["_id"])) == 1
+    acts = [r.action for r in store.audit.audit_records()]
     assert acts.count("user.blocked") == 2 and "user.unblocked" in acts and "message.deleted" in acts
 
 
@@ -286,7 +286,7 @@ async def test_a_crash_between_evidence_and_delete_stores_nothing_twice(
         doc = sandbox.post_as("alice", "general", "a badword")
         message = Message.from_wire(doc)
         event = NewMessage(message, RoomHint(True, "c", "general"))
-        store.record_action(  # what the first, crashed attempt committed
+        store.audit.record_action(  # what the first, crashed attempt committed
             actor="rule:blocklist",
             action="message.deleted",
             targets={"message": message.id},
@@ -295,12 +295,12 @@ async def test_a_crash_between_evidence_and_delete_stores_nothing_twice(
         decision = await enforcer.enforce(event)
         assert decision is not None and decision.action == "delete"
         assert doc["_id"] not in sandbox.workspace.messages
-        assert len(store.evidence_for_message(message.id)) == 1
+        assert len(store.evidence.evidence_for_message(message.id)) == 1
         # A message already gone (a moderator was faster): refused, audited as failed, no notice.
         doc2 = sandbox.post_as("bob", "general", "another badword")
         sandbox.delete_as("admin", doc2["_id"])
         await enforcer.enforce(NewMessage(Message.from_wire(doc2), RoomHint(True, "c", "general")))
-        outcomes = [r.outcome for r in store.audit_records() if r.targets.get("message") == doc2["_id"]]
+        outcomes = [r.outcome for r in store.audit.audit_records() if r.targets.get("message") == doc2["_id"]]
         assert outcomes[0] == "ok" and outcomes[-1].startswith("failed")
         await notifier.deliver_due()
         assert dms_from_bot(sandbox, "bob") == []
@@ -343,12 +343,12 @@ async def test_a_server_outage_queues_the_block_and_a_retry_finishes_it(
         sandbox.fail_next("chat.delete", 503)
         await enforcer.enforce(NewMessage(Message.from_wire(doc), RoomHint(True, "c", "general")))
         assert doc["_id"] in sandbox.workspace.messages  # not deleted yet...
-        assert len(store.evidence_for_message(doc["_id"])) == 1  # ...but kept
+        assert len(store.evidence.evidence_for_message(doc["_id"])) == 1  # ...but kept
         assert await enforcer.retry_due() == 0  # not due before the delay
         now[0] += 31
         assert await enforcer.retry_due() == 1
         assert doc["_id"] not in sandbox.workspace.messages
-        assert len(store.evidence_for_message(doc["_id"])) == 1  # not stored twice
+        assert len(store.evidence.evidence_for_message(doc["_id"])) == 1  # not stored twice
         await notifier.deliver_due()
         assert len(dms_from_bot(sandbox, "carol")) == 1  # told once, when it was done
         now[0] += 31

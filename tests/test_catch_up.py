@@ -153,7 +153,7 @@ async def test_a_far_future_frame_does_not_pin_the_cursor(sandbox: Sandbox, tmp_
     assert await until(lambda: missed in rec.message_ids(), within=3)
     store = bot.app.store
     assert store is not None
-    cursor = store.room_cursor("GENERAL")
+    cursor = store.messages.room_cursor("GENERAL")
     assert cursor is not None and cursor.year < 9999
     await bot.stop()
 
@@ -167,7 +167,7 @@ async def test_a_cursor_already_pinned_in_the_future_is_brought_back(
     assert await until(lambda: seen in bot.recorder.message_ids())
     await bot.stop()
     store = Store.open(settings.storage.data_dir / "rcmod.sqlite3")
-    store.advance_room_cursor("GENERAL", datetime.fromtimestamp(YEAR_9999_MS / 1000, tz=UTC))
+    store.messages.advance_room_cursor("GENERAL", datetime.fromtimestamp(YEAR_9999_MS / 1000, tz=UTC))
     store.close()
     missed = sandbox.post_as("bob", "general", "while the bot was stopped")["_id"]
     second = await start_bot(settings)
@@ -176,12 +176,12 @@ async def test_a_cursor_already_pinned_in_the_future_is_brought_back(
     assert await until(lambda: missed in second.recorder.message_ids())
     assert seen not in second.recorder.message_ids()  # dedup absorbs the overlap
     await second.stop()
-    reopened = Store.open(settings.storage.data_dir / "rcmod.sqlite3")
+    reopened_store = Store.open(settings.storage.data_dir / "rcmod.sqlite3")
     try:
-        cursor = reopened.room_cursor("GENERAL")
+        cursor = reopened_store.messages.room_cursor("GENERAL")
         assert cursor is not None and cursor.year < 9999
     finally:
-        reopened.close()
+        reopened_store.close()
 
 
 async def test_the_rest_client_knows_the_servers_time_from_its_answers(sandbox: Sandbox) -> None:

@@ -34,7 +34,7 @@ async def test_block_in_a_room_and_everywhere(sandbox: Sandbox, tmp_path: Path) 
     assert await until(lambda: in_random in bot.recorder.message_ids())
     assert in_random in sandbox.workspace.messages  # blocked in #general only
     store = bot.app.store
-    assert store is not None and store.evidence_for_message(in_general)  # evidence before removal
+    assert store is not None and store.evidence.evidence_for_message(in_general)  # evidence before removal
 
     assert "carol" in await ask(sandbox, "mod1", "mod block @carol everywhere flooding")
     anywhere = sandbox.post_as("carol", "random", "hello")["_id"]
@@ -65,7 +65,7 @@ async def test_purge_is_previewed_then_confirmed_by_the_same_moderator(
     assert not any(mid in sandbox.workspace.messages for mid in doomed)
     assert kept in sandbox.workspace.messages
     store = bot.app.store
-    assert store is not None and all(store.evidence_for_message(mid) for mid in doomed)
+    assert store is not None and all(store.evidence.evidence_for_message(mid) for mid in doomed)
     assert "does not moderate" in await ask(sandbox, "carol", "mod purge term spam #random")
     assert kept in sandbox.workspace.messages
     await bot.stop()
@@ -94,7 +94,7 @@ async def test_policy_set_rooms_and_remove_in_chat(sandbox: Sandbox, tmp_path: P
         return [str(m["msg"]) for m in pinned_in(sandbox, room)]
 
     def versions() -> int:
-        return len(store.policy_history("rules"))
+        return len(store.policies.policy_history("rules"))
 
     assert "needs bot moderator" in await ask(sandbox, "mod2", "mod policy set rules Be kind")
     assert "text is required" in await ask(sandbox, "mod1", "mod policy set rules")
@@ -140,7 +140,7 @@ async def test_policy_set_rooms_and_remove_in_chat(sandbox: Sandbox, tmp_path: P
     assert "faq" in await ask(sandbox, "mod1", "mod policy list")
 
     mod1 = next(u["id"] for u in sandbox.seed_info()["users"] if u["username"] == "mod1")
-    changes = [r for r in store.audit_records() if r.action == "policy.changed"]
+    changes = [r for r in store.audit.audit_records() if r.action == "policy.changed"]
     assert [(r.targets["policy"], r.reason["change"], r.outcome) for r in changes] == [
         ("rules", "set", "ok"),
         ("rules", "rooms", "ok"),
@@ -164,7 +164,7 @@ async def test_dry_run_records_block_actions_without_deleting(sandbox: Sandbox, 
     assert store is not None
     assert await until(
         lambda: any(
-            r.outcome == "dry-run" and r.targets.get("message") == kept for r in store.audit_records()
+            r.outcome == "dry-run" and r.targets.get("message") == kept for r in store.audit.audit_records()
         )
     )
     assert kept in sandbox.workspace.messages
@@ -205,16 +205,16 @@ async def test_purge_and_policy_sync_in_dry_run_mode_act_on_nothing(sandbox: San
     preview = await ask(sandbox, "mod2", "mod purge user @bob #general")
     assert "3 message(s)" in preview and "nothing was deleted" in preview and "/mod confirm" not in preview
     assert all(mid in sandbox.workspace.messages for mid in doomed)
-    assert not any(store.evidence_for_message(mid) for mid in doomed)
+    assert not any(store.evidence.evidence_for_message(mid) for mid in doomed)
 
     write_policy(folder, "conduct", CONDUCT)
     synced = await ask(sandbox, "mod1", "mod policy sync")
     assert "dry-run: would #general: post conduct v1 and pin it" in synced
-    assert pinned_in(sandbox, "general") == [] and store.live_policy_messages() == []
+    assert pinned_in(sandbox, "general") == [] and store.policies.live_policy_messages() == []
     assert not any(CONDUCT_TEXT in str(m["msg"]) for m in sandbox.workspace.messages.values())
-    pins = [r for r in store.audit_records() if r.action == "policy.pinned"]
+    pins = [r for r in store.audit.audit_records() if r.action == "policy.pinned"]
     assert pins and {r.outcome for r in pins} == {"dry-run"}
-    assert not store.all_evidence_rows()
+    assert not store.evidence.all_evidence_rows()
 
     assert "off" in (await ask(sandbox, "admin", "mod dryrun off")).lower()
     await ask(sandbox, "mod1", "mod policy sync")

@@ -44,7 +44,7 @@ async def test_privileges_are_checked_and_denials_say_what_is_needed(
     assert "/report" in await ask(sandbox, "alice", "help")  # commands are still answered
     store = bot.app.store
     assert store is not None
-    refused = [r for r in store.audit_records() if r.action == actions.COMMAND_REFUSED]
+    refused = [r for r in store.audit.audit_records() if r.action == actions.COMMAND_REFUSED]
     assert len(refused) == 2
     await bot.stop()
 
@@ -61,7 +61,7 @@ async def test_room_moderators_may_delete_in_their_room_only(sandbox: Sandbox, t
     assert "Deleted" in answer and msg["_id"] not in sandbox.workspace.messages
     store = bot.app.store
     assert store is not None
-    assert store.evidence_for_message(msg["_id"])  # evidence first
+    assert store.evidence.evidence_for_message(msg["_id"])  # evidence first
     # Appointing: a bot moderator may; a member may not; the new moderator then may delete there.
     assert "needs room owner" in await ask(sandbox, "carol", "mod appoint @carol #random")
     assert "now a moderator" in await ask(sandbox, "mod1", "mod appoint @carol #random")
@@ -157,7 +157,7 @@ async def test_allow_and_deny_edit_runtime_lists_that_are_always_loaded(
     assert not any("again" in m["msg"] for m in dms_from_bot(sandbox, "mod1")[before:])
     store = bot.app.store
     assert store is not None
-    edits = [r for r in store.audit_records() if r.action == actions.LIST_EDITED]
+    edits = [r for r in store.audit.audit_records() if r.action == actions.LIST_EDITED]
     assert [r.reason["op"] for r in edits] == ["deny", "allow"]
     await bot.stop()
     # A restart loads the runtime lists too.

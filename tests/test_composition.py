@@ -42,7 +42,7 @@ async def test_command_session_is_logged_in_and_closes_the_store(sandbox: Sandbo
         assert (await session.rest.me()).get("username") == "rcmod.bot"
         store = session.store
     with pytest.raises(Exception, match="closed"):  # sqlite3: "Cannot operate on a closed database."
-        store.state_get("anything")
+        store.state.state_get("anything")
 
 
 def test_each_subcommand_is_declared_once() -> None:

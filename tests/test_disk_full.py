@@ -12,19 +12,19 @@ import asyncio
 import logging
 import os
 import shutil
-import sqlite3
 import sys
 from pathlib import Path
 
 import pytest
 
 from bot.sandbox import Sandbox
+from bot.store import Database
 from tests.conftest import bot_settings, start_bot, until
 from tests.helpers import ROOT, free_port, ready
 from tests.test_notifier import dms_from_bot, write_lists
 
 
-def fill(db: sqlite3.Connection) -> None:
+def fill(db: Database) -> None:
     """Cap the database at its size and use up its free pages: the next page it needs is 'disk full'."""
     db.execute("CREATE TABLE IF NOT EXISTS test_filler (x BLOB)")
     (pages,) = db.execute("PRAGMA page_count").fetchone()
@@ -41,7 +41,7 @@ async def test_disk_full_stops_the_bot_and_loses_nothing(sandbox: Sandbox, tmp_p
     settings = bot_settings(sandbox, data, moderation={"wordlists": [str(write_lists(tmp_path))]})
     running = await start_bot(settings)
     assert running.app.store is not None
-    fill(running.app.store._db)
+    fill(running.app.store.db)
     sent: list[str] = []
     while not running.task.done() and len(sent) < 400:
         sent.append(sandbox.post_as("alice", "general", f"a badword number {len(sent)}")["_id"])
@@ -64,7 +64,7 @@ async def test_disk_full_stops_the_bot_and_loses_nothing(sandbox: Sandbox, tmp_p
 
         def handled() -> int:
             query = f"SELECT COUNT(DISTINCT mid) FROM handled_message WHERE mid IN ({marks})"
-            return int(store._db.execute(query, sent).fetchone()[0])
+            return int(store.db.execute(query, sent).fetchone()[0])
 
         assert await until(lambda: handled() == len(sent), within=20)
 
@@ -79,7 +79,7 @@ from tests.test_disk_full import fill
 opened = Store.open.__func__
 def full_open(cls, path, **kw):
     store = opened(cls, path, **kw)
-    fill(store._db)
+    fill(store.db)
     return store
 Store.open = classmethod(full_open)
 from bot.cli import main

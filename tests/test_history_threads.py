@@ -158,7 +158,7 @@ def evidence_at_deletion(sb: Sandbox, store: Store) -> dict[str, bool]:
         # the deleted message is in the trash by then.
         fresh = [mid for mid in sb.workspace.trash if mid not in seen]
         if fresh:
-            stored = {row.mid for row in store.all_evidence_rows()}
+            stored = {row.mid for row in store.evidence.all_evidence_rows()}
             seen.update((mid, mid in stored) for mid in fresh)
 
     sb.workspace.listeners.append(on_event)
@@ -182,7 +182,7 @@ async def test_a_term_purge_finds_a_thread_reply_and_keeps_its_evidence_first(
     assert result.ok and result.deleted == 3
     assert not {reply, shown, plain} & set(sb.workspace.messages) and parent in sb.workspace.messages
     assert deleted[reply] is True and deleted == dict.fromkeys((reply, shown, plain), True)
-    rows = Counter(r.mid for r in store.all_evidence_rows())
+    rows = Counter(r.mid for r in store.evidence.all_evidence_rows())
     assert rows[reply] == 1 and rows[shown] == 1 and rows[plain] == 1
 
 
@@ -202,7 +202,7 @@ async def test_a_user_purge_keeps_evidence_of_the_users_thread_replies(
 
     assert result.ok and not {own, reply, shown} & set(sb.workspace.messages)
     assert {reply, shown, own} <= set(deleted) and all(deleted[m] for m in (reply, shown, own))
-    rows = Counter(r.mid for r in store.all_evidence_rows())
+    rows = Counter(r.mid for r in store.evidence.all_evidence_rows())
     assert rows[reply] == 1 and rows[shown] == 1 and rows[own] == 1
 
 

@@ -318,7 +318,7 @@ def test_remembered_signatures_are_pruned_once_their_timestamp_is_stale(tmp_path
     assert replays.seen("sha256=a") and replays.seen("sha256=b")
     clock.now = NOW + 301
     assert not replays.seen("sha256=a") and replays.seen("sha256=b")
-    assert store.hook_signatures_kept() == 1
+    assert store.hooks.hook_signatures_kept() == 1
     store.close()
 
 
@@ -327,10 +327,10 @@ def test_remembered_signatures_are_bounded_oldest_first(tmp_path: Path) -> None:
 
     store = Store.open(tmp_path / "s.sqlite3")
     for i in range(5):
-        store.remember_hook_signature(f"sha256={i}", int(NOW) + i, keep_at_most=3)
-    assert store.hook_signatures_kept() == 3
+        store.hooks.remember_hook_signature(f"sha256={i}", int(NOW) + i, keep_at_most=3)
+    assert store.hooks.hook_signatures_kept() == 3
     stale_before = NOW - 1000
-    assert not store.hook_signature_seen("sha256=0", stale_before=stale_before)
-    assert not store.hook_signature_seen("sha256=1", stale_before=stale_before)
-    assert all(store.hook_signature_seen(f"sha256={i}", stale_before=stale_before) for i in (2, 3, 4))
+    assert not store.hooks.hook_signature_seen("sha256=0", stale_before=stale_before)
+    assert not store.hooks.hook_signature_seen("sha256=1", stale_before=stale_before)
+    assert all(store.hooks.hook_signature_seen(f"sha256={i}", stale_before=stale_before) for i in (2, 3, 4))
     store.close()

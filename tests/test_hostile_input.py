@@ -54,7 +54,7 @@ async def test_an_alert_the_server_refuses_shows_as_undeliverable(sandbox: Sandb
         sandbox.post_as("alice", "general", "@all lunch?")
         store = bot.app.store
         assert store is not None
-        assert await until(lambda: store.undeliverable_count() == 1)
+        assert await until(lambda: store.alerts.undeliverable_count() == 1)
         status = await ask(sandbox, "mod2", "mod status")
         assert "undeliverable (refused by the server): 1" in status, status
         assert "error-action-not-allowed" in status

@@ -133,7 +133,7 @@ async def test_own_messages_are_not_dispatched(tmp_path: Path) -> None:
     ingest, rec, store, *_ = build(tmp_path)
     await ingest.handle(NewMessage(msg("m1", author="bot")))
     assert rec.events == []
-    assert store.is_handled("m1", "")
+    assert store.messages.is_handled("m1", "")
 
 
 async def test_a_failing_handler_does_not_stop_the_others(tmp_path: Path) -> None:
@@ -158,7 +158,7 @@ async def test_deletion_seen_three_ways_is_handled_once(tmp_path: Path) -> None:
 async def test_catch_up_recovers_new_edited_and_deleted_once(tmp_path: Path) -> None:
     ingest, rec, store, metrics, rest = build(tmp_path)
     await ingest.handle(Connected(session="s", user_id=BOT, reconnect=False))
-    cursor = store.room_cursor("GENERAL")
+    cursor = store.messages.room_cursor("GENERAL")
     assert cursor is not None and cursor <= T0  # first sight: start from (about) now
     await ingest.handle(NewMessage(msg("m1", at=T0 + timedelta(seconds=1)), RoomHint(True, "c", "general")))
     # -- outage: these happen while the bot is away --
@@ -200,7 +200,7 @@ async def test_new_subscription_is_watched_and_gets_a_cursor(tmp_path: Path) -> 
     ingest, _rec, store, *_ = build(tmp_path, watched=watched)
     await ingest.handle(SubscriptionChanged(action="inserted", rid="NEWROOM", room_type="p", name="new"))
     assert watched == ["NEWROOM"]
-    assert store.room_cursor("NEWROOM") is not None
+    assert store.messages.room_cursor("NEWROOM") is not None
 
 
 def test_scannable_texts_include_attachments_file_names_and_alias() -> None:

@@ -65,7 +65,7 @@ async def sweeps(bot: RunningBot, more: int) -> None:
     assert await until(lambda: names.sweeps >= target)
     store = bot.app.store
     assert store is not None
-    assert await until(lambda: store.pending_deliveries() == 0)
+    assert await until(lambda: store.alerts.pending_deliveries() == 0)
 
 
 @pytest.fixture
@@ -169,7 +169,7 @@ async def test_the_bots_own_policy_banner_is_not_news_but_a_members_announcement
     assert store is not None
     banner = "Be kind. No badword here."  # a policy may well quote what it forbids
     rid = sandbox.workspace.room_by_id_or_name(name="random")["_id"]  # type: ignore[index]
-    store.set_policy_banner(rid, banner)  # as the policy keeper records it
+    store.policies.set_policy_banner(rid, banner)  # as the policy keeper records it
     sandbox.set_announcement_as("rcmod.bot", "random", banner)
     await sweeps(bot, 2)
     assert name_alerts(sandbox, "mod1", "Announcement of") == []

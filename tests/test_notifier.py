@@ -120,7 +120,7 @@ async def test_a_burst_becomes_one_updated_dm(sandbox: Sandbox, tmp_path: Path) 
     store = bot.app.store
     assert store is not None
     assert await until(lambda: set(ids) <= set(bot.recorder.message_ids()), within=20)
-    assert await until(lambda: store.pending_deliveries() == 0, within=20)
+    assert await until(lambda: store.alerts.pending_deliveries() == 0, within=20)
     await bot.stop()
     dms = dms_from_bot(sandbox, "mod1")
     assert len(dms) == 1
@@ -148,8 +148,8 @@ async def test_unreachable_moderator_does_not_stop_the_others(sandbox: Sandbox, 
     assert await until(lambda: len(dms_from_bot(sandbox, "mod2")) == 1)
     store = bot.app.store
     assert store is not None
-    assert await until(lambda: store.failed_deliveries() != [])
-    assert [r for r, _ in store.failed_deliveries()] == ["ghost.user"]
+    assert await until(lambda: store.alerts.failed_deliveries() != [])
+    assert [r for r, _ in store.alerts.failed_deliveries()] == ["ghost.user"]
     await bot.stop()
 
 
@@ -169,7 +169,7 @@ async def decide_then_crash(sandbox: Sandbox, settings: Any, text: str, *, send_
     sent = sandbox.post_as("alice", "general", text)
     await notifier.on_event(NewMessage(Message.from_wire(sent), RoomHint(True, "c", "general")))
     if send_first:
-        [delivery] = store.due_deliveries()
+        [delivery] = store.alerts.due_deliveries()
         await rest.send_message(await rest.dm_room("mod1"), "first copy", mid=delivery.dm_mid)
     await rest.close()
     store.close()  # no graceful shutdown: nothing else is written
@@ -185,7 +185,7 @@ async def test_crash_between_send_and_bookkeeping_yields_exactly_one_alert(
     bot = await start_bot(settings)
     store2 = bot.app.store
     assert store2 is not None
-    assert await until(lambda: store2.pending_deliveries() == 0)
+    assert await until(lambda: store2.alerts.pending_deliveries() == 0)
     await asyncio.sleep(0.2)
     await bot.stop()
     assert len(dms_from_bot(sandbox, "mod1")) == 1  # the resend was recognised, not duplicated
@@ -232,7 +232,7 @@ async def test_encrypted_messages_are_counted_not_scanned(tmp_path: Path) -> Non
     )
     for _ in range(3):
         await notifier.on_event(EncryptedMessage(e2e))
-    assert store.unscannable_rooms() == {"SECRET": 3}
+    assert store.alerts.unscannable_rooms() == {"SECRET": 3}
     assert metrics.unscannable._value.get() == 3
 
 
@@ -262,7 +262,7 @@ async def test_erasure_edits_the_quoted_text_out_of_delivered_alerts(
     assert store is not None
     alice = sandbox.workspace.user_by_username("alice")
     assert alice is not None
-    result = store.erase_user_evidence(alice.id, actor="operator")
+    result = store.evidence.erase_user_evidence(alice.id, actor="operator")
     assert result.audit_seq > 0
     assert await until(lambda: "excerpt removed" in dms_from_bot(sandbox, "mod1")[0]["msg"])
     await bot.stop()
@@ -321,8 +321,8 @@ async def test_alerts_are_audited_and_counted_in_metrics(sandbox: Sandbox, tmp_p
     sandbox.post_as("alice", "general", "badword")
     store = bot.app.store
     assert store is not None
-    assert await until(lambda: any(r.action == "alert.sent" for r in store.audit_records()))
-    [record] = [r for r in store.audit_records() if r.action == "alert.sent"]
+    assert await until(lambda: any(r.action == "alert.sent" for r in store.audit.audit_records()))
+    [record] = [r for r in store.audit.audit_records() if r.action == "alert.sent"]
     assert record.targets["recipient"] == "mod1" and record.reason["list"] == "watch"
     assert "badword" not in str(record.targets)  # ids and names, never the message text
     metrics = bot.app.metrics.render().decode()
@@ -349,7 +349,7 @@ async def test_alert_buttons_act_in_one_click(sandbox: Sandbox, tmp_path: Path) 
         sandbox.dm_as("mod1", "rcmod.bot", actions[0]["msg"])  # the click
         assert await until(lambda: msg["_id"] not in sandbox.workspace.messages)
         store = bot.app.store
-        assert store is not None and len(store.evidence_for_message(msg["_id"])) == 1
+        assert store is not None and len(store.evidence.evidence_for_message(msg["_id"])) == 1
     finally:
         await bot.stop()
 

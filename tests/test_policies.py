@@ -100,12 +100,12 @@ async def test_a_policy_is_pinned_in_every_target_room_with_its_banner(h: Harnes
     for name in ("general", "random"):
         [pinned] = pinned_in(h.sb, name)
         assert pinned["msg"].startswith("# Code of conduct") and pinned["u"]["_id"] == h.bot_id
-        assert h.store.is_policy_message(pinned["_id"])  # the message's own id, not the pin notice's
+        assert h.store.policies.is_policy_message(pinned["_id"])  # the message's own id, not the pin notice's
         assert room(h.sb, name)["announcement"] == "Be kind. Report abuse with /report."
     assert pinned_in(h.sb, "staff") == [] and not room(h.sb, "staff").get("announcement")
     [v1] = h.keeper.list_policies()
     assert (v1.name, v1.version, v1.source) == ("conduct", 1, "file")
-    actions = [r.action for r in h.store.audit_records()]
+    actions = [r.action for r in h.store.audit.audit_records()]
     assert actions.count("policy.pinned") == 2
 
 
@@ -129,11 +129,13 @@ async def test_a_new_version_replaces_the_old_pin(h: Harness) -> None:
     [new] = pinned_in(h.sb, "general")
     assert new["_id"] != old["_id"] and "Always" in new["msg"]
     assert old["_id"] not in h.sb.workspace.messages  # delete_old: true
-    assert not h.store.is_policy_message(old["_id"]) and h.store.is_policy_message(new["_id"])
+    assert not h.store.policies.is_policy_message(old["_id"]) and h.store.policies.is_policy_message(
+        new["_id"]
+    )
     # The banner did not change, so it was not set again (that would post a system message).
     assert not any(p.endswith("rooms.saveRoomSettings") for p in writes(h.sb)[before:])
     assert h.keeper.show("conduct").version == 2
-    assert "policy.unpinned" in [r.action for r in h.store.audit_records()]
+    assert "policy.unpinned" in [r.action for r in h.store.audit.audit_records()]
 
 
 async def test_an_unpin_is_reverted_and_reported_with_who_did_it(h: Harness) -> None:
@@ -271,7 +273,7 @@ async def test_chat_changes_are_audited_and_a_new_policy_may_wait_for_its_rooms(
         h.keeper.remove("conduct", actor="mod2", actor_id="U-mod2")
     with pytest.raises(PolicyError, match="lower-case"):
         h.keeper.set_policy("../conduct", "x", actor="mod1")  # the name is checked before any path
-    changes = [r for r in h.store.audit_records() if r.action == "policy.changed"]
+    changes = [r for r in h.store.audit.audit_records() if r.action == "policy.changed"]
     assert [(r.actor, r.reason["change"], r.outcome) for r in changes] == [
         ("U-mod1", "set", "ok"),
         ("U-mod1", "rooms", "ok"),
@@ -316,8 +318,8 @@ async def test_cli_dry_run_prints_the_plan_and_changes_nothing(
     assert writes(sandbox) == [] and pinned_in(sandbox, "general") == []
     store = Store.open(tmp_path / "data" / "rcmod.sqlite3")
     try:  # nothing was acted on, so nothing audited or kept either
-        assert store.live_policy_messages() == [] and store.all_evidence_rows() == []
-        assert not [r for r in store.audit_records() if r.action.startswith("policy.")]
+        assert store.policies.live_policy_messages() == [] and store.evidence.all_evidence_rows() == []
+        assert not [r for r in store.audit.audit_records() if r.action.startswith("policy.")]
     finally:
         store.close()
     code = await asyncio.to_thread(cli.main, ["policy", "sync"])
@@ -353,7 +355,9 @@ async def test_a_deleted_policy_message_is_posted_again(h: Harness) -> None:
     assert report.ok, report.lines()
     [again] = pinned_in(h.sb, "general")
     assert again["_id"] != gone["_id"] and again["msg"] == gone["msg"]
-    assert not h.store.is_policy_message(gone["_id"]) and h.store.is_policy_message(again["_id"])
+    assert not h.store.policies.is_policy_message(gone["_id"]) and h.store.policies.is_policy_message(
+        again["_id"]
+    )
     assert (await h.keeper.sync()).done == []
 
 
@@ -362,7 +366,7 @@ async def test_policy_versions_survive_a_restart_of_the_store(h: Harness, tmp_pa
     h.keeper.set_policy("rules", "Be nicer", actor="mod2", banner="Nice!")
     h.store.close()
     h.store = Store.open(tmp_path / "data" / "rcmod.sqlite3")
-    history = h.store.policy_history("rules")
+    history = h.store.policies.policy_history("rules")
     assert [(v.version, v.spec.text, v.created_by, v.source) for v in history] == [
         (1, "Be nice", "mod1", "command"),
         (2, "Be nicer", "mod2", "command"),

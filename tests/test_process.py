@@ -145,7 +145,8 @@ async def test_kill_9_around_removals_sends_each_authors_notice_exactly_once(
         store = Store.open(tmp_path / "data" / "rcmod.sqlite3")
         try:
             assert await until(
-                lambda: store.pending_deliveries() == 0 and store.due_block_retries() == [], within=30
+                lambda: store.alerts.pending_deliveries() == 0 and store.blocks.due_block_retries() == [],
+                within=30,
             )
         finally:
             store.close()

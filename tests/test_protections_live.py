@@ -38,7 +38,7 @@ def triggered(bot: RunningBot, protection: str) -> list[Any]:
     assert store is not None
     return [
         r
-        for r in store.audit_records()
+        for r in store.audit.audit_records()
         if r.action == "protection.triggered" and r.reason["protection"] == protection
     ]
 
@@ -62,7 +62,7 @@ async def test_flood_mutes_at_its_threshold_and_not_below(sandbox: Sandbox, tmp_
         assert told(sandbox, "bob", "You have been muted")
         store = bot.app.store
         assert store is not None
-        [strike] = store.strikes(sandbox.workspace.user_by_username("bob").id)  # type: ignore[union-attr]
+        [strike] = store.sanctions.strikes(sandbox.workspace.user_by_username("bob").id)  # type: ignore[union-attr]
         assert strike.source == "flood" and strike.actor == "rule:flood"
     finally:
         await bot.stop()
@@ -113,7 +113,7 @@ async def test_repeated_content_across_rooms_is_deleted_evidence_first(
         store = bot.app.store
         assert store is not None
         for mid in (first, second):
-            [kept] = store.evidence_for_message(mid)
+            [kept] = store.evidence.evidence_for_message(mid)
             assert kept["content"]["_id"] == mid
         [record] = triggered(bot, "repeat")
         assert record.outcome == "ok"

@@ -56,7 +56,7 @@ def uid(sb: Sandbox, username: str) -> str:
 
 
 def evidence_per_message(store: Store, mids: set[str]) -> Counter[str]:
-    return Counter(row.mid for row in store.all_evidence_rows() if row.mid in mids)
+    return Counter(row.mid for row in store.evidence.all_evidence_rows() if row.mid in mids)
 
 
 # -- the pure parts ----------------------------------------------------------------------------
@@ -155,9 +155,9 @@ async def test_user_purge_across_rooms_keeps_pins_and_threads(env: tuple[Sandbox
     }  # type: ignore[index]
     assert all(b["excludePinned"] is True for b in bulk)  # sent explicitly
     assert evidence_per_message(store, doomed | {pinned, reply}) == Counter(dict.fromkeys(doomed, 1))
-    actions = [r.action for r in store.audit_records()]
+    actions = [r.action for r in store.audit.audit_records()]
     assert actions[0] == "purge.started" and actions[-1] == "purge.finished"
-    assert "bob says" not in str([r.targets for r in store.audit_records()])  # no content in the log
+    assert "bob says" not in str([r.targets for r in store.audit.audit_records()])  # no content in the log
 
 
 async def test_user_purge_without_bulk_permission_deletes_one_by_one(
@@ -174,7 +174,7 @@ async def test_user_purge_without_bulk_permission_deletes_one_by_one(
     result = await purger.run(plan.job_id, token=None)
     assert result.ok and result.deleted == 6
     assert not (doomed | {pinned}) & set(sb.workspace.messages)  # --include-pinned takes pins too
-    assert [r.method for r in store.purge_rooms(plan.job_id)] == ["each"]
+    assert [r.method for r in store.purges.purge_rooms(plan.job_id)] == ["each"]
 
 
 async def test_term_purge_preview_token_and_dry_run(env: tuple[Sandbox, Purger, Store]) -> None:
@@ -192,7 +192,7 @@ async def test_term_purge_preview_token_and_dry_run(env: tuple[Sandbox, Purger, 
     rendered = dry.preview.render(request, token=dry.token, dry_run=True)
     assert "#general 60" in rendered and "#random 60" in rendered and "dry run" in rendered
     purger.decline(dry.job_id, dry_run=True)
-    assert all(i.message is None for i in store.purge_items(dry.job_id))  # no copy kept
+    assert all(i.message is None for i in store.purges.purge_items(dry.job_id))  # no copy kept
     assert hits <= set(sb.workspace.messages)  # a dry run deletes nothing
 
     plan = await purger.prepare(request, actor=OPERATOR)
@@ -222,7 +222,7 @@ async def test_room_moderator_is_refused_outside_their_rooms(env: tuple[Sandbox,
             PurgeRequest("user", "bob", rooms=("general", "side")), actor=Actor("mod1", "mod1")
         )
     assert side in ws.messages and general in ws.messages
-    refused = [r for r in store.audit_records() if r.action == "command.refused"]
+    refused = [r for r in store.audit.audit_records() if r.action == "command.refused"]
     assert len(refused) == 1 and refused[0].actor == "mod1"
 
     plan = await purger.prepare(PurgeRequest("user", "bob", rooms=("general",)), actor=Actor("mod1", "mod1"))
@@ -269,11 +269,11 @@ async def test_resume_after_a_crash_between_evidence_and_deletion(env: tuple[San
     sb, purger, store = env
     hits = {sb.post_as("alice", "random", f"badword {i}")["_id"] for i in range(30)}
     plan = await purger.prepare(PurgeRequest("term", "badword", rooms=("random",)), actor=OPERATOR)
-    store.set_purge_state(plan.job_id, "running")  # confirmed, then the process died
-    first = store.purge_items(plan.job_id, limit=10)
+    store.purges.set_purge_state(plan.job_id, "running")  # confirmed, then the process died
+    first = store.purges.purge_items(plan.job_id, limit=10)
     from bot.models import Message
 
-    store.record_action(  # what _purge_room commits just before a crash
+    store.audit.record_action(  # what _purge_room commits just before a crash
         actor="operator",
         action="purge.progressed",
         targets={"purge": plan.job_id, "room": first[0].rid},
@@ -293,14 +293,14 @@ async def test_the_bot_resumes_an_interrupted_purge_when_it_starts(
     sb, purger, store = env
     hits = {sb.post_as("bob", "general", f"badword {i}")["_id"] for i in range(12)}
     plan = await purger.prepare(PurgeRequest("term", "badword", rooms=("general",)), actor=OPERATOR)
-    store.set_purge_state(plan.job_id, "running")  # confirmed; then the process running it died
+    store.purges.set_purge_state(plan.job_id, "running")  # confirmed; then the process running it died
     bot = await start_bot(bot_settings(sb, tmp_path))  # the same data folder
     try:
         assert await until(lambda: not hits & set(sb.workspace.messages), within=30)
-        assert await until(lambda: store.purge_job(plan.job_id).state == "done", within=30)  # type: ignore[union-attr]
+        assert await until(lambda: store.purges.purge_job(plan.job_id).state == "done", within=30)  # type: ignore[union-attr]
     finally:
         await bot.stop()
-    assert store.purge_counts(plan.job_id) == {"deleted": 12}
+    assert store.purges.purge_counts(plan.job_id) == {"deleted": 12}
 
 
 async def test_since_and_until_bound_the_purge_and_the_bots_messages_stay(tmp_path: Path) -> None:
@@ -387,6 +387,6 @@ async def test_a_confirmed_purge_in_dry_run_mode_deletes_and_keeps_nothing(
     assert result.dry_run and result.deleted == 0 and not result.ok
     assert hits <= set(sb.workspace.messages)
     assert evidence_per_message(store, hits) == Counter()
-    assert store.purge_job(plan.job_id).state == "dry_run"  # type: ignore[union-attr]
-    assert all(i.message is None for i in store.purge_items(plan.job_id))  # no copy kept
-    assert "dry-run" in {r.outcome for r in store.audit_records() if r.action == "purge.progressed"}
+    assert store.purges.purge_job(plan.job_id).state == "dry_run"  # type: ignore[union-attr]
+    assert all(i.message is None for i in store.purges.purge_items(plan.job_id))  # no copy kept
+    assert "dry-run" in {r.outcome for r in store.audit.audit_records() if r.action == "purge.progressed"}

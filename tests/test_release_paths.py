@@ -50,7 +50,7 @@ async def test_critical_paths(version: str, tmp_path: Path) -> None:
             bad = sb.post_as("bob", "random", "you badword")
             assert await until(lambda: bad["_id"] not in sb.workspace.messages, within=20)
             store = bot.app.store
-            assert store is not None and store.evidence_for_message(bad["_id"])
+            assert store is not None and store.evidence.evidence_for_message(bad["_id"])
             # Mute: REST from 6.8, the realtime method before.
             answer = await ask(sb, "admin", "mod mute @carol #random 10m spamming")
             assert "mute" in answer.lower(), answer

@@ -53,7 +53,7 @@ def native_reports(sb: Sandbox, mid: str) -> list[dict[str, Any]]:
 async def settled(bot: RunningBot) -> None:
     store = bot.app.store
     assert store is not None
-    assert await until(lambda: store.pending_deliveries() == 0)
+    assert await until(lambda: store.alerts.pending_deliveries() == 0)
 
 
 async def test_a_report_by_dm_is_filed_routed_and_acknowledged(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -80,8 +80,8 @@ async def test_a_report_by_dm_is_filed_routed_and_acknowledged(sandbox: Sandbox,
     assert "moderation console" in text
     store = bot.app.store
     assert store is not None
-    assert store.evidence_for_message(msg["_id"])  # the evidence snapshot
-    assert any(r.action == actions.REPORT_FILED for r in store.audit_records())
+    assert store.evidence.evidence_for_message(msg["_id"])  # the evidence snapshot
+    assert any(r.action == actions.REPORT_FILED for r in store.audit.audit_records())
     await bot.stop()
     assert len(reports_to("mod1")) == 1
 
@@ -103,7 +103,7 @@ async def test_dedupe_and_escalation(sandbox: Sandbox, tmp_path: Path) -> None:
     assert len(native_reports(sandbox, msg["_id"])) == 1  # nothing filed twice
     store = bot.app.store
     assert store is not None
-    assert store.evidence_for_message(msg["_id"])
+    assert store.evidence.evidence_for_message(msg["_id"])
     await bot.stop()
 
 
@@ -190,15 +190,15 @@ async def test_native_reports_reach_the_moderators_and_console_dismissals_close_
     assert "rcmod report 1" in text and "Report action" in text and "nasty words" in text
     store = bot.app.store
     assert store is not None
-    assert store.evidence_for_message(msg["_id"])
+    assert store.evidence.evidence_for_message(msg["_id"])
     # A report filed through the bot is not taken in a second time by the poll.
     other = sandbox.post_as("bob", "random", "more spam")
     assert "#2" in await ask(sandbox, "carol", f"report spam {other['_id']}")
     await asyncio.sleep(0.3)
-    assert len(store.open_reports()) == 2
+    assert len(store.reports.open_reports()) == 2
     # Dismissed in the console: the bot's copies close and the moderators' DMs say so.
     ws.dismiss_reports(admin.id, user_id=bob.id, msg_id=None, reason="ok", action="None")
-    assert await until(lambda: store.open_reports() == [])
+    assert await until(lambda: store.reports.open_reports() == [])
     assert await until(
         lambda: "moderation console" in dms_from_bot(sandbox, "mod1")[0]["msg"].split("\n")[-1]
     )

@@ -50,7 +50,7 @@ async def test_each_reported_message_of_one_user_reaches_the_moderators_once(tmp
         assert admin is not None
         ws.dismiss_reports(admin.id, user_id=None, msg_id=messages[1]["_id"], reason="fine", action="None")
         assert await until(
-            lambda: {r.mid for r in store.open_reports()} == {messages[0]["_id"], messages[2]["_id"]}
+            lambda: {r.mid for r in store.reports.open_reports()} == {messages[0]["_id"], messages[2]["_id"]}
         )
         await bot.stop()
 
@@ -69,8 +69,8 @@ async def test_each_reported_message_of_one_user_reaches_the_moderators_once(tmp
                 sum(t in dm for dm in dms) == 1 for t in [*texts, "fourth bad thing"]
             )
         store = bot.app.store
-        assert store is not None and len(store.open_reports()) == 3
-        assert all(store.evidence_for_message(m["_id"]) for m in [*messages, fourth])
+        assert store is not None and len(store.reports.open_reports()) == 3
+        assert all(store.evidence.evidence_for_message(m["_id"]) for m in [*messages, fourth])
         await bot.stop()
     finally:
         await sb.stop()
@@ -89,5 +89,5 @@ async def test_a_reported_message_deleted_before_the_poll_still_surfaces_with_th
     assert await until(lambda: any("gone before anyone looked" in dm for dm in report_dms(sandbox, "mod1")))
     store = bot.app.store
     assert store is not None
-    assert store.evidence_for_message(message["_id"])  # what the console kept when it was reported
+    assert store.evidence.evidence_for_message(message["_id"])  # what the console kept when it was reported
     await bot.stop()

@@ -215,7 +215,7 @@ async def test_running_bot_erases_evidence_past_its_window(sandbox: Sandbox, tmp
 
     settings = bot_settings(sandbox, tmp_path)
     hundred_days_ago = datetime.now(UTC).timestamp() - 100 * 86400
-    old = Store.open(settings.storage.data_dir / "rcmod.sqlite3", clock=lambda: hundred_days_ago)
+    old_store = Store.open(settings.storage.data_dir / "rcmod.sqlite3", clock=lambda: hundred_days_ago)
     message = Message(
         id="OLDMESSAGE0000001",
         rid="GENERAL",
@@ -224,10 +224,10 @@ async def test_running_bot_erases_evidence_past_its_window(sandbox: Sandbox, tmp
         author=UserRef("u1", "alice"),
         raw={"_id": "OLDMESSAGE0000001", "msg": "kept as evidence"},
     )
-    old.store_evidence(message, retention_days=90)
-    old.close()
+    old_store.evidence.store_evidence(message, retention_days=90)
+    old_store.close()
     bot = await start_bot(settings)
     store = bot.app.store
     assert store is not None
-    assert await until(lambda: store.evidence_for_message("OLDMESSAGE0000001") == [])
+    assert await until(lambda: store.evidence.evidence_for_message("OLDMESSAGE0000001") == [])
     await bot.stop()

@@ -56,7 +56,7 @@ def rid(sb: Sandbox, room: str) -> str:
 def audit(bot: RunningBot, action: str) -> list[Any]:
     store = bot.app.store
     assert store is not None
-    return [r for r in store.audit_records() if r.action == action]
+    return [r for r in store.audit.audit_records() if r.action == action]
 
 
 def told(sb: Sandbox, username: str, words: str) -> bool:
@@ -147,7 +147,7 @@ async def test_mute_everywhere_unmute_and_kick(sandbox: Sandbox, tmp_path: Path)
         assert "bob" not in muted(sandbox, "staff")  # not a member there: skipped quietly
         store = bot.app.store
         assert store is not None  # and nothing is kept for the rooms where it did not apply
-        assert sorted(m.room_name or "" for m in store.live_mutes()) == ["general", "random"]
+        assert sorted(m.room_name or "" for m in store.sanctions.live_mutes()) == ["general", "random"]
         lifted = await ask(sandbox, "mod2", "mod unmute @bob everywhere")
         assert "unmuted in" in lifted
         assert muted(sandbox, "general") == [] and muted(sandbox, "random") == []
@@ -203,7 +203,7 @@ async def test_bad_input_gets_a_clear_answer_and_changes_nothing(
         store = bot.app.store
         assert store is not None
         changed = {"user.muted", "user.kicked", "user.warned"}
-        assert [r for r in store.audit_records() if r.action in changed] == []
+        assert [r for r in store.audit.audit_records() if r.action in changed] == []
     finally:
         await bot.stop()
 
@@ -237,7 +237,7 @@ async def test_a_mute_recorded_but_not_applied_is_finished_at_the_next_start(
     store = Store.open(config.storage.data_dir / "rcmod.sqlite3")
     bob = sandbox.workspace.user_by_username("bob")
     assert bob is not None
-    store.begin_mute(
+    store.sanctions.begin_mute(
         user_id=bob.id,
         username="bob",
         rid=rid(sandbox, "general"),
@@ -252,7 +252,7 @@ async def test_a_mute_recorded_but_not_applied_is_finished_at_the_next_start(
         assert await until(lambda: muted(sandbox, "general") == ["bob"])
         store2 = bot.app.store
         assert store2 is not None
-        assert [m.state for m in store2.live_mutes(bob.id)] == ["active"]
+        assert [m.state for m in store2.sanctions.live_mutes(bob.id)] == ["active"]
     finally:
         await bot.stop()
 
@@ -292,8 +292,8 @@ async def test_a_mute_the_server_fails_is_reported_and_never_applied_later(
         assert "did not work" in answer
         store = bot.app.store
         assert store is not None
-        assert store.live_mutes() == []
-        [record] = [r for r in store.audit_records() if r.action == "user.muted"]
+        assert store.sanctions.live_mutes() == []
+        [record] = [r for r in store.audit.audit_records() if r.action == "user.muted"]
         assert record.outcome == "failed: RetryableError"  # the executor's outcome: failed, with why
         await ask(sandbox, "mod2", "mod help")
         assert muted(sandbox, "general") == []
@@ -365,7 +365,7 @@ async def test_a_notice_goes_out_once_across_a_crash_and_replay(sandbox: Sandbox
         assert "muted for 10m" in await sanctioner.mute(
             alice, [general], duration=600, reason="flood", actor=mod
         )
-        queued = store.due_deliveries()
+        queued = store.alerts.due_deliveries()
         assert sorted(d.recipient for d in queued) == ["alice", "bob", "carol"]
         for d in queued:  # sent with the id chosen before the send; the crash comes before the mark
             await rest.send_message(await rest.dm_room(d.recipient), str(d.alert.excerpt), mid=d.dm_mid)
@@ -379,7 +379,7 @@ async def test_a_notice_goes_out_once_across_a_crash_and_replay(sandbox: Sandbox
             await sanctioner.tell_text(who[recipient], text, key=key)
         await notifier.deliver_due()
         await notifier.deliver_due()
-        assert store.pending_deliveries() == 0
+        assert store.alerts.pending_deliveries() == 0
         for name, words in (("carol", "removed from"), ("bob", "banned from"), ("alice", "muted")):
             assert len([m for m in dms_from_bot(sandbox, name) if words in str(m["msg"])]) == 1, name
         store.close()
@@ -412,10 +412,12 @@ async def test_a_dry_run_kicks_bans_and_mutes_nobody(sandbox: Sandbox, tmp_path:
         assert all(r.startswith("Dry run: ") for r in replies), replies
         assert (repr(ws.rooms), repr(ws.subscriptions), repr(ws.banned), len(ws.messages)) == before
         assert (
-            store.live_mutes() == [] and store.active_bans() == [] and sanctioner.live_strikes(carol.id) == 0
+            store.sanctions.live_mutes() == []
+            and store.bans.active_bans() == []
+            and sanctioner.live_strikes(carol.id) == 0
         )
-        assert store.due_deliveries() == []
-        records = [(r.action, r.outcome) for r in store.audit_records()]
+        assert store.alerts.due_deliveries() == []
+        records = [(r.action, r.outcome) for r in store.audit.audit_records()]
         assert records == [
             ("user.kicked", "dry-run"),
             ("user.banned", "dry-run"),

@@ -146,39 +146,44 @@ def test_notice_quotes_the_reason_inertly_and_says_how_to_appeal() -> None:
 def test_sanction_ledger(tmp_path: Path) -> None:
     now = [1000.0]
     store = Store.open(tmp_path / "s.sqlite3", clock=lambda: now[0])
-    first = store.add_strike(
+    first = store.sanctions.add_strike(
         user_id="u1", username="sam", source="moderator", actor="m1", rid=None, reason="r"
     )
     now[0] += 100
-    store.add_strike(user_id="u1", username="sam", source="flood", actor="rule:flood", rid="R", reason="f")
-    assert store.live_strike_count("u1", since=1050.0) == 1  # the first is older than the window
-    assert store.live_strike_count("u1", since=0.0) == 2
-    assert store.pardon_strikes("u1") == 2
-    assert store.live_strike_count("u1", since=0.0) == 0
-    assert [s.id for s in store.strikes("u1")][-1] == first
+    store.sanctions.add_strike(
+        user_id="u1", username="sam", source="flood", actor="rule:flood", rid="R", reason="f"
+    )
+    assert store.sanctions.live_strike_count("u1", since=1050.0) == 1  # the first is older than the window
+    assert store.sanctions.live_strike_count("u1", since=0.0) == 2
+    assert store.sanctions.pardon_strikes("u1") == 2
+    assert store.sanctions.live_strike_count("u1", since=0.0) == 0
+    assert [s.id for s in store.sanctions.strikes("u1")][-1] == first
 
-    row, new = store.begin_mute(
+    row, new = store.sanctions.begin_mute(
         user_id="u1", username="sam", rid="R", room_name="general", until=2000.0, reason="a", actor="m"
     )
     assert new and row.state == "pending"
-    again, new2 = store.begin_mute(
+    again, new2 = store.sanctions.begin_mute(
         user_id="u1", username="sam", rid="R", room_name="general", until=1500.0, reason="b", actor="m"
     )
     assert not new2 and again.id == row.id and again.until == 2000.0  # the longer mute stands
-    store.set_mute_state(row.id, "active")
-    assert store.due_mutes(1999.0) == []
-    assert [m.id for m in store.due_mutes(2000.0)] == [row.id]
-    assert store.next_mute_due() == 2000.0
-    store.set_mute_state(row.id, "expired", by="rcmod")
-    assert store.live_mutes("u1") == []
+    store.sanctions.set_mute_state(row.id, "active")
+    assert store.sanctions.due_mutes(1999.0) == []
+    assert [m.id for m in store.sanctions.due_mutes(2000.0)] == [row.id]
+    assert store.sanctions.next_mute_due() == 2000.0
+    store.sanctions.set_mute_state(row.id, "expired", by="rcmod")
+    assert store.sanctions.live_mutes("u1") == []
 
-    assert store.begin_room_lock("R", "general", "raid") is True
-    assert store.begin_room_lock("R", "general", "raid") is False
-    assert store.end_room_lock("R") is True
+    assert store.sanctions.begin_room_lock("R", "general", "raid") is True
+    assert store.sanctions.begin_room_lock("R", "general", "raid") is False
+    assert store.sanctions.end_room_lock("R") is True
 
-    held = store.hold_message(mid="M1", rid="R", user_id="u1", username="sam", evidence_id=None)
+    held = store.sanctions.hold_message(mid="M1", rid="R", user_id="u1", username="sam", evidence_id=None)
     assert held is not None
-    assert store.hold_message(mid="M1", rid="R", user_id="u1", username="sam", evidence_id=None) is None
-    assert store.mark_restored(held, restored_mid="X", by="m1") is True
-    assert store.mark_restored(held, restored_mid="X", by="m1") is False
+    assert (
+        store.sanctions.hold_message(mid="M1", rid="R", user_id="u1", username="sam", evidence_id=None)
+        is None
+    )
+    assert store.sanctions.mark_restored(held, restored_mid="X", by="m1") is True
+    assert store.sanctions.mark_restored(held, restored_mid="X", by="m1") is False
     store.close()

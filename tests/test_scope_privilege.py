@@ -52,12 +52,12 @@ async def test_a_room_moderator_cannot_block_or_unblock_everywhere(sandbox: Sand
         for text in ("mod block @bob everywhere #general spam", "mod block @bob everywhere spam"):
             answer = await ask(sandbox, "mod1", text)
             assert "not both" in answer or "everywhere needs bot moderator" in answer, answer
-        assert store.blocked_users() == []
+        assert store.blocks.blocked_users() == []
         await ask(sandbox, "mod2", "mod block @bob everywhere spam")
-        assert [b.rid for b in store.blocked_users()] == [None]
+        assert [b.rid for b in store.blocks.blocked_users()] == [None]
         for text in ("mod unblock @bob everywhere #general", "mod unblock @bob everywhere"):
             answer = await ask(sandbox, "mod1", text)
             assert "not both" in answer or "everywhere needs bot moderator" in answer, answer
-        assert [b.rid for b in store.blocked_users()] == [None]
+        assert [b.rid for b in store.blocks.blocked_users()] == [None]
     finally:
         await bot.stop()

@@ -22,14 +22,14 @@ def _message(mid: str = "m1", text: str = "hello") -> Message:
 def test_migrates_fresh_and_reopens(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
     store = Store.open(path)
-    assert store.schema_version() == LATEST_VERSION
-    assert store.mark_handled("m1", "", "r1")
+    assert store.db.schema_version() == LATEST_VERSION
+    assert store.messages.mark_handled("m1", "", "r1")
     store.close()
     store = Store.open(path)
-    assert store.schema_version() == LATEST_VERSION
-    assert store.is_handled("m1", "")  # survived the restart
-    assert not store.mark_handled("m1", "", "r1")
-    assert store.mark_handled("m1", "2026-01-01T00:00:00+00:00", "r1")  # an edit is a new revision
+    assert store.db.schema_version() == LATEST_VERSION
+    assert store.messages.is_handled("m1", "")  # survived the restart
+    assert not store.messages.mark_handled("m1", "", "r1")
+    assert store.messages.mark_handled("m1", "2026-01-01T00:00:00+00:00", "r1")  # an edit is a new revision
     store.close()
 
 
@@ -55,20 +55,20 @@ def test_room_cursor_only_moves_forward(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "s.sqlite3")
     t1 = datetime(2026, 1, 1, 12, tzinfo=UTC)
     t0 = datetime(2026, 1, 1, 11, tzinfo=UTC)
-    store.advance_room_cursor("r1", t1)
-    store.advance_room_cursor("r1", t0)
-    assert store.room_cursor("r1") == t1
-    assert store.room_cursors() == {"r1": t1}
+    store.messages.advance_room_cursor("r1", t1)
+    store.messages.advance_room_cursor("r1", t0)
+    assert store.messages.room_cursor("r1") == t1
+    assert store.messages.room_cursors() == {"r1": t1}
 
 
 def test_audit_chain_verifies_and_detects_tampering(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
     store = Store.open(path, clock=Clock())
     for i in range(5):
-        store.append_audit(
+        store.audit.append_audit(
             actor="rule:spam", action="message.deleted", targets={"mid": f"m{i}"}, reason={"list": "spam"}
         )
-    ok = store.verify_audit()
+    ok = store.audit.verify_audit()
     assert ok.ok and ok.checked == 5
     store.close()
 
@@ -80,14 +80,14 @@ def test_audit_chain_verifies_and_detects_tampering(tmp_path: Path) -> None:
     conn.execute("DROP TRIGGER audit_log_no_update")
     conn.execute("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 3")
     conn.commit()
-    result = Store.open(path).verify_audit()
+    result = Store.open(path).audit.verify_audit()
     assert not result.ok and result.bad_seq == 3 and "altered" in result.problem
 
     conn.execute("UPDATE audit_log SET actor = 'rule:spam' WHERE seq = 3")
     conn.execute("DROP TRIGGER audit_log_no_delete")
     conn.execute("DELETE FROM audit_log WHERE seq = 2")
     conn.commit()
-    result = Store.open(path).verify_audit()
+    result = Store.open(path).audit.verify_audit()
     assert not result.ok and result.bad_seq == 2 and "missing" in result.problem
 
 
@@ -95,29 +95,29 @@ def test_audit_detects_truncated_tail(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
     store = Store.open(path)
     for i in range(3):
-        store.append_audit(actor="a", action=f"x{i}")
+        store.audit.append_audit(actor="a", action=f"x{i}")
     store.close()
     conn = sqlite3.connect(path)
     conn.execute("DROP TRIGGER audit_log_no_delete")
     conn.execute("DELETE FROM audit_log WHERE seq = 3")
     conn.commit()
-    result = Store.open(path).verify_audit()
+    result = Store.open(path).audit.verify_audit()
     assert not result.ok and "removed" in result.problem
 
 
 def test_evidence_kept_until_expiry_unless_held(tmp_path: Path) -> None:
     clock = Clock()
     store = Store.open(tmp_path / "s.sqlite3", clock=clock)
-    record = store.append_audit(actor="rule", action="message.deleted", targets={"mid": "m1"})
-    eid = store.store_evidence(_message(), retention_days=90, audit_seq=record.seq)
+    record = store.audit.append_audit(actor="rule", action="message.deleted", targets={"mid": "m1"})
+    eid = store.evidence.store_evidence(_message(), retention_days=90, audit_seq=record.seq)
     assert eid > 0
-    [kept] = store.evidence_for_message("m1")
+    [kept] = store.evidence.evidence_for_message("m1")
     assert kept["content"]["msg"] == "hello" and kept["audit_seq"] == record.seq
     clock.now += 89 * 86400
-    assert store.erase_expired_evidence() == 0
+    assert store.evidence.erase_expired_evidence() == 0
     clock.now += 2 * 86400
-    assert store.erase_expired_evidence() == 1
-    assert store.evidence_for_message("m1") == []
+    assert store.evidence.erase_expired_evidence() == 1
+    assert store.evidence.evidence_for_message("m1") == []
 
 
 def test_lease_stops_a_second_instance(tmp_path: Path) -> None:
@@ -152,16 +152,16 @@ def test_alert_excerpts_expire_with_the_window(tmp_path: Path) -> None:
         severity="low",
         ts=clock.now,
     )
-    raised = store.raise_alert(
+    raised = store.alerts.raise_alert(
         incident, recipients=["mod1"], window=600, new_dm_id=lambda: "DM0000000000000001"
     )
     assert raised is not None and raised.created
-    assert store.raise_alert(incident, recipients=["mod1"], window=600, new_dm_id=lambda: "x") is None
+    assert store.alerts.raise_alert(incident, recipients=["mod1"], window=600, new_dm_id=lambda: "x") is None
     clock.now += 89 * 86400
-    assert store.expire_alert_excerpts(90) == 0
+    assert store.alerts.expire_alert_excerpts(90) == 0
     clock.now += 2 * 86400
-    assert store.expire_alert_excerpts(90) == 1
-    [delivery] = store.due_deliveries()
+    assert store.alerts.expire_alert_excerpts(90) == 1
+    [delivery] = store.alerts.due_deliveries()
     assert delivery.alert.excerpt is None and delivery.dm_mid == "DM0000000000000001"
 
 

@@ -162,7 +162,7 @@ def checkpoint_head(
     Only the records since the newest checkpoint are read, so the bot can do this hourly on a
     large log. Returns the new checkpoint, or None when none was written.
     """
-    head = store.audit_head()
+    head = store.audit.audit_head()
     if head is None:
         return None
     existing, _ = parse_checkpoints(read_checkpoints(data_dir) or b"", key.public_key())
@@ -179,12 +179,12 @@ def checkpoint_head(
 def _extends(store: Store, newest: Checkpoint | None, head: tuple[int, str]) -> bool:
     """Whether the log runs unbroken from the newest checkpoint (or from the start) to ``head``."""
     if newest is None:
-        return store.verify_audit_checked().ok
+        return store.audit.verify_audit_checked().ok
     if newest.seq > head[0]:
         return False
     from bot.audit.export import record_json  # export imports this module
 
-    records = [record_json(r) for r in store.audit_records_checked(since_seq=newest.seq - 1)]
+    records = [record_json(r) for r in store.audit.audit_records_checked(since_seq=newest.seq - 1)]
     if not records or records[0]["seq"] != newest.seq or records[0]["hash"] != newest.hash:
         return False
     contiguous = [r["seq"] for r in records] == list(range(newest.seq, head[0] + 1))

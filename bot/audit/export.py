@@ -105,7 +105,7 @@ def write_export(
         raise ConfigError(f"--out: {out_dir} already exists and is not an empty folder")
     chain_ok, chain_problem = _verification(store, data_dir)
     checkpoints = (read_checkpoints(data_dir) or b"") if data_dir is not None else b""
-    head = store.audit_head()
+    head = store.audit.audit_head()
     records, evidence = _select(store, selection)
     public = key.public_key()
     fp = fingerprint(public)
@@ -139,7 +139,7 @@ def write_export(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    store.append_audit(
+    store.audit.append_audit(
         actor=actor,
         action=actions.AUDIT_EXPORTED,
         targets=selection.describe(),
@@ -204,7 +204,7 @@ def _write_signed(
 def _verification(store: Store, data_dir: Path | None) -> tuple[bool, str]:
     """Whether the store verifies, and the first thing wrong with it."""
     if data_dir is None:
-        chain = store.verify_audit_checked()
+        chain = store.audit.verify_audit_checked()
         return chain.ok, chain.problem
     from bot.audit.integrity import verify_store  # integrity imports this module
 
@@ -216,18 +216,18 @@ def _verification(store: Store, data_dir: Path | None) -> tuple[bool, str]:
 
 
 def _select(store: Store, selection: Selection) -> tuple[list[AuditRecord], list[EvidenceRow]]:
-    everything = store.audit_records_checked()
+    everything = store.audit.audit_records_checked()
     chosen = {
         r.seq: r
         for r in everything
         if record_selected(selection, at=r.at, actor=r.actor, targets=r.targets, reason=r.reason)
     }
     if selection.user is not None:
-        evidence = store.evidence_rows(author_id=selection.user)
+        evidence = store.evidence.evidence_rows(author_id=selection.user)
     elif selection.case is not None:
-        evidence = store.evidence_rows(case=selection.case, audit_seqs=chosen)
+        evidence = store.evidence.evidence_rows(case=selection.case, audit_seqs=chosen)
     else:
-        evidence = store.evidence_rows(captured_since=selection.since_iso)
+        evidence = store.evidence.evidence_rows(captured_since=selection.since_iso)
     # The records that cite the evidence go along, so the export proves each item's hash.
     by_seq = {r.seq: r for r in everything}
     for item in evidence:

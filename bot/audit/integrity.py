@@ -72,20 +72,20 @@ def checkpoints_in(data_dir: Path) -> tuple[list[Checkpoint], list[str]]:
 
 
 def verify_store(store: Store, data_dir: Path) -> StoreCheck:
-    damage = store.check_integrity()
+    damage = store.db.check_integrity()
     if damage:
         return StoreCheck(damage=damage)
     from bot.audit.export import evidence_json, record_json  # export imports this module
 
-    chain = store.verify_audit_checked()
-    records = store.audit_records_checked()
+    chain = store.audit.verify_audit_checked()
+    records = store.audit.audit_records_checked()
     checkpoints, cp_problems = checkpoints_in(data_dir)
-    head = store.audit_head()
+    head = store.audit.audit_head()
     head_seq = head[0] if head else max((r.seq for r in records), default=0)
     cp_problems += check_against_chain(
         checkpoints, head_seq=head_seq, hashes={r.seq: r.hash for r in records}, where="audit log"
     )
-    rows = store.all_evidence_rows()
+    rows = store.evidence.all_evidence_rows()
     evidence = [evidence_json(e) for e in rows]
     as_json = [record_json(r) for r in records]
     evidence_problems = check_evidence(evidence, as_json, source=None) + check_links(evidence, as_json)

@@ -112,7 +112,7 @@ def run(args: argparse.Namespace, load_settings: Callable[[], Settings], out: Te
         if refusal is not None:
             print(refusal, file=out)
             return EXIT_FAILED
-        head = store.audit_head()
+        head = store.audit.audit_head()
         if command == "export":
             code = _export(args, settings, store, out)
         elif command in ("hold", "release"):
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace, load_settings: Callable[[], Settings], out: Te
             code = _erase(args, store, out)
         else:
             raise ConfigError(f"unknown audit command {command}")
-        if store.audit_head() != head:
+        if store.audit.audit_head() != head:
             _checkpoint(settings, store, out)
         return code
     finally:
@@ -135,14 +135,14 @@ def _resolve_target(
     output) and check that ``--case N`` exists; the refusal line when nothing matches."""
     args.username = None
     case = getattr(args, "case", None)
-    if case is not None and not store.case_known(case):
+    if case is not None and not store.audit.case_known(case):
         if release:
             return None  # "no active legal hold" says it better
         return f"no case {case}: no report, purge or enforcement action has that case number"
     given = getattr(args, "user", None)
     if given is None:
         return None
-    if release and any(h.kind == "user" and h.ref == given for h in store.active_holds()):
+    if release and any(h.kind == "user" and h.ref == given for h in store.evidence.active_holds()):
         return None  # release exactly what was held
     from bot.cli.who import resolve_user
 
@@ -256,7 +256,7 @@ def _export(args: argparse.Namespace, settings: Settings, store: Store, out: Tex
     from bot.audit.export import write_export
 
     selection = Selection(user=args.user, case=args.case, since=args.since)
-    damage = store.check_integrity()
+    damage = store.db.check_integrity()
     if damage:
         print(f"database file DAMAGED, nothing exported: {damage[0]}", file=out)
         return EXIT_FAILED
@@ -315,7 +315,7 @@ def _hold(args: argparse.Namespace, store: Store, out: TextIO, *, place: bool) -
     ref = str(args.user) if args.user is not None else str(args.case)
     shown = f"{ref} (@{args.username})" if args.username else ref
     if place:
-        changed = store.place_hold(kind, ref, actor=_actor())
+        changed = store.evidence.place_hold(kind, ref, actor=_actor())
         print(
             f"legal hold placed on {kind} {shown}"
             if changed
@@ -323,7 +323,7 @@ def _hold(args: argparse.Namespace, store: Store, out: TextIO, *, place: bool) -
             file=out,
         )
         return EXIT_OK
-    if store.release_hold(kind, ref, actor=_actor()):
+    if store.evidence.release_hold(kind, ref, actor=_actor()):
         print(
             f"legal hold on {kind} {shown} released; expired content goes at the next retention run",
             file=out,
@@ -334,7 +334,7 @@ def _hold(args: argparse.Namespace, store: Store, out: TextIO, *, place: bool) -
 
 
 def _erase(args: argparse.Namespace, store: Store, out: TextIO) -> int:
-    result = store.erase_user_evidence(args.user, actor=_actor())
+    result = store.evidence.erase_user_evidence(args.user, actor=_actor())
     print(
         f"erased {len(result.erased)} evidence items of user {args.user}"
         + (f" (@{args.username})" if args.username else "")

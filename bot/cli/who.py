@@ -33,9 +33,9 @@ def resolve_user(settings: Settings, store: Store, given: str) -> tuple[str, str
             found, unreachable = None, f"; the server could not be asked ({type(exc).__name__})"
         if found is not None:
             return found
-    if username is None and store.user_id_known(given):
+    if username is None and store.evidence.user_id_known(given):
         return given, None
-    ids = sorted(store.user_ids_for_username(username or given))
+    ids = sorted(store.evidence.user_ids_for_username(username or given))
     if len(ids) == 1:
         return ids[0], _printable(username or given)
     if len(ids) > 1:

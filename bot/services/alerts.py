@@ -51,7 +51,7 @@ class KeywordAlerts:
 
     async def on_event(self, event: Event) -> None:
         if isinstance(event, EncryptedMessage):
-            self._store.count_unscannable(event.message.rid)
+            self._store.alerts.count_unscannable(event.message.rid)
             self._metrics.unscannable.inc()
             return
         if not isinstance(event, NewMessage | ThreadReply | EditedMessage):

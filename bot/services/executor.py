@@ -105,7 +105,7 @@ class Executor:
         first = bool(action.evidence) and not evidence_kept
         if first:
             assert action.audit is not None, "evidence is always cited by an audit record"
-            record, ids = self._store.record_action(
+            record, ids = self._store.audit.record_action(
                 actor=action.actor,
                 action=action.audit,
                 targets=action.targets,
@@ -135,7 +135,7 @@ class Executor:
     def _audit(self, action: Action, outcome: str) -> int | None:
         if action.audit is None:
             return None
-        return self._store.append_audit(
+        return self._store.audit.append_audit(
             actor=action.actor,
             action=action.audit,
             targets=_targets(action),

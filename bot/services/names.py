@@ -206,7 +206,7 @@ class NameWatch:
         """The policy banner the bot itself keeps in that room (``/policy``): not news."""
         if field.field != "announcement":
             return False
-        return self._store.policy_banners().get(field.subject.id) == field.value
+        return self._store.policies.policy_banners().get(field.subject.id) == field.value
 
     async def _exempt(self, subject: Subject, roles: Any) -> bool:
         s = self._settings
@@ -221,11 +221,11 @@ class NameWatch:
         marker = f"{_BASELINE_MATCH}{f.pseudo_id}|{incident.list}|{incident.term}"
         if not fresh:
             if not self.baseline_taken():
-                self._store.state_set(marker, "1")  # there before the bot: history, not news
+                self._store.state.state_set(marker, "1")  # there before the bot: history, not news
                 self._baseline_matches += 1
                 log.info("baseline: %s %s matches list %s", f.subject.kind, f.subject.id, incident.list)
                 return
-            if self._store.state_get(marker) is not None:
+            if self._store.state.state_get(marker) is not None:
                 return
         subject = f.subject
         if subject.kind == "room":
@@ -268,11 +268,11 @@ class NameWatch:
     # -- the sweep -----------------------------------------------------------------------------
 
     def baseline_taken(self) -> bool:
-        return self._store.state_get(BASELINE_KEY) is not None
+        return self._store.state.state_get(BASELINE_KEY) is not None
 
     def _take_baseline(self, matches: int) -> None:
         at = datetime.fromtimestamp(self._clock(), UTC).strftime("%Y-%m-%d %H:%M UTC")
-        self._store.state_set(BASELINE_KEY, json.dumps({"at": at, "matches": matches}))
+        self._store.state.state_set(BASELINE_KEY, json.dumps({"at": at, "matches": matches}))
 
     async def sweep(self) -> int:
         """Scan every user's username and display name (users.list) and every room the bot is in
@@ -426,7 +426,7 @@ class NameWatch:
     def status(self) -> list[str]:
         """Lines for ``/mod status``."""
         lines = [f"Names and room texts: {self._sweep_state}"]
-        raw = self._store.state_get(BASELINE_KEY)
+        raw = self._store.state.state_get(BASELINE_KEY)
         if raw:
             baseline = json.loads(raw)
             lines[0] += (

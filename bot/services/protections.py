@@ -89,12 +89,12 @@ class Protector:
         modes = ", ".join(
             f"{name} {getattr(s, name).mode}" for name in ("flood", "repeat", "mentions", "links", "raid")
         )
-        locked = self._store.locked_rooms()
+        locked = self._store.sanctions.locked_rooms()
         rooms = ", ".join(inline_literal("#" + (name or rid)) for rid, name in locked) or "none"
         return [
             f"Protections: {modes}"
             + (" (dry run: acting ones only alert)" if self._executor.dry_run() else ""),
-            f"Live mutes: {len(self._store.live_mutes())}; rooms locked against a raid: {rooms}",
+            f"Live mutes: {len(self._store.sanctions.live_mutes())}; rooms locked against a raid: {rooms}",
         ]
 
     # -- observing -------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ class Protector:
             except RcmodError as exc:
                 done = f"could not act ({type(exc).__name__}); please check"
                 log.warning("protection %s could not act (%s)", trigger.protection, type(exc).__name__)
-        self._store.append_audit(
+        self._store.audit.append_audit(
             actor=f"rule:{trigger.protection}",
             action=actions.PROTECTION_TRIGGERED,
             targets={k: v for k, v in {"user": trigger.user_id, "room": trigger.rid}.items() if v},
@@ -327,7 +327,7 @@ class Protector:
         return result.done
 
     async def _hold(self, message: Message, user: Target, room: Room) -> tuple[int | None, str]:
-        if self._store.held_by_mid(message.id) is not None:
+        if self._store.sanctions.held_by_mid(message.id) is not None:
             return None, "already held"
         result = await self._executor.execute(
             Action(
@@ -343,7 +343,7 @@ class Protector:
             return None, "dry run: not held"  # turned on while this trigger was being handled
         # Held even when the deletion did not go through: its evidence is kept, and the alert
         # tells the moderators so.
-        held_id = self._store.hold_message(
+        held_id = self._store.sanctions.hold_message(
             mid=message.id,
             rid=message.rid,
             user_id=user.id,
@@ -369,12 +369,12 @@ class Protector:
     async def restore(self, held_id: int, actor: Actor) -> str:
         """`/mod restore N`: repost a held message's text in its room, attributed to its author.
         The repost's id is derived from the held message, so a retry never posts it twice."""
-        held = self._store.held_message(held_id)
+        held = self._store.sanctions.held_message(held_id)
         if held is None:
             return f"No held message {held_id}."
         if held.state != "held":
             return f"Held message {held_id} was already restored."
-        kept = self._store.evidence_for_message(held.mid)
+        kept = self._store.evidence.evidence_for_message(held.mid)
         if not kept:
             return f"The text of held message {held_id} is no longer kept (past the retention window)."
         content = kept[-1]["content"]
@@ -397,7 +397,7 @@ class Protector:
             return (
                 f"Held message {held_id} could not be restored ({result.code}); it is still held, try again."
             )
-        self._store.mark_restored(held_id, restored_mid=repost_id, by=actor.id)
+        self._store.sanctions.mark_restored(held_id, restored_mid=repost_id, by=actor.id)
         return f"Held message {held_id} restored in its room, attributed to {inline_literal(held.username)}."
 
 

@@ -85,8 +85,8 @@ class ReportDesk:
             )
         now = self._clock()
         refusal = rate_refusal(
-            self._store.reports_by_reporter_since(caller.user_id, now - self._limits.window),
-            self._store.reports_by_reporter_since(caller.user_id, now - 86400),
+            self._store.reports.reports_by_reporter_since(caller.user_id, now - self._limits.window),
+            self._store.reports.reports_by_reporter_since(caller.user_id, now - 86400),
             self._limits,
         )
         if refusal:
@@ -126,7 +126,7 @@ class ReportDesk:
         if message is not None:
             text = " ".join(message.scannable_texts())
             excerpt = inline_literal(text[:_EXCERPT] + ("…" if len(text) > _EXCERPT else ""))
-        filed = self._store.file_report(
+        filed = self._store.reports.file_report(
             {
                 "target_kind": "message",
                 "target_key": f"message:{ref.mid}",
@@ -153,7 +153,7 @@ class ReportDesk:
         report = filed.report
         if filed.duplicate:
             return f"You already reported this (report #{report.id}); the moderators have it."
-        self._store.record_action(
+        self._store.audit.record_action(
             actor=caller.user_id,
             action=actions.REPORT_FILED,
             targets={"report": report.id, "message": ref.mid, "room": room.id, "user": author.id},
@@ -191,7 +191,7 @@ class ReportDesk:
             return "You cannot report yourself. Nothing was filed."
         author = UserRef(uid, str(user.get("username") or target.username))
         room = RoomRef(caller.rid, caller.room_name, caller.room_type)
-        filed = self._store.file_report(
+        filed = self._store.reports.file_report(
             {
                 "target_kind": "user",
                 "target_key": f"user:{uid}",
@@ -210,7 +210,7 @@ class ReportDesk:
         report = filed.report
         if filed.duplicate:
             return f"You already reported this user (report #{report.id}); the moderators have it."
-        self._store.append_audit(
+        self._store.audit.append_audit(
             actor=caller.user_id,
             action=actions.REPORT_FILED,
             targets={"report": report.id, "user": uid},
@@ -236,9 +236,9 @@ class ReportDesk:
             log.warning("report %d: native filing failed (%s)", report.id, state)
         else:
             state = "filed"
-        self._store.set_report_native(report.id, state)
+        self._store.reports.set_report_native(report.id, state)
         if report.alert_id is not None:
-            self._store.bump_alert(report.alert_id)  # the DM shows whether it reached the console
+            self._store.alerts.bump_alert(report.alert_id)  # the DM shows whether it reached the console
 
     async def _escalate(self, report: ReportRow, message: Message | None) -> None:
         """N distinct reporters: severity is already raised in the store; optionally delete."""
@@ -274,7 +274,7 @@ class ReportDesk:
     # -- /mod reports, /mod resolve -----------------------------------------------------------------
 
     async def list_open(self, call: Call) -> str:
-        reports = self._store.open_reports()
+        reports = self._store.reports.open_reports()
         if not reports:
             return "No open reports."
         lines = [f"*{len(reports)} open report{'s' if len(reports) != 1 else ''}:*"]
@@ -285,7 +285,7 @@ class ReportDesk:
                 f"#{r.id} · {r.category} · {what} by {inline_literal(r.author_username)} · "
                 f"{len(r.reporters)} reporter{'s' if len(r.reporters) != 1 else ''}"
                 + (" · escalated" if r.escalated else "")
-                + _case_note(self._store.case_number("report", r.id))
+                + _case_note(self._store.audit.case_number("report", r.id))
             )
         lines.append("Close one with `/mod resolve ID dismiss|delete [note]`.")
         return "\n".join(lines)
@@ -293,7 +293,7 @@ class ReportDesk:
     async def resolve(self, call: Call) -> str:
         inv = call.invocation
         report_id, action, note = inv.number("id"), inv.text("action"), inv.text("note")
-        report = self._store.report(report_id)
+        report = self._store.reports.report(report_id)
         if report is None:
             return f"There is no report #{report_id}."
         if report.closed_at is not None:
@@ -304,8 +304,8 @@ class ReportDesk:
                 return f"`/mod resolve … {action}` is not available right now."
             reply = await self.enforce(action, report.author_username, report_id, who, call.caller.user_id)
             outcome = f"{'user blocked' if action == 'block' else 'purge previewed'} by {who}"
-            if self._store.close_report(report_id, outcome):
-                self._store.append_audit(
+            if self._store.reports.close_report(report_id, outcome):
+                self._store.audit.append_audit(
                     actor=call.caller.user_id,
                     action=actions.REPORT_RESOLVED,
                     targets={"report": report_id, "user": report.author_id},
@@ -330,9 +330,9 @@ class ReportDesk:
             if not dismissed.acted:
                 return f"Report #{report_id} stays open: the moderation console refused ({dismissed.code})."
         outcome = f"{'deleted' if action == 'delete' else 'dismissed'} by {who}{outcome_note}"
-        if not self._store.close_report(report_id, outcome):
+        if not self._store.reports.close_report(report_id, outcome):
             return f"Report #{report_id} is already closed."
-        self._store.append_audit(
+        self._store.audit.append_audit(
             actor=call.caller.user_id,
             action=actions.REPORT_RESOLVED,
             targets={
@@ -344,7 +344,7 @@ class ReportDesk:
         )
         self._outbox.wake()
         await self._tell_reporters(report, action)
-        case = self._store.case_number("report", report_id)
+        case = self._store.audit.case_number("report", report_id)
         where = f" Audit case {case}." if case is not None else ""
         return f"Report #{report_id} closed: {outcome}. Its reporters have been told.{where}"
 
@@ -403,7 +403,7 @@ class ReportDesk:
         # for one dismissed there.
         natively_open = [
             r
-            for r in self._store.open_reports(limit=1000)
+            for r in self._store.reports.open_reports(limit=1000)
             if r.target_kind == "message" and (r.native == "filed" or r.source == "native")
         ]
         groups = await self._rest.reports_by_users()
@@ -425,8 +425,8 @@ class ReportDesk:
             if listed is not None and (report.mid in listed or report.author_id not in complete):
                 continue
             outcome = "dismissed in Rocket.Chat's moderation console"
-            if self._store.close_report(report.id, outcome):
-                self._store.append_audit(
+            if self._store.reports.close_report(report.id, outcome):
+                self._store.audit.append_audit(
                     actor="rocketchat:moderation-console",
                     action=actions.REPORT_RESOLVED,
                     targets={"report": report.id, "message": report.mid, "user": report.author_id},
@@ -444,7 +444,7 @@ class ReportDesk:
     def _taken(self, mid: str, entry: dict[str, Any]) -> bool:
         """Whether this console report is already the bot's: a report of the message is open, or
         was closed after the console's newest report of it (one filed later is a new report)."""
-        existing = self._store.report_for_target(f"message:{mid}")
+        existing = self._store.reports.report_for_target(f"message:{mid}")
         if existing is None:
             return False
         if existing.closed_at is None:
@@ -476,7 +476,7 @@ class ReportDesk:
         found_author = snapshot.get("u")
         author_doc: dict[str, Any] = found_author if isinstance(found_author, dict) else {}
         author = UserRef(uid, str(author_doc.get("username") or "unknown"))
-        filed = self._store.file_report(
+        filed = self._store.reports.file_report(
             {
                 "target_kind": "message",
                 "target_key": f"message:{mid}",
@@ -500,7 +500,7 @@ class ReportDesk:
             escalate_at=self._settings.escalate_at + 1,  # one entry stands for any number of reporters
             new_dm_id=new_message_id,
         )
-        self._store.record_action(
+        self._store.audit.record_action(
             actor="rocketchat:report-action",
             action=actions.REPORT_FILED,
             targets={"report": filed.report.id, "message": mid, "room": room.id, "user": uid},
@@ -531,7 +531,7 @@ class ReportDesk:
     # -- the moderators' DM, for the outbox ----------------------------------------------------
 
     def render(self, delivery: Delivery) -> str:
-        report = self._store.report_for_alert(delivery.alert_id)
+        report = self._store.reports.report_for_alert(delivery.alert_id)
         alert = delivery.alert
         if report is None:  # cannot happen: the report and its alert are written together
             return f"rcmod report (alert {delivery.alert_id})"

@@ -1,14 +1,14 @@
-"""The alert ledger and outbox: the store verbs of :mod:`bot.services.outbox` (mixed into Store)."""
+"""The alert ledger and outbox: the store verbs of :mod:`bot.services.outbox` (a repository of the store)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.models import Room, UserRef
 from bot.moderation.alerts import Alert, DigestItem
+from bot.store.db import Database
 
 __all__ = ["AlertLedger", "Delivery", "Digest", "RaisedAlert"]
 
@@ -49,8 +49,8 @@ class Digest:
 
 
 class AlertLedger:
-    _db: sqlite3.Connection
-    _clock: Callable[[], float]
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def raise_alert(
         self,
@@ -65,16 +65,14 @@ class AlertLedger:
         Returns None when this (message, list, term) was alerted before. One transaction, so a
         crash leaves either nothing or the incident with all its deliveries queued.
         """
-        now = self._clock()
+        now = self._db.clock()
         ts = now if alert.ts is None else alert.ts
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._db.transaction():
             seen = self._db.execute(
                 "SELECT 1 FROM alert_incident WHERE mid = ? AND list = ? AND term = ?",
                 (alert.mid, alert.list, alert.term),
             ).fetchone()
             if seen:
-                self._db.execute("ROLLBACK")
                 return None
             row = self._db.execute(
                 "SELECT id, count FROM alert WHERE key = ? AND last_at >= ? AND outcome IS NULL "
@@ -133,14 +131,10 @@ class AlertLedger:
                 "INSERT INTO alert_incident (mid, list, term, alert_id) VALUES (?, ?, ?, ?)",
                 (alert.mid, alert.list, alert.term, alert_id),
             )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return RaisedAlert(alert_id, created, count)
 
     def due_deliveries(self, limit: int = 50) -> list[Delivery]:
-        now = self._clock()
+        now = self._db.clock()
         rows = self._db.execute(
             "SELECT d.id, d.alert_id, d.recipient, d.dm_rid, d.dm_mid, d.sent_version, d.attempts, "
             "a.version, "
@@ -174,13 +168,13 @@ class AlertLedger:
         self._db.execute(
             "UPDATE alert_delivery SET sent_version = max(sent_version, ?), dm_rid = ?, attempts = 0, "
             "sent_at = coalesce(sent_at, ?) WHERE id = ?",
-            (version, dm_rid, self._clock(), delivery_id),
+            (version, dm_rid, self._db.clock(), delivery_id),
         )
 
     def delivery_retry(self, delivery_id: int, delay: float) -> None:
         self._db.execute(
             "UPDATE alert_delivery SET attempts = attempts + 1, next_at = ? WHERE id = ?",
-            (self._clock() + delay, delivery_id),
+            (self._db.clock() + delay, delivery_id),
         )
 
     # -- the per-moderator cap and the hourly digest -------------------------------------------
@@ -195,7 +189,7 @@ class AlertLedger:
     def hold_delivery(self, delivery_id: int) -> None:
         """Over the cap: keep it for the recipient's next digest instead of sending it."""
         # `held` keeps the time it was held (0: not held), so a digest waits for its oldest item.
-        self._db.execute("UPDATE alert_delivery SET held = ? WHERE id = ?", (self._clock(), delivery_id))
+        self._db.execute("UPDATE alert_delivery SET held = ? WHERE id = ?", (self._db.clock(), delivery_id))
 
     def digest_recipients(self) -> list[str]:
         rows = self._db.execute(
@@ -207,9 +201,8 @@ class AlertLedger:
     def open_digest(self, recipient: str, *, min_gap: float, new_dm_id: Callable[[], str]) -> Digest | None:
         """The digest to send ``recipient`` now: an unsent one (after a crash), or a new one folding
         every held alert once the oldest has waited ``min_gap`` seconds. None: nothing to send."""
-        now = self._clock()
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        now = self._db.clock()
+        with self._db.transaction():
             row = self._db.execute(
                 "SELECT id, dm_mid FROM alert_digest WHERE recipient = ? AND sent_at IS NULL", (recipient,)
             ).fetchone()
@@ -220,7 +213,6 @@ class AlertLedger:
                     (recipient,),
                 ).fetchone()[0]
                 if oldest is None or now - float(oldest) < min_gap:
-                    self._db.execute("ROLLBACK")
                     return None
                 cur = self._db.execute(
                     "INSERT INTO alert_digest (recipient, dm_mid, created_at) VALUES (?, ?, ?)",
@@ -243,10 +235,6 @@ class AlertLedger:
                 "FROM alert_delivery d JOIN alert a ON a.id = d.alert_id WHERE d.digest_id = ? ORDER BY a.id",
                 (row[0],),
             ).fetchall()
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return Digest(
             int(row[0]),
             recipient,
@@ -255,7 +243,7 @@ class AlertLedger:
         )
 
     def digest_sent(self, digest_id: int) -> None:
-        self._db.execute("UPDATE alert_digest SET sent_at = ? WHERE id = ?", (self._clock(), digest_id))
+        self._db.execute("UPDATE alert_digest SET sent_at = ? WHERE id = ?", (self._db.clock(), digest_id))
 
     def delivery_failed(self, delivery_id: int, reason: str) -> None:
         self._db.execute("UPDATE alert_delivery SET failed = ? WHERE id = ?", (reason, delivery_id))
@@ -270,6 +258,10 @@ class AlertLedger:
             ).rowcount
             == 1
         )
+
+    def bump_alert(self, alert_id: int) -> None:
+        """Put every delivered copy of the alert behind, so the outbox re-renders and edits it."""
+        self._db.execute("UPDATE alert SET version = version + 1 WHERE id = ?", (alert_id,))
 
     def alert_kind(self, alert_id: int) -> str | None:
         row = self._db.execute("SELECT kind FROM alert WHERE id = ?", (alert_id,)).fetchone()
@@ -306,7 +298,7 @@ class AlertLedger:
 
     def expire_alert_excerpts(self, retention_days: int) -> int:
         """Drop the quoted text of alerts older than the preservation window (data minimisation)."""
-        return self._redact_alerts("last_at < ?", (self._clock() - retention_days * 86400,))
+        return self._redact_alerts("last_at < ?", (self._db.clock() - retention_days * 86400,))
 
     def redact_author_alerts(self, author_id: str) -> int:
         """Drop the quoted text of one author's alerts (an erasure request)."""
@@ -326,7 +318,7 @@ class AlertLedger:
         self._db.execute(
             "INSERT INTO unscannable_room (rid, count, last_at) VALUES (?, 1, ?) "
             "ON CONFLICT (rid) DO UPDATE SET count = count + 1, last_at = excluded.last_at",
-            (rid, self._clock()),
+            (rid, self._db.clock()),
         )
 
     def unscannable_rooms(self) -> dict[str, int]:

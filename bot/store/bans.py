@@ -1,4 +1,4 @@
-"""Room bans the bot applied, mixed into Store.
+"""Room bans the bot applied.
 
 A row per ban, kept after it is lifted (the history ``/mod strikes`` shows). ``via`` says who
 keeps the user out: ``server`` (Rocket.Chat 8.3+ refuses the rejoin itself) or ``watch`` (an
@@ -8,9 +8,9 @@ for as long as the row is active — so the watch survives a restart of the bot)
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
+
+from bot.store.db import Database
 
 __all__ = ["BanLedger", "BanRow"]
 
@@ -38,8 +38,8 @@ def _ban(row: tuple[object, ...]) -> BanRow:
 
 
 class BanLedger:
-    _db: sqlite3.Connection
-    _clock: Callable[[], float]
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def add_ban(
         self,
@@ -60,7 +60,7 @@ class BanLedger:
         cur = self._db.execute(
             "INSERT INTO room_ban (user_id, username, rid, room_name, room_type, since, reason, actor, via, "
             "state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')",
-            (user_id, username, rid, room_name, room_type, self._clock(), reason, actor, via),
+            (user_id, username, rid, room_name, room_type, self._db.clock(), reason, actor, via),
         )
         row = self._db.execute(f"SELECT {_BAN} FROM room_ban WHERE id = ?", (cur.lastrowid,)).fetchone()
         return _ban(row)
@@ -99,7 +99,7 @@ class BanLedger:
         cur = self._db.execute(
             "UPDATE room_ban SET state = 'lifted', ended_at = ?, ended_by = ? "
             "WHERE id = ? AND state = 'active'",
-            (self._clock(), by, ban_id),
+            (self._db.clock(), by, ban_id),
         )
         return cur.rowcount == 1
 

@@ -1,4 +1,4 @@
-"""Signatures of accepted companion-app hook requests, mixed into Store (replay protection).
+"""Signatures of accepted companion-app hook requests (replay protection).
 
 A request is refused once its timestamp is more than the window old, so a signature needs
 remembering only until ``timestamp + window``; rows past that are pruned on every check. Kept in
@@ -7,13 +7,14 @@ the store so a replay is still refused after the bot restarts within the window.
 
 from __future__ import annotations
 
-import sqlite3
+from bot.store.db import Database
 
 __all__ = ["HookReplayLedger"]
 
 
 class HookReplayLedger:
-    _db: sqlite3.Connection
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def hook_signature_seen(self, signature: str, *, stale_before: float) -> bool:
         self._db.execute("DELETE FROM hook_signature WHERE timestamp < ?", (stale_before,))

@@ -1,28 +1,28 @@
-"""Blocked users and the purge journal: the store verbs of block lists and purges (mixed into Store).
+"""The block list (and its retry queue) and the purge journal.
 
 A purge is a job with a journal: the messages it selected (``purge_item``), each moving
 ``selected -> evidence -> deleted`` (or ``failed``), and the rooms it touches (``purge_room``).
-Evidence is written by the executor with :meth:`Store.record_action` (a ``purge.progressed``
-audit record per deletion, or per room for a bulk deletion, citing each item's evidence);
-:meth:`PurgeJournal.reconcile_purge_evidence` then marks the items it covers. If the process dies
-between the two, reconciling at resume finds the evidence by the audit record, so no message gets
-two evidence records and none is deleted without one.
+Evidence is written by the executor with :meth:`bot.store.audit.AuditLog.record_action` (a
+``purge.progressed`` audit record per deletion, or per room for a bulk deletion, citing each item's
+evidence); :meth:`PurgeJournal.reconcile_purge_evidence` then marks the items it covers. If the
+process dies between the two, reconciling at resume finds the evidence by the audit record, so no
+message gets two evidence records and none is deleted without one.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from bot.audit import actions
-from bot.models import Room, to_iso
+from bot.models import Room
 from bot.moderation.blocking import BlockedUser
+from bot.store.audit import AuditLog
+from bot.store.db import Database
 
-__all__ = ["BlockedUsers", "PurgeItem", "PurgeJob", "PurgeJournal", "PurgeRoom"]
+__all__ = ["BlockList", "PurgeItem", "PurgeJob", "PurgeJournal", "PurgeRoom"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,53 +61,48 @@ class PurgeRoom:
     method: str
 
 
-class _Base:
-    _db: sqlite3.Connection
-    _clock: Callable[[], float]
+class BlockList:
+    """Users blocked everywhere or in one room, and the queue of block-list actions to retry.
 
-    def _now_iso(self) -> str:
-        return to_iso(datetime.fromtimestamp(self._clock(), tz=UTC))
+    Each block and unblock is audited in the transaction that changes the list, so the list and
+    the log never disagree after a crash.
+    """
 
-    # Provided by Store.
-    def append_audit(
-        self,
-        *,
-        actor: str,
-        action: str,
-        targets: dict[str, Any] | None = None,
-        reason: dict[str, Any] | None = None,
-        outcome: str = "ok",
-    ) -> Any: ...
+    def __init__(self, db: Database, audit: AuditLog) -> None:
+        self._db = db
+        self._audit = audit
 
-
-class BlockedUsers(_Base):
     def block_user(self, user_id: str, username: str, rid: str | None, *, reason: str, actor: str) -> bool:
         """Block a user everywhere (``rid`` None) or in one room; False if already blocked there. Audited."""
-        cur = self._db.execute(
-            "INSERT OR IGNORE INTO blocked_user (user_id, rid, username, reason, actor, blocked_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (user_id, rid or "", username, reason, actor, self._now_iso()),
-        )
-        changed = cur.rowcount == 1
-        self.append_audit(
-            actor=actor,
-            action=actions.USER_BLOCKED,
-            targets={"user": user_id, **({"room": rid} if rid else {"scope": "everywhere"})},
-            reason={"reason": reason} if reason else {},
-            outcome="ok" if changed else "noop: already blocked",
-        )
+        with self._db.transaction():
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO blocked_user (user_id, rid, username, reason, actor, blocked_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (user_id, rid or "", username, reason, actor, self._db.now_iso()),
+            )
+            changed = cur.rowcount == 1
+            self._audit.append_audit(
+                actor=actor,
+                action=actions.USER_BLOCKED,
+                targets={"user": user_id, **({"room": rid} if rid else {"scope": "everywhere"})},
+                reason={"reason": reason} if reason else {},
+                outcome="ok" if changed else "noop: already blocked",
+            )
         return changed
 
     def unblock_user(self, user_id: str, rid: str | None, *, actor: str) -> bool:
         """Lift a block (everywhere, or in one room); False if there was none. Audited."""
-        cur = self._db.execute("DELETE FROM blocked_user WHERE user_id = ? AND rid = ?", (user_id, rid or ""))
-        changed = cur.rowcount == 1
-        self.append_audit(
-            actor=actor,
-            action=actions.USER_UNBLOCKED,
-            targets={"user": user_id, **({"room": rid} if rid else {"scope": "everywhere"})},
-            outcome="ok" if changed else "noop: not blocked",
-        )
+        with self._db.transaction():
+            cur = self._db.execute(
+                "DELETE FROM blocked_user WHERE user_id = ? AND rid = ?", (user_id, rid or "")
+            )
+            changed = cur.rowcount == 1
+            self._audit.append_audit(
+                actor=actor,
+                action=actions.USER_UNBLOCKED,
+                targets={"user": user_id, **({"room": rid} if rid else {"scope": "everywhere"})},
+                outcome="ok" if changed else "noop: not blocked",
+            )
         return changed
 
     def blocked_user(self, user_id: str, rid: str) -> BlockedUser | None:
@@ -130,7 +125,7 @@ class BlockedUsers(_Base):
         self._db.execute(
             "INSERT INTO block_retry (mid, rid, attempts, next_at) VALUES (?, ?, 1, ?) "
             "ON CONFLICT (mid) DO UPDATE SET attempts = attempts + 1, next_at = excluded.next_at",
-            (mid, rid, self._clock() + delay),
+            (mid, rid, self._db.clock() + delay),
         )
         row = self._db.execute("SELECT attempts FROM block_retry WHERE mid = ?", (mid,)).fetchone()
         return int(row[0]) if row else 0
@@ -142,13 +137,14 @@ class BlockedUsers(_Base):
         self._db.execute(
             "INSERT INTO block_retry (mid, rid, attempts, next_at) VALUES (?, ?, 0, ?) "
             "ON CONFLICT (mid) DO UPDATE SET next_at = min(next_at, excluded.next_at)",
-            (mid, rid, self._clock()),
+            (mid, rid, self._db.clock()),
         )
 
     def due_block_retries(self) -> list[tuple[str, str, int]]:
         """(message id, room id, attempts so far) of the retries that are due."""
         rows = self._db.execute(
-            "SELECT mid, rid, attempts FROM block_retry WHERE next_at <= ? ORDER BY next_at", (self._clock(),)
+            "SELECT mid, rid, attempts FROM block_retry WHERE next_at <= ? ORDER BY next_at",
+            (self._db.clock(),),
         )
         return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
 
@@ -166,9 +162,12 @@ class BlockedUsers(_Base):
         return row is not None
 
 
-class PurgeJournal(_Base):
+class PurgeJournal:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
     def create_purge_job(self, kind: str, request: dict[str, Any], *, actor: str, token: str) -> int:
-        now = self._now_iso()
+        now = self._db.now_iso()
         cur = self._db.execute(
             "INSERT INTO purge_job (kind, request, actor, token, state, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, 'collecting', ?, ?)",
@@ -194,7 +193,7 @@ class PurgeJournal(_Base):
     def set_purge_state(self, job_id: int, state: str, note: str | None = None) -> None:
         self._db.execute(
             "UPDATE purge_job SET state = ?, updated_at = ?, note = coalesce(?, note) WHERE id = ?",
-            (state, self._now_iso(), note, job_id),
+            (state, self._db.now_iso(), note, job_id),
         )
 
     def set_purge_token(self, job_id: int, token: str) -> None:
@@ -216,8 +215,7 @@ class PurgeJournal(_Base):
     def add_purge_items(self, job_id: int, items: Iterable[PurgeItem]) -> int:
         """Journal selected messages; a message already journalled is left as it is. Returns how
         many are new (a resumed walk re-finds what it found before)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._db.transaction():
             added = 0
             for it in items:
                 cur = self._db.execute(
@@ -234,10 +232,6 @@ class PurgeJournal(_Base):
                     ),
                 )
                 added += cur.rowcount
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return added
 
     def purge_items(
@@ -270,8 +264,7 @@ class PurgeJournal(_Base):
     def reconcile_purge_evidence(self, job_id: int) -> int:
         """Mark ``selected`` items whose evidence a ``purge.progressed`` record of this job already
         cites; drop their transient copy. Returns how many moved to ``evidence``."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._db.transaction():
             cur = self._db.execute(
                 "UPDATE purge_item SET state = 'evidence', message = NULL, evidence_id = ("
                 "  SELECT e.id FROM evidence e JOIN audit_log a ON a.seq = e.audit_seq "
@@ -283,10 +276,6 @@ class PurgeJournal(_Base):
                 "  AND json_extract(a.targets, '$.purge') = purge_item.job_id)",
                 (actions.PURGE_PROGRESSED, job_id, actions.PURGE_PROGRESSED),
             )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return cur.rowcount
 
     def finish_purge_items(self, job_id: int, mids: Sequence[str], state: str) -> int:
@@ -303,8 +292,7 @@ class PurgeJournal(_Base):
     def expire_purge_previews(self, created_before: str) -> int:
         """Previews nobody confirmed (the moderator walked away, the process died at the prompt)
         are cancelled and their copies of messages dropped. Returns how many."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._db.transaction():
             ids = [
                 r[0]
                 for r in self._db.execute(
@@ -317,12 +305,8 @@ class PurgeJournal(_Base):
                 self._db.execute(
                     "UPDATE purge_job SET state = 'cancelled', updated_at = ?, note = 'preview expired' "
                     "WHERE id = ?",
-                    (self._now_iso(), job_id),
+                    (self._db.now_iso(), job_id),
                 )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return len(ids)
 
     def forget_purge_content(self, job_id: int) -> None:

@@ -1,4 +1,4 @@
-"""Policy versions and the messages that carry them (mixed into Store).
+"""Policy versions and the messages that carry them.
 
 Every change to a policy — from its file or from ``/mod policy`` — is a new row in
 ``policy_version``; a removal is a version too. ``policy_message`` remembers each message the bot
@@ -9,11 +9,10 @@ posted for a version in a room, until it is retired (unpinned, and deleted if th
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.moderation.policy import PolicySpec, PolicyVersion, Targets
+from bot.store.db import Database
 
 __all__ = ["PolicyMessageRow", "PolicyStore"]
 
@@ -27,15 +26,14 @@ class PolicyMessageRow:
 
 
 class PolicyStore:
-    _db: sqlite3.Connection
-    _clock: Callable[[], float]
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def add_policy_version(
         self, spec: PolicySpec, *, source: str, actor: str, removed: bool = False
     ) -> PolicyVersion:
         """Store ``spec`` as the policy's next version (1 for a new policy) and return it."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._db.transaction():
             row = self._db.execute(
                 "SELECT coalesce(max(version), 0) FROM policy_version WHERE name = ?", (spec.name,)
             ).fetchone()
@@ -52,14 +50,10 @@ class PolicyStore:
                     int(spec.delete_old),
                     source,
                     int(removed),
-                    self._clock(),
+                    self._db.clock(),
                     actor,
                 ),
             )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return PolicyVersion(spec, number, "file" if source == "file" else "command", removed, actor)
 
     def latest_policy_versions(self) -> dict[str, PolicyVersion]:
@@ -85,13 +79,13 @@ class PolicyStore:
         self._db.execute(
             "INSERT OR IGNORE INTO policy_message (mid, rid, name, version, posted_at) "
             "VALUES (?, ?, ?, ?, ?)",
-            (mid, rid, name, version, self._clock()),
+            (mid, rid, name, version, self._db.clock()),
         )
 
     def retire_policy_message(self, mid: str) -> None:
         self._db.execute(
             "UPDATE policy_message SET retired_at = ? WHERE mid = ? AND retired_at IS NULL",
-            (self._clock(), mid),
+            (self._db.clock(), mid),
         )
 
     def live_policy_messages(self) -> list[PolicyMessageRow]:
@@ -118,7 +112,7 @@ class PolicyStore:
             self._db.execute(
                 "INSERT INTO policy_banner (rid, text, set_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (rid) DO UPDATE SET text = excluded.text, set_at = excluded.set_at",
-                (rid, text, self._clock()),
+                (rid, text, self._db.clock()),
             )
         else:
             self._db.execute("DELETE FROM policy_banner WHERE rid = ?", (rid,))
@@ -127,7 +121,7 @@ class PolicyStore:
         """Claim the one DM of this policy version to this member; False if it was claimed before."""
         cur = self._db.execute(
             "INSERT OR IGNORE INTO policy_dm (username, name, version, sent_at) VALUES (?, ?, ?, ?)",
-            (username, name, version, self._clock()),
+            (username, name, version, self._db.clock()),
         )
         return cur.rowcount == 1
 

@@ -1,4 +1,4 @@
-"""The report desk's store verbs (/report, /mod reports, /mod resolve), mixed into Store.
+"""The report desk's store verbs (/report, /mod reports, /mod resolve).
 
 A report's moderator DMs are an ``alert`` row of kind ``report`` with one delivery per moderator,
 so they travel through the same outbox as keyword alerts: a second reporter bumps the alert's
@@ -8,10 +8,11 @@ so they travel through the same outbox as keyword alerts: a second reporter bump
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from bot.store.db import Database
 
 __all__ = ["FiledReport", "ReportLedger", "ReportRow", "Reporter"]
 
@@ -61,8 +62,8 @@ _COLUMNS = (
 
 
 class ReportLedger:
-    _db: sqlite3.Connection
-    _clock: Callable[[], float]
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def reports_by_reporter_since(self, reporter_id: str, since: float) -> int:
         row = self._db.execute(
@@ -85,9 +86,8 @@ class ReportLedger:
         One transaction: the report, the reporter and every moderator's delivery are written
         together, so a crash leaves either nothing or a report whose DMs the outbox will send.
         """
-        now = self._clock()
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        now = self._db.clock()
+        with self._db.transaction():
             row = self._db.execute(
                 f"SELECT {_COLUMNS} FROM report WHERE target_key = ? AND closed_at IS NULL",
                 (report["target_key"],),
@@ -103,10 +103,6 @@ class ReportLedger:
                 escalated_now = escalate_at <= 1
                 if escalated_now:
                     self._db.execute("UPDATE report SET escalated = 1 WHERE id = ?", (report_id,))
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         found = self.report(report_id)
         assert found is not None
         return FiledReport(found, created, duplicate, escalated_now)
@@ -210,10 +206,6 @@ class ReportLedger:
         ).fetchone()
         return int(row[0])
 
-    def bump_alert(self, alert_id: int) -> None:
-        """Put every delivered copy of the alert behind, so the outbox re-renders and edits it."""
-        self._db.execute("UPDATE alert SET version = version + 1 WHERE id = ?", (alert_id,))
-
     def set_report_native(self, report_id: int, state: str) -> None:
         self._db.execute("UPDATE report SET native = ? WHERE id = ?", (state, report_id))
 
@@ -243,11 +235,10 @@ class ReportLedger:
 
     def close_report(self, report_id: int, outcome: str) -> bool:
         """Close an open report and mark its alert, so the outbox edits every moderator's copy."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._db.transaction():
             cur = self._db.execute(
                 "UPDATE report SET closed_at = ?, outcome = ? WHERE id = ? AND closed_at IS NULL",
-                (self._clock(), outcome, report_id),
+                (self._db.clock(), outcome, report_id),
             )
             closed = cur.rowcount == 1
             if closed:
@@ -256,22 +247,7 @@ class ReportLedger:
                     "(SELECT alert_id FROM report WHERE id = ?) AND outcome IS NULL",
                     (outcome, report_id),
                 )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return closed
-
-    def state_get(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM bot_state WHERE key = ?", (key,)).fetchone()
-        return str(row[0]) if row else None
-
-    def state_set(self, key: str, value: str) -> None:
-        self._db.execute(
-            "INSERT INTO bot_state (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
 
     def _row(self, r: Sequence[object]) -> ReportRow:
         reporters = tuple(

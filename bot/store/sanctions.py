@@ -1,4 +1,4 @@
-"""Strikes, mutes, raid locks and held messages, mixed into Store.
+"""Strikes, mutes, raid locks and held messages.
 
 Everything the sanctions shell must remember across restarts lives here: the strike history the
 ladder counts, each mute with its expiry (so a timed mute is lifted on time after downtime), the
@@ -9,9 +9,9 @@ partial window.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
+
+from bot.store.db import Database
 
 __all__ = ["HeldRow", "MuteRow", "SanctionLedger", "StrikeRow"]
 
@@ -70,8 +70,8 @@ def _mute(row: tuple[object, ...]) -> MuteRow:
 
 
 class SanctionLedger:
-    _db: sqlite3.Connection
-    _clock: Callable[[], float]
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     # -- strikes ---------------------------------------------------------------------------------
 
@@ -81,7 +81,7 @@ class SanctionLedger:
         cur = self._db.execute(
             "INSERT INTO strike (user_id, username, at, source, actor, rid, reason) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (user_id, username, self._clock(), source, actor, rid, reason),
+            (user_id, username, self._db.clock(), source, actor, rid, reason),
         )
         return int(cur.lastrowid or 0)
 
@@ -106,7 +106,7 @@ class SanctionLedger:
     def pardon_strikes(self, user_id: str) -> int:
         cur = self._db.execute(
             "UPDATE strike SET pardoned_at = ? WHERE user_id = ? AND pardoned_at IS NULL",
-            (self._clock(), user_id),
+            (self._db.clock(), user_id),
         )
         return cur.rowcount
 
@@ -125,8 +125,7 @@ class SanctionLedger:
     ) -> tuple[MuteRow, bool]:
         """The live mute of ``user_id`` in ``rid``: a new ``pending`` row (True), or the existing
         one (False) with its expiry moved to the later of the two (no expiry beats any)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._db.transaction():
             row = self._db.execute(
                 f"SELECT {_MUTE} FROM mute WHERE user_id = ? AND rid = ? AND state IN ('pending', 'active')",
                 (user_id, rid),
@@ -138,17 +137,12 @@ class SanctionLedger:
                     "UPDATE mute SET until = ?, reason = ?, actor = ? WHERE id = ?",
                     (later, reason, actor, old.id),
                 )
-                self._db.execute("COMMIT")
                 return _replace_until(old, later, reason, actor), False
             cur = self._db.execute(
                 "INSERT INTO mute (user_id, username, rid, room_name, since, until, reason, actor, state) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
-                (user_id, username, rid, room_name, self._clock(), until, reason, actor),
+                (user_id, username, rid, room_name, self._db.clock(), until, reason, actor),
             )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         mute_id = int(cur.lastrowid or 0)
         return self.mute(mute_id), True  # type: ignore[return-value]
 
@@ -160,7 +154,7 @@ class SanctionLedger:
         ended = state in ("lifted", "expired", "failed")
         self._db.execute(
             "UPDATE mute SET state = ?, ended_at = ?, ended_by = ? WHERE id = ?",
-            (state, self._clock() if ended else None, by if ended else None, mute_id),
+            (state, self._db.clock() if ended else None, by if ended else None, mute_id),
         )
 
     def discard_mute(self, mute_id: int) -> None:
@@ -194,7 +188,7 @@ class SanctionLedger:
         cur = self._db.execute(
             "INSERT OR IGNORE INTO room_lock (rid, room_name, since, state, reason) "
             "VALUES (?, ?, ?, 'pending', ?)",
-            (rid, room_name, self._clock(), reason),
+            (rid, room_name, self._db.clock(), reason),
         )
         return cur.rowcount == 1
 
@@ -220,7 +214,7 @@ class SanctionLedger:
         cur = self._db.execute(
             "INSERT OR IGNORE INTO held_message (mid, rid, user_id, username, evidence_id, held_at, state) "
             "VALUES (?, ?, ?, ?, ?, ?, 'held')",
-            (mid, rid, user_id, username, evidence_id, self._clock()),
+            (mid, rid, user_id, username, evidence_id, self._db.clock()),
         )
         return int(cur.lastrowid or 0) if cur.rowcount == 1 else None
 

@@ -78,10 +78,10 @@ class StoredReplays:
         self._window = window
 
     def seen(self, signature: str) -> bool:
-        return self._store.hook_signature_seen(signature, stale_before=self._clock() - self._window)
+        return self._store.hooks.hook_signature_seen(signature, stale_before=self._clock() - self._window)
 
     def remember(self, signature: str, timestamp: int) -> None:
-        self._store.remember_hook_signature(signature, timestamp, keep_at_most=_MAX_REMEMBERED)
+        self._store.hooks.remember_hook_signature(signature, timestamp, keep_at_most=_MAX_REMEMBERED)
 
 
 class ReplayCache:

@@ -54,15 +54,15 @@ async def test_dry_run_blocks_and_protections_act_on_nothing(sandbox: Sandbox, t
         assert await until(lambda: len(triggered(bot, "repeat")) == 1 and len(triggered(bot, "links")) == 1)
         for mid in (blocked, first, second, link):
             assert mid in sandbox.workspace.messages
-            assert store.evidence_for_message(mid) == []
+            assert store.evidence.evidence_for_message(mid) == []
         block = [
             r.outcome
-            for r in store.audit_records()
+            for r in store.audit.audit_records()
             if r.targets.get("message") == blocked and r.action == "message.deleted"
         ]
         assert block == ["dry-run"]  # the moderators' alert is recorded beside it, as always
         assert {r.outcome for r in triggered(bot, "repeat") + triggered(bot, "links")} == {"dry-run"}
-        assert store.held_by_mid(link) is None
+        assert store.sanctions.held_by_mid(link) is None
         assert await until(
             lambda: any("Dry run is on: I would" in m["msg"] for m in dms_from_bot(sandbox, "mod2"))
         )
@@ -96,7 +96,7 @@ async def test_upkeep_exempt_from_the_dry_run_is_carried_out_unaudited(
     assert kept.status is Status.DRY_RUN and doc["_id"] in sandbox.workspace.messages
     upkeep = Action(DeleteMessage(message.rid, message.id), actor="alice", dry_run_applies=False)
     assert (await executor.execute(upkeep)).done
-    assert doc["_id"] not in sandbox.workspace.messages and list(store.audit_records()) == []
+    assert doc["_id"] not in sandbox.workspace.messages and list(store.audit.audit_records()) == []
 
 
 async def test_moderators_changes_in_a_dry_run_are_recorded_not_made(
@@ -130,7 +130,7 @@ async def test_moderators_changes_in_a_dry_run_are_recorded_not_made(
         assert "would be restored" in await ask(sandbox, "mod1", "mod restore 1")
         outcomes = {
             r.action: r.outcome
-            for r in store.audit_records()
+            for r in store.audit.audit_records()
             if r.action in ("moderator.appointed", "user.blocked", "message.restored") and r.outcome != "ok"
         }
         assert outcomes == dict.fromkeys(

@@ -47,7 +47,7 @@ async def test_evidence_is_stored_before_the_message_is_deleted(
     original = rest.delete_message
 
     async def delete_watching(rid: str, mid: str) -> None:
-        seen_when_deleting.append(len(store.evidence_for_message(mid)))
+        seen_when_deleting.append(len(store.evidence.evidence_for_message(mid)))
         await original(rid, mid)
 
     rest.delete_message = delete_watching  # type: ignore[method-assign]
@@ -55,7 +55,7 @@ async def test_evidence_is_stored_before_the_message_is_deleted(
     assert result.status is Status.DONE and len(result.evidence_ids) == 1
     assert seen_when_deleting == [1]
     assert doc["_id"] not in sandbox.workspace.messages
-    outcomes = [r.outcome for r in store.audit_records() if r.targets.get("message") == message.id]
+    outcomes = [r.outcome for r in store.audit.audit_records() if r.targets.get("message") == message.id]
     assert outcomes == ["ok"]
 
 
@@ -68,7 +68,7 @@ async def test_a_refusal_is_recorded_with_the_servers_code(
     sandbox.delete_as("admin", str(doc["_id"]))
     result = await Executor(rest=rest, store=store, retention_days=30).execute(_delete(doc, message))
     assert result.status is Status.REFUSED and result.code
-    outcomes = [r.outcome for r in store.audit_records() if r.targets.get("message") == message.id]
+    outcomes = [r.outcome for r in store.audit.audit_records() if r.targets.get("message") == message.id]
     assert outcomes == ["ok", f"failed: {result.code}"]  # the evidence record, then the refusal
 
 
@@ -80,7 +80,7 @@ async def test_evidence_kept_by_a_crashed_attempt_is_not_stored_twice(
     message = Message.from_wire(doc)
     executor = Executor(rest=rest, store=store, retention_days=30)
     result = await executor.execute(_delete(doc, message), evidence_kept=True)
-    assert result.done and store.evidence_for_message(message.id) == []
+    assert result.done and store.evidence.evidence_for_message(message.id) == []
 
 
 async def test_dry_run_acts_on_nothing(sandbox: Sandbox, rest: RestClient, tmp_path: Path) -> None:
@@ -118,8 +118,8 @@ async def test_dry_run_acts_on_nothing(sandbox: Sandbox, rest: RestClient, tmp_p
         assert (await executor.execute(action)).status is Status.DRY_RUN
     after = repr(sandbox.workspace.messages), repr(sandbox.workspace.rooms), repr(sandbox.workspace.users)
     assert after == before
-    assert store.evidence_for_message(mid) == []
-    outcomes = [r.outcome for r in store.audit_records() if r.action == "test.action"]
+    assert store.evidence.evidence_for_message(mid) == []
+    outcomes = [r.outcome for r in store.audit.audit_records() if r.action == "test.action"]
     assert outcomes == ["dry-run"] * len(every_change)
     recorder = RecordingExecutor()
     assert (await recorder.execute(action)).status is Status.DRY_RUN and recorder.actions == [action]
@@ -142,4 +142,4 @@ async def test_a_post_carries_its_attachments_and_an_edit_without_ddp_keeps_them
     assert (await executor.execute(Action(edited, actor="rule:test"))).done
     message = sandbox.workspace.messages[mid]
     assert message["msg"] == "alert, closed" and message["attachments"]
-    assert list(store.audit_records()) == []  # audit=None: upkeep, not recorded
+    assert list(store.audit.audit_records()) == []  # audit=None: upkeep, not recorded

@@ -114,7 +114,7 @@ class Dispatcher:
         denied = check(command, privilege, everywhere=parsed.everywhere)
         if denied is not None:
             log.info("command %s refused for user %s (%s)", command.name, caller.user_id, privilege.label)
-            self._store.append_audit(
+            self._store.audit.append_audit(
                 actor=caller.user_id,
                 action=actions.COMMAND_REFUSED,
                 targets={"user": caller.user_id, "room": caller.rid},

@@ -92,19 +92,19 @@ class ModCommands:
         lists = (
             f"{len(matcher.lists)} lists, {matcher.term_count} terms" if matcher else "no wordlists loaded"
         )
-        encrypted = self._store.unscannable_rooms()
-        failed = self._store.failed_deliveries()
+        encrypted = self._store.alerts.unscannable_rooms()
+        failed = self._store.alerts.failed_deliveries()
         lines = [
             "*rcmod status*",
             "Connection: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in checks.items()),
             f"Lists: {lists}",
-            f"Rooms watched: {len(self._store.room_cursors())}",
+            f"Rooms watched: {len(self._store.messages.room_cursors())}",
             f"Encrypted rooms (unscannable): {len(encrypted)}"
             + (f", {sum(encrypted.values())} messages not scanned" if encrypted else ""),
-            f"Open reports: {self._store.open_report_count()}",
-            f"Queued alert DMs: {self._store.pending_deliveries()}"
+            f"Open reports: {self._store.reports.open_report_count()}",
+            f"Queued alert DMs: {self._store.alerts.pending_deliveries()}"
             + (
-                f"; undeliverable (refused by the server): {self._store.undeliverable_count()} — "
+                f"; undeliverable (refused by the server): {self._store.alerts.undeliverable_count()} — "
                 + ", ".join(f"to {inline_literal(r)}: {inline_literal(why)}" for r, why in failed)
                 if failed
                 else ""
@@ -151,16 +151,16 @@ class ModCommands:
 
     async def dismiss(self, call: Call) -> str:
         alert_id = call.invocation.number("alert")
-        kind = self._store.alert_kind(alert_id)
+        kind = self._store.alerts.alert_kind(alert_id)
         if kind is None:
             return f"There is no alert {alert_id}."
         if kind == "report":
             return (
                 f"Alert {alert_id} is a report; close it with `/mod resolve ID dismiss` (see `/mod reports`)."
             )
-        if not self._store.resolve_alert(alert_id, f"dismissed by {call.caller.username}"):
+        if not self._store.alerts.resolve_alert(alert_id, f"dismissed by {call.caller.username}"):
             return f"Alert {alert_id} was already closed."
-        self._store.append_audit(
+        self._store.audit.append_audit(
             actor=call.caller.user_id,
             action=actions.ALERT_DISMISSED,
             targets={"alert": alert_id},
@@ -204,7 +204,7 @@ class ModCommands:
                 sidecar.unlink()
             await self._reload()
             return f"That edit would break the lists, so it was undone (see the log for why). List: {name}."
-        self._store.append_audit(
+        self._store.audit.append_audit(
             actor=call.caller.user_id,
             action=actions.LIST_EDITED,
             targets={"list": name},
@@ -256,8 +256,8 @@ class ModCommands:
 
     async def dryrun(self, call: Call) -> str:
         state = call.invocation.text("state")
-        self._store.state_set(DRY_RUN_KEY, state)
-        self._store.append_audit(
+        self._store.state.state_set(DRY_RUN_KEY, state)
+        self._store.audit.append_audit(
             actor=call.caller.user_id, action=actions.DRY_RUN_CHANGED, targets={}, reason={"dry_run": state}
         )
         if state == "on":

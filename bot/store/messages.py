@@ -1,0 +1,73 @@
+"""Handled messages and catch-up cursors: what the bot has already seen, room by room.
+
+A message revision is handled once (``mark_handled`` dedups a replay after a reconnect or a
+restart), and each room's cursor says how far catch-up has read, so a restart resumes where
+the bot stopped instead of re-reading or skipping history.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bot.store.db import Database
+
+__all__ = ["MessageLog"]
+
+
+class MessageLog:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def is_handled(self, mid: str, version: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM handled_message WHERE mid = ? AND version = ?", (mid, version)
+        ).fetchone()
+        return row is not None
+
+    def mark_handled(self, mid: str, version: str, rid: str) -> bool:
+        """Record a handled revision; False if it was already recorded."""
+        cur = self._db.execute(
+            "INSERT OR IGNORE INTO handled_message (mid, version, rid, handled_at) VALUES (?, ?, ?, ?)",
+            (mid, version, rid, self._db.clock()),
+        )
+        return cur.rowcount == 1
+
+    def forget_handled_before(self, cutoff: float) -> int:
+        """Drop dedup records older than ``cutoff`` (catch-up never reaches that far back)."""
+        return self._db.execute("DELETE FROM handled_message WHERE handled_at < ?", (cutoff,)).rowcount
+
+    def room_cursor(self, rid: str) -> datetime | None:
+        row = self._db.execute("SELECT updated_ms FROM room_cursor WHERE rid = ?", (rid,)).fetchone()
+        return datetime.fromtimestamp(row[0] / 1000, tz=UTC) if row else None
+
+    def room_cursors(self) -> dict[str, datetime]:
+        return {
+            rid: datetime.fromtimestamp(ms / 1000, tz=UTC)
+            for rid, ms in self._db.execute("SELECT rid, updated_ms FROM room_cursor")
+        }
+
+    def advance_room_cursor(self, rid: str, when: datetime) -> None:
+        """Move the cursor forward only: catch-up and live events may arrive out of order."""
+        ms = int(when.timestamp() * 1000)
+        self._db.execute(
+            "INSERT INTO room_cursor (rid, updated_ms) VALUES (?, ?) "
+            "ON CONFLICT (rid) DO UPDATE SET updated_ms = max(updated_ms, excluded.updated_ms)",
+            (rid, ms),
+        )
+
+    def last_handled_at(self, rid: str | None = None) -> tuple[float, float] | None:
+        """(oldest, newest) time the bot handled a message, in the room or anywhere (bot clock);
+        None when it has handled none. Used only to repair a cursor."""
+        where, args = ("WHERE rid = ?", (rid,)) if rid is not None else ("", ())
+        row = self._db.execute(
+            f"SELECT min(handled_at), max(handled_at) FROM handled_message {where}", args
+        ).fetchone()
+        return None if row is None or row[0] is None else (float(row[0]), float(row[1]))
+
+    def lower_room_cursor(self, rid: str, when: datetime) -> None:
+        """Move the cursor back to ``when`` if it is past it (a cursor pinned in the future)."""
+        ms = int(when.timestamp() * 1000)
+        self._db.execute("UPDATE room_cursor SET updated_ms = min(updated_ms, ?) WHERE rid = ?", (ms, rid))
+
+    def forget_room(self, rid: str) -> None:
+        self._db.execute("DELETE FROM room_cursor WHERE rid = ?", (rid,))

@@ -123,18 +123,18 @@ def test_evidence_kept_until_expiry_unless_held(tmp_path: Path) -> None:
 def test_lease_stops_a_second_instance(tmp_path: Path) -> None:
     clock = Clock()
     path = tmp_path / "s.sqlite3"
-    first = Store.open(path, clock=clock)
-    second = Store.open(path, clock=clock)
-    first.acquire_lease("host:1", ttl=30)
+    first_store = Store.open(path, clock=clock)
+    second_store = Store.open(path, clock=clock)
+    first_store.lease.acquire_lease("host:1", ttl=30)
     with pytest.raises(LeaseHeld, match="another rcmod instance"):
-        second.acquire_lease("host:2", ttl=30)
-    first.renew_lease("host:1", ttl=30)
-    clock.now += 31  # the first instance died without releasing: its lease runs out
-    second.acquire_lease("host:2", ttl=30)
+        second_store.lease.acquire_lease("host:2", ttl=30)
+    first_store.lease.renew_lease("host:1", ttl=30)
+    clock.now += 31  # the first_store instance died without releasing: its lease runs out
+    second_store.lease.acquire_lease("host:2", ttl=30)
     with pytest.raises(LeaseHeld):
-        first.acquire_lease("host:1", ttl=30)
-    second.release_lease("host:2")
-    first.acquire_lease("host:1", ttl=30)
+        first_store.lease.acquire_lease("host:1", ttl=30)
+    second_store.lease.release_lease("host:2")
+    first_store.lease.acquire_lease("host:1", ttl=30)
 
 
 def test_alert_excerpts_expire_with_the_window(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "DeleteMessage",
     "DismissReports",
     "EditMessage",
+    "FileReport",
     "JoinChannel",
     "KickUser",
     "MuteUser",
@@ -167,6 +168,16 @@ class AddRoomModerator:
 
 
 @dataclass(frozen=True, slots=True)
+class FileReport:
+    """A member's report filed into Rocket.Chat's moderation console as the bot
+    (``chat.reportMessage`` for a message, ``moderation.reportUser`` for a user)."""
+
+    description: str
+    mid: str | None = None
+    user_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class JoinChannel:
     rid: str
 
@@ -188,6 +199,7 @@ Change = (
     | SetAnnouncement
     | DismissReports
     | AddRoomModerator
+    | FileReport
     | JoinChannel
 )
 

@@ -194,6 +194,11 @@ class Executor:
                 return await rest.dismiss_reports(msg_id=mid, reason=reason, action=how)
             case change.AddRoomModerator(rid, room_type, user_id):
                 return await rest.add_room_moderator(rid, room_type, user_id)
+            case change.FileReport(description, mid, user_id):
+                if mid is not None:
+                    return await rest.report_message(mid, description)
+                assert user_id is not None, "a report names a message or a user"
+                return await rest.report_user(user_id, description)
             case change.JoinChannel(rid):
                 return await rest.join_channel(rid)
         raise AssertionError(f"no executor arm for {c!r}")  # pragma: no cover - mypy checks arms

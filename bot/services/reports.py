@@ -24,7 +24,7 @@ from bot.commands import Call, MessageRef, UserName
 from bot.config import ReportSettings
 from bot.errors import ActionRefused, NotFound, PermissionDenied, RcmodError
 from bot.models import MalformedPayload, Message, UserRef, parse_date
-from bot.moderation.actions import Action, DeleteMessage, DismissReports, PostMessage
+from bot.moderation.actions import Action, DeleteMessage, DismissReports, FileReport, PostMessage
 from bot.moderation.alerts import RoomRef
 from bot.moderation.neutralize import inline_literal, neutralize
 from bot.moderation.reports import RateLimits, ReportView, rate_refusal, render_report, severity_for
@@ -162,9 +162,7 @@ class ReportDesk:
             retention_days=self._retention_days,
         )
         if filed.created and message is not None:
-            await self._file_natively(
-                report, lambda: self._rest.report_message(ref.mid, _native_text(category, description))
-            )
+            await self._file_natively(report, FileReport(_native_text(category, description), mid=ref.mid))
         if filed.escalated_now:
             await self._escalate(report, message)
         self._outbox.wake()
@@ -217,25 +215,19 @@ class ReportDesk:
             reason={"category": category, "transport": caller.transport, "joined": not filed.created},
         )
         if filed.created:
-            await self._file_natively(
-                report, lambda: self._rest.report_user(uid, _native_text(category, description))
-            )
+            await self._file_natively(report, FileReport(_native_text(category, description), user_id=uid))
         if filed.escalated_now:
             await self._escalate(report, None)
         self._outbox.wake()
         return f"Thank you. Your report is #{report.id} ({category}); the moderators have been told."
 
-    async def _file_natively(self, report: ReportRow, file: Callable[[], Awaitable[None]]) -> None:
-        try:
-            await file()
-        except ActionRefused as exc:
-            state = exc.code or type(exc).__name__
-            log.warning("report %d: native filing refused (%s)", report.id, state)
-        except RcmodError as exc:
-            state = type(exc).__name__
-            log.warning("report %d: native filing failed (%s)", report.id, state)
-        else:
-            state = "filed"
+    async def _file_natively(self, report: ReportRow, filing: FileReport) -> None:
+        # The member's report, not a moderation action: filed in a dry run too, and not audited
+        # (the report.filed record above is its audit).
+        result = await self._executor.execute(Action(filing, actor="rcmod", dry_run_applies=False))
+        state = "filed" if result.done else result.code or result.status.value
+        if not result.done:
+            log.warning("report %d: native filing %s (%s)", report.id, result.status.value, state)
         self._store.reports.set_report_native(report.id, state)
         if report.alert_id is not None:
             self._store.alerts.bump_alert(report.alert_id)  # the DM shows whether it reached the console

@@ -22,7 +22,7 @@ from bot.moderation.alerts import Alert, incidents_for
 from bot.realtime.events import EditedMessage, EncryptedMessage, Event, MessageEvent, NewMessage, ThreadReply
 from bot.services.lookups import Lookups
 from bot.services.outbox import Moderators, Notice, Outbox
-from bot.store import Store
+from bot.store.alerts import AlertLedger
 
 __all__ = ["KeywordAlerts"]
 
@@ -33,14 +33,14 @@ class KeywordAlerts:
     def __init__(
         self,
         *,
-        store: Store,
+        alerts: AlertLedger,
         outbox: Outbox,
         matcher: Callable[[], Matcher | None],
         moderation: ModerationSettings,
         metrics: Metrics,
         lookups: Lookups,
     ) -> None:
-        self._store = store
+        self._alerts = alerts
         self._outbox = outbox
         self._matcher = matcher
         self._settings = moderation
@@ -51,7 +51,7 @@ class KeywordAlerts:
 
     async def on_event(self, event: Event) -> None:
         if isinstance(event, EncryptedMessage):
-            self._store.alerts.count_unscannable(event.message.rid)
+            self._alerts.count_unscannable(event.message.rid)
             self._metrics.unscannable.inc()
             return
         if not isinstance(event, NewMessage | ThreadReply | EditedMessage):

@@ -43,7 +43,7 @@ from bot.realtime.events import Event, NewMessage, ThreadReply
 from bot.rest import RestClient
 from bot.services.executor import Act, Result, Status
 from bot.services.lookups import RoleDirectory
-from bot.store import Store
+from bot.store.audit import AuditLog
 
 __all__ = ["Call", "Caller", "CommandInbox", "Dispatcher", "Handler", "LookupCache", "not_done"]
 
@@ -71,7 +71,7 @@ class Dispatcher:
         self,
         *,
         rest: RestClient,
-        store: Store,
+        audit: AuditLog,
         handlers: Mapping[str, Handler],
         bot_moderators: Callable[[], Awaitable[frozenset[str]]],  # their user ids
         site_url: Callable[[], str],
@@ -81,7 +81,7 @@ class Dispatcher:
     ) -> None:
         self._rest = rest
         self._roles = roles or RoleDirectory(rest, clock=clock)
-        self._store = store
+        self._audit = audit
         self._handlers = dict(handlers)
         self._bot_moderators = bot_moderators
         self._site_url = site_url
@@ -114,7 +114,7 @@ class Dispatcher:
         denied = check(command, privilege, everywhere=parsed.everywhere)
         if denied is not None:
             log.info("command %s refused for user %s (%s)", command.name, caller.user_id, privilege.label)
-            self._store.audit.append_audit(
+            self._audit.append_audit(
                 actor=caller.user_id,
                 action=actions.COMMAND_REFUSED,
                 targets={"user": caller.user_id, "room": caller.rid},

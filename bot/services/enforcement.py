@@ -30,10 +30,9 @@ from bot.audit import actions
 from bot.commands import addressed_to_bot
 from bot.config import ModerationSettings
 from bot.errors import ActionRefused, RcmodError
-from bot.models import MalformedPayload, Message
+from bot.models import MalformedPayload, Message, Room
 from bot.moderation import Match, Matcher
 from bot.moderation.actions import Action, DeleteMessage, EditMessage, SetUserActive
-from bot.moderation.alerts import RoomRef
 from bot.moderation.blocking import BlockDecision, author_notice, decide_block
 from bot.moderation.purge import PurgeUsageError
 from bot.realtime.events import EditedMessage, Event, MessageEvent, NewMessage, RoomHint, ThreadReply
@@ -108,7 +107,7 @@ class Enforcer:
                 return None  # the common case: no REST lookup at all
         elif blocked is None:
             return None
-        room = await self._lookups.room(RoomRef(message.rid, event.room.name, event.room.type))
+        room = await self._lookups.room(Room(message.rid, event.room.name, event.room.type))
         room_name, room_type = room.name, room.type
         if addressed_to_bot(message.text, room_type):
             return None  # a command or a DM to the bot: nobody else reads it
@@ -200,7 +199,7 @@ class Enforcer:
                 incident=message.id,
                 recipient=author.username,
                 text=author_notice(decision, room_name),
-                room=RoomRef(message.rid, room_name, room_type),
+                room=Room(message.rid, room_name, room_type),
                 subject=author,
             )
         )

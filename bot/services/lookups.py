@@ -18,8 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from bot.errors import RcmodError
-from bot.models import UserRef
-from bot.moderation.alerts import RoomRef
+from bot.models import Room, UserRef
 from bot.rest import RestClient
 
 __all__ = ["Lookups", "RoleDirectory"]
@@ -115,12 +114,12 @@ class Lookups:
         self._cache[key] = (now, value)
         return value
 
-    async def room(self, hint: RoomRef) -> RoomRef:
+    async def room(self, hint: Room) -> Room:
         """The room with its name and type, from the stream's hint or rooms.info."""
         if hint.name and hint.type:
             return hint
         info: dict[str, Any] = await self.cached(f"room:{hint.id}", lambda: self._rest.room_info(hint.id), {})
-        return RoomRef(hint.id, info.get("name") or hint.name, info.get("t") or hint.type)
+        return Room(hint.id, info.get("name") or hint.name, info.get("t") or hint.type)
 
     async def has_role(self, author: UserRef, roles: Iterable[str]) -> bool:
         """Whether the user holds any of ``roles`` (workspace roles, from users.list)."""

@@ -26,7 +26,6 @@ from bot.errors import ActionRefused, NotFound, RcmodError
 from bot.models import Room, UserRef
 from bot.moderation import actions as server
 from bot.moderation.alerts import Alert
-from bot.moderation.alerts import RoomRef as AlertRoom
 from bot.moderation.neutralize import inline_literal
 from bot.moderation.policy import (
     Action,
@@ -106,7 +105,7 @@ def outbox_notify(outbox: Outbox) -> Notify:
             list=NOTICE_KIND,
             term=notice.key,
             mid=notice.key,
-            room=AlertRoom(notice.rid, notice.room_name),
+            room=Room(notice.rid, notice.room_name),
             author=UserRef(notice.actor_id, notice.actor_username),
             excerpt=notice.text,
             severity="medium",

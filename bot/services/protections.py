@@ -29,7 +29,7 @@ from bot.config import ModerationSettings, ProtectionSettings
 from bot.errors import ActionRefused, NotFound, RcmodError
 from bot.models import Actor, Message, Room, UserRef
 from bot.moderation.actions import Action, DeleteMessage, PostMessage
-from bot.moderation.alerts import RoomRef, permalink
+from bot.moderation.alerts import permalink
 from bot.moderation.neutralize import inline_literal, plain_name
 from bot.moderation.protections import Join, Post, Protections, Trigger
 from bot.realtime.events import Event, NewMessage, SystemMessage, ThreadReply
@@ -110,7 +110,7 @@ class Protector:
             message = event.message
             room_type = event.room.type
             if room_type is None:  # catch-up does not always know it; rooms.info, cached
-                room_type = (await self._lookups.room(RoomRef(message.rid, event.room.name, None))).type
+                room_type = (await self._lookups.room(Room(message.rid, event.room.name, None))).type
             if addressed_to_bot(message.text, room_type):
                 # Commands and DMs to the bot are no flood, spam or raid: a member asking the
                 # bot for help seven times must not be muted, and a DM has no room to mute in.
@@ -176,7 +176,7 @@ class Protector:
         wanted = set(self._settings.mentions.everyone_roles)
         if await self._lookups.has_role(message.author, wanted):
             return True
-        room = await self._lookups.room(RoomRef(message.rid, None, None))
+        room = await self._lookups.room(Room(message.rid, None, None))
         if room.type not in ("c", "p"):
             return True  # a direct message: @all reaches only its members
         roles: dict[str, list[str]] = await self._lookups.cached(
@@ -187,7 +187,7 @@ class Protector:
     # -- acting ----------------------------------------------------------------------------------
 
     async def _handle(self, trigger: Trigger, message: Message | None) -> None:
-        room = await self._lookups.room(RoomRef(trigger.rid, trigger.room_name, None))
+        room = await self._lookups.room(Room(trigger.rid, trigger.room_name, None))
         subject = UserRef(trigger.user_id or "", trigger.username or "")
         target: Target | str | None = None
         if trigger.username:
@@ -234,7 +234,7 @@ class Protector:
         )
         await self._outbox.notify(notice)
 
-    def _alert_text(self, trigger: Trigger, room: RoomRef, done: str, acting: bool) -> str:
+    def _alert_text(self, trigger: Trigger, room: Room, done: str, acting: bool) -> str:
         where = inline_literal("#" + room.name) if room.name else inline_literal(room.id)
         who = f" by {inline_literal(trigger.username)}" if trigger.username else ""
         would = {
@@ -260,7 +260,7 @@ class Protector:
         return "\n".join(lines)
 
     async def _act(
-        self, trigger: Trigger, room_ref: RoomRef, target: Target | str | None, message: Message | None
+        self, trigger: Trigger, room_ref: Room, target: Target | str | None, message: Message | None
     ) -> tuple[str, list[tuple[str, str]]]:
         """What was done, and the one-click commands that undo it."""
         actor = Actor(f"rule:{trigger.protection}", trigger.protection)

@@ -23,9 +23,8 @@ from bot.audit import actions
 from bot.commands import Call, MessageRef, UserName
 from bot.config import ReportSettings
 from bot.errors import ActionRefused, NotFound, PermissionDenied, RcmodError
-from bot.models import MalformedPayload, Message, UserRef, parse_date
+from bot.models import MalformedPayload, Message, Room, UserRef, parse_date
 from bot.moderation.actions import Action, DeleteMessage, DismissReports, PostMessage
-from bot.moderation.alerts import RoomRef
 from bot.moderation.neutralize import inline_literal, neutralize
 from bot.moderation.reports import RateLimits, ReportView, rate_refusal, render_report, severity_for
 from bot.rest import RestClient
@@ -122,7 +121,7 @@ class ReportDesk:
             return "That is your own message; you can delete or edit it yourself. Nothing was filed."
         room = await self._room(message.rid if message else ref.rid, ref.room_name)
         if room is None and ref.room_name:
-            room = RoomRef("", ref.room_name, ref.room_type)  # a room the bot cannot see: keep the link
+            room = Room("", ref.room_name, ref.room_type)  # a room the bot cannot see: keep the link
         if room is None:
             return "I cannot find the room of that link. Nothing was filed."
         author = message.author if message else UserRef("unknown", "unknown")
@@ -194,7 +193,7 @@ class ReportDesk:
         if uid == caller.user_id:
             return "You cannot report yourself. Nothing was filed."
         author = UserRef(uid, str(user.get("username") or target.username))
-        room = RoomRef(caller.rid, caller.room_name, caller.room_type)
+        room = Room(caller.rid, caller.room_name, caller.room_type)
         filed = self._reports.file_report(
             {
                 "target_kind": "user",
@@ -263,7 +262,7 @@ class ReportDesk:
         if not result.acted:
             log.warning("report %d: escalation could not delete (%s)", report.id, result.code)
 
-    async def _room(self, rid: str | None, name: str | None) -> RoomRef | None:
+    async def _room(self, rid: str | None, name: str | None) -> Room | None:
         try:
             if rid:
                 info = await self._rest.room_info(rid)
@@ -272,8 +271,8 @@ class ReportDesk:
             else:
                 return None
         except RcmodError:
-            return RoomRef(rid, name, None) if rid else None
-        return RoomRef(str(info.get("_id") or rid), info.get("name") or name, info.get("t"))
+            return Room(rid, name, None) if rid else None
+        return Room(str(info.get("_id") or rid), info.get("name") or name, info.get("t"))
 
     # -- /mod reports, /mod resolve -----------------------------------------------------------------
 
@@ -472,7 +471,7 @@ class ReportDesk:
         found_room = entry.get("room")
         reported_room: dict[str, Any] = found_room if isinstance(found_room, dict) else {}
         rid = message.rid if message else str(reported_room.get("_id") or "")
-        room = await self._room(rid or None, None) or RoomRef(
+        room = await self._room(rid or None, None) or Room(
             rid, reported_room.get("name") or None, str(reported_room.get("t") or "") or None
         )
         text = " ".join(message.scannable_texts()) if message else str(snapshot.get("msg") or "")
@@ -540,7 +539,7 @@ class ReportDesk:
         if report is None:  # cannot happen: the report and its alert are written together
             return f"rcmod report (alert {delivery.alert_id})"
         has_room = report.rid or report.room_name
-        room = RoomRef(report.rid or "", report.room_name, report.room_type) if has_room else None
+        room = Room(report.rid or "", report.room_name, report.room_type) if has_room else None
         view = ReportView(
             id=report.id,
             target_kind=report.target_kind,

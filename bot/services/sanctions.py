@@ -44,7 +44,6 @@ from bot.moderation.actions import (
     UnbanUser,
     UnmuteUser,
 )
-from bot.moderation.alerts import RoomRef
 from bot.moderation.durations import format_duration
 from bot.moderation.neutralize import inline_literal
 from bot.moderation.sanctions import Notice, ladder_step, protected, render_notice, step_label
@@ -837,8 +836,8 @@ def _failure(result: Result, what: str) -> RcmodError:
     return RetryableError(f"{what} failed [{result.code}]")
 
 
-def _room_ref(room: Room | None) -> RoomRef:
-    return RoomRef("", None, None) if room is None else RoomRef(room.id, room.name, room.type)
+def _room_ref(room: Room | None) -> Room:
+    return Room("", None, None) if room is None else Room(room.id, room.name, room.type)
 
 
 def _opt(value: object) -> str | None:

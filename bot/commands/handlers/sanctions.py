@@ -14,7 +14,6 @@ from bot.audit import actions
 from bot.commands.handlers.dispatch import Call, Handler
 from bot.commands.parser import RoomName, UserName
 from bot.models import Actor, Room, UserRef
-from bot.moderation.alerts import RoomRef
 from bot.moderation.durations import format_duration
 from bot.moderation.neutralize import inline_literal
 from bot.services.outbox import Notice, Outbox
@@ -206,7 +205,7 @@ class SanctionCommands:
                 f"See `/mod strikes @{caller.username}`; lift with "
                 f"`/mod unmute @{caller.username} everywhere` or `/mod strikes @{caller.username} pardon`."
             ),
-            room=RoomRef(caller.rid, caller.room_name, caller.room_type),
+            room=Room(caller.rid, caller.room_name, caller.room_type),
             subject=UserRef(caller.user_id, caller.username),
             severity="medium",
             window=3600.0,  # repeated appeals within the hour update one DM

@@ -27,19 +27,20 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.audit import actions
-from bot.commands import addressed_to_bot
 from bot.config import ModerationSettings
 from bot.errors import ActionRefused, RcmodError
 from bot.models import MalformedPayload, Message, Room
-from bot.moderation import Match, Matcher
+from bot.moderation import Matcher
 from bot.moderation.actions import Action, DeleteMessage, EditMessage, SetUserActive
 from bot.moderation.blocking import BlockDecision, author_notice, decide_block
 from bot.moderation.purge import PurgeUsageError
+from bot.moderation.screening import Found, scan
 from bot.realtime.events import EditedMessage, Event, MessageEvent, NewMessage, RoomHint, ThreadReply
 from bot.rest import RestClient
 from bot.services.executor import Act, Status
 from bot.services.lookups import Lookups
 from bot.services.outbox import Notice, Outbox, render_direct
+from bot.services.screening import screen
 from bot.store.audit import AuditLog
 from bot.store.evidence import EvidenceArchive
 from bot.store.jobs import BlockList
@@ -96,27 +97,16 @@ class Enforcer:
         """Decide and act on one message; returns what was decided (None: left alone)."""
         message = event.message
         blocked = self._blocks.blocked_user(message.author.id, message.rid)
-        matcher = self._matcher()
-        found: list[tuple[str, list[Match]]] = []
-        if matcher is not None and blocked is None:
-            for text in message.scannable_texts():
-                hits = [m for m in matcher.scan(text, room=event.room.name) if m.kind == "block"]
-                if hits:
-                    found.append((text, hits))
+        found: list[Found] = []
+        if blocked is None:  # a blocked author's message goes whatever it says: no scan
+            matcher = self._matcher()
+            found = scan(message, matcher, event.room.name, kind="block") if matcher is not None else []
             if not found:
                 return None  # the common case: no REST lookup at all
-        elif blocked is None:
+        screened = await screen(event, found, lookups=self._lookups, moderation=self._settings)
+        if screened is None:
             return None
-        room = await self._lookups.room(Room(message.rid, event.room.name, event.room.type))
-        room_name, room_type = room.name, room.type
-        if addressed_to_bot(message.text, room_type):
-            return None  # a command or a DM to the bot: nobody else reads it
-        if room_name in self._settings.exempt_rooms or await self._lookups.has_role(
-            message.author, self._settings.exempt_roles
-        ):
-            return None
-        if room_name and room_name != event.room.name:  # now that the name is known, apply rooms/skip_rooms
-            found = [(t, [m for m in ms if m.options.applies_to(room_name)]) for t, ms in found]
+        found, room_name, room_type = screened.found, screened.room.name, screened.room.type
         decision = decide_block(message, found, blocked=blocked)
         if decision is None:
             return None

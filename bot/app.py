@@ -31,7 +31,7 @@ from bot.audit import actions
 from bot.audit.checkpoints import checkpoint_head
 from bot.audit.integrity import checkpoints_in
 from bot.audit.signing import load_or_create_signing_key
-from bot.commands.handlers.dispatch import CommandInbox, Dispatcher, LookupCache
+from bot.commands.handlers.dispatch import LOOKUP_TTL, CommandInbox, Dispatcher
 from bot.commands.handlers.enforcement import EnforcementCommands
 from bot.commands.handlers.mod import DRY_RUN_KEY, ModCommands
 from bot.commands.handlers.sanctions import SanctionCommands
@@ -55,7 +55,7 @@ from bot.services.alerts import KeywordAlerts
 from bot.services.enforcement import Enforcer
 from bot.services.executor import Executor
 from bot.services.ingest import Ingest
-from bot.services.lookups import Lookups, RoleDirectory
+from bot.services.lookups import Lookups, RoleDirectory, TtlCache
 from bot.services.moderators import BotModerators
 from bot.services.names import NameWatch
 from bot.services.outbox import Outbox
@@ -451,7 +451,7 @@ def build_mod_commands(
     base: Shared,
     outbox: Outbox,
     desk: ReportDesk,
-    lookups: LookupCache,
+    lookups: TtlCache,
     *,
     reload: Callable[[], Awaitable[bool]],
     readiness: Callable[[], Mapping[str, bool]],
@@ -490,7 +490,7 @@ def build_commands(
     enforcement: EnforcementCommands,
     sanctioner: Sanctioner,
     protector: Protector,
-    lookups: LookupCache,
+    lookups: TtlCache,
 ) -> CommandWiring:
     """/report and /mod: one dispatcher behind three transports — DMs to the bot and slash
     commands typed in rooms (via the router), and the companion app's hook."""
@@ -572,7 +572,7 @@ def build_services(
     purger = build_purger(base, bot_moderators=base.bot_moderators.ids, roles=base.roles)
     enforcement = build_enforcement_commands(base, enforcer, purger, policies)
     desk = build_report_desk(base, outbox, enforcement)
-    lookups = LookupCache(base.clock)  # the dispatcher's; /mod appoint drops what it changed
+    lookups = TtlCache(base.clock, ttl=LOOKUP_TTL)  # the dispatcher's; /mod appoint drops what it changed
     status = functools.partial(_status_lines, base.bot_moderators, protector, names)
     mod = build_mod_commands(base, outbox, desk, lookups, reload=reload, readiness=readiness, status=status)
     commands = build_commands(base, outbox, desk, mod, enforcement, sanctioner, protector, lookups)

@@ -65,7 +65,8 @@ async def run(args: argparse.Namespace) -> None:
         router = Router(metrics)
         moderation = ModerationSettings(exempt_roles=[])
         outbox = Outbox(
-            store=store,
+            alerts=store.alerts,
+            audit=store.audit,
             rest=NoRest(),  # type: ignore[arg-type]
             executor=RecordingExecutor(),  # the outbox loop does not run here: nothing is sent
             moderation=moderation,
@@ -73,7 +74,7 @@ async def run(args: argparse.Namespace) -> None:
             metrics=metrics,
         )
         alerts = KeywordAlerts(
-            store=store,
+            alerts=store.alerts,
             outbox=outbox,
             matcher=lambda: matcher,
             moderation=moderation,
@@ -81,7 +82,9 @@ async def run(args: argparse.Namespace) -> None:
             lookups=Lookups(NoRest()),  # type: ignore[arg-type]
         )
         router.add("alerts", (MessageEvent,), alerts.on_event)
-        ingest = Ingest(store=store, rest=NoRest(), router=router, metrics=metrics, bot_user_id=lambda: "bot")
+        ingest = Ingest(
+            messages=store.messages, rest=NoRest(), router=router, metrics=metrics, bot_user_id=lambda: "bot"
+        )
         proto = open_protocol()
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         start = time.perf_counter()

@@ -120,7 +120,7 @@ async def bench_ingest(events: list[Event], repeat_fraction: float) -> tuple[flo
 
         router.add("noop", (MessageEvent,), noop)
         ingest = Ingest(
-            store=store,
+            messages=store.messages,
             rest=NoRest(),
             router=router,
             metrics=metrics,

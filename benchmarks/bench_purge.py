@@ -79,8 +79,15 @@ async def one_run(
     rest = RestClient(url, Credentials(user_id=bot["id"], token=bot["token"]))
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(Path(tmp) / "rcmod.sqlite3")
-        executor = Executor(rest=rest, store=store, retention_days=90)
-        purger = Purger(store=store, rest=rest, executor=executor, bot_user_id=bot["id"])
+        executor = Executor(rest=rest, audit=store.audit, retention_days=90)
+        purger = Purger(
+            audit=store.audit,
+            purges=store.purges,
+            lease=store.lease,
+            rest=rest,
+            executor=executor,
+            bot_user_id=bot["id"],
+        )
         t0 = time.perf_counter()
         plan = await purger.prepare(request, actor=OPERATOR)
         t1 = time.perf_counter()

@@ -31,7 +31,7 @@ from bot.audit import actions
 from bot.audit.checkpoints import checkpoint_head
 from bot.audit.integrity import checkpoints_in
 from bot.audit.signing import load_or_create_signing_key
-from bot.commands.handlers.dispatch import CommandInbox, Dispatcher, LookupCache
+from bot.commands.handlers.dispatch import LOOKUP_TTL, CommandInbox, Dispatcher
 from bot.commands.handlers.enforcement import EnforcementCommands
 from bot.commands.handlers.mod import DRY_RUN_KEY, ModCommands
 from bot.commands.handlers.sanctions import SanctionCommands
@@ -55,7 +55,7 @@ from bot.services.alerts import KeywordAlerts
 from bot.services.enforcement import Enforcer
 from bot.services.executor import Executor
 from bot.services.ingest import Ingest
-from bot.services.lookups import Lookups, RoleDirectory
+from bot.services.lookups import Lookups, RoleDirectory, TtlCache
 from bot.services.moderators import BotModerators
 from bot.services.names import NameWatch
 from bot.services.outbox import Outbox
@@ -191,7 +191,7 @@ def build_executor(
     """The one place an action is carried out (evidence first, audited, dry-run honoured)."""
     return Executor(
         rest=rest,
-        store=store,
+        audit=store.audit,
         retention_days=settings.storage.retention_days,
         dry_run=dry_run,
         ddp_call=ddp_call,
@@ -231,7 +231,9 @@ def build_purger(
     roles: RoleDirectory | None = None,
 ) -> Purger:
     return Purger(
-        store=session.store,
+        audit=session.store.audit,
+        purges=session.store.purges,
+        lease=session.store.lease,
         rest=session.rest,
         executor=session.executor,
         bot_user_id=session.rest.user_id or "",
@@ -295,7 +297,8 @@ def build_outbox(base: Shared) -> Outbox:
     one is watched): through an executor of their own that never runs dry, whose DDP connection
     lets an alert's edit replace its buttons with its text."""
     return Outbox(
-        store=base.store,
+        alerts=base.store.alerts,
+        audit=base.store.audit,
         rest=base.rest,
         executor=build_executor(
             base.settings, base.store, base.rest, dry_run=never, ddp_call=base.realtime.call
@@ -312,7 +315,7 @@ def build_outbox(base: Shared) -> Outbox:
 
 def build_alerts(base: Shared, outbox: Outbox) -> KeywordAlerts:
     return KeywordAlerts(
-        store=base.store,
+        alerts=base.store.alerts,
         outbox=outbox,
         matcher=base.matcher,
         moderation=base.settings.moderation,
@@ -325,7 +328,9 @@ def build_enforcer(base: Shared, outbox: Outbox) -> Enforcer:
     """Block lists and blocked users: evidence first, then delete or censor, then the author's
     notice (through the outbox)."""
     return Enforcer(
-        store=base.store,
+        audit=base.store.audit,
+        evidence=base.store.evidence,
+        blocks=base.store.blocks,
         rest=base.rest,
         executor=base.executor,
         outbox=outbox,
@@ -340,7 +345,9 @@ def build_sanctioner(base: Shared, outbox: Outbox) -> Sanctioner:
     """Strikes, mutes that expire (the expiry is in the store, so it fires on time after
     downtime), bans. Alert-only until an admin sets a mode to "act"."""
     return Sanctioner(
-        store=base.store,
+        audit=base.store.audit,
+        sanctions=base.store.sanctions,
+        bans=base.store.bans,
         rest=base.rest,
         executor=base.executor,
         outbox=outbox,
@@ -357,7 +364,9 @@ def build_sanctioner(base: Shared, outbox: Outbox) -> Sanctioner:
 def build_protector(base: Shared, outbox: Outbox, sanctioner: Sanctioner) -> Protector:
     """Floods, repeats, mention and link spam, raids."""
     return Protector(
-        store=base.store,
+        audit=base.store.audit,
+        evidence=base.store.evidence,
+        sanctions=base.store.sanctions,
         rest=base.rest,
         executor=base.executor,
         outbox=outbox,
@@ -374,7 +383,8 @@ def build_protector(base: Shared, outbox: Outbox, sanctioner: Sanctioner) -> Pro
 def build_names(base: Shared, outbox: Outbox) -> NameWatch:
     """Names and room texts, and accounts awaiting approval: see bot.services.names."""
     return NameWatch(
-        store=base.store,
+        policies=base.store.policies,
+        state=base.store.state,
         rest=base.rest,
         outbox=outbox,
         matcher=base.matcher,
@@ -392,7 +402,8 @@ def build_policies(base: Shared, outbox: Outbox) -> PolicyKeeper:
     re-emit (seen before dedup, as it is the bot's own unedited message) wake it early. Notices
     about who did it go through the outbox."""
     return PolicyKeeper(
-        store=base.store,
+        audit=base.store.audit,
+        policies=base.store.policies,
         rest=base.rest,
         executor=base.executor,
         policy_dir=base.settings.policy.dir,
@@ -422,7 +433,9 @@ def build_enforcement_commands(
 
 def build_report_desk(base: Shared, outbox: Outbox, enforcement: EnforcementCommands) -> ReportDesk:
     return ReportDesk(
-        store=base.store,
+        audit=base.store.audit,
+        alerts=base.store.alerts,
+        reports=base.store.reports,
         rest=base.rest,
         outbox=outbox,
         settings=base.settings.reports,
@@ -438,14 +451,18 @@ def build_mod_commands(
     base: Shared,
     outbox: Outbox,
     desk: ReportDesk,
-    lookups: LookupCache,
+    lookups: TtlCache,
     *,
     reload: Callable[[], Awaitable[bool]],
     readiness: Callable[[], Mapping[str, bool]],
     status: Callable[[], list[str]],
 ) -> ModCommands:
     return ModCommands(
-        store=base.store,
+        audit=base.store.audit,
+        alerts=base.store.alerts,
+        reports=base.store.reports,
+        messages=base.store.messages,
+        state=base.store.state,
         rest=base.rest,
         executor=base.executor,
         outbox=outbox,
@@ -473,20 +490,22 @@ def build_commands(
     enforcement: EnforcementCommands,
     sanctioner: Sanctioner,
     protector: Protector,
-    lookups: LookupCache,
+    lookups: TtlCache,
 ) -> CommandWiring:
     """/report and /mod: one dispatcher behind three transports — DMs to the bot and slash
     commands typed in rooms (via the router), and the companion app's hook."""
     sanctions = SanctionCommands(
         sanctioner=sanctioner,
-        store=base.store,
+        audit=base.store.audit,
+        sanctions=base.store.sanctions,
+        bans=base.store.bans,
         outbox=outbox,
         restore=protector.restore,
         clock=base.clock,
     )
     dispatcher = Dispatcher(
         rest=base.rest,
-        store=base.store,
+        audit=base.store.audit,
         handlers={**mod.handlers(), **enforcement.handlers(), **sanctions.handlers()},
         bot_moderators=functools.partial(base.bot_moderators.current_ids, base.rest),
         site_url=base.site_url,
@@ -502,7 +521,7 @@ def build_commands(
 
 def build_ingest(base: Shared, router: Router, policies: PolicyKeeper) -> Ingest:
     return Ingest(
-        store=base.store,
+        messages=base.store.messages,
         rest=base.rest,
         router=router,
         metrics=base.metrics,
@@ -522,7 +541,7 @@ def build_web(base: Shared, dispatcher: Dispatcher, readiness: Callable[[], Mapp
         always(http.webhook_secret.get_secret_value() if http.webhook_secret else None),
         dispatcher.run,
         clock=base.clock,
-        replays=StoredReplays(base.store, base.clock),
+        replays=StoredReplays(base.store.hooks, base.clock),
     )
     return WebServer(build_app(base.metrics, readiness, hook), http.host, http.port)
 
@@ -553,7 +572,7 @@ def build_services(
     purger = build_purger(base, bot_moderators=base.bot_moderators.ids, roles=base.roles)
     enforcement = build_enforcement_commands(base, enforcer, purger, policies)
     desk = build_report_desk(base, outbox, enforcement)
-    lookups = LookupCache(base.clock)  # the dispatcher's; /mod appoint drops what it changed
+    lookups = TtlCache(base.clock, ttl=LOOKUP_TTL)  # the dispatcher's; /mod appoint drops what it changed
     status = functools.partial(_status_lines, base.bot_moderators, protector, names)
     mod = build_mod_commands(base, outbox, desk, lookups, reload=reload, readiness=readiness, status=status)
     commands = build_commands(base, outbox, desk, mod, enforcement, sanctioner, protector, lookups)

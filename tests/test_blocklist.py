@@ -35,9 +35,10 @@ def outbox(store: Store, rest: RestClient, clock: Any = None) -> Outbox:
     from bot.services.outbox import Outbox
 
     return Outbox(
-        store=store,
+        alerts=store.alerts,
+        audit=store.audit,
         rest=rest,
-        executor=Executor(rest=rest, store=store, retention_days=90),
+        executor=Executor(rest=rest, audit=store.audit, retention_days=90),
         moderation=Settings().moderation,
         site_url=lambda: "",
         metrics=Metrics(),
@@ -275,9 +276,11 @@ async def test_a_crash_between_evidence_and_delete_stores_nothing_twice(
     matcher = load_matcher([block_lists(tmp_path)])
     notifier = outbox(store, rest)
     enforcer = Enforcer(
-        store=store,
+        audit=store.audit,
+        evidence=store.evidence,
+        blocks=store.blocks,
         rest=rest,
-        executor=Executor(rest=rest, store=store, retention_days=90),
+        executor=Executor(rest=rest, audit=store.audit, retention_days=90),
         outbox=notifier,
         matcher=lambda: matcher,
         moderation=Settings().moderation,
@@ -329,9 +332,11 @@ async def test_a_server_outage_queues_the_block_and_a_retry_finishes_it(
     matcher = load_matcher([block_lists(tmp_path)])
     notifier = outbox(store, rest, clock=lambda: now[0])
     enforcer = Enforcer(
-        store=store,
+        audit=store.audit,
+        evidence=store.evidence,
+        blocks=store.blocks,
         rest=rest,
-        executor=Executor(rest=rest, store=store, retention_days=90),
+        executor=Executor(rest=rest, audit=store.audit, retention_days=90),
         outbox=notifier,
         matcher=lambda: matcher,
         moderation=Settings().moderation,
@@ -376,9 +381,11 @@ async def test_a_notice_queued_before_a_restart_is_sent_as_the_authors_notice(
 
     def enforcer(notifier: Outbox) -> Enforcer:
         return Enforcer(
-            store=store,
+            audit=store.audit,
+            evidence=store.evidence,
+            blocks=store.blocks,
             rest=rest,
-            executor=Executor(rest=rest, store=store, retention_days=90),
+            executor=Executor(rest=rest, audit=store.audit, retention_days=90),
             outbox=notifier,
             matcher=lambda: matcher,
             moderation=Settings().moderation,

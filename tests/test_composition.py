@@ -11,9 +11,10 @@ import pytest
 
 from bot.app import Services, command_session
 from bot.cli import COMMANDS, build_parser, main
-from bot.commands.handlers.dispatch import LookupCache
+from bot.commands.handlers.dispatch import LOOKUP_TTL
 from bot.realtime.events import Connected, Event, MessageEvent
 from bot.sandbox import Sandbox
+from bot.services.lookups import TtlCache
 from bot.services.router import Router
 from tests.conftest import bot_settings, start_bot
 
@@ -76,7 +77,7 @@ async def test_router_routes_given_at_construction_run_in_order() -> None:
 
 async def test_lookup_cache_forgets_by_prefix() -> None:
     now = [0.0]
-    cache = LookupCache(lambda: now[0])
+    cache = TtlCache(lambda: now[0], ttl=LOOKUP_TTL)
     calls: list[str] = []
 
     async def fetch(key: str) -> str:

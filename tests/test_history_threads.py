@@ -142,8 +142,16 @@ async def env(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[tuple[Sandbox, 
     rest = bot_rest(sandbox)
     store = Store.open(tmp_path / "rcmod.sqlite3")
     try:
-        executor = Executor(rest=rest, store=store, retention_days=90)
-        yield sandbox, Purger(store=store, rest=rest, executor=executor, bot_user_id=rest.user_id), store
+        executor = Executor(rest=rest, audit=store.audit, retention_days=90)
+        purger = Purger(
+            audit=store.audit,
+            purges=store.purges,
+            lease=store.lease,
+            rest=rest,
+            executor=executor,
+            bot_user_id=rest.user_id,
+        )
+        yield sandbox, purger, store
     finally:
         await rest.close()
         store.close()

@@ -312,7 +312,7 @@ def test_remembered_signatures_are_pruned_once_their_timestamp_is_stale(tmp_path
 
     clock = Clock()
     store = Store.open(tmp_path / "s.sqlite3", clock=clock)
-    replays = StoredReplays(store, clock)
+    replays = StoredReplays(store.hooks, clock)
     replays.remember("sha256=a", int(NOW))
     replays.remember("sha256=b", int(NOW) + 200)
     assert replays.seen("sha256=a") and replays.seen("sha256=b")

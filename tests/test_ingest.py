@@ -106,7 +106,7 @@ def build(
     rest = rest or FakeRest()
     sink = watched if watched is not None else []
     ingest = Ingest(
-        store=store,
+        messages=store.messages,
         rest=rest,
         router=router,
         metrics=metrics,

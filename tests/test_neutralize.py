@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from bot.models import UserRef
-from bot.moderation.alerts import Incident, RoomRef, keyword_actions, permalink, render_alert
+from bot.models import Room, UserRef
+from bot.moderation.alerts import Incident, keyword_actions, permalink, render_alert
 from bot.moderation.neutralize import (
     defuse_everyone,
     excerpt,
@@ -167,7 +167,7 @@ def test_an_alert_about_a_hostile_id_is_inert(mid: str) -> None:
         term="badword",
         severity="high",
         categories=("harassment",),
-        room=RoomRef("GENERAL", "general", "c"),
+        room=Room("GENERAL", "general", "c"),
         mid=mid,
         author=UserRef("u1", "bob"),
         ts=datetime(2026, 1, 1, tzinfo=UTC),
@@ -220,7 +220,7 @@ def test_a_hostile_room_name_cannot_break_out_of_a_link_label(name: str) -> None
     assert not set(label) & set("[]()<>|`\n") and not MENTION.search(label) and not INVISIBLE.search(label)
     incident = Incident(
         mid="qPSCPWmoXBYqBdNAF",
-        room=RoomRef("R1", name, "c"),
+        room=Room("R1", name, "c"),
         author=UserRef("u1", "bob"),
         ts=__import__("datetime").datetime(2026, 1, 1, tzinfo=__import__("datetime").UTC),
         list="watch",

@@ -57,9 +57,10 @@ def outbox(
     from bot.services.executor import Executor
     from bot.services.outbox import Outbox
 
-    executor = Executor(rest=rest, store=store, retention_days=90)
+    executor = Executor(rest=rest, audit=store.audit, retention_days=90)
     return Outbox(
-        store=store,
+        alerts=store.alerts,
+        audit=store.audit,
         rest=rest,
         executor=executor,
         moderation=moderation,
@@ -76,7 +77,7 @@ def keyword_alerts(
     from bot.services.lookups import Lookups
 
     return KeywordAlerts(
-        store=store,
+        alerts=store.alerts,
         outbox=box,
         matcher=matcher,
         moderation=moderation,
@@ -212,7 +213,8 @@ async def test_encrypted_messages_are_counted_not_scanned(tmp_path: Path) -> Non
     store = Store.open(tmp_path / "s.sqlite3")
     metrics = Metrics()
     box = Outbox(
-        store=store,
+        alerts=store.alerts,
+        audit=store.audit,
         rest=None,  # type: ignore[arg-type]
         executor=RecordingExecutor(),
         moderation=bot_settings_stub(),
@@ -220,7 +222,7 @@ async def test_encrypted_messages_are_counted_not_scanned(tmp_path: Path) -> Non
         metrics=metrics,
     )
     notifier = KeywordAlerts(
-        store=store,
+        alerts=store.alerts,
         outbox=box,
         matcher=lambda: None,
         moderation=bot_settings_stub(),

@@ -65,13 +65,14 @@ class Harness:
             sb.url, Credentials.model_validate({"user_id": bot["id"], "token": bot["token"]})
         )
         self.notices: list[PolicyNotice] = []
-        self.executor = Executor(rest=self.rest, store=self.store, retention_days=90)
+        self.executor = Executor(rest=self.rest, audit=self.store.audit, retention_days=90)
 
         async def notify(notice: PolicyNotice) -> None:
             self.notices.append(notice)
 
         self.keeper = PolicyKeeper(
-            store=self.store,
+            audit=self.store.audit,
+            policies=self.store.policies,
             rest=self.rest,
             executor=self.executor,
             policy_dir=self.folder,

@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 
 from bot.config import load_settings
 from bot.errors import ConfigError
-from bot.models import UserRef
-from bot.moderation.alerts import Incident, RoomRef, keyword_actions, render_alert
+from bot.models import Room, UserRef
+from bot.moderation.alerts import Incident, keyword_actions, render_alert
 from bot.moderation.matcher import load_matcher
 from bot.moderation.neutralize import excerpt
 from bot.moderation.policy import PolicyError, parse_policy_file
@@ -563,7 +563,7 @@ def test_alert_text_holds_no_live_mention_and_no_open_code_span(
     def incident_of(text: str, username: str, start: int, end: int) -> Incident:
         return Incident(
             mid=mid,
-            room=RoomRef("R1", room_name, room_type),
+            room=Room("R1", room_name, room_type),
             author=UserRef("U1", username),
             ts=datetime(2026, 1, 31, tzinfo=UTC),
             list="watch",

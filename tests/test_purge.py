@@ -41,9 +41,11 @@ async def env(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[tuple[Sandbox, 
 def purger_for(store: Store, rest: RestClient, bot_id: str, **kw: Any) -> Purger:
     """A purger acting through the bot's real executor (dry-run mode off)."""
     return Purger(
-        store=store,
+        audit=store.audit,
+        purges=store.purges,
+        lease=store.lease,
         rest=rest,
-        executor=Executor(rest=rest, store=store, retention_days=90),
+        executor=Executor(rest=rest, audit=store.audit, retention_days=90),
         bot_user_id=bot_id,
         **kw,
     )
@@ -251,7 +253,7 @@ async def test_progress_goes_to_the_moderators_dm_as_one_edited_message(
                 plan.job_id,
                 token=None,
                 progress=DmProgress(
-                    Executor(rest=rest, store=store, retention_days=90), rest, "mod1", interval=0
+                    Executor(rest=rest, audit=store.audit, retention_days=90), rest, "mod1", interval=0
                 ),
             )
         ).ok
@@ -378,8 +380,15 @@ async def test_a_confirmed_purge_in_dry_run_mode_deletes_and_keeps_nothing(
     bot = next(u for u in sb.seed_info()["users"] if u["username"] == "rcmod.bot")
     rest = RestClient(sb.url, Credentials(user_id=bot["id"], token=bot["token"]))
     try:
-        executor = Executor(rest=rest, store=store, retention_days=90, dry_run=lambda: True)
-        purger = Purger(store=store, rest=rest, executor=executor, bot_user_id=bot["id"])
+        executor = Executor(rest=rest, audit=store.audit, retention_days=90, dry_run=lambda: True)
+        purger = Purger(
+            audit=store.audit,
+            purges=store.purges,
+            lease=store.lease,
+            rest=rest,
+            executor=executor,
+            bot_user_id=bot["id"],
+        )
         plan = await purger.prepare(PurgeRequest("term", "badword", rooms=("general",)), actor=OPERATOR)
         result = await purger.run(plan.job_id, token=None)
     finally:

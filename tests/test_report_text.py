@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.commands import REPORT_CATEGORIES
-from bot.moderation.alerts import RoomRef
+from bot.models import Room
 from bot.moderation.neutralize import inline_literal
 from bot.moderation.reports import RateLimits, ReportView, rate_refusal, render_report, severity_for
 
@@ -45,7 +45,7 @@ def view(**kw: object) -> ReportView:
         "target_kind": "message",
         "category": "harassment",
         "severity": "medium",
-        "room": RoomRef("R1", "general", "c"),
+        "room": Room("R1", "general", "c"),
         "mid": "Ab3defghijkmnopqr",
         "author_username": "bob",
         "reporters": ("alice", "anonymous"),

@@ -187,9 +187,14 @@ async def test_a_workspace_admin_may_purge_where_they_moderate_nothing(
     sandbox.post_as("bob", "side", "bob in side")
     store = Store.open(tmp_path / "rcmod.sqlite3")
     try:
-        executor = Executor(rest=rest, store=store, retention_days=90)
+        executor = Executor(rest=rest, audit=store.audit, retention_days=90)
         purger = Purger(
-            store=store, rest=rest, executor=executor, bot_user_id=seed_user(sandbox, "rcmod.bot")["id"]
+            audit=store.audit,
+            purges=store.purges,
+            lease=store.lease,
+            rest=rest,
+            executor=executor,
+            bot_user_id=seed_user(sandbox, "rcmod.bot")["id"],
         )
         plan = await purger.prepare(
             PurgeRequest("user", "bob", rooms=("side",)), actor=Actor("admin", "admin")

@@ -310,16 +310,19 @@ def shell(sb: Sandbox, store: Store, rest: RestClient, *, dry_run: bool = False)
     """The sanctions shell as the bot builds it, without the rest of the bot: a process of its own."""
     s = Settings()
     notifier = Outbox(
-        store=store,
+        alerts=store.alerts,
+        audit=store.audit,
         rest=rest,
-        executor=Executor(rest=rest, store=store, retention_days=30),
+        executor=Executor(rest=rest, audit=store.audit, retention_days=30),
         moderation=s.moderation,
         site_url=lambda: sb.url,
         metrics=Metrics(),
     )
-    executor = Executor(rest=rest, store=store, retention_days=30, dry_run=lambda: dry_run)
+    executor = Executor(rest=rest, audit=store.audit, retention_days=30, dry_run=lambda: dry_run)
     sanctioner = Sanctioner(
-        store=store,
+        audit=store.audit,
+        sanctions=store.sanctions,
+        bans=store.bans,
         rest=rest,
         executor=executor,
         outbox=notifier,

@@ -51,7 +51,8 @@ async def _sync(settings: Settings, out: TextIO, *, dry_run: bool) -> int:
         # No notifier here: who unpinned what is printed below instead of DMed. A dry run
         # only plans (the executor, in dry-run mode as well, could not act if it were asked).
         keeper = PolicyKeeper(
-            store=session.store,
+            audit=session.store.audit,
+            policies=session.store.policies,
             rest=rest,
             executor=build_executor(settings, session.store, rest, dry_run=lambda: dry_run),
             policy_dir=settings.policy.dir,

@@ -24,7 +24,6 @@ __all__ = [
     "DigestItem",
     "Incident",
     "OpenAlert",
-    "RoomRef",
     "buttons",
     "coalesce",
     "incidents_for",
@@ -41,10 +40,6 @@ SEVERITY_ICON = {
     "high": ":red_circle:",
     "critical": ":rotating_light:",
 }
-
-
-# The room an alert is about: the one Room of every layer (its id; its name and type when known).
-RoomRef = Room
 
 
 @dataclass(frozen=True, slots=True)

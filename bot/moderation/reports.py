@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.moderation.alerts import RoomRef, permalink
+from bot.models import Room
+from bot.moderation.alerts import permalink
 from bot.moderation.neutralize import inline_literal, link_label
 
 __all__ = [
@@ -61,7 +62,7 @@ class ReportView:
     target_kind: str  # message | user
     category: str
     severity: str
-    room: RoomRef | None
+    room: Room | None
     mid: str | None
     author_username: str
     reporters: tuple[str, ...]  # usernames; "anonymous" for those who chose it

@@ -13,16 +13,16 @@ import dataclasses
 import logging
 from collections.abc import Callable
 
-from bot.commands import addressed_to_bot
 from bot.config import ModerationSettings
 from bot.metrics import Metrics
-from bot.models import Room
-from bot.moderation import Match, Matcher
+from bot.moderation import Matcher
 from bot.moderation.alerts import Alert, incidents_for
+from bot.moderation.screening import scan
 from bot.realtime.events import EditedMessage, EncryptedMessage, Event, MessageEvent, NewMessage, ThreadReply
 from bot.services.lookups import Lookups
 from bot.services.outbox import Moderators, Notice, Outbox
-from bot.store import Store
+from bot.services.screening import screen
+from bot.store.alerts import AlertLedger
 
 __all__ = ["KeywordAlerts"]
 
@@ -33,14 +33,14 @@ class KeywordAlerts:
     def __init__(
         self,
         *,
-        store: Store,
+        alerts: AlertLedger,
         outbox: Outbox,
         matcher: Callable[[], Matcher | None],
         moderation: ModerationSettings,
         metrics: Metrics,
         lookups: Lookups,
     ) -> None:
-        self._store = store
+        self._alerts = alerts
         self._outbox = outbox
         self._matcher = matcher
         self._settings = moderation
@@ -51,7 +51,7 @@ class KeywordAlerts:
 
     async def on_event(self, event: Event) -> None:
         if isinstance(event, EncryptedMessage):
-            self._store.alerts.count_unscannable(event.message.rid)
+            self._alerts.count_unscannable(event.message.rid)
             self._metrics.unscannable.inc()
             return
         if not isinstance(event, NewMessage | ThreadReply | EditedMessage):
@@ -63,30 +63,16 @@ class KeywordAlerts:
 
     async def _scan(self, event: MessageEvent, matcher: Matcher) -> None:
         message = event.message
-        hint_room = Room(message.rid, event.room.name, event.room.type)
-        # Scan first: the REST lookups below only happen for the rare message that matches.
-        found: list[tuple[str, list[Match]]] = []
-        for text in message.scannable_texts():
-            matches = matcher.scan(text, room=hint_room.name)
-            if matches:
-                found.append((text, matches))
+        found = scan(message, matcher, event.room.name)
         if not found:
+            return  # the common case: no REST lookup at all
+        screened = await screen(event, found, lookups=self._lookups, moderation=self._settings)
+        if screened is None:
             return
-        room = await self._lookups.room(hint_room)
-        if addressed_to_bot(message.text, room.type):
-            return  # a command or a DM to the bot: said to the bot, not to the workspace
-        if room.name in self._settings.exempt_rooms or await self._lookups.has_role(
-            message.author, self._settings.exempt_roles
-        ):
-            return
-        for text, matches in found:
+        for text, matches in screened.found:
             options = {(m.list, m.term): m.options for m in matches}
-            if room.name != hint_room.name:  # now that the name is known, apply rooms/skip_rooms
-                matches = [
-                    m for m in matches if m.options.applies_to(room.name) or m.options.applies_to(room.id)
-                ]
             shown = dataclasses.replace(message, text=text)  # excerpt offsets are into this text
-            for incident in incidents_for(shown, matches, room):
+            for incident in incidents_for(shown, matches, screened.room):
                 # None: nobody to tell, or already alerted for this message, list and term (an
                 # edit, a replay); the outbox logs the first.
                 await self._outbox.notify(

@@ -27,21 +27,23 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.audit import actions
-from bot.commands import addressed_to_bot
 from bot.config import ModerationSettings
 from bot.errors import ActionRefused, RcmodError
-from bot.models import MalformedPayload, Message
-from bot.moderation import Match, Matcher
+from bot.models import MalformedPayload, Message, Room
+from bot.moderation import Matcher
 from bot.moderation.actions import Action, DeleteMessage, EditMessage, SetUserActive
-from bot.moderation.alerts import RoomRef
 from bot.moderation.blocking import BlockDecision, author_notice, decide_block
 from bot.moderation.purge import PurgeUsageError
+from bot.moderation.screening import Found, scan
 from bot.realtime.events import EditedMessage, Event, MessageEvent, NewMessage, RoomHint, ThreadReply
 from bot.rest import RestClient
 from bot.services.executor import Act, Status
 from bot.services.lookups import Lookups
 from bot.services.outbox import Notice, Outbox, render_direct
-from bot.store import Store
+from bot.services.screening import screen
+from bot.store.audit import AuditLog
+from bot.store.evidence import EvidenceArchive
+from bot.store.jobs import BlockList
 
 __all__ = ["Enforcer"]
 
@@ -55,7 +57,9 @@ class Enforcer:
     def __init__(
         self,
         *,
-        store: Store,
+        audit: AuditLog,
+        evidence: EvidenceArchive,
+        blocks: BlockList,
         rest: RestClient,
         executor: Act,
         outbox: Outbox,
@@ -66,7 +70,9 @@ class Enforcer:
         lookups: Lookups | None = None,
     ) -> None:
         self._lookups = lookups or Lookups(rest, clock=clock)
-        self._store = store
+        self._audit = audit
+        self._evidence = evidence
+        self._blocks = blocks
         self._rest = rest  # reads only: every change goes through the executor
         self._executor = executor
         self._outbox = outbox
@@ -90,28 +96,17 @@ class Enforcer:
     async def enforce(self, event: MessageEvent) -> BlockDecision | None:
         """Decide and act on one message; returns what was decided (None: left alone)."""
         message = event.message
-        blocked = self._store.blocks.blocked_user(message.author.id, message.rid)
-        matcher = self._matcher()
-        found: list[tuple[str, list[Match]]] = []
-        if matcher is not None and blocked is None:
-            for text in message.scannable_texts():
-                hits = [m for m in matcher.scan(text, room=event.room.name) if m.kind == "block"]
-                if hits:
-                    found.append((text, hits))
+        blocked = self._blocks.blocked_user(message.author.id, message.rid)
+        found: list[Found] = []
+        if blocked is None:  # a blocked author's message goes whatever it says: no scan
+            matcher = self._matcher()
+            found = scan(message, matcher, event.room.name, kind="block") if matcher is not None else []
             if not found:
                 return None  # the common case: no REST lookup at all
-        elif blocked is None:
+        screened = await screen(event, found, lookups=self._lookups, moderation=self._settings)
+        if screened is None:
             return None
-        room = await self._lookups.room(RoomRef(message.rid, event.room.name, event.room.type))
-        room_name, room_type = room.name, room.type
-        if addressed_to_bot(message.text, room_type):
-            return None  # a command or a DM to the bot: nobody else reads it
-        if room_name in self._settings.exempt_rooms or await self._lookups.has_role(
-            message.author, self._settings.exempt_roles
-        ):
-            return None
-        if room_name and room_name != event.room.name:  # now that the name is known, apply rooms/skip_rooms
-            found = [(t, [m for m in ms if m.options.applies_to(room_name)]) for t, ms in found]
+        found, room_name, room_type = screened.found, screened.room.name, screened.room.type
         decision = decide_block(message, found, blocked=blocked)
         if decision is None:
             return None
@@ -137,16 +132,16 @@ class Enforcer:
         # Under way before anything else: a crash from here on is finished by the next start. A
         # dry run has nothing under way (and a retry queued before it waits for its end).
         if not self._executor.dry_run():
-            self._store.blocks.note_block_in_flight(message.id, message.rid)
+            self._blocks.note_block_in_flight(message.id, message.rid)
         # Evidence first, in one transaction with the audit record; not again after a crash.
-        acted_before = self._store.blocks.has_enforcement_evidence(message.id, action.audit)
+        acted_before = self._blocks.has_enforcement_evidence(message.id, action.audit)
         result = await self._executor.execute(action, evidence_kept=acted_before)
         if result.status is Status.DRY_RUN:
             return  # the executor recorded what would have been done
         if result.status is Status.FAILED:
             # The server is failing (the REST client already retried): try again later from the
             # evidence just kept, rather than leave a blocked message standing.
-            attempts = self._store.blocks.queue_block_retry(message.id, message.rid, self._retry_delay)
+            attempts = self._blocks.queue_block_retry(message.id, message.rid, self._retry_delay)
             log.warning(
                 "block %s of %s failed (%s); retry %d queued",
                 decision.action,
@@ -160,7 +155,7 @@ class Enforcer:
             if not (acted_before and decision.action == "delete" and await self._gone(message.id)):
                 # The message may already be gone (a moderator was faster), or the bot lacks the
                 # permission here: the executor said so in the audit log; tell nobody it was removed.
-                self._store.blocks.block_retry_done(message.id)
+                self._blocks.block_retry_done(message.id)
                 log.warning(
                     "block %s of %s in %s refused (%s)", decision.action, message.id, message.rid, result.code
                 )
@@ -173,7 +168,7 @@ class Enforcer:
                 "block %s: message %s in room %s (%s)", decision.action, message.id, message.rid, action.actor
             )
         await self._queue_author_notice(message, decision, room_name if room_type != "d" else None, room_type)
-        self._store.blocks.block_retry_done(message.id)
+        self._blocks.block_retry_done(message.id)
 
     async def _gone(self, mid: str) -> bool:
         try:
@@ -194,7 +189,7 @@ class Enforcer:
                 incident=message.id,
                 recipient=author.username,
                 text=author_notice(decision, room_name),
-                room=RoomRef(message.rid, room_name, room_type),
+                room=Room(message.rid, room_name, room_type),
                 subject=author,
             )
         )
@@ -217,26 +212,26 @@ class Enforcer:
     async def retry_due(self) -> int:
         """Decide again from the stored evidence (the lists or blocks may have changed) and act.
         Returns how many retries were taken up."""
-        due = self._store.blocks.due_block_retries()
+        due = self._blocks.due_block_retries()
         for mid, rid, attempts in due:
-            kept = self._store.evidence.evidence_for_message(mid)
+            kept = self._evidence.evidence_for_message(mid)
             if not kept or attempts > MAX_RETRIES:
                 if kept:
-                    self._store.audit.append_audit(
+                    self._audit.append_audit(
                         actor="rule:blocklist",
                         action=actions.MESSAGE_DELETED,
                         targets={"room": rid, "message": mid},
                         outcome=f"failed: gave up after {attempts} attempts",
                     )
-                self._store.blocks.block_retry_done(mid)  # nothing kept to act from (erased), or given up
+                self._blocks.block_retry_done(mid)  # nothing kept to act from (erased), or given up
                 continue
             try:
                 message = Message.from_wire(kept[-1]["content"])
             except MalformedPayload:
-                self._store.blocks.block_retry_done(mid)
+                self._blocks.block_retry_done(mid)
                 continue
             if await self.enforce(NewMessage(message, RoomHint())) is None:
-                self._store.blocks.block_retry_done(mid)  # no longer blocked (lists or blocks changed)
+                self._blocks.block_retry_done(mid)  # no longer blocked (lists or blocks changed)
         return len(due)
 
     # -- blocking users (the core of `/mod block` and `/mod unblock`) -------------------------------
@@ -261,7 +256,7 @@ class Enforcer:
             raise PurgeUsageError("deactivating an account needs an explicit confirmation")
         user = await self._user(username)
         uid = str(user["_id"])
-        changed = self._store.blocks.block_user(uid, username, rid, reason=reason, actor=actor)
+        changed = self._blocks.block_user(uid, username, rid, reason=reason, actor=actor)
         where = "everywhere" if rid is None else "in that room"
         line = f"{username} is {'now' if changed else 'already'} blocked {where}"
         if deactivate:
@@ -284,7 +279,7 @@ class Enforcer:
 
     async def unblock_user(self, username: str, *, rid: str | None, actor: str) -> bool:
         user = await self._user(username)
-        return self._store.blocks.unblock_user(str(user["_id"]), rid, actor=actor)
+        return self._blocks.unblock_user(str(user["_id"]), rid, actor=actor)
 
     async def _user(self, username: str) -> dict[str, Any]:
         try:

@@ -31,7 +31,7 @@ from bot.errors import ActionRefused, RateLimited, RcmodError
 from bot.moderation import actions as change
 from bot.moderation.actions import Action, Change
 from bot.rest import RestClient
-from bot.store import Store
+from bot.store.audit import AuditLog
 
 __all__ = ["Act", "Executor", "RecordingExecutor", "Result", "Status"]
 
@@ -79,13 +79,13 @@ class Executor:
         self,
         *,
         rest: RestClient,
-        store: Store,
+        audit: AuditLog,
         retention_days: int,
         dry_run: Callable[[], bool] = lambda: False,
         ddp_call: DdpCall | None = None,
     ) -> None:
         self._rest = rest
-        self._store = store
+        self._audit = audit
         self._retention_days = retention_days
         self._dry_run = dry_run
         # With a DDP connection: mutes by username (where the REST route is missing), and edits
@@ -99,13 +99,13 @@ class Executor:
         """Carry out ``action``. ``evidence_kept``: an earlier attempt (before a crash) already
         stored its evidence and audit record; they are not stored twice."""
         if action.dry_run_applies and self._dry_run():
-            return Result(Status.DRY_RUN, audit_seq=self._audit(action, "dry-run"))
+            return Result(Status.DRY_RUN, audit_seq=self._audit_outcome(action, "dry-run"))
         evidence_ids: tuple[int, ...] = ()
         seq: int | None = None
         first = bool(action.evidence) and not evidence_kept
         if first:
             assert action.audit is not None, "evidence is always cited by an audit record"
-            record, ids = self._store.audit.record_action(
+            record, ids = self._audit.record_action(
                 actor=action.actor,
                 action=action.audit,
                 targets=action.targets,
@@ -120,22 +120,22 @@ class Executor:
         except ActionRefused as exc:
             code = exc.code or type(exc).__name__
             if code not in action.moot:
-                self._audit(action, f"failed: {code}")
+                self._audit_outcome(action, f"failed: {code}")
             return Result(Status.REFUSED, code, evidence_ids, seq)
         except RcmodError as exc:
             code = getattr(exc, "code", None) or type(exc).__name__
-            self._audit(action, f"failed: {code}")
+            self._audit_outcome(action, f"failed: {code}")
             log.warning("%s by %s failed (%s)", type(action.change).__name__, action.actor, code)
             wait = exc.retry_after if isinstance(exc, RateLimited) else None
             return Result(Status.FAILED, code, evidence_ids, seq, retry_after=wait)
         if not action.evidence:
-            seq = self._audit(action, "ok")
+            seq = self._audit_outcome(action, "ok")
         return Result(Status.DONE, None, evidence_ids, seq, value)
 
-    def _audit(self, action: Action, outcome: str) -> int | None:
+    def _audit_outcome(self, action: Action, outcome: str) -> int | None:
         if action.audit is None:
             return None
-        return self._store.audit.append_audit(
+        return self._audit.append_audit(
             actor=action.actor,
             action=action.audit,
             targets=_targets(action),

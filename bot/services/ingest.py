@@ -44,7 +44,7 @@ from bot.realtime.events import (
     message_event,
 )
 from bot.services.router import Router
-from bot.store import Store
+from bot.store.messages import MessageLog
 
 __all__ = ["Ingest", "IngestCounters", "RestForIngest"]
 
@@ -92,7 +92,7 @@ class Ingest:
     def __init__(
         self,
         *,
-        store: Store,
+        messages: MessageLog,
         rest: RestForIngest,
         router: Router,
         metrics: IngestCounters,
@@ -104,7 +104,7 @@ class Ingest:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         state_watchers: Iterable[Callable[[MessageEvent], Awaitable[None]]] = (),
     ) -> None:
-        self._store = store
+        self._messages = messages
         self._rest = rest
         self._router = router
         self._metrics = metrics
@@ -139,7 +139,7 @@ class Ingest:
         return server if server is not None else self._now() + _CLOCK_MARGIN
 
     def _move_cursor(self, rid: str, when: datetime) -> None:
-        self._store.messages.advance_room_cursor(rid, min(when, self._ceiling()))
+        self._messages.advance_room_cursor(rid, min(when, self._ceiling()))
 
     @property
     def pending_rooms(self) -> frozenset[str]:
@@ -187,7 +187,7 @@ class Ingest:
                 log.error("state watcher failed on message %s: %s", message.id, type(exc).__name__)
         if event.room.type:
             self._room_types.setdefault(message.rid, event.room.type)
-        if self._store.messages.is_handled(message.id, message.version):
+        if self._messages.is_handled(message.id, message.version):
             self._metrics.count_message(kind, "duplicate")
             return False
         if message.author.id != self._bot_user_id():  # the bot ignores its own messages
@@ -195,7 +195,7 @@ class Ingest:
             outcome = "handled" if live else "caught_up"
         else:
             outcome = "own"
-        self._store.messages.mark_handled(message.id, message.version, message.rid)
+        self._messages.mark_handled(message.id, message.version, message.rid)
         if live and message.rid not in self._pending:  # catch-up moves its room's cursor when done
             self._move_cursor(message.rid, message.updated_at or message.ts)
         self._metrics.count_message(kind, outcome)
@@ -203,7 +203,7 @@ class Ingest:
 
     async def _handle_deleted(self, event: MessageDeleted, *, live: bool = True) -> bool:
         # A deletion can be seen three ways (notify, tombstone, sync); handle it once.
-        if not self._store.messages.mark_handled(event.mid, "deleted", event.rid):
+        if not self._messages.mark_handled(event.mid, "deleted", event.rid):
             self._metrics.count_message("MessageDeleted", "duplicate")
             return False
         if event.at is not None and live and event.rid not in self._pending:
@@ -216,7 +216,7 @@ class Ingest:
         if event.action == "inserted":
             if event.room_type:
                 self._room_types[event.rid] = event.room_type
-            if self._store.messages.room_cursor(event.rid) is None:
+            if self._messages.room_cursor(event.rid) is None:
                 self._move_cursor(event.rid, self._server_time() - _CLOCK_MARGIN)
             self._watch_room(event.rid)
         await self._router.dispatch(event)
@@ -231,7 +231,7 @@ class Ingest:
         except RcmodError as exc:
             log.warning("catch-up: cannot list subscriptions (%s); relying on cursors", type(exc).__name__)
             subs = []
-        cursors = self._store.messages.room_cursors()
+        cursors = self._messages.room_cursors()
         # Every room has a gap now (the outage) until its catch-up succeeds.
         self._pending = set(cursors)
         start = self._server_time() - _CLOCK_MARGIN
@@ -274,7 +274,7 @@ class Ingest:
     async def _try_room(self, rid: str, then: str) -> int:
         """Catch up one room; on success (or a refusal: the bot cannot read it) it is no longer
         pending. Returns how many events were new."""
-        cursor = self._store.messages.room_cursor(rid)
+        cursor = self._messages.room_cursor(rid)
         if cursor is None:
             self._pending.discard(rid)
             return 0
@@ -291,10 +291,10 @@ class Ingest:
         return count
 
     def _repair_point(self, rid: str, ceiling: datetime) -> datetime:
-        handled = self._store.messages.last_handled_at(rid)
+        handled = self._messages.last_handled_at(rid)
         if handled is not None:
             return datetime.fromtimestamp(handled[1], UTC) - _REPAIR_MARGIN
-        anywhere = self._store.messages.last_handled_at()
+        anywhere = self._messages.last_handled_at()
         if anywhere is not None:
             return datetime.fromtimestamp(anywhere[0], UTC) - _REPAIR_MARGIN
         return ceiling
@@ -309,7 +309,7 @@ class Ingest:
             # dedup absorbs the overlap.
             cursor = min(ceiling, self._repair_point(rid, ceiling))
             log.warning("catch-up: room %s had a cursor past the server's time; reset", rid)
-            self._store.messages.lower_room_cursor(rid, cursor)
+            self._messages.lower_room_cursor(rid, cursor)
         since = cursor - _ONE_MS
         updated, deleted = await self._rest.sync_messages(rid, since)
         fresh: dict[tuple[str, str], Message] = {(m.id, m.version): m for m in updated}
@@ -336,4 +336,4 @@ class Ingest:
 
     def prune(self) -> int:
         """Forget dedup records older than catch-up could ever reach."""
-        return self._store.messages.forget_handled_before((self._now() - _DEDUP_KEEP).timestamp())
+        return self._messages.forget_handled_before((self._now() - _DEDUP_KEEP).timestamp())

@@ -1,6 +1,8 @@
 """Short-lived caches of what the server says about rooms and users, shared by the handlers that
 need them on the rare message that matches (the notifier, the enforcer): one TTL policy, one
 place that turns a failed lookup into "use what we had", instead of a copy per handler.
+:class:`TtlCache` is the one keyed cache; the command dispatcher keeps one of its own, with a
+shorter TTL.
 
 Workspace roles come from users.list, never users.info: users.info shows another user's
 ``roles`` only to holders of ``view-full-other-user-info`` (getFullUserData), which the bot role
@@ -18,11 +20,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from bot.errors import RcmodError
-from bot.models import UserRef
-from bot.moderation.alerts import RoomRef
+from bot.models import Room, UserRef
 from bot.rest import RestClient
 
-__all__ = ["Lookups", "RoleDirectory"]
+__all__ = ["Lookups", "RoleDirectory", "TtlCache"]
 
 log = logging.getLogger("rcmod.lookups")
 T = TypeVar("T")
@@ -30,6 +31,36 @@ T = TypeVar("T")
 DEFAULT_TTL = 300.0
 # A lookup asked "fresh" (a moderator's command) still reuses a snapshot this young.
 FRESH_AGE = 5.0
+
+
+class TtlCache:
+    """Answers from the server by key (``room:RID``, ``roles:RID``, …), each kept ``ttl`` seconds.
+    What a failed fetch means is the caller's to say: its error propagates and nothing is kept."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, *, ttl: float = DEFAULT_TTL) -> None:
+        self._clock = clock
+        self._ttl = ttl
+        self._entries: dict[str, tuple[float, Any]] = {}
+
+    async def get(self, key: str, fetch: Callable[[], Awaitable[T]]) -> T:
+        """The answer kept for ``key`` while it is younger than the TTL, else ``fetch()``'s, kept."""
+        now = self._clock()
+        hit = self._entries.get(key)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]  # type: ignore[no-any-return]
+        value = await fetch()
+        self._entries[key] = (now, value)
+        return value
+
+    def last(self, key: str, default: T) -> T:
+        """The answer last kept for ``key``, however old; ``default`` if there is none."""
+        hit = self._entries.get(key)
+        return hit[1] if hit is not None else default
+
+    def forget(self, prefix: str = "") -> None:
+        """Drop the answers whose key starts with ``prefix`` (all of them by default)."""
+        for key in [k for k in self._entries if k.startswith(prefix)]:
+            del self._entries[key]
 
 
 class RoleDirectory:
@@ -96,31 +127,23 @@ class Lookups:
         roles: RoleDirectory | None = None,
     ) -> None:
         self._rest = rest
-        self._clock = clock
-        self._ttl = ttl
-        self._cache: dict[str, tuple[float, Any]] = {}
+        self._cache = TtlCache(clock, ttl=ttl)
         self.roles = roles or RoleDirectory(rest, clock=clock, ttl=ttl)
 
     async def cached(self, key: str, fetch: Callable[[], Awaitable[T]], default: T) -> T:
         """``fetch()`` at most once per TTL; on failure the last good value, else ``default``."""
-        now = self._clock()
-        hit = self._cache.get(key)
-        if hit and now - hit[0] < self._ttl:
-            return hit[1]  # type: ignore[no-any-return]
         try:
-            value = await fetch()
+            return await self._cache.get(key, fetch)
         except RcmodError as exc:
             log.warning("lookup %s failed (%s)", key.split(":")[0], type(exc).__name__)
-            return hit[1] if hit else default
-        self._cache[key] = (now, value)
-        return value
+            return self._cache.last(key, default)
 
-    async def room(self, hint: RoomRef) -> RoomRef:
+    async def room(self, hint: Room) -> Room:
         """The room with its name and type, from the stream's hint or rooms.info."""
         if hint.name and hint.type:
             return hint
         info: dict[str, Any] = await self.cached(f"room:{hint.id}", lambda: self._rest.room_info(hint.id), {})
-        return RoomRef(hint.id, info.get("name") or hint.name, info.get("t") or hint.type)
+        return Room(hint.id, info.get("name") or hint.name, info.get("t") or hint.type)
 
     async def has_role(self, author: UserRef, roles: Iterable[str]) -> bool:
         """Whether the user holds any of ``roles`` (workspace roles, from users.list)."""

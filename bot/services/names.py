@@ -64,7 +64,8 @@ from bot.realtime.events import Event, MessageEvent, RoomChanged
 from bot.rest import RestClient
 from bot.services.lookups import Lookups
 from bot.services.outbox import NOTICE, Moderators, Notice, Outbox
-from bot.store import Store
+from bot.store.policies import PolicyStore
+from bot.store.state import BotState
 
 __all__ = ["APPROVAL_SETTING", "BASELINE_KEY", "NameWatch"]
 
@@ -84,7 +85,8 @@ class NameWatch:
     def __init__(
         self,
         *,
-        store: Store,
+        policies: PolicyStore,
+        state: BotState,
         rest: RestClient,
         outbox: Outbox,
         matcher: Callable[[], Matcher | None],
@@ -94,7 +96,8 @@ class NameWatch:
         lookups: Lookups,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._store = store
+        self._policies = policies
+        self._state = state
         self._rest = rest
         self._outbox = outbox
         self._matcher = matcher
@@ -206,7 +209,7 @@ class NameWatch:
         """The policy banner the bot itself keeps in that room (``/policy``): not news."""
         if field.field != "announcement":
             return False
-        return self._store.policies.policy_banners().get(field.subject.id) == field.value
+        return self._policies.policy_banners().get(field.subject.id) == field.value
 
     async def _exempt(self, subject: Subject, roles: Any) -> bool:
         s = self._settings
@@ -221,11 +224,11 @@ class NameWatch:
         marker = f"{_BASELINE_MATCH}{f.pseudo_id}|{incident.list}|{incident.term}"
         if not fresh:
             if not self.baseline_taken():
-                self._store.state.state_set(marker, "1")  # there before the bot: history, not news
+                self._state.state_set(marker, "1")  # there before the bot: history, not news
                 self._baseline_matches += 1
                 log.info("baseline: %s %s matches list %s", f.subject.kind, f.subject.id, incident.list)
                 return
-            if self._store.state.state_get(marker) is not None:
+            if self._state.state_get(marker) is not None:
                 return
         subject = f.subject
         if subject.kind == "room":
@@ -268,11 +271,11 @@ class NameWatch:
     # -- the sweep -----------------------------------------------------------------------------
 
     def baseline_taken(self) -> bool:
-        return self._store.state.state_get(BASELINE_KEY) is not None
+        return self._state.state_get(BASELINE_KEY) is not None
 
     def _take_baseline(self, matches: int) -> None:
         at = datetime.fromtimestamp(self._clock(), UTC).strftime("%Y-%m-%d %H:%M UTC")
-        self._store.state.state_set(BASELINE_KEY, json.dumps({"at": at, "matches": matches}))
+        self._state.state_set(BASELINE_KEY, json.dumps({"at": at, "matches": matches}))
 
     async def sweep(self) -> int:
         """Scan every user's username and display name (users.list) and every room the bot is in
@@ -426,7 +429,7 @@ class NameWatch:
     def status(self) -> list[str]:
         """Lines for ``/mod status``."""
         lines = [f"Names and room texts: {self._sweep_state}"]
-        raw = self._store.state.state_get(BASELINE_KEY)
+        raw = self._state.state_get(BASELINE_KEY)
         if raw:
             baseline = json.loads(raw)
             lines[0] += (

@@ -52,8 +52,8 @@ from bot.rest.client import new_message_id
 from bot.services.executor import Act, Result, Status
 from bot.services.lookups import Lookups
 from bot.services.moderators import BotModerators
-from bot.store import Store
-from bot.store.alerts import Delivery, RaisedAlert
+from bot.store.alerts import AlertLedger, Delivery, RaisedAlert
+from bot.store.audit import AuditLog
 
 __all__ = [
     "NOTICE",
@@ -187,7 +187,8 @@ class Outbox:
     def __init__(
         self,
         *,
-        store: Store,
+        alerts: AlertLedger,
+        audit: AuditLog,
         rest: RestClient,
         executor: Act,
         moderation: ModerationSettings,
@@ -202,7 +203,8 @@ class Outbox:
         lookups: Lookups | None = None,
         bot_moderators: BotModerators | None = None,
     ) -> None:
-        self._store = store
+        self._alerts = alerts
+        self._audit = audit
         self._rest = rest  # reads only (routing, DM rooms): every send goes through the executor
         self._executor = executor
         self._settings = moderation
@@ -242,7 +244,7 @@ class Outbox:
             )
             return None
         window = self._window if notice.window is None else notice.window
-        raised = self._store.alerts.raise_alert(
+        raised = self._alerts.raise_alert(
             alert, recipients=recipients, window=window, new_dm_id=new_message_id
         )
         if raised is None:
@@ -314,8 +316,8 @@ class Outbox:
         """Send each moderator the digest of alerts the cap held back, once the oldest has waited
         the digest interval (an hour). The digest's id is chosen before the send: exactly once."""
         sent = 0
-        for recipient in self._store.alerts.digest_recipients():
-            digest = self._store.alerts.open_digest(
+        for recipient in self._alerts.digest_recipients():
+            digest = self._alerts.open_digest(
                 recipient, min_gap=self._digest_interval, new_dm_id=new_message_id
             )
             if digest is None:
@@ -332,16 +334,16 @@ class Outbox:
             if not result.acted:
                 log.warning("digest %d to %s failed (%s); it stays queued", digest.id, recipient, result.code)
                 continue
-            self._store.alerts.digest_sent(digest.id)
+            self._alerts.digest_sent(digest.id)
             self._metrics.alerts.labels("digest").inc()
             sent += 1
         return sent
 
     async def deliver_due(self) -> int:
         delivered = 0
-        for d in self._store.alerts.due_deliveries():
+        for d in self._alerts.due_deliveries():
             if self._over_cap(d):
-                self._store.alerts.hold_delivery(d.id)
+                self._alerts.hold_delivery(d.id)
                 self._metrics.alerts.labels("held").inc()
                 continue
             if await self._deliver(d):
@@ -353,7 +355,7 @@ class Outbox:
         # notices, reports and room deliveries always go. Over it, the alert waits for the digest.
         cap = self._settings.alert_cap_per_hour
         capped = cap and d.sent_version == 0 and self._keyword(d) and not d.recipient.startswith("#")
-        return bool(capped) and self._store.alerts.sent_since(d.recipient, self._clock() - 3600) >= cap
+        return bool(capped) and self._alerts.sent_since(d.recipient, self._clock() - 3600) >= cap
 
     async def _deliver(self, d: Delivery) -> bool:
         """Bring one copy up to date: send it, or edit the copy sent. True when it went."""
@@ -370,7 +372,7 @@ class Outbox:
             result = await self._send(self._change(d, rid, text), actor=f"rule:{d.alert.list}")
         if result.status is Status.REFUSED:
             # Deactivated or unknown moderator, or a room the bot may not post in.
-            self._store.alerts.delivery_failed(d.id, result.code or "refused")
+            self._alerts.delivery_failed(d.id, result.code or "refused")
             self._metrics.alerts.labels("undeliverable").inc()
             log.warning(
                 "alert %d cannot reach %s (%s); other moderators still get it",
@@ -381,15 +383,15 @@ class Outbox:
             return False
         if not result.acted:
             delay = min(self._retry_max, self._retry_initial * 2**d.attempts)
-            self._store.alerts.delivery_retry(d.id, delay)
+            self._alerts.delivery_retry(d.id, delay)
             log.warning(
                 "alert %d to %s failed (%s); retry in %.0f s", d.alert_id, d.recipient, result.code, delay
             )
             return False
         self._metrics.alerts.labels("delivered" if d.sent_version == 0 else "updated").inc()
-        self._store.alerts.delivery_done(d.id, d.version, rid)
+        self._alerts.delivery_done(d.id, d.version, rid)
         if d.sent_version == 0:  # the first copy to this recipient: an action, audited
-            self._store.audit.append_audit(
+            self._audit.append_audit(
                 actor=f"rule:{d.alert.list}",
                 action=actions.ALERT_SENT,
                 targets={

@@ -26,7 +26,6 @@ from bot.errors import ActionRefused, NotFound, RcmodError
 from bot.models import Room, UserRef
 from bot.moderation import actions as server
 from bot.moderation.alerts import Alert
-from bot.moderation.alerts import RoomRef as AlertRoom
 from bot.moderation.neutralize import inline_literal
 from bot.moderation.policy import (
     Action,
@@ -57,7 +56,8 @@ from bot.rest.client import derived_message_id, new_message_id
 from bot.rest.errors import READ_ONLY_CODE
 from bot.services.executor import Act
 from bot.services.outbox import Notice, Outbox
-from bot.store import Store
+from bot.store.audit import AuditLog
+from bot.store.policies import PolicyStore
 
 __all__ = [
     "Notify",
@@ -105,7 +105,7 @@ def outbox_notify(outbox: Outbox) -> Notify:
             list=NOTICE_KIND,
             term=notice.key,
             mid=notice.key,
-            room=AlertRoom(notice.rid, notice.room_name),
+            room=Room(notice.rid, notice.room_name),
             author=UserRef(notice.actor_id, notice.actor_username),
             excerpt=notice.text,
             severity="medium",
@@ -162,7 +162,8 @@ class PolicyKeeper:
     def __init__(
         self,
         *,
-        store: Store,
+        audit: AuditLog,
+        policies: PolicyStore,
         rest: RestClient,
         executor: Act,
         policy_dir: Path | None,
@@ -173,7 +174,8 @@ class PolicyKeeper:
         bot_username: Callable[[], str | None] = lambda: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._store = store
+        self._audit = audit
+        self._policies = policies
         self._rest = rest  # reads only: rooms, pins, settings
         self._executor = executor
         self._dir = policy_dir
@@ -195,16 +197,16 @@ class PolicyKeeper:
 
     def list_policies(self) -> list[PolicyVersion]:
         """The latest version of every policy that is not removed, by name."""
-        return [v for v in self._store.policies.latest_policy_versions().values() if not v.removed]
+        return [v for v in self._policies.latest_policy_versions().values() if not v.removed]
 
     def show(self, name: str) -> PolicyVersion:
-        latest = self._store.policies.latest_policy_versions().get(name)
+        latest = self._policies.latest_policy_versions().get(name)
         if latest is None or latest.removed:
             raise PolicyError(f"no policy named {name!r}")
         return latest
 
     def history(self, name: str) -> list[PolicyVersion]:
-        return self._store.policies.policy_history(name)
+        return self._policies.policy_history(name)
 
     def set_policy(
         self,
@@ -224,7 +226,7 @@ class PolicyKeeper:
         here (the file wins at every sync): PolicyError says so, and the refusal is audited.
         ``actor`` is recorded with the version, ``actor_id`` (a user id) in the audit log."""
         self._refuse_if_file(name, "set", actor, actor_id)
-        latest = self._store.policies.latest_policy_versions().get(name)
+        latest = self._policies.latest_policy_versions().get(name)
         previous = latest if latest is not None and not latest.removed else None
         spec = PolicySpec(
             name=name,
@@ -235,7 +237,7 @@ class PolicyKeeper:
             if delete_old is not None
             else (previous.spec.delete_old if previous else False),
         )
-        version = self._store.policies.add_policy_version(
+        version = self._policies.add_policy_version(
             _checked(spec, f"policy {name}"), source="command", actor=actor
         )
         self._audit_change("set", version, actor, actor_id)
@@ -254,7 +256,7 @@ class PolicyKeeper:
             PolicySpec(name, current.spec.text, targets, current.spec.banner, current.spec.delete_old),
             f"policy {name}",
         )
-        version = self._store.policies.add_policy_version(spec, source="command", actor=actor)
+        version = self._policies.add_policy_version(spec, source="command", actor=actor)
         self._audit_change("rooms", version, actor, actor_id)
         self.request_sync()
         return version
@@ -264,9 +266,7 @@ class PolicyKeeper:
         the policy's messages (deleting them with delete_old) and clears its banner line."""
         self._refuse_if_file(name, "remove", actor, actor_id)
         current = self.show(name)
-        version = self._store.policies.add_policy_version(
-            current.spec, source="command", actor=actor, removed=True
-        )
+        version = self._policies.add_policy_version(current.spec, source="command", actor=actor, removed=True)
         self._audit_change("remove", version, actor, actor_id)
         self.request_sync()
         return version
@@ -283,7 +283,7 @@ class PolicyKeeper:
         validate_spec(PolicySpec(name, "-", Targets(all_public=True)), f"policy {name}")
         if self.file_for(name) is None:
             return
-        self._store.audit.append_audit(
+        self._audit.append_audit(
             actor=actor_id or actor,
             action=audit_actions.POLICY_CHANGED,
             targets={"policy": name},
@@ -298,7 +298,7 @@ class PolicyKeeper:
     def _audit_change(self, change: str, version: PolicyVersion, actor: str, actor_id: str | None) -> None:
         # The text itself stays out of the log (kept in the store's versions): its size and hash.
         text = version.spec.text.encode("utf-8")
-        self._store.audit.append_audit(
+        self._audit.append_audit(
             actor=actor_id or actor,
             action=audit_actions.POLICY_CHANGED,
             targets={"policy": version.name},
@@ -362,7 +362,7 @@ class PolicyKeeper:
     async def on_message_state(self, event: MessageEvent) -> None:
         """Ingest state watcher: a current policy message re-emitted with ``pinned: false``."""
         m = event.message
-        if m.pinned or m.author.id != self._bot_user_id() or not self._store.policies.is_policy_message(m.id):
+        if m.pinned or m.author.id != self._bot_user_id() or not self._policies.is_policy_message(m.id):
             return
         unpinner = m.raw.get("pinnedBy") if isinstance(m.raw, Mapping) else None
         if isinstance(unpinner, Mapping) and unpinner.get("_id") == self._bot_user_id():
@@ -373,7 +373,7 @@ class PolicyKeeper:
         if not username or username == self._bot_username():
             return
         for policy in sorted(self._desired.get(rid, []), key=lambda p: p.name):
-            if not self._store.policies.claim_policy_dm(username, policy.name, policy.version):
+            if not self._policies.claim_policy_dm(username, policy.name, policy.version):
                 continue  # this member has had this version already
             # The id follows from member and version: a retry cannot DM the same text twice.
             mid = derived_message_id(f"policy-dm:{username}:{policy.name}:{policy.version}")
@@ -387,7 +387,7 @@ class PolicyKeeper:
             else:
                 why = "dry-run"
             if not sent:
-                self._store.policies.release_policy_dm(username, policy.name, policy.version)
+                self._policies.release_policy_dm(username, policy.name, policy.version)
                 log.warning("policy %s: DM to a new member not sent (%s)", policy.name, why)
 
     # -- reconciling -----------------------------------------------------------------------------
@@ -421,13 +421,13 @@ class PolicyKeeper:
     def _anything_to_keep(self, latest: Mapping[str, PolicyVersion]) -> bool:
         return (
             any(not v.removed for v in latest.values())
-            or bool(self._store.policies.live_policy_messages())
-            or bool(self._store.policies.policy_banners())
+            or bool(self._policies.live_policy_messages())
+            or bool(self._policies.policy_banners())
         )
 
     def _load_files(self, report: SyncReport, *, dry_run: bool) -> dict[str, PolicyVersion]:
         """Latest version per policy name, after taking in the policy folder (files win)."""
-        latest = dict(self._store.policies.latest_policy_versions())
+        latest = dict(self._policies.latest_policy_versions())
         if self._dir is None:
             return latest
         if not self._dir.is_dir():
@@ -449,16 +449,14 @@ class PolicyKeeper:
             if dry_run:
                 latest[name] = PolicyVersion(spec, (before.version if before else 0) + 1, "file")
             else:
-                latest[name] = self._store.policies.add_policy_version(
-                    spec, source="file", actor="policy-file"
-                )
+                latest[name] = self._policies.add_policy_version(spec, source="file", actor="policy-file")
         for name, before in list(latest.items()):
             if before.source == "file" and not before.removed and name not in specs and name not in broken:
                 # The file was deleted: the policy goes, and the next steps unpin its messages.
                 if dry_run:
                     latest[name] = PolicyVersion(before.spec, before.version + 1, "file", removed=True)
                 else:
-                    latest[name] = self._store.policies.add_policy_version(
+                    latest[name] = self._policies.add_policy_version(
                         before.spec, source="file", actor="policy-file", removed=True
                     )
         return latest
@@ -476,11 +474,11 @@ class PolicyKeeper:
             report.problems += [RoomProblem("", policy.name, p) for p in problems]
             for room in targets:
                 desired.setdefault(room.id, []).append(policy)
-        live = self._store.policies.live_policy_messages()
+        live = self._policies.live_policy_messages()
         by_room: dict[str, list[Any]] = {}
         for row in live:
             by_room.setdefault(row.rid, []).append(row)
-        banners = self._store.policies.policy_banners()
+        banners = self._policies.policy_banners()
         actual: dict[str, RoomState] = {}
         for rid in sorted(set(desired) | set(by_room) | set(banners)):
             try:
@@ -601,21 +599,21 @@ class PolicyKeeper:
         elif isinstance(action, SetBanner):
             done = await self._do(server.SetAnnouncement(room.id, action.text))
             if done:
-                self._store.policies.set_policy_banner(room.id, action.text)
+                self._policies.set_policy_banner(room.id, action.text)
         report.done.append(describe(action) if done else f"dry-run: would {describe(action)}")
 
     async def _post(self, action: PostPolicy, spec: PolicySpec) -> bool:
         room, mid = action.room, new_message_id()
         # Recorded before the send: after a crash the next sync finds it (and pins it) rather
         # than posting a second copy.
-        self._store.policies.record_policy_message(mid, room.id, action.name, action.version)
+        self._policies.record_policy_message(mid, room.id, action.name, action.version)
         try:
             posted = await self._do(server.PostMessage(room.id, spec.text, mid=mid))
         except _Failed:
-            self._store.policies.retire_policy_message(mid)  # the send was refused: it did not land
+            self._policies.retire_policy_message(mid)  # the send was refused: it did not land
             raise
         if not posted:
-            self._store.policies.retire_policy_message(mid)  # dry-run mode: nothing was posted
+            self._policies.retire_policy_message(mid)  # dry-run mode: nothing was posted
         # The pin's answer is a system message: the policy message keeps our own id.
         return await self._do(
             server.PinMessage(mid),
@@ -670,7 +668,7 @@ class PolicyKeeper:
                     raise
                 # already gone: what we wanted
         if done:
-            self._store.policies.retire_policy_message(mid)
+            self._policies.retire_policy_message(mid)
         return done
 
     @staticmethod

@@ -29,7 +29,7 @@ from bot.config import ModerationSettings, ProtectionSettings
 from bot.errors import ActionRefused, NotFound, RcmodError
 from bot.models import Actor, Message, Room, UserRef
 from bot.moderation.actions import Action, DeleteMessage, PostMessage
-from bot.moderation.alerts import RoomRef, permalink
+from bot.moderation.alerts import permalink
 from bot.moderation.neutralize import inline_literal, plain_name
 from bot.moderation.protections import Join, Post, Protections, Trigger
 from bot.realtime.events import Event, NewMessage, SystemMessage, ThreadReply
@@ -39,7 +39,9 @@ from bot.services.executor import Act, Status
 from bot.services.lookups import Lookups
 from bot.services.outbox import Notice, Outbox
 from bot.services.sanctions import Sanctioner, Target
-from bot.store import Store
+from bot.store.audit import AuditLog
+from bot.store.evidence import EvidenceArchive
+from bot.store.sanctions import SanctionLedger
 
 __all__ = ["Protector"]
 
@@ -54,7 +56,9 @@ class Protector:
     def __init__(
         self,
         *,
-        store: Store,
+        audit: AuditLog,
+        evidence: EvidenceArchive,
+        sanctions: SanctionLedger,
         rest: RestClient,
         executor: Act,
         outbox: Outbox,
@@ -66,7 +70,9 @@ class Protector:
         clock: Callable[[], float] = time.time,
         lookups: Lookups | None = None,
     ) -> None:
-        self._store = store
+        self._audit = audit
+        self._evidence = evidence
+        self._sanctions = sanctions
         self._rest = rest  # reads only: every change goes through the executor or the sanctioner
         self._executor = executor
         self._outbox = outbox
@@ -89,12 +95,12 @@ class Protector:
         modes = ", ".join(
             f"{name} {getattr(s, name).mode}" for name in ("flood", "repeat", "mentions", "links", "raid")
         )
-        locked = self._store.sanctions.locked_rooms()
+        locked = self._sanctions.locked_rooms()
         rooms = ", ".join(inline_literal("#" + (name or rid)) for rid, name in locked) or "none"
         return [
             f"Protections: {modes}"
             + (" (dry run: acting ones only alert)" if self._executor.dry_run() else ""),
-            f"Live mutes: {len(self._store.sanctions.live_mutes())}; rooms locked against a raid: {rooms}",
+            f"Live mutes: {len(self._sanctions.live_mutes())}; rooms locked against a raid: {rooms}",
         ]
 
     # -- observing -------------------------------------------------------------------------------
@@ -104,7 +110,7 @@ class Protector:
             message = event.message
             room_type = event.room.type
             if room_type is None:  # catch-up does not always know it; rooms.info, cached
-                room_type = (await self._lookups.room(RoomRef(message.rid, event.room.name, None))).type
+                room_type = (await self._lookups.room(Room(message.rid, event.room.name, None))).type
             if addressed_to_bot(message.text, room_type):
                 # Commands and DMs to the bot are no flood, spam or raid: a member asking the
                 # bot for help seven times must not be muted, and a DM has no room to mute in.
@@ -170,7 +176,7 @@ class Protector:
         wanted = set(self._settings.mentions.everyone_roles)
         if await self._lookups.has_role(message.author, wanted):
             return True
-        room = await self._lookups.room(RoomRef(message.rid, None, None))
+        room = await self._lookups.room(Room(message.rid, None, None))
         if room.type not in ("c", "p"):
             return True  # a direct message: @all reaches only its members
         roles: dict[str, list[str]] = await self._lookups.cached(
@@ -181,7 +187,7 @@ class Protector:
     # -- acting ----------------------------------------------------------------------------------
 
     async def _handle(self, trigger: Trigger, message: Message | None) -> None:
-        room = await self._lookups.room(RoomRef(trigger.rid, trigger.room_name, None))
+        room = await self._lookups.room(Room(trigger.rid, trigger.room_name, None))
         subject = UserRef(trigger.user_id or "", trigger.username or "")
         target: Target | str | None = None
         if trigger.username:
@@ -203,7 +209,7 @@ class Protector:
             except RcmodError as exc:
                 done = f"could not act ({type(exc).__name__}); please check"
                 log.warning("protection %s could not act (%s)", trigger.protection, type(exc).__name__)
-        self._store.audit.append_audit(
+        self._audit.append_audit(
             actor=f"rule:{trigger.protection}",
             action=actions.PROTECTION_TRIGGERED,
             targets={k: v for k, v in {"user": trigger.user_id, "room": trigger.rid}.items() if v},
@@ -228,7 +234,7 @@ class Protector:
         )
         await self._outbox.notify(notice)
 
-    def _alert_text(self, trigger: Trigger, room: RoomRef, done: str, acting: bool) -> str:
+    def _alert_text(self, trigger: Trigger, room: Room, done: str, acting: bool) -> str:
         where = inline_literal("#" + room.name) if room.name else inline_literal(room.id)
         who = f" by {inline_literal(trigger.username)}" if trigger.username else ""
         would = {
@@ -254,7 +260,7 @@ class Protector:
         return "\n".join(lines)
 
     async def _act(
-        self, trigger: Trigger, room_ref: RoomRef, target: Target | str | None, message: Message | None
+        self, trigger: Trigger, room_ref: Room, target: Target | str | None, message: Message | None
     ) -> tuple[str, list[tuple[str, str]]]:
         """What was done, and the one-click commands that undo it."""
         actor = Actor(f"rule:{trigger.protection}", trigger.protection)
@@ -327,7 +333,7 @@ class Protector:
         return result.done
 
     async def _hold(self, message: Message, user: Target, room: Room) -> tuple[int | None, str]:
-        if self._store.sanctions.held_by_mid(message.id) is not None:
+        if self._sanctions.held_by_mid(message.id) is not None:
             return None, "already held"
         result = await self._executor.execute(
             Action(
@@ -343,7 +349,7 @@ class Protector:
             return None, "dry run: not held"  # turned on while this trigger was being handled
         # Held even when the deletion did not go through: its evidence is kept, and the alert
         # tells the moderators so.
-        held_id = self._store.sanctions.hold_message(
+        held_id = self._sanctions.hold_message(
             mid=message.id,
             rid=message.rid,
             user_id=user.id,
@@ -369,12 +375,12 @@ class Protector:
     async def restore(self, held_id: int, actor: Actor) -> str:
         """`/mod restore N`: repost a held message's text in its room, attributed to its author.
         The repost's id is derived from the held message, so a retry never posts it twice."""
-        held = self._store.sanctions.held_message(held_id)
+        held = self._sanctions.held_message(held_id)
         if held is None:
             return f"No held message {held_id}."
         if held.state != "held":
             return f"Held message {held_id} was already restored."
-        kept = self._store.evidence.evidence_for_message(held.mid)
+        kept = self._evidence.evidence_for_message(held.mid)
         if not kept:
             return f"The text of held message {held_id} is no longer kept (past the retention window)."
         content = kept[-1]["content"]
@@ -397,7 +403,7 @@ class Protector:
             return (
                 f"Held message {held_id} could not be restored ({result.code}); it is still held, try again."
             )
-        self._store.sanctions.mark_restored(held_id, restored_mid=repost_id, by=actor.id)
+        self._sanctions.mark_restored(held_id, restored_mid=repost_id, by=actor.id)
         return f"Held message {held_id} restored in its room, attributed to {inline_literal(held.username)}."
 
 

@@ -52,8 +52,10 @@ from bot.rest.client import new_message_id
 from bot.rest.history import resolve_rooms, walk_room
 from bot.services.executor import Act, Result, Status
 from bot.services.lookups import RoleDirectory
-from bot.store import LeaseHeld, Store
-from bot.store.jobs import PurgeItem, PurgeJob, PurgeRoom
+from bot.store import LeaseHeld
+from bot.store.audit import AuditLog
+from bot.store.jobs import PurgeItem, PurgeJob, PurgeJournal, PurgeRoom
+from bot.store.lease import Lease
 
 __all__ = [
     "DmProgress",
@@ -121,7 +123,9 @@ class Purger:
     def __init__(
         self,
         *,
-        store: Store,
+        audit: AuditLog,
+        purges: PurgeJournal,
+        lease: Lease,
         rest: RestClient,
         executor: Act,
         bot_user_id: str,
@@ -133,7 +137,9 @@ class Purger:
         roles: RoleDirectory | None = None,
     ) -> None:
         self._roles = roles or RoleDirectory(rest, clock=clock)
-        self._store = store
+        self._audit = audit
+        self._purges = purges
+        self._lease = lease
         # The user ids of moderation.moderators: Rocket.Chat has no global moderator role, so the
         # configured bot moderators may purge anywhere, like workspace admins.
         self._bot_moderators = bot_moderators
@@ -160,7 +166,7 @@ class Purger:
         try:
             await self.authorize(actor, rooms)
         except PurgeRefused as exc:
-            self._store.audit.append_audit(
+            self._audit.append_audit(
                 actor=actor.id,
                 action=actions.COMMAND_REFUSED,
                 targets={"rooms": [r.id for r in rooms]},
@@ -168,17 +174,15 @@ class Purger:
                 outcome=f"refused: {exc}",
             )
             raise
-        job_id = self._store.purges.create_purge_job(
-            request.kind, request.to_json(), actor=actor.id, token=""
-        )
+        job_id = self._purges.create_purge_job(request.kind, request.to_json(), actor=actor.id, token="")
         method = "clean" if request.kind == "user" else "each"
         for room in rooms:
-            self._store.purges.add_purge_room(job_id, PurgeRoom(room, method))
+            self._purges.add_purge_room(job_id, PurgeRoom(room, method))
         return await self._collect(job_id, request)
 
     async def _collect(self, job_id: int, request: PurgeRequest) -> Plan:
         matcher = term_matcher(request.target) if request.kind == "term" else None
-        for room in self._store.purges.purge_rooms(job_id):
+        for room in self._purges.purge_rooms(job_id):
             batch: list[PurgeItem] = []
             async for message in walk_room(
                 self._rest, room.room, oldest=request.since, latest=request.until, page=self._page
@@ -186,18 +190,18 @@ class Purger:
                 if selects(request, message, bot_user_id=self._bot_user_id, matcher=matcher):
                     batch.append(_item(message))
                 if len(batch) >= EVIDENCE_BATCH:
-                    self._store.purges.add_purge_items(job_id, batch)
+                    self._purges.add_purge_items(job_id, batch)
                     batch = []
-            self._store.purges.add_purge_items(job_id, batch)
-        items = self._store.purges.purge_items(job_id)
-        names = {r.room.id: _name(r.room) for r in self._store.purges.purge_rooms(job_id)}
+            self._purges.add_purge_items(job_id, batch)
+        items = self._purges.purge_items(job_id)
+        names = {r.room.id: _name(r.room) for r in self._purges.purge_rooms(job_id)}
         preview = summarize(
             (names.get(i.rid, i.rid), i.author_username, i.mid, str((i.message or {}).get("msg", "")))
             for i in items
         )
         token = confirmation_token(job_id, request, preview.total)
-        self._store.purges.set_purge_token(job_id, token)
-        self._store.purges.set_purge_state(job_id, "previewed")
+        self._purges.set_purge_token(job_id, token)
+        self._purges.set_purge_state(job_id, "previewed")
         return Plan(job_id, request, preview, token, needs_token(preview.total, self._threshold))
 
     async def _user_exists(self, username: str) -> None:
@@ -230,31 +234,31 @@ class Purger:
             raise PurgeRefused(f"{actor.name} does not moderate " + ", ".join(f"#{n}" for n in outside))
 
     def job(self, job_id: int) -> PurgeJob | None:
-        return self._store.purges.purge_job(job_id)
+        return self._purges.purge_job(job_id)
 
     def decline(self, job_id: int, *, dry_run: bool = False) -> None:
         """The moderator said no (or asked for a dry run): keep no copy of anyone's messages."""
-        self._store.purges.forget_purge_content(job_id)
-        self._store.purges.set_purge_state(job_id, "dry_run" if dry_run else "cancelled")
+        self._purges.forget_purge_content(job_id)
+        self._purges.set_purge_state(job_id, "dry_run" if dry_run else "cancelled")
 
     # -- running ---------------------------------------------------------------------------------
 
     async def run(self, job_id: int, *, token: str | None, progress: Progress | None = None) -> PurgeResult:
         """Confirm and execute a previewed job. Above the threshold the preview's token is needed
         (the command line's ``--yes`` passes the job's own token)."""
-        job = self._store.purges.purge_job(job_id)
+        job = self._purges.purge_job(job_id)
         if job is None:
             raise PurgeUsageError(f"no purge job {job_id}")
         if job.state != "previewed":
             raise PurgeUsageError(f"purge job {job_id} is {job.state}, not waiting for confirmation")
-        total = sum(self._store.purges.purge_counts(job_id).values())
+        total = sum(self._purges.purge_counts(job_id).values())
         if needs_token(total, self._threshold) and token != job.token:
             raise PurgeUsageError(f"this purge selects {total} messages: confirm with the preview's token")
-        self._store.purges.set_purge_state(job_id, "running")
-        self._store.audit.append_audit(
+        self._purges.set_purge_state(job_id, "running")
+        self._audit.append_audit(
             actor=job.actor,
             action=actions.PURGE_STARTED,
-            targets={"purge": job_id, "rooms": [r.room.id for r in self._store.purges.purge_rooms(job_id)]},
+            targets={"purge": job_id, "rooms": [r.room.id for r in self._purges.purge_rooms(job_id)]},
             reason=_audit_reason(job),
             outcome=f"{total} message(s) selected",
         )
@@ -264,9 +268,9 @@ class Purger:
         """Finish every confirmed job a crash interrupted, unless another live process (a command
         line purge) is running it; cancel previews left unconfirmed for longer than an hour."""
         cutoff = datetime.fromtimestamp(self._clock() - PREVIEW_TTL, tz=UTC)
-        self._store.purges.expire_purge_previews(to_iso(cutoff))
+        self._purges.expire_purge_previews(to_iso(cutoff))
         results = []
-        for job in self._store.purges.open_purge_jobs():
+        for job in self._purges.open_purge_jobs():
             if job.state != "running":
                 continue  # still being collected by a live process: its preview is not ours
             try:
@@ -281,38 +285,38 @@ class Purger:
         start) counts as the same."""
         ignore = {"until"} if request.until is None else set()
         wanted = {k: v for k, v in request.to_json().items() if k not in ignore}
-        for job in self._store.purges.open_purge_jobs():
+        for job in self._purges.open_purge_jobs():
             if job.state == "running" and {k: v for k, v in job.request.items() if k not in ignore} == wanted:
                 return job
         return None
 
     async def resume_job(self, job_id: int, progress: Progress | None = None) -> PurgeResult:
         """Finish one confirmed job a crash interrupted."""
-        job = self._store.purges.purge_job(job_id)
+        job = self._purges.purge_job(job_id)
         if job is None or job.state != "running":
             raise PurgeUsageError(f"purge job {job_id} is not interrupted")
         return await self._execute(job_id, progress)
 
     async def _execute(self, job_id: int, progress: Progress | None) -> PurgeResult:
-        job = self._store.purges.purge_job(job_id)
+        job = self._purges.purge_job(job_id)
         assert job is not None
         lease = f"purge:{job_id}"
-        self._store.lease.acquire_lease(self._holder, LEASE_TTL, name=lease, is_dead=holder_is_dead)
+        self._lease.acquire_lease(self._holder, LEASE_TTL, name=lease, is_dead=holder_is_dead)
         try:
             request = PurgeRequest.from_json(job.request)
             # Evidence a crash left uncited in the journal is found by its audit record.
-            self._store.purges.reconcile_purge_evidence(job_id)
-            total = sum(self._store.purges.purge_counts(job_id).values())
+            self._purges.reconcile_purge_evidence(job_id)
+            total = sum(self._purges.purge_counts(job_id).values())
             try:
-                for room in self._store.purges.purge_rooms(job_id):
+                for room in self._purges.purge_rooms(job_id):
                     await self._purge_room(job, request, room, total, progress)
-                    self._store.lease.renew_lease(self._holder, LEASE_TTL, name=lease)
+                    self._lease.renew_lease(self._holder, LEASE_TTL, name=lease)
             except _DryRun:
                 return self._stopped_by_dry_run(job, total)
-            counts = self._store.purges.purge_counts(job_id)
+            counts = self._purges.purge_counts(job_id)
             result = PurgeResult(job_id, counts.get("deleted", 0), counts.get("failed", 0), total)
-            self._store.purges.set_purge_state(job_id, "done")
-            self._store.audit.append_audit(
+            self._purges.set_purge_state(job_id, "done")
+            self._audit.append_audit(
                 actor=job.actor,
                 action=actions.PURGE_FINISHED,
                 targets={"purge": job_id},
@@ -321,15 +325,15 @@ class Purger:
             )
             return result
         finally:
-            self._store.lease.release_lease(self._holder, name=lease)
+            self._lease.release_lease(self._holder, name=lease)
 
     def _stopped_by_dry_run(self, job: PurgeJob, total: int) -> PurgeResult:
         """Dry-run mode was switched on after the preview: what was not deleted stays, and no
         copy of it is kept (as after a declined preview)."""
-        counts = self._store.purges.purge_counts(job.id)
+        counts = self._purges.purge_counts(job.id)
         self.decline(job.id, dry_run=True)
         result = PurgeResult(job.id, counts.get("deleted", 0), counts.get("failed", 0), total, dry_run=True)
-        self._store.audit.append_audit(
+        self._audit.append_audit(
             actor=job.actor,
             action=actions.PURGE_FINISHED,
             targets={"purge": job.id},
@@ -342,9 +346,7 @@ class Purger:
         self, job: PurgeJob, request: PurgeRequest, room: PurgeRoom, total: int, progress: Progress | None
     ) -> None:
         rid = room.room.id
-        lost = [
-            i for i in self._store.purges.purge_items(job.id, state="selected", rid=rid) if i.message is None
-        ]
+        lost = [i for i in self._purges.purge_items(job.id, state="selected", rid=rid) if i.message is None]
         if lost:
             # A journalled copy is gone (it should not be): such a message is never deleted, as
             # nothing could be kept of it; the job reports it as not done.
@@ -358,7 +360,7 @@ class Purger:
                 await self._report(job.id, total, _name(room.room), progress)
                 return
             log.info("purge %d: bulk delete refused in %s (%s); deleting one by one", job.id, rid, refused)
-            self._store.purges.add_purge_room(job.id, PurgeRoom(room.room, "each"))
+            self._purges.add_purge_room(job.id, PurgeRoom(room.room, "each"))
         await self._each(job, rid, _name(room.room), total, progress)
         await self._report(job.id, total, _name(room.room), progress)
 
@@ -367,7 +369,7 @@ class Purger:
         store it from (``selected``)."""
         return [
             i
-            for i in self._store.purges.purge_items(job_id, rid=rid)
+            for i in self._purges.purge_items(job_id, rid=rid)
             if i.state == "evidence" or (i.state == "selected" and i.message is not None)
         ]
 
@@ -395,17 +397,17 @@ class Purger:
             evidence=tuple(fresh),
         )
         result = await self._act(action, evidence_kept=not fresh)
-        self._store.purges.reconcile_purge_evidence(job.id)
+        self._purges.reconcile_purge_evidence(job.id)
         if result.status is Status.REFUSED:
             return result.code or "refused"
         if result.value == len(pending):
-            self._store.purges.finish_purge_items(job.id, [i.mid for i in pending], "deleted")
+            self._purges.finish_purge_items(job.id, [i.mid for i in pending], "deleted")
             return None
         # The server's count differs (a resumed call, a message pinned meanwhile, an old server
         # that reports none): ask about each message rather than guess.
         for item in pending:
             exists = await self._read(lambda item=item: self._rest.message_exists(item.mid))  # type: ignore[misc]
-            self._store.purges.finish_purge_items(job.id, [item.mid], "failed" if exists else "deleted")
+            self._purges.finish_purge_items(job.id, [item.mid], "failed" if exists else "deleted")
         return None
 
     async def _each(self, job: PurgeJob, rid: str, name: str, total: int, progress: Progress | None) -> None:
@@ -416,9 +418,9 @@ class Purger:
                 outcomes[await self._delete(job, item)].append(item.mid)
             # The executor stored the evidence: the journal learns it from the audit record,
             # then what became of each message.
-            self._store.purges.reconcile_purge_evidence(job.id)
+            self._purges.reconcile_purge_evidence(job.id)
             for state, mids in outcomes.items():
-                self._store.purges.finish_purge_items(job.id, mids, state)
+                self._purges.finish_purge_items(job.id, mids, state)
             if start + CHUNK < len(items):
                 await self._report(job.id, total, name, progress)
 
@@ -446,7 +448,7 @@ class Purger:
     async def _report(self, job_id: int, total: int, room: str, progress: Progress | None) -> None:
         if progress is None:
             return
-        counts = self._store.purges.purge_counts(job_id)
+        counts = self._purges.purge_counts(job_id)
         shown = progress(
             PurgeProgress(job_id, counts.get("deleted", 0) + counts.get("failed", 0), total, room)
         )

@@ -23,18 +23,17 @@ from bot.audit import actions
 from bot.commands import Call, MessageRef, UserName
 from bot.config import ReportSettings
 from bot.errors import ActionRefused, NotFound, PermissionDenied, RcmodError
-from bot.models import MalformedPayload, Message, UserRef, parse_date
+from bot.models import MalformedPayload, Message, Room, UserRef, parse_date
 from bot.moderation.actions import Action, DeleteMessage, DismissReports, FileReport, PostMessage
-from bot.moderation.alerts import RoomRef
 from bot.moderation.neutralize import inline_literal, neutralize
 from bot.moderation.reports import RateLimits, ReportView, rate_refusal, render_report, severity_for
 from bot.rest import RestClient
 from bot.rest.client import derived_message_id, new_message_id
 from bot.services.executor import Act, Status
 from bot.services.outbox import Moderators, Outbox
-from bot.store import Store
-from bot.store.alerts import Delivery
-from bot.store.reports import Reporter, ReportRow
+from bot.store.alerts import AlertLedger, Delivery
+from bot.store.audit import AuditLog
+from bot.store.reports import Reporter, ReportLedger, ReportRow
 
 __all__ = ["ReportDesk"]
 
@@ -47,7 +46,9 @@ class ReportDesk:
     def __init__(
         self,
         *,
-        store: Store,
+        audit: AuditLog,
+        alerts: AlertLedger,
+        reports: ReportLedger,
         rest: RestClient,
         outbox: Outbox,
         settings: ReportSettings,
@@ -57,7 +58,9 @@ class ReportDesk:
         clock: Callable[[], float] = time.time,
         enforce: Callable[[str, str, int, str, str], Awaitable[str]] | None = None,
     ) -> None:
-        self._store = store
+        self._audit = audit
+        self._alerts = alerts
+        self._reports = reports
         self._rest = rest
         self._outbox = outbox
         outbox.register_renderer("report", self.render)
@@ -85,8 +88,8 @@ class ReportDesk:
             )
         now = self._clock()
         refusal = rate_refusal(
-            self._store.reports.reports_by_reporter_since(caller.user_id, now - self._limits.window),
-            self._store.reports.reports_by_reporter_since(caller.user_id, now - 86400),
+            self._reports.reports_by_reporter_since(caller.user_id, now - self._limits.window),
+            self._reports.reports_by_reporter_since(caller.user_id, now - 86400),
             self._limits,
         )
         if refusal:
@@ -118,7 +121,7 @@ class ReportDesk:
             return "That is your own message; you can delete or edit it yourself. Nothing was filed."
         room = await self._room(message.rid if message else ref.rid, ref.room_name)
         if room is None and ref.room_name:
-            room = RoomRef("", ref.room_name, ref.room_type)  # a room the bot cannot see: keep the link
+            room = Room("", ref.room_name, ref.room_type)  # a room the bot cannot see: keep the link
         if room is None:
             return "I cannot find the room of that link. Nothing was filed."
         author = message.author if message else UserRef("unknown", "unknown")
@@ -126,7 +129,7 @@ class ReportDesk:
         if message is not None:
             text = " ".join(message.scannable_texts())
             excerpt = inline_literal(text[:_EXCERPT] + ("…" if len(text) > _EXCERPT else ""))
-        filed = self._store.reports.file_report(
+        filed = self._reports.file_report(
             {
                 "target_kind": "message",
                 "target_key": f"message:{ref.mid}",
@@ -153,7 +156,7 @@ class ReportDesk:
         report = filed.report
         if filed.duplicate:
             return f"You already reported this (report #{report.id}); the moderators have it."
-        self._store.audit.record_action(
+        self._audit.record_action(
             actor=caller.user_id,
             action=actions.REPORT_FILED,
             targets={"report": report.id, "message": ref.mid, "room": room.id, "user": author.id},
@@ -188,8 +191,8 @@ class ReportDesk:
         if uid == caller.user_id:
             return "You cannot report yourself. Nothing was filed."
         author = UserRef(uid, str(user.get("username") or target.username))
-        room = RoomRef(caller.rid, caller.room_name, caller.room_type)
-        filed = self._store.reports.file_report(
+        room = Room(caller.rid, caller.room_name, caller.room_type)
+        filed = self._reports.file_report(
             {
                 "target_kind": "user",
                 "target_key": f"user:{uid}",
@@ -208,7 +211,7 @@ class ReportDesk:
         report = filed.report
         if filed.duplicate:
             return f"You already reported this user (report #{report.id}); the moderators have it."
-        self._store.audit.append_audit(
+        self._audit.append_audit(
             actor=caller.user_id,
             action=actions.REPORT_FILED,
             targets={"report": report.id, "user": uid},
@@ -228,9 +231,9 @@ class ReportDesk:
         state = "filed" if result.done else result.code or result.status.value
         if not result.done:
             log.warning("report %d: native filing %s (%s)", report.id, result.status.value, state)
-        self._store.reports.set_report_native(report.id, state)
+        self._reports.set_report_native(report.id, state)
         if report.alert_id is not None:
-            self._store.alerts.bump_alert(report.alert_id)  # the DM shows whether it reached the console
+            self._alerts.bump_alert(report.alert_id)  # the DM shows whether it reached the console
 
     async def _escalate(self, report: ReportRow, message: Message | None) -> None:
         """N distinct reporters: severity is already raised in the store; optionally delete."""
@@ -251,7 +254,7 @@ class ReportDesk:
         if not result.acted:
             log.warning("report %d: escalation could not delete (%s)", report.id, result.code)
 
-    async def _room(self, rid: str | None, name: str | None) -> RoomRef | None:
+    async def _room(self, rid: str | None, name: str | None) -> Room | None:
         try:
             if rid:
                 info = await self._rest.room_info(rid)
@@ -260,13 +263,13 @@ class ReportDesk:
             else:
                 return None
         except RcmodError:
-            return RoomRef(rid, name, None) if rid else None
-        return RoomRef(str(info.get("_id") or rid), info.get("name") or name, info.get("t"))
+            return Room(rid, name, None) if rid else None
+        return Room(str(info.get("_id") or rid), info.get("name") or name, info.get("t"))
 
     # -- /mod reports, /mod resolve -----------------------------------------------------------------
 
     async def list_open(self, call: Call) -> str:
-        reports = self._store.reports.open_reports()
+        reports = self._reports.open_reports()
         if not reports:
             return "No open reports."
         lines = [f"*{len(reports)} open report{'s' if len(reports) != 1 else ''}:*"]
@@ -277,7 +280,7 @@ class ReportDesk:
                 f"#{r.id} · {r.category} · {what} by {inline_literal(r.author_username)} · "
                 f"{len(r.reporters)} reporter{'s' if len(r.reporters) != 1 else ''}"
                 + (" · escalated" if r.escalated else "")
-                + _case_note(self._store.audit.case_number("report", r.id))
+                + _case_note(self._audit.case_number("report", r.id))
             )
         lines.append("Close one with `/mod resolve ID dismiss|delete [note]`.")
         return "\n".join(lines)
@@ -285,7 +288,7 @@ class ReportDesk:
     async def resolve(self, call: Call) -> str:
         inv = call.invocation
         report_id, action, note = inv.number("id"), inv.text("action"), inv.text("note")
-        report = self._store.reports.report(report_id)
+        report = self._reports.report(report_id)
         if report is None:
             return f"There is no report #{report_id}."
         if report.closed_at is not None:
@@ -296,8 +299,8 @@ class ReportDesk:
                 return f"`/mod resolve … {action}` is not available right now."
             reply = await self.enforce(action, report.author_username, report_id, who, call.caller.user_id)
             outcome = f"{'user blocked' if action == 'block' else 'purge previewed'} by {who}"
-            if self._store.reports.close_report(report_id, outcome):
-                self._store.audit.append_audit(
+            if self._reports.close_report(report_id, outcome):
+                self._audit.append_audit(
                     actor=call.caller.user_id,
                     action=actions.REPORT_RESOLVED,
                     targets={"report": report_id, "user": report.author_id},
@@ -322,9 +325,9 @@ class ReportDesk:
             if not dismissed.acted:
                 return f"Report #{report_id} stays open: the moderation console refused ({dismissed.code})."
         outcome = f"{'deleted' if action == 'delete' else 'dismissed'} by {who}{outcome_note}"
-        if not self._store.reports.close_report(report_id, outcome):
+        if not self._reports.close_report(report_id, outcome):
             return f"Report #{report_id} is already closed."
-        self._store.audit.append_audit(
+        self._audit.append_audit(
             actor=call.caller.user_id,
             action=actions.REPORT_RESOLVED,
             targets={
@@ -336,7 +339,7 @@ class ReportDesk:
         )
         self._outbox.wake()
         await self._tell_reporters(report, action)
-        case = self._store.audit.case_number("report", report_id)
+        case = self._audit.case_number("report", report_id)
         where = f" Audit case {case}." if case is not None else ""
         return f"Report #{report_id} closed: {outcome}. Its reporters have been told.{where}"
 
@@ -395,7 +398,7 @@ class ReportDesk:
         # for one dismissed there.
         natively_open = [
             r
-            for r in self._store.reports.open_reports(limit=1000)
+            for r in self._reports.open_reports(limit=1000)
             if r.target_kind == "message" and (r.native == "filed" or r.source == "native")
         ]
         groups = await self._rest.reports_by_users()
@@ -417,8 +420,8 @@ class ReportDesk:
             if listed is not None and (report.mid in listed or report.author_id not in complete):
                 continue
             outcome = "dismissed in Rocket.Chat's moderation console"
-            if self._store.reports.close_report(report.id, outcome):
-                self._store.audit.append_audit(
+            if self._reports.close_report(report.id, outcome):
+                self._audit.append_audit(
                     actor="rocketchat:moderation-console",
                     action=actions.REPORT_RESOLVED,
                     targets={"report": report.id, "message": report.mid, "user": report.author_id},
@@ -436,7 +439,7 @@ class ReportDesk:
     def _taken(self, mid: str, entry: dict[str, Any]) -> bool:
         """Whether this console report is already the bot's: a report of the message is open, or
         was closed after the console's newest report of it (one filed later is a new report)."""
-        existing = self._store.reports.report_for_target(f"message:{mid}")
+        existing = self._reports.report_for_target(f"message:{mid}")
         if existing is None:
             return False
         if existing.closed_at is None:
@@ -460,7 +463,7 @@ class ReportDesk:
         found_room = entry.get("room")
         reported_room: dict[str, Any] = found_room if isinstance(found_room, dict) else {}
         rid = message.rid if message else str(reported_room.get("_id") or "")
-        room = await self._room(rid or None, None) or RoomRef(
+        room = await self._room(rid or None, None) or Room(
             rid, reported_room.get("name") or None, str(reported_room.get("t") or "") or None
         )
         text = " ".join(message.scannable_texts()) if message else str(snapshot.get("msg") or "")
@@ -468,7 +471,7 @@ class ReportDesk:
         found_author = snapshot.get("u")
         author_doc: dict[str, Any] = found_author if isinstance(found_author, dict) else {}
         author = UserRef(uid, str(author_doc.get("username") or "unknown"))
-        filed = self._store.reports.file_report(
+        filed = self._reports.file_report(
             {
                 "target_kind": "message",
                 "target_key": f"message:{mid}",
@@ -492,7 +495,7 @@ class ReportDesk:
             escalate_at=self._settings.escalate_at + 1,  # one entry stands for any number of reporters
             new_dm_id=new_message_id,
         )
-        self._store.audit.record_action(
+        self._audit.record_action(
             actor="rocketchat:report-action",
             action=actions.REPORT_FILED,
             targets={"report": filed.report.id, "message": mid, "room": room.id, "user": uid},
@@ -523,12 +526,12 @@ class ReportDesk:
     # -- the moderators' DM, for the outbox ----------------------------------------------------
 
     def render(self, delivery: Delivery) -> str:
-        report = self._store.reports.report_for_alert(delivery.alert_id)
+        report = self._reports.report_for_alert(delivery.alert_id)
         alert = delivery.alert
         if report is None:  # cannot happen: the report and its alert are written together
             return f"rcmod report (alert {delivery.alert_id})"
         has_room = report.rid or report.room_name
-        room = RoomRef(report.rid or "", report.room_name, report.room_type) if has_room else None
+        room = Room(report.rid or "", report.room_name, report.room_type) if has_room else None
         view = ReportView(
             id=report.id,
             target_kind=report.target_kind,

@@ -44,7 +44,6 @@ from bot.moderation.actions import (
     UnbanUser,
     UnmuteUser,
 )
-from bot.moderation.alerts import RoomRef
 from bot.moderation.durations import format_duration
 from bot.moderation.neutralize import inline_literal
 from bot.moderation.sanctions import Notice, ladder_step, protected, render_notice, step_label
@@ -55,9 +54,9 @@ from bot.services.lookups import Lookups
 from bot.services.moderators import BotModerators
 from bot.services.outbox import Notice as OutboxNotice
 from bot.services.outbox import Outbox, render_direct
-from bot.store import Store
-from bot.store.bans import BanRow
-from bot.store.sanctions import MuteRow
+from bot.store.audit import AuditLog
+from bot.store.bans import BanLedger, BanRow
+from bot.store.sanctions import MuteRow, SanctionLedger
 
 __all__ = ["Sanctioner", "Target"]
 
@@ -97,7 +96,9 @@ class Sanctioner:
     def __init__(
         self,
         *,
-        store: Store,
+        audit: AuditLog,
+        sanctions: SanctionLedger,
+        bans: BanLedger,
         rest: RestClient,
         executor: Act,
         outbox: Outbox,
@@ -112,7 +113,9 @@ class Sanctioner:
         self._bot_moderators = bot_moderators or BotModerators(moderation.moderators, clock=clock)
         # Whether the server has rooms.banUser (8.3+); without it, bans are kept by kick-and-watch.
         self._room_bans = room_bans
-        self._store = store
+        self._audit = audit
+        self._sanctions = sanctions
+        self._bans = bans
         self._rest = rest  # lookups only: every change goes through the executor
         self._executor = executor
         self._outbox = outbox
@@ -198,7 +201,7 @@ class Sanctioner:
 
     def live_strikes(self, user_id: str) -> int:
         since = self._clock() - self.decay_seconds
-        return self._store.sanctions.live_strike_count(user_id, since=since)
+        return self._sanctions.live_strike_count(user_id, since=since)
 
     async def strike(
         self,
@@ -223,7 +226,7 @@ class Sanctioner:
                 actor, actions.USER_WARNED, user, room, reason, outcome="dry-run", step=step_label(step)
             )
             return f"Dry run: {inline_literal(user.username)} would get strike {count} ({step_label(step)})."
-        strike_id = self._store.sanctions.add_strike(
+        strike_id = self._sanctions.add_strike(
             user_id=user.id,
             username=user.username,
             source=source,
@@ -234,7 +237,7 @@ class Sanctioner:
         count = self.live_strikes(user.id)
         step = ladder_step(self._settings.ladder, count)
         label = step_label(step)
-        self._store.sanctions.set_strike_step(strike_id, label)
+        self._sanctions.set_strike_step(strike_id, label)
         self._record(
             actor, actions.USER_WARNED, user, room, reason, strike=strike_id, step=label, count=count
         )
@@ -282,7 +285,7 @@ class Sanctioner:
         return f"{summary}: the administrators were asked to decide."
 
     def pardon(self, user: Target, actor: Actor) -> int:
-        cleared = self._store.sanctions.pardon_strikes(user.id)
+        cleared = self._sanctions.pardon_strikes(user.id)
         self._record(actor, actions.STRIKES_PARDONED, user, None, "pardon", cleared=cleared)
         return cleared
 
@@ -352,7 +355,7 @@ class Sanctioner:
     ) -> int | str:
         """The audit record of the mute when muted; '' when the user is not in the room (skipped
         quietly); else why not."""
-        row, new = self._store.sanctions.begin_mute(
+        row, new = self._sanctions.begin_mute(
             user_id=user.id,
             username=user.username,
             rid=room.id,
@@ -381,16 +384,16 @@ class Sanctioner:
             until=row.until,
         )
         if result.status is Status.DONE:
-            self._store.sanctions.set_mute_state(row.id, "active")
+            self._sanctions.set_mute_state(row.id, "active")
             return result.audit_seq or 0
         if result.status is Status.DRY_RUN:
             return "dry run"  # switched on meanwhile: left pending, applied when it is off
         if result.code in NOT_A_MEMBER:
-            self._store.sanctions.discard_mute(row.id)
+            self._sanctions.discard_mute(row.id)
             return ""
         # Refused, or the server did not answer even after the REST layer's retries: the caller is
         # told it failed, so the mute must not quietly take effect later.
-        self._store.sanctions.set_mute_state(row.id, "failed", by=actor.id)
+        self._sanctions.set_mute_state(row.id, "failed", by=actor.id)
         if result.status is Status.FAILED:
             raise _failure(result, "mute")
         log.warning("mute of user %s in %s refused (%s)", user.id, room.id, result.code)
@@ -399,7 +402,7 @@ class Sanctioner:
     async def unmute(self, user: Target, rooms: Sequence[Room] | None, *, actor: Actor) -> str:
         """Lift ``user``'s mutes in ``rooms`` (None: every mute the bot holds on them, everywhere).
         A mute someone set in Rocket.Chat itself is lifted too when its room is named."""
-        live = {m.rid: m for m in self._store.sanctions.live_mutes(user.id)}
+        live = {m.rid: m for m in self._sanctions.live_mutes(user.id)}
         targets = list(rooms) if rooms is not None else [Room(m.rid, m.room_name, "c") for m in live.values()]
         if not targets:
             return f"{inline_literal(user.username)} has no mutes from me."
@@ -427,7 +430,7 @@ class Sanctioner:
                 failed.append(f"{_room_label(room)} ({result.code or 'not allowed'})")
                 continue
             if row is not None:
-                self._store.sanctions.set_mute_state(row.id, "lifted", by=actor.id)
+                self._sanctions.set_mute_state(row.id, "lifted", by=actor.id)
             lifted.append(room)
             if result.audit_seq is not None:
                 seqs.append(result.audit_seq)
@@ -450,7 +453,7 @@ class Sanctioner:
             return 0  # nothing is lifted in a dry run: the mutes still due are lifted once it is off
         lifted = 0
         now = self._clock()
-        for row in self._store.sanctions.due_mutes(now):
+        for row in self._sanctions.due_mutes(now):
             if self._expiry_retry.get(row.id, now) > now:
                 continue
             user = Target(row.user_id, row.username, ())
@@ -476,13 +479,13 @@ class Sanctioner:
                 key=f"mute:{row.id}",
                 room=room,
             )
-            self._store.sanctions.set_mute_state(row.id, "expired", by=RCMOD.id)
+            self._sanctions.set_mute_state(row.id, "expired", by=RCMOD.id)
             lifted += 1
         return lifted
 
     async def resume(self) -> None:
         """Finish what a crash interrupted: mutes recorded but not yet applied."""
-        for row in self._store.sanctions.live_mutes():
+        for row in self._sanctions.live_mutes():
             if row.state != "pending":
                 continue
             user = Target(row.user_id, row.username, ())
@@ -515,7 +518,7 @@ class Sanctioner:
         if self._executor.dry_run():
             return EXPIRY_POLL
         now = self._clock()
-        due = self._store.sanctions.next_mute_due()
+        due = self._sanctions.next_mute_due()
         if due is not None and due <= now and self._expiry_retry:
             due = min(self._expiry_retry.values())
         return EXPIRY_POLL if due is None else min(EXPIRY_POLL, max(0.05, due - now))
@@ -553,11 +556,11 @@ class Sanctioner:
             # No ban is written in a dry run: the executor records what it would do.
             await self._act(_ban(via, room, user.id), actor, actions.USER_BANNED, user, room, reason, via=via)
             return f"Dry run: {name} would be banned from {_room_label(room)}."
-        if self._store.bans.active_ban(room.id, user_id=user.id) is not None:
+        if self._bans.active_ban(room.id, user_id=user.id) is not None:
             return f"{name} is already banned from {_room_label(room)}."
         row, result = await self._ban_via(via, user, room, reason=reason, actor=actor)
         if not result.done:
-            self._store.bans.discard_ban(row.id)
+            self._bans.discard_ban(row.id)
         if result.status is Status.FAILED:
             raise _failure(result, "ban")
         if result.status is Status.DRY_RUN:
@@ -583,7 +586,7 @@ class Sanctioner:
     ) -> tuple[BanRow, Result]:
         """Write the ban, then ask the server for it; the ban's row is written first so that its
         audit record can cite it."""
-        row = self._store.bans.add_ban(
+        row = self._bans.add_ban(
             user_id=user.id,
             username=user.username,
             rid=room.id,
@@ -608,14 +611,14 @@ class Sanctioner:
         if via == "server" and result.status is Status.REFUSED and result.code == MISSING_ROUTE:
             # The version said bans exist, the route says not (a proxy, a patched build): keep
             # the user out the other way.
-            self._store.bans.discard_ban(row.id)
+            self._bans.discard_ban(row.id)
             return await self._ban_via("watch", user, room, reason=reason, actor=actor)
         return row, result
 
     async def unban(self, user: Target, room: Room, *, actor: Actor) -> str:
         """Lift a ban, the bot's or one set in Rocket.Chat itself; the user may join again."""
         name = inline_literal(user.username)
-        row = self._store.bans.active_ban(room.id, user_id=user.id)
+        row = self._bans.active_ban(room.id, user_id=user.id)
         server_side = row.via == "server" if row is not None else self._room_bans()
         ban_id = row.id if row else None
         if server_side:
@@ -650,7 +653,7 @@ class Sanctioner:
         if result.status is Status.DRY_RUN:
             return f"Dry run: {name} would be unbanned from {_room_label(room)}."
         if row is not None:
-            self._store.bans.lift_ban(row.id, by=actor.id)
+            self._bans.lift_ban(row.id, by=actor.id)
         key = f"ban:{row.id}" if row is not None else f"audit:{result.audit_seq or self._clock()}"
         await self.tell(user, Notice("unban", "", rooms=(room.name or room.id,)), key=key, room=room)
         return f"{name} unbanned from {_room_label(room)}; they may join again."
@@ -661,9 +664,9 @@ class Sanctioner:
             return
         m = event.message
         if m.type in JOINS:
-            row = self._store.bans.active_ban(m.rid, user_id=m.author.id)
+            row = self._bans.active_ban(m.rid, user_id=m.author.id)
         elif m.type == ADDED:
-            row = self._store.bans.active_ban(m.rid, username=m.text.strip().lstrip("@"))
+            row = self._bans.active_ban(m.rid, username=m.text.strip().lstrip("@"))
         else:
             return
         if row is not None and row.via == "watch":
@@ -697,13 +700,13 @@ class Sanctioner:
         """Remove every watched user who is back in their room (e.g. rejoined while the bot was
         down); returns how many were removed."""
         removed = 0
-        for row in self._store.bans.active_bans(via="watch"):
+        for row in self._bans.active_bans(via="watch"):
             removed += await self._remove_again(row)
         return removed
 
     async def lock_room(self, room: Room, *, reason: str, actor: Actor) -> bool:
         """Make ``room`` read-only for members (a raid); True if this call locked it."""
-        if not self._store.sanctions.begin_room_lock(room.id, room.name, reason):
+        if not self._sanctions.begin_room_lock(room.id, room.name, reason):
             return False
         result = await self._executor.execute(
             Action(
@@ -711,17 +714,17 @@ class Sanctioner:
             )
         )
         if not result.done:
-            self._store.sanctions.end_room_lock(room.id)
+            self._sanctions.end_room_lock(room.id)
             if result.status is Status.DRY_RUN:
                 return False
             raise _failure(result, "lock")
-        self._store.sanctions.room_locked(room.id)
+        self._sanctions.room_locked(room.id)
         return True
 
     async def unlock_room(self, room: Room, *, actor: Actor) -> str:
         """Lift a raid lock; the moderator's answer."""
         label = inline_literal("#" + (room.name or room.id))
-        if self._store.sanctions.room_lock(room.id) is None:
+        if self._sanctions.room_lock(room.id) is None:
             return f"{label} was not locked by me."
         result = await self._executor.execute(
             Action(SetReadOnly(room.id, False), actor.id, actions.ROOM_UNLOCKED, {"room": room.id}, {})
@@ -732,7 +735,7 @@ class Sanctioner:
             raise _failure(result, "unlock")
         if result.status is Status.REFUSED:
             return f"Rocket.Chat refused to unlock {label} ({result.code})."
-        self._store.sanctions.end_room_lock(room.id)
+        self._sanctions.end_room_lock(room.id)
         return f"{label} is writable for members again."
 
     # -- telling -------------------------------------------------------------------------------------
@@ -792,7 +795,7 @@ class Sanctioner:
     ) -> int:
         """Audit what is the bot's own record, not a change on the server (a strike, a pardon, a
         mute's later expiry); returns the record's number."""
-        record = self._store.audit.append_audit(
+        record = self._audit.append_audit(
             actor=actor.id,
             action=action,
             targets=_targets(user, room),
@@ -833,8 +836,8 @@ def _failure(result: Result, what: str) -> RcmodError:
     return RetryableError(f"{what} failed [{result.code}]")
 
 
-def _room_ref(room: Room | None) -> RoomRef:
-    return RoomRef("", None, None) if room is None else RoomRef(room.id, room.name, room.type)
+def _room_ref(room: Room | None) -> Room:
+    return Room("", None, None) if room is None else Room(room.id, room.name, room.type)
 
 
 def _opt(value: object) -> str | None:

@@ -34,7 +34,7 @@ from aiohttp import web
 from bot.commands import Caller
 
 if TYPE_CHECKING:
-    from bot.store import Store
+    from bot.store.hooks import HookReplayLedger
 
 __all__ = [
     "MAX_BODY",
@@ -72,16 +72,18 @@ class Replays(Protocol):
 class StoredReplays:
     """Replays kept in the store, so a request captured before a restart is still refused after."""
 
-    def __init__(self, store: Store, clock: Callable[[], float] = time.time, window: float = WINDOW) -> None:
-        self._store = store
+    def __init__(
+        self, hooks: HookReplayLedger, clock: Callable[[], float] = time.time, window: float = WINDOW
+    ) -> None:
+        self._hooks = hooks
         self._clock = clock
         self._window = window
 
     def seen(self, signature: str) -> bool:
-        return self._store.hooks.hook_signature_seen(signature, stale_before=self._clock() - self._window)
+        return self._hooks.hook_signature_seen(signature, stale_before=self._clock() - self._window)
 
     def remember(self, signature: str, timestamp: int) -> None:
-        self._store.hooks.remember_hook_signature(signature, timestamp, keep_at_most=_MAX_REMEMBERED)
+        self._hooks.remember_hook_signature(signature, timestamp, keep_at_most=_MAX_REMEMBERED)
 
 
 class ReplayCache:

@@ -89,7 +89,7 @@ async def test_upkeep_exempt_from_the_dry_run_is_carried_out_unaudited(
     sandbox: Sandbox, rest: RestClient, tmp_path: Path
 ) -> None:
     store = Store.open(tmp_path / "s.sqlite3")
-    executor = Executor(rest=rest, store=store, retention_days=30, dry_run=lambda: True)
+    executor = Executor(rest=rest, audit=store.audit, retention_days=30, dry_run=lambda: True)
     doc = sandbox.post_as("alice", "general", "/mod help")
     message = Message.from_wire(doc)
     kept = await executor.execute(Action(DeleteMessage(message.rid, message.id), actor="alice"))

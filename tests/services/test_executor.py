@@ -51,7 +51,7 @@ async def test_evidence_is_stored_before_the_message_is_deleted(
         await original(rid, mid)
 
     rest.delete_message = delete_watching  # type: ignore[method-assign]
-    result = await Executor(rest=rest, store=store, retention_days=30).execute(_delete(doc, message))
+    result = await Executor(rest=rest, audit=store.audit, retention_days=30).execute(_delete(doc, message))
     assert result.status is Status.DONE and len(result.evidence_ids) == 1
     assert seen_when_deleting == [1]
     assert doc["_id"] not in sandbox.workspace.messages
@@ -66,7 +66,7 @@ async def test_a_refusal_is_recorded_with_the_servers_code(
     doc = sandbox.post_as("alice", "general", "gone before the bot acts")
     message = Message.from_wire(doc)
     sandbox.delete_as("admin", str(doc["_id"]))
-    result = await Executor(rest=rest, store=store, retention_days=30).execute(_delete(doc, message))
+    result = await Executor(rest=rest, audit=store.audit, retention_days=30).execute(_delete(doc, message))
     assert result.status is Status.REFUSED and result.code
     outcomes = [r.outcome for r in store.audit.audit_records() if r.targets.get("message") == message.id]
     assert outcomes == ["ok", f"failed: {result.code}"]  # the evidence record, then the refusal
@@ -78,7 +78,7 @@ async def test_evidence_kept_by_a_crashed_attempt_is_not_stored_twice(
     store = Store.open(tmp_path / "s.sqlite3")
     doc = sandbox.post_as("alice", "general", "the first attempt crashed")
     message = Message.from_wire(doc)
-    executor = Executor(rest=rest, store=store, retention_days=30)
+    executor = Executor(rest=rest, audit=store.audit, retention_days=30)
     result = await executor.execute(_delete(doc, message), evidence_kept=True)
     assert result.done and store.evidence.evidence_for_message(message.id) == []
 
@@ -110,7 +110,7 @@ async def test_dry_run_acts_on_nothing(sandbox: Sandbox, rest: RestClient, tmp_p
         change.JoinChannel(rid),
     ]
     before = repr(sandbox.workspace.messages), repr(sandbox.workspace.rooms), repr(sandbox.workspace.users)
-    executor = Executor(rest=rest, store=store, retention_days=30, dry_run=lambda: True)
+    executor = Executor(rest=rest, audit=store.audit, retention_days=30, dry_run=lambda: True)
     for c in every_change:
         action = Action(
             c, actor="rule:test", audit="test.action", targets={"message": mid}, evidence=(message,)
@@ -133,7 +133,7 @@ async def test_a_post_carries_its_attachments_and_an_edit_without_ddp_keeps_them
     store = Store.open(tmp_path / "s.sqlite3")
     rid = await rest.dm_room("mod1")
     buttons = ({"actions": [{"type": "button", "text": "Dismiss", "msg": "mod dismiss 1"}]},)
-    executor = Executor(rest=rest, store=store, retention_days=30)
+    executor = Executor(rest=rest, audit=store.audit, retention_days=30)
     mid = new_message_id()
     posted = change.PostMessage(rid, "alert", mid=mid, attachments=buttons)
     assert (await executor.execute(Action(posted, actor="rule:test"))).done

@@ -16,6 +16,7 @@ check permissions. Logs carry ids and command names, never arguments (they may q
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -42,15 +43,17 @@ from bot.moderation.neutralize import defuse_everyone
 from bot.realtime.events import Event, NewMessage, ThreadReply
 from bot.rest import RestClient
 from bot.services.executor import Act, Result, Status
-from bot.services.lookups import RoleDirectory
-from bot.store import Store
+from bot.services.lookups import RoleDirectory, TtlCache
+from bot.store.audit import AuditLog
 
-__all__ = ["Call", "Caller", "CommandInbox", "Dispatcher", "Handler", "LookupCache", "not_done"]
+__all__ = ["LOOKUP_TTL", "Call", "Caller", "CommandInbox", "Dispatcher", "Handler", "not_done"]
 
 log = logging.getLogger("rcmod.commands")
 
-_CACHE_TTL = 60.0
-_HINT_EVERY = 600.0  # roles change rarely; a minute-old answer is fine for a privilege check
+# Users, rooms and room roles a command looked up: roles change rarely, and a minute-old answer
+# is fine for a privilege check (the workspace roles are read fresh).
+LOOKUP_TTL = 60.0
+_HINT_EVERY = 600.0
 
 
 _TIMED_OUT = "That did not work: Rocket.Chat did not answer in time. Please try again in a moment."
@@ -71,22 +74,24 @@ class Dispatcher:
         self,
         *,
         rest: RestClient,
-        store: Store,
+        audit: AuditLog,
         handlers: Mapping[str, Handler],
         bot_moderators: Callable[[], Awaitable[frozenset[str]]],  # their user ids
         site_url: Callable[[], str],
         clock: Callable[[], float] = time.time,
         roles: RoleDirectory | None = None,
-        cache: LookupCache | None = None,
+        cache: TtlCache | None = None,
     ) -> None:
         self._rest = rest
         self._roles = roles or RoleDirectory(rest, clock=clock)
-        self._store = store
+        self._audit = audit
         self._handlers = dict(handlers)
         self._bot_moderators = bot_moderators
         self._site_url = site_url
         self._clock = clock
-        self._cache = cache or LookupCache(clock)
+        # Its own object, so a handler that changes roles (/mod appoint) can drop an entry
+        # without holding the dispatcher it is part of.
+        self._cache = cache or TtlCache(clock, ttl=LOOKUP_TTL)
 
     async def run(self, root: str, args: str, caller: Caller) -> str:
         """The reply to one invocation; never raises for bad input or a server that fails."""
@@ -114,7 +119,7 @@ class Dispatcher:
         denied = check(command, privilege, everywhere=parsed.everywhere)
         if denied is not None:
             log.info("command %s refused for user %s (%s)", command.name, caller.user_id, privilege.label)
-            self._store.audit.append_audit(
+            self._audit.append_audit(
                 actor=caller.user_id,
                 action=actions.COMMAND_REFUSED,
                 targets={"user": caller.user_id, "room": caller.rid},
@@ -193,37 +198,18 @@ class Dispatcher:
         return (rid, str(info.get("t") or "c")) if isinstance(info, dict) and info else None
 
     async def _cached(self, key: str, fetch: Callable[[], Awaitable[Any]]) -> Any:
-        return await self._cache.get(key, fetch)
+        return await self._cache.get(key, functools.partial(_none_if_refused, fetch))
 
     def forget(self, prefix: str = "") -> None:
         """Drop cached lookups (after /mod appoint changes a room's roles)."""
         self._cache.forget(prefix)
 
 
-class LookupCache:
-    """What the dispatcher asked the server (users, rooms, roles), kept for a minute. Its own
-    object so a handler that changes roles (/mod appoint) can drop an entry without holding the
-    dispatcher it is part of."""
-
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
-        self._entries: dict[str, tuple[float, Any]] = {}
-
-    async def get(self, key: str, fetch: Callable[[], Awaitable[Any]]) -> Any:
-        now = self._clock()
-        hit = self._entries.get(key)
-        if hit and now - hit[0] < _CACHE_TTL:
-            return hit[1]
-        try:
-            value = await fetch()
-        except ActionRefused:
-            value = None  # not found / not allowed: remembered briefly too
-        self._entries[key] = (now, value)
-        return value
-
-    def forget(self, prefix: str = "") -> None:
-        for key in [k for k in self._entries if k.startswith(prefix)]:
-            del self._entries[key]
+async def _none_if_refused(fetch: Callable[[], Awaitable[Any]]) -> Any:
+    try:
+        return await fetch()
+    except ActionRefused:
+        return None  # not found / not allowed: remembered briefly too
 
 
 class CommandInbox:

@@ -24,7 +24,11 @@ from bot.rest import RestClient
 from bot.services.executor import Act, Status
 from bot.services.outbox import Outbox
 from bot.services.reports import ReportDesk
-from bot.store import Store
+from bot.store.alerts import AlertLedger
+from bot.store.audit import AuditLog
+from bot.store.messages import MessageLog
+from bot.store.reports import ReportLedger
+from bot.store.state import BotState
 
 __all__ = ["DRY_RUN_KEY", "ModCommands"]
 
@@ -39,7 +43,11 @@ class ModCommands:
     def __init__(
         self,
         *,
-        store: Store,
+        audit: AuditLog,
+        alerts: AlertLedger,
+        reports: ReportLedger,
+        messages: MessageLog,
+        state: BotState,
         rest: RestClient,
         executor: Act,
         outbox: Outbox,
@@ -53,7 +61,11 @@ class ModCommands:
         more_status: Callable[[], list[str]] = list,
     ) -> None:
         self._more_status = more_status
-        self._store = store
+        self._audit = audit
+        self._alerts = alerts
+        self._reports = reports
+        self._messages = messages
+        self._state = state
         self._rest = rest  # reads only: every change goes through the executor
         self._executor = executor
         self._outbox = outbox
@@ -92,19 +104,19 @@ class ModCommands:
         lists = (
             f"{len(matcher.lists)} lists, {matcher.term_count} terms" if matcher else "no wordlists loaded"
         )
-        encrypted = self._store.alerts.unscannable_rooms()
-        failed = self._store.alerts.failed_deliveries()
+        encrypted = self._alerts.unscannable_rooms()
+        failed = self._alerts.failed_deliveries()
         lines = [
             "*rcmod status*",
             "Connection: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in checks.items()),
             f"Lists: {lists}",
-            f"Rooms watched: {len(self._store.messages.room_cursors())}",
+            f"Rooms watched: {len(self._messages.room_cursors())}",
             f"Encrypted rooms (unscannable): {len(encrypted)}"
             + (f", {sum(encrypted.values())} messages not scanned" if encrypted else ""),
-            f"Open reports: {self._store.reports.open_report_count()}",
-            f"Queued alert DMs: {self._store.alerts.pending_deliveries()}"
+            f"Open reports: {self._reports.open_report_count()}",
+            f"Queued alert DMs: {self._alerts.pending_deliveries()}"
             + (
-                f"; undeliverable (refused by the server): {self._store.alerts.undeliverable_count()} — "
+                f"; undeliverable (refused by the server): {self._alerts.undeliverable_count()} — "
                 + ", ".join(f"to {inline_literal(r)}: {inline_literal(why)}" for r, why in failed)
                 if failed
                 else ""
@@ -151,16 +163,16 @@ class ModCommands:
 
     async def dismiss(self, call: Call) -> str:
         alert_id = call.invocation.number("alert")
-        kind = self._store.alerts.alert_kind(alert_id)
+        kind = self._alerts.alert_kind(alert_id)
         if kind is None:
             return f"There is no alert {alert_id}."
         if kind == "report":
             return (
                 f"Alert {alert_id} is a report; close it with `/mod resolve ID dismiss` (see `/mod reports`)."
             )
-        if not self._store.alerts.resolve_alert(alert_id, f"dismissed by {call.caller.username}"):
+        if not self._alerts.resolve_alert(alert_id, f"dismissed by {call.caller.username}"):
             return f"Alert {alert_id} was already closed."
-        self._store.audit.append_audit(
+        self._audit.append_audit(
             actor=call.caller.user_id,
             action=actions.ALERT_DISMISSED,
             targets={"alert": alert_id},
@@ -204,7 +216,7 @@ class ModCommands:
                 sidecar.unlink()
             await self._reload()
             return f"That edit would break the lists, so it was undone (see the log for why). List: {name}."
-        self._store.audit.append_audit(
+        self._audit.append_audit(
             actor=call.caller.user_id,
             action=actions.LIST_EDITED,
             targets={"list": name},
@@ -256,8 +268,8 @@ class ModCommands:
 
     async def dryrun(self, call: Call) -> str:
         state = call.invocation.text("state")
-        self._store.state.state_set(DRY_RUN_KEY, state)
-        self._store.audit.append_audit(
+        self._state.state_set(DRY_RUN_KEY, state)
+        self._audit.append_audit(
             actor=call.caller.user_id, action=actions.DRY_RUN_CHANGED, targets={}, reason={"dry_run": state}
         )
         if state == "on":

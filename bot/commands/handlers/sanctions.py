@@ -14,12 +14,13 @@ from bot.audit import actions
 from bot.commands.handlers.dispatch import Call, Handler
 from bot.commands.parser import RoomName, UserName
 from bot.models import Actor, Room, UserRef
-from bot.moderation.alerts import RoomRef
 from bot.moderation.durations import format_duration
 from bot.moderation.neutralize import inline_literal
 from bot.services.outbox import Notice, Outbox
 from bot.services.sanctions import Sanctioner, Target
-from bot.store import Store
+from bot.store.audit import AuditLog
+from bot.store.bans import BanLedger
+from bot.store.sanctions import SanctionLedger
 
 __all__ = ["SanctionCommands"]
 
@@ -31,13 +32,17 @@ class SanctionCommands:
         self,
         *,
         sanctioner: Sanctioner,
-        store: Store,
+        audit: AuditLog,
+        sanctions: SanctionLedger,
+        bans: BanLedger,
         outbox: Outbox,
         restore: Restore,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._s = sanctioner
-        self._store = store
+        self._audit = audit
+        self._sanctions = sanctions
+        self._bans = bans
         self._outbox = outbox
         self._restore = restore
         self._clock = clock
@@ -153,7 +158,7 @@ class SanctionCommands:
         if call.invocation.get("action") == "pardon":
             cleared = self._s.pardon(user, self._actor(call))
             return f"{name}: {cleared} strike(s) pardoned; the ladder starts again from zero."
-        rows = self._store.sanctions.strikes(user.id, limit=20)
+        rows = self._sanctions.strikes(user.id, limit=20)
         live = self._s.live_strikes(user.id)
         cutoff = self._clock() - self._s.decay_seconds
         lapse = format_duration(self._s.decay_seconds)
@@ -166,12 +171,12 @@ class SanctionCommands:
             )
         if not rows:
             lines.append("No strikes on record.")
-        mutes = self._store.sanctions.live_mutes(user.id)
+        mutes = self._sanctions.live_mutes(user.id)
         for m in mutes:
             ends = "until lifted" if m.until is None else f"until {_when(m.until)}"
             where = inline_literal("#" + m.room_name) if m.room_name else inline_literal(m.rid)
             lines.append(f"- muted in {where} {ends}")
-        for b in self._store.bans.active_bans(user.id):
+        for b in self._bans.active_bans(user.id):
             where = inline_literal("#" + b.room_name) if b.room_name else inline_literal(b.rid)
             lines.append(f"- banned from {where} since {_when(b.since)}")
         return "\n".join(lines)
@@ -189,7 +194,7 @@ class SanctionCommands:
         caller = call.caller
         text = call.invocation.text("text")
         live = self._s.live_strikes(caller.user_id)
-        mutes = self._store.sanctions.live_mutes(caller.user_id)
+        mutes = self._sanctions.live_mutes(caller.user_id)
         notice = Notice.about(
             "appeal",
             key=caller.user_id,
@@ -200,13 +205,13 @@ class SanctionCommands:
                 f"See `/mod strikes @{caller.username}`; lift with "
                 f"`/mod unmute @{caller.username} everywhere` or `/mod strikes @{caller.username} pardon`."
             ),
-            room=RoomRef(caller.rid, caller.room_name, caller.room_type),
+            room=Room(caller.rid, caller.room_name, caller.room_type),
             subject=UserRef(caller.user_id, caller.username),
             severity="medium",
             window=3600.0,  # repeated appeals within the hour update one DM
         )
         raised = await self._outbox.notify(notice)
-        self._store.audit.append_audit(
+        self._audit.append_audit(
             actor=caller.user_id,
             action=actions.APPEAL_FILED,
             targets={"user": caller.user_id},

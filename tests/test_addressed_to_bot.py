@@ -11,9 +11,7 @@ from bot.moderation.neutralize import inline_literal
 from bot.moderation.sanctions import Notice, render_notice
 from bot.sandbox import Sandbox
 from tests.conftest import Recorder, RunningBot, bot_settings, start_bot, until
-from tests.test_protections_live import post, triggered
-from tests.test_report import ask, dms_from_bot
-from tests.test_sanctions import muted, told
+from tests.helpers import ask, dms_from_bot, muted, post, told, triggered
 
 
 def write_lists(root: Path) -> Path:

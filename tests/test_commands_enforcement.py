@@ -11,8 +11,8 @@ from typing import Any
 
 from bot.sandbox import Sandbox
 from tests.conftest import bot_settings, start_bot, until
+from tests.helpers import ask
 from tests.test_policies import CONDUCT, pinned_in, write_policy
-from tests.test_report import ask
 
 CONDUCT_TEXT = CONDUCT.split("---\n")[2].strip("\n")
 

@@ -13,9 +13,15 @@ from bot.sandbox import Sandbox
 from bot.sandbox.workspace import Event, MessageChanged, RoomNotify
 from bot.store import Store
 from tests.conftest import handled, until
-from tests.helpers import bot_login_env, free_port, rcmod_process, ready
-from tests.test_blocklist import block_lists
-from tests.test_notifier import dms_from_bot, write_lists
+from tests.helpers import (
+    block_lists,
+    bot_login_env,
+    dms_from_bot,
+    free_port,
+    rcmod_process,
+    ready,
+    write_lists,
+)
 
 
 async def spawn(

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from bot.sandbox import Sandbox
-from tests.conftest import Recorder, RunningBot, bot_settings, start_bot, until
-from tests.test_report import ask, dms_from_bot
-from tests.test_sanctions import muted, rid, told
+from tests.conftest import Recorder, bot_settings, start_bot, until
+from tests.helpers import ask, dms_from_bot, exists, muted, post, rid, told, triggered
 
 MODS = ["mod2"]
 
@@ -24,27 +23,6 @@ def settings(sb: Sandbox, tmp_path: Path, **protections: Any) -> Any:
         moderation={"moderators": MODS},
         protections={"probation_days": 0, **protections},
     )
-
-
-async def post(bot: RunningBot, sb: Sandbox, user: str, room: str, text: str) -> str:
-    """Post, and wait until every handler (the protector included) has seen the message."""
-    mid = str(sb.post_as(user, room, text)["_id"])
-    assert await until(lambda: bot.recorder.message_ids()[mid] >= 1)
-    return mid
-
-
-def triggered(bot: RunningBot, protection: str) -> list[Any]:
-    store = bot.app.store
-    assert store is not None
-    return [
-        r
-        for r in store.audit.audit_records()
-        if r.action == "protection.triggered" and r.reason["protection"] == protection
-    ]
-
-
-def exists(sb: Sandbox, mid: str) -> bool:
-    return mid in sb.workspace.messages
 
 
 async def test_flood_mutes_at_its_threshold_and_not_below(sandbox: Sandbox, tmp_path: Path) -> None:

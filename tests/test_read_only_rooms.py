@@ -13,7 +13,7 @@ import pytest
 
 from bot.sandbox import Sandbox
 from tests.conftest import bot_settings, start_bot, until
-from tests.test_notifier import dms_from_bot
+from tests.helpers import dms_from_bot
 
 
 def lists(root: Path) -> Path:

@@ -24,10 +24,7 @@ from bot.services.executor import Executor
 from bot.services.purge import Purger
 from bot.store import Store
 from tests.conftest import Recorder, bot_settings, start_bot, until
-from tests.test_notifier import dms_from_bot, write_lists
-from tests.test_protections_live import exists, post, triggered
-from tests.test_report import ask
-from tests.test_sanctions import muted
+from tests.helpers import ask, dms_from_bot, exists, muted, post, triggered, write_lists
 
 MODS = ["mod2"]
 

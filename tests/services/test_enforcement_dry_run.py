@@ -17,9 +17,7 @@ from bot.sandbox import Sandbox
 from bot.services.executor import Executor, Status
 from bot.store import Store
 from tests.conftest import Recorder, bot_settings, start_bot, until
-from tests.test_blocklist import block_lists
-from tests.test_protections_live import post, triggered
-from tests.test_report import ask, dms_from_bot
+from tests.helpers import ask, block_lists, dms_from_bot, post, triggered
 
 
 @pytest.fixture

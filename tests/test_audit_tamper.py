@@ -109,38 +109,40 @@ def test_a_tail_cut_with_the_head_row_updated_is_caught(
     assert f"a signed checkpoint says the log had {last} records" in out
 
 
-def test_a_deleted_evidence_row_is_caught(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        pytest.param(
+            "DELETE FROM evidence WHERE id = {eid}",
+            ["cites evidence {eid}", "missing"],
+            id="a-deleted-evidence-row",
+        ),
+        pytest.param(
+            "UPDATE evidence SET content = NULL, erased_at = '2026-01-02T00:00:00.000Z', "
+            "erased_reason = 'erasure' WHERE id = {eid}",
+            ["evidence {eid}: marked erased, but no audit record erased it"],
+            id="a-fake-tombstone",
+        ),
+        pytest.param(
+            "UPDATE evidence SET mid = 'mOTHER' WHERE id = {eid}",
+            ["evidence {eid}: message id mOTHER differs from m5"],
+            id="a-changed-evidence-mid",
+        ),
+    ],
+)
+def test_a_tampered_evidence_row_is_caught(
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    change: str,
+    expected: list[str],
 ) -> None:
     eid = _live_evidence_id(data_dir)
-    _sql(data_dir, f"DELETE FROM evidence WHERE id = {eid}")
+    _sql(data_dir, change.format(eid=eid))
     code, out = _verify(data_dir, monkeypatch, capsys)
     assert code == 1
-    assert f"cites evidence {eid}" in out and "missing" in out
-
-
-def test_a_fake_tombstone_is_caught(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    eid = _live_evidence_id(data_dir)
-    _sql(
-        data_dir,
-        "UPDATE evidence SET content = NULL, erased_at = '2026-01-02T00:00:00.000Z', "
-        f"erased_reason = 'erasure' WHERE id = {eid}",
-    )
-    code, out = _verify(data_dir, monkeypatch, capsys)
-    assert code == 1
-    assert f"evidence {eid}: marked erased, but no audit record erased it" in out
-
-
-def test_a_changed_evidence_mid_is_caught(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    eid = _live_evidence_id(data_dir)
-    _sql(data_dir, f"UPDATE evidence SET mid = 'mOTHER' WHERE id = {eid}")
-    code, out = _verify(data_dir, monkeypatch, capsys)
-    assert code == 1
-    assert f"evidence {eid}: message id mOTHER differs from m5" in out
+    for words in expected:
+        assert words.format(eid=eid) in out
 
 
 @pytest.mark.parametrize("how", ["zero-bytes", "missing", "emptied"])

@@ -142,14 +142,19 @@ async def test_links_to_blocked_domains_are_held_and_restored(sandbox: Sandbox, 
         await bot.stop()
 
 
-async def test_links_from_accounts_on_probation_are_held(sandbox: Sandbox, tmp_path: Path) -> None:
+def hold_probation_links(sb: Sandbox, tmp_path: Path) -> Any:
+    """Links from accounts younger than three days are held; the flood protection is off."""
     links = {"mode": "act", "block_domains": [], "hold_probation": True}
-    config = bot_settings(
-        sandbox,
+    return bot_settings(
+        sb,
         tmp_path / "data",
         moderation={"moderators": MODS},
         protections={"probation_days": 3, "links": links, "flood": {"mode": "off"}},
     )
+
+
+async def test_links_from_accounts_on_probation_are_held(sandbox: Sandbox, tmp_path: Path) -> None:
+    config = hold_probation_links(sandbox, tmp_path)
     sandbox.create_user("newbie", created_days_ago=0.5)
     sandbox.create_user("oldtimer", created_days_ago=30)
     # An account's age (users.info createdAt) is shown to holders of view-full-other-user-info
@@ -166,13 +171,7 @@ async def test_links_from_accounts_on_probation_are_held(sandbox: Sandbox, tmp_p
 
 
 async def test_without_the_permission_no_account_is_on_probation(sandbox: Sandbox, tmp_path: Path) -> None:
-    links = {"mode": "act", "block_domains": [], "hold_probation": True}
-    config = bot_settings(
-        sandbox,
-        tmp_path / "data",
-        moderation={"moderators": MODS},
-        protections={"probation_days": 3, "links": links, "flood": {"mode": "off"}},
-    )
+    config = hold_probation_links(sandbox, tmp_path)
     sandbox.create_user("newbie", created_days_ago=0.5)
     sandbox.workspace.set_permission_roles("view-full-other-user-info", ["admin"])
     bot = await start_bot(config, Recorder())

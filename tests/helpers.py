@@ -4,10 +4,13 @@ sandbox as a test reads it (the bot's DMs and answers, rooms, audit records, wor
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,7 @@ __all__ = [
     "native_reports",
     "post",
     "rcmod_process",
+    "rcmod_sandbox",
     "ready",
     "rid",
     "settled",
@@ -101,6 +105,21 @@ async def rcmod_process(
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", *args, cwd=cwd, env=full, **pipes
     )
+
+
+@asynccontextmanager
+async def rcmod_sandbox(
+    *args: str, stderr: int = asyncio.subprocess.DEVNULL
+) -> AsyncIterator[dict[str, Any]]:
+    """`rcmod sandbox ARGS` running: its seed, the JSON line it prints first. Stopped after."""
+    proc = await rcmod_process("sandbox", *args, stdout=asyncio.subprocess.PIPE, stderr=stderr)
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 20)
+        yield json.loads(line)
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 15)
 
 
 async def ready(port: int, within: float = 20.0, every: float = 0.1) -> bool:

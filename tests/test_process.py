@@ -19,6 +19,7 @@ from tests.helpers import (
     dms_from_bot,
     free_port,
     rcmod_process,
+    rcmod_sandbox,
     ready,
     write_lists,
 )
@@ -79,15 +80,7 @@ async def test_kill_9_then_restart_catches_up_once(sandbox: Sandbox, tmp_path: P
 
 
 async def test_rcmod_sandbox_prints_one_json_line_with_the_seed() -> None:
-    import json
-
-    proc = await rcmod_process(
-        "sandbox", "--port", "0", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
-    )
-    try:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 20)
-        seed = json.loads(line)
+    async with rcmod_sandbox("--port", "0") as seed:
         assert seed["url"].startswith("http://127.0.0.1:")
         users = {u["username"]: u for u in seed["users"]}
         assert {"admin", "mod1", "mod2", "alice", "bob", "carol", "rcmod.bot"} <= set(users)
@@ -99,9 +92,6 @@ async def test_rcmod_sandbox_prints_one_json_line_with_the_seed() -> None:
             headers = {"X-User-Id": users["alice"]["id"], "X-Auth-Token": users["alice"]["token"]}
             async with http.get(f"{seed['url']}/api/v1/me", headers=headers) as r:
                 assert (await r.json())["username"] == "alice"
-    finally:
-        proc.terminate()
-        await proc.wait()
 
 
 async def test_kill_9_around_removals_sends_each_authors_notice_exactly_once(

@@ -20,7 +20,6 @@ from tests.conftest import until
 from tests.helpers import rcmod_process
 
 
-
 @pytest.fixture
 async def slow_sandbox() -> AsyncIterator[Sandbox]:
     """A sandbox whose REST limiter applies to the bot too: 20 calls per route per 0.2 s."""

@@ -32,6 +32,7 @@ __all__ = [
     "dms_from_bot",
     "exists",
     "free_port",
+    "list_folder",
     "muted",
     "native_reports",
     "post",
@@ -221,24 +222,29 @@ def exists(sb: Sandbox, mid: str) -> bool:
     return mid in sb.workspace.messages
 
 
+def list_folder(root: Path, **lists: tuple[str, str]) -> Path:
+    """``root``/lists with, for each keyword, ``NAME.txt`` (its terms) and ``NAME.toml`` (its options)."""
+    folder = root / "lists"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (terms, options) in lists.items():
+        (folder / f"{name}.txt").write_text(terms)
+        (folder / f"{name}.toml").write_text(options)
+    return folder
+
+
 def write_lists(root: Path, notify_users: list[str] | None = None, severity: str = "high") -> Path:
-    lists = root / "lists"
-    lists.mkdir(exist_ok=True)
-    (lists / "watch.txt").write_text("# terms the moderators want to hear about\nbadword\nscam link\n")
     users = notify_users if notify_users is not None else ["mod1"]
-    (lists / "watch.toml").write_text(
+    options = (
         f'kind = "notify"\nseverity = "{severity}"\ncategories = ["harassment"]\n\n'
         f"[notify]\nusers = {users!r}\n".replace("'", '"')
     )
-    return lists
+    terms = "# terms the moderators want to hear about\nbadword\nscam link\n"
+    return list_folder(root, watch=(terms, options))
 
 
 def block_lists(root: Path, *, action: str = "delete", reveal: bool = False) -> Path:
-    lists = root / "lists"
-    lists.mkdir(parents=True, exist_ok=True)
-    (lists / "banned.txt").write_text("badword\nscam link\n")
-    (lists / "banned.toml").write_text(
+    options = (
         f'kind = "block"\naction = "{action}"\nreveal_term = {str(reveal).lower()}\n'
         'severity = "high"\n\n[notify]\nusers = ["mod1"]\n'
     )
-    return lists
+    return list_folder(root, banned=("badword\nscam link\n", options))

@@ -10,7 +10,7 @@ from bot.models import Room, UserRef
 from bot.moderation.alerts import Alert, DigestItem
 from bot.store.db import Database
 
-__all__ = ["AlertLedger", "Delivery", "Digest", "RaisedAlert"]
+__all__ = ["AlertLedger", "Delivery", "Digest", "RaisedAlert", "queue_deliveries"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,17 @@ class Digest:
     recipient: str
     dm_mid: str
     items: list[DigestItem]
+
+
+def queue_deliveries(
+    db: Database, alert_id: int, recipients: Sequence[str], new_dm_id: Callable[[], str]
+) -> None:
+    """One delivery of ``alert_id`` per distinct recipient, its DM id chosen now (before any send)."""
+    for recipient in dict.fromkeys(recipients):
+        db.execute(
+            "INSERT INTO alert_delivery (alert_id, recipient, dm_mid) VALUES (?, ?, ?)",
+            (alert_id, recipient, new_dm_id()),
+        )
 
 
 class AlertLedger:
@@ -141,11 +152,7 @@ class AlertLedger:
             ),
         )
         alert_id = int(cur.lastrowid or 0)
-        for recipient in dict.fromkeys(recipients):
-            self._db.execute(
-                "INSERT INTO alert_delivery (alert_id, recipient, dm_mid) VALUES (?, ?, ?)",
-                (alert_id, recipient, new_dm_id()),
-            )
+        queue_deliveries(self._db, alert_id, recipients, new_dm_id)
         return alert_id
 
     def due_deliveries(self, limit: int = 50) -> list[Delivery]:

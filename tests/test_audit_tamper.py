@@ -75,15 +75,21 @@ def test_the_untouched_store_verifies(
     assert "1 signed checkpoint" in out
 
 
-def test_a_chain_rewritten_with_recomputed_hashes_is_caught(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _rewritten_from_record_3(data_dir: Path) -> Store:
+    """The store after someone dropped the triggers and rewrote the chain from record 3 on, each
+    hash recomputed; opened afresh."""
     conn = sqlite3.connect(data_dir / "rcmod.sqlite3")
     _drop_triggers(conn)
     _rewrite_chain_from(conn, 3)
     conn.commit()
     conn.close()
-    store = Store.open(data_dir / "rcmod.sqlite3")
+    return Store.open(data_dir / "rcmod.sqlite3")
+
+
+def test_a_chain_rewritten_with_recomputed_hashes_is_caught(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = _rewritten_from_record_3(data_dir)
     assert store.audit.verify_audit().ok  # the chain alone cannot tell
     store.close()
     code, out = _verify(data_dir, monkeypatch, capsys)
@@ -209,12 +215,7 @@ def _rewrite_chain_from(conn: sqlite3.Connection, seq: int) -> None:
 
 
 def test_no_checkpoint_is_signed_over_a_rewritten_chain(data_dir: Path) -> None:
-    conn = sqlite3.connect(data_dir / "rcmod.sqlite3")
-    _drop_triggers(conn)
-    _rewrite_chain_from(conn, 3)
-    conn.commit()
-    conn.close()
-    store = Store.open(data_dir / "rcmod.sqlite3")
+    store = _rewritten_from_record_3(data_dir)
     store.audit.append_audit(actor="a", action="config.reloaded")
     key, _ = load_or_create_signing_key(data_dir)
     assert checkpoint_head(store, data_dir, key) is None

@@ -38,12 +38,20 @@ async def spawn(
     )
 
 
-async def test_sigterm_stops_cleanly(sandbox: Sandbox, tmp_path: Path) -> None:
-    port = free_port()
+async def alerted_once(
+    sandbox: Sandbox, tmp_path: Path, port: int, user: str, text: str
+) -> asyncio.subprocess.Process:
+    """`rcmod run` ready on ``port``, and its alert about ``user``'s ``text`` in #general with mod1."""
     proc = await spawn(sandbox, tmp_path, port)
     assert await ready(port)
-    sandbox.post_as("alice", "general", "a badword before shutdown")
+    sandbox.post_as(user, "general", text)
     assert await until(lambda: len(dms_from_bot(sandbox, "mod1")) == 1)
+    return proc
+
+
+async def test_sigterm_stops_cleanly(sandbox: Sandbox, tmp_path: Path) -> None:
+    port = free_port()
+    proc = await alerted_once(sandbox, tmp_path, port, "alice", "a badword before shutdown")
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(proc.wait(), 15) == 0
     assert proc.stderr is not None
@@ -54,10 +62,7 @@ async def test_sigterm_stops_cleanly(sandbox: Sandbox, tmp_path: Path) -> None:
 
 async def test_kill_9_then_restart_catches_up_once(sandbox: Sandbox, tmp_path: Path) -> None:
     port = free_port()
-    first = await spawn(sandbox, tmp_path, port)
-    assert await ready(port)
-    sandbox.post_as("bob", "general", "badword one")
-    assert await until(lambda: len(dms_from_bot(sandbox, "mod1")) == 1)
+    first = await alerted_once(sandbox, tmp_path, port, "bob", "badword one")
     first.kill()
     await first.wait()
     sandbox.post_as("carol", "random", "badword two, while the bot is dead")

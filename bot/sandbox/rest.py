@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -1358,6 +1358,24 @@ def _string_list(value: Any) -> list[str]:
     return list(value)
 
 
+def _create_room(api: RestApi, call: Call, kind: Literal["c", "p"], members: Any, extra: Doc) -> Doc:
+    """The create method's own check of the name, then the room (``kind`` "c" or "p") as answers
+    show it."""
+    p = call.params
+    if not isinstance(p["name"], str):
+        raise MeteorError(400, "Match failed")
+    room = api.ws.create_channel(
+        call.uid,
+        kind,
+        p["name"],
+        _string_list(members or []),
+        read_only=p.get("readOnly") is True,
+        exclude_self=p.get("excludeSelf") is True,
+        extra={"customFields": p.get("customFields") or {}, **extra},
+    )
+    return room_out(room)
+
+
 def channels_create(api: RestApi, call: Call) -> dict[str, Any]:
     """channels.create: createChannelValidator (403 without create-c, then name and members),
     then createChannelMethod; the answer is the channel as channels.info shows it."""
@@ -1377,18 +1395,7 @@ def channels_create(api: RestApi, call: Call) -> dict[str, Any]:
     members = p.get("members")
     if members and not isinstance(members, list):
         raise RestFailure.failure('Param "members" must be an array if provided')
-    if not isinstance(p["name"], str):
-        raise MeteorError(400, "Match failed")
-    room = api.ws.create_channel(
-        call.uid,
-        "c",
-        p["name"],
-        _string_list(members or []),
-        read_only=p.get("readOnly") is True,
-        exclude_self=p.get("excludeSelf") is True,
-        extra={"customFields": p.get("customFields") or {}, **extra},
-    )
-    return {"channel": room_out(room)}
+    return {"channel": _create_room(api, call, "c", members, extra)}
 
 
 def channels_info(api: RestApi, call: Call) -> dict[str, Any]:
@@ -1422,18 +1429,7 @@ def groups_create(api: RestApi, call: Call) -> dict[str, Any]:
         raise RestFailure.failure('Body param "customFields" must be an object if provided')
     if p.get("extraData") and not isinstance(p["extraData"], dict):
         raise RestFailure.failure('Body param "extraData" must be an object if provided')
-    if not isinstance(p["name"], str):
-        raise MeteorError(400, "Match failed")
-    room = api.ws.create_channel(
-        call.uid,
-        "p",
-        p["name"],
-        _string_list(members or []),
-        read_only=p.get("readOnly") is True,
-        exclude_self=p.get("excludeSelf") is True,
-        extra={"customFields": p.get("customFields") or {}, **(p.get("extraData") or {})},
-    )
-    return {"group": room_out(room)}
+    return {"group": _create_room(api, call, "p", members, p.get("extraData") or {})}
 
 
 def groups_info(api: RestApi, call: Call) -> dict[str, Any]:

@@ -99,35 +99,13 @@ async def run(args: argparse.Namespace) -> None:
             if len(latencies) >= expected:
                 done.set()
 
-    bot_user = next(u for u in seed["users"] if u["username"] == "rcmod.bot")
     members = [
         u for u in seed["users"] if u["username"] in ("alice", "bob", "carol", "mod1", "mod2", "admin")
     ]
     members = (members * args.members)[: args.members]
     general = next(r["id"] for r in seed["rooms"] if r["name"] == "general")
     with tempfile.TemporaryDirectory() as data_dir:
-        lists = Path(data_dir) / "lists"
-        lists.mkdir()
-        # One list per probe: each alert is its own incident key, so none coalesces into another.
-        for i in range(args.probes):
-            (lists / f"probe{i}.txt").write_text(f"probe{i}\n")
-            (lists / f"probe{i}.toml").write_text('kind = "notify"\n[notify]\nusers = ["mod1"]\n')
-        settings = Settings.model_validate(
-            {
-                "server": {"url": seed["url"], "user_id": bot_user["id"], "auth_token": bot_user["token"]},
-                "storage": {"data_dir": data_dir},
-                "http": {"port": 0},
-                "moderation": {"wordlists": [str(lists)] if args.probes else [], "exempt_roles": []},
-                # `--protections off` measures what the automatic protections cost on this path.
-                "protections": {
-                    "flood": {"mode": "off"},
-                    "repeat": {"mode": "off"},
-                    "mentions": {"mode": "off"},
-                }
-                if args.protections == "off"
-                else {},
-            }
-        )
+        settings = _bot_settings(seed, Path(data_dir), args)
         app = BotApp(settings, Extras(handlers=[("bench", (object,), record)]))
         bot_task = asyncio.create_task(app.run())
         await asyncio.wait_for(connected.wait(), 10)
@@ -168,7 +146,45 @@ async def run(args: argparse.Namespace) -> None:
     sandbox.terminate()
     sandbox.wait()
     bot_cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
-    lat = sorted(latencies)
+    _report(args, expected, sorted(latencies), elapsed, alert_latency, (bot_cpu, sandbox_cpu, load_cpu))
+
+
+def _bot_settings(seed: dict[str, Any], data_dir: Path, args: argparse.Namespace) -> Settings:
+    """The bot logged in to the sandbox; with probes, one notify list per probe."""
+    bot_user = next(u for u in seed["users"] if u["username"] == "rcmod.bot")
+    lists = data_dir / "lists"
+    lists.mkdir()
+    # One list per probe: each alert is its own incident key, so none coalesces into another.
+    for i in range(args.probes):
+        (lists / f"probe{i}.txt").write_text(f"probe{i}\n")
+        (lists / f"probe{i}.toml").write_text('kind = "notify"\n[notify]\nusers = ["mod1"]\n')
+    return Settings.model_validate(
+        {
+            "server": {"url": seed["url"], "user_id": bot_user["id"], "auth_token": bot_user["token"]},
+            "storage": {"data_dir": str(data_dir)},
+            "http": {"port": 0},
+            "moderation": {"wordlists": [str(lists)] if args.probes else [], "exempt_roles": []},
+            # `--protections off` measures what the automatic protections cost on this path.
+            "protections": {
+                "flood": {"mode": "off"},
+                "repeat": {"mode": "off"},
+                "mentions": {"mode": "off"},
+            }
+            if args.protections == "off"
+            else {},
+        }
+    )
+
+
+def _report(
+    args: argparse.Namespace,
+    expected: int,
+    lat: list[float],
+    elapsed: float,
+    alert_latency: list[float],
+    cpu: tuple[float, float, float],
+) -> None:
+    bot_cpu, sandbox_cpu, load_cpu = cpu
     p50 = statistics.median(lat) * 1000 if lat else float("nan")
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000 if lat else float("nan")
     print(machine_line())

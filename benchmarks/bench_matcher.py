@@ -30,7 +30,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import ahocorasick
@@ -38,6 +38,7 @@ import ahocorasick
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import MATCHER_DATA, best_rate, machine_line, read_jsonl, read_keywords  # noqa: E402
 from bot.moderation import Matcher, compile, parse_wordlist  # noqa: E402
 from bot.moderation.normalize import base_fold  # noqa: E402
 
@@ -53,11 +54,7 @@ def _rss_bytes() -> int:
 
 
 def _load(data: Path) -> tuple[list[str], list[str], list[dict[str, object]]]:
-    keywords = (data / "keywords.txt").read_text(encoding="utf-8").split("\n")
-    keywords = [k for k in keywords if k.strip()]
-    corpus = [json.loads(line) for line in (data / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
-    evalset = [json.loads(line) for line in (data / "eval.jsonl").read_text(encoding="utf-8").splitlines()]
-    return keywords, corpus, evalset
+    return read_keywords(data), read_jsonl(data / "corpus.jsonl"), read_jsonl(data / "eval.jsonl")
 
 
 def _options(repeats: bool) -> str:
@@ -103,15 +100,6 @@ def _child_build(data: Path, size: int, repeats: bool) -> dict[str, float]:
     return result
 
 
-def _throughput(fn: Callable[[], None], n_messages: int, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return n_messages / best
-
-
 def _raw_automaton(terms: Sequence[str]) -> ahocorasick.Automaton:
     a = ahocorasick.Automaton()
     for i, t in enumerate(terms):
@@ -120,9 +108,13 @@ def _raw_automaton(terms: Sequence[str]) -> ahocorasick.Automaton:
     return a
 
 
+PerfRow = tuple[int, str, float, float | None, float | None, float | None]
+Tally = dict[str, tuple[int, int]]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "matcher-dev")
+    parser.add_argument("--data", type=Path, default=MATCHER_DATA)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--repeats", action="store_true", help="rcmod lists read stretched letters")
     parser.add_argument("--measure-build", type=int, default=None, help=argparse.SUPPRESS)
@@ -135,16 +127,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     keywords, corpus, evalset = _load(args.data)
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    _print_setup(args, keywords, corpus, evalset)
+    perf_rows: list[PerfRow] = []
+    accuracy: dict[int, Tally] = {}
+    fp: dict[int, Tally] = {}
+    rcmod_rate: dict[int, float] = {}
+    build: dict[int, dict[str, float]] = {}
+    for size in SIZES:
+        terms = keywords[:size]
+        build[size] = _child_build(args.data, size, args.repeats)
+        matcher = _build_rcmod(terms, args.repeats)
+        rows = _throughputs(size, terms, corpus, matcher, build[size], args.repeat)
+        rcmod_rate[size] = rows[1][2]
+        perf_rows += rows
+        if size in SLOW_SIZES:
+            perf_rows += _slow_contenders(size, terms, corpus, raw_rate=rows[0][2])
+        accuracy[size], fp[size] = _accuracy(matcher, keywords, evalset, tier_limit=SIZES.index(size))
+        del matcher
+        gc.collect()
+    _print_results(perf_rows, accuracy, fp)
+    return 0 if _targets(perf_rows, accuracy, fp, rcmod_rate, build) else 1
+
+
+def _print_setup(
+    args: argparse.Namespace, keywords: list[str], corpus: list[str], evalset: list[dict[str, object]]
+) -> None:
     print("rcmod matcher benchmark")
-    print(f"  machine: {platform.machine()} {cpu}, {os.cpu_count()} cpus (one used), {platform.system()}")
+    print(f"  {machine_line()} (one core used)")
     print(
         f"  python {platform.python_version()}, pyahocorasick {importlib.metadata.version('pyahocorasick')}"
     )
@@ -158,116 +167,105 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  slow contenders: {SLOW_SAMPLE} (re alternation) / {RC_SAMPLE} (regex per word) message sample")
     print()
 
-    perf_rows: list[tuple[int, str, float, float | None, float | None, float | None]] = []
-    accuracy: dict[int, dict[str, tuple[int, int]]] = {}
-    fp: dict[int, dict[str, tuple[int, int]]] = {}
-    rcmod_rate: dict[int, float] = {}
-    build: dict[int, dict[str, float]] = {}
-    for size in SIZES:
-        terms = keywords[:size]
-        build[size] = _child_build(args.data, size, args.repeats)
-        matcher = _build_rcmod(terms, args.repeats)
-        raw = _raw_automaton(terms)
 
-        def run_raw(raw: ahocorasick.Automaton = raw) -> None:
-            it = raw.iter
-            for m in corpus:
-                for _ in it(m.lower()):
-                    pass
+def _throughputs(
+    size: int, terms: list[str], corpus: list[str], matcher: Matcher, build: dict[str, float], repeat: int
+) -> list[PerfRow]:
+    """Raw pyahocorasick over ``str.lower()`` and rcmod's scan, side by side (raw first)."""
+    raw = _raw_automaton(terms)
 
-        def run_rcmod(matcher: Matcher = matcher) -> None:
-            scan = matcher.scan
-            for m in corpus:
-                scan(m)
+    def run_raw() -> None:
+        it = raw.iter
+        for m in corpus:
+            for _ in it(m.lower()):
+                pass
 
-        t0 = time.perf_counter()
-        raw_build = _raw_automaton(terms)
-        raw_build_s = time.perf_counter() - t0
-        del raw_build
-        # Interleave the two so that machine noise hits both alike.
-        raw_rate = rc_rate = 0.0
-        for _ in range(2):
-            raw_rate = max(raw_rate, _throughput(run_raw, len(corpus), args.repeat))
-            rc_rate = max(rc_rate, _throughput(run_rcmod, len(corpus), args.repeat))
-        rcmod_rate[size] = rc_rate
-        perf_rows.append((size, "raw pyahocorasick (lower)", raw_rate, 1.0, raw_build_s, None))
-        perf_rows.append(
-            (
-                size,
-                "rcmod Matcher.scan",
-                rc_rate,
-                rc_rate / raw_rate,
-                build[size]["seconds"],
-                build[size]["mib"],
-            )
-        )
-        if size in SLOW_SIZES:
-            sample = corpus[:SLOW_SAMPLE]
-            t0 = time.perf_counter()
-            alternation = re.compile(
-                r"\b(?:"
-                + "|".join(re.escape(t.lower()) for t in sorted(terms, key=len, reverse=True))
-                + r")\b",
-                re.IGNORECASE,
-            )
-            re_build = time.perf_counter() - t0
+    def run_rcmod() -> None:
+        scan = matcher.scan
+        for m in corpus:
+            scan(m)
 
-            def run_re(sample: list[str] = sample, pattern: re.Pattern[str] = alternation) -> None:
-                for m in sample:
-                    pattern.findall(m)
+    t0 = time.perf_counter()
+    raw_build = _raw_automaton(terms)
+    raw_build_s = time.perf_counter() - t0
+    del raw_build
+    # Interleave the two so that machine noise hits both alike.
+    raw_rate = rc_rate = 0.0
+    for _ in range(2):
+        raw_rate = max(raw_rate, best_rate(lambda: run_raw, len(corpus), repeat))
+        rc_rate = max(rc_rate, best_rate(lambda: run_rcmod, len(corpus), repeat))
+    return [
+        (size, "raw pyahocorasick (lower)", raw_rate, 1.0, raw_build_s, None),
+        (size, "rcmod Matcher.scan", rc_rate, rc_rate / raw_rate, build["seconds"], build["mib"]),
+    ]
 
-            re_rate = _throughput(run_re, len(sample), 2)
-            perf_rows.append((size, "python re alternation", re_rate, re_rate / raw_rate, re_build, None))
-            rc_sample = corpus[:RC_SAMPLE]
-            t0 = time.perf_counter()
-            per_word = [re.compile(r"\b" + re.escape(t) + r"\b", re.IGNORECASE) for t in terms]
-            per_word_build = time.perf_counter() - t0
 
-            def run_per_word(
-                sample: list[str] = rc_sample, patterns: list[re.Pattern[str]] = per_word
-            ) -> None:
-                for m in sample:
-                    for p in patterns:
-                        m = p.sub("***", m)
+def _slow_contenders(size: int, terms: list[str], corpus: list[str], *, raw_rate: float) -> list[PerfRow]:
+    """A ``re`` alternation, and one regex per word as Rocket.Chat's filter does, on samples."""
+    sample = corpus[:SLOW_SAMPLE]
+    t0 = time.perf_counter()
+    alternation = re.compile(
+        r"\b(?:" + "|".join(re.escape(t.lower()) for t in sorted(terms, key=len, reverse=True)) + r")\b",
+        re.IGNORECASE,
+    )
+    re_build = time.perf_counter() - t0
 
-            pw_rate = _throughput(run_per_word, len(rc_sample), 1)
-            perf_rows.append(
-                (size, "regex per word (RC-style filter)", pw_rate, pw_rate / raw_rate, per_word_build, None)
-            )
+    def run_re() -> None:
+        for m in sample:
+            alternation.findall(m)
 
-        # Accuracy on the labelled set.
-        folded_terms = {i: " ".join(base_fold(keywords[i]).split()) for i in range(len(keywords))}
-        tier_limit = SIZES.index(size)
-        per_class: dict[str, list[int]] = {}
-        per_fp: dict[str, list[int]] = {"control": [0, 0], "clean": [0, 0]}
-        for item in evalset:
-            text = str(item["text"])
-            cat = str(item["cat"])
-            matches = matcher.scan(text)
-            if cat == "planted":
-                tier = int(str(item["tier"]))
-                if tier > tier_limit:
+    re_rate = best_rate(lambda: run_re, len(sample), 2)
+    rc_sample = corpus[:RC_SAMPLE]
+    t0 = time.perf_counter()
+    per_word = [re.compile(r"\b" + re.escape(t) + r"\b", re.IGNORECASE) for t in terms]
+    per_word_build = time.perf_counter() - t0
+
+    def run_per_word() -> None:
+        for m in rc_sample:
+            for p in per_word:
+                m = p.sub("***", m)
+
+    pw_rate = best_rate(lambda: run_per_word, len(rc_sample), 1)
+    return [
+        (size, "python re alternation", re_rate, re_rate / raw_rate, re_build, None),
+        (size, "regex per word (RC-style filter)", pw_rate, pw_rate / raw_rate, per_word_build, None),
+    ]
+
+
+def _accuracy(
+    matcher: Matcher, keywords: list[str], evalset: list[dict[str, object]], *, tier_limit: int
+) -> tuple[Tally, Tally]:
+    """Recall per evasion class and matches on controls and clean messages, on the labelled set."""
+    folded_terms = {i: " ".join(base_fold(keywords[i]).split()) for i in range(len(keywords))}
+    per_class: dict[str, list[int]] = {}
+    per_fp: dict[str, list[int]] = {"control": [0, 0], "clean": [0, 0]}
+    for item in evalset:
+        text = str(item["text"])
+        cat = str(item["cat"])
+        matches = matcher.scan(text)
+        if cat == "planted":
+            tier = int(str(item["tier"]))
+            if tier > tier_limit:
+                continue
+            want = folded_terms[int(str(item["kw"]))]
+            span = item.get("span")
+            hit = False
+            for mt in matches:
+                if " ".join(base_fold(mt.term).split()) != want:
                     continue
-                want = folded_terms[int(str(item["kw"]))]
-                span = item.get("span")
-                hit = False
-                for mt in matches:
-                    if " ".join(base_fold(mt.term).split()) != want:
-                        continue
-                    if isinstance(span, list) and not (mt.start < span[1] and span[0] < mt.end):
-                        continue
-                    hit = True
-                counts = per_class.setdefault(str(item["ev"]), [0, 0])
-                counts[0] += hit
-                counts[1] += 1
-            else:
-                per_fp[cat][0] += bool(matches)
-                per_fp[cat][1] += 1
-        accuracy[size] = {k: (v[0], v[1]) for k, v in per_class.items()}
-        fp[size] = {k: (v[0], v[1]) for k, v in per_fp.items()}
-        del matcher, raw
-        gc.collect()
+                if isinstance(span, list) and not (mt.start < span[1] and span[0] < mt.end):
+                    continue
+                hit = True
+            counts = per_class.setdefault(str(item["ev"]), [0, 0])
+            counts[0] += hit
+            counts[1] += 1
+        else:
+            per_fp[cat][0] += bool(matches)
+            per_fp[cat][1] += 1
+    return {k: (v[0], v[1]) for k, v in per_class.items()}, {k: (v[0], v[1]) for k, v in per_fp.items()}
 
+
+def _print_results(perf_rows: list[PerfRow], accuracy: dict[int, Tally], fp: dict[int, Tally]) -> None:
     print(
         "Throughput and build (msgs/s over the corpus; ratio = msgs/s / raw pyahocorasick at the same size)"
     )
@@ -297,6 +295,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {cat:<11}" + "".join(f"{cell:>16}" for cell in cells))
     print()
 
+
+def _targets(
+    perf_rows: list[PerfRow],
+    accuracy: dict[int, Tally],
+    fp: dict[int, Tally],
+    rcmod_rate: dict[int, float],
+    build: dict[int, dict[str, float]],
+) -> bool:
     ok = True
 
     def target(name: str, met: bool, detail: str) -> None:
@@ -326,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     target("memory <= 150 MiB at 100k", build[100_000]["mib"] <= 150, f"{build[100_000]['mib']:.0f} MiB")
     warnings = int(build[100_000]["warnings"])
     print(f"  (100k list: {warnings} terms merged as duplicates once normalised)")
-    return 0 if ok else 1
+    return ok
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import random
 import re
 import time
@@ -20,27 +19,16 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.common import machine_line
-from bot.config import (
-    FloodSettings,
-    LinkSettings,
-    MentionSettings,
-    Mode,
-    ProtectionSettings,
-    RaidSettings,
-    RepeatSettings,
-)
+from benchmarks.common import MATCHER_DATA, best_rate, machine_line, read_jsonl, read_keywords
+from bot.config import Mode, ProtectionSettings
 from bot.moderation import Matcher, compile, parse_wordlist
 from bot.moderation.protections import Join, Post, Protections, find_domains
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "matcher-dev"
 _MENTION = re.compile(r"@([\w.-]+)")
 
 
 def load(data: Path, terms: int) -> tuple[list[str], list[str]]:
-    corpus = [json.loads(line) for line in (data / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
-    keywords = [k for k in (data / "keywords.txt").read_text(encoding="utf-8").split("\n") if k.strip()]
-    return corpus, keywords[:terms]
+    return read_jsonl(data / "corpus.jsonl"), read_keywords(data)[:terms]
 
 
 def zipf_weights(n: int, s: float = 1.1) -> list[float]:
@@ -94,29 +82,20 @@ def settings_for(blocked: list[str], only: str | None = None) -> ProtectionSetti
     def mode(name: str) -> Mode:
         return "act" if only is None or only == name else "off"
 
-    return ProtectionSettings(
-        flood=FloodSettings(mode=mode("flood")),
-        repeat=RepeatSettings(mode=mode("repeat")),
-        mentions=MentionSettings(mode=mode("mentions")),
-        links=LinkSettings(mode=mode("links"), block_domains=blocked),
-        raid=RaidSettings(mode=mode("raid"), lock=True),
+    return ProtectionSettings.model_validate(
+        {
+            "flood": {"mode": mode("flood")},
+            "repeat": {"mode": mode("repeat")},
+            "mentions": {"mode": mode("mentions")},
+            "links": {"mode": mode("links"), "block_domains": blocked},
+            "raid": {"mode": mode("raid"), "lock": True},
+        }
     )
-
-
-def best_rate(prepare: Callable[[], Callable[[], None]], n: int, repeat: int) -> float:
-    """Messages per second of the best of ``repeat`` runs; ``prepare`` (not timed) builds each run."""
-    best = float("inf")
-    for _ in range(repeat):
-        run = prepare()
-        t0 = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - t0)
-    return n / best
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=MATCHER_DATA)
     parser.add_argument("--terms", type=int, default=100_000)
     parser.add_argument("--blocked", type=int, default=1_000)
     parser.add_argument("--repeat", type=int, default=5)
@@ -127,8 +106,30 @@ def main() -> None:
     matcher: Matcher = compile([parse_wordlist("keywords", "\n".join(terms))])
     build = time.perf_counter() - t0
     posts = make_posts(corpus)
-    texts = [p.text for p in posts]
     blocked = block_list(corpus, args.blocked)
+    rates = measure(posts, matcher, blocked, args.repeat)
+    engine = Protections(settings_for(blocked))
+    fired = Counter(t.protection for p in posts for t in engine.on_post(p))
+
+    n, texts = len(posts), [p.text for p in posts]
+    print(machine_line())
+    print(
+        f"parameters: {n:,} corpus messages (avg {sum(map(len, texts)) / n:.0f} chars), 3,000 authors, "
+        f"40 rooms, one hour; every protection in mode act; {len(blocked):,} blocked domains; "
+        f"matcher of {len(terms):,} terms (built in {build:.2f} s); best of {args.repeat}, one core"
+    )
+    print_rates(rates, n)
+    print(
+        "triggers over the hour: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(fired.items())) or "none")
+        + f"; keys held at the end: {engine.tracked()}"
+    )
+
+
+def measure(posts: list[Post], matcher: Matcher, blocked: list[str], repeat: int) -> dict[str, float]:
+    """Messages (joins for "raid") per second: "protections", "matcher", "both", each protection
+    alone by its name, and "raid"."""
+    texts = [p.text for p in posts]
     full = settings_for(blocked)
     n = len(posts)
 
@@ -160,19 +161,6 @@ def main() -> None:
 
         return run
 
-    matcher.scan("warm up")
-    protections()()
-    # Interleave the contenders so that machine noise hits all alike.
-    prot_rate = match_rate = both_rate = 0.0
-    for _ in range(2):
-        prot_rate = max(prot_rate, best_rate(protections, n, args.repeat))
-        match_rate = max(match_rate, best_rate(matcher_alone, n, args.repeat))
-        both_rate = max(both_rate, best_rate(both, n, args.repeat))
-    parts = {
-        name: best_rate(functools.partial(protections, settings_for(blocked, name)), n, args.repeat)
-        for name in ("flood", "repeat", "mentions", "links")
-    }
-
     joins = [Join(rid=p.rid, room_name=p.room_name, user_id=p.user_id, username="", ts=p.ts) for p in posts]
 
     def raid() -> Callable[[], None]:
@@ -184,35 +172,35 @@ def main() -> None:
 
         return run
 
-    join_rate = best_rate(raid, n, args.repeat)
+    matcher.scan("warm up")
+    protections()()
+    # Interleave the contenders so that machine noise hits all alike.
+    rates = {"protections": 0.0, "matcher": 0.0, "both": 0.0}
+    for _ in range(2):
+        for name, prepare in (("protections", protections), ("matcher", matcher_alone), ("both", both)):
+            rates[name] = max(rates[name], best_rate(prepare, n, repeat))
+    for name in ("flood", "repeat", "mentions", "links"):
+        rates[name] = best_rate(functools.partial(protections, settings_for(blocked, name)), n, repeat)
+    rates["raid"] = best_rate(raid, n, repeat)
+    return rates
 
-    engine = Protections(full)
-    fired = Counter(t.protection for p in posts for t in engine.on_post(p))
 
+def print_rates(rates: dict[str, float], n: int) -> None:
     us = 1e6
-    prot_us, match_us, both_us = us / prot_rate, us / match_rate, us / both_rate
-    print(machine_line())
-    print(
-        f"parameters: {n:,} corpus messages (avg {sum(map(len, texts)) / n:.0f} chars), 3,000 authors, "
-        f"40 rooms, one hour; every protection in mode act; {len(blocked):,} blocked domains; "
-        f"matcher of {len(terms):,} terms (built in {build:.2f} s); best of {args.repeat}, one core"
-    )
-    print(f"  protections alone   {prot_rate:>10,.0f} msg/s  ({prot_us:.2f} us per message)")
-    print(f"  matcher alone       {match_rate:>10,.0f} msg/s  ({match_us:.2f} us per message)")
-    print(f"  matcher+protections {both_rate:>10,.0f} msg/s  ({both_us:.2f} us per message)")
+    prot_us, match_us, both_us = (us / rates[k] for k in ("protections", "matcher", "both"))
+    print(f"  protections alone   {rates['protections']:>10,.0f} msg/s  ({prot_us:.2f} us per message)")
+    print(f"  matcher alone       {rates['matcher']:>10,.0f} msg/s  ({match_us:.2f} us per message)")
+    print(f"  matcher+protections {rates['both']:>10,.0f} msg/s  ({both_us:.2f} us per message)")
     print(
         f"protections add {100 * prot_us / match_us:.0f}% to the matcher's per-message cost "
         f"(measured together: +{100 * (both_us - match_us) / match_us:.0f}%)"
     )
     print("  one protection at a time (the others off):")
-    for name, rate in parts.items():
+    for name in ("flood", "repeat", "mentions", "links"):
+        rate = rates[name]
         print(f"    {name:<9} {rate:>10,.0f} msg/s  ({us / rate:.2f} us per message)")
+    join_rate = rates["raid"]
     print(f"  raid (on_join, {n:,} joins) {join_rate:>10,.0f} joins/s  ({us / join_rate:.2f} us per join)")
-    print(
-        "triggers over the hour: "
-        + (", ".join(f"{k} {v}" for k, v in sorted(fired.items())) or "none")
-        + f"; keys held at the end: {engine.tracked()}"
-    )
 
 
 if __name__ == "__main__":

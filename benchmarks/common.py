@@ -1,10 +1,16 @@
-"""What every benchmark prints first: the machine and the software it ran on."""
+"""What the benchmarks share: the machine line each prints first, the matcher's development data,
+and the best-of-N rate."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 
 def machine_line() -> str:
@@ -21,3 +27,27 @@ def machine_line() -> str:
         f"machine: {cpu}, {os.cpu_count()} cores; Python {sys.version.split()[0]} "
         f"({platform.python_implementation()}) on {platform.system()} {platform.release()}"
     )
+
+
+# The matcher's development data: keywords.txt (one term a line), corpus.jsonl, eval.jsonl.
+MATCHER_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "matcher-dev"
+
+
+def read_keywords(data: Path) -> list[str]:
+    """The non-blank lines of ``data``/keywords.txt, in order."""
+    return [k for k in (data / "keywords.txt").read_text(encoding="utf-8").split("\n") if k.strip()]
+
+
+def read_jsonl(path: Path) -> list[Any]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def best_rate(prepare: Callable[[], Callable[[], None]], n: int, repeat: int) -> float:
+    """Items per second of the best of ``repeat`` runs; ``prepare`` (not timed) builds each run."""
+    best = float("inf")
+    for _ in range(repeat):
+        run = prepare()
+        t0 = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - t0)
+    return n / best

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from bot.app import BotApp, Extras
-from bot.config import Settings
+from bot.config import Credentials, Settings
 from bot.realtime.events import Connected, Disconnected, Event, MessageDeleted, MessageEvent
+from bot.rest import RestClient
 from bot.sandbox import Sandbox
 from bot.store import Store
 
@@ -114,6 +115,17 @@ async def sandbox() -> AsyncIterator[Sandbox]:
         yield sb
     finally:
         await sb.stop()
+
+
+@pytest.fixture
+async def rest(sandbox: Sandbox) -> AsyncIterator[RestClient]:
+    """The bot's own REST client on the sandbox."""
+    bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
+    client = RestClient(sandbox.url, Credentials(user_id=bot["id"], token=bot["token"]))
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 __all__ = [

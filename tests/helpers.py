@@ -1,12 +1,16 @@
-"""Helpers for tests and benchmarks that run real `rcmod` processes (``python -m bot ...``)."""
+"""Helpers shared by tests and benchmarks: real `rcmod` processes (``python -m bot ...``), and the
+sandbox as a test reads it (the bot's DMs and answers, rooms, audit records, word-list folders)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,8 +19,32 @@ import aiohttp
 
 from bot.models import Message, UserRef
 from bot.sandbox import Sandbox
+from tests.conftest import RunningBot, until
 
-__all__ = ["ROOT", "Clock", "bot_login_env", "chat_message", "free_port", "rcmod_process", "ready"]
+__all__ = [
+    "ROOT",
+    "Clock",
+    "ask",
+    "audit",
+    "block_lists",
+    "bot_login_env",
+    "chat_message",
+    "dms_from_bot",
+    "exists",
+    "free_port",
+    "list_folder",
+    "muted",
+    "native_reports",
+    "post",
+    "rcmod_process",
+    "rcmod_sandbox",
+    "ready",
+    "rid",
+    "settled",
+    "told",
+    "triggered",
+    "write_lists",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,6 +108,21 @@ async def rcmod_process(
     )
 
 
+@asynccontextmanager
+async def rcmod_sandbox(
+    *args: str, stderr: int = asyncio.subprocess.DEVNULL
+) -> AsyncIterator[dict[str, Any]]:
+    """`rcmod sandbox ARGS` running: its seed, the JSON line it prints first. Stopped after."""
+    proc = await rcmod_process("sandbox", *args, stdout=asyncio.subprocess.PIPE, stderr=stderr)
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 20)
+        yield json.loads(line)
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 15)
+
+
 async def ready(port: int, within: float = 20.0, every: float = 0.1) -> bool:
     """Poll the bot's /readyz until it answers 200 (True) or the deadline passes (False)."""
     deadline = time.monotonic() + within
@@ -93,3 +136,115 @@ async def ready(port: int, within: float = 20.0, every: float = 0.1) -> bool:
                 pass
             await asyncio.sleep(every)
     return False
+
+
+# -- the sandbox as a test reads it: the bot's DMs, rooms, word lists ------------------------------
+
+
+def dms_from_bot(sb: Sandbox, username: str) -> list[dict[str, Any]]:
+    ws = sb.workspace
+    bot = ws.user_by_username("rcmod.bot")
+    other = ws.user_by_username(username)
+    assert bot is not None and other is not None
+    rid = "".join(sorted({bot.id, other.id}))
+    return [m for m in ws.messages.values() if m["rid"] == rid and m["u"]["_id"] == bot.id]
+
+
+async def ask(sb: Sandbox, username: str, text: str, tmid: str | None = None) -> str:
+    """DM the bot as ``username`` and return its answer."""
+    before = {m["_id"] for m in dms_from_bot(sb, username)}
+
+    def answers() -> list[str]:
+        # Alert and report DMs may land in the same conversation meanwhile: skip those.
+        return [
+            str(m["msg"])
+            for m in dms_from_bot(sb, username)
+            if m["_id"] not in before
+            and not str(m["msg"]).startswith((":triangular_flag", "*rcmod alert", "*rcmod protection"))
+            and "*rcmod alert" not in str(m["msg"]).split("\n")[0]
+        ]
+
+    sb.dm_as(username, "rcmod.bot", text, tmid=tmid)
+    assert await until(lambda: bool(answers())), f"no answer to {text[:30]!r}"
+    return answers()[0]
+
+
+def told(sb: Sandbox, username: str, words: str) -> bool:
+    return any(words in str(m["msg"]) for m in dms_from_bot(sb, username))
+
+
+def muted(sb: Sandbox, room: str) -> list[str]:
+    found = sb.workspace.room_by_id_or_name(name=room)
+    assert found is not None
+    return list(found.get("muted") or [])
+
+
+def rid(sb: Sandbox, room: str) -> str:
+    found = sb.workspace.room_by_id_or_name(name=room)
+    assert found is not None
+    return str(found["_id"])
+
+
+def native_reports(sb: Sandbox, mid: str) -> list[dict[str, Any]]:
+    return [r for r in sb.workspace.reports if r["message"]["_id"] == mid]
+
+
+async def settled(bot: RunningBot) -> None:
+    store = bot.app.store
+    assert store is not None
+    assert await until(lambda: store.alerts.pending_deliveries() == 0)
+
+
+def audit(bot: RunningBot, action: str) -> list[Any]:
+    store = bot.app.store
+    assert store is not None
+    return [r for r in store.audit.audit_records() if r.action == action]
+
+
+async def post(bot: RunningBot, sb: Sandbox, user: str, room: str, text: str) -> str:
+    """Post, and wait until every handler (the protector included) has seen the message."""
+    mid = str(sb.post_as(user, room, text)["_id"])
+    assert await until(lambda: bot.recorder.message_ids()[mid] >= 1)
+    return mid
+
+
+def triggered(bot: RunningBot, protection: str) -> list[Any]:
+    store = bot.app.store
+    assert store is not None
+    return [
+        r
+        for r in store.audit.audit_records()
+        if r.action == "protection.triggered" and r.reason["protection"] == protection
+    ]
+
+
+def exists(sb: Sandbox, mid: str) -> bool:
+    return mid in sb.workspace.messages
+
+
+def list_folder(root: Path, **lists: tuple[str, str]) -> Path:
+    """``root``/lists with, for each keyword, ``NAME.txt`` (its terms) and ``NAME.toml`` (its options)."""
+    folder = root / "lists"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (terms, options) in lists.items():
+        (folder / f"{name}.txt").write_text(terms)
+        (folder / f"{name}.toml").write_text(options)
+    return folder
+
+
+def write_lists(root: Path, notify_users: list[str] | None = None, severity: str = "high") -> Path:
+    users = notify_users if notify_users is not None else ["mod1"]
+    options = (
+        f'kind = "notify"\nseverity = "{severity}"\ncategories = ["harassment"]\n\n'
+        f"[notify]\nusers = {users!r}\n".replace("'", '"')
+    )
+    terms = "# terms the moderators want to hear about\nbadword\nscam link\n"
+    return list_folder(root, watch=(terms, options))
+
+
+def block_lists(root: Path, *, action: str = "delete", reveal: bool = False) -> Path:
+    options = (
+        f'kind = "block"\naction = "{action}"\nreveal_term = {str(reveal).lower()}\n'
+        'severity = "high"\n\n[notify]\nusers = ["mod1"]\n'
+    )
+    return list_folder(root, banned=("badword\nscam link\n", options))

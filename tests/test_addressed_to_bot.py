@@ -11,19 +11,15 @@ from bot.moderation.neutralize import inline_literal
 from bot.moderation.sanctions import Notice, render_notice
 from bot.sandbox import Sandbox
 from tests.conftest import Recorder, RunningBot, bot_settings, start_bot, until
-from tests.test_protections_live import post, triggered
-from tests.test_report import ask, dms_from_bot
-from tests.test_sanctions import muted, told
+from tests.helpers import ask, dms_from_bot, list_folder, muted, post, told, triggered
 
 
 def write_lists(root: Path) -> Path:
-    lists = root / "lists"
-    lists.mkdir(exist_ok=True)
-    (lists / "watch.txt").write_text("free crypto\nbuy followers\nbadword\n")
-    (lists / "watch.toml").write_text('kind = "notify"\nseverity = "high"\n')
-    (lists / "banned.txt").write_text("forbiddenword\n")
-    (lists / "banned.toml").write_text('kind = "block"\nseverity = "high"\n')
-    return lists
+    return list_folder(
+        root,
+        watch=("free crypto\nbuy followers\nbadword\n", 'kind = "notify"\nseverity = "high"\n'),
+        banned=("forbiddenword\n", 'kind = "block"\nseverity = "high"\n'),
+    )
 
 
 def settings(sb: Sandbox, tmp_path: Path, **protections: Any) -> Any:

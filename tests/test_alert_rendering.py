@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.sandbox import Sandbox
 from tests.conftest import RunningBot, bot_settings, start_bot, until
-from tests.test_report import ask, dms_from_bot
+from tests.helpers import ask, dms_from_bot
 
 
 def settings(sb: Sandbox, tmp_path: Path) -> Any:

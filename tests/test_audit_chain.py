@@ -11,6 +11,7 @@ from bot import cli
 from bot.audit import check_records, record_hash
 from bot.audit.actions import ACTIONS
 from bot.audit.chain import GENESIS_HASH, sha256_text
+from bot.audit.export import record_json
 from bot.store import Store
 from tests.helpers import Clock
 from tests.helpers import chat_message as _message
@@ -81,20 +82,7 @@ def test_chain_verifies_after_normal_use(used: Path) -> None:
 
 def test_pure_hash_agrees_with_the_store(used: Path) -> None:
     store = Store.open(used)
-    records = [
-        {
-            "seq": r.seq,
-            "at": r.at,
-            "actor": r.actor,
-            "action": r.action,
-            "targets": dict(r.targets),
-            "reason": dict(r.reason),
-            "outcome": r.outcome,
-            "prev_hash": r.prev_hash,
-            "hash": r.hash,
-        }
-        for r in store.audit.audit_records()
-    ]
+    records = [record_json(r) for r in store.audit.audit_records()]  # as exported
     assert records[0]["prev_hash"] == GENESIS_HASH
     assert all(record_hash(r) == r["hash"] for r in records)
     assert check_records(records) == []

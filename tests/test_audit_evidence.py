@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,27 +15,16 @@ from bot.models import Message, UserRef
 from bot.store import Store
 from bot.store import migrations as store_module
 from bot.store.migrations import MIGRATIONS
-from tests.helpers import Clock
+from tests.helpers import Clock, chat_message
 
 DAY = 86400.0
 
 
 def _message(mid: str, author: str = "u1", text: str = "offending text", rid: str = "r1") -> Message:
-    return Message(
-        id=mid,
-        rid=rid,
-        text=text,
-        ts=datetime(2026, 1, 1, tzinfo=UTC),
-        author=UserRef(author, author),
-        raw={
-            "_id": mid,
-            "rid": rid,
-            "msg": text,
-            "u": {"_id": author, "username": author},
-            "ts": datetime(2026, 1, 1, tzinfo=UTC),
-            "attachments": [{"title": "a.png", "image_type": "image/png", "image_size": 10}],
-        },
-    )
+    """A chat message whose raw document also carries its time and an attachment."""
+    message = chat_message(mid, author, text, rid=rid)
+    attachments = [{"title": "a.png", "image_type": "image/png", "image_size": 10}]
+    return replace(message, raw={**message.raw, "ts": message.ts, "attachments": attachments})
 
 
 @pytest.fixture

@@ -75,15 +75,21 @@ def test_the_untouched_store_verifies(
     assert "1 signed checkpoint" in out
 
 
-def test_a_chain_rewritten_with_recomputed_hashes_is_caught(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _rewritten_from_record_3(data_dir: Path) -> Store:
+    """The store after someone dropped the triggers and rewrote the chain from record 3 on, each
+    hash recomputed; opened afresh."""
     conn = sqlite3.connect(data_dir / "rcmod.sqlite3")
     _drop_triggers(conn)
     _rewrite_chain_from(conn, 3)
     conn.commit()
     conn.close()
-    store = Store.open(data_dir / "rcmod.sqlite3")
+    return Store.open(data_dir / "rcmod.sqlite3")
+
+
+def test_a_chain_rewritten_with_recomputed_hashes_is_caught(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = _rewritten_from_record_3(data_dir)
     assert store.audit.verify_audit().ok  # the chain alone cannot tell
     store.close()
     code, out = _verify(data_dir, monkeypatch, capsys)
@@ -109,38 +115,40 @@ def test_a_tail_cut_with_the_head_row_updated_is_caught(
     assert f"a signed checkpoint says the log had {last} records" in out
 
 
-def test_a_deleted_evidence_row_is_caught(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        pytest.param(
+            "DELETE FROM evidence WHERE id = {eid}",
+            ["cites evidence {eid}", "missing"],
+            id="a-deleted-evidence-row",
+        ),
+        pytest.param(
+            "UPDATE evidence SET content = NULL, erased_at = '2026-01-02T00:00:00.000Z', "
+            "erased_reason = 'erasure' WHERE id = {eid}",
+            ["evidence {eid}: marked erased, but no audit record erased it"],
+            id="a-fake-tombstone",
+        ),
+        pytest.param(
+            "UPDATE evidence SET mid = 'mOTHER' WHERE id = {eid}",
+            ["evidence {eid}: message id mOTHER differs from m5"],
+            id="a-changed-evidence-mid",
+        ),
+    ],
+)
+def test_a_tampered_evidence_row_is_caught(
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    change: str,
+    expected: list[str],
 ) -> None:
     eid = _live_evidence_id(data_dir)
-    _sql(data_dir, f"DELETE FROM evidence WHERE id = {eid}")
+    _sql(data_dir, change.format(eid=eid))
     code, out = _verify(data_dir, monkeypatch, capsys)
     assert code == 1
-    assert f"cites evidence {eid}" in out and "missing" in out
-
-
-def test_a_fake_tombstone_is_caught(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    eid = _live_evidence_id(data_dir)
-    _sql(
-        data_dir,
-        "UPDATE evidence SET content = NULL, erased_at = '2026-01-02T00:00:00.000Z', "
-        f"erased_reason = 'erasure' WHERE id = {eid}",
-    )
-    code, out = _verify(data_dir, monkeypatch, capsys)
-    assert code == 1
-    assert f"evidence {eid}: marked erased, but no audit record erased it" in out
-
-
-def test_a_changed_evidence_mid_is_caught(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    eid = _live_evidence_id(data_dir)
-    _sql(data_dir, f"UPDATE evidence SET mid = 'mOTHER' WHERE id = {eid}")
-    code, out = _verify(data_dir, monkeypatch, capsys)
-    assert code == 1
-    assert f"evidence {eid}: message id mOTHER differs from m5" in out
+    for words in expected:
+        assert words.format(eid=eid) in out
 
 
 @pytest.mark.parametrize("how", ["zero-bytes", "missing", "emptied"])
@@ -207,12 +215,7 @@ def _rewrite_chain_from(conn: sqlite3.Connection, seq: int) -> None:
 
 
 def test_no_checkpoint_is_signed_over_a_rewritten_chain(data_dir: Path) -> None:
-    conn = sqlite3.connect(data_dir / "rcmod.sqlite3")
-    _drop_triggers(conn)
-    _rewrite_chain_from(conn, 3)
-    conn.commit()
-    conn.close()
-    store = Store.open(data_dir / "rcmod.sqlite3")
+    store = _rewritten_from_record_3(data_dir)
     store.audit.append_audit(actor="a", action="config.reloaded")
     key, _ = load_or_create_signing_key(data_dir)
     assert checkpoint_head(store, data_dir, key) is None

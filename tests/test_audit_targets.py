@@ -174,7 +174,7 @@ async def test_a_reports_case_number_is_shown_and_finds_its_records_and_evidence
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tests.conftest import bot_settings, start_bot
-    from tests.test_report import ask
+    from tests.helpers import ask
 
     data = tmp_path / "data"
     bot = await start_bot(bot_settings(sandbox, data, moderation={"moderators": ["mod1"]}))

@@ -19,7 +19,7 @@ from bot.errors import ConfigError, RcmodError
 from bot.sandbox import Sandbox
 from bot.services.policies import read_policy_dir
 from tests.conftest import bot_settings
-from tests.test_notifier import write_lists
+from tests.helpers import write_lists
 
 HOSTILE_TOML = {
     "binary": b"\xff\xfe\x00\x01\x89PNG\r\n\x1a\n\x00\x00",

@@ -27,8 +27,8 @@ from bot.ops.checks import (
 from bot.sandbox import Sandbox
 from bot.sandbox.errors import MeteorError
 from tests.conftest import RunningBot, start_bot, until
-from tests.test_report import ask
-from tests.test_sanctions import audit, rid, settings, told
+from tests.helpers import ask, audit, rid, told
+from tests.test_sanctions import settings
 
 WITH_BANS = "8.3.0"
 WITHOUT_BANS = "8.2.0"

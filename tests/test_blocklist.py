@@ -3,7 +3,6 @@ before the message is touched, the author told privately, the moderators alerted
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,8 +16,8 @@ from bot.moderation.blocking import BlockedUser, author_notice, censor_text, dec
 from bot.sandbox import Sandbox
 from bot.sandbox.workspace import MessageChanged, RoomNotify
 from bot.store import Store
-from tests.conftest import bot_settings, start_bot, until
-from tests.test_notifier import dms_from_bot
+from tests.conftest import bot_settings, handled, start_bot, until
+from tests.helpers import block_lists, dms_from_bot
 
 if TYPE_CHECKING:
     from bot.rest import RestClient
@@ -44,17 +43,6 @@ def outbox(store: Store, rest: RestClient, clock: Any = None) -> Outbox:
         metrics=Metrics(),
         clock=clock or time.time,
     )
-
-
-def block_lists(root: Path, *, action: str = "delete", reveal: bool = False) -> Path:
-    lists = root / "lists"
-    lists.mkdir(parents=True, exist_ok=True)
-    (lists / "banned.txt").write_text("badword\nscam link\n")
-    (lists / "banned.toml").write_text(
-        f'kind = "block"\naction = "{action}"\nreveal_term = {str(reveal).lower()}\n'
-        'severity = "high"\n\n[notify]\nusers = ["mod1"]\n'
-    )
-    return lists
 
 
 def _message(text: str, attachments: tuple[Any, ...] = ()) -> Message:
@@ -184,7 +172,10 @@ async def test_censor_list_edits_the_message_in_place(sandbox: Sandbox, tmp_path
         bad = sandbox.post_as("bob", "random", "click this scam link please")
         assert await until(lambda: bad["_id"] in seen_at_edit, within=30)
         assert await until(lambda: len(dms_from_bot(sandbox, "bob")) == 1, within=30)
-        await asyncio.sleep(0.2)  # the bot sees its own edit come back: it must not act again
+        # The bot sees its own edit come back: it must not act again. A later clean message
+        # handled means that edit has been seen.
+        later = sandbox.post_as("bob", "random", "nothing to see")
+        assert await until(lambda: handled(bot.app.store, later["_id"]), within=30)
     finally:
         await bot.stop()
     msg = sandbox.workspace.messages[bad["_id"]]

@@ -55,15 +55,21 @@ async def _reconnected(bot: RunningBot, times: int = 2) -> bool:
     return await until(lambda: bot.recorder.count(Connected) >= times and ingest.catch_ups >= times)
 
 
+async def handled_then_away(sandbox: Sandbox, bot: RunningBot, text: str) -> str:
+    """alice posts ``text``; once the bot has handled it, an outage begins. The message's id."""
+    first = str(sandbox.post_as("alice", "general", text)["_id"])
+    assert await until(lambda: first in bot.recorder.message_ids())
+    await _outage(sandbox, bot)
+    return first
+
+
 async def test_a_message_in_the_last_handled_millisecond_is_caught_up(
     frozen: tuple[Sandbox, FrozenClock], tmp_path: Path
 ) -> None:
     sandbox, _ = frozen
     bot = await start_bot(bot_settings(sandbox, tmp_path))
     rec = bot.recorder
-    first = sandbox.post_as("alice", "general", "first")["_id"]
-    assert await until(lambda: first in rec.message_ids())
-    await _outage(sandbox, bot)
+    first = await handled_then_away(sandbox, bot, "first")
     second = sandbox.post_as("bob", "general", "same millisecond, while the bot was away")["_id"]
     sandbox.refuse_connections(False)
     assert await _reconnected(bot)
@@ -77,9 +83,7 @@ async def test_a_room_whose_catch_up_failed_is_retried_and_live_traffic_does_not
 ) -> None:
     bot = await start_bot(bot_settings(sandbox, tmp_path))
     rec = bot.recorder
-    first = sandbox.post_as("alice", "general", "before")["_id"]
-    assert await until(lambda: first in rec.message_ids())
-    await _outage(sandbox, bot)
+    first = await handled_then_away(sandbox, bot, "before")
     missed = sandbox.post_as("bob", "general", "during the outage")["_id"]
     # Every room's catch-up is refused for a long while (past what the REST client waits out).
     sandbox.fail_next("chat.syncMessages", 429, times=12, retry_after=600)

@@ -18,7 +18,7 @@ from bot.ops.checks import ALL_FEATURES, Status
 from bot.ops.doctor import run_doctor
 from bot.sandbox import Sandbox
 from tests.test_doctor import by_name, seeded_bot
-from tests.test_setup import admin_password
+from tests.test_setup import admin_password, written_config
 
 SLASH = "Message_AllowUnrecognizedSlashCommand"
 
@@ -115,19 +115,5 @@ def test_companion_app_flag_still_means_app(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("via", ["dm", "room", "app"])
 def test_the_written_config_names_the_choice(tmp_path: Path, via: str) -> None:
-    from datetime import UTC, datetime
-
-    from bot.ops.setup import render_config
-
-    text = render_config(
-        server="https://chat.example.org",
-        user_id="u1",
-        autojoin=False,
-        env_file=tmp_path / "rcmod.env",
-        now=datetime(2026, 1, 1, tzinfo=UTC),
-        features=ALL_FEATURES,
-        commands=via,
-    )
-    path = tmp_path / "rcmod.toml"
-    path.write_text(text)
+    path = written_config(tmp_path, user_id="u1", autojoin=False, commands=via)
     assert load_settings(path, {}).commands.via == via

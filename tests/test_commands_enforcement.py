@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.sandbox import Sandbox
-from tests.conftest import bot_settings, start_bot, until
+from tests.conftest import RunningBot, bot_settings, start_bot, until
+from tests.helpers import ask
 from tests.test_policies import CONDUCT, pinned_in, write_policy
-from tests.test_report import ask
 
 CONDUCT_TEXT = CONDUCT.split("---\n")[2].strip("\n")
 
@@ -71,11 +71,17 @@ async def test_purge_is_previewed_then_confirmed_by_the_same_moderator(
     await bot.stop()
 
 
-async def test_policy_list_and_sync(sandbox: Sandbox, tmp_path: Path) -> None:
+async def conduct_pinned(sandbox: Sandbox, tmp_path: Path) -> RunningBot:
+    """A bot whose policy folder holds the conduct policy, once it is pinned in #general."""
     folder = tmp_path / "policies"
     write_policy(folder, "conduct", CONDUCT)
     bot = await start_bot(settings(sandbox, tmp_path, policy={"dir": str(folder), "sync_interval": 600}))
     assert await until(lambda: len(pinned_in(sandbox, "general")) == 1)
+    return bot
+
+
+async def test_policy_list_and_sync(sandbox: Sandbox, tmp_path: Path) -> None:
+    bot = await conduct_pinned(sandbox, tmp_path)
     assert "conduct" in await ask(sandbox, "mod1", "mod policy list")
     assert "needs bot moderator" in await ask(sandbox, "mod2", "mod policy list")
     assert "nothing to do" in await ask(sandbox, "mod1", "mod policy sync")
@@ -83,10 +89,8 @@ async def test_policy_list_and_sync(sandbox: Sandbox, tmp_path: Path) -> None:
 
 
 async def test_policy_set_rooms_and_remove_in_chat(sandbox: Sandbox, tmp_path: Path) -> None:
-    folder = tmp_path / "policies"
-    write_policy(folder, "conduct", CONDUCT)
-    bot = await start_bot(settings(sandbox, tmp_path, policy={"dir": str(folder), "sync_interval": 600}))
-    assert await until(lambda: len(pinned_in(sandbox, "general")) == 1)
+    folder = tmp_path / "policies"  # where conduct_pinned wrote the conduct policy
+    bot = await conduct_pinned(sandbox, tmp_path)
     store = bot.app.store
     assert store is not None
 

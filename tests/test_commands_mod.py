@@ -9,7 +9,7 @@ from typing import Any
 from bot.audit import actions
 from bot.sandbox import Sandbox
 from tests.conftest import bot_settings, handled, start_bot, until
-from tests.test_report import ask, dms_from_bot
+from tests.helpers import ask, dms_from_bot
 
 
 def settings(sb: Sandbox, tmp_path: Path, **moderation: Any) -> Any:

@@ -20,8 +20,7 @@ import pytest
 from bot.sandbox import Sandbox
 from bot.store import Database
 from tests.conftest import bot_settings, start_bot, until
-from tests.helpers import ROOT, free_port, ready
-from tests.test_notifier import dms_from_bot, write_lists
+from tests.helpers import ROOT, dms_from_bot, free_port, ready, write_lists
 
 
 def fill(db: Database) -> None:

@@ -29,8 +29,7 @@ from bot.sandbox import Sandbox
 from bot.services.executor import Executor
 from bot.services.purge import Purger
 from bot.store import Store
-from tests.test_blocklist import block_lists
-from tests.test_notifier import write_lists
+from tests.helpers import block_lists, write_lists
 from tests.test_purge_cli import env_for, evidence, finish, rcmod
 from tests.test_sandbox_rest import Api
 from tests.test_sandbox_support import FakeClock, running

@@ -12,8 +12,7 @@ from typing import Any
 from bot.cli.logformat import OneLineFormatter
 from bot.sandbox import Sandbox
 from tests.conftest import Recorder, bot_settings, start_bot, until
-from tests.test_notifier import write_lists
-from tests.test_report import ask, dms_from_bot
+from tests.helpers import ask, dms_from_bot, write_lists
 
 LIVE_EVERYONE = re.compile(r"(^|[\s>])@(all|here)\b", re.IGNORECASE)
 

@@ -38,94 +38,95 @@ def matcher() -> Matcher:
     return compile([parse_wordlist("bad", TERMS)])
 
 
+# Evasions each normaliser step reads through, and the word boundaries it keeps: (text, [(term, span)]).
+EVASION_CASES: list[tuple[str, list[tuple[str, str]]]] = [
+    # plain and case
+    ("you ass", [("ass", "ass")]),
+    ("YOU ASS", [("ass", "ASS")]),
+    ("go to HeLL now", [("hell", "HeLL")]),
+    # compatibility forms (NFKC): fullwidth, mathematical
+    ("ａｓｓ", [("ass", "ａｓｓ")]),
+    ("𝐚𝐬𝐬 𝒉𝒆𝒍𝒍", [("ass", "𝐚𝐬𝐬"), ("hell", "𝒉𝒆𝒍𝒍")]),
+    # invisible characters inside the word
+    ("a\u200bs\u200cs", [("ass", "a\u200bs\u200cs")]),
+    ("he\u2060l\ufeffl", [("hell", "he\u2060l\ufeffl")]),
+    ("as\u00ads", [("ass", "as\u00ads")]),
+    ("a\u202es\u200es", [("ass", "a\u202es\u200es")]),
+    ("a\ufe0fss", [("ass", "a\ufe0fss")]),
+    ("👍 a\u200dss 🔥", [("ass", "a\u200dss")]),  # ZWJ, as in emoji sequences
+    # diacritics, precomposed and combining
+    ("âśś", [("ass", "âśś")]),
+    ("a\u0301ss", [("ass", "a\u0301ss")]),
+    ("tëëbrûsh", [("teebrush", "tëëbrûsh")]),
+    # confusable look-alikes (Cyrillic, Greek)
+    ("\u0430ss", [("ass", "\u0430ss")]),
+    ("h\u0435ll", [("hell", "h\u0435ll")]),
+    ("\u03b1ss", [("ass", "\u03b1ss")]),
+    ("t\u0435\u0435brush", [("teebrush", "t\u0435\u0435brush")]),
+    # leetspeak, inside words with letters
+    ("a55", [("ass", "a55")]),
+    ("h3ll", [("hell", "h3ll")]),
+    ("t1t", [("tit", "t1t")]),
+    ("a$$", [("ass", "a$$")]),
+    ("@ss", [("ass", "@ss")]),
+    ("ch1c@na$", [("chicanas", "ch1c@na$")]),
+    ("1ame", [("lame", "1ame")]),
+    ("|ame", [("lame", "|ame")]),
+    # leetspeak is not read in numbers
+    ("455", []),
+    ("in 1984 we", [("1984", "1984")]),
+    ("call 7175 now", []),
+    # "!" is leet inside a word, punctuation at its end
+    ("hell!", [("hell", "hell")]),
+    ("hell!!! ok", [("hell", "hell")]),
+    # letters split by separators
+    ("a s s", [("ass", "a s s")]),
+    ("a.s.s", [("ass", "a.s.s")]),
+    ("a-s-s", [("ass", "a-s-s")]),
+    ("a_s_s", [("ass", "a_s_s")]),
+    ("a. s. s.", [("ass", "a. s. s")]),
+    ("a - s - s", [("ass", "a - s - s")]),
+    ("t e e b r u s h, golden", [("teebrush", "t e e b r u s h")]),
+    ("I said a t e e b r u s h", [("teebrush", "t e e b r u s h")]),
+    ("I'm a t e e b r u s h!", [("teebrush", "t e e b r u s h")]),  # stray one-letter words
+    ("t e e b r u s h! i", [("teebrush", "t e e b r u s h")]),  # a wider gap ends the run
+    ("it's. t e e b r u s h", [("teebrush", "t e e b r u s h")]),
+    ("a s s e s s", []),  # spaced "assess" does not hold "ass"
+    ("a s s x y", []),
+    # phrases across spaces and punctuation
+    ("JOIN boArAM tOday.", [("join boaram today", "JOIN boArAM tOday")]),
+    ("join, boaram -- today", [("join boaram today", "join, boaram -- today")]),
+    ("join   boaram\ttoday", [("join boaram today", "join   boaram\ttoday")]),
+    ("join boaram", []),
+    # wildcards: a match is the whole word it lies in
+    ("cunts", [("cunt*", "cunts")]),
+    ("scunthorpe", []),
+    ("singing", [("*ing", "singing")]),
+    ("essex", [("*sex*", "essex")]),
+    # whole-word boundaries (the Scunthorpe problem)
+    ("classic assess", []),
+    ("hello shell", []),
+    ("title", []),
+    ("Canada's ass's", [("ass", "ass")]),
+    ("ass-hat", [("ass", "ass")]),
+    ("@ass", [("ass", "ass")]),
+    # non-Latin scripts
+    ("Ну это ЗОРБАКС!", [("зорбакс", "ЗОРБАКС")]),
+    ("зорбаксы", []),
+    ("这是垃圾广告请删除", [("垃圾广告", "垃圾广告")]),
+    ("垃 圾 广 告", [("垃圾广告", "垃 圾 广 告")]),
+    ("这是ass请", [("ass", "ass")]),
+    ("ว่าสวัสดีครับ", [("สวัสดี", "สวัสดี")]),
+    ("ΚΑΛΗΜΕΡΑ φίλε", [("καλημέρα", "ΚΑΛΗΜΕΡΑ")]),
+    ("un cafe", [("café", "cafe")]),
+]
+
+
 def found(matcher: Matcher, text: str) -> list[tuple[str, str]]:
     return [(m.term, text[m.start : m.end]) for m in matcher.scan(text)]
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        # plain and case
-        ("you ass", [("ass", "ass")]),
-        ("YOU ASS", [("ass", "ASS")]),
-        ("go to HeLL now", [("hell", "HeLL")]),
-        # compatibility forms (NFKC): fullwidth, mathematical
-        ("ａｓｓ", [("ass", "ａｓｓ")]),
-        ("𝐚𝐬𝐬 𝒉𝒆𝒍𝒍", [("ass", "𝐚𝐬𝐬"), ("hell", "𝒉𝒆𝒍𝒍")]),
-        # invisible characters inside the word
-        ("a\u200bs\u200cs", [("ass", "a\u200bs\u200cs")]),
-        ("he\u2060l\ufeffl", [("hell", "he\u2060l\ufeffl")]),
-        ("as\u00ads", [("ass", "as\u00ads")]),
-        ("a\u202es\u200es", [("ass", "a\u202es\u200es")]),
-        ("a\ufe0fss", [("ass", "a\ufe0fss")]),
-        ("👍 a\u200dss 🔥", [("ass", "a\u200dss")]),  # ZWJ, as in emoji sequences
-        # diacritics, precomposed and combining
-        ("âśś", [("ass", "âśś")]),
-        ("a\u0301ss", [("ass", "a\u0301ss")]),
-        ("tëëbrûsh", [("teebrush", "tëëbrûsh")]),
-        # confusable look-alikes (Cyrillic, Greek)
-        ("\u0430ss", [("ass", "\u0430ss")]),
-        ("h\u0435ll", [("hell", "h\u0435ll")]),
-        ("\u03b1ss", [("ass", "\u03b1ss")]),
-        ("t\u0435\u0435brush", [("teebrush", "t\u0435\u0435brush")]),
-        # leetspeak, inside words with letters
-        ("a55", [("ass", "a55")]),
-        ("h3ll", [("hell", "h3ll")]),
-        ("t1t", [("tit", "t1t")]),
-        ("a$$", [("ass", "a$$")]),
-        ("@ss", [("ass", "@ss")]),
-        ("ch1c@na$", [("chicanas", "ch1c@na$")]),
-        ("1ame", [("lame", "1ame")]),
-        ("|ame", [("lame", "|ame")]),
-        # leetspeak is not read in numbers
-        ("455", []),
-        ("in 1984 we", [("1984", "1984")]),
-        ("call 7175 now", []),
-        # "!" is leet inside a word, punctuation at its end
-        ("hell!", [("hell", "hell")]),
-        ("hell!!! ok", [("hell", "hell")]),
-        # letters split by separators
-        ("a s s", [("ass", "a s s")]),
-        ("a.s.s", [("ass", "a.s.s")]),
-        ("a-s-s", [("ass", "a-s-s")]),
-        ("a_s_s", [("ass", "a_s_s")]),
-        ("a. s. s.", [("ass", "a. s. s")]),
-        ("a - s - s", [("ass", "a - s - s")]),
-        ("t e e b r u s h, golden", [("teebrush", "t e e b r u s h")]),
-        ("I said a t e e b r u s h", [("teebrush", "t e e b r u s h")]),
-        ("I'm a t e e b r u s h!", [("teebrush", "t e e b r u s h")]),  # stray one-letter words
-        ("t e e b r u s h! i", [("teebrush", "t e e b r u s h")]),  # a wider gap ends the run
-        ("it's. t e e b r u s h", [("teebrush", "t e e b r u s h")]),
-        ("a s s e s s", []),  # spaced "assess" does not hold "ass"
-        ("a s s x y", []),
-        # phrases across spaces and punctuation
-        ("JOIN boArAM tOday.", [("join boaram today", "JOIN boArAM tOday")]),
-        ("join, boaram -- today", [("join boaram today", "join, boaram -- today")]),
-        ("join   boaram\ttoday", [("join boaram today", "join   boaram\ttoday")]),
-        ("join boaram", []),
-        # wildcards: a match is the whole word it lies in
-        ("cunts", [("cunt*", "cunts")]),
-        ("scunthorpe", []),
-        ("singing", [("*ing", "singing")]),
-        ("essex", [("*sex*", "essex")]),
-        # whole-word boundaries (the Scunthorpe problem)
-        ("classic assess", []),
-        ("hello shell", []),
-        ("title", []),
-        ("Canada's ass's", [("ass", "ass")]),
-        ("ass-hat", [("ass", "ass")]),
-        ("@ass", [("ass", "ass")]),
-        # non-Latin scripts
-        ("Ну это ЗОРБАКС!", [("зорбакс", "ЗОРБАКС")]),
-        ("зорбаксы", []),
-        ("这是垃圾广告请删除", [("垃圾广告", "垃圾广告")]),
-        ("垃 圾 广 告", [("垃圾广告", "垃 圾 广 告")]),
-        ("这是ass请", [("ass", "ass")]),
-        ("ว่าสวัสดีครับ", [("สวัสดี", "สวัสดี")]),
-        ("ΚΑΛΗΜΕΡΑ φίλε", [("καλημέρα", "ΚΑΛΗΜΕΡΑ")]),
-        ("un cafe", [("café", "cafe")]),
-    ],
-)
+@pytest.mark.parametrize(("text", "expected"), EVASION_CASES)
 def test_evasion_classes_and_boundaries(matcher: Matcher, text: str, expected: list[tuple[str, str]]) -> None:
     assert found(matcher, text) == expected
 

@@ -12,7 +12,7 @@ import pytest
 
 from bot.sandbox import Sandbox
 from tests.conftest import Connected, bot_settings, start_bot, until
-from tests.test_notifier import write_lists
+from tests.helpers import write_lists
 
 
 async def test_ready_and_stopped_are_logged_by_name(

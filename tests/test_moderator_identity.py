@@ -13,8 +13,8 @@ import aiohttp
 
 from bot.sandbox import Sandbox
 from tests.conftest import bot_settings, start_bot, until
+from tests.helpers import ask, dms_from_bot
 from tests.test_hook import SECRET, body, headers
-from tests.test_report import ask, dms_from_bot
 
 
 def settings(sb: Sandbox, tmp_path: Path, moderators: list[str], **more: Any) -> Any:

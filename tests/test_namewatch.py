@@ -14,8 +14,7 @@ import pytest
 
 from bot.sandbox import Sandbox
 from tests.conftest import RunningBot, bot_settings, handled, start_bot, until
-from tests.test_notifier import dms_from_bot, write_lists
-from tests.test_report import ask
+from tests.helpers import ask, dms_from_bot, write_lists
 
 MENTION = re.compile(r"(^|\s|>)@([\w.-]+)")
 

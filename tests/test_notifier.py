@@ -4,7 +4,6 @@ counted, delivered in a dry run."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +17,8 @@ from bot.models import Message, UserRef
 from bot.realtime.events import EncryptedMessage, NewMessage, RoomHint
 from bot.sandbox import Sandbox
 from bot.store import Store
-from tests.conftest import bot_settings, start_bot, until
+from tests.conftest import bot_settings, handled, start_bot, until
+from tests.helpers import ask, dms_from_bot, write_lists
 
 if TYPE_CHECKING:
     from bot.config import ModerationSettings
@@ -27,27 +27,6 @@ if TYPE_CHECKING:
     from bot.services.outbox import Outbox
 
 MENTION = re.compile(r"(^|\s|>)@([\w.-]+)")
-
-
-def write_lists(root: Path, notify_users: list[str] | None = None, severity: str = "high") -> Path:
-    lists = root / "lists"
-    lists.mkdir(exist_ok=True)
-    (lists / "watch.txt").write_text("# terms the moderators want to hear about\nbadword\nscam link\n")
-    users = notify_users if notify_users is not None else ["mod1"]
-    (lists / "watch.toml").write_text(
-        f'kind = "notify"\nseverity = "{severity}"\ncategories = ["harassment"]\n\n'
-        f"[notify]\nusers = {users!r}\n".replace("'", '"')
-    )
-    return lists
-
-
-def dms_from_bot(sb: Sandbox, username: str) -> list[dict[str, Any]]:
-    ws = sb.workspace
-    bot = ws.user_by_username("rcmod.bot")
-    other = ws.user_by_username(username)
-    assert bot is not None and other is not None
-    rid = "".join(sorted({bot.id, other.id}))
-    return [m for m in ws.messages.values() if m["rid"] == rid and m["u"]["_id"] == bot.id]
 
 
 def outbox(
@@ -99,7 +78,9 @@ async def test_alert_reaches_the_listed_moderator_with_an_inert_excerpt(
         "alice", "general", "@all @here hey @mod2 this is a b.a.d.w.o.r.d [x](https://evil.example)"
     )
     assert await until(lambda: len(dms_from_bot(sandbox, "mod1")) == 1)
-    await asyncio.sleep(0.2)
+    # A later clean message handled: whatever the first one caused has been sent by now.
+    later = sandbox.post_as("alice", "general", "nothing to see")
+    assert await until(lambda: handled(bot.app.store, msg["_id"], later["_id"]))
     await bot.stop()
     [dm] = dms_from_bot(sandbox, "mod1")
     text = dm["msg"]
@@ -136,7 +117,8 @@ async def test_edit_that_still_matches_does_not_alert_again(sandbox: Sandbox, tm
     sandbox.edit_as("carol", msg["_id"], "still badword, edited")
     sandbox.edit_as("carol", msg["_id"], "badword and now a scam link")  # a new term: a new incident
     assert await until(lambda: bot.app.metrics.alerts.labels("coalesced")._value.get() == 1)
-    await asyncio.sleep(0.2)
+    later = sandbox.post_as("carol", "general", "nothing to see")  # handled after both edits
+    assert await until(lambda: handled(bot.app.store, later["_id"]))
     await bot.stop()
     assert bot.app.metrics.alerts.labels("raised")._value.get() == 1
     [dm] = dms_from_bot(sandbox, "mod1")
@@ -187,7 +169,8 @@ async def test_crash_between_send_and_bookkeeping_yields_exactly_one_alert(
     store2 = bot.app.store
     assert store2 is not None
     assert await until(lambda: store2.alerts.pending_deliveries() == 0)
-    await asyncio.sleep(0.2)
+    later = sandbox.post_as("alice", "general", "nothing to see")  # handled after the catch-up
+    assert await until(lambda: handled(store2, later["_id"]))
     await bot.stop()
     assert len(dms_from_bot(sandbox, "mod1")) == 1  # the resend was recognised, not duplicated
 
@@ -199,7 +182,9 @@ async def test_decided_but_unsent_alert_is_sent_after_restart(sandbox: Sandbox, 
 
     bot = await start_bot(settings)
     assert await until(lambda: len(dms_from_bot(sandbox, "mod1")) == 1)
-    await asyncio.sleep(0.3)  # the restart's catch-up re-delivers the message: no second alert
+    # The restart's catch-up re-delivers the message: no second alert once a later one is handled.
+    later = sandbox.post_as("alice", "general", "nothing to see")
+    assert await until(lambda: handled(bot.app.store, later["_id"]))
     await bot.stop()
     assert len(dms_from_bot(sandbox, "mod1")) == 1
 
@@ -359,7 +344,6 @@ async def test_alert_buttons_act_in_one_click(sandbox: Sandbox, tmp_path: Path) 
 async def test_alerts_are_delivered_in_a_dry_run(sandbox: Sandbox, tmp_path: Path) -> None:
     """A dry run is watched through the moderators' alerts: they still go out, buttons and all,
     and a dismissal still edits them; only the moderation actions are recorded, not carried out."""
-    from tests.test_report import ask
 
     config = settings_for(sandbox, tmp_path)
     config = config.model_copy(

@@ -11,7 +11,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.config import Credentials
 from bot.models import Room
 from bot.rest import RestClient
 from bot.rest.history import walk_room
@@ -21,7 +20,9 @@ LIMIT = 7
 
 
 @pytest.fixture
-async def limited() -> AsyncIterator[Sandbox]:
+async def sandbox() -> AsyncIterator[Sandbox]:
+    """A sandbox whose administrator lowered API_Upper_Count_Limit (tests/conftest.py's ``rest``
+    logs in to this one)."""
     sb = Sandbox()
     sb.workspace.set_setting("API_Upper_Count_Limit", LIMIT)
     await sb.start()
@@ -29,16 +30,6 @@ async def limited() -> AsyncIterator[Sandbox]:
         yield sb
     finally:
         await sb.stop()
-
-
-@pytest.fixture
-async def rest(limited: Sandbox) -> AsyncIterator[RestClient]:
-    bot = next(u for u in limited.seed_info()["users"] if u["username"] == "rcmod.bot")
-    client = RestClient(limited.url, Credentials(user_id=bot["id"], token=bot["token"]))
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 def uid(sb: Sandbox, username: str) -> str:
@@ -58,50 +49,50 @@ async def get(sb: Sandbox, route: str, **params: Any) -> dict[str, Any]:
         return dict(await resp.json())
 
 
-async def test_the_sandbox_clamps_count_as_get_pagination_items(limited: Sandbox) -> None:
+async def test_the_sandbox_clamps_count_as_get_pagination_items(sandbox: Sandbox) -> None:
     for i in range(10):
-        limited.create_user(f"member{i}")
-    everyone = len(limited.workspace.users)
-    asked = await get(limited, "users.list", count="100")
+        sandbox.create_user(f"member{i}")
+    everyone = len(sandbox.workspace.users)
+    asked = await get(sandbox, "users.list", count="100")
     assert asked["count"] == LIMIT and len(asked["users"]) == LIMIT and asked["total"] == everyone
-    assert (await get(limited, "users.list"))["count"] == LIMIT  # the default 50, clamped too
-    assert (await get(limited, "users.list", count="0"))["count"] == everyone  # infinite count allowed
-    limited.workspace.set_setting("API_Allow_Infinite_Count", False)
-    assert (await get(limited, "users.list", count="0"))["count"] == everyone  # 0 → the default 50
+    assert (await get(sandbox, "users.list"))["count"] == LIMIT  # the default 50, clamped too
+    assert (await get(sandbox, "users.list", count="0"))["count"] == everyone  # infinite count allowed
+    sandbox.workspace.set_setting("API_Allow_Infinite_Count", False)
+    assert (await get(sandbox, "users.list", count="0"))["count"] == everyone  # 0 → the default 50
     for i in range(10):
-        limited.post_as("alice", "general", f"hello {i}")
-    general = limited.workspace.room_by_id_or_name(name="general")
+        sandbox.post_as("alice", "general", f"hello {i}")
+    general = sandbox.workspace.room_by_id_or_name(name="general")
     assert general is not None
-    history = await get(limited, "channels.history", roomId=general["_id"], count="100")
+    history = await get(sandbox, "channels.history", roomId=general["_id"], count="100")
     assert len(history["messages"]) == LIMIT
 
 
-async def test_users_and_roles_are_complete(limited: Sandbox, rest: RestClient) -> None:
+async def test_users_and_roles_are_complete(sandbox: Sandbox, rest: RestClient) -> None:
     for i in range(12):
-        limited.create_user(f"member{i}", roles=("user", "admin") if i == 11 else ("user",))
+        sandbox.create_user(f"member{i}", roles=("user", "admin") if i == 11 else ("user",))
     users = await rest.all_users()
-    assert len(users) == len(limited.workspace.users) > LIMIT
+    assert len(users) == len(sandbox.workspace.users) > LIMIT
     assert sorted(await rest.users_with_role("admin")) == ["admin", "member11"]
 
 
-async def test_channels_are_complete(limited: Sandbox, rest: RestClient) -> None:
-    ws = limited.workspace
+async def test_channels_are_complete(sandbox: Sandbox, rest: RestClient) -> None:
+    ws = sandbox.workspace
     admin = ws.user_by_username("admin")
     for i in range(10):
-        ws.create_room("c", f"topic-{i:02d}", admin, [uid(limited, "admin")])
+        ws.create_room("c", f"topic-{i:02d}", admin, [uid(sandbox, "admin")])
     names = {c["name"] for c in await rest.public_channels()}
     assert {f"topic-{i:02d}" for i in range(10)} | {"general", "random"} <= names
 
 
-async def test_reports_and_pins_are_complete(limited: Sandbox, rest: RestClient) -> None:
-    ws = limited.workspace
-    reporter = uid(limited, "alice")
+async def test_reports_and_pins_are_complete(sandbox: Sandbox, rest: RestClient) -> None:
+    ws = sandbox.workspace
+    reporter = uid(sandbox, "alice")
     mids = []
     for i in range(10):
-        limited.create_user(f"poster{i}")
-        mid = str(limited.post_as(f"poster{i}", "general", f"post {i}")["_id"])
+        sandbox.create_user(f"poster{i}")
+        mid = str(sandbox.post_as(f"poster{i}", "general", f"post {i}")["_id"])
         ws.report_message(reporter, mid, "not nice")
-        ws.pin_message(uid(limited, "admin"), mid)
+        ws.pin_message(uid(sandbox, "admin"), mid)
         mids.append(mid)
     reported = {r["username"] for r in await rest.reports_by_users()}
     assert reported == {f"poster{i}" for i in range(10)}
@@ -110,10 +101,10 @@ async def test_reports_and_pins_are_complete(limited: Sandbox, rest: RestClient)
     assert await rest.pinned_message_ids(general["_id"]) >= set(mids)
 
 
-async def test_history_walks_are_complete(limited: Sandbox, rest: RestClient) -> None:
+async def test_history_walks_are_complete(sandbox: Sandbox, rest: RestClient) -> None:
     start = datetime.now(UTC) - timedelta(minutes=1)
-    posted = {str(limited.post_as("bob", "random", f"message {i}")["_id"]) for i in range(20)}
-    random = limited.workspace.room_by_id_or_name(name="random")
+    posted = {str(sandbox.post_as("bob", "random", f"message {i}")["_id"]) for i in range(20)}
+    random = sandbox.workspace.room_by_id_or_name(name="random")
     assert random is not None
     room = Room(random["_id"], "random", "c")
     walked = [m.id async for m in walk_room(rest, room, oldest=None, latest=None)]

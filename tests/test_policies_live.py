@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.sandbox import Sandbox
 from tests.conftest import bot_settings, start_bot, until
-from tests.test_notifier import dms_from_bot
+from tests.helpers import dms_from_bot
 from tests.test_policies import CONDUCT, pinned_in, room, write_policy
 
 BANNER = "Be kind. Report abuse with /report."

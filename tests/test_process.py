@@ -13,9 +13,16 @@ from bot.sandbox import Sandbox
 from bot.sandbox.workspace import Event, MessageChanged, RoomNotify
 from bot.store import Store
 from tests.conftest import handled, until
-from tests.helpers import bot_login_env, free_port, rcmod_process, ready
-from tests.test_blocklist import block_lists
-from tests.test_notifier import dms_from_bot, write_lists
+from tests.helpers import (
+    block_lists,
+    bot_login_env,
+    dms_from_bot,
+    free_port,
+    rcmod_process,
+    rcmod_sandbox,
+    ready,
+    write_lists,
+)
 
 
 async def spawn(
@@ -31,12 +38,20 @@ async def spawn(
     )
 
 
-async def test_sigterm_stops_cleanly(sandbox: Sandbox, tmp_path: Path) -> None:
-    port = free_port()
+async def alerted_once(
+    sandbox: Sandbox, tmp_path: Path, port: int, user: str, text: str
+) -> asyncio.subprocess.Process:
+    """`rcmod run` ready on ``port``, and its alert about ``user``'s ``text`` in #general with mod1."""
     proc = await spawn(sandbox, tmp_path, port)
     assert await ready(port)
-    sandbox.post_as("alice", "general", "a badword before shutdown")
+    sandbox.post_as(user, "general", text)
     assert await until(lambda: len(dms_from_bot(sandbox, "mod1")) == 1)
+    return proc
+
+
+async def test_sigterm_stops_cleanly(sandbox: Sandbox, tmp_path: Path) -> None:
+    port = free_port()
+    proc = await alerted_once(sandbox, tmp_path, port, "alice", "a badword before shutdown")
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(proc.wait(), 15) == 0
     assert proc.stderr is not None
@@ -47,10 +62,7 @@ async def test_sigterm_stops_cleanly(sandbox: Sandbox, tmp_path: Path) -> None:
 
 async def test_kill_9_then_restart_catches_up_once(sandbox: Sandbox, tmp_path: Path) -> None:
     port = free_port()
-    first = await spawn(sandbox, tmp_path, port)
-    assert await ready(port)
-    sandbox.post_as("bob", "general", "badword one")
-    assert await until(lambda: len(dms_from_bot(sandbox, "mod1")) == 1)
+    first = await alerted_once(sandbox, tmp_path, port, "bob", "badword one")
     first.kill()
     await first.wait()
     sandbox.post_as("carol", "random", "badword two, while the bot is dead")
@@ -73,15 +85,7 @@ async def test_kill_9_then_restart_catches_up_once(sandbox: Sandbox, tmp_path: P
 
 
 async def test_rcmod_sandbox_prints_one_json_line_with_the_seed() -> None:
-    import json
-
-    proc = await rcmod_process(
-        "sandbox", "--port", "0", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
-    )
-    try:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 20)
-        seed = json.loads(line)
+    async with rcmod_sandbox("--port", "0") as seed:
         assert seed["url"].startswith("http://127.0.0.1:")
         users = {u["username"]: u for u in seed["users"]}
         assert {"admin", "mod1", "mod2", "alice", "bob", "carol", "rcmod.bot"} <= set(users)
@@ -93,9 +97,6 @@ async def test_rcmod_sandbox_prints_one_json_line_with_the_seed() -> None:
             headers = {"X-User-Id": users["alice"]["id"], "X-Auth-Token": users["alice"]["token"]}
             async with http.get(f"{seed['url']}/api/v1/me", headers=headers) as r:
                 assert (await r.json())["username"] == "alice"
-    finally:
-        proc.terminate()
-        await proc.wait()
 
 
 async def test_kill_9_around_removals_sends_each_authors_notice_exactly_once(

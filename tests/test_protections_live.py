@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from bot.sandbox import Sandbox
-from tests.conftest import Recorder, RunningBot, bot_settings, start_bot, until
-from tests.test_report import ask, dms_from_bot
-from tests.test_sanctions import muted, rid, told
+from tests.conftest import Recorder, bot_settings, start_bot, until
+from tests.helpers import ask, dms_from_bot, exists, muted, post, rid, told, triggered
 
 MODS = ["mod2"]
 
@@ -24,27 +23,6 @@ def settings(sb: Sandbox, tmp_path: Path, **protections: Any) -> Any:
         moderation={"moderators": MODS},
         protections={"probation_days": 0, **protections},
     )
-
-
-async def post(bot: RunningBot, sb: Sandbox, user: str, room: str, text: str) -> str:
-    """Post, and wait until every handler (the protector included) has seen the message."""
-    mid = str(sb.post_as(user, room, text)["_id"])
-    assert await until(lambda: bot.recorder.message_ids()[mid] >= 1)
-    return mid
-
-
-def triggered(bot: RunningBot, protection: str) -> list[Any]:
-    store = bot.app.store
-    assert store is not None
-    return [
-        r
-        for r in store.audit.audit_records()
-        if r.action == "protection.triggered" and r.reason["protection"] == protection
-    ]
-
-
-def exists(sb: Sandbox, mid: str) -> bool:
-    return mid in sb.workspace.messages
 
 
 async def test_flood_mutes_at_its_threshold_and_not_below(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -164,14 +142,19 @@ async def test_links_to_blocked_domains_are_held_and_restored(sandbox: Sandbox, 
         await bot.stop()
 
 
-async def test_links_from_accounts_on_probation_are_held(sandbox: Sandbox, tmp_path: Path) -> None:
+def hold_probation_links(sb: Sandbox, tmp_path: Path) -> Any:
+    """Links from accounts younger than three days are held; the flood protection is off."""
     links = {"mode": "act", "block_domains": [], "hold_probation": True}
-    config = bot_settings(
-        sandbox,
+    return bot_settings(
+        sb,
         tmp_path / "data",
         moderation={"moderators": MODS},
         protections={"probation_days": 3, "links": links, "flood": {"mode": "off"}},
     )
+
+
+async def test_links_from_accounts_on_probation_are_held(sandbox: Sandbox, tmp_path: Path) -> None:
+    config = hold_probation_links(sandbox, tmp_path)
     sandbox.create_user("newbie", created_days_ago=0.5)
     sandbox.create_user("oldtimer", created_days_ago=30)
     # An account's age (users.info createdAt) is shown to holders of view-full-other-user-info
@@ -188,13 +171,7 @@ async def test_links_from_accounts_on_probation_are_held(sandbox: Sandbox, tmp_p
 
 
 async def test_without_the_permission_no_account_is_on_probation(sandbox: Sandbox, tmp_path: Path) -> None:
-    links = {"mode": "act", "block_domains": [], "hold_probation": True}
-    config = bot_settings(
-        sandbox,
-        tmp_path / "data",
-        moderation={"moderators": MODS},
-        protections={"probation_days": 3, "links": links, "flood": {"mode": "off"}},
-    )
+    config = hold_probation_links(sandbox, tmp_path)
     sandbox.create_user("newbie", created_days_ago=0.5)
     sandbox.workspace.set_permission_roles("view-full-other-user-info", ["admin"])
     bot = await start_bot(config, Recorder())

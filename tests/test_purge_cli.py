@@ -8,7 +8,6 @@ import asyncio
 import os
 import signal
 import sqlite3
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,8 +17,7 @@ import pytest
 from bot.sandbox import Sandbox
 from bot.sandbox.ratelimit import RateLimits
 from tests.conftest import until
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import rcmod_process
 
 
 @pytest.fixture
@@ -49,17 +47,8 @@ def env_for(sb: Sandbox, data: Path) -> dict[str, str]:
 
 
 async def rcmod(env: dict[str, str], *args: str, stdin: bytes = b"") -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        cwd=ROOT,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    pipe = asyncio.subprocess.PIPE
+    return await rcmod_process(*args, env=env, stdin=pipe, stdout=pipe, stderr=pipe)
 
 
 async def finish(proc: asyncio.subprocess.Process, stdin: bytes = b"") -> tuple[int, str, str]:

@@ -13,17 +13,15 @@ import pytest
 
 from bot.sandbox import Sandbox
 from tests.conftest import bot_settings, start_bot, until
-from tests.test_notifier import dms_from_bot
+from tests.helpers import dms_from_bot, list_folder
 
 
 def lists(root: Path) -> Path:
-    folder = root / "lists"
-    folder.mkdir(parents=True)
-    (folder / "banned.txt").write_text("badword\n")
-    (folder / "banned.toml").write_text('kind = "block"\naction = "delete"\n')
-    (folder / "censored.txt").write_text("scam link\n")
-    (folder / "censored.toml").write_text('kind = "block"\naction = "censor"\n')
-    return folder
+    return list_folder(
+        root,
+        banned=("badword\n", 'kind = "block"\naction = "delete"\n'),
+        censored=("scam link\n", 'kind = "block"\naction = "censor"\n'),
+    )
 
 
 async def test_in_a_read_only_room_the_bot_still_deletes_censors_and_posts(

@@ -224,6 +224,18 @@ async def running(client: RealtimeClient) -> AsyncIterator[AsyncIterator[Event]]
         await events.aclose()  # type: ignore[attr-defined]
 
 
+@contextlib.asynccontextmanager
+async def watching_room1(
+    server: FakeRocketChat, client: RealtimeClient
+) -> AsyncIterator[AsyncIterator[Event]]:
+    """``client`` running, connected and subscribed to room ROOM1's streams."""
+    client.watch_room("ROOM1")
+    async with running(client) as events:
+        await expect(events, Connected)
+        await until(lambda: "ROOM1/deleteMessageBulk" in server.subs())
+        yield events
+
+
 # --- pure bits ----------------------------------------------------------------------------------------
 
 
@@ -373,10 +385,7 @@ async def test_refused_ddp_version_is_a_protocol_violation(server: FakeRocketCha
 async def test_drop_backoff_reconnect_relogin_resubscribe(server: FakeRocketChat) -> None:
     sleeps = Sleeps()
     client = make_client(server, sleeps)
-    client.watch_room("ROOM1")
-    async with running(client) as events:
-        await expect(events, Connected)
-        await until(lambda: "ROOM1/deleteMessageBulk" in server.subs())
+    async with watching_room1(server, client) as events:
         await until(lambda: sleeps.delays.count(0.25) == 2)
         client.watch_room("ROOM2")
         await until(lambda: "ROOM2/deleteMessageBulk" in server.subs())
@@ -531,10 +540,7 @@ async def test_rate_limited_room_subscription_waits_time_to_reset(server: FakeRo
     server.sub_errors["ROOM1/deleteMessage"] = [TOO_MANY]
     sleeps = Sleeps()
     client = make_client(server, sleeps)
-    client.watch_room("ROOM1")
-    async with running(client) as events:
-        await expect(events, Connected)
-        await until(lambda: "ROOM1/deleteMessageBulk" in server.subs())
+    async with watching_room1(server, client):
         await until(lambda: len(sleeps.delays) == 3)
     assert server.subs()[4:] == ["ROOM1/deleteMessage", "ROOM1/deleteMessage", "ROOM1/deleteMessageBulk"]
     # wait timeToReset, then the usual pace after each subscription
@@ -560,10 +566,7 @@ async def test_refused_room_subscription_is_reported_not_retried(server: FakeRoc
 
 async def test_unwatch_room_unsubscribes(server: FakeRocketChat) -> None:
     client = make_client(server, Sleeps())
-    client.watch_room("ROOM1")
-    async with running(client) as events:
-        await expect(events, Connected)
-        await until(lambda: "ROOM1/deleteMessageBulk" in server.subs())
+    async with watching_room1(server, client) as events:
         sub_ids = [f["id"] for f in server.received[0] if f.get("msg") == "sub"][-2:]
         client.unwatch_room("ROOM1")
         await until(lambda: sum(f.get("msg") == "unsub" for f in server.received[0]) == 2)

@@ -18,7 +18,7 @@ from bot.rest import RestClient
 from bot.rest.errors import classify
 from bot.sandbox import Sandbox
 from bot.sandbox.releases import Release, ReleaseError
-from tests.helpers import rcmod_process
+from tests.helpers import rcmod_process, rcmod_sandbox
 
 NOW_MS = 1_700_000_000_000
 NOT_LOGGED_IN = "You must be logged in to do this."
@@ -168,18 +168,12 @@ def test_a_version_the_sandbox_cannot_act_as_is_refused(version: str) -> None:
 
 
 async def test_rcmod_sandbox_version_picks_the_release() -> None:
-    proc = await rcmod_process(
-        "sandbox", "--version", "6.5.0", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    try:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 20)
-        seed = json.loads(line)
-        async with aiohttp.ClientSession() as http, http.get(f"{seed['url']}/api/info") as resp:
-            assert (await resp.json())["version"] == "6.5.0"
-    finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 15)
+    async with (
+        rcmod_sandbox("--version", "6.5.0", stderr=asyncio.subprocess.PIPE) as seed,
+        aiohttp.ClientSession() as http,
+        http.get(f"{seed['url']}/api/info") as resp,
+    ):
+        assert (await resp.json())["version"] == "6.5.0"
 
 
 async def test_rcmod_sandbox_refuses_an_unknown_version() -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from bot.sandbox import Sandbox
 from tests.conftest import start_bot, until
-from tests.test_report import dms_from_bot, settings, settled
+from tests.helpers import dms_from_bot, settled
+from tests.test_report import settings
 
 
 def report_dms(sb: Sandbox, moderator: str) -> list[str]:

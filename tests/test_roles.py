@@ -7,14 +7,11 @@ which answers as the server does."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
-from bot.config import Credentials
 from bot.models import Actor, UserRef
 from bot.moderation.purge import PurgeRequest
 from bot.rest import RestClient
@@ -24,10 +21,7 @@ from bot.services.executor import Executor
 from bot.services.purge import Purger
 from bot.store import Store
 from tests.conftest import Recorder, bot_settings, start_bot, until
-from tests.test_notifier import dms_from_bot, write_lists
-from tests.test_protections_live import exists, post, triggered
-from tests.test_report import ask
-from tests.test_sanctions import muted
+from tests.helpers import ask, dms_from_bot, exists, muted, post, triggered, write_lists
 
 MODS = ["mod2"]
 
@@ -46,16 +40,6 @@ async def users_info(sb: Sandbox, caller: str, username: str) -> dict[str, Any]:
         assert resp.status == 200
         body: dict[str, Any] = await resp.json()
         return dict(body["user"])
-
-
-@pytest.fixture
-async def rest(sandbox: Sandbox) -> AsyncIterator[RestClient]:
-    bot = seed_user(sandbox, "rcmod.bot")
-    client = RestClient(sandbox.url, Credentials(user_id=bot["id"], token=bot["token"]))
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 # -- the sandbox answers as getFullUserData does -----------------------------------------------

@@ -20,8 +20,8 @@ from bot.services.executor import Executor
 from bot.services.outbox import Outbox
 from bot.services.sanctions import Sanctioner, Target
 from bot.store import Store
-from tests.conftest import RunningBot, bot_settings, start_bot, until
-from tests.test_report import ask, dms_from_bot
+from tests.conftest import bot_settings, start_bot, until
+from tests.helpers import ask, audit, dms_from_bot, muted, rid, told
 
 MODS = ["mod2"]  # mod1 is only a room moderator (of general, random and staff)
 
@@ -39,28 +39,6 @@ class Clock:
 
 def settings(sb: Sandbox, tmp_path: Path, **sections: Any) -> Any:
     return bot_settings(sb, tmp_path / "data", moderation={"moderators": MODS}, **sections)
-
-
-def muted(sb: Sandbox, room: str) -> list[str]:
-    found = sb.workspace.room_by_id_or_name(name=room)
-    assert found is not None
-    return list(found.get("muted") or [])
-
-
-def rid(sb: Sandbox, room: str) -> str:
-    found = sb.workspace.room_by_id_or_name(name=room)
-    assert found is not None
-    return str(found["_id"])
-
-
-def audit(bot: RunningBot, action: str) -> list[Any]:
-    store = bot.app.store
-    assert store is not None
-    return [r for r in store.audit.audit_records() if r.action == action]
-
-
-def told(sb: Sandbox, username: str, words: str) -> bool:
-    return any(words in str(m["msg"]) for m in dms_from_bot(sb, username))
 
 
 async def test_warnings_climb_the_ladder_and_strikes_decay(sandbox: Sandbox, tmp_path: Path) -> None:

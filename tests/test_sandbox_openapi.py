@@ -366,11 +366,8 @@ async def test_openapi_registration_awaiting_approval_and_renames(
     assert_valid(check)
 
 
-async def test_openapi_workspace_setup(checker: tuple[Sandbox, Checker, FakeClock]) -> None:
-    """The endpoints `rcmod setup` uses, in its order, plus their refusals."""
-    sandbox, check, clock = checker
-    perms = await check.call("GET", "permissions.listAll", "admin")
-    pin_roles = next(p["roles"] for p in perms["update"] if p["_id"] == "pin-message")
+async def create_bot_user(check: Checker) -> str:
+    """users.create as `rcmod setup` creates the bot, and its refusals; the new user's id."""
     created = await check.call(
         "POST",
         "users.create",
@@ -396,20 +393,11 @@ async def test_openapi_workspace_setup(checker: tuple[Sandbox, Checker, FakeCloc
     )
     duplicate = {"name": "x", "email": "y@x.invalid", "password": "p", "username": "modbot"}
     await check.call("POST", "users.create", "admin", body=duplicate, expect=400)
-    await check.call(
-        "POST",
-        "permissions.update",
-        "admin",
-        body={"permissions": [{"_id": "create-personal-access-tokens", "roles": ["admin", "user", "bot"]}]},
-    )
-    await check.call(
-        "POST",
-        "permissions.update",
-        "admin",
-        body={"permissions": [{"_id": "nope", "roles": []}]},
-        expect=400,
-    )
-    await check.call("POST", "permissions.update", "alice", body={"permissions": []}, expect=403)
+    return str(uid)
+
+
+async def personal_access_token(check: Checker, clock: FakeClock, uid: str) -> None:
+    """The bot logs in and makes its token: the password as the 2FA fallback, once only."""
     login = await check.call("POST", "login", body={"user": "modbot", "password": "s3cret-pass"})
     auth = {"X-User-Id": uid, "X-Auth-Token": login["data"]["authToken"]}
     # Past Accounts_TwoFactorAuthentication_RememberFor after creation, the password fallback applies.
@@ -436,6 +424,29 @@ async def test_openapi_workspace_setup(checker: tuple[Sandbox, Checker, FakeCloc
         "POST", "users.generatePersonalAccessToken", headers=pat, body={"tokenName": "rcmod"}, expect=400
     )
     assert again["errorType"] == "error-token-already-exists"
+
+
+async def test_openapi_workspace_setup(checker: tuple[Sandbox, Checker, FakeClock]) -> None:
+    """The endpoints `rcmod setup` uses, in its order, plus their refusals."""
+    sandbox, check, clock = checker
+    perms = await check.call("GET", "permissions.listAll", "admin")
+    pin_roles = next(p["roles"] for p in perms["update"] if p["_id"] == "pin-message")
+    uid = await create_bot_user(check)
+    await check.call(
+        "POST",
+        "permissions.update",
+        "admin",
+        body={"permissions": [{"_id": "create-personal-access-tokens", "roles": ["admin", "user", "bot"]}]},
+    )
+    await check.call(
+        "POST",
+        "permissions.update",
+        "admin",
+        body={"permissions": [{"_id": "nope", "roles": []}]},
+        expect=400,
+    )
+    await check.call("POST", "permissions.update", "alice", body={"permissions": []}, expect=403)
+    await personal_access_token(check, clock, uid)
     await check.call(
         "POST", "channels.invite", "admin", body={"roomId": check.seed.rid("random"), "userId": uid}
     )

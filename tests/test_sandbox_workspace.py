@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -178,6 +178,18 @@ def test_unpin_requires_a_subscription(world: World) -> None:
     assert message["pinned"] is False
 
 
+def clean_random(world: World, start: datetime, **options: Any) -> int:
+    """rooms.cleanHistory by the bot in #random, from ``start`` to now; the events start afresh."""
+    world.events.clear()
+    return world.ws.clean_history(
+        world.uid("rcmod.bot"),
+        world.rid("random"),
+        latest=world.ws.now() + timedelta(seconds=1),
+        oldest=start,
+        **options,
+    )
+
+
 def test_clean_history_filters_by_username_pins_and_threads(world: World) -> None:
     start = world.ws.now()
     keep_pinned = world.post("bob", "random", "pinned spam")
@@ -186,15 +198,7 @@ def test_clean_history_filters_by_username_pins_and_threads(world: World) -> Non
     other = world.post("alice", "random", "not spam")
     parent = world.post("bob", "random", "thread spam")
     reply = world.post("alice", "random", "reply", tmid=parent["_id"])
-    world.events.clear()
-    count = world.ws.clean_history(
-        world.uid("rcmod.bot"),
-        world.rid("random"),
-        latest=world.ws.now() + timedelta(seconds=1),
-        oldest=start,
-        exclude_pinned=True,
-        users=["bob"],
-    )
+    count = clean_random(world, start, exclude_pinned=True, users=["bob"])
     gone = {m["_id"] for m in [*spam, parent]}
     assert count == len(gone)
     assert not gone & set(world.ws.messages)
@@ -213,15 +217,7 @@ def test_clean_history_ignore_threads_and_limit(world: World) -> None:
     parent = world.post("bob", "random", "thread")
     world.post("bob", "random", "reply", tmid=parent["_id"])
     plain = [world.post("bob", "random", f"plain {i}") for i in range(3)]
-    world.events.clear()
-    count = world.ws.clean_history(
-        world.uid("rcmod.bot"),
-        world.rid("random"),
-        latest=world.ws.now() + timedelta(seconds=1),
-        oldest=start,
-        ignore_threads=True,
-        limit=2,
-    )
+    count = clean_random(world, start, ignore_threads=True, limit=2)
     assert count == 2 and parent["_id"] in world.ws.messages
     bulk = next(e for e in world.events if isinstance(e, RoomNotify)).args[0]
     assert bulk["ids"] == [plain[0]["_id"], plain[1]["_id"]]

@@ -11,8 +11,7 @@ from bot.models import Room
 from bot.rest import RestClient
 from bot.rest.history import walk_room
 from bot.sandbox import Sandbox
-from tests.test_blocklist import block_lists
-from tests.test_notifier import write_lists
+from tests.helpers import block_lists, write_lists
 from tests.test_purge_cli import env_for, finish, rcmod
 
 

@@ -8,8 +8,7 @@ from typing import Any
 
 from bot.sandbox import Sandbox
 from tests.conftest import bot_settings, start_bot
-from tests.test_report import ask
-from tests.test_sanctions import muted
+from tests.helpers import ask, muted
 
 
 def settings(sb: Sandbox, tmp_path: Path) -> Any:

@@ -291,19 +291,26 @@ def test_interactive_prompts_for_what_is_missing(tmp_path: Path) -> None:
     assert args.autojoin is True  # no rooms given: autojoin
 
 
-def test_rendered_config_loads_and_holds_no_secret(tmp_path: Path) -> None:
+def written_config(tmp_path: Path, **options: Any) -> Path:
+    """``tmp_path``/rcmod.toml as setup renders it for chat.example.org, all features on."""
     from datetime import UTC, datetime
 
-    text = render_config(
-        server="https://chat.example.org",
-        user_id='id"with quote',
-        autojoin=True,
-        env_file=tmp_path / "rcmod.env",
-        now=datetime(2026, 1, 1, tzinfo=UTC),
-        features=ALL_FEATURES,
-    )
     path = tmp_path / "rcmod.toml"
-    path.write_text(text)
+    path.write_text(
+        render_config(
+            server="https://chat.example.org",
+            env_file=tmp_path / "rcmod.env",
+            now=datetime(2026, 1, 1, tzinfo=UTC),
+            features=ALL_FEATURES,
+            **options,
+        )
+    )
+    return path
+
+
+def test_rendered_config_loads_and_holds_no_secret(tmp_path: Path) -> None:
+    path = written_config(tmp_path, user_id='id"with quote', autojoin=True)
+    text = path.read_text()
     env = {"RCMOD_AUTH_TOKEN": "T0K3N-xyz"}
     settings = load_settings(path, env)
     assert settings.server.user_id == 'id"with quote' and settings.moderation.autojoin is True

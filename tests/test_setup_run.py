@@ -8,7 +8,6 @@ import asyncio
 import io
 import os
 import signal
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from bot.ops.checks import ALL_FEATURES
 from bot.ops.setup import render_config, run_setup
 from bot.sandbox import Sandbox
 from tests.conftest import until
-from tests.helpers import ROOT, free_port, ready
+from tests.helpers import free_port, rcmod_process, ready
 from tests.test_setup import options
 
 
@@ -104,18 +103,10 @@ async def test_run_with_the_env_file_setup_wrote_starts_the_bot(sandbox: Sandbox
     result = await run_setup(opts, io.StringIO())
     assert result.code == 0 and result.token is not None
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RCMOD_")}
-    env["RCMOD_HTTP_PORT"] = str(port)  # the written config leaves the port at its default
+    env = {"RCMOD_HTTP_PORT": str(port)}  # the written config leaves the port at its default
     command = ["run", "--config", str(opts.out), "--env-file", str(opts.env_file)]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *command,
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+    proc = await rcmod_process(
+        *command, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
     )
     try:
         assert await ready(port), "the bot did not become ready"

@@ -61,6 +61,13 @@ def test_room_cursor_only_moves_forward(tmp_path: Path) -> None:
     assert store.messages.room_cursors() == {"r1": t1}
 
 
+def _caught(conn: sqlite3.Connection, path: Path, seq: int, problem: str) -> None:
+    """After ``conn``'s changes are committed, verifying the store names record ``seq`` and ``problem``."""
+    conn.commit()
+    result = Store.open(path).audit.verify_audit()
+    assert not result.ok and result.bad_seq == seq and problem in result.problem
+
+
 def test_audit_chain_verifies_and_detects_tampering(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
     store = Store.open(path, clock=Clock())
@@ -79,16 +86,12 @@ def test_audit_chain_verifies_and_detects_tampering(tmp_path: Path) -> None:
     # ...so an attacker drops the triggers first; the chain still tells.
     conn.execute("DROP TRIGGER audit_log_no_update")
     conn.execute("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 3")
-    conn.commit()
-    result = Store.open(path).audit.verify_audit()
-    assert not result.ok and result.bad_seq == 3 and "altered" in result.problem
+    _caught(conn, path, 3, "altered")
 
     conn.execute("UPDATE audit_log SET actor = 'rule:spam' WHERE seq = 3")
     conn.execute("DROP TRIGGER audit_log_no_delete")
     conn.execute("DELETE FROM audit_log WHERE seq = 2")
-    conn.commit()
-    result = Store.open(path).audit.verify_audit()
-    assert not result.ok and result.bad_seq == 2 and "missing" in result.problem
+    _caught(conn, path, 2, "missing")
 
 
 def test_audit_detects_truncated_tail(tmp_path: Path) -> None:

@@ -134,6 +134,20 @@ K = ArgKind
 
 # `#room` or `everywhere`: where a block or a mute applies.
 WHERE = (Arg("scope", K.CHOICE, optional=True, choices=("everywhere",)), Arg("room", K.ROOM, optional=True))
+REASON = Arg("reason", K.TEXT, optional=True)
+
+
+def _user_in_room(name: str, help: str, *more: Arg) -> Command:
+    """``/mod NAME @user #room ...``: a room moderator's action on one user in one room."""
+    return Command(
+        "mod",
+        name,
+        (Arg("user", K.USER), Arg("room", K.ROOM), *more),
+        P.ROOM_MODERATOR,
+        help,
+        room_from="room",
+    )
+
 
 COMMANDS: tuple[Command, ...] = (
     Command(
@@ -300,30 +314,13 @@ COMMANDS: tuple[Command, ...] = (
         room_from="room",
         scope_from="scope",
     ),
-    Command(
-        "mod",
-        "kick",
-        (Arg("user", K.USER), Arg("room", K.ROOM), Arg("reason", K.TEXT, optional=True)),
-        P.ROOM_MODERATOR,
-        "remove a user from #room (they may rejoin a public channel)",
-        room_from="room",
-    ),
-    Command(
-        "mod",
+    _user_in_room("kick", "remove a user from #room (they may rejoin a public channel)", REASON),
+    _user_in_room(
         "ban",
-        (Arg("user", K.USER), Arg("room", K.ROOM), Arg("reason", K.TEXT, optional=True)),
-        P.ROOM_MODERATOR,
         "ban a user from #room: removed, and kept out (no rejoining, no invitation) until unbanned",
-        room_from="room",
+        REASON,
     ),
-    Command(
-        "mod",
-        "unban",
-        (Arg("user", K.USER), Arg("room", K.ROOM)),
-        P.ROOM_MODERATOR,
-        "lift a ban from #room; the user may join again",
-        room_from="room",
-    ),
+    _user_in_room("unban", "lift a ban from #room; the user may join again"),
     Command(
         "mod",
         "strikes",

@@ -28,7 +28,7 @@ import functools
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -312,24 +312,31 @@ def not_a_word_break() -> re.Pattern[str]:
     table gives the same coarse text, without a dictionary lookup per character.
     """
     table = _coarse_tables()[0][PLAIN]
-    ranges: list[tuple[int, int]] = []
-    for lo, hi in _SYMBOL_BLOCKS:
-        for cp in range(lo, hi + 1):
-            value = table[cp]
-            compat = unicodedata.normalize("NFKC", chr(cp))
-            if (
-                value
-                and not value.strip(" ")
-                and not _is_invisible(chr(cp))
-                # Not a compatibility form of leet punctuation ("＠", "‼"): its readings differ.
-                and not any(ch in LEET_PUNCT for ch in compat)
-            ):
-                if ranges and ranges[-1][1] == cp - 1:
-                    ranges[-1] = (ranges[-1][0], cp)
-                else:
-                    ranges.append((cp, cp))
-    cls = "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ranges)
+
+    def breaks_a_word(cp: int) -> bool:
+        value = table[cp]
+        compat = unicodedata.normalize("NFKC", chr(cp))
+        return bool(
+            value
+            and not value.strip(" ")
+            and not _is_invisible(chr(cp))
+            # Not a compatibility form of leet punctuation ("＠", "‼"): its readings differ.
+            and not any(ch in LEET_PUNCT for ch in compat)
+        )
+
+    cls = _class_of(cp for lo, hi in _SYMBOL_BLOCKS for cp in range(lo, hi + 1) if breaks_a_word(cp))
     return re.compile(f"[^\\x00-\\x7f{cls}]")
+
+
+def _class_of(code_points: Iterable[int]) -> str:
+    """A regex character class's body for increasing ``code_points``, as runs ``lo-hi``."""
+    ranges: list[tuple[int, int]] = []
+    for cp in code_points:
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1] = (ranges[-1][0], cp)
+        else:
+            ranges.append((cp, cp))
+    return "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ranges)
 
 
 def warm_up() -> None:
@@ -349,14 +356,7 @@ _LONG_TEXT = 256
 
 @functools.cache
 def _long_mark_run() -> re.Pattern[str]:
-    ranges: list[tuple[int, int]] = []
-    for cp in range(0x110000):
-        if unicodedata.combining(chr(cp)):
-            if ranges and ranges[-1][1] == cp - 1:
-                ranges[-1] = (ranges[-1][0], cp)
-            else:
-                ranges.append((cp, cp))
-    cls = "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ranges)
+    cls = _class_of(cp for cp in range(0x110000) if unicodedata.combining(chr(cp)))
     return re.compile(f"[{cls}]{{{MAX_MARK_RUN + 1},}}")
 
 

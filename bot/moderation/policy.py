@@ -368,60 +368,78 @@ def reconcile(
                     )
                 )
         else:
-            needs_membership = False
-            for name, policy in sorted(wanted.items()):
-                current = [
-                    m for m in state.messages if m.name == name and m.version == policy.version and m.exists
-                ]
-                if current:
-                    head = current[0]
-                    if not head.pinned:
-                        pins.append(PinPolicy(room, head.mid, name, policy.version, head.unpinned_by))
-                    # Duplicates of the current version (a crash between post and record) are retired.
-                    for extra in current[1:]:
-                        retires.append(
-                            RetirePolicyMessage(room, extra.mid, name, extra.version, extra.pinned, True)
-                        )
-                else:
-                    pins.append(PostPolicy(room, name, policy.version))
-                    needs_membership = True
-            for m in state.messages:
-                newest = wanted.get(m.name)
-                if newest is not None and m.version == newest.version and m.exists:
-                    continue
-                if not m.exists:
-                    retires.append(
-                        RetirePolicyMessage(room, m.mid, m.name, m.version, unpin=False, delete=False)
-                    )
-                    continue
-                # A removed policy's messages are unpinned and kept; deleting is for replaced
-                # versions only, where the newer text carries the same information.
-                delete = newest.spec.delete_old if newest is not None else False
-                retires.append(
-                    RetirePolicyMessage(room, m.mid, m.name, m.version, unpin=m.pinned, delete=delete)
-                )
-                needs_membership = needs_membership or m.pinned
-            if needs_membership and not state.member:
-                if room.type == "c":
-                    joins.append(JoinRoom(room))
-                else:
+            room_pins, duplicates, posts = _current_versions(state, wanted)
+            old, unpins = _older_messages(state, wanted)
+            if (posts or unpins) and not state.member:
+                if room.type != "c":
                     problems.append(
                         RoomProblem(
                             room_name(room), None, "the bot is not a member of this private group; invite it"
                         )
                     )
-                    pins = [a for a in pins if _room_of(a) != rid]
-                    retires = [a for a in retires if _room_of(a) != rid]
-        banner = desired_banner(wanted.values())
-        if banner is not None and state.announcement != banner:
-            banners.append(SetBanner(room, banner, state.announcement))
-        elif banner is None and state.our_banner and state.announcement == state.our_banner:
-            banners.append(SetBanner(room, "", state.announcement))  # our banner, no policy left
+                    room_pins, duplicates, old = [], [], []
+                else:
+                    joins.append(JoinRoom(room))
+            pins += room_pins
+            retires += duplicates + old
+        banner = _banner_change(state, wanted)
+        if banner is not None:
+            banners.append(banner)
     return Plan(tuple(joins + pins + retires + banners), tuple(problems))
 
 
-def _room_of(action: Action) -> str:
-    return action.room.id
+def _current_versions(
+    state: RoomState, wanted: Mapping[str, PolicyVersion]
+) -> tuple[list[Action], list[Action], bool]:
+    """Each wanted policy's current version in the room: pinned if it is not, posted if it is
+    missing (True: something must be posted), and duplicates of it retired."""
+    room = state.room
+    pins: list[Action] = []
+    retires: list[Action] = []
+    posts = False
+    for name, policy in sorted(wanted.items()):
+        current = [m for m in state.messages if m.name == name and m.version == policy.version and m.exists]
+        if current:
+            head = current[0]
+            if not head.pinned:
+                pins.append(PinPolicy(room, head.mid, name, policy.version, head.unpinned_by))
+            # Duplicates of the current version (a crash between post and record) are retired.
+            for extra in current[1:]:
+                retires.append(RetirePolicyMessage(room, extra.mid, name, extra.version, extra.pinned, True))
+        else:
+            pins.append(PostPolicy(room, name, policy.version))
+            posts = True
+    return pins, retires, posts
+
+
+def _older_messages(state: RoomState, wanted: Mapping[str, PolicyVersion]) -> tuple[list[Action], bool]:
+    """The room's policy messages that are not a wanted current version, retired (True: one of
+    them is pinned, so unpinning it needs membership)."""
+    room = state.room
+    retires: list[Action] = []
+    unpins = False
+    for m in state.messages:
+        newest = wanted.get(m.name)
+        if newest is not None and m.version == newest.version and m.exists:
+            continue
+        if not m.exists:
+            retires.append(RetirePolicyMessage(room, m.mid, m.name, m.version, unpin=False, delete=False))
+            continue
+        # A removed policy's messages are unpinned and kept; deleting is for replaced
+        # versions only, where the newer text carries the same information.
+        delete = newest.spec.delete_old if newest is not None else False
+        retires.append(RetirePolicyMessage(room, m.mid, m.name, m.version, unpin=m.pinned, delete=delete))
+        unpins = unpins or m.pinned
+    return retires, unpins
+
+
+def _banner_change(state: RoomState, wanted: Mapping[str, PolicyVersion]) -> Action | None:
+    banner = desired_banner(wanted.values())
+    if banner is not None and state.announcement != banner:
+        return SetBanner(state.room, banner, state.announcement)
+    if banner is None and state.our_banner and state.announcement == state.our_banner:
+        return SetBanner(state.room, "", state.announcement)  # our banner, no policy left
+    return None
 
 
 def describe(action: Action) -> str:

@@ -373,13 +373,22 @@ class RestClient:
         self, rid: str, room_type: str, *, oldest: datetime, latest: datetime | None = None, page: int = 100
     ) -> AsyncIterator[Message]:
         """Messages of a room, thread replies included, from newest to oldest within (oldest, latest],
-        paging backwards.
+        paging backwards (see walk_history)."""
+        if room_type not in ("c", "p", "d"):
+            return
+        async for message in self.walk_history(rid, room_type, oldest=oldest, latest=latest, page=page):
+            if message.ts > oldest:
+                yield message
+
+    async def walk_history(
+        self, rid: str, room_type: str, *, oldest: datetime | None, latest: datetime | None, page: int = 100
+    ) -> AsyncIterator[Message]:
+        """Every message the history pages hold between ``oldest`` and ``latest``, newest first,
+        each once.
 
         The boundary timestamp is kept inclusive and the messages already seen there are skipped
         by offset: several messages can share a millisecond across a page boundary, and the
         server may clamp ``count`` to its API_Upper_Count_Limit, so pages can be short."""
-        if room_type not in ("c", "p", "d"):
-            return
         seen: set[str] = set()
         cursor, skip = latest, 0
         while True:
@@ -387,16 +396,16 @@ class RestClient:
                 rid, room_type, oldest=oldest, latest=cursor, offset=skip, count=page
             )
             for message in batch:
-                if message.id not in seen and message.ts > oldest:
+                if message.id not in seen:
                     seen.add(message.id)
                     yield message
-            # History answers carry no total: the end is the first empty page.
+            # History answers carry no total: a short page may not be the last, an empty one is.
             if not batch:
                 return
             boundary = min(m.ts for m in batch)
             at_boundary = sum(1 for m in batch if m.ts == boundary)
             if cursor is not None and boundary == cursor:
-                skip += at_boundary
+                skip += at_boundary  # a whole page in one millisecond: move on by offset
             else:
                 cursor, skip = boundary, at_boundary
 

@@ -6,6 +6,7 @@ millisecond across a page boundary (bridges and scripts post that fast), so the 
 the boundary timestamp *inclusive* and skips, by offset, the messages at that timestamp it has
 already seen. Thread replies are read too (channel and DM history leave them out unless
 asked), since a purge deletes them. Used by purges and by ``rcmod scan-history``; it only reads.
+The paging itself is RestClient.walk_history, shared with the catch-up's reads.
 """
 
 from __future__ import annotations
@@ -34,26 +35,10 @@ async def walk_room(
 ) -> AsyncIterator[Message]:
     """Messages of ``room`` with ``oldest <= ts <= latest``, newest first, each once. The room's
     type picks the history endpoint; a room of unknown type is read as a channel."""
-    seen: set[str] = set()
-    cursor, skip = latest, 0
-    while True:
-        batch = await rest.history_page(
-            room.id, room.type or "c", oldest=oldest, latest=cursor, offset=skip, count=page
-        )
-        for message in batch:
-            if message.id not in seen:
-                seen.add(message.id)
-                yield message
-        # History answers carry no total, and the server clamps ``count`` to its
-        # API_Upper_Count_Limit: a short page may not be the last, an empty one is.
-        if not batch:
-            return
-        boundary = min(m.ts for m in batch)
-        at_boundary = sum(1 for m in batch if m.ts == boundary)
-        if cursor is not None and boundary == cursor:
-            skip += at_boundary  # a whole page in one millisecond: move on by offset
-        else:
-            cursor, skip = boundary, at_boundary
+    async for message in rest.walk_history(
+        room.id, room.type or "c", oldest=oldest, latest=latest, page=page
+    ):
+        yield message
 
 
 async def resolve_rooms(rest: RestClient, names: Sequence[str], *, everywhere: bool) -> list[Room]:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -88,12 +88,14 @@ def as_bool(value: Any, default: bool = False) -> bool:
     return str(value).lower() in ("true", "1")
 
 
-def as_date(value: Any, code: str, name: str) -> datetime | None:
+def as_date(value: Any, code: str, name: str, text: str | None = None) -> datetime | None:
+    """An optional date parameter; a bad one is ``code`` with ``text`` (the server's usual words
+    about ``name`` unless given)."""
     if value is None or value == "":
         return None
     parsed = from_iso(str(value))
     if parsed is None:
-        raise MeteorError(code, f'The "{name}" query parameter must be a valid date.')
+        raise MeteorError(code, text or f'The "{name}" query parameter must be a valid date.')
     return parsed
 
 
@@ -738,22 +740,20 @@ def rooms_save_room_settings(api: RestApi, call: Call) -> dict[str, Any]:
     return {"rid": rid}
 
 
-def channels_set_announcement(api: RestApi, call: Call) -> dict[str, Any]:
-    required(call, "roomId")
-    if call.params.get("announcement") is None:
-        raise invalid_params("announcement")
-    room = api.channel_by_id_or_name(call)
-    api.ws.save_room_settings(call.uid, room["_id"], {"roomAnnouncement": call.params["announcement"]})
-    return {"announcement": call.params["announcement"]}
+# channels.* and groups.* routes that differ only in how they find the room.
+RoomLookup = Callable[["RestApi", Call], Doc]
 
 
-def groups_set_announcement(api: RestApi, call: Call) -> dict[str, Any]:
-    required(call, "roomId")
-    if call.params.get("announcement") is None:
-        raise invalid_params("announcement")
-    room = api.group_by_id_or_name(call)
-    api.ws.save_room_settings(call.uid, room["_id"], {"roomAnnouncement": call.params["announcement"]})
-    return {"announcement": call.params["announcement"]}
+def set_announcement(lookup: RoomLookup) -> Handler:
+    def handler(api: RestApi, call: Call) -> dict[str, Any]:
+        required(call, "roomId")
+        if call.params.get("announcement") is None:
+            raise invalid_params("announcement")
+        room = lookup(api, call)
+        api.ws.save_room_settings(call.uid, room["_id"], {"roomAnnouncement": call.params["announcement"]})
+        return {"announcement": call.params["announcement"]}
+
+    return handler
 
 
 def rooms_clean_history(api: RestApi, call: Call) -> dict[str, Any]:
@@ -786,18 +786,14 @@ def rooms_clean_history(api: RestApi, call: Call) -> dict[str, Any]:
     return {"_id": room["_id"], "count": count}
 
 
-def _add_moderator(api: RestApi, call: Call, room: Doc) -> dict[str, Any]:
-    required(call, "userId")
-    api.ws.add_room_moderator(call.uid, room["_id"], str(call.params["userId"]))
-    return {}
+def add_moderator(lookup: RoomLookup) -> Handler:
+    def handler(api: RestApi, call: Call) -> dict[str, Any]:
+        room = lookup(api, call)
+        required(call, "userId")
+        api.ws.add_room_moderator(call.uid, room["_id"], str(call.params["userId"]))
+        return {}
 
-
-def channels_add_moderator(api: RestApi, call: Call) -> dict[str, Any]:
-    return _add_moderator(api, call, api.channel_by_id_or_name(call))
-
-
-def groups_add_moderator(api: RestApi, call: Call) -> dict[str, Any]:
-    return _add_moderator(api, call, api.group_by_id_or_name(call))
+    return handler
 
 
 def _validate_one_of(call: Call, branches: tuple[tuple[str, ...], ...], *, min_length: int = 0) -> None:
@@ -827,30 +823,17 @@ def _mute_target(api: RestApi, call: Call) -> tuple[str, User]:
     return str(call.params["roomId"]), api.user_from_params(call)
 
 
-def rooms_mute_user(api: RestApi, call: Call) -> dict[str, Any]:
-    rid, user = _mute_target(api, call)
-    api.ws.mute_user(call.uid, rid, user.username)
-    return {}
+def room_user_action(act: Callable[[Workspace, str, str, str], None]) -> Handler:
+    """rooms.muteUser/unmuteUser/banUser/unbanUser: ``act(ws, caller, rid, username)``.
+    isRoomsBanUserProps (8.3+) has the mute routes' shape; the user is looked up by
+    getUserFromParams first, so an unknown user is ``error-invalid-user`` here."""
 
+    def handler(api: RestApi, call: Call) -> dict[str, Any]:
+        rid, user = _mute_target(api, call)
+        act(api.ws, call.uid, rid, user.username)
+        return {}
 
-def rooms_unmute_user(api: RestApi, call: Call) -> dict[str, Any]:
-    rid, user = _mute_target(api, call)
-    api.ws.unmute_user(call.uid, rid, user.username)
-    return {}
-
-
-def rooms_ban_user(api: RestApi, call: Call) -> dict[str, Any]:
-    """isRoomsBanUserProps: ``{roomId, userId}`` or ``{roomId, username}`` (8.3+). The user is
-    looked up by getUserFromParams first, so an unknown user is ``error-invalid-user`` here."""
-    rid, user = _mute_target(api, call)
-    api.ws.ban_user(call.uid, rid, user.username)
-    return {}
-
-
-def rooms_unban_user(api: RestApi, call: Call) -> dict[str, Any]:
-    rid, user = _mute_target(api, call)
-    api.ws.unban_user(call.uid, rid, user.username)
-    return {}
+    return handler
 
 
 def rooms_banned_users(api: RestApi, call: Call) -> dict[str, Any]:
@@ -1090,11 +1073,7 @@ def users_delete(api: RestApi, call: Call) -> dict[str, Any]:
 
 def users_generate_personal_access_token(api: RestApi, call: Call) -> dict[str, Any]:
     """A ``twoFactorRequired`` route: the 2FA check runs before the method's own checks."""
-    assert call.user is not None and call.request is not None
-    headers = call.request.headers
-    api.ws.check_two_factor(
-        call.user, headers.get("X-Auth-Token", ""), headers.get("x-2fa-code"), headers.get("x-2fa-method")
-    )
+    _two_factor(api, call)
     name = call.params.get("tokenName")
     if not name:
         raise RestFailure.failure("The 'tokenName' param is required")
@@ -1134,16 +1113,15 @@ def _invite(api: RestApi, call: Call, room: Doc) -> None:
     api.ws.add_users_to_room(call.uid, room["_id"], [str(call.params["userId"])])
 
 
-def channels_invite(api: RestApi, call: Call) -> dict[str, Any]:
-    room = api.channel_by_id_or_name(call)
-    _invite(api, call, room)
-    return {"channel": room}
+def invite(lookup: RoomLookup, key: str) -> Handler:
+    """channels.invite / groups.invite: the room comes back under ``key``."""
 
+    def handler(api: RestApi, call: Call) -> dict[str, Any]:
+        room = lookup(api, call)
+        _invite(api, call, room)
+        return {key: room}
 
-def groups_invite(api: RestApi, call: Call) -> dict[str, Any]:
-    room = api.group_by_id_or_name(call)
-    _invite(api, call, room)
-    return {"group": room}
+    return handler
 
 
 def settings_public(api: RestApi, call: Call) -> dict[str, Any]:
@@ -1210,13 +1188,7 @@ def json_sort(call: Call) -> dict[str, int] | None:
 
 def _date_time(call: Call, name: str) -> datetime | None:
     """A ``format: 'date-time'`` query property of the console's ajv schemas."""
-    value = call.params.get(name)
-    if value is None or value == "":
-        return None
-    parsed = from_iso(str(value))
-    if parsed is None:
-        raise MeteorError("invalid-params", 'must match format "date-time"')
-    return parsed
+    return as_date(call.params.get(name), "invalid-params", name, 'must match format "date-time"')
 
 
 def _non_empty(call: Call, name: str) -> str:
@@ -1386,6 +1358,24 @@ def _string_list(value: Any) -> list[str]:
     return list(value)
 
 
+def _create_room(api: RestApi, call: Call, kind: Literal["c", "p"], members: Any, extra: Doc) -> Doc:
+    """The create method's own check of the name, then the room (``kind`` "c" or "p") as answers
+    show it."""
+    p = call.params
+    if not isinstance(p["name"], str):
+        raise MeteorError(400, "Match failed")
+    room = api.ws.create_channel(
+        call.uid,
+        kind,
+        p["name"],
+        _string_list(members or []),
+        read_only=p.get("readOnly") is True,
+        exclude_self=p.get("excludeSelf") is True,
+        extra={"customFields": p.get("customFields") or {}, **extra},
+    )
+    return room_out(room)
+
+
 def channels_create(api: RestApi, call: Call) -> dict[str, Any]:
     """channels.create: createChannelValidator (403 without create-c, then name and members),
     then createChannelMethod; the answer is the channel as channels.info shows it."""
@@ -1405,18 +1395,7 @@ def channels_create(api: RestApi, call: Call) -> dict[str, Any]:
     members = p.get("members")
     if members and not isinstance(members, list):
         raise RestFailure.failure('Param "members" must be an array if provided')
-    if not isinstance(p["name"], str):
-        raise MeteorError(400, "Match failed")
-    room = api.ws.create_channel(
-        call.uid,
-        "c",
-        p["name"],
-        _string_list(members or []),
-        read_only=p.get("readOnly") is True,
-        exclude_self=p.get("excludeSelf") is True,
-        extra={"customFields": p.get("customFields") or {}, **extra},
-    )
-    return {"channel": room_out(room)}
+    return {"channel": _create_room(api, call, "c", members, extra)}
 
 
 def channels_info(api: RestApi, call: Call) -> dict[str, Any]:
@@ -1450,18 +1429,7 @@ def groups_create(api: RestApi, call: Call) -> dict[str, Any]:
         raise RestFailure.failure('Body param "customFields" must be an object if provided')
     if p.get("extraData") and not isinstance(p["extraData"], dict):
         raise RestFailure.failure('Body param "extraData" must be an object if provided')
-    if not isinstance(p["name"], str):
-        raise MeteorError(400, "Match failed")
-    room = api.ws.create_channel(
-        call.uid,
-        "p",
-        p["name"],
-        _string_list(members or []),
-        read_only=p.get("readOnly") is True,
-        exclude_self=p.get("excludeSelf") is True,
-        extra={"customFields": p.get("customFields") or {}, **(p.get("extraData") or {})},
-    )
-    return {"group": room_out(room)}
+    return {"group": _create_room(api, call, "p", members, p.get("extraData") or {})}
 
 
 def groups_info(api: RestApi, call: Call) -> dict[str, Any]:
@@ -1614,11 +1582,11 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "channels.join", channels_join),
     Route("GET", "channels.list", channels_list),
     Route("POST", "rooms.saveRoomSettings", rooms_save_room_settings),
-    Route("POST", "channels.setAnnouncement", channels_set_announcement),
-    Route("POST", "groups.setAnnouncement", groups_set_announcement),
+    Route("POST", "channels.setAnnouncement", set_announcement(RestApi.channel_by_id_or_name)),
+    Route("POST", "groups.setAnnouncement", set_announcement(RestApi.group_by_id_or_name)),
     Route("POST", "rooms.cleanHistory", rooms_clean_history),
-    Route("POST", "channels.addModerator", channels_add_moderator),
-    Route("POST", "groups.addModerator", groups_add_moderator),
+    Route("POST", "channels.addModerator", add_moderator(RestApi.channel_by_id_or_name)),
+    Route("POST", "groups.addModerator", add_moderator(RestApi.group_by_id_or_name)),
     Route("GET", "channels.roles", channels_roles),
     Route("GET", "groups.roles", groups_roles),
     Route("GET", "users.info", users_info),
@@ -1652,15 +1620,15 @@ ROUTES: tuple[Route, ...] = (
         body_keys=_keys("tokenName bypassTwoFactor"),
     ),
     Route("POST", "permissions.update", permissions_update, body_keys=_keys("permissions")),
-    Route("POST", "channels.invite", channels_invite),
+    Route("POST", "channels.invite", invite(RestApi.channel_by_id_or_name, "channel")),
     Route("POST", "channels.kick", channels_kick),
     Route("POST", "groups.kick", groups_kick),
-    Route("POST", "rooms.muteUser", rooms_mute_user),
-    Route("POST", "rooms.unmuteUser", rooms_unmute_user),
-    Route("POST", "rooms.banUser", rooms_ban_user),
-    Route("POST", "rooms.unbanUser", rooms_unban_user),
+    Route("POST", "rooms.muteUser", room_user_action(Workspace.mute_user)),
+    Route("POST", "rooms.unmuteUser", room_user_action(Workspace.unmute_user)),
+    Route("POST", "rooms.banUser", room_user_action(Workspace.ban_user)),
+    Route("POST", "rooms.unbanUser", room_user_action(Workspace.unban_user)),
     Route("GET", "rooms.bannedUsers", rooms_banned_users),
-    Route("POST", "groups.invite", groups_invite),
+    Route("POST", "groups.invite", invite(RestApi.group_by_id_or_name, "group")),
     Route("GET", "settings.public", settings_public, auth=False),
     Route("GET", "permissions.listAll", permissions_list_all),
     Route("GET", "roles.list", roles_list),

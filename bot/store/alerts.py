@@ -10,7 +10,7 @@ from bot.models import Room, UserRef
 from bot.moderation.alerts import Alert, DigestItem
 from bot.store.db import Database
 
-__all__ = ["AlertLedger", "Delivery", "Digest", "RaisedAlert"]
+__all__ = ["AlertLedger", "Delivery", "Digest", "RaisedAlert", "queue_deliveries"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,17 @@ class Digest:
     items: list[DigestItem]
 
 
+def queue_deliveries(
+    db: Database, alert_id: int, recipients: Sequence[str], new_dm_id: Callable[[], str]
+) -> None:
+    """One delivery of ``alert_id`` per distinct recipient, its DM id chosen now (before any send)."""
+    for recipient in dict.fromkeys(recipients):
+        db.execute(
+            "INSERT INTO alert_delivery (alert_id, recipient, dm_mid) VALUES (?, ?, ?)",
+            (alert_id, recipient, new_dm_id()),
+        )
+
+
 class AlertLedger:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -80,58 +91,69 @@ class AlertLedger:
                 (alert.key, now - window),
             ).fetchone()
             if row is not None:
-                alert_id, count = int(row[0]), int(row[1])
-                counted = self._db.execute(
-                    "SELECT 1 FROM alert_incident WHERE alert_id = ? AND mid = ? LIMIT 1",
-                    (alert_id, alert.mid),
-                ).fetchone()
-                if counted is None:
-                    # A newer message: the alert now shows it, its term and its excerpt together,
-                    # so the header, the excerpt and the buttons all name the same message.
-                    count += 1
-                    self._db.execute(
-                        "UPDATE alert SET count = ?, version = version + 1, last_at = ?, mid = ?, term = ?, "
-                        "excerpt = ?, message_ts = ? WHERE id = ?",
-                        (count, now, alert.mid, alert.term, alert.excerpt, ts, alert_id),
-                    )
-                # else: another term of the message already shown; it counts messages, not terms.
-                created = False
+                alert_id, created = int(row[0]), False
+                count = self._count_message(alert_id, int(row[1]), alert, now=now, ts=ts)
             else:
-                cur = self._db.execute(
-                    "INSERT INTO alert (key, kind, list, term, severity, categories, rid, room_name, "
-                    "room_type, mid, author_id, author_username, message_ts, excerpt, first_at, last_at, "
-                    "actions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        alert.key,
-                        alert.kind,
-                        alert.list,
-                        alert.term,
-                        alert.severity,
-                        json.dumps(list(alert.categories)),
-                        alert.room.id,
-                        alert.room.name,
-                        alert.room.type,
-                        alert.mid,
-                        alert.author.id,
-                        alert.author.username,
-                        ts,
-                        alert.excerpt,
-                        now,
-                        now,
-                        json.dumps([list(a) for a in alert.actions]) if alert.actions else None,
-                    ),
+                alert_id, count, created = (
+                    self._open_alert(alert, recipients, new_dm_id, now=now, ts=ts),
+                    1,
+                    True,
                 )
-                alert_id, count, created = int(cur.lastrowid or 0), 1, True
-                for recipient in dict.fromkeys(recipients):
-                    self._db.execute(
-                        "INSERT INTO alert_delivery (alert_id, recipient, dm_mid) VALUES (?, ?, ?)",
-                        (alert_id, recipient, new_dm_id()),
-                    )
             self._db.execute(
                 "INSERT INTO alert_incident (mid, list, term, alert_id) VALUES (?, ?, ?, ?)",
                 (alert.mid, alert.list, alert.term, alert_id),
             )
         return RaisedAlert(alert_id, created, count)
+
+    def _count_message(self, alert_id: int, count: int, alert: Alert, *, now: float, ts: float) -> int:
+        """Count ``alert``'s message into the open alert ``alert_id``; its count after."""
+        counted = self._db.execute(
+            "SELECT 1 FROM alert_incident WHERE alert_id = ? AND mid = ? LIMIT 1",
+            (alert_id, alert.mid),
+        ).fetchone()
+        if counted is None:
+            # A newer message: the alert now shows it, its term and its excerpt together,
+            # so the header, the excerpt and the buttons all name the same message.
+            count += 1
+            self._db.execute(
+                "UPDATE alert SET count = ?, version = version + 1, last_at = ?, mid = ?, term = ?, "
+                "excerpt = ?, message_ts = ? WHERE id = ?",
+                (count, now, alert.mid, alert.term, alert.excerpt, ts, alert_id),
+            )
+        # else: another term of the message already shown; it counts messages, not terms.
+        return count
+
+    def _open_alert(
+        self, alert: Alert, recipients: Sequence[str], new_dm_id: Callable[[], str], *, now: float, ts: float
+    ) -> int:
+        """A new alert for ``alert``, with a queued delivery for each recipient; its id."""
+        cur = self._db.execute(
+            "INSERT INTO alert (key, kind, list, term, severity, categories, rid, room_name, "
+            "room_type, mid, author_id, author_username, message_ts, excerpt, first_at, last_at, "
+            "actions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                alert.key,
+                alert.kind,
+                alert.list,
+                alert.term,
+                alert.severity,
+                json.dumps(list(alert.categories)),
+                alert.room.id,
+                alert.room.name,
+                alert.room.type,
+                alert.mid,
+                alert.author.id,
+                alert.author.username,
+                ts,
+                alert.excerpt,
+                now,
+                now,
+                json.dumps([list(a) for a in alert.actions]) if alert.actions else None,
+            ),
+        )
+        alert_id = int(cur.lastrowid or 0)
+        queue_deliveries(self._db, alert_id, recipients, new_dm_id)
+        return alert_id
 
     def due_deliveries(self, limit: int = 50) -> list[Delivery]:
         now = self._db.clock()

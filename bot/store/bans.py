@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.store.db import Database
+from bot.store.db import Database, all_of
 
 __all__ = ["BanLedger", "BanRow"]
 
@@ -83,16 +83,8 @@ class BanLedger:
 
     def active_bans(self, user_id: str | None = None, *, via: str | None = None) -> list[BanRow]:
         """Active bans (of one user, or all; of one kind, or both), oldest first."""
-        clauses, args = ["state = 'active'"], []
-        if user_id is not None:
-            clauses.append("user_id = ?")
-            args.append(user_id)
-        if via is not None:
-            clauses.append("via = ?")
-            args.append(via)
-        rows = self._db.execute(
-            f"SELECT {_BAN} FROM room_ban WHERE {' AND '.join(clauses)} ORDER BY since", args
-        ).fetchall()
+        where, args = all_of(["state = 'active'"], [], user_id=user_id, via=via)
+        rows = self._db.execute(f"SELECT {_BAN} FROM room_ban WHERE {where} ORDER BY since", args).fetchall()
         return [_ban(r) for r in rows]
 
     def lift_ban(self, ban_id: int, *, by: str) -> bool:

@@ -14,7 +14,7 @@ import functools
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from bot.errors import DiskFull, RcmodError
 from bot.models import to_iso
 from bot.store import migrations
 
-__all__ = ["Database", "StoreError", "translated", "translates"]
+__all__ = ["Database", "StoreError", "all_of", "translated", "translates"]
 
 
 class StoreError(RcmodError):
@@ -56,6 +56,18 @@ def translates(what: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
         return inner
 
     return wrap
+
+
+def all_of(clauses: Sequence[str], params: Sequence[Any], **equal: Any) -> tuple[str, list[Any]]:
+    """A WHERE condition: ``clauses`` (with ``params``) and ``column = ?`` for each keyword whose
+    value is not None, in order, joined by AND; the condition and its parameters. The keywords
+    are column names written in code, never input."""
+    where, args = list(clauses), list(params)
+    for column, value in equal.items():
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    return " AND ".join(where), args
 
 
 class _Connection(sqlite3.Connection):

@@ -20,7 +20,7 @@ from bot.audit import actions
 from bot.models import Room
 from bot.moderation.blocking import BlockedUser
 from bot.store.audit import AuditLog
-from bot.store.db import Database
+from bot.store.db import Database, all_of
 
 __all__ = ["BlockList", "PurgeItem", "PurgeJob", "PurgeJournal", "PurgeRoom"]
 
@@ -237,17 +237,10 @@ class PurgeJournal:
     def purge_items(
         self, job_id: int, *, state: str | None = None, rid: str | None = None, limit: int = -1
     ) -> list[PurgeItem]:
-        clauses: list[str] = ["job_id = ?"]
-        params: list[Any] = [job_id]
-        if state is not None:
-            clauses.append("state = ?")
-            params.append(state)
-        if rid is not None:
-            clauses.append("rid = ?")
-            params.append(rid)
+        where, params = all_of(["job_id = ?"], [job_id], state=state, rid=rid)
         rows = self._db.execute(
             "SELECT mid, rid, author_id, author_username, ts_ms, state, evidence_id, message FROM purge_item "
-            f"WHERE {' AND '.join(clauses)} ORDER BY rid, ts_ms, mid LIMIT ?",
+            f"WHERE {where} ORDER BY rid, ts_ms, mid LIMIT ?",
             (*params, limit),
         )
         return [

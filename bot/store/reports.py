@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.store.alerts import queue_deliveries
 from bot.store.db import Database
 
 __all__ = ["FiledReport", "ReportLedger", "ReportRow", "Reporter"]
@@ -163,11 +164,7 @@ class ReportLedger:
             ),
         )
         alert_id = int(cur.lastrowid or 0)
-        for recipient in dict.fromkeys(recipients):
-            self._db.execute(
-                "INSERT INTO alert_delivery (alert_id, recipient, dm_mid) VALUES (?, ?, ?)",
-                (alert_id, recipient, new_dm_id()),
-            )
+        queue_deliveries(self._db, alert_id, recipients, new_dm_id)
         return alert_id
 
     def _insert_report(self, report: dict[str, object], alert_id: int, now: float) -> int:

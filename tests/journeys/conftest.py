@@ -124,14 +124,9 @@ class Processes:
         self._n += 1
         log = self.tmp / f"{self._n:02d}-{name}.stderr"
         with log.open("wb") as err:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                *args,
-                cwd=ROOT,
-                env=dict(env),
-                stdin=asyncio.subprocess.DEVNULL,
+            proc = await python_m_bot(
+                args,
+                env,
                 stdout=asyncio.subprocess.PIPE if stdout else asyncio.subprocess.DEVNULL,
                 stderr=err,
             )
@@ -142,6 +137,13 @@ class Processes:
     async def stop_all(self) -> None:
         for p in reversed(self.started):
             await p.stop(grace=10)
+
+
+async def python_m_bot(args: list[str], env: Mapping[str, str], **pipes: Any) -> asyncio.subprocess.Process:
+    """``python -m bot ARGS`` from the repository with exactly ``env``; no stdin."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, cwd=ROOT, env=dict(env), stdin=asyncio.subprocess.DEVNULL, **pipes
+    )
 
 
 def base_env() -> dict[str, str]:
@@ -161,17 +163,7 @@ class CliResult:
 
 async def rcmod(args: list[str], env: Mapping[str, str], *, limit: float = 60.0) -> CliResult:
     """One `rcmod ...` command line, as an operator types it; its output captured."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        cwd=ROOT,
-        env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await python_m_bot(args, env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), limit)
     except TimeoutError:

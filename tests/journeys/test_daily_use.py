@@ -4,7 +4,7 @@ is sanctioned. Then one member floods a room: exactly one flood action."""
 
 from __future__ import annotations
 
-from tests.journeys.conftest import BOT, BotProcess, World, metric, poll, quiet_for
+from tests.journeys.conftest import BOT, BotProcess, Person, World, metric, poll, quiet_for
 
 CONFIG = """
 [protections.flood]
@@ -23,17 +23,7 @@ async def test_daily_use_with_protections_acting(world: World) -> None:
     alice, bob, carol, mod1, mod2 = await world.persons("alice", "bob", "carol", "mod1", "mod2")
     general, random = world.seed.room_id("general"), world.seed.room_id("random")
 
-    # Ordinary chat: a few lines each, mentions, a link. (The seed accounts are new, but the bot
-    # cannot see when an account was created without view-full-other-user-info, so nobody is on
-    # probation here and the flood threshold is more than 10 messages in a room within a minute.)
-    await alice.send(general, "good morning everyone")
-    await bob.send(general, "morning @alice, coffee first")
-    await carol.send(general, "good morning everyone")
-    await alice.send(random, "did anyone see the release notes? https://rocket.chat/docs")
-    await bob.send(random, "yes, the new threads view is nice")
-    await alice.send(general, "standup in 10 minutes")
-    await carol.send(random, "@bob @alice lunch at noon?")
-    await bob.send(random, "sure")
+    await ordinary_chat(alice, bob, carol, general, random)
 
     # A member finds their way around the bot by DM: a dozen lines in a minute is a conversation
     # with the bot, not a flood of a room.
@@ -81,6 +71,26 @@ async def test_daily_use_with_protections_acting(world: World) -> None:
     assert not bob.from_bot() and not carol.from_bot()
     assert all(m["rid"] == alice_dm for m in alice.from_bot())
 
+    await flood_mutes_once(bot, bob, mod1, mod2, general)
+    assert await bot.stop() == 0
+
+
+async def ordinary_chat(alice: Person, bob: Person, carol: Person, general: str, random: str) -> None:
+    # Ordinary chat: a few lines each, mentions, a link. (The seed accounts are new, but the bot
+    # cannot see when an account was created without view-full-other-user-info, so nobody is on
+    # probation here and the flood threshold is more than 10 messages in a room within a minute.)
+    await alice.send(general, "good morning everyone")
+    await bob.send(general, "morning @alice, coffee first")
+    await carol.send(general, "good morning everyone")
+    await alice.send(random, "did anyone see the release notes? https://rocket.chat/docs")
+    await bob.send(random, "yes, the new threads view is nice")
+    await alice.send(general, "standup in 10 minutes")
+    await carol.send(random, "@bob @alice lunch at noon?")
+    await bob.send(random, "sure")
+
+
+async def flood_mutes_once(bot: BotProcess, bob: Person, mod1: Person, mod2: Person, general: str) -> None:
+    """One flood: one alert each, one mute, bob told."""
     # A flood: bob posts line after line in #general.
     for i in range(12):
         await bob.send(general, f"buy now {i}")
@@ -99,4 +109,3 @@ async def test_daily_use_with_protections_acting(world: World) -> None:
     assert metric(values, "rcmod_actions_total", action="protection.triggered") == 1
     assert "flood" in str(mod1.protection_alerts()[0].get("msg"))
     assert await poll(lambda: any("mute" in str(m.get("msg")).lower() for m in bob.from_bot()), 10)
-    assert await bot.stop() == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.journeys.conftest import BotProcess, World, base_env, free_port, poll, rcmod
+from tests.journeys.conftest import BotProcess, CliResult, World, base_env, free_port, poll, rcmod
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -30,13 +30,11 @@ async def run_supports_env_file() -> bool:
     return "--env-file" in help_text.out
 
 
-@pytest.mark.parametrize("commands", ["dm", "app"])
-async def test_install_setup_doctor_run(world: World, tmp_path: Path, commands: str) -> None:
+async def setup_non_interactive(world: World, config: Path, bot_user: str, commands: str) -> CliResult:
+    """`rcmod setup --non-interactive`, writing ``config`` and its env file beside it."""
     seed = world.seed
     admin_env = {**base_env(), "RCMOD_ADMIN_PASSWORD": seed.user("admin")["password"]}
-    config = tmp_path / "site" / "rcmod.toml"
     config.parent.mkdir()
-    bot_user = f"modbot-{commands}"  # the seed's own rcmod.bot already exists
     setup = await rcmod(
         [
             "setup",
@@ -56,6 +54,12 @@ async def test_install_setup_doctor_run(world: World, tmp_path: Path, commands: 
         ],
         admin_env,
     )
+    return setup
+
+
+def files_setup_wrote(world: World, setup: CliResult, config: Path, commands: str) -> dict[str, str]:
+    """The config and env file are there, the secrets only in the env file; what it exports."""
+    seed = world.seed
     assert setup.code == 0, setup
     env_file = config.with_suffix(".env")
     assert config.exists() and env_file.exists()
@@ -65,11 +69,10 @@ async def test_install_setup_doctor_run(world: World, tmp_path: Path, commands: 
     assert secrets_env["RCMOD_AUTH_TOKEN"] not in setup.out + config.read_text()
     if commands == "app":
         assert len(secrets_env.get("RCMOD_WEBHOOK_SECRET", "")) >= 32
+    return secrets_env
 
-    port = free_port()
-    # The bot's port and store are this machine's business, not the workspace's: set as an
-    # operator would for a second instance on one host.
-    local = {**base_env(), "RCMOD_HTTP_PORT": str(port), "RCMOD_DATA_DIR": str(tmp_path / "data")}
+
+async def doctor_says(config: Path, env_file: Path, local: dict[str, str], commands: str) -> None:
     doctor = await rcmod(["doctor", "--config", str(config), "--env-file", str(env_file)], local)
     problems = [line for line in doctor.out.splitlines() if line.startswith("[FAIL]")]
     if commands == "dm":
@@ -82,6 +85,22 @@ async def test_install_setup_doctor_run(world: World, tmp_path: Path, commands: 
         assert len(problems) == 1 and "companion app" in problems[0] and "deploy/rc-app" in problems[0], (
             problems
         )
+
+
+@pytest.mark.parametrize("commands", ["dm", "app"])
+async def test_install_setup_doctor_run(world: World, tmp_path: Path, commands: str) -> None:
+    seed = world.seed
+    config = tmp_path / "site" / "rcmod.toml"
+    bot_user = f"modbot-{commands}"  # the seed's own rcmod.bot already exists
+    setup = await setup_non_interactive(world, config, bot_user, commands)
+    secrets_env = files_setup_wrote(world, setup, config, commands)
+    env_file = config.with_suffix(".env")
+
+    port = free_port()
+    # The bot's port and store are this machine's business, not the workspace's: set as an
+    # operator would for a second instance on one host.
+    local = {**base_env(), "RCMOD_HTTP_PORT": str(port), "RCMOD_DATA_DIR": str(tmp_path / "data")}
+    await doctor_says(config, env_file, local, commands)
 
     if await run_supports_env_file():
         bot = BotProcess(world.procs, local, ["run", "--config", str(config), "--env-file", str(env_file)])

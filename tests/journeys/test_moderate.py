@@ -74,26 +74,7 @@ async def test_moderate_delete_by_button_dismiss_and_allow_by_command(world: Wor
         before, "rcmod_alerts_total", outcome="raised"
     )
 
-    # The audit log verifies and records each step (ids, never the text).
-    verify = await rcmod(["audit", "verify"], env)
-    assert verify.code == 0, verify
-    out = tmp_path / "export"
-    export = await rcmod(["audit", "export", "--since", since, "--out", str(out)], env)
-    assert export.code == 0, export
-    records = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
-    by_action: dict[str, list[dict[str, object]]] = {}
-    for record in records:
-        by_action.setdefault(str(record["action"]), []).append(record)
-    deleted = {str((r.get("targets") or {}).get("message")) for r in by_action.get("message.deleted", [])}  # type: ignore[union-attr]
-    assert {mid, blocked} <= deleted
-    assert any(
-        (r.get("targets") or {}).get("alert") == number  # type: ignore[union-attr]
-        for r in by_action.get("alert.dismissed", [])
-    )
-    assert by_action.get("list.edited"), sorted(by_action)
-    raw = (out / "audit.jsonl").read_text()
-    # The log names lists and terms, never what the member wrote around them.
-    assert "honestly" not in raw and "sorry" not in raw and "get free" not in raw
+    await audit_shows_each_step(env, tmp_path / "export", since, (mid, blocked), number)
     assert await bot.stop() == 0
 
 
@@ -124,3 +105,29 @@ async def test_hostile_message_ids_do_not_keep_a_flood_alert_from_the_moderators
         await bob.send(general, f"line {i}", mid=f"f{i} @here x")
     assert await poll(lambda: len(mod1.protection_alerts()) == 1, 15)
     assert "@" not in str(mod1.protection_alerts()[0]["msg"])
+
+
+async def audit_shows_each_step(
+    env: dict[str, str], out: Path, since: str, removed: tuple[str, str], number: int
+) -> None:
+    """The audit log verifies, and its export records the deletions (``removed``), the dismissal
+    of alert ``number`` and the list edit."""
+    # The audit log verifies and records each step (ids, never the text).
+    verify = await rcmod(["audit", "verify"], env)
+    assert verify.code == 0, verify
+    export = await rcmod(["audit", "export", "--since", since, "--out", str(out)], env)
+    assert export.code == 0, export
+    records = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
+    by_action: dict[str, list[dict[str, object]]] = {}
+    for record in records:
+        by_action.setdefault(str(record["action"]), []).append(record)
+    deleted = {str((r.get("targets") or {}).get("message")) for r in by_action.get("message.deleted", [])}  # type: ignore[union-attr]
+    assert set(removed) <= deleted
+    assert any(
+        (r.get("targets") or {}).get("alert") == number  # type: ignore[union-attr]
+        for r in by_action.get("alert.dismissed", [])
+    )
+    assert by_action.get("list.edited"), sorted(by_action)
+    raw = (out / "audit.jsonl").read_text()
+    # The log names lists and terms, never what the member wrote around them.
+    assert "honestly" not in raw and "sorry" not in raw and "get free" not in raw

@@ -4,12 +4,8 @@ the bot's own upkeep (a command typed in a room removed, the answer sent) still 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
-from bot.config import Credentials
 from bot.models import Message
 from bot.moderation.actions import Action, DeleteMessage
 from bot.rest import RestClient
@@ -17,17 +13,7 @@ from bot.sandbox import Sandbox
 from bot.services.executor import Executor, Status
 from bot.store import Store
 from tests.conftest import Recorder, bot_settings, start_bot, until
-from tests.test_blocklist import block_lists
-from tests.test_protections_live import post, triggered
-from tests.test_report import ask, dms_from_bot
-
-
-@pytest.fixture
-async def rest(sandbox: Sandbox) -> AsyncIterator[RestClient]:
-    bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
-    client = RestClient(sandbox.url, Credentials(user_id=bot["id"], token=bot["token"]))
-    yield client
-    await client.close()
+from tests.helpers import ask, block_lists, dms_from_bot, post, triggered
 
 
 async def test_dry_run_blocks_and_protections_act_on_nothing(sandbox: Sandbox, tmp_path: Path) -> None:

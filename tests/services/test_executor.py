@@ -3,12 +3,9 @@ a refusal recorded with the server's code, and dry-run acting on nothing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
-import pytest
-
-from bot.config import Credentials
 from bot.models import Message
 from bot.moderation import actions as change
 from bot.moderation.actions import Action
@@ -19,12 +16,10 @@ from bot.services.executor import Executor, RecordingExecutor, Status
 from bot.store import Store
 
 
-@pytest.fixture
-async def rest(sandbox: Sandbox) -> AsyncIterator[RestClient]:
-    bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
-    client = RestClient(sandbox.url, Credentials(user_id=bot["id"], token=bot["token"]))
-    yield client
-    await client.close()
+def posted(sandbox: Sandbox, text: str) -> tuple[dict[str, Any], Message]:
+    """alice's message in #general, as the sandbox stores it and as the bot reads it."""
+    doc = sandbox.post_as("alice", "general", text)
+    return doc, Message.from_wire(doc)
 
 
 def _delete(doc: dict[str, object], message: Message) -> Action:
@@ -41,8 +36,7 @@ async def test_evidence_is_stored_before_the_message_is_deleted(
     sandbox: Sandbox, rest: RestClient, tmp_path: Path
 ) -> None:
     store = Store.open(tmp_path / "s.sqlite3")
-    doc = sandbox.post_as("alice", "general", "evidence of this")
-    message = Message.from_wire(doc)
+    doc, message = posted(sandbox, "evidence of this")
     seen_when_deleting: list[int] = []
     original = rest.delete_message
 
@@ -63,8 +57,7 @@ async def test_a_refusal_is_recorded_with_the_servers_code(
     sandbox: Sandbox, rest: RestClient, tmp_path: Path
 ) -> None:
     store = Store.open(tmp_path / "s.sqlite3")
-    doc = sandbox.post_as("alice", "general", "gone before the bot acts")
-    message = Message.from_wire(doc)
+    doc, message = posted(sandbox, "gone before the bot acts")
     sandbox.delete_as("admin", str(doc["_id"]))
     result = await Executor(rest=rest, audit=store.audit, retention_days=30).execute(_delete(doc, message))
     assert result.status is Status.REFUSED and result.code
@@ -76,8 +69,7 @@ async def test_evidence_kept_by_a_crashed_attempt_is_not_stored_twice(
     sandbox: Sandbox, rest: RestClient, tmp_path: Path
 ) -> None:
     store = Store.open(tmp_path / "s.sqlite3")
-    doc = sandbox.post_as("alice", "general", "the first attempt crashed")
-    message = Message.from_wire(doc)
+    doc, message = posted(sandbox, "the first attempt crashed")
     executor = Executor(rest=rest, audit=store.audit, retention_days=30)
     result = await executor.execute(_delete(doc, message), evidence_kept=True)
     assert result.done and store.evidence.evidence_for_message(message.id) == []
@@ -87,8 +79,7 @@ async def test_dry_run_acts_on_nothing(sandbox: Sandbox, rest: RestClient, tmp_p
     """Every kind of change, through the real executor with dry-run on: the workspace is exactly
     as before, nothing is stored as evidence, and the audit log says dry-run for each."""
     store = Store.open(tmp_path / "s.sqlite3")
-    doc = sandbox.post_as("alice", "general", "keep me")
-    message = Message.from_wire(doc)
+    doc, message = posted(sandbox, "keep me")
     rid, mid = str(doc["rid"]), str(doc["_id"])
     alice = next(u for u in sandbox.seed_info()["users"] if u["username"] == "alice")
     every_change: list[change.Change] = [

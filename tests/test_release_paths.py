@@ -12,7 +12,7 @@ import pytest
 from bot.sandbox import Sandbox
 from tests.conftest import bot_settings, start_bot, until
 from tests.helpers import ask, block_lists, dms_from_bot, native_reports
-from tests.test_policies import CONDUCT, pinned_in, write_policy
+from tests.services.test_policies import CONDUCT, pinned_in, write_policy
 
 # One release per major line the README says rcmod supports: the oldest 6.x it supports (before
 # rooms.muteUser and users.listByStatus came in 6.8), a 7.x, and the 8.x line of 2026.

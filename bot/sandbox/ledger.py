@@ -4,7 +4,7 @@ whom, how it fails, how it is rate-limited, which releases differ, and which tes
 to it.
 
 The server is the reference, not this sandbox: a line here is a claim about
-``RocketChat/Rocket.Chat`` (paths are relative to that repository), and ``tests/test_ledger.py``
+``RocketChat/Rocket.Chat`` (paths are relative to that repository), and ``tests/sandbox/test_ledger.py``
 checks that every route, method and stream served or called is listed and that every test named
 here exists. When a line and the server disagree, the server wins and the sandbox is the defect.
 "unconfirmed" marks what was not seen in the server's source.
@@ -44,7 +44,7 @@ class Entry:
     rate_limit: str
     # Releases that differ ("added in 6.8", "401 instead of 403 from 7.0", ...); "" = none known.
     releases: str
-    # Tests that hold the sandbox (and the bot) to this line: "tests/test_x.py::test_name".
+    # Tests that hold the sandbox (and the bot) to this line: "tests/<package>/test_x.py::test_name".
     tests: tuple[str, ...]
 
 
@@ -140,8 +140,8 @@ _STREAMER = (
     "apps/meteor/server/modules/streamer/streamer.module.ts",
 )
 _ROOM_ADMIN_TESTS = (
-    "tests/test_sandbox_rest.py::test_room_administration",
-    "tests/test_sandbox_openapi.py::test_openapi_rooms",
+    "tests/sandbox/test_sandbox_rest.py::test_room_administration",
+    "tests/sandbox/test_sandbox_openapi.py::test_openapi_rooms",
 )
 _MODERATION_USER_REPORTS = (
     "apps/meteor/app/api/server/v1/moderation.ts",
@@ -150,8 +150,8 @@ _MODERATION_USER_REPORTS = (
     "apps/meteor/tests/end-to-end/api/moderation.ts",
 )
 _USER_REPORTS_TESTS = (
-    "tests/test_moderation_console.py::test_user_reports_list_read_and_dismiss",
-    "tests/test_sandbox_openapi.py::test_openapi_moderation_console",
+    "tests/services/test_moderation_console.py::test_user_reports_list_read_and_dismiss",
+    "tests/sandbox/test_sandbox_openapi.py::test_openapi_moderation_console",
 )
 _MODERATION_DISMISS = (
     "apps/meteor/app/api/server/v1/moderation.ts",
@@ -176,8 +176,8 @@ _DM_CREATE = Entry(
     f"{_REST_DEFAULT}; the method's own 10/min without send-many-messages",
     "",
     (
-        "tests/test_sandbox_fidelity_small.py::test_im_create_with_exclude_self_leaves_the_caller_out",
-        "tests/test_sandbox_openapi.py::test_openapi_messaging",
+        "tests/sandbox/test_sandbox_fidelity_small.py::test_im_create_with_exclude_self_leaves_the_caller_out",
+        "tests/sandbox/test_sandbox_openapi.py::test_openapi_messaging",
     ),
 )
 
@@ -192,8 +192,8 @@ _DM_LIST = Entry(
     _REST_DEFAULT,
     "",
     (
-        "tests/test_sandbox_admin.py::test_dm_list_shows_the_callers_direct_rooms",
-        "tests/test_sandbox_openapi.py::test_openapi_workspace_administration",
+        "tests/sandbox/test_sandbox_admin.py::test_dm_list_shows_the_callers_direct_rooms",
+        "tests/sandbox/test_sandbox_openapi.py::test_openapi_workspace_administration",
     ),
 )
 
@@ -211,7 +211,7 @@ _MUTE_IN_ROOM = Entry(
     "not in this room'.",
     DDP_RATE,
     "What servers before 6.8 offer instead of rooms.muteUser/unmuteUser; deprecated for 8.0.0.",
-    ("tests/test_sandbox_fidelity.py::test_ddp_mute_and_unmute_user_in_room",),
+    ("tests/sandbox/test_sandbox_fidelity.py::test_ddp_mute_and_unmute_user_in_room",),
 )
 
 
@@ -231,7 +231,7 @@ LEDGER: tuple[Entry, ...] = (
         REST_RATE,
         "The trimmed version and minimumClientVersions come with the supported-versions work "
         "(release unconfirmed); older servers answer the full version to anyone.",
-        ("tests/test_sandbox_rest.py::test_info_is_public_and_versioned",),
+        ("tests/sandbox/test_sandbox_rest.py::test_info_is_public_and_versioned",),
     ),
     Entry(
         "rest",
@@ -244,7 +244,7 @@ LEDGER: tuple[Entry, ...] = (
         NOT_LOGGED_IN,
         REST_RATE,
         "",
-        ("tests/test_sandbox_openapi.py::test_openapi_authentication",),
+        ("tests/sandbox/test_sandbox_openapi.py::test_openapi_authentication",),
     ),
     Entry(
         "rest",
@@ -261,8 +261,8 @@ LEDGER: tuple[Entry, ...] = (
         REST_RATE,
         "",
         (
-            "tests/test_sandbox_openapi.py::test_openapi_messaging",
-            "tests/test_sandbox_rest.py::test_restart_keeps_state",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_messaging",
+            "tests/sandbox/test_sandbox_rest.py::test_restart_keeps_state",
         ),
     ),
     Entry(
@@ -283,9 +283,9 @@ LEDGER: tuple[Entry, ...] = (
         'required "roomId" query param is missing.\', error-lastUpdate-param-not-provided and '
         "error-roomId-param-invalid for a bad date.",
         (
-            "tests/test_sandbox_rest.py::test_sync_messages_shape",
-            "tests/test_sandbox_rest.py::test_required_params_are_enforced",
-            "tests/test_sandbox_openapi.py::test_openapi_messaging",
+            "tests/sandbox/test_sandbox_rest.py::test_sync_messages_shape",
+            "tests/sandbox/test_sandbox_rest.py::test_required_params_are_enforced",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_messaging",
         ),
     ),
     Entry(
@@ -304,8 +304,8 @@ LEDGER: tuple[Entry, ...] = (
         REST_RATE,
         "",
         (
-            "tests/test_sandbox_openapi.py::test_openapi_messaging",
-            "tests/test_sandbox_client.py::test_post_edit_pin_report_delete_as_bot",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_messaging",
+            "tests/sandbox/test_sandbox_client.py::test_post_edit_pin_report_delete_as_bot",
         ),
     ),
     Entry(
@@ -322,7 +322,7 @@ LEDGER: tuple[Entry, ...] = (
         "subscribed); not-authorized 'Not Authorized'.",
         REST_RATE,
         "",
-        ("tests/test_sandbox_openapi.py::test_openapi_messaging",),
+        ("tests/sandbox/test_sandbox_openapi.py::test_openapi_messaging",),
     ),
     Entry(
         "rest",
@@ -339,7 +339,7 @@ LEDGER: tuple[Entry, ...] = (
         "You_have_been_muted text. AJV: isChatReactProps.",
         REST_RATE,
         "",
-        ("tests/test_sandbox_openapi.py::test_openapi_messaging",),
+        ("tests/sandbox/test_sandbox_openapi.py::test_openapi_messaging",),
     ),
     Entry(
         "rest",
@@ -355,8 +355,8 @@ LEDGER: tuple[Entry, ...] = (
         REST_RATE,
         "Files a moderation-console report from 6.2 (reference C.1).",
         (
-            "tests/test_sandbox_rest.py::test_moderation_endpoints",
-            "tests/test_sandbox_openapi.py::test_openapi_messaging",
+            "tests/sandbox/test_sandbox_rest.py::test_moderation_endpoints",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_messaging",
         ),
     ),
     Entry(
@@ -384,10 +384,10 @@ LEDGER: tuple[Entry, ...] = (
         )
         + " Bans: the ban refusal from 8.3",
         (
-            "tests/test_sandbox_rest.py::test_private_group_history_needs_membership",
-            "tests/test_sandbox_openapi.py::test_openapi_rooms",
-            "tests/test_sandbox_fidelity.py::test_rooms_info_without_a_room_param",
-            "tests/test_sandbox_bans.py::test_a_ban_takes_the_user_out_and_keeps_them_out",
+            "tests/sandbox/test_sandbox_rest.py::test_private_group_history_needs_membership",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_rooms",
+            "tests/sandbox/test_sandbox_fidelity.py::test_rooms_info_without_a_room_param",
+            "tests/sandbox/test_sandbox_bans.py::test_a_ban_takes_the_user_out_and_keeps_them_out",
         ),
     ),
     Entry(
@@ -403,8 +403,8 @@ LEDGER: tuple[Entry, ...] = (
         REST_RATE,
         "",
         (
-            "tests/test_sandbox_openapi.py::test_openapi_rooms",
-            "tests/test_sandbox_rest.py::test_rest_rate_limit_uses_injected_clock",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_rooms",
+            "tests/sandbox/test_sandbox_rest.py::test_rest_rate_limit_uses_injected_clock",
         ),
     ),
     Entry(
@@ -422,8 +422,8 @@ LEDGER: tuple[Entry, ...] = (
         REST_RATE,
         "",
         (
-            "tests/test_sandbox_openapi.py::test_openapi_rooms",
-            "tests/test_sandbox_fidelity.py::test_subscriptions_get_with_a_bad_date",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_rooms",
+            "tests/sandbox/test_sandbox_fidelity.py::test_subscriptions_get_with_a_bad_date",
         ),
     ),
     Entry(
@@ -445,11 +445,11 @@ LEDGER: tuple[Entry, ...] = (
         REST_RATE,
         ("") + " Bans: the ban refusal from 8.3",
         (
-            "tests/test_sandbox_openapi.py::test_openapi_rooms",
-            "tests/test_sandbox_moderation_actions.py::test_new_accounts_and_joining",
-            "tests/test_sandbox_bans.py::test_a_ban_takes_the_user_out_and_keeps_them_out",
-            "tests/test_sandbox_bans.py::test_an_unban_lets_the_user_join_again",
-            "tests/test_bans.py::test_without_server_bans_the_bot_kicks_and_watches_across_a_restart",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_rooms",
+            "tests/sandbox/test_sandbox_moderation_actions.py::test_new_accounts_and_joining",
+            "tests/sandbox/test_sandbox_bans.py::test_a_ban_takes_the_user_out_and_keeps_them_out",
+            "tests/sandbox/test_sandbox_bans.py::test_an_unban_lets_the_user_join_again",
+            "tests/services/test_bans.py::test_without_server_bans_the_bot_kicks_and_watches_across_a_restart",
         ),
     ),
     Entry(
@@ -469,9 +469,9 @@ LEDGER: tuple[Entry, ...] = (
         REST_RATE,
         "Route added in 3.13 (reference C.4).",
         (
-            "tests/test_sandbox_openapi.py::test_openapi_rooms",
-            "tests/test_sandbox_client.py::test_history_announcements_moderators_and_dm",
-            "tests/test_policies.py::test_a_new_version_replaces_the_old_pin",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_rooms",
+            "tests/sandbox/test_sandbox_client.py::test_history_announcements_moderators_and_dm",
+            "tests/services/test_policies.py::test_a_new_version_replaces_the_old_pin",
         ),
     ),
     Entry(
@@ -502,7 +502,7 @@ LEDGER: tuple[Entry, ...] = (
         "saveRoomSettings errors.",
         REST_RATE,
         "",
-        ("tests/test_sandbox_openapi.py::test_openapi_rooms",),
+        ("tests/sandbox/test_sandbox_openapi.py::test_openapi_rooms",),
     ),
     Entry(
         "rest",
@@ -522,9 +522,9 @@ LEDGER: tuple[Entry, ...] = (
         "fromUsers (usernames); older releases answered {success:true} without _id/count (reference "
         "C.3).",
         (
-            "tests/test_sandbox_rest.py::test_required_params_are_enforced",
-            "tests/test_sandbox_ddp.py::test_delete_via_ddp_method_and_bulk_notification",
-            "tests/test_sandbox_client.py::test_clean_history_and_moderation_console",
+            "tests/sandbox/test_sandbox_rest.py::test_required_params_are_enforced",
+            "tests/sandbox/test_sandbox_ddp.py::test_delete_via_ddp_method_and_bulk_notification",
+            "tests/sandbox/test_sandbox_client.py::test_clean_history_and_moderation_console",
         ),
     ),
     Entry(
@@ -557,7 +557,7 @@ LEDGER: tuple[Entry, ...] = (
         "getUserFromParams and addRoomModerator errors.",
         REST_RATE,
         "",
-        ("tests/test_sandbox_openapi.py::test_openapi_rooms",),
+        ("tests/sandbox/test_sandbox_openapi.py::test_openapi_rooms",),
     ),
     Entry(
         "rest",
@@ -587,7 +587,7 @@ LEDGER: tuple[Entry, ...] = (
         "error-room-param-not-provided; error-room-not-found '... does not match any group'.",
         REST_RATE,
         "",
-        ("tests/test_sandbox_openapi.py::test_openapi_rooms",),
+        ("tests/sandbox/test_sandbox_openapi.py::test_openapi_rooms",),
     ),
     Entry(
         "rest",
@@ -599,7 +599,7 @@ LEDGER: tuple[Entry, ...] = (
         "isUsersUpdateOwnBasicInfoParamsPOST.",
         REST_RATE,
         "",
-        ("tests/test_sandbox_openapi.py::test_openapi_registration_awaiting_approval_and_renames",),
+        ("tests/sandbox/test_sandbox_openapi.py::test_openapi_registration_awaiting_approval_and_renames",),
     ),
     Entry(
         "rest",
@@ -615,8 +615,8 @@ LEDGER: tuple[Entry, ...] = (
         REST_RATE,
         "",
         (
-            "tests/test_sandbox_openapi.py::test_openapi_workspace_setup",
-            "tests/test_setup.py::test_a_failed_rollback_says_exactly_what_is_left",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_workspace_setup",
+            "tests/ops/test_setup.py::test_a_failed_rollback_says_exactly_what_is_left",
         ),
     ),
     Entry(
@@ -640,8 +640,8 @@ LEDGER: tuple[Entry, ...] = (
         "Bans: from 8.3. An early copy of addUserToRoom unbanned on re-invite instead; the current "
         "client catches error-user-is-banned and offers an unban, which the sandbox follows",
         (
-            "tests/test_sandbox_openapi.py::test_openapi_workspace_setup",
-            "tests/test_sandbox_bans.py::test_a_ban_takes_the_user_out_and_keeps_them_out",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_workspace_setup",
+            "tests/sandbox/test_sandbox_bans.py::test_a_ban_takes_the_user_out_and_keeps_them_out",
         ),
     ),
     Entry(
@@ -659,7 +659,7 @@ LEDGER: tuple[Entry, ...] = (
         "error-empty-invite-list 'Cannot invite if no valid users are provided'.",
         REST_RATE,
         "",
-        ("tests/test_sandbox_openapi.py::test_openapi_workspace_setup",),
+        ("tests/sandbox/test_sandbox_openapi.py::test_openapi_workspace_setup",),
     ),
     Entry(
         "rest",
@@ -676,8 +676,8 @@ LEDGER: tuple[Entry, ...] = (
         REST_RATE,
         "",
         (
-            "tests/test_sandbox_moderation_actions.py::test_channels_kick_answers_with_the_channel_and_groups_kick_with_nothing",
-            "tests/test_sandbox_moderation_actions.py::test_kick_refusals",
+            "tests/sandbox/test_sandbox_moderation_actions.py::test_channels_kick_answers_with_the_channel_and_groups_kick_with_nothing",
+            "tests/sandbox/test_sandbox_moderation_actions.py::test_kick_refusals",
         ),
     ),
     Entry(
@@ -695,8 +695,8 @@ LEDGER: tuple[Entry, ...] = (
         REST_RATE,
         "",
         (
-            "tests/test_sandbox_moderation_actions.py::test_channels_kick_answers_with_the_channel_and_groups_kick_with_nothing",
-            "tests/test_sandbox_moderation_actions.py::test_kick_from_a_channel_and_a_group",
+            "tests/sandbox/test_sandbox_moderation_actions.py::test_channels_kick_answers_with_the_channel_and_groups_kick_with_nothing",
+            "tests/sandbox/test_sandbox_moderation_actions.py::test_kick_from_a_channel_and_a_group",
         ),
     ),
     Entry(
@@ -716,9 +716,9 @@ LEDGER: tuple[Entry, ...] = (
         REST_RATE,
         "Added in 6.8 (the sandbox answers 404 before).",
         (
-            "tests/test_sandbox_moderation_actions.py::test_mute_request_body_is_validated_like_the_server",
-            "tests/test_sandbox_openapi.py::test_openapi_moderation_actions",
-            "tests/test_sandbox_moderation_actions.py::test_unmuting_someone_who_is_not_muted_succeeds_with_a_notice",
+            "tests/sandbox/test_sandbox_moderation_actions.py::test_mute_request_body_is_validated_like_the_server",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_moderation_actions",
+            "tests/sandbox/test_sandbox_moderation_actions.py::test_unmuting_someone_who_is_not_muted_succeeds_with_a_notice",
         ),
     ),
     Entry(
@@ -736,9 +736,9 @@ LEDGER: tuple[Entry, ...] = (
         "The comma-separated _id filter exists on recent servers (reference C.6; release "
         "unconfirmed); the 6.x file read filters through the deprecated query parameter only.",
         (
-            "tests/test_sandbox_client.py::test_history_announcements_moderators_and_dm",
-            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
-            "tests/test_rest_client.py::test_public_settings_are_read_once_a_minute_whatever_the_callers",
+            "tests/sandbox/test_sandbox_client.py::test_history_announcements_moderators_and_dm",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
+            "tests/rest/test_rest_client.py::test_public_settings_are_read_once_a_minute_whatever_the_callers",
         ),
     ),
     Entry(
@@ -756,8 +756,8 @@ LEDGER: tuple[Entry, ...] = (
         REST_RATE,
         "",
         (
-            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
-            "tests/test_sandbox_fidelity.py::test_permissions_list_all_with_a_bad_date",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
+            "tests/sandbox/test_sandbox_fidelity.py::test_permissions_list_all_with_a_bad_date",
         ),
     ),
     Entry(
@@ -769,7 +769,7 @@ LEDGER: tuple[Entry, ...] = (
         "none specific.",
         REST_RATE,
         "",
-        ("tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",),
+        ("tests/sandbox/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",),
     ),
     Entry(
         "rest",
@@ -783,7 +783,7 @@ LEDGER: tuple[Entry, ...] = (
         REST_RATE,
         "appsLoaded and the 202 answer are newer (release unconfirmed); the sandbox answers without "
         "appsLoaded.",
-        ("tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",),
+        ("tests/sandbox/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",),
     ),
     Entry(
         "ddp",
@@ -796,7 +796,7 @@ LEDGER: tuple[Entry, ...] = (
         DDP_RATE,
         "The logout method itself is Meteor accounts-base's (unconfirmed in detail: whether the "
         "token is destroyed; the sandbox only forgets the session's user and subscriptions).",
-        ("tests/test_sandbox_fidelity.py::test_ddp_logout_forgets_the_user",),
+        ("tests/sandbox/test_sandbox_fidelity.py::test_ddp_logout_forgets_the_user",),
     ),
     Entry(
         "ddp",
@@ -808,7 +808,7 @@ LEDGER: tuple[Entry, ...] = (
         "error-action-not-allowed 'Message pinning not allowed'; not-authorized 'Not Authorized'.",
         DDP_RATE,
         "",
-        ("tests/test_sandbox_ddp.py::test_reaction_and_pin_re_emit_without_touching_edited_at",),
+        ("tests/sandbox/test_sandbox_ddp.py::test_reaction_and_pin_re_emit_without_touching_edited_at",),
     ),
     Entry(
         "ddp",
@@ -821,7 +821,7 @@ LEDGER: tuple[Entry, ...] = (
         "subscribed); not-authorized 'Not Authorized'.",
         DDP_RATE,
         "",
-        ("tests/test_sandbox_fidelity.py::test_ddp_unpin_message_answers_true",),
+        ("tests/sandbox/test_sandbox_fidelity.py::test_ddp_unpin_message_answers_true",),
     ),
     Entry(
         "ddp",
@@ -835,7 +835,7 @@ LEDGER: tuple[Entry, ...] = (
         DDP_RATE,
         "Deprecated for 8.0.0 in favour of chat.react.",
         (
-            "tests/test_sandbox_fidelity.py::test_ddp_set_reaction_toggles_and_an_unknown_message_is_not_allowed",
+            "tests/sandbox/test_sandbox_fidelity.py::test_ddp_set_reaction_toggles_and_an_unknown_message_is_not_allowed",
         ),
     ),
     Entry(
@@ -849,7 +849,7 @@ LEDGER: tuple[Entry, ...] = (
         "is not allowed' {method, action:'Editing_room'}.",
         DDP_RATE,
         "Params (rid, setting, value) or (rid, {settings}).",
-        ("tests/test_sandbox_fidelity.py::test_ddp_save_room_settings_answers_result_and_rid",),
+        ("tests/sandbox/test_sandbox_fidelity.py::test_ddp_save_room_settings_answers_result_and_rid",),
     ),
     Entry(
         "ddp",
@@ -862,8 +862,8 @@ LEDGER: tuple[Entry, ...] = (
         DDP_RATE,
         "",
         (
-            "tests/test_sandbox_fidelity.py::test_ddp_subscriptions_get_since_a_date",
-            "tests/test_sandbox_fidelity.py::test_ddp_room_and_subscription_lists_before_login_are_empty",
+            "tests/sandbox/test_sandbox_fidelity.py::test_ddp_subscriptions_get_since_a_date",
+            "tests/sandbox/test_sandbox_fidelity.py::test_ddp_room_and_subscription_lists_before_login_are_empty",
         ),
     ),
     Entry(
@@ -876,8 +876,8 @@ LEDGER: tuple[Entry, ...] = (
         DDP_RATE,
         "Some versions take (updatedAt, limit = 500, skip = 0).",
         (
-            "tests/test_sandbox_ddp.py::test_ddp_method_rate_limit",
-            "tests/test_sandbox_fidelity.py::test_ddp_room_and_subscription_lists_before_login_are_empty",
+            "tests/sandbox/test_sandbox_ddp.py::test_ddp_method_rate_limit",
+            "tests/sandbox/test_sandbox_fidelity.py::test_ddp_room_and_subscription_lists_before_login_are_empty",
         ),
     ),
     Entry(
@@ -892,7 +892,7 @@ LEDGER: tuple[Entry, ...] = (
         "error-code-invalid 'Invalid Room Password'.",
         DDP_RATE,
         "",
-        ("tests/test_sandbox_fidelity.py::test_ddp_join_room_joins_a_channel_and_refuses_a_private_group",),
+        ("tests/sandbox/test_sandbox_fidelity.py::test_ddp_join_room_joins_a_channel_and_refuses_a_private_group",),
     ),
     _MUTE_IN_ROOM,
     replace(
@@ -914,9 +914,9 @@ LEDGER: tuple[Entry, ...] = (
         "Older servers sent __my_messages__ args as [[message], {...}] (reference B.1; versions "
         "unconfirmed).",
         (
-            "tests/test_sandbox_ddp.py::test_my_messages_with_participant_hint_and_edit",
-            "tests/test_sandbox_ddp.py::test_subscription_permissions",
-            "tests/test_sandbox_ddp.py::test_removed_from_room_stops_per_room_stream",
+            "tests/sandbox/test_sandbox_ddp.py::test_my_messages_with_participant_hint_and_edit",
+            "tests/sandbox/test_sandbox_ddp.py::test_subscription_permissions",
+            "tests/sandbox/test_sandbox_ddp.py::test_removed_from_room_stops_per_room_stream",
         ),
     ),
     Entry(
@@ -931,9 +931,9 @@ LEDGER: tuple[Entry, ...] = (
         STREAM_RATE,
         "",
         (
-            "tests/test_sandbox_ddp.py::test_subscription_permissions",
-            "tests/test_sandbox_ddp.py::test_added_to_room_emits_subscription_inserted_and_au",
-            "tests/test_sandbox_ddp.py::test_ddp_subscription_rate_limit_is_nosub_and_streams_get_times_four",
+            "tests/sandbox/test_sandbox_ddp.py::test_subscription_permissions",
+            "tests/sandbox/test_sandbox_ddp.py::test_added_to_room_emits_subscription_inserted_and_au",
+            "tests/sandbox/test_sandbox_ddp.py::test_ddp_subscription_rate_limit_is_nosub_and_streams_get_times_four",
         ),
     ),
     Entry(
@@ -951,9 +951,9 @@ LEDGER: tuple[Entry, ...] = (
         STREAM_RATE,
         "Member-only reads in early 6.x, canAccessRoomId later (public channels without membership).",
         (
-            "tests/test_sandbox_ddp.py::test_per_room_stream_and_delete_notification",
-            "tests/test_sandbox_ddp.py::test_delete_via_ddp_method_and_bulk_notification",
-            "tests/test_sandbox_ddp.py::test_subscription_permissions",
+            "tests/sandbox/test_sandbox_ddp.py::test_per_room_stream_and_delete_notification",
+            "tests/sandbox/test_sandbox_ddp.py::test_delete_via_ddp_method_and_bulk_notification",
+            "tests/sandbox/test_sandbox_ddp.py::test_subscription_permissions",
         ),
     ),
     Entry(
@@ -967,7 +967,7 @@ LEDGER: tuple[Entry, ...] = (
         "nosub not-allowed before login; invalid-event-name.",
         STREAM_RATE,
         "",
-        ("tests/test_sandbox_fidelity.py::test_open_streams_need_a_login_and_take_any_event",),
+        ("tests/sandbox/test_sandbox_fidelity.py::test_open_streams_need_a_login_and_take_any_event",),
     ),
     Entry(
         "stream",
@@ -980,7 +980,7 @@ LEDGER: tuple[Entry, ...] = (
         "nosub not-allowed for private-settings-changed without those permissions; invalid-event-name.",
         STREAM_RATE,
         "",
-        ("tests/test_sandbox_fidelity.py::test_open_streams_need_a_login_and_take_any_event",),
+        ("tests/sandbox/test_sandbox_fidelity.py::test_open_streams_need_a_login_and_take_any_event",),
     ),
     # --- roles, refusals, pagination
     Entry(
@@ -1004,12 +1004,12 @@ LEDGER: tuple[Entry, ...] = (
         "REST default 10/min per route and user (bot bypasses: api-bypass-rate-limit)",
         "importId search added in 7.x (not modelled)",
         (
-            "tests/test_roles.py::test_users_info_hides_another_users_roles_without_the_permission",
-            "tests/test_roles.py::test_a_bot_moderator_cannot_mute_or_warn_the_admin",
-            "tests/test_protections_live.py::test_links_from_accounts_on_probation_are_held",
-            "tests/test_protections_live.py::test_without_the_permission_no_account_is_on_probation",
-            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
-            "tests/test_sandbox_openapi.py::test_openapi_registration_awaiting_approval_and_renames",
+            "tests/services/test_roles.py::test_users_info_hides_another_users_roles_without_the_permission",
+            "tests/services/test_roles.py::test_a_bot_moderator_cannot_mute_or_warn_the_admin",
+            "tests/services/test_protections_live.py::test_links_from_accounts_on_probation_are_held",
+            "tests/services/test_protections_live.py::test_without_the_permission_no_account_is_on_probation",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_registration_awaiting_approval_and_renames",
         ),
     ),
     Entry(
@@ -1034,12 +1034,12 @@ LEDGER: tuple[Entry, ...] = (
         f"{_REST_DEFAULT} (bot bypasses)",
         _RELEASES_REFUSALS,
         (
-            "tests/test_roles.py::test_the_role_directory_reads_roles_from_users_list",
-            "tests/test_roles.py::test_a_user_made_admin_later_is_seen_on_a_fresh_lookup",
-            "tests/test_pagination.py::test_the_sandbox_clamps_count_as_get_pagination_items",
-            "tests/test_pagination.py::test_users_and_roles_are_complete",
-            "tests/test_releases.py::test_a_401_refusal_neither_logs_in_again_nor_reads_as_a_bad_token",
-            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
+            "tests/services/test_roles.py::test_the_role_directory_reads_roles_from_users_list",
+            "tests/services/test_roles.py::test_a_user_made_admin_later_is_seen_on_a_fresh_lookup",
+            "tests/rest/test_pagination.py::test_the_sandbox_clamps_count_as_get_pagination_items",
+            "tests/rest/test_pagination.py::test_users_and_roles_are_complete",
+            "tests/sandbox/test_releases.py::test_a_401_refusal_neither_logs_in_again_nor_reads_as_a_bad_token",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
         ),
     ),
     Entry(
@@ -1052,8 +1052,8 @@ LEDGER: tuple[Entry, ...] = (
         f"{_REST_DEFAULT} (bot bypasses)",
         _RELEASES_REFUSALS,
         (
-            "tests/test_pagination.py::test_channels_are_complete",
-            "tests/test_sandbox_openapi.py::test_openapi_rooms",
+            "tests/rest/test_pagination.py::test_channels_are_complete",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_rooms",
         ),
     ),
     Entry(
@@ -1066,8 +1066,8 @@ LEDGER: tuple[Entry, ...] = (
         f"{_REST_DEFAULT} (bot bypasses)",
         "",
         (
-            "tests/test_pagination.py::test_reports_and_pins_are_complete",
-            "tests/test_sandbox_openapi.py::test_openapi_messaging",
+            "tests/rest/test_pagination.py::test_reports_and_pins_are_complete",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_messaging",
         ),
     ),
     Entry(
@@ -1083,9 +1083,9 @@ LEDGER: tuple[Entry, ...] = (
         f"{_REST_DEFAULT} (bot bypasses)",
         _RELEASES_REFUSALS,
         (
-            "tests/test_releases.py::test_refusals_by_release",
-            "tests/test_sandbox_rest.py::test_room_administration",
-            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
+            "tests/sandbox/test_releases.py::test_refusals_by_release",
+            "tests/sandbox/test_sandbox_rest.py::test_room_administration",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
         ),
     ),
     Entry(
@@ -1098,11 +1098,11 @@ LEDGER: tuple[Entry, ...] = (
         f"{_REST_DEFAULT} (bot bypasses)",
         "not-logged-in body by release in bot/sandbox/releases.py",
         (
-            "tests/test_releases.py::test_refusals_by_release",
-            "tests/test_releases.py::test_a_bad_token_is_still_an_auth_error",
-            "tests/test_sandbox_rest.py::test_missing_or_wrong_token_is_401",
-            "tests/test_sandbox_client.py::test_password_login_and_me",
-            "tests/test_sandbox_openapi.py::test_openapi_authentication",
+            "tests/sandbox/test_releases.py::test_refusals_by_release",
+            "tests/sandbox/test_releases.py::test_a_bad_token_is_still_an_auth_error",
+            "tests/sandbox/test_sandbox_rest.py::test_missing_or_wrong_token_is_401",
+            "tests/sandbox/test_sandbox_client.py::test_password_login_and_me",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_authentication",
         ),
     ),
     Entry(
@@ -1115,10 +1115,10 @@ LEDGER: tuple[Entry, ...] = (
         f"{_REST_DEFAULT} (bot bypasses)",
         "added in 6.8 (ROUTES_SINCE in bot/sandbox/releases.py)",
         (
-            "tests/test_releases.py::test_routes_a_release_does_not_have_answer_404",
-            "tests/test_sandbox_moderation_actions.py::test_mute_request_body_is_validated_like_the_server",
-            "tests/test_sandbox_openapi.py::test_openapi_moderation_actions",
-            "tests/test_sandbox_moderation_actions.py::test_mute_refusals",
+            "tests/sandbox/test_releases.py::test_routes_a_release_does_not_have_answer_404",
+            "tests/sandbox/test_sandbox_moderation_actions.py::test_mute_request_body_is_validated_like_the_server",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_moderation_actions",
+            "tests/sandbox/test_sandbox_moderation_actions.py::test_mute_refusals",
         ),
     ),
     # --- bans
@@ -1153,13 +1153,13 @@ LEDGER: tuple[Entry, ...] = (
         "no changelog line was found); older servers answer 404. Early copies threw plain Error "
         "texts instead of Meteor errors; the e2e suite expects the error types above.",
         (
-            "tests/test_sandbox_bans.py::test_a_ban_takes_the_user_out_and_keeps_them_out",
-            "tests/test_sandbox_bans.py::test_banning_twice_and_unbanning_nobody_are_refused",
-            "tests/test_sandbox_bans.py::test_refused_bans_change_nothing",
-            "tests/test_sandbox_bans.py::test_servers_before_8_3_have_no_ban_routes",
-            "tests/test_bans.py::test_a_ban_keeps_the_user_out_until_unbanned",
-            "tests/test_bans.py::test_without_server_bans_the_bot_kicks_and_watches_across_a_restart",
-            "tests/test_bans.py::test_bad_bans_get_a_clear_answer_and_change_nothing",
+            "tests/sandbox/test_sandbox_bans.py::test_a_ban_takes_the_user_out_and_keeps_them_out",
+            "tests/sandbox/test_sandbox_bans.py::test_banning_twice_and_unbanning_nobody_are_refused",
+            "tests/sandbox/test_sandbox_bans.py::test_refused_bans_change_nothing",
+            "tests/sandbox/test_sandbox_bans.py::test_servers_before_8_3_have_no_ban_routes",
+            "tests/services/test_bans.py::test_a_ban_keeps_the_user_out_until_unbanned",
+            "tests/services/test_bans.py::test_without_server_bans_the_bot_kicks_and_watches_across_a_restart",
+            "tests/services/test_bans.py::test_bad_bans_get_a_clear_answer_and_change_nothing",
         ),
     ),
     Entry(
@@ -1184,9 +1184,9 @@ LEDGER: tuple[Entry, ...] = (
         "(executeUnbanUserFromRoom) deletes the subscription instead, which the sandbox follows. "
         "One intermediate copy allowed unbans in federated rooms only (reverted before release).",
         (
-            "tests/test_sandbox_bans.py::test_an_unban_lets_the_user_join_again",
-            "tests/test_sandbox_bans.py::test_banning_twice_and_unbanning_nobody_are_refused",
-            "tests/test_bans.py::test_a_ban_keeps_the_user_out_until_unbanned",
+            "tests/sandbox/test_sandbox_bans.py::test_an_unban_lets_the_user_join_again",
+            "tests/sandbox/test_sandbox_bans.py::test_banning_twice_and_unbanning_nobody_are_refused",
+            "tests/services/test_bans.py::test_a_ban_keeps_the_user_out_until_unbanned",
         ),
     ),
     Entry(
@@ -1205,9 +1205,9 @@ LEDGER: tuple[Entry, ...] = (
         "offset/count; later changesets made it 403 and paginated (the sandbox paginates and "
         "answers 403).",
         (
-            "tests/test_sandbox_bans.py::test_a_ban_takes_the_user_out_and_keeps_them_out",
-            "tests/test_sandbox_bans.py::test_an_unban_lets_the_user_join_again",
-            "tests/test_sandbox_bans.py::test_servers_before_8_3_have_no_ban_routes",
+            "tests/sandbox/test_sandbox_bans.py::test_a_ban_takes_the_user_out_and_keeps_them_out",
+            "tests/sandbox/test_sandbox_bans.py::test_an_unban_lets_the_user_join_again",
+            "tests/sandbox/test_sandbox_bans.py::test_servers_before_8_3_have_no_ban_routes",
         ),
     ),
     # --- history and moderation console
@@ -1235,17 +1235,17 @@ LEDGER: tuple[Entry, ...] = (
         "channels.history 0.47; showThreadMessages present on every TS version read (5.x-8.x) and "
         "absent from the pre-1.0 rocketchat-api package; the release that added it is not confirmed",
         (
-            "tests/test_history_threads.py::test_history_routes_read_thread_replies_as_each_route_does",
-            "tests/test_history_threads.py::test_a_term_purge_finds_a_thread_reply_and_keeps_its_evidence_first",
-            "tests/test_history_threads.py::test_a_user_purge_keeps_evidence_of_the_users_thread_replies",
-            "tests/test_history_threads.py::test_rcmod_purge_user_keeps_evidence_of_thread_replies",
-            "tests/test_history_threads.py::test_scan_history_reports_a_thread_reply",
-            "tests/test_history_threads.py::test_catch_up_reads_include_thread_replies",
-            "tests/test_sandbox_rest.py::test_history_pages_backwards",
-            "tests/test_pagination.py::test_the_sandbox_clamps_count_as_get_pagination_items",
-            "tests/test_pagination.py::test_history_walks_are_complete",
-            "tests/test_sandbox_openapi.py::test_openapi_rooms",
-            "tests/test_sandbox_client.py::test_unencoded_query_strings_reach_the_server_as_sent",
+            "tests/services/test_history_threads.py::test_history_routes_read_thread_replies_as_each_route_does",
+            "tests/services/test_history_threads.py::test_a_term_purge_finds_a_thread_reply_and_keeps_its_evidence_first",
+            "tests/services/test_history_threads.py::test_a_user_purge_keeps_evidence_of_the_users_thread_replies",
+            "tests/services/test_history_threads.py::test_rcmod_purge_user_keeps_evidence_of_thread_replies",
+            "tests/services/test_history_threads.py::test_scan_history_reports_a_thread_reply",
+            "tests/services/test_history_threads.py::test_catch_up_reads_include_thread_replies",
+            "tests/sandbox/test_sandbox_rest.py::test_history_pages_backwards",
+            "tests/rest/test_pagination.py::test_the_sandbox_clamps_count_as_get_pagination_items",
+            "tests/rest/test_pagination.py::test_history_walks_are_complete",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_rooms",
+            "tests/sandbox/test_sandbox_client.py::test_unencoded_query_strings_reach_the_server_as_sent",
         ),
     ),
     Entry(
@@ -1265,10 +1265,10 @@ LEDGER: tuple[Entry, ...] = (
         "groups.history 0.48; `!== 'false'` in every groups.ts version read (6.x JS and TS to the "
         "newest API.v1.get form); inclusive became `=== 'true'` in the newest",
         (
-            "tests/test_history_threads.py::test_history_routes_read_thread_replies_as_each_route_does",
-            "tests/test_sandbox_rest.py::test_private_group_history_needs_membership",
-            "tests/test_pagination.py::test_history_walks_are_complete",
-            "tests/test_sandbox_openapi.py::test_openapi_rooms",
+            "tests/services/test_history_threads.py::test_history_routes_read_thread_replies_as_each_route_does",
+            "tests/sandbox/test_sandbox_rest.py::test_private_group_history_needs_membership",
+            "tests/rest/test_pagination.py::test_history_walks_are_complete",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_rooms",
         ),
     ),
     Entry(
@@ -1287,10 +1287,10 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "im.history 0.48, dm.* aliases later; showThreadMessages as for channels.history",
         (
-            "tests/test_history_threads.py::test_history_routes_read_thread_replies_as_each_route_does",
-            "tests/test_pagination.py::test_history_walks_are_complete",
-            "tests/test_sandbox_openapi.py::test_openapi_messaging",
-            "tests/test_sandbox_rest.py::test_post_message_by_channel_name_and_dm",
+            "tests/services/test_history_threads.py::test_history_routes_read_thread_replies_as_each_route_does",
+            "tests/rest/test_pagination.py::test_history_walks_are_complete",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_messaging",
+            "tests/sandbox/test_sandbox_rest.py::test_post_message_by_channel_name_and_dm",
         ),
     ),
     Entry(
@@ -1303,8 +1303,8 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "as dm.history; the OpenAPI files document only the dm.* names",
         (
-            "tests/test_history_threads.py::test_history_routes_read_thread_replies_as_each_route_does",
-            "tests/test_sandbox_rest.py::test_post_message_by_channel_name_and_dm",
+            "tests/services/test_history_threads.py::test_history_routes_read_thread_replies_as_each_route_does",
+            "tests/sandbox/test_sandbox_rest.py::test_post_message_by_channel_name_and_dm",
         ),
     ),
     Entry(
@@ -1333,14 +1333,14 @@ LEDGER: tuple[Entry, ...] = (
         "built); older total = number of reports (countMessageReportsInRange), newer = number "
         "of users",
         (
-            "tests/test_moderation_console.py::test_reports_by_users_names_the_first_report_not_the_newest",
-            "tests/test_moderation_console.py::test_dismissing_message_reports",
-            "tests/test_report_native.py::test_each_reported_message_of_one_user_reaches_the_moderators_once",
-            "tests/test_sandbox_openapi.py::test_openapi_moderation_console",
-            "tests/test_sandbox_rest.py::test_moderation_endpoints",
-            "tests/test_pagination.py::test_reports_and_pins_are_complete",
-            "tests/test_releases.py::test_refusals_by_release",
-            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
+            "tests/services/test_moderation_console.py::test_reports_by_users_names_the_first_report_not_the_newest",
+            "tests/services/test_moderation_console.py::test_dismissing_message_reports",
+            "tests/services/test_report_native.py::test_each_reported_message_of_one_user_reaches_the_moderators_once",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_moderation_console",
+            "tests/sandbox/test_sandbox_rest.py::test_moderation_endpoints",
+            "tests/rest/test_pagination.py::test_reports_and_pins_are_complete",
+            "tests/sandbox/test_releases.py::test_refusals_by_release",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
         ),
     ),
     Entry(
@@ -1360,10 +1360,10 @@ LEDGER: tuple[Entry, ...] = (
         "6.2-era as moderation.user.getMessageHistory (no dedupe, 'error-invalid-user' for an unknown "
         "user); the current name and shape: not confirmed which release; `user` added later",
         (
-            "tests/test_moderation_console.py::test_reported_messages_page_over_reports_and_deduplicate_messages",
-            "tests/test_moderation_console.py::test_the_bots_client_reads_every_reported_message_across_pages",
-            "tests/test_report_native.py::test_each_reported_message_of_one_user_reaches_the_moderators_once",
-            "tests/test_sandbox_openapi.py::test_openapi_moderation_console",
+            "tests/services/test_moderation_console.py::test_reported_messages_page_over_reports_and_deduplicate_messages",
+            "tests/services/test_moderation_console.py::test_the_bots_client_reads_every_reported_message_across_pages",
+            "tests/services/test_report_native.py::test_each_reported_message_of_one_user_reaches_the_moderators_once",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_moderation_console",
         ),
     ),
     Entry(
@@ -1382,8 +1382,8 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "6.2-era name moderation.reportsByMessage; msgId minLength added later",
         (
-            "tests/test_moderation_console.py::test_reports_of_one_message",
-            "tests/test_sandbox_openapi.py::test_openapi_moderation_console",
+            "tests/services/test_moderation_console.py::test_reports_of_one_message",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_moderation_console",
         ),
     ),
     Entry(
@@ -1403,11 +1403,11 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "6.2-era name moderation.markChecked (reasonForHiding, actionTaken)",
         (
-            "tests/test_moderation_console.py::test_dismissing_message_reports",
-            "tests/test_sandbox_rest.py::test_moderation_endpoints",
-            "tests/test_sandbox_openapi.py::test_openapi_moderation_console",
-            "tests/test_report.py::test_native_reports_reach_the_moderators_and_console_dismissals_close_them",
-            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
+            "tests/services/test_moderation_console.py::test_dismissing_message_reports",
+            "tests/sandbox/test_sandbox_rest.py::test_moderation_endpoints",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_moderation_console",
+            "tests/services/test_report.py::test_native_reports_reach_the_moderators_and_console_dismissals_close_them",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
         ),
     ),
     Entry(
@@ -1426,9 +1426,9 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "the reported-users tab of the console, merged Oct 2023: probably 6.5 (not confirmed)",
         (
-            "tests/test_moderation_console.py::test_user_reports_list_read_and_dismiss",
-            "tests/test_moderation_console.py::test_user_report_routes_are_absent_before_6_5",
-            "tests/test_sandbox_openapi.py::test_openapi_moderation_console",
+            "tests/services/test_moderation_console.py::test_user_reports_list_read_and_dismiss",
+            "tests/services/test_moderation_console.py::test_user_report_routes_are_absent_before_6_5",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_moderation_console",
         ),
     ),
     Entry(
@@ -1473,10 +1473,10 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "6.4",
         (
-            "tests/test_moderation_console.py::test_user_reports_list_read_and_dismiss",
-            "tests/test_report.py::test_reporting_a_user_and_bad_targets",
-            "tests/test_sandbox_rest.py::test_moderation_endpoints",
-            "tests/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
+            "tests/services/test_moderation_console.py::test_user_reports_list_read_and_dismiss",
+            "tests/services/test_report.py::test_reporting_a_user_and_bad_targets",
+            "tests/sandbox/test_sandbox_rest.py::test_moderation_endpoints",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_users_settings_moderation_commands",
         ),
     ),
     # --- admin routes
@@ -1505,9 +1505,9 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "newest servers validate the body with ajv isChannelsCreateProps (extraData closed); not modelled",
         (
-            "tests/test_sandbox_admin.py::test_channels_create_makes_a_public_room_owned_by_the_caller",
-            "tests/test_sandbox_admin.py::test_channels_create_options_and_refusals",
-            "tests/test_sandbox_openapi.py::test_openapi_workspace_administration",
+            "tests/sandbox/test_sandbox_admin.py::test_channels_create_makes_a_public_room_owned_by_the_caller",
+            "tests/sandbox/test_sandbox_admin.py::test_channels_create_options_and_refusals",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_workspace_administration",
         ),
     ),
     Entry(
@@ -1521,8 +1521,8 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "",
         (
-            "tests/test_sandbox_admin.py::test_channels_info_shows_any_public_channel_and_nothing_else",
-            "tests/test_sandbox_openapi.py::test_openapi_workspace_administration",
+            "tests/sandbox/test_sandbox_admin.py::test_channels_info_shows_any_public_channel_and_nothing_else",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_workspace_administration",
         ),
     ),
     Entry(
@@ -1544,9 +1544,9 @@ LEDGER: tuple[Entry, ...] = (
         "6.x: the route checked create-p itself and answered unauthorized (UNCONFIRMED "
         "which release changed it)",
         (
-            "tests/test_sandbox_admin.py::test_groups_create_info_and_list",
-            "tests/test_sandbox_admin.py::test_groups_create_refusals",
-            "tests/test_sandbox_openapi.py::test_openapi_workspace_administration",
+            "tests/sandbox/test_sandbox_admin.py::test_groups_create_info_and_list",
+            "tests/sandbox/test_sandbox_admin.py::test_groups_create_refusals",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_workspace_administration",
         ),
     ),
     Entry(
@@ -1560,8 +1560,8 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "",
         (
-            "tests/test_sandbox_admin.py::test_groups_create_info_and_list",
-            "tests/test_sandbox_openapi.py::test_openapi_workspace_administration",
+            "tests/sandbox/test_sandbox_admin.py::test_groups_create_info_and_list",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_workspace_administration",
         ),
     ),
     Entry(
@@ -1574,8 +1574,8 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "6.x answered 404 notFound() when the caller had no group; 7.x an empty page",
         (
-            "tests/test_sandbox_admin.py::test_groups_create_info_and_list",
-            "tests/test_sandbox_openapi.py::test_openapi_workspace_administration",
+            "tests/sandbox/test_sandbox_admin.py::test_groups_create_info_and_list",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_workspace_administration",
         ),
     ),
     _DM_LIST,
@@ -1592,8 +1592,8 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "older servers checked the permission inline and answered unauthorized()",
         (
-            "tests/test_sandbox_admin.py::test_settings_by_id_read_and_write",
-            "tests/test_sandbox_openapi.py::test_openapi_workspace_administration",
+            "tests/sandbox/test_sandbox_admin.py::test_settings_by_id_read_and_write",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_workspace_administration",
         ),
     ),
     Entry(
@@ -1609,9 +1609,9 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "",
         (
-            "tests/test_sandbox_admin.py::test_settings_by_id_read_and_write",
-            "tests/test_sandbox_admin.py::test_a_trial_admin_switches_on_what_doctor_asks_for",
-            "tests/test_sandbox_openapi.py::test_openapi_workspace_administration",
+            "tests/sandbox/test_sandbox_admin.py::test_settings_by_id_read_and_write",
+            "tests/sandbox/test_sandbox_admin.py::test_a_trial_admin_switches_on_what_doctor_asks_for",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_workspace_administration",
         ),
     ),
     Entry(
@@ -1641,9 +1641,9 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "7.0.0 removed the upsert behaviour and the joinDefaultChannels param (OpenAPI changelog)",
         (
-            "tests/test_sandbox_admin.py::test_users_update_by_an_admin",
-            "tests/test_sandbox_admin.py::test_users_update_refusals",
-            "tests/test_sandbox_openapi.py::test_openapi_workspace_administration",
+            "tests/sandbox/test_sandbox_admin.py::test_users_update_by_an_admin",
+            "tests/sandbox/test_sandbox_admin.py::test_users_update_refusals",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_workspace_administration",
         ),
     ),
     Entry(
@@ -1656,8 +1656,8 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "",
         (
-            "tests/test_sandbox_admin.py::test_subscriptions_get_one",
-            "tests/test_sandbox_openapi.py::test_openapi_workspace_administration",
+            "tests/sandbox/test_sandbox_admin.py::test_subscriptions_get_one",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_workspace_administration",
         ),
     ),
     _DM_CREATE,
@@ -1665,8 +1665,8 @@ LEDGER: tuple[Entry, ...] = (
         _DM_CREATE,
         name="POST im.create",
         tests=(
-            "tests/test_sandbox_fidelity_small.py::test_im_create_with_exclude_self_leaves_the_caller_out",
-            "tests/test_sandbox_fidelity.py::test_im_create_answers_like_dm_create",
+            "tests/sandbox/test_sandbox_fidelity_small.py::test_im_create_with_exclude_self_leaves_the_caller_out",
+            "tests/sandbox/test_sandbox_fidelity.py::test_im_create_answers_like_dm_create",
         ),
     ),
     Entry(
@@ -1682,8 +1682,8 @@ LEDGER: tuple[Entry, ...] = (
         "API_Enable_Rate_Limiter_Limit_Time_Default, not modelled (the sandbox applies the REST default)",
         "",
         (
-            "tests/test_sandbox_fidelity_small.py::test_users_register_ignores_auth_headers",
-            "tests/test_sandbox_openapi.py::test_openapi_registration_awaiting_approval_and_renames",
+            "tests/sandbox/test_sandbox_fidelity_small.py::test_users_register_ignores_auth_headers",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_registration_awaiting_approval_and_renames",
         ),
     ),
     Entry(
@@ -1701,9 +1701,9 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "the default table grows with releases (federated-external, mark-message-as-important are recent)",
         (
-            "tests/test_sandbox_fidelity_small.py::test_the_permission_table_is_the_servers",
-            "tests/test_sandbox_fidelity_small.py::test_permissions_update_knows_every_default_permission",
-            "tests/test_sandbox_openapi.py::test_openapi_workspace_setup",
+            "tests/sandbox/test_sandbox_fidelity_small.py::test_the_permission_table_is_the_servers",
+            "tests/sandbox/test_sandbox_fidelity_small.py::test_permissions_update_knows_every_default_permission",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_workspace_setup",
         ),
     ),
     Entry(
@@ -1720,10 +1720,10 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "added in 6.8; the roles filter's $in semantics are UNCONFIRMED",
         (
-            "tests/test_sandbox_fidelity_small.py::test_array_query_parameters_reach_the_route",
-            "tests/test_sandbox_fidelity_small.py::test_an_oversized_bracket_array_is_refused",
-            "tests/test_sandbox_openapi.py::test_openapi_registration_awaiting_approval_and_renames",
-            "tests/test_namewatch.py::test_status_says_when_pending_accounts_cannot_be_checked",
+            "tests/sandbox/test_sandbox_fidelity_small.py::test_array_query_parameters_reach_the_route",
+            "tests/sandbox/test_sandbox_fidelity_small.py::test_an_oversized_bracket_array_is_refused",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_registration_awaiting_approval_and_renames",
+            "tests/services/test_namewatch.py::test_status_says_when_pending_accounts_cannot_be_checked",
         ),
     ),
     # --- setup, 2FA, read-only
@@ -1749,13 +1749,13 @@ LEDGER: tuple[Entry, ...] = (
         "(shouldBreakInVersion('8.0.0') in 7.x sources, '9.0.0' in newer ones): then a 2FA login "
         "is a bare 401 and only DDP login still says totp-required",
         (
-            "tests/test_sandbox_rest.py::test_login_with_password_and_resume",
-            "tests/test_two_factor.py::test_a_verified_user_gets_an_emailed_code_and_logs_in_with_it",
-            "tests/test_two_factor.py::test_an_unverified_address_means_no_email_2fa",
-            "tests/test_two_factor.py::test_an_admin_with_email_2fa_is_told_what_to_do_then_passes_the_code",
-            "tests/test_two_factor.py::test_the_bots_password_mode_on_an_account_with_email_2fa_ends_in_one_line",
-            "tests/test_rest_errors.py::test_two_factor_answers_say_what_a_person_must_do",
-            "tests/test_sandbox_openapi.py::test_openapi_authentication",
+            "tests/sandbox/test_sandbox_rest.py::test_login_with_password_and_resume",
+            "tests/ops/test_two_factor.py::test_a_verified_user_gets_an_emailed_code_and_logs_in_with_it",
+            "tests/ops/test_two_factor.py::test_an_unverified_address_means_no_email_2fa",
+            "tests/ops/test_two_factor.py::test_an_admin_with_email_2fa_is_told_what_to_do_then_passes_the_code",
+            "tests/ops/test_two_factor.py::test_the_bots_password_mode_on_an_account_with_email_2fa_ends_in_one_line",
+            "tests/rest/test_rest_errors.py::test_two_factor_answers_say_what_a_person_must_do",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_authentication",
         ),
     ),
     Entry(
@@ -1771,10 +1771,10 @@ LEDGER: tuple[Entry, ...] = (
         "DDP_Rate_Limit_Connection_By_Method; Block_Multiple_Failed_Logins not modelled",
         "",
         (
-            "tests/test_two_factor.py::test_ddp_login_asks_for_the_code_and_takes_it",
-            "tests/test_sandbox_ddp.py::test_login_failures_match_reference",
-            "tests/test_sandbox_ddp.py::test_handshake_login_with_pat_and_password",
-            "tests/test_realtime_client.py::test_token_login_subscriptions_and_events",
+            "tests/ops/test_two_factor.py::test_ddp_login_asks_for_the_code_and_takes_it",
+            "tests/sandbox/test_sandbox_ddp.py::test_login_failures_match_reference",
+            "tests/sandbox/test_sandbox_ddp.py::test_handshake_login_with_pat_and_password",
+            "tests/realtime/test_realtime_client.py::test_token_login_subscriptions_and_events",
         ),
     ),
     Entry(
@@ -1795,9 +1795,9 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "",
         (
-            "tests/test_two_factor.py::test_a_verified_user_gets_an_emailed_code_and_logs_in_with_it",
-            "tests/test_two_factor.py::test_setup_works_on_a_default_server",
-            "tests/test_sandbox_openapi.py::test_openapi_workspace_setup",
+            "tests/ops/test_two_factor.py::test_a_verified_user_gets_an_emailed_code_and_logs_in_with_it",
+            "tests/ops/test_two_factor.py::test_setup_works_on_a_default_server",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_workspace_setup",
         ),
     ),
     Entry(
@@ -1813,9 +1813,9 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "",
         (
-            "tests/test_setup.py::test_setup_then_doctor_is_green",
-            "tests/test_sandbox_openapi.py::test_openapi_workspace_setup",
-            "tests/test_setup.py::test_an_endpoint_missing_midway_rolls_back",
+            "tests/ops/test_setup.py::test_setup_then_doctor_is_green",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_workspace_setup",
+            "tests/ops/test_setup.py::test_an_endpoint_missing_midway_rolls_back",
         ),
     ),
     Entry(
@@ -1835,11 +1835,11 @@ LEDGER: tuple[Entry, ...] = (
         "older canDeleteMessage checked room.unmuted against the message author's username, newer "
         "against the deleting user's (modelled)",
         (
-            "tests/test_read_only_rooms.py::test_without_post_readonly_delete_edit_and_post_are_refused_with_the_servers_texts",
-            "tests/test_read_only_rooms.py::test_in_a_read_only_room_the_bot_still_deletes_censors_and_posts",
-            "tests/test_sandbox_openapi.py::test_openapi_messaging",
-            "tests/test_sandbox_rest.py::test_permission_failure_is_400_with_error_type",
-            "tests/test_purge.py::test_rate_limits_and_server_faults_slow_a_purge_never_fail_it",
+            "tests/services/test_read_only_rooms.py::test_without_post_readonly_delete_edit_and_post_are_refused_with_the_servers_texts",
+            "tests/services/test_read_only_rooms.py::test_in_a_read_only_room_the_bot_still_deletes_censors_and_posts",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_messaging",
+            "tests/sandbox/test_sandbox_rest.py::test_permission_failure_is_400_with_error_type",
+            "tests/services/test_purge.py::test_rate_limits_and_server_faults_slow_a_purge_never_fail_it",
         ),
     ),
     Entry(
@@ -1854,11 +1854,11 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "",
         (
-            "tests/test_read_only_rooms.py::test_without_post_readonly_delete_edit_and_post_are_refused_with_the_servers_texts",
-            "tests/test_read_only_rooms.py::test_in_a_read_only_room_the_bot_still_deletes_censors_and_posts",
-            "tests/test_sandbox_openapi.py::test_openapi_messaging",
-            "tests/test_sandbox_rest.py::test_required_params_are_enforced",
-            "tests/test_sandbox_client.py::test_post_edit_pin_report_delete_as_bot",
+            "tests/services/test_read_only_rooms.py::test_without_post_readonly_delete_edit_and_post_are_refused_with_the_servers_texts",
+            "tests/services/test_read_only_rooms.py::test_in_a_read_only_room_the_bot_still_deletes_censors_and_posts",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_messaging",
+            "tests/sandbox/test_sandbox_rest.py::test_required_params_are_enforced",
+            "tests/sandbox/test_sandbox_client.py::test_post_edit_pin_report_delete_as_bot",
         ),
     ),
     Entry(
@@ -1873,10 +1873,10 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "",
         (
-            "tests/test_sandbox_moderation_actions.py::test_read_only_room_lets_only_privileged_and_unmuted_members_post",
-            "tests/test_read_only_rooms.py::test_without_post_readonly_delete_edit_and_post_are_refused_with_the_servers_texts",
-            "tests/test_rest_client.py::test_send_is_idempotent_when_the_answer_is_lost",
-            "tests/test_sandbox_openapi.py::test_openapi_messaging",
+            "tests/sandbox/test_sandbox_moderation_actions.py::test_read_only_room_lets_only_privileged_and_unmuted_members_post",
+            "tests/services/test_read_only_rooms.py::test_without_post_readonly_delete_edit_and_post_are_refused_with_the_servers_texts",
+            "tests/rest/test_rest_client.py::test_send_is_idempotent_when_the_answer_is_lost",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_messaging",
         ),
     ),
     Entry(
@@ -1889,10 +1889,10 @@ LEDGER: tuple[Entry, ...] = (
         _REST_DEFAULT,
         "",
         (
-            "tests/test_sandbox_moderation_actions.py::test_read_only_room_lets_only_privileged_and_unmuted_members_post",
-            "tests/test_sandbox_rest.py::test_post_message_by_channel_name_and_dm",
-            "tests/test_sandbox_openapi.py::test_openapi_messaging",
-            "tests/test_sandbox_moderation_actions.py::test_a_muted_member_cannot_post_until_unmuted",
+            "tests/sandbox/test_sandbox_moderation_actions.py::test_read_only_room_lets_only_privileged_and_unmuted_members_post",
+            "tests/sandbox/test_sandbox_rest.py::test_post_message_by_channel_name_and_dm",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_messaging",
+            "tests/sandbox/test_sandbox_moderation_actions.py::test_a_muted_member_cannot_post_until_unmuted",
         ),
     ),
     Entry(
@@ -1905,10 +1905,10 @@ LEDGER: tuple[Entry, ...] = (
         "DDP_Rate_Limit_Connection_By_Method",
         "",
         (
-            "tests/test_sandbox_moderation_actions.py::test_read_only_room_lets_only_privileged_and_unmuted_members_post",
-            "tests/test_sandbox_ddp.py::test_send_message_limit_per_user_without_send_many_messages",
-            "tests/test_sandbox_ddp.py::test_send_message_failures_resolve_empty_with_an_ephemeral_notice",
-            "tests/test_sandbox_ddp.py::test_methods_need_login_and_unknown_method_is_404",
+            "tests/sandbox/test_sandbox_moderation_actions.py::test_read_only_room_lets_only_privileged_and_unmuted_members_post",
+            "tests/sandbox/test_sandbox_ddp.py::test_send_message_limit_per_user_without_send_many_messages",
+            "tests/sandbox/test_sandbox_ddp.py::test_send_message_failures_resolve_empty_with_an_ephemeral_notice",
+            "tests/sandbox/test_sandbox_ddp.py::test_methods_need_login_and_unknown_method_is_404",
         ),
     ),
     Entry(
@@ -1923,9 +1923,9 @@ LEDGER: tuple[Entry, ...] = (
         "DDP_Rate_Limit_Connection_By_Method",
         "",
         (
-            "tests/test_read_only_rooms.py::test_in_a_read_only_room_the_bot_still_deletes_censors_and_posts",
-            "tests/test_sandbox_fidelity.py::test_ddp_update_message_edits_and_refuses_strangers",
-            "tests/test_sandbox_fidelity.py::test_ddp_update_message_replaces_attachments_and_only_those",
+            "tests/services/test_read_only_rooms.py::test_in_a_read_only_room_the_bot_still_deletes_censors_and_posts",
+            "tests/sandbox/test_sandbox_fidelity.py::test_ddp_update_message_edits_and_refuses_strangers",
+            "tests/sandbox/test_sandbox_fidelity.py::test_ddp_update_message_replaces_attachments_and_only_those",
         ),
     ),
     Entry(
@@ -1938,9 +1938,9 @@ LEDGER: tuple[Entry, ...] = (
         "DDP_Rate_Limit_Connection_By_Method",
         "as chat.delete",
         (
-            "tests/test_read_only_rooms.py::test_without_post_readonly_delete_edit_and_post_are_refused_with_the_servers_texts",
-            "tests/test_sandbox_ddp.py::test_delete_via_ddp_method_and_bulk_notification",
-            "tests/test_sandbox_rest.py::test_permission_failure_is_400_with_error_type",
+            "tests/services/test_read_only_rooms.py::test_without_post_readonly_delete_edit_and_post_are_refused_with_the_servers_texts",
+            "tests/sandbox/test_sandbox_ddp.py::test_delete_via_ddp_method_and_bulk_notification",
+            "tests/sandbox/test_sandbox_rest.py::test_permission_failure_is_400_with_error_type",
         ),
     ),
 )

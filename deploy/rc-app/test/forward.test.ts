@@ -1,5 +1,5 @@
 // Unit tests of the forwarding logic (node's own test runner). The signature vector in
-// vector.json is the one the bot's Python side checks too (tests/test_hook.py), so the two
+// vector.json is the one the bot's Python side checks too (tests/web/test_hook.py), so the two
 // implementations of the contract cannot drift apart.
 import { strict as assert } from 'assert';
 import { readFileSync } from 'fs';

@@ -1,0 +1,155 @@
+"""The store as repositories over one Database: each usable alone, transactions shared, and the
+codemod that moved every call site (scripts/store_calls.py) agreeing with the classes."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from bot.store import AuditLog, Database, Store
+from bot.store.jobs import BlockList
+from bot.store.messages import MessageLog
+from bot.store.sanctions import SanctionLedger
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _codemod() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("store_calls", ROOT / "scripts" / "store_calls.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["store_calls"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+class Clock:
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_repository_works_alone_over_a_database() -> None:
+    clock = Clock()
+    db = Database.in_memory(clock=clock)
+    messages = MessageLog(db)
+    assert messages.mark_handled("m1", "", "r1")
+    assert not messages.mark_handled("m1", "", "r1")
+    assert messages.last_handled_at("r1") == (clock.now, clock.now)
+    sanctions = SanctionLedger(db)
+    sanctions.add_strike(
+        user_id="u1", username="sam", source="flood", actor="rule:flood", rid=None, reason="f"
+    )
+    assert sanctions.live_strike_count("u1", since=clock.now - 1) == 1
+    db.close()
+
+
+def test_a_transaction_commits_rolls_back_and_joins_an_outer_one() -> None:
+    db = Database.in_memory()
+    messages = MessageLog(db)
+    with db.transaction():
+        messages.mark_handled("kept", "", "r1")
+    with pytest.raises(RuntimeError), db.transaction():
+        messages.mark_handled("dropped", "", "r1")
+        raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), db.transaction():
+        messages.mark_handled("outer", "", "r1")
+        with db.transaction():  # joins: its rows go with the outer transaction's
+            messages.mark_handled("inner", "", "r1")
+        raise RuntimeError("boom")
+    assert [messages.is_handled(m, "") for m in ("kept", "dropped", "outer", "inner")] == [
+        True,
+        False,
+        False,
+        False,
+    ]
+
+
+def test_a_block_and_its_audit_record_are_written_together() -> None:
+    db = Database.in_memory()
+    audit = AuditLog(db)
+    blocks = BlockList(db, audit)
+
+    def refuse(action: str, outcome: str) -> None:
+        raise RuntimeError("the audit record could not be counted")
+
+    db.on_audit = refuse
+    with pytest.raises(RuntimeError):
+        blocks.block_user("u1", "sam", None, reason="spam", actor="mod1")
+    assert blocks.blocked_users() == [] and list(audit.audit_records()) == []
+    db.on_audit = None
+    assert blocks.block_user("u1", "sam", None, reason="spam", actor="mod1")
+    [record] = audit.audit_records()
+    assert (record.action, record.targets["user"], record.outcome) == ("user.blocked", "u1", "ok")
+    assert audit.verify_audit().ok
+
+
+def test_the_store_holds_repositories_and_no_verbs(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s.sqlite3")
+    try:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            store.audit = AuditLog(store.db)  # type: ignore[misc]
+        own = {n for n, _ in inspect.getmembers(Store) if not n.startswith("_")}
+        fields = {f.name for f in dataclasses.fields(Store)}
+        assert own - fields == {"open", "over", "close"}
+    finally:
+        store.close()
+
+
+def test_the_codemod_table_is_the_repositories_verbs(tmp_path: Path) -> None:
+    codemod = _codemod()
+    store = Store.open(tmp_path / "s.sqlite3")
+    try:
+        assert set(codemod.REPOSITORIES) == {f.name for f in dataclasses.fields(Store)}
+        for name, verbs in codemod.REPOSITORIES.items():
+            repo = getattr(store, name)
+            public = {
+                n for n, _ in inspect.getmembers(type(repo), inspect.isfunction) if not n.startswith("_")
+            }
+            if name == "db":  # the connection's own verbs (execute, transaction, close) stay off the table
+                assert set(verbs) <= public | {"on_audit"}
+            else:
+                assert set(verbs) == public, name
+    finally:
+        store.close()
+
+
+def test_the_codemod_rewrites_store_calls_once_and_nothing_else() -> None:
+    codemod = _codemod()
+    source = (
+        "self._store.block_user(u, n, None, reason=r, actor=a)\n"
+        "enforcer.block_user(u)\n"
+        "self.mute(x)\n"
+        "app.store.on_audit = count\n"
+        "check = Store.open(path).verify_audit()\n"
+        "run(store.raise_alert, 'ü'); old_store.mute(1)\n"
+    )
+    once, found = codemod.rewrite(source)
+    assert once == (
+        "self._store.blocks.block_user(u, n, None, reason=r, actor=a)\n"
+        "enforcer.block_user(u)\n"
+        "self.mute(x)\n"
+        "app.store.db.on_audit = count\n"
+        "check = Store.open(path).audit.verify_audit()\n"
+        "run(store.alerts.raise_alert, 'ü'); old_store.sanctions.mute(1)\n"
+    )
+    assert len(found) == 5
+    assert codemod.rewrite(once) == (once, [])
+
+
+def test_no_call_site_is_left_to_migrate() -> None:
+    codemod = _codemod()
+    pending = [
+        (str(f), e.line, e.verb)
+        for f in codemod.python_files([ROOT / p for p in codemod.DEFAULT_PATHS])
+        for e in codemod.edits(f.read_text())
+    ]
+    assert pending == []

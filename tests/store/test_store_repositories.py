@@ -1,14 +1,10 @@
-"""The store as repositories over one Database: each usable alone, transactions shared, and the
-codemod that moved every call site (scripts/store_calls.py) agreeing with the classes."""
+"""The store as repositories over one Database: each usable alone, transactions shared."""
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import inspect
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -16,25 +12,9 @@ from bot.store import AuditLog, Database, Store
 from bot.store.jobs import BlockList
 from bot.store.messages import MessageLog
 from bot.store.sanctions import SanctionLedger
+from tests.helpers import Clock
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _codemod() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("store_calls", ROOT / "scripts" / "store_calls.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["store_calls"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_repository_works_alone_over_a_database() -> None:
@@ -102,54 +82,3 @@ def test_the_store_holds_repositories_and_no_verbs(tmp_path: Path) -> None:
         assert own - fields == {"open", "over", "close"}
     finally:
         store.close()
-
-
-def test_the_codemod_table_is_the_repositories_verbs(tmp_path: Path) -> None:
-    codemod = _codemod()
-    store = Store.open(tmp_path / "s.sqlite3")
-    try:
-        assert set(codemod.REPOSITORIES) == {f.name for f in dataclasses.fields(Store)}
-        for name, verbs in codemod.REPOSITORIES.items():
-            repo = getattr(store, name)
-            public = {
-                n for n, _ in inspect.getmembers(type(repo), inspect.isfunction) if not n.startswith("_")
-            }
-            if name == "db":  # the connection's own verbs (execute, transaction, close) stay off the table
-                assert set(verbs) <= public | {"on_audit"}
-            else:
-                assert set(verbs) == public, name
-    finally:
-        store.close()
-
-
-def test_the_codemod_rewrites_store_calls_once_and_nothing_else() -> None:
-    codemod = _codemod()
-    source = (
-        "self._store.block_user(u, n, None, reason=r, actor=a)\n"
-        "enforcer.block_user(u)\n"
-        "self.mute(x)\n"
-        "app.store.on_audit = count\n"
-        "check = Store.open(path).verify_audit()\n"
-        "run(store.raise_alert, 'ü'); old_store.mute(1)\n"
-    )
-    once, found = codemod.rewrite(source)
-    assert once == (
-        "self._store.blocks.block_user(u, n, None, reason=r, actor=a)\n"
-        "enforcer.block_user(u)\n"
-        "self.mute(x)\n"
-        "app.store.db.on_audit = count\n"
-        "check = Store.open(path).audit.verify_audit()\n"
-        "run(store.alerts.raise_alert, 'ü'); old_store.sanctions.mute(1)\n"
-    )
-    assert len(found) == 5
-    assert codemod.rewrite(once) == (once, [])
-
-
-def test_no_call_site_is_left_to_migrate() -> None:
-    codemod = _codemod()
-    pending = [
-        (str(f), e.line, e.verb)
-        for f in codemod.python_files([ROOT / p for p in codemod.DEFAULT_PATHS])
-        for e in codemod.edits(f.read_text())
-    ]
-    assert pending == []

@@ -17,11 +17,15 @@ from typing import Any
 
 import aiohttp
 
-from bot.config import Credentials
+from bot.config import Credentials, ModerationSettings
+from bot.metrics import Metrics
 from bot.models import Message, UserRef
 from bot.rest import RestClient
 from bot.sandbox import Sandbox
-from bot.services.executor import Executor
+from bot.services.alerts import KeywordAlerts
+from bot.services.executor import Executor, RecordingExecutor
+from bot.services.lookups import Lookups
+from bot.services.outbox import Outbox
 from bot.services.purge import Purger
 from bot.store import Store
 from tests.conftest import RunningBot, until
@@ -43,6 +47,7 @@ __all__ = [
     "native_reports",
     "post",
     "purger_for",
+    "queued_alerts",
     "rcmod_process",
     "rcmod_sandbox",
     "ready",
@@ -114,6 +119,30 @@ def purger_for(store: Store, rest: RestClient, bot_id: str, *, dry_run: bool = F
         executor=Executor(rest=rest, audit=store.audit, retention_days=90, dry_run=lambda: dry_run),
         bot_user_id=bot_id,
         **kw,
+    )
+
+
+def queued_alerts(
+    store: Store, matcher: Any, moderation: ModerationSettings, metrics: Metrics, rest: Any = None
+) -> KeywordAlerts:
+    """Keyword alerts queuing their notices in an outbox whose loop does not run here: nothing is
+    sent (``rest`` is only for lookups)."""
+    box = Outbox(
+        alerts=store.alerts,
+        audit=store.audit,
+        rest=rest,
+        executor=RecordingExecutor(),
+        moderation=moderation,
+        site_url=lambda: "",
+        metrics=metrics,
+    )
+    return KeywordAlerts(
+        alerts=store.alerts,
+        outbox=box,
+        matcher=matcher,
+        moderation=moderation,
+        metrics=metrics,
+        lookups=Lookups(rest),
     )
 
 

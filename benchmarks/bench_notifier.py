@@ -24,13 +24,10 @@ from bot.config import ModerationSettings
 from bot.metrics import Metrics
 from bot.moderation import load_matcher
 from bot.realtime.events import Event, MessageEvent
-from bot.services.alerts import KeywordAlerts
-from bot.services.executor import RecordingExecutor
 from bot.services.ingest import Ingest
-from bot.services.lookups import Lookups
-from bot.services.outbox import Outbox
 from bot.services.router import Router
 from bot.store import Store
+from tests.helpers import queued_alerts
 
 
 def build_frames(n: int, keywords: list[str], rate: float, seed: int = 7) -> tuple[list[str], int]:
@@ -64,23 +61,7 @@ async def run(args: argparse.Namespace) -> None:
         metrics = Metrics()
         router = Router(metrics)
         moderation = ModerationSettings(exempt_roles=[])
-        outbox = Outbox(
-            alerts=store.alerts,
-            audit=store.audit,
-            rest=NoRest(),  # type: ignore[arg-type]
-            executor=RecordingExecutor(),  # the outbox loop does not run here: nothing is sent
-            moderation=moderation,
-            site_url=lambda: "https://chat",
-            metrics=metrics,
-        )
-        alerts = KeywordAlerts(
-            alerts=store.alerts,
-            outbox=outbox,
-            matcher=lambda: matcher,
-            moderation=moderation,
-            metrics=metrics,
-            lookups=Lookups(NoRest()),  # type: ignore[arg-type]
-        )
+        alerts = queued_alerts(store, lambda: matcher, moderation, metrics, rest=NoRest())
         router.add("alerts", (MessageEvent,), alerts.on_event)
         ingest = Ingest(
             messages=store.messages, rest=NoRest(), router=router, metrics=metrics, bot_user_id=lambda: "bot"

@@ -22,15 +22,12 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks.common import machine_line
-from bot.config import Credentials
 from bot.models import Actor
 from bot.moderation.purge import PurgeRequest
-from bot.rest import RestClient
 from bot.sandbox import Sandbox
 from bot.sandbox.ratelimit import RateLimits
-from bot.services.executor import Executor
-from bot.services.purge import Purger
 from bot.store import Store
+from tests.helpers import bot_rest, purger_for, seed_user
 
 OPERATOR = Actor("operator", "operator", operator=True)
 
@@ -73,21 +70,12 @@ async def one_run(
     label: str, request: PurgeRequest, messages: int, rooms: int, limits: RateLimits, bypass: bool
 ) -> None:
     server = SandboxThread(limits, bypass)
-    url = server.start()
+    server.start()
     doomed, kept = seed(server.sandbox, messages, rooms)
-    bot = next(u for u in server.sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
-    rest = RestClient(url, Credentials(user_id=bot["id"], token=bot["token"]))
+    rest = bot_rest(server.sandbox)
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(Path(tmp) / "rcmod.sqlite3")
-        executor = Executor(rest=rest, audit=store.audit, retention_days=90)
-        purger = Purger(
-            audit=store.audit,
-            purges=store.purges,
-            lease=store.lease,
-            rest=rest,
-            executor=executor,
-            bot_user_id=bot["id"],
-        )
+        purger = purger_for(store, rest, seed_user(server.sandbox, "rcmod.bot")["id"])
         t0 = time.perf_counter()
         plan = await purger.prepare(request, actor=OPERATOR)
         t1 = time.perf_counter()

@@ -24,7 +24,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from bot.audit import actions
@@ -617,6 +617,19 @@ def _status_lines(moderators: BotModerators, protector: Protector, names: NameWa
 # -- the running bot: build, start, consume, stop ------------------------------------------------
 
 
+class _Built(Generic[T]):
+    """A read-only view of the bot's app into one part of its services: None until they are built."""
+
+    def __init__(self, part: Callable[[Services], T]) -> None:
+        self._part = part
+
+    def __get__(self, app: BotApp, owner: type[BotApp]) -> T | None:
+        return self._part(app.services) if app.services else None
+
+    def __set__(self, app: BotApp, value: object) -> None:
+        raise AttributeError("a view of the built services")
+
+
 class BotApp:
     def __init__(self, settings: Settings, extras: Extras | None = None) -> None:
         self.settings = settings
@@ -638,41 +651,15 @@ class BotApp:
         self.bot_moderators = BotModerators(settings.moderation.moderators)
 
     # What tests and the demo look at; None until the services are built.
-    @property
-    def store(self) -> Store | None:
-        return self.services.shared.store if self.services else None
-
-    @property
-    def rest(self) -> RestClient | None:
-        return self.services.shared.rest if self.services else None
-
-    @property
-    def executor(self) -> Executor | None:
-        return self.services.shared.executor if self.services else None
-
-    @property
-    def ingest(self) -> Ingest | None:
-        return self.services.ingest if self.services else None
-
-    @property
-    def web(self) -> WebServer | None:
-        return self.services.web if self.services else None
-
-    @property
-    def enforcer(self) -> Enforcer | None:
-        return self.services.enforcer if self.services else None
-
-    @property
-    def sanctioner(self) -> Sanctioner | None:
-        return self.services.sanctioner if self.services else None
-
-    @property
-    def names(self) -> NameWatch | None:
-        return self.services.names if self.services else None
-
-    @property
-    def policies(self) -> PolicyKeeper | None:
-        return self.services.policies if self.services else None
+    store = _Built(lambda s: s.shared.store)
+    rest = _Built(lambda s: s.shared.rest)
+    executor = _Built(lambda s: s.shared.executor)
+    ingest = _Built(lambda s: s.ingest)
+    web = _Built(lambda s: s.web)
+    enforcer = _Built(lambda s: s.enforcer)
+    sanctioner = _Built(lambda s: s.sanctioner)
+    names = _Built(lambda s: s.names)
+    policies = _Built(lambda s: s.policies)
 
     def current_matcher(self) -> Matcher | None:
         return self.matcher

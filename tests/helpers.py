@@ -17,8 +17,17 @@ from typing import Any
 
 import aiohttp
 
+from bot.config import Credentials, ModerationSettings
+from bot.metrics import Metrics
 from bot.models import Message, UserRef
+from bot.rest import RestClient
 from bot.sandbox import Sandbox
+from bot.services.alerts import KeywordAlerts
+from bot.services.executor import Executor, RecordingExecutor
+from bot.services.lookups import Lookups
+from bot.services.outbox import Outbox
+from bot.services.purge import Purger
+from bot.store import Store
 from tests.conftest import RunningBot, until
 
 __all__ = [
@@ -28,6 +37,7 @@ __all__ = [
     "audit",
     "block_lists",
     "bot_login_env",
+    "bot_rest",
     "chat_message",
     "dms_from_bot",
     "exists",
@@ -36,10 +46,13 @@ __all__ = [
     "muted",
     "native_reports",
     "post",
+    "purger_for",
+    "queued_alerts",
     "rcmod_process",
     "rcmod_sandbox",
     "ready",
     "rid",
+    "seed_user",
     "settled",
     "told",
     "triggered",
@@ -85,9 +98,57 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def seed_user(sb: Sandbox, username: str) -> dict[str, Any]:
+    """``username`` as the sandbox seeded it: id, token, password."""
+    return next(u for u in sb.seed_info()["users"] if u["username"] == username)
+
+
+def bot_rest(sb: Sandbox) -> RestClient:
+    """A REST client logged in as the sandbox's (started) bot."""
+    bot = seed_user(sb, "rcmod.bot")
+    return RestClient(sb.url, Credentials(user_id=bot["id"], token=bot["token"]))
+
+
+def purger_for(store: Store, rest: RestClient, bot_id: str, *, dry_run: bool = False, **kw: Any) -> Purger:
+    """A purger acting through the bot's real executor (in dry-run mode with ``dry_run``)."""
+    return Purger(
+        audit=store.audit,
+        purges=store.purges,
+        lease=store.lease,
+        rest=rest,
+        executor=Executor(rest=rest, audit=store.audit, retention_days=90, dry_run=lambda: dry_run),
+        bot_user_id=bot_id,
+        **kw,
+    )
+
+
+def queued_alerts(
+    store: Store, matcher: Any, moderation: ModerationSettings, metrics: Metrics, rest: Any = None
+) -> KeywordAlerts:
+    """Keyword alerts queuing their notices in an outbox whose loop does not run here: nothing is
+    sent (``rest`` is only for lookups)."""
+    box = Outbox(
+        alerts=store.alerts,
+        audit=store.audit,
+        rest=rest,
+        executor=RecordingExecutor(),
+        moderation=moderation,
+        site_url=lambda: "",
+        metrics=metrics,
+    )
+    return KeywordAlerts(
+        alerts=store.alerts,
+        outbox=box,
+        matcher=matcher,
+        moderation=moderation,
+        metrics=metrics,
+        lookups=Lookups(rest),
+    )
+
+
 def bot_login_env(sandbox: Sandbox, data_dir: Path) -> dict[str, str]:
     """The environment that logs `rcmod` in as the sandbox's bot, keeping its data in ``data_dir``."""
-    bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
+    bot = seed_user(sandbox, "rcmod.bot")
     return {
         "RCMOD_SERVER_URL": sandbox.url,
         "RCMOD_USER_ID": bot["id"],

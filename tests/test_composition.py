@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Services, command_session
+from bot.app import BotApp, Services, command_session
 from bot.cli import COMMANDS, build_parser, main
 from bot.commands.handlers.dispatch import LOOKUP_TTL
 from bot.realtime.events import Connected, Event, MessageEvent
@@ -32,8 +32,16 @@ async def test_a_running_bot_is_one_frozen_set_of_services(sandbox: Sandbox, tmp
         assert running.app.store is services.shared.store
         assert running.app.policies is services.policies
         assert running.app.executor is services.shared.executor
+        with pytest.raises(AttributeError):
+            running.app.store = None  # type: ignore[assignment]
     finally:
         await running.stop()
+
+
+def test_the_views_are_empty_until_the_services_are_built(sandbox: Sandbox, tmp_path: Path) -> None:
+    app = BotApp(bot_settings(sandbox, tmp_path / "data"))
+    assert app.services is None
+    assert (app.store, app.rest, app.web, app.names, app.policies) == (None, None, None, None, None)
 
 
 async def test_command_session_is_logged_in_and_closes_the_store(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -149,6 +149,21 @@ def _user_in_room(name: str, help: str, *more: Arg) -> Command:
     )
 
 
+def _user_where(name: str, help: str, *more: Arg, flags: tuple[str, ...] = ()) -> Command:
+    """``/mod NAME @user [everywhere] [#room] ...``: in #room a moderator of that room may;
+    `everywhere` needs a bot moderator or an admin (scope_from), even when a #room is named too."""
+    return Command(
+        "mod",
+        name,
+        (Arg("user", K.USER), *WHERE, *more),
+        P.ROOM_MODERATOR,
+        help,
+        flags=flags,
+        room_from="room",
+        scope_from="scope",
+    )
+
+
 COMMANDS: tuple[Command, ...] = (
     Command(
         "report",
@@ -213,34 +228,13 @@ COMMANDS: tuple[Command, ...] = (
         "make a user a moderator of a room",
         room_from="room",
     ),
-    Command(
-        "mod",
+    _user_where(
         "block",
-        (
-            Arg("user", K.USER),
-            *WHERE,
-            Arg("reason", K.TEXT, optional=True),
-        ),
-        # In #room a moderator of that room may; `everywhere` needs a bot moderator or an admin
-        # (scope_from), even when a #room is named too.
-        P.ROOM_MODERATOR,
         "remove a user's new messages on arrival, in #room or everywhere",
+        Arg("reason", K.TEXT, optional=True),
         flags=("deactivate", "confirm"),
-        room_from="room",
-        scope_from="scope",
     ),
-    Command(
-        "mod",
-        "unblock",
-        (
-            Arg("user", K.USER),
-            *WHERE,
-        ),
-        P.ROOM_MODERATOR,
-        "lift a block (in #room or everywhere)",
-        room_from="room",
-        scope_from="scope",
-    ),
+    _user_where("unblock", "lift a block (in #room or everywhere)"),
     Command(
         "mod",
         "purge",
@@ -288,32 +282,13 @@ COMMANDS: tuple[Command, ...] = (
         room_from="room",
         no_room_is_everywhere=True,
     ),
-    Command(
-        "mod",
+    _user_where(
         "mute",
-        (
-            Arg("user", K.USER),
-            *WHERE,
-            Arg("duration", K.DURATION, optional=True),
-            Arg("reason", K.TEXT, optional=True),
-        ),
-        P.ROOM_MODERATOR,
         "mute a user in #room or everywhere, for DURATION (10m, 24h, 7d) or until unmuted",
-        room_from="room",
-        scope_from="scope",
+        Arg("duration", K.DURATION, optional=True),
+        Arg("reason", K.TEXT, optional=True),
     ),
-    Command(
-        "mod",
-        "unmute",
-        (
-            Arg("user", K.USER),
-            *WHERE,
-        ),
-        P.ROOM_MODERATOR,
-        "lift a mute in #room or everywhere",
-        room_from="room",
-        scope_from="scope",
-    ),
+    _user_where("unmute", "lift a mute in #room or everywhere"),
     _user_in_room("kick", "remove a user from #room (they may rejoin a public channel)", REASON),
     _user_in_room(
         "ban",

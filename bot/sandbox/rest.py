@@ -73,6 +73,14 @@ def invalid_params(name: str) -> MeteorError:
     return MeteorError("invalid-params", f"must have required property '{name}'")
 
 
+def room_not_found(kind: str) -> MeteorError:
+    """What findChannelByIdOrName and its kin answer when ``roomId``/``roomName`` names no ``kind``."""
+    return MeteorError(
+        "error-room-not-found",
+        f'The required "roomId" or "roomName" param provided does not match any {kind}',
+    )
+
+
 def required(call: Call, *names: str) -> None:
     for name in names:
         value = call.params.get(name)
@@ -318,30 +326,21 @@ class RestApi:
         """findChannelByIdOrName: public channels only (C.3)."""
         room = self._named_room(call)
         if room is None or room["t"] != "c":
-            raise MeteorError(
-                "error-room-not-found",
-                f'The required "roomId" or "roomName" param provided does not match any {kind}',
-            )
+            raise room_not_found(kind)
         return room
 
     def group_by_id_or_name(self, call: Call) -> Doc:
         """findPrivateGroupByIdOrName: a group the caller is not in looks like no group at all."""
         room = self._named_room(call)
         if room is None or room["t"] != "p" or (room["_id"], call.uid) not in self.ws.subscriptions:
-            raise MeteorError(
-                "error-room-not-found",
-                'The required "roomId" or "roomName" param provided does not match any group',
-            )
+            raise room_not_found("group")
         return room
 
     def room_by_id_or_name(self, call: Call) -> Doc:
         """findRoomByIdOrName of rooms.ts (rooms.info, rooms.cleanHistory): any room type."""
         room = self._named_room(call, "error-roomid-param-not-provided")
         if room is None:
-            raise MeteorError(
-                "error-room-not-found",
-                'The required "roomId" or "roomName" param provided does not match any channel',
-            )
+            raise room_not_found("channel")
         return room
 
     def user_from_params(self, call: Call) -> User:
@@ -1408,10 +1407,7 @@ def channels_info(api: RestApi, call: Call) -> dict[str, Any]:
     elif "roomName" in p:
         room = api.ws.room_by_id_or_name(name=str(p["roomName"] or ""))
     if room is None or room["t"] not in ("c", "l"):
-        raise MeteorError(
-            "error-room-not-found",
-            'The required "roomId" or "roomName" param provided does not match any channel',
-        )
+        raise room_not_found("channel")
     return {"channel": room_out(room)}
 
 

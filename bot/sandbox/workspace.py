@@ -1859,15 +1859,7 @@ class Workspace:
         """
         groups: dict[str, Doc] = {}
         for report in self.reports:
-            if report["_hidden"] or not _in_range(report["ts"], latest, oldest):
-                continue
-            if selector and not _matches(
-                selector,
-                report["message"].get("msg"),
-                report.get("description"),
-                report["message"]["u"].get("username"),
-                report["message"]["u"].get("name"),
-            ):
+            if not _open_in(report, latest, oldest) or not _message_report_matches(selector, report):
                 continue
             author = report["message"]["u"]["_id"]
             group = groups.setdefault(
@@ -1907,11 +1899,9 @@ class Workspace:
         the reported user, so each group carries that user's newest report."""
         groups: dict[str, Doc] = {}
         for report in sorted(self.user_reports, key=lambda r: r["ts"], reverse=True):
-            if report["_hidden"] or not _in_range(report["ts"], latest, oldest):
+            if not _open_in(report, latest, oldest) or not _user_report_matches(selector, report):
                 continue
             target = report["reportedUser"]
-            if selector and not _matches(selector, target.get("username"), target.get("name")):
-                continue
             group = groups.setdefault(target["_id"], {"_id": target["_id"], "reports": report, "count": 0})
             group["count"] += 1
         ordered = _mongo_sort(list(groups.values()), sort or {"reports.ts": -1})
@@ -1925,57 +1915,39 @@ class Workspace:
     ) -> list[Doc]:
         """findReportedMessagesByReportedUserId: the user's open message reports (one per report,
         not per message), newest first; the selector looks at the message text only."""
-        found = [
-            r
-            for r in self.reports
-            if not r["_hidden"]
-            and r["message"]["u"]["_id"] == user_id
-            and (not selector or _matches(selector, r["message"].get("msg")))
-        ]
-        return [
-            {"_id": r["_id"], "message": r["message"], "ts": r["ts"], "room": r["room"]}
-            for r in _mongo_sort(found, sort or {"ts": -1})
-        ]
+        found = _open_sorted(
+            self.reports,
+            lambda r: (
+                r["message"]["u"]["_id"] == user_id
+                and (not selector or _matches(selector, r["message"].get("msg")))
+            ),
+            sort,
+        )
+        return [{"_id": r["_id"], "message": r["message"], "ts": r["ts"], "room": r["room"]} for r in found]
 
     def user_reports_of(
         self, user_id: str, *, selector: str = "", sort: dict[str, int] | None = None
     ) -> list[Doc]:
         """findUserReportsByReportedUserId: the open reports about a user, newest first."""
-        found = [
-            r
-            for r in self.user_reports
-            if not r["_hidden"]
-            and r["reportedUser"]["_id"] == user_id
-            and (
-                not selector
-                or _matches(selector, r["reportedUser"].get("username"), r["reportedUser"].get("name"))
-            )
-        ]
+        found = _open_sorted(
+            self.user_reports,
+            lambda r: r["reportedUser"]["_id"] == user_id and _user_report_matches(selector, r),
+            sort,
+        )
         keys = ("_id", "description", "ts", "reportedBy", "reportedUser")
-        return [{k: r[k] for k in keys if k in r} for r in _mongo_sort(found, sort or {"ts": -1})]
+        return [{k: r[k] for k in keys if k in r} for r in found]
 
     def reports_of_message(
         self, msg_id: str, *, selector: str = "", sort: dict[str, int] | None = None
     ) -> list[Doc]:
         """findReportsByMessageId: the open reports of one message, newest first."""
-        found = [
-            r
-            for r in self.reports
-            if not r["_hidden"]
-            and r["message"]["_id"] == msg_id
-            and (
-                not selector
-                or _matches(
-                    selector,
-                    r["message"].get("msg"),
-                    r.get("description"),
-                    r["message"]["u"].get("username"),
-                    r["message"]["u"].get("name"),
-                )
-            )
-        ]
+        found = _open_sorted(
+            self.reports,
+            lambda r: r["message"]["_id"] == msg_id and _message_report_matches(selector, r),
+            sort,
+        )
         keys = ("_id", "description", "reportedBy", "ts", "room")
-        return [{k: r[k] for k in keys if k in r} for r in _mongo_sort(found, sort or {"ts": -1})]
+        return [{k: r[k] for k in keys if k in r} for r in found]
 
     def has_open_message_report(self, *, user_id: str | None = None, msg_id: str | None = None) -> bool:
         return any(
@@ -2065,6 +2037,34 @@ def _matches(selector: str, *fields: Any) -> bool:
     """The console's selector: the escaped text as a case-insensitive regex, so a substring."""
     needle = selector.lower()
     return any(isinstance(f, str) and needle in f.lower() for f in fields)
+
+
+def _message_report_matches(selector: str, report: Doc) -> bool:
+    """No selector, or one found in the message's text, the report's description or the
+    author's username or name."""
+    message = report["message"]
+    return not selector or _matches(
+        selector,
+        message.get("msg"),
+        report.get("description"),
+        message["u"].get("username"),
+        message["u"].get("name"),
+    )
+
+
+def _user_report_matches(selector: str, report: Doc) -> bool:
+    """No selector, or one found in the reported user's username or name."""
+    user = report["reportedUser"]
+    return not selector or _matches(selector, user.get("username"), user.get("name"))
+
+
+def _open_in(report: Doc, latest: datetime | None, oldest: datetime | None) -> bool:
+    return not report["_hidden"] and _in_range(report["ts"], latest, oldest)
+
+
+def _open_sorted(reports: list[Doc], keep: Callable[[Doc], bool], sort: dict[str, int] | None) -> list[Doc]:
+    """The open reports ``keep`` selects, newest first unless ``sort`` says otherwise."""
+    return _mongo_sort([r for r in reports if not r["_hidden"] and keep(r)], sort or {"ts": -1})
 
 
 def _dotted(doc: Doc, path: str) -> Any:

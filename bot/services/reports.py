@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.audit import actions
-from bot.commands import Call, MessageRef, UserName
+from bot.commands import Call, Caller, MessageRef, UserName
 from bot.config import ReportSettings
 from bot.errors import ActionRefused, NotFound, PermissionDenied, RcmodError
 from bot.models import MalformedPayload, Message, Room, UserRef, parse_date
@@ -33,7 +33,7 @@ from bot.services.executor import Act, Status
 from bot.services.outbox import Moderators, Outbox
 from bot.store.alerts import AlertLedger, Delivery
 from bot.store.audit import AuditLog
-from bot.store.reports import Reporter, ReportLedger, ReportRow
+from bot.store.reports import FiledReport, Reporter, ReportLedger, ReportRow
 
 __all__ = ["ReportDesk"]
 
@@ -129,29 +129,24 @@ class ReportDesk:
         if message is not None:
             text = " ".join(message.scannable_texts())
             excerpt = inline_literal(text[:_EXCERPT] + ("…" if len(text) > _EXCERPT else ""))
-        filed = self._reports.file_report(
-            {
-                "target_kind": "message",
-                "target_key": f"message:{ref.mid}",
-                "mid": ref.mid,
-                "rid": room.id,
-                "room_name": room.name,
-                "room_type": room.type,
-                "author_id": author.id,
-                "author_username": author.username,
-                "category": category,
-                "source": "command",
-                "native": "pending" if message else "unreachable",
-            },
-            reporter=Reporter(caller.user_id, caller.username, anonymous, category, self._clock()),
-            recipients=await self._outbox.recipients(Moderators(), room, author),
-            alert={
-                "severity": severity_for(category),
-                "message_ts": (message.ts.timestamp() if message else self._clock()),
-                "excerpt": excerpt,
-            },
-            escalate_at=self._settings.escalate_at,
-            new_dm_id=new_message_id,
+        about: dict[str, object] = {
+            "target_kind": "message",
+            "target_key": f"message:{ref.mid}",
+            "mid": ref.mid,
+            "rid": room.id,
+            "room_name": room.name,
+            "room_type": room.type,
+        }
+        filed = await self._file(
+            caller,
+            about,
+            author,
+            room,
+            category=category,
+            anonymous=anonymous,
+            native="pending" if message else "unreachable",
+            message_ts=message.ts.timestamp() if message else None,
+            excerpt=excerpt,
         )
         report = filed.report
         if filed.duplicate:
@@ -177,6 +172,41 @@ class ReportDesk:
             )
         return ack
 
+    async def _file(
+        self,
+        caller: Caller,
+        target: dict[str, object],
+        author: UserRef,
+        room: Room,
+        *,
+        category: str,
+        anonymous: bool,
+        native: str,
+        message_ts: float | None = None,
+        excerpt: str | None = None,
+    ) -> FiledReport:
+        """Open the report on ``target`` (its kind, key and where it is) or join the open one, with
+        the moderators' DMs queued; the alert is timed by the message, else by now."""
+        return self._reports.file_report(
+            {
+                **target,
+                "author_id": author.id,
+                "author_username": author.username,
+                "category": category,
+                "source": "command",
+                "native": native,
+            },
+            reporter=Reporter(caller.user_id, caller.username, anonymous, category, self._clock()),
+            recipients=await self._outbox.recipients(Moderators(), room, author),
+            alert={
+                "severity": severity_for(category),
+                "message_ts": self._clock() if message_ts is None else message_ts,
+                "excerpt": excerpt,
+            },
+            escalate_at=self._settings.escalate_at,
+            new_dm_id=new_message_id,
+        )
+
     async def _report_user(
         self, call: Call, target: UserName, category: str, anonymous: bool, description: str
     ) -> str:
@@ -192,21 +222,9 @@ class ReportDesk:
             return "You cannot report yourself. Nothing was filed."
         author = UserRef(uid, str(user.get("username") or target.username))
         room = Room(caller.rid, caller.room_name, caller.room_type)
-        filed = self._reports.file_report(
-            {
-                "target_kind": "user",
-                "target_key": f"user:{uid}",
-                "author_id": uid,
-                "author_username": author.username,
-                "category": category,
-                "source": "command",
-                "native": "pending",
-            },
-            reporter=Reporter(caller.user_id, caller.username, anonymous, category, self._clock()),
-            recipients=await self._outbox.recipients(Moderators(), room, author),
-            alert={"severity": severity_for(category), "message_ts": self._clock(), "excerpt": None},
-            escalate_at=self._settings.escalate_at,
-            new_dm_id=new_message_id,
+        about: dict[str, object] = {"target_kind": "user", "target_key": f"user:{uid}"}
+        filed = await self._file(
+            caller, about, author, room, category=category, anonymous=anonymous, native="pending"
         )
         report = filed.report
         if filed.duplicate:

@@ -538,13 +538,13 @@ class Sanctioner:
             if result.code in NOT_A_MEMBER:
                 return f"{name} is not in {_room_label(room)}."
             return f"Rocket.Chat refused to remove {name} from {_room_label(room)} ({result.code})."
-        await self.tell(
-            user,
-            Notice("kick", reason, rooms=(room.name or room.id,), appeal=self._settings.appeal),
-            key=f"audit:{result.audit_seq}",
-            room=room,
-        )
+        await self._tell_removed("kick", user, room, reason, key=f"audit:{result.audit_seq}")
         return f"{name} removed from {_room_label(room)}."
+
+    async def _tell_removed(self, kind: str, user: Target, room: Room, reason: str, *, key: str) -> None:
+        """Tell ``user`` they were kicked or banned from ``room`` and how to appeal."""
+        notice = Notice(kind, reason, rooms=(room.name or room.id,), appeal=self._settings.appeal)
+        await self.tell(user, notice, key=key, room=room)
 
     # -- bans ----------------------------------------------------------------------------------------
 
@@ -572,12 +572,7 @@ class Sanctioner:
                 # Banned in Rocket.Chat itself; `/mod unban` lifts that one too.
                 return f"{name} is already banned from {_room_label(room)} (in Rocket.Chat)."
             return f"Rocket.Chat refused to ban {name} from {_room_label(room)} ({result.code})."
-        await self.tell(
-            user,
-            Notice("ban", reason, rooms=(room.name or room.id,), appeal=self._settings.appeal),
-            key=f"ban:{row.id}",
-            room=room,
-        )
+        await self._tell_removed("ban", user, room, reason, key=f"ban:{row.id}")
         how = "" if row.via == "server" else " (this server has no bans: I remove them whenever they rejoin)"
         return f"{name} banned from {_room_label(room)}{how}."
 

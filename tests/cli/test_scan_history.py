@@ -6,18 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot.config import Credentials
 from bot.models import Room
-from bot.rest import RestClient
 from bot.rest.history import walk_room
 from bot.sandbox import Sandbox
 from tests.cli.test_purge_cli import env_for, finish, rcmod
-from tests.helpers import block_lists, write_lists
-
-
-def bot_rest(sb: Sandbox) -> RestClient:
-    bot = next(u for u in sb.seed_info()["users"] if u["username"] == "rcmod.bot")
-    return RestClient(sb.url, Credentials(user_id=bot["id"], token=bot["token"]))
+from tests.helpers import block_lists, bot_rest, write_lists
 
 
 async def test_walker_sees_each_message_once_across_a_millisecond_page_boundary() -> None:

@@ -18,7 +18,7 @@ from bot.rest import RestClient
 from bot.rest.errors import classify
 from bot.sandbox import Sandbox
 from bot.sandbox.releases import Release, ReleaseError
-from tests.helpers import rcmod_process, rcmod_sandbox
+from tests.helpers import rcmod_process, rcmod_sandbox, seed_user
 
 NOW_MS = 1_700_000_000_000
 NOT_LOGGED_IN = "You must be logged in to do this."
@@ -33,10 +33,6 @@ async def newest() -> AsyncIterator[Sandbox]:
         yield sb
     finally:
         await sb.stop()
-
-
-def seed_user(sb: Sandbox, username: str) -> dict[str, Any]:
-    return next(u for u in sb.seed_info()["users"] if u["username"] == username)
 
 
 async def call(

@@ -17,10 +17,11 @@ from bot.sandbox import Sandbox
 from bot.sandbox.workspace import MessageChanged, RoomNotify
 from bot.store import Store
 from tests.conftest import bot_settings, handled, start_bot, until
-from tests.helpers import block_lists, dms_from_bot
+from tests.helpers import block_lists, bot_rest, dms_from_bot, seed_user
 
 if TYPE_CHECKING:
     from bot.rest import RestClient
+    from bot.services.enforcement import Enforcer
     from bot.services.outbox import Outbox
 
 
@@ -42,6 +43,26 @@ def outbox(store: Store, rest: RestClient, clock: Any = None) -> Outbox:
         site_url=lambda: "",
         metrics=Metrics(),
         clock=clock or time.time,
+    )
+
+
+def enforcer_for(store: Store, rest: RestClient, notifier: Outbox, lists: Path, **kw: Any) -> Enforcer:
+    """The enforcer of the block lists in ``lists``, acting through the bot's real executor."""
+    from bot.config import Settings
+    from bot.services.enforcement import Enforcer
+    from bot.services.executor import Executor
+
+    matcher = load_matcher([lists])
+    return Enforcer(
+        audit=store.audit,
+        evidence=store.evidence,
+        blocks=store.blocks,
+        rest=rest,
+        executor=Executor(rest=rest, audit=store.audit, retention_days=90),
+        outbox=notifier,
+        matcher=lambda: matcher,
+        moderation=Settings().moderation,
+        **kw,
     )
 
 
@@ -255,27 +276,12 @@ async def test_a_crash_between_evidence_and_delete_stores_nothing_twice(
 ) -> None:
     """Ingest marks a message handled only after its handlers ran, so a crash after the evidence
     commit brings the message back through catch-up: the enforcer must not store it again."""
-    from bot.config import Settings
     from bot.realtime.events import NewMessage, RoomHint
-    from bot.rest import RestClient
-    from bot.services.enforcement import Enforcer
-    from bot.services.executor import Executor
 
-    bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
-    rest = RestClient(sandbox.url, Credentials(user_id=bot["id"], token=bot["token"]))
+    rest = bot_rest(sandbox)
     store = Store.open(tmp_path / "rcmod.sqlite3")
-    matcher = load_matcher([block_lists(tmp_path)])
     notifier = outbox(store, rest)
-    enforcer = Enforcer(
-        audit=store.audit,
-        evidence=store.evidence,
-        blocks=store.blocks,
-        rest=rest,
-        executor=Executor(rest=rest, audit=store.audit, retention_days=90),
-        outbox=notifier,
-        matcher=lambda: matcher,
-        moderation=Settings().moderation,
-    )
+    blocker = enforcer_for(store, rest, notifier, block_lists(tmp_path))
     try:
         doc = sandbox.post_as("alice", "general", "a badword")
         message = Message.from_wire(doc)
@@ -286,14 +292,14 @@ async def test_a_crash_between_evidence_and_delete_stores_nothing_twice(
             targets={"message": message.id},
             evidence=[message],
         )
-        decision = await enforcer.enforce(event)
+        decision = await blocker.enforce(event)
         assert decision is not None and decision.action == "delete"
         assert doc["_id"] not in sandbox.workspace.messages
         assert len(store.evidence.evidence_for_message(message.id)) == 1
         # A message already gone (a moderator was faster): refused, audited as failed, no notice.
         doc2 = sandbox.post_as("bob", "general", "another badword")
         sandbox.delete_as("admin", doc2["_id"])
-        await enforcer.enforce(NewMessage(Message.from_wire(doc2), RoomHint(True, "c", "general")))
+        await blocker.enforce(NewMessage(Message.from_wire(doc2), RoomHint(True, "c", "general")))
         outcomes = [r.outcome for r in store.audit.audit_records() if r.targets.get("message") == doc2["_id"]]
         assert outcomes[0] == "ok" and outcomes[-1].startswith("failed")
         await notifier.deliver_due()
@@ -307,48 +313,33 @@ async def test_a_crash_between_evidence_and_delete_stores_nothing_twice(
 async def test_a_server_outage_queues_the_block_and_a_retry_finishes_it(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    from bot.config import Settings
     from bot.realtime.events import NewMessage, RoomHint
     from bot.rest import RestClient
     from bot.rest.client import RetryPolicy
-    from bot.services.enforcement import Enforcer
-    from bot.services.executor import Executor
 
     now = [1_000.0]
-    bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
+    bot = seed_user(sandbox, "rcmod.bot")
     rest = RestClient(
         sandbox.url, Credentials(user_id=bot["id"], token=bot["token"]), retry=RetryPolicy(attempts=1)
     )
     store = Store.open(tmp_path / "rcmod.sqlite3", clock=lambda: now[0])
-    matcher = load_matcher([block_lists(tmp_path)])
     notifier = outbox(store, rest, clock=lambda: now[0])
-    enforcer = Enforcer(
-        audit=store.audit,
-        evidence=store.evidence,
-        blocks=store.blocks,
-        rest=rest,
-        executor=Executor(rest=rest, audit=store.audit, retention_days=90),
-        outbox=notifier,
-        matcher=lambda: matcher,
-        moderation=Settings().moderation,
-        clock=lambda: now[0],
-        retry_delay=30,
-    )
+    blocker = enforcer_for(store, rest, notifier, block_lists(tmp_path), clock=lambda: now[0], retry_delay=30)
     try:
         doc = sandbox.post_as("carol", "general", "badword during an outage")
         sandbox.fail_next("chat.delete", 503)
-        await enforcer.enforce(NewMessage(Message.from_wire(doc), RoomHint(True, "c", "general")))
+        await blocker.enforce(NewMessage(Message.from_wire(doc), RoomHint(True, "c", "general")))
         assert doc["_id"] in sandbox.workspace.messages  # not deleted yet...
         assert len(store.evidence.evidence_for_message(doc["_id"])) == 1  # ...but kept
-        assert await enforcer.retry_due() == 0  # not due before the delay
+        assert await blocker.retry_due() == 0  # not due before the delay
         now[0] += 31
-        assert await enforcer.retry_due() == 1
+        assert await blocker.retry_due() == 1
         assert doc["_id"] not in sandbox.workspace.messages
         assert len(store.evidence.evidence_for_message(doc["_id"])) == 1  # not stored twice
         await notifier.deliver_due()
         assert len(dms_from_bot(sandbox, "carol")) == 1  # told once, when it was done
         now[0] += 31
-        assert await enforcer.retry_due() == 0  # nothing left queued
+        assert await blocker.retry_due() == 0  # nothing left queued
     finally:
         await rest.close()
         store.close()
@@ -359,37 +350,19 @@ async def test_a_notice_queued_before_a_restart_is_sent_as_the_authors_notice(
 ) -> None:
     """The process that queued the notice died before sending it: the next one sends it, as the
     author's notice (not as a moderators' alert, not capped), once."""
-    from bot.config import Settings
     from bot.realtime.events import NewMessage, RoomHint
-    from bot.rest import RestClient
-    from bot.services.enforcement import Enforcer
-    from bot.services.executor import Executor
 
-    bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
-    rest = RestClient(sandbox.url, Credentials(user_id=bot["id"], token=bot["token"]))
+    rest = bot_rest(sandbox)
     store = Store.open(tmp_path / "rcmod.sqlite3")
-    matcher = load_matcher([block_lists(tmp_path)])
-
-    def enforcer(notifier: Outbox) -> Enforcer:
-        return Enforcer(
-            audit=store.audit,
-            evidence=store.evidence,
-            blocks=store.blocks,
-            rest=rest,
-            executor=Executor(rest=rest, audit=store.audit, retention_days=90),
-            outbox=notifier,
-            matcher=lambda: matcher,
-            moderation=Settings().moderation,
-        )
-
+    lists = block_lists(tmp_path)
     try:
         doc = sandbox.post_as("alice", "general", "a badword")
-        first = enforcer(outbox(store, rest))
+        first = enforcer_for(store, rest, outbox(store, rest), lists)
         await first.enforce(NewMessage(Message.from_wire(doc), RoomHint(True, "c", "general")))
         assert doc["_id"] not in sandbox.workspace.messages
         assert dms_from_bot(sandbox, "alice") == []  # queued, not sent: then the process died
         restarted = outbox(store, rest)
-        enforcer(restarted)  # the composition root builds both at start
+        enforcer_for(store, rest, restarted, lists)  # the composition root builds both at start
         await restarted.deliver_due()
         await restarted.deliver_due()
         [notice] = dms_from_bot(sandbox, "alice")

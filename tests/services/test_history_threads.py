@@ -21,25 +21,17 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.config import Credentials
 from bot.models import Actor
 from bot.moderation.purge import PurgeRequest
-from bot.rest import RestClient
 from bot.sandbox import Sandbox
-from bot.services.executor import Executor
 from bot.services.purge import Purger
 from bot.store import Store
 from tests.cli.test_purge_cli import env_for, evidence, finish, rcmod
-from tests.helpers import block_lists, write_lists
+from tests.helpers import block_lists, bot_rest, purger_for, write_lists
 from tests.sandbox.test_sandbox_rest import Api
 from tests.sandbox.test_sandbox_support import FakeClock, running
 
 OPERATOR = Actor("operator", "operator", operator=True)
-
-
-def bot_rest(sb: Sandbox) -> RestClient:
-    bot = next(u for u in sb.seed_info()["users"] if u["username"] == "rcmod.bot")
-    return RestClient(sb.url, Credentials(user_id=bot["id"], token=bot["token"]))
 
 
 def uid(sb: Sandbox, username: str) -> str:
@@ -141,16 +133,7 @@ async def env(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[tuple[Sandbox, 
     rest = bot_rest(sandbox)
     store = Store.open(tmp_path / "rcmod.sqlite3")
     try:
-        executor = Executor(rest=rest, audit=store.audit, retention_days=90)
-        purger = Purger(
-            audit=store.audit,
-            purges=store.purges,
-            lease=store.lease,
-            rest=rest,
-            executor=executor,
-            bot_user_id=rest.user_id,
-        )
-        yield sandbox, purger, store
+        yield sandbox, purger_for(store, rest, rest.user_id or ""), store
     finally:
         await rest.close()
         store.close()

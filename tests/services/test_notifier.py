@@ -18,7 +18,7 @@ from bot.realtime.events import EncryptedMessage, NewMessage, RoomHint
 from bot.sandbox import Sandbox
 from bot.store import Store
 from tests.conftest import bot_settings, handled, start_bot, until
-from tests.helpers import ask, dms_from_bot, write_lists
+from tests.helpers import ask, dms_from_bot, queued_alerts, write_lists
 
 if TYPE_CHECKING:
     from bot.config import ModerationSettings
@@ -190,30 +190,9 @@ async def test_decided_but_unsent_alert_is_sent_after_restart(sandbox: Sandbox, 
 
 
 async def test_encrypted_messages_are_counted_not_scanned(tmp_path: Path) -> None:
-    from bot.services.alerts import KeywordAlerts
-    from bot.services.executor import RecordingExecutor
-    from bot.services.lookups import Lookups
-    from bot.services.outbox import Outbox
-
     store = Store.open(tmp_path / "s.sqlite3")
     metrics = Metrics()
-    box = Outbox(
-        alerts=store.alerts,
-        audit=store.audit,
-        rest=None,  # type: ignore[arg-type]
-        executor=RecordingExecutor(),
-        moderation=bot_settings_stub(),
-        site_url=lambda: "",
-        metrics=metrics,
-    )
-    notifier = KeywordAlerts(
-        alerts=store.alerts,
-        outbox=box,
-        matcher=lambda: None,
-        moderation=bot_settings_stub(),
-        metrics=metrics,
-        lookups=Lookups(None),  # type: ignore[arg-type]
-    )
+    notifier = queued_alerts(store, lambda: None, bot_settings_stub(), metrics)
     e2e = Message(
         id="m1", rid="SECRET", text="", ts=datetime.now(UTC), author=UserRef("u", "alice"), type="e2e"
     )

@@ -22,33 +22,20 @@ from bot.services.executor import Executor
 from bot.services.purge import DmProgress, Purger, PurgeRefused
 from bot.store import Store
 from tests.conftest import bot_settings, start_bot, until
+from tests.helpers import bot_rest, purger_for, seed_user
 
 OPERATOR = Actor("operator", "operator", operator=True)
 
 
 @pytest.fixture
 async def env(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[tuple[Sandbox, Purger, Store]]:
-    bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
-    rest = RestClient(sandbox.url, Credentials(user_id=bot["id"], token=bot["token"]))
+    rest = bot_rest(sandbox)
     store = Store.open(tmp_path / "rcmod.sqlite3")
     try:
-        yield sandbox, purger_for(store, rest, bot["id"]), store
+        yield sandbox, purger_for(store, rest, seed_user(sandbox, "rcmod.bot")["id"]), store
     finally:
         await rest.close()
         store.close()
-
-
-def purger_for(store: Store, rest: RestClient, bot_id: str, **kw: Any) -> Purger:
-    """A purger acting through the bot's real executor (dry-run mode off)."""
-    return Purger(
-        audit=store.audit,
-        purges=store.purges,
-        lease=store.lease,
-        rest=rest,
-        executor=Executor(rest=rest, audit=store.audit, retention_days=90),
-        bot_user_id=bot_id,
-        **kw,
-    )
 
 
 def uid(sb: Sandbox, username: str) -> str:
@@ -245,8 +232,8 @@ async def test_progress_goes_to_the_moderators_dm_as_one_edited_message(
     plan = await purger.prepare(
         PurgeRequest("term", "badword", rooms=("general",)), actor=Actor("mod1", "mod1")
     )
-    bot = next(u for u in sb.seed_info()["users"] if u["username"] == "rcmod.bot")
-    rest = RestClient(sb.url, Credentials(user_id=bot["id"], token=bot["token"]))
+    bot = seed_user(sb, "rcmod.bot")
+    rest = bot_rest(sb)
     try:
         assert (
             await purger.run(
@@ -309,8 +296,8 @@ async def test_since_and_until_bound_the_purge_and_the_bots_messages_stay(tmp_pa
     now = [datetime(2026, 3, 1, tzinfo=UTC).timestamp()]
     sb = Sandbox(clock=lambda: now[0])
     await sb.start()
-    bot = next(u for u in sb.seed_info()["users"] if u["username"] == "rcmod.bot")
-    rest = RestClient(sb.url, Credentials(user_id=bot["id"], token=bot["token"]))
+    bot = seed_user(sb, "rcmod.bot")
+    rest = bot_rest(sb)
     store = Store.open(tmp_path / "rcmod.sqlite3")
     purger = purger_for(store, rest, bot["id"], clock=lambda: now[0])
     try:
@@ -377,18 +364,9 @@ async def test_a_confirmed_purge_in_dry_run_mode_deletes_and_keeps_nothing(
     on nothing, no evidence is stored, and the job stops without a copy of anyone's messages."""
     sb, _purger, store = env
     hits = {sb.post_as("bob", "general", f"badword {i}")["_id"] for i in range(5)}
-    bot = next(u for u in sb.seed_info()["users"] if u["username"] == "rcmod.bot")
-    rest = RestClient(sb.url, Credentials(user_id=bot["id"], token=bot["token"]))
+    rest = bot_rest(sb)
     try:
-        executor = Executor(rest=rest, audit=store.audit, retention_days=90, dry_run=lambda: True)
-        purger = Purger(
-            audit=store.audit,
-            purges=store.purges,
-            lease=store.lease,
-            rest=rest,
-            executor=executor,
-            bot_user_id=bot["id"],
-        )
+        purger = purger_for(store, rest, seed_user(sb, "rcmod.bot")["id"], dry_run=True)
         plan = await purger.prepare(PurgeRequest("term", "badword", rooms=("general",)), actor=OPERATOR)
         result = await purger.run(plan.job_id, token=None)
     finally:

@@ -17,17 +17,21 @@ from bot.moderation.purge import PurgeRequest
 from bot.rest import RestClient
 from bot.sandbox import Sandbox
 from bot.services import lookups
-from bot.services.executor import Executor
-from bot.services.purge import Purger
 from bot.store import Store
 from tests.conftest import Recorder, bot_settings, start_bot, until
-from tests.helpers import ask, dms_from_bot, exists, muted, post, triggered, write_lists
+from tests.helpers import (
+    ask,
+    dms_from_bot,
+    exists,
+    muted,
+    post,
+    purger_for,
+    seed_user,
+    triggered,
+    write_lists,
+)
 
 MODS = ["mod2"]
-
-
-def seed_user(sb: Sandbox, username: str) -> dict[str, Any]:
-    return next(u for u in sb.seed_info()["users"] if u["username"] == username)
 
 
 async def users_info(sb: Sandbox, caller: str, username: str) -> dict[str, Any]:
@@ -171,15 +175,7 @@ async def test_a_workspace_admin_may_purge_where_they_moderate_nothing(
     sandbox.post_as("bob", "side", "bob in side")
     store = Store.open(tmp_path / "rcmod.sqlite3")
     try:
-        executor = Executor(rest=rest, audit=store.audit, retention_days=90)
-        purger = Purger(
-            audit=store.audit,
-            purges=store.purges,
-            lease=store.lease,
-            rest=rest,
-            executor=executor,
-            bot_user_id=seed_user(sandbox, "rcmod.bot")["id"],
-        )
+        purger = purger_for(store, rest, seed_user(sandbox, "rcmod.bot")["id"])
         plan = await purger.prepare(
             PurgeRequest("user", "bob", rooms=("side",)), actor=Actor("admin", "admin")
         )

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.config import Credentials, Settings
+from bot.config import Settings
 from bot.metrics import Metrics
 from bot.models import Actor
 from bot.rest import RestClient
@@ -21,7 +21,7 @@ from bot.services.outbox import Outbox
 from bot.services.sanctions import Sanctioner, Target
 from bot.store import Store
 from tests.conftest import bot_settings, start_bot, until
-from tests.helpers import ask, audit, dms_from_bot, muted, rid, told
+from tests.helpers import ask, audit, bot_rest, dms_from_bot, muted, rid, told
 
 MODS = ["mod2"]  # mod1 is only a room moderator (of general, random and staff)
 
@@ -309,11 +309,6 @@ def shell(sb: Sandbox, store: Store, rest: RestClient, *, dry_run: bool = False)
         bot_username=lambda: "rcmod.bot",
     )
     return sanctioner, notifier
-
-
-def bot_rest(sb: Sandbox) -> RestClient:
-    me = next(u for u in sb.seed_info()["users"] if u["username"] == "rcmod.bot")
-    return RestClient(sb.url, Credentials(user_id=me["id"], token=me["token"]))
 
 
 def moderator(sb: Sandbox) -> Actor:

@@ -892,7 +892,9 @@ LEDGER: tuple[Entry, ...] = (
         "error-code-invalid 'Invalid Room Password'.",
         DDP_RATE,
         "",
-        ("tests/sandbox/test_sandbox_fidelity.py::test_ddp_join_room_joins_a_channel_and_refuses_a_private_group",),
+        (
+            "tests/sandbox/test_sandbox_fidelity.py::test_ddp_join_room_joins_a_channel_and_refuses_a_private_group",
+        ),
     ),
     _MUTE_IN_ROOM,
     replace(

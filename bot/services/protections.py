@@ -333,8 +333,22 @@ class Protector:
         return result.done
 
     async def _hold(self, message: Message, user: Target, room: Room) -> tuple[int | None, str]:
-        if self._sanctions.held_by_mid(message.id) is not None:
+        held = self._sanctions.held_by_mid(message.id)
+        if held is not None and held.state != "held":
             return None, "already held"
+        if self._executor.dry_run():
+            return None, "dry run: not held"
+        # The hold is recorded before the deletion, so a crash after the deletion still leaves a
+        # number for `/mod restore`; a message handled again after a crash before the deletion
+        # finds its hold and finishes it (its evidence is not stored twice).
+        held_id = (
+            held.id
+            if held is not None
+            else self._sanctions.hold_message(
+                mid=message.id, rid=message.rid, user_id=user.id, username=user.username, evidence_id=None
+            )
+        )
+        assert held_id is not None  # inserted just now, or found above
         result = await self._executor.execute(
             Action(
                 DeleteMessage(message.rid, message.id),
@@ -343,19 +357,18 @@ class Protector:
                 targets={"message": message.id, "room": message.rid, "user": user.id},
                 reason={"protection": "links"},
                 evidence=(message,),
-            )
+            ),
+            evidence_kept=held is not None and bool(self._evidence.evidence_for_message(message.id)),
         )
+        if result.evidence_ids:
+            self._sanctions.set_held_evidence(held_id, result.evidence_ids[0])
         if result.status is Status.DRY_RUN:
-            return None, "dry run: not held"  # turned on while this trigger was being handled
+            self._sanctions.discard_hold(held_id)  # a dry run began while this was being handled
+            return None, "dry run: not held"
+        if held is not None and result.status is Status.REFUSED:
+            return None, "already held"  # the first attempt's deletion had landed
         # Held even when the deletion did not go through: its evidence is kept, and the alert
         # tells the moderators so.
-        held_id = self._sanctions.hold_message(
-            mid=message.id,
-            rid=message.rid,
-            user_id=user.id,
-            username=user.username,
-            evidence_id=result.evidence_ids[0] if result.evidence_ids else None,
-        )
         if result.status is Status.REFUSED:
             return (
                 held_id,

@@ -218,6 +218,13 @@ class SanctionLedger:
         )
         return int(cur.lastrowid or 0) if cur.rowcount == 1 else None
 
+    def set_held_evidence(self, held_id: int, evidence_id: int) -> None:
+        self._db.execute("UPDATE held_message SET evidence_id = ? WHERE id = ?", (evidence_id, held_id))
+
+    def discard_hold(self, held_id: int) -> None:
+        """Forget a hold whose deletion was never attempted (a dry run began meanwhile)."""
+        self._db.execute("DELETE FROM held_message WHERE id = ? AND state = 'held'", (held_id,))
+
     def held_message(self, held_id: int) -> HeldRow | None:
         row = self._db.execute(f"SELECT {_HELD} FROM held_message WHERE id = ?", (held_id,)).fetchone()
         return HeldRow(*row) if row else None

@@ -204,3 +204,42 @@ async def test_a_raid_locks_the_room_until_a_moderator_unlocks_it(sandbox: Sandb
         assert "was not locked by me" in await ask(sandbox, "mod2", "mod unlock #general")
     finally:
         await bot.stop()
+
+
+async def test_a_hold_interrupted_before_its_deletion_is_finished_when_handled_again(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The hold is recorded before the deletion. A crash between the two leaves the hold row and
+    the message standing; handling the message again deletes it under the same hold number, with
+    one copy of its evidence, and a third time finds it already held."""
+    from bot.models import Message, Room
+    from bot.services.sanctions import Target
+
+    links = {"mode": "act", "block_domains": ["spam.example"], "hold_probation": False}
+    bot = await start_bot(settings(sandbox, tmp_path, links=links), Recorder())
+    try:
+        services, store = bot.app.services, bot.app.store
+        assert services is not None and store is not None
+        doc = sandbox.post_as("alice", "general", "deals at https://spam.example/x")
+        assert await until(lambda: not exists(sandbox, str(doc["_id"])))  # the live path held it
+        first = store.sanctions.held_by_mid(str(doc["_id"]))
+        assert first is not None and first.evidence_id is not None
+        # What a crash right after recording the hold leaves: the row, and the message standing.
+        standing = sandbox.post_as("alice", "random", "text that a crashed run was holding")
+        message = Message.from_wire(standing)
+        crashed = store.sanctions.hold_message(
+            mid=message.id, rid=message.rid, user_id=message.author.id, username="alice", evidence_id=None
+        )
+        assert crashed is not None and exists(sandbox, message.id)
+        alice = Target(message.author.id, "alice", ())
+        room = Room(message.rid, "random", "c")
+        held_id, line = await services.protector._hold(message, alice, room)
+        assert held_id == crashed and f"held for review as {crashed}" in line
+        assert not exists(sandbox, message.id)
+        assert len(store.evidence.evidence_for_message(message.id)) == 1
+        row = store.sanctions.held_by_mid(message.id)
+        assert row is not None and row.evidence_id is not None
+        assert await services.protector._hold(message, alice, room) == (None, "already held")
+        assert len(store.evidence.evidence_for_message(message.id)) == 1
+    finally:
+        await bot.stop()

@@ -221,9 +221,13 @@ async def test_a_hold_interrupted_before_its_deletion_is_finished_when_handled_a
         services, store = bot.app.services, bot.app.store
         assert services is not None and store is not None
         doc = sandbox.post_as("alice", "general", "deals at https://spam.example/x")
-        assert await until(lambda: not exists(sandbox, str(doc["_id"])))  # the live path held it
-        first = store.sanctions.held_by_mid(str(doc["_id"]))
-        assert first is not None and first.evidence_id is not None
+
+        def held_with_evidence(mid: str) -> bool:
+            row = store.sanctions.held_by_mid(mid)
+            return row is not None and row.evidence_id is not None
+
+        assert await until(lambda: held_with_evidence(str(doc["_id"])))  # the live path held it
+        assert not exists(sandbox, str(doc["_id"]))
         # What a crash right after recording the hold leaves: the row, and the message standing.
         standing = sandbox.post_as("alice", "random", "text that a crashed run was holding")
         message = Message.from_wire(standing)

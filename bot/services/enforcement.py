@@ -39,7 +39,7 @@ from bot.realtime.events import EditedMessage, Event, MessageEvent, NewMessage, 
 from bot.rest import RestClient
 from bot.services.executor import Act, Status
 from bot.services.lookups import Lookups
-from bot.services.outbox import Notice, Outbox, render_direct
+from bot.services.outbox import Notice, Outbox
 from bot.services.screening import screen
 from bot.store.audit import AuditLog
 from bot.store.evidence import EvidenceArchive
@@ -76,9 +76,6 @@ class Enforcer:
         self._rest = rest  # reads only: every change goes through the executor
         self._executor = executor
         self._outbox = outbox
-        # Registered now, not when a notice is queued: this process may send notices that a
-        # crashed one queued, and without it they would go out as moderators' alerts.
-        outbox.register_renderer(AUTHOR_NOTICE_KIND, render_direct)
         self._matcher = matcher
         self._settings = moderation
         self._clock = clock

@@ -15,8 +15,10 @@ The executor it is given never runs dry: with ``/mod dryrun on`` the moderators'
 notices are how a dry run is watched, so they are still delivered.
 
 How an alert reads depends on its kind: a keyword alert (``notify``/``block``) is rendered here,
-a :data:`NOTICE` shows its text, and other kinds (a report, a policy notice, a member's private
-notice) are rendered by the feature that registered them with :meth:`Outbox.register_renderer`.
+a :data:`NOTICE` shows its text, a report or a policy notice is rendered by the feature that
+registered it with :meth:`Outbox.register_renderer`, and any other kind — a member's private
+notice (:meth:`Notice.direct`) — is its text as queued. So a notice a crashed process queued reads
+right in the next one whether or not its feature has been built yet.
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ class Notice:
     ) -> Notice:
         """A private message to one person (not a moderators' alert), queued durably and sent
         once. ``incident`` names what it is about: queuing it again sends nothing more. ``text``
-        must already be inert; ``kind`` must have a renderer (:func:`render_direct`)."""
+        must already be inert; it is sent as it is (:func:`render_direct`)."""
         alert = Alert(
             kind=kind,
             key=f"{kind}|{incident}",
@@ -235,8 +237,6 @@ class Outbox:
         """Queue ``notice`` for its recipients. None: nobody to tell, or this occurrence was
         raised before (an edit, a replay, a restart)."""
         alert = notice.alert
-        if alert.kind not in self._renderers and alert.kind not in ALERTING_KINDS:
-            raise ValueError(f"alert kind {alert.kind!r} has no renderer registered")
         recipients = await self.recipients(notice.to, alert.room, alert.author)
         if not recipients:
             log.warning(
@@ -408,6 +408,8 @@ class Outbox:
         renderer = self._renderers.get(d.alert.kind)
         if renderer is not None:
             return renderer(d)
+        if not self._keyword(d):
+            return render_direct(d)
         return render_alert(
             d.alert_id,
             d.alert.incident(),
@@ -446,7 +448,7 @@ class Outbox:
 
     def _keyword(self, d: Delivery) -> bool:
         """A keyword alert: rendered here, capped, offered Delete/Dismiss/Allow."""
-        return d.alert.kind not in self._renderers
+        return d.alert.kind in ALERTING_KINDS
 
     async def _send(self, c: change.PostMessage | change.EditMessage, *, actor: str) -> Result:
         # Not audited by the executor: a resend after a crash would record the send twice; the

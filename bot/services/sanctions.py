@@ -53,7 +53,7 @@ from bot.services.executor import Act, Result, Status
 from bot.services.lookups import Lookups
 from bot.services.moderators import BotModerators
 from bot.services.outbox import Notice as OutboxNotice
-from bot.services.outbox import Outbox, render_direct
+from bot.services.outbox import Outbox
 from bot.store.audit import AuditLog
 from bot.store.bans import BanLedger, BanRow
 from bot.store.sanctions import MuteRow, SanctionLedger
@@ -119,9 +119,6 @@ class Sanctioner:
         self._rest = rest  # lookups only: every change goes through the executor
         self._executor = executor
         self._outbox = outbox
-        # Registered now, not when a notice is queued: this process may send notices that a
-        # crashed one queued.
-        outbox.register_renderer(NOTICE_KIND, render_direct)
         self._settings = settings
         self._moderation = moderation
         self._bot_username = bot_username

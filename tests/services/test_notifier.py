@@ -343,3 +343,36 @@ async def test_alerts_are_delivered_in_a_dry_run(sandbox: Sandbox, tmp_path: Pat
         assert msg["_id"] in sandbox.workspace.messages
     finally:
         await bot.stop()
+
+
+async def test_a_private_notice_reads_as_its_text_in_a_process_that_registered_nothing(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A member's notice queued by one process and sent by the next (a crash between) goes out
+    as the text it was queued with, without buttons: no feature has to be built first to say so."""
+    from bot.models import Room
+    from bot.services.outbox import Notice
+    from tests.helpers import bot_rest
+
+    store = Store.open(tmp_path / "s.sqlite3")
+    rest = bot_rest(sandbox)
+    try:
+        moderation = bot_settings(sandbox, tmp_path).moderation
+        bob = sandbox.workspace.user_by_username("bob")
+        assert bob is not None
+        queued = outbox(store, rest, moderation, site_url=sandbox.url)
+        notice = Notice.direct(
+            "any-feature-notice",
+            incident="m1",
+            recipient="bob",
+            text="Your message was removed.",
+            room=Room("GENERAL", "general", "c"),
+            subject=UserRef(bob.id, "bob"),
+        )
+        assert await queued.notify(notice) is not None
+        await outbox(store, rest, moderation, site_url=sandbox.url).deliver_due()  # the next process
+        [dm] = dms_from_bot(sandbox, "bob")
+        assert dm["msg"] == "Your message was removed." and not dm.get("attachments")
+    finally:
+        await rest.close()
+        store.close()

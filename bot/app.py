@@ -257,12 +257,9 @@ class Shared(Session):
     roles: RoleDirectory  # one users.list snapshot of workspace roles for every guard
     lookups: Lookups  # one cache of rooms and users
     matcher: Callable[[], Matcher | None]  # the current one: a reload swaps it whole
-    dry_run: Callable[[], bool]
     site_url: Callable[[], str]  # permalinks use the workspace's own address
     bot_username: Callable[[], str | None]
     bot_user_id: Callable[[], str | None]
-    # Servers before 6.8 have no rooms.muteUser: there the realtime method does it.
-    mute_call: Callable[..., Awaitable[Any]] | None
 
 
 @dataclass(frozen=True)
@@ -748,6 +745,7 @@ class BotApp:
             if isinstance(site, str) and site.startswith("http"):
                 site_url = site
         dry_run = functools.partial(dry_run_on, store)
+        # Servers before 6.8 have no rooms.muteUser: there the realtime method does it.
         mute_call = None if server.features.mute_endpoints else realtime.call
         roles = RoleDirectory(rest, clock=clock)
         return Shared(
@@ -763,11 +761,9 @@ class BotApp:
             roles=roles,
             lookups=Lookups(rest, clock=clock, roles=roles),
             matcher=self.current_matcher,
-            dry_run=dry_run,
             site_url=always(site_url),
             bot_username=always(bot_username),
             bot_user_id=always(rest.user_id),
-            mute_call=mute_call,
         )
 
     def _realtime_client(self) -> RealtimeClient:

@@ -15,8 +15,8 @@ as :attr:`Status.FAILED` (retry later) or :attr:`Status.REFUSED` (the server sai
 bot lacks a permission, the message is gone, the user is not in the room), with the server's
 code, so the caller decides what to tell a moderator or whether to queue a retry.
 
-:class:`RecordingExecutor` is the dry-run of tests and previews: it records actions and
-touches nothing.
+:class:`RecordingExecutor` records actions and touches nothing: a small fake for tests of a
+shell's decisions.
 """
 
 from __future__ import annotations

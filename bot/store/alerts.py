@@ -344,10 +344,12 @@ class AlertLedger:
         Finished: delivered at the alert's current version, refused for good, or folded into a
         digest that was sent. A copy still due, retrying or held for a digest keeps its alert
         (so the excerpt redaction's edit goes out first). Kept as well: an alert a report points
-        at (the report is kept), and one an active legal hold covers (on its author, or on the
-        case of its message). Audit records name alert ids only as text: they stay whole without
-        the row. Deleted in batches, each its own transaction, so a first run after a long time
-        does not hold the write lock for long. Returns how many alerts were deleted."""
+        at (the report is kept), one an active legal hold covers (on its author, or on the case
+        of its message), and one about a standing name, room text or pending account (its
+        incident is what keeps the next sweep from alerting again). Audit records name alert ids
+        only as text: they stay whole without the row. Deleted in batches, each its own
+        transaction, so a first run after a long time does not hold the write lock for long.
+        Returns how many alerts were deleted."""
         cutoff = self._db.clock() - retention_days * 86400
         deleted = 0
         while True:
@@ -392,9 +394,15 @@ class AlertLedger:
 
 
 # An alert (``a``) that retention may delete once past the window: no report points at it, no
-# active legal hold covers it, and none of its copies is still to be sent or edited.
+# active legal hold covers it, none of its copies is still to be sent or edited, and its
+# occurrence cannot come back. Its incidents are what stops a second alert about the same
+# occurrence; a message's (or an event's) is out of catch-up's reach long before the window
+# ends, but a name or room text (bot.moderation.names: "user:…"/"room:…" pseudo ids) and an
+# account awaiting approval ("user:<id>:pending") are read again at every sweep or poll for as
+# long as they stand: without their incidents, moderators would be told again.
 _ALERT_DELETABLE = (
-    "NOT EXISTS (SELECT 1 FROM report r WHERE r.alert_id = a.id) "
+    "a.mid NOT LIKE 'user:%' AND a.mid NOT LIKE 'room:%' "
+    "AND NOT EXISTS (SELECT 1 FROM report r WHERE r.alert_id = a.id) "
     "AND a.author_id NOT IN (SELECT ref FROM legal_hold WHERE kind = 'user' AND released_at IS NULL) "
     "AND NOT EXISTS (SELECT 1 FROM moderation_case c JOIN legal_hold h ON h.kind = 'case' "
     "AND h.ref = CAST(c.id AS TEXT) AND h.released_at IS NULL WHERE c.kind = 'message' AND c.ref = a.mid) "

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bot.models import Room, UserRef
 from bot.moderation.alerts import Alert
+from bot.moderation.names import NameField, Subject
 from bot.store import Store
 from bot.store.db import _statements
 from bot.store.jobs import PurgeItem, PurgeRoom
@@ -196,3 +197,29 @@ def test_migration_12_keeps_existing_cursors_as_present(tmp_path: Path) -> None:
     clock.now += 365 * DAY
     cutoff = datetime.fromtimestamp(clock.now, UTC)
     assert store.messages.forget_rooms_missing(missing_before=clock.now, idle_before=cutoff) == 0
+
+
+def test_alerts_about_a_standing_name_or_pending_account_are_kept(tmp_path: Path) -> None:
+    """A sweep reads every name again: only the kept incident stops a second alert about it."""
+    clock = Clock()
+    store = Store.open(tmp_path / "s.sqlite3", clock=clock)
+    name = NameField(Subject("user", "U1", "badname"), "username", "badname")
+    room_text = NameField(Subject("room", "R1", "general"), "topic", "bad topic")
+
+    def notice(mid: str) -> Alert:
+        return Alert("notice", f"k|{mid}", "names", "bad", mid, Room(""), UserRef("U1", "badname"), "text")
+
+    for occurrence in (name.pseudo_id, room_text.pseudo_id, "user:U1:pending", "M0000000000000001"):
+        raised = store.alerts.raise_alert(
+            notice(occurrence), recipients=["mod1"], window=0, new_dm_id=lambda: "DM"
+        )
+        assert raised is not None
+        [d] = _delivery_ids(store, raised.alert_id)
+        store.alerts.delivery_failed(d, "error-invalid-user")
+    clock.now += (WINDOW + 1) * DAY
+    assert store.alerts.delete_finished_alerts(WINDOW) == 1  # the message's
+    for occurrence in (name.pseudo_id, room_text.pseudo_id, "user:U1:pending"):
+        again = store.alerts.raise_alert(
+            notice(occurrence), recipients=["mod1"], window=0, new_dm_id=lambda: "DM"
+        )
+        assert again is None, occurrence

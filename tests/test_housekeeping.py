@@ -62,6 +62,13 @@ async def test_housekeeping_deletes_what_each_rule_covers_and_logs_it(
     store.purges.add_purge_items(job, [PurgeItem("m1", "r1", "u1", "alice", 1, "selected", None)])
     store.purges.set_purge_state(job, "done")
     clock.now += 91 * DAY
+    newest = store.alerts.raise_alert(
+        Alert("notify", "k", "l", "t", "m2", Room("r1"), UserRef("u1", "alice"), "text"),
+        recipients=["mod1"],
+        window=600,
+        new_dm_id=lambda: "DM2",
+    )
+    assert newest is not None
 
     caplog.set_level(logging.INFO, logger="rcmod")
     task = asyncio.create_task(BotApp(settings)._housekeeping(store, ingest))
@@ -78,6 +85,6 @@ async def test_housekeeping_deletes_what_each_rule_covers_and_logs_it(
         "retention: deleted 1 finished alert(s) past the window",
         "retention: deleted 1 journal item(s) of purges ended before the window",
     ]
-    assert store.db.execute("SELECT count(*) FROM alert").fetchone()[0] == 0
+    assert [r[0] for r in store.db.execute("SELECT id FROM alert")] == [newest.alert_id]
     assert store.messages.room_cursors().keys() == set()
     store.close()

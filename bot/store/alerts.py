@@ -400,8 +400,13 @@ class AlertLedger:
 # ends, but a name or room text (bot.moderation.names: "user:…"/"room:…" pseudo ids) and an
 # account awaiting approval ("user:<id>:pending") are read again at every sweep or poll for as
 # long as they stand: without their incidents, moderators would be told again.
+#
+# The newest alert is never deleted: SQLite gives a new row the highest id + 1, so deleting it
+# would hand its number out again, and a moderator's old DM ("/mod dismiss 12") or an audit
+# record naming alert 12 would then point at a different alert.
 _ALERT_DELETABLE = (
-    "a.mid NOT LIKE 'user:%' AND a.mid NOT LIKE 'room:%' "
+    "a.id < (SELECT max(id) FROM alert) "
+    "AND a.mid NOT LIKE 'user:%' AND a.mid NOT LIKE 'room:%' "
     "AND NOT EXISTS (SELECT 1 FROM report r WHERE r.alert_id = a.id) "
     "AND a.author_id NOT IN (SELECT ref FROM legal_hold WHERE kind = 'user' AND released_at IS NULL) "
     "AND NOT EXISTS (SELECT 1 FROM moderation_case c JOIN legal_hold h ON h.kind = 'case' "

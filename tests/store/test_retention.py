@@ -209,7 +209,7 @@ def test_alerts_about_a_standing_name_or_pending_account_are_kept(tmp_path: Path
     def notice(mid: str) -> Alert:
         return Alert("notice", f"k|{mid}", "names", "bad", mid, Room(""), UserRef("U1", "badname"), "text")
 
-    for occurrence in (name.pseudo_id, room_text.pseudo_id, "user:U1:pending", "M0000000000000001"):
+    for occurrence in ("M0000000000000001", name.pseudo_id, room_text.pseudo_id, "user:U1:pending"):
         raised = store.alerts.raise_alert(
             notice(occurrence), recipients=["mod1"], window=0, new_dm_id=lambda: "DM"
         )
@@ -223,3 +223,16 @@ def test_alerts_about_a_standing_name_or_pending_account_are_kept(tmp_path: Path
             notice(occurrence), recipients=["mod1"], window=0, new_dm_id=lambda: "DM"
         )
         assert again is None, occurrence
+
+
+def test_the_newest_alert_is_kept_so_its_number_is_never_given_again(tmp_path: Path) -> None:
+    clock = Clock()
+    store = Store.open(tmp_path / "s.sqlite3", clock=clock)
+    first, last = _raise(store, "first"), _raise(store, "last")
+    for alert_id in (first, last):
+        [d] = _delivery_ids(store, alert_id)
+        store.alerts.delivery_failed(d, "error-invalid-user")
+    clock.now += (WINDOW + 1) * DAY
+    assert store.alerts.delete_finished_alerts(WINDOW) == 1
+    assert _alerts(store) == {last}
+    assert _raise(store, "next") > last  # "/mod dismiss <last>" in an old DM names no new alert

@@ -61,7 +61,11 @@ async def test_housekeeping_deletes_what_each_rule_covers_and_logs_it(
     job = store.purges.create_purge_job("user", {"user": "u1"}, actor="admin", token="t")
     store.purges.add_purge_items(job, [PurgeItem("m1", "r1", "u1", "alice", 1, "selected", None)])
     store.purges.set_purge_state(job, "done")
+    held = store.sanctions.hold_message(mid="m3", rid="r1", user_id="u1", username="alice", evidence_id=None)
+    assert held is not None
+    store.sanctions.mark_restored(held, restored_mid="m3-repost", by="mod")
     clock.now += 91 * DAY
+    store.sanctions.hold_message(mid="m4", rid="r1", user_id="u1", username="alice", evidence_id=None)
     newest = store.alerts.raise_alert(
         Alert("notify", "k", "l", "t", "m2", Room("r1"), UserRef("u1", "alice"), "text"),
         recipients=["mod1"],
@@ -73,7 +77,7 @@ async def test_housekeeping_deletes_what_each_rule_covers_and_logs_it(
     caplog.set_level(logging.INFO, logger="rcmod")
     task = asyncio.create_task(BotApp(settings)._housekeeping(store, ingest))
     try:
-        assert await until(lambda: sum("retention: deleted" in r.getMessage() for r in caplog.records) == 4)
+        assert await until(lambda: sum("retention: deleted" in r.getMessage() for r in caplog.records) == 5)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -83,6 +87,7 @@ async def test_housekeeping_deletes_what_each_rule_covers_and_logs_it(
         "retention: deleted 1 cursor(s) of rooms left 30 days ago",
         "retention: deleted 1 dedup record(s) past 30 days",
         "retention: deleted 1 finished alert(s) past the window",
+        "retention: deleted 1 held message(s) that can no longer be restored",
         "retention: deleted 1 journal item(s) of purges ended before the window",
     ]
     assert [r[0] for r in store.db.execute("SELECT id FROM alert")] == [newest.alert_id]

@@ -15,7 +15,7 @@ from bot.store import Store
 from bot.store.db import _statements
 from bot.store.jobs import PurgeItem, PurgeRoom
 from bot.store.migrations import MIGRATIONS
-from tests.helpers import Clock
+from tests.helpers import Clock, chat_message
 
 DAY = 86400.0
 WINDOW = 90  # days: storage.retention_days
@@ -236,3 +236,34 @@ def test_the_newest_alert_is_kept_so_its_number_is_never_given_again(tmp_path: P
     assert store.alerts.delete_finished_alerts(WINDOW) == 1
     assert _alerts(store) == {last}
     assert _raise(store, "next") > last  # "/mod dismiss <last>" in an old DM names no new alert
+
+
+def test_holds_that_can_no_longer_be_restored_go_after_the_window(tmp_path: Path) -> None:
+    clock = Clock()
+    store = Store.open(tmp_path / "s.sqlite3", clock=clock)
+    sanctions = store.sanctions
+
+    def hold(mid: str, author: str = "u1") -> int:
+        store.evidence.store_evidence(chat_message(mid, author, "a link"), retention_days=WINDOW)
+        held = sanctions.hold_message(mid=mid, rid="r1", user_id=author, username=author, evidence_id=None)
+        assert held is not None
+        return held
+
+    restored, erased, under_hold = hold("m1"), hold("m2"), hold("m3", "u-held")
+    sanctions.mark_restored(restored, restored_mid="m1-repost", by="mod")
+    store.evidence.place_hold("user", "u-held", actor="admin")
+    clock.now += (WINDOW - 1) * DAY
+    recent = hold("m4")
+    sanctions.mark_restored(recent, restored_mid="m4-repost", by="mod")
+    newest = hold("m5")
+    assert sanctions.forget_held_messages(WINDOW) == 0
+    clock.now += 2 * DAY
+    assert store.evidence.erase_expired_evidence() == 2  # m1's and m2's text; m3's is under the hold
+    assert sanctions.forget_held_messages(WINDOW) == 2
+    assert sanctions.held_message(restored) is None and sanctions.held_message(erased) is None
+    for kept in (under_hold, recent, newest):
+        assert sanctions.held_message(kept) is not None
+    clock.now += (WINDOW + 1) * DAY
+    store.evidence.erase_expired_evidence()
+    assert sanctions.forget_held_messages(WINDOW) == 1  # m4; m5 is the newest, its number stays
+    assert sanctions.held_message(newest) is not None

@@ -865,15 +865,32 @@ class BotApp:
         )
 
     async def _housekeeping(self, store: Store, ingest: Ingest) -> None:
-        """Hourly: erase evidence past its preservation window (legal holds excepted), forget
-        dedup records older than catch-up could reach, and sign the audit head."""
+        """Hourly: erase evidence past its preservation window (legal holds excepted), delete
+        what is finished past it (alerts, purge journals, held messages), forget dedup records
+        older than catch-up could reach and the cursors of rooms the bot left, and sign the
+        audit head."""
+        days = self.settings.storage.retention_days
         while True:
             try:
                 erased = store.evidence.erase_expired_evidence()
-                store.alerts.expire_alert_excerpts(self.settings.storage.retention_days)
+                store.alerts.expire_alert_excerpts(days)
                 if erased:
                     log.info("retention: erased %d evidence item(s) past the window", erased)
-                ingest.prune()
+                for what, removed in (
+                    ("finished alert(s) past the window", store.alerts.delete_finished_alerts(days)),
+                    (
+                        "journal item(s) of purges ended before the window",
+                        store.purges.forget_finished_purges(days),
+                    ),
+                    (
+                        "held message(s) that can no longer be restored",
+                        store.sanctions.forget_held_messages(days),
+                    ),
+                    ("dedup record(s) past 30 days", ingest.prune()),
+                    ("cursor(s) of rooms left 30 days ago", ingest.prune_cursors()),
+                ):
+                    if removed:
+                        log.info("retention: deleted %d %s", removed, what)
             except RcmodError as exc:
                 log.error("housekeeping failed (%s); will retry", type(exc).__name__)
             self._checkpoint_audit(store)

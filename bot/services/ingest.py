@@ -218,6 +218,8 @@ class Ingest:
                 self._room_types[event.rid] = event.room_type
             if self._messages.room_cursor(event.rid) is None:
                 self._move_cursor(event.rid, self._server_time() - _CLOCK_MARGIN)
+            else:
+                self._messages.note_room_present(event.rid)
             self._watch_room(event.rid)
         await self._router.dispatch(event)
 
@@ -231,6 +233,12 @@ class Ingest:
         except RcmodError as exc:
             log.warning("catch-up: cannot list subscriptions (%s); relying on cursors", type(exc).__name__)
             subs = []
+        else:
+            listed = {rid for sub in subs if isinstance(rid := sub.get("rid"), str)}
+            # An empty list is taken as a glitch, not as the bot having left every room: only a
+            # list that names rooms dates the others missing (see prune_cursors).
+            if listed:
+                self._messages.note_subscriptions(listed)
         cursors = self._messages.room_cursors()
         # Every room has a gap now (the outage) until its catch-up succeeds.
         self._pending = set(cursors)
@@ -337,3 +345,15 @@ class Ingest:
     def prune(self) -> int:
         """Forget dedup records older than catch-up could ever reach."""
         return self._messages.forget_handled_before((self._now() - _DEDUP_KEEP).timestamp())
+
+    def prune_cursors(self) -> int:
+        """Forget the cursors of rooms the bot is no longer in; how many went.
+
+        A dropped cursor of a room the bot is still in would make it start from "now" there and
+        skip what was posted meanwhile, so a cursor goes only when both hold: its room has been
+        missing from every subscription list catch-up read (and only a list that was read and
+        named rooms counts; a failed or empty one dates nothing) for the dedup window, and the
+        cursor has not moved for as long, so no message of the room was handled in that time.
+        A room the bot joins again is present at once (its subscription event)."""
+        cutoff = self._now() - _DEDUP_KEEP
+        return self._messages.forget_rooms_missing(missing_before=cutoff.timestamp(), idle_before=cutoff)

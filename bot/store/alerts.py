@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bot.models import Room, UserRef
 from bot.moderation.alerts import Alert, DigestItem
-from bot.store.db import Database
+from bot.store.db import Database, translates
 
 __all__ = ["AlertLedger", "Delivery", "Digest", "RaisedAlert", "queue_deliveries"]
 
@@ -336,6 +336,52 @@ class AlertLedger:
             params,
         ).rowcount
 
+    @translates("deleting finished alerts")
+    def delete_finished_alerts(self, retention_days: int, *, batch: int = 500) -> int:
+        """Delete alerts older than the preservation window whose every copy is finished, with
+        their incidents and deliveries, and the sent digests no delivery names any more.
+
+        Finished: delivered at the alert's current version, refused for good, or folded into a
+        digest that was sent. A copy still due, retrying or held for a digest keeps its alert
+        (so the excerpt redaction's edit goes out first). Kept as well: an alert a report points
+        at (the report is kept), one an active legal hold covers (on its author, or on the case
+        of its message), and one about a standing name, room text or pending account (its
+        incident is what keeps the next sweep from alerting again). Audit records name alert ids
+        only as text: they stay whole without the row. Deleted in batches, each its own
+        transaction, so a first run after a long time does not hold the write lock for long.
+        Returns how many alerts were deleted."""
+        cutoff = self._db.clock() - retention_days * 86400
+        deleted = 0
+        while True:
+            with self._db.transaction():
+                ids = [
+                    int(r[0])
+                    for r in self._db.execute(
+                        f"SELECT a.id FROM alert a WHERE a.last_at < ? AND {_ALERT_DELETABLE} "
+                        "ORDER BY a.last_at LIMIT ?",
+                        (cutoff, batch),
+                    )
+                ]
+                if ids:
+                    chosen = json.dumps(ids)
+                    for table in ("alert_incident", "alert_delivery"):
+                        self._db.execute(
+                            f"DELETE FROM {table} WHERE alert_id IN (SELECT value FROM json_each(?))",
+                            (chosen,),
+                        )
+                    self._db.execute(
+                        "DELETE FROM alert WHERE id IN (SELECT value FROM json_each(?))", (chosen,)
+                    )
+                    deleted += len(ids)
+            if len(ids) < batch:
+                break
+        self._db.execute(
+            "DELETE FROM alert_digest WHERE sent_at IS NOT NULL AND created_at < ? "
+            "AND NOT EXISTS (SELECT 1 FROM alert_delivery d WHERE d.digest_id = alert_digest.id)",
+            (cutoff,),
+        )
+        return deleted
+
     def count_unscannable(self, rid: str) -> None:
         self._db.execute(
             "INSERT INTO unscannable_room (rid, count, last_at) VALUES (?, 1, ?) "
@@ -345,6 +391,30 @@ class AlertLedger:
 
     def unscannable_rooms(self) -> dict[str, int]:
         return {str(r[0]): int(r[1]) for r in self._db.execute("SELECT rid, count FROM unscannable_room")}
+
+
+# An alert (``a``) that retention may delete once past the window: no report points at it, no
+# active legal hold covers it, none of its copies is still to be sent or edited, and its
+# occurrence cannot come back. Its incidents are what stops a second alert about the same
+# occurrence; a message's (or an event's) is out of catch-up's reach long before the window
+# ends, but a name or room text (bot.moderation.names: "user:…"/"room:…" pseudo ids) and an
+# account awaiting approval ("user:<id>:pending") are read again at every sweep or poll for as
+# long as they stand: without their incidents, moderators would be told again.
+#
+# The newest alert is never deleted: SQLite gives a new row the highest id + 1, so deleting it
+# would hand its number out again, and a moderator's old DM ("/mod dismiss 12") or an audit
+# record naming alert 12 would then point at a different alert.
+_ALERT_DELETABLE = (
+    "a.id < (SELECT max(id) FROM alert) "
+    "AND a.mid NOT LIKE 'user:%' AND a.mid NOT LIKE 'room:%' "
+    "AND NOT EXISTS (SELECT 1 FROM report r WHERE r.alert_id = a.id) "
+    "AND a.author_id NOT IN (SELECT ref FROM legal_hold WHERE kind = 'user' AND released_at IS NULL) "
+    "AND NOT EXISTS (SELECT 1 FROM moderation_case c JOIN legal_hold h ON h.kind = 'case' "
+    "AND h.ref = CAST(c.id AS TEXT) AND h.released_at IS NULL WHERE c.kind = 'message' AND c.ref = a.mid) "
+    "AND NOT EXISTS (SELECT 1 FROM alert_delivery d LEFT JOIN alert_digest g ON g.id = d.digest_id "
+    "WHERE d.alert_id = a.id AND d.failed IS NULL AND d.sent_version < a.version "
+    "AND (g.sent_at IS NULL))"
+)
 
 
 def _alert(r: Sequence[object]) -> Alert:

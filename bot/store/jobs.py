@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.audit import actions
-from bot.models import Room
+from bot.models import Room, to_iso
 from bot.moderation.blocking import BlockedUser
 from bot.store.audit import AuditLog
-from bot.store.db import Database, all_of
+from bot.store.db import Database, all_of, translates
 
 __all__ = ["BlockList", "PurgeItem", "PurgeJob", "PurgeJournal", "PurgeRoom"]
 
@@ -305,6 +306,32 @@ class PurgeJournal:
     def forget_purge_content(self, job_id: int) -> None:
         """A cancelled or dry-run job keeps no copy of anyone's messages (data minimisation)."""
         self._db.execute("UPDATE purge_item SET message = NULL WHERE job_id = ?", (job_id,))
+
+    @translates("forgetting finished purges")
+    def forget_finished_purges(self, retention_days: int) -> int:
+        """Drop the journal (items and rooms) of jobs that ended (done, cancelled, dry run) longer
+        than the preservation window ago; the job row stays, named by its audit records and its
+        case. Nothing reads a finished job's journal: ``purge.finished`` recorded its counts, and
+        its evidence rows (which items pointed at) are kept on their own window. Returns how many
+        items went."""
+        ended = datetime.fromtimestamp(self._db.clock() - retention_days * 86400, tz=UTC)
+        with self._db.transaction():
+            jobs = json.dumps(
+                [
+                    r[0]
+                    for r in self._db.execute(
+                        "SELECT id FROM purge_job WHERE state IN ('done', 'cancelled', 'dry_run') "
+                        "AND updated_at < ?",
+                        (to_iso(ended),),
+                    )
+                ]
+            )
+            self._db.execute(
+                "DELETE FROM purge_room WHERE job_id IN (SELECT value FROM json_each(?))", (jobs,)
+            )
+            return self._db.execute(
+                "DELETE FROM purge_item WHERE job_id IN (SELECT value FROM json_each(?))", (jobs,)
+            ).rowcount
 
 
 def _job(row: Sequence[Any]) -> PurgeJob:

@@ -7,9 +7,11 @@ the bot stopped instead of re-reading or skipping history.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
 from datetime import UTC, datetime
 
-from bot.store.db import Database
+from bot.store.db import Database, translates
 
 __all__ = ["MessageLog"]
 
@@ -68,6 +70,37 @@ class MessageLog:
         """Move the cursor back to ``when`` if it is past it (a cursor pinned in the future)."""
         ms = int(when.timestamp() * 1000)
         self._db.execute("UPDATE room_cursor SET updated_ms = min(updated_ms, ?) WHERE rid = ?", (ms, rid))
+
+    @translates("noting subscriptions")
+    def note_subscriptions(self, listed: Collection[str]) -> None:
+        """Catch-up read the bot's subscriptions: rooms in ``listed`` are present; a cursor's room
+        not in it is dated missing from now, unless it already was (the first date stays)."""
+        present = json.dumps(sorted(listed))
+        with self._db.transaction():
+            self._db.execute(
+                "UPDATE room_cursor SET missing_since = NULL "
+                "WHERE missing_since IS NOT NULL AND rid IN (SELECT value FROM json_each(?))",
+                (present,),
+            )
+            self._db.execute(
+                "UPDATE room_cursor SET missing_since = ? "
+                "WHERE missing_since IS NULL AND rid NOT IN (SELECT value FROM json_each(?))",
+                (self._db.clock(), present),
+            )
+
+    def note_room_present(self, rid: str) -> None:
+        """The bot joined ``rid`` (a live subscription event): it is no longer missing."""
+        self._db.execute("UPDATE room_cursor SET missing_since = NULL WHERE rid = ?", (rid,))
+
+    @translates("forgetting cursors of rooms left")
+    def forget_rooms_missing(self, *, missing_before: float, idle_before: datetime) -> int:
+        """Drop the cursors of rooms missing from every subscription list read since
+        ``missing_before`` (bot clock) whose cursor has not moved since ``idle_before``."""
+        return self._db.execute(
+            "DELETE FROM room_cursor WHERE missing_since IS NOT NULL AND missing_since < ? "
+            "AND updated_ms < ?",
+            (missing_before, int(idle_before.timestamp() * 1000)),
+        ).rowcount
 
     def forget_room(self, rid: str) -> None:
         self._db.execute("DELETE FROM room_cursor WHERE rid = ?", (rid,))

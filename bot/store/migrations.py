@@ -497,6 +497,19 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        12,
+        """
+        -- Retention. Alerts, their incidents and deliveries are deleted once past the evidence
+        -- window and finished; these indexes find them by age and by alert without a scan.
+        CREATE INDEX alert_last_at ON alert (last_at);
+        CREATE INDEX alert_incident_alert ON alert_incident (alert_id);
+        CREATE INDEX alert_delivery_digest ON alert_delivery (digest_id) WHERE digest_id IS NOT NULL;
+        -- When the room was first missing from a subscription list catch-up read (NULL: it was
+        -- in the last one): a cursor goes only after the room has been missing that long.
+        ALTER TABLE room_cursor ADD COLUMN missing_since REAL;
+        """,
+    ),
 ]
 
 # Applied in version order wherever an entry sits in the list above.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.store.db import Database
+from bot.store.db import Database, translates
 
 __all__ = ["HeldRow", "MuteRow", "SanctionLedger", "StrikeRow"]
 
@@ -240,6 +240,19 @@ class SanctionLedger:
             (restored_mid, by, held_id),
         )
         return cur.rowcount == 1
+
+    @translates("forgetting held messages")
+    def forget_held_messages(self, retention_days: int) -> int:
+        """Drop holds older than the preservation window that can no longer be restored: restored
+        already, or their text is no longer kept (evidence erased, or never stored). Returns how
+        many went. The newest hold stays whatever its age: SQLite would give its number to the
+        next hold, and an old "/mod restore N" would then name another message."""
+        return self._db.execute(
+            "DELETE FROM held_message WHERE held_at < ? AND id < (SELECT max(id) FROM held_message) "
+            "AND (state = 'restored' OR NOT EXISTS (SELECT 1 FROM evidence e "
+            "WHERE e.mid = held_message.mid AND e.content IS NOT NULL))",
+            (self._db.clock() - retention_days * 86400,),
+        ).rowcount
 
 
 def _replace_until(row: MuteRow, until: float | None, reason: str, actor: str) -> MuteRow:

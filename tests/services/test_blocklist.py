@@ -370,3 +370,29 @@ async def test_a_notice_queued_before_a_restart_is_sent_as_the_authors_notice(
     finally:
         await rest.close()
         store.close()
+
+
+async def test_a_retry_leaves_the_queue_once_given_up_or_its_evidence_is_erased(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    from bot.rest import RestClient
+    from bot.services.enforcement import MAX_RETRIES
+    from tests.helpers import chat_message
+
+    now = [1_000.0]
+    bot = seed_user(sandbox, "rcmod.bot")
+    rest = RestClient(sandbox.url, Credentials(user_id=bot["id"], token=bot["token"]))
+    store = Store.open(tmp_path / "rcmod.sqlite3", clock=lambda: now[0])
+    blocker = enforcer_for(store, rest, outbox(store, rest), block_lists(tmp_path), clock=lambda: now[0])
+    try:
+        store.evidence.store_evidence(chat_message("M-kept", "u1", "badword"), retention_days=90)
+        for _ in range(MAX_RETRIES + 1):
+            store.blocks.queue_block_retry("M-kept", "r1", 0)
+        store.blocks.queue_block_retry("M-erased", "r1", 0)  # its evidence is gone: nothing to act from
+        assert await blocker.retry_due() == 2
+        assert store.db.execute("SELECT count(*) FROM block_retry").fetchone()[0] == 0
+        [gave_up] = [r for r in store.audit.audit_records() if r.targets.get("message") == "M-kept"]
+        assert gave_up.outcome == f"failed: gave up after {MAX_RETRIES + 1} attempts"
+    finally:
+        await rest.close()
+        store.close()

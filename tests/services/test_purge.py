@@ -147,6 +147,8 @@ async def test_user_purge_across_rooms_keeps_pins_and_threads(env: tuple[Sandbox
     actions = [r.action for r in store.audit.audit_records()]
     assert actions[0] == "purge.started" and actions[-1] == "purge.finished"
     assert "bob says" not in str([r.targets for r in store.audit.audit_records()])  # no content in the log
+    # The job's lease is released when it ends: one row per running purge, none left behind.
+    assert store.db.execute("SELECT name FROM lease WHERE name LIKE 'purge:%'").fetchall() == []
 
 
 async def test_user_purge_without_bulk_permission_deletes_one_by_one(

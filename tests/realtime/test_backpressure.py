@@ -209,3 +209,17 @@ def test_queue_metrics_are_exported() -> None:
     text = metrics.render().decode()
     assert "rcmod_realtime_queue_full_total 1.0" in text
     assert "rcmod_realtime_queue_depth 42.0" in text
+
+
+async def test_stop_events_ends_the_stream_before_queued_events() -> None:
+    transport = PipeTransport()
+    client = piped_client(transport)
+    events = client.events()
+    assert isinstance(await anext(events), Connected)
+    transport.offer(deletion(n) for n in range(10))
+    await until(lambda: client.queue_depth == 10)
+    client.stop_events()  # from sync code, as BotApp.stop() does through its consumer
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(anext(events), 5)
+    assert not client.connected
+    await client.close()

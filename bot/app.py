@@ -44,7 +44,6 @@ from bot.realtime.backoff import exponential_backoff
 from bot.realtime.client import RealtimeClient
 from bot.realtime.events import (
     Connected,
-    Event,
     MessageEvent,
     RoomChanged,
     SubscriptionChanged,
@@ -769,7 +768,7 @@ class BotApp:
     def _realtime_client(self) -> RealtimeClient:
         s = self.settings.realtime
         assert self.settings.server.url is not None  # credentials() checked it
-        return RealtimeClient(
+        client = RealtimeClient(
             self.settings.server.url,
             self.credentials,
             ping_interval=s.ping_interval,
@@ -777,8 +776,12 @@ class BotApp:
             call_timeout=s.call_timeout,
             backoff=realtime_backoff(self.settings),
             room_sub_interval=s.room_sub_interval,
+            queue_size=s.queue_size,
+            on_queue_full=self.metrics.count_queue_full,
             **self.extras.realtime_options,
         )
+        self.metrics.watch_queue_depth(lambda: client.queue_depth)
+        return client
 
     async def _start(self, services: Services, running: contextlib.AsyncExitStack) -> None:
         """Web endpoints, then realtime (it connects when _consume reads it), then the loops."""
@@ -832,22 +835,29 @@ class BotApp:
             await asyncio.wait_for(outbox.deliver_due(), timeout=5)
 
     async def _consume(self, services: Services) -> None:
+        """Each event costs one await. stop() ends the stream: the event being handled is
+        finished (its calls still reach the server), no further one is taken."""
         ingest, realtime = services.ingest, services.shared.realtime
-        stop = asyncio.create_task(self._stopping.wait())
-        events = realtime.events().__aiter__()
-        while not self._stopping.is_set():
-            nxt: asyncio.Task[Event] = asyncio.create_task(anext(events))  # type: ignore[arg-type]
-            done, _ = await asyncio.wait({nxt, stop}, return_when=asyncio.FIRST_COMPLETED)
-            if nxt not in done:
-                nxt.cancel()
-                break
-            event = nxt.result()
-            await ingest.handle(event)
-            if isinstance(event, Connected):
-                if not self.ready.is_set():
-                    self._log_ready(services.shared)
-                self.ready.set()
-        stop.cancel()
+        if self._stopping.is_set():
+            return
+
+        async def end_on_stop() -> None:
+            await self._stopping.wait()
+            realtime.stop_events()
+
+        stopper = asyncio.create_task(end_on_stop())  # one per run, not one per event
+        try:
+            async with contextlib.aclosing(realtime.events()) as events:
+                async for event in events:
+                    if self._stopping.is_set():  # set while the last event was being handled
+                        break
+                    await ingest.handle(event)
+                    if isinstance(event, Connected):
+                        if not self.ready.is_set():
+                            self._log_ready(services.shared)
+                        self.ready.set()
+        finally:
+            stopper.cancel()
 
     def _log_ready(self, base: Shared) -> None:
         """One line an operator can read: who the bot is, where, and what it watches for."""

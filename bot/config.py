@@ -61,6 +61,9 @@ class RealtimeSettings(core.Section):
     backoff_max: float = Field(default=60.0, gt=0)
     # Per-room subscriptions are rate-limited by the server (about 40 per 40 s): pace them.
     room_sub_interval: float = Field(default=1.0, ge=0)
+    # Events received and not yet handled, at most; beyond it the bot stops reading from the
+    # server until it catches up (the server and TCP hold the rest) instead of growing memory.
+    queue_size: int = Field(default=5000, ge=1)
 
 
 class StorageSettings(core.Section):

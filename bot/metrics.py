@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 __all__ = ["Metrics"]
@@ -60,6 +62,16 @@ class Metrics:
         self.connected = Gauge(
             "rcmod_connected", "1 when connected, logged in and subscribed", registry=self.registry
         )
+        self.realtime_queue_full = Counter(
+            "rcmod_realtime_queue_full",
+            "Times the realtime event queue was full and reading from the server paused (backpressure)",
+            registry=self.registry,
+        )
+        self.realtime_queue_depth = Gauge(
+            "rcmod_realtime_queue_depth",
+            "Realtime events received and waiting for the bot to handle them",
+            registry=self.registry,
+        )
 
         self.loop_up = Gauge(
             "rcmod_loop_up",
@@ -87,6 +99,13 @@ class Metrics:
 
     def set_connected(self, up: bool) -> None:
         self.connected.set(1 if up else 0)
+
+    def count_queue_full(self) -> None:
+        self.realtime_queue_full.inc()
+
+    def watch_queue_depth(self, depth: Callable[[], float]) -> None:
+        """Read the depth when scraped: nothing is paid per event."""
+        self.realtime_queue_depth.set_function(depth)
 
     def count_reconnect(self) -> None:
         self.reconnects.inc()

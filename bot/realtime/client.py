@@ -2,7 +2,8 @@
 
 This module moves frames between a websocket and the sans-I/O :class:`DDPProtocol`, keeps the
 session alive (heartbeat, reconnection with backoff, re-login, re-subscription, paced per-room
-subscriptions) and turns server answers into exceptions. Everything it decides about frames is
+subscriptions), stops reading when the consumer falls ``queue_size`` events behind (backpressure:
+the server and TCP hold the rest) and turns server answers into exceptions. Everything it decides about frames is
 decided by the protocol object; everything that waits is here.
 
 Usage::
@@ -38,7 +39,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import deque
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -101,6 +103,11 @@ __all__ = [
 logger = logging.getLogger("rcmod.realtime")
 
 DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
+# Events read but not yet taken by the consumer. Beyond this the reader stops reading the socket
+# (the server's buffers, then TCP flow control, hold the rest) instead of growing memory.
+DEFAULT_QUEUE_SIZE = 5000
+# A start of backpressure is logged at most this often (its metric counts every one).
+_PRESSURE_LOG_INTERVAL = 60.0
 USER_STREAMS = ("subscriptions-changed", "rooms-changed", "message")
 ROOM_STREAMS = ("deleteMessage", "deleteMessageBulk")
 # Login errors worth another try later rather than a configuration error.
@@ -223,6 +230,88 @@ class _Stop:
 
 _STOP = _Stop()
 
+_Item = Event | BaseException | _Stop
+
+
+class _EventQueue:
+    """Events from the reader to ``events()``: a bounded queue the reader respects.
+
+    ``put`` never blocks and never refuses: stream events are put one frame at a time by a reader
+    that checks :attr:`full` before it reads the next frame, and control items (Connected,
+    Disconnected, errors, the stop sentinel) must get through whatever the depth. Once full, the
+    reader waits in :meth:`wait_for_room` until the consumer has drained it to half (so it does
+    not park and wake once per event), or until :meth:`wake_reader` says a call needs its answer.
+    One consumer, one reader: the waiters are single futures, not lists.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.resume_at = limit // 2
+        self.items: deque[_Item] = deque()
+        self._getter: asyncio.Future[None] | None = None
+        self._room: asyncio.Future[None] | None = None
+        self.on_empty: Callable[[], None] | None = None  # the consumer caught up
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def full(self) -> bool:
+        return len(self.items) >= self.limit
+
+    def put(self, item: _Item) -> None:
+        self.items.append(item)
+        getter = self._getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
+
+    def put_first(self, item: _Item) -> None:
+        """Ahead of everything queued (the stop sentinel of a stop that takes no further event)."""
+        self.items.appendleft(item)
+        getter = self._getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
+
+    def get_nowait(self) -> _Item:
+        """The next item; IndexError when empty."""
+        item = self.items.popleft()
+        if self._room is not None and len(self.items) <= self.resume_at:
+            self.wake_reader()
+        return item
+
+    async def get(self) -> _Item:
+        while not self.items:
+            if self.on_empty is not None:
+                self.on_empty()
+            self._getter = getter = asyncio.get_running_loop().create_future()
+            try:
+                await getter
+            finally:
+                self._getter = None
+        return self.get_nowait()
+
+    async def wait_for_room(self) -> None:
+        self._room = room = asyncio.get_running_loop().create_future()
+        try:
+            await room
+        finally:
+            self._room = None
+
+    def wake_reader(self) -> None:
+        room = self._room
+        if room is not None and not room.done():
+            room.set_result(None)
+
+
+class _Pressure:
+    """One episode of backpressure, for its two log lines (start, end) and nothing per event."""
+
+    def __init__(self, started: float, logged: bool) -> None:
+        self.started = started
+        self.logged = logged
+        self.pauses = 0
+        self.paused = 0.0  # seconds the reader spent not reading
+
 
 # --- one connection --------------------------------------------------------------------------------
 
@@ -242,7 +331,11 @@ class _Link:
         self.room_subs: dict[str, list[str]] = {}  # rid -> live or pending sub ids
         self.given_up: set[str] = set()  # rooms the server refused on this connection
         self.early: list[Event] | None = []  # stream events held back until Connected is out
-        self.ping_deadline: float | None = None
+        now = loop.time()
+        self.last_rx = now  # when the reader last took a frame (or resumed reading)
+        self.last_ping = now
+        self.ping_deadline: float | None = None  # a ping is out: its pong is due by then
+        self.parked = False  # the reader waits for room in a full queue and reads nothing
         self.send_lock = asyncio.Lock()
         self.session: str | None = None
 
@@ -275,6 +368,10 @@ class RealtimeClient:
     ``sleep`` performs every wait the client chooses — backoff, subscription pacing, rate-limit
     waits — so tests can record them instead of sleeping. The heartbeat and call timeouts are
     deadlines on the event loop's own clock.
+
+    At most ``queue_size`` events wait for the consumer (give or take the events of one frame and
+    while a call awaits its answer, see ``_read``); then the reader stops reading the socket
+    until the consumer has taken half of them. ``on_queue_full`` is called each time that happens.
     """
 
     def __init__(
@@ -295,7 +392,11 @@ class RealtimeClient:
         close_timeout: float = 2.0,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        on_queue_full: Callable[[], None] | None = None,
     ) -> None:
+        if queue_size < 1:
+            raise ValueError("queue_size must be at least 1")
         self.url = websocket_url(server_url)
         self._host = urlsplit(self.url).netloc
         self._credentials = as_credentials(credentials)
@@ -313,8 +414,12 @@ class RealtimeClient:
         self._max_frame_size = max_frame_size
         self._max_message_size = max_message_size
         self._wire_logger = _WireLogger(logging.getLogger("rcmod.realtime.wire"), {})
+        self._queue_size = queue_size
+        self._on_queue_full = on_queue_full
+        self._pressure: _Pressure | None = None
+        self._pressure_logged_at: float | None = None
 
-        self._queue: asyncio.Queue[Event | BaseException | _Stop] = asyncio.Queue()
+        self._queue = _EventQueue(queue_size)
         self._runner: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
         self._link: _Link | None = None
@@ -353,9 +458,14 @@ class RealtimeClient:
     def watched_rooms(self) -> tuple[str, ...]:
         return tuple(self._watched)
 
+    @property
+    def queue_depth(self) -> int:
+        """Events read from the server and not yet taken by the consumer."""
+        return len(self._queue)
+
     # -- public API --------------------------------------------------------------------------------
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncGenerator[Event, None]:
         """Connect, log in, subscribe and yield events until :meth:`close`.
 
         Raises :class:`FatalError` (e.g. :class:`LoginFailed`) when retrying cannot help.
@@ -363,11 +473,13 @@ class RealtimeClient:
         if self._runner is not None:
             raise RuntimeError("events() is already running")
         self._closing.clear()
-        self._queue = asyncio.Queue()
+        self._queue = queue = _EventQueue(self._queue_size)
+        queue.on_empty = self._pressure_over
         self._runner = asyncio.create_task(self._run(), name="rcmod-realtime")
         try:
             while True:
-                item = await self._queue.get()
+                # Under load the item is there already: take it without a coroutine or a wait.
+                item = queue.get_nowait() if queue.items else await queue.get()
                 if isinstance(item, _Stop):
                     return
                 if isinstance(item, BaseException):
@@ -380,7 +492,16 @@ class RealtimeClient:
         """Disconnect and make :meth:`events` return. Safe to call more than once."""
         self._closing.set()
         await self._stop_runner()
-        self._queue.put_nowait(_STOP)
+        self._queue.put(_STOP)
+
+    def stop_events(self) -> None:
+        """Make :meth:`events` return before it yields another event; callable from sync code.
+
+        Unlike :meth:`close` it does not wait and leaves the connection to :meth:`events`, which
+        closes it as it returns — so a call the consumer is awaiting still gets its answer. Events
+        still queued are not handled; catch-up finds them at the next start.
+        """
+        self._queue.put_first(_STOP)
 
     async def call(self, method: str, *params: Any, timeout: float | None = None) -> Any:  # noqa: ASYNC109
         """Call a server method on the current connection and return its result.
@@ -426,12 +547,12 @@ class RealtimeClient:
             raise
         except FatalError as exc:
             logger.error("realtime client stopped: %s", exc)
-            self._queue.put_nowait(exc)
+            self._queue.put(exc)
         except Exception as exc:  # a bug here must surface, not hang events()
             logger.exception("realtime client crashed")
-            self._queue.put_nowait(exc)
+            self._queue.put(exc)
         finally:
-            self._queue.put_nowait(_STOP)
+            self._queue.put(_STOP)
 
     async def _reconnect_forever(self) -> None:
         delays = self._backoff()
@@ -452,7 +573,7 @@ class RealtimeClient:
             if self._closing.is_set():
                 return
             if self._connected_at is not None:
-                self._queue.put_nowait(Disconnected(reason))
+                self._queue.put(Disconnected(reason))
                 if self._clock() - self._connected_at >= self._stable_after:
                     delays = self._backoff()
             delay = max(next(delays), at_least)
@@ -480,8 +601,9 @@ class RealtimeClient:
         link = _Link(ws, DDPProtocol(max_message_size=self._max_message_size))
         self._link = link
         reader = asyncio.create_task(self._read(link), name="rcmod-realtime-read")
+        heartbeat = asyncio.create_task(self._heartbeat(link), name="rcmod-realtime-heartbeat")
         main = asyncio.create_task(self._establish(link), name="rcmod-realtime-session")
-        tasks = (reader, main)
+        tasks = (reader, heartbeat, main)
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -494,7 +616,7 @@ class RealtimeClient:
             except Exception as exc:  # closing a broken socket may fail; we are leaving anyway
                 logger.debug("close failed: %s", type(exc).__name__)
         # The loser was cancelled; the first task to finish tells why the session is over.
-        for task in (main, reader):
+        for task in (main, reader, heartbeat):
             if task in done and not task.cancelled():
                 error = task.exception()
                 if error is not None:
@@ -502,32 +624,113 @@ class RealtimeClient:
         raise ConnectionLost("session ended")
 
     async def _read(self, link: _Link) -> None:
+        """Take frames off the socket, one at a time, and route what they hold.
+
+        Between frames, a full queue parks the reader (see :meth:`_park`) — unless a call or a
+        subscription awaits its answer: that answer is somewhere behind the frames still unread,
+        and the consumer may be the one waiting for it (a handler's DDP call), so the reader goes
+        on past the bound until no answer is awaited. What it reads meanwhile is bounded by what
+        the server sends during a call's round trip.
+        """
         loop = asyncio.get_running_loop()
-        last_rx = loop.time()
+        queue, proto, recv = self._queue, link.proto, link.ws.recv
         while True:
-            if link.ping_deadline is not None:
-                wait = link.ping_deadline - loop.time()
-            else:
-                wait = last_rx + self._ping_interval - loop.time()
+            if queue.full and not link.calls and not link.sub_waiters:
+                await self._park(link)
             try:
-                async with asyncio.timeout(max(wait, 0.0)):
-                    data = await link.ws.recv()
-            except TimeoutError:
-                if link.ping_deadline is not None:
-                    raise ConnectionLost(f"no pong within {self._pong_timeout:g}s") from None
-                link.proto.send_ping()
-                link.ping_deadline = loop.time() + self._pong_timeout
-                await link.flush()
-                continue
+                data = await recv()
             except Exception as exc:  # whatever the transport raises means this connection is over
                 raise ConnectionLost(_describe(exc)) from exc
-            last_rx = loop.time()
-            link.proto.receive_text(data)
+            link.last_rx = loop.time()
+            proto.receive_text(data)
             await link.flush()  # pongs go out before anything else is handled
-            for event in link.proto.events_received():
+            for event in proto.events_received():
                 self._dispatch(link, event)
             if link.base_lost:
                 raise ConnectionLost("server ended a base subscription")
+
+    async def _park(self, link: _Link) -> None:
+        """Read nothing until the consumer has drained the queue to half, or an answer is awaited.
+
+        The heartbeat keeps pinging meanwhile but holds no pong deadline: its pong is behind the
+        frames we are not reading, and a full queue proves the server was talking a moment ago.
+        Reading again counts as hearing from the server: the silence and an outstanding ping's
+        deadline start over from then.
+        """
+        loop = asyncio.get_running_loop()
+        queue = self._queue
+        self._pressure_on(len(queue))
+        started = loop.time()
+        link.parked = True
+        try:
+            while len(queue) > queue.resume_at and not link.calls and not link.sub_waiters:
+                await queue.wait_for_room()
+        finally:
+            link.parked = False
+        now = loop.time()
+        if self._pressure is not None:
+            self._pressure.paused += now - started
+        link.last_rx = now
+        if link.ping_deadline is not None:
+            link.ping_deadline = now + self._pong_timeout
+
+    async def _heartbeat(self, link: _Link) -> None:
+        """One timer per connection: ping after ``ping_interval`` of silence; no pong within
+        ``pong_timeout`` of it loses the connection. While the reader is parked on a full queue
+        it pings every ``ping_interval`` (Rocket.Chat's server drops a client it does not hear
+        from, and any frame counts) and gives up on no one.
+
+        It sleeps until the earliest moment something could be due and then looks again: frames
+        arriving meanwhile only move ``last_rx``, so a busy connection costs one wake-up per
+        interval, not a timer per frame.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            if link.parked:
+                due = link.last_ping + self._ping_interval
+            elif link.ping_deadline is not None:
+                due = link.ping_deadline
+            else:
+                due = link.last_rx + self._ping_interval
+            now = loop.time()
+            if now < due:
+                await asyncio.sleep(due - now)
+                continue
+            if link.ping_deadline is not None and not link.parked:
+                raise ConnectionLost(f"no pong within {self._pong_timeout:g}s")
+            link.proto.send_ping()
+            link.last_ping = now
+            link.ping_deadline = now + self._pong_timeout
+            await link.flush()
+
+    def _pressure_on(self, depth: int) -> None:
+        if self._on_queue_full is not None:
+            self._on_queue_full()
+        pressure = self._pressure
+        if pressure is None:
+            now = self._clock()
+            last = self._pressure_logged_at
+            logged = last is None or now - last >= _PRESSURE_LOG_INTERVAL
+            if logged:
+                self._pressure_logged_at = now
+                logger.warning(
+                    "realtime backpressure: %d events wait for the bot; reading from the server "
+                    "pauses until it catches up",
+                    depth,
+                )
+            self._pressure = pressure = _Pressure(now, logged)
+        pressure.pauses += 1
+
+    def _pressure_over(self) -> None:
+        """The consumer found the queue empty: it has caught up."""
+        pressure, self._pressure = self._pressure, None
+        if pressure is not None and pressure.logged:
+            logger.info(
+                "realtime backpressure over after %.1fs: reading paused %d times, %.1fs in all",
+                self._clock() - pressure.started,
+                pressure.pauses,
+                pressure.paused,
+            )
 
     def _dispatch(self, link: _Link, event: ProtocolEvent) -> None:
         if isinstance(event, SessionStarted):
@@ -581,7 +784,7 @@ class RealtimeClient:
         if link.early is not None:
             link.early.append(event)
         else:
-            self._queue.put_nowait(event)
+            self._queue.put(event)
 
     # -- session setup ---------------------------------------------------------------------------------
 
@@ -602,11 +805,11 @@ class RealtimeClient:
         # Who the bot is, by name, is the app's line ("ready: logged in as ..."); this one is the link.
         logger.info("realtime session %s ready on %s", session, self._host)
         # Connected goes out before any stream event that raced it, in one step.
-        self._queue.put_nowait(Connected(session=session, user_id=user_id, reconnect=self._announced))
+        self._queue.put(Connected(session=session, user_id=user_id, reconnect=self._announced))
         self._announced = True
         early, link.early = link.early or [], None
         for event in early:
-            self._queue.put_nowait(event)
+            self._queue.put(event)
         await self._pace_rooms(link)
 
     async def _login(self, link: _Link) -> str:
@@ -717,6 +920,7 @@ class RealtimeClient:
         limit = self._call_timeout if limit is None else limit
         future: asyncio.Future[CallResult] = asyncio.get_running_loop().create_future()
         link.calls[call_id] = future
+        self._queue.wake_reader()  # a parked reader must read on to this answer
         try:
             await link.flush()
             async with asyncio.timeout(limit):
@@ -731,6 +935,7 @@ class RealtimeClient:
             asyncio.get_running_loop().create_future()
         )
         link.sub_waiters[sub_id] = future
+        self._queue.wake_reader()
         try:
             await link.flush()
             async with asyncio.timeout(self._call_timeout):

@@ -151,7 +151,7 @@ class ReportDesk:
         report = filed.report
         if filed.duplicate:
             return f"You already reported this (report #{report.id}); the moderators have it."
-        self._audit.record_action(
+        self._audit.append_audit(
             actor=caller.user_id,
             action=actions.REPORT_FILED,
             targets={"report": report.id, "message": ref.mid, "room": room.id, "user": author.id},
@@ -513,7 +513,7 @@ class ReportDesk:
             escalate_at=self._settings.escalate_at + 1,  # one entry stands for any number of reporters
             new_dm_id=new_message_id,
         )
-        self._audit.record_action(
+        self._audit.append_audit(
             actor="rocketchat:report-action",
             action=actions.REPORT_FILED,
             targets={"report": filed.report.id, "message": mid, "room": room.id, "user": uid},

@@ -109,12 +109,8 @@ async def start_bot(
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[Sandbox]:
-    sb = Sandbox()
-    await sb.start()
-    try:
+    async with Sandbox() as sb:
         yield sb
-    finally:
-        await sb.stop()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@
     integrity.py  everything `rcmod audit verify` checks: pages, chain, checkpoints, evidence links
 
 The hash-chained log itself, evidence, legal holds, retention and erasure are store verbs
-(``bot.store.Store``: ``append_audit``, ``record_action``, ``place_hold``, ``release_hold``,
+(``bot.store.Store``: ``append_audit`` (with the evidence it cites), ``place_hold``, ``release_hold``,
 ``erase_user_evidence``, ``erase_expired_evidence``); this package never speaks SQL.
 ``--user @NAME|ID`` is resolved by :mod:`bot.cli.who`.
 

@@ -1,9 +1,9 @@
 """The audit log's action names: one vocabulary for every part of the bot (pure).
 
-Use these for ``store.audit.append_audit(action=...)`` / ``store.audit.record_action(action=...)``
-so exports, filters and the README stay in step. Name what was acted on in ``targets`` with the
-keys :mod:`bot.audit.selection` documents (``user``, ``room``, ``message``, ``case`` ...), and
-never put message text in a record: the log is kept for good, evidence is not.
+Use these for ``store.audit.append_audit(action=...)`` so exports, filters and the README stay in
+step. Name what was acted on in ``targets`` with the keys :mod:`bot.audit.selection` documents
+(``user``, ``room``, ``message``, ``case`` ...), and never put message text in a record: the log is
+kept for good, evidence is not.
 """
 
 from __future__ import annotations

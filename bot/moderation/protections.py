@@ -336,10 +336,10 @@ class _Window(Generic[E]):
 class _Windows(Generic[E]):
     """An LRU of windows, at most ``cap`` keys, least recently touched first.
 
-    Callers look a key up in ``d`` and ``move_to_end`` it themselves (the hot path inlines it);
-    :meth:`start` adds a key. Windows whose newest event has left the window are dropped in
-    batches as time moves on, so that state follows the traffic and not only the cap: the front
-    window expires first, so one comparison per new key says whether a sweep is due.
+    :meth:`enter` brings an event to its key's window (:meth:`start` adds a key). Windows whose
+    newest event has left the window are dropped in batches as time moves on, so that state follows
+    the traffic and not only the cap: the front window expires first, so one comparison per new
+    key says whether a sweep is due.
     """
 
     __slots__ = ("cap", "d", "span", "sweep_at")
@@ -354,6 +354,29 @@ class _Windows(Generic[E]):
 
     def __len__(self) -> int:
         return len(self.d)
+
+    def enter(self, key: Hashable, ts: float, first: E) -> tuple[_Window[E], float] | None:
+        """Bring the event ``first``, at ``ts``, to the window of ``key``, moving the key to the end.
+
+        None when it begins a burst (a new key, or a window emptied since its newest event): it is
+        then the window's only event. Else the window and the event's time, never before the
+        window's newest (a clock stepping back does not reorder it); the caller decides what the
+        event adds to the window.
+        """
+        d = self.d
+        w = d.get(key)
+        if w is None:
+            self.start(key, ts, first)
+            return None
+        d.move_to_end(key)
+        last = w.last
+        if ts < last:
+            ts = last
+        if last <= ts - self.span:
+            w.rearm(ts, first)
+            return None
+        w.last = ts
+        return w, ts
 
     def start(self, key: Hashable, ts: float, first: E) -> None:
         d = self.d
@@ -480,23 +503,14 @@ class Protections:
 
     def _check_flood(self, post: Post, mode: ActiveMode, probation: bool) -> Trigger | None:
         s = self.settings.flood
-        key = (post.user_id, post.rid)
-        d = self._flood.d
-        w = d.get(key)
-        if w is None:  # one message is never a flood (messages >= 1)
-            self._flood.start(key, post.ts, (post.ts, post.mid))
+        entered = self._flood.enter((post.user_id, post.rid), post.ts, (post.ts, post.mid))
+        if entered is None:  # one message is never a flood (messages >= 1)
             return None
-        d.move_to_end(key)
-        last = w.last
-        ts = post.ts if post.ts > last else last
-        cutoff = ts - s.seconds
-        if last <= cutoff:
-            w.rearm(ts, (ts, post.mid))
-            return None
-        w.last = ts
+        w, ts = entered
         if w.limit:
             return None  # this burst already fired; only its end (w.last) matters now
         events = w.events
+        cutoff = ts - s.seconds
         while events and events[0][0] <= cutoff:
             del events[0]
         events.append((ts, post.mid))
@@ -522,19 +536,10 @@ class Protections:
             return None
         key = hash((post.user_id, norm))  # an int: the text itself is not kept
         mid, rid = post.mid, post.rid
-        d = self._repeat.d
-        w = d.get(key)
-        if w is None:  # one copy is never repeated content (rooms, copies >= 2)
-            self._repeat.start(key, post.ts, (post.ts, mid, rid))
+        entered = self._repeat.enter(key, post.ts, (post.ts, mid, rid))
+        if entered is None:  # one copy is never repeated content (rooms, copies >= 2)
             return None
-        d.move_to_end(key)
-        last = w.last
-        ts = post.ts if post.ts > last else last
-        cutoff = ts - s.seconds
-        if last <= cutoff:
-            w.rearm(ts, (ts, mid, rid))
-            return None
-        w.last = ts
+        w, ts = entered
         if w.limit:
             # After the trigger every further copy is reported on its own, until the user has
             # posted no copy for `seconds` (then the window is re-armed above).
@@ -542,6 +547,7 @@ class Protections:
             detail = f"another copy of a repeated text (copy {w.total} within {_s(s.seconds)} s)"
             return self._trigger(post, "repeat", mode, "delete", detail, w.total, w.limit)
         events = w.events
+        cutoff = ts - s.seconds
         while events and events[0][0] <= cutoff:
             del events[0]
         in_room = 1
@@ -648,23 +654,15 @@ class Protections:
         if mode is None or (self._exempt and self._exempted(join.rid, join.room_name)):
             return []
         s = self.settings.raid
-        key, uid = join.rid, join.user_id
-        d = self._raid.d
-        w = d.get(key)
-        if w is None:  # one member is never a raid (joins >= 1)
-            self._raid.start(key, join.ts, (join.ts, uid))
+        uid = join.user_id
+        entered = self._raid.enter(join.rid, join.ts, (join.ts, uid))
+        if entered is None:  # one member is never a raid (joins >= 1)
             return []
-        d.move_to_end(key)
-        last = w.last
-        ts = join.ts if join.ts > last else last
-        cutoff = ts - s.seconds
-        if last <= cutoff:
-            w.rearm(ts, (ts, uid))
-            return []
-        w.last = ts
+        w, ts = entered
         if w.limit:
             return []  # this raid already fired
         events = w.events
+        cutoff = ts - s.seconds
         while events and events[0][0] <= cutoff:
             del events[0]
         for i, e in enumerate(events):

@@ -101,6 +101,13 @@ class Sandbox:
         await self._runner.cleanup()
         self._runner = None
 
+    async def __aenter__(self) -> Sandbox:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
     async def restart(self) -> None:
         """Stop and start on the same port; the workspace (and its state) is kept."""
         await self._ddp.drop_all()

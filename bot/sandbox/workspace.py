@@ -1857,18 +1857,19 @@ class Workspace:
         message": further reported messages of a listed user are only counted. Groups are then
         sorted by ``sort`` (default: that first report's ``ts``, newest first).
         """
-        groups: dict[str, Doc] = {}
-        for report in self.reports:
-            if not _open_in(report, latest, oldest) or not _message_report_matches(selector, report):
-                continue
-            author = report["message"]["u"]["_id"]
-            group = groups.setdefault(
-                author, {"_id": {"user": author}, "reports": report, "rooms": [], "count": 0}
-            )
-            group["count"] += 1
-            if report["room"] not in group["rooms"]:
-                group["rooms"].append(report["room"])
-        ordered = _mongo_sort(list(groups.values()), sort or {"reports.ts": -1})
+        groups = _open_grouped(
+            self.reports,
+            lambda r: _in_range(r["ts"], latest, oldest) and _message_report_matches(selector, r),
+            lambda r: r["message"]["u"]["_id"],
+        )
+        docs = []
+        for author, found in groups.items():
+            rooms: list[Doc] = []
+            for report in found:
+                if report["room"] not in rooms:  # $addToSet
+                    rooms.append(report["room"])
+            docs.append({"_id": {"user": author}, "reports": found[0], "rooms": rooms, "count": len(found)})
+        ordered = _mongo_sort(docs, sort or {"reports.ts": -1})
         out = []
         for group in ordered:
             first = group["reports"]
@@ -1897,14 +1898,13 @@ class Workspace:
     ) -> list[Doc]:
         """findUserReports: open user reports in range, sorted newest first *before* grouping by
         the reported user, so each group carries that user's newest report."""
-        groups: dict[str, Doc] = {}
-        for report in sorted(self.user_reports, key=lambda r: r["ts"], reverse=True):
-            if not _open_in(report, latest, oldest) or not _user_report_matches(selector, report):
-                continue
-            target = report["reportedUser"]
-            group = groups.setdefault(target["_id"], {"_id": target["_id"], "reports": report, "count": 0})
-            group["count"] += 1
-        ordered = _mongo_sort(list(groups.values()), sort or {"reports.ts": -1})
+        groups = _open_grouped(
+            sorted(self.user_reports, key=lambda r: r["ts"], reverse=True),
+            lambda r: _in_range(r["ts"], latest, oldest) and _user_report_matches(selector, r),
+            lambda r: r["reportedUser"]["_id"],
+        )
+        docs = [{"_id": uid, "reports": found[0], "count": len(found)} for uid, found in groups.items()]
+        ordered = _mongo_sort(docs, sort or {"reports.ts": -1})
         return [
             {"reportedUser": g["reports"]["reportedUser"], "ts": g["reports"]["ts"], "count": g["count"]}
             for g in ordered
@@ -2058,8 +2058,16 @@ def _user_report_matches(selector: str, report: Doc) -> bool:
     return not selector or _matches(selector, user.get("username"), user.get("name"))
 
 
-def _open_in(report: Doc, latest: datetime | None, oldest: datetime | None) -> bool:
-    return not report["_hidden"] and _in_range(report["ts"], latest, oldest)
+def _open_grouped(
+    reports: Iterable[Doc], keep: Callable[[Doc], bool], key: Callable[[Doc], str]
+) -> dict[str, list[Doc]]:
+    """``$match`` and ``$group``: the open reports ``keep`` selects, by ``key``, each group in the
+    order walked (its ``$first`` first)."""
+    groups: dict[str, list[Doc]] = {}
+    for report in reports:
+        if not report["_hidden"] and keep(report):
+            groups.setdefault(key(report), []).append(report)
+    return groups
 
 
 def _open_sorted(reports: list[Doc], keep: Callable[[Doc], bool], sort: dict[str, int] | None) -> list[Doc]:

@@ -105,7 +105,7 @@ class Executor:
         first = bool(action.evidence) and not evidence_kept
         if first:
             assert action.audit is not None, "evidence is always cited by an audit record"
-            record, ids = self._audit.record_action(
+            record = self._audit.append_audit(
                 actor=action.actor,
                 action=action.audit,
                 targets=action.targets,
@@ -114,7 +114,7 @@ class Executor:
                 retention_days=self._retention_days,
                 case=action.case,
             )
-            evidence_ids, seq = tuple(ids), record.seq
+            evidence_ids, seq = tuple(c["id"] for c in record.targets["evidence"]), record.seq
         try:
             value = await self._call(action.change)
         except ActionRefused as exc:

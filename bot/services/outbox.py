@@ -29,7 +29,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from bot.audit import actions
@@ -154,18 +154,11 @@ class Notice:
         """A private message to one person (not a moderators' alert), queued durably and sent
         once. ``incident`` names what it is about: queuing it again sends nothing more. ``text``
         must already be inert; it is sent as it is (:func:`render_direct`)."""
-        alert = Alert(
-            kind=kind,
-            key=f"{kind}|{incident}",
-            list=kind,
-            term=incident,
-            mid=incident,
-            room=room,
-            author=subject,
-            excerpt=text,
-            severity="low",
+        # Keyed like an alert on ``incident``, but of its own kind: not an alert to moderators.
+        notice = cls.about(
+            kind, key=incident, incident=incident, text=text, room=room, subject=subject, severity="low"
         )
-        return cls(alert, Member(recipient), window=0.0)
+        return cls(replace(notice.alert, kind=kind), Member(recipient), window=0.0)
 
 
 def render_direct(d: Delivery) -> str:

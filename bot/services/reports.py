@@ -148,29 +148,15 @@ class ReportDesk:
             message_ts=message.ts.timestamp() if message else None,
             excerpt=excerpt,
         )
-        report = filed.report
-        if filed.duplicate:
-            return f"You already reported this (report #{report.id}); the moderators have it."
-        self._audit.record_action(
-            actor=caller.user_id,
-            action=actions.REPORT_FILED,
-            targets={"report": report.id, "message": ref.mid, "room": room.id, "user": author.id},
-            reason={"category": category, "transport": caller.transport, "joined": not filed.created},
-            evidence=[message] if message is not None and filed.created else [],
-            retention_days=self._retention_days,
-        )
-        if filed.created and message is not None:
-            await self._file_natively(report, FileReport(_native_text(category, description), mid=ref.mid))
-        if filed.escalated_now:
-            await self._escalate(report, message)
-        self._outbox.wake()
-        ack = f"Thank you. Your report is #{report.id} ({category}); the moderators have been told."
+        targets: dict[str, object] = {"message": ref.mid, "room": room.id, "user": author.id}
         if message is None:
-            ack += (
+            unread = (
                 "\nI cannot read that message (I am not in its room), so it was not filed in the moderation "
                 "console; the moderators got your link."
             )
-        return ack
+            return await self._answer(caller, filed, category, "this", targets, native=None, unread=unread)
+        native = FileReport(_native_text(category, description), mid=ref.mid)
+        return await self._answer(caller, filed, category, "this", targets, native=native, message=message)
 
     async def _file(
         self,
@@ -226,21 +212,42 @@ class ReportDesk:
         filed = await self._file(
             caller, about, author, room, category=category, anonymous=anonymous, native="pending"
         )
+        native = FileReport(_native_text(category, description), user_id=uid)
+        return await self._answer(caller, filed, category, "this user", {"user": uid}, native=native)
+
+    async def _answer(
+        self,
+        caller: Caller,
+        filed: FiledReport,
+        category: str,
+        what: str,
+        targets: dict[str, object],
+        *,
+        native: FileReport | None,
+        message: Message | None = None,
+        unread: str = "",
+    ) -> str:
+        """What a member's report does once filed, about a message or a user: a duplicate is only
+        answered; a new or joined one is audited (citing the message when it opens the report), filed
+        in the moderation console (``native``, when there is one to file) and escalated when its
+        reporters reach the threshold. ``unread`` is added to the thanks."""
         report = filed.report
         if filed.duplicate:
-            return f"You already reported this user (report #{report.id}); the moderators have it."
+            return f"You already reported {what} (report #{report.id}); the moderators have it."
         self._audit.append_audit(
             actor=caller.user_id,
             action=actions.REPORT_FILED,
-            targets={"report": report.id, "user": uid},
+            targets={"report": report.id, **targets},
             reason={"category": category, "transport": caller.transport, "joined": not filed.created},
+            evidence=[message] if message is not None and filed.created else [],
+            retention_days=self._retention_days,
         )
-        if filed.created:
-            await self._file_natively(report, FileReport(_native_text(category, description), user_id=uid))
+        if filed.created and native is not None:
+            await self._file_natively(report, native)
         if filed.escalated_now:
-            await self._escalate(report, None)
+            await self._escalate(report, message)
         self._outbox.wake()
-        return f"Thank you. Your report is #{report.id} ({category}); the moderators have been told."
+        return f"Thank you. Your report is #{report.id} ({category}); the moderators have been told." + unread
 
     async def _file_natively(self, report: ReportRow, filing: FileReport) -> None:
         # The member's report, not a moderation action: filed in a dry run too, and not audited
@@ -513,7 +520,7 @@ class ReportDesk:
             escalate_at=self._settings.escalate_at + 1,  # one entry stands for any number of reporters
             new_dm_id=new_message_id,
         )
-        self._audit.record_action(
+        self._audit.append_audit(
             actor="rocketchat:report-action",
             action=actions.REPORT_FILED,
             targets={"report": filed.report.id, "message": mid, "room": room.id, "user": uid},

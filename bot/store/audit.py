@@ -3,8 +3,8 @@ cites.
 
 Each record carries the SHA-256 of the one before it, so an edit, a removal or a reordering shows
 when the chain is recomputed. Evidence content lives outside the chain so it can be erased; each
-evidence row carries the SHA-256 of its content, and :meth:`AuditLog.record_action` writes that
-hash into the record, so an export proves the evidence matches the log.
+evidence row carries the SHA-256 of its content, and :meth:`AuditLog.append_audit` writes that
+hash into the record that cites it, so an export proves the evidence matches the log.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class AuditLog:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @translates("recording an action")
     def append_audit(
         self,
         *,
@@ -56,18 +57,61 @@ class AuditLog:
         targets: Mapping[str, Any] | None = None,
         reason: Mapping[str, Any] | None = None,
         outcome: str = "ok",
+        evidence: Sequence[Message] = (),
+        retention_days: int = 90,
+        case: int | None = None,
     ) -> AuditRecord:
-        """Append one record. Called inside a repository's transaction it joins it, so the record
-        and that repository's rows are written together or not at all. A record about a case (a
-        report, a purge, a message acted on) gets the case's number in ``targets.case``."""
+        """Append one record, and store the evidence it cites (every revision given, oldest first).
+
+        One transaction; called inside a repository's transaction it joins it, so the record and
+        that repository's rows are written together or not at all. A record about a case (a report,
+        a purge, a message acted on) gets the case's number in ``targets["case"]`` (``case`` names
+        it when given). ``targets["evidence"]`` lists each evidence id, message id and content
+        SHA-256.
+        """
+        targets = dict(targets or {})
+        reason = dict(reason or {})
+        if case is not None:
+            targets.setdefault("case", case)
         with self._db.transaction():
-            at = self._db.now_iso()
-            targets = dict(targets or {})
-            if case_of(targets, reason or {}) is None:
-                key = case_key(action, targets, reason or {})
-                if key is not None:
-                    targets["case"] = self._case_in_tx(*key, at)
-            return self._chain(at, actor, action, targets, dict(reason or {}), outcome)
+            now = datetime.fromtimestamp(self._db.clock(), tz=UTC)
+            at = to_iso(now)
+            case_id = case_of(targets, reason)
+            key = case_key(action, targets, reason) if case_id is None else None
+            if key is not None:
+                case_id = targets["case"] = self._case_in_tx(*key, at)
+            cited = [self._keep(message, now, retention_days, case_id) for message in evidence]
+            if cited:
+                targets["evidence"] = cited
+            record = self._chain(at, actor, action, targets, reason, outcome)
+            if cited:
+                self._db.execute(
+                    "UPDATE evidence SET audit_seq = ? WHERE id IN (SELECT value FROM json_each(?))",
+                    (record.seq, json.dumps([c["id"] for c in cited])),
+                )
+        return record
+
+    def _keep(
+        self, message: Message, now: datetime, retention_days: int, case_id: int | None
+    ) -> dict[str, Any]:
+        """Store one revision as evidence; inside a write transaction. Returns how the record cites it."""
+        content = canonical(evidence_content(message))
+        digest = sha256_text(content)
+        cur = self._db.execute(
+            "INSERT INTO evidence (mid, rid, author_id, captured_at, expires_at, content, sha256, "
+            "case_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                message.id,
+                message.rid,
+                message.author.id,
+                to_iso(now),
+                to_iso(now + timedelta(days=retention_days)),
+                content,
+                digest,
+                case_id,
+            ),
+        )
+        return {"id": int(cur.lastrowid or 0), "mid": message.id, "sha256": digest}
 
     def _chain(
         self, at: str, actor: str, action: str, targets: dict[str, Any], reason: dict[str, Any], outcome: str
@@ -92,66 +136,6 @@ class AuditLog:
         return AuditRecord(
             seq, at, actor, action, json.loads(targets_json), json.loads(reason_json), outcome, prev, digest
         )
-
-    @translates("recording an action")
-    def record_action(
-        self,
-        *,
-        actor: str,
-        action: str,
-        targets: Mapping[str, Any] | None = None,
-        reason: Mapping[str, Any] | None = None,
-        outcome: str = "ok",
-        evidence: Sequence[Message] = (),
-        retention_days: int = 90,
-        case: int | None = None,
-    ) -> tuple[AuditRecord, list[int]]:
-        """Store evidence (every revision given, oldest first) and the audit record that cites it.
-
-        One transaction: the record's ``targets["evidence"]`` lists each evidence id, message id and
-        content SHA-256; ``targets["case"]`` is set when ``case`` is given. Returns the record and
-        the evidence ids.
-        """
-        targets = dict(targets or {})
-        reason = dict(reason or {})
-        if case is not None:
-            targets.setdefault("case", case)
-        now = datetime.fromtimestamp(self._db.clock(), tz=UTC)
-        with self._db.transaction():
-            case_id = case_of(targets, reason)
-            key = case_key(action, targets, reason) if case_id is None else None
-            if key is not None:
-                case_id = targets["case"] = self._case_in_tx(*key, to_iso(now))
-            cited: list[dict[str, Any]] = []
-            for message in evidence:
-                content = canonical(evidence_content(message))
-                digest = sha256_text(content)
-                cur = self._db.execute(
-                    "INSERT INTO evidence (mid, rid, author_id, captured_at, expires_at, content, sha256, "
-                    "case_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        message.id,
-                        message.rid,
-                        message.author.id,
-                        to_iso(now),
-                        to_iso(now + timedelta(days=retention_days)),
-                        content,
-                        digest,
-                        case_id,
-                    ),
-                )
-                cited.append({"id": int(cur.lastrowid or 0), "mid": message.id, "sha256": digest})
-            if cited:
-                targets["evidence"] = cited
-            record = self.append_audit(
-                actor=actor, action=action, targets=targets, reason=reason, outcome=outcome
-            )
-            if cited:
-                self._db.execute(
-                    "UPDATE evidence SET audit_seq = ? WHERE id IN (SELECT value FROM json_each(?))",
-                    (record.seq, json.dumps([c["id"] for c in cited])),
-                )
-        return record, [c["id"] for c in cited]
 
     def audit_records(self, since_seq: int = 0) -> Iterator[AuditRecord]:
         rows = self._db.execute(

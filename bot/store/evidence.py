@@ -1,6 +1,6 @@
 """Evidence, legal holds, retention and erasure: what is kept of the messages the bot acted on.
 
-Evidence is written with its audit record by :meth:`bot.store.audit.AuditLog.record_action`;
+Evidence is written with its audit record by :meth:`bot.store.audit.AuditLog.append_audit`;
 this repository reads it back, erases it when its preservation window ends or on request
 (unless a legal hold covers it), and remembers the bot's own DMs that quote it so they can be
 redacted too. Erasure leaves a tombstone: ids and hash stay, content goes. Every erasure and
@@ -72,7 +72,7 @@ class EvidenceArchive:
     def store_evidence(self, message: Message, *, retention_days: int, audit_seq: int | None = None) -> int:
         """Keep the message as it was; returns the evidence id. Call before deleting anything.
 
-        Prefer :meth:`AuditLog.record_action`, which also writes the content's hash into the audit record.
+        Prefer :meth:`AuditLog.append_audit`, which also writes the content's hash into the audit record.
         """
         now = datetime.fromtimestamp(self._db.clock(), tz=UTC)
         content = canonical(

@@ -2,7 +2,7 @@
 
 A purge is a job with a journal: the messages it selected (``purge_item``), each moving
 ``selected -> evidence -> deleted`` (or ``failed``), and the rooms it touches (``purge_room``).
-Evidence is written by the executor with :meth:`bot.store.audit.AuditLog.record_action` (a
+Evidence is written by the executor with :meth:`bot.store.audit.AuditLog.append_audit` (a
 ``purge.progressed`` audit record per deletion, or per room for a bulk deletion, citing each item's
 evidence); :meth:`PurgeJournal.reconcile_purge_evidence` then marks the items it covers. If the
 process dies between the two, reconciling at resume finds the evidence by the audit record, so no

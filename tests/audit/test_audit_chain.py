@@ -21,14 +21,14 @@ from tests.test_architecture import IO_LIBRARIES, ROOT, _imports
 def _normal_use(store: Store, clock: Clock) -> None:
     """A day in the life: every kind of action the issue lists, evidence, holds, erasure, expiry."""
     store.audit.append_audit(actor="rule:slurs", action="alert.sent", targets={"user": "u1", "room": "r1"})
-    store.audit.record_action(
+    store.audit.append_audit(
         actor="rule:block",
         action="message.deleted",
         targets={"user": "u1", "room": "r1", "message": "m1"},
         reason={"list": "block", "term": "x"},
         evidence=[_message("m1")],
     )
-    store.audit.record_action(
+    store.audit.append_audit(
         actor="u9",
         action="report.filed",
         targets={"user": "u2", "message": "m2", "reporter": "u3"},
@@ -188,9 +188,10 @@ def test_cli_verify_checks_evidence_against_the_attested_hashes(
     used: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = Store.open(used)
-    _, [eid] = store.audit.record_action(
+    record = store.audit.append_audit(
         actor="rule:block", action="message.deleted", targets={"user": "u4"}, evidence=[_message("m9", "u4")]
     )
+    [eid] = [c["id"] for c in record.targets["evidence"]]
     store.close()
     monkeypatch.setenv("RCMOD_DATA_DIR", str(used.parent))
     assert cli.main(["audit", "verify"]) == 0

@@ -38,7 +38,7 @@ def store(tmp_path: Path, clock: Clock) -> Store:
 
 
 def _delete(store: Store, mid: str, author: str, *, case: int | None = None, days: int = 90) -> int:
-    _, [eid] = store.audit.record_action(
+    record = store.audit.append_audit(
         actor="rule:block",
         action="message.deleted",
         targets={"user": author, "room": "r1", "message": mid},
@@ -47,18 +47,19 @@ def _delete(store: Store, mid: str, author: str, *, case: int | None = None, day
         retention_days=days,
         case=case,
     )
-    return eid
+    [eid] = [c["id"] for c in record.targets["evidence"]]
+    return int(eid)
 
 
-def test_record_action_attests_each_revision(store: Store) -> None:
-    record, ids = store.audit.record_action(
+def test_append_audit_attests_each_revision(store: Store) -> None:
+    record = store.audit.append_audit(
         actor="u9",
         action="report.filed",
         targets={"message": "m1", "user": "u1"},
         evidence=[_message("m1", text="before edit"), _message("m1", text="after edit")],
         case=12,
     )
-    assert len(ids) == 2 and record.targets["case"] == 12
+    assert len(record.targets["evidence"]) == 2 and record.targets["case"] == 12
     kept = store.evidence.evidence_for_message("m1")
     assert [k["content"]["msg"] for k in kept] == ["before edit", "after edit"]
     assert kept[0]["content"]["attachments"][0]["image_type"] == "image/png"
@@ -71,10 +72,10 @@ def test_record_action_attests_each_revision(store: Store) -> None:
     assert "edit" not in repr(rows[0])  # content never reaches a log through repr()
 
 
-def test_record_action_is_atomic(store: Store) -> None:
+def test_append_audit_is_atomic(store: Store) -> None:
     bad = Message(id="m1", rid="r1", text="x", ts=datetime(2026, 1, 1, tzinfo=UTC), author=UserRef("u1", "a"))
     with pytest.raises(TypeError):
-        store.audit.record_action(actor="a", action="b", targets={"x": object()}, evidence=[bad])
+        store.audit.append_audit(actor="a", action="b", targets={"x": object()}, evidence=[bad])
     assert store.evidence.evidence_rows(author_id="u1") == []
     assert list(store.audit.audit_records()) == []
 

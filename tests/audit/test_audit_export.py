@@ -30,14 +30,14 @@ NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 def _populate(store: Store) -> None:
     store.audit.append_audit(actor="rule:slurs", action="alert.sent", targets={"user": "u1", "message": "m1"})
-    store.audit.record_action(
+    store.audit.append_audit(
         actor="rule:block",
         action="message.deleted",
         targets={"user": "u1", "message": "m1"},
         reason={"list": "block"},
         evidence=[_message("m1", "u1", "héllo wörld")],
     )
-    store.audit.record_action(
+    store.audit.append_audit(
         actor="u3",
         action="report.filed",
         targets={"user": "u2", "message": "m2", "reporter": "u3"},
@@ -45,7 +45,7 @@ def _populate(store: Store) -> None:
         case=4,
     )
     store.audit.append_audit(actor="mod1", action="user.blocked", targets={"user": "u2", "case": 4})
-    store.audit.record_action(
+    store.audit.append_audit(
         actor="rule:block",
         action="message.deleted",
         targets={"user": "u1", "message": "m3"},

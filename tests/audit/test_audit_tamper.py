@@ -28,7 +28,7 @@ def data_dir(tmp_path: Path) -> Path:
     clock = Clock()
     store = Store.open(folder / "rcmod.sqlite3", clock=clock)
     _normal_use(store, clock)
-    store.audit.record_action(
+    store.audit.append_audit(
         actor="rule:block",
         action="message.deleted",
         targets={"user": "u5", "room": "r1", "message": "m5"},

@@ -37,7 +37,7 @@ def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RCMOD_DATA_DIR", str(tmp_path))
     store = Store.open(tmp_path / "rcmod.sqlite3")
-    store.audit.record_action(
+    store.audit.append_audit(
         actor="rule:block",
         action="message.deleted",
         targets={"user": "UBOB", "room": "r1", "message": "m1"},
@@ -119,20 +119,22 @@ async def test_hold_by_username_resolves_through_the_server(
 
 def test_reports_purges_and_message_actions_get_case_numbers(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "rcmod.sqlite3")
-    filed, [eid] = store.audit.record_action(
+    filed = store.audit.append_audit(
         actor="U3",
         action="report.filed",
         targets={"report": 1, "message": "m1", "room": "r1", "user": "UBOB"},
         evidence=[_message("m1", "UBOB", "bob")],
     )
     resolved = store.audit.append_audit(actor="MOD", action="report.resolved", targets={"report": 1})
-    deleted, [eid2] = store.audit.record_action(
+    deleted = store.audit.append_audit(
         actor="rule:block",
         action="message.deleted",
         targets={"message": "m2", "room": "r1", "user": "UBOB"},
         evidence=[_message("m2", "UBOB", "bob")],
     )
     purge = store.audit.append_audit(actor="MOD", action="purge.started", targets={"purge": 3})
+    [eid] = [c["id"] for c in filed.targets["evidence"]]
+    [eid2] = [c["id"] for c in deleted.targets["evidence"]]
     case = filed.targets["case"]
     assert isinstance(case, int)
     assert resolved.targets["case"] == case
@@ -148,7 +150,7 @@ def test_export_and_hold_by_case_find_the_reports_evidence(
 ) -> None:
     monkeypatch.setenv("RCMOD_DATA_DIR", str(tmp_path / "data"))
     store = Store.open(tmp_path / "data" / "rcmod.sqlite3")
-    filed, _ = store.audit.record_action(
+    filed = store.audit.append_audit(
         actor="U3",
         action="report.filed",
         targets={"report": 1, "message": "m1", "room": "r1", "user": "UBOB"},

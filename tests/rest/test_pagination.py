@@ -25,11 +25,8 @@ async def sandbox() -> AsyncIterator[Sandbox]:
     logs in to this one)."""
     sb = Sandbox()
     sb.workspace.set_setting("API_Upper_Count_Limit", LIMIT)
-    await sb.start()
-    try:
+    async with sb:
         yield sb
-    finally:
-        await sb.stop()
 
 
 def uid(sb: Sandbox, username: str) -> str:

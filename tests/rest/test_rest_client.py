@@ -38,12 +38,8 @@ def fake_time() -> FakeTime:
 
 @pytest.fixture
 async def sandbox(fake_time: FakeTime) -> AsyncIterator[Sandbox]:
-    sb = Sandbox(clock=fake_time, rate_limits=RateLimits(rest_calls=3, rest_window=20.0))
-    await sb.start()
-    try:
+    async with Sandbox(clock=fake_time, rate_limits=RateLimits(rest_calls=3, rest_window=20.0)) as sb:
         yield sb
-    finally:
-        await sb.stop()
 
 
 def user(sb: Sandbox, name: str) -> dict[str, Any]:

@@ -27,12 +27,8 @@ PERMISSIONS = "User does not have the permissions required for this action [erro
 
 @pytest.fixture
 async def newest() -> AsyncIterator[Sandbox]:
-    sb = Sandbox(version="9.0.0")
-    await sb.start()
-    try:
+    async with Sandbox(version="9.0.0") as sb:
         yield sb
-    finally:
-        await sb.stop()
 
 
 async def call(
@@ -131,9 +127,7 @@ async def test_a_bad_token_is_still_an_auth_error(newest: Sandbox) -> None:
 async def test_refusals_by_release(
     version: str, not_logged_in: dict[str, Any], permissions: dict[str, Any], forbidden: dict[str, Any]
 ) -> None:
-    sb = Sandbox(version=version)
-    await sb.start()
-    try:
+    async with Sandbox(version=version) as sb:
         assert await call(sb, "GET", "me", None) == (401, not_logged_in)
         # moderation.reportsByUsers: permissionsRequired view-moderation-console (admin only)
         assert await call(sb, "GET", "moderation.reportsByUsers", "alice") == (403, permissions)
@@ -141,18 +135,12 @@ async def test_refusals_by_release(
         bob = seed_user(sb, "bob")["id"]
         body = {"userId": bob, "activeStatus": False}
         assert await call(sb, "POST", "users.setActiveStatus", "alice", body) == (403, forbidden)
-    finally:
-        await sb.stop()
 
 
 async def test_routes_a_release_does_not_have_answer_404() -> None:
-    sb = Sandbox(version="6.5.0")
-    await sb.start()
-    try:
+    async with Sandbox(version="6.5.0") as sb:
         status, body = await call(sb, "POST", "rooms.muteUser", "admin", {"roomId": "x", "userId": "y"})
         assert status == 404 and body == {"success": False, "error": "Resource not found"}
-    finally:
-        await sb.stop()
 
 
 @pytest.mark.parametrize("version", ["banana", "7.10", "v7.10.0", "10.0.0", ""])

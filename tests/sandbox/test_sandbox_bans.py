@@ -24,12 +24,8 @@ BANS_RELEASE = "8.3.0"
 
 @pytest.fixture
 async def bans() -> AsyncIterator[Sandbox]:
-    sb = Sandbox(version=BANS_RELEASE)
-    await sb.start()
-    try:
+    async with Sandbox(version=BANS_RELEASE) as sb:
         yield sb
-    finally:
-        await sb.stop()
 
 
 def headers(sb: Sandbox, username: str) -> dict[str, str]:
@@ -150,14 +146,10 @@ async def test_refused_bans_change_nothing(
 
 
 async def test_servers_before_8_3_have_no_ban_routes() -> None:
-    old = Sandbox(version="8.2.0")
-    await old.start()
-    try:
+    async with Sandbox(version="8.2.0") as old:
         rid = room(old, "random")["_id"]
         assert (await post(old, "admin", "rooms.banUser", {"roomId": rid, "username": "bob"}))[0] == 404
         assert (await post(old, "admin", "rooms.unbanUser", {"roomId": rid, "username": "bob"}))[0] == 404
         assert (await get(old, "admin", "rooms.bannedUsers", roomId=rid))[0] == 404
         # The permission itself is older than the routes: it is in every release's table.
         assert "ban-user" in old.workspace.permissions
-    finally:
-        await old.stop()

@@ -204,9 +204,7 @@ async def test_mute_request_body_is_validated_like_the_server(world: World) -> N
 async def test_a_muted_senders_ddp_message_resolves_empty() -> None:
     """Meteor's sendMessage swallows canSendMessage's plain Error: no result, no error frame."""
     clock = FakeClock()
-    sandbox = Sandbox(clock=clock)
-    await sandbox.start()
-    try:
+    async with Sandbox(clock=clock) as sandbox:
         seed = Seed(sandbox.seed_info())
         sandbox.workspace.mute_user(seed.uid("rcmod.bot"), seed.rid("general"), "alice")
         async with DDPClient.connect(seed.url) as ddp:
@@ -214,8 +212,6 @@ async def test_a_muted_senders_ddp_message_resolves_empty() -> None:
             reply = await ddp.call("sendMessage", {"rid": seed.rid("general"), "msg": "psst"})
         assert "result" not in reply and "error" not in reply
         assert all(m.get("msg") != "psst" for m in sandbox.workspace.messages.values())
-    finally:
-        await sandbox.stop()
 
 
 # ---------------------------------------------------------------- kick

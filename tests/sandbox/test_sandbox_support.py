@@ -62,12 +62,8 @@ class Seed:
 async def running(
     clock: Callable[[], float] | None = None, rate_limits: RateLimits | None = None, **kwargs: Any
 ) -> AsyncIterator[tuple[Sandbox, Seed]]:
-    sandbox = Sandbox(clock=clock or FakeClock(), rate_limits=rate_limits, **kwargs)
-    await sandbox.start()
-    try:
+    async with Sandbox(clock=clock or FakeClock(), rate_limits=rate_limits, **kwargs) as sandbox:
         yield sandbox, Seed(sandbox.seed_info())
-    finally:
-        await sandbox.stop()
 
 
 class DDPClient:

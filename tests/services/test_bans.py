@@ -34,28 +34,16 @@ WITH_BANS = "8.3.0"
 WITHOUT_BANS = "8.2.0"
 
 
-async def started(version: str) -> Sandbox:
-    sb = Sandbox(version=version)
-    await sb.start()
-    return sb
-
-
 @pytest.fixture
 async def current() -> AsyncIterator[Sandbox]:
-    sb = await started(WITH_BANS)
-    try:
+    async with Sandbox(version=WITH_BANS) as sb:
         yield sb
-    finally:
-        await sb.stop()
 
 
 @pytest.fixture
 async def older() -> AsyncIterator[Sandbox]:
-    sb = await started(WITHOUT_BANS)
-    try:
+    async with Sandbox(version=WITHOUT_BANS) as sb:
         yield sb
-    finally:
-        await sb.stop()
 
 
 def member(sb: Sandbox, username: str, room: str) -> bool:

@@ -286,7 +286,7 @@ async def test_a_crash_between_evidence_and_delete_stores_nothing_twice(
         doc = sandbox.post_as("alice", "general", "a badword")
         message = Message.from_wire(doc)
         event = NewMessage(message, RoomHint(True, "c", "general"))
-        store.audit.record_action(  # what the first, crashed attempt committed
+        store.audit.append_audit(  # what the first, crashed attempt committed
             actor="rule:blocklist",
             action="message.deleted",
             targets={"message": message.id},

@@ -35,12 +35,8 @@ class FrozenClock:
 @pytest.fixture
 async def frozen() -> AsyncIterator[tuple[Sandbox, FrozenClock]]:
     clock = FrozenClock()
-    sb = Sandbox(clock=clock)
-    await sb.start()
-    try:
+    async with Sandbox(clock=clock) as sb:
         yield sb, clock
-    finally:
-        await sb.stop()
 
 
 async def _outage(sandbox: Sandbox, bot: RunningBot) -> None:

@@ -69,12 +69,8 @@ async def sweeps(bot: RunningBot, more: int) -> None:
 
 @pytest.fixture
 async def old_sandbox() -> AsyncIterator[Sandbox]:
-    sb = Sandbox(version="6.6.0")  # before users.listByStatus (6.8)
-    await sb.start()
-    try:
+    async with Sandbox(version="6.6.0") as sb:  # before users.listByStatus (6.8)
         yield sb
-    finally:
-        await sb.stop()
 
 
 async def test_a_display_name_alerts_the_routed_moderator_once_not_again_after_a_restart(

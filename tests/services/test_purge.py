@@ -264,7 +264,7 @@ async def test_resume_after_a_crash_between_evidence_and_deletion(env: tuple[San
     first = store.purges.purge_items(plan.job_id, limit=10)
     from bot.models import Message
 
-    store.audit.record_action(  # what _purge_room commits just before a crash
+    store.audit.append_audit(  # what _purge_room commits just before a crash
         actor="operator",
         action="purge.progressed",
         targets={"purge": plan.job_id, "room": first[0].rid},

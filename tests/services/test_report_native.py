@@ -23,9 +23,7 @@ def report_dms(sb: Sandbox, moderator: str) -> list[str]:
 
 async def test_each_reported_message_of_one_user_reaches_the_moderators_once(tmp_path: Path) -> None:
     offset = [0.0]
-    sb = Sandbox(clock=lambda: time.time() + offset[0])  # real time, moved on between reports
-    await sb.start()
-    try:
+    async with Sandbox(clock=lambda: time.time() + offset[0]) as sb:  # real time, moved on between reports
         ws = sb.workspace
         reporters = [ws.user_by_username(n) for n in ("alice", "carol", "admin")]
         texts = ["first bad thing", "second bad thing", "third bad thing"]
@@ -73,8 +71,6 @@ async def test_each_reported_message_of_one_user_reaches_the_moderators_once(tmp
         assert store is not None and len(store.reports.open_reports()) == 3
         assert all(store.evidence.evidence_for_message(m["_id"]) for m in [*messages, fourth])
         await bot.stop()
-    finally:
-        await sb.stop()
 
 
 async def test_a_reported_message_deleted_before_the_poll_still_surfaces_with_the_consoles_copy(

@@ -238,9 +238,7 @@ async def test_a_mute_recorded_but_not_applied_is_finished_at_the_next_start(
 async def test_servers_before_6_8_mute_through_the_realtime_method(tmp_path: Path) -> None:
     """No rooms.muteUser before 6.8 (the sandbox answers 404 like such a server): the bot uses
     the DDP methods muteUserInRoom / unmuteUserInRoom instead."""
-    old = Sandbox(version="6.7.0")
-    await old.start()
-    try:
+    async with Sandbox(version="6.7.0") as old:
         async with (
             aiohttp.ClientSession() as http,
             http.post(f"{old.url}/api/v1/rooms.muteUser", json={}) as answer,
@@ -254,8 +252,6 @@ async def test_servers_before_6_8_mute_through_the_realtime_method(tmp_path: Pat
             assert muted(old, "general") == []
         finally:
             await bot.stop()
-    finally:
-        await old.stop()
 
 
 async def test_a_mute_the_server_fails_is_reported_and_never_applied_later(

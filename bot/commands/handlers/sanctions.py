@@ -70,6 +70,16 @@ class SanctionCommands:
         room = call.invocation.get("room")
         return await self._s.room(room.name) if isinstance(room, RoomName) else None
 
+    async def _user_in_room(self, call: Call, *, check: bool = True) -> tuple[Target, Room] | str:
+        """The user and the room a kick, ban or unban names, or the reply to give instead."""
+        user = await self._user(call, check=check)
+        if isinstance(user, str):
+            return user
+        room = await self._room(call)
+        if not isinstance(room, Room):
+            return room or f"Say which room: `/{call.invocation.command.name} @user #room`."
+        return user, room
+
     async def _where(self, call: Call) -> list[Room] | str | None:
         """The rooms named (#room or everywhere: None), or the reply to give instead."""
         if call.invocation.get("scope") == "everywhere":
@@ -124,31 +134,23 @@ class SanctionCommands:
         return await self._s.unmute(user, where, actor=self._actor(call))
 
     async def kick(self, call: Call) -> str:
-        user = await self._user(call)
-        if isinstance(user, str):
-            return user
-        room = await self._room(call)
-        if not isinstance(room, Room):
-            return room or "Say which room: `/mod kick @user #room`."
-        return await self._s.kick(user, room, reason=self._reason(call), actor=self._actor(call))
+        target = await self._user_in_room(call)
+        if isinstance(target, str):
+            return target
+        return await self._s.kick(*target, reason=self._reason(call), actor=self._actor(call))
 
     async def ban(self, call: Call) -> str:
-        user = await self._user(call)
-        if isinstance(user, str):
-            return user
-        room = await self._room(call)
-        if not isinstance(room, Room):
-            return room or "Say which room: `/mod ban @user #room`."
-        return await self._s.ban(user, room, reason=self._reason(call), actor=self._actor(call))
+        target = await self._user_in_room(call)
+        if isinstance(target, str):
+            return target
+        return await self._s.ban(*target, reason=self._reason(call), actor=self._actor(call))
 
     async def unban(self, call: Call) -> str:
-        user = await self._user(call, check=False)  # lifting a sanction is never refused for who it is
-        if isinstance(user, str):
-            return user
-        room = await self._room(call)
-        if not isinstance(room, Room):
-            return room or "Say which room: `/mod unban @user #room`."
-        return await self._s.unban(user, room, actor=self._actor(call))
+        # Lifting a sanction is never refused for who it is.
+        target = await self._user_in_room(call, check=False)
+        if isinstance(target, str):
+            return target
+        return await self._s.unban(*target, actor=self._actor(call))
 
     async def strikes(self, call: Call) -> str:
         user = await self._user(call, check=False)

@@ -3,8 +3,8 @@
 This module moves frames between a websocket and the sans-I/O :class:`DDPProtocol`, keeps the
 session alive (heartbeat, reconnection with backoff, re-login, re-subscription, paced per-room
 subscriptions), stops reading when the consumer falls ``queue_size`` events behind (backpressure:
-the server and TCP hold the rest) and turns server answers into exceptions. Everything it decides about frames is
-decided by the protocol object; everything that waits is here.
+the server and TCP hold the rest) and turns server answers into exceptions. Everything it
+decides about frames is decided by the protocol object; everything that waits is here.
 
 Usage::
 

@@ -63,7 +63,7 @@ from bot.services.policies import PolicyKeeper, outbox_notify
 from bot.services.protections import Protector
 from bot.services.purge import Purger, holder_is_dead
 from bot.services.reports import ReportDesk
-from bot.services.router import Handler, Router
+from bot.services.router import Handler, Router, Unfinished
 from bot.services.sanctions import Sanctioner
 from bot.services.supervisor import Supervisor
 from bot.store import Store
@@ -516,7 +516,9 @@ def build_commands(
     return CommandWiring(desk, mod, dispatcher, inbox)
 
 
-def build_ingest(base: Shared, router: Router, policies: PolicyKeeper) -> Ingest:
+def build_ingest(
+    base: Shared, router: Router, policies: PolicyKeeper, unfinished: Unfinished | None = None
+) -> Ingest:
     return Ingest(
         messages=base.store.messages,
         rest=base.rest,
@@ -528,6 +530,7 @@ def build_ingest(base: Shared, router: Router, policies: PolicyKeeper) -> Ingest
         server_now=base.rest.server_now,
         backoff=realtime_backoff(base.settings),
         state_watchers=[policies.on_message_state],
+        unfinished=unfinished,
     )
 
 
@@ -588,7 +591,9 @@ def build_services(
             ("commands", (MessageEvent,), commands.inbox.on_event),
         ],
     )
-    ingest = build_ingest(base, router, policies)
+    # A message whose probation check waits for its author's account age is recorded as handled
+    # only once that check is done.
+    ingest = build_ingest(base, router, policies, protector.unfinished)
     web = build_web(base, commands.dispatcher, readiness)
     return Services(
         shared=base,
@@ -702,6 +707,7 @@ class BotApp:
                 services = await self._build(store, running)
                 await self._start(services, running)
                 await self._consume(services)
+                services.ingest.close()  # the last batch of handled marks
             if self._fatal is not None:
                 raise self._fatal
         finally:

@@ -14,7 +14,7 @@ import functools
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,6 +91,14 @@ class _Connection(sqlite3.Connection):
                 raise DiskFull(self.folder) from exc
             raise
 
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or _is_enospc(exc):
+                raise DiskFull(self.folder) from exc
+            raise
+
 
 class Database:
     """The connection every repository writes through, the clock they stamp rows with, and the
@@ -144,6 +152,9 @@ class Database:
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
         return self._conn.execute(sql, parameters)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> sqlite3.Cursor:
+        return self._conn.executemany(sql, rows)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

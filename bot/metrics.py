@@ -57,6 +57,9 @@ class Metrics:
             ["action", "outcome"],
             registry=self.registry,
         )
+        # The children of the per-event counters, resolved once: ``.labels()`` on every message
+        # costs a lock and a dict walk in prometheus_client.
+        self._seen_children: dict[tuple[str, str], Counter] = {}
         self.connected = Gauge(
             "rcmod_connected", "1 when connected, logged in and subscribed", registry=self.registry
         )
@@ -95,7 +98,10 @@ class Metrics:
         self.frames_rejected.inc()
 
     def count_message(self, kind: str, outcome: str) -> None:
-        self.messages_seen.labels(kind, outcome).inc()
+        child = self._seen_children.get((kind, outcome))
+        if child is None:
+            child = self._seen_children[(kind, outcome)] = self.messages_seen.labels(kind, outcome)
+        child.inc()
 
     def count_caught_up(self, messages: int) -> None:
         self.caught_up.inc(messages)

@@ -754,6 +754,9 @@ class BotApp:
         # Servers before 6.8 have no rooms.muteUser: there the realtime method does it.
         mute_call = None if server.features.mute_endpoints else realtime.call
         roles = RoleDirectory(rest, clock=clock)
+        # Read beside the start: the first message that needs a role then finds it read.
+        prefetch = asyncio.create_task(roles.prefetch())
+        running.callback(prefetch.cancel)
         return Shared(
             settings=s,
             store=store,

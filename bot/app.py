@@ -705,9 +705,10 @@ class BotApp:
             store.lease.acquire_lease(self._holder, LEASE_TTL, is_dead=holder_is_dead)
             async with contextlib.AsyncExitStack() as running:  # unwinds in reverse: the stop order
                 services = await self._build(store, running)
+                # The last batch of handled marks, once the loops have stopped (they unwind first).
+                running.callback(services.ingest.close)
                 await self._start(services, running)
                 await self._consume(services)
-                services.ingest.close()  # the last batch of handled marks
             if self._fatal is not None:
                 raise self._fatal
         finally:

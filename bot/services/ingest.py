@@ -150,6 +150,7 @@ class Ingest:
         self._batch_wait = batch_wait
         self._monotonic = monotonic
         self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
         self._unfinished = unfinished if unfinished is not None else Unfinished()
         self._unfinished.on_release(self._arm)
 
@@ -193,7 +194,7 @@ class Ingest:
 
     def _arm(self) -> None:
         """Commit what is buffered within ``batch_wait`` even if no further event comes."""
-        if self._timer is None and self._batch:
+        if self._timer is None and self._batch and not self._closed:
             self._timer = asyncio.get_running_loop().call_later(self._batch_wait, self._on_timer)
 
     def _on_timer(self) -> None:
@@ -205,7 +206,9 @@ class Ingest:
             self._arm()
 
     def close(self) -> None:
-        """Commit the last batch at a stop; a failure only means those messages are read again."""
+        """Commit the last batch at a stop; a failure only means those messages are read again.
+        Nothing is committed after this (the store closes next)."""
+        self._closed = True
         try:
             self.flush()
         except Exception as exc:

@@ -1,7 +1,8 @@
 """One SQLite connection, its clock and its transactions: what every repository of the store shares.
 
 WAL mode lets the web endpoints read while the bot writes; ``synchronous=NORMAL`` keeps a commit
-per handled message cheap while a crash loses at most the last transactions, never consistency.
+cheap (ingest commits its handled marks once per batch of messages) while a crash loses at most
+the last transactions, never consistency.
 Errors are translated here, where sqlite3 is touched: SQLITE_FULL becomes ``DiskFull`` (the bot
 stops with one clear line) and, where a verb asks for it, any other database error becomes
 ``StoreError`` naming what failed.

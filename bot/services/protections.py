@@ -97,7 +97,7 @@ class Protector:
         self._created: OrderedDict[str, float | None] = OrderedDict()
         self.unfinished = unfinished if unfinished is not None else Unfinished()
         # Authors whose account age is being looked up, with their messages waiting, in order.
-        self._waiting: dict[str, list[tuple[Message, str | None]]] = {}
+        self._waiting: dict[str, list[tuple[Message, str | None, float]]] = {}
         self._lookup_slots = asyncio.Semaphore(_LOOKUPS_AT_ONCE)
         self._tasks: set[asyncio.Task[None]] = set()
         self._probation_on = settings.probation_days > 0 and (
@@ -141,8 +141,8 @@ class Protector:
             for trigger in self.engine.on_join(join):
                 await self._handle(trigger, None)
 
-    async def _check(self, message: Message, room_name: str | None) -> None:
-        post = await self._post(message, room_name)
+    async def _check(self, message: Message, room_name: str | None, arrived: float | None = None) -> None:
+        post = await self._post(message, room_name, self._clock() if arrived is None else arrived)
         for trigger in self.engine.on_post(post):
             await self._handle(trigger, message)
 
@@ -150,11 +150,14 @@ class Protector:
         """Check ``message`` once its author's account age is known, after the author's earlier
         messages; the first message of an author starts the lookup."""
         self.unfinished.hold(message.id, message.version)
+        # Counted at its arrival, not when checked: a burst of checks after a slow answer is
+        # not a burst of messages.
+        waiting = (message, room_name, self._clock())
         queue = self._waiting.get(message.author.id)
         if queue is not None:
-            queue.append((message, room_name))
+            queue.append(waiting)
             return
-        self._waiting[message.author.id] = [(message, room_name)]
+        self._waiting[message.author.id] = [waiting]
         task = asyncio.create_task(self._look_up_and_check(message.author))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -167,9 +170,9 @@ class Protector:
             log.warning("account-age lookup failed (%s)", type(exc).__name__)
         queue = self._waiting[author.id]
         while queue:  # messages by the author that came meanwhile join the end of the queue
-            message, room_name = queue.pop(0)
+            message, room_name, arrived = queue.pop(0)
             try:
-                await self._check(message, room_name)
+                await self._check(message, room_name, arrived)
             except DiskFull:
                 # Nothing can be recorded: left unfinished, so never marked handled.
                 log.error("protections: disk full while checking message %s", message.id)
@@ -184,7 +187,7 @@ class Protector:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _post(self, message: Message, room_name: str | None) -> Post:
+    async def _post(self, message: Message, room_name: str | None, arrived: float) -> Post:
         raw = message.raw
         mentions: list[str] = []
         everyone = False
@@ -208,7 +211,7 @@ class Protector:
             user_id=message.author.id,
             username=message.author.username,
             text=message.text,
-            ts=self._clock(),
+            ts=arrived,
             mentions=tuple(dict.fromkeys(mentions)),
             everyone=everyone,
             probation=probation,

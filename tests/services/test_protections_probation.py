@@ -47,7 +47,7 @@ def msg(mid: str, author: str, seconds: int) -> NewMessage:
     return NewMessage(message, RoomHint(True, "c", "general"))
 
 
-def build(tmp_path: Path) -> tuple[Ingest, Protector, Store, SlowUsers, list[Post]]:
+def build(tmp_path: Path, now: list[float]) -> tuple[Ingest, Protector, Store, SlowUsers, list[Post]]:
     store = Store.open(tmp_path / "s.sqlite3")
     users = SlowUsers()
     settings = ProtectionSettings.model_validate(
@@ -65,7 +65,7 @@ def build(tmp_path: Path) -> tuple[Ingest, Protector, Store, SlowUsers, list[Pos
         moderation=ModerationSettings(),
         bot_username=lambda: "rcmod.bot",
         site_url=lambda: "",
-        clock=lambda: T0.timestamp(),
+        clock=lambda: now[0],
     )
     seen: list[Post] = []
     on_post = protector.engine.on_post
@@ -89,7 +89,8 @@ def build(tmp_path: Path) -> tuple[Ingest, Protector, Store, SlowUsers, list[Pos
 
 
 async def test_a_slow_account_age_lookup_holds_only_its_authors_messages(tmp_path: Path) -> None:
-    ingest, protector, store, users, seen = build(tmp_path)
+    now = [T0.timestamp()]
+    ingest, protector, store, users, seen = build(tmp_path, now)
     # Each handle returns while newbie's lookup is still unanswered (a hang guard, not a timing).
     async with asyncio.timeout(10):
         await ingest.handle(msg("n1", "newbie", 1))
@@ -105,10 +106,12 @@ async def test_a_slow_account_age_lookup_holds_only_its_authors_messages(tmp_pat
     cursor = store.messages.room_cursor("GENERAL")
     assert cursor is None or cursor < T0 + timedelta(seconds=1)  # not past the waiting n1
 
+    now[0] += 600  # the answer comes late: the waiting messages still count from their arrival
     users.let_go.set()
     await protector.settled()
     assert [(p.mid, p.probation) for p in seen[2:]] == [("n1", True), ("n2", True)]  # in order
     assert [p.probation for p in seen[:2]] == [False, False]
+    assert {p.ts for p in seen} == {T0.timestamp()}
     assert await until(lambda: not ingest.flush() and handled("n1", "") and handled("n2", ""))
     assert store.messages.room_cursor("GENERAL") == T0 + timedelta(seconds=4)
     # Known now: the author's next message is checked on the path, with no lookup.

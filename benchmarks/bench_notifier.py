@@ -75,6 +75,7 @@ async def run(args: argparse.Namespace) -> None:
                 if isinstance(event, MessageEvent):
                     ev: Event = event
                     await ingest.handle(ev)
+        ingest.close()  # the last batch of handled marks is part of the work
         elapsed = time.perf_counter() - start
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         raised = (

@@ -62,7 +62,7 @@ from bot.services.policies import PolicyKeeper, outbox_notify
 from bot.services.protections import Protector
 from bot.services.purge import Purger, holder_is_dead
 from bot.services.reports import ReportDesk
-from bot.services.router import Handler, Router
+from bot.services.router import Handler, Router, Unfinished
 from bot.services.sanctions import Sanctioner
 from bot.services.supervisor import Supervisor
 from bot.store import Store
@@ -515,7 +515,9 @@ def build_commands(
     return CommandWiring(desk, mod, dispatcher, inbox)
 
 
-def build_ingest(base: Shared, router: Router, policies: PolicyKeeper) -> Ingest:
+def build_ingest(
+    base: Shared, router: Router, policies: PolicyKeeper, unfinished: Unfinished | None = None
+) -> Ingest:
     return Ingest(
         messages=base.store.messages,
         rest=base.rest,
@@ -527,6 +529,7 @@ def build_ingest(base: Shared, router: Router, policies: PolicyKeeper) -> Ingest
         server_now=base.rest.server_now,
         backoff=realtime_backoff(base.settings),
         state_watchers=[policies.on_message_state],
+        unfinished=unfinished,
     )
 
 
@@ -587,7 +590,9 @@ def build_services(
             ("commands", (MessageEvent,), commands.inbox.on_event),
         ],
     )
-    ingest = build_ingest(base, router, policies)
+    # A message whose probation check waits for its author's account age is recorded as handled
+    # only once that check is done.
+    ingest = build_ingest(base, router, policies, protector.unfinished)
     web = build_web(base, commands.dispatcher, readiness)
     return Services(
         shared=base,
@@ -699,6 +704,8 @@ class BotApp:
             store.lease.acquire_lease(self._holder, LEASE_TTL, is_dead=holder_is_dead)
             async with contextlib.AsyncExitStack() as running:  # unwinds in reverse: the stop order
                 services = await self._build(store, running)
+                # The last batch of handled marks, once the loops have stopped (they unwind first).
+                running.callback(services.ingest.close)
                 await self._start(services, running)
                 await self._consume(services)
             if self._fatal is not None:
@@ -747,6 +754,9 @@ class BotApp:
         # Servers before 6.8 have no rooms.muteUser: there the realtime method does it.
         mute_call = None if server.features.mute_endpoints else realtime.call
         roles = RoleDirectory(rest, clock=clock)
+        # Read beside the start: the first message that needs a role then finds it read.
+        prefetch = asyncio.create_task(roles.prefetch())
+        running.callback(prefetch.cancel)
         return Shared(
             settings=s,
             store=store,

@@ -2,11 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Sequence
+from typing import cast
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 __all__ = ["Metrics"]
+
+_le = cast(Callable[[float], str], floatToGoString)  # how prometheus_client writes a bucket's bound
+
+
+class EventHistogram(Collector):
+    """A histogram without labels for a per-event observation: plain counts, summed into the
+    exposition only when scraped. prometheus_client's Histogram takes a lock and increments a
+    value object per bucket on every observation, which the event path pays once per message;
+    the bot observes from its one event loop thread."""
+
+    def __init__(self, name: str, documentation: str, buckets: Sequence[float]) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._bounds = tuple(sorted(buckets))
+        self._counts = [0] * (len(self._bounds) + 1)  # the last: above every bound
+        self._sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self._counts[bisect_left(self._bounds, value)] += 1  # a bucket counts values <= its bound
+        self._sum += value
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        counts, total, buckets = list(self._counts), 0, []
+        for bound, count in zip((*self._bounds, float("inf")), counts, strict=True):
+            total += count
+            buckets.append((_le(bound), total))
+        yield HistogramMetricFamily(self._name, self._documentation, buckets=buckets, sum_value=self._sum)
+
+    def describe(self) -> Iterator[HistogramMetricFamily]:
+        yield HistogramMetricFamily(self._name, self._documentation)
 
 
 class Metrics:
@@ -31,12 +66,12 @@ class Metrics:
         self.frames_rejected = Counter(
             "rcmod_frames_rejected", "Realtime frames that could not be understood", registry=self.registry
         )
-        self.handler_latency = Histogram(
+        self.handler_latency = EventHistogram(
             "rcmod_handler_latency_seconds",
             "Time to run all handlers for one event",
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-            registry=self.registry,
         )
+        self.registry.register(self.handler_latency)
         self.caught_up = Counter(
             "rcmod_catch_up_messages",
             "Messages recovered by catch-up after an outage",
@@ -59,6 +94,9 @@ class Metrics:
             ["action", "outcome"],
             registry=self.registry,
         )
+        # The children of the per-event counters, resolved once: ``.labels()`` on every message
+        # costs a lock and a dict walk in prometheus_client.
+        self._seen_children: dict[tuple[str, str], Counter] = {}
         self.connected = Gauge(
             "rcmod_connected", "1 when connected, logged in and subscribed", registry=self.registry
         )
@@ -114,7 +152,10 @@ class Metrics:
         self.frames_rejected.inc()
 
     def count_message(self, kind: str, outcome: str) -> None:
-        self.messages_seen.labels(kind, outcome).inc()
+        child = self._seen_children.get((kind, outcome))
+        if child is None:
+            child = self._seen_children[(kind, outcome)] = self.messages_seen.labels(kind, outcome)
+        child.inc()
 
     def count_caught_up(self, messages: int) -> None:
         self.caught_up.inc(messages)

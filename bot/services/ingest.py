@@ -17,6 +17,15 @@ Three rules keep a gap from being skipped:
   cursor past the gap; the room is retried with backoff until its catch-up succeeds.
 * A cursor never passes the server's time as last seen (REST answers' ``Date`` header): one frame
   dated in the far future (a wrong server clock, an injected frame) would otherwise pin it there.
+
+Handled marks and cursor moves are written in batches (one transaction per ``batch_size`` events
+or ``batch_wait`` seconds, whichever comes first), not one commit per message. A mark is buffered
+only once the message's handlers have returned, and whatever they did (audit, evidence, queued
+alerts) they committed themselves before that, so a crash loses at most marks: those messages
+are read again by catch-up and handled again, which the executor's evidence, the outbox's keys
+and the ledgers' duplicate checks make harmless. A message a handler left :class:`Unfinished`
+(a check still waiting on the server) is not marked, and its room's cursor does not pass it,
+until it is released.
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ from bot.realtime.events import (
     SubscriptionChanged,
     message_event,
 )
-from bot.services.router import Router
+from bot.services.router import Router, Unfinished
 from bot.store.messages import MessageLog
 
 __all__ = ["Ingest", "IngestCounters", "RestForIngest"]
@@ -58,6 +67,8 @@ _REPAIR_MARGIN = timedelta(minutes=1)  # clock skew between the bot and the serv
 # The server's history and sync queries are exclusive (``$gt``); one millisecond back makes them
 # inclusive of the cursor's own millisecond.
 _ONE_MS = timedelta(milliseconds=1)
+BATCH_SIZE = 100
+BATCH_WAIT = 0.05  # seconds a handled mark may wait for its batch's commit
 
 
 class IngestCounters(Protocol):
@@ -103,6 +114,10 @@ class Ingest:
         backoff: Callable[[], Iterator[float]] = exponential_backoff,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         state_watchers: Iterable[Callable[[MessageEvent], Awaitable[None]]] = (),
+        unfinished: Unfinished | None = None,
+        batch_size: int = BATCH_SIZE,
+        batch_wait: float = BATCH_WAIT,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._messages = messages
         self._rest = rest
@@ -125,6 +140,19 @@ class Ingest:
         # bot's own, unedited message with ``pinned: false``, which dedup would drop as a repeat).
         # A watcher must be cheap and must not assume it sees a revision once.
         self._state_watchers = tuple(state_watchers)
+        # The batch not yet committed, in the order it was handled: (mid or None for a cursor
+        # move alone, version, rid, where the room's cursor may move to or None).
+        self._batch: list[tuple[str | None, str, str, datetime | None]] = []
+        self._batched: set[tuple[str, str]] = set()  # the marks in it, for dedup
+        self._batch_kept = 0  # entries still held back by an unfinished message
+        self._batch_since: float | None = None
+        self._batch_size = max(1, batch_size)
+        self._batch_wait = batch_wait
+        self._monotonic = monotonic
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+        self._unfinished = unfinished if unfinished is not None else Unfinished()
+        self._unfinished.on_release(self._arm)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), tz=UTC)
@@ -139,7 +167,87 @@ class Ingest:
         return server if server is not None else self._now() + _CLOCK_MARGIN
 
     def _move_cursor(self, rid: str, when: datetime) -> None:
-        self._messages.advance_room_cursor(rid, min(when, self._ceiling()))
+        self._add(None, "", rid, when)
+
+    # -- the batch of marks and cursor moves -----------------------------------------------------
+
+    def _seen(self, mid: str, version: str) -> bool:
+        return (mid, version) in self._batched or self._messages.is_handled(mid, version)
+
+    def _add(self, mid: str | None, version: str, rid: str, when: datetime | None) -> None:
+        """Buffer a handled mark and/or a cursor move; commit the batch when it is full or old."""
+        if when is not None:
+            when = min(when, self._ceiling())
+        self._batch.append((mid, version, rid, when))
+        if mid is not None:
+            self._batched.add((mid, version))
+        now = self._monotonic()
+        if self._batch_since is None:
+            self._batch_since = now
+        if (
+            len(self._batch) - self._batch_kept >= self._batch_size
+            or now - self._batch_since >= self._batch_wait
+        ):
+            self.flush()
+        else:
+            self._arm()
+
+    def _arm(self) -> None:
+        """Commit what is buffered within ``batch_wait`` even if no further event comes."""
+        if self._timer is None and self._batch and not self._closed:
+            self._timer = asyncio.get_running_loop().call_later(self._batch_wait, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        try:
+            self.flush()
+        except Exception as exc:  # the next event commits (and raises) in the ingest path
+            log.error("could not commit handled messages: %s", type(exc).__name__)
+            self._arm()
+
+    def close(self) -> None:
+        """Commit the last batch at a stop; a failure only means those messages are read again.
+        Nothing is committed after this (the store closes next)."""
+        self._closed = True
+        try:
+            self.flush()
+        except Exception as exc:
+            log.warning(
+                "could not commit the last handled messages (%s); they will be read again", type(exc).__name__
+            )
+
+    def flush(self) -> None:
+        """Commit the buffered marks and cursor moves in one transaction, but for the messages a
+        handler left unfinished: their marks wait, and so does every later cursor move in their
+        room (a crash must make catch-up read them again)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._batch:
+            return
+        marks: list[tuple[str, str, str]] = []
+        cursors: dict[str, datetime] = {}
+        kept: list[tuple[str | None, str, str, datetime | None]] = []
+        blocked: set[str] = set()
+        for entry in self._batch:
+            mid, version, rid, when = entry
+            if mid is not None and self._unfinished.held(mid, version):
+                kept.append(entry)
+                blocked.add(rid)
+                continue
+            if mid is not None:
+                marks.append((mid, version, rid))
+            if when is not None:
+                if rid in blocked:
+                    kept.append((None, "", rid, when))
+                else:
+                    cursors[rid] = max(when, cursors.get(rid, when))
+        if marks or cursors:
+            self._messages.record(marks, cursors)
+        self._batch = kept
+        self._batched = {(mid, version) for mid, version, _, _ in kept if mid is not None}
+        self._batch_kept = len(kept)
+        self._batch_since = self._monotonic() if kept else None
 
     @property
     def pending_rooms(self) -> frozenset[str]:
@@ -161,11 +269,13 @@ class Ingest:
                 self._metrics.count_reconnect()
             await self._router.dispatch(event)
             await self.catch_up()
+            self.flush()  # rare: what catch-up recorded is committed at once
         elif isinstance(event, Disconnected):
             self._metrics.set_connected(False)
             await self._router.dispatch(event)
         elif isinstance(event, SubscriptionChanged):
             await self._handle_subscription(event)
+            self.flush()
         elif isinstance(event, FrameRejected):
             self._metrics.count_frame_rejected()
             log.warning("realtime frame rejected: %s (%d bytes)", event.reason, event.size)
@@ -187,7 +297,7 @@ class Ingest:
                 log.error("state watcher failed on message %s: %s", message.id, type(exc).__name__)
         if event.room.type:
             self._room_types.setdefault(message.rid, event.room.type)
-        if self._messages.is_handled(message.id, message.version):
+        if self._seen(message.id, message.version):
             self._metrics.count_message(kind, "duplicate")
             return False
         if message.author.id != self._bot_user_id():  # the bot ignores its own messages
@@ -195,19 +305,21 @@ class Ingest:
             outcome = "handled" if live else "caught_up"
         else:
             outcome = "own"
-        self._messages.mark_handled(message.id, message.version, message.rid)
-        if live and message.rid not in self._pending:  # catch-up moves its room's cursor when done
-            self._move_cursor(message.rid, message.updated_at or message.ts)
+        # Catch-up moves its room's cursor when the room is done.
+        moves = live and message.rid not in self._pending
+        self._add(
+            message.id, message.version, message.rid, (message.updated_at or message.ts) if moves else None
+        )
         self._metrics.count_message(kind, outcome)
         return True
 
     async def _handle_deleted(self, event: MessageDeleted, *, live: bool = True) -> bool:
         # A deletion can be seen three ways (notify, tombstone, sync); handle it once.
-        if not self._messages.mark_handled(event.mid, "deleted", event.rid):
+        if self._seen(event.mid, "deleted"):
             self._metrics.count_message("MessageDeleted", "duplicate")
             return False
-        if event.at is not None and live and event.rid not in self._pending:
-            self._move_cursor(event.rid, event.at)
+        moves = event.at is not None and live and event.rid not in self._pending
+        self._add(event.mid, "deleted", event.rid, event.at if moves else None)
         self._metrics.count_message("MessageDeleted", "handled")
         await self._router.dispatch(event)
         return True
@@ -228,6 +340,7 @@ class Ingest:
         whose catch-up fails stay pending and are retried by :meth:`run`."""
         self.catch_ups += 1
         recovered = 0
+        self.flush()  # the cursors read below include what live events moved
         try:
             subs = await self._rest.subscriptions()
         except RcmodError as exc:
@@ -282,6 +395,7 @@ class Ingest:
     async def _try_room(self, rid: str, then: str) -> int:
         """Catch up one room; on success (or a refusal: the bot cannot read it) it is no longer
         pending. Returns how many events were new."""
+        self.flush()
         cursor = self._messages.room_cursor(rid)
         if cursor is None:
             self._pending.discard(rid)

@@ -9,6 +9,11 @@ Workspace roles come from users.list, never users.info: users.info shows another
 lacks, while users.list carries ``roles`` for anyone with ``view-d-room``. Its ``query`` and
 ``fields`` parameters are ignored since 7.0, so it cannot be asked for role holders only: the
 directory walks the whole list, page by page on ``total``, and keeps one snapshot.
+
+Both are read on the message path (a keyword match, an @all, an alert's recipients), so once they
+hold an answer, an expired one is still used while a fresh one is fetched in the background: only
+the very first lookup of a key waits for the server, never its renewal. A moderator's command
+asks ``fresh`` and waits.
 """
 
 from __future__ import annotations
@@ -52,6 +57,11 @@ class TtlCache:
         self._entries[key] = (now, value)
         return value
 
+    def peek(self, key: str) -> tuple[bool, Any] | None:
+        """(still fresh, the answer kept for ``key``), or None when nothing is kept."""
+        hit = self._entries.get(key)
+        return None if hit is None else (self._clock() - hit[0] < self._ttl, hit[1])
+
     def last(self, key: str, default: T) -> T:
         """The answer last kept for ``key``, however old; ``default`` if there is none."""
         hit = self._entries.get(key)
@@ -76,13 +86,29 @@ class RoleDirectory:
         self._roles: dict[str, frozenset[str]] = {}
         self._ids: dict[str, str] = {}  # lower-cased username → id
         self._lock = asyncio.Lock()
+        self._renewal: asyncio.Task[None] | None = None
+
+    async def _renew(self) -> None:
+        try:
+            await self._refresh(max_age=self._ttl)
+        finally:
+            self._renewal = None
+
+    async def prefetch(self) -> None:
+        """Read the snapshot now (at connect), so no message waits for the first one."""
+        await self._refresh(max_age=self._ttl)
 
     async def roles(
         self, *, user_id: str | None = None, username: str | None = None, fresh: bool = False
     ) -> frozenset[str]:
         """The user's workspace roles; empty for a user the server does not list. ``fresh``
-        re-reads a snapshot older than a few seconds, and one that does not know the user."""
-        await self._refresh(max_age=FRESH_AGE if fresh else self._ttl)
+        re-reads a snapshot older than a few seconds, and one that does not know the user.
+        Otherwise an expired snapshot answers while the next one is read in the background."""
+        if not fresh and self._taken is not None:
+            if self._clock() - self._taken >= self._ttl and not self._lock.locked() and self._renewal is None:
+                self._renewal = asyncio.create_task(self._renew())
+        else:
+            await self._refresh(max_age=FRESH_AGE if fresh else self._ttl)
         uid = user_id or self._ids.get((username or "").lower())
         if fresh and (uid is None or uid not in self._roles):
             await self._refresh(max_age=FRESH_AGE)
@@ -129,14 +155,30 @@ class Lookups:
         self._rest = rest
         self._cache = TtlCache(clock, ttl=ttl)
         self.roles = roles or RoleDirectory(rest, clock=clock, ttl=ttl)
+        self._renewing: dict[str, asyncio.Task[None]] = {}
 
     async def cached(self, key: str, fetch: Callable[[], Awaitable[T]], default: T) -> T:
-        """``fetch()`` at most once per TTL; on failure the last good value, else ``default``."""
+        """``fetch()`` at most once per TTL; on failure the last good value, else ``default``.
+        An expired answer is returned at once while ``fetch()`` renews it in the background."""
+        kept = self._cache.peek(key)
+        if kept is not None:
+            fresh, value = kept
+            if not fresh and key not in self._renewing:
+                task = asyncio.create_task(self._renew(key, fetch))
+                self._renewing[key] = task
+                task.add_done_callback(lambda _: self._renewing.pop(key, None))
+            return value  # type: ignore[no-any-return]
         try:
             return await self._cache.get(key, fetch)
         except RcmodError as exc:
             log.warning("lookup %s failed (%s)", key.split(":")[0], type(exc).__name__)
             return self._cache.last(key, default)
+
+    async def _renew(self, key: str, fetch: Callable[[], Awaitable[T]]) -> None:
+        try:
+            await self._cache.get(key, fetch)
+        except RcmodError as exc:  # the expired answer stays in use; the next lookup tries again
+            log.warning("lookup %s failed (%s)", key.split(":")[0], type(exc).__name__)
 
     async def room(self, hint: Room) -> Room:
         """The room with its name and type, from the stream's hint or rooms.info."""

@@ -112,6 +112,10 @@ class NameWatch:
         # message is scanned once; a reload (a new matcher) scans everything afresh.
         self._seen: set[str] = set()
         self._seen_for: Matcher | None = None
+        # Each author's (username, display name) as last scanned, against the matcher of the
+        # time: most messages come from someone whose names have not changed, and need no scan.
+        self._authors: dict[str, tuple[str, str | None]] = {}
+        self._authors_for: Matcher | None = None
         self._announced: set[str] = set()  # pending accounts handled by this process
         self._by_status = True  # users.listByStatus exists (6.8+); False once a server says 404
         self._wake_registrations = asyncio.Event()
@@ -154,10 +158,18 @@ class NameWatch:
         elif message.type in _ADDED and message.text.strip():
             await self._scan_added(message.text.strip())
         u = message.raw.get("u")
-        author: dict[str, Any] = {"_id": message.author.id, "username": message.author.username}
-        if isinstance(u, Mapping) and isinstance(u.get("name"), str):
-            author["name"] = u["name"]
+        display = u.get("name") if isinstance(u, Mapping) else None
+        names = (message.author.username, display if isinstance(display, str) else None)
+        matcher = self._matcher()
+        if matcher is not self._authors_for or len(self._authors) > _SEEN_LIMIT:
+            self._authors, self._authors_for = {}, matcher
+        if self._authors.get(message.author.id) == names:
+            return  # scanned already, unchanged
+        author: dict[str, Any] = {"_id": message.author.id, "username": names[0]}
+        if names[1] is not None:
+            author["name"] = names[1]
         await self._scan_user(author)
+        self._authors[message.author.id] = names
 
     async def _scan_added(self, username: str) -> None:
         """``au`` names the added member by username only: their id is looked up on a match."""

@@ -12,10 +12,17 @@ on; a trigger by them is at most an alert.
 The engine's counters live in memory (bounded); the only per-message I/O here is the account-age
 lookup for probation, cached per user for the life of the process (an account's creation date
 does not change), and a role lookup when a message mentions @all/@here.
+
+The account-age lookup never holds the ingest path: an author not yet known is looked up beside
+it (one task per author, a few at a time), and that author's messages wait for the answer, in
+their order, while everyone else's go on. A waiting message is :class:`Unfinished` for ingest,
+so it is not recorded as handled (nor its room's cursor moved past it) until its check is done:
+a crash meanwhile makes catch-up read it again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -26,7 +33,7 @@ from typing import Any
 from bot.audit import actions
 from bot.commands import addressed_to_bot
 from bot.config import ModerationSettings, ProtectionSettings
-from bot.errors import ActionRefused, NotFound, RcmodError
+from bot.errors import ActionRefused, DiskFull, NotFound, RcmodError
 from bot.models import Actor, Message, Room, UserRef
 from bot.moderation.actions import Action, DeleteMessage, PostMessage
 from bot.moderation.alerts import permalink
@@ -38,6 +45,7 @@ from bot.rest.client import derived_message_id
 from bot.services.executor import Act, Status
 from bot.services.lookups import Lookups
 from bot.services.outbox import Notice, Outbox
+from bot.services.router import Unfinished
 from bot.services.sanctions import Sanctioner, Target
 from bot.store.audit import AuditLog
 from bot.store.evidence import EvidenceArchive
@@ -50,6 +58,7 @@ log = logging.getLogger("rcmod.protector")
 # A member joining by themselves (a room, a team); `au` (added by someone) is not a raid.
 JOIN_TYPES = frozenset({"uj", "ujt"})
 _AGE_CACHE = 50_000
+_LOOKUPS_AT_ONCE = 4  # account-age lookups in flight together, each for a different author
 
 
 class Protector:
@@ -69,6 +78,7 @@ class Protector:
         site_url: Callable[[], str],
         clock: Callable[[], float] = time.time,
         lookups: Lookups | None = None,
+        unfinished: Unfinished | None = None,
     ) -> None:
         self._audit = audit
         self._evidence = evidence
@@ -85,6 +95,11 @@ class Protector:
         self._lookups = lookups or Lookups(rest, clock=clock)
         self.engine = Protections(settings)
         self._created: OrderedDict[str, float | None] = OrderedDict()
+        self.unfinished = unfinished if unfinished is not None else Unfinished()
+        # Authors whose account age is being looked up, with their messages waiting, in order.
+        self._waiting: dict[str, list[tuple[Message, str | None, float]]] = {}
+        self._lookup_slots = asyncio.Semaphore(_LOOKUPS_AT_ONCE)
+        self._tasks: set[asyncio.Task[None]] = set()
         self._probation_on = settings.probation_days > 0 and (
             settings.flood.mode != "off" or settings.mentions.mode != "off" or settings.links.mode != "off"
         )
@@ -115,17 +130,64 @@ class Protector:
                 # Commands and DMs to the bot are no flood, spam or raid: a member asking the
                 # bot for help seven times must not be muted, and a DM has no room to mute in.
                 return
-            post = await self._post(message, event.room.name)
-            triggers = self.engine.on_post(post)
-            for trigger in triggers:
-                await self._handle(trigger, message)
+            author = message.author.id
+            if self._probation_on and (author in self._waiting or author not in self._created):
+                self._wait_for_age(message, event.room.name)
+                return
+            await self._check(message, event.room.name)
         elif isinstance(event, SystemMessage) and event.message.type in JOIN_TYPES:
             m = event.message
             join = Join(m.rid, event.room.name, m.author.id, m.author.username, self._clock())
             for trigger in self.engine.on_join(join):
                 await self._handle(trigger, None)
 
-    async def _post(self, message: Message, room_name: str | None) -> Post:
+    async def _check(self, message: Message, room_name: str | None, arrived: float | None = None) -> None:
+        post = await self._post(message, room_name, self._clock() if arrived is None else arrived)
+        for trigger in self.engine.on_post(post):
+            await self._handle(trigger, message)
+
+    def _wait_for_age(self, message: Message, room_name: str | None) -> None:
+        """Check ``message`` once its author's account age is known, after the author's earlier
+        messages; the first message of an author starts the lookup."""
+        self.unfinished.hold(message.id, message.version)
+        # Counted at its arrival, not when checked: a burst of checks after a slow answer is
+        # not a burst of messages.
+        waiting = (message, room_name, self._clock())
+        queue = self._waiting.get(message.author.id)
+        if queue is not None:
+            queue.append(waiting)
+            return
+        self._waiting[message.author.id] = [waiting]
+        task = asyncio.create_task(self._look_up_and_check(message.author))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _look_up_and_check(self, author: UserRef) -> None:
+        try:
+            async with self._lookup_slots:
+                await self._on_probation(author)
+        except Exception as exc:  # the checks below go on as "not on probation"
+            log.warning("account-age lookup failed (%s)", type(exc).__name__)
+        queue = self._waiting[author.id]
+        while queue:  # messages by the author that came meanwhile join the end of the queue
+            message, room_name, arrived = queue.pop(0)
+            try:
+                await self._check(message, room_name, arrived)
+            except DiskFull:
+                # Nothing can be recorded: left unfinished, so never marked handled.
+                log.error("protections: disk full while checking message %s", message.id)
+                continue
+            except Exception as exc:  # as the router does: one message's failure is isolated
+                log.error("protections failed on message %s: %s", message.id, type(exc).__name__)
+            self.unfinished.release(message.id, message.version)
+        del self._waiting[author.id]
+
+    async def settled(self) -> None:
+        """Wait until no message waits for an account-age lookup (tests, benchmarks, a stop)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _post(self, message: Message, room_name: str | None, arrived: float) -> Post:
         raw = message.raw
         mentions: list[str] = []
         everyone = False
@@ -149,7 +211,7 @@ class Protector:
             user_id=message.author.id,
             username=message.author.username,
             text=message.text,
-            ts=self._clock(),
+            ts=arrived,
             mentions=tuple(dict.fromkeys(mentions)),
             everyone=everyone,
             probation=probation,

@@ -11,7 +11,7 @@ from typing import Protocol
 from bot.errors import DiskFull
 from bot.realtime.events import Event
 
-__all__ = ["Handler", "RouteCounters", "Router"]
+__all__ = ["Handler", "RouteCounters", "Router", "Unfinished"]
 
 log = logging.getLogger("rcmod.router")
 
@@ -24,6 +24,36 @@ class RouteCounters(Protocol):
     def count_handler_error(self, handler: str) -> None: ...
 
     def observe_handler_latency(self, seconds: float) -> None: ...
+
+
+class Unfinished:
+    """Messages whose handling goes on after their handlers returned (a check waiting on the
+    server, off the ingest path). Ingest records such a message as handled, and moves its room's
+    cursor past it, only once it is released: a crash before then re-reads it, never skips it."""
+
+    def __init__(self) -> None:
+        self._held: dict[tuple[str, str], int] = {}
+        self._watchers: list[Callable[[], None]] = []
+
+    def hold(self, mid: str, version: str) -> None:
+        key = (mid, version)
+        self._held[key] = self._held.get(key, 0) + 1
+
+    def release(self, mid: str, version: str) -> None:
+        key = (mid, version)
+        left = self._held.get(key, 0) - 1
+        if left > 0:
+            self._held[key] = left
+        else:
+            self._held.pop(key, None)
+            for watcher in self._watchers:
+                watcher()
+
+    def held(self, mid: str, version: str) -> bool:
+        return (mid, version) in self._held
+
+    def on_release(self, watcher: Callable[[], None]) -> None:
+        self._watchers.append(watcher)
 
 
 @dataclass(frozen=True, slots=True)

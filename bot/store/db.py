@@ -1,7 +1,8 @@
 """One SQLite connection, its clock and its transactions: what every repository of the store shares.
 
 WAL mode lets the web endpoints read while the bot writes; ``synchronous=NORMAL`` keeps a commit
-per handled message cheap while a crash loses at most the last transactions, never consistency.
+cheap (ingest commits its handled marks once per batch of messages) while a crash loses at most
+the last transactions, never consistency.
 Errors are translated here, where sqlite3 is touched: SQLITE_FULL becomes ``DiskFull`` (the bot
 stops with one clear line) and, where a verb asks for it, any other database error becomes
 ``StoreError`` naming what failed.
@@ -14,7 +15,7 @@ import functools
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,6 +92,14 @@ class _Connection(sqlite3.Connection):
                 raise DiskFull(self.folder) from exc
             raise
 
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or _is_enospc(exc):
+                raise DiskFull(self.folder) from exc
+            raise
+
 
 class Database:
     """The connection every repository writes through, the clock they stamp rows with, and the
@@ -144,6 +153,9 @@ class Database:
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
         return self._conn.execute(sql, parameters)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> sqlite3.Cursor:
+        return self._conn.executemany(sql, rows)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

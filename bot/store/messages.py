@@ -34,6 +34,24 @@ class MessageLog:
         )
         return cur.rowcount == 1
 
+    def record(self, handled: list[tuple[str, str, str]], cursors: dict[str, datetime]) -> None:
+        """Record handled revisions ``(mid, version, rid)`` and move cursors forward, in one
+        transaction: a batch of events costs one commit, and is recorded whole or not at all."""
+        now = self._db.clock()
+        with self._db.transaction():
+            if handled:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO handled_message (mid, version, rid, handled_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    [(mid, version, rid, now) for mid, version, rid in handled],
+                )
+            if cursors:
+                self._db.executemany(
+                    "INSERT INTO room_cursor (rid, updated_ms) VALUES (?, ?) "
+                    "ON CONFLICT (rid) DO UPDATE SET updated_ms = max(updated_ms, excluded.updated_ms)",
+                    [(rid, int(when.timestamp() * 1000)) for rid, when in cursors.items()],
+                )
+
     def forget_handled_before(self, cutoff: float) -> int:
         """Drop dedup records older than ``cutoff`` (catch-up never reaches that far back)."""
         return self._db.execute("DELETE FROM handled_message WHERE handled_at < ?", (cutoff,)).rowcount

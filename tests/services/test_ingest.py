@@ -133,6 +133,7 @@ async def test_own_messages_are_not_dispatched(tmp_path: Path) -> None:
     ingest, rec, store, *_ = build(tmp_path)
     await ingest.handle(NewMessage(msg("m1", author="bot")))
     assert rec.events == []
+    ingest.flush()
     assert store.messages.is_handled("m1", "")
 
 
@@ -186,6 +187,7 @@ async def test_restart_does_not_handle_old_messages_again(tmp_path: Path) -> Non
     ingest, _rec, store, *_ = build(tmp_path)
     await ingest.handle(Connected(session="s", user_id=BOT, reconnect=False))
     await ingest.handle(NewMessage(msg("m1", at=T0 + timedelta(seconds=1))))
+    ingest.flush()  # a stop commits the last batch
     store.close()
     # a new process with the same data folder; the server re-sends m1 during catch-up
     rest = FakeRest()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.sandbox import Sandbox
-from tests.conftest import Recorder, bot_settings, start_bot, until
+from tests.conftest import Recorder, bot_settings, handled, start_bot, until
 from tests.helpers import ask, dms_from_bot, exists, muted, post, rid, told, triggered
 
 MODS = ["mod2"]
@@ -177,6 +177,8 @@ async def test_without_the_permission_no_account_is_on_probation(sandbox: Sandbo
     bot = await start_bot(config, Recorder())
     try:
         new = await post(bot, sandbox, "newbie", "general", "see https://ok.example")
+        # Its check waits for the account-age lookup, off the path: done once it is handled.
+        assert await until(lambda: handled(bot.app.store, new))
         assert exists(sandbox, new) and triggered(bot, "links") == []
     finally:
         await bot.stop()

@@ -4,14 +4,16 @@ a room's roles)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from bot.commands.handlers.dispatch import LOOKUP_TTL, Dispatcher
 from bot.errors import NotFound, RetryableError
-from bot.services.lookups import DEFAULT_TTL, Lookups, TtlCache
+from bot.services.lookups import DEFAULT_TTL, Lookups, RoleDirectory, TtlCache
 from bot.store import AuditLog, Database
+from tests.conftest import until
 
 
 class Clock:
@@ -99,3 +101,53 @@ async def test_the_dispatcher_keeps_a_refusal_as_an_answer_for_a_minute() -> Non
     assert await dispatcher.room_type("GONE") is None and rest.calls == 2
     dispatcher.forget("room:")
     assert await dispatcher.room_type("GONE") is None and rest.calls == 3
+
+
+async def test_an_expired_answer_is_used_while_it_is_renewed_in_the_background() -> None:
+    """The message path never waits for a renewal: only the very first lookup of a key does."""
+    clock = Clock()
+    lookups = Lookups(None, clock=clock)  # type: ignore[arg-type]
+    assert await lookups.cached("k", Answers("old"), "default") == "old"
+    clock.now += DEFAULT_TTL
+    answered = asyncio.Event()
+
+    async def slow() -> str:
+        await answered.wait()
+        return "new"
+
+    async with asyncio.timeout(5):  # a hang guard: the renewal is not awaited
+        assert await lookups.cached("k", slow, "default") == "old"
+        assert await lookups.cached("k", slow, "default") == "old"
+    answered.set()
+    assert await until(lambda: lookups._cache.last("k", None) == "new")
+    assert await lookups.cached("k", Answers(), "default") == "new"  # fresh again: no fetch
+
+
+class SlowUsers:
+    def __init__(self) -> None:
+        self.walks = 0
+        self.answered = asyncio.Event()
+        self.role = "user"
+
+    async def all_users(self) -> list[dict[str, Any]]:
+        self.walks += 1
+        if self.walks > 1:
+            await self.answered.wait()
+        return [{"_id": "u1", "username": "alice", "roles": [self.role]}]
+
+
+async def test_an_expired_role_snapshot_answers_while_the_next_is_read() -> None:
+    clock = Clock()
+    users = SlowUsers()
+    directory = RoleDirectory(users, clock=clock)  # type: ignore[arg-type]
+    await directory.prefetch()
+    assert await directory.roles(user_id="u1") == {"user"}
+    clock.now += DEFAULT_TTL
+    users.role = "admin"
+    async with asyncio.timeout(5):  # a hang guard: the walk is not awaited
+        assert await directory.roles(user_id="u1") == {"user"}
+        assert await directory.roles(user_id="u1") == {"user"}
+    users.answered.set()
+    assert await until(lambda: users.walks == 2)
+    assert await until(lambda: directory._roles.get("u1") == {"admin"})
+    assert await directory.roles(user_id="u1") == {"admin"} and users.walks == 2

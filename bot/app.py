@@ -807,7 +807,7 @@ class BotApp:
         running.push_async_callback(services.shared.realtime.close)
         for name, loop in self._loops(services):
             self.loops.start(name, loop)
-        running.push_async_callback(self._stop_loops, services.outbox)
+        running.push_async_callback(self._stop_loops, services)
 
     def _loops(self, services: Services) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
         """The background loops, in the order they start."""
@@ -836,13 +836,16 @@ class BotApp:
             ("registrations", services.names.run_registrations),
         ]
 
-    async def _stop_loops(self, outbox: Outbox) -> None:
-        """Graceful stop: no new events are taken (the consumer has returned); background tasks
-        stop; the outbox gets one last pass so decided alerts go out now rather than at the next
-        start (whatever does not make it stays queued in the store)."""
+    async def _stop_loops(self, services: Services) -> None:
+        """Graceful stop: no new events are taken (the consumer has returned); messages waiting
+        for their author's account age are checked (else the next start would handle them again);
+        background tasks stop; the outbox gets one last pass so decided alerts go out now rather
+        than at the next start (whatever does not make it stays queued in the store)."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(services.protector.settled(), timeout=5)
         await self.loops.stop()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(outbox.deliver_due(), timeout=5)
+            await asyncio.wait_for(services.outbox.deliver_due(), timeout=5)
 
     async def _consume(self, services: Services) -> None:
         """Each event costs one await. stop() ends the stream: the event being handled is

@@ -373,6 +373,7 @@ class Ingest:
             log.info("catch-up recovered %d events in %d rooms", recovered, len(cursors))
         if self._pending:
             self._retry_wake.set()
+        self.flush()  # what catch-up recorded (first-sight cursors included) is durable when it ends
         return recovered
 
     async def run(self) -> None:

@@ -293,8 +293,15 @@ class Moderator:
                             self.last_new = time.monotonic()
 
 
-async def load(cfg: dict[str, Any], path: Path, progress: list[int]) -> tuple[dict[str, Any], float]:
-    """Run the members; returns their final report and their CPU seconds."""
+@dataclass
+class Progress:
+    accepted: int = 0
+    posting: asyncio.Event = field(default_factory=asyncio.Event)  # every member connected
+    cpu_at_posting: float = 0.0
+
+
+async def load(cfg: dict[str, Any], path: Path, progress: Progress) -> tuple[dict[str, Any], float]:
+    """Run the members; returns their final report and their CPU seconds since posting began."""
     await asyncio.to_thread(path.write_text, json.dumps(cfg))
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "benchmarks.e2e_load", str(path), stdout=subprocess.PIPE
@@ -306,14 +313,17 @@ async def load(cfg: dict[str, Any], path: Path, progress: list[int]) -> tuple[di
         kind, _, rest = line.decode().partition(" ")
         with contextlib.suppress(OSError):
             cpu = cpu_seconds(proc.pid)
-        if kind == "P":
-            progress[:] = [int(x) for x in rest.split()]
+        if kind == "C":
+            progress.cpu_at_posting = cpu
+            progress.posting.set()
+        elif kind == "P":
+            progress.accepted = int(rest.split()[0])
         elif kind == "F":
             final = json.loads(rest)
     await proc.wait()
     if not final:
         raise SystemExit("bench_e2e: the load generator failed")
-    return final, cpu
+    return final, cpu - progress.cpu_at_posting
 
 
 def load_config(
@@ -420,8 +430,16 @@ async def _phases(
     print(f"e2e first_start: ready_s={await bot.wait_ready(args.ready_timeout):.2f}", flush=True)
     base = load_config(seed, shape, terms_file, args)
     rss_every = args.rss_every if args.rss_every is not None else (5.0 if args.bot_cpu_share else 0.0)
+    idle_rate = 0.0
+    if shape.messages and args.idle_seconds:
+        # What the bot burns with no traffic (room subscriptions being paced in, sweeps): read the
+        # per-message figure net of it too.
+        cpu0 = cpu_seconds(bot.pid)
+        await asyncio.sleep(args.idle_seconds)
+        idle_rate = (cpu_seconds(bot.pid) - cpu0) / args.idle_seconds
+        print(f"e2e bot_idle: cpu_percent={idle_rate * 100:.1f} over_s={args.idle_seconds:g}", flush=True)
     if shape.messages:
-        await _steady(args, shape, bot, moderator, base, rss_every, tmp, sandbox_pid)
+        await _steady(idle_rate, args, shape, bot, moderator, base, rss_every, tmp, sandbox_pid)
     if shape.catch_up_messages:
         await _catch_up(args, shape, bot, base, tmp)
     await bot.stop()
@@ -432,6 +450,7 @@ async def _phases(
 
 
 async def _steady(
+    idle_rate: float,
     args: argparse.Namespace,
     shape: Shape,
     bot: Bot,
@@ -447,22 +466,26 @@ async def _steady(
         "rate": shape.rate,
         "timeout": args.drain_timeout + shape.messages / max(shape.rate, 1),
     }
-    progress: list[int] = [0, 0]
+    progress = Progress()
+    load_task = asyncio.create_task(load(cfg, tmp / "load.json", progress))
+    # The members connect and log in first; the figures start when they begin to post.
+    await asyncio.wait(
+        {load_task, asyncio.create_task(progress.posting.wait())}, return_when=asyncio.FIRST_COMPLETED
+    )
     bot_cpu0, sandbox_cpu0 = cpu_seconds(bot.pid), cpu_seconds(sandbox_pid)
     t0 = time.time()
     bot.starve()
-    load_task = asyncio.create_task(load(cfg, tmp / "load.json", progress))
     next_rss = time.monotonic() + rss_every if rss_every else math.inf
     while not load_task.done():
         await asyncio.sleep(0.05)
         bot.sample_peak()
         if time.monotonic() >= next_rss:
             next_rss += rss_every
-            print(rss_line(bot, t0, progress[0]), flush=True)
+            print(rss_line(bot, t0, progress.accepted), flush=True)
     report, load_cpu = load_task.result()
     accepted = [mid for mid, _ in report["accepted"]]
     last = await wait_handled(bot, accepted, args.drain_timeout, rss_every, t0)
-    bot_cpu = cpu_seconds(bot.pid) - bot_cpu0
+    bot_cpu, busy = cpu_seconds(bot.pid) - bot_cpu0, time.time() - t0
     sandbox_cpu = cpu_seconds(sandbox_pid) - sandbox_cpu0
     bot.sample_peak()
     handled = [mid for mid in accepted if mid in bot.handled]
@@ -478,9 +501,11 @@ async def _steady(
         f"e2e handled: handled={len(handled)} lost={len(accepted) - len(handled)} "
         f"elapsed_s={elapsed:.2f} msg_per_s={len(handled) / elapsed:.0f}"
     )
+    net = bot_cpu - idle_rate * busy
     print(
-        f"e2e bot_cpu: us_per_msg={bot_cpu / max(1, len(handled)) * 1e6:.0f} bot_s={bot_cpu:.2f} "
-        f"sandbox_s={sandbox_cpu:.2f} load_s={load_cpu:.2f}"
+        f"e2e bot_cpu: us_per_msg={bot_cpu / max(1, len(handled)) * 1e6:.0f} "
+        f"us_per_msg_net_of_idle={net / max(1, len(handled)) * 1e6:.0f} bot_s={bot_cpu:.2f} "
+        f"sandbox_s={sandbox_cpu:.2f} load_s={load_cpu:.2f} over_s={busy:.1f}"
     )
     print(latency_line("handler_latency_ms", [bot.handled[m][1] - bot.handled[m][0] for m in handled]))
     term_ids = [mid for mid, term in report["accepted"] if term]
@@ -513,7 +538,7 @@ async def _catch_up(
         "timeout": 600,
         "match_share": 0.0,
     }
-    report, _ = await load(cfg, tmp / "backlog.json", [0, 0])
+    report, _ = await load(cfg, tmp / "backlog.json", Progress())
     backlog = [mid for mid, _ in report["accepted"]]
     await bot.start()
     t0 = bot.spawned
@@ -636,6 +661,12 @@ def main() -> None:
         type=float,
         default=None,
         help="print the bot's RSS every S seconds (default 5 with --bot-cpu-share, else off)",
+    )
+    parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=3.0,
+        help="before the load, measure the bot's CPU with no traffic for this long (default %(default)s)",
     )
     parser.add_argument(
         "--drain-timeout",

@@ -126,7 +126,11 @@ def plan(args: argparse.Namespace) -> Shape:
         messages = round(args.rate * args.seconds)
     else:
         messages = args.messages if args.messages is not None else 2000
-    limits = args.limits == "on" or (args.limits == "auto" and args.rate > 0)
+    # auto: on for a steady rate the members can keep within the limits; off otherwise (as fast as
+    # possible, or too few members for the rate: the small shapes measured before the limits were
+    # modelled here).
+    enough = args.rate <= members * SEND_PER_USER * HEADROOM
+    limits = args.limits == "on" or (args.limits == "auto" and args.rate > 0 and enough)
     if limits and not args.rate:
         raise SystemExit("bench_e2e: with the server's rate limits on, give --rate (open loop)")
     conns = 1
@@ -146,7 +150,9 @@ def plan(args: argparse.Namespace) -> Shape:
 
 def limits_line(shape: Shape) -> str:
     if not shape.limits:
-        return "e2e limits: off (the sandbox enforces no rate limits; members post as fast as they can)"
+        return "e2e limits: off (the sandbox enforces no rate limits; members post as fast as they can" + (
+            ", or as fast as --rate asks)" if shape.rate else ")"
+        )
     per_conn = shape.rate / shape.connections
     need_conns = math.ceil(shape.rate / (DDP_PER_CONNECTION * HEADROOM))
     need_members = math.ceil(shape.rate / (SEND_PER_USER * HEADROOM))
@@ -627,7 +633,8 @@ def main() -> None:
         "--limits",
         choices=("auto", "on", "off"),
         default="auto",
-        help="Rocket.Chat's rate limits in the sandbox (auto: on with --rate)",
+        help="Rocket.Chat's rate limits in the sandbox (auto, the default: on with a --rate the members "
+        "can keep within them)",
     )
     parser.add_argument(
         "--protections",

@@ -36,7 +36,8 @@ def text_for(rng: random.Random, k: int, term: str | None) -> str:
     if term is not None:
         words.insert(rng.randrange(len(words) + 1), term)
     # The sequence number keeps every text distinct: repeated content is a protection's business.
-    return f"{' '.join(words)} #{k}"
+    # (Not as "#k": the server would look that up as a channel mention.)
+    return f"{' '.join(words)} n{k}"
 
 
 class Conn:

@@ -70,6 +70,8 @@ asyncio.run(main())
 SEND_PER_USER = 5.0
 DDP_PER_CONNECTION = 10 / 10
 HEADROOM = 0.9
+# The members' final report (every accepted id) and a catch-up's batch of handled ids are one line each.
+LINE_LIMIT = 1 << 28
 
 
 def cpu_seconds(pid: int) -> float:
@@ -187,7 +189,9 @@ class Bot:
         self.ready_at = None
         self.spawned = time.time()
         with self.log.open("ab") as err:
-            self.proc = await asyncio.create_subprocess_exec(*argv, stdout=subprocess.PIPE, stderr=err)
+            self.proc = await asyncio.create_subprocess_exec(
+                *argv, stdout=subprocess.PIPE, stderr=err, limit=LINE_LIMIT
+            )
         self.tasks = [asyncio.create_task(self._read())]
 
     def starve(self) -> None:
@@ -310,7 +314,7 @@ async def load(cfg: dict[str, Any], path: Path, progress: Progress) -> tuple[dic
     """Run the members; returns their final report and their CPU seconds since posting began."""
     await asyncio.to_thread(path.write_text, json.dumps(cfg))
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.e2e_load", str(path), stdout=subprocess.PIPE
+        sys.executable, "-m", "benchmarks.e2e_load", str(path), stdout=subprocess.PIPE, limit=LINE_LIMIT
     )
     assert proc.stdout is not None
     final: dict[str, Any] = {}

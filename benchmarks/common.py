@@ -1,11 +1,13 @@
 """What the benchmarks share: the machine line each prints first, the matcher's development data,
-and the best-of-N rate."""
+the best-of-N rate, synthetic keyword lists and percentiles."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -51,3 +53,20 @@ def best_rate(prepare: Callable[[], Callable[[], None]], n: int, repeat: int) ->
         run()
         best = min(best, time.perf_counter() - t0)
     return n / best
+
+
+def synthetic_terms(n: int, seed: int = 7) -> list[str]:
+    """``n`` distinct made-up words (letters only, 7-10 long): none occurs in the members' texts."""
+    rng = random.Random(seed)
+    letters = "bcdfghjklmnpqrstvwxz"
+    out: dict[str, None] = {}
+    while len(out) < n:
+        out["".join(rng.choice(letters) for _ in range(rng.randint(7, 10)))] = None
+    return list(out)
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile (nearest rank) of sorted ``values``, nan when empty."""
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, max(0, math.ceil(q * len(values)) - 1))]

@@ -84,8 +84,11 @@ class DDPSession:
     user: User | None = None
     subs: dict[str, _Sub] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        self.workspace.listeners.append(self.on_event)
+    def _listen(self) -> None:
+        """Hear the workspace's events from the first subscription on: a connection that only
+        calls methods (a member posting) is not called for every message of the workspace."""
+        if not self.closed and self.on_event not in self.workspace.listeners:
+            self.workspace.listeners.append(self.on_event)
 
     def detach(self) -> None:
         self.closed = True
@@ -192,6 +195,7 @@ class DDPSession:
             self.send({"msg": "nosub", "id": sid, "error": meteor_error_object(error)})
             return
         self.subs[sid] = _Sub(name, params[0])
+        self._listen()
         self.send({"msg": "ready", "subs": [sid]})
 
     def _check_subscription(self, name: str, params: Any) -> MeteorError | None:

@@ -173,6 +173,12 @@ class Workspace:
         self.users: dict[str, User] = {}
         self.rooms: dict[str, Doc] = {}
         self.subscriptions: dict[tuple[str, str], Doc] = {}
+        # The same keys by room (rid -> member ids, in subscription order): a message's unread
+        # counts and a room's member list without a scan of every subscription in the workspace,
+        # which at thousands of rooms cost the sandbox more than the bot under test. Kept by
+        # _subscribe and _drop_subscription; read as a hint, each key checked in ``subscriptions``.
+        self._room_members: dict[str, dict[str, None]] = {}
+        self._token_owner: dict[str, str] = {}  # a resume token -> the user it last resumed
         # Room bans (8.3+). The server keeps a banned user's subscription with status BANNED and
         # leaves it out of every member and room listing; here it is kept apart, so that every
         # check on ``subscriptions`` sees the user as gone, as the server's member queries do.
@@ -518,7 +524,7 @@ class Workspace:
         for rid, member in list(self.subscriptions):
             if member == target_uid:
                 room = self.rooms[rid]
-                del self.subscriptions[(rid, member)]
+                self._drop_subscription(rid, member)
                 room["usersCount"] = max(0, room.get("usersCount", 1) - 1)
         del self.users[target_uid]
 
@@ -689,7 +695,15 @@ class Workspace:
         return user
 
     def user_by_resume(self, token: str) -> User | None:
-        return next((u for u in self.users.values() if self._token_live(u, token)), None)
+        # Whose token it was last time is only a hint, checked again: a thousand members logging
+        # in need not each scan every account.
+        hinted = self.users.get(self._token_owner.get(token, ""))
+        if hinted is not None and self._token_live(hinted, token):
+            return hinted
+        user = next((u for u in self.users.values() if self._token_live(u, token)), None)
+        if user is not None:
+            self._token_owner[token] = user.id
+        return user
 
     def _token_live(self, user: User, token: str) -> bool:
         if token not in user.tokens:
@@ -778,7 +792,11 @@ class Workspace:
         return [s for (rid, u), s in self.subscriptions.items() if u == uid]
 
     def members_of(self, rid: str) -> list[str]:
-        return [u for (r, u) in self.subscriptions if r == rid]
+        return [u for u in self._room_members.get(rid, ()) if (rid, u) in self.subscriptions]
+
+    def _drop_subscription(self, rid: str, uid: str) -> Doc | None:
+        self._room_members.get(rid, {}).pop(uid, None)
+        return self.subscriptions.pop((rid, uid), None)
 
     # ---------------------------------------------------------------- rooms and subscriptions
 
@@ -846,6 +864,7 @@ class Workspace:
         if roles:
             sub["roles"] = list(roles)
         self.subscriptions[(room["_id"], user.id)] = sub
+        self._room_members.setdefault(room["_id"], {})[user.id] = None
         room["usersCount"] = room.get("usersCount", 0) + 1
         room["_updatedAt"] = now
         if notify:
@@ -1164,7 +1183,7 @@ class Workspace:
 
     def _unsubscribe(self, room: Doc, user: User) -> bool:
         """Drop the user's subscription (its room roles go with it) and tell their clients."""
-        sub = self.subscriptions.pop((room["_id"], user.id), None)
+        sub = self._drop_subscription(room["_id"], user.id)
         if sub is None:
             return False
         room["usersCount"] = max(0, room.get("usersCount", 1) - 1)
@@ -1234,7 +1253,7 @@ class Workspace:
                 "You are the last owner. Please set new owner before banning the user.",
                 where,
             )
-        del self.subscriptions[(rid, target.id)]
+        self._drop_subscription(rid, target.id)
         sub["status"] = "BANNED"
         sub["roles"] = [r for r in sub.get("roles", []) if r not in ("moderator", "owner", "leader")]
         sub["_updatedAt"] = self.now()
@@ -1291,8 +1310,10 @@ class Workspace:
         room["lm"] = message["ts"]
         room["lastMessage"] = {k: v for k, v in message.items() if k != "md"}
         room["_updatedAt"] = message["ts"]
-        for (rid, member), sub in self.subscriptions.items():
-            if rid == room["_id"] and member != message["u"]["_id"]:
+        rid = room["_id"]
+        for member in self._room_members.get(rid, ()):
+            sub = self.subscriptions.get((rid, member))
+            if sub is not None and member != message["u"]["_id"]:
                 sub["unread"] = sub.get("unread", 0) + 1
                 sub["alert"] = True
         self._emit_message(message)

@@ -1,21 +1,24 @@
 """Memory, build time and scan throughput of the matcher at 100,000 terms, optionally side by side
 with another checkout of rcmod (the code before a change).
 
-    .venv/bin/python benchmarks/bench_matcher_memory.py [--against DIR] [--size N] [--rounds N] [--repeats]
+    .venv/bin/python benchmarks/bench_matcher_memory.py [--against DIR] [--size N] [--rounds N]
+        [--builds N] [--repeats]
 
 Uses ../shared/data/matcher-dev. For each source tree (this one, and ``--against DIR`` when
 given) it runs, each in a fresh child process with this interpreter and ``DIR`` first on
 ``sys.path``:
 
 - memory: RSS added by ``compile([parse_wordlist(...)])`` at ``--size`` terms (normalize's
-  process-wide tables are warmed first and not counted), and the build time;
+  process-wide tables are warmed first and not counted), and the build time; ``--builds``
+  times per tree, in turn: the highest RSS and the fastest build count;
 - live heap: the same build under tracemalloc (Python objects and pyahocorasick's nodes, which
   it allocates through Python's allocator), without the allocator's free but unreturned memory;
 - throughput: one long-lived child per tree builds the matcher, then the parent asks the
-  children for one pass over the corpus each in turn, ``--rounds`` times, so machine noise hits
-  both alike; the best pass counts. The child also hashes every match (term, list, offsets,
-  severity, categories, line, kind, action) on the corpus and the labelled set at this size,
-  and on the labelled set at 100, 1,000 and 10,000 terms: equal digests mean equal results.
+  children for one pass over the corpus each in turn (which goes first alternates),
+  ``--rounds`` times, so machine noise hits both alike; the best pass counts. The child also
+  hashes every match (term, list, offsets, severity, categories, line, kind, action) on the
+  corpus and the labelled set at this size, and on the labelled set at 100, 1,000 and 10,000
+  terms: equal digests mean equal results.
 """
 
 from __future__ import annotations
@@ -145,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=MATCHER_DATA)
     parser.add_argument("--size", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=7, help="passes over the corpus per tree")
+    parser.add_argument("--rounds", type=int, default=11, help="passes over the corpus per tree")
+    parser.add_argument("--builds", type=int, default=3, help="fresh builds per tree for memory and time")
     parser.add_argument("--against", type=Path, default=None, help="another rcmod checkout to compare")
     parser.add_argument("--repeats", action="store_true", help="lists read stretched letters")
     parser.add_argument("--child-memory", type=Path, default=None, help=argparse.SUPPRESS)
@@ -177,7 +181,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name}: {src}")
     print()
 
-    memory = {name: _run_child("--child-memory", src, args) for name, src in trees.items()}
+    memory: dict[str, dict[str, float]] = {name: {"mib": 0.0, "seconds": float("inf")} for name in trees}
+    for _ in range(args.builds):
+        for name, src in trees.items():
+            built = _run_child("--child-memory", src, args)
+            memory[name]["mib"] = max(memory[name]["mib"], built["mib"])
+            memory[name]["seconds"] = min(memory[name]["seconds"], built["seconds"])
     traced = {name: _run_child("--child-traced", src, args) for name, src in trees.items()}
 
     children = {
@@ -196,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         assert child.stdout is not None
         info[name] = json.loads(child.stdout.readline())
     best = dict.fromkeys(trees, float("inf"))
-    for _ in range(args.rounds):
-        for name, child in children.items():
+    for r in range(args.rounds):
+        for name, child in sorted(children.items(), reverse=r % 2 == 1):
             assert child.stdin is not None and child.stdout is not None
             child.stdin.write("go\n")
             child.stdin.flush()
@@ -229,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         ratio = best[names[0]] / best[names[1]]
         print()
         print(f"throughput, this tree / against: {ratio:.3f}x (best of {args.rounds} interleaved passes)")
+        print(f"memory, this tree / against: {memory[names[1]]['mib'] / memory[names[0]]['mib']:.2f}x")
         return 0 if info[names[0]]["digests"] == info[names[1]]["digests"] else 1
     return 0
 

@@ -112,11 +112,11 @@ class _Terms:
     lists: array[int]  # the index of the term's list
     lines: array[int]  # the term's line in its list
     flags: bytes  # _PREFIX | _SUFFIX
-    texts: str  # every term's text (wildcards removed), one after another
+    texts: bytes  # every term's text (wildcards removed) in UTF-8, one after another
     ends: array[int]  # term t's text is texts[ends[t] : ends[t + 1]]; ends[0] is 0
 
     def text(self, t: int) -> str:
-        return self.texts[self.ends[t] : self.ends[t + 1]]
+        return self.texts[self.ends[t] : self.ends[t + 1]].decode("utf-8")
 
     def written(self, t: int) -> str:
         """The term as written in its list, wildcards included."""
@@ -796,7 +796,8 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:
         members.extend(by_key[k])
         starts.append(len(members))
     del by_key
-    key_lengths = array("I", (0, *map(len, keys)))
+    key_lengths = array("I", (0,))
+    key_lengths.extend(map(len, keys))
     words, partial_keys = _index_words(keys[first_active - 1 :])
     max_words = max((len(k.split()) for k in keys), default=1)
     # The automaton's nodes are the bulk of a matcher's memory and live as long as it does. They
@@ -809,6 +810,9 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:
     del keys, order
     automaton = _automaton(_unpacked(packed, key_lengths, values))
     del packed, values
+    # The word set's table, too, goes where the packed keys were.
+    word_set = frozenset(words)
+    del words
     partial = _automaton((k, 1) for k in sorted(partial_keys)) if partial_keys else None
     ascii_tables = normalize._coarse_tables()[1]
     return Matcher(
@@ -821,7 +825,7 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:
         _members=members,
         _key_lengths=key_lengths,
         _first_active=first_active,
-        _words=words,
+        _words=word_set,
         _max_words=max_words,
         _partial=partial,
         _partial_phrases=any(" " in k.strip(" ") for k in partial_keys),
@@ -853,9 +857,11 @@ def _index_terms(
     merged into it, with a warning. Returns (the terms kept, their indices by key, warnings)."""
     by_key: dict[str, list[int]] = {}
     warnings: list[WordlistWarning] = []
-    term_lists, lines, ends = array("I"), array("I"), array("I", (0,))
+    # Few lists: a byte per term names its list.
+    term_lists = array("B" if len(lists) <= 256 else "I")
+    lines, ends = array("I"), array("I", (0,))
     flags = bytearray()
-    texts: list[str] = []
+    texts = bytearray()
     for index, wl in enumerate(lists):
         opts = wl.options.normalize
         file = wl.options.source
@@ -883,12 +889,12 @@ def _index_terms(
             term_lists.append(index)
             lines.append(term.line)
             flags.append((_PREFIX if term.prefix else 0) | (_SUFFIX if term.suffix else 0))
-            texts.append(term.text)
-            ends.append(ends[-1] + len(term.text))
+            texts += term.text.encode("utf-8")
+            ends.append(len(texts))
             for variant in bodies:
                 key = f"{'' if term.suffix else ' '}{variant}{'' if term.prefix else ' '}"
                 by_key.setdefault(key, []).append(t)
-    terms = _Terms(term_lists, lines, bytes(flags), "".join(texts), ends)
+    terms = _Terms(term_lists, lines, bytes(flags), bytes(texts), ends)
     return terms, by_key, warnings
 
 
@@ -917,20 +923,20 @@ def _automaton(keys: Iterable[tuple[str, int]]) -> Any:
     return automaton
 
 
-def _index_words(keys: Iterable[str]) -> tuple[frozenset[bytes], list[str]]:
+def _index_words(keys: Iterable[str]) -> tuple[list[bytes], list[str]]:
     """For each key, the longest of its whole words (likely the rarest) in UTF-8, or the key
     itself if it has none (a single-word wildcard). A text holding a key holds that word between
-    spaces."""
-    words: set[bytes] = set()
+    spaces. Returns (the words, the keys without one)."""
+    words: list[bytes] = []
     partial: list[str] = []
     for key in keys:
         inner = key.strip(" ").split(" ")
         whole = inner[1 if not key.startswith(" ") else 0 : len(inner) - (0 if key.endswith(" ") else 1)]
         if whole:
-            words.add(max(whole, key=len).encode("utf-8"))
+            words.append(max(whole, key=len).encode("utf-8"))
         else:
             partial.append(key)
-    return frozenset(words), partial
+    return words, partial
 
 
 def load_matcher(paths: Iterable[str | Path]) -> Matcher:

@@ -36,6 +36,7 @@ import bisect
 import functools
 import itertools
 import re
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +48,6 @@ from bot.moderation import normalize
 from bot.moderation.normalize import Analysis, NormalizeOptions, analyse, readings
 from bot.moderation.wordlist import (
     ListOptions,
-    Term,
     Wordlist,
     WordlistError,
     WordlistWarning,
@@ -98,10 +98,36 @@ class ScanDetail:
     candidates: tuple[Candidate, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    list_index: int
-    term: Term
+# _Terms.flags: the term's wildcards.
+_PREFIX = 1  # ``term*``
+_SUFFIX = 2  # ``*term``
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Terms:
+    """Every term a matcher keeps, column by column: term ``t`` is row ``t`` of each column. At
+    100,000 terms an object per term (and its strings and numbers) took about as much memory as
+    the automaton itself; arrays and one string take a tenth of that."""
+
+    lists: array[int]  # the index of the term's list
+    lines: array[int]  # the term's line in its list
+    flags: bytes  # _PREFIX | _SUFFIX
+    texts: bytes  # every term's text (wildcards removed) in UTF-8, one after another
+    ends: array[int]  # term t's text is texts[ends[t] : ends[t + 1]]; ends[0] is 0
+
+    def text(self, t: int) -> str:
+        return self.texts[self.ends[t] : self.ends[t + 1]].decode("utf-8")
+
+    def written(self, t: int) -> str:
+        """The term as written in its list, wildcards included."""
+        flags = self.flags[t]
+        return f"{'*' if flags & _SUFFIX else ''}{self.text(t)}{'*' if flags & _PREFIX else ''}"
+
+
+def _encoded(words: Iterable[str]) -> list[bytes]:
+    """``words`` as the word set holds them: UTF-8, in order. (A lone surrogate, which no term
+    has, is encoded as such rather than raising.)"""
+    return " ".join(words).encode("utf-8", "surrogatepass").split(b" ")
 
 
 # Letters split by separators: one-letter words with at most this many spaces between them in
@@ -374,12 +400,17 @@ class Matcher:
     warnings: tuple[WordlistWarning, ...]
     term_count: int
     _automaton: Any = field(repr=False)
-    # Per automaton value: the terms sharing that key, and the key's length. Value 0 is unused.
-    _groups: tuple[tuple[_Entry, ...] | None, ...] = field(repr=False)
-    _key_lengths: tuple[int, ...] = field(repr=False)
-    _first_active: int = field(repr=False)  # groups below this hold only allow-list terms
-    # One whole word of every key that is not allow-only: a text without any of them cannot hit.
-    _words: frozenset[str] = field(repr=False)
+    _terms: _Terms = field(repr=False)
+    # Per automaton value v: the terms sharing that key are _members[_starts[v] : _starts[v + 1]]
+    # (indices into _terms), and the key is _key_lengths[v] long. Value 0 has no terms.
+    _starts: array[int] = field(repr=False)
+    _members: array[int] = field(repr=False)
+    _key_lengths: array[int] = field(repr=False)
+    _first_active: int = field(repr=False)  # values below this hold only allow-list terms
+    # One whole word of every key that is not allow-only, in UTF-8 (see _encoded): a text
+    # without any of them cannot hit. One set of bytes serves both paths: the ASCII fast path's
+    # words are bytes already, and the rest encode theirs.
+    _words: frozenset[bytes] = field(repr=False)
     _max_words: int = field(repr=False)  # the most words in a key
     _partial: Any = field(repr=False)  # an automaton of the keys without a whole word, or None
     _partial_phrases: bool = field(repr=False)  # some of those keys have several words
@@ -388,7 +419,6 @@ class Matcher:
     _ascii_tables: tuple[bytes, ...] = field(repr=False)  # the same per reading
     # Per reading, the ASCII characters its table turns into spaces.
     _ascii_breaks: tuple[bytes, ...] = field(repr=False)
-    _ascii_words: frozenset[bytes] = field(repr=False)  # the ASCII words of _words, as bytes
     _not_a_word_break: re.Pattern[str] = field(repr=False)  # see normalize.not_a_word_break
     _stretch: bool = field(repr=False)  # some list reads stretched letters (normalize.repeats)
 
@@ -450,9 +480,9 @@ class Matcher:
         word breaks are ``breaks``)."""
         folded = p.translate(table)
         words = folded.split()
-        if not self._ascii_words.isdisjoint(words):
+        if not self._words.isdisjoint(words):
             c = folded.decode("ascii")
-            return self._may_match(c, c.split())
+            return self._may_match(c, c.split(), hit=True)
         if self._partial is not None and self._partial_hit(f" {b' '.join(words).decode('ascii')} "):
             return True
         # Folded ASCII is letters and spaces, so it is its own shape. Two one-letter words need
@@ -486,7 +516,7 @@ class Matcher:
         words in a row, a letter three times in a row, and a word of the word set (False:
         certainly not)."""
         if hit is None:
-            hit = not self._words.isdisjoint(words)
+            hit = not self._words.isdisjoint(_encoded(words))
         if hit and self._near_hits(words):
             return True
         joined = f" {' '.join(words)} "
@@ -515,7 +545,7 @@ class Matcher:
                 derived.extend(reading for reading, _, _ in _stretched_readings(text))
         for text in derived:
             words = text.split()
-            if (hit or not self._words.isdisjoint(words)) and self._near_hits(words):
+            if (hit or not self._words.isdisjoint(_encoded(words))) and self._near_hits(words):
                 return True
             if self._partial_hit(text):
                 return True
@@ -527,7 +557,7 @@ class Matcher:
         out of the CPU cache by the time a rare message needs it, and each step costs."""
         index, reach = self._words, self._max_words
         windows: list[list[int]] = []
-        for i, word in enumerate(words):
+        for i, word in enumerate(_encoded(words)):
             if word in index:
                 lo, hi = max(0, i - reach + 1), i + reach
                 if windows and lo <= windows[-1][1]:
@@ -550,7 +580,7 @@ class Matcher:
                     bytes(letters[i] for i in picked)
                     for picked in _run_words(list(range(len(letters))), gaps)
                 ]
-            if not self._ascii_words.isdisjoint(words):
+            if not self._words.isdisjoint(words):
                 return True
             if self._stretch and any(_REPEATED_BYTES.search(w) for w in words):
                 return True
@@ -563,7 +593,7 @@ class Matcher:
         word set or holds a wildcard term. A wildcard key of several words might span the word
         and its neighbours, so with one of those it is always yes."""
         words = list(words)
-        if not self._words.isdisjoint(words):
+        if not self._words.isdisjoint(_encoded(words)):
             return True
         return self._partial is not None and (
             self._partial_phrases or self._partial_hit(f" {' '.join(words)} ")
@@ -603,10 +633,11 @@ class Matcher:
         seen: set[tuple[int, int, int, int]] = set()  # list, term line, start, end
         found: list[tuple[Match, Reading]] = []
         candidates: list[Candidate] = []
+        terms, starts, members = self._terms, self._starts, self._members
         for reading, c, firsts, lasts in self._readings(an):
             for end, v in self._automaton.iter(c):
-                entries = self._groups[v]
-                if entries is None:
+                first_member, end_member = starts[v], starts[v + 1]
+                if first_member == end_member:
                     continue
                 lo, hi = end - self._key_lengths[v] + 1, end
                 while lo <= hi and c[lo] == " ":
@@ -619,29 +650,31 @@ class Matcher:
                 # A wildcard match reports the whole word it lies in ("scammers" for scam*).
                 # All terms sharing a key share its wildcards.
                 wlo, whi = lo, hi
-                if entries[0].term.suffix:
+                wildcards = terms.flags[members[first_member]]
+                if wildcards & _SUFFIX:
                     while c[wlo - 1] != " ":
                         wlo -= 1
-                if entries[0].term.prefix:
+                if wildcards & _PREFIX:
                     while c[whi + 1] != " ":
                         whi += 1
                 start, stop = an.seg_start[firsts[wlo]], an.seg_end[lasts[whi]]
-                for entry in entries:
-                    key = (entry.list_index, entry.term.line, start, stop)
+                for t in members[first_member:end_member]:
+                    list_index, line = terms.lists[t], terms.lines[t]
+                    key = (list_index, line, start, stop)
                     if key in seen:
                         continue
-                    options = self.lists[entry.list_index]
+                    options = self.lists[list_index]
                     match = Match(
-                        term=entry.term.written,
+                        term=terms.written(t),
                         list=options.name,
                         start=start,
                         end=stop,
                         severity=options.severity,
                         categories=options.categories,
                         options=options,
-                        line=entry.term.line,
+                        line=line,
                     )
-                    verdict = self._verify(an, first_seg, last_seg, entry, options, reading, room)
+                    verdict = self._verify(an, first_seg, last_seg, terms.text(t), options, reading, room)
                     if verdict == "match":
                         seen.add(key)
                         found.append((match, reading))
@@ -655,7 +688,7 @@ class Matcher:
         an: Analysis,
         first: int,
         last: int,
-        entry: _Entry,
+        body: str,
         options: ListOptions,
         reading: Reading,
         room: str | None,
@@ -668,7 +701,7 @@ class Matcher:
         if reading == "stretched" and not opts.repeats:
             return f"list {options.name!r} does not read stretched letters (normalize.repeats)"
         got = readings(an, first, last, opts)
-        want = _term_readings(entry.term.text, opts)
+        want = _term_readings(body, opts)
         if reading == "stretched":
             return "match" if _stretch_match(got, want) else "the letters differ, stretched letters cut back"
         if len(got) != len(want) or any(not (g & w) for g, w in zip(got, want, strict=True)):
@@ -750,34 +783,57 @@ def compile(lists: Iterable[Wordlist]) -> Matcher:
     lists = tuple(lists)
     _check_lists(lists)
     normalize.warm_up()
-    by_key, warnings, count = _index_terms(lists)
+    terms, by_key, warnings = _index_terms(lists)
     allow_lists = {i for i, wl in enumerate(lists) if wl.options.kind == "allow"}
-    allow_only = {k for k, entries in by_key.items() if all(e.list_index in allow_lists for e in entries)}
+    term_lists = terms.lists
+    allow_only = {k for k, ts in by_key.items() if all(term_lists[t] in allow_lists for t in ts)}
     # Allow-only keys get the low values, so the fast path tells them apart with one comparison.
     keys = sorted(by_key, key=lambda k: k not in allow_only)
-    groups: list[tuple[_Entry, ...] | None] = [None, *(tuple(by_key[k]) for k in keys)]
-    values = {k: v for v, k in enumerate(keys, start=1)}
-    automaton = _automaton(values)
-    words, partial_keys = _index_words(keys[len(allow_only) :])
-    partial = _automaton(dict.fromkeys(partial_keys, 1)) if partial_keys else None
+    first_active = 1 + len(allow_only)
+    starts = array("I", (0, 0))
+    members = array("I")
+    for k in keys:
+        members.extend(by_key[k])
+        starts.append(len(members))
+    del by_key
+    key_lengths = array("I", (0,))
+    key_lengths.extend(map(len, keys))
+    words, partial_keys = _index_words(keys[first_active - 1 :])
+    max_words = max((len(k.split()) for k in keys), default=1)
+    # The automaton's nodes are the bulk of a matcher's memory and live as long as it does. They
+    # are allocated last, once the keys are packed into one string and every other object of the
+    # build is gone, so that they fill the holes those left instead of pinning half-empty
+    # memory the process cannot give back (about 25 MiB at 100,000 terms, as much again as the
+    # nodes themselves).
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    packed = "".join([keys[i] for i in order])
+    values = array("I", (i + 1 for i in order))
+    del keys, order
+    automaton = _automaton(_unpacked(packed, key_lengths, values))
+    del packed, values
+    # The word set's table, too, goes where the packed keys were.
+    word_set = frozenset(words)
+    del words
+    partial = _automaton((k, 1) for k in sorted(partial_keys)) if partial_keys else None
     ascii_tables = normalize._coarse_tables()[1]
     return Matcher(
         lists=tuple(wl.options for wl in lists),
         warnings=tuple(warnings),
-        term_count=count,
+        term_count=len(terms.lines),
         _automaton=automaton,
-        _groups=tuple(groups),
-        _key_lengths=(0, *(len(k) for k in keys)),
-        _first_active=1 + len(allow_only),
-        _words=words,
-        _max_words=max((len(k.split()) for k in keys), default=1),
+        _terms=terms,
+        _starts=starts,
+        _members=members,
+        _key_lengths=key_lengths,
+        _first_active=first_active,
+        _words=word_set,
+        _max_words=max_words,
         _partial=partial,
         _partial_phrases=any(" " in k.strip(" ") for k in partial_keys),
         _table=normalize._coarse_tables()[0][normalize.PLAIN],
         _ascii_table=ascii_tables[normalize.PLAIN],
         _ascii_tables=ascii_tables,
         _ascii_breaks=tuple(bytes(i for i in range(256) if table[i] == 32) for table in ascii_tables),
-        _ascii_words=frozenset(w.encode("ascii") for w in words if w.isascii()),
         _not_a_word_break=normalize.not_a_word_break(),
         _stretch=any(wl.options.normalize.repeats for wl in lists),
     )
@@ -796,13 +852,17 @@ def _check_lists(lists: tuple[Wordlist, ...]) -> None:
 
 def _index_terms(
     lists: tuple[Wordlist, ...],
-) -> tuple[dict[str, list[_Entry]], list[WordlistWarning], int]:
+) -> tuple[_Terms, dict[str, list[int]], list[WordlistWarning]]:
     """Every term under each of its coarse keys (a key is padded with a space where the term
     has no wildcard); a term that duplicates an earlier one of its list once normalised is
-    merged into it, with a warning. Returns (entries by key, warnings, terms kept)."""
-    by_key: dict[str, list[_Entry]] = {}
+    merged into it, with a warning. Returns (the terms kept, their indices by key, warnings)."""
+    by_key: dict[str, list[int]] = {}
     warnings: list[WordlistWarning] = []
-    count = 0
+    # Few lists: a byte per term names its list.
+    term_lists = array("B" if len(lists) <= 256 else "I")
+    lines, ends = array("I"), array("I", (0,))
+    flags = bytearray()
+    texts = bytearray()
     for index, wl in enumerate(lists):
         opts = wl.options.normalize
         file = wl.options.source
@@ -826,20 +886,36 @@ def _index_terms(
                 )
                 continue
             first_line[dup] = term.line
-            entry = _Entry(index, term)
+            t = len(lines)
+            term_lists.append(index)
+            lines.append(term.line)
+            flags.append((_PREFIX if term.prefix else 0) | (_SUFFIX if term.suffix else 0))
+            texts += term.text.encode("utf-8")
+            ends.append(len(texts))
             for variant in bodies:
                 key = f"{'' if term.suffix else ' '}{variant}{'' if term.prefix else ' '}"
-                by_key.setdefault(key, []).append(entry)
-            count += 1
-    return by_key, warnings, count
+                by_key.setdefault(key, []).append(t)
+    terms = _Terms(term_lists, lines, bytes(flags), bytes(texts), ends)
+    return terms, by_key, warnings
 
 
-def _automaton(values: dict[str, int]) -> Any:
+def _unpacked(packed: str, key_lengths: array[int], values: array[int]) -> Iterator[tuple[str, int]]:
+    """The keys in ``packed``, one after another, with their values (the length of the key of
+    value v is ``key_lengths[v]``)."""
+    pos = 0
+    for v in values:
+        end = pos + key_lengths[v]
+        yield packed[pos:end], v
+        pos = end
+
+
+def _automaton(keys: Iterable[tuple[str, int]]) -> Any:
+    """An automaton of ``keys`` (key, value), which must come sorted by key."""
     automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
     # Keys go in sorted, so the trie's nodes are allocated in the order a scan walks them and
     # the scan misses the CPU cache less (about 15% faster at 100k terms than insertion order).
-    for key in sorted(values):
-        automaton.add_word(key, values[key])
+    for key, value in keys:
+        automaton.add_word(key, value)
     if len(automaton) == 0:
         # pyahocorasick refuses to search an empty automaton; a key no coarse text can contain
         # keeps "no lists" a valid (if useless) matcher.
@@ -848,19 +924,20 @@ def _automaton(values: dict[str, int]) -> Any:
     return automaton
 
 
-def _index_words(keys: Iterable[str]) -> tuple[frozenset[str], list[str]]:
-    """For each key, the longest of its whole words (likely the rarest), or the key itself if it
-    has none (a single-word wildcard). A text holding a key holds that word between spaces."""
-    words: set[str] = set()
+def _index_words(keys: Iterable[str]) -> tuple[list[bytes], list[str]]:
+    """For each key, the longest of its whole words (likely the rarest) in UTF-8, or the key
+    itself if it has none (a single-word wildcard). A text holding a key holds that word between
+    spaces. Returns (the words, the keys without one)."""
+    words: list[bytes] = []
     partial: list[str] = []
     for key in keys:
         inner = key.strip(" ").split(" ")
         whole = inner[1 if not key.startswith(" ") else 0 : len(inner) - (0 if key.endswith(" ") else 1)]
         if whole:
-            words.add(max(whole, key=len))
+            words.append(max(whole, key=len).encode("utf-8"))
         else:
             partial.append(key)
-    return frozenset(words), partial
+    return words, partial
 
 
 def load_matcher(paths: Iterable[str | Path]) -> Matcher:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import random
 import subprocess
 import sys
@@ -157,6 +158,52 @@ def test_term_is_reported_as_written() -> None:
 def test_several_lists_share_one_automaton() -> None:
     matcher = compile([parse_wordlist("a", "ass\nhell"), parse_wordlist("b", "ass")])
     assert [(m.list, m.term) for m in matcher.scan("ass hell")] == [("a", "ass"), ("b", "ass"), ("a", "hell")]
+
+
+def test_terms_sharing_a_key_each_report_their_own_list_line_and_options() -> None:
+    # "scam*" in both lists, "1ame" and "lame", "Café" and "cafe" each fold to one automaton key.
+    matcher = compile(
+        [
+            parse_wordlist(
+                "alpha", "# shared\nscam*\n1ame\nCafé", 'severity = "high"\ncategories = ["hate"]'
+            ),
+            parse_wordlist("beta", "lame\nscam*\ncafe", 'severity = "low"\ncategories = ["spam"]'),
+        ]
+    )
+    text = "scammers are lame, café"
+    assert [
+        (m.term, m.list, m.line, m.severity, m.categories, text[m.start : m.end]) for m in matcher.scan(text)
+    ] == [
+        ("scam*", "alpha", 2, "high", ("hate",), "scammers"),
+        ("scam*", "beta", 2, "low", ("spam",), "scammers"),
+        ("1ame", "alpha", 3, "high", ("hate",), "lame"),
+        ("lame", "beta", 1, "low", ("spam",), "lame"),
+        ("Café", "alpha", 4, "high", ("hate",), "café"),
+        ("cafe", "beta", 3, "low", ("spam",), "café"),
+    ]
+
+
+def test_hundreds_of_lists_each_report_their_own_name() -> None:
+    matcher = compile([parse_wordlist(f"list{i:03}", "spam") for i in range(300)])
+    assert [m.list for m in matcher.scan("spam")] == [f"list{i:03}" for i in range(300)]
+
+
+def test_a_matcher_keeps_no_object_per_term() -> None:
+    # At 100,000 terms an object per term (and per key) cost as much memory as the automaton:
+    # the terms are kept in flat tables, so building adds a handful of objects however many terms.
+    def name(i: int) -> str:
+        return "".join(chr(ord("a") + i // 26**k % 26) for k in range(3))
+
+    lists = [parse_wordlist("l", "\n".join(f"zq{name(i)} vx{name(i)}" for i in range(2_000)))]
+    compile([parse_wordlist("warm", "up")]).scan("warm up")  # normalize's tables, built once
+    gc.collect()
+    before = len(gc.get_objects())
+    matcher = compile(lists)
+    gc.collect()
+    assert len(gc.get_objects()) - before < 200
+    assert matcher.term_count == 2_000
+    text = f"so zq{name(1_999)} vx{name(1_999)}!"
+    assert [(m.term, m.line) for m in matcher.scan(text)] == [(f"zq{name(1_999)} vx{name(1_999)}", 2_000)]
 
 
 def test_allow_list_suppresses_matches_inside_allowed_words() -> None:

@@ -834,6 +834,7 @@ class BotApp:
     async def _consume(self, services: Services) -> None:
         ingest, realtime = services.ingest, services.shared.realtime
         stop = asyncio.create_task(self._stopping.wait())
+        announcing: asyncio.Task[None] | None = None
         events = realtime.events().__aiter__()
         while not self._stopping.is_set():
             nxt: asyncio.Task[Event] = asyncio.create_task(anext(events))  # type: ignore[arg-type]
@@ -843,11 +844,25 @@ class BotApp:
                 break
             event = nxt.result()
             await ingest.handle(event)
-            if isinstance(event, Connected):
-                if not self.ready.is_set():
-                    self._log_ready(services.shared)
-                self.ready.set()
+            if (
+                isinstance(event, Connected)
+                and not self.ready.is_set()
+                and (not announcing or announcing.done())
+            ):
+                # Catch-up runs beside live events; ready still means caught up.
+                announcing = asyncio.create_task(self._ready_when_caught_up(ingest, services.shared))
         stop.cancel()
+        if announcing is not None:
+            announcing.cancel()
+
+    async def _ready_when_caught_up(self, ingest: Ingest, base: Shared) -> None:
+        try:
+            await ingest.caught_up()
+        except Exception:  # the pass failed: the supervised catch-up loop reports it
+            return
+        if not self.ready.is_set():
+            self._log_ready(base)
+        self.ready.set()
 
     def _log_ready(self, base: Shared) -> None:
         """One line an operator can read: who the bot is, where, and what it watches for."""

@@ -373,9 +373,12 @@ class Ingest:
                     if recovered:
                         self._metrics.count_caught_up(recovered)
                         log.info("catch-up retry recovered %d events", recovered)
-        finally:
+        except asyncio.CancelledError:
+            # The app is stopping: the pass goes too (what it held was not handled, so its rooms'
+            # cursors still wait at the gap for the next start).
             if self._pass is not None:
                 self._pass.cancel()
+            raise
 
     def _pass_running(self) -> bool:
         return self._pass is not None and not self._pass.done()
@@ -403,12 +406,22 @@ class Ingest:
                 log.warning("catch-up: room %s failed (%s); %s", rid, type(exc).__name__, then)
                 if isinstance(exc, RateLimited):
                     failure = exc
-        async with self._lock:
-            count = await self._catch_up_room(rid, fetched) if fetched is not None else 0
-            if epoch == self._epoch:  # else the new connection's pass has this room in hand
+        news = fetched is not None and bool(fetched.messages or fetched.deleted)
+        count = 0
+        if not news and not self._held.get(rid):
+            # Nothing to handle, nothing waiting: no turn of the lock, no write (a quiet room).
+            if epoch == self._epoch:
                 if settled:
                     self._pending.discard(rid)
-                await self._release(rid)
+                self._held.pop(rid, None)
+        else:
+            async with self._lock:
+                if fetched is not None and news:
+                    count = await self._catch_up_room(rid, fetched)
+                if epoch == self._epoch:  # else the new connection's pass has this room in hand
+                    if settled:
+                        self._pending.discard(rid)
+                    await self._release(rid)
         if failure is not None:
             raise failure
         return count

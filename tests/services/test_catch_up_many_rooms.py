@@ -248,3 +248,25 @@ async def test_a_rate_limit_stops_the_pass_instead_of_asking_every_room(tmp_path
     finally:
         retry.cancel()
     assert _by_room(rec) == posted
+
+
+async def test_a_reconnection_during_catch_up_starts_over_and_keeps_what_was_held(tmp_path: Path) -> None:
+    rest = SlowRest(ROOMS)
+    ingest, rec, store = build(tmp_path, rest)
+    _seen_before(store)
+    posted = _outage(rest)
+    await ingest.handle(Connected(session="s", user_id=BOT, reconnect=True))
+    assert await until(lambda: len(rest.sync_calls) > 20)
+    late = ROOMS[-1]
+    live = rest.post(late, "live-late", T0 + timedelta(minutes=5))
+    await ingest.handle(NewMessage(live, RoomHint(True, "c", "late")))
+    # The connection drops and comes back before the pass is done: a new pass takes over.
+    await ingest.handle(Connected(session="s2", user_id=BOT, reconnect=True))
+    await ingest.caught_up()
+    assert ingest.catch_ups == 1  # the first pass was cut short
+    assert ingest.pending_rooms == frozenset()
+    rooms = _by_room(rec)
+    assert rooms[late] == [*posted[late], "live-late"]
+    assert {rid: ids for rid, ids in rooms.items() if rid != late} == {
+        rid: ids for rid, ids in posted.items() if rid != late
+    }

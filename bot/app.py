@@ -859,18 +859,33 @@ class BotApp:
             realtime.stop_events()
 
         stopper = asyncio.create_task(end_on_stop())  # one per run, not one per event
+        announcing: asyncio.Task[None] | None = None
         try:
             async with contextlib.aclosing(realtime.events()) as events:
                 async for event in events:
                     if self._stopping.is_set():  # set while the last event was being handled
                         break
                     await ingest.handle(event)
-                    if isinstance(event, Connected):
-                        if not self.ready.is_set():
-                            self._log_ready(services.shared)
-                        self.ready.set()
+                    if (
+                        isinstance(event, Connected)
+                        and not self.ready.is_set()
+                        and (not announcing or announcing.done())
+                    ):
+                        # Catch-up runs beside live events; ready still means caught up.
+                        announcing = asyncio.create_task(self._ready_when_caught_up(ingest, services.shared))
         finally:
             stopper.cancel()
+            if announcing is not None:
+                announcing.cancel()
+
+    async def _ready_when_caught_up(self, ingest: Ingest, base: Shared) -> None:
+        try:
+            await ingest.caught_up()
+        except Exception:  # the pass failed: the supervised catch-up loop reports it
+            return
+        if not self.ready.is_set():
+            self._log_ready(base)
+        self.ready.set()
 
     def _log_ready(self, base: Shared) -> None:
         """One line an operator can read: who the bot is, where, and what it watches for."""

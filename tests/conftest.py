@@ -53,7 +53,8 @@ async def until(predicate: Callable[[], bool], within: float = 10.0) -> bool:
 def handled(store: Store | None, *mids: str) -> bool:
     """The bot is done with these (unedited) messages: ingest marks a message handled only after
     every handler ran on it, and nothing it queued is left to send. Wait for this on a last message
-    before asserting that nothing more arrives (events are handled in order, after catch-up)."""
+    before asserting that nothing more arrives (a room's events are handled in order, after that
+    room's catch-up)."""
     return (
         store is not None
         and all(store.messages.is_handled(mid, "") for mid in mids)

@@ -6,8 +6,12 @@ thread counters are dropped, and an edit is handled exactly when ``editedAt`` ch
 per-room cursor, "caught up to": after every (re)connection it catches up each room from its
 cursor with ``chat.syncMessages`` (updates and deletions) and room history (new messages), feeding
 what it finds through the same path as live events. Events are processed one at a time (one lock
-for live events and catch-up retries), so the two cannot race: frames that arrive during catch-up
-wait in the socket and are deduplicated when their turn comes.
+for live events and catch-up), so the two cannot race.
+
+Catch-up runs beside live traffic: a bounded number of rooms are fetched at once (REST, the slow
+part) outside the lock, and each room's messages are then handled in order in one short turn of
+the lock, so live events go on between rooms. A live event in a room whose catch-up has not been
+handled yet waits for it (that room is fetched next), so each room's events stay in order.
 
 Three rules keep a gap from being skipped:
 
@@ -33,11 +37,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from bot.errors import ActionRefused, DiskFull, RcmodError
+from bot.errors import ActionRefused, DiskFull, RateLimited, RcmodError
 from bot.models import Message
 from bot.realtime.backoff import exponential_backoff
 from bot.realtime.events import (
@@ -69,6 +74,9 @@ _REPAIR_MARGIN = timedelta(minutes=1)  # clock skew between the bot and the serv
 _ONE_MS = timedelta(milliseconds=1)
 BATCH_SIZE = 100
 BATCH_WAIT = 0.05  # seconds a handled mark may wait for its batch's commit
+# Rooms fetched at once during catch-up. REST calls are also bounded by the client's thread pool;
+# a few more rooms than threads keep the pool busy while fetched rooms wait for the lock.
+CATCH_UP_CONCURRENCY = 8
 
 
 class IngestCounters(Protocol):
@@ -118,6 +126,7 @@ class Ingest:
         batch_size: int = BATCH_SIZE,
         batch_wait: float = BATCH_WAIT,
         monotonic: Callable[[], float] = time.monotonic,
+        catch_up_concurrency: int = CATCH_UP_CONCURRENCY,
     ) -> None:
         self._messages = messages
         self._rest = rest
@@ -134,7 +143,20 @@ class Ingest:
         self._pending: set[str] = set()
         self._retry_wake = asyncio.Event()
         self._lock = asyncio.Lock()
+        # Catch-up passes completed (one per connection, unless a newer connection cut it short).
         self.catch_ups = 0
+        self._concurrency = max(1, catch_up_concurrency)
+        # The running pass (one per connection), and what ended one by an unexpected error: run(),
+        # which the app supervises, raises it.
+        self._pass: asyncio.Task[int] | None = None
+        self._pass_failure: BaseException | None = None
+        # Connections seen: a room fetched before the latest one must not leave "pending".
+        self._epoch = 0
+        # The pass's rooms, in the order they will be fetched (a room with live traffic goes first).
+        self._queue: deque[str] = deque()
+        self._started: set[str] = set()
+        # Live events of the rooms the pass has not handled yet: they follow their room's catch-up.
+        self._held: dict[str, list[Event]] = {}
         # They see every message event *before* deduplication, the bot's own messages included:
         # they watch message state rather than content (unpinning a policy message re-emits the
         # bot's own, unedited message with ``pinned: false``, which dedup would drop as a repeat).
@@ -255,6 +277,14 @@ class Ingest:
         return frozenset(self._pending)
 
     async def handle(self, event: Event) -> None:
+        rid = _room_of(event)
+        held = self._held.get(rid) if rid is not None else None
+        if held is not None and rid is not None:
+            # Handled right after its room's catch-up, which is fetched next.
+            held.append(event)
+            if rid not in self._started:
+                self._queue.appendleft(rid)
+            return
         async with self._lock:
             await self._handle(event)
 
@@ -268,8 +298,8 @@ class Ingest:
             if event.reconnect:
                 self._metrics.count_reconnect()
             await self._router.dispatch(event)
-            await self.catch_up()
-            self.flush()  # rare: what catch-up recorded is committed at once
+            await self._begin_catch_up()
+            self.flush()  # rare: first-sight cursors are committed at once
         elif isinstance(event, Disconnected):
             self._metrics.set_connected(False)
             await self._router.dispatch(event)
@@ -338,8 +368,27 @@ class Ingest:
     async def catch_up(self) -> int:
         """Recover what happened while disconnected; returns how many events were new. Rooms
         whose catch-up fails stay pending and are retried by :meth:`run`."""
-        self.catch_ups += 1
-        recovered = 0
+        async with self._lock:
+            await self._begin_catch_up()
+        return await self.caught_up()
+
+    async def caught_up(self) -> int:
+        """Wait for the current catch-up pass (the one a newer connection started, if it cut this
+        one short); how many events it recovered. 0 when no pass has started."""
+        while (task := self._pass) is not None:
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if task.cancelled() and self._pass is not task:
+                    continue  # superseded by a newer connection's pass
+                raise
+        return 0
+
+    async def _begin_catch_up(self) -> None:
+        """Under the lock, at a (re)connection: every known room has a gap until its catch-up
+        succeeds; rooms seen for the first time start from now. Starts the pass and returns, so
+        live events flow while it runs."""
+        self._epoch += 1
         self.flush()  # the cursors read below include what live events moved
         try:
             subs = await self._rest.subscriptions()
@@ -353,7 +402,6 @@ class Ingest:
             if listed:
                 self._messages.note_subscriptions(listed)
         cursors = self._messages.room_cursors()
-        # Every room has a gap now (the outage) until its catch-up succeeds.
         self._pending = set(cursors)
         start = self._server_time() - _CLOCK_MARGIN
         for sub in subs:
@@ -366,51 +414,139 @@ class Ingest:
             self._watch_room(rid)
             if rid not in cursors:
                 self._move_cursor(rid, start)  # first sight: start from now
-        for rid in cursors:
-            recovered += await self._try_room(rid, "will retry")
+        if self._pass is not None and not self._pass.done():
+            self._pass.cancel()  # its rooms are all in the new pass; events it held are kept
+        rooms = sorted(cursors.keys() | self._held.keys())
+        for rid in rooms:
+            self._held.setdefault(rid, [])
+        self._queue = deque(rooms)
+        self._started = set()
+        self._pass = asyncio.create_task(self._run_pass(self._epoch), name="rcmod-catch-up")
+
+    async def _run_pass(self, epoch: int) -> int:
+        this = asyncio.current_task()
+        try:
+            recovered = await self._sweep(self._queue, "will retry", epoch, held=True)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            # A bug or a full disk: run() (supervised) raises it; the rooms stay pending.
+            self._pass_failure = _first_cause(exc)
+            raise self._pass_failure from None
+        finally:
+            if self._pass is this:
+                self._retry_wake.set()
+                if not (this is not None and this.cancelling()):
+                    await self._release_all()
+        self.flush()  # what the pass recorded is durable when it ends
+        self.catch_ups += 1
         if recovered:
             self._metrics.count_caught_up(recovered)
-            log.info("catch-up recovered %d events in %d rooms", recovered, len(cursors))
-        if self._pending:
-            self._retry_wake.set()
-        self.flush()  # what catch-up recorded (first-sight cursors included) is durable when it ends
+        log.info("catch-up recovered %d events; %d rooms still pending", recovered, len(self._pending))
+        return recovered
+
+    async def _sweep(self, queue: deque[str], then: str, epoch: int, *, held: bool) -> int:
+        """Catch up the rooms of ``queue``, at most ``catch_up_concurrency`` at once. A rate limit
+        the client would not wait out stops the sweep: the other rooms would only be refused too
+        (at most one refusal per worker); they stay pending for :meth:`run`."""
+        recovered = 0
+        halted = False
+
+        async def worker() -> None:
+            nonlocal recovered, halted
+            while queue and not halted and epoch == self._epoch:  # a new connection: a new pass
+                rid = queue.popleft()
+                if held and (rid in self._started or rid not in self._held):
+                    continue  # a room moved up by live traffic, already taken
+                if held:
+                    self._started.add(rid)
+                try:
+                    count = await self._try_room(rid, then, epoch)
+                except RateLimited:
+                    halted = True
+                else:
+                    recovered += count  # after the await: workers add to it in turn
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(self._concurrency, len(queue)) or 1):
+                group.create_task(worker())
         return recovered
 
     async def run(self) -> None:
-        """Background loop: retry, with backoff, the rooms whose catch-up failed, without
-        waiting for the next connection (their cursors stay at the gap meanwhile)."""
-        while True:
-            await self._retry_wake.wait()
-            self._retry_wake.clear()
-            delays = self._backoff()
-            while self._pending:
-                await self._sleep(next(delays))
-                async with self._lock:
-                    recovered = 0
-                    for rid in sorted(self._pending):
-                        recovered += await self._try_room(rid, "retrying")
-                if recovered:
-                    self._metrics.count_caught_up(recovered)
-                    log.info("catch-up retry recovered %d events", recovered)
-
-    async def _try_room(self, rid: str, then: str) -> int:
-        """Catch up one room; on success (or a refusal: the bot cannot read it) it is no longer
-        pending. Returns how many events were new."""
-        self.flush()
-        cursor = self._messages.room_cursor(rid)
-        if cursor is None:
-            self._pending.discard(rid)
-            return 0
+        """Background loop (supervised by the app): raise what ended a catch-up pass unexpectedly,
+        and retry, with backoff, the rooms whose catch-up failed, without waiting for the next
+        connection (their cursors stay at the gap meanwhile)."""
         try:
-            count = await self._catch_up_room(rid, cursor)
-        except ActionRefused as exc:
-            log.warning("catch-up: room %s refused (%s); skipping it", rid, exc.code or type(exc).__name__)
-            self._pending.discard(rid)
-            return 0
-        except RcmodError as exc:
-            log.warning("catch-up: room %s failed (%s); %s", rid, type(exc).__name__, then)
-            return 0
-        self._pending.discard(rid)
+            while True:
+                if not self._pending or self._pass_running():
+                    await self._retry_wake.wait()
+                self._retry_wake.clear()
+                if self._pass_failure is not None:
+                    failure, self._pass_failure = self._pass_failure, None
+                    raise failure
+                delays = self._backoff()
+                while self._pending and not self._pass_running():
+                    await self._sleep(next(delays))
+                    if self._pass_running():
+                        break  # a new connection's pass covers every room
+                    recovered = await self._sweep(
+                        deque(sorted(self._pending)), "retrying", self._epoch, held=False
+                    )
+                    if recovered:
+                        self._metrics.count_caught_up(recovered)
+                        log.info("catch-up retry recovered %d events", recovered)
+        except asyncio.CancelledError:
+            # The app is stopping: the pass goes too (what it held was not handled, so its rooms'
+            # cursors still wait at the gap for the next start).
+            if self._pass is not None:
+                self._pass.cancel()
+            raise
+
+    def _pass_running(self) -> bool:
+        return self._pass is not None and not self._pass.done()
+
+    async def _try_room(self, rid: str, then: str, epoch: int | None = None) -> int:
+        """Catch up one room: fetch outside the lock, then handle what was fetched, in order, in
+        one turn of the lock. On success (or a refusal: the bot cannot read it) it is no longer
+        pending, unless a newer connection made a new gap meanwhile. Returns how many events
+        were new; a rate limit is raised after the room is left pending."""
+        epoch = self._epoch if epoch is None else epoch
+        self.flush()  # the cursor read below includes what was handled before
+        cursor = self._messages.room_cursor(rid)
+        fetched: _Fetched | None = None
+        failure: RateLimited | None = None
+        settled = cursor is None
+        if cursor is not None:
+            try:
+                fetched = await self._fetch_room(rid, cursor)
+                settled = True
+            except ActionRefused as exc:
+                log.warning(
+                    "catch-up: room %s refused (%s); skipping it", rid, exc.code or type(exc).__name__
+                )
+                settled = True
+            except RcmodError as exc:
+                log.warning("catch-up: room %s failed (%s); %s", rid, type(exc).__name__, then)
+                if isinstance(exc, RateLimited):
+                    failure = exc
+        news = fetched is not None and bool(fetched.messages or fetched.deleted)
+        count = 0
+        if not news and not self._held.get(rid):
+            # Nothing to handle, nothing waiting: no turn of the lock, no write (a quiet room).
+            if epoch == self._epoch:
+                if settled:
+                    self._pending.discard(rid)
+                self._held.pop(rid, None)
+        else:
+            async with self._lock:
+                if fetched is not None and news:
+                    count = await self._catch_up_room(rid, fetched)
+                if epoch == self._epoch:  # else the new connection's pass has this room in hand
+                    if settled:
+                        self._pending.discard(rid)
+                    await self._release(rid)
+        if failure is not None:
+            raise failure
         return count
 
     def _repair_point(self, rid: str, ceiling: datetime) -> datetime:
@@ -422,7 +558,8 @@ class Ingest:
             return datetime.fromtimestamp(anywhere[0], UTC) - _REPAIR_MARGIN
         return ceiling
 
-    async def _catch_up_room(self, rid: str, cursor: datetime) -> int:
+    async def _fetch_room(self, rid: str, cursor: datetime) -> _Fetched:
+        """What happened in ``rid`` since ``cursor`` (REST; no lock held)."""
         ceiling = self._ceiling()
         if cursor > ceiling:
             # A cursor pinned in the future (before cursors were bounded) would hide every
@@ -437,25 +574,47 @@ class Ingest:
         updated, deleted = await self._rest.sync_messages(rid, since)
         fresh: dict[tuple[str, str], Message] = {(m.id, m.version): m for m in updated}
         room_type = self._room_types.get(rid)
-        if room_type:
+        # chat.syncMessages (messages/get with lastUpdate: handleWithoutPagination in the server's
+        # apps/meteor/server/publications/messages.ts) lists every message whose _updatedAt is
+        # after lastUpdate, a new one included, and every deletion since: when it lists nothing,
+        # history has nothing new either, and a quiet room costs one call.
+        if room_type and (updated or deleted):
             async for m in self._rest.history(rid, room_type, oldest=since):
                 fresh.setdefault((m.id, m.version), m)
+        return _Fetched(cursor, sorted(fresh.values(), key=lambda m: (m.ts, m.updated_at or m.ts)), deleted)
+
+    async def _catch_up_room(self, rid: str, fetched: _Fetched) -> int:
+        """Handle what :meth:`_fetch_room` found, in order (the lock is held)."""
         count = 0
-        reached = cursor
-        for message in sorted(fresh.values(), key=lambda m: (m.ts, m.updated_at or m.ts)):
+        reached = fetched.cursor
+        for message in fetched.messages:
             reached = max(reached, message.updated_at or message.ts)
             event = message_event(message, RoomHint(type=self._room_types.get(rid)))
             if isinstance(event, MessageEvent):
                 count += await self._handle_message(event, live=False)
             elif isinstance(event, MessageDeleted):
                 count += await self._handle_deleted(event, live=False)
-        for mid, at in deleted:
+        for mid, at in fetched.deleted:
             reached = max(reached, at)
             gone = MessageDeleted(rid=rid, mid=mid, via="sync", at=at)
             count += await self._handle_deleted(gone, live=False)
         # Only now, with everything up to ``reached`` handled, does the cursor move.
         self._move_cursor(rid, reached)
         return count
+
+    async def _release(self, rid: str) -> None:
+        """Handle the live events held for ``rid`` (the lock is held), after its catch-up."""
+        for event in self._held.pop(rid, ()):
+            await self._handle(event)
+
+    async def _release_all(self) -> None:
+        """Hand the events still held to the live path: the pass is over (a rate limit stopped it,
+        or it failed); those rooms stay pending, as rooms whose catch-up failed."""
+        if not self._held:
+            return
+        async with self._lock:
+            for rid in list(self._held):
+                await self._release(rid)
 
     def prune(self) -> int:
         """Forget dedup records older than catch-up could ever reach."""
@@ -472,3 +631,41 @@ class Ingest:
         A room the bot joins again is present at once (its subscription event)."""
         cutoff = self._now() - _DEDUP_KEEP
         return self._messages.forget_rooms_missing(missing_before=cutoff.timestamp(), idle_before=cutoff)
+
+
+class _Fetched:
+    """One room's catch-up as fetched: its messages in order and its deletions."""
+
+    __slots__ = ("cursor", "deleted", "messages")
+
+    def __init__(
+        self, cursor: datetime, messages: list[Message], deleted: list[tuple[str, datetime]]
+    ) -> None:
+        self.cursor = cursor
+        self.messages = messages
+        self.deleted = deleted
+
+
+def _room_of(event: Event) -> str | None:
+    """The room a message event or deletion belongs to: those keep their room's order."""
+    if isinstance(event, MessageEvent):
+        return event.message.rid
+    if isinstance(event, MessageDeleted):
+        return event.rid
+    return None
+
+
+def _first_cause(exc: BaseException) -> BaseException:
+    """The error inside a task group's group: a full disk first (it stops the app)."""
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = list(_leaves(exc))
+        return next((e for e in leaves if isinstance(e, DiskFull)), leaves[0] if leaves else exc)
+    return exc
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc

@@ -65,8 +65,13 @@ class FakeRest:
         self, rid: str, last_update: datetime
     ) -> tuple[list[Message], list[tuple[str, datetime]]]:
         self.sync_calls.append((rid, last_update))
+        # As the server: every message whose _updatedAt is after lastUpdate, new ones included.
         return (
-            [m for m in self.updated if m.rid == rid and (m.updated_at or m.ts) > last_update],
+            [
+                m
+                for m in [*self.updated, *self.history_msgs]
+                if m.rid == rid and (m.updated_at or m.ts) > last_update
+            ],
             [d for d in self.deleted if d[1] > last_update],
         )
 
@@ -159,6 +164,7 @@ async def test_deletion_seen_three_ways_is_handled_once(tmp_path: Path) -> None:
 async def test_catch_up_recovers_new_edited_and_deleted_once(tmp_path: Path) -> None:
     ingest, rec, store, metrics, rest = build(tmp_path)
     await ingest.handle(Connected(session="s", user_id=BOT, reconnect=False))
+    await ingest.caught_up()
     cursor = store.messages.room_cursor("GENERAL")
     assert cursor is not None and cursor <= T0  # first sight: start from (about) now
     await ingest.handle(NewMessage(msg("m1", at=T0 + timedelta(seconds=1)), RoomHint(True, "c", "general")))
@@ -172,6 +178,7 @@ async def test_catch_up_recovers_new_edited_and_deleted_once(tmp_path: Path) -> 
     ]
     rest.deleted = [("m0", later)]
     await ingest.handle(Connected(session="s2", user_id=BOT, reconnect=True))
+    await ingest.caught_up()
     assert rec.ids(NewMessage) == ["m1", "m2", "m3"]
     assert rec.ids(EditedMessage) == ["m1"]
     assert [e.mid for e in rec.events if isinstance(e, MessageDeleted)] == ["m0"]
@@ -179,6 +186,7 @@ async def test_catch_up_recovers_new_edited_and_deleted_once(tmp_path: Path) -> 
     await ingest.handle(NewMessage(msg("m3", at=later + timedelta(seconds=1))))
     # a second reconnect finds nothing new
     await ingest.handle(Connected(session="s3", user_id=BOT, reconnect=True))
+    await ingest.caught_up()
     assert rec.ids(NewMessage) == ["m1", "m2", "m3"]
     assert metrics.reconnects._value.get() == 2
 
@@ -186,6 +194,7 @@ async def test_catch_up_recovers_new_edited_and_deleted_once(tmp_path: Path) -> 
 async def test_restart_does_not_handle_old_messages_again(tmp_path: Path) -> None:
     ingest, _rec, store, *_ = build(tmp_path)
     await ingest.handle(Connected(session="s", user_id=BOT, reconnect=False))
+    await ingest.caught_up()
     await ingest.handle(NewMessage(msg("m1", at=T0 + timedelta(seconds=1))))
     ingest.flush()  # a stop commits the last batch
     store.close()
@@ -194,6 +203,7 @@ async def test_restart_does_not_handle_old_messages_again(tmp_path: Path) -> Non
     rest.history_msgs = [msg("m1", at=T0 + timedelta(seconds=1)), msg("m2", at=T0 + timedelta(seconds=2))]
     ingest2, rec2, *_ = build(tmp_path, rest)
     await ingest2.handle(Connected(session="s", user_id=BOT, reconnect=False))
+    await ingest2.caught_up()
     assert rec2.ids(NewMessage) == ["m2"]
 
 

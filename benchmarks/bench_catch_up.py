@@ -1,0 +1,171 @@
+"""Catch-up after a restart: how long until every room the bot is in has been caught up?
+
+    .venv/bin/python -m benchmarks.bench_catch_up [--rooms N ...] [--busy FRACTION] [--per-room K]
+        [--rtt-ms MS] [--concurrency C]
+
+A sandbox in its own process (a server does not share the bot's interpreter; in one process the
+two fight for one GIL) holds N rooms the bot is in; the bot had caught every room up to a moment
+ago, then ``FRACTION`` of the rooms got ``K`` new messages each. The timed part is one
+``Ingest.catch_up()`` through the real REST client (its default 4 threads) and a real store, up
+to the last room handled. ``--rtt-ms`` holds every REST answer that long (a server over a
+network: the client's thread waits, the sandbox does not), 0 for the sandbox's own speed.
+
+Run the same script against another checkout (``PYTHONPATH=<checkout>``) to compare versions;
+``--concurrency`` is ignored by a version without the parameter. The sandbox scans every
+message for each room's query, so many rooms with news cost the sandbox more than a server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import json
+import os
+import sys
+import tempfile
+import time
+from asyncio.subprocess import PIPE
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from benchmarks.common import machine_line
+from bot.config import Credentials
+from bot.metrics import Metrics
+from bot.rest import RestClient
+from bot.sandbox import Sandbox
+from bot.services.ingest import Ingest
+from bot.services.router import Router
+from bot.store import Store
+
+_HERE = str(Path(__file__).resolve())  # the server side runs this file with --serve
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class DistantSandbox(Sandbox):
+    """The sandbox, answering each REST call ``rtt`` seconds late (without blocking its loop)."""
+
+    def __init__(self, rtt: float) -> None:
+        super().__init__()
+        self.rtt = rtt
+
+    def _app(self) -> web.Application:
+        app = super()._app()
+        if self.rtt > 0:
+
+            @web.middleware
+            async def late(request: web.Request, handler: Handler) -> web.StreamResponse:
+                if request.path.startswith("/api/"):
+                    await asyncio.sleep(self.rtt)
+                return await handler(request)
+
+            app.middlewares.append(late)
+        return app
+
+
+async def serve(rooms: int, busy: float, per_room: int, rtt: float) -> None:
+    """The server side, in its own process (as a real server is: its work does not share the
+    bot's interpreter): N rooms, news in some, one JSON line to stdout, then serve until killed."""
+    sandbox = DistantSandbox(rtt)
+    await sandbox.start()
+    ws = sandbox.workspace
+    bot, alice = ws.user_by_username("rcmod.bot"), ws.user_by_username("alice")
+    assert bot is not None and alice is not None
+    token = next(u["token"] for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
+    names = [f"bench-{i:05d}" for i in range(rooms)]
+    rids = [str(ws.create_room("c", name, None, [bot.id, alice.id])["_id"]) for name in names]
+    seen = datetime.now(UTC) - timedelta(seconds=1)  # the bot had caught up to here
+    every = max(1, round(1 / busy)) if busy > 0 else 0
+    posted = 0
+    for i, name in enumerate(names):
+        if every and i % every == 0:
+            for k in range(per_room):
+                sandbox.post_as("alice", name, f"message {k} while the bot was away")
+                posted += 1
+    info = {"url": sandbox.url, "bot": bot.id, "token": token, "rids": rids, "seen": seen.isoformat()}
+    print(json.dumps({**info, "posted": posted}), flush=True)
+    await asyncio.Event().wait()
+
+
+def _child_env() -> dict[str, str]:
+    """The server side imports the same checkout as this side (``bot`` and ``benchmarks``)."""
+    root = str(Path(inspect.getsourcefile(Ingest) or ".").resolve().parents[2])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+
+
+async def scenario(rooms: int, busy: float, per_room: int, rtt: float, concurrency: int) -> dict[str, Any]:
+    args = [str(rooms), str(busy), str(per_room), str(rtt)]
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, _HERE, "--serve", *args, stdout=PIPE, limit=2**26, env=_child_env()
+    )
+    try:
+        assert server.stdout is not None
+        info = json.loads(await server.stdout.readline())
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store.open(Path(tmp) / "s.sqlite3")
+            seen = datetime.fromisoformat(info["seen"])
+            for rid in info["rids"]:
+                store.messages.advance_room_cursor(rid, seen)
+            rest = RestClient(info["url"], Credentials(user_id=info["bot"], token=SecretStr(info["token"])))
+            metrics = Metrics()
+            extra: dict[str, Any] = {}
+            if "catch_up_concurrency" in inspect.signature(Ingest).parameters:
+                extra["catch_up_concurrency"] = concurrency
+            ingest = Ingest(
+                messages=store.messages,
+                rest=rest,
+                router=Router(metrics),
+                metrics=metrics,
+                bot_user_id=lambda: str(info["bot"]),
+                server_now=rest.server_now,
+                **extra,
+            )
+            try:
+                t0, cpu0 = time.perf_counter(), time.process_time()
+                recovered = await ingest.catch_up()
+                elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            finally:
+                await rest.close()
+                store.close()
+    finally:
+        server.kill()
+        await server.wait()
+    assert recovered == info["posted"], (recovered, info["posted"])
+    assert not ingest.pending_rooms
+    return {"rooms": rooms, "messages": recovered, "seconds": elapsed, "cpu": cpu, "concurrent": bool(extra)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rooms", type=int, nargs="+", default=[1000])
+    parser.add_argument("--busy", type=float, default=1.0, help="fraction of rooms with news (0-1)")
+    parser.add_argument("--per-room", type=int, default=3)
+    parser.add_argument("--rtt-ms", type=float, default=0.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--serve", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        n, busy, per_room, rtt = args.serve
+        asyncio.run(serve(int(n), float(busy), int(per_room), float(rtt)))
+        return
+    print(machine_line())
+    print(f"ingest: {inspect.getsourcefile(Ingest)}")
+    for n in args.rooms:
+        r = asyncio.run(scenario(n, args.busy, args.per_room, args.rtt_ms / 1000, args.concurrency))
+        mode = f"concurrency {args.concurrency}" if r["concurrent"] else "one room at a time"
+        print(
+            f"{r['rooms']:>6} rooms, {r['messages']:>6} new messages ({args.busy:.0%} of rooms busy), "
+            f"rtt {args.rtt_ms:g} ms, {mode}: caught up in {r['seconds']:.2f} s "
+            f"(bot process CPU {r['cpu']:.2f} s)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -157,6 +157,10 @@ class Database:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> sqlite3.Cursor:
         return self._conn.executemany(sql, rows)
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """A write transaction (BEGIN IMMEDIATE): committed when the block ends, rolled back when

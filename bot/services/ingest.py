@@ -26,6 +26,13 @@ are read again by catch-up and handled again, which the executor's evidence, the
 and the ledgers' duplicate checks make harmless. A message a handler left :class:`Unfinished`
 (a check still waiting on the server) is not marked, and its room's cursor does not pass it,
 until it is released.
+
+Most revisions are new, and a new one costs no store lookup: every batch also records the newest
+revision time (``editedAt``, else ``ts``) it marks, and a revision dated after that mark as it
+stood when this instance started handling (the *horizon*) cannot have been handled before, unless
+by this instance, which remembers what it handled after the horizon. Older revisions (catch-up,
+re-emits of old messages) are looked up. The horizon moves up as memory is pruned, and up to the
+mark again when another process has written to the store (checked once per batch).
 """
 
 from __future__ import annotations
@@ -175,6 +182,7 @@ class Ingest:
         self._recent: set[tuple[str, str]] = set()
         self._recent_by_time: list[tuple[float, str, str]] = []  # a heap: the oldest first
         self._newest_at = float("-inf")
+        self._store_version = 0  # see _others_handled
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), tz=UTC)
@@ -194,6 +202,7 @@ class Ingest:
     # -- the batch of marks and cursor moves -----------------------------------------------------
 
     def _start_horizon(self) -> float:
+        self._store_version = self._messages.others_wrote()
         newest = self._messages.newest_handled()
         if newest is None and self._messages.any_handled():
             # Marks from an rcmod that kept no revision times: none of those revisions can be
@@ -296,7 +305,22 @@ class Ingest:
         self._batched = {(mid, version) for mid, version, _, _, _ in kept if mid is not None}
         self._batch_kept = len(kept)
         self._batch_since = self._monotonic() if kept else None
+        self._others_handled()
         self._forget_recent()
+
+    def _others_handled(self) -> None:
+        """Another process has written to the store since the last batch: if it recorded
+        revisions as handled (a second instance, which the lease should have kept away), the
+        horizon moves up past them, so they are asked of the store rather than of memory."""
+        if self._horizon is None:
+            return
+        version = self._messages.others_wrote()
+        if version == self._store_version:
+            return
+        self._store_version = version
+        newest = self._messages.newest_handled()
+        if newest is not None and newest > self._horizon:
+            self._horizon = newest
 
     def _forget_recent(self) -> None:
         """Move the horizon up and forget the revisions it passes: memory stays bounded. Any

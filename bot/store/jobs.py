@@ -139,7 +139,7 @@ class BlockList:
         now = self._monotonic()
         if now - self._checked_at >= self.RECHECK_SECONDS or self._cache is None:
             self._checked_at = now
-            version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+            version = self._db.data_version()
             if version != self._data_version:
                 self._data_version, self._cache = version, None
         if self._cache is None:

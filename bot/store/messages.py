@@ -36,6 +36,11 @@ class MessageLog:
         row = self._db.execute("SELECT value FROM bot_state WHERE key = ?", (_NEWEST_KEY,)).fetchone()
         return float(row[0]) if row else None
 
+    def others_wrote(self) -> int:
+        """A number that changes when another connection commits to the store (see
+        :meth:`bot.store.db.Database.data_version`)."""
+        return self._db.data_version()
+
     def any_handled(self) -> bool:
         return self._db.execute("SELECT 1 FROM handled_message LIMIT 1").fetchone() is not None
 

@@ -145,3 +145,25 @@ async def test_forgetting_the_oldest_remembered_revisions_lets_none_through(
     assert seen.mids == [m.id for m in sent]
     ingest.close()
     store.close()
+
+
+async def test_what_another_instance_handled_meanwhile_is_dropped_after_the_next_batch(
+    tmp_path: Path,
+) -> None:
+    """The lease keeps a second instance from handling at the same time; should one still do
+    so, what it recorded counts here from this instance's next batch on, as the store's lookup did."""
+    path = tmp_path / "s.sqlite3"
+    mine, other = Store.open(path), Store.open(path)
+    seen = Counting()
+    ingest = ingest_over(mine, [seen], batch_size=1, server_now=server_at(T0))
+    elsewhere = ingest_over(other, [Counting()], batch_size=1, server_now=server_at(T0))
+    await ingest.handle(NewMessage(msg("b1", T0)))  # this instance starts handling
+    theirs = msg("a1", T0 + timedelta(seconds=1))
+    await elsewhere.handle(NewMessage(theirs))  # committed by the other one
+    await ingest.handle(NewMessage(msg("b2", T0 + timedelta(seconds=2))))
+    await ingest.handle(NewMessage(theirs))  # a re-emit reaches this instance too
+    assert seen.mids == ["b1", "b2"]
+    for done in (ingest, elsewhere):
+        done.close()
+    mine.close()
+    other.close()

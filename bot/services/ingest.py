@@ -80,7 +80,8 @@ BATCH_WAIT = 0.05  # seconds a handled mark may wait for its batch's commit
 # How far a client may date a message ahead of the server's clock: Rocket.Chat's sendMessage
 # refuses a client-set ``ts`` more than 60 s off the server's clock (error-message-ts-out-of-sync
 # in executeSendMessage, apps/meteor/app/lib/server/methods/sendMessage.ts) and replaces one more
-# than 10 s off; a ``Date`` header has whole seconds, hence the extra second, and a few more for luck.
+# than 10 s off. A ``Date`` header has whole seconds (the server's time as read errs early by up to
+# one), and four more seconds are slack.
 _CLIENT_TS_AHEAD = timedelta(seconds=65)
 # Revisions this instance handled stay in memory while their time is within this of the newest it
 # handled (and the server's time): an edit or re-emit that recent skips the store's lookup.

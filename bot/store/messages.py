@@ -45,7 +45,9 @@ class MessageLog:
         return self._db.execute("SELECT 1 FROM handled_message LIMIT 1").fetchone() is not None
 
     def mark_handled(self, mid: str, version: str, rid: str) -> bool:
-        """Record a handled revision; False if it was already recorded."""
+        """Record a handled revision; False if it was already recorded. It records no revision
+        time, so ingest, which looks up only revisions older than :meth:`newest_handled`, records
+        through :meth:`record`; this one is for revisions older than that (tests, tools)."""
         cur = self._db.execute(
             "INSERT OR IGNORE INTO handled_message (mid, version, rid, handled_at) VALUES (?, ?, ?, ?)",
             (mid, version, rid, self._db.clock()),

@@ -64,6 +64,7 @@ from bot.services.purge import Purger, holder_is_dead
 from bot.services.reports import ReportDesk
 from bot.services.router import Handler, Router, Unfinished
 from bot.services.sanctions import Sanctioner
+from bot.services.screening import Scans
 from bot.services.supervisor import Supervisor
 from bot.store import Store
 from bot.web.hook import StoredReplays, command_hook
@@ -256,6 +257,7 @@ class Shared(Session):
     roles: RoleDirectory  # one users.list snapshot of workspace roles for every guard
     lookups: Lookups  # one cache of rooms and users
     matcher: Callable[[], Matcher | None]  # the current one: a reload swaps it whole
+    scans: Scans  # each message scanned once, for the alerts and the enforcer both
     site_url: Callable[[], str]  # permalinks use the workspace's own address
     bot_username: Callable[[], str | None]
     bot_user_id: Callable[[], str | None]
@@ -317,6 +319,7 @@ def build_alerts(base: Shared, outbox: Outbox) -> KeywordAlerts:
         moderation=base.settings.moderation,
         metrics=base.metrics,
         lookups=base.lookups,
+        scans=base.scans,
     )
 
 
@@ -334,6 +337,7 @@ def build_enforcer(base: Shared, outbox: Outbox) -> Enforcer:
         moderation=base.settings.moderation,
         clock=base.clock,
         lookups=base.lookups,
+        scans=base.scans,
     )
 
 
@@ -770,6 +774,7 @@ class BotApp:
             roles=roles,
             lookups=Lookups(rest, clock=clock, roles=roles),
             matcher=self.current_matcher,
+            scans=Scans(self.current_matcher),
             site_url=always(site_url),
             bot_username=always(bot_username),
             bot_user_id=always(rest.user_id),

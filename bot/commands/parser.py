@@ -115,6 +115,8 @@ class _Token:
 def split_command(text: str, *, slash_required: bool) -> tuple[str | None, str]:
     """The command root (``report`` or ``mod``) and its argument text, or (None, "") when the
     text is no command. In a DM the slash is optional and a bare ``help`` means ``mod help``."""
+    if slash_required and not text.lstrip().startswith("/"):
+        return None, ""  # most messages: asked of every one, so answered before any splitting
     head, _, rest = text.strip().partition(" ")
     if "\n" in head:
         head, _, more = head.partition("\n")

@@ -17,11 +17,10 @@ from bot.config import ModerationSettings
 from bot.metrics import Metrics
 from bot.moderation import Matcher
 from bot.moderation.alerts import Alert, incidents_for
-from bot.moderation.screening import scan
 from bot.realtime.events import EditedMessage, EncryptedMessage, Event, MessageEvent, NewMessage, ThreadReply
 from bot.services.lookups import Lookups
 from bot.services.outbox import Moderators, Notice, Outbox
-from bot.services.screening import screen
+from bot.services.screening import Scans, screen
 from bot.store.alerts import AlertLedger
 
 __all__ = ["KeywordAlerts"]
@@ -39,10 +38,11 @@ class KeywordAlerts:
         moderation: ModerationSettings,
         metrics: Metrics,
         lookups: Lookups,
+        scans: Scans | None = None,
     ) -> None:
         self._alerts = alerts
+        self._scans = scans or Scans(matcher)
         self._outbox = outbox
-        self._matcher = matcher
         self._settings = moderation
         self._metrics = metrics
         self._lookups = lookups
@@ -56,16 +56,13 @@ class KeywordAlerts:
             return
         if not isinstance(event, NewMessage | ThreadReply | EditedMessage):
             return
-        matcher = self._matcher()
-        if matcher is None:
-            return
-        await self._scan(event, matcher)
+        await self._scan(event)
 
-    async def _scan(self, event: MessageEvent, matcher: Matcher) -> None:
+    async def _scan(self, event: MessageEvent) -> None:
         message = event.message
-        found = scan(message, matcher, event.room.name)
+        found = self._scans.found(message, event.room.name)
         if not found:
-            return  # the common case: no REST lookup at all
+            return  # the common case (or no lists): no REST lookup at all
         screened = await screen(event, found, lookups=self._lookups, moderation=self._settings)
         if screened is None:
             return

@@ -34,13 +34,13 @@ from bot.moderation import Matcher
 from bot.moderation.actions import Action, DeleteMessage, EditMessage, SetUserActive
 from bot.moderation.blocking import BlockDecision, author_notice, decide_block
 from bot.moderation.purge import PurgeUsageError
-from bot.moderation.screening import Found, scan
+from bot.moderation.screening import Found
 from bot.realtime.events import EditedMessage, Event, MessageEvent, NewMessage, RoomHint, ThreadReply
 from bot.rest import RestClient
 from bot.services.executor import Act, Status
 from bot.services.lookups import Lookups
 from bot.services.outbox import Notice, Outbox
-from bot.services.screening import screen
+from bot.services.screening import Scans, screen
 from bot.store.audit import AuditLog
 from bot.store.evidence import EvidenceArchive
 from bot.store.jobs import BlockList
@@ -68,15 +68,16 @@ class Enforcer:
         clock: Callable[[], float] = time.time,
         retry_delay: float = 30.0,
         lookups: Lookups | None = None,
+        scans: Scans | None = None,
     ) -> None:
         self._lookups = lookups or Lookups(rest, clock=clock)
+        self._scans = scans or Scans(matcher)
         self._audit = audit
         self._evidence = evidence
         self._blocks = blocks
         self._rest = rest  # reads only: every change goes through the executor
         self._executor = executor
         self._outbox = outbox
-        self._matcher = matcher
         self._settings = moderation
         self._clock = clock
         self._retry_delay = retry_delay
@@ -96,8 +97,7 @@ class Enforcer:
         blocked = self._blocks.blocked_user(message.author.id, message.rid)
         found: list[Found] = []
         if blocked is None:  # a blocked author's message goes whatever it says: no scan
-            matcher = self._matcher()
-            found = scan(message, matcher, event.room.name, kind="block") if matcher is not None else []
+            found = self._scans.found(message, event.room.name, kind="block") or []
             if not found:
                 return None  # the common case: no REST lookup at all
         screened = await screen(event, found, lookups=self._lookups, moderation=self._settings)

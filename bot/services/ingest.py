@@ -30,11 +30,19 @@ are read again by catch-up and handled again, which the executor's evidence, the
 and the ledgers' duplicate checks make harmless. A message a handler left :class:`Unfinished`
 (a check still waiting on the server) is not marked, and its room's cursor does not pass it,
 until it is released.
+
+Most revisions are new, and a new one costs no store lookup: every batch also records the newest
+revision time (``editedAt``, else ``ts``) it marks, and a revision dated after that mark as it
+stood when this instance started handling (the *horizon*) cannot have been handled before, unless
+by this instance, which remembers what it handled after the horizon. Older revisions (catch-up,
+re-emits of old messages) are looked up. The horizon moves up as memory is pruned, and up to the
+mark again when another process has written to the store (checked once per batch).
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
 from collections import deque
@@ -77,6 +85,16 @@ BATCH_WAIT = 0.05  # seconds a handled mark may wait for its batch's commit
 # Rooms fetched at once during catch-up. REST calls are also bounded by the client's thread pool;
 # a few more rooms than threads keep the pool busy while fetched rooms wait for the lock.
 CATCH_UP_CONCURRENCY = 8
+# How far a client may date a message ahead of the server's clock: Rocket.Chat's sendMessage
+# refuses a client-set ``ts`` more than 60 s off the server's clock (error-message-ts-out-of-sync
+# in executeSendMessage, apps/meteor/app/lib/server/methods/sendMessage.ts) and replaces one more
+# than 10 s off. A ``Date`` header has whole seconds (the server's time as read errs early by up to
+# one), and four more seconds are slack.
+_CLIENT_TS_AHEAD = timedelta(seconds=65)
+# Revisions this instance handled stay in memory while their time is within this of the newest it
+# handled (and the server's time): an edit or re-emit that recent skips the store's lookup.
+_RECENT_SPAN = 10.0
+_RECENT_MAX = 50_000
 
 
 class IngestCounters(Protocol):
@@ -164,7 +182,7 @@ class Ingest:
         self._state_watchers = tuple(state_watchers)
         # The batch not yet committed, in the order it was handled: (mid or None for a cursor
         # move alone, version, rid, where the room's cursor may move to or None).
-        self._batch: list[tuple[str | None, str, str, datetime | None]] = []
+        self._batch: list[tuple[str | None, str, str, datetime | None, float | None]] = []
         self._batched: set[tuple[str, str]] = set()  # the marks in it, for dedup
         self._batch_kept = 0  # entries still held back by an unfinished message
         self._batch_since: float | None = None
@@ -175,6 +193,19 @@ class Ingest:
         self._closed = False
         self._unfinished = unfinished if unfinished is not None else Unfinished()
         self._unfinished.on_release(self._arm)
+        # Dedup without a store lookup for most messages. A revision's time is its ``editedAt``,
+        # else its ``ts`` (what Message.version names). The horizon is set when this instance
+        # first asks (when it starts handling, not when the process starts: a standby sharing the
+        # store takes over then) to the newest revision time any instance recorded as handled, so
+        # a revision dated after it was handled by nobody before, unless by this instance since;
+        # those are kept in ``_recent`` until the horizon passes them. Invariant: every revision
+        # handled with a time after the horizon is in ``_recent``, and every one in ``_recent``
+        # is in the store or in the batch. Revisions up to the horizon are asked of the store.
+        self._horizon: float | None = None
+        self._recent: set[tuple[str, str]] = set()
+        self._recent_by_time: list[tuple[float, str, str]] = []  # a heap: the oldest first
+        self._newest_at = float("-inf")
+        self._store_version = 0  # see _others_handled
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), tz=UTC)
@@ -193,16 +224,43 @@ class Ingest:
 
     # -- the batch of marks and cursor moves -----------------------------------------------------
 
-    def _seen(self, mid: str, version: str) -> bool:
-        return (mid, version) in self._batched or self._messages.is_handled(mid, version)
+    def _start_horizon(self) -> float:
+        self._store_version = self._messages.others_wrote()
+        newest = self._messages.newest_handled()
+        if newest is None and self._messages.any_handled():
+            # Marks from an rcmod that kept no revision times: none of those revisions can be
+            # dated later than the server's clock now allows a client to date one.
+            newest = (self._server_time() + _CLIENT_TS_AHEAD).timestamp()
+        self._horizon = float("-inf") if newest is None else newest
+        return self._horizon
 
-    def _add(self, mid: str | None, version: str, rid: str, when: datetime | None) -> None:
+    def _seen(self, mid: str, version: str, at: float | None = None) -> bool:
+        """Whether revision ``version`` of ``mid``, of time ``at``, was handled (by anyone)."""
+        key = (mid, version)
+        if key in self._batched:
+            return True
+        if at is not None:
+            horizon = self._horizon if self._horizon is not None else self._start_horizon()
+            if at > horizon:
+                return key in self._recent
+        return self._messages.is_handled(mid, version)
+
+    def _add(
+        self, mid: str | None, version: str, rid: str, when: datetime | None, at: float | None = None
+    ) -> None:
         """Buffer a handled mark and/or a cursor move; commit the batch when it is full or old."""
         if when is not None:
             when = min(when, self._ceiling())
-        self._batch.append((mid, version, rid, when))
+        self._batch.append((mid, version, rid, when, at))
         if mid is not None:
             self._batched.add((mid, version))
+            if at is not None:
+                horizon = self._horizon if self._horizon is not None else self._start_horizon()
+                if at > horizon:
+                    self._recent.add((mid, version))
+                    heapq.heappush(self._recent_by_time, (at, mid, version))
+                    if at > self._newest_at:
+                        self._newest_at = at
         now = self._monotonic()
         if self._batch_since is None:
             self._batch_since = now
@@ -247,29 +305,60 @@ class Ingest:
             self._timer = None
         if not self._batch:
             return
-        marks: list[tuple[str, str, str]] = []
+        marks: list[tuple[str, str, str, float | None]] = []
         cursors: dict[str, datetime] = {}
-        kept: list[tuple[str | None, str, str, datetime | None]] = []
+        kept: list[tuple[str | None, str, str, datetime | None, float | None]] = []
         blocked: set[str] = set()
         for entry in self._batch:
-            mid, version, rid, when = entry
+            mid, version, rid, when, at = entry
             if mid is not None and self._unfinished.held(mid, version):
                 kept.append(entry)
                 blocked.add(rid)
                 continue
             if mid is not None:
-                marks.append((mid, version, rid))
+                marks.append((mid, version, rid, at))
             if when is not None:
                 if rid in blocked:
-                    kept.append((None, "", rid, when))
+                    kept.append((None, "", rid, when, None))
                 else:
                     cursors[rid] = max(when, cursors.get(rid, when))
         if marks or cursors:
             self._messages.record(marks, cursors)
         self._batch = kept
-        self._batched = {(mid, version) for mid, version, _, _ in kept if mid is not None}
+        self._batched = {(mid, version) for mid, version, _, _, _ in kept if mid is not None}
         self._batch_kept = len(kept)
         self._batch_since = self._monotonic() if kept else None
+        self._others_handled()
+        self._forget_recent()
+
+    def _others_handled(self) -> None:
+        """Another process has written to the store since the last batch: if it recorded
+        revisions as handled (a second instance, which the lease should have kept away), the
+        horizon moves up past them, so they are asked of the store rather than of memory."""
+        if self._horizon is None:
+            return
+        version = self._messages.others_wrote()
+        if version == self._store_version:
+            return
+        self._store_version = version
+        newest = self._messages.newest_handled()
+        if newest is not None and newest > self._horizon:
+            self._horizon = newest
+
+    def _forget_recent(self) -> None:
+        """Move the horizon up and forget the revisions it passes: memory stays bounded. Any
+        horizon that only rises keeps the invariant (what is forgotten is in the store or the
+        batch, and now asked of them); this one trails the newest revision handled, and the
+        server's time, by ``_RECENT_SPAN``, so a message dated a little late still skips the store."""
+        heap = self._recent_by_time
+        if not heap or self._horizon is None:
+            return
+        horizon = max(self._horizon, min(self._newest_at, self._server_time().timestamp()) - _RECENT_SPAN)
+        while heap and (heap[0][0] <= horizon or len(heap) > _RECENT_MAX):
+            at, mid, version = heapq.heappop(heap)
+            horizon = max(horizon, at)
+            self._recent.discard((mid, version))
+        self._horizon = horizon
 
     @property
     def pending_rooms(self) -> frozenset[str]:
@@ -327,7 +416,9 @@ class Ingest:
                 log.error("state watcher failed on message %s: %s", message.id, type(exc).__name__)
         if event.room.type:
             self._room_types.setdefault(message.rid, event.room.type)
-        if self._seen(message.id, message.version):
+        version = message.version
+        at = (message.edited_at or message.ts).timestamp()
+        if self._seen(message.id, version, at):
             self._metrics.count_message(kind, "duplicate")
             return False
         if message.author.id != self._bot_user_id():  # the bot ignores its own messages
@@ -337,9 +428,7 @@ class Ingest:
             outcome = "own"
         # Catch-up moves its room's cursor when the room is done.
         moves = live and message.rid not in self._pending
-        self._add(
-            message.id, message.version, message.rid, (message.updated_at or message.ts) if moves else None
-        )
+        self._add(message.id, version, message.rid, (message.updated_at or message.ts) if moves else None, at)
         self._metrics.count_message(kind, outcome)
         return True
 

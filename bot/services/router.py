@@ -73,17 +73,28 @@ class Router:
         self._routes: list[_Route] = [_Route(*route) for route in routes]
         self._metrics = metrics
         self._clock = clock
+        # The routes of each event type, in order, worked out at its first event: every message
+        # would otherwise test every route.
+        self._by_type: dict[type, tuple[_Route, ...]] = {}
 
     def add(self, name: str, types: tuple[type, ...], handler: Handler) -> None:
         self._routes.append(_Route(name, types, handler))
+        self._by_type.clear()
+
+    def _routes_for(self, kind: type) -> tuple[_Route, ...]:
+        routes = tuple(route for route in self._routes if issubclass(kind, route.types))
+        self._by_type[kind] = routes
+        return routes
 
     async def dispatch(self, event: Event) -> int:
         """Run every handler for the event; returns how many failed (logged, counted, isolated)."""
         started = self._clock()
         failures = 0
-        for route in self._routes:
-            if not isinstance(event, route.types):
-                continue
+        kind = type(event)
+        routes = self._by_type.get(kind)
+        if routes is None:
+            routes = self._routes_for(kind)
+        for route in routes:
             try:
                 await route.handler(event)
             except DiskFull:

@@ -5,17 +5,54 @@ so that both leave alone the same messages."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.commands import addressed_to_bot
 from bot.config import ModerationSettings
-from bot.models import Room
-from bot.moderation.screening import Found, in_room
+from bot.models import Message, Room
+from bot.moderation import Matcher
+from bot.moderation.screening import Found, in_room, scan
 from bot.realtime.events import MessageEvent
 from bot.services.lookups import Lookups
 
-__all__ = ["Screened", "screen"]
+__all__ = ["Scans", "Screened", "screen"]
+
+
+class Scans:
+    """Scanning a message once for every handler that needs it: the keyword alerts and the
+    enforcer both scan each message, and the scan is most of what a message costs.
+
+    The last scan is remembered with what it was of (the message object itself, which is frozen,
+    the room name and the matcher, which a reload replaces whole), so the second asker gets the
+    first one's result and any other message, room or matcher is scanned afresh."""
+
+    def __init__(self, matcher: Callable[[], Matcher | None]) -> None:
+        self._matcher = matcher
+        self._last: tuple[Message, str | None, Matcher, list[Found]] | None = None
+
+    def found(
+        self, message: Message, room_name: str | None, *, kind: str | None = None
+    ) -> list[Found] | None:
+        """What :func:`bot.moderation.screening.scan` finds in ``message`` (only lists of ``kind``,
+        if given); None when no lists are loaded."""
+        matcher = self._matcher()
+        if matcher is None:
+            return None
+        last = self._last
+        if last is not None and last[0] is message and last[1] == room_name and last[2] is matcher:
+            found = last[3]
+        else:
+            found = scan(message, matcher, room_name)
+            self._last = (message, room_name, matcher, found)
+        if kind is None or not found:
+            return list(found)
+        kept: list[Found] = []
+        for text, matches in found:
+            mine = [m for m in matches if m.kind == kind]
+            if mine:
+                kept.append((text, mine))
+        return kept
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,6 +157,16 @@ class Database:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> sqlite3.Cursor:
         return self._conn.executemany(sql, rows)
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
+
+    def data_version(self) -> int:
+        """Changes when another connection (another process) has committed to the store since
+        the last call; this connection's own commits leave it as it is. It costs about what a
+        small SELECT does: ask it per batch or per second, not per message."""
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """A write transaction (BEGIN IMMEDIATE): committed when the block ends, rolled back when

@@ -12,7 +12,8 @@ message gets two evidence records and none is deleted without one.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -69,9 +70,21 @@ class BlockList:
     the log never disagree after a crash.
     """
 
-    def __init__(self, db: Database, audit: AuditLog) -> None:
+    # How stale the in-memory copy may be when another connection changes the table (today no
+    # other process writes it: every block goes through this class in the bot's own process).
+    RECHECK_SECONDS = 1.0
+
+    def __init__(
+        self, db: Database, audit: AuditLog, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._db = db
         self._audit = audit
+        self._monotonic = monotonic
+        # The whole list in memory, by user: every arriving message asks it, and it is small.
+        # None: to be read again (after a write here, or a commit by another connection).
+        self._cache: dict[str, dict[str, BlockedUser]] | None = None
+        self._data_version: int | None = None
+        self._checked_at = 0.0
 
     def block_user(self, user_id: str, username: str, rid: str | None, *, reason: str, actor: str) -> bool:
         """Block a user everywhere (``rid`` None) or in one room; False if already blocked there. Audited."""
@@ -89,6 +102,7 @@ class BlockList:
                 reason={"reason": reason} if reason else {},
                 outcome="ok" if changed else "noop: already blocked",
             )
+        self._cache = None
         return changed
 
     def unblock_user(self, user_id: str, rid: str | None, *, actor: str) -> bool:
@@ -104,16 +118,38 @@ class BlockList:
                 targets={"user": user_id, **({"room": rid} if rid else {"scope": "everywhere"})},
                 outcome="ok" if changed else "noop: not blocked",
             )
+        self._cache = None
         return changed
 
     def blocked_user(self, user_id: str, rid: str) -> BlockedUser | None:
-        """The block that covers ``user_id`` posting in ``rid`` (an everywhere block first)."""
-        row = self._db.execute(
-            "SELECT user_id, username, rid, reason FROM blocked_user WHERE user_id = ? AND rid IN ('', ?) "
-            "ORDER BY rid LIMIT 1",
-            (user_id, rid),
-        ).fetchone()
-        return BlockedUser(row[0], row[1], row[2] or None, row[3]) if row else None
+        """The block that covers ``user_id`` posting in ``rid`` (an everywhere block first).
+
+        Answered from memory: the list is read once, again after each block or unblock made
+        here, and again when another connection has committed to the store (``PRAGMA
+        data_version``, looked at no more than once per :attr:`RECHECK_SECONDS`)."""
+        blocks = self._blocks()
+        if not blocks:
+            return None
+        mine = blocks.get(user_id)
+        if mine is None:
+            return None
+        return mine.get("") or mine.get(rid)
+
+    def _blocks(self) -> dict[str, dict[str, BlockedUser]]:
+        now = self._monotonic()
+        if now - self._checked_at >= self.RECHECK_SECONDS or self._cache is None:
+            self._checked_at = now
+            version = self._db.data_version()
+            if version != self._data_version:
+                self._data_version, self._cache = version, None
+        if self._cache is None:
+            cache: dict[str, dict[str, BlockedUser]] = {}
+            for r in self._db.execute("SELECT user_id, username, rid, reason FROM blocked_user"):
+                cache.setdefault(r[0], {})[r[2]] = BlockedUser(r[0], r[1], r[2] or None, r[3])
+            if self._db.in_transaction:
+                return cache  # it may yet roll back: not kept
+            self._cache = cache
+        return self._cache
 
     def blocked_users(self) -> list[BlockedUser]:
         rows = self._db.execute(

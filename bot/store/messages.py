@@ -15,6 +15,9 @@ from bot.store.db import Database, translates
 
 __all__ = ["MessageLog"]
 
+# The newest revision time among the handled marks, kept beside them (bot_state).
+_NEWEST_KEY = "handled.newest_at"
+
 
 class MessageLog:
     def __init__(self, db: Database) -> None:
@@ -26,25 +29,53 @@ class MessageLog:
         ).fetchone()
         return row is not None
 
+    def newest_handled(self) -> float | None:
+        """The newest revision time (POSIX seconds) of any handled mark recorded through
+        :meth:`record`; None if none was (a fresh store, or one whose marks an older rcmod wrote:
+        see :meth:`any_handled`)."""
+        row = self._db.execute("SELECT value FROM bot_state WHERE key = ?", (_NEWEST_KEY,)).fetchone()
+        return float(row[0]) if row else None
+
+    def others_wrote(self) -> int:
+        """A number that changes when another connection commits to the store (see
+        :meth:`bot.store.db.Database.data_version`)."""
+        return self._db.data_version()
+
+    def any_handled(self) -> bool:
+        return self._db.execute("SELECT 1 FROM handled_message LIMIT 1").fetchone() is not None
+
     def mark_handled(self, mid: str, version: str, rid: str) -> bool:
-        """Record a handled revision; False if it was already recorded."""
+        """Record a handled revision; False if it was already recorded. It records no revision
+        time, so ingest, which looks up only revisions older than :meth:`newest_handled`, records
+        through :meth:`record`; this one is for revisions older than that (tests, tools)."""
         cur = self._db.execute(
             "INSERT OR IGNORE INTO handled_message (mid, version, rid, handled_at) VALUES (?, ?, ?, ?)",
             (mid, version, rid, self._db.clock()),
         )
         return cur.rowcount == 1
 
-    def record(self, handled: list[tuple[str, str, str]], cursors: dict[str, datetime]) -> None:
-        """Record handled revisions ``(mid, version, rid)`` and move cursors forward, in one
-        transaction: a batch of events costs one commit, and is recorded whole or not at all."""
+    def record(self, handled: list[tuple[str, str, str, float | None]], cursors: dict[str, datetime]) -> None:
+        """Record handled revisions ``(mid, version, rid, at)`` and move cursors forward, in one
+        transaction: a batch of events costs one commit, and is recorded whole or not at all.
+
+        ``at`` is the revision's own time (POSIX seconds: its ``editedAt``, else its ``ts``), None
+        for a deletion; the newest ``at`` ever recorded is kept with the marks (see
+        :meth:`newest_handled`)."""
         now = self._db.clock()
         with self._db.transaction():
             if handled:
                 self._db.executemany(
                     "INSERT OR IGNORE INTO handled_message (mid, version, rid, handled_at) "
                     "VALUES (?, ?, ?, ?)",
-                    [(mid, version, rid, now) for mid, version, rid in handled],
+                    [(mid, version, rid, now) for mid, version, rid, _ in handled],
                 )
+                times = [at for _, _, _, at in handled if at is not None]
+                if times:
+                    self._db.execute(
+                        "INSERT INTO bot_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                        "SET value = CAST(max(CAST(value AS REAL), CAST(excluded.value AS REAL)) AS TEXT)",
+                        (_NEWEST_KEY, repr(max(times))),
+                    )
             if cursors:
                 self._db.executemany(
                     "INSERT INTO room_cursor (rid, updated_ms) VALUES (?, ?) "

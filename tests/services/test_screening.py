@@ -17,7 +17,7 @@ from bot.moderation.screening import applies_in, in_room, scan
 from bot.moderation.wordlist import ListOptions
 from bot.realtime.events import NewMessage, RoomHint
 from bot.services.lookups import Lookups
-from bot.services.screening import screen
+from bot.services.screening import Scans, screen
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 MATCHER = compile(
@@ -136,3 +136,37 @@ async def test_a_room_the_stream_named_is_not_looked_up() -> None:
     )
     assert result is not None and result.room == Room("STAFF", "staff", "c")
     assert rest.calls == 0
+
+
+class CountingMatcher:
+    """MATCHER, counting the texts it scans."""
+
+    def __init__(self) -> None:
+        self.scanned = 0
+
+    def scan(self, text: str, room: str | None = None) -> Any:
+        self.scanned += 1
+        return MATCHER.scan(text, room=room)
+
+
+def test_a_message_is_scanned_once_for_the_alerts_and_the_enforcer() -> None:
+    counting = CountingMatcher()
+    current: list[Any] = [counting]
+    scans = Scans(lambda: current[0])
+    m = message("badword and forbiddenword")
+    everything = scans.found(m, None)  # the alerts ask first
+    blocking = scans.found(m, None, kind="block")  # then the enforcer
+    assert counting.scanned == 1
+    assert everything == scan(m, MATCHER, None)
+    assert blocking == scan(m, MATCHER, None, kind="block")
+    assert [(t, [x.list for x in ms]) for t, ms in blocking or []] == [
+        ("badword and forbiddenword", ["banned"])
+    ]
+    # Another message, another room name or reloaded lists: scanned afresh.
+    assert scans.found(message("badword and forbiddenword"), None) == everything
+    assert scans.found(m, "staff", kind="block") == []
+    current[0] = CountingMatcher()
+    scans.found(m, "staff")
+    assert (counting.scanned, current[0].scanned) == (3, 1)
+    current[0] = None
+    assert scans.found(m, None) is None  # no lists loaded

@@ -82,3 +82,43 @@ def test_the_store_holds_repositories_and_no_verbs(tmp_path: Path) -> None:
         assert own - fields == {"open", "over", "close"}
     finally:
         store.close()
+
+
+def test_the_block_list_answers_from_memory_and_sees_every_change(tmp_path: Path) -> None:
+    """Blocks and unblocks made here count at once; one committed by another connection to the
+    store counts within BlockList.RECHECK_SECONDS, and no sooner is it looked for."""
+    now = [0.0]
+    path = tmp_path / "rcmod.sqlite3"
+    store = Store.open(path)
+    blocks = BlockList(store.db, store.audit, monotonic=lambda: now[0])
+    assert blocks.blocked_user("u1", "r1") is None
+    blocks.block_user("u1", "sam", "r1", reason="spam", actor="mod")
+    assert blocks.blocked_user("u1", "r1") is not None
+    assert blocks.blocked_user("u1", "r2") is None
+    blocks.block_user("u1", "sam", None, reason="spam", actor="mod")
+    everywhere = blocks.blocked_user("u1", "r2")
+    assert everywhere is not None and everywhere.rid is None  # an everywhere block first
+    blocks.unblock_user("u1", None, actor="mod")
+    assert blocks.blocked_user("u1", "r2") is None
+
+    other = Store.open(path)  # another process, say
+    try:
+        other.blocks.block_user("u2", "kim", None, reason="spam", actor="mod")
+        other.blocks.unblock_user("u1", "r1", actor="mod")
+    finally:
+        other.close()
+    now[0] += BlockList.RECHECK_SECONDS
+    assert blocks.blocked_user("u2", "r1") is not None
+    assert blocks.blocked_user("u1", "r1") is None
+    store.close()
+
+
+def test_a_block_rolled_back_is_not_remembered() -> None:
+    db = Database.in_memory()
+    audit = AuditLog(db)
+    blocks = BlockList(db, audit)
+    with pytest.raises(RuntimeError), db.transaction():
+        blocks.block_user("u1", "sam", None, reason="", actor="mod")
+        assert blocks.blocked_user("u1", "r1") is not None  # inside, the block is there
+        raise RuntimeError("boom")
+    assert blocks.blocked_user("u1", "r1") is None

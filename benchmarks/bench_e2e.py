@@ -47,6 +47,7 @@ from typing import Any
 
 import aiohttp
 
+from benchmarks.common import bot_settings as common_bot_settings
 from benchmarks.common import machine_line, pct, synthetic_terms
 
 SANDBOX = """
@@ -568,21 +569,7 @@ def bot_settings(
     seed: dict[str, Any], data_dir: Path, lists: Path | None, args: argparse.Namespace
 ) -> dict[str, Any]:
     bot_user = next(u for u in seed["users"] if u["username"] == "rcmod.bot")
-    off = {"mode": "off"}
-    return {
-        "server": {"url": seed["url"], "user_id": bot_user["id"], "auth_token": bot_user["token"]},
-        "storage": {"data_dir": str(data_dir / "data")},
-        "http": {"port": 0},
-        # Every alert goes out (no hourly cap): the DMs are what is timed.
-        "moderation": {
-            "wordlists": [str(lists)] if lists else [],
-            "exempt_roles": [],
-            "alert_cap_per_hour": 0,
-        },
-        # `--protections off` measures what the automatic protections cost on this path.
-        "protections": {"flood": off, "repeat": off, "mentions": off} if args.protections == "off" else {},
-        "logging": {"level": "WARNING"},
-    }
+    return common_bot_settings(seed["url"], bot_user, data_dir, lists, protections=args.protections)
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_protocol import open_protocol
-from benchmarks.common import machine_line, synthetic_terms
+from benchmarks.common import bot_settings, machine_line, synthetic_terms
 from benchmarks.e2e_load import text_for
 from bot.app import BotApp, Extras, load_wordlists, open_store
 from bot.config import Settings
@@ -174,19 +174,7 @@ async def run(args: argparse.Namespace) -> None:
 
 def _settings(sandbox: Sandbox, tmp: Path, lists: Path | None, args: argparse.Namespace) -> dict[str, Any]:
     bot = next(u for u in sandbox.seed_info()["users"] if u["username"] == "rcmod.bot")
-    off = {"mode": "off"}
-    return {
-        "server": {"url": sandbox.url, "user_id": bot["id"], "auth_token": bot["token"]},
-        "storage": {"data_dir": str(tmp / "data")},
-        "http": {"port": 0},
-        "moderation": {
-            "wordlists": [str(lists)] if lists else [],
-            "exempt_roles": [],
-            "alert_cap_per_hour": 0,
-        },
-        "protections": {"flood": off, "repeat": off, "mentions": off} if args.protections == "off" else {},
-        "logging": {"level": "WARNING"},
-    }
+    return bot_settings(sandbox.url, bot, tmp, lists, protections=args.protections)
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """What the benchmarks share: the machine line each prints first, the matcher's development data,
-the best-of-N rate, synthetic keyword lists and percentiles."""
+the best-of-N rate, synthetic keyword lists, percentiles and the bot's settings against a seeded
+sandbox."""
 
 from __future__ import annotations
 
@@ -70,3 +71,25 @@ def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     return values[min(len(values) - 1, max(0, math.ceil(q * len(values)) - 1))]
+
+
+def bot_settings(
+    url: str, bot_user: dict[str, Any], data_dir: Path, lists: Path | None, *, protections: str
+) -> dict[str, Any]:
+    """The bot's settings against a seeded sandbox (``bot_user``: its rcmod.bot entry).
+
+    Every alert goes out (no hourly cap): the DMs are what is timed. ``protections="off"``
+    measures what the automatic protections cost on the path."""
+    off = {"mode": "off"}
+    return {
+        "server": {"url": url, "user_id": bot_user["id"], "auth_token": bot_user["token"]},
+        "storage": {"data_dir": str(data_dir / "data")},
+        "http": {"port": 0},
+        "moderation": {
+            "wordlists": [str(lists)] if lists else [],
+            "exempt_roles": [],
+            "alert_cap_per_hour": 0,
+        },
+        "protections": {"flood": off, "repeat": off, "mentions": off} if protections == "off" else {},
+        "logging": {"level": "WARNING"},
+    }

@@ -43,6 +43,7 @@ from bot.errors import (
 )
 from bot.models import MalformedPayload, Message, parse_date, to_iso
 from bot.rest.errors import classify
+from bot.rest.session import ServerSession
 
 __all__ = ["Features", "RestClient", "RetryPolicy", "ServerInfo"]
 
@@ -160,7 +161,7 @@ class RestClient:
     def _client(self) -> RocketChat:
         rc: RocketChat | None = getattr(self._local, "rc", None)
         if rc is None:
-            session = requests.Session()
+            session = ServerSession(self._url)
             session.hooks["response"].append(self._check_response)
             rc = RocketChat(server_url=self._url, session=session, timeout=self._timeout)
             self._local.rc = rc

@@ -74,9 +74,11 @@ _REPAIR_MARGIN = timedelta(minutes=1)  # clock skew between the bot and the serv
 _ONE_MS = timedelta(milliseconds=1)
 BATCH_SIZE = 100
 BATCH_WAIT = 0.05  # seconds a handled mark may wait for its batch's commit
-# Rooms fetched at once during catch-up. REST calls are also bounded by the client's thread pool;
-# a few more rooms than threads keep the pool busy while fetched rooms wait for the lock.
-CATCH_UP_CONCURRENCY = 8
+# Rooms fetched at once during catch-up. REST calls are also bounded by the client's thread pool
+# (8 threads by default); a few more rooms than threads keep the pool busy while fetched rooms
+# wait for the lock. Against a server some milliseconds away, the number of calls in flight sets
+# the pace of a catch-up of thousands of quiet rooms.
+CATCH_UP_CONCURRENCY = 12
 
 
 class IngestCounters(Protocol):

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import requests.sessions
 from pydantic import SecretStr
 
+import bot.rest.client
 import bot.rest.session
 from bot.config import Credentials
 from bot.rest import RestClient
@@ -27,15 +30,17 @@ class FakeProxy:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.server: asyncio.Server | None = None
+        self.date: str | None = None  # the Date header of its answers
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 self.lines.append(head.split(b"\r\n", 1)[0].decode())
+                date = f"Date: {self.date}\r\n" if self.date else ""
                 writer.write(
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    + f"Content-Length: {len(_ANSWER)}\r\n\r\n".encode()
+                    + f"{date}Content-Length: {len(_ANSWER)}\r\n\r\n".encode()
                     + _ANSWER
                 )
                 await writer.drain()
@@ -131,3 +136,30 @@ def test_a_ca_bundle_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatc
     # An explicit choice still wins, as with requests' own lookup.
     off = session.merge_environment_settings("https://chat.example.invalid/api/v1/me", {}, None, False, None)
     assert off["verify"] is False
+
+
+async def test_the_server_clock_follows_the_latest_answer_even_with_the_same_date_header(
+    proxy: FakeProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Date has whole seconds, so answers repeat it; the server's time as last seen is still counted
+    from the latest answer (erring early), and a header that cannot be read keeps the last good one."""
+    mono = SimpleNamespace(now=100.0)
+    monkeypatch.setattr(bot.rest.client, "time", SimpleNamespace(monotonic=lambda: mono.now, time=time.time))
+    rest = _client(await proxy.start())
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    try:
+        proxy.date = "Mon, 07 Dec 2026 18:00:00 GMT"
+        await rest.sync_messages("ROOM1", since)
+        mono.now = 130.0
+        await rest.sync_messages("ROOM1", since)
+        mono.now = 131.0
+        assert rest.server_now() == datetime(2026, 12, 7, 18, 0, 1, tzinfo=UTC)
+        proxy.date = "not a date"
+        await rest.sync_messages("ROOM1", since)
+        assert rest.server_now() == datetime(2026, 12, 7, 18, 0, 1, tzinfo=UTC)
+        proxy.date = "Mon, 07 Dec 2026 18:00:02 GMT"
+        await rest.sync_messages("ROOM1", since)
+        mono.now = 132.5
+        assert rest.server_now() == datetime(2026, 12, 7, 18, 0, 2, tzinfo=UTC) + timedelta(seconds=1.5)
+    finally:
+        await rest.close()

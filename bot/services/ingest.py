@@ -580,6 +580,9 @@ class Ingest:
         # apps/meteor/server/publications/messages.ts) lists every message whose _updatedAt is
         # after lastUpdate, a new one included, and every deletion since: when it lists nothing,
         # history has nothing new either, and a quiet room costs one call.
+        # Every room is asked: rooms.get?updatedSince= cannot say which rooms to skip, since an
+        # edit moves a room's _updatedAt only when the edited message is the room's last one
+        # (notifyUsersOnMessage in app/lib/server/lib; updateMessage writes only the message).
         if room_type and (updated or deleted):
             async for m in self._rest.history(rid, room_type, oldest=since):
                 fresh.setdefault((m.id, m.version), m)

@@ -1,7 +1,7 @@
 """Catch-up after a restart: how long until every room the bot is in has been caught up?
 
     .venv/bin/python -m benchmarks.bench_catch_up [--rooms N ...] [--busy FRACTION] [--per-room K]
-        [--rtt-ms MS] [--concurrency C]
+        [--rtt-ms MS] [--concurrency C] [--threads T]
 
 A sandbox in its own process (a server does not share the bot's interpreter; in one process the
 two fight for one GIL) holds N rooms the bot is in; the bot had caught every room up to a moment
@@ -11,7 +11,9 @@ to the last room handled. ``--rtt-ms`` holds every REST answer that long (a serv
 network: the client's thread waits, the sandbox does not), 0 for the sandbox's own speed.
 
 Run the same script against another checkout (``PYTHONPATH=<checkout>``) to compare versions;
-``--concurrency`` is ignored by a version without the parameter. The sandbox scans every
+``--concurrency`` is ignored by a version without the parameter; without ``--concurrency`` or
+``--threads`` each version runs with its own defaults (``catch_up_concurrency`` and the REST
+client's thread pool), which the result line names. The sandbox scans every
 message for each room's query, so many rooms with news cost the sandbox more than a server.
 """
 
@@ -98,7 +100,9 @@ def _child_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
 
 
-async def scenario(rooms: int, busy: float, per_room: int, rtt: float, concurrency: int) -> dict[str, Any]:
+async def scenario(
+    rooms: int, busy: float, per_room: int, rtt: float, concurrency: int | None, threads: int | None
+) -> dict[str, Any]:
     args = [str(rooms), str(busy), str(per_room), str(rtt)]
     server = await asyncio.create_subprocess_exec(
         sys.executable, _HERE, "--serve", *args, stdout=PIPE, limit=2**26, env=_child_env()
@@ -111,11 +115,14 @@ async def scenario(rooms: int, busy: float, per_room: int, rtt: float, concurren
             seen = datetime.fromisoformat(info["seen"])
             for rid in info["rids"]:
                 store.messages.advance_room_cursor(rid, seen)
-            rest = RestClient(info["url"], Credentials(user_id=info["bot"], token=SecretStr(info["token"])))
+            pool: dict[str, Any] = {} if threads is None else {"threads": threads}
+            creds = Credentials(user_id=info["bot"], token=SecretStr(info["token"]))
+            rest = RestClient(info["url"], creds, **pool)
             metrics = Metrics()
             extra: dict[str, Any] = {}
-            if "catch_up_concurrency" in inspect.signature(Ingest).parameters:
-                extra["catch_up_concurrency"] = concurrency
+            param = inspect.signature(Ingest).parameters.get("catch_up_concurrency")
+            if param is not None:
+                extra["catch_up_concurrency"] = param.default if concurrency is None else concurrency
             ingest = Ingest(
                 messages=store.messages,
                 rest=rest,
@@ -137,7 +144,17 @@ async def scenario(rooms: int, busy: float, per_room: int, rtt: float, concurren
         await server.wait()
     assert recovered == info["posted"], (recovered, info["posted"])
     assert not ingest.pending_rooms
-    return {"rooms": rooms, "messages": recovered, "seconds": elapsed, "cpu": cpu, "concurrent": bool(extra)}
+    return {
+        "rooms": rooms,
+        "messages": recovered,
+        "seconds": elapsed,
+        "cpu": cpu,
+        "concurrent": bool(extra),
+        "concurrency": extra.get("catch_up_concurrency"),
+        "threads": threads
+        if threads is not None
+        else inspect.signature(RestClient).parameters["threads"].default,
+    }
 
 
 def main() -> None:
@@ -148,7 +165,8 @@ def main() -> None:
     parser.add_argument("--busy", type=float, default=1.0, help="fraction of rooms with news (0-1)")
     parser.add_argument("--per-room", type=int, default=3)
     parser.add_argument("--rtt-ms", type=float, default=0.0)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=None, help="rooms at once (default: ingest's)")
+    parser.add_argument("--threads", type=int, default=None, help="REST client threads")
     parser.add_argument("--serve", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -158,8 +176,11 @@ def main() -> None:
     print(machine_line())
     print(f"ingest: {inspect.getsourcefile(Ingest)}")
     for n in args.rooms:
-        r = asyncio.run(scenario(n, args.busy, args.per_room, args.rtt_ms / 1000, args.concurrency))
-        mode = f"concurrency {args.concurrency}" if r["concurrent"] else "one room at a time"
+        r = asyncio.run(
+            scenario(n, args.busy, args.per_room, args.rtt_ms / 1000, args.concurrency, args.threads)
+        )
+        mode = f"concurrency {r['concurrency']}" if r["concurrent"] else "one room at a time"
+        mode += f", {r['threads']} REST threads"
         print(
             f"{r['rooms']:>6} rooms, {r['messages']:>6} new messages ({args.busy:.0%} of rooms busy), "
             f"rtt {args.rtt_ms:g} ms, {mode}: caught up in {r['seconds']:.2f} s "

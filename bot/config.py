@@ -41,7 +41,7 @@ class ServerSettings(core.Section):
     password: SecretStr | None = None
     # Seconds per REST request, and how many run at once (rocketchat_API is synchronous).
     rest_timeout: float = Field(default=30.0, gt=0)
-    rest_threads: int = Field(default=4, ge=1, le=32)
+    rest_threads: int = Field(default=8, ge=1, le=32)
 
     @field_validator("url")
     @classmethod

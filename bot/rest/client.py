@@ -43,6 +43,7 @@ from bot.errors import (
 )
 from bot.models import MalformedPayload, Message, parse_date, to_iso
 from bot.rest.errors import classify
+from bot.rest.session import ServerSession
 
 __all__ = ["Features", "RestClient", "RetryPolicy", "ServerInfo"]
 
@@ -124,7 +125,7 @@ class RestClient:
         server_url: str,
         credentials: Credentials,
         *,
-        threads: int = 4,
+        threads: int = 8,
         timeout: float = 30.0,
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -151,6 +152,7 @@ class RestClient:
         self._settings_cache: dict[str, tuple[float, Any]] = {}
         # The server's clock as its last answer's Date header gave it, and when (monotonic).
         self._server_date: tuple[datetime, float] | None = None
+        self._date_header: tuple[str, datetime] | None = None  # the last Date header, parsed
 
     async def close(self) -> None:
         await asyncio.to_thread(self._pool.shutdown, wait=True)
@@ -160,7 +162,7 @@ class RestClient:
     def _client(self) -> RocketChat:
         rc: RocketChat | None = getattr(self._local, "rc", None)
         if rc is None:
-            session = requests.Session()
+            session = ServerSession(self._url)
             session.hooks["response"].append(self._check_response)
             rc = RocketChat(server_url=self._url, session=session, timeout=self._timeout)
             self._local.rc = rc
@@ -180,12 +182,19 @@ class RestClient:
         header = response.headers.get("Date")
         if not header:
             return
-        try:
-            date = parsedate_to_datetime(header)
-        except (TypeError, ValueError):
-            return  # a proxy's odd header: keep the last good one
-        if date.tzinfo is not None:
-            self._server_date = (date, time.monotonic())
+        # Date has whole seconds: most answers repeat the last one, parsed already.
+        seen = self._date_header
+        if seen is not None and seen[0] == header:
+            date = seen[1]
+        else:
+            try:
+                date = parsedate_to_datetime(header)
+            except (TypeError, ValueError):
+                return  # a proxy's odd header: keep the last good one
+            if date.tzinfo is None:
+                return
+            self._date_header = (header, date)
+        self._server_date = (date, time.monotonic())
 
     def _check_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self._note_server_date(response)

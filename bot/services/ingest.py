@@ -82,9 +82,11 @@ _REPAIR_MARGIN = timedelta(minutes=1)  # clock skew between the bot and the serv
 _ONE_MS = timedelta(milliseconds=1)
 BATCH_SIZE = 100
 BATCH_WAIT = 0.05  # seconds a handled mark may wait for its batch's commit
-# Rooms fetched at once during catch-up. REST calls are also bounded by the client's thread pool;
-# a few more rooms than threads keep the pool busy while fetched rooms wait for the lock.
-CATCH_UP_CONCURRENCY = 8
+# Rooms fetched at once during catch-up. REST calls are also bounded by the client's thread pool
+# (8 threads by default); a few more rooms than threads keep the pool busy while fetched rooms
+# wait for the lock. Against a server some milliseconds away, the number of calls in flight sets
+# the pace of a catch-up of thousands of quiet rooms.
+CATCH_UP_CONCURRENCY = 12
 # How far a client may date a message ahead of the server's clock: Rocket.Chat's sendMessage
 # refuses a client-set ``ts`` more than 60 s off the server's clock (error-message-ts-out-of-sync
 # in executeSendMessage, apps/meteor/app/lib/server/methods/sendMessage.ts) and replaces one more
@@ -667,6 +669,9 @@ class Ingest:
         # apps/meteor/server/publications/messages.ts) lists every message whose _updatedAt is
         # after lastUpdate, a new one included, and every deletion since: when it lists nothing,
         # history has nothing new either, and a quiet room costs one call.
+        # Every room is asked: rooms.get?updatedSince= cannot say which rooms to skip, since an
+        # edit moves a room's _updatedAt only when the edited message is the room's last one
+        # (notifyUsersOnMessage in app/lib/server/lib; updateMessage writes only the message).
         if room_type and (updated or deleted):
             async for m in self._rest.history(rid, room_type, oldest=since):
                 fresh.setdefault((m.id, m.version), m)

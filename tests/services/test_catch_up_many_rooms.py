@@ -12,7 +12,7 @@ from bot.errors import RateLimited, RetryableError
 from bot.metrics import Metrics
 from bot.models import Message, UserRef
 from bot.realtime.events import Connected, Event, MessageEvent, NewMessage, RoomHint
-from bot.services.ingest import Ingest
+from bot.services.ingest import CATCH_UP_CONCURRENCY, Ingest
 from bot.services.router import Handler, Router
 from bot.store import Store
 from tests.conftest import until
@@ -104,7 +104,9 @@ def _no_wait() -> Iterator[float]:
         yield 0.0
 
 
-def build(tmp_path: Path, rest: SlowRest, also: Handler | None = None) -> tuple[Ingest, Recorder, Store]:
+def build(
+    tmp_path: Path, rest: SlowRest, also: Handler | None = None, *, bound: int | None = BOUND
+) -> tuple[Ingest, Recorder, Store]:
     store = Store.open(tmp_path / "s.sqlite3")
     metrics = Metrics()
     router = Router(metrics)
@@ -112,6 +114,7 @@ def build(tmp_path: Path, rest: SlowRest, also: Handler | None = None) -> tuple[
     router.add("recorder", (object,), rec)
     if also is not None:
         router.add("also", (object,), also)
+    extra = {} if bound is None else {"catch_up_concurrency": bound}
     ingest = Ingest(
         messages=store.messages,
         rest=rest,
@@ -120,7 +123,7 @@ def build(tmp_path: Path, rest: SlowRest, also: Handler | None = None) -> tuple[
         bot_user_id=lambda: BOT,
         clock=lambda: (T0 + timedelta(hours=1)).timestamp(),
         backoff=_no_wait,
-        catch_up_concurrency=BOUND,
+        **extra,
     )
     return ingest, rec, store
 
@@ -159,6 +162,19 @@ async def test_rooms_are_caught_up_several_at_once_within_the_bound_each_in_orde
     assert _by_room(rec) == posted  # every message once, each room in order
     assert ingest.pending_rooms == frozenset()
     assert ingest.catch_ups == 1
+
+
+async def test_by_default_a_dozen_rooms_are_asked_at_once(tmp_path: Path) -> None:
+    """Against a server some milliseconds away, the calls in flight set the pace of a catch-up of
+    thousands of quiet rooms: a few more rooms than the REST client's 8 threads."""
+    rest = SlowRest(ROOMS)
+    ingest, _rec, store = build(tmp_path, rest, bound=None)
+    _seen_before(store)
+    await ingest.handle(Connected(session="s", user_id=BOT, reconnect=True))
+    await ingest.caught_up()
+    assert CATCH_UP_CONCURRENCY == 12
+    assert rest.max_in_flight == CATCH_UP_CONCURRENCY
+    assert sorted(rest.sync_calls) == ROOMS
 
 
 async def test_quiet_rooms_cost_one_call(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@
 A sandbox in its own process (a server does not share the bot's interpreter; in one process the
 two fight for one GIL) holds N rooms the bot is in; the bot had caught every room up to a moment
 ago, then ``FRACTION`` of the rooms got ``K`` new messages each. The timed part is one
-``Ingest.catch_up()`` through the real REST client (its default 4 threads) and a real store, up
+``Ingest.catch_up()`` through the real REST client (its default thread pool) and a real store, up
 to the last room handled. ``--rtt-ms`` holds every REST answer that long (a server over a
 network: the client's thread waits, the sandbox does not), 0 for the sandbox's own speed.
 

@@ -13,6 +13,7 @@ import pytest
 
 from bot.app import BotApp, Extras
 from bot.config import Credentials, Settings
+from bot.models import Message
 from bot.realtime.events import Connected, Disconnected, Event, MessageDeleted, MessageEvent
 from bot.rest import RestClient
 from bot.sandbox import Sandbox
@@ -39,6 +40,13 @@ class Recorder:
 
     def count(self, kind: type) -> int:
         return sum(isinstance(e, kind) for e in self.events)
+
+    def ids(self, kind: type) -> list[str]:
+        """The message ids of the events of ``kind`` (a MessageEvent type), in order."""
+        return [e.message.id for e in self.events if isinstance(e, kind) and isinstance(e, MessageEvent)]
+
+    def messages(self) -> list[Message]:
+        return [e.message for e in self.events if isinstance(e, MessageEvent)]
 
 
 async def until(predicate: Callable[[], bool], within: float = 10.0) -> bool:

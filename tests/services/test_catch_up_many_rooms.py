@@ -11,11 +11,11 @@ from pathlib import Path
 from bot.errors import RateLimited, RetryableError
 from bot.metrics import Metrics
 from bot.models import Message, UserRef
-from bot.realtime.events import Connected, Event, MessageEvent, NewMessage, RoomHint
+from bot.realtime.events import Connected, Event, NewMessage, RoomHint
 from bot.services.ingest import CATCH_UP_CONCURRENCY, Ingest
 from bot.services.router import Handler, Router
 from bot.store import Store
-from tests.conftest import until
+from tests.conftest import Recorder, until
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 BOT = "botuserid00000001"
@@ -88,17 +88,6 @@ class SlowRest:
             yield m
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    async def __call__(self, event: Event) -> None:
-        self.events.append(event)
-
-    def messages(self) -> list[Message]:
-        return [e.message for e in self.events if isinstance(e, MessageEvent)]
-
-
 def _no_wait() -> Iterator[float]:
     while True:
         yield 0.0
@@ -142,6 +131,15 @@ def _outage(rest: SlowRest) -> dict[str, list[str]]:
             at = T0 + timedelta(seconds=1 + k, milliseconds=n)
             posted.setdefault(rid, []).append(rest.post(rid, f"{rid}-{k}", at).id)
     return posted
+
+
+async def _retried(ingest: Ingest) -> bool:
+    """Run the retry loop until no room is pending; whether that happened in time."""
+    retry = asyncio.create_task(ingest.run())
+    try:
+        return await until(lambda: not ingest.pending_rooms)
+    finally:
+        retry.cancel()
 
 
 def _by_room(rec: Recorder) -> dict[str, list[str]]:
@@ -237,11 +235,7 @@ async def test_a_room_failing_part_way_stays_pending_and_loses_nothing(tmp_path:
     assert ingest.pending_rooms == {broken}
     assert broken not in _by_room(rec)  # nothing half-handled
     assert store.messages.room_cursor(broken) == T0  # the cursor waits at the gap
-    retry = asyncio.create_task(ingest.run())
-    try:
-        assert await until(lambda: not ingest.pending_rooms)
-    finally:
-        retry.cancel()
+    assert await _retried(ingest)
     assert _by_room(rec) == posted
 
 
@@ -258,11 +252,7 @@ async def test_a_rate_limit_stops_the_pass_instead_of_asking_every_room(tmp_path
     assert rest.refused_syncs <= BOUND
     assert ingest.pending_rooms == frozenset(ROOMS)
     rest.rate_limited_syncs = 0
-    retry = asyncio.create_task(ingest.run())
-    try:
-        assert await until(lambda: not ingest.pending_rooms)
-    finally:
-        retry.cancel()
+    assert await _retried(ingest)
     assert _by_room(rec) == posted
 
 

@@ -21,6 +21,7 @@ from bot.realtime.events import (
 from bot.services.ingest import Ingest
 from bot.services.router import Handler, Router
 from bot.store import Store
+from tests.conftest import Recorder
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 BOT = "botuserid00000001"
@@ -81,17 +82,6 @@ class FakeRest:
         for m in sorted(self.history_msgs, key=lambda m: m.ts, reverse=True):
             if m.rid == rid and m.ts > oldest:
                 yield m
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    async def __call__(self, event: Event) -> None:
-        self.events.append(event)
-
-    def ids(self, kind: type) -> list[str]:
-        return [e.message.id for e in self.events if isinstance(e, kind)]  # type: ignore[attr-defined]
 
 
 def build(

@@ -14,11 +14,12 @@ from bot.metrics import Metrics
 from bot.models import Message, UserRef
 from bot.moderation.protections import Post, Trigger
 from bot.realtime.events import MessageEvent, NewMessage, RoomHint
+from bot.sandbox import Sandbox
 from bot.services.ingest import Ingest
 from bot.services.protections import Protector
 from bot.services.router import Router
 from bot.store import Store
-from tests.conftest import until
+from tests.conftest import bot_settings, start_bot, until
 from tests.services.test_ingest import FakeRest
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -118,3 +119,23 @@ async def test_a_slow_account_age_lookup_holds_only_its_authors_messages(tmp_pat
     await ingest.handle(msg("n3", "newbie", 5))
     assert seen[-1].mid == "n3" and seen[-1].probation and users.asked.count("newbie") == 1
     store.close()
+
+
+async def test_a_stop_finishes_the_checks_still_waiting_so_a_restart_does_not_handle_them_again(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A message whose author's account age is still being looked up at a stop is checked before
+    the bot stops (for a bounded time), so its handled mark is written and the next start does
+    not hand it to the handlers a second time."""
+    settings = bot_settings(sandbox, tmp_path)
+    bot = await start_bot(settings)
+    sandbox.fail_next("users.info", 503, times=2)  # the lookup retries: about 1.5 s
+    mid = sandbox.post_as("carol", "general", "hello from a newcomer")["_id"]
+    assert await until(lambda: mid in bot.recorder.message_ids())
+    await bot.stop()  # while the account-age lookup is still retrying
+
+    again = await start_bot(settings)
+    later = sandbox.post_as("alice", "general", "and the room goes on")["_id"]
+    assert await until(lambda: later in again.recorder.message_ids())
+    await again.stop()
+    assert mid not in again.recorder.message_ids()

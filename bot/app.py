@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import os
 import shutil
@@ -731,6 +732,12 @@ class BotApp:
             base, reload=self.reload_wordlists, readiness=self.readiness, more_handlers=self.extras.handlers
         )
         self.services = services
+        # What start-up built lives as long as the bot (the matcher's tables: millions of objects
+        # at 100k terms); out of the collector's reach, a full collection no longer walks it on
+        # every pass, a pause of ~0.2 s on the message path. Garbage is collected first so that
+        # none of it is kept for good; objects built later (a reloaded matcher) are collected as usual.
+        gc.collect()
+        gc.freeze()
         return services
 
     async def _connect(self, store: Store, running: contextlib.AsyncExitStack) -> Shared:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,19 @@ async def test_a_running_bot_is_one_frozen_set_of_services(sandbox: Sandbox, tmp
         assert running.app.executor is services.shared.executor
         with pytest.raises(AttributeError):
             running.app.store = None  # type: ignore[assignment]
+    finally:
+        await running.stop()
+
+
+async def test_what_start_up_built_is_out_of_the_collectors_reach(sandbox: Sandbox, tmp_path: Path) -> None:
+    running = await start_bot(bot_settings(sandbox, tmp_path / "data"))
+    try:
+        services = running.app.services
+        # Frozen objects are the ones gc.get_objects() no longer lists: no full pass walks them.
+        assert gc.get_freeze_count() > 0
+        assert not any(o is services for o in gc.get_objects())
+        later: list[list[int]] = [[]]  # built after start-up: collected as usual
+        assert any(o is later for o in gc.get_objects())
     finally:
         await running.stop()
 

@@ -271,7 +271,7 @@ def repeat_fold(text: str) -> str:
     folded = coarse(text).strip(" ")
     if _DIGIT.search(text) is None:
         return folded
-    numbers = [t for t in (w.strip(_PUNCT) for w in text.split()) if t.isdigit()]
+    numbers = [t for w in text.split() if (t := w.strip(_PUNCT)).isdigit()]
     return f"{folded}\x00{' '.join(numbers)}" if numbers else folded
 
 

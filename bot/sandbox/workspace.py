@@ -1727,9 +1727,7 @@ class Workspace:
                 return oldest <= ts <= latest
             return oldest < ts < latest
 
-        candidates = sorted(
-            (m for m in self._in_room(rid) if in_range(m)), key=lambda m: m["ts"]
-        )
+        candidates = sorted((m for m in self._in_room(rid) if in_range(m)), key=lambda m: m["ts"])
         selected: list[Doc] = []
         for m in candidates:
             if exclude_pinned and m.get("pinned"):

@@ -36,6 +36,7 @@ import math
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -375,6 +376,14 @@ def rss_line(bot: Bot, t0: float, posted: int) -> str:
     return f"e2e rss: t={time.time() - t0:.1f}s rss_mb={rss / 1024:.1f} handled={handled} posted={posted}"
 
 
+def keep_log(log: Path, into: Path) -> Path:
+    """Copy the bot's log out of the run's temporary directory, which goes at the end."""
+    into.mkdir(parents=True, exist_ok=True)
+    if log.exists():
+        shutil.copyfile(log, into / log.name)
+    return into / log.name
+
+
 async def run(args: argparse.Namespace) -> None:
     shape = plan(args)
     print(
@@ -409,7 +418,12 @@ async def run(args: argparse.Namespace) -> None:
     )
     try:
         with tempfile.TemporaryDirectory() as tmp_name:
-            await _phases(args, shape, seed, users, Path(tmp_name), sandbox.pid)
+            try:
+                await _phases(args, shape, seed, users, Path(tmp_name), sandbox.pid)
+            finally:
+                if args.keep_logs:
+                    kept = await asyncio.to_thread(keep_log, Path(tmp_name) / "bot.log", Path(args.keep_logs))
+                    print(f"e2e bot_log: {kept}", flush=True)
     finally:
         sandbox.terminate()
         sandbox.wait()
@@ -569,7 +583,9 @@ def bot_settings(
     seed: dict[str, Any], data_dir: Path, lists: Path | None, args: argparse.Namespace
 ) -> dict[str, Any]:
     bot_user = next(u for u in seed["users"] if u["username"] == "rcmod.bot")
-    return common_bot_settings(seed["url"], bot_user, data_dir, lists, protections=args.protections)
+    settings = common_bot_settings(seed["url"], bot_user, data_dir, lists, protections=args.protections)
+    settings["logging"]["level"] = args.bot_log_level
+    return settings
 
 
 def main() -> None:
@@ -677,6 +693,18 @@ def main() -> None:
         type=float,
         default=120.0,
         help="seconds the bot may take to be ready (default %(default)s)",
+    )
+    parser.add_argument(
+        "--keep-logs",
+        default=None,
+        metavar="DIR",
+        help="copy the bot's log (its stderr) to DIR/bot.log at the end, kept after the run",
+    )
+    parser.add_argument(
+        "--bot-log-level",
+        default="WARNING",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="the bot's log level (default %(default)s; INFO shows connections and catch-up passes)",
     )
     parser.add_argument(
         "--probes",

@@ -675,10 +675,14 @@ class RealtimeClient:
             link.ping_deadline = now + self._pong_timeout
 
     async def _heartbeat(self, link: _Link) -> None:
-        """One timer per connection: ping after ``ping_interval`` of silence; no pong within
-        ``pong_timeout`` of it loses the connection. While the reader is parked on a full queue
-        it pings every ``ping_interval`` (Rocket.Chat's server drops a client it does not hear
-        from, and any frame counts) and gives up on no one.
+        """One timer per connection. It pings every ``ping_interval``, however busy the
+        connection is (not only after a silence): Rocket.Chat's server drops a
+        client it has not heard from (any frame counts), and a server's own ping sits behind the
+        frames a slow bot has yet to read, so its pong would come too late. A ping's pong is due
+        within ``pong_timeout``, but frames still arriving prove the link alive (the pong is
+        behind them): the connection is lost only when its pong is late and nothing at all has
+        arrived for ``pong_timeout``. While the reader is parked on a full queue it keeps pinging
+        and gives up on no one.
 
         It sleeps until the earliest moment something could be due and then looks again: frames
         arriving meanwhile only move ``last_rx``, so a busy connection costs one wake-up per
@@ -686,21 +690,23 @@ class RealtimeClient:
         """
         loop = asyncio.get_running_loop()
         while True:
-            if link.parked:
-                due = link.last_ping + self._ping_interval
-            elif link.ping_deadline is not None:
-                due = link.ping_deadline
-            else:
-                due = link.last_rx + self._ping_interval
+            due = link.last_ping + self._ping_interval
+            if not link.parked and link.ping_deadline is not None:
+                due = min(due, max(link.ping_deadline, link.last_rx + self._pong_timeout))
             now = loop.time()
             if now < due:
                 await asyncio.sleep(due - now)
                 continue
-            if link.ping_deadline is not None and not link.parked:
+            if (
+                link.ping_deadline is not None
+                and not link.parked
+                and now >= max(link.ping_deadline, link.last_rx + self._pong_timeout)
+            ):
                 raise ConnectionLost(f"no pong within {self._pong_timeout:g}s")
             link.proto.send_ping()
             link.last_ping = now
-            link.ping_deadline = now + self._pong_timeout
+            if link.ping_deadline is None:  # the oldest unanswered ping sets the deadline
+                link.ping_deadline = now + self._pong_timeout
             await link.flush()
 
     def _pressure_on(self, depth: int) -> None:

@@ -186,6 +186,11 @@ class Workspace:
         self.messages: dict[str, Doc] = {}
         # Deleted messages stay here with ``_deletedAt`` (chat.syncMessages reports them).
         self.trash: dict[str, Doc] = {}
+        # The same documents by room, as the server's indexes on rid find them: a room's history
+        # or sync reads its own messages, not every message of the workspace (which made a
+        # catch-up of 1000 rooms quadratic here, unlike on a real server).
+        self._room_messages: dict[str, dict[str, Doc]] = {}
+        self._room_trash: dict[str, dict[str, Doc]] = {}
         self.permissions: dict[str, Doc] = {}
         self.roles: dict[str, Doc] = {}
         self.settings: dict[str, Doc] = {}
@@ -1306,6 +1311,7 @@ class Workspace:
 
     def _insert(self, message: Doc, room: Doc) -> None:
         self.messages[message["_id"]] = message
+        self._room_messages.setdefault(message["rid"], {})[message["_id"]] = message
         room["msgs"] = room.get("msgs", 0) + 1
         room["lm"] = message["ts"]
         room["lastMessage"] = {k: v for k, v in message.items() if k != "md"}
@@ -1575,7 +1581,7 @@ class Workspace:
                 {"method": "deleteMessage", "action": "Delete_message"},
             )
         now = self.now()
-        self.trash[mid] = {**copy.deepcopy(message), "_deletedAt": now}
+        self._to_trash({**copy.deepcopy(message), "_deletedAt": now})
         if self.setting("Message_ShowDeletedStatus") or message.get("tcount", 0) > 0:
             for key in ("md", "blocks", "tshow"):
                 message.pop(key, None)
@@ -1592,10 +1598,22 @@ class Workspace:
             )
             self._emit_message(message)
         else:
-            del self.messages[mid]
+            self._remove(mid)
             self._emit(RoomNotify(message["rid"], "deleteMessage", [{"_id": mid}]))
         self._after_removal(message, now)
         return message
+
+    def _remove(self, mid: str) -> Doc:
+        message = self.messages.pop(mid)
+        self._room_messages.get(message["rid"], {}).pop(mid, None)
+        return message
+
+    def _to_trash(self, doc: Doc) -> None:
+        self.trash[doc["_id"]] = doc
+        self._room_trash.setdefault(doc["rid"], {})[doc["_id"]] = doc
+
+    def _in_room(self, rid: str) -> Iterable[Doc]:
+        return self._room_messages.get(rid, {}).values()
 
     def _after_removal(self, message: Doc, now: datetime) -> None:
         room = self.rooms[message["rid"]]
@@ -1709,9 +1727,7 @@ class Workspace:
                 return oldest <= ts <= latest
             return oldest < ts < latest
 
-        candidates = sorted(
-            (m for m in self.messages.values() if m["rid"] == rid and in_range(m)), key=lambda m: m["ts"]
-        )
+        candidates = sorted((m for m in self._in_room(rid) if in_range(m)), key=lambda m: m["ts"])
         selected: list[Doc] = []
         for m in candidates:
             if exclude_pinned and m.get("pinned"):
@@ -1732,8 +1748,8 @@ class Workspace:
         ids = [m["_id"] for m in selected]
         now = self.now()
         for mid in ids:
-            message = self.messages.pop(mid)
-            self.trash[mid] = {**message, "_deletedAt": now}
+            message = self._remove(mid)
+            self._to_trash({**message, "_deletedAt": now})
         room = self.rooms[rid]
         room["msgs"] = max(0, room.get("msgs", 0) - len(ids))
         ts_range = {("$gte" if inclusive else "$gt"): oldest, ("$lte" if inclusive else "$lt"): latest}
@@ -1776,7 +1792,7 @@ class Workspace:
             return show_thread_messages or not m.get("tmid") or bool(m.get("tshow"))
 
         found = sorted(
-            (m for m in self.messages.values() if m["rid"] == rid and keep(m)),
+            (m for m in self._in_room(rid) if keep(m)),
             key=lambda m: m["ts"],
             reverse=True,
         )
@@ -1788,14 +1804,14 @@ class Workspace:
         if room is None or not self.can_access_room(uid, room):
             raise MeteorError("error-not-allowed", "Not allowed", {"method": "messages/get"})
         updated = sorted(
-            (m for m in self.messages.values() if m["rid"] == rid and m["_updatedAt"] > last_update),
+            (m for m in self._in_room(rid) if m["_updatedAt"] > last_update),
             key=lambda m: m["ts"],
             reverse=True,
         )
         deleted = [
             {"_id": d["_id"], "_deletedAt": d["_deletedAt"]}
-            for d in self.trash.values()
-            if d["rid"] == rid and d["_deletedAt"] > last_update and d["_id"] not in self.messages
+            for d in self._room_trash.get(rid, {}).values()
+            if d["_deletedAt"] > last_update and d["_id"] not in self.messages
         ]
         return updated, deleted
 

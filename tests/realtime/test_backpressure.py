@@ -180,6 +180,36 @@ async def test_the_heartbeat_does_not_give_up_on_a_connection_paused_by_a_slow_c
     await events.aclose()
 
 
+async def test_a_bot_reading_slower_than_the_server_sends_keeps_pinging_and_stays_connected() -> None:
+    """A starved bot reads a stream that never pauses (its queue never fills): the server hears
+    its pings all along (it drops a client it has not heard from), and the pongs, behind the
+    frames still unread, coming late lose no connection while frames keep arriving."""
+    transport = PipeTransport()
+    client = piped_client(transport, ping_interval=0.02, pong_timeout=0.2)
+    events = client.events()
+    assert isinstance(await anext(events), Connected)
+    transport.answer_pings = False  # the server's pongs wait behind the frames it is still sending
+    pings_before = transport.pings()
+
+    async def trickle() -> None:
+        for n in range(150):  # ~0.75 s: several pong timeouts, many ping intervals
+            transport.offer(deletion(n))
+            await asyncio.sleep(0.005)
+
+    sender = asyncio.create_task(trickle())
+    seen = await take(events, 150)
+    await sender
+    assert mids(seen) == [f"m{n:07d}" for n in range(150)]
+    assert not any(isinstance(e, Disconnected) for e in seen)
+    assert transport.pings() - pings_before >= 5
+    assert client.connected
+    # The stream is over and no pong comes: silence for a pong timeout loses the connection.
+    lost = await asyncio.wait_for(_next_of(events, Disconnected), 5)
+    assert "no pong" in lost.reason
+    await client.close()
+    await events.aclose()
+
+
 async def _next_of(events: Any, kind: type) -> Any:
     while True:
         event = await anext(events)

@@ -286,6 +286,25 @@ def test_sync_messages_reports_updates_and_deletions(world: World) -> None:
     assert [d["_id"] for d in deleted] == [gone["_id"]]
 
 
+def test_room_reads_see_their_room_only_through_posts_deletions_and_cleaning(world: World) -> None:
+    since = world.ws.now()
+    world.clock.advance(1)
+    here = [world.post("alice", "general", f"here {i}") for i in range(3)]
+    there = [world.post("bob", "random", f"there {i}") for i in range(3)]
+    world.clock.advance(1)
+    world.ws.delete_message(world.uid("alice"), here[0]["_id"])
+    assert clean_random(world, since, limit=1) == 1  # there[0] goes
+    general, random = world.rid("general"), world.rid("random")
+    updated, deleted = world.ws.sync_messages(world.uid("carol"), general, since)
+    assert {m["_id"] for m in updated} == {m["_id"] for m in here[1:]}
+    assert [d["_id"] for d in deleted] == [here[0]["_id"]]
+    updated, deleted = world.ws.sync_messages(world.uid("carol"), random, since)
+    assert {m["_id"] for m in updated} == {m["_id"] for m in there[1:]}
+    assert [d["_id"] for d in deleted] == [there[0]["_id"]]
+    history = world.ws.history(random, oldest=since, count=0)
+    assert [m["_id"] for m in history] == [there[2]["_id"], there[1]["_id"]]
+
+
 def test_wire_forms_of_dates(world: World) -> None:
     message = world.post("alice", "general", "hi")
     rest, ejson = to_rest(message), to_ejson(message)

@@ -13,8 +13,7 @@ network: the client's thread waits, the sandbox does not), 0 for the sandbox's o
 Run the same script against another checkout (``PYTHONPATH=<checkout>``) to compare versions;
 ``--concurrency`` is ignored by a version without the parameter; without ``--concurrency`` or
 ``--threads`` each version runs with its own defaults (``catch_up_concurrency`` and the REST
-client's thread pool), which the result line names. The sandbox scans every
-message for each room's query, so many rooms with news cost the sandbox more than a server.
+client's thread pool), which the result line names.
 """
 
 from __future__ import annotations

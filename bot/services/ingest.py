@@ -99,6 +99,11 @@ _RECENT_SPAN = 10.0
 _RECENT_MAX = 50_000
 
 
+# A buffered handled mark and/or cursor move: (mid or None for a cursor move alone, version, rid,
+# where the room's cursor may move to or None, the revision's time or None).
+_Entry = tuple[str | None, str, str, datetime | None, float | None]
+
+
 class IngestCounters(Protocol):
     """What ingest counts (``bot.metrics.Metrics`` is one); ingest needs no metrics library."""
 
@@ -184,9 +189,14 @@ class Ingest:
         self._state_watchers = tuple(state_watchers)
         # The batch not yet committed, in the order it was handled: (mid or None for a cursor
         # move alone, version, rid, where the room's cursor may move to or None).
-        self._batch: list[tuple[str | None, str, str, datetime | None, float | None]] = []
-        self._batched: set[tuple[str, str]] = set()  # the marks in it, for dedup
-        self._batch_kept = 0  # entries still held back by an unfinished message
+        self._batch: list[_Entry] = []
+        self._batched: set[tuple[str, str]] = set()  # the marks in it and in _kept, for dedup
+        # Entries held back by an unfinished message, in order, and the rooms whose cursor moves
+        # wait behind them. They are looked at again only once a message has been released: a
+        # slow lookup for each of many new authors must not make every flush walk them all.
+        self._kept: list[_Entry] = []
+        self._kept_rooms: set[str] = set()
+        self._released = False
         self._batch_since: float | None = None
         self._batch_size = max(1, batch_size)
         self._batch_wait = batch_wait
@@ -194,7 +204,7 @@ class Ingest:
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
         self._unfinished = unfinished if unfinished is not None else Unfinished()
-        self._unfinished.on_release(self._arm)
+        self._unfinished.on_release(self._on_release)
         # Dedup without a store lookup for most messages. A revision's time is its ``editedAt``,
         # else its ``ts`` (what Message.version names). The horizon is set when this instance
         # first asks (when it starts handling, not when the process starts: a standby sharing the
@@ -266,18 +276,23 @@ class Ingest:
         now = self._monotonic()
         if self._batch_since is None:
             self._batch_since = now
-        if (
-            len(self._batch) - self._batch_kept >= self._batch_size
-            or now - self._batch_since >= self._batch_wait
-        ):
+        if len(self._batch) >= self._batch_size or now - self._batch_since >= self._batch_wait:
             self.flush()
         else:
             self._arm()
 
     def _arm(self) -> None:
         """Commit what is buffered within ``batch_wait`` even if no further event comes."""
-        if self._timer is None and self._batch and not self._closed:
+        if self._timer is None and self._due() and not self._closed:
             self._timer = asyncio.get_running_loop().call_later(self._batch_wait, self._on_timer)
+
+    def _due(self) -> bool:
+        """Something to commit: new entries, or held-back ones a release may have freed."""
+        return bool(self._batch) or (self._released and bool(self._kept))
+
+    def _on_release(self) -> None:
+        self._released = True
+        self._arm()
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -305,13 +320,15 @@ class Ingest:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not self._batch:
+        if not self._due():
             return
         marks: list[tuple[str, str, str, float | None]] = []
         cursors: dict[str, datetime] = {}
-        kept: list[tuple[str | None, str, str, datetime | None, float | None]] = []
-        blocked: set[str] = set()
-        for entry in self._batch:
+        if self._released:  # the held-back entries are looked at again, before the new ones
+            entries, kept, blocked = [*self._kept, *self._batch], [], set()
+        else:
+            entries, kept, blocked = self._batch, self._kept, set(self._kept_rooms)
+        for entry in entries:
             mid, version, rid, when, at = entry
             if mid is not None and self._unfinished.held(mid, version):
                 kept.append(entry)
@@ -326,10 +343,9 @@ class Ingest:
                     cursors[rid] = max(when, cursors.get(rid, when))
         if marks or cursors:
             self._messages.record(marks, cursors)
-        self._batch = kept
-        self._batched = {(mid, version) for mid, version, _, _, _ in kept if mid is not None}
-        self._batch_kept = len(kept)
-        self._batch_since = self._monotonic() if kept else None
+        self._batch, self._kept, self._kept_rooms, self._released = [], kept, blocked, False
+        self._batched.difference_update((mid, version) for mid, version, _, _ in marks)
+        self._batch_since = None
         self._others_handled()
         self._forget_recent()
 

@@ -11,7 +11,7 @@ from bot.models import Message
 from bot.realtime.events import Event, MessageEvent, NewMessage, RoomHint
 from bot.sandbox import Sandbox
 from bot.services.ingest import Ingest
-from bot.services.router import Router
+from bot.services.router import Router, Unfinished
 from bot.store import Store
 from bot.store.messages import MessageLog
 from tests.conftest import until
@@ -132,3 +132,56 @@ async def test_a_batch_is_committed_when_no_further_event_comes(tmp_path: Path) 
     await ingest.handle(NewMessage(Message.from_wire(wire)))
     assert await until(lambda: store.messages.is_handled("m1", ""))
     store.close()
+
+
+class CountingUnfinished(Unfinished):
+    """Counts how often ingest asks whether a message is still unfinished."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = 0
+
+    def held(self, mid: str, version: str) -> bool:
+        self.asked += 1
+        return super().held(mid, version)
+
+
+def _wire(i: int, author: str, rid: str) -> Message:
+    return Message.from_wire(
+        {
+            "_id": f"m{i}",
+            "rid": rid,
+            "msg": "x",
+            "ts": {"$date": i + 1},
+            "u": {"_id": author, "username": author},
+        }
+    )
+
+
+async def test_messages_held_back_are_not_walked_again_by_every_batch(tmp_path: Path) -> None:
+    """Many messages waiting (one per new author whose account age is being looked up) used to be
+    walked by every flush, and a starved bot flushes often: handling n more messages cost n times
+    the waiting ones. They are looked at again only once one of them is released."""
+    store = Store.open(tmp_path / "s.sqlite3")
+    unfinished = CountingUnfinished()
+    waiting = [_wire(i, f"new{i}", "WAITING") for i in range(500)]
+
+    async def hold(event: Event) -> None:
+        if isinstance(event, MessageEvent) and event.message.rid == "WAITING":
+            unfinished.hold(event.message.id, event.message.version)
+
+    ingest = ingest_over(store, [hold], unfinished=unfinished, batch_size=1, batch_wait=3600)
+    for m in waiting:
+        await ingest.handle(NewMessage(message=m, room=RoomHint(type="c")))
+    unfinished.asked = 0
+    for i in range(500, 1000):
+        await ingest.handle(NewMessage(message=_wire(i, "alice", "GENERAL"), room=RoomHint(type="c")))
+    assert unfinished.asked <= 2 * 500  # one look per new message, not one per waiting one too
+    assert all(store.messages.is_handled(f"m{i}", "") for i in range(500, 1000))
+    assert not any(store.messages.is_handled(m.id, m.version) for m in waiting)
+
+    for m in waiting:
+        unfinished.release(m.id, m.version)
+    ingest.flush()
+    assert all(store.messages.is_handled(m.id, m.version) for m in waiting)
+    assert store.messages.room_cursor("WAITING") is not None

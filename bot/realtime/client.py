@@ -110,6 +110,9 @@ DEFAULT_QUEUE_SIZE = 5000
 _PRESSURE_LOG_INTERVAL = 60.0
 USER_STREAMS = ("subscriptions-changed", "rooms-changed", "message")
 ROOM_STREAMS = ("deleteMessage", "deleteMessageBulk")
+# Unanswered room subscriptions asked again before the room is given up on this connection. No
+# answer is not a refusal: on a busy connection the answer sits behind frames not read yet.
+ROOM_SUB_ATTEMPTS = 3
 # Login errors worth another try later rather than a configuration error.
 _TRANSIENT_LOGIN_CODES = frozenset({"500", "502", "503", "504", "internal-server-error"})
 
@@ -884,16 +887,25 @@ class RealtimeClient:
     async def _subscribe_room(self, link: _Link, rid: str) -> None:
         sub_ids = link.room_subs.setdefault(rid, [])
         for suffix in ROOM_STREAMS:
+            unanswered = 0
             while rid in self._watched:
                 sub_id = link.proto.subscribe("stream-notify-room", f"{rid}/{suffix}")
                 sub_ids.append(sub_id)
                 try:
                     outcome: SubscriptionReady | SubscriptionFailed = await self._await_sub(link, sub_id)
                 except CallTimeout:
-                    logger.warning("no answer to subscription %s/%s; not retrying", rid, suffix)
-                    self._give_up(link, rid)
+                    unanswered += 1
+                    if unanswered >= ROOM_SUB_ATTEMPTS:
+                        logger.warning("no answer to subscription %s/%s; not retrying", rid, suffix)
+                        self._give_up(link, rid)
+                        await self._sleep(self._room_sub_interval)
+                        return
+                    # Withdraw this one (a late "ready" for it is ignored) and ask again.
+                    sub_ids.remove(sub_id)
+                    link.proto.unsubscribe(sub_id)
+                    logger.info("no answer to subscription %s/%s yet; asking again", rid, suffix)
                     await self._sleep(self._room_sub_interval)
-                    return
+                    continue
                 if isinstance(outcome, SubscriptionReady):
                     # Pace every subscription: the server allows ~40 per 40 s per connection.
                     await self._sleep(self._room_sub_interval)

@@ -74,6 +74,7 @@ class FakeRocketChat:
         self.held: dict[str, dict[str, Any]] = {}  # method calls not answered yet, by method name
         self.login_errors: list[dict[str, Any]] = []  # errors to answer the next logins with
         self.after_ready: dict[str, dict[str, Any]] = {}  # event name -> frame sent right after ready
+        self.unanswered: dict[str, int] = {}  # event name -> subscriptions to leave unanswered first
 
     async def handler(self, ws: ServerConnection) -> None:
         if self.refuse:
@@ -102,7 +103,9 @@ class FakeRocketChat:
             await self.method(ws, frame)
         elif kind == "sub":
             errors = self.sub_errors.get(frame["params"][0])
-            if errors:
+            if self.unanswered.get(frame["params"][0], 0) > 0:
+                self.unanswered[frame["params"][0]] -= 1
+            elif errors:
                 await send(ws, {"msg": "nosub", "id": frame["id"], "error": errors.pop(0)})
             else:
                 await send(ws, {"msg": "ready", "subs": [frame["id"]]})
@@ -562,6 +565,31 @@ async def test_refused_room_subscription_is_reported_not_retried(server: FakeRoc
         client.watch_room("SECRET")  # e.g. after the bot was added to the room: try again
         await until(lambda: "SECRET/deleteMessageBulk" in server.subs())
         assert server.subs().count("SECRET/deleteMessage") == 2
+
+
+async def test_an_unanswered_room_subscription_is_asked_again(server: FakeRocketChat) -> None:
+    """On a busy connection a subscription's answer can come after the call timeout: that is no
+    refusal, so the room is asked again rather than left without its deletion streams."""
+    server.unanswered["ROOM1/deleteMessage"] = 1
+    client = make_client(server, Sleeps(), call_timeout=0.2)
+    async with watching_room1(server, client):
+        pass
+    assert server.subs().count("ROOM1/deleteMessage") == 2
+    assert server.subs().count("ROOM1/deleteMessageBulk") == 1
+
+
+async def test_a_room_subscription_never_answered_is_given_up_after_a_few_tries(
+    server: FakeRocketChat,
+) -> None:
+    server.unanswered["ROOM1/deleteMessage"] = 10
+    client = make_client(server, Sleeps(), call_timeout=0.1)
+    client.watch_room("ROOM1")
+    client.watch_room("OPEN")
+    async with running(client) as events:
+        await expect(events, Connected)
+        await until(lambda: "OPEN/deleteMessageBulk" in server.subs())
+    assert server.subs().count("ROOM1/deleteMessage") == 3
+    assert "ROOM1/deleteMessageBulk" not in server.subs()
 
 
 async def test_unwatch_room_unsubscribes(server: FakeRocketChat) -> None:

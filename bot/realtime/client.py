@@ -300,6 +300,11 @@ class _EventQueue:
         finally:
             self._room = None
 
+    @property
+    def reader_parked(self) -> bool:
+        """The reader waits for room: it reads nothing until woken."""
+        return self._room is not None and not self._room.done()
+
     def wake_reader(self) -> None:
         room = self._room
         if room is not None and not room.done():
@@ -465,6 +470,11 @@ class RealtimeClient:
     def queue_depth(self) -> int:
         """Events read from the server and not yet taken by the consumer."""
         return len(self._queue)
+
+    @property
+    def reading_paused(self) -> bool:
+        """Backpressure: the reader has stopped reading the socket until the consumer catches up."""
+        return self._queue.reader_parked
 
     # -- public API --------------------------------------------------------------------------------
 

@@ -273,7 +273,11 @@ LEDGER: tuple[Entry, ...] = (
             "apps/meteor/server/publications/messages.ts",
         ),
         "getMessageHistory: the caller must be able to access the room (unconfirmed in detail).",
-        "{result:{updated, deleted, cursor?}} + success; updated messages normalized for the caller.",
+        "{result:{updated, deleted, cursor?}} + success; updated messages normalized for the caller. "
+        "With lastUpdate alone (handleWithoutPagination): every non-hidden message of the room whose "
+        "_updatedAt is after lastUpdate, unpaged, new messages and thread replies included, newest "
+        "first; deleted: the trash's since lastUpdate. The bot's catch-up relies on this: an empty "
+        "answer means nothing new in the room, so its history is not read.",
         'error-param-required \'The required "roomId" query param is missing\' / \'The "type" or '
         "\"lastUpdate\" parameters must be provided'; error-lastUpdate-param-invalid 'The "
         '"lastUpdate" query parameter must be a valid date\'. AJV: isChatSyncMessagesProps.',
@@ -1861,6 +1865,7 @@ LEDGER: tuple[Entry, ...] = (
             "tests/sandbox/test_sandbox_openapi.py::test_openapi_messaging",
             "tests/sandbox/test_sandbox_rest.py::test_required_params_are_enforced",
             "tests/sandbox/test_sandbox_client.py::test_post_edit_pin_report_delete_as_bot",
+            "tests/services/test_catch_up_many_rooms.py::test_quiet_rooms_cost_one_call",
         ),
     ),
     Entry(
@@ -1903,7 +1908,11 @@ LEDGER: tuple[Entry, ...] = (
         ("apps/meteor/app/lib/server/methods/sendMessage.ts", _SETUP_CAN_SEND),
         "as chat.sendMessage",
         "result: the message",
-        "the read-only and muted plain Errors become error 500 'Internal server error' over DDP",
+        "the read-only and muted plain Errors become error 500 'Internal server error' over DDP; a "
+        "client-set ts more than 60 s off the server's clock: error-message-ts-out-of-sync 'Message "
+        "timestamp is out of sync', 10-60 s off: replaced by the server's time (the bot's dedup "
+        "horizon, when a store has no newest handled time yet, relies on this bound; the sandbox "
+        "always stamps its own time, which is within it)",
         "DDP_Rate_Limit_Connection_By_Method",
         "",
         (
@@ -1911,6 +1920,7 @@ LEDGER: tuple[Entry, ...] = (
             "tests/sandbox/test_sandbox_ddp.py::test_send_message_limit_per_user_without_send_many_messages",
             "tests/sandbox/test_sandbox_ddp.py::test_send_message_failures_resolve_empty_with_an_ephemeral_notice",
             "tests/sandbox/test_sandbox_ddp.py::test_methods_need_login_and_unknown_method_is_404",
+            "tests/services/test_ingest_dedup.py::test_a_store_written_by_an_older_rcmod_still_drops_what_it_handled",
         ),
     ),
     Entry(

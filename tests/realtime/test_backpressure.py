@@ -135,8 +135,7 @@ async def test_a_paused_consumer_bounds_the_queue_and_loses_nothing(caplog: pyte
     assert isinstance(await anext(events), Connected)
     transport.offer(deletion(n) for n in range(total))
     # The consumer does not ask for anything: the reader reads until the queue is full, then stops.
-    await until(lambda: client.queue_depth == BOUND)
-    await asyncio.sleep(0.05)  # let a reader that would not stop show it
+    await until(lambda: client.reading_paused)  # parked: it reads nothing more until woken
     read = len(transport.depths)
     assert client.queue_depth == BOUND
     assert read < BOUND + 20  # the handshake's frames and the bound, not the 100k on offer
@@ -192,16 +191,19 @@ async def test_a_bot_reading_slower_than_the_server_sends_keeps_pinging_and_stay
     pings_before = transport.pings()
 
     async def trickle() -> None:
-        for n in range(150):  # ~0.75 s: several pong timeouts, many ping intervals
+        # A frame after each of the bot's pings: frames never stop for a pong timeout, and 20
+        # ping intervals (0.4 s) are two pong timeouts without a single pong.
+        for n in range(FRAMES):
             transport.offer(deletion(n))
-            await asyncio.sleep(0.005)
+            await until(lambda n=n: transport.pings() > pings_before + n)
 
+    FRAMES = 20
     sender = asyncio.create_task(trickle())
-    seen = await take(events, 150)
+    seen = await take(events, FRAMES)
     await sender
-    assert mids(seen) == [f"m{n:07d}" for n in range(150)]
+    assert mids(seen) == [f"m{n:07d}" for n in range(FRAMES)]
     assert not any(isinstance(e, Disconnected) for e in seen)
-    assert transport.pings() - pings_before >= 5
+    assert transport.pings() - pings_before >= FRAMES
     assert client.connected
     # The stream is over and no pong comes: silence for a pong timeout loses the connection.
     lost = await asyncio.wait_for(_next_of(events, Disconnected), 5)

@@ -9,6 +9,7 @@
     ├── ActionRefused          report and move on: the server said no to this one request
     │   ├── PermissionDenied
     │   └── NotFound
+    ├── FileRefused            count and move on: a file the bot will not inspect
     └── ProtocolError          stop this connection: the peer is not speaking the protocol
 
     DiskFull                   stop the bot: the data folder's disk is full (exit status 1)
@@ -96,6 +97,22 @@ class PermissionDenied(ActionRefused):
 
 class NotFound(ActionRefused):
     pass
+
+
+class FileRefused(RcmodError):
+    """A file the bot will not inspect, and will not retry: ``reason`` says why (one of
+    :data:`FILE_REFUSALS`). Counted per reason; never carries the file's name or contents."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"file refused: {reason}" + (f" ({detail})" if detail else ""))
+        self.reason = reason
+
+
+# too_large: over the size cap (declared or as read); too_slow: the download passed its time
+# limit; not_image: not a format the checker decodes; corrupt: does not decode; bomb: its
+# declared pixel count is past the cap (a decompression bomb); encrypted: an end-to-end room's
+# file, which the bot cannot read.
+FILE_REFUSALS = ("too_large", "too_slow", "not_image", "corrupt", "bomb", "encrypted")
 
 
 class ProtocolError(RcmodError):

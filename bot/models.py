@@ -14,11 +14,13 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "Actor",
     "AttachmentText",
+    "HashMatch",
+    "ImageFinding",
     "MalformedPayload",
     "Message",
     "Room",
@@ -105,6 +107,30 @@ class AttachmentText:
     title: str = ""
     description: str = ""
     text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HashMatch:
+    """An image matched an operator's known-bad hash list: exactly (SHA-256 of the bytes) or as a
+    near duplicate (PDQ, within the list's Hamming distance). Always critical."""
+
+    list_name: str  # the list file's stem: what moderators and the audit log are shown
+    kind: Literal["sha256", "pdq"]
+    distance: int  # 0 for sha256; the Hamming distance (0..256) for pdq
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFinding:
+    """What the image checker learnt of one downloaded file. Holds hashes and a score, never
+    the picture: this is what the audit log and alerts may carry."""
+
+    sha256: str  # hex digest of the bytes as downloaded
+    pdq: str | None  # 64 hex characters; None when the picture is too flat for a reliable PDQ
+    pdq_quality: int  # 0..100, PDQ's own quality figure (0 when pdq is None)
+    width: int
+    height: int
+    match: HashMatch | None
+    score: float | None  # NSFW probability in [0, 1]; None when scoring was not asked for
 
 
 # System message types whose `t` still means user content.

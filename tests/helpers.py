@@ -4,12 +4,13 @@ sandbox as a test reads it (the bot's DMs and answers, rooms, audit records, wor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +57,7 @@ __all__ = [
     "settled",
     "told",
     "triggered",
+    "upload",
     "write_lists",
 ]
 
@@ -267,6 +269,46 @@ async def post(bot: RunningBot, sb: Sandbox, user: str, room: str, text: str) ->
     mid = str(sb.post_as(user, room, text)["_id"])
     assert await until(lambda: bot.recorder.message_ids()[mid] >= 1)
     return mid
+
+
+async def upload(
+    url: str,
+    user: Mapping[str, Any],
+    rid: str,
+    data: bytes,
+    *,
+    filename: str,
+    content_type: str,
+    msg: str = "",
+    description: str | None = None,
+    http: aiohttp.ClientSession | None = None,
+) -> dict[str, Any]:
+    """Post a file as a member's client does, over REST with the member's own token (``user`` as
+    in ``seed_info()["users"]``): ``rooms.media/:rid`` (multipart, the file in field ``file``),
+    then ``rooms.mediaConfirm/:rid/:fileId`` with the caption. Returns the posted message as the
+    confirm answered it; either call refused is an AssertionError carrying the answer."""
+    headers = {"X-User-Id": user["id"], "X-Auth-Token": user["token"]}
+    # quote_fields=False: the file name goes as a browser sends it, not percent-encoded.
+    form = aiohttp.FormData(quote_fields=False)
+    form.add_field("file", data, filename=filename, content_type=content_type)
+    confirm: dict[str, Any] = {"msg": msg}
+    if description is not None:
+        confirm["description"] = description
+    async with contextlib.AsyncExitStack() as stack:
+        if http is None:
+            http = await stack.enter_async_context(aiohttp.ClientSession())
+        async with http.post(f"{url}/api/v1/rooms.media/{rid}", data=form, headers=headers) as r:
+            stored = await r.json(content_type=None)
+            assert r.status == 200 and stored.get("success"), (r.status, stored)
+        fid = stored["file"]["_id"]
+        async with http.post(
+            f"{url}/api/v1/rooms.mediaConfirm/{rid}/{fid}", json=confirm, headers=headers
+        ) as r:
+            posted = await r.json(content_type=None)
+            assert r.status == 200 and posted.get("success"), (r.status, posted)
+    message = posted["message"]
+    assert isinstance(message, dict), posted
+    return message
 
 
 def triggered(bot: RunningBot, protection: str) -> list[Any]:

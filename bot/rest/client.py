@@ -17,6 +17,7 @@ import asyncio
 import functools
 import hashlib
 import logging
+import re
 import secrets
 import threading
 import time
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 import requests
 from rocketchat_API.rocketchat import RocketChat
@@ -36,6 +37,7 @@ from bot.errors import (
     ActionRefused,
     AuthError,
     ConfigError,
+    FileRefused,
     RateLimited,
     RcmodError,
     RetryableError,
@@ -45,7 +47,7 @@ from bot.models import MalformedPayload, Message, parse_date, to_iso
 from bot.rest.errors import classify
 from bot.rest.session import ServerSession
 
-__all__ = ["Features", "RestClient", "RetryPolicy", "ServerInfo"]
+__all__ = ["Features", "RestClient", "RetryPolicy", "ServerInfo", "file_url"]
 
 log = logging.getLogger("rcmod.rest")
 T = TypeVar("T")
@@ -464,6 +466,96 @@ class RestClient:
 
     async def delete_message(self, rid: str, mid: str) -> None:
         await self.call("chat.delete", lambda rc: rc.chat_delete(rid, mid))
+
+    # -- files members upload --------------------------------------------------------------------
+
+    # The limit is a parameter, not the caller's asyncio.timeout: it also bounds the worker
+    # thread's socket reads and closes the response, which cancelling the awaiting task cannot.
+    async def download(self, path: str, *, max_bytes: int, timeout: float) -> bytes:  # noqa: ASYNC109
+        """The bytes of an uploaded file: ``path`` is a message's ``/file-upload/<id>/<name>``
+        link (``title_link``), which a member can craft, so only that shape is fetched, and only
+        from the configured server (:func:`file_url`; anything else is refused with
+        :class:`ActionRefused` ``error-invalid-file-path`` before any request).
+
+        Authenticated with the ``X-User-Id``/``X-Auth-Token`` headers: the file route
+        (requestCanAccessFiles, file-upload/server/lib/FileUpload.ts) reads them when no
+        ``rc_uid``/``rc_token`` query or cookie is given. Headers keep the token out of URLs
+        (proxy and server logs) and out of a cookie jar. A file the bot may not read is
+        :class:`PermissionDenied` (403, e.g. FileUpload_Restrict_to_room_members and the bot is
+        not in the room), an unknown id :class:`NotFound`, 5xx and transport faults
+        :class:`RetryableError`; none is retried here. A redirect (S3 or GCS without the proxy
+        setting) is not followed: it would carry the bot's headers to another host.
+
+        Over ``max_bytes`` (the declared Content-Length, or as counted while reading, after any
+        content decoding) is ``FileRefused("too_large")``; past ``timeout`` seconds in all,
+        ``FileRefused("too_slow")``. Asks for no content coding, so Content-Length is sent."""
+        url = file_url(self._url, path)
+        loop = asyncio.get_running_loop()
+        opened: list[requests.Response] = []
+        job = loop.run_in_executor(self._pool, self._download_sync, url, max_bytes, timeout, opened)
+        # A download given up on below ends in its thread with an error nobody waits for.
+        job.add_done_callback(lambda f: f.cancelled() or f.exception())
+        try:
+            return await asyncio.wait_for(asyncio.shield(job), timeout)
+        except TimeoutError:
+            for response in opened:
+                response.close()  # the thread's read fails at once instead of running on
+            exc: RcmodError = FileRefused("too_slow")
+            self._count(exc)
+            raise exc from None
+        except RcmodError as err:
+            self._count(err)
+            raise
+
+    def _download_sync(
+        self, url: str, max_bytes: int, timeout: float, opened: list[requests.Response]
+    ) -> bytes:
+        deadline = time.monotonic() + timeout
+        session = self._client().session
+        headers = {**self._auth, "Accept-Encoding": "identity"}
+        try:
+            # Not the REST response hook: it would read a whole error body and name the file
+            # (member content) as the endpoint in its message. (An empty list would not replace
+            # it: requests keeps the session's hooks then.)
+            response = session.get(
+                url,
+                headers=headers,
+                stream=True,
+                timeout=timeout,
+                allow_redirects=False,
+                hooks={"response": [_no_hook]},
+            )
+        except requests.Timeout as exc:
+            raise FileRefused("too_slow") from exc
+        except requests.RequestException as exc:
+            raise RetryableError(f"file-upload: {type(exc).__name__}") from exc
+        opened.append(response)
+        with response:
+            self._note_server_date(response)
+            if response.status_code != 200:
+                raise classify(
+                    response.status_code,
+                    "",
+                    dict(response.headers),
+                    endpoint="file-upload",
+                    now_ms=int(self._clock() * 1000),
+                )
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise FileRefused("too_large", f"declared {declared} bytes")
+            body = bytearray()
+            try:
+                for chunk in response.iter_content(64 * 1024):
+                    body += chunk
+                    if len(body) > max_bytes:
+                        raise FileRefused("too_large", f"over {max_bytes} bytes")
+                    if time.monotonic() > deadline:
+                        raise FileRefused("too_slow")
+            except requests.RequestException as exc:
+                if time.monotonic() >= deadline:
+                    raise FileRefused("too_slow") from exc
+                raise RetryableError(f"file-upload: {type(exc).__name__}") from exc
+            return bytes(body)
 
     # -- workspace administration (rcmod setup / doctor) --------------------------------------------
 
@@ -933,6 +1025,54 @@ _KNOWN_SETTINGS = (
     "Accounts_ManuallyApproveNewUsers",
 )
 _ABSENT = object()
+
+
+# An uploaded file's link (FileUpload.getPath): /file-upload/<id>/<encodeURI(name)>. Upload ids
+# are Random.id()s; the server finds the file by id alone and never reads the name.
+_FILE_PREFIX = "/file-upload/"
+_FILE_ID = re.compile(r"[A-Za-z0-9]{1,64}")
+_PATH_CHARS = re.compile(r"[!-~]+")  # printable ASCII without the space: encodeURI's output
+INVALID_FILE_PATH = "error-invalid-file-path"
+
+
+def file_url(server_url: str, path: str) -> str:
+    """The URL of a member-chosen file link on the configured server, or ActionRefused.
+
+    Accepted: a server-relative ``/file-upload/<id>/<name>`` in encodeURI's alphabet. Refused:
+    absolute URLs and scheme-relative ones (other hosts), backslashes, control characters, any
+    ``.``/``..`` segment (raw or percent-encoded). The URL is then built, not passed on: the
+    server's own base, the fixed prefix, the checked id, and the name decoded and wholly
+    percent-encoded again, so nothing in the name can add a path, query or fragment."""
+
+    def refuse(why: str) -> ActionRefused:
+        return ActionRefused(f"file link refused: {why}", code=INVALID_FILE_PATH)
+
+    if not isinstance(path, str) or len(path) > 2048:
+        raise refuse("not a short string")
+    if not _PATH_CHARS.fullmatch(path):
+        raise refuse("characters outside the link alphabet")
+    if "\\" in path:
+        raise refuse("backslash")
+    if not path.startswith(_FILE_PREFIX):
+        raise refuse("not a /file-upload/ link on this server")
+    file_id, slash, name = path[len(_FILE_PREFIX) :].partition("/")
+    if not slash or not _FILE_ID.fullmatch(file_id) or not name:
+        raise refuse("no file id and name")
+    decoded = unquote(name)
+    if any(ord(c) < 0x20 or ord(c) == 0x7F or c == "\\" for c in decoded):
+        raise refuse("encoded control character or backslash")
+    for form in (name, decoded):
+        if any(segment in (".", "..") for segment in re.split(r"[/?#]", form)):
+            raise refuse("dot segment")
+    base = server_url.rstrip("/")
+    url = f"{base}{_FILE_PREFIX}{file_id}/{quote(decoded, safe='')}"
+    if urlsplit(url).netloc != urlsplit(base).netloc:  # cannot happen by construction; cheap to hold
+        raise refuse("host changed")
+    return url
+
+
+def _no_hook(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    return None
 
 
 def _get(endpoint: str, rc: RocketChat, **params: Any) -> Any:

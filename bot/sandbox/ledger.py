@@ -215,6 +215,160 @@ _MUTE_IN_ROOM = Entry(
 )
 
 
+# Uploads: a member's file, the message it posts, and the route the bot downloads it from.
+_ROOMS_TS = "apps/meteor/app/api/server/v1/rooms.ts"
+_FORM = "apps/meteor/app/api/server/lib/getUploadFormData.ts"
+_FILE_UPLOAD = "apps/meteor/app/file-upload/server/lib/FileUpload.ts"
+_SEND_FILE = "apps/meteor/app/file-upload/server/methods/sendFileMessage.ts"
+_UPLOAD_SETTINGS = "apps/meteor/app/file-upload/server/startup/settings.ts"
+_RESTRICTIONS = "apps/meteor/app/utils/lib/restrictions.ts"
+_UPLOAD_E2E = "apps/meteor/tests/end-to-end/api/rooms.ts"
+_UPLOAD_FORM_RULES = (
+    "the route's canAccessRoomIdAsync(rid) first: 403 forbidden() ({success:false, "
+    "error:'unauthorized'} before 9.0), before the form is read; then getUploadFormData (busboy, "
+    "limits files:1 and fileSize:FileUpload_MaxFileSize when > -1): a file part not named 'file' "
+    "400 '[invalid-field]' errorType invalid-field; over the size 400 '[error-file-too-large]'; a "
+    "second file refused (400; 7.x busboy 'Just 1 file is allowed', the 8.x tests say errorType "
+    "error-too-many-files: the sandbox answers the 7.x text, unconfirmed how ApiClass words a "
+    "string rejection); no file 400 '[No file uploaded]'; then validateFileUpload (the Uploads "
+    "store's filter): FileUpload_Enabled off error-file-upload-disabled, a DM with "
+    "FileUpload_Enabled_Direct off error-direct-message-file-upload-not-allowed, size over "
+    "FileUpload_MaxFileSize error-file-too-large, type refused by FileUpload_MediaTypeBlackList "
+    "(default image/svg+xml; 'type/*' wildcards) or not on a non-empty FileUpload_MediaTypeWhiteList "
+    "error-invalid-file-type (an end-to-end file, content {algorithm, ciphertext}, is typed "
+    "application/octet-stream, refused with E2E_Enable_Encrypt_Files off). The type is the part's "
+    "own unless empty or octet-stream, else looked up from the name (.lst is text/plain). The "
+    "i18n reasons are from memory (unconfirmed); the errorTypes are the server's."
+)
+_UPLOAD_MESSAGE = (
+    "sendFileMessage/parseFileIntoMessageAttachments: msg (default ''), groupable false, file = "
+    "files[0], files = [{_id, name, type, size, format}] plus, for an image not smaller than "
+    "Message_Attachments_Thumbnails_Width x _Height (480x360) in both sides, a thumbnail upload "
+    "{name 'thumb-<name>', typeGroup 'thumb'}; one attachment {title: name, type 'file', "
+    "description?, title_link '/file-upload/<id>/<encodeURI(name)>' (server-relative), "
+    "title_link_download true, fileId} with image_url/image_type/image_size/image_dimensions "
+    "(image_url and image_type the thumbnail's when there is one: the original is at title_link), "
+    "audio_*/video_* likewise, else format (extension, upper case) and size. Sandbox: dimensions "
+    "are read from PNG/GIF/JPEG headers (the server's sharp reads more formats); the thumbnail is a "
+    "separate upload holding the original's bytes with the fitted size stated (no resizing); "
+    "image_preview (a 32px blurred JPEG) is not produced. Delivered like any message: "
+    "stream-room-messages, chat.syncMessages, history."
+)
+_UPLOAD_TESTS = "tests/sandbox/test_sandbox_uploads.py::"
+
+_UPLOAD_LINES: tuple[Entry, ...] = (
+    Entry(
+        "rest",
+        "POST rooms.media/:rid",
+        (_ROOMS_TS, _FORM, _FILE_UPLOAD, _UPLOAD_SETTINGS, _RESTRICTIONS, _UPLOAD_E2E),
+        "logged in; canAccessRoom(rid) (public channels with view-c-room, else a subscription); "
+        "no upload permission of its own; FileUpload_Enabled (and _Direct for DMs)",
+        "multipart, file in field 'file', other parts are text fields (content: an end-to-end "
+        "file's JSON, else 400 invalid-field-content). 200 {file: {_id, url: "
+        "'/file-upload/<id>/<encodeURI(name)>'}}; stores a temporary upload (expiresAt now + 24 h) "
+        "and posts nothing. Sandbox: files are held in memory, at most FileUpload_MaxFileSize each "
+        "(default 104857600) and UPLOAD_STORE_BYTES (256 MiB) in all; the body is streamed and "
+        "refused past the cap, never held whole",
+        NOT_LOGGED_IN + " " + _UPLOAD_FORM_RULES,
+        REST_RATE + " The rule is per route as declared (rooms.media/:rid), not per room's path "
+        "(the route pattern as the rate-limit key: read from ApiClass.ts's rule shape, unconfirmed).",
+        "",
+        (
+            _UPLOAD_TESTS + "test_media_stores_a_file_and_confirm_posts_it_with_a_thumbnail",
+            _UPLOAD_TESTS + "test_form_and_file_refusals_answer_as_the_server",
+            _UPLOAD_TESTS + "test_who_may_upload",
+            _UPLOAD_TESTS + "test_upload_routes_share_the_rest_rate_limit_per_route",
+            _UPLOAD_TESTS + "test_the_store_is_bounded",
+        ),
+    ),
+    Entry(
+        "rest",
+        "POST rooms.mediaConfirm/:rid/:fileId",
+        (_ROOMS_TS, _SEND_FILE, _UPLOAD_E2E),  # OpenAPI: rooms.yaml rooms.mediaConfirm
+        "logged in; canAccessRoom(rid); the file must be the caller's and sent to rid "
+        "(Uploads.findOneByIdAndUserIdAndRoomId in the current rooms.ts and the OpenAPI text; an "
+        "older 7.x rooms.ts looked it up by id alone: which release changed it is unconfirmed, the "
+        "sandbox checks for every release); then sendMessage's checks (read-only, muted, "
+        "impersonation)",
+        "JSON body: description (the attachment's), fileName (renames the file), and the message's "
+        "msg, tmid, alias, emoji, "
+        "avatar, groupable, customFields, t, content (any other key fails sendFileMessage's Match). "
+        "200 {message} (Messages.getMessageByFileIdAndUsername: null where sendFileMessage answered "
+        "false). The file stops being temporary. " + _UPLOAD_MESSAGE,
+        NOT_LOGGED_IN + " No access to rid: 403 forbidden(). Unknown file, or another user's, or "
+        "one sent to another room: 400 '[invalid-file]'; "
+        "description longer than Message_MaxAllowedSize: 400 '[error-message-size-exceeded]'; "
+        "sendMessage's refusals as chat.sendMessage.",
+        REST_RATE,
+        "",
+        (
+            _UPLOAD_TESTS + "test_media_stores_a_file_and_confirm_posts_it_with_a_thumbnail",
+            _UPLOAD_TESTS + "test_a_picture_inside_the_thumbnail_box_is_shown_itself",
+            _UPLOAD_TESTS + "test_other_files_get_a_plain_file_attachment",
+            _UPLOAD_TESTS + "test_form_and_file_refusals_answer_as_the_server",
+            _UPLOAD_TESTS + "test_confirm_takes_only_the_callers_own_file_for_that_room",
+            "tests/sandbox/test_sandbox_openapi.py::test_openapi_uploads",
+            "tests/realtime/test_file_messages.py::test_a_members_upload_reaches_the_bot_and_downloads_whole",
+        ),
+    ),
+    Entry(
+        "rest",
+        "POST rooms.upload/:rid",
+        (_ROOMS_TS, _FORM, _FILE_UPLOAD, _SEND_FILE),
+        "as rooms.media",
+        "rooms.media and rooms.mediaConfirm in one call: the form's other fields are the message's "
+        "(description the attachment's); the upload is not temporary. 200 {message}",
+        "as rooms.media; a description over Message_MaxAllowedSize is refused after the file was "
+        "stored (400 '[error-message-size-exceeded]')",
+        REST_RATE,
+        "deprecated for 8.0.0 (deprecation.version in the 7.x rooms.ts) and gone from the 8.x "
+        "source: 404 from 8.0 (bot.sandbox.releases.ROUTES_UNTIL)",
+        (_UPLOAD_TESTS + "test_rooms_upload_posts_in_one_call_until_8_0",),
+    ),
+    Entry(
+        "rest",
+        "GET file-upload/:fileId/:name",
+        (
+            "apps/meteor/app/file-upload/server/lib/requests.ts",
+            _FILE_UPLOAD,
+            "apps/meteor/app/file-upload/server/config/GridFS.ts",
+            _UPLOAD_SETTINGS,
+            _UPLOAD_E2E,
+        ),
+        "requestCanAccessFiles: anyone with FileUpload_ProtectFiles off; else a user named by the "
+        "rc_uid/rc_token query, else the rc_uid/rc_token cookies, else the X-User-Id/X-Auth-Token "
+        "headers (a login token or a personal access token; the bot sends the headers: no token in "
+        "URLs or a cookie jar). Then FileUpload_Restrict_to_room_members (default false): a "
+        "subscription to the file's room; FileUpload_Restrict_to_users_who_can_access_room: "
+        "canAccessRoom; both on: nobody. Not modelled: the rc_room_type grants and JSON web tokens "
+        "(FileUpload_Enable_json_web_token_for_files), replyWithRedirectUrl, Range requests",
+        "the file by id (the name segment is not read; /file-upload/<id> without a name is 404), "
+        "answered by the default GridFS store: Content-Type (the upload's type, else "
+        'application/octet-stream), Content-Length, Content-Disposition "inline; '
+        "filename*=UTF-8''<encodeURIComponent(name)>\", Last-Modified, Content-Security-Policy "
+        "\"default-src 'none'\", Cache-Control max-age=31536000; with Accept-Encoding gzip (or "
+        "deflate) the body is compressed and Content-Length dropped (the bot asks for identity). S3 "
+        "and Google storage without their proxy settings answer a 302 to the bucket instead "
+        "(not modelled; the bot does not follow it)",
+        "403 with an empty body where access is refused (no credentials included: not 401); 404 "
+        "with an empty body for an unknown id",
+        "none: a WebApp handler outside the REST API's limiter",
+        "",
+        (
+            _UPLOAD_TESTS + "test_the_file_route_answers_with_the_bytes_and_the_stores_headers",
+            _UPLOAD_TESTS + "test_the_file_routes_access_rules",
+            "tests/rest/test_rest_download.py::test_the_bot_downloads_what_a_member_uploaded",
+            "tests/rest/test_rest_download.py::test_a_file_the_bot_may_not_read_is_permission_denied",
+            "tests/rest/test_rest_download.py::test_the_bot_sends_its_headers_and_asks_for_no_coding",
+            "tests/rest/test_rest_download.py::test_links_that_could_reach_elsewhere_are_refused",
+            "tests/rest/test_rest_download.py::test_a_crafted_link_never_reaches_another_host",
+            "tests/rest/test_rest_download.py::test_caps_and_limits",
+            "tests/rest/test_rest_download.py::test_server_faults_and_redirects",
+        ),
+    ),
+)
+
+
 LEDGER: tuple[Entry, ...] = (
     Entry(
         "rest",
@@ -1955,6 +2109,7 @@ LEDGER: tuple[Entry, ...] = (
             "tests/sandbox/test_sandbox_rest.py::test_permission_failure_is_400_with_error_type",
         ),
     ),
+    *_UPLOAD_LINES,
 )
 
 

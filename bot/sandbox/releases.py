@@ -4,6 +4,8 @@
 module knows a difference; everything else is the same for every release. Sources (paths in
 ``RocketChat/Rocket.Chat``):
 
+- Routes removed: rooms.upload/:rid (store and post in one call) in 8.0; rooms.media/:rid plus
+  rooms.mediaConfirm/:rid/:fileId remain.
 - Routes added: users.listByStatus, rooms.muteUser and rooms.unmuteUser arrived in 6.8, the room
   bans (rooms.banUser, rooms.unbanUser, rooms.bannedUsers) in 8.3 (the bot's own feature table
   agrees, ``bot/rest/client.py``); an older server answers 404.
@@ -64,6 +66,13 @@ ROUTES_SINCE: dict[tuple[str, str], tuple[int, int]] = {
     ("GET", "rooms.bannedUsers"): (8, 3),
 }
 
+# Routes by the release that removed them: rooms.upload/:rid was deprecated for 8.0.0
+# (``deprecation: {version: '8.0.0', alternatives: ['rooms.media']}`` in the 7.x rooms.ts) and is
+# gone from the 8.x source; an 8.x server answers 404.
+ROUTES_UNTIL: dict[tuple[str, str], tuple[int, int]] = {
+    ("POST", "rooms.upload/:rid"): (8, 0),
+}
+
 _VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.]+)?$")
 
 
@@ -97,7 +106,8 @@ class Release:
 
     def serves(self, method: str, name: str) -> bool:
         since = ROUTES_SINCE.get((method, name))
-        return since is None or self.major_minor >= since
+        until = ROUTES_UNTIL.get((method, name))
+        return (since is None or self.major_minor >= since) and (until is None or self.major_minor < until)
 
     def not_logged_in(self) -> tuple[int, dict[str, Any]]:
         if self.major_minor < (7, 0):

@@ -7,21 +7,24 @@ are handled once in :meth:`RestApi.dispatch` (reference C.0).
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import operator
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from bot.sandbox.errors import MeteorError, PlainError, RestFailure
 from bot.sandbox.ratelimit import FixedWindowLimiter, RateLimits
 from bot.sandbox.releases import Release
+from bot.sandbox.uploads import content_disposition
 from bot.sandbox.wire import from_iso, ms, to_rest
 from bot.sandbox.workspace import (
     NAME_FORBIDDEN_CHARS,
@@ -63,6 +66,9 @@ class Route:
     # Body keys the server's ajv validator accepts (rest-typings, additionalProperties: false);
     # None where we do not know the route to be that strict.
     body_keys: frozenset[str] | None = None
+    # A multipart upload: the form is read (streamed, capped) only after the caller passed the
+    # login, rate-limit and room checks, as getUploadFormData runs inside the route.
+    multipart: bool = False
 
 
 # ---------------------------------------------------------------- parameter helpers
@@ -219,6 +225,7 @@ class RestApi:
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/api/info", self.info)
         app.router.add_route("*", "/api/v1/{name:.+}", self.dispatch)
+        app.router.add_get("/file-upload/{path:.*}", self.file_upload)
 
     async def info(self, request: web.Request) -> web.Response:
         return json_answer({"version": self.version, "success": True})
@@ -231,7 +238,7 @@ class RestApi:
         if found is None:
             return json_answer(RestFailure.not_found().body, status=404)
         try:
-            params = await self._params(request)
+            params = {} if found.multipart else await self._params(request)
         except RestFailure as exc:
             return json_answer(exc.body, status=exc.status)
         caller = self.ws.user_by_token(request.headers.get("X-User-Id"), request.headers.get("X-Auth-Token"))
@@ -246,7 +253,8 @@ class RestApi:
         # The server's limiter on those routes knows no user either, so a caller holding
         # api-bypass-rate-limit is limited there too (10/min per address).
         if self._rate_limited_for(user):
-            key = (user.id if user else request.remote, request.method, name)
+            # Keyed by the route as declared (rooms.media/:rid), not the path asked for.
+            key = (user.id if user else request.remote, request.method, found.name)
             decision = self.limiter.hit(key, self.limits.rest_calls, self.limits.rest_window)
             now = self.ws.clock()
             headers = {
@@ -262,6 +270,8 @@ class RestApi:
         try:
             if found.body_keys is not None and set(params) - found.body_keys:
                 raise MeteorError("invalid-params", "must NOT have additional properties")
+            if found.multipart:
+                await read_upload_form(self, call)
             result = found.handler(self, call)
         except MeteorError as exc:
             if exc.error in ("error-unauthorized", "unauthorized"):
@@ -280,6 +290,45 @@ class RestApi:
         if found.success_flag:
             result["success"] = True
         return json_answer(to_rest(result), headers=headers)
+
+    async def file_upload(self, request: web.Request) -> web.StreamResponse:
+        """``GET /file-upload/<id>/<name>`` (file-upload/server/lib/requests.ts): the file by id
+        (the name is not checked), 403 with no body where requestCanAccessFiles says no, 404 with
+        no body for an unknown id; answered as the default GridFS store does."""
+        match = re.match(r"^([^/]+)/(.*)", request.match_info["path"])
+        upload = self.ws.uploads.get(match.group(1)) if match else None
+        if upload is None or upload["_id"] not in self.ws.upload_data:
+            return web.Response(status=404)
+        if not self._can_read_file(request, upload):
+            return web.Response(status=403)
+        data = self.ws.upload_data[upload["_id"]]
+        headers = {
+            "Content-Security-Policy": "default-src 'none'",
+            "Cache-Control": "max-age=31536000",
+            "Content-Disposition": content_disposition(str(upload["name"])),
+            "Last-Modified": upload["uploadedAt"].strftime("%a, %d %b %Y %H:%M:%S GMT"),
+            "Content-Type": str(upload["type"] or "application/octet-stream"),
+        }
+        accept = request.headers.get("Accept-Encoding", "")
+        if re.search(r"\bgzip\b", accept):
+            # readFromGridFS compresses on request and drops Content-Length.
+            return await _stream(request, headers | {"Content-Encoding": "gzip"}, gzip.compress(data))
+        if re.search(r"\bdeflate\b", accept):
+            return await _stream(request, headers | {"Content-Encoding": "deflate"}, zlib.compress(data))
+        return web.Response(body=data, headers=headers | {"Content-Length": str(len(data))})
+
+    def _can_read_file(self, request: web.Request, upload: Doc) -> bool:
+        """requestCanAccessFiles: open to all with FileUpload_ProtectFiles off; else the user
+        named by the ``rc_uid``/``rc_token`` query, else those cookies, else the
+        X-User-Id/X-Auth-Token headers. (The room-type and JWT grants are not modelled.)"""
+        if not self.ws.setting("FileUpload_ProtectFiles"):
+            return True
+        uid, token = request.query.get("rc_uid"), request.query.get("rc_token")
+        if not uid:
+            uid, token = request.cookies.get("rc_uid"), request.cookies.get("rc_token")
+        uid = uid or request.headers.get("X-User-Id")
+        token = token or request.headers.get("X-Auth-Token")
+        return self.ws.can_read_file(upload, uid, token)
 
     def _route(self, method: str, name: str) -> tuple[Route | None, dict[str, str]]:
         found = self._routes.get((method, name))
@@ -1534,6 +1583,140 @@ def users_update(api: RestApi, call: Call) -> dict[str, Any]:
     return {"user": api.user_public(user, full=True)}
 
 
+# ---------------------------------------------------------------- uploads
+
+_FIELD_LIMIT = 1024 * 1024  # busboy's default fieldSize: a longer field value is cut there
+_CHUNK = 64 * 1024
+
+
+async def read_upload_form(api: RestApi, call: Call) -> None:
+    """The route's own access check (``API.v1.forbidden()``), then getUploadFormData: one file in
+    the ``file`` field, at most FileUpload_MaxFileSize bytes (busboy's fileSize limit; -1: none),
+    other parts as text fields. Streams the body, so an oversized file is refused, not held."""
+    assert call.request is not None
+    rid = call.url_params.get("rid", "")
+    room = api.ws.rooms.get(rid)
+    if room is None or not api.ws.can_access_room(call.uid, room):
+        raise RestFailure.forbidden()
+    if not call.request.content_type.startswith("multipart/"):
+        raise MeteorError("No file uploaded")  # busboy: not a form it can read (text unconfirmed)
+    limit = api.ws.setting("FileUpload_MaxFileSize")
+    cap = limit if isinstance(limit, int) and limit > -1 else None
+    # The sandbox holds files in memory: past its store bound nothing more is read either.
+    cap = min(cap, api.ws.upload_store_bytes) if cap is not None else api.ws.upload_store_bytes
+    reader = await call.request.multipart()
+    file: tuple[str, str, bytes] | None = None
+    while True:
+        part = await reader.next()
+        if part is None:
+            break
+        if not isinstance(part, BodyPartReader):
+            raise MeteorError("No file uploaded")
+        if part.filename is None:
+            value = await _read_capped(part, _FIELD_LIMIT, truncate=True)
+            call.params[str(part.name)] = value.decode("utf-8", "replace")
+            continue
+        if part.name != "file":
+            raise MeteorError("invalid-field")
+        if file is not None:
+            raise RestFailure.failure("Just 1 file is allowed")  # busboy filesLimit (unconfirmed)
+        data = await _read_capped(part, cap, truncate=False)
+        file = (part.filename, part.headers.get("Content-Type", ""), data)
+    if file is None:
+        raise MeteorError("No file uploaded")
+    call.params["__file__"] = file
+
+
+async def _read_capped(part: BodyPartReader, cap: int, *, truncate: bool) -> bytes:
+    out = bytearray()
+    while chunk := await part.read_chunk(_CHUNK):
+        out += chunk
+        if len(out) > cap:
+            if truncate:
+                return bytes(out[:cap])
+            raise MeteorError("error-file-too-large")
+    return bytes(out)
+
+
+def _form_file(call: Call) -> tuple[str, str, bytes]:
+    file = call.params.pop("__file__")
+    assert isinstance(file, tuple)
+    return file
+
+
+def _file_content(call: Call) -> Doc | None:
+    """rooms.media's ``content`` field: the JSON of an end-to-end file's key material."""
+    raw = call.params.get("content")
+    if not raw:
+        return None
+    try:
+        content = json.loads(str(raw))
+    except ValueError as exc:
+        raise MeteorError("invalid-field-content") from exc
+    return content if isinstance(content, dict) else None
+
+
+def rooms_media(api: RestApi, call: Call) -> dict[str, Any]:
+    """rooms.media/:rid: stores a temporary file (24 h) and posts nothing."""
+    name, declared, data = _form_file(call)
+    upload = api.ws.insert_upload(
+        call.uid,
+        call.url_params["rid"],
+        name=name,
+        declared_type=declared,
+        data=data,
+        content=_file_content(call),
+    )
+    return {"file": {"_id": upload["_id"], "url": upload["path"]}}
+
+
+def _message_fields(call: Call, skip: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in call.params.items() if k not in skip}
+
+
+def rooms_media_confirm(api: RestApi, call: Call) -> dict[str, Any]:
+    """rooms.mediaConfirm/:rid/:fileId: posts the file's message (sendFileMessage); ``fileName``
+    renames the file, the body's other keys (msg, tmid, alias, ...) are the message's."""
+    rid, file_id = call.url_params["rid"], call.url_params["fileId"]
+    room = api.ws.rooms.get(rid)
+    if room is None or not api.ws.can_access_room(call.uid, room):
+        raise RestFailure.forbidden()
+    description, file_name = call.params.get("description"), call.params.get("fileName")
+    msg_data = _message_fields(call, ("description", "fileName"))
+    message = api.ws.send_file_message(
+        call.uid,
+        rid,
+        file_id,
+        msg_data,
+        None if description is None else str(description),
+        str(file_name) if file_name else None,
+    )
+    return {"message": message}
+
+
+def rooms_upload(api: RestApi, call: Call) -> dict[str, Any]:
+    """rooms.upload/:rid (deprecated; gone in 8.0): store and post in one call, the form's other
+    fields (msg, description, tmid, ...) being the message's."""
+    name, declared, data = _form_file(call)
+    rid = call.url_params["rid"]
+    upload = api.ws.insert_upload(
+        call.uid, rid, name=name, declared_type=declared, data=data, temporary=False
+    )
+    description = call.params.get("description")
+    message = api.ws.send_file_message(
+        call.uid, rid, upload["_id"], _message_fields(call, ("description",)), description
+    )
+    return {"message": message}
+
+
+async def _stream(request: web.Request, headers: dict[str, str], body: bytes) -> web.StreamResponse:
+    response = web.StreamResponse(headers=headers)
+    await response.prepare(request)
+    await response.write(body)
+    await response.write_eof()
+    return response
+
+
 def _keys(names: str) -> frozenset[str]:
     return frozenset(names.split())
 
@@ -1684,4 +1867,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "settings/:_id", settings_post),
     Route("POST", "users.update", users_update, body_keys=_keys("userId data confirmRelinquish")),
     Route("GET", "subscriptions.getOne", subscriptions_get_one),
+    # Uploads: rooms.media then rooms.mediaConfirm; rooms.upload until 8.0 (bot.sandbox.releases).
+    Route("POST", "rooms.media/:rid", rooms_media, multipart=True),
+    Route("POST", "rooms.mediaConfirm/:rid/:fileId", rooms_media_confirm),
+    Route("POST", "rooms.upload/:rid", rooms_upload, multipart=True),
 )

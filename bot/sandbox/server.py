@@ -313,6 +313,30 @@ class Sandbox:
         result = chat_post_message(self._rest, Call(None, params, user))
         return dict(to_rest(result["message"]))
 
+    def upload_as(
+        self,
+        username: str,
+        room_name: str,
+        data: bytes,
+        *,
+        filename: str,
+        content_type: str,
+        msg: str = "",
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """Post a file in-process, as rooms.media then rooms.mediaConfirm would (the same checks
+        and message); raises MeteorError where they would fail. Over REST, a member's client
+        does the same with tests.helpers.upload."""
+        user = self._user(username)
+        rid = self._room_id(room_name)
+        upload = self.workspace.insert_upload(
+            user.id, rid, name=filename, declared_type=content_type, data=data
+        )
+        message = self.workspace.send_file_message(user.id, rid, upload["_id"], {"msg": msg}, description)
+        if message is None:
+            raise MeteorError("error-not-allowed", "Not allowed")
+        return dict(to_rest(message))
+
     def react_as(self, username: str, message_id: str, emoji: str) -> None:
         """Toggle a reaction, as chat.react would."""
         self.workspace.set_reaction(self._user(username).id, message_id, emoji)

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from bot.sandbox.errors import MeteorError, PlainError
 from bot.sandbox.permissions import SERVER_PERMISSIONS
+from bot.sandbox.uploads import FILE_UPLOAD_PREFIX, encode_uri, image_size, is_valid_content_type, mime_type
 from bot.sandbox.wire import IdSource, utc_from_clock
 
 __all__ = [
@@ -77,6 +78,15 @@ NAME_FORBIDDEN_CHARS = re.compile(r"[<>\\/]")
 # validateEmail (lib/emailValidator): something@something.tld, no spaces.
 _EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 _TOKEN_LIFETIME = timedelta(days=90)
+# A sandbox-only bound on the bytes of every uploaded file it holds in memory (the server writes
+# them to its store); an upload past it is refused. The per-file cap is FileUpload_MaxFileSize.
+UPLOAD_STORE_BYTES = 256 * 1024 * 1024
+# rooms.media's temporary files expire a day after the upload unless confirmed.
+_UPLOAD_EXPIRY = timedelta(hours=24)
+# sendFileMessage's check(msgData, Match.Maybe({...})): any other key fails the Match.
+_FILE_MESSAGE_KEYS = frozenset(
+    {"avatar", "emoji", "alias", "groupable", "msg", "tmid", "customFields", "t", "content"}
+)
 _PIN = {"method": "pinMessage", "action": "Message_pinning"}
 
 
@@ -196,6 +206,10 @@ class Workspace:
         self.settings: dict[str, Doc] = {}
         self.reports: list[Doc] = []
         self.user_reports: list[Doc] = []
+        # Uploads (the rocketchat_uploads documents) and their bytes, by file id.
+        self.uploads: dict[str, Doc] = {}
+        self.upload_data: dict[str, bytes] = {}
+        self.upload_store_bytes = UPLOAD_STORE_BYTES
         # What Mailer.send would have sent, oldest first: {"to", "username", "subject", "code", "at"}.
         # Tests read e-mailed 2FA codes here as a person would read their inbox.
         self.mailbox: list[Doc] = []
@@ -251,6 +265,17 @@ class Workspace:
             "Accounts_TwoFactorAuthentication_By_Email_Enabled": True,
             "Accounts_TwoFactorAuthentication_Enforce_Password_Fallback": True,
             "Accounts_EmailVerification": False,
+            # file-upload/server/startup/settings.ts and the Message_Attachments section.
+            "FileUpload_Enabled": True,
+            "FileUpload_MaxFileSize": 104857600,
+            "FileUpload_MediaTypeWhiteList": "",
+            "FileUpload_MediaTypeBlackList": "image/svg+xml",
+            "FileUpload_ProtectFiles": True,
+            "FileUpload_Enabled_Direct": True,
+            "FileUpload_Storage_Type": "GridFS",
+            "Message_Attachments_Thumbnails_Enabled": True,
+            "Message_Attachments_Thumbnails_Width": 480,
+            "Message_Attachments_Thumbnails_Height": 360,
         }
         private: dict[str, Any] = {
             # getPaginationItems: count defaults to API_Default_Count and is clamped to
@@ -264,6 +289,9 @@ class Workspace:
             "Accounts_TwoFactorAuthentication_By_Email_Auto_Opt_In": True,
             "Accounts_TwoFactorAuthentication_By_Email_Code_Expiration": 3600,
             "Accounts_TwoFactorAuthentication_Max_Invalid_Email_Code_Attempts": 5,
+            "FileUpload_Restrict_to_room_members": False,
+            "FileUpload_Restrict_to_users_who_can_access_room": False,
+            "E2E_Enable_Encrypt_Files": True,
         }
         now = self.now()
         for key, value in public.items():
@@ -1375,13 +1403,19 @@ class Workspace:
         emoji: str | None = None,
         avatar: str | None = None,
         attachments: list[Doc] | None = None,
+        files: list[Doc] | None = None,
+        groupable: bool | None = None,
     ) -> Doc:
-        """sendMessage / executeSendMessage (C.1, RC-SENDMSG).
+        """sendMessage / executeSendMessage (C.1, RC-SENDMSG). ``files`` (with ``groupable``)
+        come from sendFileMessage only: the message's ``file`` is the first of them.
 
         Like the server, a failure is also reported to the sender as an ephemeral message on
         ``<uid>/message``."""
         try:
-            return self._send_message(uid, rid, text, tmid, tshow, mid, alias, emoji, avatar, attachments)
+            message = self._send_message(
+                uid, rid, text, tmid, tshow, mid, alias, emoji, avatar, attachments, files, groupable
+            )
+            return message
         except MeteorError as exc:
             self._ephemeral(uid, rid, exc.reason or str(exc.error))
             raise
@@ -1412,6 +1446,8 @@ class Workspace:
         emoji: str | None,
         avatar: str | None,
         attachments: list[Doc] | None,
+        files: list[Doc] | None = None,
+        groupable: bool | None = None,
     ) -> Doc:
         if tshow and not tmid:
             raise MeteorError("invalid-params", "tshow provided but missing tmid", {"method": "sendMessage"})
@@ -1459,6 +1495,11 @@ class Workspace:
             message["avatar"] = avatar
         if attachments:
             message["attachments"] = attachments
+        if files:
+            message["file"] = files[0]
+            message["files"] = files
+        if groupable is not None:
+            message["groupable"] = groupable
         if parent is not None:
             message["tmid"] = parent["_id"]
             message["tshow"] = bool(tshow)
@@ -1472,6 +1513,239 @@ class Workspace:
             parent["_updatedAt"] = now
             self._emit_message(parent)
         return message
+
+    # ---------------------------------------------------------------- uploads
+
+    def insert_upload(
+        self,
+        uid: str,
+        rid: str,
+        *,
+        name: str,
+        declared_type: str | None,
+        data: bytes,
+        content: Doc | None = None,
+        temporary: bool = True,
+    ) -> Doc:
+        """The Uploads store's insert after a form was read (rooms.media, rooms.upload): the
+        filter's validateFileUpload, then the record. ``temporary`` files (rooms.media) expire a
+        day later unless rooms.mediaConfirm posts them."""
+        room = self.rooms.get(rid)
+        if room is None or uid not in self.users or not self.can_access_room(uid, room):
+            # validateFileUpload answers false and the UploadFS filter refuses (text unconfirmed).
+            raise MeteorError("invalid-file", "File does not match filter")
+        if not self.setting("FileUpload_Enabled"):
+            raise MeteorError("error-file-upload-disabled", "File upload is disabled")
+        if room["t"] == "d" and not self.setting("FileUpload_Enabled_Direct"):
+            raise MeteorError(
+                "error-direct-message-file-upload-not-allowed", "File sharing not allowed in direct messages"
+            )
+        max_size = self.setting("FileUpload_MaxFileSize")
+        if isinstance(max_size, int) and max_size > -1 and len(data) > max_size:
+            raise MeteorError("error-file-too-large", f"File exceeds allowed size of {max_size} bytes")
+        encrypted = isinstance(content, dict) and bool(content.get("algorithm") and content.get("ciphertext"))
+        if encrypted and not self.setting("E2E_Enable_Encrypt_Files"):
+            raise MeteorError("error-invalid-file-type", "Encrypted files are not allowed")
+        # An end-to-end file says nothing about itself: its type is always the generic one.
+        kind = "application/octet-stream" if encrypted else mime_type(declared_type, name)
+        white = "application/octet-stream" if encrypted else self.setting("FileUpload_MediaTypeWhiteList")
+        if not is_valid_content_type(kind, white, self.setting("FileUpload_MediaTypeBlackList")):
+            raise MeteorError("error-invalid-file-type", "File type is not accepted.")
+        held = sum(len(b) for b in self.upload_data.values())
+        if held + len(data) > self.upload_store_bytes:
+            raise PlainError("sandbox: the in-memory upload store is full")
+        return self._store_upload(uid, rid, name, kind, bytes(data), content, temporary)
+
+    def _store_upload(
+        self, uid: str, rid: str, name: str, kind: str, data: bytes, content: Doc | None, temporary: bool
+    ) -> Doc:
+        now = self.now()
+        fid = self.ids.id()
+        doc: Doc = {
+            "_id": fid,
+            "name": name,
+            "size": len(data),
+            "type": kind,
+            "rid": rid,
+            "userId": uid,
+            "store": "GridFS:Uploads",
+            "complete": True,
+            "uploading": False,
+            "progress": 1,
+            "extension": name.rsplit(".", 1)[-1].lower() if "." in name else "",
+            "uploadedAt": now,
+            "_updatedAt": now,
+            "path": f"{FILE_UPLOAD_PREFIX}{fid}/{encode_uri(name)}",
+        }
+        if content is not None:
+            doc["content"] = content
+        if temporary:
+            doc["expiresAt"] = now + _UPLOAD_EXPIRY
+        # uploadsOnValidate measures bmp/jpeg/png/gif/webp with sharp; here PNG, GIF and JPEG.
+        size = (
+            image_size(data) if re.fullmatch(r"image/((x-windows-)?bmp|p?jpeg|png|gif|webp)", kind) else None
+        )
+        if size is not None:
+            doc["identify"] = {"format": kind.split("/", 1)[1], "size": {"width": size[0], "height": size[1]}}
+        self.uploads[fid] = doc
+        self.upload_data[fid] = data
+        return doc
+
+    def send_file_message(
+        self,
+        uid: str,
+        rid: str,
+        file_id: str,
+        msg_data: Doc,
+        description: str | None,
+        file_name: str | None = None,
+    ) -> Doc | None:
+        """rooms.mediaConfirm: sendFileMessage with the upload ``file_id``, which must be the
+        caller's and sent to ``rid`` (Uploads.findOneByIdAndUserIdAndRoomId; older 7.x source
+        looked it up by id alone), optionally renamed to ``file_name``; then the file is no longer
+        temporary. None where sendFileMessage answers false (no such room, or no access)."""
+        upload = self.uploads.get(file_id)
+        if (
+            upload is None
+            or upload["userId"] != uid
+            or upload["rid"] != rid
+            or upload.get("typeGroup") == "thumb"
+        ):
+            raise MeteorError("invalid-file")
+        max_size = self.setting("Message_MaxAllowedSize")
+        if description is not None and isinstance(max_size, int) and len(description) > max_size:
+            raise MeteorError("error-message-size-exceeded")
+        self.require_user(uid, "sendFileMessage")
+        room = self.rooms.get(rid)
+        if room is None or not self.can_access_room(uid, room):
+            return None
+        for key in msg_data:
+            if key not in _FILE_MESSAGE_KEYS:
+                raise PlainError(f"Match error: Unknown key in field {key}")
+        if description is not None:
+            upload["description"] = description
+        if file_name:
+            upload["name"] = file_name
+            upload["path"] = f"{FILE_UPLOAD_PREFIX}{upload['_id']}/{encode_uri(file_name)}"
+        files, attachments = self._file_attachments(upload, uid)
+        message = self.send_message(
+            uid,
+            rid,
+            str(msg_data.get("msg") or ""),
+            tmid=msg_data.get("tmid"),
+            alias=msg_data.get("alias"),
+            emoji=msg_data.get("emoji"),
+            avatar=msg_data.get("avatar"),
+            attachments=attachments,
+            files=files,
+            groupable=bool(msg_data.get("groupable", False)),
+        )
+        upload.pop("expiresAt", None)  # Uploads.confirmTemporaryFile
+        return message
+
+    def _file_attachments(self, upload: Doc, uid: str) -> tuple[list[Doc], list[Doc]]:
+        """parseFileIntoMessageAttachments: ``files`` (the upload, then its thumbnail) and one
+        attachment. Links are server-relative (``/file-upload/<id>/<encodeURI(name)>``)."""
+        kind, name = upload["type"], upload["name"]
+        url = upload["path"]
+        files: list[Doc] = [
+            {
+                "_id": upload["_id"],
+                "name": name,
+                "type": kind or "file",
+                "size": upload["size"],
+                "format": (upload.get("identify") or {}).get("format", ""),
+            }
+        ]
+        attachment: Doc = {"title": name, "type": "file"}
+        if upload.get("description") is not None:
+            attachment["description"] = upload["description"]
+        attachment |= {"title_link": url, "title_link_download": True}
+        group = kind.split("/", 1)[0] if "/" in kind else ""
+        if group == "image":
+            attachment |= {
+                "image_url": url,
+                "image_type": kind,
+                "image_size": upload["size"],
+                "fileId": upload["_id"],
+            }
+            size = (upload.get("identify") or {}).get("size")
+            if size:
+                attachment["image_dimensions"] = dict(size)
+            thumb = self._thumbnail(upload, uid)
+            if thumb is not None:
+                # The picture shown in the room is the thumbnail; the original stays at title_link.
+                attachment["image_url"] = thumb["path"]
+                attachment["image_type"] = thumb["type"]
+                attachment["image_dimensions"] = dict(thumb["identify"]["size"])
+                files.append(
+                    {
+                        "_id": thumb["_id"],
+                        "name": thumb["name"],
+                        "type": thumb["type"],
+                        "size": thumb["size"],
+                        "format": thumb["identify"]["format"],
+                        "typeGroup": "thumb",
+                    }
+                )
+        elif group in ("audio", "video"):
+            attachment |= {
+                f"{group}_url": url,
+                f"{group}_type": kind,
+                f"{group}_size": upload["size"],
+                "fileId": upload["_id"],
+            }
+        else:
+            attachment |= {
+                "format": name.rsplit(".", 1)[-1].upper() if "." in name else "",
+                "size": upload["size"],
+            }
+            attachment["fileId"] = upload["_id"]
+        return files, [attachment]
+
+    def _thumbnail(self, upload: Doc, uid: str) -> Doc | None:
+        """createImageThumbnail: only with thumbnails on, for a picture not smaller than the
+        thumbnail box in both sides. The server resizes with sharp; the sandbox keeps the
+        original's bytes in a separate upload (its own id, ``thumb-<name>``) and states the size a
+        fit inside the box would have, so a client can tell the thumbnail from the original."""
+        if not self.setting("Message_Attachments_Thumbnails_Enabled"):
+            return None
+        size = (upload.get("identify") or {}).get("size")
+        if not size:
+            return None  # not measured here; the server's sharp would try (unmodelled)
+        box_w = int(self.setting("Message_Attachments_Thumbnails_Width") or 480)
+        box_h = int(self.setting("Message_Attachments_Thumbnails_Height") or 360)
+        width, height = int(size["width"]), int(size["height"])
+        if width < box_w and height < box_h:
+            return None
+        scale = min(box_w / max(width, 1), box_h / max(height, 1))
+        thumb_size = {"width": max(1, round(width * scale)), "height": max(1, round(height * scale))}
+        kind = "image/png" if upload["type"] == "image/svg+xml" else upload["type"]
+        data = self.upload_data[upload["_id"]]
+        thumb = self._store_upload(uid, upload["rid"], f"thumb-{upload['name']}", kind, data, None, False)
+        thumb["typeGroup"] = "thumb"
+        thumb["originalFileId"] = upload["_id"]
+        thumb["identify"] = {"format": kind.split("/", 1)[1], "size": thumb_size}
+        # The server links the thumbnail under the original's name (sendFileMessage.ts).
+        thumb["path"] = f"{FILE_UPLOAD_PREFIX}{thumb['_id']}/{encode_uri(upload['name'])}"
+        return thumb
+
+    def can_read_file(self, upload: Doc, uid: str | None, token: str | None) -> bool:
+        """requestCanAccessFiles for a caller naming a user (rc_uid/rc_token query or cookies, else
+        the X-User-Id/X-Auth-Token headers), FileUpload_ProtectFiles being on."""
+        user = self.user_by_token(uid, token)
+        if user is None:
+            return False
+        members_only = bool(self.setting("FileUpload_Restrict_to_room_members"))
+        who_can_access = bool(self.setting("FileUpload_Restrict_to_users_who_can_access_room"))
+        if not members_only and not who_can_access:
+            return True
+        if members_only and not who_can_access:
+            return (upload["rid"], user.id) in self.subscriptions
+        if who_can_access and not members_only:
+            room = self.rooms.get(upload["rid"])
+            return room is not None and self.can_access_room(user.id, room)
+        return False  # both on: the server's own code lets nobody through
 
     def get_message(self, uid: str, mid: str) -> Doc:
         message = self.messages.get(mid)

@@ -47,8 +47,9 @@ def ledger_names(kind: str, ledger: Iterable[Entry] = LEDGER) -> list[str]:
 
 
 def served_rest() -> set[str]:
-    # /api/info is served beside the v1 table (RestApi.add_routes).
-    return {f"{r.method} {r.name}" for r in ROUTES} | {"GET info"}
+    # /api/info and the uploaded files' /file-upload/ are served beside the v1 table
+    # (RestApi.add_routes).
+    return {f"{r.method} {r.name}" for r in ROUTES} | {"GET info", "GET file-upload/:fileId/:name"}
 
 
 def served_streams() -> set[str]:

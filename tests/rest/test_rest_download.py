@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from pydantic import SecretStr
 
 from bot.config import Credentials
 from bot.errors import ActionRefused, FileRefused, NotFound, PermissionDenied, RetryableError
@@ -147,6 +148,7 @@ class Hostile:
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.url = ""
+        self.redirect_to = ""
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -205,7 +207,7 @@ class Hostile:
         return web.Response(status=502, text="<html>bad gateway</html>", content_type="text/html")
 
     async def redirect(self, request: web.Request) -> web.StreamResponse:
-        raise web.HTTPFound(location=f"{other_url}/stolen")
+        raise web.HTTPFound(location=f"{self.redirect_to}/stolen")
 
     async def liar(self, request: web.Request) -> web.StreamResponse:
         # Declares a small size, then sends more than the cap: the count catches it.
@@ -216,16 +218,12 @@ class Hostile:
         return response
 
 
-other_url = ""
-
-
 @pytest.fixture
 async def servers() -> AsyncIterator[tuple[Hostile, Hostile]]:
-    global other_url
     server, other = Hostile(), Hostile()
     await server.start()
     await other.start()
-    other_url = other.url
+    server.redirect_to = other.url
     try:
         yield server, other
     finally:
@@ -235,8 +233,6 @@ async def servers() -> AsyncIterator[tuple[Hostile, Hostile]]:
 
 @pytest.fixture
 async def client(servers: tuple[Hostile, Hostile]) -> AsyncIterator[RestClient]:
-    from pydantic import SecretStr
-
     rest = RestClient(servers[0].url, Credentials(user_id="botid", token=SecretStr("bot-token")))
     try:
         yield rest

@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 
 from bot.sandbox import Sandbox
+from bot.sandbox.errors import MeteorError, PlainError
 from tests.helpers import seed_user, upload
 
 
@@ -363,7 +364,7 @@ def test_the_store_is_bounded() -> None:
     ws.upload_store_bytes = 100
     alice = seed_user(sb, "alice")["id"]
     ws.insert_upload(alice, "GENERAL", name="a.png", declared_type="image/png", data=b"x" * 60)
-    with pytest.raises(Exception, match="upload store is full"):
+    with pytest.raises(PlainError, match="upload store is full"):
         ws.insert_upload(alice, "GENERAL", name="b.png", declared_type="image/png", data=b"x" * 60)
 
 
@@ -384,3 +385,16 @@ async def test_confirm_takes_only_the_callers_own_file_for_that_room(
     assert status == 200
     assert posted["message"]["file"]["name"] == "renamed.png"
     assert posted["message"]["attachments"][0]["title_link"] == f"/file-upload/{fid}/renamed.png"
+
+
+async def test_upload_as_posts_in_process_with_the_same_checks(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    data = png(16, 16)
+    message = sandbox.upload_as("bob", "random", data, filename="in.png", content_type="image/png", msg="hi")
+    assert message["msg"] == "hi" and message["file"]["name"] == "in.png"
+    status, _, body = await get(http, sandbox, message["attachments"][0]["title_link"], creds(sandbox, "bob"))
+    assert (status, body) == (200, data)
+    with pytest.raises(MeteorError) as caught:
+        sandbox.upload_as("bob", "random", b"<svg/>", filename="x.svg", content_type="image/svg+xml")
+    assert caught.value.error == "error-invalid-file-type"

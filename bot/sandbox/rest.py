@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
 
 from bot.sandbox.errors import MeteorError, PlainError, RestFailure
 from bot.sandbox.ratelimit import FixedWindowLimiter, RateLimits
@@ -1604,12 +1604,22 @@ async def read_upload_form(api: RestApi, call: Call) -> None:
     cap = limit if isinstance(limit, int) and limit > -1 else None
     # The sandbox holds files in memory: past its store bound nothing more is read either.
     cap = min(cap, api.ws.upload_store_bytes) if cap is not None else api.ws.upload_store_bytes
-    reader = await call.request.multipart()
+    try:
+        file = await _read_form(call, await call.request.multipart(), cap)
+    except ValueError as exc:
+        # A form busboy cannot parse (a broken boundary, a cut-off body): its error, 400.
+        raise RestFailure.failure("Unexpected end of form") from exc
+    if file is None:
+        raise MeteorError("No file uploaded")
+    call.params["__file__"] = file
+
+
+async def _read_form(call: Call, reader: MultipartReader, cap: int) -> tuple[str, str, bytes] | None:
     file: tuple[str, str, bytes] | None = None
     while True:
         part = await reader.next()
         if part is None:
-            break
+            return file
         if not isinstance(part, BodyPartReader):
             raise MeteorError("No file uploaded")
         if part.filename is None:
@@ -1622,9 +1632,6 @@ async def read_upload_form(api: RestApi, call: Call) -> None:
             raise RestFailure.failure("Just 1 file is allowed")  # busboy filesLimit (unconfirmed)
         data = await _read_capped(part, cap, truncate=False)
         file = (part.filename, part.headers.get("Content-Type", ""), data)
-    if file is None:
-        raise MeteorError("No file uploaded")
-    call.params["__file__"] = file
 
 
 async def _read_capped(part: BodyPartReader, cap: int, *, truncate: bool) -> bytes:

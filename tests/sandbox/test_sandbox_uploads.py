@@ -188,6 +188,12 @@ async def test_form_and_file_refusals_answer_as_the_server(
     )
     status, body = await media(http, sandbox, "general", data, files=2)
     assert status == 400 and body["success"] is False
+    # A form that does not parse (here cut off mid-part) is a 400, never a server fault.
+    headers = creds(sandbox, "alice") | {"Content-Type": "multipart/form-data; boundary=XX"}
+    cut = b'--XX\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\nabc'
+    for raw in (b"garbage", cut):
+        async with http.post(f"{sandbox.url}/api/v1/rooms.media/GENERAL", data=raw, headers=headers) as r:
+            assert r.status == 400 and (await r.json())["success"] is False
 
     sandbox.workspace.set_setting("FileUpload_MaxFileSize", len(data) - 1)
     status, body = await media(http, sandbox, "general", data)

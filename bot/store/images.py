@@ -8,6 +8,7 @@ after a crash or a reconnect is neither checked nor acted on twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.audit import actions
@@ -60,10 +61,13 @@ class ImageLedger:
         verdict: str,
         refused: str | None = None,
         done: bool = False,
+        flagged: Callable[[], None] | None = None,
     ) -> ImageCheck:
-        """Record the check and its verdict (once: a second call returns the first row)."""
+        """Record the check and its verdict (once: a second call returns the first row).
+        ``flagged`` appends the audit record of a flagged picture in the same transaction, only
+        when the row is new: a message handled again is not audited twice."""
         with self._db.transaction():
-            self._db.execute(
+            cur = self._db.execute(
                 "INSERT OR IGNORE INTO image_check (mid, file_id, rid, checked_at, sha256, pdq, score, "
                 "hash_list, refused, verdict, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -80,6 +84,8 @@ class ImageLedger:
                     "done" if done else "checked",
                 ),
             )
+            if cur.rowcount > 0 and flagged is not None:
+                flagged()
         found = self.image_check(mid, file_id)
         assert found is not None
         return found

@@ -34,6 +34,7 @@ from bot.audit.integrity import checkpoints_in
 from bot.audit.signing import load_or_create_signing_key
 from bot.commands.handlers.dispatch import LOOKUP_TTL, CommandInbox, Dispatcher
 from bot.commands.handlers.enforcement import EnforcementCommands
+from bot.commands.handlers.images import ImageCommands
 from bot.commands.handlers.mod import DRY_RUN_KEY, ModCommands
 from bot.commands.handlers.sanctions import SanctionCommands
 from bot.config import Credentials, Settings
@@ -555,7 +556,12 @@ def build_commands(
     dispatcher = Dispatcher(
         rest=base.rest,
         audit=base.store.audit,
-        handlers={**mod.handlers(), **enforcement.handlers(), **sanctions.handlers()},
+        handlers={
+            **mod.handlers(),
+            **enforcement.handlers(),
+            **sanctions.handlers(),
+            **ImageCommands(images=base.store.images, alerts=base.store.alerts, outbox=outbox).handlers(),
+        },
         bot_moderators=functools.partial(base.bot_moderators.current_ids, base.rest),
         site_url=base.site_url,
         clock=base.clock,

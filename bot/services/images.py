@@ -388,6 +388,10 @@ class ImageModeration:
             room=room,
             subject=message.author,
             severity=decision.alert,
+            # Allow: a false positive's picture is never flagged by score again (not a listed one).
+            actions=[]
+            if decision.verdict == "critical"
+            else [("Allow picture", f"mod allowimage {check_id}")],
         )
         await self._outbox.notify(notice)
         critical_room = self._settings.critical_room

@@ -10,6 +10,10 @@ from typing import Any
 import pytest
 
 from bot.audit import actions
+from bot.commands.call import Call, Caller
+from bot.commands.handlers.images import ImageCommands
+from bot.commands.parser import Invocation, parse
+from bot.commands.spec import Privilege
 from bot.errors import FileRefused
 from bot.models import Message
 from tests.conftest import until
@@ -216,3 +220,58 @@ async def test_an_allowed_picture_is_never_alerted_or_blocked_again(tmp_path: Pa
 
 def test_message_files_survive_the_parse_a_service_sees() -> None:
     assert Message.from_wire(image_message()).files[0].id == ORIGINAL
+
+
+class Woken:
+    def __init__(self) -> None:
+        self.woken = 0
+
+    def wake(self) -> None:
+        self.woken += 1
+
+
+async def test_allow_on_an_image_alert_whitelists_the_picture_and_closes_the_alert(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    service = w.start()
+    first = event(image_message("msgFirst00000001", rid="RANDOM"), "random")
+    await service.on_event(first)
+    await service.settled()
+    check = w.store.images.image_check(first.message.id, ORIGINAL)
+    assert check is not None
+    assert w.outbox is not None
+    alert = w.outbox.sent[0].alert
+    assert ("Allow picture", f"mod allowimage {check.id}") in alert.actions
+
+    outbox = Woken()
+    commands = ImageCommands(images=w.store.images, alerts=w.store.alerts, outbox=outbox)  # type: ignore[arg-type]
+    reply = await commands.allow_image(call(f"{check.id}"))
+    assert f"Image {check.id} allowed" in reply and outbox.woken == 1
+    assert "already allowed" in await commands.allow_image(call(f"{check.id}"))
+    assert "no checked image" in await commands.allow_image(call("999"))
+
+    # The same picture again, now in a blocking room: not flagged, not deleted.
+    sent = len(w.outbox.sent)
+    await service.on_event(event(image_message("msgAgain00000001", rid="GENERAL")))
+    await service.settled()
+    assert len(w.outbox.sent) == sent and w.rest.deleted == []
+    await w.stop()
+
+
+async def test_a_listed_picture_cannot_be_allowed_from_chat(tmp_path: Path) -> None:
+    w = world(tmp_path, b"listed")
+    service = w.start()
+    ev = event(image_message(rid="RANDOM"), "random")
+    await service.on_event(ev)
+    await service.settled()
+    check = w.store.images.image_check(ev.message.id, ORIGINAL)
+    assert check is not None and check.verdict == "critical"
+    commands = ImageCommands(images=w.store.images, alerts=w.store.alerts, outbox=Woken())  # type: ignore[arg-type]
+    assert "does not override" in await commands.allow_image(call(str(check.id)))
+    assert check.sha256 is not None and not w.store.images.image_allowed(check.sha256)
+    await w.stop()
+
+
+def call(args: str) -> Call:
+    invocation = parse("mod", f"allowimage {args}")
+    assert isinstance(invocation, Invocation)
+    return Call(Caller("mod1-id", "mod1", "DM"), invocation, Privilege.BOT_MODERATOR)

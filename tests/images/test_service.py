@@ -15,10 +15,15 @@ from bot.commands.handlers.images import ImageCommands
 from bot.commands.parser import Invocation, parse
 from bot.commands.spec import Privilege
 from bot.errors import FileRefused
+from bot.metrics import Metrics
 from bot.models import Message
+from bot.realtime.events import MessageEvent
+from bot.services.ingest import Ingest
+from bot.services.router import Router
 from tests.conftest import until
 from tests.images.fakes import FakeFiles, World, event, open_store
 from tests.images.shapes import ORIGINAL, THUMB, e2e_message, image_message, pdf_message
+from tests.services.test_ingest import FakeRest as IngestRest
 
 
 def audit_of(world: World, action: str) -> list[Any]:
@@ -275,3 +280,46 @@ def call(args: str) -> Call:
     invocation = parse("mod", f"allowimage {args}")
     assert isinstance(invocation, Invocation)
     return Call(Caller("mod1-id", "mod1", "DM"), invocation, Privilege.BOT_MODERATOR)
+
+
+async def test_ingest_records_a_message_with_uploads_as_handled_only_once_its_check_is_done(
+    tmp_path: Path,
+) -> None:
+    w = world(tmp_path)
+    w.files.gate = asyncio.Event()
+    service = w.start()
+    router = Router(Metrics(), routes=[("images", (MessageEvent,), service.on_event)])
+    ingest = Ingest(
+        messages=w.store.messages,
+        rest=IngestRest(),
+        router=router,
+        metrics=Metrics(),
+        bot_user_id=lambda: "bot",
+        clock=lambda: 1_767_225_900.0,
+        unfinished=service.unfinished,
+    )
+    ev = event(image_message(rid="GENERAL"))
+    plain = event(
+        {
+            "_id": "msgPlain00000001",
+            "rid": "GENERAL",
+            "msg": "hi",
+            "ts": {"$date": 1_767_225_601_000},
+            "u": {"_id": "bob-id", "username": "bob"},
+            "_updatedAt": {"$date": 1_767_225_601_000},
+        }
+    )
+    async with asyncio.timeout(10):  # a hang guard: handle() never waits for the download
+        await ingest.handle(ev)
+        await ingest.handle(plain)
+    assert await until(lambda: len(w.files.fetched) == 1)
+    ingest.flush()
+    handled = w.store.messages.is_handled
+    assert not handled(ev.message.id, "")  # a crash now reads it again
+    w.files.gate.set()
+    await service.settled()
+    assert await until(
+        lambda: not ingest.flush() and handled(ev.message.id, "") and handled("msgPlain00000001", "")
+    )
+    assert w.rest.deleted == [ev.message.id]
+    await w.stop()

@@ -171,7 +171,7 @@ _UPLOAD_PREFIX = "/file-upload/"
 def _file_path(file_id: str, name: str) -> str:
     # As the server builds it (FileUpload.getPath(`${_id}/${encodeURI(name)}`)), except that the
     # name is encoded whole (slashes, ?, # included): the server finds the file by its id alone.
-    return f"{_UPLOAD_PREFIX}{file_id}/{quote(name, safe='')}"
+    return f"{_UPLOAD_PREFIX}{file_id}/{quote(name[:255], safe='')}"
 
 
 def upload_id(link: Any) -> str | None:

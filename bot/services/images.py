@@ -147,6 +147,7 @@ class ImageModeration:
         self._bound = asyncio.Event()
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=settings.queue_size)
         self._busy = 0
+        self._pending: set[tuple[str, str]] = set()  # (message, upload) queued or being checked
         self._idle = asyncio.Event()
         self._idle.set()
         self.enabled = settings.watching and checker is not None and files is not None
@@ -179,9 +180,13 @@ class ImageModeration:
             if file.size > self._settings.max_bytes:
                 self._metrics.count_image_refused("too_large")  # as claimed: not even fetched
                 continue
+            key = (message.id, file.id)
+            if key in self._pending:
+                continue  # a replay while its check is queued: that check holds the message
             done = self._ledger.image_check(message.id, file.id)
             if done is not None and done.state == "done":
                 continue  # handled before a restart or a reconnect
+            self._pending.add(key)
             self.unfinished.hold(message.id, message.version)
             self._idle.clear()
             await self._queue.put(_Job(message, file, room))
@@ -237,6 +242,7 @@ class ImageModeration:
             finally:
                 self._busy -= 1
                 self._queue.task_done()
+                self._pending.discard((job.message.id, job.file.id))
                 self.unfinished.release(job.message.id, job.message.version)
                 if self._queue.empty() and self._busy == 0:
                     self._idle.set()

@@ -66,6 +66,20 @@ async def test_a_blocked_picture_is_held_then_deleted_with_evidence_and_everyone
     await w.stop()
 
 
+async def test_a_replay_while_the_check_is_queued_is_not_checked_twice(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    w.files.gate = asyncio.Event()
+    service = w.start()
+    ev = event(image_message(rid="GENERAL"))
+    await service.on_event(ev)
+    await service.on_event(ev)  # a reconnect's replay before the first check ended
+    w.files.gate.set()
+    await service.settled()
+    assert len(w.files.fetched) == 1 and w.rest.deleted == [ev.message.id]
+    assert not service.unfinished.held(ev.message.id, ev.message.version)
+    await w.stop()
+
+
 async def test_alert_room_alerts_never_deletes_and_keeps_evidence(tmp_path: Path) -> None:
     w = world(tmp_path)
     service = w.start()

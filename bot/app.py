@@ -34,6 +34,7 @@ from bot.audit.integrity import checkpoints_in
 from bot.audit.signing import load_or_create_signing_key
 from bot.commands.handlers.dispatch import LOOKUP_TTL, CommandInbox, Dispatcher
 from bot.commands.handlers.enforcement import EnforcementCommands
+from bot.commands.handlers.images import ImageCommands
 from bot.commands.handlers.mod import DRY_RUN_KEY, ModCommands
 from bot.commands.handlers.sanctions import SanctionCommands
 from bot.config import Credentials, Settings
@@ -54,6 +55,7 @@ from bot.rest import RestClient, ServerInfo
 from bot.services.alerts import KeywordAlerts
 from bot.services.enforcement import Enforcer
 from bot.services.executor import Executor
+from bot.services.images import FileSource, ImageCheck, ImageModeration
 from bot.services.ingest import Ingest
 from bot.services.lookups import Lookups, RoleDirectory, TtlCache
 from bot.services.moderators import BotModerators
@@ -101,6 +103,9 @@ class Extras:
     handlers: list[Route] = field(default_factory=list)
     realtime_options: dict[str, Any] = field(default_factory=dict)
     clock: Callable[[], float] = time.time
+    # Image checks' I/O edges (a test's fakes); None: the bot's own (see image_edges()).
+    image_checker: ImageCheck | None = None
+    file_source: FileSource | None = None
 
 
 def always(value: T) -> Callable[[], T]:
@@ -282,6 +287,7 @@ class Services:
     enforcer: Enforcer
     sanctioner: Sanctioner
     protector: Protector
+    images: ImageModeration
     names: NameWatch
     policies: PolicyKeeper
     purger: Purger
@@ -362,9 +368,12 @@ def build_sanctioner(base: Shared, outbox: Outbox) -> Sanctioner:
     )
 
 
-def build_protector(base: Shared, outbox: Outbox, sanctioner: Sanctioner) -> Protector:
+def build_protector(
+    base: Shared, outbox: Outbox, sanctioner: Sanctioner, unfinished: Unfinished | None = None
+) -> Protector:
     """Floods, repeats, mention and link spam, raids."""
     return Protector(
+        unfinished=unfinished,
         audit=base.store.audit,
         evidence=base.store.evidence,
         sanctions=base.store.sanctions,
@@ -378,6 +387,46 @@ def build_protector(base: Shared, outbox: Outbox, sanctioner: Sanctioner) -> Pro
         site_url=base.site_url,
         clock=base.clock,
         lookups=base.lookups,
+    )
+
+
+def image_edges(
+    base: Shared, checker: ImageCheck | None, files: FileSource | None
+) -> tuple[ImageCheck | None, FileSource | None]:
+    """The image checker and the download: a caller's (a test's fakes), else the bot's own.
+
+    The bot's own are wired here and nowhere else: the checker is built from settings.images
+    (its max_pixels and hash lists) and the download is the REST client's own session
+    (RestClient.download), so an upload is fetched as the bot, from the workspace's origin. Until
+    they exist, image checks stay off (the service says so in the log when rooms are watched)."""
+    return checker, files
+
+
+def build_images(
+    base: Shared,
+    outbox: Outbox,
+    unfinished: Unfinished,
+    *,
+    checker: ImageCheck | None = None,
+    files: FileSource | None = None,
+) -> ImageModeration:
+    """Image checks on this host: uploads of watched rooms downloaded, checked, decided."""
+    checker, files = image_edges(base, checker, files)
+    return ImageModeration(
+        settings=base.settings.images,
+        ledger=base.store.images,
+        evidence=base.store.evidence,
+        audit=base.store.audit,
+        executor=base.executor,
+        outbox=outbox,
+        checker=checker,
+        files=files,
+        rooms=base.rest,
+        metrics=base.metrics,
+        site_url=base.site_url,
+        retention_days=base.settings.storage.retention_days,
+        unfinished=unfinished,
+        room_info=base.lookups.room,
     )
 
 
@@ -507,7 +556,12 @@ def build_commands(
     dispatcher = Dispatcher(
         rest=base.rest,
         audit=base.store.audit,
-        handlers={**mod.handlers(), **enforcement.handlers(), **sanctions.handlers()},
+        handlers={
+            **mod.handlers(),
+            **enforcement.handlers(),
+            **sanctions.handlers(),
+            **ImageCommands(images=base.store.images, alerts=base.store.alerts, outbox=outbox).handlers(),
+        },
         bot_moderators=functools.partial(base.bot_moderators.current_ids, base.rest),
         site_url=base.site_url,
         clock=base.clock,
@@ -564,20 +618,26 @@ def build_services(
     reload: Callable[[], Awaitable[bool]],
     readiness: Callable[[], Mapping[str, bool]],
     more_handlers: list[Route],
+    image_checker: ImageCheck | None = None,
+    file_source: FileSource | None = None,
 ) -> Services:
     """Each service once, in dependency order; the router's order is the order handlers run in."""
+    # Messages whose handling goes on off the ingest path (a probation lookup, an image check):
+    # recorded as handled only once every part holding them has released them.
+    unfinished = Unfinished()
     outbox = build_outbox(base)
     alerts = build_alerts(base, outbox)
     enforcer = build_enforcer(base, outbox)
     sanctioner = build_sanctioner(base, outbox)
-    protector = build_protector(base, outbox, sanctioner)
+    protector = build_protector(base, outbox, sanctioner, unfinished)
+    images = build_images(base, outbox, unfinished, checker=image_checker, files=file_source)
     names = build_names(base, outbox)
     policies = build_policies(base, outbox)
     purger = build_purger(base, bot_moderators=base.bot_moderators.ids, roles=base.roles)
     enforcement = build_enforcement_commands(base, enforcer, purger, policies)
     desk = build_report_desk(base, outbox, enforcement)
     lookups = TtlCache(base.clock, ttl=LOOKUP_TTL)  # the dispatcher's; /mod appoint drops what it changed
-    status = functools.partial(_status_lines, base.bot_moderators, protector, names)
+    status = functools.partial(_status_lines, base.bot_moderators, protector, names, images)
     mod = build_mod_commands(base, outbox, desk, lookups, reload=reload, readiness=readiness, status=status)
     commands = build_commands(base, outbox, desk, mod, enforcement, sanctioner, protector, lookups)
     router = Router(
@@ -589,15 +649,17 @@ def build_services(
             # Bans on servers without them (before 8.3): a banned user's rejoin is undone.
             ("bans", (SystemMessage,), sanctioner.on_event),
             ("protector", (MessageEvent,), protector.on_event),
+            # Holds a message with uploads to check and returns; the check runs in its workers.
+            ("images", (MessageEvent,), images.on_event),
             ("names", (MessageEvent, RoomChanged), names.on_event),
             *more_handlers,
             ("policies", (SubscriptionChanged, SystemMessage), policies.on_event),
             ("commands", (MessageEvent,), commands.inbox.on_event),
         ],
     )
-    # A message whose probation check waits for its author's account age is recorded as handled
-    # only once that check is done.
-    ingest = build_ingest(base, router, policies, protector.unfinished)
+    # A message whose probation check waits for its author's account age, or whose uploads wait
+    # for their check, is recorded as handled only once that is done.
+    ingest = build_ingest(base, router, policies, unfinished)
     web = build_web(base, commands.dispatcher, readiness)
     return Services(
         shared=base,
@@ -606,6 +668,7 @@ def build_services(
         enforcer=enforcer,
         sanctioner=sanctioner,
         protector=protector,
+        images=images,
         names=names,
         policies=policies,
         purger=purger,
@@ -616,8 +679,10 @@ def build_services(
     )
 
 
-def _status_lines(moderators: BotModerators, protector: Protector, names: NameWatch) -> list[str]:
-    return [*moderators.status(), *protector.status(), *names.status()]
+def _status_lines(
+    moderators: BotModerators, protector: Protector, names: NameWatch, images: ImageModeration
+) -> list[str]:
+    return [*moderators.status(), *protector.status(), *names.status(), *images.status()]
 
 
 # -- the running bot: build, start, consume, stop ------------------------------------------------
@@ -666,6 +731,7 @@ class BotApp:
     sanctioner = _Built(lambda s: s.sanctioner)
     names = _Built(lambda s: s.names)
     policies = _Built(lambda s: s.policies)
+    images = _Built(lambda s: s.images)
 
     def current_matcher(self) -> Matcher | None:
         return self.matcher
@@ -729,7 +795,12 @@ class BotApp:
             # loop, or the first message pays ~150 ms for it (no wordlists: no matcher built them).
             await asyncio.to_thread(warm_up)
         services = build_services(
-            base, reload=self.reload_wordlists, readiness=self.readiness, more_handlers=self.extras.handlers
+            base,
+            reload=self.reload_wordlists,
+            readiness=self.readiness,
+            more_handlers=self.extras.handlers,
+            image_checker=self.extras.image_checker,
+            file_source=self.extras.file_source,
         )
         self.services = services
         # What start-up built lives as long as the bot (the matcher's tables: millions of objects
@@ -840,6 +911,7 @@ class BotApp:
             # actions the server failed are retried from their evidence.
             ("resume-purges", functools.partial(_resume_purges, services.purger)),
             ("enforcer", services.enforcer.run),
+            ("images", services.images.run),
             ("policies", services.policies.run),
             ("sanctions", services.sanctioner.run),
             # Two loops, supervised apart: under one gather, one's death would leave the other
@@ -855,6 +927,8 @@ class BotApp:
         than at the next start (whatever does not make it stays queued in the store)."""
         with contextlib.suppress(Exception):
             await asyncio.wait_for(services.protector.settled(), timeout=5)
+        with contextlib.suppress(Exception):  # uploads being checked; the rest wait for the next start
+            await asyncio.wait_for(services.images.settled(), timeout=5)
         await self.loops.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(services.outbox.deliver_due(), timeout=5)

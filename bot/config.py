@@ -197,6 +197,7 @@ class Settings(core.Section):
     policy: PolicySettings = PolicySettings()
     protections: core.ProtectionSettings = core.ProtectionSettings()
     sanctions: SanctionSettings = SanctionSettings()
+    images: core.ImageSettings = core.ImageSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @property
@@ -327,6 +328,13 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
             ),
             "policy": settings.policy.model_copy(
                 update={"dir": rel(settings.policy.dir) if settings.policy.dir else None}
+            ),
+            "images": settings.images.model_copy(
+                update={
+                    "hash_lists": [
+                        h.model_copy(update={"path": rel(h.path)}) for h in settings.images.hash_lists
+                    ]
+                }
             ),
         }
     )

@@ -88,6 +88,19 @@ class Metrics:
             "End-to-end encrypted messages counted, not scanned",
             registry=self.registry,
         )
+        self.image_files = Counter(
+            "rcmod_image_files",
+            "Uploads checked on this host, by verdict (clean, allowed, alert, block, critical)",
+            ["verdict"],
+            registry=self.registry,
+        )
+        self.image_files_refused = Counter(
+            "rcmod_image_files_refused",
+            "Uploads not inspected, by reason (too_large, too_slow, not_image, corrupt, bomb, encrypted, "
+            "gone, unavailable)",
+            ["reason"],
+            registry=self.registry,
+        )
         self.actions = Counter(
             "rcmod_actions",
             "Actions recorded in the audit log, by action and outcome (ok, dry-run, refused, failed, other)",
@@ -165,6 +178,12 @@ class Metrics:
 
     def observe_handler_latency(self, seconds: float) -> None:
         self.handler_latency.observe(seconds)
+
+    def count_image_checked(self, verdict: str) -> None:
+        self.image_files.labels(verdict).inc()
+
+    def count_image_refused(self, reason: str) -> None:
+        self.image_files_refused.labels(reason).inc()
 
     def count_action(self, action: str, outcome: str) -> None:
         """One audit record; free-text outcomes are folded into a few kinds (bounded labels)."""

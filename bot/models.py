@@ -10,21 +10,25 @@ a handful of dictionary reads that we validate by hand with clear errors.
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import quote, unquote
 
 __all__ = [
     "Actor",
     "AttachmentText",
+    "FileRef",
     "HashMatch",
     "ImageFinding",
     "MalformedPayload",
     "Message",
     "Room",
     "UserRef",
+    "files_of",
     "parse_date",
 ]
 
@@ -133,6 +137,128 @@ class ImageFinding:
     score: float | None  # NSFW probability in [0, 1]; None when scoring was not asked for
 
 
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    """One uploaded file a message carries, as the server describes it. Every field but ``path``
+    is what the member's client claimed (name, type, size): untrusted, so a file is checked by
+    its bytes, and its name is never logged (``repr`` leaves it out).
+
+    ``path`` is the same-origin route the server serves it from, ``/file-upload/<id>/<name>``,
+    built from the validated id with the name percent-encoded whole: nothing a member chose can
+    turn it into another route or another host.
+    """
+
+    id: str
+    name: str
+    type: str  # the claimed MIME type ("" when none was given)
+    size: int  # the claimed size in bytes (0 when none was given)
+    path: str
+
+    @property
+    def is_image(self) -> bool:
+        return self.type.lower().startswith("image/")
+
+    def __repr__(self) -> str:  # the name never reaches a log through repr()
+        return f"FileRef(id={self.id!r}, type={self.type!r}, size={self.size})"
+
+
+# Upload ids: Meteor's Random.id() (17 characters of an unambiguous alphabet), and the 24 hex
+# digits of a Mongo ObjectId in older stores; nothing with a slash, a dot or a percent sign.
+_FILE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_UPLOAD_PREFIX = "/file-upload/"
+
+
+def _file_path(file_id: str, name: str) -> str:
+    # As the server builds it (FileUpload.getPath(`${_id}/${encodeURI(name)}`)), except that the
+    # name is encoded whole (slashes, ?, # included): the server finds the file by its id alone.
+    return f"{_UPLOAD_PREFIX}{file_id}/{quote(name[:255], safe='')}"
+
+
+def upload_id(link: Any) -> str | None:
+    """The upload id in a same-origin ``/file-upload/<id>/<name>`` link, else None: a link
+    with a scheme or a host (another origin), a backslash, or an id of the wrong shape (a dot
+    segment, an encoded slash) is no upload. The rest of the link is never used: the server
+    writes the name with encodeURI, which leaves ``?`` and ``#`` as they are, and the bot
+    fetches by a path it builds from the id (:attr:`FileRef.path`)."""
+    if not isinstance(link, str) or not link.startswith(_UPLOAD_PREFIX) or "\\" in link:
+        return None
+    fid, slash, _ = link[len(_UPLOAD_PREFIX) :].partition("/")
+    return fid if slash and _FILE_ID.fullmatch(fid) else None
+
+
+def files_of(obj: Mapping[str, Any]) -> tuple[FileRef, ...]:
+    """The uploads a wire message carries, each once, thumbnails left out.
+
+    sendFileMessage (apps/meteor/app/file-upload/server/methods/sendFileMessage.ts) writes
+    ``files`` (the upload, then for an image the thumbnail it made), ``file`` (the first of
+    them) and one attachment per upload whose ``title_link`` and ``fileId`` name the upload
+    and whose ``image_url`` names the thumbnail when there is one. A thumbnail is the server's
+    resize of the upload: fetching both would check one picture twice. An attachment naming a
+    same-origin upload absent from ``files`` (older servers, apps) counts too, with the type and
+    size it claims; links elsewhere are not uploads and are never fetched.
+    """
+    raw_attachments = obj.get("attachments")
+    attachments = (
+        [a for a in raw_attachments if isinstance(a, Mapping)] if isinstance(raw_attachments, list) else []
+    )
+    listed = obj.get("files")
+    entries = [e for e in (listed if isinstance(listed, list) else []) if isinstance(e, Mapping)]
+    first = obj.get("file")
+    if isinstance(first, Mapping):
+        entries.append(first)
+    ids = [e.get("_id") for e in entries]
+    # A thumbnail: an attachment shows it (image_url) for another upload (fileId, title_link)
+    # listed before it in `files`; never `file`, which is always the upload itself.
+    thumbnails: set[str] = set()
+    for att in attachments:
+        original = (
+            att.get("fileId") if isinstance(att.get("fileId"), str) else upload_id(att.get("title_link"))
+        )
+        shown = upload_id(att.get("image_url"))
+        if original in ids and shown in ids and ids.index(shown) > ids.index(original):
+            thumbnails.add(str(shown))
+    if isinstance(first, Mapping):
+        thumbnails.discard(str(first.get("_id")))
+    found: dict[str, FileRef] = {}
+    for entry in entries:
+        fid = entry.get("_id")
+        if not isinstance(fid, str) or not _FILE_ID.fullmatch(fid) or fid in thumbnails or fid in found:
+            continue
+        name = entry.get("name")
+        name = name if isinstance(name, str) else ""
+        found[fid] = FileRef(
+            fid,
+            name,
+            _claimed_type(entry.get("type")),
+            _claimed_size(entry.get("size")),
+            _file_path(fid, name),
+        )
+    for att in attachments:
+        # The upload's own link; image_url only when there is none (it may be a thumbnail's).
+        key = "title_link" if upload_id(att.get("title_link")) else "image_url"
+        fid = upload_id(att.get(key))
+        if fid is not None and fid not in thumbnails and fid not in found:
+            name = unquote(str(att.get(key)).rsplit("/", 1)[-1])
+            found[fid] = FileRef(
+                fid,
+                name,
+                _claimed_type(att.get("image_type") or att.get("type")),
+                _claimed_size(att.get("image_size") or att.get("size")),
+                _file_path(fid, name),
+            )
+    return tuple(found.values())
+
+
+def _claimed_type(value: Any) -> str:
+    return value.strip()[:255] if isinstance(value, str) else ""
+
+
+def _claimed_size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:  # NaN
+        return 0
+    return max(0, min(int(value), 2**53))
+
+
 # System message types whose `t` still means user content.
 _CONTENT_TYPES = frozenset({None, "e2e"})
 
@@ -152,6 +278,7 @@ class Message:
     pinned: bool = False
     attachments: tuple[AttachmentText, ...] = ()
     shown_names: tuple[str, ...] = ()  # uploaded file names and the `alias` display name
+    files: tuple[FileRef, ...] = ()  # the uploads it carries (thumbnails left out)
     # The wire object as received, kept for the evidence archive; never logged.
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -227,6 +354,7 @@ class Message:
             pinned=bool(obj.get("pinned", False)),
             attachments=_attachments(obj.get("attachments")),
             shown_names=_shown_names(obj),
+            files=files_of(obj) if ("files" in obj or "file" in obj or "attachments" in obj) else (),
             raw=obj,
         )
 

@@ -45,6 +45,9 @@ ROOM_UNLOCKED = "room.unlocked"
 MESSAGE_HELD = "message.held"
 MESSAGE_RESTORED = "message.restored"
 APPEAL_FILED = "appeal.filed"
+# Image checks.
+IMAGE_FLAGGED = "image.flagged"
+IMAGE_ALLOWED = "image.allowed"
 # Written by the audit machinery itself.
 LEGAL_HOLD_PLACED = "legal_hold.placed"
 LEGAL_HOLD_RELEASED = "legal_hold.released"
@@ -83,6 +86,8 @@ ACTIONS = frozenset(
         STRIKES_PARDONED,
         SANCTION_ESCALATED,
         PROTECTION_TRIGGERED,
+        IMAGE_FLAGGED,
+        IMAGE_ALLOWED,
         ROOM_LOCKED,
         ROOM_UNLOCKED,
         MESSAGE_HELD,

@@ -8,6 +8,7 @@ folder without a valid signed manifest, never a folder that looks finished.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -251,6 +252,24 @@ def record_json(r: AuditRecord) -> dict[str, Any]:
 
 
 def evidence_json(e: EvidenceRow) -> dict[str, Any]:
+    item = _evidence_item(e)
+    if e.files:
+        # The uploads kept with the message: hashes always, bytes (base64) while they are kept.
+        item["files"] = [
+            {
+                "id": f.id,
+                "file": f.file_id,
+                "sha256": f.sha256,
+                "pdq": f.pdq,
+                "size": f.size,
+                "data": base64.b64encode(f.data).decode("ascii") if f.data is not None else None,
+            }
+            for f in e.files
+        ]
+    return item
+
+
+def _evidence_item(e: EvidenceRow) -> dict[str, Any]:
     return {
         "id": e.id,
         "mid": e.mid,

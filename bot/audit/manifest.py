@@ -3,7 +3,9 @@
 An export folder holds::
 
     audit.jsonl      the selected audit records, one JSON object per line, by seq
-    evidence.jsonl   the linked evidence, one per line (``content`` null for an erased tombstone)
+    evidence.jsonl   the linked evidence, one per line (``content`` null for an erased tombstone);
+                     an item with uploads kept lists them in ``files``: hashes, and the bytes in
+                     base64 while kept (null once erased)
     public_key.pem   the Ed25519 public key that signed the manifest
     manifest.json    format, selection, the chain head at export time, and per file its
                      SHA-256, size in bytes and line count
@@ -15,6 +17,8 @@ The manifest is what is signed; every other file is bound to it by its hash.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -181,6 +185,9 @@ def check_evidence(
                 problems.append(f"{where}: content missing but not marked erased")
         elif not isinstance(digest, str) or sha256_text(canonical(content)) != digest:
             problems.append(f"{where}: content does not match its SHA-256")
+        files = item.get("files")
+        files = files if isinstance(files, list) else []
+        problems.extend(_check_files_kept(where, files, item))
         seq = item.get("audit_seq")
         if seq is None:
             continue
@@ -200,7 +207,37 @@ def check_evidence(
                         f"{where}: message id {item.get('mid')} differs from {entry.get('mid')}, "
                         f"which audit record {seq} attests"
                     )
+                attested = entry.get("files")
+                attested_hashes = (
+                    {(f.get("id"), f.get("sha256")) for f in attested if isinstance(f, Mapping)}
+                    if isinstance(attested, list)
+                    else set()
+                )
+                kept_hashes = {(f.get("id"), f.get("sha256")) for f in files if isinstance(f, Mapping)}
+                if kept_hashes != attested_hashes:
+                    problems.append(f"{where}: its files differ from those audit record {seq} attests")
                 break
+    return problems
+
+
+def _check_files_kept(where: str, files: Sequence[Any], item: Mapping[str, Any]) -> list[str]:
+    """Each kept upload's bytes against its SHA-256; an erased item keeps no bytes."""
+    problems: list[str] = []
+    for f in files:
+        if not isinstance(f, Mapping):
+            problems.append(f"{where}: a file entry is not an object")
+            continue
+        data = f.get("data")
+        if data is None:
+            continue
+        if item.get("content") is None:
+            problems.append(f"{where}: erased, but file {f.get('id')} still holds its bytes")
+        try:
+            raw = base64.b64decode(data, validate=True) if isinstance(data, str) else None
+        except (ValueError, binascii.Error):
+            raw = None
+        if raw is None or hashlib.sha256(raw).hexdigest() != f.get("sha256"):
+            problems.append(f"{where}: file {f.get('id')} does not match its SHA-256")
     return problems
 
 

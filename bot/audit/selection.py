@@ -92,7 +92,13 @@ def record_selected(
 
 # Actions on one message that open (or join) that message's case when no report or purge owns them.
 _MESSAGE_ACTIONS = frozenset(
-    {actions.MESSAGE_DELETED, actions.MESSAGE_CENSORED, actions.MESSAGE_HELD, actions.MESSAGE_RESTORED}
+    {
+        actions.MESSAGE_DELETED,
+        actions.MESSAGE_CENSORED,
+        actions.MESSAGE_HELD,
+        actions.MESSAGE_RESTORED,
+        actions.IMAGE_FLAGGED,
+    }
 )
 
 

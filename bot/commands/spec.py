@@ -219,6 +219,13 @@ COMMANDS: tuple[Command, ...] = (
         P.BOT_MODERATOR,
         'alert on TERM (quote a phrase: "scam link"), in LIST (default runtime)',
     ),
+    Command(
+        "mod",
+        "allowimage",
+        (Arg("image", K.INT),),
+        P.BOT_MODERATOR,
+        "never flag this picture again (a false positive; the number in an image alert)",
+    ),
     Command("mod", "reload", (), P.BOT_MODERATOR, "reload the wordlists"),
     Command(
         "mod",

@@ -29,6 +29,7 @@ __all__ = [
     "DeleteMessage",
     "DismissReports",
     "EditMessage",
+    "EvidenceFile",
     "FileReport",
     "JoinChannel",
     "KickUser",
@@ -207,6 +208,22 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
+class EvidenceFile:
+    """An uploaded file kept with the evidence of the message ``mid`` that carried it: always its
+    hashes; its bytes (``data``) only when the policy keeps them. The audit record cites the
+    hashes, never the bytes."""
+
+    mid: str
+    file_id: str
+    sha256: str
+    pdq: str | None = None
+    data: bytes | None = None
+
+    def __repr__(self) -> str:  # the picture never reaches a log through repr()
+        return f"EvidenceFile(mid={self.mid!r}, file_id={self.file_id!r}, kept={self.data is not None})"
+
+
+@dataclass(frozen=True, slots=True)
 class Action:
     """One decision: the change, and how it is accounted for.
 
@@ -217,6 +234,8 @@ class Action:
     moderation does to members, not the bot's housekeeping (a command removed from its room).
     ``moot`` names refusals that mean there was nothing to change (the user is not in the room):
     they come back as refusals like any other, but are not audited as failures.
+    ``files`` are uploads kept with the evidence of the message they came in (one of
+    ``evidence``), under the same retention, holds and erasure as its text.
     """
 
     change: Change
@@ -228,3 +247,4 @@ class Action:
     case: int | None = None
     dry_run_applies: bool = True
     moot: frozenset[str] = frozenset()
+    files: tuple[EvidenceFile, ...] = ()

@@ -6,6 +6,7 @@ They live here rather than in :mod:`bot.config` so the core depends on nothing a
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -14,6 +15,10 @@ from bot.moderation.durations import MAX_DURATION, DurationError, parse_duration
 
 __all__ = [
     "FloodSettings",
+    "HashListSettings",
+    "ImagePolicy",
+    "ImageRoomsSettings",
+    "ImageSettings",
     "LadderAction",
     "LadderStep",
     "LinkSettings",
@@ -121,6 +126,78 @@ class ProtectionSettings(Section):
     mentions: MentionSettings = MentionSettings()
     links: LinkSettings = LinkSettings(mode="off")
     raid: RaidSettings = RaidSettings(mode="off")
+
+
+ImagePolicy = Literal["off", "alert", "block"]
+
+
+class HashListSettings(Section):
+    """A known-bad hash list: one hex digest a line (``#`` comments). ``sha256`` matches the
+    exact bytes; ``pdq`` matches near duplicates within ``max_distance`` bits (of 256)."""
+
+    path: Path
+    kind: Literal["sha256", "pdq"]
+    # pdq: bits that may differ (31 is PDQ's authors' suggested match threshold); sha256: 0.
+    max_distance: int | None = Field(default=None, ge=0, le=256)
+
+    @model_validator(mode="after")
+    def _distance(self) -> HashListSettings:
+        if self.kind == "sha256" and self.max_distance:
+            raise ValueError("max_distance applies to pdq lists only (a SHA-256 matches exactly)")
+        return self
+
+    @property
+    def distance(self) -> int:
+        return (31 if self.kind == "pdq" else 0) if self.max_distance is None else self.max_distance
+
+
+class ImageRoomsSettings(Section):
+    """A policy for some rooms, named as elsewhere (``general``, ``#general`` or a room id);
+    names are bound to room ids when the bot starts, so renaming a room does not move it."""
+
+    rooms: list[str] = Field(min_length=1)
+    policy: ImagePolicy
+
+
+class ImageSettings(Section):
+    """Image checks on the bot's own host: the uploads of watched rooms are downloaded and
+    checked against the hash lists and the local NSFW model; no picture leaves the machine.
+    Out of the box nothing is downloaded: ``default`` is ``off`` and no room is listed.
+
+    ``alert``: a score at or above ``alert_threshold`` alerts the moderators (the score and a
+    link, never the picture). ``block``: as alert, and at or above ``block_threshold`` the
+    message is deleted (evidence first) and its author told. A hash-list match blocks and
+    alerts the critical route in every room whose policy is not ``off``."""
+
+    default: ImagePolicy = "off"
+    rooms: list[ImageRoomsSettings] = Field(default_factory=list)
+    alert_threshold: float = Field(default=0.8, ge=0, le=1)
+    block_threshold: float = Field(default=0.95, ge=0, le=1)
+    hash_lists: list[HashListSettings] = Field(default_factory=list)
+    # Critical alerts (hash-list matches) also go to this room (a name), besides the moderators.
+    critical_room: str | None = None
+    # Files are refused (counted, not checked) past these: bytes as downloaded, pixels as the
+    # picture declares them before it is decoded, seconds per download.
+    max_bytes: int = Field(default=20 * 2**20, ge=1, le=2**31)
+    max_pixels: int = Field(default=50_000_000, ge=1)
+    download_timeout: float = Field(default=30.0, gt=0, le=600)
+    # Downloads and checks at once, and uploads waiting for one (then the stream waits).
+    workers: int = Field(default=2, ge=1, le=16)
+    queue_size: int = Field(default=100, ge=1, le=10_000)
+    # Keep a flagged picture's bytes with its evidence (within the retention window); off: its
+    # hashes only.
+    keep_bytes: bool = True
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> ImageSettings:
+        if self.block_threshold < self.alert_threshold:
+            raise ValueError("block_threshold must not be below alert_threshold")
+        return self
+
+    @property
+    def watching(self) -> bool:
+        """Whether any room's uploads are checked at all."""
+        return self.default != "off" or any(r.policy != "off" for r in self.rooms)
 
 
 LadderAction = Literal["warn", "mute", "kick", "ban", "notify_admins"]

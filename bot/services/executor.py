@@ -113,6 +113,7 @@ class Executor:
                 evidence=action.evidence,
                 retention_days=self._retention_days,
                 case=action.case,
+                files=action.files,
             )
             evidence_ids, seq = tuple(c["id"] for c in record.targets["evidence"]), record.seq
         try:

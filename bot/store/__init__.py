@@ -14,11 +14,12 @@ sanctions.py  SanctionLedger     strikes, mutes, raid locks, held messages
 bans.py       BanLedger          room bans
 jobs.py       BlockList, PurgeJournal   the block list and its retries; purge jobs
 hooks.py      HookReplayLedger   signatures of accepted hook requests
+images.py     ImageLedger        image checks (hashes and verdicts), pictures moderators allowed
 """
 
 from bot.store.audit import AuditLog, AuditRecord, AuditVerification
 from bot.store.db import Database, StoreError
-from bot.store.evidence import ErasureResult, EvidenceRow, HoldKind, LegalHold
+from bot.store.evidence import ErasureResult, EvidenceFileRow, EvidenceRow, HoldKind, LegalHold
 from bot.store.lease import LeaseHeld
 from bot.store.sqlite import Store
 
@@ -28,6 +29,7 @@ __all__ = [
     "AuditVerification",
     "Database",
     "ErasureResult",
+    "EvidenceFileRow",
     "EvidenceRow",
     "HoldKind",
     "LeaseHeld",

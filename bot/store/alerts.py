@@ -285,6 +285,14 @@ class AlertLedger:
         """Put every delivered copy of the alert behind, so the outbox re-renders and edits it."""
         self._db.execute("UPDATE alert SET version = version + 1 WHERE id = ?", (alert_id,))
 
+    def incident_alert(self, mid: str, list_name: str, term: str) -> int | None:
+        """The alert an incident (message, list, term) was raised in, if it still stands."""
+        row = self._db.execute(
+            "SELECT alert_id FROM alert_incident WHERE mid = ? AND list = ? AND term = ?",
+            (mid, list_name, term),
+        ).fetchone()
+        return int(row[0]) if row else None
+
     def alert_kind(self, alert_id: int) -> str | None:
         row = self._db.execute("SELECT kind FROM alert WHERE id = ?", (alert_id,)).fetchone()
         return str(row[0]) if row else None

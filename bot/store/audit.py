@@ -18,6 +18,7 @@ from typing import Any
 from bot.audit.chain import GENESIS_HASH, canonical, chain_hash, sha256_text
 from bot.audit.selection import case_key
 from bot.models import Message, to_iso
+from bot.moderation.actions import EvidenceFile
 from bot.store.db import Database, translated, translates
 
 __all__ = ["AuditLog", "AuditRecord", "AuditVerification"]
@@ -60,6 +61,7 @@ class AuditLog:
         evidence: Sequence[Message] = (),
         retention_days: int = 90,
         case: int | None = None,
+        files: Sequence[EvidenceFile] = (),
     ) -> AuditRecord:
         """Append one record, and store the evidence it cites (every revision given, oldest first).
 
@@ -67,7 +69,8 @@ class AuditLog:
         that repository's rows are written together or not at all. A record about a case (a report,
         a purge, a message acted on) gets the case's number in ``targets["case"]`` (``case`` names
         it when given). ``targets["evidence"]`` lists each evidence id, message id and content
-        SHA-256.
+        SHA-256; with ``files`` (uploads kept with the evidence of the message that carried them),
+        its ``files``: each upload's id and SHA-256 (and PDQ), never its bytes.
         """
         targets = dict(targets or {})
         reason = dict(reason or {})
@@ -81,6 +84,10 @@ class AuditLog:
             if key is not None:
                 case_id = targets["case"] = self._case_in_tx(*key, at)
             cited = [self._keep(message, now, retention_days, case_id) for message in evidence]
+            for entry in cited:
+                kept = [self._keep_file(entry["id"], f) for f in files if f.mid == entry["mid"]]
+                if kept:
+                    entry["files"] = kept
             if cited:
                 targets["evidence"] = cited
             record = self._chain(at, actor, action, targets, reason, outcome)
@@ -112,6 +119,25 @@ class AuditLog:
             ),
         )
         return {"id": int(cur.lastrowid or 0), "mid": message.id, "sha256": digest}
+
+    def _keep_file(self, evidence_id: int, file: EvidenceFile) -> dict[str, Any]:
+        """Store one upload with its message's evidence; inside a write transaction."""
+        cur = self._db.execute(
+            "INSERT INTO evidence_file (evidence_id, file_id, sha256, pdq, size, data) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                evidence_id,
+                file.file_id,
+                file.sha256,
+                file.pdq,
+                len(file.data) if file.data is not None else None,
+                file.data,
+            ),
+        )
+        cited: dict[str, Any] = {"id": int(cur.lastrowid or 0), "file": file.file_id, "sha256": file.sha256}
+        if file.pdq is not None:
+            cited["pdq"] = file.pdq
+        return cited
 
     def _chain(
         self, at: str, actor: str, action: str, targets: dict[str, Any], reason: dict[str, Any], outcome: str

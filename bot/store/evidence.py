@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -22,7 +22,7 @@ from bot.store.alerts import AlertLedger
 from bot.store.audit import AuditLog, json_safe
 from bot.store.db import Database, translated, translates
 
-__all__ = ["ErasureResult", "EvidenceArchive", "EvidenceRow", "HoldKind", "LegalHold"]
+__all__ = ["ErasureResult", "EvidenceArchive", "EvidenceFileRow", "EvidenceRow", "HoldKind", "LegalHold"]
 
 
 class EvidenceArchive:
@@ -144,13 +144,13 @@ class EvidenceArchive:
                 f"SELECT {_EVIDENCE_COLUMNS} FROM evidence WHERE {' OR '.join(clauses)} ORDER BY id",
                 params,
             ).fetchall()
-        return [_evidence_row(r) for r in rows]
+        return self._with_files([_evidence_row(r) for r in rows])
 
     def all_evidence_rows(self) -> list[EvidenceRow]:
         """Every evidence row, tombstones included, by id (for ``rcmod audit verify``)."""
         with translated("reading evidence"):
             rows = self._db.execute(f"SELECT {_EVIDENCE_COLUMNS} FROM evidence ORDER BY id").fetchall()
-        return [_evidence_row(r) for r in rows]
+            return self._with_files([_evidence_row(r) for r in rows])
 
     @translates("erasing expired evidence")
     def erase_expired_evidence(self) -> int:
@@ -213,6 +213,37 @@ class EvidenceArchive:
             "WHERE id IN (SELECT value FROM json_each(?))",
             (now, why, json.dumps(list(ids))),
         )
+        # The pictures kept with it go with it; their hashes stay, as the message's does.
+        self._db.execute(
+            "UPDATE evidence_file SET data = NULL WHERE evidence_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),),
+        )
+
+    @translates("reading evidence")
+    def evidence_files(self, evidence_id: int) -> list[EvidenceFileRow]:
+        """The uploads kept with one evidence row (``data`` None once erased, or never kept)."""
+        return self._files_of([evidence_id]).get(evidence_id, [])
+
+    def _files_of(self, ids: Sequence[int]) -> dict[int, list[EvidenceFileRow]]:
+        out: dict[int, list[EvidenceFileRow]] = {}
+        if not ids:
+            return out
+        rows = self._db.execute(
+            "SELECT id, evidence_id, file_id, sha256, pdq, size, data FROM evidence_file "
+            "WHERE evidence_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+            (json.dumps(list(ids)),),
+        )
+        for r in rows:
+            out.setdefault(r[1], []).append(
+                EvidenceFileRow(r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6]) if r[6] is not None else None)
+            )
+        return out
+
+    def _with_files(self, rows: list[EvidenceRow]) -> list[EvidenceRow]:
+        files = self._files_of([r.id for r in rows])
+        if not files:
+            return rows
+        return [replace(r, files=tuple(files[r.id])) if r.id in files else r for r in rows]
 
     # -- legal holds -----------------------------------------------------------------------------
 
@@ -288,9 +319,26 @@ class EvidenceRow:
     content: Mapping[str, Any] | None
     erased_at: str | None
     erased_reason: str | None
+    files: tuple[EvidenceFileRow, ...] = ()
 
     def __repr__(self) -> str:  # content never reaches a log through repr()
         return f"EvidenceRow(id={self.id}, mid={self.mid!r}, erased={self.erased_at is not None})"
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceFileRow:
+    """An upload kept with an evidence row: its hashes, and its bytes while they are kept."""
+
+    id: int
+    evidence_id: int
+    file_id: str
+    sha256: str
+    pdq: str | None
+    size: int | None
+    data: bytes | None
+
+    def __repr__(self) -> str:  # the picture never reaches a log through repr()
+        return f"EvidenceFileRow(id={self.id}, evidence_id={self.evidence_id}, kept={self.data is not None})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -510,6 +510,53 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE room_cursor ADD COLUMN missing_since REAL;
         """,
     ),
+    (
+        13,
+        """
+        -- Image checks: one row per (message, upload) checked, written with the decision before
+        -- anything is done about it and marked done after, so a message handled again (a crash,
+        -- a reconnect) neither checks nor acts twice. Hashes and numbers only: never the picture,
+        -- never its file name.
+        CREATE TABLE image_check (
+            id INTEGER PRIMARY KEY,
+            mid TEXT NOT NULL,
+            file_id TEXT NOT NULL,
+            rid TEXT NOT NULL,
+            checked_at TEXT NOT NULL,
+            sha256 TEXT,
+            pdq TEXT,
+            score REAL,
+            hash_list TEXT,
+            refused TEXT,
+            verdict TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('checked', 'done')),
+            UNIQUE (mid, file_id)
+        );
+        CREATE INDEX image_check_sha256 ON image_check (sha256) WHERE sha256 IS NOT NULL;
+
+        -- Pictures a moderator allowed (a false positive), by SHA-256: never flagged by score again.
+        CREATE TABLE image_allowed (
+            sha256 TEXT PRIMARY KEY,
+            allowed_at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            image_check_id INTEGER
+        ) WITHOUT ROWID;
+
+        -- Uploads kept with a message's evidence: hashes always, the bytes (data) only when the
+        -- policy keeps them. They follow their evidence row: erased (data NULL) when it is
+        -- erased or expires, held when it is held, exported with it.
+        CREATE TABLE evidence_file (
+            id INTEGER PRIMARY KEY,
+            evidence_id INTEGER NOT NULL REFERENCES evidence (id),
+            file_id TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            pdq TEXT,
+            size INTEGER,
+            data BLOB
+        );
+        CREATE INDEX evidence_file_evidence ON evidence_file (evidence_id);
+        """,
+    ),
 ]
 
 # Applied in version order wherever an entry sits in the list above.

@@ -18,6 +18,7 @@ from bot.store.bans import BanLedger
 from bot.store.db import Database
 from bot.store.evidence import EvidenceArchive
 from bot.store.hooks import HookReplayLedger
+from bot.store.images import ImageLedger
 from bot.store.jobs import BlockList, PurgeJournal
 from bot.store.lease import Lease
 from bot.store.messages import MessageLog
@@ -45,6 +46,7 @@ class Store:
     blocks: BlockList
     purges: PurgeJournal
     hooks: HookReplayLedger
+    images: ImageLedger
 
     @classmethod
     def open(
@@ -79,6 +81,7 @@ class Store:
             blocks=BlockList(db, audit),
             purges=PurgeJournal(db),
             hooks=HookReplayLedger(db),
+            images=ImageLedger(db, audit),
         )
 
     def close(self) -> None:

@@ -957,7 +957,8 @@ class BotApp:
                         and not self.ready.is_set()
                         and (not announcing or announcing.done())
                     ):
-                        # Catch-up runs beside live events; ready still means caught up.
+                        # Catch-up runs beside live events; ready means every message posted
+                        # meanwhile was handled (the quiet rooms' sweep goes on behind: Ingest.ready).
                         announcing = asyncio.create_task(self._ready_when_caught_up(ingest, services.shared))
         finally:
             stopper.cancel()
@@ -966,7 +967,7 @@ class BotApp:
 
     async def _ready_when_caught_up(self, ingest: Ingest, base: Shared) -> None:
         try:
-            await ingest.caught_up()
+            await ingest.ready()
         except Exception:  # the pass failed: the supervised catch-up loop reports it
             return
         if not self.ready.is_set():

@@ -1002,6 +1002,24 @@ class RestClient:
         data = await self.call("rooms.get", functools.partial(_get, "rooms.get"))
         return [r for r in data.get("update", []) if isinstance(r, dict)]
 
+    async def rooms_updated_since(self, since: datetime) -> dict[str, datetime | None]:
+        """rooms.get?updatedSince=: the bot's rooms written after ``since``, each with its
+        ``_updatedAt`` (None when the answer's date cannot be read: the caller treats the room as
+        changed). A room the answer leaves out was not written since then."""
+        data = await self.call(
+            "rooms.get", functools.partial(_get, "rooms.get", updatedSince=_q(to_iso(since)))
+        )
+        rooms: dict[str, datetime | None] = {}
+        for room in data.get("update", []):
+            rid = room.get("_id") if isinstance(room, dict) else None
+            if not isinstance(rid, str):
+                continue
+            try:
+                rooms[rid] = parse_date(room.get("_updatedAt"), "_updatedAt")
+            except MalformedPayload:
+                rooms[rid] = None
+        return rooms
+
     async def set_user_active(self, user_id: str, active: bool) -> None:
         """users.setActiveStatus (needs ``edit-other-user-active-status``, admin-only by default)."""
         body = {"userId": user_id, "activeStatus": active, "confirmRelinquish": False}

@@ -554,15 +554,28 @@ LEDGER: tuple[Entry, ...] = (
         (
             "apps/meteor/app/api/server/v1/rooms.ts",
             "apps/meteor/server/publications/room/index.ts",
+            "apps/meteor/app/lib/server/lib/notifyUsersOnMessage.ts",
+            "apps/meteor/app/lib/server/lib/afterSaveMessage.ts",
+            "apps/meteor/app/lib/server/functions/deleteMessage.ts",
+            "packages/models/src/models/BaseRaw.ts",
         ),
         "logged in; rooms of the caller's subscriptions.",
-        "{update, remove} + success (each room composed with its lastMessage).",
+        "{update, remove} + success (each room composed with its lastMessage). With updatedSince: "
+        "the rooms whose _updatedAt is after it (findBySubscriptionUserIdUpdatedAfter, $gt). "
+        "BaseRaw.updateOne sets _updatedAt on every write, and the server writes the room on every "
+        "new message (notifyUsersOnMessage: msgs, and lm/lastMessage unless a reply only in its "
+        "thread; through afterSaveMessage's room updater, a moment after the message is saved), on "
+        "an edit only of the room's lastMessage, and on every deletion (deleteMessage: "
+        "decreaseMessageCountById). Catch-up relies on the new-message write: rooms written since "
+        "their cursor are caught up before ready, the others swept behind.",
         "error-updatedSince-param-invalid 'The \"updatedSince\" query parameter must be a valid date.'.",
         REST_RATE,
         "",
         (
             "tests/sandbox/test_sandbox_openapi.py::test_openapi_rooms",
             "tests/sandbox/test_sandbox_rest.py::test_rest_rate_limit_uses_injected_clock",
+            "tests/sandbox/test_sandbox_workspace.py::test_a_room_is_written_by_new_messages_deletions_and_edits_of_its_last_message_only",
+            "tests/services/test_catch_up_tiers.py::test_rooms_with_new_messages_are_caught_up_before_ready_and_quiet_ones_behind",
         ),
     ),
     Entry(

@@ -168,6 +168,11 @@ def _add_to_set(doc: Doc, key: str, value: Any) -> None:
         items.append(value)
 
 
+def _last_message(message: Doc) -> Doc:
+    """A room's copy of its last message (the server stores it without the parsed ``md``)."""
+    return {k: v for k, v in message.items() if k != "md"}
+
+
 def _pull(doc: Doc, key: str, value: Any) -> None:
     """Mongo ``$pull``: a missing array stays missing."""
     if key in doc:
@@ -1340,10 +1345,14 @@ class Workspace:
     def _insert(self, message: Doc, room: Doc) -> None:
         self.messages[message["_id"]] = message
         self._room_messages.setdefault(message["rid"], {})[message["_id"]] = message
+        # notifyUsersOnMessage: every new message writes the room (msgs), so the room's
+        # _updatedAt moves (BaseRaw.updateOne); a reply only in its thread leaves lm and
+        # lastMessage alone.
         room["msgs"] = room.get("msgs", 0) + 1
-        room["lm"] = message["ts"]
-        room["lastMessage"] = {k: v for k, v in message.items() if k != "md"}
         room["_updatedAt"] = message["ts"]
+        if not message.get("tmid") or message.get("tshow"):
+            room["lm"] = message["ts"]
+            room["lastMessage"] = _last_message(message)
         rid = room["_id"]
         for member in self._room_members.get(rid, ()):
             sub = self.subscriptions.get((rid, member))
@@ -1809,6 +1818,12 @@ class Workspace:
         )
         if attachments is not None:
             message["attachments"] = attachments
+        # notifyUsersOnMessage on an edit: the room is written (and its _updatedAt moves) only
+        # when the edited message is its lastMessage; an edit of an older one leaves the room be.
+        last = room.get("lastMessage")
+        if (not message.get("tmid") or message.get("tshow")) and (not last or last.get("_id") == mid):
+            room["lastMessage"] = _last_message(message)
+            room["_updatedAt"] = now
         self._emit_message(message)
         return message
 
@@ -1890,8 +1905,23 @@ class Workspace:
         return self._room_messages.get(rid, {}).values()
 
     def _after_removal(self, message: Doc, now: datetime) -> None:
+        # deleteMessage: the room's lastMessage is reset when it was this one, and the message
+        # count is decreased either way, so every deletion moves the room's _updatedAt.
         room = self.rooms[message["rid"]]
         room["msgs"] = max(0, room.get("msgs", 0) - 1)
+        room["_updatedAt"] = now
+        last = room.get("lastMessage")
+        if not last or last.get("_id") == message["_id"]:
+            visible = [
+                m
+                for m in self._in_room(room["_id"])
+                if not m.get("t") and (not m.get("tmid") or m.get("tshow"))
+            ]
+            newest = max(visible, key=lambda m: m["ts"], default=None)
+            if newest is None:
+                room.pop("lastMessage", None)
+            else:
+                room["lastMessage"] = _last_message(newest)
         tmid = message.get("tmid")
         parent = self.messages.get(tmid) if tmid else None
         if parent is not None and parent.get("tcount", 0) > 0:

@@ -13,6 +13,18 @@ part) outside the lock, and each room's messages are then handled in order in on
 the lock, so live events go on between rooms. A live event in a room whose catch-up has not been
 handled yet waits for it (that room is fetched next), so each room's events stay in order.
 
+A pass asks the rooms in two tiers. One ``rooms.get?updatedSince=`` call first says which rooms
+were written since their cursor: the server writes a room on every new message (its message
+count, so its ``_updatedAt`` moves), but on an edit only when the edited message is the room's
+last one. Those rooms are caught up first; once they are, the pass is *ready* (:meth:`ready`):
+every message posted while the bot was away has been handled, unless the server wrote its room
+only after that call (the room write follows the message's; a message that slips between them
+is caught up by the sweep, moments later). The other rooms, where only an edit of an older
+message or a deletion can have been missed, are swept behind at the same bound; they stay
+pending until then, so their live events are held and move them up, as in any room not yet
+caught up. The pass ends (:meth:`caught_up`) when every room has been asked. Without that
+call's answer, every room is in the first tier.
+
 Three rules keep a gap from being skipped:
 
 * The cursor is *inclusive*: catch-up asks from one millisecond before it, since another message
@@ -123,6 +135,8 @@ class RestForIngest(Protocol):
 
     async def subscriptions(self) -> list[dict[str, object]]: ...
 
+    async def rooms_updated_since(self, since: datetime) -> dict[str, datetime | None]: ...
+
     async def sync_messages(
         self, rid: str, last_update: datetime
     ) -> tuple[list[Message], list[tuple[str, datetime]]]: ...
@@ -180,6 +194,15 @@ class Ingest:
         # The pass's rooms, in the order they will be fetched (a room with live traffic goes first).
         self._queue: deque[str] = deque()
         self._started: set[str] = set()
+        # The pass's first tier (rooms written since their cursor) not yet asked, and the event
+        # set once none is left (or the pass ended): see ready().
+        self._first: set[str] = set()
+        self._pass_ready = asyncio.Event()
+        self._setting_up = asyncio.Event()  # cleared while a connection's pass is being set up
+        self._setting_up.set()
+        # The rooms' cursors as read when the pass began: a pending room's cursor does not move
+        # until its catch-up, so one read serves the pass (see _try_room).
+        self._pass_cursors: dict[str, datetime] = {}
         # Live events of the rooms the pass has not handled yet: they follow their room's catch-up.
         self._held: dict[str, list[Event]] = {}
         # They see every message event *before* deduplication, the bot's own messages included:
@@ -473,29 +496,75 @@ class Ingest:
         await self._router.dispatch(event)
 
     async def catch_up(self) -> int:
-        """Recover what happened while disconnected; returns how many events were new. Rooms
-        whose catch-up fails stay pending and are retried by :meth:`run`."""
+        """Recover what happened while disconnected; returns how many events were new, once
+        every room has been asked. Rooms whose catch-up fails stay pending and are retried by
+        :meth:`run`."""
+        await self.begin_catch_up()
+        return await self.caught_up()
+
+    async def begin_catch_up(self) -> None:
+        """Start a catch-up pass, as a (re)connection does, and return while it runs:
+        :meth:`ready` and :meth:`caught_up` wait for it."""
         async with self._lock:
             await self._begin_catch_up()
-        return await self.caught_up()
+
+    async def ready(self) -> None:
+        """Wait until the current pass is ready: every room written while the bot was away (every
+        room with a new message) caught up; the quiet rooms' sweep goes on behind. Returns at once
+        when no pass has started; raises what ended the pass, as :meth:`caught_up`."""
+        while (task := await self._current_pass()) is not None:
+            event = self._pass_ready
+            if not event.is_set():
+                waiter = asyncio.ensure_future(event.wait())
+                try:
+                    await asyncio.wait((waiter, task), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiter.cancel()
+            if self._superseded(task):
+                continue
+            if task.done():
+                await self.caught_up()
+            return
 
     async def caught_up(self) -> int:
         """Wait for the current catch-up pass (the one a newer connection started, if it cut this
         one short); how many events it recovered. 0 when no pass has started."""
-        while (task := self._pass) is not None:
+        while (task := await self._current_pass()) is not None:
             try:
-                return await asyncio.shield(task)
+                recovered = await asyncio.shield(task)
             except asyncio.CancelledError:
                 if task.cancelled() and self._pass is not task:
                     continue  # superseded by a newer connection's pass
                 raise
+            if self._superseded(task):
+                continue
+            return recovered
         return 0
+
+    async def _current_pass(self) -> asyncio.Task[int] | None:
+        """The newest connection's pass, once it is set up; None before any."""
+        while not (setting_up := self._setting_up).is_set():
+            await setting_up.wait()
+        return self._pass
+
+    def _superseded(self, task: asyncio.Task[int]) -> bool:
+        """A newer connection's pass replaces ``task`` (or is being set up to)."""
+        return self._pass is not task or not self._setting_up.is_set()
 
     async def _begin_catch_up(self) -> None:
         """Under the lock, at a (re)connection: every known room has a gap until its catch-up
         succeeds; rooms seen for the first time start from now. Starts the pass and returns, so
         live events flow while it runs."""
         self._epoch += 1
+        # While the new pass is being set up (REST calls), the older one winds down: whoever
+        # waits for a pass waits for this one instead.
+        self._setting_up = asyncio.Event()
+        try:
+            await self._set_up_pass()
+        finally:
+            self._setting_up.set()
+
+    async def _set_up_pass(self) -> None:
         self.flush()  # the cursors read below include what live events moved
         try:
             subs = await self._rest.subscriptions()
@@ -521,14 +590,49 @@ class Ingest:
             self._watch_room(rid)
             if rid not in cursors:
                 self._move_cursor(rid, start)  # first sight: start from now
+        written = await self._written_since(cursors)
         if self._pass is not None and not self._pass.done():
             self._pass.cancel()  # its rooms are all in the new pass; events it held are kept
         rooms = sorted(cursors.keys() | self._held.keys())
         for rid in rooms:
             self._held.setdefault(rid, [])
-        self._queue = deque(rooms)
+        # Rooms with live events held by a pass this one replaces had traffic: first tier too.
+        first = (
+            set(rooms)
+            if written is None
+            else {rid for rid in rooms if rid in written or rid not in cursors or self._held[rid]}
+        )
+        self._queue = deque([*(r for r in rooms if r in first), *(r for r in rooms if r not in first)])
         self._started = set()
+        self._first = first
+        self._pass_ready = asyncio.Event()
+        if not first:
+            self._pass_ready.set()
+        self._pass_cursors = cursors
         self._pass = asyncio.create_task(self._run_pass(self._epoch), name="rcmod-catch-up")
+
+    async def _written_since(self, cursors: dict[str, datetime]) -> set[str] | None:
+        """The rooms the server wrote since their cursor (less a margin), from one rooms.get; None
+        when it cannot tell. The margin covers the server writing the room a moment after the
+        message, and server instances whose clocks differ; a room it lets through only costs its
+        place in the first tier. A cursor past the server's time is repaired in the first tier."""
+        if not cursors:
+            return set()
+        try:
+            updated = await self._rest.rooms_updated_since(min(cursors.values()) - _CLOCK_MARGIN)
+        except RcmodError as exc:
+            log.warning("catch-up: no list of rooms written (%s); every room first", type(exc).__name__)
+            return None
+        ceiling = self._ceiling()
+        written: set[str] = set()
+        for rid, cursor in cursors.items():
+            if rid in updated:
+                at = updated[rid]
+                if at is None or at > cursor - _CLOCK_MARGIN:
+                    written.add(rid)
+            if cursor > ceiling:
+                written.add(rid)
+        return written
 
     async def _run_pass(self, epoch: int) -> int:
         this = asyncio.current_task()
@@ -542,6 +646,7 @@ class Ingest:
             raise self._pass_failure from None
         finally:
             if self._pass is this:
+                self._pass_ready.set()
                 self._retry_wake.set()
                 if not (this is not None and this.cancelling()):
                     await self._release_all()
@@ -573,11 +678,21 @@ class Ingest:
                     halted = True
                 else:
                     recovered += count  # after the await: workers add to it in turn
+                finally:
+                    if held:
+                        self._asked_first(rid, epoch)
 
         async with asyncio.TaskGroup() as group:
             for _ in range(min(self._concurrency, len(queue)) or 1):
                 group.create_task(worker())
         return recovered
+
+    def _asked_first(self, rid: str, epoch: int) -> None:
+        """A room of the pass has been asked: once every first-tier room has, the pass is ready."""
+        if epoch == self._epoch and rid in self._first:
+            self._first.discard(rid)
+            if not self._first:
+                self._pass_ready.set()
 
     async def run(self) -> None:
         """Background loop (supervised by the app): raise what ended a catch-up pass unexpectedly,
@@ -619,7 +734,12 @@ class Ingest:
         were new; a rate limit is raised after the room is left pending."""
         epoch = self._epoch if epoch is None else epoch
         self.flush()  # the cursor read below includes what was handled before
-        cursor = self._messages.room_cursor(rid)
+        # The pass's first ask of a room uses the cursor read when it began (a pending room's
+        # cursor stays put until its catch-up; one older than the stored one only re-reads what
+        # dedup drops); a retry reads the store.
+        cursor = self._pass_cursors.pop(rid, None) if epoch == self._epoch else None
+        if cursor is None:
+            cursor = self._messages.room_cursor(rid)
         fetched: _Fetched | None = None
         failure: RateLimited | None = None
         settled = cursor is None
@@ -685,9 +805,10 @@ class Ingest:
         # apps/meteor/server/publications/messages.ts) lists every message whose _updatedAt is
         # after lastUpdate, a new one included, and every deletion since: when it lists nothing,
         # history has nothing new either, and a quiet room costs one call.
-        # Every room is asked: rooms.get?updatedSince= cannot say which rooms to skip, since an
-        # edit moves a room's _updatedAt only when the edited message is the room's last one
-        # (notifyUsersOnMessage in app/lib/server/lib; updateMessage writes only the message).
+        # Every room is asked, the quiet ones in the second tier: rooms.get?updatedSince= cannot
+        # say which rooms to skip, since an edit moves a room's _updatedAt only when the edited
+        # message is the room's last one (notifyUsersOnMessage in app/lib/server/lib;
+        # updateMessage writes only the message).
         if room_type and (updated or deleted):
             async for m in self._rest.history(rid, room_type, oldest=since):
                 fresh.setdefault((m.id, m.version), m)

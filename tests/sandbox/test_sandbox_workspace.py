@@ -324,3 +324,29 @@ def test_tokens_login_and_deactivation(world: World) -> None:
     assert world.ws.login_with_password("alice", alice.password) is alice
     world.ws.set_active_status(world.uid("admin"), alice.id, False)
     assert world.ws.user_by_token(alice.id, pat) is None
+
+
+def test_a_room_is_written_by_new_messages_deletions_and_edits_of_its_last_message_only() -> None:
+    """What the bot's catch-up reads from rooms.get?updatedSince=: the server writes a room (its
+    message count, so its _updatedAt) on every new message, thread replies included; on an edit
+    only when the edited message is the room's lastMessage; and on every deletion."""
+    w = World()
+    rid = w.rid("random")
+    room = w.ws.rooms[rid]
+
+    def written_by(act: Any) -> bool:
+        before = room["_updatedAt"]
+        w.clock.advance(1)
+        act()
+        return bool(room["_updatedAt"] > before)
+
+    older = w.post("alice", "random", "first")
+    last = w.post("alice", "random", "second")
+    assert room["lastMessage"]["_id"] == last["_id"]
+    assert not written_by(lambda: w.ws.update_message(w.uid("alice"), older["_id"], "first, edited"))
+    assert written_by(lambda: w.ws.update_message(w.uid("alice"), last["_id"], "second, edited"))
+    assert room["lastMessage"]["msg"] == "second, edited"
+    assert written_by(lambda: w.ws.send_message(w.uid("bob"), rid, "in a thread", tmid=last["_id"]))
+    assert room["lastMessage"]["_id"] == last["_id"]  # a reply only in its thread is not the last
+    assert written_by(lambda: w.ws.delete_message(w.uid("alice"), older["_id"]))
+    assert written_by(lambda: w.ws.delete_message(w.uid("alice"), last["_id"]))

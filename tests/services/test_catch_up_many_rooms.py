@@ -43,6 +43,7 @@ class SlowRest:
         # rid -> how many more history walks fail after yielding their first message
         self.break_history: dict[str, int] = {}
         self.rate_limited_syncs = 0  # the next this many sync calls answer 429
+        self.rooms_calls = 0
         self.refused_syncs = 0
 
     def post(self, rid: str, mid: str, at: datetime) -> Message:
@@ -60,6 +61,17 @@ class SlowRest:
 
     async def subscriptions(self) -> list[dict[str, object]]:
         return [{"rid": rid, "t": "c"} for rid in self.rooms]
+
+    async def rooms_updated_since(self, since: datetime) -> dict[str, datetime | None]:
+        # As the server: a room is written by every new message (an edit of an older one
+        # leaves it alone).
+        self.rooms_calls += 1
+        await self._call()
+        return {
+            rid: newest
+            for rid, msgs in self.messages.items()
+            if msgs and (newest := max(m.ts for m in msgs)) > since
+        }
 
     async def sync_messages(
         self, rid: str, last_update: datetime

@@ -49,6 +49,27 @@ def msg(
     )
 
 
+def _rooms_written(
+    subs: list[dict[str, object]],
+    messages: list[Message],
+    deleted: list[tuple[str, datetime]],
+    since: datetime,
+) -> dict[str, datetime | None]:
+    """As rooms.get?updatedSince=: the subscribed rooms written after ``since``. The server writes
+    a room on every new message and deletion, and on an edit only of the room's last message
+    (these deletions carry no room: they write every room)."""
+    written: dict[str, datetime] = {}
+    for rid in {str(sub["rid"]) for sub in subs}:
+        in_room = [m for m in messages if m.rid == rid]
+        times = [m.ts for m in in_room] + [at for _, at in deleted]
+        if in_room:
+            last = max(in_room, key=lambda m: m.ts)
+            times.append(last.updated_at or last.ts)
+        if times and max(times) > since:
+            written[rid] = max(times)
+    return dict(written)
+
+
 class FakeRest:
     """The two catch-up endpoints, answering from lists the test fills (no network)."""
 
@@ -61,6 +82,9 @@ class FakeRest:
 
     async def subscriptions(self) -> list[dict[str, object]]:
         return self.subs
+
+    async def rooms_updated_since(self, since: datetime) -> dict[str, datetime | None]:
+        return _rooms_written(self.subs, [*self.updated, *self.history_msgs], self.deleted, since)
 
     async def sync_messages(
         self, rid: str, last_update: datetime

@@ -9,9 +9,11 @@ and no hash leaves the machine, and nothing is downloaded at run time.
       Scorer.score     open_nsfw on onnxruntime (NsfwScorer)                      scorer.py
 """
 
+from bot.vision.checker import ImageChecker
 from bot.vision.decode import DEFAULT_MAX_PIXELS, FORMATS, DecodedImage, decode_image
 from bot.vision.hashes import PDQ_MIN_QUALITY, pdq, sha256
 from bot.vision.hashlists import PDQ_MAX_DISTANCE, HashKind, HashList, load_hash_list, match_lists
+from bot.vision.scorer import FixedScorer, NsfwScorer, Scorer, bundled_model_path, verify_model
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -19,11 +21,17 @@ __all__ = [
     "PDQ_MAX_DISTANCE",
     "PDQ_MIN_QUALITY",
     "DecodedImage",
+    "FixedScorer",
     "HashKind",
     "HashList",
+    "ImageChecker",
+    "NsfwScorer",
+    "Scorer",
+    "bundled_model_path",
     "decode_image",
     "load_hash_list",
     "match_lists",
     "pdq",
     "sha256",
+    "verify_model",
 ]

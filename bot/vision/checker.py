@@ -69,7 +69,8 @@ class ImageChecker:
         return await loop.run_in_executor(self._pool, self.check_now, data, score)
 
     def check_now(self, data: bytes, score: bool) -> ImageFinding:
-        """The same, in the calling thread (the benchmark and ``rcmod doctor`` use it)."""
+        """The same, in the calling thread: for a caller that is already off the event loop
+        (the benchmark times it)."""
         if score and self._scorer is None:
             raise ValueError("this ImageChecker has no scorer")
         if len(data) > self._max_bytes:
@@ -101,5 +102,6 @@ class ImageChecker:
 
     def close(self) -> None:
         """Stop taking work; pictures already being checked finish in their threads, queued
-        ones are dropped (their callers see CancelledError). Never blocks the event loop."""
+        ones are dropped (their callers see CancelledError), and a later check() raises
+        RuntimeError. Never blocks the event loop."""
         self._pool.shutdown(wait=False, cancel_futures=True)

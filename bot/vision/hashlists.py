@@ -7,8 +7,8 @@ configuration names each list's kind. PDQ rows may carry the quality and a file 
 hash, comma-separated, as Meta's reference hasher writes them (``hash,quality,filename``).
 
 A list is matched whole: SHA-256 by set lookup, PDQ by the Hamming distance to every hash at once
-(the hashes packed four 64-bit words a row, XOR and popcount in numpy: a few milliseconds for a
-hundred thousand hashes, see benchmarks/bench_images.py).
+(the hashes packed as four 64-bit words, XOR and popcount in numpy: well under a millisecond
+for a hundred thousand hashes, see benchmarks/bench_images.py).
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ class HashList:
     max_distance: int
     size: int
     _sha256: frozenset[str] = field(default=frozenset(), repr=False)
-    _pdq: npt.NDArray[np.uint64] = field(default_factory=lambda: np.zeros((0, 4), np.uint64), repr=False)
+    # Shape (4, size): word w of every hash in one contiguous row.
+    _pdq: npt.NDArray[np.uint64] = field(default_factory=lambda: np.zeros((4, 0), np.uint64), repr=False)
 
     def match(self, sha256: str, pdq: str | None) -> HashMatch | None:
         """This list's match for an upload's hashes (the nearest PDQ hash), or None."""
@@ -65,7 +66,12 @@ class HashList:
             return HashMatch(self.name, "sha256", 0) if sha256 in self._sha256 else None
         if pdq is None or self.size == 0:
             return None
-        distances = np.bitwise_count(self._pdq ^ _pack([pdq])).sum(axis=1, dtype=np.int64)
+        query = _pack([pdq])[0]
+        # One contiguous row per 64-bit word (see parse_hash_list): XOR and popcount stream
+        # through memory, and 256 fits the uint16 sum. Ten times faster than a (n, 4) layout.
+        distances = np.bitwise_count(self._pdq[0] ^ query[0]).astype(np.uint16)
+        for word in range(1, 4):
+            distances += np.bitwise_count(self._pdq[word] ^ query[word])
         nearest = int(distances.min())
         return HashMatch(self.name, "pdq", nearest) if nearest <= self.max_distance else None
 
@@ -121,7 +127,7 @@ def parse_hash_list(
         unique = frozenset(hashes)
         return HashList(name, "sha256", 0, len(unique), _sha256=unique)
     packed = np.unique(_pack(hashes), axis=0) if hashes else np.zeros((0, 4), np.uint64)
-    return HashList(name, "pdq", distance, len(packed), _pdq=packed)
+    return HashList(name, "pdq", distance, len(packed), _pdq=np.ascontiguousarray(packed.T))
 
 
 def _distance(source: str, kind: str, max_distance: int | None) -> int:

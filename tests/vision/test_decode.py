@@ -130,3 +130,26 @@ def test_a_refusal_never_carries_the_bytes() -> None:
     with pytest.raises(FileRefused) as caught:
         decode_image(secret, max_bytes=CAP)
     assert "cat.png" not in str(caught.value)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "BMP"])
+def test_damaged_files_end_in_a_picture_or_a_refusal_never_another_error(fmt: str) -> None:
+    """Seeded byte flips, cuts and splices of a valid file: whatever Pillow's plugin makes of
+    them, the caller sees a picture or FileRefused."""
+    original = encode(shapes(120, 90, seed=8), fmt)
+    rng = np.random.default_rng(len(fmt))
+    outcomes: set[str] = set()
+    for _ in range(150):
+        data = bytearray(original)
+        for _flip in range(int(rng.integers(1, 8))):
+            data[int(rng.integers(0, len(data)))] = int(rng.integers(0, 256))
+        if rng.random() < 0.3:
+            data = data[: int(rng.integers(8, len(data)))]
+        try:
+            decoded = decode_image(bytes(data), max_bytes=CAP)
+        except FileRefused as exc:
+            outcomes.add(exc.reason)
+        else:
+            assert decoded.image.mode == "RGB" and max(decoded.image.size) <= WORKING_SIZE
+            outcomes.add("decoded")
+    assert outcomes <= {"decoded", "corrupt", "not_image", "bomb"}

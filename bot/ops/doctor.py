@@ -11,9 +11,7 @@ import os
 import tempfile
 from collections.abc import Awaitable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
-
-from PIL import Image
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.config import COMMAND_CHANNELS, Settings
 from bot.errors import ActionRefused, AuthError, ConfigError, RcmodError, TwoFactorRequired
@@ -28,7 +26,9 @@ from bot.ops.checks import (
 )
 from bot.ops.connect import RestFactory, default_rest, describe, probe
 from bot.rest import RestClient
-from bot.vision.scorer import MODEL_FIX, NsfwScorer
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = ["default_features", "image_model_check", "local_checks", "run_doctor"]
 
@@ -359,6 +359,10 @@ def image_model_check(model_path: Path | None = None) -> Check:
     """The NSFW model as the bot would load it (the file inside the installed package unless
     ``model_path`` says otherwise): present, its checksum verified, and it calls a generated
     plain picture safe. Loading it takes under a second and downloads nothing."""
+    # Imported here: numpy, Pillow and the model's packages would add a fifth of a second to
+    # every rcmod command's start, and only this check needs them.
+    from bot.vision.scorer import MODEL_FIX, NsfwScorer
+
     name = "image model"
     try:
         scorer = NsfwScorer(model_path=model_path)
@@ -376,6 +380,8 @@ def image_model_check(model_path: Path | None = None) -> Check:
 
 
 def _plain_picture() -> Image.Image:
+    from PIL import Image
+
     ramp = Image.linear_gradient("L").resize((320, 240))
     return Image.merge("RGB", (ramp, ramp.transpose(Image.Transpose.FLIP_LEFT_RIGHT), ramp.rotate(180)))
 

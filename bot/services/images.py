@@ -68,7 +68,7 @@ class ImageCheck(Protocol):
     """The checker (bot.vision.ImageChecker): decodes with bomb protection, hashes, matches the
     hash lists and, with ``score``, runs the NSFW model. Raises FileRefused."""
 
-    def check(self, data: bytes, *, score: bool) -> ImageFinding: ...
+    async def check(self, data: bytes, *, score: bool) -> ImageFinding: ...
 
 
 class FileSource(Protocol):
@@ -262,7 +262,7 @@ class ImageModeration:
         assert self._checker is not None and self._files is not None  # enabled
         try:
             data = await self._download(file)
-            finding = await asyncio.to_thread(self._checker.check, data, score=True)
+            finding = await self._checker.check(data, score=True)
         except FileRefused as exc:
             self._metrics.count_image_refused(exc.reason)
             self._ledger.record_check(

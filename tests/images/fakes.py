@@ -42,7 +42,7 @@ class FakeChecker:
     def __init__(self) -> None:
         self.checked: list[bytes] = []
 
-    def check(self, data: bytes, *, score: bool) -> ImageFinding:
+    async def check(self, data: bytes, *, score: bool) -> ImageFinding:
         self.checked.append(data)
         text = data.decode()
         if text.startswith("refuse:"):

@@ -1,6 +1,7 @@
 """``rcmod demo``: the sandbox and the bot in one process, a scripted conversation, narrated.
 
-It shows the foundation at work: members chat, someone edits and deletes, the connection drops
+It shows the foundation at work: members chat, someone edits and deletes, pictures are checked
+on this host, the connection drops
 while people keep talking, and the bot catches up — every message handled exactly once. The demo
 checks that claim itself and exits 1 if it does not hold.
 """
@@ -8,6 +9,7 @@ checks that claim itself and exits 1 if it does not hold.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import tempfile
 import time
 from collections import Counter
@@ -119,6 +121,75 @@ banner: "{POLICY_BANNER}"
 ALLOWLIST_OPTIONS = 'kind = "allow"\n'
 
 
+def _picture(kind: str) -> bytes:
+    """A generated, benign picture: ``listed`` (the one on the demo's hash list), ``view`` (a
+    different landscape) or ``skin`` (a flat skin-coloured square, which open_nsfw scores ~0.21)."""
+    # Imported here: Pillow is needed by the demo's pictures only.
+    import io
+
+    from PIL import Image, ImageDraw
+
+    if kind == "skin":
+        img = Image.new("RGB", (640, 480), (224, 172, 140))
+    else:
+        shift = 0 if kind == "listed" else 7
+        img = Image.new("RGB", (800, 600), (30, 90, 160))
+        draw = ImageDraw.Draw(img)
+        for i in range(0, 800, 40):
+            top = (i * 7 + shift * 53) % 600
+            draw.rectangle([i, top, i + 30, top + 80], fill=((i * 3 + shift) % 255, 200, (i * 5) % 255))
+        draw.ellipse([200 + shift, 150, 600, 450], fill=(240, 200, 40))
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
+
+
+def _known_bad_list(tmp: Path) -> Path:
+    """The operator's known-bad list: the SHA-256 of one (benign) picture."""
+    path = tmp / "known-bad.sha256"
+    path.write_text(f"# demo: one picture\n{hashlib.sha256(_picture('listed')).hexdigest()}\n")
+    return path
+
+
+async def _act_pictures(
+    sandbox: Sandbox, app: BotApp, say: Callable[[str], None], check: Callable[[bool, str], None]
+) -> None:
+    say("-- act 2d: pictures, checked on this host (a hash list and the open_nsfw model) --")
+
+    def upload(user: str, room: str, kind: str) -> str:
+        msg = sandbox.upload_as(user, room, _picture(kind), filename=f"{kind}.png", content_type="image/png")
+        say(f"{user} uploads a picture in #{room} ({kind}.png)")
+        return str(msg["_id"])
+
+    mods_before = len(_dms(sandbox, "admin"))
+    listed = upload("carol", "general", "listed")
+    check(
+        await _until(
+            lambda: (
+                listed not in sandbox.workspace.messages
+                and "not allowed here" in _dm_text(sandbox, "carol")
+                and "known-bad image" in _dm_text(sandbox, "admin")
+            )
+        ),
+        "the picture on the hash list was deleted, carol told, the moderators (here: the admin) alerted",
+    )
+    upload("mod2", "general", "view")
+    skin = upload("alice", "random", "skin")
+    check(
+        await _until(lambda: "Alert only" in _dm_text(sandbox, "admin")),
+        "the picture scored past the (demo's low) alert threshold: the moderators (here: the admin) alerted",
+    )
+    check(skin in sandbox.workspace.messages, "an alert only: alice's picture stays")
+    clean = app.metrics.image_files.labels("clean")
+    check(
+        await _until(lambda: clean._value.get() >= 1) and len(_dms(sandbox, "admin")) == mods_before + 2,
+        "the landscape was checked and alerted nobody",
+    )
+    alerts = [m["msg"] for m in _dms(sandbox, "admin") if "Alert only" in m["msg"]]
+    for line in (alerts or [""])[-1].splitlines()[:2]:
+        say(f"   admin's DM | {line}")
+
+
 def _dms(sandbox: Sandbox, username: str) -> list[dict[str, Any]]:
     ws = sandbox.workspace
     bot, other = ws.user_by_username("rcmod.bot"), ws.user_by_username(username)
@@ -159,6 +230,15 @@ async def run_demo(out: TextIO, *, quiet: bool = False) -> int:
                 "http": {"port": 0},
                 "moderation": {"wordlists": [str(lists)]},
                 "policy": {"dir": str(policies)},
+                # Pictures in #general and #random are checked on this host. The alert threshold
+                # is low on purpose: only benign generated pictures are shown, and open_nsfw
+                # scores a flat skin-coloured square about 0.21, a landscape of blocks ~0.0002.
+                "images": {
+                    "rooms": [{"rooms": ["general", "random"], "policy": "block"}],
+                    "alert_threshold": 0.1,
+                    "block_threshold": 0.9,
+                    "hash_lists": [{"path": str(_known_bad_list(Path(tmp))), "kind": "sha256"}],
+                },
                 # The flood protection acts here (a new install only alerts); the seed accounts
                 # are minutes old, so probation is off to show the ordinary threshold.
                 "protections": {"probation_days": 0, "flood": {"mode": "act", "messages": 10, "seconds": 60}},
@@ -295,6 +375,8 @@ async def run_demo(out: TextIO, *, quiet: bool = False) -> int:
             flood_dm = [m["msg"] for m in _dms(sandbox, "admin") if "protection — flood" in m["msg"]]
             for line in (flood_dm or [""])[-1].splitlines()[:3]:
                 say(f"   admin's DM | {line}")
+
+            await _act_pictures(sandbox, app, say, check)
 
             say("-- act 3: the network drops; members keep talking while the bot is away --")
             sandbox.refuse_connections(True)

@@ -200,9 +200,13 @@ def _room_hint(value: Any) -> RoomHint:
 
 
 def _short(value: Any, limit: int = 40) -> str:
-    """A server-chosen token (msg type, event suffix) made safe to put in a reason."""
-    text = value if isinstance(value, str) else type(value).__name__
-    return repr(text[:limit])
+    """A peer-chosen value (msg type, call id, event name, error reason) as its shape only: a
+    reason is logged, and a frame's values can carry what members wrote, so none is echoed."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
+        return repr(value)  # the form of the call ids this client numbers: nothing a member wrote
+    if isinstance(value, str):
+        return f"(a {min(len(value), limit)}{'+' if len(value) > limit else ''}-character string)"
+    return f"(a {type(value).__name__})"
 
 
 def _id_of(obj: Any) -> str | None:

@@ -518,7 +518,7 @@ BAD_INPUT: list[tuple[str, Any, str]] = [
     ("array frame", "[1, 2, 3]", "not an object"),
     ("string frame", '"hello"', "not an object"),
     ("empty", "", "malformed JSON"),
-    ("unknown msg", {"msg": "teleport"}, "unknown msg type 'teleport'"),
+    ("unknown msg", {"msg": "teleport"}, "unknown msg type (a 8-character string)"),
     ("msg not a string", {"msg": 5}, "unknown msg type"),
     ("message without _id", broken_message(_id=None), "_id"),
     ("message without u", broken_message(u=None), "message.u"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from bot.realtime.events import Connected, Disconnected, Event, MessageDeleted, 
 from bot.rest import RestClient
 from bot.sandbox import Sandbox
 from bot.store import Store
+from tests.backends import Backend, PostgresServer, postgres_backend, postgres_server, sqlite_backend
 
 
 class Recorder:
@@ -143,3 +144,23 @@ __all__ = [
     "start_bot",
     "until",
 ]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """PostgreSQL 15 for the session, on a unix socket in a temporary folder (see tests/backends.py)."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """The store contract suite: each test that takes it runs on SQLite and on PostgreSQL, each
+    time over a fresh migrated database."""
+    chosen = (
+        sqlite_backend(tmp_path)
+        if request.param == "sqlite"
+        else postgres_backend(request.getfixturevalue("postgres"))
+    )
+    yield chosen
+    chosen.close_all()

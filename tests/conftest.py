@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,7 +18,8 @@ from bot.models import Message
 from bot.realtime.events import Connected, Disconnected, Event, MessageDeleted, MessageEvent
 from bot.rest import RestClient
 from bot.sandbox import Sandbox
-from bot.store import Store
+from bot.store import Database, Store
+from bot.store.db import SqliteDatabase
 from tests.backends import Backend, PostgresServer, postgres_backend, postgres_server, sqlite_backend
 
 
@@ -164,3 +166,26 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     )
     yield chosen
     chosen.close_all()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _every_store_on_postgresql(request: pytest.FixtureRequest) -> Iterator[None]:
+    """``RCMOD_TEST_STORE=postgresql``: every SQLite store a test opens by path is a PostgreSQL
+    database instead (one per path), so any part of the suite can be run against the second
+    backend. Off by default: the contract suite (the ``backend`` fixture) runs both anyway."""
+    if os.environ.get("RCMOD_TEST_STORE") != "postgresql":
+        yield
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    urls: dict[Path, str] = {}
+    opened = SqliteDatabase.open_file.__func__  # type: ignore[attr-defined]
+
+    def open_file(cls: type[SqliteDatabase], path: Path, **kw: Any) -> Database:
+        if path.suffix != ".sqlite3":
+            return opened(cls, path, **kw)  # type: ignore[no-any-return]
+        url = urls.get(path.resolve()) or urls.setdefault(path.resolve(), server.new_database())
+        return Database.connect(url, **kw)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SqliteDatabase, "open_file", classmethod(open_file))
+        yield

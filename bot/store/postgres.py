@@ -18,6 +18,8 @@ once (cached), in this one place:
   decoded into an array (``NOT IN`` becomes ``<> ALL``);
 - ``json_extract(col, '$.a.b')`` becomes ``col::jsonb #>> '{a,b}'`` (text), and what it is
   compared with is compared as text;
+- ``CASE WHEN ? THEN`` tests its parameter as a number (a bool is passed as 0 or 1);
+- a negative ``LIMIT ?`` (SQLite: no limit) becomes NULL (PostgreSQL's no limit);
 - two-argument ``min``/``max`` become ``LEAST``/``GREATEST``; ``AS REAL`` (a float4 in
   PostgreSQL) becomes ``AS DOUBLE PRECISION``; ``LIMIT -1`` becomes ``LIMIT ALL``;
 - an ``ON CONFLICT … DO UPDATE`` names the target table's columns it reads (PostgreSQL calls
@@ -181,6 +183,11 @@ def to_postgres(sql: str) -> Statement:
         part = _JSON_EACH_IN.sub(lambda j: "<> ALL(\x00)" if j.group(1) else "= ANY(\x00)", part)
         part = re.sub(r"\bAS\s+REAL\b", "AS DOUBLE PRECISION", part, flags=re.I)
         part = re.sub(r"\bLIMIT\s+-1\b", "LIMIT ALL", part, flags=re.I)
+        # SQLite takes any value as a condition; PostgreSQL only a boolean (a Python bool is
+        # passed as 0 or 1, as SQLite stores it).
+        part = re.sub(r"\bWHEN\s+\?\s+THEN\b", "WHEN CAST(? AS BIGINT) <> 0 THEN", part, flags=re.I)
+        # SQLite reads a negative LIMIT as none; PostgreSQL refuses it, and reads NULL as none.
+        part = re.sub(r"\bLIMIT\s+\?", "LIMIT NULLIF(GREATEST(CAST(? AS BIGINT), -1), -1)", part, flags=re.I)
         if "json_each" in part.lower():
             raise StoreError(f"store: no PostgreSQL translation for this use of json_each: {sql!r}")
         return part
@@ -276,6 +283,11 @@ _APPEND_ONLY = (
     "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$;\n"
 )
 _STATEMENTS: dict[str, str] = {
+    # SQLite keeps any value in any column: `held` is declared INTEGER and holds the (float) time
+    # a delivery was held. Here its type says so.
+    _statement_key(
+        "ALTER TABLE alert_delivery ADD COLUMN held INTEGER NOT NULL DEFAULT 0;"
+    ): "ALTER TABLE alert_delivery ADD COLUMN held DOUBLE PRECISION NOT NULL DEFAULT 0",
     _statement_key(
         "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log\n"
         "            BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;"

@@ -163,3 +163,39 @@ def test_migrations_are_numbered_one_to_n_without_gaps() -> None:
     from bot.store.migrations import MIGRATIONS
 
     assert [v for v, _ in MIGRATIONS] == list(range(1, LATEST_VERSION + 1))
+
+
+def test_the_audit_chain_stays_serial_under_concurrent_writers(backend: Backend) -> None:
+    """Two connections (two instances, or a CLI beside the bot) append at once: each append
+    reads the head and writes after it, one writer at a time, so the chain has no fork or gap."""
+    import threading
+
+    stores = [backend.open(), backend.open()]
+    errors: list[BaseException] = []
+
+    def append(store: Store, who: str) -> None:
+        try:
+            for i in range(25):
+                store.audit.append_audit(actor=who, action="message.deleted", targets={"mid": f"{who}{i}"})
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=append, args=(s, f"w{n}")) for n, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    result = backend.open().audit.verify_audit()
+    assert result.ok and result.checked == 50
+
+
+def test_a_full_disk_on_the_server_is_disk_full() -> None:
+    """PostgreSQL says SQLSTATE 53100 where SQLite says SQLITE_FULL: the bot stops the same way."""
+    import psycopg.errors
+
+    from bot.errors import DiskFull
+    from bot.store.postgres import _disk_full
+
+    with pytest.raises(DiskFull, match="PostgreSQL"), _disk_full("postgresql rcmod@db"):
+        raise psycopg.errors.DiskFull("could not extend file: No space left on device")

@@ -33,8 +33,9 @@ TEMPLATE = "rcmod_template"
 class PostgresServer:
     """A throwaway PostgreSQL cluster: initdb, start on a unix socket, one database per test."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, durable: bool = False) -> None:
         self.folder = folder
+        self.durable = durable
         self._names = itertools.count(1)
         self._prefix: list[str] = []
         if os.geteuid() == 0:
@@ -56,8 +57,11 @@ class PostgresServer:
         data = self.folder / "data"
         self._run(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                   "--no-locale", "--no-sync")  # fmt: skip
-        # Durability is the server's business, not the tests': fsync off keeps a test database cheap.
-        options = f"-k {self.folder} -h '' -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        # Durability is the server's business, not the tests': fsync off keeps a test database cheap
+        # (a benchmark asks for the server's defaults).
+        options = f"-k {self.folder} -h ''"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         log = str(self.folder / "log")
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", log, "-w", "start")
         with self.admin() as conn:
@@ -79,7 +83,7 @@ class PostgresServer:
         """A fresh database (a copy of the migrated template, or empty); its URL."""
         name = f"t{os.getpid()}_{next(self._names)}"
         with self.admin() as conn:
-            template = f" TEMPLATE {TEMPLATE} STRATEGY FILE_COPY" if migrated else ""
+            template = f" TEMPLATE {TEMPLATE}" if migrated else ""
             conn.execute(f"CREATE DATABASE {name}{template}")
         return self.url(name)
 

@@ -147,6 +147,8 @@ def open_store(
     clock: Callable[[], float] = time.time,
     on_audit: Callable[[str, str], None] | None = None,
 ) -> Store:
+    if settings.storage.url is not None:
+        return Store.connect(settings.storage.url.get_secret_value(), clock=clock, on_audit=on_audit)
     return Store.open(settings.storage.data_dir / "rcmod.sqlite3", clock=clock, on_audit=on_audit)
 
 

@@ -68,11 +68,24 @@ class RealtimeSettings(core.Section):
 
 class StorageSettings(core.Section):
     data_dir: Path = Path("data")
+    # The store in PostgreSQL (postgresql://USER@HOST:PORT/DBNAME) instead of SQLite in data_dir;
+    # data_dir still holds the audit signing key and checkpoints. A secret: it may carry the
+    # password (or leave it out, and libpq reads PGPASSWORD or ~/.pgpass).
+    url: SecretStr | None = None
     # Evidence is kept this long, then erased unless under legal hold.
     retention_days: int = Field(default=90, ge=1)
     # Below this much free space on the data folder's disk, the bot warns (log and metric
     # rcmod_data_free_bytes) before a full disk stops it. 0 turns the warning off.
     free_space_warning_mb: int = Field(default=500, ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql:// (leave it out for SQLite in storage.data_dir)")
+        return value
 
 
 class HttpSettings(core.Section):
@@ -257,6 +270,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str, Any]] = {
     "RCMOD_PASSWORD": ("server", "password", str),
     "RCMOD_WORDLISTS": ("moderation", "wordlists", _split_paths),
     "RCMOD_DATA_DIR": ("storage", "data_dir", str),
+    "RCMOD_STORAGE_URL": ("storage", "url", str),
     "RCMOD_HTTP_PORT": ("http", "port", str),
     "RCMOD_MODERATORS": ("moderation", "moderators", _split_names),
     "RCMOD_WEBHOOK_SECRET": ("http", "webhook_secret", str),

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ from bot.models import Message
 from bot.realtime.events import Connected, Disconnected, Event, MessageDeleted, MessageEvent
 from bot.rest import RestClient
 from bot.sandbox import Sandbox
-from bot.store import Store
+from bot.store import Database, Store
+from bot.store.db import SqliteDatabase
+from tests.backends import Backend, PostgresServer, postgres_backend, postgres_server, sqlite_backend
 
 
 class Recorder:
@@ -143,3 +146,46 @@ __all__ = [
     "start_bot",
     "until",
 ]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """PostgreSQL 15 for the session, on a unix socket in a temporary folder (see tests/backends.py)."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """The store contract suite: each test that takes it runs on SQLite and on PostgreSQL, each
+    time over a fresh migrated database."""
+    chosen = (
+        sqlite_backend(tmp_path)
+        if request.param == "sqlite"
+        else postgres_backend(request.getfixturevalue("postgres"))
+    )
+    yield chosen
+    chosen.close_all()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _every_store_on_postgresql(request: pytest.FixtureRequest) -> Iterator[None]:
+    """``RCMOD_TEST_STORE=postgresql``: every SQLite store a test opens by path is a PostgreSQL
+    database instead (one per path), so any part of the suite can be run against the second
+    backend. Off by default: the contract suite (the ``backend`` fixture) runs both anyway."""
+    if os.environ.get("RCMOD_TEST_STORE") != "postgresql":
+        yield
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    urls: dict[Path, str] = {}
+    opened = SqliteDatabase.open_file.__func__  # type: ignore[attr-defined]
+
+    def open_file(cls: type[SqliteDatabase], path: Path, **kw: Any) -> Database:
+        if path.suffix != ".sqlite3":
+            return opened(cls, path, **kw)  # type: ignore[no-any-return]
+        url = urls.get(path.resolve()) or urls.setdefault(path.resolve(), server.new_database())
+        return Database.connect(url, **kw)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SqliteDatabase, "open_file", classmethod(open_file))
+        yield

@@ -132,3 +132,17 @@ def test_cli_unknown_command_is_usage_error(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit) as info:
         main(["frobnicate"])
     assert info.value.code == 2
+
+
+def test_the_store_url_comes_from_the_environment_and_stays_secret(tmp_path: Path) -> None:
+    url = "postgresql://rcmod:s3cret@db.example/rcmod"
+    settings = load_settings(None, {"RCMOD_STORAGE_URL": url})
+    assert settings.storage.url is not None and settings.storage.url.get_secret_value() == url
+    assert "s3cret" not in repr(settings)
+    assert load_settings(None, {}).storage.url is None  # absent: SQLite in storage.data_dir
+
+
+def test_a_store_url_that_is_not_postgresql_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigError, match=r"storage\.url: .*postgresql://") as caught:
+        load_settings(None, {"RCMOD_STORAGE_URL": "mysql://u:s3cret@h/db"})
+    assert "s3cret" not in str(caught.value)

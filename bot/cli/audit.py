@@ -100,11 +100,14 @@ def run(args: argparse.Namespace, load_settings: Callable[[], Settings], out: Te
 
     data_dir = settings.storage.data_dir
     path = data_dir / STORE_FILE
-    if command == "verify" and (not path.exists() or path.stat().st_size == 0):
-        return _verify_missing(path, data_dir, out)
-    if command != "hold" and not path.exists():
-        raise ConfigError(f"storage.data_dir: no store at {path}")
-    store = Store.open(path)
+    if settings.storage.url is not None:
+        store = Store.connect(settings.storage.url.get_secret_value())
+    else:
+        if command == "verify" and (not path.exists() or path.stat().st_size == 0):
+            return _verify_missing(path, data_dir, out)
+        if command != "hold" and not path.exists():
+            raise ConfigError(f"storage.data_dir: no store at {path}")
+        store = Store.open(path)
     try:
         if command == "verify":
             return _verify(store, data_dir, out)

@@ -1,6 +1,8 @@
-"""Persistence: the SQLite store and its migrations. No SQL lives outside this package.
+"""Persistence: the store and its migrations. No SQL lives outside this package.
 
-db.py         Database: the connection, the clock, transactions, error translation, migrating
+db.py         Database: the connection, the clock, transactions, error translation, migrating;
+              its SQLite implementation (the embedded default)
+postgres.py   PostgresDatabase: the same on PostgreSQL, SQLite's dialect translated once per statement
 sqlite.py     Store: what the composition root opens, a holder of the repositories below
 lease.py      Lease              one instance per data folder
 messages.py   MessageLog         handled messages, catch-up cursors

@@ -1,6 +1,11 @@
-"""One SQLite connection, its clock and its transactions: what every repository of the store shares.
+"""One database connection, its clock and its transactions: what every repository of the store shares.
 
-WAL mode lets the web endpoints read while the bot writes; ``synchronous=NORMAL`` keeps a commit
+:class:`Database` is the interface every repository writes through; it speaks SQLite's dialect
+(``?`` placeholders, ``INSERT OR IGNORE``, ``json_each``). Two implementations: SQLite (this
+module, the embedded default: a file in ``storage.data_dir``) and PostgreSQL
+(:mod:`bot.store.postgres`, ``storage.url``), which translates each statement once.
+
+SQLite: WAL mode lets the web endpoints read while the bot writes; ``synchronous=NORMAL`` keeps a commit
 cheap (ingest commits its handled marks once per batch of messages) while a crash loses at most
 the last transactions, never consistency.
 Errors are translated here, where sqlite3 is touched: SQLITE_FULL becomes ``DiskFull`` (the bot
@@ -10,6 +15,7 @@ stops with one clear line) and, where a verb asks for it, any other database err
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
@@ -19,13 +25,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
+
+import psycopg
 
 from bot.errors import DiskFull, RcmodError
 from bot.models import to_iso
 from bot.store import migrations
 
-__all__ = ["Database", "StoreError", "all_of", "translated", "translates"]
+__all__ = ["Cursor", "Database", "SqliteDatabase", "StoreError", "all_of", "translated", "translates"]
 
 
 class StoreError(RcmodError):
@@ -38,10 +46,10 @@ _R = TypeVar("_R")
 
 @contextmanager
 def translated(what: str) -> Iterator[None]:
-    """Report sqlite3's errors (a damaged file, above all) as StoreError, naming what failed."""
+    """Report the database's errors (a damaged file, above all) as StoreError, naming what failed."""
     try:
         yield
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, psycopg.DatabaseError) as exc:
         raise StoreError(f"store: {what} failed: {exc}") from exc
 
 
@@ -101,16 +109,33 @@ class _Connection(sqlite3.Connection):
             raise
 
 
+class Cursor(Protocol):
+    """What a repository reads from a statement: sqlite3's cursor, or one shaped like it."""
+
+    @property
+    def lastrowid(self) -> int | None: ...
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
 class Database:
     """The connection every repository writes through, the clock they stamp rows with, and the
     hook told of every audit record.
 
     A repository takes a ``Database`` and nothing else it does not use, so a service can be given
     only the repositories it needs, and a test can build one repository over a fresh database.
+    Statements are written in SQLite's dialect; an implementation for another database translates
+    them (see :mod:`bot.store.postgres`).
     """
 
-    def __init__(self, conn: sqlite3.Connection, *, clock: Callable[[], float] = time.time) -> None:
-        self._conn = conn
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         # Told of every audit record (action, outcome): the bot feeds its metrics from it, so every
         # action it takes is counted where it is recorded, not at a second set of call sites.
@@ -118,7 +143,67 @@ class Database:
 
     @classmethod
     def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Database:
-        """Open (creating it private to the bot's account) and migrate the store at ``path``."""
+        """Open (creating it private to the bot's account) and migrate the SQLite store at ``path``."""
+        return SqliteDatabase.open_file(path, clock=clock)
+
+    @classmethod
+    def in_memory(cls, *, clock: Callable[[], float] = time.time) -> Database:
+        """A migrated SQLite database that lives only as long as this object: for tests and dry checks."""
+        return SqliteDatabase.open_memory(clock=clock)
+
+    @classmethod
+    def connect(cls, url: str, *, clock: Callable[[], float] = time.time) -> Database:
+        """Connect to and migrate the PostgreSQL store at ``url`` (``postgresql://…``)."""
+        from bot.store.postgres import PostgresDatabase
+
+        return PostgresDatabase.connect_url(url, clock=clock)
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Cursor:
+        raise NotImplementedError
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> Cursor:
+        raise NotImplementedError
+
+    @property
+    def in_transaction(self) -> bool:
+        raise NotImplementedError
+
+    def data_version(self) -> int:
+        """Changes when another connection (another process) has committed to the store since
+        the last call; this connection's own commits leave it as it is. It costs about what a
+        small SELECT does: ask it per batch or per second, not per message."""
+        raise NotImplementedError
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """A write transaction, one writer at a time: committed when the block ends, rolled back
+        when it raises. Inside another transaction it joins that one, so a repository can write its
+        rows and another's (an audit record, above all) all-or-nothing."""
+        raise NotImplementedError
+
+    def check_integrity(self) -> list[str]:
+        """Problems the database finds in its own storage; an empty list means it is sound."""
+        raise NotImplementedError
+
+    def now_iso(self) -> str:
+        return to_iso(datetime.fromtimestamp(self.clock(), tz=UTC))
+
+    def schema_version(self) -> int:
+        row = self.execute("SELECT version FROM schema_version").fetchone()
+        return int(row[0]) if row else 0
+
+
+class SqliteDatabase(Database):
+    """The embedded store: one SQLite file (or memory), one connection."""
+
+    def __init__(self, conn: sqlite3.Connection, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(clock=clock)
+        self._conn = conn
+
+    @classmethod
+    def open_file(cls, path: Path, *, clock: Callable[[], float] = time.time) -> SqliteDatabase:
         try:
             _make_private(path)
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=_Connection)
@@ -140,8 +225,7 @@ class Database:
         return db
 
     @classmethod
-    def in_memory(cls, *, clock: Callable[[], float] = time.time) -> Database:
-        """A migrated database that lives only as long as this object: for tests and dry checks."""
+    def open_memory(cls, *, clock: Callable[[], float] = time.time) -> SqliteDatabase:
         conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False, factory=_Connection)
         conn.execute("PRAGMA foreign_keys=ON")
         db = cls(conn, clock=clock)
@@ -151,10 +235,10 @@ class Database:
     def close(self) -> None:
         self._conn.close()
 
-    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+    def execute(self, sql: str, parameters: Any = (), /) -> Cursor:
         return self._conn.execute(sql, parameters)
 
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> sqlite3.Cursor:
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> Cursor:
         return self._conn.executemany(sql, rows)
 
     @property
@@ -162,16 +246,11 @@ class Database:
         return self._conn.in_transaction
 
     def data_version(self) -> int:
-        """Changes when another connection (another process) has committed to the store since
-        the last call; this connection's own commits leave it as it is. It costs about what a
-        small SELECT does: ask it per batch or per second, not per message."""
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """A write transaction (BEGIN IMMEDIATE): committed when the block ends, rolled back when
-        it raises. Inside another transaction it joins that one, so a repository can write its
-        rows and another's (an audit record, above all) all-or-nothing."""
+        # BEGIN IMMEDIATE takes the write lock up front: one writer at a time.
         if self._conn.in_transaction:
             yield
             return
@@ -183,15 +262,8 @@ class Database:
             self._conn.execute("ROLLBACK")
             raise
 
-    def now_iso(self) -> str:
-        return to_iso(datetime.fromtimestamp(self.clock(), tz=UTC))
-
-    def schema_version(self) -> int:
-        row = self._conn.execute("SELECT version FROM schema_version").fetchone()
-        return int(row[0]) if row else 0
-
     def check_integrity(self) -> list[str]:
-        """SQLite's own page-level check; an empty list means the file is sound."""
+        # SQLite's own page-level check.
         try:
             rows = self._conn.execute("PRAGMA integrity_check").fetchall()
         except sqlite3.DatabaseError as exc:
@@ -205,12 +277,7 @@ class Database:
             current = self.schema_version()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"store {path}: not a usable SQLite database: {exc}") from exc
-        latest = migrations.LATEST_VERSION
-        if current > latest:
-            raise StoreError(
-                f"store {path}: schema version {current} is newer than this rcmod understands "
-                f"({latest}); upgrade rcmod instead of running an older one against this data"
-            )
+        refuse_newer(path, current)
         for version, sql in migrations.MIGRATIONS:
             if version <= current:
                 continue
@@ -224,6 +291,17 @@ class Database:
             except sqlite3.Error as exc:
                 self._conn.execute("ROLLBACK")
                 raise StoreError(f"store {path}: migration {version} failed: {exc}") from exc
+
+
+def refuse_newer(where: str, current: int) -> None:
+    """An old rcmod must not write into a store a newer one has migrated: it would not know the
+    new tables' rules."""
+    latest = migrations.LATEST_VERSION
+    if current > latest:
+        raise StoreError(
+            f"store {where}: schema version {current} is newer than this rcmod understands "
+            f"({latest}); upgrade rcmod instead of running an older one against this data"
+        )
 
 
 def _make_private(path: Path) -> None:

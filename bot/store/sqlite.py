@@ -1,4 +1,4 @@
-"""The store the composition root opens: one SQLite database and the repositories over it.
+"""The store the composition root opens: one database (SQLite, or PostgreSQL) and the repositories over it.
 
 ``Store`` holds no verbs of its own. Each concern is a repository (``store.audit``,
 ``store.alerts``, …) built over the one :class:`~bot.store.db.Database`, so a service can be
@@ -57,6 +57,19 @@ class Store:
         on_audit: Callable[[str, str], None] | None = None,
     ) -> Store:
         db = Database.open(path, clock=clock)
+        db.on_audit = on_audit
+        return cls.over(db)
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_audit: Callable[[str, str], None] | None = None,
+    ) -> Store:
+        """The store in the PostgreSQL database at ``url`` (see :mod:`bot.store.postgres`)."""
+        db = Database.connect(url, clock=clock)
         db.on_audit = on_audit
         return cls.over(db)
 

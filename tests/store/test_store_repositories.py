@@ -8,18 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import AuditLog, Database, Store
+from bot.store import AuditLog, Store
 from bot.store.jobs import BlockList
 from bot.store.messages import MessageLog
 from bot.store.sanctions import SanctionLedger
+from tests.backends import Backend
 from tests.helpers import Clock
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_a_repository_works_alone_over_a_database() -> None:
+def test_a_repository_works_alone_over_a_database(backend: Backend) -> None:
     clock = Clock()
-    db = Database.in_memory(clock=clock)
+    db = backend.database(clock=clock)
     messages = MessageLog(db)
     assert messages.mark_handled("m1", "", "r1")
     assert not messages.mark_handled("m1", "", "r1")
@@ -32,8 +33,8 @@ def test_a_repository_works_alone_over_a_database() -> None:
     db.close()
 
 
-def test_a_transaction_commits_rolls_back_and_joins_an_outer_one() -> None:
-    db = Database.in_memory()
+def test_a_transaction_commits_rolls_back_and_joins_an_outer_one(backend: Backend) -> None:
+    db = backend.database()
     messages = MessageLog(db)
     with db.transaction():
         messages.mark_handled("kept", "", "r1")
@@ -53,8 +54,8 @@ def test_a_transaction_commits_rolls_back_and_joins_an_outer_one() -> None:
     ]
 
 
-def test_a_block_and_its_audit_record_are_written_together() -> None:
-    db = Database.in_memory()
+def test_a_block_and_its_audit_record_are_written_together(backend: Backend) -> None:
+    db = backend.database()
     audit = AuditLog(db)
     blocks = BlockList(db, audit)
 
@@ -79,17 +80,16 @@ def test_the_store_holds_repositories_and_no_verbs(tmp_path: Path) -> None:
             store.audit = AuditLog(store.db)  # type: ignore[misc]
         own = {n for n, _ in inspect.getmembers(Store) if not n.startswith("_")}
         fields = {f.name for f in dataclasses.fields(Store)}
-        assert own - fields == {"open", "over", "close"}
+        assert own - fields == {"open", "connect", "over", "close"}
     finally:
         store.close()
 
 
-def test_the_block_list_answers_from_memory_and_sees_every_change(tmp_path: Path) -> None:
+def test_the_block_list_answers_from_memory_and_sees_every_change(backend: Backend) -> None:
     """Blocks and unblocks made here count at once; one committed by another connection to the
     store counts within BlockList.RECHECK_SECONDS, and no sooner is it looked for."""
     now = [0.0]
-    path = tmp_path / "rcmod.sqlite3"
-    store = Store.open(path)
+    store = backend.open()
     blocks = BlockList(store.db, store.audit, monotonic=lambda: now[0])
     assert blocks.blocked_user("u1", "r1") is None
     blocks.block_user("u1", "sam", "r1", reason="spam", actor="mod")
@@ -101,7 +101,7 @@ def test_the_block_list_answers_from_memory_and_sees_every_change(tmp_path: Path
     blocks.unblock_user("u1", None, actor="mod")
     assert blocks.blocked_user("u1", "r2") is None
 
-    other = Store.open(path)  # another process, say
+    other = backend.open()  # another process, say
     try:
         other.blocks.block_user("u2", "kim", None, reason="spam", actor="mod")
         other.blocks.unblock_user("u1", "r1", actor="mod")
@@ -113,8 +113,8 @@ def test_the_block_list_answers_from_memory_and_sees_every_change(tmp_path: Path
     store.close()
 
 
-def test_a_block_rolled_back_is_not_remembered() -> None:
-    db = Database.in_memory()
+def test_a_block_rolled_back_is_not_remembered(backend: Backend) -> None:
+    db = backend.database()
     audit = AuditLog(db)
     blocks = BlockList(db, audit)
     with pytest.raises(RuntimeError), db.transaction():

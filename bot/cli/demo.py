@@ -1,8 +1,8 @@
 """``rcmod demo``: the sandbox and the bot in one process, a scripted conversation, narrated.
 
 It shows the foundation at work: members chat, someone edits and deletes, pictures are checked
-on this host, the connection drops while people keep talking, and the bot catches up — every message handled exactly once. The demo
-checks that claim itself and exits 1 if it does not hold.
+on this host, the connection drops while people keep talking, and the bot catches up — every
+message handled exactly once. The demo checks that claim itself and exits 1 if it does not hold.
 """
 
 from __future__ import annotations

@@ -133,6 +133,8 @@ _DIGIT = re.compile(r"\d")
 _PUNCT = ".,;:!?()[]{}\"'#*"
 # An ASCII word (white space around it, as str.split() cuts) that is ASCII digits once _PUNCT is
 # stripped from its ends: the digits. (In ASCII, isdigit() is [0-9] and \s is isspace().)
+# Where such a word's digits can start: after white space, _PUNCT or nothing. None of those: no number.
+_ASCII_NUMBER_START = re.compile(rf"(?<![^\s{re.escape(_PUNCT)}])[0-9]")
 _ASCII_NUMBER = re.compile(rf"(?<!\S)[{re.escape(_PUNCT)}]*([0-9]+)[{re.escape(_PUNCT)}]*(?!\S)")
 # Dots that IDNA (and browsers) read as "." in a host name.
 _ALT_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
@@ -274,13 +276,15 @@ def repeat_fold(text: str) -> str:
     (leetspeak: "fr33" is "free"), which would make "order 16" and "order 19" one text; numbers
     standing on their own are kept as they are, after the fold."""
     folded = coarse(text).strip(" ")
-    if _DIGIT.search(text) is None:
-        return folded
     if text.isascii():
-        # The words that are digits once stripped of punctuation, in one pass at C speed: every
-        # message is folded, and a sequence number or a time in it is common.
+        # The words that are digits once stripped of punctuation, at C speed: every message is
+        # folded, and most have no such word (a digit inside a word, "n42", is no number).
+        if _ASCII_NUMBER_START.search(text) is None:
+            return folded
         numbers = _ASCII_NUMBER.findall(text)
     else:
+        if _DIGIT.search(text) is None:
+            return folded
         numbers = [t for w in text.split() if (t := w.strip(_PUNCT)).isdigit()]
     return f"{folded}\x00{' '.join(numbers)}" if numbers else folded
 

@@ -133,8 +133,12 @@ _DIGIT = re.compile(r"\d")
 _PUNCT = ".,;:!?()[]{}\"'#*"
 # An ASCII word (white space around it, as str.split() cuts) that is ASCII digits once _PUNCT is
 # stripped from its ends: the digits. (In ASCII, isdigit() is [0-9] and \s is isspace().)
-# Where such a word's digits can start: after white space, _PUNCT or nothing. None of those: no number.
-_ASCII_NUMBER_START = re.compile(rf"(?<![^\s{re.escape(_PUNCT)}])[0-9]")
+# Such a word's first digit follows white space, _PUNCT or nothing: with digits read as "0" and
+# those as " ", an ASCII text without " 0" that does not start with "0" has no number.
+_NUMBER_MARKS = bytes(
+    ord("0") if chr(b).isdigit() else ord(" ") if chr(b).isspace() or chr(b) in _PUNCT else ord("a")
+    for b in range(256)
+)
 _ASCII_NUMBER = re.compile(rf"(?<!\S)[{re.escape(_PUNCT)}]*([0-9]+)[{re.escape(_PUNCT)}]*(?!\S)")
 # Dots that IDNA (and browsers) read as "." in a host name.
 _ALT_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
@@ -279,7 +283,8 @@ def repeat_fold(text: str) -> str:
     if text.isascii():
         # The words that are digits once stripped of punctuation, at C speed: every message is
         # folded, and most have no such word (a digit inside a word, "n42", is no number).
-        if _ASCII_NUMBER_START.search(text) is None:
+        marks = text.encode("ascii").translate(_NUMBER_MARKS)
+        if b" 0" not in marks and marks[:1] != b"0":
             return folded
         numbers = _ASCII_NUMBER.findall(text)
     else:

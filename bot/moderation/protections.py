@@ -131,14 +131,15 @@ _ANCHOR = re.compile(r"\.[^\W_]|://")
 _SPACE = re.compile(r"\s")
 _DIGIT = re.compile(r"\d")
 _PUNCT = ".,;:!?()[]{}\"'#*"
-# An ASCII word (white space around it, as str.split() cuts) that is ASCII digits once _PUNCT is
-# stripped from its ends: the digits. (In ASCII, isdigit() is [0-9] and \s is isspace().)
-# Such a word's first digit follows white space, _PUNCT or nothing: with digits read as "0" and
-# those as " ", an ASCII text without " 0" that does not start with "0" has no number.
+# A number in an ASCII text is a word (white space around it, as str.split() cuts) that is ASCII
+# digits once _PUNCT is stripped from its ends. Its first digit follows white space, _PUNCT or
+# nothing: with digits read as "0" and those as " ", a text without " 0" that does not start with
+# "0" has no number.
 _NUMBER_MARKS = bytes(
     ord("0") if chr(b).isdigit() else ord(" ") if chr(b).isspace() or chr(b) in _PUNCT else ord("a")
     for b in range(256)
 )
+# The digits of each such word. (In ASCII, isdigit() is [0-9] and \s is isspace().)
 _ASCII_NUMBER = re.compile(rf"(?<!\S)[{re.escape(_PUNCT)}]*([0-9]+)[{re.escape(_PUNCT)}]*(?!\S)")
 # Dots that IDNA (and browsers) read as "." in a host name.
 _ALT_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})

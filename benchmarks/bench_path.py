@@ -129,11 +129,14 @@ async def run(args: argparse.Namespace) -> None:
                 # The bot's own build step (login, clients, every service, the router), not a copy.
                 services = await app._build(store, running)
                 handle = services.ingest.handle
+                stages = _time_stages(services) if args.stages else None
                 for event in events[: args.warmup]:
                     clock.tick()
                     await handle(event)
                 await services.protector.settled()  # new authors' account ages, looked up beside the path
                 timed = events[args.warmup :]
+                if stages is not None:
+                    stages.update(dict.fromkeys(stages, 0.0))  # the timed messages only
                 profiler = cProfile.Profile() if args.profile else None
                 cpu0 = resource.getrusage(resource.RUSAGE_SELF)
                 start = time.perf_counter()
@@ -166,10 +169,56 @@ async def run(args: argparse.Namespace) -> None:
         f"wall_s={elapsed:.2f} "
         f"n={n} (target >= 25,000 msg/s; on a shared machine msg_per_cpu_s is the steadier figure)"
     )
+    if stages is not None:
+        known = sum(stages.values())
+        parts = " ".join(f"{name}={s / n * 1e6:.1f}" for name, s in stages.items())
+        print(
+            f"path stages: us_per_msg {parts} rest={(elapsed - known) / n * 1e6:.1f} "
+            "(wall time per stage, timers included; rest is ingest, dedup and the event loop)"
+        )
     print(
         f"path outcomes: term_messages={planted} alerts_raised={int(raised)} "
         f"alerts_coalesced={int(coalesced)} (over warm-up and timed messages; delivery is not in this path)"
     )
+
+
+def _time_stages(services: Any) -> dict[str, float]:
+    """Wrap each router handler, and ingest's marks, in a wall-clock timer (``--stages``): where a
+    message's time goes. Reset by the caller after the warm-up."""
+    spent: dict[str, float] = {}
+    clock = time.perf_counter
+    router = services.router
+
+    def timed(name: str, fn: Any, *, coroutine: bool) -> Any:
+        spent[name] = 0.0
+        if coroutine:
+
+            async def run_async(*a: Any, **k: Any) -> Any:
+                t = clock()
+                try:
+                    return await fn(*a, **k)
+                finally:
+                    spent[name] += clock() - t
+
+            return run_async
+
+        def run(*a: Any, **k: Any) -> Any:
+            t = clock()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[name] += clock() - t
+
+        return run
+
+    router._routes = [
+        type(r)(r.name, r.types, timed(r.name, r.handler, coroutine=True)) for r in router._routes
+    ]
+    router._by_type.clear()
+    ingest = services.ingest
+    ingest._add = timed("marks", ingest._add, coroutine=False)
+    ingest._seen = timed("dedup", ingest._seen, coroutine=False)
+    return spent
 
 
 def _settings(sandbox: Sandbox, tmp: Path, lists: Path | None, args: argparse.Namespace) -> dict[str, Any]:
@@ -202,6 +251,11 @@ def main() -> None:
         "--profile",
         metavar="FILE",
         help="write a cProfile of the timed messages to FILE (the figures then include its overhead)",
+    )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="also print the wall time per message of each handler and of ingest's marks (timers add to it)",
     )
     asyncio.run(run(parser.parse_args()))
 

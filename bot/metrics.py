@@ -107,9 +107,10 @@ class Metrics:
             ["action", "outcome"],
             registry=self.registry,
         )
-        # The children of the per-event counters, resolved once: ``.labels()`` on every message
-        # costs a lock and a dict walk in prometheus_client.
-        self._seen_children: dict[tuple[str, str], Counter] = {}
+        # Messages seen, counted as plain ints on the event path and added to the counter when
+        # the metrics are read: prometheus_client's inc() takes a lock and two checks, which
+        # every message would pay. The bot counts and renders from its one event loop thread.
+        self._seen_pending: dict[tuple[str, str], int] = {}
         self.connected = Gauge(
             "rcmod_connected", "1 when connected, logged in and subscribed", registry=self.registry
         )
@@ -143,7 +144,13 @@ class Metrics:
         )
 
     def render(self) -> bytes:
+        self._fold_seen()
         return generate_latest(self.registry)
+
+    def _fold_seen(self) -> None:
+        pending, self._seen_pending = self._seen_pending, {}
+        for (kind, outcome), count in pending.items():
+            self.messages_seen.labels(kind, outcome).inc(count)
 
     # The counters the event core reports through (bot.services.ingest.IngestCounters,
     # bot.services.router.RouteCounters): the core calls these, never prometheus_client.
@@ -165,10 +172,9 @@ class Metrics:
         self.frames_rejected.inc()
 
     def count_message(self, kind: str, outcome: str) -> None:
-        child = self._seen_children.get((kind, outcome))
-        if child is None:
-            child = self._seen_children[(kind, outcome)] = self.messages_seen.labels(kind, outcome)
-        child.inc()
+        pending = self._seen_pending
+        key = (kind, outcome)
+        pending[key] = pending.get(key, 0) + 1
 
     def count_caught_up(self, messages: int) -> None:
         self.caught_up.inc(messages)

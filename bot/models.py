@@ -309,6 +309,8 @@ class Message:
     def scannable_texts(self) -> tuple[str, ...]:
         """What members see of it: the text, its attachments' titles and descriptions, the names
         of uploaded files and the display ``alias`` (all shown in the room, all abusable)."""
+        if not self.attachments and not self.shown_names:  # most messages: asked of every one
+            return (self.text,) if self.text else ()
         parts = [self.text] if self.text else []
         for att in self.attachments:
             parts.extend(p for p in (att.title, att.description, att.text) if p)

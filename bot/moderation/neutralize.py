@@ -80,7 +80,9 @@ def neutralize(text: str) -> str:
     (still to be wrapped with :func:`inline_literal` before it is sent)."""
     cleaned = text.translate(_INVISIBLE).translate(_SWAPS)
     # Other control and format characters (category Cc/Cf) are dropped: they only hide things.
-    cleaned = "".join(ch for ch in cleaned if unicodedata.category(ch) not in ("Cc", "Cf") or ch == " ")
+    # Printable ASCII has none (its only Cc are what isprintable() refuses, and it has no Cf).
+    if not (cleaned.isascii() and cleaned.isprintable()):
+        cleaned = "".join(ch for ch in cleaned if unicodedata.category(ch) not in ("Cc", "Cf") or ch == " ")
     # Defang links for clients that show the raw text (push notifications, email digests).
     return cleaned.replace("://", "[:]//").replace("www.", "www[.]")
 

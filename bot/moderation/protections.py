@@ -50,7 +50,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from typing import Generic, Literal, NamedTuple, TypeVar
 from urllib.parse import unquote
 
 from bot.moderation.normalize import base_fold, coarse
@@ -63,9 +63,11 @@ ActiveMode = Literal["alert", "act"]
 Action = Literal["mute", "delete", "hold", "lock", "none"]
 
 
-@dataclass(frozen=True, slots=True)
-class Post:
-    """One new message, as the shell extracts it from the stream (no REST call needed)."""
+class Post(NamedTuple):
+    """One new message, as the shell extracts it from the stream (no REST call needed).
+
+    A named tuple rather than a frozen dataclass: one is built for every message, and a frozen
+    dataclass's constructor (a guarded ``object.__setattr__`` per field) costs several times more."""
 
     mid: str
     rid: str
@@ -129,6 +131,16 @@ _ANCHOR = re.compile(r"\.[^\W_]|://")
 _SPACE = re.compile(r"\s")
 _DIGIT = re.compile(r"\d")
 _PUNCT = ".,;:!?()[]{}\"'#*"
+# A number in an ASCII text is a word (white space around it, as str.split() cuts) that is ASCII
+# digits once _PUNCT is stripped from its ends. Its first digit follows white space, _PUNCT or
+# nothing: with digits read as "0" and those as " ", a text without " 0" that does not start with
+# "0" has no number.
+_NUMBER_MARKS = bytes(
+    ord("0") if chr(b).isdigit() else ord(" ") if chr(b).isspace() or chr(b) in _PUNCT else ord("a")
+    for b in range(256)
+)
+# The digits of each such word. (In ASCII, isdigit() is [0-9] and \s is isspace().)
+_ASCII_NUMBER = re.compile(rf"(?<!\S)[{re.escape(_PUNCT)}]*([0-9]+)[{re.escape(_PUNCT)}]*(?!\S)")
 # Dots that IDNA (and browsers) read as "." in a host name.
 _ALT_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 # Invisible characters that would split a bare name ("ex\u200bample.com") or hide in it.
@@ -269,9 +281,17 @@ def repeat_fold(text: str) -> str:
     (leetspeak: "fr33" is "free"), which would make "order 16" and "order 19" one text; numbers
     standing on their own are kept as they are, after the fold."""
     folded = coarse(text).strip(" ")
-    if _DIGIT.search(text) is None:
-        return folded
-    numbers = [t for w in text.split() if (t := w.strip(_PUNCT)).isdigit()]
+    if text.isascii():
+        # The words that are digits once stripped of punctuation, at C speed: every message is
+        # folded, and most have no such word (a digit inside a word, "n42", is no number).
+        marks = text.encode("ascii").translate(_NUMBER_MARKS)
+        if b" 0" not in marks and marks[:1] != b"0":
+            return folded
+        numbers = _ASCII_NUMBER.findall(text)
+    else:
+        if _DIGIT.search(text) is None:
+            return folded
+        numbers = [t for w in text.split() if (t := w.strip(_PUNCT)).isdigit()]
     return f"{folded}\x00{' '.join(numbers)}" if numbers else folded
 
 
@@ -430,6 +450,11 @@ class Protections:
         self._mentions_mode = _active(mn.mode)
         self._links_mode = _active(ln.mode)
         self._raid_mode = _active(rd.mode)
+        # Read once here rather than through the settings on every message.
+        self._flood_seconds = f.seconds
+        self._flood_limit = f.messages
+        self._flood_probation_limit = f.probation_messages
+        self._repeat_min_length = r.min_length
         # Each window holds at most limit + 1 events: nothing is added once a burst has fired
         # (repeat: before it fires, fewer than `rooms` rooms hold fewer than `copies` copies each).
         self._flood: _Windows[tuple[float, str]] = _Windows(max_keys, f.seconds)
@@ -502,22 +527,23 @@ class Protections:
         )
 
     def _check_flood(self, post: Post, mode: ActiveMode, probation: bool) -> Trigger | None:
-        s = self.settings.flood
-        entered = self._flood.enter((post.user_id, post.rid), post.ts, (post.ts, post.mid))
+        ts = post.ts
+        entered = self._flood.enter((post.user_id, post.rid), ts, (ts, post.mid))
         if entered is None:  # one message is never a flood (messages >= 1)
             return None
         w, ts = entered
         if w.limit:
             return None  # this burst already fired; only its end (w.last) matters now
         events = w.events
-        cutoff = ts - s.seconds
+        cutoff = ts - self._flood_seconds
         while events and events[0][0] <= cutoff:
             del events[0]
         events.append((ts, post.mid))
-        limit = s.probation_messages if probation else s.messages
+        limit = self._flood_probation_limit if probation else self._flood_limit
         n = len(events)
         if n <= limit:
             return None
+        s = self.settings.flood
         w.limit = limit
         mids = tuple(m for _, m in events)
         w.events = []
@@ -526,19 +552,20 @@ class Protections:
         return self._trigger(post, "flood", mode, "mute", detail, n, limit, mids=mids)
 
     def _check_repeat(self, post: Post, mode: ActiveMode) -> Trigger | None:
-        s = self.settings.repeat
         text = post.text
+        min_length = self._repeat_min_length
         # ASCII folds one character to at most one, so a short ASCII text cannot reach min_length.
-        if len(text) < s.min_length and text.isascii():
+        if len(text) < min_length and text.isascii():
             return None
         norm = repeat_fold(text)
-        if len(norm) < s.min_length:
+        if len(norm) < min_length:
             return None
         key = hash((post.user_id, norm))  # an int: the text itself is not kept
-        mid, rid = post.mid, post.rid
-        entered = self._repeat.enter(key, post.ts, (post.ts, mid, rid))
+        mid, rid, ts = post.mid, post.rid, post.ts
+        entered = self._repeat.enter(key, ts, (ts, mid, rid))
         if entered is None:  # one copy is never repeated content (rooms, copies >= 2)
             return None
+        s = self.settings.repeat
         w, ts = entered
         if w.limit:
             # After the trigger every further copy is reported on its own, until the user has

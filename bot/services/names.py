@@ -158,7 +158,8 @@ class NameWatch:
         elif message.type in _ADDED and message.text.strip():
             await self._scan_added(message.text.strip())
         u = message.raw.get("u")
-        display = u.get("name") if isinstance(u, Mapping) else None
+        # dict first: the Mapping ABC's isinstance alone costs more than the rest of this path.
+        display = u.get("name") if isinstance(u, (dict, Mapping)) else None
         names = (message.author.username, display if isinstance(display, str) else None)
         matcher = self._matcher()
         if matcher is not self._authors_for or len(self._authors) > _SEEN_LIMIT:

@@ -100,6 +100,7 @@ class Protector:
         self._waiting: dict[str, list[tuple[Message, str | None, float]]] = {}
         self._lookup_slots = asyncio.Semaphore(_LOOKUPS_AT_ONCE)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._probation_seconds = settings.probation_days * 86400
         self._probation_on = settings.probation_days > 0 and (
             settings.flood.mode != "off" or settings.mentions.mode != "off" or settings.links.mode != "off"
         )
@@ -188,35 +189,49 @@ class Protector:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _post(self, message: Message, room_name: str | None, arrived: float) -> Post:
+        # A message by an author whose account age is known, with no @all/@here, waits on no
+        # lookup here: the common case costs a few dict reads.
         raw = message.raw
-        mentions: list[str] = []
+        author = message.author
+        mentions: tuple[str, ...] = ()
         everyone = False
-        for m in raw.get("mentions") or ():
-            name = m.get("username") if isinstance(m, dict) else None
-            if name in ("all", "here"):
-                everyone = True
-            elif isinstance(name, str) and name != message.author.username:
-                mentions.append(name)
-        urls = tuple(
-            str(u["url"])
-            for u in raw.get("urls") or ()
-            if isinstance(u, dict) and isinstance(u.get("url"), str)
+        listed = raw.get("mentions")
+        if listed:
+            names: list[str] = []
+            for m in listed:
+                name = m.get("username") if isinstance(m, dict) else None
+                if name in ("all", "here"):
+                    everyone = True
+                elif isinstance(name, str) and name != author.username:
+                    names.append(name)
+            mentions = tuple(dict.fromkeys(names))
+        links = raw.get("urls")
+        urls = (
+            tuple(str(u["url"]) for u in links if isinstance(u, dict) and isinstance(u.get("url"), str))
+            if links
+            else ()
         )
-        probation = await self._on_probation(message.author) if self._probation_on else False
+        probation = False
+        if self._probation_on:
+            created = self._created.get(author.id, ...)
+            if created is ...:
+                probation = await self._on_probation(author)
+            elif created is not None:
+                probation = self._clock() - created < self._probation_seconds
         allowed = await self._may_mention_everyone(message) if everyone else True
         return Post(
-            mid=message.id,
-            rid=message.rid,
-            room_name=room_name,
-            user_id=message.author.id,
-            username=message.author.username,
-            text=message.text,
-            ts=arrived,
-            mentions=tuple(dict.fromkeys(mentions)),
-            everyone=everyone,
-            probation=probation,
-            may_mention_everyone=allowed,
-            urls=urls,
+            message.id,
+            message.rid,
+            room_name,
+            author.id,
+            author.username,
+            message.text,
+            arrived,
+            mentions,
+            everyone,
+            probation,
+            allowed,
+            urls,
         )
 
     async def _on_probation(self, author: UserRef) -> bool:
@@ -232,7 +247,7 @@ class Protector:
                     self._created.popitem(last=False)
         if created is None:
             return False
-        return self._clock() - created < self._settings.probation_days * 86400
+        return self._clock() - created < self._probation_seconds
 
     async def _may_mention_everyone(self, message: Message) -> bool:
         wanted = set(self._settings.mentions.everyone_roles)

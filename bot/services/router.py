@@ -52,6 +52,10 @@ class Unfinished:
     def held(self, mid: str, version: str) -> bool:
         return (mid, version) in self._held
 
+    def holding(self) -> bool:
+        """Whether any message is held now (most of the time none is)."""
+        return bool(self._held)
+
     def on_release(self, watcher: Callable[[], None]) -> None:
         self._watchers.append(watcher)
 

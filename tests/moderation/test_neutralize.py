@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pytest
 
 from bot.models import Room, UserRef
 from bot.moderation.alerts import Incident, keyword_actions, permalink, render_alert
 from bot.moderation.neutralize import (
+    _INVISIBLE,
+    _SWAPS,
     defuse_everyone,
     excerpt,
     id_literal,
@@ -231,3 +234,17 @@ def test_a_hostile_room_name_cannot_break_out_of_a_link_label(name: str) -> None
     )
     room_line = render_alert(1, incident, count=1, site_url="https://chat.example").splitlines()[1]
     assert room_line.count("](") == 1 and room_line.count("[") == 1
+
+
+def test_ascii_text_loses_exactly_its_control_characters() -> None:
+    """Printable ASCII skips the per-character filter; ASCII text still comes out as the filter
+    would have it (controls dropped, the rest swapped and defanged)."""
+
+    def reference(text: str) -> str:
+        swapped = text.translate(_INVISIBLE).translate(_SWAPS)
+        kept = "".join(ch for ch in swapped if unicodedata.category(ch) not in ("Cc", "Cf") or ch == " ")
+        return kept.replace("://", "[:]//").replace("www.", "www[.]")
+
+    everything = "".join(map(chr, range(128)))
+    for text in (everything, everything[32:127], "see https://www.example.com *now* @all"):
+        assert neutralize(text) == reference(text)

@@ -6,7 +6,9 @@ import gc
 import itertools
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from bot.config import (
     FloodSettings,
@@ -17,7 +19,8 @@ from bot.config import (
     RaidSettings,
     RepeatSettings,
 )
-from bot.moderation.protections import Join, Post, Protections, Trigger, find_domains
+from bot.moderation.normalize import coarse
+from bot.moderation.protections import Join, Post, Protections, Trigger, find_domains, repeat_fold
 
 _ids = itertools.count()
 
@@ -596,3 +599,44 @@ def test_details_never_contain_message_text() -> None:
 def test_max_keys_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_keys"):
         Protections(ProtectionSettings(), max_keys=0)
+
+
+# --- repeat_fold's numbers -------------------------------------------------------------------------
+
+# How repeat_fold read a text's numbers before its one-pass ASCII reading: the words that are
+# digits once stripped of punctuation.
+_REFERENCE_PUNCT = ".,;:!?()[]{}\"'#*"
+
+
+def _reference_numbers(text: str) -> list[str]:
+    return [t for w in text.split() if (t := w.strip(_REFERENCE_PUNCT)).isdigit()]
+
+
+@hypothesis.settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@hypothesis.given(
+    st.text(
+        alphabet=st.sampled_from(
+            [*"0123456789", *_REFERENCE_PUNCT, *"ab-_/@", " ", "\t", "\n", "\x0b", "\x1c", "\x1f", "\x00"]
+        ),
+        max_size=40,
+    )
+)
+def test_repeat_fold_keeps_the_same_numbers_of_any_ascii_text(text: str) -> None:
+    numbers = _reference_numbers(text)
+    folded = coarse(text).strip(" ")
+    assert repeat_fold(text) == (f"{folded}\x00{' '.join(numbers)}" if numbers else folded)
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers"),
+    [
+        ("order 16 now", "16"),
+        ("(12), 1a2 12.5 .5. #*9", "12 5 9"),
+        ("n12 see you at 6!", "6"),
+        ("²³ and 4", "²³ 4"),  # not ASCII: isdigit() reads superscripts as digits, as before
+        ("no numbers here, n42", None),
+    ],
+)
+def test_repeat_fold_keeps_numbers_standing_on_their_own(text: str, numbers: str | None) -> None:
+    folded = coarse(text).strip(" ")
+    assert repeat_fold(text) == (folded if numbers is None else f"{folded}\x00{numbers}")

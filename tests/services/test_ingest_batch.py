@@ -3,6 +3,7 @@ that batch are handled again, and what their handlers did is not done twice."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -185,3 +186,52 @@ async def test_messages_held_back_are_not_walked_again_by_every_batch(tmp_path: 
     ingest.flush()
     assert all(store.messages.is_handled(m.id, m.version) for m in waiting)
     assert store.messages.room_cursor("WAITING") is not None
+
+
+async def test_cursor_moves_are_bounded_by_the_servers_time_when_committed(tmp_path: Path) -> None:
+    """A message dated past the server's clock moves its room's cursor no further than that clock,
+    and a room held back behind an unfinished message moves (within the bound) only once released,
+    while the other rooms of the same batch move at once."""
+    store = Store.open(tmp_path / "s.sqlite3")
+    unfinished = Unfinished()
+    server = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    future = server + timedelta(days=365)
+
+    def dated(mid: str, rid: str, when: datetime) -> Message:
+        ms = int(when.timestamp() * 1000)
+        return Message.from_wire(
+            {
+                "_id": mid,
+                "rid": rid,
+                "msg": "x",
+                "ts": {"$date": ms},
+                "u": {"_id": "alice", "username": "alice"},
+            }
+        )
+
+    async def hold(event: Event) -> None:
+        if isinstance(event, MessageEvent) and event.message.id == "wait":
+            unfinished.hold(event.message.id, event.message.version)
+
+    ingest = ingest_over(
+        store, [hold], unfinished=unfinished, batch_size=100, batch_wait=3600, server_now=lambda: server
+    )
+    for m in (
+        dated("now", "NOW", server - timedelta(seconds=5)),
+        dated("ahead", "AHEAD", future),
+        dated("wait", "HELD", server - timedelta(seconds=9)),
+        dated("after", "HELD", future),
+    ):
+        await ingest.handle(NewMessage(message=m, room=RoomHint(type="c")))
+    ingest.flush()
+    assert store.messages.room_cursor("NOW") == server - timedelta(seconds=5)
+    assert store.messages.room_cursor("AHEAD") == server
+    assert store.messages.room_cursor("HELD") is None  # not past the unfinished message
+    assert store.messages.is_handled("after", "") and not store.messages.is_handled("wait", "")
+
+    unfinished.release("wait", "")
+    ingest.flush()
+    assert store.messages.is_handled("wait", "")
+    assert store.messages.room_cursor("HELD") == server
+    ingest.close()
+    store.close()

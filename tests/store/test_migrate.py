@@ -21,10 +21,12 @@ from bot.cli import main
 from bot.models import ImageFinding, Room, UserRef
 from bot.moderation.actions import EvidenceFile
 from bot.moderation.alerts import Alert
+from bot.sandbox import Sandbox
 from bot.store import Store
 from bot.store.transfer import NOT_COPIED
 from tests.backends import PostgresServer
-from tests.helpers import Clock, chat_message
+from tests.conftest import bot_settings, handled, start_bot, until
+from tests.helpers import Clock, chat_message, post, write_lists
 
 PICTURE = bytes(range(256)) * 40 + b"\x00\xff\x00"  # every byte value, NULs included
 PICTURE_SHA = hashlib.sha256(PICTURE).hexdigest()
@@ -284,3 +286,45 @@ def test_a_row_postgresql_refuses_rolls_the_whole_copy_back(
         assert pg.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()"
         ).fetchone() == (0,)
+
+
+async def test_the_bot_on_the_migrated_store_handles_nothing_twice(
+    sandbox: Sandbox, tmp_path: Path, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bot ran on SQLite and was stopped; messages came in while it was down; the store moved to
+    PostgreSQL. The bot started on the target catches up from the copied cursors: what the first
+    run handled stays handled, what came in meanwhile and after is handled once."""
+    data = tmp_path / "data"
+    lists = write_lists(tmp_path / "lists")
+    on_sqlite = bot_settings(sandbox, data, moderation={"wordlists": [str(lists)]})
+    first = await start_bot(on_sqlite)
+    try:
+        before = [await post(first, sandbox, "alice", "general", f"badword number {n}") for n in range(3)]
+        assert await until(lambda: handled(first.app.store, *before))
+    finally:
+        await first.stop()
+    while_down = str(sandbox.post_as("bob", "general", "a badword while the bot was away")["_id"])
+
+    for var in list(os.environ):
+        if var.startswith("RCMOD_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("RCMOD_DATA_DIR", str(data))
+    url = postgres.new_database(migrated=False)
+    assert main(["store", "migrate", "--to", url]) == 0
+
+    on_postgres = bot_settings(sandbox, data, moderation={"wordlists": [str(lists)]}, storage={"url": url})
+    second = await start_bot(on_postgres)
+    try:
+        assert await until(lambda: handled(second.app.store, while_down), within=20)
+        after = await post(second, sandbox, "carol", "general", "one more badword")
+        assert await until(lambda: handled(second.app.store, after))
+        seen = second.recorder.message_ids()
+        assert all(seen[mid] == 0 for mid in before), seen
+        assert seen[while_down] == 1 and seen[after] == 1
+        store = second.app.store
+        assert store is not None
+        incidents = {r[0] for r in store.db.execute("SELECT mid FROM alert_incident").fetchall()}
+        assert incidents == {*before, while_down, after}
+        assert store.audit.verify_audit().ok
+    finally:
+        await second.stop()

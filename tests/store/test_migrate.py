@@ -8,11 +8,13 @@ import hashlib
 import os
 import socket
 import sqlite3
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.errors
 import pytest
 
 from bot.audit.checkpoints import checkpoint_head
@@ -24,7 +26,7 @@ from bot.moderation.alerts import Alert
 from bot.sandbox import Sandbox
 from bot.store import Store
 from bot.store.transfer import NOT_COPIED
-from tests.backends import PostgresServer
+from tests.backends import PG_BIN, PostgresServer
 from tests.conftest import bot_settings, handled, start_bot, until
 from tests.helpers import Clock, chat_message, post, write_lists
 
@@ -328,3 +330,34 @@ async def test_the_bot_on_the_migrated_store_handles_nothing_twice(
         assert store.audit.verify_audit().ok
     finally:
         await second.stop()
+
+
+def test_the_runbooks_pg_dump_and_pg_restore_round_trip_verifies(
+    source: Path, postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """deploy/RUNBOOK.md's backup and restore of the PostgreSQL store, as written there: a custom-
+    format pg_dump restored into an empty database keeps the chain, the ids and the append-only
+    triggers, and the sequences continue past the restored rows."""
+    url = postgres.new_database(migrated=False)
+    assert migrate("--to", url) == 0
+    dump = tmp_path / "rcmod.dump"
+    subprocess.run(
+        [str(PG_BIN / "pg_dump"), "--format=custom", f"--file={dump}", f"--dbname={url}"],
+        check=True,
+        timeout=60,
+    )
+    restored = postgres.new_database(migrated=False)
+    subprocess.run(
+        [str(PG_BIN / "pg_restore"), "--no-owner", "--exit-on-error", f"--dbname={restored}", str(dump)],
+        check=True,
+        timeout=60,
+    )
+    monkeypatch.setenv("RCMOD_STORAGE_URL", restored)
+    assert main(["audit", "verify"]) == 0
+    store = Store.connect(restored)
+    try:
+        assert store.audit.append_audit(actor="rcmod.bot", action="message.deleted", targets={}).seq == 6
+        with pytest.raises(psycopg.errors.RaiseException, match="append-only"), store.db.transaction():
+            store.db.execute("DELETE FROM audit_log WHERE seq = 1")
+    finally:
+        store.close()

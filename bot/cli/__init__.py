@@ -24,6 +24,7 @@ from bot.cli import match as match_command
 from bot.cli import ops as ops_command
 from bot.cli import policy as policy_command
 from bot.cli import purge as purge_command
+from bot.cli import store as store_command
 from bot.config import Settings, load_settings
 from bot.errors import AuthError, ConfigError, DiskFull, RcmodError, RetryableError, TwoFactorRequired
 
@@ -131,6 +132,12 @@ COMMANDS: tuple[Command, ...] = (
         "the audit log and evidence archive: verify, export, holds, erasure",
         audit_command.add_arguments,
         lambda args, env: audit_command.run(args, _settings(args, env), sys.stdout),
+    ),
+    Command(
+        "store",
+        "the store itself: migrate SQLite to PostgreSQL",
+        store_command.add_arguments,
+        lambda args, env: store_command.run(args, _settings(args, env), sys.stdout),
     ),
     Command(
         "setup",

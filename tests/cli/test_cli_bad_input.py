@@ -79,6 +79,21 @@ def cases(tmp: Path) -> list[tuple[list[str], dict[str, str], int]]:
         (["purge", "user", "bob", "--room", "general", "--since", "soon"], {**CREDS, **data}, 2),
         (["purge", "user", "bob", "--room", "general", "--threads", "burn"], {**CREDS, **data}, 2),
         (["purge", "user", "bob", "--room", "general", "--yes"], {**CREDS, **data}, 1),
+        (["store"], {}, 2),
+        (["store", "migrate", "--bogus"], {}, 2),
+        (["store", "migrate"], {**data}, 2),  # no target
+        (["store", "migrate", "--to", "mysql://u@db/rcmod"], {**data}, 2),
+        # No store in the data folder (one of its own: other cases create stores in `data`).
+        (
+            ["store", "migrate", "--to", "postgresql://u@/rcmod?host=/x"],
+            {"RCMOD_DATA_DIR": str(tmp / "none")},
+            2,
+        ),
+        (
+            ["store", "migrate", "--to", "postgresql://u@/rcmod?host=/nonexistent"],
+            {"RCMOD_DATA_DIR": str(garbage_dir)},
+            1,
+        ),
     ]
 
 

@@ -99,11 +99,32 @@ def build_events(
 async def run(args: argparse.Namespace) -> None:
     print("command: " + shlex.join([sys.executable, "-m", "benchmarks.bench_path", *sys.argv[1:]]))
     print(machine_line())
+    if args.images != "both":
+        await one_pass(args, images=args.images == "on")
+        return
+    # Image checks on, in a workspace posting no pictures: what watching uploads costs every
+    # other message. Both passes in this run, so the ratio is measured under one machine load.
+    # Alternated, so neither setting always runs second (warmer caches).
+    off: list[float] = []
+    on: list[float] = []
+    for _ in range(2):
+        off.append(await one_pass(args, images=False))
+        on.append(await one_pass(args, images=True))
+    best_off, best_on = max(off), max(on)
+    print(
+        f"path images: msg_per_cpu_s off={'/'.join(f'{x:.0f}' for x in off)} "
+        f"on={'/'.join(f'{x:.0f}' for x in on)} ratio_best_on_to_off={best_on / best_off:.3f}"
+    )
+
+
+async def one_pass(args: argparse.Namespace, *, images: bool) -> float:
+    """One build of the bot and one timed pass; returns messages per CPU-second."""
     total = args.warmup + args.messages
     print(
         f"path shape: messages={args.messages} warmup={args.warmup} terms={args.terms} "
         f"match_share={args.match_share:g} rooms={args.rooms} members={args.members} "
-        f"workspace_rate={args.workspace_rate:g} protections={args.protections} one_process=yes"
+        f"workspace_rate={args.workspace_rate:g} protections={args.protections} "
+        f"images={'on' if images else 'off'} one_process=yes"
     )
     sandbox = Sandbox()
     bulk = sandbox.seed_bulk(args.rooms, args.members, rooms_per_member=min(5, args.rooms))
@@ -117,7 +138,10 @@ async def run(args: argparse.Namespace) -> None:
         if terms:
             (lists / "bench.txt").write_text("\n".join(terms) + "\n")
             (lists / "bench.toml").write_text('kind = "notify"\n[notify]\nusers = ["mod1"]\n')
-        settings = Settings.model_validate(_settings(sandbox, tmp, lists if terms else None, args))
+        raw = _settings(sandbox, tmp, lists if terms else None, args)
+        if images:
+            raw["images"] = {"default": "alert"}  # every room's uploads checked (none are posted)
+        settings = Settings.model_validate(raw)
         events, planted = build_events(total, bulk, terms, args.match_share, clock)
         app = BotApp(settings, Extras(clock=clock))
         t0 = time.perf_counter()
@@ -180,6 +204,7 @@ async def run(args: argparse.Namespace) -> None:
         f"path outcomes: term_messages={planted} alerts_raised={int(raised)} "
         f"alerts_coalesced={int(coalesced)} (over warm-up and timed messages; delivery is not in this path)"
     )
+    return n / cpu
 
 
 def _time_stages(services: Any) -> dict[str, float]:
@@ -247,6 +272,12 @@ def main() -> None:
         help="msg/s the simulated clock advances at (protections)",
     )
     parser.add_argument("--protections", choices=("default", "off"), default="default")
+    parser.add_argument(
+        "--images",
+        choices=("off", "on", "both"),
+        default="off",
+        help="image checks in every room (no pictures posted); both: off then on, and their ratio",
+    )
     parser.add_argument(
         "--profile",
         metavar="FILE",

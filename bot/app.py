@@ -1006,9 +1006,9 @@ class BotApp:
 
     async def _housekeeping(self, store: Store, ingest: Ingest) -> None:
         """Hourly: erase evidence past its preservation window (legal holds excepted), delete
-        what is finished past it (alerts, purge journals, held messages), forget dedup records
-        older than catch-up could reach and the cursors of rooms the bot left, and sign the
-        audit head."""
+        what is finished past it (alerts, purge journals, held messages, image checks), forget
+        dedup records older than catch-up could reach and the cursors of rooms the bot left, and
+        sign the audit head."""
         days = self.settings.storage.retention_days
         while True:
             try:
@@ -1026,6 +1026,7 @@ class BotApp:
                         "held message(s) that can no longer be restored",
                         store.sanctions.forget_held_messages(days),
                     ),
+                    ("image check(s) past the window", store.images.forget_checks(days)),
                     ("dedup record(s) past 30 days", ingest.prune()),
                     ("cursor(s) of rooms left 30 days ago", ingest.prune_cursors()),
                 ):

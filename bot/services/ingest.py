@@ -78,7 +78,7 @@ from bot.realtime.events import (
     message_event,
 )
 from bot.services.router import Router, Unfinished
-from bot.store.messages import MessageLog
+from bot.store.messages import DEDUP_KEEP_DAYS, MessageLog
 
 __all__ = ["Ingest", "IngestCounters", "RestForIngest"]
 
@@ -87,7 +87,7 @@ log = logging.getLogger("rcmod.ingest")
 # A new room's cursor starts a little in the past: server and bot clocks may disagree, and dedup
 # makes any overlap harmless.
 _CLOCK_MARGIN = timedelta(seconds=60)
-_DEDUP_KEEP = timedelta(days=30)
+_DEDUP_KEEP = timedelta(days=DEDUP_KEEP_DAYS)
 _REPAIR_MARGIN = timedelta(minutes=1)  # clock skew between the bot and the server
 # The server's history and sync queries are exclusive (``$gt``); one millisecond back makes them
 # inclusive of the cursor's own millisecond.

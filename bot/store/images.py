@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from bot.audit import actions
-from bot.models import ImageFinding
+from bot.models import ImageFinding, to_iso
 from bot.store.audit import AuditLog
 from bot.store.db import Database, translates
+from bot.store.messages import DEDUP_KEEP_DAYS
 
 __all__ = ["ImageCheck", "ImageLedger"]
 
@@ -93,6 +95,22 @@ class ImageLedger:
     @translates("recording an image check")
     def mark_done(self, check_id: int) -> None:
         self._db.execute("UPDATE image_check SET state = 'done' WHERE id = ?", (check_id,))
+
+    @translates("forgetting image checks")
+    def forget_checks(self, retention_days: int) -> int:
+        """Delete finished checks older than the preservation window, and never younger than
+        the dedup horizon (a message catch-up may still re-read must still find its check).
+        Kept: an unfinished check (its message is still held) and the check an allowed
+        picture names. A flagged picture's hashes stay in its audit record and evidence.
+        Returns how many went."""
+        days = max(retention_days, DEDUP_KEEP_DAYS)
+        cutoff = to_iso(datetime.fromtimestamp(self._db.clock() - days * 86400, tz=UTC))
+        cur = self._db.execute(
+            "DELETE FROM image_check WHERE checked_at < ? AND state = 'done' AND id NOT IN "
+            "(SELECT image_check_id FROM image_allowed WHERE image_check_id IS NOT NULL)",
+            (cutoff,),
+        )
+        return int(cur.rowcount or 0)
 
     @translates("reading allowed images")
     def image_allowed(self, sha256: str) -> bool:

@@ -13,10 +13,13 @@ from datetime import UTC, datetime
 
 from bot.store.db import Database, translates
 
-__all__ = ["MessageLog"]
+__all__ = ["DEDUP_KEEP_DAYS", "MessageLog"]
 
 # The newest revision time among the handled marks, kept beside them (bot_state).
 _NEWEST_KEY = "handled.newest_at"
+# How long a handled mark is kept: catch-up never reaches further back, so what depends on a
+# message being known as handled (its image checks too) need not be kept longer than this.
+DEDUP_KEEP_DAYS = 30
 
 
 class MessageLog:

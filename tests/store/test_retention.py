@@ -274,3 +274,33 @@ def test_holds_that_can_no_longer_be_restored_go_after_the_window(backend: Backe
     store.evidence.erase_expired_evidence()
     assert sanctions.forget_held_messages(WINDOW) == 1  # m4; m5 is the newest, its number stays
     assert sanctions.held_message(newest) is not None
+
+
+def test_image_checks_go_after_the_window_unless_unfinished_or_an_allowed_pictures_source(
+    backend: Backend,
+) -> None:
+    clock = Clock()
+    store = backend.open(clock=clock)
+    images = store.images
+
+    def check(mid: str, *, done: bool = True) -> int:
+        return images.record_check(
+            mid=mid, file_id=f"f-{mid}", rid="r1", finding=None, verdict="clean", done=done
+        ).id
+
+    old, unfinished, allowed_source = check("m1"), check("m2", done=False), check("m3")
+    images.allow_image("ab" * 32, actor="mod1", check_id=allowed_source)
+    clock.now += (WINDOW - 1) * DAY
+    recent = check("m4")
+    assert images.forget_checks(WINDOW) == 0  # nothing is past the window yet
+    clock.now += 2 * DAY
+    assert images.forget_checks(WINDOW) == 1
+    assert images.image_check_by_id(old) is None
+    for kept in (unfinished, allowed_source, recent):
+        assert images.image_check_by_id(kept) is not None
+    # A short window never drops a check a catch-up could still re-read (the dedup horizon).
+    clock.now += 40 * DAY
+    assert images.forget_checks(1) == 1 and images.image_check_by_id(recent) is None
+    newer = check("m5")
+    clock.now += 29 * DAY
+    assert images.forget_checks(1) == 0 and images.image_check_by_id(newer) is not None

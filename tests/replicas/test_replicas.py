@@ -95,6 +95,7 @@ async def test_one_leads_the_standby_takes_over_and_the_deposed_one_acts_on_noth
 
     for mid in (first, second, third):
         assert a.recorder.message_ids()[mid] + b.recorder.message_ids()[mid] >= 1, mid
+
     # The second message may have reached the old leader's handlers before it noticed; its
     # writes were then refused, and the new leader handled it: the outbox's keys and pre-chosen
     # ids make that one alert. What the moderator sees is each alert once (three authors: three

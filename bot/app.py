@@ -94,6 +94,8 @@ log = logging.getLogger("rcmod.app")
 LEASE_TTL = 30.0
 HOUSEKEEPING_INTERVAL = 3600.0
 FREE_SPACE_INTERVAL = 60.0
+SITE_URL_KEY = "site_url"
+SITE_URL_WAIT = 2.0  # seconds a start waits for Site_Url when one is kept in the store
 
 T = TypeVar("T")
 Route = tuple[str, tuple[type, ...], Handler]
@@ -933,11 +935,7 @@ class BotApp:
         for note in server.notes:
             log.warning("%s", note)
         realtime = self._realtime_client()
-        site_url = s.server.url or ""
-        with contextlib.suppress(RcmodError):
-            site = (await rest.public_settings("Site_Url")).get("Site_Url")
-            if isinstance(site, str) and site.startswith("http"):
-                site_url = site
+        site_url = await self._site_url(store, rest)
         dry_run = functools.partial(dry_run_on, store)
         fence = self.leadership.permit if self.leadership is not None else None
         # Servers before 6.8 have no rooms.muteUser: there the realtime method does it.
@@ -965,6 +963,23 @@ class BotApp:
             bot_user_id=always(rest.user_id),
             fence=fence,
         )
+
+    async def _site_url(self, store: Store, rest: RestClient) -> str:
+        """The workspace's own address (Site_Url), for permalinks. settings.public is limited to
+        10 calls a minute per address whoever asks (it needs no login), so a run of restarts or
+        takeovers would wait out a minute at start-up: the answer is kept in the store, and a
+        start that gets none within SITE_URL_WAIT uses the kept one."""
+        kept = store.state.state_get(SITE_URL_KEY)
+        try:
+            async with asyncio.timeout(SITE_URL_WAIT if kept else None):
+                site = (await rest.public_settings("Site_Url")).get("Site_Url")
+        except (RcmodError, TimeoutError):
+            site = None
+        if isinstance(site, str) and site.startswith("http"):
+            if site != kept:
+                store.state.state_set(SITE_URL_KEY, site)
+            return site
+        return kept or self.settings.server.url or ""
 
     def _web_server(self) -> WebServer:
         assert self._web is not None, "_serve() runs first"

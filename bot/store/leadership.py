@@ -24,21 +24,21 @@ and it changes the server (sends, edits, deletes, mutes… every one through
   are fenced by a permit in time, as a lease is. The executor asks :meth:`Leadership.permit`
   before each call. A permit lasts :data:`ACT_WINDOW` seconds from the moment a check of the
   lock session *began* (:meth:`Leadership.verify`: one round trip on the lock connection; an
-  answer proves the session, hence the lock, was alive then). A new leader gets the lock only
-  after the old session ended, so after every answer the old leader got, so more than
-  ``ACT_WINDOW`` after the start of its last check: its permit has run out by ``ACT_WINDOW``
-  after the new leader got the lock, and the new leader makes no change before
-  then (its own permit starts there). Clock rates (monotonic clocks) are assumed to agree within
-  a small fraction of ``ACT_WINDOW``; clock *values* need not. A leader paused (SIGSTOP, a
-  long GC, a blocked loop) resumes with a permit run out, and must check again, which fails once
-  its session is gone.
+  answer proves the session, hence the lock, was alive then). Let the old leader's last
+  successful check begin at ``t0``: its answer came after ``t0`` and before its session ended,
+  and the new leader got the lock after that, at ``t1 > t0``. The old permit runs out at
+  ``t0 + ACT_WINDOW < t1 + ACT_WINDOW``, and the new leader changes nothing before
+  ``t1 + ACT_WINDOW`` (:meth:`Leadership.permit` waits it out). Durations are measured on each
+  process's monotonic clock: their rates are assumed to agree within a small fraction of
+  ``ACT_WINDOW``, their values need not. A leader paused (SIGSTOP, a long GC, a blocked loop)
+  resumes with its permit run out and must check again, which fails once its session is gone.
 
   What remains is what no client-side fence can close: a call handed to the HTTP client within
-  the permit is carried out by the server when it arrives, and a process frozen in the few
-  instructions between the permit check and the socket write would send it late. Everything the
-  server is asked is first recorded under the store fence (the outbox's deliveries with
-  pre-chosen message ids, the executor's evidence and audit records), so such a late call
-  repeats what the new leader does with the same id at most, never something new.
+  the permit is carried out when it reaches the server, and a process frozen in the few
+  instructions between the permit check and the socket write would send it late. What such a
+  call does was decided while leading and recorded under the store fence first (an outbox
+  delivery with its pre-chosen message id, a deletion's evidence), so it can repeat what the new
+  leader does for the same decision at most, never start something new.
 
 A watchdog loop (the app's ``leadership`` loop) verifies every :data:`CHECK_INTERVAL`, which
 keeps the leader's permit fresh; a failed or unanswered check (:data:`CHECK_TIMEOUT`) deposes

@@ -4,11 +4,13 @@ command line's one-shot commands get theirs here too (:func:`logged_in`, :func:`
 
 Build (each step a small named function, each service built once, never changed afterwards):
 validate configuration and load the wordlists (no connection before that) → open the store and
-take the lease → REST (login, server version, feature switches, the bot's identity) → the
-executor → the services (:func:`build_services`, one frozen :class:`Services`).
-Start: web endpoints → realtime (connects when its events are read) → the background loops
-(:meth:`BotApp._loops`, in order). Stop is the reverse, and the lease is released last so a
-restart can take over at once.
+take the lease (SQLite) → web endpoints → on PostgreSQL, wait as a warm standby until this
+instance leads (:mod:`bot.store.leadership`; /readyz answers 200 with role "standby") → REST
+(login, server version, feature switches, the bot's identity) → the executor → the services
+(:func:`build_services`, one frozen :class:`Services`).
+Start: realtime (connects when its events are read) → the background loops (:meth:`BotApp._loops`,
+in order). Stop is the reverse, and the lease (or the leadership lock) is released last so a
+restart (or a standby) can take over at once.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from bot.commands.handlers.images import ImageCommands
 from bot.commands.handlers.mod import DRY_RUN_KEY, ModCommands
 from bot.commands.handlers.sanctions import SanctionCommands
 from bot.config import Credentials, Settings
-from bot.errors import ConfigError, DiskFull, RcmodError
+from bot.errors import ConfigError, Fatal, RcmodError
 from bot.metrics import Metrics
 from bot.moderation import Matcher, load_matcher
 from bot.moderation.normalize import warm_up
@@ -70,8 +72,9 @@ from bot.services.sanctions import Sanctioner
 from bot.services.screening import Scans
 from bot.services.supervisor import Supervisor
 from bot.store import Store
+from bot.store.leadership import CHECK_INTERVAL, POLL_INTERVAL, Leadership
 from bot.web.hook import StoredReplays, command_hook
-from bot.web.server import WebServer, build_app, listen_problem
+from bot.web.server import Hook, WebServer, build_app, late, listen_problem
 
 __all__ = [
     "BotApp",
@@ -91,6 +94,8 @@ log = logging.getLogger("rcmod.app")
 LEASE_TTL = 30.0
 HOUSEKEEPING_INTERVAL = 3600.0
 FREE_SPACE_INTERVAL = 60.0
+SITE_URL_KEY = "site_url"
+SITE_URL_WAIT = 2.0  # seconds a start waits for Site_Url when one is kept in the store
 
 T = TypeVar("T")
 Route = tuple[str, tuple[type, ...], Handler]
@@ -195,14 +200,17 @@ def build_executor(
     *,
     dry_run: Callable[[], bool],
     ddp_call: Callable[..., Awaitable[Any]] | None = None,
+    fence: Callable[[], Awaitable[None]] | None = None,
 ) -> Executor:
-    """The one place an action is carried out (evidence first, audited, dry-run honoured)."""
+    """The one place an action is carried out (evidence first, audited, dry-run honoured; with
+    replicas, only while this instance leads: ``fence``)."""
     return Executor(
         rest=rest,
         audit=store.audit,
         retention_days=settings.storage.retention_days,
         dry_run=dry_run,
         ddp_call=ddp_call,
+        fence=fence,
     )
 
 
@@ -269,6 +277,8 @@ class Shared(Session):
     site_url: Callable[[], str]  # permalinks use the workspace's own address
     bot_username: Callable[[], str | None]
     bot_user_id: Callable[[], str | None]
+    # Replicas: every executor's call waits for the leader's permit (None: one instance, SQLite).
+    fence: Callable[[], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True)
@@ -308,7 +318,7 @@ def build_outbox(base: Shared) -> Outbox:
         audit=base.store.audit,
         rest=base.rest,
         executor=build_executor(
-            base.settings, base.store, base.rest, dry_run=never, ddp_call=base.realtime.call
+            base.settings, base.store, base.rest, dry_run=never, ddp_call=base.realtime.call, fence=base.fence
         ),
         moderation=base.settings.moderation,
         site_url=base.site_url,
@@ -607,16 +617,28 @@ def build_ingest(
     )
 
 
-def build_web(base: Shared, dispatcher: Dispatcher, readiness: Callable[[], Mapping[str, bool]]) -> WebServer:
-    """/healthz, /readyz, /metrics and the companion app's command hook (not listening yet)."""
+def build_hook(base: Shared, dispatcher: Dispatcher) -> Hook:
+    """The companion app's command hook, answered by the dispatcher."""
     http = base.settings.http
-    hook = command_hook(
+    return command_hook(
         always(http.webhook_secret.get_secret_value() if http.webhook_secret else None),
         dispatcher.run,
         clock=base.clock,
         replays=StoredReplays(base.store.hooks, base.clock),
     )
-    return WebServer(build_app(base.metrics, readiness, hook), http.host, http.port)
+
+
+def build_web(
+    settings: Settings,
+    metrics: Metrics,
+    readiness: Callable[[], Mapping[str, bool]],
+    hook: Callable[[], Hook | None],
+    role: Callable[[], str] | None = None,
+) -> WebServer:
+    """/healthz, /readyz, /metrics and the companion app's command hook (not listening yet).
+    Built before the services (a standby answers /readyz): the hook answers 503 until they are."""
+    http = settings.http
+    return WebServer(build_app(metrics, readiness, late(hook), role=role), http.host, http.port)
 
 
 def realtime_backoff(settings: Settings) -> Callable[[], Any]:
@@ -633,6 +655,7 @@ def build_services(
     reload: Callable[[], Awaitable[bool]],
     readiness: Callable[[], Mapping[str, bool]],
     more_handlers: list[Route],
+    web: WebServer,
     image_checker: ImageCheck | None = None,
     file_source: FileSource | None = None,
 ) -> Services:
@@ -675,7 +698,6 @@ def build_services(
     # A message whose probation check waits for its author's account age, or whose uploads wait
     # for their check, is recorded as handled only once that is done.
     ingest = build_ingest(base, router, policies, unfinished)
-    web = build_web(base, commands.dispatcher, readiness)
     return Services(
         shared=base,
         outbox=outbox,
@@ -731,7 +753,11 @@ class BotApp:
         self.services: Services | None = None
         # Every long-running task runs under it: restarted after a failure, shown in /readyz.
         self.loops = Supervisor(self.metrics, backoff=realtime_backoff(settings), on_fatal=self._fatal_error)
-        self._fatal: DiskFull | None = None
+        self._fatal: Fatal | None = None
+        # Replicas (a PostgreSQL store): this instance's lock session; None on SQLite.
+        self.leadership: Leadership | None = None
+        self._web: WebServer | None = None
+        self._hook: Hook | None = None  # the command hook, once the services are built
         # Bound to user ids once per process (at the first connection), not at each reconnect:
         # a name registered meanwhile must not become a moderator.
         self.bot_moderators = BotModerators(settings.moderation.moderators)
@@ -741,12 +767,16 @@ class BotApp:
     rest = _Built(lambda s: s.shared.rest)
     executor = _Built(lambda s: s.shared.executor)
     ingest = _Built(lambda s: s.ingest)
-    web = _Built(lambda s: s.web)
     enforcer = _Built(lambda s: s.enforcer)
     sanctioner = _Built(lambda s: s.sanctioner)
     names = _Built(lambda s: s.names)
     policies = _Built(lambda s: s.policies)
     images = _Built(lambda s: s.images)
+
+    @property
+    def web(self) -> WebServer | None:
+        """The web endpoints, once listening (a standby's too)."""
+        return self._web
 
     def current_matcher(self) -> Matcher | None:
         return self.matcher
@@ -768,17 +798,30 @@ class BotApp:
         return True
 
     def readiness(self) -> Mapping[str, bool]:
+        lead = self.leadership
+        if lead is not None and not lead.leading:
+            # A warm standby: wordlists loaded, store open, asking for the lock.
+            return {"standby": lead.alive and not self._stopping.is_set()}
         rt = self.services.shared.realtime if self.services else None
         return {
+            **({"leading": lead.leading} if lead is not None else {}),
             "connected": bool(rt and rt.connected),
             "logged_in": bool(rt and rt.logged_in),
             "subscribed": bool(rt and rt.subscribed),
             **self.loops.readiness(),
         }
 
+    def role(self) -> str:
+        """What /readyz says this instance is, with replicas: "standby" until it leads."""
+        lead = self.leadership
+        if lead is None or lead.leading:
+            return "leader"
+        return "deposed" if lead.lost else "standby"
+
     def _fatal_error(self, exc: BaseException) -> None:
-        """A loop met an error no restart can cure (a full disk): stop, and let run() raise it."""
-        if isinstance(exc, DiskFull) and self._fatal is None:
+        """A loop met an error no restart can cure (a full disk, leadership lost): stop, and let
+        run() raise it."""
+        if isinstance(exc, Fatal) and self._fatal is None:
             self._fatal = exc
         self.stop()
 
@@ -786,10 +829,18 @@ class BotApp:
         # A broken wordlist is a configuration error: fail before opening anything.
         self.matcher = await load_wordlists(self.settings)
         store = open_store(self.settings, clock=self.extras.clock, on_audit=self.metrics.count_action)
+        url = self.settings.storage.url
         try:
-            store.lease.acquire_lease(self._holder, LEASE_TTL, is_dead=holder_is_dead)
+            if url is None:  # SQLite: one instance per data folder, exactly as ever
+                store.lease.acquire_lease(self._holder, LEASE_TTL, is_dead=holder_is_dead)
+            else:
+                self.leadership = Leadership.connect(url.get_secret_value(), self._holder)
             async with contextlib.AsyncExitStack() as running:  # unwinds in reverse: the stop order
+                await self._serve(running)
+                if self.leadership is not None and not await self._await_leadership(store, self.leadership):
+                    return  # stopped while a standby
                 services = await self._build(store, running)
+                self._hook = build_hook(services.shared, services.commands.dispatcher)
                 # The last batch of handled marks, once the loops have stopped (they unwind first).
                 running.callback(services.ingest.close)
                 await self._start(services, running)
@@ -797,11 +848,52 @@ class BotApp:
             if self._fatal is not None:
                 raise self._fatal
         finally:
-            self._checkpoint_audit(store)  # the records of this run, anchored before the store closes
+            if self.leadership is None or self.leadership.leading:
+                self._checkpoint_audit(store)  # the records of this run, anchored before the store closes
             with contextlib.suppress(Exception):
                 store.lease.release_lease(self._holder)
             store.close()
+            if self.leadership is not None:
+                self.leadership.close()  # last: a standby takes over once nothing here writes
             log.info("stopped")
+
+    async def _serve(self, running: contextlib.AsyncExitStack) -> None:
+        """The web endpoints, from before the services: a standby answers /healthz and /readyz."""
+        http = self.settings.http
+        server = build_web(
+            self.settings,
+            self.metrics,
+            self.readiness,
+            lambda: self._hook,
+            role=self.role if self.leadership is not None else None,
+        )
+        try:
+            port = await server.start()
+        except OSError as exc:
+            raise RcmodError(
+                f"cannot listen on {http.host}:{http.port} (http.port): {listen_problem(exc)}"
+            ) from None
+        self._web = server
+        running.push_async_callback(server.stop)
+        log.info("http endpoints on %s:%d", http.host, port)
+
+    async def _await_leadership(self, store: Store, leadership: Leadership) -> bool:
+        """A warm standby until this instance leads (True), or until stopped (False): wordlists
+        loaded, store open, endpoints up, the lock asked for every POLL_INTERVAL. Leading, its
+        store writes are fenced with its token from the first one on."""
+        if self.settings.protections.repeat.mode != "off":
+            await asyncio.to_thread(warm_up)  # as _build does: the first message pays nothing
+        log.info("standby: waiting to lead (another instance leads, or is starting)")
+        while not self._stopping.is_set():
+            if await asyncio.to_thread(leadership.try_acquire):
+                assert leadership.epoch is not None
+                store.db.fence(leadership.epoch)
+                log.info("leading now (epoch %d): starting", leadership.epoch)
+                return True
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_INTERVAL):
+                    await self._stopping.wait()
+        return False
 
     async def _build(self, store: Store, running: contextlib.AsyncExitStack) -> Services:
         base = await self._connect(store, running)
@@ -814,6 +906,7 @@ class BotApp:
             reload=self.reload_wordlists,
             readiness=self.readiness,
             more_handlers=self.extras.handlers,
+            web=self._web_server(),
             image_checker=self.extras.image_checker,
             file_source=self.extras.file_source,
         )
@@ -842,12 +935,9 @@ class BotApp:
         for note in server.notes:
             log.warning("%s", note)
         realtime = self._realtime_client()
-        site_url = s.server.url or ""
-        with contextlib.suppress(RcmodError):
-            site = (await rest.public_settings("Site_Url")).get("Site_Url")
-            if isinstance(site, str) and site.startswith("http"):
-                site_url = site
+        site_url = await self._site_url(store, rest)
         dry_run = functools.partial(dry_run_on, store)
+        fence = self.leadership.permit if self.leadership is not None else None
         # Servers before 6.8 have no rooms.muteUser: there the realtime method does it.
         mute_call = None if server.features.mute_endpoints else realtime.call
         roles = RoleDirectory(rest, clock=clock)
@@ -858,7 +948,7 @@ class BotApp:
             settings=s,
             store=store,
             rest=rest,
-            executor=build_executor(s, store, rest, dry_run=dry_run, ddp_call=mute_call),
+            executor=build_executor(s, store, rest, dry_run=dry_run, ddp_call=mute_call, fence=fence),
             clock=clock,
             realtime=realtime,
             server=server,
@@ -871,7 +961,29 @@ class BotApp:
             site_url=always(site_url),
             bot_username=always(bot_username),
             bot_user_id=always(rest.user_id),
+            fence=fence,
         )
+
+    async def _site_url(self, store: Store, rest: RestClient) -> str:
+        """The workspace's own address (Site_Url), for permalinks. settings.public is limited to
+        10 calls a minute per address whoever asks (it needs no login), so a run of restarts or
+        takeovers would wait out a minute at start-up: the answer is kept in the store, and a
+        start that gets none within SITE_URL_WAIT uses the kept one."""
+        kept = store.state.state_get(SITE_URL_KEY)
+        try:
+            async with asyncio.timeout(SITE_URL_WAIT if kept else None):
+                site = (await rest.public_settings("Site_Url")).get("Site_Url")
+        except (RcmodError, TimeoutError):
+            site = None
+        if isinstance(site, str) and site.startswith("http"):
+            if site != kept:
+                store.state.state_set(SITE_URL_KEY, site)
+            return site
+        return kept or self.settings.server.url or ""
+
+    def _web_server(self) -> WebServer:
+        assert self._web is not None, "_serve() runs first"
+        return self._web
 
     def _realtime_client(self) -> RealtimeClient:
         s = self.settings.realtime
@@ -892,16 +1004,7 @@ class BotApp:
         return client
 
     async def _start(self, services: Services, running: contextlib.AsyncExitStack) -> None:
-        """Web endpoints, then realtime (it connects when _consume reads it), then the loops."""
-        http = self.settings.http
-        try:
-            port = await services.web.start()
-        except OSError as exc:
-            raise RcmodError(
-                f"cannot listen on {http.host}:{http.port} (http.port): {listen_problem(exc)}"
-            ) from None
-        running.push_async_callback(services.web.stop)
-        log.info("http endpoints on %s:%d", http.host, port)
+        """Realtime (it connects when _consume reads it), then the loops."""
         running.push_async_callback(services.shared.realtime.close)
         for name, loop in self._loops(services):
             self.loops.start(name, loop)
@@ -911,7 +1014,11 @@ class BotApp:
         """The background loops, in the order they start."""
         store, interval = services.shared.store, self.settings.reports.poll_interval
         return [
-            ("lease", functools.partial(self._renew_lease, store)),
+            *(
+                [("leadership", functools.partial(self._watch_leadership, self.leadership))]
+                if self.leadership is not None
+                else [("lease", functools.partial(self._renew_lease, store))]
+            ),
             ("catch-up", services.ingest.run),  # retries the rooms whose catch-up failed
             ("housekeeping", functools.partial(self._housekeeping, store, services.ingest)),
             ("free-space", self._watch_free_space),
@@ -1087,6 +1194,14 @@ class BotApp:
                 log.error("lost the store lease to another instance; stopping")
                 self.stop()
                 return
+
+    async def _watch_leadership(self, leadership: Leadership) -> None:
+        """The watchdog: the lock session checked every CHECK_INTERVAL, which also keeps the
+        executor's permit fresh. A failed check raises Deposed: the supervisor hands it to
+        _fatal_error, and the bot stops acting (loops cancelled, realtime closed)."""
+        while True:
+            await asyncio.sleep(CHECK_INTERVAL)
+            await leadership.verify()
 
     def stop(self) -> None:
         self._stopping.set()

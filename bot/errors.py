@@ -12,11 +12,14 @@
     ├── FileRefused            count and move on: a file the bot will not inspect
     └── ProtocolError          stop this connection: the peer is not speaking the protocol
 
-    DiskFull                   stop the bot: the data folder's disk is full (exit status 1)
+    Fatal                      stop the bot (exit status 1)
+    ├── DiskFull               the data folder's disk is full
+    └── Deposed                another instance leads now (replicas on PostgreSQL)
 
-``DiskFull`` stands outside ``RcmodError`` on purpose: loops and handlers catch ``RcmodError`` to
-report and go on, and going on without a store to write to would only fail again and again. It
-passes them by and ends the bot; what was not recorded stays unhandled, and nothing is lost.
+``Fatal`` stands outside ``RcmodError`` on purpose: loops and handlers catch ``RcmodError`` to
+report and go on, and going on without a store to write to (or, deposed, without the right to
+act) would only fail again and again. It passes them by and ends the bot; what was not recorded
+stays unhandled, and nothing is lost.
 
 Modules that touch a foreign library translate its exceptions into these, chained with
 ``from``, so nothing above them needs to know about requests, websockets or sqlite3.
@@ -34,13 +37,22 @@ class ConfigError(RcmodError):
     """The configuration (file, environment, wordlists) is unusable. Names the field."""
 
 
-class DiskFull(Exception):
+class Fatal(Exception):
+    """Going on cannot help: the bot stops (see the module's docstring)."""
+
+
+class DiskFull(Fatal):
     """The store could not write: the disk holding the data folder is full (SQLITE_FULL, ENOSPC).
     Fatal for the bot: what was not recorded stays unhandled, so a restart takes it up again."""
 
     def __init__(self, folder: str) -> None:
         super().__init__(f"disk full: the store cannot write; free space in {folder}")
         self.folder = folder
+
+
+class Deposed(Fatal):
+    """This instance no longer leads (bot.store.leadership): another may be acting already, so
+    it does nothing more — no store write, no call that changes the server — and stops."""
 
 
 class RetryableError(RcmodError):

@@ -26,7 +26,7 @@ from bot.cli import policy as policy_command
 from bot.cli import purge as purge_command
 from bot.cli import store as store_command
 from bot.config import Settings, load_settings
-from bot.errors import AuthError, ConfigError, DiskFull, RcmodError, RetryableError, TwoFactorRequired
+from bot.errors import AuthError, ConfigError, Fatal, RcmodError, RetryableError, TwoFactorRequired
 
 __all__ = ["main"]
 
@@ -203,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("rcmod").addHandler(logging.NullHandler())
     try:
         return command.run(args, environ)
-    except (RcmodError, DiskFull, OSError, KeyboardInterrupt) as exc:
+    except (RcmodError, Fatal, OSError, KeyboardInterrupt) as exc:
         return _failed(exc)
 
 
@@ -237,7 +237,7 @@ def _failed(exc: BaseException) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-    if isinstance(exc, RcmodError | DiskFull):
+    if isinstance(exc, RcmodError | Fatal):
         print(f"rcmod: {exc}", file=sys.stderr)  # a full disk lost nothing: a restart with space resumes
         return EXIT_FAILED
     if isinstance(exc, OSError):

@@ -7,6 +7,8 @@ Its order is the point, and it exists nowhere else:
 2. **evidence first**: the action's messages are stored, in one transaction with the audit
    record that cites them, before the server is asked to change anything;
 3. **the call**: one REST (or DDP) call per change, through a table keyed by the change's type;
+   With replicas, the call waits for the leader's permit first (``fence``, see
+   bot.store.leadership): a deposed leader changes nothing on the server;
 4. **the record**: an action without evidence is audited once it is known how it went; a
    refusal or a failure is audited as ``failed: <code>`` (after evidence, as a second record).
 
@@ -83,6 +85,7 @@ class Executor:
         retention_days: int,
         dry_run: Callable[[], bool] = lambda: False,
         ddp_call: DdpCall | None = None,
+        fence: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._rest = rest
         self._audit = audit
@@ -91,6 +94,9 @@ class Executor:
         # With a DDP connection: mutes by username (where the REST route is missing), and edits
         # that replace a message's attachments (which chat.update cannot).
         self._ddp_call = ddp_call
+        # Replicas: returns only while this instance may act (raises Deposed otherwise). Nothing
+        # is awaited between it and the call's start.
+        self._fence = fence
 
     def dry_run(self) -> bool:
         return self._dry_run()
@@ -116,6 +122,8 @@ class Executor:
                 files=action.files,
             )
             evidence_ids, seq = tuple(c["id"] for c in record.targets["evidence"]), record.seq
+        if self._fence is not None:
+            await self._fence()  # Deposed passes every caller by (it is no RcmodError): the bot stops
         try:
             value = await self._call(action.change)
         except ActionRefused as exc:

@@ -62,7 +62,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from bot.errors import ActionRefused, DiskFull, RateLimited, RcmodError
+from bot.errors import ActionRefused, Fatal, RateLimited, RcmodError
 from bot.models import Message
 from bot.realtime.backoff import exponential_backoff
 from bot.realtime.events import (
@@ -474,7 +474,7 @@ class Ingest:
         for watcher in self._state_watchers:
             try:
                 await watcher(event)
-            except DiskFull:
+            except Fatal:
                 raise
             except Exception as exc:  # a watcher's failure must not stop ingest (ids only)
                 log.error("state watcher failed on message %s: %s", message.id, type(exc).__name__)
@@ -910,10 +910,10 @@ def _room_of(event: Event) -> str | None:
 
 
 def _first_cause(exc: BaseException) -> BaseException:
-    """The error inside a task group's group: a full disk first (it stops the app)."""
+    """The error inside a task group's group: a fatal one first (it stops the app)."""
     if isinstance(exc, BaseExceptionGroup):
         leaves = list(_leaves(exc))
-        return next((e for e in leaves if isinstance(e, DiskFull)), leaves[0] if leaves else exc)
+        return next((e for e in leaves if isinstance(e, Fatal)), leaves[0] if leaves else exc)
     return exc
 
 

@@ -33,7 +33,7 @@ from typing import Any
 from bot.audit import actions
 from bot.commands import addressed_to_bot
 from bot.config import ModerationSettings, ProtectionSettings
-from bot.errors import ActionRefused, DiskFull, NotFound, RcmodError
+from bot.errors import ActionRefused, Fatal, NotFound, RcmodError
 from bot.models import Actor, Message, Room, UserRef
 from bot.moderation.actions import Action, DeleteMessage, PostMessage
 from bot.moderation.alerts import permalink
@@ -174,9 +174,9 @@ class Protector:
             message, room_name, arrived = queue.pop(0)
             try:
                 await self._check(message, room_name, arrived)
-            except DiskFull:
+            except Fatal:
                 # Nothing can be recorded: left unfinished, so never marked handled.
-                log.error("protections: disk full while checking message %s", message.id)
+                log.error("protections: store unwritable while checking message %s", message.id)
                 continue
             except Exception as exc:  # as the router does: one message's failure is isolated
                 log.error("protections failed on message %s: %s", message.id, type(exc).__name__)

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.errors import DiskFull
+from bot.errors import Fatal
 from bot.realtime.events import Event
 
 __all__ = ["Handler", "RouteCounters", "Router", "Unfinished"]
@@ -101,7 +101,7 @@ class Router:
         for route in routes:
             try:
                 await route.handler(event)
-            except DiskFull:
+            except Fatal:
                 raise  # not one handler's problem: nothing can be recorded, so the bot stops
             except Exception as exc:  # isolation is the point: log ids, count, go on
                 failures += 1

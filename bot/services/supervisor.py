@@ -7,9 +7,9 @@ while ``/readyz`` stayed 200. Here such a death is logged as one line (the loop'
 exception's type: an exception's text can quote message content), counted, shown in readiness
 while the loop is down, and the loop is started again after a backoff.
 
-``DiskFull`` is not restarted: nothing can be written, and retrying would only fill the log. The
-supervisor hands it to ``on_fatal`` and the app stops with one clear line (what was not written
-stays unhandled in the store, so a restart with free space takes it up again).
+A ``Fatal`` error (a full disk, leadership lost) is not restarted: nothing can be written, and
+retrying would only fill the log. The supervisor hands it to ``on_fatal`` and the app stops with
+one clear line (what was not written stays unhandled in the store, so a restart takes it up again).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
-from bot.errors import DiskFull
+from bot.errors import Fatal
 from bot.metrics import Metrics
 from bot.realtime.backoff import BackoffPolicy, exponential_backoff
 
@@ -92,7 +92,7 @@ class Supervisor:
                 return  # a loop that ends by itself (nothing to resume, a sweep turned off) is done
             except asyncio.CancelledError:
                 raise
-            except DiskFull as exc:
+            except Fatal as exc:
                 self._set(loop, up=False)
                 log.error("loop %s stopped: %s", loop.name, type(exc).__name__)
                 self._on_fatal(exc)

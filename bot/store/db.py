@@ -187,6 +187,11 @@ class Database:
         """Problems the database finds in its own storage; an empty list means it is sound."""
         raise NotImplementedError
 
+    def fence(self, epoch: int) -> None:
+        """Refuse every write transaction once the leader's fencing token is no longer ``epoch``
+        (replicas: bot.store.leadership). Only PostgreSQL stores are shared by replicas."""
+        raise StoreError("store: replicas need a PostgreSQL store (storage.url)")
+
     def now_iso(self) -> str:
         return to_iso(datetime.fromtimestamp(self.clock(), tz=UTC))
 

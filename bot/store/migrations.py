@@ -557,6 +557,21 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX evidence_file_evidence ON evidence_file (evidence_id);
         """,
     ),
+    (
+        14,
+        """
+        -- Replicas on PostgreSQL (bot.store.leadership): the leader's fencing token. Each new
+        -- leader raises `epoch` by one while it holds the leadership lock, and every write
+        -- transaction of a leader checks that it is still its own, so a deposed leader's writes are
+        -- refused. One row at most, written by the first leader; unused on SQLite (one instance).
+        CREATE TABLE leader_epoch (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            epoch INTEGER NOT NULL,
+            holder TEXT NOT NULL,
+            since REAL NOT NULL
+        );
+        """,
+    ),
 ]
 
 # Applied in version order wherever an entry sits in the list above.

@@ -70,7 +70,7 @@ from psycopg import errors as pg_errors
 from psycopg.adapt import Dumper
 from psycopg.pq import TransactionStatus
 
-from bot.errors import DiskFull
+from bot.errors import Deposed, DiskFull
 from bot.store import migrations
 from bot.store.db import Cursor, Database, StoreError, _statements, refuse_newer
 
@@ -358,6 +358,7 @@ class PostgresDatabase(Database):
         self._where = where
         self._pid = conn.info.backend_pid
         self._others = 0
+        self._epoch: int | None = None  # the fencing token every write checks (fence())
         conn.adapters.register_dumper(bool, _BoolAsInteger)
         conn.add_notify_handler(self._notice)
         conn.execute(f"LISTEN {CHANNEL}", None)
@@ -418,14 +419,38 @@ class PostgresDatabase(Database):
         self._conn.execute("SELECT 1", None)
         return self._others
 
+    def fence(self, epoch: int) -> None:
+        """From now on, every write transaction checks that the fencing token is still ``epoch``
+        and is refused (``Deposed``) once another instance has raised it (bot.store.leadership).
+        A transaction left open by a paused process is ended by the server after a while, so it
+        cannot hold the token row, and the writer lock, from the next leader for long."""
+        self._conn.execute("SET idle_in_transaction_session_timeout = '10s'", None)
+        self._epoch = epoch
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         if self.in_transaction:
             yield
             return
         with _disk_full(self._where):
-            # One round trip: BEGIN and the writer lock (released by COMMIT or ROLLBACK).
-            self._conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITER_LOCK})", None)
+            if self._epoch is None:
+                # One round trip: BEGIN and the writer lock (released by COMMIT or ROLLBACK).
+                self._conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITER_LOCK})", None)
+            else:
+                # Still one round trip: and the token, read under a share lock that a new
+                # leader's UPDATE of it waits for (see bot.store.leadership).
+                cur = self._conn.execute(
+                    f"BEGIN; SELECT pg_advisory_xact_lock({WRITER_LOCK}); "
+                    "SELECT epoch FROM leader_epoch WHERE id = 1 FOR SHARE",
+                    None,
+                )
+                cur.nextset()
+                cur.nextset()
+                row = cur.fetchone()
+                token = int(row[0]) if row is not None else None
+                if token != self._epoch:
+                    self._conn.execute("ROLLBACK", None)
+                    raise Deposed(f"leadership lost: the fencing token is {token}, not {self._epoch}")
         try:
             yield
             with _disk_full(self._where):

@@ -9,23 +9,47 @@ from aiohttp import web
 
 from bot.metrics import Metrics
 
-__all__ = ["WebServer", "build_app", "listen_problem"]
+__all__ = ["Hook", "WebServer", "build_app", "late", "listen_problem"]
 
 Readiness = Callable[[], Mapping[str, bool]]
+Hook = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def late(current: Callable[[], Hook | None]) -> Hook:
+    """A route whose handler exists only later (the command hook, once the services are built:
+    a standby serves its endpoints before): 503 until then."""
+
+    async def handle(request: web.Request) -> web.Response:
+        handler = current()
+        if handler is None:
+            return web.json_response({"error": "not ready"}, status=503)
+        return await handler(request)
+
+    return handle
 
 
 def build_app(
     metrics: Metrics,
     readiness: Readiness,
-    command_hook: Callable[[web.Request], Awaitable[web.Response]] | None = None,
+    command_hook: Hook | None = None,
+    *,
+    role: Callable[[], str] | None = None,
 ) -> web.Application:
+    """``/readyz`` is 200 when every check holds. With ``role`` (replicas on PostgreSQL) its body
+    says which part this instance plays: "standby" (a warm standby, ready to take over, answers
+    200) or "leader" (200 once connected and caught up), so an orchestrator keeps both running
+    and a person can tell them apart. ``/healthz`` is liveness alone."""
+
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
     async def readyz(request: web.Request) -> web.Response:
         checks = dict(readiness())
         ready = bool(checks) and all(checks.values())
-        return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+        body: dict[str, object] = {"ready": ready, "checks": checks}
+        if role is not None:
+            body["role"] = role()
+        return web.json_response(body, status=200 if ready else 503)
 
     async def metrics_endpoint(request: web.Request) -> web.Response:
         return web.Response(

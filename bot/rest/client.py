@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import requests
 from rocketchat_API.rocketchat import RocketChat
@@ -497,8 +497,13 @@ class RestClient:
         (proxy and server logs) and out of a cookie jar. A file the bot may not read is
         :class:`PermissionDenied` (403, e.g. FileUpload_Restrict_to_room_members and the bot is
         not in the room), an unknown id :class:`NotFound`, 5xx and transport faults
-        :class:`RetryableError`; none is retried here. A redirect (S3 or GCS without the proxy
-        setting) is not followed: it would carry the bot's headers to another host.
+        :class:`RetryableError`; none is retried here. Where files live in S3, Google Cloud
+        Storage or Aliyun OSS without the server's proxy setting, the route answers 302 to the
+        bucket's signed URL (FileUpload.redirectToFile, after its own access check): that one
+        redirect is followed, to http(s) only, under the same caps and deadline, and without the
+        bot's headers, which are for the workspace alone (the signed URL carries its own
+        credential). The target is the server's, not a member's: the member chose only the id
+        and name on the workspace's own route. A second redirect is refused.
 
         Over ``max_bytes`` (the declared Content-Length, or as counted while reading, after any
         content decoding) is ``FileRefused("too_large")``; past ``timeout`` seconds in all,
@@ -525,27 +530,21 @@ class RestClient:
         self, url: str, max_bytes: int, timeout: float, opened: list[requests.Response]
     ) -> bytes:
         deadline = time.monotonic() + timeout
-        session = self._client().session
-        headers = {**self._auth, "Accept-Encoding": "identity"}
-        try:
-            # Not the REST response hook: it would read a whole error body and name the file
-            # (member content) as the endpoint in its message. (An empty list would not replace
-            # it: requests keeps the session's hooks then.)
-            response = session.get(
-                url,
-                headers=headers,
-                stream=True,
-                timeout=timeout,
-                allow_redirects=False,
-                hooks={"response": [_no_hook]},
-            )
-        except requests.Timeout as exc:
-            raise FileRefused("too_slow") from exc
-        except requests.RequestException as exc:
-            raise RetryableError(f"file-upload: {type(exc).__name__}") from exc
-        opened.append(response)
+        response = self._get_file(url, {**self._auth, "Accept-Encoding": "identity"}, timeout, opened)
+        self._note_server_date(response)
+        if response.is_redirect:
+            target = urljoin(url, response.headers.get("Location", ""))
+            response.close()
+            if urlsplit(target).scheme not in ("http", "https"):
+                raise ActionRefused(
+                    "file-upload: redirect to a non-HTTP location", status=response.status_code
+                )
+            left = max(0.001, deadline - time.monotonic())
+            response = self._get_file(target, {"Accept-Encoding": "identity"}, left, opened)
+            if response.is_redirect:
+                response.close()
+                raise ActionRefused("file-upload: redirected twice", status=response.status_code)
         with response:
-            self._note_server_date(response)
             if response.status_code != 200:
                 raise classify(
                     response.status_code,
@@ -570,6 +569,31 @@ class RestClient:
                     raise FileRefused("too_slow") from exc
                 raise RetryableError(f"file-upload: {type(exc).__name__}") from exc
             return bytes(body)
+
+    def _get_file(
+        self, url: str, headers: dict[str, str], timeout: float, opened: list[requests.Response]
+    ) -> requests.Response:
+        """One GET of a file, streamed, redirects not followed, no session cookies sent."""
+        session = self._client().session
+        try:
+            # Not the REST response hook: it would read a whole error body and name the file
+            # (member content) as the endpoint in its message. (An empty list would not replace
+            # it: requests keeps the session's hooks then.)
+            request = requests.Request("GET", url, headers=headers, hooks={"response": [_no_hook]})
+            prepared = session.prepare_request(request)
+            for name in ("Cookie", "Authorization", "X-User-Id", "X-Auth-Token"):
+                if name not in headers:  # only what this request was given: none to a bucket
+                    prepared.headers.pop(name, None)
+            settings = session.merge_environment_settings(url, {}, True, None, None)
+            response: requests.Response = session.send(
+                prepared, timeout=timeout, allow_redirects=False, **settings
+            )
+        except requests.Timeout as exc:
+            raise FileRefused("too_slow") from exc
+        except requests.RequestException as exc:
+            raise RetryableError(f"file-upload: {type(exc).__name__}") from exc
+        opened.append(response)
+        return response
 
     # -- workspace administration (rcmod setup / doctor) --------------------------------------------
 

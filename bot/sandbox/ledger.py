@@ -348,8 +348,10 @@ _UPLOAD_LINES: tuple[Entry, ...] = (
         "filename*=UTF-8''<encodeURIComponent(name)>\", Last-Modified, Content-Security-Policy "
         "\"default-src 'none'\", Cache-Control max-age=31536000; with Accept-Encoding gzip (or "
         "deflate) the body is compressed and Content-Length dropped (the bot asks for identity). S3 "
-        "and Google storage without their proxy settings answer a 302 to the bucket instead "
-        "(not modelled; the bot does not follow it)",
+        "and Google storage without their proxy settings answer a 302 to the bucket's signed URL "
+        "instead (FileUpload.redirectToFile in FileUpload.ts, called by config/AmazonS3.ts and "
+        "config/GoogleStorage.ts after the access check; not modelled here: the bot follows that "
+        "one redirect without its headers, tested against a stand-in bucket)",
         "403 with an empty body where access is refused (no credentials included: not 401); 404 "
         "with an empty body for an unknown id",
         "none: a WebApp handler outside the REST API's limiter",

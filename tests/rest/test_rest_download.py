@@ -207,7 +207,15 @@ class Hostile:
         return web.Response(status=502, text="<html>bad gateway</html>", content_type="text/html")
 
     async def redirect(self, request: web.Request) -> web.StreamResponse:
-        raise web.HTTPFound(location=f"{self.redirect_to}/stolen")
+        # As FileUpload.redirectToFile does for S3 or Google Cloud Storage without the proxy
+        # setting: 302 to the bucket's signed URL; the last part of the path picks what it is.
+        target = request.path.rsplit("/", 1)[-1]
+        location = {
+            "bucket": f"{self.redirect_to}/bucket/plain/object?X-Amz-Signature=abc",
+            "again": f"{self.redirect_to}/bucket/redirect/bucket",
+            "file": "file:///etc/passwd",
+        }[target]
+        raise web.HTTPFound(location=location)
 
     async def liar(self, request: web.Request) -> web.StreamResponse:
         # Declares a small size, then sends more than the cap: the count catches it.
@@ -269,11 +277,19 @@ async def test_server_faults_and_redirects(servers: tuple[Hostile, Hostile], cli
     _, other = servers
     with pytest.raises(RetryableError):
         await client.download("/file-upload/boom/x", max_bytes=1000, timeout=5)
-    # A redirect is not followed: it would take the bot's token to another host.
-    with pytest.raises(ActionRefused) as caught:
-        await client.download("/file-upload/redirect/x", max_bytes=1000, timeout=5)
-    assert caught.value.status == 302
-    assert other.requests == []
+    # The storage's redirect is followed once, as a browser does, but without the bot's token:
+    # the signed URL is the whole credential, and the token is for the workspace alone.
+    assert await client.download("/file-upload/redirect/bucket", max_bytes=1000, timeout=5) == b"12345"
+    [(path, headers)] = other.requests
+    assert path == "/bucket/plain/object?X-Amz-Signature=abc"
+    assert "X-Auth-Token" not in headers and "X-User-Id" not in headers and "Cookie" not in headers
+    assert headers["Accept-Encoding"] == "identity"
+    # Only once, and only to http(s).
+    for target in ("again", "file"):
+        with pytest.raises(ActionRefused) as caught:
+            await client.download(f"/file-upload/redirect/{target}", max_bytes=1000, timeout=5)
+        assert caught.value.status == 302
+    assert len(other.requests) == 2  # the second redirect was not followed
 
 
 async def test_a_crafted_link_never_reaches_another_host(

@@ -3,9 +3,12 @@ and web app, and owns the order they start and stop in. Nothing else constructs 
 command line's one-shot commands get theirs here too (:func:`logged_in`, :func:`command_session`).
 
 Build (each step a small named function, each service built once, never changed afterwards):
-validate configuration and load the wordlists (no connection before that) → open the store and
-take the lease (SQLite) → web endpoints → on PostgreSQL, wait as a warm standby until this
-instance leads (:mod:`bot.store.leadership`; /readyz answers 200 with role "standby") → REST
+validate configuration → open the store and take the lease (SQLite; an earlier version's
+chat-edited list files are imported into the store once) → load the wordlists, the configured
+ones and the store's chat-edited ones (no connection to the server before that) → web endpoints →
+on PostgreSQL, wait as a warm standby until this instance leads (:mod:`bot.store.leadership`;
+/readyz answers 200 with role "standby"), then import as SQLite does and rebuild the matcher if
+the store's chat-edited lists changed meanwhile (a previous leader's edits) → REST
 (login, server version, feature switches, the bot's identity) → the executor → the services
 (:func:`build_services`, one frozen :class:`Services`).
 Start: realtime (connects when its events are read) → the background loops (:meth:`BotApp._loops`,
@@ -24,7 +27,7 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -42,7 +45,8 @@ from bot.commands.handlers.sanctions import SanctionCommands
 from bot.config import Credentials, Settings
 from bot.errors import ConfigError, Fatal, RcmodError
 from bot.metrics import Metrics
-from bot.moderation import Matcher, load_matcher
+from bot.moderation import Matcher, read_wordlists
+from bot.moderation import compile as compile_lists
 from bot.moderation.normalize import warm_up
 from bot.realtime.backoff import exponential_backoff
 from bot.realtime.client import RealtimeClient
@@ -73,6 +77,7 @@ from bot.services.screening import Scans
 from bot.services.supervisor import Supervisor
 from bot.store import Store
 from bot.store.leadership import CHECK_INTERVAL, POLL_INTERVAL, Leadership
+from bot.store.lists import ChatList, ChatListEdit, ChatTerm, read_file_lists
 from bot.web.hook import StoredReplays, command_hook
 from bot.web.server import Hook, WebServer, build_app, late, listen_problem
 
@@ -122,27 +127,49 @@ def never() -> bool:
     return False
 
 
+def _with_edit(lists: Sequence[ChatList], edit: ChatListEdit) -> tuple[ChatList, ...]:
+    """The chat-edited lists as they would be with ``edit`` (to compile before it is stored)."""
+    term = ChatTerm(edit.term, edit.actor, "")
+    if all(c.name != edit.name for c in lists):
+        return (*lists, ChatList(edit.name, edit.options, (term,)))
+    return tuple(ChatList(c.name, c.options, (*c.terms, term)) if c.name == edit.name else c for c in lists)
+
+
 # -- build: settings → clients → store → executor ---------------------------------------------------
 
 
-def runtime_lists(settings: Settings) -> Path:
-    """Lists moderators edit in chat (/mod allow, /mod deny): always loaded after the
-    configured ones, so an edit survives restarts and reloads."""
+def file_lists(settings: Settings) -> Path:
+    """Where versions before the store kept the lists moderators edit in chat: imported into the
+    store once (:func:`import_file_lists`), never read again."""
     return settings.storage.data_dir / "lists"
 
 
-async def load_wordlists(settings: Settings) -> Matcher | None:
-    """The configured lists and the chat-edited ones, compiled off the loop (CPU-heavy at 100k
-    terms). ConfigError on a broken list."""
+def import_file_lists(settings: Settings, store: Store) -> bool:
+    """Once per store, by the instance that writes (the leader): the files of an earlier
+    version's data folder become the store's lists. Later starts, and every other instance, read
+    the store only (True: imported now)."""
+    if store.lists.imported():
+        return False
+    lists = read_file_lists(file_lists(settings))
+    imported = store.lists.import_once(lists)
+    if imported and lists:
+        log.info("chat-edited lists: %d imported into the store from %s", len(lists), file_lists(settings))
+    return imported
+
+
+async def load_wordlists(settings: Settings, chat: Sequence[ChatList] = ()) -> Matcher | None:
+    """The configured lists, then the chat-edited ones (``chat``, read from the store), compiled
+    off the loop (CPU-heavy at 100k terms). ConfigError on a broken list."""
     paths = list(settings.moderation.wordlists)
-    runtime = runtime_lists(settings)
-    if runtime.is_dir() and any(runtime.glob("*.txt")):
-        paths.append(runtime)
-    if not paths:
+    if not paths and not chat:
         log.warning("no wordlists configured: messages are watched but nothing is matched")
         return None
-    matcher = await asyncio.to_thread(load_matcher, paths)
-    log.info("wordlists loaded from %d path(s)", len(paths))
+
+    def build() -> Matcher:
+        return compile_lists((*read_wordlists(paths), *(c.wordlist() for c in chat)))
+
+    matcher = await asyncio.to_thread(build)
+    log.info("wordlists loaded from %d path(s) and %d chat-edited list(s)", len(paths), len(chat))
     return matcher
 
 
@@ -529,6 +556,7 @@ def build_mod_commands(
     lookups: TtlCache,
     *,
     reload: Callable[[], Awaitable[bool]],
+    edit_list: Callable[[ChatListEdit], Awaitable[bool]],
     readiness: Callable[[], Mapping[str, bool]],
     status: Callable[[], list[str]],
 ) -> ModCommands:
@@ -548,7 +576,8 @@ def build_mod_commands(
         readiness=functools.partial(_down_loops_only, readiness),
         retention_days=base.settings.storage.retention_days,
         forget_lookups=lookups.forget,
-        runtime_lists=runtime_lists(base.settings),
+        lists=base.store.lists,
+        edit_list=edit_list,
         more_status=status,
     )
 
@@ -653,6 +682,7 @@ def build_services(
     base: Shared,
     *,
     reload: Callable[[], Awaitable[bool]],
+    edit_list: Callable[[ChatListEdit], Awaitable[bool]],
     readiness: Callable[[], Mapping[str, bool]],
     more_handlers: list[Route],
     web: WebServer,
@@ -676,7 +706,9 @@ def build_services(
     desk = build_report_desk(base, outbox, enforcement)
     lookups = TtlCache(base.clock, ttl=LOOKUP_TTL)  # the dispatcher's; /mod appoint drops what it changed
     status = functools.partial(_status_lines, base.bot_moderators, protector, names, images)
-    mod = build_mod_commands(base, outbox, desk, lookups, reload=reload, readiness=readiness, status=status)
+    mod = build_mod_commands(
+        base, outbox, desk, lookups, reload=reload, edit_list=edit_list, readiness=readiness, status=status
+    )
     commands = build_commands(base, outbox, desk, mod, enforcement, sanctioner, protector, lookups)
     router = Router(
         base.metrics,
@@ -749,6 +781,11 @@ class BotApp:
         self._stopping = asyncio.Event()
         # The one reference a wordlist reload swaps (a new matcher, whole); services read it.
         self.matcher: Matcher | None = None
+        # The store's revision of the chat-edited lists the matcher was compiled with (None: not
+        # yet compiled with them); reloads and chat edits are made one at a time.
+        self._lists_revision: int | None = None
+        self._lists_lock = asyncio.Lock()
+        self._store: Store | None = None  # once opened (run())
         # Built once, when connected (run()); None before.
         self.services: Services | None = None
         # Every long-running task runs under it: restarted after a failure, shown in /readyz.
@@ -782,20 +819,59 @@ class BotApp:
         return self.matcher
 
     async def reload_wordlists(self) -> bool:
-        """Build a new matcher off the loop and swap it in whole; a broken list keeps the old one."""
+        """Build a new matcher off the loop (the configured lists and the store's chat-edited
+        ones) and swap it in whole; a broken list keeps the old one."""
+        async with self._lists_lock:
+            return await self._reload()
+
+    async def edit_list(self, edit: ChatListEdit) -> bool:
+        """A moderator's edit of a chat-edited list: the lists are compiled with it first, and
+        only a matcher that builds is swapped in, once the edit is in the store (audited there).
+        False, and nothing written: the edit would break the lists."""
+        async with self._lists_lock:
+            store = self._store
+            assert store is not None, "edits come from the commands, built once the store is open"
+            chat = _with_edit(store.lists.lists(), edit)
+            try:
+                new = await load_wordlists(self.settings, chat)
+            except ConfigError as exc:
+                log.error("list edit refused (list %s): %s", edit.name, exc)
+                return False
+            store.lists.add_term(edit)
+            self._swap(new, store, store.lists.revision())
+            return True
+
+    async def _reload(self) -> bool:
+        store = self._store
+        revision = store.lists.revision() if store is not None else None
         try:
-            new = await load_wordlists(self.settings)
+            new = await load_wordlists(self.settings, store.lists.lists() if store is not None else ())
         except ConfigError as exc:
             log.error("wordlist reload failed, keeping the current lists: %s", exc)
             return False
+        self._swap(new, store, revision)
+        return True
+
+    def _swap(self, new: Matcher | None, store: Store | None, revision: int | None) -> None:
         self.matcher = new
-        if self.store is not None:
-            self.store.audit.append_audit(
+        self._lists_revision = revision
+        # Only an instance that writes records it (a standby is not a writer).
+        if store is not None and (self.leadership is None or self.leadership.leading):
+            store.audit.append_audit(
                 actor="operator",
                 action=actions.CONFIG_RELOADED,
                 targets={"paths": [str(p) for p in self.settings.moderation.wordlists]},
             )
-        return True
+
+    async def _lead_lists(self, store: Store) -> None:
+        """As this instance starts to write: an earlier version's list files are imported into
+        the store (once per store), and the matcher is rebuilt when the store's chat-edited lists
+        are no longer those it was compiled with (a previous leader's edits, above all), before
+        anything is handled."""
+        async with self._lists_lock:
+            import_file_lists(self.settings, store)
+            if store.lists.revision() != self._lists_revision:
+                await self._reload()  # a failure keeps the warm matcher, and says why in the log
 
     def readiness(self) -> Mapping[str, bool]:
         lead = self.leadership
@@ -826,15 +902,19 @@ class BotApp:
         self.stop()
 
     async def run(self) -> None:
-        # A broken wordlist is a configuration error: fail before opening anything.
-        self.matcher = await load_wordlists(self.settings)
         store = open_store(self.settings, clock=self.extras.clock, on_audit=self.metrics.count_action)
+        self._store = store
         url = self.settings.storage.url
         try:
             if url is None:  # SQLite: one instance per data folder, exactly as ever
                 store.lease.acquire_lease(self._holder, LEASE_TTL, is_dead=holder_is_dead)
+                import_file_lists(self.settings, store)
             else:
                 self.leadership = Leadership.connect(url.get_secret_value(), self._holder)
+            # A broken wordlist is a configuration error: fail before any connection to the
+            # server. The chat-edited lists come from the store (a standby's too: it is warm).
+            self._lists_revision = store.lists.revision()
+            self.matcher = await load_wordlists(self.settings, store.lists.lists())
             async with contextlib.AsyncExitStack() as running:  # unwinds in reverse: the stop order
                 await self._serve(running)
                 if self.leadership is not None and not await self._await_leadership(store, self.leadership):
@@ -889,6 +969,7 @@ class BotApp:
                 assert leadership.epoch is not None
                 store.db.fence(leadership.epoch)
                 log.info("leading now (epoch %d): starting", leadership.epoch)
+                await self._lead_lists(store)
                 return True
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(POLL_INTERVAL):
@@ -904,6 +985,7 @@ class BotApp:
         services = build_services(
             base,
             reload=self.reload_wordlists,
+            edit_list=self.edit_list,
             readiness=self.readiness,
             more_handlers=self.extras.handlers,
             web=self._web_server(),

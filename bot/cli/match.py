@@ -20,8 +20,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.moderation import Match, WordlistError, load_matcher
+from bot.moderation import Match, WordlistError, read_wordlists
+from bot.moderation import compile as compile_lists
 from bot.moderation.explain import explain, format_explanation
+from bot.store import Store, StoreError
+from bot.store.lists import ChatList, read_file_lists
 
 __all__ = ["add_arguments", "run"]
 
@@ -70,18 +73,19 @@ def run(
     paths: list[str] = list(args.wordlists or [])
     if not paths:
         paths = [p for p in environ.get("RCMOD_WORDLISTS", "").split(":") if p]
-    # The lists moderators edit in chat (/mod allow, /mod deny) live under RCMOD_DATA_DIR and the
-    # bot always loads them: so does this command, or the two would disagree.
-    runtime = Path(environ.get("RCMOD_DATA_DIR") or "data") / "lists"
-    if paths and environ.get("RCMOD_DATA_DIR") and runtime.is_dir() and any(runtime.glob("*.txt")):
-        paths.append(str(runtime))
     if not paths:
         print("rcmod match: no wordlists: give --wordlists PATH... or set RCMOD_WORDLISTS", file=stderr)
         return EXIT_USAGE
     try:
-        matcher = load_matcher(paths)
+        # The lists moderators edit in chat (/mod allow, /mod deny) are in the bot's store, and
+        # the bot always loads them: so does this command, or the two would disagree.
+        chat = _chat_lists(environ)
+        matcher = compile_lists((*read_wordlists(paths), *(c.wordlist() for c in chat)))
     except WordlistError as exc:
         print(f"rcmod match: wordlist error: {exc}", file=stderr)
+        return EXIT_USAGE
+    except StoreError as exc:
+        print(f"rcmod match: {exc}", file=stderr)
         return EXIT_USAGE
     for warning in matcher.warnings[:MAX_WARNINGS_SHOWN]:
         print(f"rcmod match: warning: {warning}", file=stderr)
@@ -124,6 +128,25 @@ def run(
         matches = matcher.scan(line, args.room)
         print(_dumps({"line": number, "matches": [_match_json(m, line) for m in matches]}), file=stdout)
     return status
+
+
+def _chat_lists(environ: Mapping[str, str]) -> tuple[ChatList, ...]:
+    """The chat-edited lists of the store named by RCMOD_STORAGE_URL or RCMOD_DATA_DIR (none
+    without either). A data folder whose store has not yet imported an earlier version's list
+    files gives those files, as the bot's next start will import them."""
+    url, data_dir = environ.get("RCMOD_STORAGE_URL"), environ.get("RCMOD_DATA_DIR")
+    if url:
+        store = Store.connect(url)
+    elif data_dir and (Path(data_dir) / "rcmod.sqlite3").is_file():
+        store = Store.open(Path(data_dir) / "rcmod.sqlite3")
+    else:
+        return read_file_lists(Path(data_dir) / "lists") if data_dir else ()
+    try:
+        if not store.lists.imported() and data_dir:
+            return read_file_lists(Path(data_dir) / "lists")
+        return store.lists.lists()
+    finally:
+        store.close()
 
 
 def _lines(stdin: TextIO, limit: int) -> Iterator[tuple[int, str, bool]]:

@@ -17,6 +17,7 @@ bans.py       BanLedger          room bans
 jobs.py       BlockList, PurgeJournal   the block list and its retries; purge jobs
 hooks.py      HookReplayLedger   signatures of accepted hook requests
 images.py     ImageLedger        image checks (hashes and verdicts), pictures moderators allowed
+lists.py      ChatLists          the lists moderators edit in chat (/mod allow, /mod deny)
 """
 
 from bot.store.audit import AuditLog, AuditRecord, AuditVerification

@@ -572,6 +572,36 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        15,
+        """
+        -- The lists moderators edit in chat (/mod allow, /mod deny), kept in the store rather than
+        -- in files of the data folder: a restart on a fresh data folder and a replica taking over
+        -- load the same ones (bot.store.lists). `options` is the list's sidecar (TOML; NULL: a
+        -- plain notify list); each term says who added it and when.
+        CREATE TABLE chat_list (
+            name TEXT PRIMARY KEY,
+            options TEXT,
+            created_at TEXT NOT NULL,
+            actor TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE chat_list_term (
+            id INTEGER PRIMARY KEY,
+            list_name TEXT NOT NULL REFERENCES chat_list (name),
+            term TEXT NOT NULL,
+            added_at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            UNIQUE (list_name, term)
+        );
+        -- Raised by every change to the two tables above, in the same transaction: an instance
+        -- tells cheaply whether the lists it compiled are still the store's. No row yet: the
+        -- files of an earlier version's data folder have not been imported.
+        CREATE TABLE chat_list_revision (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            revision INTEGER NOT NULL
+        );
+        """,
+    ),
 ]
 
 # Applied in version order wherever an entry sits in the list above.

@@ -21,6 +21,7 @@ from bot.store.hooks import HookReplayLedger
 from bot.store.images import ImageLedger
 from bot.store.jobs import BlockList, PurgeJournal
 from bot.store.lease import Lease
+from bot.store.lists import ChatLists
 from bot.store.messages import MessageLog
 from bot.store.policies import PolicyStore
 from bot.store.reports import ReportLedger
@@ -47,6 +48,7 @@ class Store:
     purges: PurgeJournal
     hooks: HookReplayLedger
     images: ImageLedger
+    lists: ChatLists
 
     @classmethod
     def open(
@@ -95,6 +97,7 @@ class Store:
             purges=PurgeJournal(db),
             hooks=HookReplayLedger(db),
             images=ImageLedger(db, audit),
+            lists=ChatLists(db, audit),
         )
 
     def close(self) -> None:

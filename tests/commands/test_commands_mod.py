@@ -136,19 +136,24 @@ async def test_dry_run_test_and_reload(sandbox: Sandbox, tmp_path: Path) -> None
     await bot.stop()
 
 
-async def test_allow_and_deny_edit_runtime_lists_that_are_always_loaded(
+def chat_terms(bot: Any) -> dict[str, list[str]]:
+    store = bot.app.store
+    assert store is not None
+    return {c.name: [t.term for t in c.terms] for c in store.lists.lists()}
+
+
+async def test_allow_and_deny_edit_chat_lists_that_are_always_loaded(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     bot = await start_bot(settings(sandbox, tmp_path))
     assert "needs bot moderator" in await ask(sandbox, "alice", "mod deny casino")
     assert "is now matched" in await ask(sandbox, "mod1", 'mod deny "casino night"')
     assert "already in list" in await ask(sandbox, "mod1", 'mod deny "casino night"')
-    runtime = tmp_path / "data" / "lists"
-    assert (runtime / "runtime.txt").read_text() == "casino night\n"
+    assert chat_terms(bot) == {"runtime": ["casino night"]}
     sandbox.post_as("bob", "general", "join our casino night!")
     assert await until(lambda: any("casino night" in m["msg"] for m in dms_from_bot(sandbox, "mod1")))
-    assert "undone" in await ask(sandbox, "mod1", "mod deny ca*sino")  # a term the list format refuses
-    assert (runtime / "runtime.txt").read_text() == "casino night\n"
+    assert "not made" in await ask(sandbox, "mod1", "mod deny ca*sino")  # a term the list format refuses
+    assert chat_terms(bot) == {"runtime": ["casino night"]}
     assert "never matches" in await ask(sandbox, "mod1", "mod allow casino night")
     before = len(dms_from_bot(sandbox, "mod1"))
     sandbox.post_as("carol", "random", "casino night again")
@@ -157,13 +162,27 @@ async def test_allow_and_deny_edit_runtime_lists_that_are_always_loaded(
     assert not any("again" in m["msg"] for m in dms_from_bot(sandbox, "mod1")[before:])
     store = bot.app.store
     assert store is not None
+    mod1 = sandbox.workspace.user_by_username("mod1")
+    assert mod1 is not None
     edits = [r for r in store.audit.audit_records() if r.action == actions.LIST_EDITED]
-    assert [r.reason["op"] for r in edits] == ["deny", "allow"]
+    assert [(r.actor, r.reason["op"], r.reason["term"]) for r in edits] == [
+        (mod1.id, "deny", "casino night"),
+        (mod1.id, "allow", "casino night"),
+    ]
+    assert {c.name: (c.options, c.terms[0].actor) for c in store.lists.lists()} == {
+        "runtime": (None, mod1.id),
+        "runtime-allow": ('kind = "allow"\n', mod1.id),
+    }
     await bot.stop()
-    # A restart loads the runtime lists too.
+    # Nothing of it is in the data folder: the store holds it, and a restart loads it from there.
+    assert not (tmp_path / "data" / "lists").exists()
     bot2 = await start_bot(settings_again(sandbox, tmp_path))
     assert bot2.app.matcher is not None
     assert {o.name for o in bot2.app.matcher.lists} >= {"watch", "runtime", "runtime-allow"}
+    before = len(dms_from_bot(sandbox, "mod1"))
+    allowed = sandbox.post_as("carol", "random", "casino night after the restart")
+    assert await until(lambda: handled(bot2.app.store, allowed["_id"]))
+    assert dms_from_bot(sandbox, "mod1")[before:] == []
     await bot2.stop()
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 
 from bot.audit import actions
 from bot.commands import MessageRef, RoomName, UserName, render_help
@@ -26,6 +25,7 @@ from bot.services.outbox import Outbox
 from bot.services.reports import ReportDesk
 from bot.store.alerts import AlertLedger
 from bot.store.audit import AuditLog
+from bot.store.lists import ChatListEdit, ChatLists
 from bot.store.messages import MessageLog
 from bot.store.reports import ReportLedger
 from bot.store.state import BotState
@@ -57,7 +57,8 @@ class ModCommands:
         readiness: Callable[[], Mapping[str, bool]],
         retention_days: int,
         forget_lookups: Callable[[str], None],  # the dispatcher's cache (roles:RID after /mod appoint)
-        runtime_lists: Path,
+        lists: ChatLists,
+        edit_list: Callable[[ChatListEdit], Awaitable[bool]],
         more_status: Callable[[], list[str]] = list,
     ) -> None:
         self._more_status = more_status
@@ -75,7 +76,8 @@ class ModCommands:
         self._readiness = readiness
         self._retention_days = retention_days
         self._forget_lookups = forget_lookups
-        self._runtime = runtime_lists
+        self._lists = lists
+        self._edit = edit_list
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -191,41 +193,25 @@ class ModCommands:
         return await self._edit_list(call, name, call.invocation.text("term"), allow=False)
 
     async def _edit_list(self, call: Call, name: str, term: str, *, allow: bool) -> str:
-        """Append the term to a runtime list file, then reload; a list that no longer loads is
-        put back as it was, so a bad term can never leave the bot without its lists."""
+        """Add the term to a chat-edited list, kept in the store (shared by every instance) and
+        audited there; the lists are compiled with it before it is stored, so a bad term can never
+        leave the bot without its lists."""
         term = " ".join(term.split())
         if not term or term.startswith("#") or len(term) > 200:
             return "TERM must be 1 to 200 characters and not start with #."
-        self._runtime.mkdir(parents=True, exist_ok=True)
-        path = self._runtime / f"{name}.txt"
-        before = path.read_text(encoding="utf-8") if path.exists() else None
-        lines = (before or "").splitlines()
-        if term in (line.strip() for line in lines):
+        if self._lists.has_term(name, term):
             return f"{inline_literal(term)} is already in list {inline_literal(name)}."
-        sidecar = self._runtime / f"{name}.toml"
-        created_sidecar = allow and not sidecar.exists()
-        if created_sidecar:
-            sidecar.write_text('# written by /mod allow\nkind = "allow"\n', encoding="utf-8")
-        path.write_text("\n".join([*lines, term]) + "\n", encoding="utf-8")
-        if not await self._reload():
-            if before is None:
-                path.unlink()
-            else:
-                path.write_text(before, encoding="utf-8")
-            if created_sidecar:
-                sidecar.unlink()
-            await self._reload()
-            return f"That edit would break the lists, so it was undone (see the log for why). List: {name}."
-        self._audit.append_audit(
+        edit = ChatListEdit(
+            name=name,
+            term=term,
             actor=call.caller.user_id,
-            action=actions.LIST_EDITED,
-            targets={"list": name},
-            reason={"op": "allow" if allow else "deny", "term": term},
+            op="allow" if allow else "deny",
+            options='kind = "allow"\n' if allow else None,
         )
+        if not await self._edit(edit):
+            return f"That edit would break the lists, so it was not made (see the log for why). List: {name}."
         what = "never matches" if allow else "is now matched (alerts)"
-        return (
-            f"{inline_literal(term)} {what}: list {inline_literal(name)} in {self._runtime.name}/, reloaded."
-        )
+        return f"{inline_literal(term)} {what}: list {inline_literal(name)}, reloaded."
 
     async def reload(self, call: Call) -> str:
         ok = await self._reload()

@@ -214,3 +214,41 @@ def test_rcmod_match_loads_the_runtime_lists_like_the_bot(tmp_path: Path) -> Non
     assert code == 0
     found = {m["list"] for m in json.loads(out.getvalue())["matches"]}
     assert found == {"watch", "runtime"}
+    # Once the bot's store has them, they are read from there (the files are history).
+    from bot.store import Store
+    from bot.store.lists import ChatListEdit, read_file_lists
+
+    store = Store.open(tmp_path / "data" / "rcmod.sqlite3")
+    store.lists.import_once(read_file_lists(runtime))
+    store.lists.add_term(ChatListEdit("runtime", "roulette", "u1", "deny"))
+    store.close()
+    (runtime / "runtime.txt").unlink()
+    out = io.StringIO()
+    code = match_command.run(args, io.StringIO("casino night roulette\n"), out, err, env)
+    assert code == 0
+    assert [m["term"] for m in json.loads(out.getvalue())["matches"]] == ["casino night", "roulette"]
+
+
+async def test_lists_an_earlier_version_kept_as_files_are_imported_once(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    old = tmp_path / "data" / "lists"
+    old.mkdir(parents=True)
+    (old / "runtime.txt").write_text("casino night\n")
+    (old / "runtime-allow.txt").write_text("harmless badword\n")
+    (old / "runtime-allow.toml").write_text('# written by /mod allow\nkind = "allow"\n')
+    bot = await start_bot(settings(sandbox, tmp_path))
+    assert chat_terms(bot) == {"runtime": ["casino night"], "runtime-allow": ["harmless badword"]}
+    assert "is now matched" in await ask(sandbox, "mod1", "mod deny roulette")
+    await bot.stop()
+    # The store is where they live now: the files are neither read nor imported again.
+    (old / "runtime.txt").write_text("something else\n")
+    bot2 = await start_bot(settings_again(sandbox, tmp_path))
+    assert chat_terms(bot2) == {
+        "runtime": ["casino night", "roulette"],
+        "runtime-allow": ["harmless badword"],
+    }
+    assert bot2.app.matcher is not None
+    assert [m.term for m in bot2.app.matcher.scan("something else at the casino night")] == ["casino night"]
+    assert bot2.app.matcher.scan("only a harmless badword") == []
+    await bot2.stop()

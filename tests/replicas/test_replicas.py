@@ -17,8 +17,8 @@ from bot.app import BotApp, Extras
 from bot.errors import Deposed
 from bot.sandbox import Sandbox
 from tests.backends import PostgresServer
-from tests.conftest import Recorder, bot_settings, until
-from tests.helpers import dms_from_bot, write_lists
+from tests.conftest import Recorder, bot_settings, handled, until
+from tests.helpers import ask, dms_from_bot, write_lists
 
 
 class Instance:
@@ -110,3 +110,41 @@ async def test_one_leads_the_standby_takes_over_and_the_deposed_one_acts_on_noth
     store = b.app.store
     assert store is not None
     assert all(store.messages.is_handled(m, "") for m in (first, second, third))
+
+
+async def test_a_replica_taking_over_applies_the_previous_leaders_list_edits(
+    sandbox: Sandbox, postgres: PostgresServer, tmp_path: Path, pair: list[Instance]
+) -> None:
+    url = postgres.new_database()
+    lists = write_lists(tmp_path / "lists")
+    a = Instance(sandbox, tmp_path / "a", url, lists)
+    pair.append(a)
+    assert await until(a.app.ready.is_set, within=20), "the first instance did not become ready"
+    b = Instance(sandbox, tmp_path / "b", url, lists)  # its own data folder, as a second pod has
+    pair.append(b)
+    assert await until(lambda: b.app.web is not None and b.app.leadership is not None, within=20)
+    assert b.app.matcher is not None and {o.name for o in b.app.matcher.lists} == {"watch"}
+
+    # Edits made on the leader, after the standby compiled its (warm) matcher.
+    assert "never matches" in await ask(sandbox, "mod1", 'mod allow "harmless badword"')
+    assert "is now matched" in await ask(sandbox, "mod1", 'mod deny "casino night"')
+    assert b.app.matcher is not None and {o.name for o in b.app.matcher.lists} == {"watch"}
+
+    end_lock_session(url, a.app)
+    with pytest.raises(Deposed):
+        await asyncio.wait_for(a.task, timeout=15)
+    assert await until(b.app.ready.is_set, within=20), "the standby did not take over"
+    matcher = b.app.matcher
+    assert matcher is not None
+    assert {o.name for o in matcher.lists} == {"watch", "runtime", "runtime-allow"}
+    before = len(dms_from_bot(sandbox, "mod1"))
+    allowed = str(sandbox.post_as("alice", "general", "only a harmless badword")["_id"])
+    denied = str(sandbox.post_as("bob", "general", "casino night at nine")["_id"])
+    assert await until(lambda: any(f"?msg={denied})" in str(m["msg"]) for m in dms_from_bot(sandbox, "mod1")))
+    assert await until(lambda: b.recorder.message_ids()[allowed] == 1)
+    assert await until(lambda: handled(b.app.store, allowed, denied))
+    assert not any(f"?msg={allowed})" in str(m["msg"]) for m in dms_from_bot(sandbox, "mod1")[before:])
+    store = b.app.store
+    assert store is not None
+    assert {c.name for c in store.lists.lists()} == {"runtime", "runtime-allow"}
+    assert not (tmp_path / "b" / "lists").exists()  # nothing of it in a data folder

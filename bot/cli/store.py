@@ -119,6 +119,7 @@ def _migrate(settings: Settings, path: Path, url: str, where: str, out: TextIO) 
     from bot.services.purge import holder_is_dead
     from bot.store import LeaseHeld, Store
     from bot.store.db import StoreError
+    from bot.store.lists import read_file_lists
     from bot.store.transfer import MigrationRefused, copy_to_postgres, live_leases
 
     holder = f"{socket.gethostname()}:{os.getpid()}:migrate"
@@ -136,6 +137,10 @@ def _migrate(settings: Settings, path: Path, url: str, where: str, out: TextIO) 
                     f"store migrate: nothing migrated: {other} holds the lease {name!r} on {path} "
                     f"(a purge still running?); let it finish or stop it first ({left:.0f} s left)"
                 )
+            # The chat-edited lists an earlier version kept as files move with the store: the
+            # target's pods may not have this data folder.
+            if not source.lists.imported():
+                source.lists.import_once(read_file_lists(settings.storage.data_dir / "lists"))
             try:
                 conn = psycopg.connect(url, autocommit=True, application_name="rcmod-migrate")
             except psycopg.Error as exc:

@@ -34,6 +34,10 @@ async def test_the_mention_spam_alert_reaches_the_moderator_without_a_live_menti
         assert await until(lambda: bool(alerts_to(sandbox, "mod2", "protection — mentions")))
         [alert] = alerts_to(sandbox, "mod2", "protection — mentions")
         assert not LIVE_EVERYONE.search(str(alert["msg"])), alert["msg"]
+        store = bot.app.store
+        assert store is not None
+        # Every moderator's copy sent (mod2's came first; another's may still be on its way).
+        assert await until(lambda: store.alerts.pending_deliveries() == 0)
         status = await ask(sandbox, "mod2", "mod status")
         assert "Queued alert DMs: 0" in status and "undeliverable" not in status, status
     finally:

@@ -58,9 +58,16 @@ REST_RATE = (
     "before trying this endpoint again.'. The sandbox counts per user id (per IP only without a user)."
 )
 DDP_RATE = (
-    "DDPRateLimiter rules from app/lib/server/startup/rateLimiter.ts (defaults as in the protocol "
-    "reference A.8, numbers not re-read): 10 calls / 10 s per connection and method, 20 / 10 s per user "
-    "and method, plus per-IP, per-user and per-connection totals; over a limit the result carries error "
+    "DDPRateLimiter rules from apps/meteor/app/lib/server/startup/rateLimiter.ts with the defaults of "
+    "apps/meteor/server/settings/rate.ts (re-read): DDP_Rate_Limit_Connection_By_Method 10 calls / "
+    "10000 ms per connection and method, DDP_Rate_Limit_User_By_Method 20 / 10000 ms per user and "
+    "method (both on by default; names starting with 'stream-' x4), plus per-IP (120000 / 60 s, not "
+    "127.0.0.1), per-user (1200 / 60 s) and per-connection (600 / 60 s) totals. The rules' only "
+    "exemption is broadcastAuth (server instances talking to each other): api-bypass-rate-limit is a "
+    "REST matter (ApiClass.ts shouldVerifyRateLimit) and does not touch DDP, bot role or not. A method "
+    "with its own rule (RateLimiter.limitMethod) is left out of the per-method defaults. Meteor's "
+    "ddp-server checks every method call (livedata_server.js, protocol_handlers.method) and the REST "
+    "method.call/:method route applies the same limiter. Over a limit the result carries error "
     "too-many-requests with details.timeToReset (ms). The sandbox models the per-connection-per-method "
     "rule."
 )
@@ -437,7 +444,13 @@ LEDGER: tuple[Entry, ...] = (
         'error-param-required \'The required "roomId" query param is missing\' / \'The "type" or '
         "\"lastUpdate\" parameters must be provided'; error-lastUpdate-param-invalid 'The "
         '"lastUpdate" query parameter must be a valid date\'. AJV: isChatSyncMessagesProps.',
-        REST_RATE,
+        REST_RATE
+        + " The same read over DDP, method messages/get(rid, {lastUpdate}) (publications/messages.ts, "
+        "no rule of its own, no this.unblock(), so one connection's calls run one after another), "
+        "falls under the DDP per-method defaults (see DDP_RATE: 10 / 10 s per connection, 20 / 10 s "
+        "per user, no api-bypass-rate-limit exemption), so a catch-up sweep of many rooms asks it "
+        "over REST, where the bot role's api-bypass-rate-limit (permissions.ts: admin, bot, app) "
+        "lifts the limit.",
         "The cursor form (next/previous/type) is newer (release unconfirmed) and not modelled by "
         "the sandbox. Older chat.ts (lastUpdate only) threw error-roomId-param-not-provided 'The "
         'required "roomId" query param is missing.\', error-lastUpdate-param-not-provided and '

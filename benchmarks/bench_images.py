@@ -123,15 +123,27 @@ def bench_list(size: int) -> None:
     print(f"    {found} of {len(times)} queries matched (150 are a listed hash 10 bits away)")
 
 
+def _rss_mib() -> float:
+    """This process's resident set now (Linux /proc), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--list-size", type=int, default=100_000)
     args = parser.parse_args()
     print(machine_line())
+    rss0 = _rss_mib()
     t0 = time.perf_counter()
     scorer = NsfwScorer(threads=1)
-    print(f"model load (checksum, session, warm-up): {(time.perf_counter() - t0) * 1000:.0f} ms")
+    print(
+        f"model load (checksum, session, warm-up): {(time.perf_counter() - t0) * 1000:.0f} ms; "
+        f"resident memory {rss0:.0f} -> {_rss_mib():.0f} MiB"
+    )
     bench_list(args.list_size)
     bench_sizes(scorer, args.rounds, args.list_size)
 

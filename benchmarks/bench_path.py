@@ -150,7 +150,9 @@ async def one_pass(args: argparse.Namespace, *, images: bool) -> float:
         store = open_store(settings, clock=clock, on_audit=app.metrics.count_action)
         try:
             async with contextlib.AsyncExitStack() as running:
-                # The bot's own build step (login, clients, every service, the router), not a copy.
+                # The bot's own build steps (its endpoints, then login, clients, every service and
+                # the router), not a copy.
+                await app._serve(running)
                 services = await app._build(store, running)
                 handle = services.ingest.handle
                 stages = _time_stages(services) if args.stages else None

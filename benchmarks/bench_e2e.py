@@ -417,7 +417,20 @@ async def run(args: argparse.Namespace) -> None:
         f"e2e seeded: seconds={time.perf_counter() - t_setup:.2f} rooms={shape.rooms} members={shape.members}"
     )
     try:
-        with tempfile.TemporaryDirectory() as tmp_name:
+        with tempfile.TemporaryDirectory() as tmp_name, contextlib.ExitStack() as stack:
+            if args.store == "postgresql":
+                # A throwaway PostgreSQL 15 with the server's own durability (fsync on), on a unix
+                # socket in this folder; the bot's store is a fresh database in it.
+                from tests.backends import PostgresServer
+
+                # Its own folder: the server runs as nobody when this runs as root.
+                pg_dir = Path(tempfile.mkdtemp(prefix="rcmod-pg-"))
+                stack.callback(shutil.rmtree, pg_dir, ignore_errors=True)
+                server = PostgresServer(pg_dir, durable=True)
+                server.start()
+                stack.callback(server.stop)
+                args.storage_url = server.new_database()
+                print("e2e store: postgresql (local, unix socket, fsync on)", flush=True)
             try:
                 await _phases(args, shape, seed, users, Path(tmp_name), sandbox.pid)
             finally:
@@ -585,6 +598,8 @@ def bot_settings(
     bot_user = next(u for u in seed["users"] if u["username"] == "rcmod.bot")
     settings = common_bot_settings(seed["url"], bot_user, data_dir, lists, protections=args.protections)
     settings["logging"]["level"] = args.bot_log_level
+    if getattr(args, "storage_url", None):
+        settings["storage"]["url"] = args.storage_url
     return settings
 
 
@@ -670,6 +685,12 @@ def main() -> None:
         "it runs this share of each 100 ms (SIGSTOP/SIGCONT)",
     )
     parser.add_argument("--bot-cpus", default=None, help="pin the bot with taskset -c LIST")
+    parser.add_argument(
+        "--store",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the bot's store: SQLite in its data folder, or a throwaway local PostgreSQL 15",
+    )
     parser.add_argument(
         "--rss-every",
         type=float,

@@ -1,5 +1,6 @@
 """Replicas on PostgreSQL: kill -9 the leader again and again; how long is nobody leading, and is
-anything lost or doubled? Real `rcmod run` processes, a sandbox process, a throwaway PostgreSQL 15.
+anything lost or doubled? Real `rcmod run` processes, a sandbox process, a throwaway PostgreSQL 15
+with the server's own durability (fsync on).
 
     .venv/bin/python -m benchmarks.bench_failover [KILLS] [MESSAGES_PER_MEMBER_PER_PHASE]
 
@@ -29,7 +30,7 @@ from tests.journeys.failover import percentile, run_failover
 
 async def main(kills: int, per_round: int) -> None:
     print(machine_line())
-    with tempfile.TemporaryDirectory(prefix="rcmod-failover-") as tmp, postgres_server() as pg:
+    with tempfile.TemporaryDirectory(prefix="rcmod-failover-") as tmp, postgres_server(durable=True) as pg:
         procs = Processes(Path(tmp))
         sandbox = SandboxProcess(procs)
         try:

@@ -89,14 +89,14 @@ class PostgresServer:
 
 
 @contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
+def postgres_server(*, durable: bool = False) -> Iterator[PostgresServer]:
     if not (PG_BIN / "postgres").exists():
         why = f"PostgreSQL binaries not found in {PG_BIN} (install postgresql-15, or set RCMOD_PG_BIN)"
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI runs the store contract suite on PostgreSQL too: {why}")
         pytest.skip(why)
     folder = Path(tempfile.mkdtemp(prefix="rcmod-pg-"))
-    server = PostgresServer(folder)
+    server = PostgresServer(folder, durable=durable)
     try:
         server.start()
         yield server

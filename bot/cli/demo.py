@@ -120,9 +120,10 @@ banner: "{POLICY_BANNER}"
 ALLOWLIST_OPTIONS = 'kind = "allow"\n'
 
 
-def _picture(kind: str) -> bytes:
-    """A generated, benign picture: ``listed`` (the one on the demo's hash list), ``view`` (a
-    different landscape) or ``skin`` (a flat skin-coloured square, which open_nsfw scores ~0.21)."""
+def picture(kind: str) -> bytes:
+    """A generated, benign PNG: ``listed`` (the one on the demo's hash list), ``view`` (a
+    different landscape) or ``skin`` (a flat skin-coloured square, which open_nsfw scores ~0.21).
+    The image journey posts the same pictures."""
     # Imported here: Pillow is needed by the demo's pictures only.
     import io
 
@@ -146,7 +147,7 @@ def _picture(kind: str) -> bytes:
 def _known_bad_list(tmp: Path) -> Path:
     """The operator's known-bad list: the SHA-256 of one (benign) picture."""
     path = tmp / "known-bad.sha256"
-    path.write_text(f"# demo: one picture\n{hashlib.sha256(_picture('listed')).hexdigest()}\n")
+    path.write_text(f"# demo: one picture\n{hashlib.sha256(picture('listed')).hexdigest()}\n")
     return path
 
 
@@ -156,7 +157,7 @@ async def _act_pictures(
     say("-- act 2d: pictures, checked on this host (a hash list and the open_nsfw model) --")
 
     def upload(user: str, room: str, kind: str) -> str:
-        msg = sandbox.upload_as(user, room, _picture(kind), filename=f"{kind}.png", content_type="image/png")
+        msg = sandbox.upload_as(user, room, picture(kind), filename=f"{kind}.png", content_type="image/png")
         say(f"{user} uploads a picture in #{room} ({kind}.png)")
         return str(msg["_id"])
 

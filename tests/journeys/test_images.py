@@ -15,8 +15,9 @@ import io
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
+from bot.cli.demo import picture
 from bot.vision import decode_image, pdq
 from tests.journeys.conftest import World, metric, poll, quiet_for
 
@@ -25,16 +26,6 @@ def _encode(img: Image.Image, fmt: str, **options: Any) -> bytes:
     out = io.BytesIO()
     img.save(out, fmt, **options)
     return out.getvalue()
-
-
-def _landscape(seed: int) -> Image.Image:
-    img = Image.new("RGB", (800, 600), (30, 90, 160))
-    draw = ImageDraw.Draw(img)
-    for i in range(0, 800, 40):
-        top = (i * 7 + seed * 53) % 600
-        draw.rectangle([i, top, i + 30, top + 80], fill=((i * 3 + seed) % 255, 200, (i * 5) % 255))
-    draw.ellipse([200 + seed, 150, 600, 450], fill=(240, 200, 40))
-    return img
 
 
 def _images_config(world: World, sha_list: Path, pdq_list: Path) -> Path:
@@ -61,20 +52,19 @@ kind = "pdq"
 
 
 async def test_uploads_blocked_by_hash_lists_alerted_by_score_allowed_and_never_twice(world: World) -> None:
-    listed = _encode(_landscape(0), "PNG")
+    listed = picture("listed")
     # The same picture, made smaller and saved again as a JPEG: new bytes, the same PDQ neighbourhood.
     near = _encode(Image.open(io.BytesIO(listed)).resize((560, 420)), "JPEG", quality=70)
-    pdq_source = _encode(_landscape(0), "PNG")
-    skin = _encode(Image.new("RGB", (640, 480), (224, 172, 140)), "PNG")
-    clean = _encode(_landscape(7), "JPEG", quality=85)
-    broken = _encode(_landscape(3), "PNG")[:400]  # a truncated upload
+    skin = picture("skin")
+    clean = _encode(Image.open(io.BytesIO(picture("view"))), "JPEG", quality=85)
+    broken = picture("view")[:400]  # a truncated upload
 
     lists = world.tmp / "hashlists"
     lists.mkdir()
     sha_list = lists / "known.sha256"
     sha_list.write_text(f"# exact copies\n{hashlib.sha256(listed).hexdigest()}\n", encoding="utf-8")
     pdq_list = lists / "known.pdq"
-    digest, quality = pdq(decode_image(pdq_source, max_bytes=10**7).image)
+    digest, quality = pdq(decode_image(listed, max_bytes=10**7).image)
     assert digest is not None, "the generated picture is too flat for PDQ"
     pdq_list.write_text(f"{digest},{quality}\n", encoding="utf-8")
     # Only the PDQ list can name the near copy: its bytes are not on the SHA-256 list.

@@ -163,3 +163,14 @@ def postgres_backend(server: PostgresServer) -> Backend:
         return Database.connect(url, clock=clock) if clock else Database.connect(url)
 
     return Backend("postgresql", open_, lambda: psycopg.connect(url, autocommit=True))
+
+
+# Why a test is ``sqlite_only`` (tests/conftest.py): said once, the same way everywhere.
+TAMPERS_WITH_THE_FILE = (
+    "tampers with the SQLite file itself (tests/store/test_store.py tampers on both backends)"
+)
+CLI_FINDS_THE_FILE = (
+    "the CLI finds the store as data_dir/rcmod.sqlite3; on PostgreSQL it takes storage.url, "
+    "which the switch does not set"
+)
+OLD_SQLITE_SCHEMA = "builds a store at an old schema version with SQLite's migrations"

@@ -11,10 +11,12 @@ from __future__ import annotations
 import itertools
 import os
 import pwd
+import queue
 import shutil
 import sqlite3
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -38,6 +40,11 @@ class PostgresServer:
         self.durable = durable
         self._names = itertools.count(1)
         self._prefix: list[str] = []
+        # CREATE DATABASE costs a few hundred milliseconds here; a thread keeps a few migrated
+        # copies ready so a test that opens a store mostly does not wait for one.
+        self._ready: queue.Queue[str] = queue.Queue(maxsize=3)
+        self._stopping = threading.Event()
+        self._filler: threading.Thread | None = None
         if os.geteuid() == 0:
             # initdb and postgres refuse root; the folder becomes nobody's, who runs them.
             user = pwd.getpwnam("nobody")
@@ -67,8 +74,25 @@ class PostgresServer:
         with self.admin() as conn:
             conn.execute(f"CREATE DATABASE {TEMPLATE}")
         Database.connect(self.url(TEMPLATE)).close()  # migrated once; each test copies it
+        if not self.durable:  # a benchmark's server does no work it did not ask for
+            self._filler = threading.Thread(target=self._fill, name="pg-databases", daemon=True)
+            self._filler.start()
+
+    def _fill(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                url = self._create(migrated=True)
+            except psycopg.Error:
+                return  # the server is going away; new_database creates its own from now on
+            while not self._stopping.is_set():
+                with suppress(queue.Full):
+                    self._ready.put(url, timeout=0.2)
+                    break
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._filler is not None:
+            self._filler.join(timeout=30)
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "stop")
 
     def url(self, dbname: str) -> str:
@@ -81,6 +105,12 @@ class PostgresServer:
 
     def new_database(self, *, migrated: bool = True) -> str:
         """A fresh database (a copy of the migrated template, or empty); its URL."""
+        if migrated and self._filler is not None and self._filler.is_alive():
+            with suppress(queue.Empty):
+                return self._ready.get(timeout=60)
+        return self._create(migrated=migrated)
+
+    def _create(self, *, migrated: bool) -> str:
         name = f"t{os.getpid()}_{next(self._names)}"
         with self.admin() as conn:
             template = f" TEMPLATE {TEMPLATE}" if migrated else ""
@@ -163,3 +193,14 @@ def postgres_backend(server: PostgresServer) -> Backend:
         return Database.connect(url, clock=clock) if clock else Database.connect(url)
 
     return Backend("postgresql", open_, lambda: psycopg.connect(url, autocommit=True))
+
+
+# Why a test is ``sqlite_only`` (tests/conftest.py): said once, the same way everywhere.
+TAMPERS_WITH_THE_FILE = (
+    "tampers with the SQLite file itself (tests/store/test_store.py tampers on both backends)"
+)
+CLI_FINDS_THE_FILE = (
+    "the CLI finds the store as data_dir/rcmod.sqlite3; on PostgreSQL it takes storage.url, "
+    "which the switch does not set"
+)
+OLD_SQLITE_SCHEMA = "builds a store at an old schema version with SQLite's migrations"

@@ -168,6 +168,32 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     chosen.close_all()
 
 
+SQLITE_ONLY = "sqlite_only"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{SQLITE_ONLY}(reason): the test is about SQLite itself (its file, a CLI that finds the "
+        "store by that file, an old SQLite schema); under RCMOD_TEST_STORE=postgresql it is "
+        "skipped with the reason",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``RCMOD_TEST_STORE=postgresql`` a test marked ``sqlite_only("why")`` is skipped, the
+    reason shown (``-rs``); a mark without a reason is an error, so none is skipped unexplained."""
+    if os.environ.get("RCMOD_TEST_STORE") != "postgresql":
+        return
+    for item in items:
+        mark = item.get_closest_marker(SQLITE_ONLY)
+        if mark is None:
+            continue
+        if not mark.args or not str(mark.args[0]).strip():
+            raise pytest.UsageError(f"{item.nodeid}: sqlite_only needs a reason")
+        item.add_marker(pytest.mark.skip(reason=f"SQLite-only: {mark.args[0]}"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _every_store_on_postgresql(request: pytest.FixtureRequest) -> Iterator[None]:
     """``RCMOD_TEST_STORE=postgresql``: every SQLite store a test opens by path is a PostgreSQL

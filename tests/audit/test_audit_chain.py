@@ -13,6 +13,7 @@ from bot.audit.actions import ACTIONS
 from bot.audit.chain import GENESIS_HASH, sha256_text
 from bot.audit.export import record_json
 from bot.store import Store
+from tests.backends import CLI_FINDS_THE_FILE, TAMPERS_WITH_THE_FILE
 from tests.helpers import Clock
 from tests.helpers import chat_message as _message
 from tests.test_architecture import IO_LIBRARIES, ROOT, _imports
@@ -91,6 +92,7 @@ def test_pure_hash_agrees_with_the_store(used: Path) -> None:
     assert any("out of order" in p for p in check_records(swapped))
 
 
+@pytest.mark.sqlite_only(TAMPERS_WITH_THE_FILE)
 @pytest.mark.parametrize(
     ("tamper", "bad_seq", "words"),
     [
@@ -121,6 +123,7 @@ def test_chain_fails_at_the_right_record(used: Path, tamper: str, bad_seq: int, 
     assert result.checked == bad_seq - 1
 
 
+@pytest.mark.sqlite_only(CLI_FINDS_THE_FILE)
 def test_cli_verify_reports_where(
     used: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -136,6 +139,7 @@ def test_cli_verify_reports_where(
     assert "BROKEN at record 2: record 2 was altered (1 verified before it)" in capsys.readouterr().out
 
 
+@pytest.mark.sqlite_only(TAMPERS_WITH_THE_FILE)
 @pytest.mark.parametrize(
     "argv",
     [
@@ -184,6 +188,7 @@ def test_audit_core_imports_no_io(module: str) -> None:
     assert not {n for n in names if any(n == lib or n.startswith(lib + ".") for lib in IO_LIBRARIES)}
 
 
+@pytest.mark.sqlite_only(CLI_FINDS_THE_FILE)
 def test_cli_verify_checks_evidence_against_the_attested_hashes(
     used: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -15,6 +15,7 @@ from bot.models import Message, UserRef
 from bot.store import Store
 from bot.store import migrations as store_module
 from bot.store.migrations import MIGRATIONS
+from tests.backends import CLI_FINDS_THE_FILE, OLD_SQLITE_SCHEMA
 from tests.helpers import Clock, chat_message
 
 DAY = 86400.0
@@ -151,6 +152,7 @@ def test_erasure_spares_held_content_and_keeps_the_chain_valid(store: Store) -> 
     assert all(r.content is None for r in store.evidence.evidence_rows(author_id="u1"))
 
 
+@pytest.mark.sqlite_only(OLD_SQLITE_SCHEMA)
 def test_upgrade_keeps_evidence_from_before_the_migration(
     tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -174,6 +176,7 @@ def test_upgrade_keeps_evidence_from_before_the_migration(
     assert store.evidence.evidence_rows(author_id="u1")[0].content is None
 
 
+@pytest.mark.sqlite_only(CLI_FINDS_THE_FILE)
 def test_cli_hold_release_erase(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

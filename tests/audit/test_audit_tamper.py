@@ -18,6 +18,7 @@ from bot.audit.signing import load_or_create_signing_key
 from bot.sandbox import Sandbox
 from bot.store import Store
 from tests.audit.test_audit_chain import Clock, _drop_triggers, _message, _normal_use
+from tests.backends import CLI_FINDS_THE_FILE, TAMPERS_WITH_THE_FILE
 from tests.conftest import bot_settings, start_bot, until
 
 
@@ -67,6 +68,7 @@ def _live_evidence_id(data_dir: Path) -> int:
     return int(eid)
 
 
+@pytest.mark.sqlite_only(CLI_FINDS_THE_FILE)
 def test_the_untouched_store_verifies(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -86,6 +88,7 @@ def _rewritten_from_record_3(data_dir: Path) -> Store:
     return Store.open(data_dir / "rcmod.sqlite3")
 
 
+@pytest.mark.sqlite_only(TAMPERS_WITH_THE_FILE)
 def test_a_chain_rewritten_with_recomputed_hashes_is_caught(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -97,6 +100,7 @@ def test_a_chain_rewritten_with_recomputed_hashes_is_caught(
     assert "audit log (record 16): does not match the signed checkpoint" in out
 
 
+@pytest.mark.sqlite_only(TAMPERS_WITH_THE_FILE)
 def test_a_tail_cut_with_the_head_row_updated_is_caught(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -115,6 +119,7 @@ def test_a_tail_cut_with_the_head_row_updated_is_caught(
     assert f"a signed checkpoint says the log had {last} records" in out
 
 
+@pytest.mark.sqlite_only(TAMPERS_WITH_THE_FILE)
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
@@ -151,6 +156,7 @@ def test_a_tampered_evidence_row_is_caught(
         assert words.format(eid=eid) in out
 
 
+@pytest.mark.sqlite_only(TAMPERS_WITH_THE_FILE)
 @pytest.mark.parametrize("how", ["zero-bytes", "missing", "emptied"])
 def test_an_empty_or_missing_log_where_a_checkpoint_says_there_was_one_fails(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], how: str
@@ -214,6 +220,7 @@ def _rewrite_chain_from(conn: sqlite3.Connection, seq: int) -> None:
     conn.execute("UPDATE audit_head SET hash = ? WHERE id = 1", (prev,))
 
 
+@pytest.mark.sqlite_only(TAMPERS_WITH_THE_FILE)
 def test_no_checkpoint_is_signed_over_a_rewritten_chain(data_dir: Path) -> None:
     store = _rewritten_from_record_3(data_dir)
     store.audit.append_audit(actor="a", action="config.reloaded")
@@ -223,6 +230,7 @@ def test_no_checkpoint_is_signed_over_a_rewritten_chain(data_dir: Path) -> None:
     assert len((data_dir / CHECKPOINT_FILE).read_text().splitlines()) == 1
 
 
+@pytest.mark.sqlite_only(TAMPERS_WITH_THE_FILE)
 def test_a_first_checkpoint_is_not_signed_over_a_broken_chain(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "rcmod.sqlite3")
     for _ in range(3):
@@ -249,6 +257,7 @@ def test_cli_commands_that_append_records_checkpoint_the_head(
     assert (last["seq"], last["hash"]) == head
 
 
+@pytest.mark.sqlite_only(CLI_FINDS_THE_FILE)
 def test_exports_carry_the_checkpoints_and_verify_export_checks_them(
     data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -17,6 +17,7 @@ from bot.audit.export import verify_export
 from bot.models import Message
 from bot.sandbox import Sandbox
 from bot.store import Store
+from tests.backends import CLI_FINDS_THE_FILE
 from tests.helpers import chat_message
 
 
@@ -65,6 +66,7 @@ def test_hold_resolves_a_username_through_the_store(
     assert _holds(offline) == [("user", "UBOB")]
 
 
+@pytest.mark.sqlite_only(CLI_FINDS_THE_FILE)
 @pytest.mark.parametrize("command", ["hold", "release", "erase"])
 @pytest.mark.parametrize("given", ["@nobody", "nobody"])
 def test_a_user_matching_nothing_is_refused_in_one_line(
@@ -82,6 +84,7 @@ def test_a_user_matching_nothing_is_refused_in_one_line(
     assert _holds(offline) == []
 
 
+@pytest.mark.sqlite_only(CLI_FINDS_THE_FILE)
 def test_export_of_a_user_matching_nothing_writes_nothing(
     offline: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -145,6 +148,7 @@ def test_reports_purges_and_message_actions_get_case_numbers(tmp_path: Path) -> 
     store.close()
 
 
+@pytest.mark.sqlite_only(CLI_FINDS_THE_FILE)
 def test_export_and_hold_by_case_find_the_reports_evidence(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -172,6 +176,7 @@ def test_export_and_hold_by_case_find_the_reports_evidence(
     assert code == 1 and len(lines) == 1 and "no case 999" in lines[0]
 
 
+@pytest.mark.sqlite_only(CLI_FINDS_THE_FILE)
 async def test_a_reports_case_number_is_shown_and_finds_its_records_and_evidence(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -6,8 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.audit import actions
 from bot.sandbox import Sandbox
+from tests.backends import CLI_FINDS_THE_FILE
 from tests.conftest import bot_settings, handled, start_bot, until
 from tests.helpers import ask, dms_from_bot
 
@@ -194,6 +197,7 @@ def settings_again(sb: Sandbox, tmp_path: Path) -> Any:
     )
 
 
+@pytest.mark.sqlite_only(CLI_FINDS_THE_FILE)
 def test_rcmod_match_loads_the_runtime_lists_like_the_bot(tmp_path: Path) -> None:
     import argparse
     import io

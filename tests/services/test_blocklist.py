@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import pytest
 
 from bot.config import Credentials
@@ -15,7 +16,8 @@ from bot.moderation import load_matcher
 from bot.moderation.blocking import BlockedUser, author_notice, censor_text, decide_block
 from bot.sandbox import Sandbox
 from bot.sandbox.workspace import MessageChanged, RoomNotify
-from bot.store import Store
+from bot.store import Database, Store
+from bot.store.db import StoreError
 from tests.conftest import bot_settings, handled, start_bot, until
 from tests.helpers import block_lists, bot_rest, dms_from_bot, seed_user
 
@@ -131,11 +133,19 @@ def test_author_notice_names_the_term_only_when_the_list_allows(tmp_path: Path) 
 
 
 def evidence_in(db: Path, mid: str) -> list[str]:
-    """Read the bot's store from outside, as another process would (committed rows only)."""
+    """Read the bot's store from outside, on a connection of its own as another process would
+    (committed rows only), through the store's Database so either backend can be read."""
     try:
-        with sqlite3.connect(db, timeout=10) as conn:
-            return [r[0] for r in conn.execute("SELECT content FROM evidence WHERE mid = ?", (mid,))]
-    except sqlite3.Error as exc:  # reported by the assertion, not raised inside the server
+        other = Database.open(db)
+        try:
+            return [r[0] for r in other.execute("SELECT content FROM evidence WHERE mid = ?", (mid,))]
+        finally:
+            other.close()
+    except (
+        StoreError,
+        sqlite3.Error,
+        psycopg.Error,
+    ) as exc:  # reported by the assertion, not raised inside the server
         return [f"cannot read the store: {exc}"]
 
 

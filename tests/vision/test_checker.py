@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
-import time
 
 import pytest
 
@@ -13,6 +12,7 @@ from bot.errors import ConfigError, FileRefused
 from bot.models import HashMatch
 from bot.vision import FixedScorer, ImageChecker, NsfwScorer, decode_image, pdq
 from bot.vision.hashlists import parse_hash_list
+from tests.conftest import until
 from tests.vision.images import encode, gradient, shapes
 
 CAP = 10_000_000
@@ -115,24 +115,15 @@ class GatedScorer:
                 self.active -= 1
 
 
-async def wait_until(condition: object, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return True
-        await asyncio.sleep(0.01)  # the event loop keeps turning while the workers are held
-    return False
-
-
 async def test_at_most_workers_pictures_are_checked_at_once_and_the_loop_stays_free() -> None:
     scorer = GatedScorer()
     checker = ImageChecker(max_bytes=CAP, scorer=scorer, workers=2)
     pictures = [encode(shapes(200, 200, seed=s), "PNG") for s in range(6)]
     try:
         tasks = [asyncio.create_task(checker.check(p, score=True)) for p in pictures]
-        assert await wait_until(lambda: scorer.active == 2, 10)
+        assert await until(lambda: scorer.active == 2, 10)
         # With the two workers held, nothing else starts: the other four wait in the queue.
-        assert not await wait_until(lambda: scorer.active > 2, 0.3)
+        assert not await until(lambda: scorer.active > 2, 0.3)
         scorer.gate.set()
         findings = await asyncio.wait_for(asyncio.gather(*tasks), 30)
     finally:

@@ -333,7 +333,6 @@ class Services:
     commands: CommandWiring
     router: Router
     ingest: Ingest
-    web: WebServer
 
 
 def build_outbox(base: Shared) -> Outbox:
@@ -685,7 +684,6 @@ def build_services(
     edit_list: Callable[[ChatListEdit], Awaitable[bool]],
     readiness: Callable[[], Mapping[str, bool]],
     more_handlers: list[Route],
-    web: WebServer,
     image_checker: ImageCheck | None = None,
     file_source: FileSource | None = None,
 ) -> Services:
@@ -744,7 +742,6 @@ def build_services(
         commands=commands,
         router=router,
         ingest=ingest,
-        web=web,
     )
 
 
@@ -988,7 +985,6 @@ class BotApp:
             edit_list=self.edit_list,
             readiness=self.readiness,
             more_handlers=self.extras.handlers,
-            web=self._web_server(),
             image_checker=self.extras.image_checker,
             file_source=self.extras.file_source,
         )
@@ -1062,10 +1058,6 @@ class BotApp:
                 store.state.state_set(SITE_URL_KEY, site)
             return site
         return kept or self.settings.server.url or ""
-
-    def _web_server(self) -> WebServer:
-        assert self._web is not None, "_serve() runs first"
-        return self._web
 
     def _realtime_client(self) -> RealtimeClient:
         s = self.settings.realtime
